@@ -1,0 +1,1 @@
+"""Hydra discovers the hydratune sweeper here (``hydra/sweeper: hydratune``)."""

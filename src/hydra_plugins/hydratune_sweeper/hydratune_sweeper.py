@@ -1,0 +1,31 @@
+"""The Hydra plugin shim: registers the config schemas and delegates to ``HydratuneSweep``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+from hydratune.schema import register_configs
+from hydratune.sweeper import HydratuneSweep
+
+register_configs()
+
+
+class HydratuneSweeper(Sweeper):
+    """``hydra/sweeper: hydratune``: Optuna sweeps that prune, resume and keep workers busy."""
+
+    def __init__(self, **settings: Any) -> None:
+        self.sweep_impl = HydratuneSweep(**settings)
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.sweep_impl.setup(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def sweep(self, arguments: list[str]) -> Any:
+        return self.sweep_impl.sweep(arguments)

@@ -1,0 +1,140 @@
+"""Config schemas of ``hydra.sweeper``, registered in Hydra's ConfigStore.
+
+Every schema is a dataclass, so a misspelt key under ``hydra.sweeper`` (or under its sampler
+or pruner) is a composition error that names the key. The sampler and pruner schemas are
+generated from the Optuna classes' own signatures: every option Optuna has can be set in YAML,
+and none is passed to Optuna unless the user sets it (so no deprecated argument is passed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+SAMPLERS: dict[str, type] = {
+    "tpe": optuna.samplers.TPESampler,
+    "random": optuna.samplers.RandomSampler,
+    "grid": optuna.samplers.GridSampler,
+    "cmaes": optuna.samplers.CmaEsSampler,
+    "nsgaii": optuna.samplers.NSGAIISampler,
+    "qmc": optuna.samplers.QMCSampler,
+    "gp": optuna.samplers.GPSampler,
+}
+
+PRUNERS: dict[str, type] = {
+    "nop": optuna.pruners.NopPruner,
+    "median": optuna.pruners.MedianPruner,
+    "percentile": optuna.pruners.PercentilePruner,
+    "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+    "hyperband": optuna.pruners.HyperbandPruner,
+    "threshold": optuna.pruners.ThresholdPruner,
+    "wilcoxon": optuna.pruners.WilcoxonPruner,
+    "patient": optuna.pruners.PatientPruner,
+}
+
+# Arguments the sweeper supplies itself, and defaults for the few that Optuna requires.
+_SUPPLIED = {"self", "search_space", "args", "kwargs"}
+_REQUIRED_DEFAULTS: dict[tuple[type, str], Any] = {
+    (optuna.pruners.PercentilePruner, "percentile"): 25.0,
+    (optuna.pruners.PatientPruner, "patience"): 2,
+    (optuna.pruners.PatientPruner, "wrapped_pruner"): None,
+}
+
+
+def options_schema(cls: type) -> type:
+    """A dataclass with ``_target_`` and one field per constructor argument of ``cls``.
+
+    A field keeps the Optuna default; a default that is not a plain value (a function) shows
+    as ``None`` and means "Optuna's default".
+    """
+    fields: list[tuple[str, Any, Any]] = [
+        ("_target_", str, field(default=f"{_public_module(cls)}.{cls.__name__}"))
+    ]
+    for name, param in inspect.signature(cls.__init__).parameters.items():
+        if name in _SUPPLIED or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        default = _REQUIRED_DEFAULTS.get((cls, name), param.default)
+        if default is inspect.Parameter.empty:
+            default = MISSING
+        elif not isinstance(default, (str, int, float, bool, type(None))):
+            default = None
+        fields.append((name, Any, field(default=default)))
+    schema = dataclasses.make_dataclass(f"{cls.__name__}Conf", fields)
+    schema.__module__ = __name__  # importable by name, so composed configs pickle
+    globals()[schema.__name__] = schema
+    return schema
+
+
+def _public_module(cls: type) -> str:
+    """``optuna.samplers`` for ``optuna.samplers._tpe.sampler``: where users import it from."""
+    return ".".join(cls.__module__.split(".")[:2])
+
+
+@dataclass
+class SweeperConf:
+    """``hydra.sweeper`` for ``hydra/sweeper: hydratune``: hydra-optuna-sweeper's fields, plus ours.
+
+    Differences from hydra-optuna-sweeper 1.3, on purpose: ``storage: null`` is a durable
+    journal file under ``outputs/`` (use ``memory`` for in-memory); ``n_trials`` counts the
+    study's finished trials, so rerunning the same command resumes; trials run in this
+    process unless ``n_jobs`` > 1.
+    """
+
+    _target_: str = "hydra_plugins.hydratune_sweeper.hydratune_sweeper.HydratuneSweeper"
+    _recursive_: bool = False  # the sweeper builds sampler and pruner itself (grid needs the space)
+    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}, {"pruner": "nop"}])
+    sampler: Any = MISSING
+    pruner: Any = MISSING
+    direction: Any = "minimize"
+    storage: Any = None
+    study_name: str | None = None
+    n_trials: int = 20
+    n_jobs: int = 1
+    max_failure_rate: float = 0.0
+    params: dict[str, Any] | None = None
+    custom_search_space: str | None = None
+
+
+def register_configs() -> None:
+    """Put the sweeper and its sampler/pruner options into Hydra's ConfigStore."""
+    store = ConfigStore.instance()
+    store.store(group="hydra/sweeper", name="hydratune", node=SweeperConf, provider="hydratune")
+    for group, classes in (("sampler", SAMPLERS), ("pruner", PRUNERS)):
+        for name, cls in classes.items():
+            store.store(
+                group=f"hydra/sweeper/{group}",
+                name=name,
+                node=options_schema(cls),
+                provider="hydratune",
+            )
+
+
+def optuna_kwargs(cls: type, options: Any) -> dict[str, Any]:
+    """The constructor arguments of ``cls`` that ``options`` sets away from Optuna's defaults.
+
+    Nested ``_target_`` nodes (``independent_sampler``, ``wrapped_pruner``) are instantiated;
+    a string given for a callable argument (``gamma``, ``constraints_func``) is imported.
+    """
+    from hydra.utils import get_method, instantiate
+    from omegaconf import OmegaConf
+
+    values = OmegaConf.to_container(options, resolve=True) if options is not None else {}
+    values.pop("_target_", None)
+    params = inspect.signature(cls.__init__).parameters
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        param = params[name]
+        if value == param.default or (value is None and param.default is not None):
+            continue  # Optuna's own default
+        if isinstance(value, dict) and "_target_" in value:
+            value = instantiate(value)
+        elif isinstance(value, str) and "Callable" in str(param.annotation):
+            value = get_method(value)
+        kwargs[name] = value
+    return kwargs

@@ -1,0 +1,222 @@
+"""The sweep grammar compiled to Optuna distributions, validated before any trial runs.
+
+The grammar is Hydra's override grammar, as in hydra-optuna-sweeper, with one set of
+edge-case rules shared by every sampler (grid included):
+
+==================================  ===================================================
+``choice(a, b, null)`` / ``a,b``    categorical over the listed values
+``range(start, stop[, step])``      Python/Hydra range: ``stop`` is *excluded*;
+                                    int or float distribution with that step
+``interval(low, high)``             float in the closed interval ``[low, high]``
+``int(interval(low, high))``        int in ``[low, high]``, both ends included
+``tag(log, ...)``                   the same, sampled on a log scale (``low > 0``)
+``shuffle(...)``                    categorical in shuffled order (warns: breaks resume)
+plain ``key=value``, ``~key``       fixed: applied to every trial, never searched
+==================================  ===================================================
+
+Example::
+
+    >>> space = parse_search_space({"lr": "tag(log, interval(1e-4, 1e-1))", "seed": "1"}, [])
+    >>> space.distributions["lr"]
+    FloatDistribution(high=0.1, log=True, low=0.0001, step=None)
+    >>> space.fixed
+    ['seed=1']
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser, create_functions
+from hydra.core.override_parser.types import (
+    ChoiceSweep,
+    IntervalSweep,
+    Override,
+    RangeSweep,
+)
+from hydra.errors import HydraException
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+log = logging.getLogger(__name__)
+
+KNOWN_TAGS = frozenset({"log"})
+
+
+class SearchSpaceError(ValueError):
+    """An expression in ``hydra.sweeper.params`` or on the command line that cannot be searched."""
+
+
+@dataclass
+class SearchSpace:
+    """What a sweep searches (``distributions``) and what it applies to every trial (``fixed``).
+
+    Keys are override keys as written by the user (``model.lr``, ``model`` for a config group,
+    ``+extra`` to add a key).
+    """
+
+    distributions: dict[str, BaseDistribution] = field(default_factory=dict)
+    fixed: list[str] = field(default_factory=list)
+
+    def overrides(self, params: Mapping[str, Any]) -> list[str]:
+        """Override strings for one trial: its sampled ``params`` after the fixed overrides."""
+        return [*self.fixed, *(f"{key}={format_value(value)}" for key, value in params.items())]
+
+    def grid(self) -> dict[str, list[Any]]:
+        """Every searched value per parameter, for Optuna's ``GridSampler``."""
+        return {name: grid_values(name, dist) for name, dist in self.distributions.items()}
+
+
+def _choice(*args: Any) -> ChoiceSweep:
+    """Hydra's ``choice`` that also accepts ``null`` among the options, as the sweeper plugin did."""
+    from hydra._internal.grammar.grammar_functions import choice
+
+    return choice(*args)
+
+
+_choice.__annotations__ = {"args": Any, "return": ChoiceSweep}  # Hydra type-checks arguments
+
+
+def make_parser(config_loader: Any = None) -> OverridesParser:
+    """Hydra's override parser with a ``choice`` that admits ``null``."""
+    functions = create_functions()
+    del functions.definitions["choice"]
+    functions.register(name="choice", func=_choice)
+    return OverridesParser(functions=functions, config_loader=config_loader)
+
+
+def parse_search_space(
+    params: Mapping[str, Any] | None,
+    arguments: Sequence[str],
+    parser: OverridesParser | None = None,
+) -> SearchSpace:
+    """Compile ``hydra.sweeper.params`` and command-line sweep arguments into a ``SearchSpace``.
+
+    Command-line arguments win over ``params`` for the same key, as in hydra-optuna-sweeper.
+    Raises ``SearchSpaceError`` naming the parameter and where it came from.
+    """
+    parser = parser or make_parser()
+    lines: dict[str, tuple[str, str]] = {}
+    for key, expr in (params or {}).items():
+        if expr is None or str(expr).strip() == "":
+            raise SearchSpaceError(
+                f"hydra.sweeper.params.{key}: empty expression; give a value or a sweep such as "
+                "choice(a, b) or interval(0.0, 1.0)"
+            )
+        text = expr if isinstance(expr, str) else format_value(expr)
+        lines[_bare_key(key)] = (f"{key}={text}", f"hydra.sweeper.params.{key}")
+    for argument in arguments:
+        lines[_bare_key(argument.split("=", 1)[0])] = (argument, "the command line")
+
+    space = SearchSpace()
+    for line, origin in lines.values():
+        try:
+            override = parser.parse_override(line)
+        except HydraException as error:
+            raise SearchSpaceError(f"{origin}: cannot parse '{line}': {error}") from None
+        key = override.get_key_element()
+        dist = _to_distribution(override, f"{origin} ({key})")
+        if dist is None:
+            space.fixed.append(line)
+        else:
+            space.distributions[key] = dist
+    return space
+
+
+def _bare_key(key: str) -> str:
+    return key.lstrip("+~").split("=", 1)[0]
+
+
+def _to_distribution(override: Override, where: str) -> BaseDistribution | None:
+    if not override.is_sweep_override():
+        return None
+    value = override.value()
+    unknown = set(getattr(value, "tags", set())) - KNOWN_TAGS
+    if unknown:
+        raise SearchSpaceError(f"{where}: unknown tag(s) {sorted(unknown)}; known: {sorted(KNOWN_TAGS)}")
+    log_scale = "log" in value.tags
+
+    if isinstance(value, ChoiceSweep) or (isinstance(value, RangeSweep) and value.shuffle):
+        if isinstance(value, RangeSweep) or value.shuffle:
+            log.warning("%s: shuffle() is sampled as a categorical in shuffled order", where)
+        choices = list(override.sweep_iterator())
+        if not choices:
+            raise SearchSpaceError(f"{where}: an empty choice() has nothing to search")
+        if not all(isinstance(c, (str, int, float, bool, type(None))) for c in choices):
+            raise SearchSpaceError(f"{where}: choice() options must be plain values, not lists or dicts")
+        if log_scale:
+            raise SearchSpaceError(f"{where}: tag(log, ...) applies to interval/range, not choice")
+        return CategoricalDistribution(choices)
+
+    if isinstance(value, RangeSweep):
+        values = list(override.sweep_iterator())
+        if not values:
+            raise SearchSpaceError(
+                f"{where}: {override.input_line} is empty "
+                "(range excludes its stop; for a downward range give a negative step)"
+            )
+        low, high, step = min(values), max(values), abs(value.step)
+        if log_scale:
+            raise SearchSpaceError(f"{where}: tag(log, range(...)) is not supported; use "
+                                   "tag(log, int(interval(low, high)))")
+        if any(isinstance(v, float) for v in (value.start, value.stop, value.step)):
+            return FloatDistribution(float(low), float(high), step=float(step))
+        return IntDistribution(int(low), int(high), step=int(step))
+
+    if isinstance(value, IntervalSweep):
+        low, high = value.start, value.end
+        if not low < high:
+            raise SearchSpaceError(
+                f"{where}: interval({low}, {high}) needs low < high; did you swap the bounds?"
+            )
+        if log_scale and low <= 0:
+            raise SearchSpaceError(
+                f"{where}: tag(log, interval({low}, {high})) needs low > 0 for a log scale"
+            )
+        if isinstance(low, int) and isinstance(high, int):
+            return IntDistribution(low, high, log=log_scale)
+        return FloatDistribution(float(low), float(high), log=log_scale)
+
+    raise SearchSpaceError(f"{where}: {override.input_line} is not a sweep hydratune can search")
+
+
+def grid_values(name: str, dist: BaseDistribution) -> list[Any]:
+    """The values a grid visits for one distribution: the same points other samplers draw from."""
+    if isinstance(dist, CategoricalDistribution):
+        return list(dist.choices)
+    if isinstance(dist, IntDistribution):
+        return list(range(dist.low, dist.high + 1, dist.step))
+    if isinstance(dist, FloatDistribution) and dist.step is not None:
+        n = int(math.floor((dist.high - dist.low) / dist.step + 1e-9)) + 1
+        return [dist.low + i * dist.step for i in range(n)]
+    raise SearchSpaceError(
+        f"{name}: the grid sampler cannot enumerate a continuous interval; use "
+        "range(start, stop, step) or choice(...) for this parameter"
+    )
+
+
+_PLAIN = re.compile(r"^[\w\-./:@]+$")
+
+
+def format_value(value: Any) -> str:
+    """A value as Hydra's override grammar reads it back unchanged."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        if _PLAIN.match(value) and value not in {"null", "true", "false"}:
+            return value
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, Iterable) and not isinstance(value, Mapping):
+        return "[" + ",".join(format_value(v) for v in value) + "]"
+    return str(value)

@@ -1,0 +1,160 @@
+"""Open (or resume) the study a sweep writes to: storage, name, directions, sampler, pruner.
+
+Storage forms accepted in ``hydra.sweeper.storage``:
+
+- ``null``: the default, a journal file ``outputs/hydratune.journal`` under the directory the
+  command runs in. Journal files are safe for many processes writing at once, and open in
+  ``optuna`` CLI (``--storage-class JournalFileStorage``) and ``optuna-dashboard``;
+- ``memory``: in-memory, gone when the sweep ends;
+- a path (``studies/mnist.journal``): a journal file there;
+- a SQLAlchemy URL (``sqlite:///x.db``, ``postgresql://user:pw@host/db``): Optuna's RDB storage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage, InMemoryStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.study import StudyDirection
+
+from hydratune.schema import PRUNERS, SAMPLERS, optuna_kwargs
+from hydratune.search_space import SearchSpace
+
+DEFAULT_STORAGE = "outputs/hydratune.journal"
+MEMORY = "memory"
+
+
+class StudyConfigError(ValueError):
+    """A ``hydra.sweeper`` setting that cannot open the study it names."""
+
+
+def mask_url(url: str | None) -> str | None:
+    """The storage URL with any password replaced by ``***``, for logs and files."""
+    if url is None or "://" not in url:
+        return url
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a SQLAlchemy URL: mask anything between ':' and '@'
+        head, _, tail = url.rpartition("@")
+        return f"{head.split(':', 2)[0]}:***@{tail}" if head else url
+
+
+def storage_url(storage: str | None, cwd: str | Path) -> str:
+    """The storage the setting names, with the default and relative paths made absolute."""
+    if storage is None:
+        return str(Path(cwd) / DEFAULT_STORAGE)
+    storage = str(storage)
+    if storage in (MEMORY, ":memory:") or "://" in storage:
+        return storage
+    return str(Path(cwd) / storage)
+
+
+def open_storage(url: str) -> BaseStorage:
+    """An Optuna storage for a URL from ``storage_url``; fails fast if it cannot be opened."""
+    if url in (MEMORY, ":memory:"):
+        return InMemoryStorage()
+    try:
+        if "://" in url:
+            return RDBStorage(url)
+        path = Path(url)
+        if path.suffix in {".db", ".sqlite", ".sqlite3"}:
+            raise StudyConfigError(
+                f"hydra.sweeper.storage: '{url}' looks like SQLite; write it as a URL, "
+                f"sqlite:///{path}, or use a .journal file"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    except StudyConfigError:
+        raise
+    except Exception as error:
+        raise StudyConfigError(
+            f"hydra.sweeper.storage: cannot open '{mask_url(url)}': "
+            f"{type(error).__name__}: {error}. Check the URL, the server and its credentials, "
+            "or leave storage null for a journal file under outputs/."
+        ) from None
+
+
+def directions_of(direction: Any) -> list[StudyDirection]:
+    """``hydra.sweeper.direction`` (one name or a list) as Optuna directions."""
+    names = [direction] if isinstance(direction, str) else list(direction)
+    out = []
+    for name in names:
+        key = str(name).lower()
+        if key not in ("minimize", "maximize"):
+            raise StudyConfigError(
+                f"hydra.sweeper.direction: '{name}' is not 'minimize' or 'maximize'"
+            )
+        out.append(StudyDirection.MINIMIZE if key == "minimize" else StudyDirection.MAXIMIZE)
+    if not out:
+        raise StudyConfigError("hydra.sweeper.direction: the list is empty")
+    return out
+
+
+class AskTellGridSampler(optuna.samplers.GridSampler):
+    """``GridSampler`` for an ask/tell loop, which knows itself when the grid is used up.
+
+    Optuna's calls ``study.stop()`` after the last grid point, which is an error outside
+    ``study.optimize``.
+    """
+
+    def after_trial(self, study, trial, state, values) -> None:  # noqa: ANN001
+        pass
+
+
+def sampler_class(options: Any) -> type:
+    target = str(options["_target_"])
+    for cls in SAMPLERS.values():
+        if target.endswith(f".{cls.__name__}"):
+            return cls
+    raise StudyConfigError(f"hydra.sweeper.sampler: unknown sampler '{target}'")
+
+
+def build_sampler(options: Any, space: SearchSpace) -> optuna.samplers.BaseSampler:
+    """The sampler ``hydra.sweeper.sampler`` describes; the grid gets the space's grid."""
+    cls = sampler_class(options)
+    kwargs = optuna_kwargs(cls, options)
+    if cls is optuna.samplers.GridSampler:
+        return AskTellGridSampler(space.grid(), **kwargs)
+    return cls(**kwargs)
+
+
+def build_pruner(options: Any) -> optuna.pruners.BasePruner:
+    """The pruner ``hydra.sweeper.pruner`` describes (``nop`` by default)."""
+    if options is None:
+        return optuna.pruners.NopPruner()
+    target = str(options["_target_"])
+    for cls in PRUNERS.values():
+        if target.endswith(f".{cls.__name__}"):
+            return cls(**optuna_kwargs(cls, options))
+    raise StudyConfigError(f"hydra.sweeper.pruner: unknown pruner '{target}'")
+
+
+def open_study(
+    storage: BaseStorage,
+    study_name: str,
+    directions: Sequence[StudyDirection],
+    sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+) -> optuna.Study:
+    """Create the study, or load it if it exists; its directions must match the config's."""
+    study = optuna.create_study(
+        storage=storage,
+        study_name=study_name,
+        directions=list(directions),
+        sampler=sampler,
+        pruner=pruner,
+        load_if_exists=True,
+    )
+    if list(study.directions) != list(directions):
+        stored = [d.name.lower() for d in study.directions]
+        raise StudyConfigError(
+            f"hydra.sweeper.direction: study '{study_name}' was created with {stored}; "
+            "keep that direction or set a new hydra.sweeper.study_name"
+        )
+    return study
