@@ -9,6 +9,7 @@ and none is passed to Optuna unless the user sets it (so no deprecated argument 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,7 @@ _REQUIRED_DEFAULTS: dict[tuple[type, str], Any] = {
 }
 
 
+@functools.cache
 def options_schema(cls: type) -> type:
     """A dataclass with ``_target_`` and one field per constructor argument of ``cls``.
 
@@ -115,7 +117,7 @@ def register_configs() -> None:
             )
 
 
-def optuna_kwargs(cls: type, options: Any) -> dict[str, Any]:
+def optuna_kwargs(cls: type, options: Any, where: str) -> dict[str, Any]:
     """The constructor arguments of ``cls`` that ``options`` sets away from Optuna's defaults.
 
     Nested ``_target_`` nodes (``independent_sampler``, ``wrapped_pruner``) are instantiated;
@@ -129,6 +131,9 @@ def optuna_kwargs(cls: type, options: Any) -> dict[str, Any]:
     params = inspect.signature(cls.__init__).parameters
     kwargs: dict[str, Any] = {}
     for name, value in values.items():
+        if name not in params:
+            known = ", ".join(n for n in params if n not in _SUPPLIED)
+            raise ValueError(f"{where}.{name}: {cls.__name__} has no option '{name}'; it has: {known}")
         param = params[name]
         if value == param.default or (value is None and param.default is not None):
             continue  # Optuna's own default

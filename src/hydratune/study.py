@@ -118,7 +118,7 @@ def sampler_class(options: Any) -> type:
 def build_sampler(options: Any, space: SearchSpace) -> optuna.samplers.BaseSampler:
     """The sampler ``hydra.sweeper.sampler`` describes; the grid gets the space's grid."""
     cls = sampler_class(options)
-    kwargs = optuna_kwargs(cls, options)
+    kwargs = optuna_kwargs(cls, options, "hydra.sweeper.sampler")
     if cls is optuna.samplers.GridSampler:
         return AskTellGridSampler(space.grid(), **kwargs)
     return cls(**kwargs)
@@ -131,7 +131,7 @@ def build_pruner(options: Any) -> optuna.pruners.BasePruner:
     target = str(options["_target_"])
     for cls in PRUNERS.values():
         if target.endswith(f".{cls.__name__}"):
-            return cls(**optuna_kwargs(cls, options))
+            return cls(**optuna_kwargs(cls, options, "hydra.sweeper.pruner"))
     raise StudyConfigError(f"hydra.sweeper.pruner: unknown pruner '{target}'")
 
 

@@ -63,7 +63,7 @@ class TrialConfigFactory:
         with read_write(cfg), open_dict(cfg):
             ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
         with read_write(cfg.hydra), open_dict(cfg.hydra):
-            cfg.hydra.overrides.task.extend([o.input_line for o in values])
+            cfg.hydra.overrides.task = [o.input_line for o in parsed]
             cfg.hydra.job.override_dirname = _dirname(cfg, [*base_overrides, *values])
             cfg.hydra.job.num = job_num
             cfg.hydra.job.id = job_num
