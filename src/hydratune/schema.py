@@ -101,6 +101,8 @@ class SweeperConf:
     max_failure_rate: float = 0.0
     params: dict[str, Any] | None = None
     custom_search_space: str | None = None
+    # The config key holding a trial's budget in epochs: hyperband's max_resource when "auto".
+    resource_key: str | None = "trainer.max_epochs"
 
 
 def register_configs() -> None:

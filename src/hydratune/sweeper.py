@@ -10,12 +10,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from hydra.types import HydraContext, TaskFunction
+from hydra.types import HydraContext, RunMode, TaskFunction
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hydratune.launch import InProcessLauncher, Launcher
 from hydratune.loop import FINISHED, LoopSummary, count_trials, run_trials
+from hydratune.reporting import register_live_study, unregister_live_study
 from hydratune.results import write_results
 from hydratune.search_space import SearchSpace, make_parser, parse_search_space
 from hydratune.study import (
@@ -59,6 +60,7 @@ class HydratuneSweep:
         max_failure_rate: float,
         params: dict[str, Any] | None,
         custom_search_space: str | None,
+        resource_key: str | None = None,
     ) -> None:
         self.sampler = sampler
         self.pruner = pruner
@@ -70,6 +72,7 @@ class HydratuneSweep:
         self.max_failure_rate = max_failure_rate
         self.params = params
         self.custom_search_space = custom_search_space
+        self.resource_key = resource_key
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -86,14 +89,18 @@ class HydratuneSweep:
         with open_dict(config.hydra.sweeper):
             config.hydra.sweeper.study_name = study_name
         sweep_dir = Path(config.hydra.sweep.dir)
+        pruner = resolve_pruner(self.pruner, config, self.resource_key)
 
         configs = TrialConfigFactory(
             loader,
             config,
             parser,
+            # What a job needs to find its trial and prune it the way this sweep does.
             hydra_updates={
+                "hydra.mode": RunMode.MULTIRUN,
                 "hydra.sweep.dir": str(sweep_dir),
                 "hydra.sweeper.study_name": study_name,
+                "hydra.sweeper.pruner": pruner,
             },
         )
         configs.check_keys(space.distributions, _group_options(space, configs))
@@ -104,7 +111,7 @@ class HydratuneSweep:
             study_name,
             self.directions,
             build_sampler(self.sampler, space),
-            build_pruner(self.pruner),
+            build_pruner(pruner),
         )
         finished = count_trials(study, FINISHED)
         log.info(
@@ -117,6 +124,7 @@ class HydratuneSweep:
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(config, sweep_dir / "multirun.yaml")
         launcher = self._launcher(configs)
+        register_live_study(url, study)
         try:
             summary = run_trials(
                 study,
@@ -128,6 +136,7 @@ class HydratuneSweep:
                 extend_trial=self._extender(),
             )
         finally:
+            unregister_live_study(url, study)
             launcher.shutdown()
             write_results(study, sweep_dir, url)
         if summary.stopped_early:
@@ -146,6 +155,19 @@ class HydratuneSweep:
             return None
         extend = get_method(self.custom_search_space)
         return lambda trial: extend(self.config, trial)
+
+
+def resolve_pruner(options: Any, config: DictConfig, resource_key: str | None) -> Any:
+    """The pruner options with hyperband's ``max_resource: auto`` read from ``resource_key``
+    (``trainer.max_epochs``), so brackets fit the epochs a trial really runs."""
+    if options is None or not str(options.get("_target_", "")).endswith("HyperbandPruner"):
+        return options
+    budget = OmegaConf.select(config, resource_key) if resource_key else None
+    if options.get("max_resource") != "auto" or not isinstance(budget, int):
+        return options
+    resolved = OmegaConf.create(OmegaConf.to_container(options, resolve=True))
+    resolved.max_resource = budget
+    return resolved
 
 
 def _group_options(space: SearchSpace, configs: TrialConfigFactory) -> list[str]:

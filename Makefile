@@ -1,0 +1,36 @@
+# hydratune on a fresh machine: `make sweep` runs the main job, `make test` runs the tests.
+# Each sets up .venv first (once; again when pyproject.toml changes).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# CPU-only default. With a GPU: `make setup TORCH=torch` (or install your CUDA torch into
+# .venv first: setup keeps any torch that is already there).
+TORCH ?= torch==2.13.0
+EXTRAS ?= dev
+
+.PHONY: setup sweep test bench bench-quick lint
+
+setup: $(VENV)/.setup-done
+
+$(VENV)/.setup-done: pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+sweep: setup
+	$(BIN)/hydratune -m sweep=mlp_digits
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+bench-quick: setup
+	$(BIN)/python bench/run.py --quick
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench

@@ -1,0 +1,76 @@
+"""Pruning from inside Lightning: report the objective every validation epoch, stop when told.
+
+The training task adds ``PruningCallback`` when it runs under the hydratune sweeper, so a
+user's LightningModule needs no change; in a plain single run there is no trial and no callback.
+Under DDP, rank 0 reports and decides, and the decision is broadcast so every rank stops at
+the same epoch; the trial is then marked pruned once, by the process that called ``fit``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import optuna
+
+from hydratune.reporting import current_trial
+
+STOPPED = "stopped_reason"
+NAN = "non-finite: "
+
+
+class NonFiniteMetricError(ValueError):
+    """The objective metric became NaN or infinite; the trial fails with this reason."""
+
+
+class PruningCallback(L.Callback):
+    """Report ``metric`` to the running Optuna trial after each validation epoch (step = epoch).
+
+    After ``fit`` returns, call ``raise_if_pruned()``: it raises ``optuna.TrialPruned`` if the
+    pruner stopped this trial, or ``NonFiniteMetricError`` if the metric went NaN/inf.
+    """
+
+    def __init__(self, metric: str, trial: optuna.Trial | None = None) -> None:
+        self.metric = metric
+        self.trial = trial
+        self.reason = ""
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.trial is None and trainer.is_global_zero:
+            self.trial = current_trial()
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        epoch = trainer.current_epoch
+        reason = ""
+        if trainer.is_global_zero and self.trial is not None:
+            reason = self._judge(trainer, epoch)
+        reason = trainer.strategy.broadcast(reason, src=0)
+        if reason and not self.reason:
+            trainer.should_stop = True
+            self.reason = reason
+            if trainer.is_global_zero and self.trial is not None:
+                # Spawned DDP workers are other processes: leave the verdict in the storage.
+                self.trial.set_user_attr(STOPPED, reason)
+
+    def _judge(self, trainer: L.Trainer, epoch: int) -> str:
+        value = trainer.callback_metrics.get(self.metric)
+        if value is None:
+            return ""  # ObjectiveTracker reports a missing metric
+        value = float(value)
+        if not math.isfinite(value):
+            return f"{NAN}{self.metric} is {value} at epoch {epoch}"
+        self.trial.report(value, epoch)
+        if self.trial.should_prune():
+            return f"pruned at epoch {epoch} ({self.metric}={value:.6g})"
+        return ""
+
+    def raise_if_pruned(self) -> None:
+        reason = self.reason
+        if not reason and (trial := self.trial or current_trial()) is not None:
+            reason = trial.user_attrs.get(STOPPED, "")
+        if reason.startswith(NAN):
+            raise NonFiniteMetricError(reason.removeprefix(NAN))
+        if reason:
+            raise optuna.TrialPruned(reason)

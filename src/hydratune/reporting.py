@@ -1,0 +1,80 @@
+"""Report intermediate values of the running trial, from any process, and ask to prune.
+
+A job finds its trial through the study storage: the sweeper hands every job the study name,
+the storage setting and the trial number (``hydra.job.num``) in its Hydra config, and the
+resolved pruner options, so the pruner decides in the job exactly as it would in the sweeper.
+Trials that run in the sweeper's own process use the sweeper's live study instead (no storage
+round trip; in-memory storages work there too).
+
+Example, in any task function run by ``hydra/sweeper: hydratune``::
+
+    for epoch in range(epochs):
+        loss = train_one_epoch()
+        hydratune.report(loss, step=epoch)
+        if hydratune.should_prune():
+            raise optuna.TrialPruned()
+"""
+
+from __future__ import annotations
+
+import functools
+import optuna
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import OmegaConf
+
+from hydratune.study import build_pruner, open_storage, storage_url
+
+_LIVE: dict[tuple[str, str], optuna.Study] = {}
+
+
+def study_key(url: str, study_name: str) -> tuple[str, str]:
+    return (url, study_name)
+
+
+def register_live_study(url: str, study: optuna.Study) -> None:
+    """Let jobs in this process reach ``study`` without reopening its storage."""
+    _LIVE[study_key(url, study.study_name)] = study
+
+
+def unregister_live_study(url: str, study: optuna.Study) -> None:
+    _LIVE.pop(study_key(url, study.study_name), None)
+
+
+@functools.cache
+def _opened_study(url: str, study_name: str, pruner_yaml: str | None) -> optuna.Study:
+    # Cached per process: worker processes reuse one storage connection across trials.
+    pruner = build_pruner(OmegaConf.create(pruner_yaml) if pruner_yaml else None)
+    return optuna.load_study(study_name=study_name, storage=open_storage(url), pruner=pruner)
+
+
+def current_trial() -> optuna.Trial | None:
+    """The Optuna trial of the job running now, or None outside a hydratune sweep."""
+    if not HydraConfig.initialized():
+        return None
+    hydra = HydraConfig.get()
+    sweeper = hydra.sweeper
+    if hydra.mode != RunMode.MULTIRUN or "study_name" not in sweeper or hydra.job.get("num") is None:
+        return None
+    url = storage_url(sweeper.storage, hydra.runtime.cwd)
+    study = _LIVE.get(study_key(url, sweeper.study_name))
+    if study is None:
+        options = OmegaConf.to_yaml(sweeper.pruner) if sweeper.get("pruner") else None
+        study = _opened_study(url, sweeper.study_name, options)
+    trial_id = study._storage.get_trial_id_from_study_id_trial_number(
+        study._study_id, int(hydra.job.num)
+    )
+    return optuna.Trial(study, trial_id)
+
+
+def report(value: float, step: int) -> None:
+    """Report ``value`` at ``step`` (an epoch) to the running trial; a no-op outside a sweep."""
+    trial = current_trial()
+    if trial is not None:
+        trial.report(float(value), step)
+
+
+def should_prune() -> bool:
+    """Whether the sweep's pruner wants the running trial stopped; False outside a sweep."""
+    trial = current_trial()
+    return trial is not None and trial.should_prune()
