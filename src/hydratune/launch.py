@@ -2,17 +2,28 @@
 
 A launcher turns (trial number, overrides) into a ``Future`` of the job's ``JobResult``, so the
 sweep loop can keep several trials in flight and tell each one as soon as it ends.
+
+- ``InProcessLauncher``: one trial at a time in the sweeper's process (``n_jobs: 1``).
+- ``ProcessPoolLauncher``: one long-lived loky worker process per slot (``n_jobs: N``). Hydra's
+  job runner sets process-global state, so parallel trials need processes; each is started
+  once and reused, since importing torch and Lightning costs seconds. A slot of its own per
+  worker lets a slot keep its threads and its GPUs (``CUDA_VISIBLE_DEVICES``) for its lifetime.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import pickle
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from hydra.core.singleton import Singleton
 from hydra.core.utils import JobStatus, run_job
 from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
 
 from hydratune.trial_config import TrialConfigFactory
 
@@ -55,21 +66,161 @@ class InProcessLauncher:
         future: Future[JobResult] = Future()
         try:
             config = self._configs.make(overrides, number)
-            ret = run_job(
-                hydra_context=self._context,
-                task_function=self._task,
-                config=config,
-                job_dir_key="hydra.sweep.dir",
-                job_subdir_key="hydra.sweep.subdir",
-            )
-            output_dir = config.hydra.runtime.output_dir
-            if ret.status == JobStatus.COMPLETED:
-                future.set_result(JobResult(value=ret.return_value, output_dir=output_dir))
-            else:
-                future.set_result(JobResult(error=ret._return_value, output_dir=output_dir))
         except Exception as error:  # composing the job's config failed: the trial fails
             future.set_result(JobResult(error=error))
+            return future
+        future.set_result(run_trial_job(config, self._context, self._task))
         return future
 
     def shutdown(self) -> None:
         pass
+
+
+def run_trial_job(config: DictConfig, context: HydraContext, task: TaskFunction) -> JobResult:
+    """Run one job the way Hydra's launchers do (output dir, ``.hydra/``, logging, callbacks)."""
+    ret = run_job(
+        hydra_context=context,
+        task_function=task,
+        config=config,
+        job_dir_key="hydra.sweep.dir",
+        job_subdir_key="hydra.sweep.subdir",
+    )
+    output_dir = config.hydra.runtime.output_dir
+    if ret.status == JobStatus.COMPLETED:
+        return JobResult(value=ret.return_value, output_dir=output_dir)
+    return JobResult(error=ret._return_value, output_dir=output_dir)
+
+
+def slot_devices(
+    n_slots: int, devices_per_trial: int, visible: Sequence[str]
+) -> list[str | None]:
+    """``CUDA_VISIBLE_DEVICES`` for each slot: its own ``devices_per_trial`` GPUs, or None.
+
+    Raises ValueError when the visible GPUs cannot give every slot its share.
+    """
+    if devices_per_trial <= 0:
+        return [None] * n_slots
+    needed = n_slots * devices_per_trial
+    if needed > len(visible):
+        raise ValueError(
+            f"hydra.sweeper.devices_per_trial={devices_per_trial} with n_jobs={n_slots} needs "
+            f"{needed} GPUs; {len(visible)} visible ({','.join(visible) or 'none'}). "
+            "Lower n_jobs or devices_per_trial."
+        )
+    return [
+        ",".join(visible[i * devices_per_trial : (i + 1) * devices_per_trial])
+        for i in range(n_slots)
+    ]
+
+
+def visible_gpus() -> list[str]:
+    """The GPU ids this process may hand out: ``CUDA_VISIBLE_DEVICES`` or all CUDA devices."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [d for d in env.split(",") if d.strip()]
+    try:
+        import torch
+
+        return [str(i) for i in range(torch.cuda.device_count())]
+    except ImportError:
+        return []
+
+
+# --- worker side: state set once per worker process by the initializer -------------------
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(state: bytes, threads: int) -> None:
+    import cloudpickle  # noqa: F401  (loky ships it; the state was pickled with it)
+
+    context, task, singletons = pickle.loads(state)
+    Singleton.set_state(singletons)
+    _WORKER.update(context=context, task=task)
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _run_in_worker(config_bytes: bytes) -> JobResult:
+    config = pickle.loads(config_bytes)
+    result = run_trial_job(config, _WORKER["context"], _WORKER["task"])
+    if result.error is not None:
+        result.error = _picklable(result.error)
+    return result
+
+
+def _picklable(error: BaseException) -> BaseException:
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:
+        return RuntimeError(f"{type(error).__name__}: {error}")
+
+
+class ProcessPoolLauncher:
+    """Runs each job in one of ``n_slots`` reused worker processes, as soon as a slot is free.
+
+    Each worker uses ``threads`` torch threads (default: cores // slots). A worker that dies
+    (killed, out of memory) fails only its own trial; the slot starts a fresh worker.
+    """
+
+    def __init__(
+        self,
+        configs: TrialConfigFactory,
+        hydra_context: HydraContext,
+        task_function: TaskFunction,
+        n_slots: int,
+        threads: int | None = None,
+        devices_per_trial: int = 0,
+    ) -> None:
+        import cloudpickle
+
+        self._configs = configs
+        self._state = cloudpickle.dumps((hydra_context, task_function, Singleton.get_state()))
+        self._threads = threads or max(1, (os.cpu_count() or 1) // n_slots)
+        self._devices = slot_devices(n_slots, devices_per_trial, visible_gpus())
+        self._executors: list[Any] = [None] * n_slots
+        self._free = list(range(n_slots))
+
+    def _executor(self, slot: int) -> Any:
+        from loky import ProcessPoolExecutor
+
+        if self._executors[slot] is None:
+            env = {"OMP_NUM_THREADS": str(self._threads), "MKL_NUM_THREADS": str(self._threads)}
+            if self._devices[slot] is not None:
+                env["CUDA_VISIBLE_DEVICES"] = self._devices[slot]
+            self._executors[slot] = ProcessPoolExecutor(
+                max_workers=1,
+                initializer=_init_worker,
+                initargs=(self._state, self._threads),
+                env=env,
+            )
+        return self._executors[slot]
+
+    def submit(self, number: int, overrides: list[str]) -> Future[JobResult]:
+        future: Future[JobResult] = Future()
+        try:
+            config = pickle.dumps(self._configs.make(overrides, number))
+        except Exception as error:
+            future.set_result(JobResult(error=error))
+            return future
+        slot = self._free.pop(0)
+        inner = self._executor(slot).submit(_run_in_worker, config)
+        inner.add_done_callback(lambda done: self._finish(slot, done, future))
+        return future
+
+    def _finish(self, slot: int, done: Future[JobResult], future: Future[JobResult]) -> None:
+        error = done.exception()
+        if error is None:
+            result = done.result()
+        else:  # the worker died: restart the slot on its next trial
+            self._executors[slot] = None
+            result = JobResult(error=RuntimeError(f"worker process died: {error}"))
+        self._free.append(slot)
+        future.set_result(result)
+
+    def shutdown(self) -> None:
+        for executor in self._executors:
+            if executor is not None:
+                executor.shutdown(wait=True)

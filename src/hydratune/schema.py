@@ -103,6 +103,9 @@ class SweeperConf:
     custom_search_space: str | None = None
     # The config key holding a trial's budget in epochs: hyperband's max_resource when "auto".
     resource_key: str | None = "trainer.max_epochs"
+    # With n_jobs > 1: torch threads per worker (null: cores // n_jobs), GPUs per slot.
+    threads_per_worker: int | None = None
+    devices_per_trial: int = 0
 
 
 def register_configs() -> None:
@@ -145,3 +148,8 @@ def optuna_kwargs(cls: type, options: Any, where: str) -> dict[str, Any]:
             value = get_method(value)
         kwargs[name] = value
     return kwargs
+
+
+# Defined at import, so pickled configs that hold them load in any process.
+for _cls in (*SAMPLERS.values(), *PRUNERS.values()):
+    options_schema(_cls)

@@ -14,12 +14,14 @@ from hydra.types import HydraContext, RunMode, TaskFunction
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from hydratune.launch import InProcessLauncher, Launcher
+from hydratune.launch import InProcessLauncher, Launcher, ProcessPoolLauncher
 from hydratune.loop import FINISHED, LoopSummary, count_trials, run_trials
 from hydratune.reporting import register_live_study, unregister_live_study
 from hydratune.results import write_results
 from hydratune.search_space import SearchSpace, make_parser, parse_search_space
 from hydratune.study import (
+    MEMORY,
+    StudyConfigError,
     build_pruner,
     build_sampler,
     directions_of,
@@ -61,6 +63,8 @@ class HydratuneSweep:
         params: dict[str, Any] | None,
         custom_search_space: str | None,
         resource_key: str | None = None,
+        threads_per_worker: int | None = None,
+        devices_per_trial: int = 0,
     ) -> None:
         self.sampler = sampler
         self.pruner = pruner
@@ -73,6 +77,8 @@ class HydratuneSweep:
         self.params = params
         self.custom_search_space = custom_search_space
         self.resource_key = resource_key
+        self.threads_per_worker = threads_per_worker
+        self.devices_per_trial = devices_per_trial
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -106,6 +112,12 @@ class HydratuneSweep:
         configs.check_keys(space.distributions, _group_options(space, configs))
 
         url = storage_url(self.storage, config.hydra.runtime.cwd)
+        if self.n_jobs > 1 and url in (MEMORY, ":memory:"):
+            raise StudyConfigError(
+                f"hydra.sweeper.storage: '{url}' cannot be shared with n_jobs={self.n_jobs} "
+                "worker processes; leave storage null (a journal file under outputs/) or give a "
+                "file path or database URL"
+            )
         study = open_study(
             open_storage(url),
             study_name,
@@ -148,7 +160,16 @@ class HydratuneSweep:
         return summary
 
     def _launcher(self, configs: TrialConfigFactory) -> Launcher:
-        return InProcessLauncher(configs, self.context, self.task_function)
+        if self.n_jobs == 1:
+            return InProcessLauncher(configs, self.context, self.task_function)
+        return ProcessPoolLauncher(
+            configs,
+            self.context,
+            self.task_function,
+            n_slots=self.n_jobs,
+            threads=self.threads_per_worker,
+            devices_per_trial=self.devices_per_trial,
+        )
 
     def _extender(self) -> Any:
         if not self.custom_search_space:
