@@ -19,19 +19,20 @@ from hydratune.models import CNNClassifier, MLPClassifier
 # Lightning 2.6 on torch 2.13: a deprecation inside Lightning, nothing these tests can act on.
 pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
 
+SMALL_SYNTHETIC = {"n_samples": 300, "n_features": 6, "n_informative": 4}
 # (factory, input_shape, num_classes, number of examples)
 DATAMODULES = {
     "digits": (DigitsDataModule, (1, 8, 8), 10, 1797),
     "wine": (WineDataModule, (13,), 3, 178),
     "breast_cancer": (BreastCancerDataModule, (30,), 2, 569),
     "synthetic_classification": (
-        functools.partial(SyntheticDataModule, n_samples=300, n_features=6, n_informative=4, n_classes=3),
+        functools.partial(SyntheticDataModule, n_classes=3, **SMALL_SYNTHETIC),
         (6,),
         3,
         300,
     ),
     "synthetic_regression": (
-        functools.partial(SyntheticDataModule, task="regression", n_samples=300, n_features=6, n_informative=4),
+        functools.partial(SyntheticDataModule, task="regression", **SMALL_SYNTHETIC),
         (6,),
         0,
         300,
@@ -41,9 +42,12 @@ DATAMODULES = {
 
 def fit_briefly(model: L.LightningModule, datamodule: L.LightningDataModule) -> L.Trainer:
     trainer = L.Trainer(
-        fast_dev_run=2, accelerator="cpu", logger=False, enable_progress_bar=False,
+        fast_dev_run=2,
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
         enable_model_summary=False,
-    )  # fmt: skip
+    )
     trainer.fit(model, datamodule=datamodule)
     return trainer
 
@@ -91,7 +95,8 @@ def test_tabular_data_is_standardised_with_train_split_statistics(name):
 
 def test_regression_targets_are_standardised():
     y = DATAMODULES["synthetic_regression"][0]().train_set.tensors[1]
-    assert abs(y.mean().item()) < 1e-4 and y.std(unbiased=False).item() == pytest.approx(1.0, abs=1e-4)
+    assert abs(y.mean().item()) < 1e-4
+    assert y.std(unbiased=False).item() == pytest.approx(1.0, abs=1e-4)
 
 
 def test_train_loader_serves_whole_shuffled_batches_and_val_loader_a_fixed_order():
@@ -168,10 +173,11 @@ def test_regressor_logs_mse_and_no_accuracy():
 
 def test_optimizer_and_scheduler_factories_are_used():
     model = MLPClassifier(
-        (4,), 2,
+        (4,),
+        2,
         optimizer=functools.partial(torch.optim.SGD, lr=0.5, momentum=0.9),
         scheduler=functools.partial(torch.optim.lr_scheduler.StepLR, step_size=3),
-    )  # fmt: skip
+    )
     config = model.configure_optimizers()
     assert isinstance(config["optimizer"], torch.optim.SGD)
     assert config["optimizer"].param_groups[0]["lr"] == 0.5
@@ -180,8 +186,13 @@ def test_optimizer_and_scheduler_factories_are_used():
 
 
 def test_hyperparameters_record_architecture_but_not_the_optimizer_factory():
-    model = CNNClassifier((1, 8, 8), 10, channels=4, optimizer=functools.partial(torch.optim.SGD, lr=0.1))
+    sgd = functools.partial(torch.optim.SGD, lr=0.1)
+    model = CNNClassifier((1, 8, 8), 10, channels=4, optimizer=sgd)
     assert dict(model.hparams) == {
-        "input_shape": [1, 8, 8], "num_classes": 10, "channels": 4, "kernel_size": 3,
-        "dropout": 0.1, "activation": "relu",
-    }  # fmt: skip
+        "input_shape": [1, 8, 8],
+        "num_classes": 10,
+        "channels": 4,
+        "kernel_size": 3,
+        "dropout": 0.1,
+        "activation": "relu",
+    }
