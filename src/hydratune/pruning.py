@@ -13,7 +13,7 @@ import math
 import lightning as L
 import optuna
 
-from hydratune.reporting import current_trial
+from hydratune.reporting import TrialRef, current_trial_ref
 
 STOPPED = "stopped_reason"
 NAN = "non-finite: "
@@ -30,14 +30,25 @@ class PruningCallback(L.Callback):
     pruner stopped this trial, or ``NonFiniteMetricError`` if the metric went NaN/inf.
     """
 
-    def __init__(self, metric: str, trial: optuna.Trial | None = None) -> None:
+    def __init__(self, metric: str, ref: TrialRef) -> None:
         self.metric = metric
-        self.trial = trial
+        self.ref = ref
+        self.trial: optuna.Trial | None = None
         self.reason = ""
 
+    @classmethod
+    def for_current_trial(cls, metric: str) -> PruningCallback | None:
+        """The callback for the job running now; None in a plain run (nothing to report to)."""
+        ref = current_trial_ref()
+        return cls(metric, ref) if ref is not None else None
+
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if self.trial is None and trainer.is_global_zero:
-            self.trial = current_trial()
+        # Runs in the process that trains: a spawned DDP worker reaches the trial by its ref.
+        if trainer.is_global_zero:
+            self.trial = self.ref.trial()
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "trial": None}  # a Trial holds its storage: not picklable
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -67,9 +78,7 @@ class PruningCallback(L.Callback):
         return ""
 
     def raise_if_pruned(self) -> None:
-        reason = self.reason
-        if not reason and (trial := self.trial or current_trial()) is not None:
-            reason = trial.user_attrs.get(STOPPED, "")
+        reason = self.reason or self.ref.trial().user_attrs.get(STOPPED, "")
         if reason.startswith(NAN):
             raise NonFiniteMetricError(reason.removeprefix(NAN))
         if reason:

@@ -18,6 +18,7 @@ Example, in any task function run by ``hydra/sweeper: hydratune``::
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 import optuna
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -48,23 +49,46 @@ def _opened_study(url: str, study_name: str, pruner_yaml: str | None) -> optuna.
     return optuna.load_study(study_name=study_name, storage=open_storage(url), pruner=pruner)
 
 
-def current_trial() -> optuna.Trial | None:
-    """The Optuna trial of the job running now, or None outside a hydratune sweep."""
+@dataclass(frozen=True)
+class TrialRef:
+    """Where a trial lives: enough to reach it from any process (picklable, unlike a Trial)."""
+
+    url: str
+    study_name: str
+    number: int
+    pruner_yaml: str | None = None
+
+    def trial(self) -> optuna.Trial:
+        study = _LIVE.get(study_key(self.url, self.study_name))
+        if study is None:
+            study = _opened_study(self.url, self.study_name, self.pruner_yaml)
+        trial_id = study._storage.get_trial_id_from_study_id_trial_number(
+            study._study_id, self.number
+        )
+        return optuna.Trial(study, trial_id)
+
+
+def current_trial_ref() -> TrialRef | None:
+    """The running job's trial, from its Hydra config; None outside a hydratune sweep."""
     if not HydraConfig.initialized():
         return None
     hydra = HydraConfig.get()
     sweeper = hydra.sweeper
-    if hydra.mode != RunMode.MULTIRUN or "study_name" not in sweeper or hydra.job.get("num") is None:
+    if hydra.mode != RunMode.MULTIRUN or not sweeper.get("study_name"):
         return None
-    url = storage_url(sweeper.storage, hydra.runtime.cwd)
-    study = _LIVE.get(study_key(url, sweeper.study_name))
-    if study is None:
-        options = OmegaConf.to_yaml(sweeper.pruner) if sweeper.get("pruner") else None
-        study = _opened_study(url, sweeper.study_name, options)
-    trial_id = study._storage.get_trial_id_from_study_id_trial_number(
-        study._study_id, int(hydra.job.num)
+    pruner = sweeper.get("pruner")
+    return TrialRef(
+        url=storage_url(sweeper.storage, hydra.runtime.cwd),
+        study_name=sweeper.study_name,
+        number=int(hydra.job.num),
+        pruner_yaml=OmegaConf.to_yaml(pruner) if pruner else None,
     )
-    return optuna.Trial(study, trial_id)
+
+
+def current_trial() -> optuna.Trial | None:
+    """The Optuna trial of the job running now, or None outside a hydratune sweep."""
+    ref = current_trial_ref()
+    return ref.trial() if ref is not None else None
 
 
 def report(value: float, step: int) -> None:

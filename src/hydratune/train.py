@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 
 import hydratune.resolvers  # noqa: F401  (registers ${hydratune.*} used by conf/callbacks)
 from hydratune.objective import ObjectiveSpec, ObjectiveTracker
+from hydratune.pruning import PruningCallback
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,11 @@ def train(cfg: DictConfig, callbacks: list[L.Callback] | None = None) -> float |
     tracker = ObjectiveTracker(spec)
     all_callbacks = [tracker, *instantiate_group(cfg.get("callbacks"), "callbacks")]
     all_callbacks += callbacks or []
+    # Under the hydratune sweeper each validation epoch reports to the trial, which may be
+    # pruned; Optuna cannot prune multi-objective studies.
+    pruning = None if spec.multi else PruningCallback.for_current_trial(spec.metrics[0])
+    if pruning is not None:
+        all_callbacks.append(pruning)
     loggers = instantiate_group(cfg.get("logger"), "logger")
     # _partial_: the callback and logger objects are passed to the constructor as they are,
     # not merged into the config (which would copy them).
@@ -63,6 +69,8 @@ def train(cfg: DictConfig, callbacks: list[L.Callback] | None = None) -> float |
         warnings.filterwarnings("ignore", ".*LeafSpec.*", FutureWarning)
         trainer.fit(model, datamodule=datamodule)
 
+    if pruning is not None:
+        pruning.raise_if_pruned()
     result = tracker.result()
     log.info(tracker.summary())
     return result
