@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,15 @@ def sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]
     """Run sweeps of the synthetic objective with ``tmp_path`` as the working directory."""
     monkeypatch.chdir(tmp_path)
     return multirun
+
+
+@pytest.fixture(autouse=True)
+def _drop_job_log_handlers():
+    """Hydra's job logging adds handlers on this test's captured streams; later tests must not
+    write to them once pytest has closed them."""
+    yield
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if type(h).__module__.startswith("_pytest")]
 
 
 def load(study_name: str, cwd: Path) -> optuna.Study:

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-import optuna
 import pytest
 import yaml
-from conftest import REPO, load, multirun
 from optuna.trial import TrialState
 
+from conftest import REPO, load, multirun
 from hydratune.train import train
 
 TINY = ["trainer.max_epochs=4", "+trainer.limit_train_batches=6", "+trainer.limit_val_batches=2"]
@@ -22,25 +20,43 @@ MEDIAN = ["hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_startup_trials=
 
 
 def lightning_sweep(overrides: list[str]) -> None:
-    multirun(["sweep=mlp_digits", *TINY, *overrides], task=train, config_name="train",
-             config_dir=REPO / "conf")
+    multirun(
+        ["sweep=mlp_digits", *TINY, *overrides],
+        task=train,
+        config_name="train",
+        config_dir=REPO / "conf",
+    )
 
 
 def test_cli_sweep_writes_results_matching_the_stored_study(tmp_path):
-    cmd = [sys.executable, "-m", "hydratune", "-m", "sweep=mlp_digits",
-           "hydra.sweeper.n_trials=3", *TINY]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hydratune",
+        "-m",
+        "sweep=mlp_digits",
+        "hydra.sweeper.n_trials=3",
+        *TINY,
+    ]
     done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    out = yaml.safe_load((tmp_path / "outputs/sweeps/mlp_digits/optimization_results.yaml").read_text())
+    out = yaml.safe_load(
+        (tmp_path / "outputs/sweeps/mlp_digits/optimization_results.yaml").read_text()
+    )
     best = load("mlp_digits", tmp_path).best_trial
     assert (out["best_trial_number"], out["best_value"], out["best_params"]) == (
-        best.number, best.value, best.params)
+        best.number,
+        best.value,
+        best.params,
+    )
     assert "--config-name best_config" in done.stdout + done.stderr
 
 
 def test_median_pruner_stops_bad_lightning_trials_with_their_curves_stored(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    lightning_sweep(["hydra.sweeper.n_trials=8", "hydra/sweeper/sampler=random", *LR_SPACE, *MEDIAN])
+    lightning_sweep(
+        ["hydra.sweeper.n_trials=8", "hydra/sweeper/sampler=random", *LR_SPACE, *MEDIAN]
+    )
     trials = load("mlp_digits", tmp_path).trials
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
@@ -54,8 +70,15 @@ def test_median_pruner_stops_bad_lightning_trials_with_their_curves_stored(tmp_p
 
 def test_pruning_works_from_worker_processes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    lightning_sweep(["hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2",
-                     "hydra/sweeper/sampler=random", *LR_SPACE, *MEDIAN])
+    lightning_sweep(
+        [
+            "hydra.sweeper.n_trials=6",
+            "hydra.sweeper.n_jobs=2",
+            "hydra/sweeper/sampler=random",
+            *LR_SPACE,
+            *MEDIAN,
+        ]
+    )
     trials = load("mlp_digits", tmp_path).trials
     assert len(trials) == 6 and all(t.state.is_finished() for t in trials)
     assert all(t.intermediate_values for t in trials)  # reported from the workers
@@ -64,11 +87,16 @@ def test_pruning_works_from_worker_processes(tmp_path, monkeypatch):
 
 def test_ddp_spawn_trial_is_pruned_once_with_no_rank_left_behind(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    lightning_sweep([
-        "hydra.sweeper.n_trials=1", "+trainer.strategy=ddp_spawn", "trainer.devices=2",
-        # val/acc is maximised: a lower bound no model reaches prunes at the first epoch
-        "hydra/sweeper/pruner=threshold", "hydra.sweeper.pruner.lower=1.5",
-    ])
+    lightning_sweep(
+        [
+            "hydra.sweeper.n_trials=1",
+            "+trainer.strategy=ddp_spawn",
+            "trainer.devices=2",
+            # val/acc is maximised: a lower bound no model reaches prunes at the first epoch
+            "hydra/sweeper/pruner=threshold",
+            "hydra.sweeper.pruner.lower=1.5",
+        ]
+    )
     (trial,) = load("mlp_digits", tmp_path).trials
     assert trial.state == TrialState.PRUNED
     assert list(trial.intermediate_values) == [0]
@@ -76,11 +104,18 @@ def test_ddp_spawn_trial_is_pruned_once_with_no_rank_left_behind(tmp_path, monke
 
 def test_nan_metric_fails_the_trial_with_its_reason_and_the_sweep_goes_on(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    lightning_sweep([
-        "hydra.sweeper.n_trials=2", "hydra.sweeper.max_failure_rate=1.0", "hydra.sweeper.params=null",
-        "objective.metric=val/loss", "objective.direction=minimize",
-        "model/optimizer=sgd", "model.optimizer.lr=choice(1e30,0.01)", "hydra/sweeper/sampler=grid",
-    ])
+    lightning_sweep(
+        [
+            "hydra.sweeper.n_trials=2",
+            "hydra.sweeper.max_failure_rate=1.0",
+            "hydra.sweeper.params=null",
+            "objective.metric=val/loss",
+            "objective.direction=minimize",
+            "model/optimizer=sgd",
+            "model.optimizer.lr=choice(1e30,0.01)",
+            "hydra/sweeper/sampler=grid",
+        ]
+    )
     trials = {t.params["model.optimizer.lr"]: t for t in load("mlp_digits", tmp_path).trials}
     assert trials[1e30].state == TrialState.FAIL
     assert "val/loss is nan" in trials[1e30].user_attrs["fail_reason"]
@@ -93,3 +128,28 @@ def test_in_memory_storage_with_worker_processes_fails_before_any_trial(tmp_path
 
     with pytest.raises(StudyConfigError, match="cannot be shared"):
         lightning_sweep(["hydra.sweeper.n_jobs=2", "hydra.sweeper.storage=memory"])
+
+
+def test_a_metric_that_is_never_logged_stops_the_sweep_after_the_first_trial(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    from hydratune.sweeper import SweepFailedError
+
+    with pytest.raises(SweepFailedError, match="val/acc, val/loss"):
+        lightning_sweep(
+            [
+                "hydra.sweeper.n_trials=5",
+                "hydra.sweeper.max_failure_rate=1.0",
+                "objective.metric=val/accuracy",
+            ]
+        )
+    (trial,) = load("mlp_digits", tmp_path).trials
+    assert "objective.metric 'val/accuracy'" in trial.user_attrs["fail_reason"]
+
+
+def test_direction_count_must_match_the_objective_metrics_before_any_trial(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    from hydratune.study import StudyConfigError
+
+    with pytest.raises(StudyConfigError, match="objective.metric names 2 metric"):
+        lightning_sweep(["objective.metric=[val/loss,val/acc]", "hydra.sweeper.direction=minimize"])
+    assert not (tmp_path / "outputs").exists()

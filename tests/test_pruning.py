@@ -12,11 +12,11 @@ import math
 
 import optuna
 import pytest
-from conftest import load
 from hydra.core.hydra_config import HydraConfig
 from optuna.trial import TrialState
 
 import hydratune
+from conftest import load
 
 QUALITY = [3, 5, 4, 1, 9, 0, 8]
 STEPS = 6
@@ -54,14 +54,20 @@ def pruned(overrides, worsening=False, cwd=None, sweep=None):
         (["hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_startup_trials=2"], {9, 8}),
         # the 25th percentile is stricter: q=4 is now pruned too
         (
-            ["hydra/sweeper/pruner=percentile", "hydra.sweeper.pruner.n_startup_trials=2",
-             "hydra.sweeper.pruner.percentile=25"],
+            [
+                "hydra/sweeper/pruner=percentile",
+                "hydra.sweeper.pruner.n_startup_trials=2",
+                "hydra.sweeper.pruner.percentile=25",
+            ],
             {4, 9, 8},
         ),
         # an absolute bound from step 3 on (values there: q + 2.5)
         (
-            ["hydra/sweeper/pruner=threshold", "hydra.sweeper.pruner.upper=8",
-             "hydra.sweeper.pruner.n_warmup_steps=3"],
+            [
+                "hydra/sweeper/pruner=threshold",
+                "hydra.sweeper.pruner.upper=8",
+                "hydra.sweeper.pruner.n_warmup_steps=3",
+            ],
             {9, 8},
         ),
     ],
@@ -98,8 +104,11 @@ def test_adaptive_pruners_prune_only_trials_worse_than_the_best(sweep, tmp_path,
 
 
 def test_pruned_trials_keep_their_intermediate_values(sweep, tmp_path):
-    pruned(["hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_startup_trials=2"],
-           cwd=tmp_path, sweep=sweep)
+    pruned(
+        ["hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_startup_trials=2"],
+        cwd=tmp_path,
+        sweep=sweep,
+    )
     trials = load("quadratic", tmp_path).trials
     for trial in trials:
         steps = sorted(trial.intermediate_values)

@@ -103,8 +103,16 @@ def test_grid_rejects_a_continuous_interval_naming_the_parameter():
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(None, "null"), (True, "true"), (3, "3"), (0.25, "0.25"), ("adam", "adam"),
-     ("a b", "'a b'"), ("null", "'null'"), ("it's", "'it\\'s'")],
+    [
+        (None, "null"),
+        (True, "true"),
+        (3, "3"),
+        (0.25, "0.25"),
+        ("adam", "adam"),
+        ("a b", "'a b'"),
+        ("null", "'null'"),
+        ("it's", "'it\\'s'"),
+    ],
 )
 def test_sampled_values_format_as_overrides_hydra_reads_back(value, text):
     assert format_value(value) == text

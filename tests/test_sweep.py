@@ -9,10 +9,10 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-from conftest import load, quadratic
 from hydra.errors import ConfigCompositionException
 from optuna.trial import TrialState
 
+from conftest import load, quadratic
 from hydratune.search_space import SearchSpaceError
 from hydratune.study import StudyConfigError
 from hydratune.sweeper import SweepFailedError
@@ -40,7 +40,7 @@ def test_best_config_reruns_the_best_trial(sweep, tmp_path):
     from omegaconf import OmegaConf
 
     assert quadratic(OmegaConf.create(saved)) == out["best_value"]
-    assert out["rerun_command"].endswith(f"--config-name best_config")
+    assert out["rerun_command"].endswith("--config-name best_config")
 
 
 def test_fixed_parameters_reach_every_job_and_are_not_searched(sweep, tmp_path):
@@ -63,7 +63,9 @@ def test_each_trial_gets_its_sampled_values_and_its_own_output_dir(sweep, tmp_pa
 
     sweep(["hydra.sweeper.n_trials=4"], task=task)
     trials = load("quadratic", tmp_path).trials
-    assert [(t.params["x"], t.params["y"], t.params["kind"]) for t in trials] == [s[:3] for s in seen]
+    assert [(t.params["x"], t.params["y"], t.params["kind"]) for t in trials] == [
+        s[:3] for s in seen
+    ]
     assert [Path(s[3]).name for s in seen] == ["0", "1", "2", "3"]
 
 
@@ -78,10 +80,15 @@ def test_config_group_choices_are_searched(sweep, tmp_path):
 
 
 def test_grid_sampler_visits_each_point_once_and_stops_at_the_grid_size(sweep, tmp_path):
-    sweep([
-        "hydra/sweeper/sampler=grid", "hydra.sweeper.n_trials=50",
-        "x=range(0, 3)", "y=choice(-2, 2)", "kind=b",
-    ])
+    sweep(
+        [
+            "hydra/sweeper/sampler=grid",
+            "hydra.sweeper.n_trials=50",
+            "x=range(0, 3)",
+            "y=choice(-2, 2)",
+            "kind=b",
+        ]
+    )
     trials = load("quadratic", tmp_path).trials
     points = sorted((t.params["x"], t.params["y"]) for t in trials)
     assert points == [(x, y) for x in (0, 1, 2) for y in (-2, 2)]
@@ -89,22 +96,31 @@ def test_grid_sampler_visits_each_point_once_and_stops_at_the_grid_size(sweep, t
 
 def test_a_seed_in_yaml_keeps_working_when_the_sampler_is_switched(sweep, tmp_path):
     # quadratic.yaml sets hydra.sweeper.sampler.seed; random and grid must accept it
-    sweep(["hydra/sweeper/sampler=random", "hydra.sweeper.n_trials=3", "hydra.sweeper.study_name=a"])
-    sweep(["hydra/sweeper/sampler=random", "hydra.sweeper.n_trials=3", "hydra.sweeper.study_name=b"])
+    sweep(
+        ["hydra/sweeper/sampler=random", "hydra.sweeper.n_trials=3", "hydra.sweeper.study_name=a"]
+    )
+    sweep(
+        ["hydra/sweeper/sampler=random", "hydra.sweeper.n_trials=3", "hydra.sweeper.study_name=b"]
+    )
     first, second = ([t.params for t in load(n, tmp_path).trials] for n in "ab")
     assert first == second
 
 
 def test_every_optuna_sampler_option_is_settable(sweep, tmp_path):
-    sweep([
-        "hydra.sweeper.n_trials=2", "+hydra.sweeper.sampler.multivariate=true",
-        "hydra.sweeper.sampler.constant_liar=false", "hydra.sweeper.sampler.n_startup_trials=1",
-    ])
+    sweep(
+        [
+            "hydra.sweeper.n_trials=2",
+            "+hydra.sweeper.sampler.multivariate=true",
+            "hydra.sweeper.sampler.constant_liar=false",
+            "hydra.sweeper.sampler.n_startup_trials=1",
+        ]
+    )
     sampler = load("quadratic", tmp_path).sampler  # a fresh default; check what the sweep built
     assert isinstance(sampler, optuna.samplers.TPESampler)
-    from hydratune.study import build_sampler
-    from hydratune.schema import options_schema
     from omegaconf import OmegaConf
+
+    from hydratune.schema import options_schema
+    from hydratune.study import build_sampler
 
     options = OmegaConf.merge(
         OmegaConf.structured(options_schema(optuna.samplers.TPESampler)),
@@ -143,10 +159,13 @@ def custom_space(cfg, trial):
 
 
 def test_custom_search_space_hook_extends_each_trial(sweep, tmp_path):
-    sweep([
-        "hydra.sweeper.n_trials=4", "~hydra.sweeper.params.x",
-        "hydra.sweeper.custom_search_space=test_sweep.custom_space",
-    ])
+    sweep(
+        [
+            "hydra.sweeper.n_trials=4",
+            "~hydra.sweeper.params.x",
+            "hydra.sweeper.custom_search_space=test_sweep.custom_space",
+        ]
+    )
     for trial in load("quadratic", tmp_path).trials:
         assert ("x" in trial.params) == (trial.params["kind"] == "b")
 
@@ -158,29 +177,48 @@ def test_n_trials_is_the_study_total_so_a_rerun_resumes(sweep, tmp_path):
     trials = load("quadratic", tmp_path).trials
     assert [t.number for t in trials] == [0, 1, 2, 3, 4]
     assert sorted(p.name for p in (tmp_path / "sweeps" / "quadratic").iterdir() if p.is_dir()) == [
-        "0", "1", "2", "3", "4"
+        "0",
+        "1",
+        "2",
+        "3",
+        "4",
     ]
 
 
 def test_a_failing_trial_is_recorded_with_its_reason_and_the_sweep_goes_on(sweep, tmp_path):
-    sweep([
-        "hydra.sweeper.n_trials=6", "hydra.sweeper.max_failure_rate=0.9",
-        "fail_when_x_above=2", "hydra.sweeper.sampler.seed=3",
-    ])
+    sweep(
+        [
+            "hydra.sweeper.n_trials=6",
+            "hydra.sweeper.max_failure_rate=0.9",
+            "fail_when_x_above=2",
+            "hydra.sweeper.sampler.seed=3",
+        ]
+    )
     trials = load("quadratic", tmp_path).trials
     failed = [t for t in trials if t.state == TrialState.FAIL]
     assert failed and len([t for t in trials if t.state == TrialState.COMPLETE]) == 6
     assert all("RuntimeError: x=" in t.user_attrs["fail_reason"] for t in failed)
 
 
-@pytest.mark.parametrize("value", [math.nan, math.inf, None, "high", [1.0, 2.0]])
-def test_non_numbers_fail_the_trial_not_the_study(sweep, tmp_path, value):
-    with pytest.raises(SweepFailedError, match="max_failure_rate"):
-        sweep(["hydra.sweeper.n_trials=2"], task=lambda c: value)
-    (trial,) = load("quadratic", tmp_path).trials
-    assert trial.state == TrialState.FAIL
-    assert trial.user_attrs["fail_reason"]
-    assert results(tmp_path)["n_trials"]["fail"] == 1
+@pytest.mark.parametrize(
+    ("value", "stop"),
+    [
+        (math.nan, "max_failure_rate"),
+        (math.inf, "max_failure_rate"),
+        (None, "max_failure_rate"),
+        ("high", "max_failure_rate"),
+        ([1.0, 2.0], "every trial would hit"),
+    ],
+)
+def test_non_numbers_fail_the_trial_not_the_study(sweep, tmp_path, value, stop):
+    with pytest.raises(SweepFailedError, match=stop):
+        sweep(
+            ["hydra.sweeper.n_trials=2", "hydra.sweeper.max_failure_rate=0.5"], task=lambda c: value
+        )
+    trials = load("quadratic", tmp_path).trials
+    assert all(t.state == TrialState.FAIL and t.user_attrs["fail_reason"] for t in trials)
+    assert len(trials) == (1 if stop == "every trial would hit" else 2)
+    assert results(tmp_path)["n_trials"]["fail"] == len(trials)
 
 
 def test_unknown_sweeper_key_in_yaml_is_an_error_naming_it(sweep):
@@ -189,7 +227,9 @@ def test_unknown_sweeper_key_in_yaml_is_an_error_naming_it(sweep):
     assert "n_trails" in str(error.value.__cause__ or error.value)
 
 
-@pytest.mark.parametrize("key", ["hydra.sweeper.n_trails", "hydra.sweeper.sampler.n_startup_trails"])
+@pytest.mark.parametrize(
+    "key", ["hydra.sweeper.n_trails", "hydra.sweeper.sampler.n_startup_trails"]
+)
 def test_unknown_sweeper_key_on_the_command_line_is_an_error_naming_it(sweep, key):
     with pytest.raises(ConfigCompositionException, match=key.rsplit(".", 1)[1]):
         sweep([f"{key}=3"], task=pytest.fail)

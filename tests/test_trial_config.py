@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
-from conftest import REPO, TEST_CONF
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
 from omegaconf import OmegaConf, open_dict
 
+from conftest import REPO, TEST_CONF
 from hydratune.search_space import make_parser
 from hydratune.trial_config import TrialConfigFactory, UnknownKeyError
 
 
-def factory_and_master(config_dir, config_name, overrides=()):
+@contextmanager
+def composed(config_dir, config_name):
+    """A factory for the app's sweep, with Hydra's loader and master config beside it."""
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         hydra = GlobalHydra.instance().hydra
-        master = hydra.compose_config(config_name, list(overrides), run_mode=RunMode.MULTIRUN)
+        master = hydra.compose_config(config_name, [], run_mode=RunMode.MULTIRUN)
         loader = hydra.config_loader
-        yield TrialConfigFactory(loader, master, make_parser(loader)), loader, master
-    GlobalHydra.instance().clear()
+        try:
+            yield TrialConfigFactory(loader, master, make_parser(loader)), loader, master
+        finally:
+            GlobalHydra.instance().clear()
 
 
 @pytest.mark.parametrize(
@@ -31,7 +37,7 @@ def factory_and_master(config_dir, config_name, overrides=()):
     ],
 )
 def test_trial_config_equals_hydras_own_composition(config_dir, config_name, overrides):
-    for factory, loader, master in factory_and_master(config_dir, config_name):
+    with composed(config_dir, config_name) as (factory, loader, master):
         fast = factory.make(overrides, job_num=5)
         slow = loader.load_sweep_config(master, overrides)
         with open_dict(slow.hydra):
@@ -42,7 +48,7 @@ def test_trial_config_equals_hydras_own_composition(config_dir, config_name, ove
 
 
 def test_each_set_of_group_choices_is_composed_once():
-    for factory, loader, master in factory_and_master(TEST_CONF, "quadratic"):
+    with composed(TEST_CONF, "quadratic") as (factory, _, _):
         for x in range(5):
             factory.make([f"x={x}", "shape=steep"], job_num=x)
             factory.make([f"x={x}"], job_num=x)
@@ -50,7 +56,7 @@ def test_each_set_of_group_choices_is_composed_once():
 
 
 def test_copies_are_independent():
-    for factory, _, _ in factory_and_master(TEST_CONF, "quadratic"):
+    with composed(TEST_CONF, "quadratic") as (factory, _, _):
         first = factory.make(["x=1"], job_num=0)
         second = factory.make(["x=2"], job_num=1)
         assert (first.x, second.x) == (1, 2)
@@ -58,7 +64,7 @@ def test_copies_are_independent():
 
 
 def test_keys_are_checked_against_every_group_option():
-    for factory, _, _ in factory_and_master(REPO / "conf", "train"):
+    with composed(REPO / "conf", "train") as (factory, _, _):
         factory.check_keys(["model.channels"], ["model=cnn"])  # only cnn has channels
         with pytest.raises(UnknownKeyError, match="Did you mean model.dropout"):
             factory.check_keys(["model.drpout"], ["model=cnn"])

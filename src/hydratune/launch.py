@@ -37,6 +37,7 @@ class JobResult:
     value: Any = None
     error: BaseException | None = None
     output_dir: str | None = None
+    lost: bool = False  # the job never finished (its worker died): its params are retried
 
 
 class Launcher(Protocol):
@@ -91,9 +92,7 @@ def run_trial_job(config: DictConfig, context: HydraContext, task: TaskFunction)
     return JobResult(error=ret._return_value, output_dir=output_dir)
 
 
-def slot_devices(
-    n_slots: int, devices_per_trial: int, visible: Sequence[str]
-) -> list[str | None]:
+def slot_devices(n_slots: int, devices_per_trial: int, visible: Sequence[str]) -> list[str | None]:
     """``CUDA_VISIBLE_DEVICES`` for each slot: its own ``devices_per_trial`` GPUs, or None.
 
     Raises ValueError when the visible GPUs cannot give every slot its share.
@@ -216,11 +215,12 @@ class ProcessPoolLauncher:
             result = done.result()
         else:  # the worker died: restart the slot on its next trial
             self._executors[slot] = None
-            result = JobResult(error=RuntimeError(f"worker process died: {error}"))
+            died = RuntimeError(f"worker process died: {str(error).splitlines()[0]}")
+            result = JobResult(error=died, lost=True)
         self._free.append(slot)
         future.set_result(result)
 
     def shutdown(self) -> None:
         for executor in self._executors:
             if executor is not None:
-                executor.shutdown(wait=True)
+                executor.shutdown(wait=True, kill_workers=True)

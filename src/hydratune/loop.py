@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from numbers import Real
-from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
+from hydratune.errors import FatalTrialError
 from hydratune.launch import JobResult, Launcher
+from hydratune.recovery import LOST, Recovery
 from hydratune.search_space import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ class Outcome:
     values: list[float] | None = None
     reason: str | None = None
     error: BaseException | None = None
+    fatal: bool = False
 
 
 @dataclass
@@ -45,6 +48,7 @@ class LoopSummary:
     told: dict[TrialState, int] = field(default_factory=dict)
     failures: list[tuple[int, str]] = field(default_factory=list)
     stopped_early: str | None = None
+    timed_out: bool = False
 
     def count(self, state: TrialState) -> int:
         return self.told.get(state, 0)
@@ -64,6 +68,7 @@ def judge(result: JobResult, n_objectives: int) -> Outcome:
             TrialState.FAIL,
             reason=f"returned {len(values)} value(s) but hydra.sweeper.direction has "
             f"{n_objectives}; make them match",
+            fatal=True,
         )
     bad = [v for v in values if not isinstance(v, Real) or isinstance(v, bool)]
     if bad:
@@ -77,57 +82,113 @@ def count_trials(study: optuna.Study, states: tuple[TrialState, ...]) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
-def run_trials(
-    study: optuna.Study,
-    space: SearchSpace,
-    launcher: Launcher,
-    n_trials: int,
-    n_jobs: int = 1,
-    max_failure_rate: float = 0.0,
-    extend_trial: Callable[[optuna.Trial], None] | None = None,
-) -> LoopSummary:
-    """Run trials until the study holds ``n_trials`` finished ones (or failures stop it).
+class SweepLoop:
+    """Run trials until the study holds ``n_trials`` finished ones.
 
+    Stops launching when failures exceed ``max_failure_rate`` of the trials this invocation set
+    out to run, when ``timeout`` seconds have passed, or at once on a ``FatalTrialError``.
     ``extend_trial`` is hydra-optuna-sweeper's ``custom_search_space`` hook, called after the
-    space's parameters are suggested. Failures beyond ``max_failure_rate`` of the trials this
-    invocation set out to run stop the launching of new trials.
+    space's parameters are suggested. Ctrl-C / SIGTERM fails the running trials as lost (so the
+    next run retries them) and re-raises.
     """
-    summary = LoopSummary()
-    planned = max(0, n_trials - count_trials(study, FINISHED))
-    allowed_failures = math.floor(max_failure_rate * planned)
-    running: dict[Future[JobResult], optuna.Trial] = {}
-    n_objectives = len(study.directions)
 
-    while True:
-        if summary.stopped_early is None:
-            busy = count_trials(study, (*FINISHED, TrialState.RUNNING))
-            while len(running) < n_jobs and busy < n_trials and not _grid_exhausted(study):
-                trial = study.ask(dict(space.distributions))
-                if extend_trial is not None:
-                    extend_trial(trial)
-                overrides = space.overrides(trial.params)
-                trial.set_user_attr("overrides", overrides)
-                log.info("trial #%d: %s", trial.number, " ".join(overrides))
-                running[launcher.submit(trial.number, overrides)] = trial
-                busy += 1
-        if not running:
-            return summary
-        done, _ = wait(running, return_when=FIRST_COMPLETED)
-        for future in done:
-            trial = running.pop(future)
-            result = future.result()
-            if result.output_dir:
-                trial.set_user_attr(OUTPUT_DIR, result.output_dir)
-            outcome = judge(result, n_objectives)
-            tell(study, trial, outcome)
-            summary.told[outcome.state] = summary.count(outcome.state) + 1
-            if outcome.state == TrialState.FAIL:
-                summary.failures.append((trial.number, outcome.reason or ""))
-                if len(summary.failures) > allowed_failures and summary.stopped_early is None:
-                    summary.stopped_early = (
-                        f"{len(summary.failures)} failed trial(s) exceed "
-                        f"hydra.sweeper.max_failure_rate={max_failure_rate} of {planned} planned"
-                    )
+    def __init__(
+        self,
+        study: optuna.Study,
+        space: SearchSpace,
+        launcher: Launcher,
+        n_trials: int,
+        n_jobs: int = 1,
+        max_failure_rate: float = 0.0,
+        timeout: float | None = None,
+        extend_trial: Callable[[optuna.Trial], None] | None = None,
+        recovery: Recovery | None = None,
+    ) -> None:
+        self.study, self.space, self.launcher = study, space, launcher
+        self.n_trials, self.n_jobs = n_trials, n_jobs
+        self.max_failure_rate, self.timeout = max_failure_rate, timeout
+        self.extend_trial = extend_trial
+        self.recovery = recovery or Recovery(study)
+        self.summary = LoopSummary()
+        self.active: dict[int, optuna.Trial] = {}  # asked and not told, by trial number
+
+    def run(self) -> LoopSummary:
+        planned = max(0, self.n_trials - count_trials(self.study, FINISHED))
+        self.allowed_failures = math.floor(self.max_failure_rate * planned)
+        self.planned = planned
+        self.deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        running: dict[Future[JobResult], optuna.Trial] = {}
+        with self.recovery.heartbeat(lambda: list(self.active.values())):
+            try:
+                while True:
+                    while self._may_launch(len(running)):
+                        trial = self._ask()
+                        running[self._launch(trial)] = trial
+                    if not running:
+                        return self.summary
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        self._tell(running.pop(future), future.result())
+            except KeyboardInterrupt:
+                self._fail_active("lost: interrupted")
+                raise
+
+    def _may_launch(self, n_running: int) -> bool:
+        if self.summary.stopped_early or n_running >= self.n_jobs:
+            return False
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            if not self.summary.timed_out:
+                log.info("hydra.sweeper.timeout=%ss reached: no new trials", self.timeout)
+            self.summary.timed_out = True
+            return False
+        self.recovery.recover()
+        busy = count_trials(self.study, (*FINISHED, TrialState.RUNNING))
+        return busy < self.n_trials and not _grid_exhausted(self.study)
+
+    def _ask(self) -> optuna.Trial:
+        trial = self.study.ask(dict(self.space.distributions))
+        self.active[trial.number] = trial
+        self.recovery.claim(trial)
+        if self.extend_trial is not None:
+            self.extend_trial(trial)
+        return trial
+
+    def _launch(self, trial: optuna.Trial) -> Future[JobResult]:
+        overrides = self.space.overrides(trial.params)
+        trial.set_user_attr("overrides", overrides)
+        log.info("trial #%d: %s", trial.number, " ".join(overrides))
+        return self.launcher.submit(trial.number, overrides)
+
+    def _tell(self, trial: optuna.Trial, result: JobResult) -> None:
+        if result.output_dir:
+            trial.set_user_attr(OUTPUT_DIR, result.output_dir)
+        outcome = judge(result, len(self.study.directions))
+        if result.lost:
+            trial.set_user_attr(LOST, True)
+        tell(self.study, trial, outcome)
+        del self.active[trial.number]
+        if result.lost:
+            self.recovery.retry_lost()
+        summary = self.summary
+        summary.told[outcome.state] = summary.count(outcome.state) + 1
+        if outcome.state != TrialState.FAIL:
+            return
+        summary.failures.append((trial.number, outcome.reason or ""))
+        if summary.stopped_early:
+            return
+        if isinstance(outcome.error, FatalTrialError) or outcome.fatal:
+            summary.stopped_early = f"trial #{trial.number} hit an error every trial would hit"
+        elif len(summary.failures) > self.allowed_failures:
+            summary.stopped_early = (
+                f"{len(summary.failures)} failed trial(s) exceed hydra.sweeper.max_failure_rate="
+                f"{self.max_failure_rate} of {self.planned} planned"
+            )
+
+    def _fail_active(self, reason: str) -> None:
+        for trial in list(self.active.values()):
+            trial.set_user_attr(LOST, True)
+            tell(self.study, trial, Outcome(TrialState.FAIL, reason=reason))
+        self.active.clear()
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:
@@ -136,6 +197,8 @@ def tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:
         trial.set_user_attr(FAIL_REASON, outcome.reason)
     if outcome.state == TrialState.FAIL:
         log.warning("trial #%d failed: %s", trial.number, outcome.reason, exc_info=outcome.error)
+    elif outcome.state == TrialState.PRUNED:
+        log.info("trial #%d pruned: %s", trial.number, outcome.reason)
     study.tell(trial, outcome.values, state=outcome.state if outcome.values is None else None)
 
 

@@ -23,12 +23,17 @@ from typing import Any
 
 import lightning as L
 
+from hydratune.errors import FatalTrialError
+
 DIRECTIONS = ("minimize", "maximize")
 MODES = ("best", "last")
 
 
-class MetricNotLoggedError(KeyError):
-    """An objective metric was not among the metrics logged in the first validation epoch."""
+class MetricNotLoggedError(FatalTrialError, KeyError):
+    """An objective metric was not among the metrics logged in the first validation epoch.
+
+    Fatal to a sweep: every trial would fail the same way, so the first one stops it.
+    """
 
     def __init__(self, missing: Sequence[str], logged: Sequence[str]) -> None:
         self.missing = list(missing)
@@ -43,6 +48,9 @@ class MetricNotLoggedError(KeyError):
 
     def __str__(self) -> str:  # KeyError's str() would wrap the message in quotes
         return str(self.args[0])
+
+    def __reduce__(self) -> tuple:  # picklable, so it crosses from worker processes intact
+        return (type(self), (self.missing, self.logged))
 
 
 @dataclass(frozen=True)

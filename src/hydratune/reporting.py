@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+
 import optuna
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode

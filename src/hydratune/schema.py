@@ -106,6 +106,13 @@ class SweeperConf:
     # With n_jobs > 1: torch threads per worker (null: cores // n_jobs), GPUs per slot.
     threads_per_worker: int | None = None
     devices_per_trial: int = 0
+    # Seconds of wall time for this invocation; running trials finish, then the sweep ends.
+    timeout: float | None = None
+    # Runs of a lost trial's params (killed, crashed worker, interrupted) before giving up.
+    max_retries: int = 1
+    # A running trial whose heartbeat is older than the grace period is lost (any host).
+    heartbeat_interval: float = 10.0
+    heartbeat_grace: float = 60.0
 
 
 def register_configs() -> None:
@@ -138,7 +145,9 @@ def optuna_kwargs(cls: type, options: Any, where: str) -> dict[str, Any]:
     for name, value in values.items():
         if name not in params:
             known = ", ".join(n for n in params if n not in _SUPPLIED)
-            raise ValueError(f"{where}.{name}: {cls.__name__} has no option '{name}'; it has: {known}")
+            raise ValueError(
+                f"{where}.{name}: {cls.__name__} has no option '{name}'; it has: {known}"
+            )
         param = params[name]
         if value == param.default or (value is None and param.default is not None):
             continue  # Optuna's own default

@@ -77,7 +77,7 @@ class SearchSpace:
 
 
 def _choice(*args: Any) -> ChoiceSweep:
-    """Hydra's ``choice`` that also accepts ``null`` among the options, as the sweeper plugin did."""
+    """Hydra's ``choice``, also accepting ``null`` among the options (as the Optuna plugin did)."""
     from hydra._internal.grammar.grammar_functions import choice
 
     return choice(*args)
@@ -142,7 +142,9 @@ def _to_distribution(override: Override, where: str) -> BaseDistribution | None:
     value = override.value()
     unknown = set(getattr(value, "tags", set())) - KNOWN_TAGS
     if unknown:
-        raise SearchSpaceError(f"{where}: unknown tag(s) {sorted(unknown)}; known: {sorted(KNOWN_TAGS)}")
+        raise SearchSpaceError(
+            f"{where}: unknown tag(s) {sorted(unknown)}; known: {sorted(KNOWN_TAGS)}"
+        )
     log_scale = "log" in value.tags
 
     if isinstance(value, ChoiceSweep) or (isinstance(value, RangeSweep) and value.shuffle):
@@ -152,7 +154,9 @@ def _to_distribution(override: Override, where: str) -> BaseDistribution | None:
         if not choices:
             raise SearchSpaceError(f"{where}: an empty choice() has nothing to search")
         if not all(isinstance(c, (str, int, float, bool, type(None))) for c in choices):
-            raise SearchSpaceError(f"{where}: choice() options must be plain values, not lists or dicts")
+            raise SearchSpaceError(
+                f"{where}: choice() options must be plain values, not lists or dicts"
+            )
         if log_scale:
             raise SearchSpaceError(f"{where}: tag(log, ...) applies to interval/range, not choice")
         return CategoricalDistribution(choices)
@@ -166,8 +170,10 @@ def _to_distribution(override: Override, where: str) -> BaseDistribution | None:
             )
         low, high, step = min(values), max(values), abs(value.step)
         if log_scale:
-            raise SearchSpaceError(f"{where}: tag(log, range(...)) is not supported; use "
-                                   "tag(log, int(interval(low, high)))")
+            raise SearchSpaceError(
+                f"{where}: tag(log, range(...)) is not supported; use "
+                "tag(log, int(interval(low, high)))"
+            )
         if any(isinstance(v, float) for v in (value.start, value.stop, value.step)):
             return FloatDistribution(float(low), float(high), step=float(step))
         return IntDistribution(int(low), int(high), step=int(step))

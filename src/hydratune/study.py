@@ -12,17 +12,26 @@ Storage forms accepted in ``hydra.sweeper.storage``:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    check_distribution_compatibility,
+)
 from optuna.storages import BaseStorage, InMemoryStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial
 
 from hydratune.schema import PRUNERS, SAMPLERS, optuna_kwargs
 from hydratune.search_space import SearchSpace
+
+log = logging.getLogger(__name__)
 
 DEFAULT_STORAGE = "outputs/hydratune.journal"
 MEMORY = "memory"
@@ -115,10 +124,18 @@ def sampler_class(options: Any) -> type:
     raise StudyConfigError(f"hydra.sweeper.sampler: unknown sampler '{target}'")
 
 
-def build_sampler(options: Any, space: SearchSpace) -> optuna.samplers.BaseSampler:
-    """The sampler ``hydra.sweeper.sampler`` describes; the grid gets the space's grid."""
+def build_sampler(
+    options: Any, space: SearchSpace, seed_offset: int = 0
+) -> optuna.samplers.BaseSampler:
+    """The sampler ``hydra.sweeper.sampler`` describes; the grid gets the space's grid.
+
+    ``seed_offset`` (the number of trials already in the study) shifts a set seed, so a resumed
+    sweep is as reproducible as a fresh one without drawing the same configurations again.
+    """
     cls = sampler_class(options)
     kwargs = optuna_kwargs(cls, options, "hydra.sweeper.sampler")
+    if kwargs.get("seed") is not None:
+        kwargs["seed"] += seed_offset
     if cls is optuna.samplers.GridSampler:
         return AskTellGridSampler(space.grid(), **kwargs)
     return cls(**kwargs)
@@ -133,6 +150,41 @@ def build_pruner(options: Any) -> optuna.pruners.BasePruner:
         if target.endswith(f".{cls.__name__}"):
             return cls(**optuna_kwargs(cls, options, "hydra.sweeper.pruner"))
     raise StudyConfigError(f"hydra.sweeper.pruner: unknown pruner '{target}'")
+
+
+def trials_in_storage(storage: BaseStorage, study_name: str) -> list[FrozenTrial]:
+    """The trials of ``study_name`` in ``storage``; none if the study does not exist yet."""
+    try:
+        study_id = storage.get_study_id_from_name(study_name)
+    except KeyError:
+        return []
+    return storage.get_all_trials(study_id, deepcopy=False)
+
+
+def check_space_change(trials: Sequence[FrozenTrial], space: SearchSpace) -> None:
+    """Compare the search space with the one the study's trials were drawn from.
+
+    A change Optuna cannot continue with (a different ``choice`` list, int vs float) is an
+    error naming the parameter; a compatible one (a widened interval) is a warning.
+    """
+    stored: dict[str, BaseDistribution] = {}
+    for trial in trials:
+        stored.update(trial.distributions)
+    for name, new in space.distributions.items():
+        old = stored.get(name)
+        if old is None or old == new:
+            continue
+        try:
+            check_distribution_compatibility(old, new)
+            if isinstance(old, CategoricalDistribution) and old.choices != new.choices:
+                raise ValueError("the choice list changed")
+        except ValueError as error:
+            raise StudyConfigError(
+                f"hydra.sweeper.params.{name}: the study's trials used {old}, the config now "
+                f"gives {new} ({error}). Optuna cannot continue this study with it: restore "
+                "the old expression, or start a new study with hydra.sweeper.study_name=<new>"
+            ) from None
+        log.warning("%s changed from %s to %s; the study continues with it", name, old, new)
 
 
 def open_study(

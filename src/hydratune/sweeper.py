@@ -1,12 +1,17 @@
 """The sweep behind ``hydra/sweeper: hydratune``: settings -> study -> loop -> results.
 
-Everything here is checked before the first trial: the search space, the keys it names, every
-config-group option it can choose, the storage and the study's directions.
+Everything that can be checked before the first trial is: the search space, the keys it
+names, every config-group option it can choose, the storage, the study's directions and the
+search space of trials already in the study.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +20,24 @@ from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hydratune.launch import InProcessLauncher, Launcher, ProcessPoolLauncher
-from hydratune.loop import FINISHED, LoopSummary, count_trials, run_trials
+from hydratune.loop import FINISHED, LoopSummary, SweepLoop, count_trials
+from hydratune.recovery import Recovery
 from hydratune.reporting import register_live_study, unregister_live_study
 from hydratune.results import write_results
-from hydratune.search_space import SearchSpace, make_parser, parse_search_space
+from hydratune.schema import SweeperConf
+from hydratune.search_space import SearchSpace, format_value, make_parser, parse_search_space
 from hydratune.study import (
     MEMORY,
     StudyConfigError,
     build_pruner,
     build_sampler,
+    check_space_change,
     directions_of,
     mask_url,
     open_storage,
     open_study,
     storage_url,
+    trials_in_storage,
 )
 from hydratune.trial_config import TrialConfigFactory
 
@@ -36,7 +45,7 @@ log = logging.getLogger(__name__)
 
 
 class SweepFailedError(RuntimeError):
-    """The sweep stopped because too many trials failed; the study keeps every trial."""
+    """The sweep stopped because trials failed; the study keeps every trial."""
 
 
 def default_study_name(config: DictConfig) -> str:
@@ -50,35 +59,9 @@ def default_study_name(config: DictConfig) -> str:
 class HydratuneSweep:
     """One ``hydratune`` multirun: the settings of ``hydra.sweeper`` and what they drive."""
 
-    def __init__(
-        self,
-        sampler: Any,
-        pruner: Any,
-        direction: Any,
-        storage: str | None,
-        study_name: str | None,
-        n_trials: int,
-        n_jobs: int,
-        max_failure_rate: float,
-        params: dict[str, Any] | None,
-        custom_search_space: str | None,
-        resource_key: str | None = None,
-        threads_per_worker: int | None = None,
-        devices_per_trial: int = 0,
-    ) -> None:
-        self.sampler = sampler
-        self.pruner = pruner
-        self.directions = directions_of(direction)
-        self.storage = storage
-        self.study_name = study_name
-        self.n_trials = n_trials
-        self.n_jobs = max(1, n_jobs)
-        self.max_failure_rate = max_failure_rate
-        self.params = params
-        self.custom_search_space = custom_search_space
-        self.resource_key = resource_key
-        self.threads_per_worker = threads_per_worker
-        self.devices_per_trial = devices_per_trial
+    def __init__(self, **settings: Any) -> None:
+        self.conf = SweeperConf(**settings)
+        self.directions = directions_of(self.conf.direction)
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -88,14 +71,15 @@ class HydratuneSweep:
         self.config = config
 
     def sweep(self, arguments: list[str]) -> LoopSummary:
-        config, loader = self.config, self.context.config_loader
+        conf, config, loader = self.conf, self.config, self.context.config_loader
         parser = make_parser(loader)
-        space = parse_search_space(self.params, arguments, parser)
-        study_name = self.study_name or default_study_name(config)
+        space = parse_search_space(conf.params, arguments, parser)
+        _check_objective_count(config, len(self.directions))
+        study_name = conf.study_name or default_study_name(config)
         with open_dict(config.hydra.sweeper):
             config.hydra.sweeper.study_name = study_name
         sweep_dir = Path(config.hydra.sweep.dir)
-        pruner = resolve_pruner(self.pruner, config, self.resource_key)
+        pruner = resolve_pruner(conf.pruner, config, conf.resource_key)
 
         configs = TrialConfigFactory(
             loader,
@@ -111,42 +95,55 @@ class HydratuneSweep:
         )
         configs.check_keys(space.distributions, _group_options(space, configs))
 
-        url = storage_url(self.storage, config.hydra.runtime.cwd)
-        if self.n_jobs > 1 and url in (MEMORY, ":memory:"):
+        url = storage_url(conf.storage, config.hydra.runtime.cwd)
+        if self._slots() > 1 and url in (MEMORY, ":memory:"):
             raise StudyConfigError(
-                f"hydra.sweeper.storage: '{url}' cannot be shared with n_jobs={self.n_jobs} "
-                "worker processes; leave storage null (a journal file under outputs/) or give a "
-                "file path or database URL"
+                f"hydra.sweeper.storage: '{url}' cannot be shared with {self._slots()} worker "
+                "processes; leave storage null (a journal file under outputs/) or give a file "
+                "path or database URL"
             )
+        storage = open_storage(url)
+        existing = trials_in_storage(storage, study_name)
+        check_space_change(existing, space)
         study = open_study(
-            open_storage(url),
+            storage,
             study_name,
             self.directions,
-            build_sampler(self.sampler, space),
+            # A seeded sampler continues with a new seed on resume, not the same draws again.
+            build_sampler(conf.sampler, space, seed_offset=len(existing)),
             build_pruner(pruner),
         )
+        recovery = Recovery(study, conf.max_retries, conf.heartbeat_interval, conf.heartbeat_grace)
+        recovery.recover(force=True)
         finished = count_trials(study, FINISHED)
         log.info(
-            "study '%s' in %s: %d of %d trials finished", study_name, mask_url(url), finished,
-            self.n_trials,
+            "study '%s' in %s: %d of %d trials finished",
+            study_name,
+            mask_url(url),
+            finished,
+            conf.n_trials,
         )
-        if finished >= self.n_trials:
-            log.info("nothing to run: the study already has n_trials=%d", self.n_trials)
+        if finished >= conf.n_trials:
+            log.info("nothing to run: the study already has n_trials=%d", conf.n_trials)
 
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(config, sweep_dir / "multirun.yaml")
         launcher = self._launcher(configs)
+        loop = SweepLoop(
+            study,
+            space,
+            launcher,
+            n_trials=conf.n_trials,
+            n_jobs=self._slots(),
+            max_failure_rate=conf.max_failure_rate,
+            timeout=conf.timeout,
+            extend_trial=self._extender(),
+            recovery=recovery,
+        )
         register_live_study(url, study)
         try:
-            summary = run_trials(
-                study,
-                space,
-                launcher,
-                n_trials=self.n_trials,
-                n_jobs=self.n_jobs,
-                max_failure_rate=self.max_failure_rate,
-                extend_trial=self._extender(),
-            )
+            with _sigterm_interrupts():
+                summary = loop.run()
         finally:
             unregister_live_study(url, study)
             launcher.shutdown()
@@ -159,23 +156,64 @@ class HydratuneSweep:
             )
         return summary
 
+    def _slots(self) -> int:
+        """Trials run at once: ``n_jobs``, or ``hydra.launcher.n_jobs`` with Hydra's joblib
+        launcher selected (its processes are our loky workers)."""
+        launcher = self.config.hydra.get("launcher") or {}
+        if str(launcher.get("_target_", "")).endswith("JoblibLauncher"):
+            n_jobs = int(launcher.get("n_jobs") or -1)
+            return n_jobs if n_jobs > 0 else os.cpu_count() or 1
+        return max(1, self.conf.n_jobs)
+
     def _launcher(self, configs: TrialConfigFactory) -> Launcher:
-        if self.n_jobs == 1:
+        if self._slots() == 1:
             return InProcessLauncher(configs, self.context, self.task_function)
         return ProcessPoolLauncher(
             configs,
             self.context,
             self.task_function,
-            n_slots=self.n_jobs,
-            threads=self.threads_per_worker,
-            devices_per_trial=self.devices_per_trial,
+            n_slots=self._slots(),
+            threads=self.conf.threads_per_worker,
+            devices_per_trial=self.conf.devices_per_trial,
         )
 
     def _extender(self) -> Any:
-        if not self.custom_search_space:
+        if not self.conf.custom_search_space:
             return None
-        extend = get_method(self.custom_search_space)
+        extend = get_method(self.conf.custom_search_space)
         return lambda trial: extend(self.config, trial)
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM ends the sweep like Ctrl-C: running trials are failed as lost, results written."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _check_objective_count(config: DictConfig, n_directions: int) -> None:
+    """With hydratune's training task, ``objective.metric`` must name one metric per direction."""
+    metric = OmegaConf.select(config, "objective.metric")
+    if metric is None:
+        return
+    n_metrics = 1 if isinstance(metric, str) else len(metric)
+    if n_metrics != n_directions:
+        raise StudyConfigError(
+            f"hydra.sweeper.direction has {n_directions} direction(s) but objective.metric names "
+            f"{n_metrics} metric(s); give one direction per metric (e.g. "
+            "hydra.sweeper.direction: ${objective.direction})"
+        )
 
 
 def resolve_pruner(options: Any, config: DictConfig, resource_key: str | None) -> Any:
@@ -196,5 +234,5 @@ def _group_options(space: SearchSpace, configs: TrialConfigFactory) -> list[str]
     options = []
     for key, dist in space.distributions.items():
         if configs.is_group(key):
-            options += [f"{key}={choice}" for choice in getattr(dist, "choices", ())]
+            options += [f"{key}={format_value(c)}" for c in getattr(dist, "choices", ())]
     return options

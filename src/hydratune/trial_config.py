@@ -113,7 +113,7 @@ def _dirname(cfg: DictConfig, overrides: list[Override]) -> str:
 
 
 def _dotted_keys(cfg: DictConfig, prefix: str = "") -> Iterable[str]:
-    for key in cfg.keys():
+    for key in cfg:
         if not prefix and key == "hydra":
             continue
         path = f"{prefix}{key}"

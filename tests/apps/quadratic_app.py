@@ -1,0 +1,32 @@
+"""The quadratic test objective as a command-line Hydra app, for tests that kill real sweeps.
+
+With ``HANG_AT_TRIAL=N`` and ``HANG_MARKER=path`` set, trial N writes its process id to the
+marker file and then hangs until the test kills or interrupts it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from conftest import quadratic  # noqa: E402
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="quadratic")
+def main(cfg: DictConfig) -> float:
+    hang_at = os.environ.get("HANG_AT_TRIAL")
+    if hang_at is not None and HydraConfig.get().job.num == int(hang_at):
+        Path(os.environ["HANG_MARKER"]).write_text(str(os.getpid()))
+        time.sleep(600)  # the trial hangs here until the test kills the sweep
+    return quadratic(cfg)
+
+
+if __name__ == "__main__":
+    main()
