@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,8 @@ from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
+import hydratune
+
 TEST_CONF = Path(__file__).parent / "conf"
 REPO = Path(__file__).parents[1]
 
@@ -20,10 +22,19 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def quadratic(cfg: DictConfig) -> float:
-    """Known optimum 0 at x=1, y=-2, kind=b; ``fail_when_x_above`` makes chosen trials raise."""
+    """Known optimum 0 at x=1, y=-2, kind=b; ``fail_when_x_above`` makes chosen trials raise.
+
+    With ``curve_steps`` > 0 it also reports a learning curve falling to that value, and stops
+    when the sweep's pruner says so.
+    """
     if cfg.fail_when_x_above is not None and cfg.x > cfg.fail_when_x_above:
         raise RuntimeError(f"x={cfg.x} is too large")
-    return float(cfg.shape.scale * (cfg.x - 1) ** 2 + (cfg.y + 2) ** 2 + (cfg.kind != "b"))
+    value = float(cfg.shape.scale * (cfg.x - 1) ** 2 + (cfg.y + 2) ** 2 + (cfg.kind != "b"))
+    for step in range(cfg.curve_steps):
+        hydratune.report(value * (1 + 1 / (step + 1)), step)
+        if hydratune.should_prune():
+            raise optuna.TrialPruned(f"step {step}")
+    return value
 
 
 def multirun(
@@ -67,3 +78,12 @@ def load(study_name: str, cwd: Path) -> optuna.Study:
     from hydratune.study import open_storage, storage_url
 
     return optuna.load_study(study_name=study_name, storage=open_storage(storage_url(None, cwd)))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server on 127.0.0.1 for this test session."""
+    from services import postgres_server
+
+    with postgres_server() as url:
+        yield url

@@ -22,11 +22,13 @@ from hydratune.errors import FatalTrialError
 from hydratune.launch import JobResult, Launcher
 from hydratune.recovery import LOST, Recovery
 from hydratune.search_space import SearchSpace
+from hydratune.study import ask_queued
 
 log = logging.getLogger(__name__)
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 FAIL_REASON = "fail_reason"
+SURPLUS = "surplus: other workers had already started the study's n_trials trials"
 OUTPUT_DIR = "output_dir"
 
 
@@ -49,6 +51,7 @@ class LoopSummary:
     failures: list[tuple[int, str]] = field(default_factory=list)
     stopped_early: str | None = None
     timed_out: bool = False
+    grid_done: bool = False
 
     def count(self, state: TrialState) -> int:
         return self.told.get(state, 0)
@@ -121,8 +124,7 @@ class SweepLoop:
         with self.recovery.heartbeat(lambda: list(self.active.values())):
             try:
                 while True:
-                    while self._may_launch(len(running)):
-                        trial = self._ask()
+                    while self._may_launch(len(running)) and (trial := self._ask()):
                         running[self._launch(trial)] = trial
                     if not running:
                         return self.summary
@@ -143,10 +145,33 @@ class SweepLoop:
             return False
         self.recovery.recover()
         busy = count_trials(self.study, (*FINISHED, TrialState.RUNNING))
-        return busy < self.n_trials and not _grid_exhausted(self.study)
+        return busy < self.n_trials and not self.summary.grid_done
 
-    def _ask(self) -> optuna.Trial:
-        trial = self.study.ask(dict(self.space.distributions))
+    def _surplus(self, trial: optuna.Trial) -> bool:
+        """Whether workers sharing the study asked past ``n_trials`` at once, this one last.
+
+        A surplus trial is failed at once (never run), so the study ends with exactly
+        ``n_trials`` finished trials.
+        """
+        ahead = sum(
+            t.number < trial.number and t.state != TrialState.FAIL
+            for t in self.study.get_trials(deepcopy=False)
+        )
+        if ahead < self.n_trials:
+            return False
+        tell(self.study, trial, Outcome(TrialState.FAIL, reason=SURPLUS))
+        return True
+
+    def _ask(self) -> optuna.Trial | None:
+        if isinstance(self.study.sampler, optuna.samplers.GridSampler):
+            trial = ask_queued(self.study, dict(self.space.distributions))
+            if trial is None:
+                self.summary.grid_done = True
+                return None
+        else:
+            trial = self.study.ask(dict(self.space.distributions))
+        if self._surplus(trial):
+            return None
         self.active[trial.number] = trial
         self.recovery.claim(trial)
         if self.extend_trial is not None:
@@ -200,8 +225,3 @@ def tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:
     elif outcome.state == TrialState.PRUNED:
         log.info("trial #%d pruned: %s", trial.number, outcome.reason)
     study.tell(trial, outcome.values, state=outcome.state if outcome.values is None else None)
-
-
-def _grid_exhausted(study: optuna.Study) -> bool:
-    sampler = study.sampler
-    return isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(study)

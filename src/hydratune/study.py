@@ -12,7 +12,9 @@ Storage forms accepted in ``hydra.sweeper.storage``:
 
 from __future__ import annotations
 
+import itertools
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -70,7 +72,7 @@ def open_storage(url: str) -> BaseStorage:
         return InMemoryStorage()
     try:
         if "://" in url:
-            return RDBStorage(url)
+            return _rdb_storage(url)
         path = Path(url)
         if path.suffix in {".db", ".sqlite", ".sqlite3"}:
             raise StudyConfigError(
@@ -87,6 +89,19 @@ def open_storage(url: str) -> BaseStorage:
             f"{type(error).__name__}: {error}. Check the URL, the server and its credentials, "
             "or leave storage null for a journal file under outputs/."
         ) from None
+
+
+def _rdb_storage(url: str, attempts: int = 5) -> RDBStorage:
+    """RDB storage; workers starting together on a fresh database race to create its tables,
+    and the losers' errors (a duplicate table or type) go away on a second try."""
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(attempts - 1):
+        try:
+            return RDBStorage(url)
+        except (IntegrityError, ProgrammingError):
+            time.sleep(0.2 * (attempt + 1))
+    return RDBStorage(url)
 
 
 def directions_of(direction: Any) -> list[StudyDirection]:
@@ -152,6 +167,41 @@ def build_pruner(options: Any) -> optuna.pruners.BasePruner:
     raise StudyConfigError(f"hydra.sweeper.pruner: unknown pruner '{target}'")
 
 
+GRID_QUEUED = "grid_queued"
+
+
+def _queue_grid(study: optuna.Study, sampler: AskTellGridSampler, created: bool) -> None:
+    """Queue the grid once per study: by its creator, or by a later run with another sampler."""
+    deadline = time.monotonic() + 30
+    while not created and GRID_QUEUED not in study.user_attrs:
+        if time.monotonic() > deadline:  # the study predates the grid: queue it now
+            break
+        time.sleep(0.1)  # another worker created the study and is queueing the grid
+    if GRID_QUEUED in study.user_attrs:
+        return
+    names = list(sampler._search_space)
+    for values in itertools.product(*sampler._search_space.values()):
+        study.enqueue_trial(dict(zip(names, values, strict=True)), skip_if_exists=not created)
+    study.set_user_attr(GRID_QUEUED, True)
+
+
+def ask_queued(
+    study: optuna.Study, distributions: dict[str, BaseDistribution]
+) -> optuna.Trial | None:
+    """The next waiting (queued) trial with its params suggested, or None if none is left.
+
+    Like ``study.ask`` but never creates a fresh trial: Optuna takes a waiting trial atomically
+    in every storage, which is what keeps workers on a grid from repeating a point.
+    """
+    trial_id = study._pop_waiting_trial_id()  # Optuna's own atomic pop, as study.ask uses it
+    if trial_id is None:
+        return None
+    trial = optuna.Trial(study, trial_id)
+    for name, dist in distributions.items():
+        trial._suggest(name, dist)  # the queued value, as study.ask(fixed_distributions) does
+    return trial
+
+
 def trials_in_storage(storage: BaseStorage, study_name: str) -> list[FrozenTrial]:
     """The trials of ``study_name`` in ``storage``; none if the study does not exist yet."""
     try:
@@ -194,15 +244,28 @@ def open_study(
     sampler: optuna.samplers.BaseSampler,
     pruner: optuna.pruners.BasePruner,
 ) -> optuna.Study:
-    """Create the study, or load it if it exists; its directions must match the config's."""
-    study = optuna.create_study(
-        storage=storage,
-        study_name=study_name,
-        directions=list(directions),
-        sampler=sampler,
-        pruner=pruner,
-        load_if_exists=True,
-    )
+    """Create the study, or load it if it exists; its directions must match the config's.
+
+    With the grid sampler, the process that creates the study queues every grid point as a
+    waiting trial; each worker then takes points atomically from the queue, so workers sharing
+    the study never evaluate the same point twice.
+    """
+    try:
+        study = optuna.create_study(
+            storage=storage,
+            study_name=study_name,
+            directions=list(directions),
+            sampler=sampler,
+            pruner=pruner,
+        )
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(
+            storage=storage, study_name=study_name, sampler=sampler, pruner=pruner
+        )
+        created = False
+    if isinstance(sampler, AskTellGridSampler):
+        _queue_grid(study, sampler, created)
     if list(study.directions) != list(directions):
         stored = [d.name.lower() for d in study.directions]
         raise StudyConfigError(
