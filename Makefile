@@ -6,9 +6,11 @@ BIN := $(VENV)/bin
 # CPU-only default. With a GPU: `make setup TORCH=torch` (or install your CUDA torch into
 # .venv first: setup keeps any torch that is already there).
 TORCH ?= torch==2.13.0
-EXTRAS ?= dev
+EXTRAS ?= dev,postgres,ray,dashboard,report
+# Services the tests run for real (PostgreSQL server, headless Chromium), from Debian's packages.
+APT_GET := $(if $(filter 0,$(shell id -u)),,sudo )apt-get
 
-.PHONY: setup sweep test bench bench-quick lint
+.PHONY: setup services sweep test bench bench-quick lint
 
 setup: $(VENV)/.setup-done
 
@@ -22,7 +24,11 @@ $(VENV)/.setup-done: pyproject.toml Makefile
 sweep: setup
 	$(BIN)/hydratune -m sweep=mlp_digits
 
-test: setup
+services:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  ($(APT_GET) update -qq && $(APT_GET) install -y -qq postgresql >/dev/null)
+
+test: setup services
 	$(BIN)/python -m pytest
 
 bench: setup

@@ -129,7 +129,8 @@ def visible_gpus() -> list[str]:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(state: bytes, threads: int) -> None:
+def init_worker(state: bytes, threads: int) -> None:
+    """Set up a worker process from the sweep's pickled (context, task, Hydra singletons)."""
     import cloudpickle  # noqa: F401  (loky ships it; the state was pickled with it)
 
     context, task, singletons = pickle.loads(state)
@@ -141,7 +142,8 @@ def _init_worker(state: bytes, threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def _run_in_worker(config_bytes: bytes) -> JobResult:
+def run_in_worker(config_bytes: bytes) -> JobResult:
+    """Run one pickled job config in a worker set up by ``init_worker``."""
     config = pickle.loads(config_bytes)
     result = run_trial_job(config, _WORKER["context"], _WORKER["task"])
     if result.error is not None:
@@ -191,7 +193,7 @@ class ProcessPoolLauncher:
                 env["CUDA_VISIBLE_DEVICES"] = self._devices[slot]
             self._executors[slot] = ProcessPoolExecutor(
                 max_workers=1,
-                initializer=_init_worker,
+                initializer=init_worker,
                 initargs=(self._state, self._threads),
                 env=env,
             )
@@ -205,7 +207,7 @@ class ProcessPoolLauncher:
             future.set_result(JobResult(error=error))
             return future
         slot = self._free.pop(0)
-        inner = self._executor(slot).submit(_run_in_worker, config)
+        inner = self._executor(slot).submit(run_in_worker, config)
         inner.add_done_callback(lambda done: self._finish(slot, done, future))
         return future
 

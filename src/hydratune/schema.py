@@ -18,6 +18,8 @@ import optuna
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from hydratune.launch_ray import RayLauncherConf
+
 SAMPLERS: dict[str, type] = {
     "tpe": optuna.samplers.TPESampler,
     "random": optuna.samplers.RandomSampler,
@@ -119,6 +121,7 @@ def register_configs() -> None:
     """Put the sweeper and its sampler/pruner options into Hydra's ConfigStore."""
     store = ConfigStore.instance()
     store.store(group="hydra/sweeper", name="hydratune", node=SweeperConf, provider="hydratune")
+    store.store(group="hydra/launcher", name="ray", node=RayLauncherConf, provider="hydratune")
     for group, classes in (("sampler", SAMPLERS), ("pruner", PRUNERS)):
         for name, cls in classes.items():
             store.store(

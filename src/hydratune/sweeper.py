@@ -20,6 +20,7 @@ from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hydratune.launch import InProcessLauncher, Launcher, ProcessPoolLauncher
+from hydratune.launch_ray import RayLauncher, RayLauncherConf
 from hydratune.loop import FINISHED, LoopSummary, SweepLoop, count_trials
 from hydratune.recovery import Recovery
 from hydratune.reporting import register_live_study, unregister_live_study
@@ -96,11 +97,12 @@ class HydratuneSweep:
         configs.check_keys(space.distributions, _group_options(space, configs))
 
         url = storage_url(conf.storage, config.hydra.runtime.cwd)
-        if self._slots() > 1 and url in (MEMORY, ":memory:"):
+        if (self._slots() > 1 or self._ray()) and url in (MEMORY, ":memory:"):
             raise StudyConfigError(
-                f"hydra.sweeper.storage: '{url}' cannot be shared with {self._slots()} worker "
-                "processes; leave storage null (a journal file under outputs/) or give a file "
-                "path or database URL"
+                f"hydra.sweeper.storage: '{url}' cannot be shared with worker processes "
+                f"(n_jobs={self._slots()}, launcher {self.config.hydra.launcher._target_}); "
+                "leave storage null (a journal file under outputs/) or give a file path or "
+                "database URL"
             )
         storage = open_storage(url)
         existing = trials_in_storage(storage, study_name)
@@ -165,7 +167,13 @@ class HydratuneSweep:
             return n_jobs if n_jobs > 0 else os.cpu_count() or 1
         return max(1, self.conf.n_jobs)
 
+    def _ray(self) -> bool:
+        launcher = self.config.hydra.get("launcher") or {}
+        return launcher.get("_target_") == RayLauncherConf._target_
+
     def _launcher(self, configs: TrialConfigFactory) -> Launcher:
+        if self._ray():
+            return RayLauncher(configs, self.context, self.task_function, self.config.hydra.launcher)
         if self._slots() == 1:
             return InProcessLauncher(configs, self.context, self.task_function)
         return ProcessPoolLauncher(
