@@ -164,12 +164,13 @@ class SweepLoop:
 
     def _ask(self) -> optuna.Trial | None:
         if isinstance(self.study.sampler, optuna.samplers.GridSampler):
-            trial = ask_queued(self.study, dict(self.space.distributions))
+            trial = ask_queued(self.study)
             if trial is None:
                 self.summary.grid_done = True
                 return None
         else:
-            trial = self.study.ask(dict(self.space.distributions))
+            trial = self.study.ask()
+        self.space.suggest(trial)
         if self._surplus(trial):
             return None
         self.active[trial.number] = trial

@@ -103,6 +103,10 @@ class SweeperConf:
     max_failure_rate: float = 0.0
     params: dict[str, Any] | None = None
     custom_search_space: str | None = None
+    # Parameters searched only under a condition: {"model/optimizer=sgd": {key: expression}}.
+    when: dict[str, Any] | None = None
+    # Keys that take values together: {name: {keys: [k1, k2], rows: [[v1, v2], ...]}}.
+    paired: dict[str, Any] | None = None
     # The config key holding a trial's budget in epochs: hyperband's max_resource when "auto".
     resource_key: str | None = "trainer.max_epochs"
     # With n_jobs > 1: torch threads per worker (null: cores // n_jobs), GPUs per slot.

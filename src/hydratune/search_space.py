@@ -25,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import difflib
 import logging
 import math
 import re
@@ -32,6 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser, create_functions
 from hydra.core.override_parser.types import (
     ChoiceSweep,
@@ -56,24 +58,175 @@ class SearchSpaceError(ValueError):
     """An expression in ``hydra.sweeper.params`` or on the command line that cannot be searched."""
 
 
+@dataclass(frozen=True)
+class Condition:
+    """A parameter is searched only while ``parent`` took one of ``values``."""
+
+    parent: str
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Keys that take their values together, one row at a time: one categorical decision."""
+
+    keys: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+    def label(self, row: Sequence[Any]) -> str:
+        return ", ".join(format_value(v) for v in row)
+
+
 @dataclass
 class SearchSpace:
     """What a sweep searches (``distributions``) and what it applies to every trial (``fixed``).
 
     Keys are override keys as written by the user (``model.lr``, ``model`` for a config group,
-    ``+extra`` to add a key).
+    ``+extra`` to add a key). A parameter with a ``Condition`` is suggested (define-by-run, so
+    TPE sees it as conditional) and passed to the job only while its condition holds. A
+    ``Pair`` is one categorical parameter whose value sets several keys.
     """
 
     distributions: dict[str, BaseDistribution] = field(default_factory=dict)
     fixed: list[str] = field(default_factory=list)
+    conditions: dict[str, Condition] = field(default_factory=dict)
+    pairs: dict[str, Pair] = field(default_factory=dict)
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """Suggest every active parameter on ``trial``, parents before their dependents."""
+        for name in self.order():
+            condition = self.conditions.get(name)
+            if (
+                condition is None
+                or trial.params.get(condition.parent, _INACTIVE) in condition.values
+            ):
+                suggest(trial, name, self.distributions[name])
+        return trial.params
+
+    def order(self) -> list[str]:
+        """Parameters with each parent before its dependents (conditions form a forest)."""
+        done: list[str] = []
+        pending = list(self.distributions)
+        while pending:
+            ready = [
+                n for n in pending if n not in self.conditions or self.conditions[n].parent in done
+            ]
+            done += ready
+            pending = [n for n in pending if n not in ready]
+        return done
 
     def overrides(self, params: Mapping[str, Any]) -> list[str]:
-        """Override strings for one trial: its sampled ``params`` after the fixed overrides."""
-        return [*self.fixed, *(f"{key}={format_value(value)}" for key, value in params.items())]
+        """Override strings for one trial: the fixed overrides, then its sampled ``params``."""
+        lines = list(self.fixed)
+        for name, value in params.items():
+            pair = self.pairs.get(name)
+            if pair is None:
+                lines.append(f"{name}={format_value(value)}")
+                continue
+            row = next(r for r in pair.rows if pair.label(r) == value)
+            lines += [f"{k}={format_value(v)}" for k, v in zip(pair.keys, row, strict=True)]
+        return lines
 
     def grid(self) -> dict[str, list[Any]]:
         """Every searched value per parameter, for Optuna's ``GridSampler``."""
+        if self.conditions:
+            raise SearchSpaceError(
+                "hydra.sweeper.when: the grid sampler needs every parameter in every trial; "
+                "conditional parameters need another sampler (tpe, random, ...)"
+            )
         return {name: grid_values(name, dist) for name, dist in self.distributions.items()}
+
+    def add(
+        self,
+        entries: Mapping[str, Any],
+        parser: OverridesParser,
+        origin: str,
+        condition: Condition | None = None,
+    ) -> None:
+        """Search ``entries`` (``key: expression``, or an already parsed distribution), always
+        or only under ``condition``."""
+        for name, expr in entries.items():
+            dist = (
+                expr
+                if isinstance(expr, BaseDistribution)
+                else parse_entry(name, expr, parser, origin)
+            )
+            if name in self.distributions and self.conditions.get(name) != condition:
+                raise SearchSpaceError(
+                    f"{origin}.{name}: '{name}' is already searched elsewhere in the sweep; give "
+                    "it one definition"
+                )
+            self.distributions[name] = dist
+            if condition is not None:
+                self.conditions[name] = condition
+
+    def add_conditional(
+        self, block: str, params: Mapping[str, Any], parser: OverridesParser, origin: str
+    ) -> None:
+        """Search ``params`` only while ``block`` (``key=value`` or ``key=v1,v2``) holds."""
+        try:
+            override = parser.parse_override(block)
+        except HydraException as error:
+            raise SearchSpaceError(
+                f"{origin}: cannot parse the condition '{block}': {error}"
+            ) from None
+        sweep = override.is_sweep_override()
+        values = tuple(override.sweep_iterator()) if sweep else (override.value(),)
+        self.add(params, parser, origin, Condition(override.get_key_element(), values))
+
+    def config_keys(self) -> list[str]:
+        """The config keys the space sets: its parameters, with each pair's keys in its place."""
+        keys: list[str] = []
+        for name in self.distributions:
+            keys += list(self.pairs[name].keys) if name in self.pairs else [name]
+        return keys
+
+    def add_pair(self, name: str, keys: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Search ``rows`` of values for ``keys`` as one categorical parameter ``name``."""
+        where = f"hydra.sweeper.paired.{name}"
+        if not keys or not rows:
+            raise SearchSpaceError(f"{where}: give keys: [...] and rows: [[...], ...]")
+        for i, row in enumerate(rows):
+            if len(row) != len(keys):
+                raise SearchSpaceError(
+                    f"{where}.rows[{i}] has {len(row)} value(s) for {len(keys)} key(s) "
+                    f"{list(keys)}; every row needs one value per key"
+                )
+        pair = Pair(tuple(keys), tuple(tuple(r) for r in rows))
+        self.pairs[name] = pair
+        self.distributions[name] = CategoricalDistribution([pair.label(r) for r in pair.rows])
+
+    def validate(self) -> None:
+        """Conditions name searched parameters and form no cycle."""
+        for name, condition in self.conditions.items():
+            if condition.parent not in self.distributions:
+                close = difflib.get_close_matches(condition.parent, list(self.distributions), n=1)
+                hint = f" Did you mean {close[0]}?" if close else ""
+                raise SearchSpaceError(
+                    f"hydra.sweeper.when: the condition of '{name}' names '{condition.parent}', "
+                    f"which is not a searched parameter.{hint}"
+                )
+        for name in self.conditions:
+            seen, node = [name], self.conditions[name].parent
+            while node in self.conditions:
+                if node in seen:
+                    cycle = " -> ".join([*seen[seen.index(node) :], node])
+                    raise SearchSpaceError(f"hydra.sweeper.when: circular conditions: {cycle}")
+                seen.append(node)
+                node = self.conditions[node].parent
+
+
+_INACTIVE = object()
+
+
+def suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
+    """Suggest ``name`` from ``dist`` through the trial's public API."""
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    assert isinstance(dist, FloatDistribution)
+    return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
 
 
 def _choice(*args: Any) -> ChoiceSweep:
@@ -98,8 +251,11 @@ def parse_search_space(
     params: Mapping[str, Any] | None,
     arguments: Sequence[str],
     parser: OverridesParser | None = None,
+    when: Mapping[str, Mapping[str, Any]] | None = None,
+    paired: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> SearchSpace:
-    """Compile ``hydra.sweeper.params`` and command-line sweep arguments into a ``SearchSpace``.
+    """Compile ``hydra.sweeper.params``, ``when``, ``paired`` and command-line sweep arguments
+    into a ``SearchSpace``.
 
     Command-line arguments win over ``params`` for the same key, as in hydra-optuna-sweeper.
     Raises ``SearchSpaceError`` naming the parameter and where it came from.
@@ -107,29 +263,56 @@ def parse_search_space(
     parser = parser or make_parser()
     lines: dict[str, tuple[str, str]] = {}
     for key, expr in (params or {}).items():
-        if expr is None or str(expr).strip() == "":
-            raise SearchSpaceError(
-                f"hydra.sweeper.params.{key}: empty expression; give a value or a sweep such as "
-                "choice(a, b) or interval(0.0, 1.0)"
-            )
-        text = expr if isinstance(expr, str) else format_value(expr)
-        lines[_bare_key(key)] = (f"{key}={text}", f"hydra.sweeper.params.{key}")
+        origin = f"hydra.sweeper.params.{key}"
+        lines[_bare_key(key)] = (_entry_line(key, expr, origin), origin)
     for argument in arguments:
         lines[_bare_key(argument.split("=", 1)[0])] = (argument, "the command line")
 
     space = SearchSpace()
     for line, origin in lines.values():
-        try:
-            override = parser.parse_override(line)
-        except HydraException as error:
-            raise SearchSpaceError(f"{origin}: cannot parse '{line}': {error}") from None
-        key = override.get_key_element()
-        dist = _to_distribution(override, f"{origin} ({key})")
+        key, dist = _parse_line(line, parser, origin)
         if dist is None:
             space.fixed.append(line)
         else:
             space.distributions[key] = dist
+    for block, block_params in (when or {}).items():
+        space.add_conditional(block, block_params, parser, f"hydra.sweeper.when.{block}")
+    for name, pair in (paired or {}).items():
+        space.add_pair(name, pair.get("keys") or [], pair.get("rows") or [])
+    space.validate()
     return space
+
+
+def _parse_line(
+    line: str, parser: OverridesParser, origin: str
+) -> tuple[str, BaseDistribution | None]:
+    try:
+        override = parser.parse_override(line)
+    except HydraException as error:
+        raise SearchSpaceError(f"{origin}: cannot parse '{line}': {error}") from None
+    key = override.get_key_element()
+    return key, _to_distribution(override, f"{origin} ({key})")
+
+
+def parse_entry(key: str, expr: Any, parser: OverridesParser, origin: str) -> BaseDistribution:
+    """The distribution of one ``key: expression`` entry of a YAML space (a file or a block)."""
+    _, dist = _parse_line(_entry_line(key, expr, f"{origin}.{key}"), parser, origin)
+    if dist is None:
+        raise SearchSpaceError(
+            f"{origin}.{key}: must be searched (choice, range, interval); fixed values belong "
+            "in hydra.sweeper.params"
+        )
+    return dist
+
+
+def _entry_line(key: str, expr: Any, origin: str) -> str:
+    """``key=expression`` for one entry of a YAML mapping of parameters."""
+    if expr is None or str(expr).strip() == "":
+        raise SearchSpaceError(
+            f"{origin}: empty expression; give a value or a sweep such as choice(a, b) or "
+            "interval(0.0, 1.0)"
+        )
+    return f"{key}={expr if isinstance(expr, str) else format_value(expr)}"
 
 
 def _bare_key(key: str) -> str:

@@ -185,10 +185,8 @@ def _queue_grid(study: optuna.Study, sampler: AskTellGridSampler, created: bool)
     study.set_user_attr(GRID_QUEUED, True)
 
 
-def ask_queued(
-    study: optuna.Study, distributions: dict[str, BaseDistribution]
-) -> optuna.Trial | None:
-    """The next waiting (queued) trial with its params suggested, or None if none is left.
+def ask_queued(study: optuna.Study) -> optuna.Trial | None:
+    """The next waiting (queued) trial, or None if none is left.
 
     Like ``study.ask`` but never creates a fresh trial: Optuna takes a waiting trial atomically
     in every storage, which is what keeps workers on a grid from repeating a point.
@@ -196,10 +194,7 @@ def ask_queued(
     trial_id = study._pop_waiting_trial_id()  # Optuna's own atomic pop, as study.ask uses it
     if trial_id is None:
         return None
-    trial = optuna.Trial(study, trial_id)
-    for name, dist in distributions.items():
-        trial._suggest(name, dist)  # the queued value, as study.ask(fixed_distributions) does
-    return trial
+    return optuna.Trial(study, trial_id)
 
 
 def trials_in_storage(storage: BaseStorage, study_name: str) -> list[FrozenTrial]:

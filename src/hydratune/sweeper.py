@@ -19,6 +19,7 @@ from hydra.types import HydraContext, RunMode, TaskFunction
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from hydratune.group_spaces import add_group_spaces
 from hydratune.launch import InProcessLauncher, Launcher, ProcessPoolLauncher
 from hydratune.launch_ray import RayLauncher, RayLauncherConf
 from hydratune.loop import FINISHED, LoopSummary, SweepLoop, count_trials
@@ -74,7 +75,7 @@ class HydratuneSweep:
     def sweep(self, arguments: list[str]) -> LoopSummary:
         conf, config, loader = self.conf, self.config, self.context.config_loader
         parser = make_parser(loader)
-        space = parse_search_space(conf.params, arguments, parser)
+        space = parse_search_space(conf.params, arguments, parser, conf.when, conf.paired)
         _check_objective_count(config, len(self.directions))
         study_name = conf.study_name or default_study_name(config)
         with open_dict(config.hydra.sweeper):
@@ -94,7 +95,9 @@ class HydratuneSweep:
                 "hydra.sweeper.pruner": pruner,
             },
         )
-        configs.check_keys(space.distributions, _group_options(space, configs))
+        add_group_spaces(space, configs, loader.repository, parser)
+        fixed_groups = [line for line in space.fixed if configs.is_group(line.split("=")[0])]
+        configs.check_keys(space.config_keys(), _group_options(space, configs), fixed_groups)
 
         url = storage_url(conf.storage, config.hydra.runtime.cwd)
         if (self._slots() > 1 or self._ray()) and url in (MEMORY, ":memory:"):
@@ -173,7 +176,9 @@ class HydratuneSweep:
 
     def _launcher(self, configs: TrialConfigFactory) -> Launcher:
         if self._ray():
-            return RayLauncher(configs, self.context, self.task_function, self.config.hydra.launcher)
+            return RayLauncher(
+                configs, self.context, self.task_function, self.config.hydra.launcher
+            )
         if self._slots() == 1:
             return InProcessLauncher(configs, self.context, self.task_function)
         return ProcessPoolLauncher(

@@ -75,18 +75,27 @@ class TrialConfigFactory:
             cfg = self._loader.load_sweep_config(self._master, lines)
             with read_write(cfg.hydra), open_dict(cfg.hydra):
                 for key, value in self._hydra_updates.items():
-                    OmegaConf.update(cfg, key, value, force_add=True)
+                    OmegaConf.update(cfg, key, value, merge=False, force_add=True)
             parsed = self._parser.parse_overrides(lines)
             self._bases[groups] = (pickle.dumps(cfg), parsed)
         return self._bases[groups]
 
-    def check_keys(self, keys: Iterable[str], group_options: Iterable[str] = ()) -> None:
+    def check_keys(
+        self,
+        keys: Iterable[str],
+        group_options: Iterable[str] = (),
+        fixed_groups: Sequence[str] = (),
+        with_default: bool = True,
+    ) -> None:
         """Fail before any trial if a value key exists in none of the configs a sweep composes.
 
-        ``group_options`` are group overrides (``model=cnn``) whose configs also count.
+        The configs: the one with the sweep's ``fixed_groups`` choices (``sweep=x``), and one
+        per searched group option in ``group_options`` (``model=cnn``);
+        ``with_default=False`` checks against the group options' configs alone.
         """
-        configs = [pickle.loads(self._base(())[0])]
-        configs += [pickle.loads(self._base((g,))[0]) for g in group_options]
+        fixed = tuple(fixed_groups)
+        configs = [pickle.loads(self._base(fixed)[0])] if with_default else []
+        configs += [pickle.loads(self._base((*fixed, g))[0]) for g in group_options]
         for key in keys:
             bare = key.lstrip("+~")
             if key.startswith("+") or self.is_group(bare) or bare.startswith("hydra."):
