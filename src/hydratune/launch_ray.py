@@ -43,7 +43,7 @@ _WORKER_STATE: str | None = None  # digest of the sweep state this Ray worker wa
 def _run_trial(state: bytes, config: bytes, threads: int) -> JobResult:
     global _WORKER_STATE
     digest = hashlib.sha1(state).hexdigest()
-    if _WORKER_STATE != digest:
+    if digest != _WORKER_STATE:
         init_worker(state, threads)
         _WORKER_STATE = digest
     return run_in_worker(config)
@@ -71,7 +71,8 @@ class RayLauncher:
         self._state = ray.put(state)
         self._threads = max(1, int(settings.num_cpus_per_trial))
         self._remote = ray.remote(
-            num_cpus=settings.num_cpus_per_trial, num_gpus=settings.num_gpus_per_trial,
+            num_cpus=settings.num_cpus_per_trial,
+            num_gpus=settings.num_gpus_per_trial,
             max_retries=0,
         )(_run_trial)
 
