@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
@@ -10,7 +13,15 @@ import hydratune.resolvers  # noqa: F401  (${hydratune.*} in conf/ must resolve 
 
 # `conf` in the package is a link to the repository's top-level conf/.
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
-def main(cfg: DictConfig) -> float | list[float]:
+def train_app(cfg: DictConfig) -> float | list[float]:
     from hydratune.train import train
 
     return train(cfg)
+
+
+def main() -> None:
+    """Run the app. The working directory is importable, as with ``python -m``, so a project's
+    own ``_target_: mymodels.MyNet`` is found (with ``--config-dir conf`` for its configs)."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    train_app()
