@@ -68,12 +68,14 @@ def test_median_pruner_stops_bad_lightning_trials_with_their_curves_stored(tmp_p
     assert all(sorted(t.intermediate_values) == [0, 1, 2, 3] for t in complete)
 
 
-def test_pruning_works_from_worker_processes(tmp_path, monkeypatch):
+def test_pruning_works_from_joblib_launcher_worker_processes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     lightning_sweep(
         [
             "hydra.sweeper.n_trials=6",
-            "hydra.sweeper.n_jobs=2",
+            # Hydra's joblib launcher, as configs written for it say: 2 worker processes
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
             "hydra/sweeper/sampler=random",
             *LR_SPACE,
             *MEDIAN,
@@ -82,6 +84,7 @@ def test_pruning_works_from_worker_processes(tmp_path, monkeypatch):
     trials = load("mlp_digits", tmp_path).trials
     assert len(trials) == 6 and all(t.state.is_finished() for t in trials)
     assert all(t.intermediate_values for t in trials)  # reported from the workers
+    assert len({t.user_attrs["output_dir"] for t in trials}) == 6
     assert any(t.state == TrialState.PRUNED for t in trials)
 
 
