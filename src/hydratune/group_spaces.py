@@ -2,11 +2,11 @@
 
 The file lists that option's own parameters, with keys relative to the group
 (``channels: choice(8, 16, 32)`` in ``search_space/model/cnn.yaml`` searches
-``model.channels``). A sweep that names the group in its params (``model: choice(mlp, cnn)``,
-or a fixed ``model: cnn``) searches each named option's space; when the group is itself
-searched, only in the trials that choose that option. A sweep's own entry for the same key
-overrides the option's expression (and takes its condition); ``hydra.sweeper.when`` blocks
-extend it.
+``model.channels``). A sweep that searches the group (``model: choice(mlp, cnn)``), or fixes it
+in ``hydra.sweeper.params`` (``model: cnn``; a group set on the command line does not count),
+searches each named option's space; when the group is itself searched, only in the trials that
+choose that option. A sweep's own entry for the same key overrides the option's expression (and
+takes its condition); ``hydra.sweeper.when`` blocks extend it.
 """
 
 from __future__ import annotations
@@ -84,5 +84,6 @@ def _named_options(
                 yield key, option, True
     for line in space.fixed:
         override = parser.parse_override(line)
-        if not override.is_delete() and configs.is_group(override.key_or_group):
-            yield override.key_or_group, override.value(), False
+        key = override.key_or_group
+        if key in space.from_params and not override.is_delete() and configs.is_group(key):
+            yield key, override.value(), False

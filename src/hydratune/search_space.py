@@ -91,6 +91,7 @@ class SearchSpace:
     fixed: list[str] = field(default_factory=list)
     conditions: dict[str, Condition] = field(default_factory=dict)
     pairs: dict[str, Pair] = field(default_factory=dict)
+    from_params: set[str] = field(default_factory=set)  # keys set in hydra.sweeper.params
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         """Suggest every active parameter on ``trial``, parents before their dependents."""
@@ -271,6 +272,8 @@ def parse_search_space(
     space = SearchSpace()
     for line, origin in lines.values():
         key, dist = _parse_line(line, parser, origin)
+        if origin.startswith("hydra.sweeper.params"):
+            space.from_params.add(key)
         if dist is None:
             space.fixed.append(line)
         else:
