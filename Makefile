@@ -7,8 +7,6 @@ BIN := $(VENV)/bin
 # .venv first: setup keeps any torch that is already there).
 TORCH ?= torch==2.13.0
 EXTRAS ?= dev,postgres,ray,dashboard,report
-# Services the tests run for real (PostgreSQL server, headless Chromium), from Debian's packages.
-APT_GET := $(if $(filter 0,$(shell id -u)),,sudo )apt-get
 
 .PHONY: setup services sweep test bench bench-quick lint
 
@@ -24,9 +22,9 @@ $(VENV)/.setup-done: pyproject.toml Makefile
 sweep: setup
 	$(BIN)/hydratune -m sweep=mlp_digits
 
+# Services the tests run for real (PostgreSQL, headless Chromium), from Debian's packages.
 services:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
-	  ($(APT_GET) update -qq && $(APT_GET) install -y -qq postgresql >/dev/null)
+	@bash scripts/install-test-services.sh
 
 test: setup services
 	$(BIN)/python -m pytest

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import load
 from hydra.core.hydra_config import HydraConfig
 from optuna.trial import TrialState
 
+from conftest import load
 from hydratune import current_trial
 from hydratune.launch import slot_devices
 
@@ -48,8 +48,9 @@ def worker_facts(cfg):
     return 0.0
 
 
-@pytest.mark.parametrize(("threads", "expected"), [(None, max(1, (os.cpu_count() or 1) // 2)),
-                                                    (3, 3)])
+@pytest.mark.parametrize(
+    ("threads", "expected"), [(None, max(1, (os.cpu_count() or 1) // 2)), (3, 3)]
+)
 def test_workers_are_reused_and_use_their_share_of_threads(sweep, tmp_path, threads, expected):
     setting = [] if threads is None else [f"hydra.sweeper.threads_per_worker={threads}"]
     sweep(["hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2", *setting], task=worker_facts)
@@ -77,7 +78,9 @@ def gpu_of_slot(cfg):
 
 def test_workers_see_only_their_slots_gpus(sweep, tmp_path, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")  # the slots' assignment, no GPU needed
-    sweep(["hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2",
-           "hydra.sweeper.devices_per_trial=1"], task=gpu_of_slot)
+    sweep(
+        ["hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2", "hydra.sweeper.devices_per_trial=1"],
+        task=gpu_of_slot,
+    )
     trials = load("quadratic", tmp_path).trials
     assert {t.user_attrs["gpus"] for t in trials} == {"0", "1"}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
-from conftest import load
 from optuna.trial import TrialState
+
+from conftest import load
 
 TESTS = os.path.dirname(__file__)
 RAY = [
@@ -20,7 +21,6 @@ RAY = [
 def ran_in_ray_workers(cfg):
     """The quadratic objective, reporting the process it ran in."""
     from conftest import quadratic
-
     from hydratune import current_trial
 
     current_trial().set_user_attr("pid", os.getpid())
@@ -28,8 +28,11 @@ def ran_in_ray_workers(cfg):
 
 
 def test_ray_runs_trials_prunes_and_resumes(sweep, tmp_path):
-    pruning = ["curve_steps=4", "hydra/sweeper/pruner=median",
-               "hydra.sweeper.pruner.n_startup_trials=2"]
+    pruning = [
+        "curve_steps=4",
+        "hydra/sweeper/pruner=median",
+        "hydra.sweeper.pruner.n_startup_trials=2",
+    ]
     sweep([*RAY, *pruning, "hydra.sweeper.n_trials=6"], task=ran_in_ray_workers)
     trials = load("quadratic", tmp_path).trials
     assert [t.number for t in trials] == list(range(6))

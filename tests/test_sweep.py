@@ -72,11 +72,12 @@ def test_each_trial_gets_its_sampled_values_and_its_own_output_dir(sweep, tmp_pa
 def test_config_group_choices_are_searched(sweep, tmp_path):
     scales = []
     sweep(
-        ["hydra.sweeper.n_trials=6", "shape=choice(round, steep)"],
+        ["hydra.sweeper.n_trials=6", "shape=choice(round, wide)"],
         task=lambda c: scales.append(c.shape.scale) or 0.0,
     )
     shapes = [t.params["shape"] for t in load("quadratic", tmp_path).trials]
-    assert scales == [{"round": 1.0, "steep": 10.0}[s] for s in shapes]
+    assert set(shapes) == {"round", "wide"}
+    assert scales == [{"round": 1.0, "wide": 0.1}[s] for s in shapes]
 
 
 def test_grid_sampler_visits_each_point_once_and_stops_at_the_grid_size(sweep, tmp_path):
@@ -266,3 +267,33 @@ def test_a_study_keeps_its_direction(sweep):
     sweep(["hydra.sweeper.n_trials=1"])
     with pytest.raises(StudyConfigError, match="hydra.sweeper.direction"):
         sweep(["hydra.sweeper.n_trials=2", "hydra.sweeper.direction=maximize"], task=pytest.fail)
+
+
+def test_a_sweep_ends_with_its_report_and_exported_best_config(sweep, tmp_path):
+    target = tmp_path / "conf" / "experiment" / "quadratic_best.yaml"
+    sweep(
+        [
+            "hydra.sweeper.n_trials=4",
+            "hydra.sweeper.report=true",
+            "hydra.sweeper.report_png=false",
+            f"hydra.sweeper.export_best={target}",
+        ]
+    )
+    assert (tmp_path / "sweeps/quadratic/report/report.html").stat().st_size > 100_000
+    assert "# @package _global_" in target.read_text()
+
+
+def test_enqueued_trials_run_first_and_warm_starts_copy_fitting_trials(sweep, tmp_path):
+    sweep(["hydra.sweeper.n_trials=3", "hydra.sweeper.study_name=old"])
+    sweep(
+        [
+            "hydra.sweeper.n_trials=6",
+            "hydra.sweeper.study_name=new",
+            "hydra.sweeper.warm_start={study_name: old}",
+            "hydra.sweeper.enqueue=[{x: 1.0, y: -2, kind: b}]",
+        ]
+    )
+    old, new = load("old", tmp_path).trials, load("new", tmp_path).trials
+    assert [t.params for t in new[:3]] == [t.params for t in old]  # copied first
+    assert new[3].params == {"x": 1.0, "y": -2, "kind": "b"} and new[3].value == 0.0
+    assert len(new) == 6

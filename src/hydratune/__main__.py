@@ -1,5 +1,5 @@
 """``python -m hydratune`` is the ``hydratune`` command."""
 
-from hydratune.app import main
+from hydratune.cli import main
 
 main()

@@ -106,12 +106,14 @@ class SweepLoop:
         timeout: float | None = None,
         extend_trial: Callable[[optuna.Trial], None] | None = None,
         recovery: Recovery | None = None,
+        on_told: Callable[[], None] | None = None,
     ) -> None:
         self.study, self.space, self.launcher = study, space, launcher
         self.n_trials, self.n_jobs = n_trials, n_jobs
         self.max_failure_rate, self.timeout = max_failure_rate, timeout
         self.extend_trial = extend_trial
         self.recovery = recovery or Recovery(study)
+        self.on_told = on_told
         self.summary = LoopSummary()
         self.active: dict[int, optuna.Trial] = {}  # asked and not told, by trial number
 
@@ -193,6 +195,8 @@ class SweepLoop:
             trial.set_user_attr(LOST, True)
         tell(self.study, trial, outcome)
         del self.active[trial.number]
+        if self.on_told is not None:
+            self.on_told()
         if result.lost:
             self.recovery.retry_lost()
         summary = self.summary

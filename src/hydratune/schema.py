@@ -101,12 +101,14 @@ class SweeperConf:
     n_trials: int = 20
     n_jobs: int = 1
     max_failure_rate: float = 0.0
-    params: dict[str, Any] | None = None
+    # Mappings below are typed Any: OmegaConf cannot merge a dict into a None-valued Dict field,
+    # and they must be settable from the command line (hydra.sweeper.params={lr: ...}).
+    params: Any = None
     custom_search_space: str | None = None
     # Parameters searched only under a condition: {"model/optimizer=sgd": {key: expression}}.
-    when: dict[str, Any] | None = None
+    when: Any = None
     # Keys that take values together: {name: {keys: [k1, k2], rows: [[v1, v2], ...]}}.
-    paired: dict[str, Any] | None = None
+    paired: Any = None
     # The config key holding a trial's budget in epochs: hyperband's max_resource when "auto".
     resource_key: str | None = "trainer.max_epochs"
     # With n_jobs > 1: torch threads per worker (null: cores // n_jobs), GPUs per slot.
@@ -119,6 +121,17 @@ class SweeperConf:
     # A running trial whose heartbeat is older than the grace period is lost (any host).
     heartbeat_interval: float = 10.0
     heartbeat_grace: float = 60.0
+    # Trials to run first: parameter mappings, or override lists such as [experiment=baseline].
+    enqueue: Any = None
+    # Copy another study's trials that fit this space first: {storage: ..., study_name: ...}.
+    warm_start: Any = None
+    # At the end: <sweep dir>/report/ (HTML, Markdown, PNG figures when report_png).
+    report: bool = True
+    report_png: bool = True
+    # At the end: the best trial as <config dir>/experiment/<study>_best.yaml (true) or a path.
+    export_best: Any = False
+    # A live view of the sweep in a terminal (never when output is not a terminal).
+    progress: bool = True
 
 
 def register_configs() -> None:

@@ -15,19 +15,24 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import optuna
 from hydra.types import HydraContext, RunMode, TaskFunction
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf, open_dict
+from optuna.trial import TrialState
 
+from hydratune.export import default_target, export_best
 from hydratune.group_spaces import add_group_spaces
 from hydratune.launch import InProcessLauncher, Launcher, ProcessPoolLauncher
 from hydratune.launch_ray import RayLauncher, RayLauncherConf
 from hydratune.loop import FINISHED, LoopSummary, SweepLoop, count_trials
+from hydratune.progress import SweepProgress
 from hydratune.recovery import Recovery
 from hydratune.reporting import register_live_study, unregister_live_study
 from hydratune.results import write_results
 from hydratune.schema import SweeperConf
 from hydratune.search_space import SearchSpace, format_value, make_parser, parse_search_space
+from hydratune.steering import enqueue_trials, warm_start
 from hydratune.study import (
     MEMORY,
     StudyConfigError,
@@ -120,6 +125,7 @@ class HydratuneSweep:
         )
         recovery = Recovery(study, conf.max_retries, conf.heartbeat_interval, conf.heartbeat_grace)
         recovery.recover(force=True)
+        self._steer(study, space)
         finished = count_trials(study, FINISHED)
         log.info(
             "study '%s' in %s: %d of %d trials finished",
@@ -146,13 +152,16 @@ class HydratuneSweep:
             recovery=recovery,
         )
         register_live_study(url, study)
+        progress = SweepProgress(study, conf.n_trials, enabled=None if conf.progress else False)
+        loop.on_told = progress.update
         try:
-            with _sigterm_interrupts():
+            with _sigterm_interrupts(), progress:
                 summary = loop.run()
         finally:
             unregister_live_study(url, study)
             launcher.shutdown()
             write_results(study, sweep_dir, url)
+        self._report(study, sweep_dir, url)
         if summary.stopped_early:
             reasons = "\n".join(f"  trial #{n}: {reason}" for n, reason in summary.failures)
             raise SweepFailedError(
@@ -160,6 +169,52 @@ class HydratuneSweep:
                 f"cause and run the same command to resume. Failures:\n{reasons}"
             )
         return summary
+
+    def _steer(self, study: optuna.Study, space: SearchSpace) -> None:
+        """Warm start from another study, then queue the trials to run first."""
+        conf, config = self.conf, self.config
+        if conf.warm_start:
+            source = conf.warm_start
+            url = storage_url(source.get("storage"), config.hydra.runtime.cwd)
+            done = warm_start(study, space, url, source["study_name"])
+            log.info(
+                "warm start from %s: %d trial(s) copied, %d skipped",
+                done.source,
+                done.copied,
+                len(done.skipped),
+            )
+        if conf.enqueue:
+            items = OmegaConf.to_container(OmegaConf.create(list(conf.enqueue)), resolve=True)
+            loader = self.context.config_loader
+            queued = enqueue_trials(
+                study, space, items, compose=lambda o: loader.load_sweep_config(config, list(o))
+            )
+            log.info(
+                "enqueue: %d of %d trial(s) queued to run first",
+                sum(q.enqueued for q in queued),
+                len(queued),
+            )
+
+    def _report(self, study: optuna.Study, sweep_dir: Path, url: str) -> None:
+        """The end-of-sweep report and best-config export; a failure here loses nothing."""
+        if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
+            return
+        try:
+            if self.conf.report:
+                from hydratune.study_report import write_report
+
+                files = write_report(study, sweep_dir / "report", url, png=self.conf.report_png)
+                log.info("report: %s", files.html)
+            if self.conf.export_best and len(study.directions) == 1:
+                target = (
+                    default_target(study, sweep_dir)
+                    if self.conf.export_best is True
+                    else Path(str(self.conf.export_best))
+                )
+                path = export_best(study, sweep_dir, target)
+                log.info("best trial exported: %s (run it with experiment=%s)", path, path.stem)
+        except Exception as error:  # the study and results are safe; say what went wrong
+            log.warning("report/export failed: %s: %s", type(error).__name__, error)
 
     def _slots(self) -> int:
         """Trials run at once: ``n_jobs``, or ``hydra.launcher.n_jobs`` with Hydra's joblib

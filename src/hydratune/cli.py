@@ -1,0 +1,261 @@
+"""The ``hydratune`` command: subcommands for looking at sweeps, else the Hydra app.
+
+``hydratune report``, ``hydratune rerun`` and ``hydratune export`` work on a finished (or
+running) sweep; anything else is handed to the Hydra app unchanged, so ``hydratune -m
+sweep=mlp_digits`` and ``hydratune model=cnn`` run as before.
+
+Examples::
+
+    hydratune report outputs/sweeps/mlp_digits
+    hydratune report --storage outputs/hydratune.journal --study mlp_digits --out report/
+    hydratune rerun outputs/sweeps/mlp_digits --top-k 3 --seeds 5
+    hydratune export outputs/sweeps/mlp_digits     # -> conf/experiment/mlp_digits_best.yaml
+    hydratune init myproject                       # a project of your own, ready to sweep
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import optuna
+import typer
+from omegaconf import OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+from hydratune.study import mask_url, open_storage, storage_url
+
+SUBCOMMANDS = ("report", "rerun", "export", "init")
+
+app = typer.Typer(
+    name="hydratune",
+    help="Look at hydratune sweeps. Without a subcommand, hydratune runs the Hydra app "
+    "(`hydratune -m sweep=mlp_digits`, `hydratune model=cnn`).",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(soft_wrap=True)  # paths and commands stay on one line, copyable
+
+
+def main() -> None:
+    """Entry point of the ``hydratune`` console script and ``python -m hydratune``."""
+    if len(sys.argv) > 1 and sys.argv[1] in SUBCOMMANDS:
+        app()
+        return
+    from hydratune.app import main as hydra_main
+
+    hydra_main()
+
+
+@dataclass
+class SweepRef:
+    """Where a sweep's study lives, read from its sweep dir (or given on the command line)."""
+
+    study: optuna.Study
+    url: str
+    sweep_dir: Path | None
+    metric_names: list[str] | None
+
+
+def resolve_sweep(
+    sweep_dir: Path | None, storage: str | None = None, study_name: str | None = None
+) -> SweepRef:
+    """Open the study of ``sweep_dir`` (from its ``multirun.yaml``), or the one named by
+    ``storage`` and ``study_name``; either given on the command line wins."""
+    settings: dict[str, Any] = {}
+    if sweep_dir is not None:
+        if not sweep_dir.is_dir():
+            raise typer.BadParameter(f"{sweep_dir} is not a directory", param_hint="SWEEP_DIR")
+        settings = read_sweep_settings(sweep_dir)
+    name = study_name or settings.get("study_name")
+    if not name:
+        raise typer.BadParameter(
+            "no study: give a sweep dir (with multirun.yaml) or --study", param_hint="--study"
+        )
+    if storage is not None:
+        url = storage_url(storage, Path.cwd())
+    elif "url" in settings:
+        url = settings["url"]
+    else:
+        url = storage_url(None, Path.cwd())
+    if "://" not in url and not Path(url).is_file():
+        raise typer.BadParameter(f"no study storage at {url}", param_hint="--storage")
+    try:
+        study = optuna.load_study(study_name=name, storage=open_storage(url))
+    except KeyError:
+        raise typer.BadParameter(
+            f"no study '{name}' in {mask_url(url)}", param_hint="--study"
+        ) from None
+    return SweepRef(study, url, sweep_dir, settings.get("metric_names"))
+
+
+def read_sweep_settings(sweep_dir: Path) -> dict[str, Any]:
+    """Study name, storage URL and metric names from the sweep's ``multirun.yaml``.
+
+    The storage setting is resolved against the directory the sweep ran in; the results
+    file's storage is only a fallback, since its password is masked.
+    """
+    settings: dict[str, Any] = {}
+    multirun = sweep_dir / "multirun.yaml"
+    if multirun.is_file():
+        config = OmegaConf.load(multirun)
+        sweeper = OmegaConf.select(config, "hydra.sweeper", default=None) or {}
+        cwd = OmegaConf.select(config, "hydra.runtime.cwd", default=None) or Path.cwd()
+        settings["study_name"] = _select(sweeper, "study_name")
+        settings["url"] = storage_url(_select(sweeper, "storage"), cwd)
+        metric = _select(config, "objective.metric")
+        if metric is not None:
+            settings["metric_names"] = [metric] if isinstance(metric, str) else list(metric)
+    results = sweep_dir / "optimization_results.yaml"
+    if results.is_file():
+        content = OmegaConf.to_container(OmegaConf.load(results))
+        assert isinstance(content, dict)
+        settings.setdefault("study_name", content.get("study_name"))
+        stored = content.get("storage")
+        if "url" not in settings and stored and "***" not in str(stored):
+            settings["url"] = str(stored)
+    if not settings.get("study_name"):
+        settings.pop("study_name", None)
+    return settings
+
+
+def _select(config: Any, key: str) -> Any:
+    try:
+        value = OmegaConf.select(config, key, default=None)
+    except Exception:  # an interpolation that only resolves inside the app (${hydra:...})
+        return None
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+SweepDirArg = Annotated[
+    Path | None,
+    typer.Argument(
+        help="The sweep's directory, e.g. outputs/sweeps/mlp_digits.", show_default=False
+    ),
+]
+StorageOpt = Annotated[
+    str | None,
+    typer.Option(help="Study storage: a journal file or database URL (default: the sweep's)."),
+]
+StudyOpt = Annotated[str | None, typer.Option("--study", help="Study name (default: the sweep's).")]
+
+
+@app.command()
+def report(
+    sweep_dir: SweepDirArg = None,
+    storage: StorageOpt = None,
+    study: StudyOpt = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output directory (default: <sweep dir>/report).")
+    ] = None,
+    png: Annotated[bool, typer.Option(help="Also write PNG figures (needs Chromium).")] = True,
+    top_k: Annotated[int, typer.Option(help="Complete trials listed in the table.")] = 10,
+) -> None:
+    """Write an HTML report, PNG figures and a Markdown summary of a sweep's study."""
+    from hydratune.study_report import write_report
+
+    ref = resolve_sweep(sweep_dir, storage, study)
+    out_dir = out or _default_dir(ref, "report")
+    files = write_report(
+        ref.study, out_dir, ref.url, metric_names=ref.metric_names, png=png, top_k=top_k
+    )
+    console.print(f"report of study '{ref.study.study_name}': {files.html}")
+    console.print(f"summary: {files.markdown}; {len(files.pngs)} PNG figure(s)")
+    for key, note in files.notes.items():
+        console.print(f"[yellow]{key}[/]: {note}")
+
+
+@app.command()
+def rerun(
+    sweep_dir: SweepDirArg = None,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Configurations to rerun.")] = 3,
+    seeds: Annotated[
+        int, typer.Option("--seeds", min=1, help="Seeds per configuration (its own seed first).")
+    ] = 3,
+    storage: StorageOpt = None,
+    study: StudyOpt = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output directory (default: <sweep dir>/rerun).")
+    ] = None,
+) -> None:
+    """Retrain the top K configurations with S seeds each; report mean and std per config."""
+    from hydratune.rerun import RERUN_HEADER, rerun_rows, rerun_top_trials
+
+    ref = resolve_sweep(sweep_dir, storage, study)
+    if ref.sweep_dir is None:
+        raise typer.BadParameter(
+            "rerun needs the sweep dir (trial configs)", param_hint="SWEEP_DIR"
+        )
+    out_dir = out or _default_dir(ref, "rerun")
+
+    def progress(trial: optuna.trial.FrozenTrial, seed: int, values: list[float] | None) -> None:
+        shown = "failed" if values is None else ", ".join(f"{v:.6g}" for v in values)
+        console.print(f"trial #{trial.number} seed {seed}: {shown}")
+
+    results = rerun_top_trials(ref.study, ref.sweep_dir, top_k, seeds, out_dir, on_run=progress)
+    table = Table(title=f"{ref.study.study_name}: top {len(results)} over {seeds} seed(s)")
+    for column in RERUN_HEADER:
+        table.add_column(column, overflow="fold")
+    for row in rerun_rows(results):
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"results: {out_dir / 'rerun_results.yaml'}, {out_dir / 'rerun.md'}")
+    if any(r.errors for r in results):
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def export(
+    sweep_dir: SweepDirArg = None,
+    to: Annotated[
+        Path | None,
+        typer.Option(
+            help="Experiment file to write (default: <the app's config dir>/experiment/"
+            "<study>_best.yaml)."
+        ),
+    ] = None,
+    trial: Annotated[
+        int | None, typer.Option(help="Trial number (needed for multi-objective studies).")
+    ] = None,
+    storage: StorageOpt = None,
+    study: StudyOpt = None,
+) -> None:
+    """Write the best trial as an experiment config: `hydratune experiment=<study>_best`."""
+    from hydratune.export import ExportError, default_target, export_best
+
+    ref = resolve_sweep(sweep_dir, storage, study)
+    if ref.sweep_dir is None:
+        raise typer.BadParameter(
+            "export needs the sweep dir (trial configs)", param_hint="SWEEP_DIR"
+        )
+    try:
+        target = to or default_target(ref.study, ref.sweep_dir, trial)
+        path = export_best(ref.study, ref.sweep_dir, target, trial=trial)
+    except ExportError as error:
+        console.print(f"[red]cannot export[/]: {error}")
+        raise typer.Exit(code=2) from None
+    console.print(f"wrote {path}; run it with: hydratune {path.parent.name}={path.stem}")
+
+
+@app.command()
+def init(dest: Annotated[Path, typer.Argument(help="Directory of the new project.")]) -> None:
+    """Create a minimal project with its own model, data and sweep, ready to run."""
+    from hydratune.scaffold import create_project
+
+    try:
+        files = create_project(dest)
+    except FileExistsError as error:
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(code=2) from None
+    console.print(f"created {len(files)} files in {dest}; then, in it:")
+    console.print("  hydratune --config-dir conf model=tiny data=blobs")
+    console.print("  hydratune --config-dir conf -m sweep=tiny")
+
+
+def _default_dir(ref: SweepRef, name: str) -> Path:
+    base = ref.sweep_dir or Path("outputs") / "sweeps" / ref.study.study_name
+    return base / name

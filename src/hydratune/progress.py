@@ -1,0 +1,183 @@
+"""A live view of a running sweep: trial k of n, running, pruned, failed, best so far, ETA.
+
+Drawn with rich in the terminal the sweep runs in; silent when stdout is not a terminal (a
+log file, CI, pytest), so logs stay clean. The sweep loop calls ``update()`` after each trial
+is told; counts come from the study's storage, so trials told by other workers sharing the
+study count too.
+
+Example::
+
+    with SweepProgress(study, n_trials=30) as progress:
+        for ...:                      # the ask -> launch -> tell loop
+            study.tell(trial, value)
+            progress.update()
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The study's counts at the last ``update()``."""
+
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    running: int = 0
+    best: str = "—"  # "0.9583 (trial #7)", or the Pareto front's size
+    finished_here: int = 0  # finished since this view opened (drives the ETA)
+
+    @property
+    def done(self) -> int:
+        """Finished trials as ``n_trials`` counts them: complete and pruned."""
+        return self.complete + self.pruned
+
+
+class SweepProgress:
+    """Context manager showing the sweep's progress; ``update()`` after each told trial.
+
+    ``console``: where to draw (default: stdout). ``enabled``: force on or off; by default on
+    only when the console is a terminal.
+    """
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        n_trials: int,
+        console: Console | None = None,
+        enabled: bool | None = None,
+        clock: Any = time.monotonic,
+    ) -> None:
+        self.study = study
+        self.n_trials = n_trials
+        self.console = console or Console()
+        self.enabled = self.console.is_terminal if enabled is None else enabled
+        self._clock = clock
+        self._start = clock()
+        self._done_at_start = 0
+        self._live: Live | None = None
+        self._handlers: list[tuple[logging.StreamHandler, Any]] = []
+        self.snapshot = Snapshot()
+
+    def __enter__(self) -> SweepProgress:
+        self._start = self._clock()
+        self._done_at_start = 0
+        self._done_at_start = self._read().done
+        self.snapshot = self._read()  # finished_here starts at 0
+        if self.enabled:
+            self._live = Live(self, console=self.console, refresh_per_second=2, transient=False)
+            self._live.start()
+            self._route_log_handlers()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self.update()
+            self._live.stop()
+            self._live = None
+        for handler, stream in self._handlers:
+            handler.setStream(stream)
+        self._handlers = []
+
+    def update(self) -> None:
+        """Read the study again (call after each trial is told)."""
+        self.snapshot = self._read()
+        if self._live is not None:
+            self._live.refresh()
+
+    def elapsed(self) -> float:
+        return self._clock() - self._start
+
+    def eta(self) -> float | None:
+        """Seconds left at the rate trials finished since this view opened; None before one."""
+        snap = self.snapshot
+        left = max(0, self.n_trials - snap.done)
+        if left == 0:
+            return 0.0
+        if snap.finished_here <= 0:
+            return None
+        return self.elapsed() / snap.finished_here * left
+
+    def __rich__(self) -> RenderableType:
+        return self.render()
+
+    def render(self) -> RenderableType:
+        snap = self.snapshot
+        bar = ProgressBar(total=max(1, self.n_trials), completed=min(snap.done, self.n_trials))
+        head = Text.assemble(
+            ("trials ", "bold"),
+            (f"{snap.done}/{self.n_trials}", "bold cyan"),
+            f"  running {snap.running}  pruned {snap.pruned}  failed ",
+            (str(snap.failed), "bold red" if snap.failed else ""),
+        )
+        table = Table.grid(padding=(0, 2))
+        table.add_row(head)
+        table.add_row(bar)
+        eta = self.eta()
+        table.add_row(
+            Text.assemble(
+                ("best ", "bold"),
+                (snap.best, "green"),
+                f"  elapsed {_clock_text(self.elapsed())}  ETA ",
+                "—" if eta is None else _clock_text(eta),
+            )
+        )
+        return Group(Text(f"study {self.study.study_name}", style="dim"), table)
+
+    def _read(self) -> Snapshot:
+        counts = {state: 0 for state in TrialState}
+        for trial in self.study.get_trials(deepcopy=False):
+            counts[trial.state] += 1
+        done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
+        return Snapshot(
+            complete=counts[TrialState.COMPLETE],
+            pruned=counts[TrialState.PRUNED],
+            failed=counts[TrialState.FAIL],
+            running=counts[TrialState.RUNNING],
+            best=self._best() if counts[TrialState.COMPLETE] else "—",
+            finished_here=done - self._done_at_start,
+        )
+
+    def _best(self) -> str:
+        if len(self.study.directions) > 1:
+            return f"Pareto front of {len(self.study.best_trials)} trial(s)"
+        best = self.study.best_trial
+        return f"{best.value:.6g} (trial #{best.number})"
+
+    def _route_log_handlers(self) -> None:
+        """Log lines go through the live display (above it) instead of tearing it.
+
+        Hydra's handlers were made before the display started and hold the real stdout or
+        stderr; rich's ``Live`` redirects ``sys.stdout``/``sys.stderr`` to proxies that print
+        above the display. Handlers created later (each trial's job logging) find the proxies
+        by themselves.
+        """
+        real = {id(sys.__stdout__), id(sys.__stderr__)}
+        proxies = {id(sys.__stdout__): sys.stdout, id(sys.__stderr__): sys.stderr}
+        loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+        for logger in loggers:
+            for handler in getattr(logger, "handlers", []):
+                if isinstance(handler, logging.StreamHandler) and id(handler.stream) in real:
+                    self._handlers.append((handler, handler.stream))
+                    handler.setStream(proxies[id(handler.stream)])
+
+
+def _clock_text(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"

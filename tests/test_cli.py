@@ -1,0 +1,145 @@
+"""The ``hydratune`` command: report/rerun/export subcommands, everything else to the Hydra
+app unchanged, and ``python -m hydratune`` the same."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from conftest import REPO, load, multirun
+from hydratune import cli
+from hydratune.train import train
+from test_export import TINY
+
+runner = CliRunner()
+
+
+def hydratune(*args: str):
+    return runner.invoke(cli.app, [str(a) for a in args])
+
+
+@pytest.fixture
+def swept(sweep, tmp_path) -> Path:
+    sweep(["hydra.sweeper.n_trials=6"])
+    return tmp_path / "sweeps" / "quadratic"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["-m", "sweep=mlp_digits"], ["model=cnn", "trainer.max_epochs=1"], [], ["--help"]],
+)
+def test_anything_but_a_subcommand_goes_to_the_hydra_app_unchanged(argv, monkeypatch):
+    calls = []
+    monkeypatch.setattr("hydratune.app.main", lambda: calls.append(list(sys.argv)))
+    monkeypatch.setattr(sys, "argv", ["hydratune", *argv])
+    cli.main()
+    assert calls == [["hydratune", *argv]]
+
+
+def test_a_subcommand_goes_to_typer(monkeypatch, swept, tmp_path):
+    monkeypatch.setattr("hydratune.app.main", pytest.fail)
+    monkeypatch.setattr(sys, "argv", ["hydratune", "report", str(swept), "--no-png"])
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    assert done.value.code == 0
+    assert (swept / "report" / "report.html").is_file()
+
+
+def test_report_of_a_sweep_dir_finds_its_study_and_storage(swept, tmp_path, monkeypatch):
+    monkeypatch.chdir("/")  # the sweep dir alone says where the study is
+    result = hydratune("report", swept, "--no-png", "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    markdown = (tmp_path / "r" / "report.md").read_text()
+    best = load("quadratic", tmp_path).best_trial
+    assert f"trial #{best.number}: {best.value:.6g}" in markdown
+    assert str(tmp_path / "outputs" / "hydratune.journal") in markdown
+
+
+def test_report_by_storage_and_study_name(swept, tmp_path):
+    out = tmp_path / "by-name"
+    result = hydratune(
+        "report",
+        "--storage",
+        tmp_path / "outputs/hydratune.journal",
+        "--study",
+        "quadratic",
+        "--out",
+        out,
+        "--no-png",
+    )
+    assert result.exit_code == 0, result.output
+    assert "# hydratune report: quadratic" in (out / "report.md").read_text()
+
+
+def test_report_of_an_unknown_study_fails_naming_it(swept, tmp_path):
+    result = hydratune("report", swept, "--study", "nope", "--no-png")
+    assert result.exit_code == 2
+    assert "no study 'nope'" in result.output
+
+
+def test_report_of_a_dir_that_is_no_sweep_fails_saying_so(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = hydratune("report", tmp_path, "--no-png")
+    assert result.exit_code == 2
+    assert "no study" in result.output
+
+
+def test_export_writes_the_experiment_and_says_how_to_run_it(swept, tmp_path):
+    target = tmp_path / "conf" / "experiment" / "q_best.yaml"
+    result = hydratune("export", swept, "--to", target)
+    assert result.exit_code == 0, result.output
+    assert "hydratune experiment=q_best" in " ".join(result.output.split())
+    assert yaml.safe_load(target.read_text())["x"] == load("quadratic", tmp_path).best_params["x"]
+
+
+def test_rerun_retrains_the_top_trials_over_seeds_and_reports_mean_and_std(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    multirun(TINY, task=train, config_name="train", config_dir=REPO / "conf")
+    sweep_dir = tmp_path / "outputs" / "sweeps" / "mlp_digits"
+    study = load("mlp_digits", tmp_path)
+    before = [(t.number, t.values, t.intermediate_values) for t in study.trials]
+
+    result = hydratune("rerun", sweep_dir, "--top-k", 2, "--seeds", 2)
+    assert result.exit_code == 0, result.output
+    out = yaml.safe_load((sweep_dir / "rerun" / "rerun_results.yaml").read_text())
+    ranked = sorted(study.trials, key=lambda t: -t.value)[:2]  # val/acc is maximised
+    configs = out["configurations"]
+    assert [c["trial"] for c in configs] == [t.number for t in ranked]
+    for config, trial in zip(configs, ranked, strict=True):
+        assert config["seeds"] == [42, 43]  # the trial's own seed first
+        (first,), (second,) = config["values"]
+        assert first == pytest.approx(trial.value, abs=1e-6)  # same seed, same value
+        assert config["mean"] == [pytest.approx((first + second) / 2)]
+        assert config["std"] == [pytest.approx(abs(first - second) / 2**0.5)]
+    assert "mean ± std" in (sweep_dir / "rerun" / "rerun.md").read_text()
+    assert f"#{ranked[0].number}" in result.output
+    # reruns are not trials: the study is untouched
+    after = load("mlp_digits", tmp_path).trials
+    assert [(t.number, t.values, t.intermediate_values) for t in after] == before
+
+
+def test_python_dash_m_hydratune_runs_subcommands_and_the_app(swept, tmp_path):
+    report = subprocess.run(
+        [sys.executable, "-m", "hydratune", "report", str(swept), "--no-png"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert report.returncode == 0, report.stderr
+    assert (swept / "report" / "report.md").is_file()
+    app = subprocess.run(
+        [sys.executable, "-m", "hydratune", "--cfg", "job", "model=cnn", "seed=7"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert app.returncode == 0, app.stderr
+    job = yaml.safe_load(app.stdout)
+    assert job["seed"] == 7 and job["model"]["_target_"].endswith("CNNClassifier")
