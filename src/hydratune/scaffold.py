@@ -65,7 +65,7 @@ class TinyNet(L.LightningModule):
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
 ''',
-    "conf/model/tiny.yaml": """# Your own model: `hydratune --config-dir conf model=tiny model.hidden=8`
+    "conf/model/tiny.yaml": """# Your own model: `hydratune --config-dir conf model=tiny`
 _target_: mymodels.TinyNet
 hidden: 32
 lr: 1e-3
