@@ -95,7 +95,8 @@ def test_the_database_password_is_never_printed_or_written(tmp_path, postgres_ur
     outputs = run_workers(tmp_path, postgres_url, "masked", "hydra.sweeper.n_trials=2", workers=1)
     password = postgres_url.split(":")[2].split("@")[0]
     results = (tmp_path / "sweeps/masked/optimization_results.yaml").read_text()
-    assert password not in outputs[0] and password not in results
+    multirun = (tmp_path / "sweeps/masked/multirun.yaml").read_text()
+    assert password not in outputs[0] and password not in results and password not in multirun
     assert yaml.safe_load(results)["storage"].startswith("postgresql+psycopg2://tuner:***@")
 
 

@@ -6,6 +6,7 @@ import os
 import sys
 
 import hydra
+import lightning  # noqa: F401  (before Hydra configures logging, so conf/ can quiet Lightning)
 from omegaconf import DictConfig
 
 import hydratune.resolvers  # noqa: F401  (${hydratune.*} in conf/ must resolve in any process)

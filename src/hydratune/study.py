@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,17 +44,12 @@ class StudyConfigError(ValueError):
     """A ``hydra.sweeper`` setting that cannot open the study it names."""
 
 
-def mask_url(url: str | None) -> str | None:
-    """The storage URL with any password replaced by ``***``, for logs and files."""
-    if url is None or "://" not in url:
-        return url
-    from sqlalchemy.engine import make_url
+_PASSWORD_IN_URL = re.compile(r"(\b[\w+.-]+://[^:/@\s]*:)([^@\s]+)(@)")
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a SQLAlchemy URL: mask anything between ':' and '@'
-        head, _, tail = url.rpartition("@")
-        return f"{head.split(':', 2)[0]}:***@{tail}" if head else url
+
+def mask_url(url: str | None) -> str | None:
+    """The storage URL (or any text holding URLs) with passwords replaced by ``***``."""
+    return None if url is None else _PASSWORD_IN_URL.sub(r"\1***\3", url)
 
 
 def storage_url(storage: str | None, cwd: str | Path) -> str:
@@ -84,10 +80,13 @@ def open_storage(url: str) -> BaseStorage:
     except StudyConfigError:
         raise
     except Exception as error:
+        # the driver's message may quote the URL: mask it too
         raise StudyConfigError(
-            f"hydra.sweeper.storage: cannot open '{mask_url(url)}': "
-            f"{type(error).__name__}: {error}. Check the URL, the server and its credentials, "
-            "or leave storage null for a journal file under outputs/."
+            mask_url(
+                f"hydra.sweeper.storage: cannot open '{url}': {type(error).__name__}: {error}. "
+                "Check the URL, the server and its credentials, or leave storage null for a "
+                "journal file under outputs/."
+            )
         ) from None
 
 

@@ -138,7 +138,8 @@ class HydratuneSweep:
             log.info("nothing to run: the study already has n_trials=%d", conf.n_trials)
 
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(config, sweep_dir / "multirun.yaml")
+        # as Hydra's sweepers write it, with any password in a storage URL masked
+        (sweep_dir / "multirun.yaml").write_text(mask_url(OmegaConf.to_yaml(config)))
         launcher = self._launcher(configs)
         loop = SweepLoop(
             study,
