@@ -204,7 +204,11 @@ class HydratuneSweep:
             if self.conf.report:
                 from hydratune.study_report import write_report
 
-                files = write_report(study, sweep_dir / "report", url, png=self.conf.report_png)
+                metric = OmegaConf.select(self.config, "objective.metric")
+                names = [metric] if isinstance(metric, str) else metric
+                files = write_report(
+                    study, sweep_dir / "report", url, metric_names=names, png=self.conf.report_png
+                )
                 log.info("report: %s", files.html)
             if self.conf.export_best and len(study.directions) == 1:
                 target = (
