@@ -205,7 +205,7 @@ class HydratuneSweep:
                 from hydratune.study_report import write_report
 
                 metric = OmegaConf.select(self.config, "objective.metric")
-                names = [metric] if isinstance(metric, str) else metric
+                names = [metric] if isinstance(metric, str) else metric and list(metric)
                 files = write_report(
                     study, sweep_dir / "report", url, metric_names=names, png=self.conf.report_png
                 )
