@@ -18,7 +18,7 @@ import pickle
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobStatus, run_job
@@ -40,13 +40,31 @@ class JobResult:
     lost: bool = False  # the job never finished (its worker died): its params are retried
 
 
-class Launcher(Protocol):
-    def submit(self, number: int, overrides: list[str]) -> Future[JobResult]: ...
+class Launcher:
+    """Turns a trial into a running job: composes its config here, then ``start``s it."""
 
-    def shutdown(self) -> None: ...
+    def __init__(self, configs: TrialConfigFactory) -> None:
+        self._configs = configs
+
+    def submit(self, number: int, overrides: list[str]) -> Future[JobResult]:
+        future: Future[JobResult] = Future()
+        try:
+            config = self._configs.make(overrides, number)
+        except Exception as error:  # the trial's config does not compose: the trial fails
+            future.set_result(JobResult(error=error))
+            return future
+        self.start(config, future)
+        return future
+
+    def start(self, config: DictConfig, future: Future[JobResult]) -> None:
+        """Run the job of ``config``; set ``future``'s result when it ends."""
+        raise NotImplementedError
+
+    def shutdown(self) -> None:
+        """Release workers; called once the sweep's loop has ended."""
 
 
-class InProcessLauncher:
+class InProcessLauncher(Launcher):
     """Runs each job in the sweeper's own process, one at a time.
 
     Hydra's job runner sets process-global state (working dir, logging, ``HydraConfig``), so
@@ -54,27 +72,14 @@ class InProcessLauncher:
     """
 
     def __init__(
-        self,
-        configs: TrialConfigFactory,
-        hydra_context: HydraContext,
-        task_function: TaskFunction,
+        self, configs: TrialConfigFactory, hydra_context: HydraContext, task_function: TaskFunction
     ) -> None:
-        self._configs = configs
+        super().__init__(configs)
         self._context = hydra_context
         self._task = task_function
 
-    def submit(self, number: int, overrides: list[str]) -> Future[JobResult]:
-        future: Future[JobResult] = Future()
-        try:
-            config = self._configs.make(overrides, number)
-        except Exception as error:  # composing the job's config failed: the trial fails
-            future.set_result(JobResult(error=error))
-            return future
+    def start(self, config: DictConfig, future: Future[JobResult]) -> None:
         future.set_result(run_trial_job(config, self._context, self._task))
-        return future
-
-    def shutdown(self) -> None:
-        pass
 
 
 def run_trial_job(config: DictConfig, context: HydraContext, task: TaskFunction) -> JobResult:
@@ -159,7 +164,7 @@ def _picklable(error: BaseException) -> BaseException:
         return RuntimeError(f"{type(error).__name__}: {error}")
 
 
-class ProcessPoolLauncher:
+class ProcessPoolLauncher(Launcher):
     """Runs each job in one of ``n_slots`` reused worker processes, as soon as a slot is free.
 
     Each worker uses ``threads`` torch threads (default: cores // slots). A worker that dies
@@ -177,7 +182,7 @@ class ProcessPoolLauncher:
     ) -> None:
         import cloudpickle
 
-        self._configs = configs
+        super().__init__(configs)
         self._state = cloudpickle.dumps((hydra_context, task_function, Singleton.get_state()))
         self._threads = threads or max(1, (os.cpu_count() or 1) // n_slots)
         self._devices = slot_devices(n_slots, devices_per_trial, visible_gpus())
@@ -199,17 +204,10 @@ class ProcessPoolLauncher:
             )
         return self._executors[slot]
 
-    def submit(self, number: int, overrides: list[str]) -> Future[JobResult]:
-        future: Future[JobResult] = Future()
-        try:
-            config = pickle.dumps(self._configs.make(overrides, number))
-        except Exception as error:
-            future.set_result(JobResult(error=error))
-            return future
+    def start(self, config: DictConfig, future: Future[JobResult]) -> None:
         slot = self._free.pop(0)
-        inner = self._executor(slot).submit(run_in_worker, config)
+        inner = self._executor(slot).submit(run_in_worker, pickle.dumps(config))
         inner.add_done_callback(lambda done: self._finish(slot, done, future))
-        return future
 
     def _finish(self, slot: int, done: Future[JobResult], future: Future[JobResult]) -> None:
         error = done.exception()

@@ -19,9 +19,9 @@ from typing import Any
 
 from hydra.core.singleton import Singleton
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-from hydratune.launch import JobResult, init_worker, run_in_worker
+from hydratune.launch import JobResult, Launcher, init_worker, run_in_worker
 from hydratune.trial_config import TrialConfigFactory
 
 
@@ -49,7 +49,7 @@ def _run_trial(state: bytes, config: bytes, threads: int) -> JobResult:
     return run_in_worker(config)
 
 
-class RayLauncher:
+class RayLauncher(Launcher):
     """Runs each job as a Ray task; up to ``n_slots`` at once (the sweep loop keeps it so)."""
 
     def __init__(
@@ -62,7 +62,7 @@ class RayLauncher:
         import cloudpickle
         import ray
 
-        self._configs = configs
+        super().__init__(configs)
         self._started_ray = not ray.is_initialized()
         if self._started_ray:
             init = OmegaConf.to_container(settings.init, resolve=True) if settings.init else {}
@@ -76,16 +76,11 @@ class RayLauncher:
             max_retries=0,
         )(_run_trial)
 
-    def submit(self, number: int, overrides: list[str]) -> Future[JobResult]:
+    def start(self, config: DictConfig, future: Future[JobResult]) -> None:
         from ray.exceptions import RayError, RayTaskError
 
-        future: Future[JobResult] = Future()
-        try:
-            config = pickle.dumps(self._configs.make(overrides, number))
-        except Exception as error:
-            future.set_result(JobResult(error=error))
-            return future
-        ray_future = self._remote.remote(self._state, config, self._threads).future()
+        config_bytes = pickle.dumps(config)
+        ray_future = self._remote.remote(self._state, config_bytes, self._threads).future()
 
         def finish(done: Future[JobResult]) -> None:
             error = done.exception()
@@ -100,7 +95,6 @@ class RayLauncher:
                 future.set_result(JobResult(error=error))
 
         ray_future.add_done_callback(finish)
-        return future
 
     def shutdown(self) -> None:
         import ray
