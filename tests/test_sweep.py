@@ -297,3 +297,33 @@ def test_enqueued_trials_run_first_and_warm_starts_copy_fitting_trials(sweep, tm
     assert [t.params for t in new[:3]] == [t.params for t in old]  # copied first
     assert new[3].params == {"x": 1.0, "y": -2, "kind": "b"} and new[3].value == 0.0
     assert len(new) == 6
+
+
+def test_two_sweeps_started_together_never_share_an_output_dir(tmp_path):
+    import subprocess
+    import sys
+
+    app = Path(__file__).parent / "apps" / "quadratic_app.py"
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(app),
+                "-m",
+                "hydra.sweeper.n_trials=3",
+                f"hydra.sweeper.study_name={name}",
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("first", "second")
+    ]
+    assert all(p.wait(timeout=120) == 0 for p in procs), [p.stderr.read() for p in procs]
+    dirs = [
+        t.user_attrs["output_dir"]
+        for name in ("first", "second")
+        for t in load(name, tmp_path).trials
+    ]
+    assert len(set(dirs)) == 6 and all(Path(d, ".hydra", "config.yaml").is_file() for d in dirs)
