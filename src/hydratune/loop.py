@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 FAIL_REASON = "fail_reason"
+STOPPED_REASON = "stopped_reason"
 SURPLUS = "surplus: other workers had already started the study's n_trials trials"
 OUTPUT_DIR = "output_dir"
 
@@ -222,11 +223,13 @@ class SweepLoop:
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:
-    """Record the outcome; a failure's reason goes to the trial's user attributes and the log."""
-    if outcome.reason is not None:
-        trial.set_user_attr(FAIL_REASON, outcome.reason)
+    """Record the outcome; a failure's reason goes to the trial's user attributes and the log
+    (``fail_reason``), as does why a trial was pruned (``stopped_reason``)."""
     if outcome.state == TrialState.FAIL:
+        trial.set_user_attr(FAIL_REASON, outcome.reason)
         log.warning("trial #%d failed: %s", trial.number, outcome.reason, exc_info=outcome.error)
     elif outcome.state == TrialState.PRUNED:
+        if outcome.reason and STOPPED_REASON not in trial.user_attrs:
+            trial.set_user_attr(STOPPED_REASON, outcome.reason)
         log.info("trial #%d pruned: %s", trial.number, outcome.reason)
     study.tell(trial, outcome.values, state=outcome.state if outcome.values is None else None)

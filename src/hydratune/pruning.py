@@ -13,9 +13,9 @@ import math
 import lightning as L
 import optuna
 
+from hydratune.loop import STOPPED_REASON
 from hydratune.reporting import TrialRef, current_trial_ref
 
-STOPPED = "stopped_reason"
 NAN = "non-finite: "
 
 
@@ -63,7 +63,7 @@ class PruningCallback(L.Callback):
             self.reason = reason
             if trainer.is_global_zero and self.trial is not None:
                 # Spawned DDP workers are other processes: leave the verdict in the storage.
-                self.trial.set_user_attr(STOPPED, reason)
+                self.trial.set_user_attr(STOPPED_REASON, reason)
 
     def _judge(self, trainer: L.Trainer, epoch: int) -> str:
         value = trainer.callback_metrics.get(self.metric)
@@ -78,7 +78,7 @@ class PruningCallback(L.Callback):
         return ""
 
     def raise_if_pruned(self) -> None:
-        reason = self.reason or self.ref.trial().user_attrs.get(STOPPED, "")
+        reason = self.reason or self.ref.trial().user_attrs.get(STOPPED_REASON, "")
         if reason.startswith(NAN):
             raise NonFiniteMetricError(reason.removeprefix(NAN))
         if reason:
