@@ -141,6 +141,7 @@ class HydratuneSweep:
         # as Hydra's sweepers write it, with any password in a storage URL masked
         (sweep_dir / "multirun.yaml").write_text(mask_url(OmegaConf.to_yaml(config)))
         launcher = self._launcher(configs)
+        progress = SweepProgress(study, conf.n_trials, enabled=None if conf.progress else False)
         loop = SweepLoop(
             study,
             space,
@@ -151,10 +152,9 @@ class HydratuneSweep:
             timeout=conf.timeout,
             extend_trial=self._extender(),
             recovery=recovery,
+            on_told=progress.update,
         )
         register_live_study(url, study)
-        progress = SweepProgress(study, conf.n_trials, enabled=None if conf.progress else False)
-        loop.on_told = progress.update
         try:
             with _sigterm_interrupts(), progress:
                 summary = loop.run()
