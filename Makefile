@@ -33,7 +33,7 @@ bench: setup
 	$(BIN)/python bench/run.py
 
 bench-quick: setup
-	$(BIN)/python bench/run.py --quick
+	$(BIN)/python bench/run.py --quick --out $${TMPDIR:-/tmp}/hydratune-bench-quick
 
 lint: setup
 	$(BIN)/ruff check src tests bench

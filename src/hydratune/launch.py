@@ -12,6 +12,7 @@ sweep loop can keep several trials in flight and tell each one as soon as it end
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import pickle
@@ -151,6 +152,13 @@ def run_in_worker(config_bytes: bytes) -> JobResult:
     """Run one pickled job config in a worker set up by ``init_worker``."""
     config = pickle.loads(config_bytes)
     result = run_trial_job(config, _WORKER["context"], _WORKER["task"])
+    if not _WORKER.get("frozen"):
+        # loky (without psutil) runs gc.collect() between tasks; over all that torch, Lightning
+        # and Hydra import, that took 225 ms per trial (bench/RESULTS.md). After the first
+        # trial has imported it all, freeze it: later collections see only new garbage.
+        gc.collect()
+        gc.freeze()
+        _WORKER["frozen"] = True
     if result.error is not None:
         result.error = _picklable(result.error)
     return result

@@ -1,0 +1,187 @@
+"""Issue 2: what the sweeper costs per trial over a plain Optuna ask/tell loop.
+
+Both run the no-op task of ``bench/conf/noop.yaml`` with the same TPE sampler and seed, the
+same search space and the same storage (a journal file, hydratune's default), interleaved in
+one process that has already imported torch and Lightning. Per-trial ms at N is the time from
+the first ask to the N-th tell over N, read from the per-trial timestamps of one N_max run (the
+first N trials of a run are a study of N trials); the one-off setup (composing the config,
+opening the study) is reported apart. A cProfile run says where the sweeper's time goes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning  # noqa: F401  (trials must run in a process that has imported Lightning)
+import torch  # noqa: F401
+
+from bench.common import (
+    Figure,
+    columns,
+    fresh_cwd,
+    gaps_ms,
+    interleave,
+    load_study,
+    md_table,
+    module_main,
+    one_off_ms,
+    per_trial_ms,
+    pin_threads,
+    profile,
+    profile_table,
+    progress,
+    ratios,
+    record,
+    sweep,
+    target,
+    timeline,
+)
+from bench.plain_loop import noop_space, run_plain_loop
+from bench.tasks import LOG, noop
+
+TITLE = "Overhead per trial: hydratune vs a plain Optuna loop (issue 2)"
+TARGET_MS = 25.0
+
+# Places where a hydratune trial spends time, as (file suffix, function, label).
+SWEEP_PLACES = [
+    ("hydra/core/utils.py", "run_job", "Hydra's run_job (job dir, HydraConfig, logging, YAML)"),
+    ("hydra/core/hydra_config.py", "set_config", "  of which HydraConfig.set_config (deep copies)"),
+    ("hydra/core/utils.py", "_save_config", "  of which writing .hydra/*.yaml"),
+    ("hydratune/trial_config.py", "make", "TrialConfigFactory.make (job config from cached base)"),
+    ("optuna/study/study.py", "ask", "Study.ask (sampling, trial creation)"),
+    ("optuna/study/study.py", "tell", "Study.tell"),
+    ("optuna/trial/_trial.py", "set_user_attr", "Trial.set_user_attr (overrides, output_dir...)"),
+    ("hydratune/recovery.py", "recover", "Recovery.recover (lost-trial scan before each ask)"),
+    ("hydratune/recovery.py", "claim", "Recovery.claim (owner mark)"),
+    ("hydratune/loop.py", "count_trials", "count_trials (n_trials check)"),
+    ("journal/_file.py", "append_logs", "journal file appends (all writes)"),
+    ("journal/_file.py", "read_logs", "journal file reads"),
+]
+
+
+def ours(n: int) -> dict[str, Any]:
+    with fresh_cwd() as cwd:
+        LOG.reset()
+        run = sweep([f"hydra.sweeper.n_trials={n}"], noop, "noop").check()
+        study = load_study(cwd)
+        rows = timeline(study.trials, LOG.times)
+        same_space = study.trials[0].distributions == noop_space()
+    return record(run.start, run.end, rows, same_space=same_space)
+
+
+def plain(n: int) -> dict[str, Any]:
+    with fresh_cwd() as cwd:
+        run = run_plain_loop(n, seed=0, storage=str(cwd / "plain.journal"))
+    return record(run["start"], run["end"], run["trials"])
+
+
+def run(quick: bool) -> dict[str, Any]:
+    threads = pin_threads(1)
+    n, windows, reps = (50, [50], 2) if quick else (1000, [200, 1000], 3)
+    ours(5), plain(5)  # warm-up: imports, first-call caches
+    results = interleave(
+        {"hydratune": lambda: ours(n), "plain": lambda: plain(n)}, reps, f"overhead {n} trials"
+    )
+    progress("overhead: profiling one sweep")
+    n_profiled = 20 if quick else 200
+    breakdown = profile(lambda: ours(n_profiled), SWEEP_PLACES, n_profiled)
+
+    figures: dict[str, dict[str, Any]] = {}
+    for w in windows:
+        a = [per_trial_ms(r["rows"], w) for r in results["hydratune"]]
+        b = [per_trial_ms(r["rows"], w) for r in results["plain"]]
+        figures[str(w)] = {
+            "hydratune_ms": Figure.of(a),
+            "plain_ms": Figure.of(b),
+            "diff_ms": Figure.of([x - y for x, y in zip(a, b, strict=True)]),
+            "ratio": ratios(a, b),
+        }
+    setup = Figure.of([one_off_ms(r)["before"] for r in results["hydratune"]])
+    same_params = all(
+        [x["params"] for x in o["rows"][:10]] == [x["params"] for x in p["rows"][:10]]
+        for o, p in zip(results["hydratune"], results["plain"], strict=True)
+    )
+    phases = gaps_ms(results["hydratune"][-1]["rows"])
+    plain_phase = Figure.of([(r["told"] - r["asked"]) * 1000 for r in results["plain"][-1]["rows"]])
+
+    rows = [
+        [
+            w,
+            f["hydratune_ms"].text(1),
+            f["plain_ms"].text(1),
+            f["diff_ms"].text(1),
+            f["ratio"].text(2, "x"),
+        ]
+        for w, f in figures.items()
+    ]
+    met = all(f["diff_ms"].median <= TARGET_MS for f in figures.values())
+    first = figures[str(windows[0])]
+    biggest = sorted(
+        (b for b in breakdown if not b["what"].startswith(" ")), key=lambda b: -b["share"]
+    )[:3]
+    why = (
+        ""
+        if met
+        else (
+            f"of {first['hydratune_ms'].median:.0f} ms per trial at {windows[0]} trials, the"
+            " profile puts "
+            + "; ".join(
+                f"{b['share']:.0%} (~{b['share'] * first['hydratune_ms'].median:.0f} ms) in"
+                f" {b['what']}"
+                for b in biggest
+            )
+            + f". Setup is excluded ({setup.text(0)} ms once)."
+        )
+    )
+    md = [
+        f"Threads: {threads}. Storage: journal file for both. Sampler: TPE(seed=0), same space"
+        f" (identical distributions: {all(r['same_space'] for r in results['hydratune'])};"
+        f" first 10 trials' params identical to the plain loop's: {same_params}).",
+        f"{reps} interleaved repetitions of a {n}-trial run each; per-trial ms at N = first ask"
+        " to N-th tell over N.",
+        "",
+        md_table(
+            ["trials", "hydratune ms/trial", "plain Optuna ms/trial", "difference ms", "ratio"],
+            rows,
+        ),
+        "",
+        f"One-off setup of a hydratune sweep (compose, open study, checks), not in the figures"
+        f" above: {setup.text(0)} ms.",
+        "",
+        "Where a hydratune trial's time goes (median ms over the trials of the last run):",
+        "",
+        md_table(
+            ["phase", "ms"],
+            [[k, v.text(2)] for k, v in phases.items()]
+            + [["plain loop: ask -> tell", plain_phase.text(2)]],
+        ),
+        "",
+        f"cProfile of one {n_profiled}-trial sweep (profiling inflates times; shares are of the"
+        " whole sweep):",
+        "",
+        profile_table(breakdown),
+    ]
+    return {
+        "markdown": "\n".join(md),
+        "targets": [
+            target(
+                "overhead",
+                f"<= {TARGET_MS:.0f} ms/trial above plain Optuna",
+                ", ".join(f"{w}: +{f['diff_ms'].text(1)} ms" for w, f in figures.items()),
+                met,
+                why,
+            )
+        ],
+        "raw": {
+            "threads": threads,
+            "figures": figures,
+            "setup_ms": setup,
+            "phases_ms": phases,
+            "profile": breakdown,
+            "runs": {k: [columns(r) for r in rs] for k, rs in results.items()},
+        },
+    }
+
+
+if __name__ == "__main__":
+    module_main(TITLE, run)

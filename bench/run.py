@@ -1,0 +1,226 @@
+"""Run every hydratune benchmark and write ``RESULTS.md`` and ``results.json``.
+
+    .venv/bin/python bench/run.py            # make bench: the full run (about 45 min, 2 cores)
+    .venv/bin/python bench/run.py --quick    # make bench-quick: small sizes, checks it runs
+    .venv/bin/python bench/run.py --quick --out /tmp/b --only overhead,peers
+
+Each benchmark runs in its own Python process (``python -m bench.<name>``), one after the
+other, with ``OMP_NUM_THREADS=1`` and ``MKL_NUM_THREADS=1`` set before Python starts; a failed
+benchmark is reported in its section and the others still run. Every figure compares
+contenders interleaved inside one benchmark process (see ``bench/common.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = ["overhead", "peers", "pruning", "parallel", "end_to_end", "efficiency"]
+PACKAGES = ["hydratune", "optuna", "hydra-core", "omegaconf", "lightning", "torch", "numpy"]
+PINNING = (
+    "`OMP_NUM_THREADS=1` and `MKL_NUM_THREADS=1` in the environment of every benchmark process"
+    " (set by `bench/run.py` before Python starts); `torch.set_num_threads(1)` in each benchmark"
+    " process, except the *1 worker x 2 threads* layout of the parallel benchmark"
+    " (`torch.set_num_threads(2)` for that sweep); `n_jobs=2` workers with"
+    " `hydra.sweeper.threads_per_worker=1` (the sweeper sets `torch.set_num_threads(1)` and"
+    " `OMP_NUM_THREADS=1` in each worker). Tasks record `torch.get_num_threads()` to check it."
+)
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
+    mem = next(
+        (
+            line.split()[1]
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        "0",
+    )
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = "not installed"
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": cpu,
+        "memory_gib": round(int(mem) / 2**20, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+def run_benchmark(name: str, quick: bool, scratch: Path) -> dict[str, Any]:
+    """``python -m bench.<name>`` with its output streamed; its JSON result, or the error."""
+    out = scratch / f"{name}.json"
+    command = [sys.executable, "-m", f"bench.{name}", "--json", str(out)]
+    command += ["--quick"] if quick else []
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    start = time.monotonic()
+    tail: deque[str] = deque(maxlen=40)
+    with subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
+        for line in proc.stdout:
+            tail.append(line)
+            print(f"  {name}: {line}", end="", flush=True)
+    seconds = time.monotonic() - start
+    if proc.returncode != 0 or not out.exists():
+        return {
+            "title": name,
+            "error": f"exit code {proc.returncode}",
+            "output": "".join(tail),
+            "seconds": seconds,
+            "targets": [],
+        }
+    return json.loads(out.read_text())
+
+
+def results_markdown(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    lines = [
+        "# hydratune benchmarks",
+        "",
+        f"Written by `{report['command']}` (`make {'bench-quick' if report['quick'] else 'bench'}`)"
+        f" on {report['date']}; total {report['total_seconds'] / 60:.1f} min.",
+    ]
+    if report["quick"]:
+        lines += [
+            "",
+            "**--quick run**: sizes too small for the figures to mean anything; it only"
+            " checks that every benchmark runs and reports.",
+        ]
+    lines += [
+        "",
+        "## Machine",
+        "",
+        f"- `nproc`: {m['nproc']} ({m['cpu_count']} CPUs); CPU: {m['cpu_model']};"
+        f" memory {m['memory_gib']} GiB; Python {m['python']}; {m['platform']}",
+        "- packages: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
+        f"- load average (1, 5, 15 min) at start: {_load(m['load_average_at_start'])}, at end:"
+        f" {_load(report['load_average_at_end'])}. The machine is shared: absolute times move"
+        " between runs, which is why every figure is a ratio of contenders run interleaved.",
+        f"- thread pinning: {PINNING}",
+        "",
+        "## Targets",
+        "",
+        "| benchmark | target | measured | verdict |",
+        "|---|---|---|---|",
+    ]
+    missed = []
+    for name, result in report["benchmarks"].items():
+        if "error" in result:
+            lines.append(f"| {name} | - | failed: {result['error']} | **failed** |")
+        for t in result.get("targets", []):
+            verdict = {True: "met", False: "**missed**", None: "n/a"}[t["met"]]
+            lines.append(f"| {t['name']} | {t['goal']} | {t['measured']} | {verdict} |")
+            if t["met"] is False:
+                missed.append(f"- **{t['name']}**: {t['why']}")
+    if missed:
+        lines += [
+            "",
+            "Why the missed targets are missed (from the measurements below):",
+            "",
+            *missed,
+        ]
+    for name, result in report["benchmarks"].items():
+        lines += [
+            "",
+            f"## {result.get('title', name)}",
+            "",
+            f"`python -m bench.{name}{' --quick' if report['quick'] else ''}`,"
+            f" {result.get('seconds', 0):.0f} s.",
+            "",
+        ]
+        if "error" in result:
+            lines += ["The benchmark failed:", "", "```", result["output"].rstrip(), "```"]
+        else:
+            lines.append(result["markdown"])
+    return "\n".join(lines) + "\n"
+
+
+def _load(values: Any) -> str:
+    return ", ".join(f"{v:.2f}" for v in values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes (CI: does it run?)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "bench",
+        help="where RESULTS.md and results.json go (default: bench/)",
+    )
+    parser.add_argument("--only", help=f"comma-separated subset of {','.join(BENCHMARKS)}")
+    args = parser.parse_args()
+    names = args.only.split(",") if args.only else BENCHMARKS
+    unknown = set(names) - set(BENCHMARKS)
+    if unknown:
+        parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {BENCHMARKS}")
+
+    start = time.monotonic()
+    report: dict[str, Any] = {
+        "command": shlex.join(
+            [os.path.relpath(sys.executable, REPO), "bench/run.py", *sys.argv[1:]]
+        ),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "machine": machine(),
+        "thread_pinning": PINNING,
+        "benchmarks": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="hydratune-bench-") as scratch:
+        for i, name in enumerate(names, 1):
+            print(
+                f"[{time.monotonic() - start:7.1f}s] benchmark {i}/{len(names)}: {name}", flush=True
+            )
+            report["benchmarks"][name] = run_benchmark(name, args.quick, Path(scratch))
+    report["total_seconds"] = time.monotonic() - start
+    report["load_average_at_end"] = os.getloadavg()
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(report, separators=(",", ":")))
+    (args.out / "RESULTS.md").write_text(results_markdown(report))
+    failed = [n for n, r in report["benchmarks"].items() if "error" in r]
+    print(
+        f"wrote {args.out / 'RESULTS.md'} and results.json in"
+        f" {report['total_seconds'] / 60:.1f} min" + (f"; FAILED: {failed}" if failed else "")
+    )
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
