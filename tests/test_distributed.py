@@ -31,7 +31,8 @@ def run_workers(cwd: Path, url: str, study: str, *overrides: str, workers: int =
         for _ in range(workers)
     ]
     outputs = [p.communicate(timeout=240)[0] for p in procs]
-    assert all(p.returncode == 0 for p in procs), outputs
+    failed = [out[-3000:] for p, out in zip(procs, outputs, strict=True) if p.returncode != 0]
+    assert not failed, "\n----\n".join(failed)
     return outputs
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from numbers import Real
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from hydratune.errors import FatalTrialError
@@ -189,6 +190,15 @@ class SweepLoop:
         return self.launcher.submit(trial.number, overrides)
 
     def _tell(self, trial: optuna.Trial, result: JobResult) -> None:
+        try:
+            self._record(trial, result)
+        except UpdateFinishedTrialError:  # another worker declared it lost and retries it
+            log.warning(
+                "trial #%d was failed meanwhile as lost; its result is dropped", trial.number
+            )
+            self.active.pop(trial.number, None)
+
+    def _record(self, trial: optuna.Trial, result: JobResult) -> None:
         if result.output_dir:
             trial.set_user_attr(OUTPUT_DIR, result.output_dir)
         outcome = judge(result, len(self.study.directions))

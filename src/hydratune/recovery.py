@@ -58,9 +58,9 @@ class Recovery:
         self._last_check = 0.0
 
     def claim(self, trial: optuna.Trial) -> None:
-        """Mark ``trial`` as run by this process."""
-        trial.set_user_attr(OWNER, self.owner)
+        """Mark ``trial`` as run by this process (the heartbeat first: an owner always has one)."""
         trial.set_user_attr(HEARTBEAT, time.time())
+        trial.set_user_attr(OWNER, self.owner)
 
     def is_lost(self, trial: FrozenTrial, now: float) -> str | None:
         """Why a RUNNING trial is lost, or None while its owner may still be working on it."""
@@ -68,8 +68,8 @@ class Recovery:
         if owner is None or owner == self.owner:
             return None  # not ours to judge (an outside ask) or still running here
         host, _, pid = owner.rpartition(":")
-        if host == socket.gethostname() and not _alive(int(pid)):
-            return f"its sweep process {owner} is gone"
+        if host == socket.gethostname():  # a process on this host: its pid says it all
+            return None if _alive(int(pid)) else f"its sweep process {owner} is gone"
         beat = trial.user_attrs.get(HEARTBEAT, 0.0)
         if now - beat > self.grace:
             return f"no heartbeat from {owner} for {now - beat:.0f}s"
