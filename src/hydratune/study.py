@@ -130,12 +130,13 @@ class AskTellGridSampler(optuna.samplers.GridSampler):
         pass
 
 
-def sampler_class(options: Any) -> type:
+def optuna_class(options: Any, classes: dict[str, type], where: str) -> type:
+    """The Optuna class a sampler or pruner config's ``_target_`` names."""
     target = str(options["_target_"])
-    for cls in SAMPLERS.values():
+    for cls in classes.values():
         if target.endswith(f".{cls.__name__}"):
             return cls
-    raise StudyConfigError(f"hydra.sweeper.sampler: unknown sampler '{target}'")
+    raise StudyConfigError(f"{where}: unknown class '{target}'; known: {', '.join(classes)}")
 
 
 def build_sampler(
@@ -146,7 +147,7 @@ def build_sampler(
     ``seed_offset`` (the number of trials already in the study) shifts a set seed, so a resumed
     sweep is as reproducible as a fresh one without drawing the same configurations again.
     """
-    cls = sampler_class(options)
+    cls = optuna_class(options, SAMPLERS, "hydra.sweeper.sampler")
     kwargs = optuna_kwargs(cls, options, "hydra.sweeper.sampler")
     if kwargs.get("seed") is not None:
         kwargs["seed"] += seed_offset
@@ -159,11 +160,8 @@ def build_pruner(options: Any) -> optuna.pruners.BasePruner:
     """The pruner ``hydra.sweeper.pruner`` describes (``nop`` by default)."""
     if options is None:
         return optuna.pruners.NopPruner()
-    target = str(options["_target_"])
-    for cls in PRUNERS.values():
-        if target.endswith(f".{cls.__name__}"):
-            return cls(**optuna_kwargs(cls, options, "hydra.sweeper.pruner"))
-    raise StudyConfigError(f"hydra.sweeper.pruner: unknown pruner '{target}'")
+    cls = optuna_class(options, PRUNERS, "hydra.sweeper.pruner")
+    return cls(**optuna_kwargs(cls, options, "hydra.sweeper.pruner"))
 
 
 GRID_QUEUED = "grid_queued"
