@@ -25,14 +25,15 @@ def quadratic(cfg: DictConfig) -> float:
     """Known optimum 0 at x=1, y=-2, kind=b; ``fail_when_x_above`` makes chosen trials raise.
 
     With ``curve_steps`` > 0 it also reports a learning curve falling to that value, and stops
-    when the sweep's pruner says so.
+    when the sweep's pruner says so between two steps.
     """
     if cfg.fail_when_x_above is not None and cfg.x > cfg.fail_when_x_above:
         raise RuntimeError(f"x={cfg.x} is too large")
     value = float(cfg.shape.scale * (cfg.x - 1) ** 2 + (cfg.y + 2) ** 2 + (cfg.kind != "b"))
     for step in range(cfg.curve_steps):
         hydratune.report(value * (1 + 1 / (step + 1)), step)
-        if hydratune.should_prune():
+        # asked between steps only: after the last one there is no work left to save
+        if step < cfg.curve_steps - 1 and hydratune.should_prune():
             raise optuna.TrialPruned(f"step {step}")
     return value
 
