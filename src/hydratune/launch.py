@@ -1,4 +1,4 @@
-"""How a trial's job runs: Hydra's ``run_job`` on a config from ``TrialConfigFactory``.
+"""Where a trial's job runs: ``run_trial_job`` on a config from ``TrialConfigFactory``.
 
 A launcher turns (trial number, overrides) into a ``Future`` of the job's ``JobResult``, so the
 sweep loop can keep several trials in flight and tell each one as soon as it ends.
@@ -18,27 +18,16 @@ import os
 import pickle
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any
 
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobStatus, run_job
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from hydratune.job import JobResult, run_trial_job
 from hydratune.trial_config import TrialConfigFactory
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class JobResult:
-    """What a job gave back: its return value, or the exception it raised."""
-
-    value: Any = None
-    error: BaseException | None = None
-    output_dir: str | None = None
-    lost: bool = False  # the job never finished (its worker died): its params are retried
 
 
 class Launcher:
@@ -81,21 +70,6 @@ class InProcessLauncher(Launcher):
 
     def start(self, config: DictConfig, future: Future[JobResult]) -> None:
         future.set_result(run_trial_job(config, self._context, self._task))
-
-
-def run_trial_job(config: DictConfig, context: HydraContext, task: TaskFunction) -> JobResult:
-    """Run one job the way Hydra's launchers do (output dir, ``.hydra/``, logging, callbacks)."""
-    ret = run_job(
-        hydra_context=context,
-        task_function=task,
-        config=config,
-        job_dir_key="hydra.sweep.dir",
-        job_subdir_key="hydra.sweep.subdir",
-    )
-    output_dir = config.hydra.runtime.output_dir
-    if ret.status == JobStatus.COMPLETED:
-        return JobResult(value=ret.return_value, output_dir=output_dir)
-    return JobResult(error=ret._return_value, output_dir=output_dir)
 
 
 def slot_devices(n_slots: int, devices_per_trial: int, visible: Sequence[str]) -> list[str | None]:

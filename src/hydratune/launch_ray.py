@@ -21,7 +21,8 @@ from hydra.core.singleton import Singleton
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from hydratune.launch import JobResult, Launcher, init_worker, run_in_worker
+from hydratune.job import JobResult
+from hydratune.launch import Launcher, init_worker, run_in_worker
 from hydratune.trial_config import TrialConfigFactory
 
 

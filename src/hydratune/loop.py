@@ -20,7 +20,8 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from hydratune.errors import FatalTrialError
-from hydratune.launch import JobResult, Launcher
+from hydratune.job import JobResult
+from hydratune.launch import Launcher
 from hydratune.recovery import LOST, Recovery
 from hydratune.search_space import SearchSpace
 from hydratune.study import ask_queued
