@@ -44,9 +44,10 @@ TARGET_MS = 25.0
 
 # Places where a hydratune trial spends time, as (file suffix, function, label).
 SWEEP_PLACES = [
-    ("hydra/core/utils.py", "run_job", "Hydra's run_job (job dir, HydraConfig, logging, YAML)"),
-    ("hydra/core/hydra_config.py", "set_config", "  of which HydraConfig.set_config (deep copies)"),
-    ("hydra/core/utils.py", "_save_config", "  of which writing .hydra/*.yaml"),
+    ("hydratune/job.py", "run_trial_job", "run_trial_job (job dir, HydraConfig, logging, YAML)"),
+    ("hydratune/job.py", "_task_config", "  of which the task's config copy"),
+    ("hydra/core/utils.py", "configure_log", "  of which job logging set-up"),
+    ("hydratune/job.py", "_save", "  of which writing .hydra/*.yaml"),
     ("hydratune/trial_config.py", "make", "TrialConfigFactory.make (job config from cached base)"),
     ("optuna/study/study.py", "ask", "Study.ask (sampling, trial creation)"),
     ("optuna/study/study.py", "tell", "Study.tell"),

@@ -166,7 +166,8 @@ def timed_train(cfg: DictConfig) -> Any:
     _maybe_freeze()
     started = time.time()
     try:
-        return train(cfg, callbacks=[_EpochLedger()])
+        # The ledger only where a budget is set: an extra callback costs every Lightning hook.
+        return train(cfg, callbacks=[_EpochLedger()] if EPOCHS.budget is not None else [])
     finally:
         _stamp(started)
 
