@@ -36,7 +36,14 @@ def start(cwd: Path, *overrides: str, hang_at: int | None = None) -> subprocess.
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    """Ctrl-C as a terminal gives it. A job started in the background by a shell (``cmd &``)
+    inherits SIGINT ignored, and Python then keeps ignoring it (no KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_hang(cwd: Path, proc: subprocess.Popen) -> int:
