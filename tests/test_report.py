@@ -3,6 +3,7 @@ notes when a section cannot apply, PNGs, and the HTML rendered in real headless 
 
 from __future__ import annotations
 
+import logging
 import re
 
 import optuna
@@ -191,9 +192,12 @@ def test_a_study_without_trials_still_gives_a_report(tmp_path):
     assert "no complete trial yet" in files.markdown.read_text()
 
 
-def test_png_figures_are_written_one_per_plot(pruned_and_failed, tmp_path):
+def test_png_figures_are_written_one_per_plot(pruned_and_failed, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
     files = write_report(pruned_and_failed, tmp_path / "report")
     assert "png" not in files.notes, files.notes.get("png")
+    # the headless browser's start-up chatter stays out of the sweep's log
+    assert not [r for r in caplog.records if r.name.split(".")[0] in ("kaleido", "choreographer")]
     assert sorted(files.pngs) == sorted(files.plots)
     for path in files.pngs.values():
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -683,7 +683,8 @@ def _write_pngs(figures: list[tuple[str, go.Figure]], folder: Path) -> dict[str,
         for name, fig in figures
     ]
     # mathjax=False: no CDN fetch for a library the figures do not use.
-    kaleido.write_fig_from_object_sync(specs, kopts={"mathjax": False})
+    with _loggers_at(logging.WARNING, "kaleido", "choreographer"):  # ~50 INFO lines per export
+        kaleido.write_fig_from_object_sync(specs, kopts={"mathjax": False})
     missing = [name for name, path in paths.items() if not path.is_file()]
     if missing:
         raise RuntimeError(f"kaleido wrote no PNG for {', '.join(missing)}")
@@ -697,6 +698,19 @@ def _require_plotly() -> None:
         raise ImportError(
             "the report needs plotly and kaleido: pip install 'hydratune[report]'"
         ) from None
+
+
+@contextlib.contextmanager
+def _loggers_at(level: int, *names: str) -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in names]
+    before = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(level)
+    try:
+        yield
+    finally:
+        for logger, old in zip(loggers, before, strict=True):
+            logger.setLevel(old)
 
 
 @contextlib.contextmanager
