@@ -57,34 +57,38 @@ def observe(cfg) -> dict:
     return seen
 
 
-def run_both(tmp_path: Path, monkeypatch, overrides: list[str]) -> dict[str, dict]:
-    """Run the same job with Hydra's ``run_job`` and ours, each composed in its own working dir."""
+def run_both(
+    tmp_path: Path, monkeypatch, overrides: list[str], app=(TEST_CONF, "quadratic"), task=observe
+) -> dict[str, dict]:
+    """Run the same job with Hydra's ``run_job`` and ours, each composed in its own working dir;
+    what each gave back, what it wrote to its job dir and what it left behind."""
     runs = {}
     for name in ("hydra", "ours"):
         cwd = tmp_path / name
         cwd.mkdir()
         monkeypatch.chdir(cwd)
-        with composed(TEST_CONF, "quadratic") as (factory, loader, _):
+        with composed(*app) as (factory, loader, _):
             recorder = Recorder()
             context = HydraContext(config_loader=loader, callbacks=recorder)
             config = factory.make(overrides, job_num=3)
             if name == "hydra":
-                ret = run_job(observe, config, "hydra.sweep.dir", "hydra.sweep.subdir", context)
+                ret = run_job(task, config, "hydra.sweep.dir", "hydra.sweep.subdir", context)
                 failed = ret.status == JobStatus.FAILED
                 value, error = (None, ret._return_value) if failed else (ret.return_value, None)
             else:
-                result = run_trial_job(config, context, observe)
+                result = run_trial_job(config, context, task)
                 value, error = result.value, result.error
-            (hydra_dir,) = cwd.rglob(".hydra")
+            (job_dir,) = (d.parent for d in cwd.rglob(".hydra"))
+            files = sorted(p for p in job_dir.rglob("*") if p.is_file())
             runs[name] = {
                 "value": value,
                 "error": repr(error),
                 "calls": recorder.calls,
-                "files": {p.name: p.read_text() for p in sorted(hydra_dir.iterdir())},
+                "files": {str(p.relative_to(job_dir)): p.read_text() for p in files},
                 "cwd_after": os.getcwd(),
                 "env_after": os.environ.get("HYDRATUNE_TEST_ENV"),
                 "hydra_config_after": HydraConfig.initialized(),
-                "config_x_after": config.x,
+                "config_x_after": config.get("x"),
             }
     return {name: _relative(run, tmp_path / name) for name, run in runs.items()}
 
@@ -114,7 +118,8 @@ def test_job_runs_as_under_hydras_run_job(tmp_path, monkeypatch, overrides):
     runs = run_both(tmp_path, monkeypatch, overrides)
     assert runs["ours"] == runs["hydra"]
     ours = runs["ours"]
-    assert set(ours["files"]) == {"config.yaml", "hydra.yaml", "overrides.yaml"}
+    hydra_files = {f".hydra/{name}.yaml" for name in ("config", "hydra", "overrides")}
+    assert set(ours["files"]) == {*hydra_files, "quadratic.log"}
     assert ours["cwd_after"] == "<cwd>" and ours["env_after"] is None
     assert ours["config_x_after"] != 99.0  # the task changed its own copy only
 
@@ -129,21 +134,7 @@ def test_task_sees_its_output_dir_and_job_number(tmp_path, monkeypatch):
 
 def test_train_config_files_are_hydras(tmp_path, monkeypatch):
     """The app's real config (job logging to a file, interpolations) writes the same files."""
-    runs = {}
-    for name in ("hydra", "ours"):
-        cwd = tmp_path / name
-        cwd.mkdir()
-        monkeypatch.chdir(cwd)
-        with composed(REPO / "conf", "train") as (factory, loader, _):
-            context = HydraContext(config_loader=loader, callbacks=Recorder())
-            config = factory.make(["model=cnn", "model.dropout=0.3"], job_num=0)
-            if name == "hydra":
-                run_job(lambda cfg: None, config, "hydra.sweep.dir", "hydra.sweep.subdir", context)
-            else:
-                run_trial_job(config, context, lambda cfg: None)
-            (job_dir,) = (d.parent for d in cwd.rglob(".hydra"))
-            files = sorted(job_dir.rglob("*"))
-            runs[name] = {str(p.relative_to(job_dir)): p.read_text() for p in files if p.is_file()}
-            runs[name] = _relative(runs[name], cwd)
+    train = (REPO / "conf", "train")
+    runs = run_both(tmp_path, monkeypatch, ["model=cnn", "model.dropout=0.3"], train, lambda c: 0)
     assert runs["ours"] == runs["hydra"]
-    assert ".hydra/hydra.yaml" in runs["ours"] and "hydratune.log" in runs["ours"]
+    assert {".hydra/hydra.yaml", "hydratune.log"} <= set(runs["ours"]["files"])

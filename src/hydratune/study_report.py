@@ -122,7 +122,8 @@ def write_report(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     objectives = objectives_of(study, metric_names)
-    with warnings.catch_warnings(), _optuna_quiet():
+    # Optuna's own log lines (e.g. "no intermediate values") give way to the report's notes.
+    with warnings.catch_warnings(), _loggers_at(logging.ERROR, "optuna"):
         # Experimental-API and "not enough trials" warnings: the report states what it skipped.
         warnings.simplefilter("ignore")
         trials = study.get_trials(deepcopy=False)
@@ -702,6 +703,7 @@ def _require_plotly() -> None:
 
 @contextlib.contextmanager
 def _loggers_at(level: int, *names: str) -> Iterator[None]:
+    """The named loggers at ``level`` meanwhile; their own levels restored afterwards."""
     loggers = [logging.getLogger(name) for name in names]
     before = [logger.level for logger in loggers]
     for logger in loggers:
@@ -711,14 +713,3 @@ def _loggers_at(level: int, *names: str) -> Iterator[None]:
     finally:
         for logger, old in zip(loggers, before, strict=True):
             logger.setLevel(old)
-
-
-@contextlib.contextmanager
-def _optuna_quiet() -> Iterator[None]:
-    """Optuna's own log lines (e.g. "no intermediate values") give way to the report's notes."""
-    level = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    try:
-        yield
-    finally:
-        optuna.logging.set_verbosity(level)
