@@ -9,7 +9,9 @@ the sweep stops (``bench.tasks.EPOCHS``). Two problems:
   seeds, as each sweep trains for minutes; its target is the loss every nop run reached.
 
 Per pruner and seed, read from the study in epoch order: (a) epochs until a reported
-validation loss first reaches the target, (b) the best reported loss within the budget.
+validation loss first reaches the target, (b) the best reported loss within the budget. From
+nop's full runs, what any pruner can win (``separability``). The CNN under another budget,
+search space or training recipe: ``python -m bench.pruning_variants``.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ def simulated(pruner: str, seed: int, budget: int) -> dict:
     return run_budgeted(lambda: sweep(overrides, simulated_curve, "curve"), budget, True)
 
 
-def real_cnn(pruner: str, seed: int, budget: int, epochs: int) -> dict:
+def real_cnn(pruner: str, seed: int, budget: int, epochs: int, extra: Sequence[str] = ()) -> dict:
     overrides = [
         f"hydra/sweeper/pruner={pruner}",
         f"hydra.sweeper.sampler.seed={seed}",
@@ -102,6 +104,7 @@ def real_cnn(pruner: str, seed: int, budget: int, epochs: int) -> dict:
         f"trainer.max_epochs={epochs}",
         "hydra.sweeper.n_trials=1000",
         "hydra.sweeper.max_failure_rate=0",
+        *extra,
     ]
     return run_budgeted(lambda: cnn_sweep(overrides, timed_train), budget, False)
 
@@ -119,6 +122,46 @@ def early_ranking(nop_runs: Sequence[dict], epochs: int) -> dict[int, float]:
         early_top = set(sorted(range(len(runs)), key=lambda i: runs[i][k - 1])[:quarter])
         out[k] = len(final_top & early_top) / quarter
     return out
+
+
+def separability(nop_runs: Sequence[dict], epochs: int) -> dict[str, float]:
+    """What any pruner can win on this workload, read from nop's full-length runs.
+
+    ``stoppable``: the share of runs that end more than twice as bad as the best quarter's
+    boundary: runs a pruner can stop after an epoch without judging a close call. Stopping all
+    of them after one epoch buys ``ceiling`` times as many runs for the same epochs; a larger
+    saving needs pruning among the good runs, which only pays where their late epochs rank them
+    reliably. ``late_noise``: for the best quarter, the median epoch-to-epoch change of the
+    loss over the second half of a run, relative to the run's best loss.
+    """
+    runs = [c for r in nop_runs for c in r["full_runs"] if len(c) == epochs]
+    if len(runs) < 4:
+        return {}
+    bests = sorted(min(c) for c in runs)
+    quarter = bests[len(bests) // 4]
+    stoppable = sum(b > 2 * quarter for b in bests) / len(bests)
+    changes = [
+        abs(b - a) / min(c)
+        for c in runs
+        if min(c) <= quarter
+        for a, b in itertools.pairwise(c[epochs // 2 :])
+    ]
+    return {
+        "stoppable": stoppable,
+        "ceiling": 1 / (1 - stoppable * (epochs - 1) / epochs),
+        "late_noise": statistics.median(changes),
+    }
+
+
+def separability_text(s: dict[str, float]) -> str:
+    if not s:
+        return "n/a"
+    return (
+        f"{s['stoppable']:.0%} of nop's runs end over twice the best quarter's loss (stopping"
+        f" each after one epoch buys at most {s['ceiling']:.2f}x the runs); in the best"
+        f" quarter the loss moves {s['late_noise']:.0%} of its best from one late epoch to the"
+        " next"
+    )
 
 
 def median_best_so_far(curves: Sequence[Sequence[float]], budget: int) -> list[float]:
@@ -201,7 +244,9 @@ def section(name: str, summary: dict[str, dict[str, Any]], n_seeds: int, note: s
     ]
 
 
-def judge(name: str, summary: dict[str, dict[str, Any]], ranking: dict[int, float]) -> dict:
+def judge(
+    name: str, summary: dict[str, dict[str, Any]], ranking: dict[int, float], limit: str
+) -> dict:
     """Met when some pruner saves >= 2x and keeps nop's best loss; else say who came closest."""
     nop = summary["nop"]
     pruners = {p: s for p, s in summary.items() if p != "nop"}
@@ -231,6 +276,7 @@ def judge(name: str, summary: dict[str, dict[str, Any]], ranking: dict[int, floa
             " trials, but a pruner judges runs on their early epochs: of nop's full runs that end"
             " in the best quarter, the share already in the best quarter after epoch k is "
             + (", ".join(f"{v:.0%} at k={k}" for k, v in ranking.items()) or "n/a")
+            + f". What any pruner can win here: {limit}"
         )
     return target(
         f"pruning ({name})",
@@ -255,6 +301,7 @@ def run(quick: bool) -> dict[str, Any]:
         progress(f"pruning: simulated seed {seed} done")
     sim = summarise(sim_runs, CURVE_TARGET, sim_budget)
     sim_ranking = early_ranking(sim_runs["nop"], 20)
+    sim_limit = separability(sim_runs["nop"], 20)
 
     real_cnn("nop", 0, 2, 2)  # warm-up: Lightning's first fit in a process is slower
     real_runs: dict[str, list[dict]] = {p: [] for p in PRUNERS}
@@ -265,6 +312,7 @@ def run(quick: bool) -> dict[str, Any]:
     real_goal = max(min(r["curve"]) for r in real_runs["nop"])
     real = summarise(real_runs, real_goal, real_budget)
     real_ranking = early_ranking(real_runs["nop"], real_epochs)
+    real_limit = separability(real_runs["nop"], real_epochs)
 
     md = [
         f"Threads: {threads}. TPE (seed = run seed), n_jobs=1, Optuna's default options for"
@@ -301,20 +349,34 @@ def run(quick: bool) -> dict[str, Any]:
         + (", ".join(f"k={k}: {v:.0%}" for k, v in real_ranking.items()) or "n/a")
         + "."
     )
+    md += [
+        "",
+        "What any pruner can win (from nop's full runs): simulated: "
+        + separability_text(sim_limit)
+        + "; digits CNN: "
+        + separability_text(real_limit)
+        + ".",
+    ]
     return {
         "markdown": "\n".join(md),
         "targets": [
-            judge("simulated", sim, sim_ranking),
-            judge("digits CNN", real, real_ranking),
+            judge("simulated", sim, sim_ranking, separability_text(sim_limit)),
+            judge("digits CNN", real, real_ranking, separability_text(real_limit)),
         ],
         "raw": {
             "threads": threads,
-            "simulated": {"summary": sim, "runs": sim_runs, "early_ranking": sim_ranking},
+            "simulated": {
+                "summary": sim,
+                "runs": sim_runs,
+                "early_ranking": sim_ranking,
+                "separability": sim_limit,
+            },
             "digits_cnn": {
                 "summary": real,
                 "runs": real_runs,
                 "target": real_goal,
                 "early_ranking": real_ranking,
+                "separability": real_limit,
             },
         },
     }
