@@ -287,6 +287,26 @@ def judge(
     )
 
 
+def cnn_half(
+    seeds: Sequence[int], budget: int, epochs: int, extra: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Every pruner on the digits CNN per seed, scored against the worst seed's best nop loss."""
+    real_cnn("nop", 0, 2, 2)  # warm-up: Lightning's first fit in a process is slower
+    runs: dict[str, list[dict]] = {p: [] for p in PRUNERS}
+    for seed in seeds:
+        for pruner in PRUNERS:
+            progress(f"pruning: digits CNN seed {seed}, {pruner}")
+            runs[pruner].append(real_cnn(pruner, seed, budget, epochs, extra))
+    goal = max(min(r["curve"]) for r in runs["nop"])
+    return {
+        "summary": summarise(runs, goal, budget),
+        "runs": runs,
+        "target": goal,
+        "early_ranking": early_ranking(runs["nop"], epochs),
+        "separability": separability(runs["nop"], epochs),
+    }
+
+
 def run(quick: bool) -> dict[str, Any]:
     threads = pin_threads(1)
     sim_seeds = range(2) if quick else range(12)
@@ -302,17 +322,10 @@ def run(quick: bool) -> dict[str, Any]:
     sim = summarise(sim_runs, CURVE_TARGET, sim_budget)
     sim_ranking = early_ranking(sim_runs["nop"], 20)
     sim_limit = separability(sim_runs["nop"], 20)
+    sim_limit_text = separability_text(sim_limit)
 
-    real_cnn("nop", 0, 2, 2)  # warm-up: Lightning's first fit in a process is slower
-    real_runs: dict[str, list[dict]] = {p: [] for p in PRUNERS}
-    for seed in real_seeds:
-        for pruner in PRUNERS:
-            progress(f"pruning: digits CNN seed {seed}, {pruner}")
-            real_runs[pruner].append(real_cnn(pruner, seed, real_budget, real_epochs))
-    real_goal = max(min(r["curve"]) for r in real_runs["nop"])
-    real = summarise(real_runs, real_goal, real_budget)
-    real_ranking = early_ranking(real_runs["nop"], real_epochs)
-    real_limit = separability(real_runs["nop"], real_epochs)
+    cnn = cnn_half(real_seeds, real_budget, real_epochs)
+    real_limit_text = separability_text(cnn["separability"])
 
     md = [
         f"Threads: {threads}. TPE (seed = run seed), n_jobs=1, Optuna's default options for"
@@ -329,10 +342,10 @@ def run(quick: bool) -> dict[str, Any]:
     )
     md += section(
         "Digits CNN",
-        real,
+        cnn["summary"],
         len(real_seeds),
         f"{len(real_seeds)} seed(s), {real_budget}-epoch budget, {real_epochs} epochs"
-        f" per run, target val/loss {real_goal:.4f} = the worst seed's best nop loss",
+        f" per run, target val/loss {cnn['target']:.4f} = the worst seed's best nop loss",
     )
     md.append(
         "Epochs to target: cumulative epochs over all trials, in the order they ran,"
@@ -346,22 +359,19 @@ def run(quick: bool) -> dict[str, Any]:
         " quarter, the share already in the best quarter after epoch k: simulated "
         + (", ".join(f"k={k}: {v:.0%}" for k, v in sim_ranking.items()) or "n/a")
         + "; digits CNN "
-        + (", ".join(f"k={k}: {v:.0%}" for k, v in real_ranking.items()) or "n/a")
+        + (", ".join(f"k={k}: {v:.0%}" for k, v in cnn["early_ranking"].items()) or "n/a")
         + "."
     )
     md += [
         "",
-        "What any pruner can win (from nop's full runs): simulated: "
-        + separability_text(sim_limit)
-        + "; digits CNN: "
-        + separability_text(real_limit)
-        + ".",
+        f"What any pruner can win (from nop's full runs): simulated: {sim_limit_text};"
+        f" digits CNN: {real_limit_text}.",
     ]
     return {
         "markdown": "\n".join(md),
         "targets": [
-            judge("simulated", sim, sim_ranking, separability_text(sim_limit)),
-            judge("digits CNN", real, real_ranking, separability_text(real_limit)),
+            judge("simulated", sim, sim_ranking, sim_limit_text),
+            judge("digits CNN", cnn["summary"], cnn["early_ranking"], real_limit_text),
         ],
         "raw": {
             "threads": threads,
@@ -371,13 +381,7 @@ def run(quick: bool) -> dict[str, Any]:
                 "early_ranking": sim_ranking,
                 "separability": sim_limit,
             },
-            "digits_cnn": {
-                "summary": real,
-                "runs": real_runs,
-                "target": real_goal,
-                "early_ranking": real_ranking,
-                "separability": real_limit,
-            },
+            "digits_cnn": cnn,
         },
     }
 

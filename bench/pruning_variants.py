@@ -15,17 +15,8 @@ import argparse
 
 import optuna
 
-from bench.common import CNN_SPACE, pin_threads, progress
-from bench.pruning import (
-    PRUNERS,
-    early_ranking,
-    judge,
-    real_cnn,
-    section,
-    separability,
-    separability_text,
-    summarise,
-)
+from bench.common import CNN_SPACE, pin_threads
+from bench.pruning import cnn_half, judge, section, separability_text
 
 
 def main() -> None:
@@ -45,23 +36,15 @@ def main() -> None:
     budget = args.budget_runs * args.epochs
     seeds = range(args.first_seed, args.first_seed + args.seeds)
 
-    real_cnn("nop", 0, 2, 2)  # warm-up: Lightning's first fit in a process is slower
-    runs: dict[str, list[dict]] = {p: [] for p in PRUNERS}
-    for seed in seeds:
-        for pruner in PRUNERS:
-            runs[pruner].append(real_cnn(pruner, seed, budget, args.epochs, args.override))
-        progress(f"seed {seed} done")
-    goal = max(min(r["curve"]) for r in runs["nop"])
-    summary = summarise(runs, goal, budget)
-    ranking = early_ranking(runs["nop"], args.epochs)
-    limit = separability_text(separability(runs["nop"], args.epochs))
+    cnn = cnn_half(seeds, budget, args.epochs, args.override)
+    goal, limit = cnn["target"], separability_text(cnn["separability"])
     note = (
         f"{len(seeds)} seeds from {args.first_seed}, {budget}-epoch budget, {args.epochs} epochs"
         f" per run, target val/loss {goal:.4f}; space {CNN_SPACE}; overrides {args.override};"
         f" threads: {threads}"
     )
-    print("\n".join(section("Digits CNN", summary, len(seeds), note)))
-    verdict = judge("digits CNN", summary, ranking, limit)
+    print("\n".join(section("Digits CNN", cnn["summary"], len(seeds), note)))
+    verdict = judge("digits CNN", cnn["summary"], cnn["early_ranking"], limit)
     print(
         f"target {verdict['goal']}: {verdict['measured']} ->", "met" if verdict["met"] else "missed"
     )
