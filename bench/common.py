@@ -189,7 +189,7 @@ def sweep(
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from hydratune.schema import SweeperConf
+    from hydratune.sweep.schema import SweeperConf
 
     fields = SweeperConf.__dataclass_fields__
     off = [key for key in ("export_best", *(() if report else ("report",))) if key in fields]
@@ -239,7 +239,7 @@ def load_study(cwd: Path, storage: str | None = None) -> Any:
     """The study an in-process sweep stored under ``cwd`` (default journal file or a path)."""
     import optuna
 
-    from hydratune.study import open_storage, storage_url
+    from hydratune.storage import open_storage, storage_url
 
     return optuna.load_study(study_name=STUDY, storage=open_storage(storage_url(storage, cwd)))
 

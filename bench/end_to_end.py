@@ -48,8 +48,8 @@ from bench.common import (
     timeline,
 )
 from bench.tasks import LOG, rss_train, timed_train
-from hydratune.data import DigitsDataModule
-from hydratune.models import CNNClassifier
+from hydratune.training.data import DigitsDataModule
+from hydratune.training.models import CNNClassifier
 
 TITLE = "End to end: hydratune vs a hand-written Optuna + Lightning loop; memory (issue 8)"
 RATIO_TARGET, MEMORY_TARGET = 1.05, 0.10
@@ -119,7 +119,7 @@ def hydratune_run(n_trials: int, epochs: int, time_report: bool = False) -> dict
 
 
 def _report_seconds(study: optuna.Study, cwd: Path) -> float:
-    from hydratune.study_report import write_report
+    from hydratune.insight.report import write_report
 
     clock = time.perf_counter()
     write_report(study, cwd / "report", "journal")

@@ -74,7 +74,7 @@ def gc_cost() -> dict[str, Any]:
     imported what a worker imports (torch, Lightning, hydratune), before and after freezing."""
     import importlib.util
 
-    import hydratune.train  # noqa: F401  (what a worker has imported)
+    import hydratune.training.task  # noqa: F401  (what a worker has imported)
 
     def timed() -> float:
         start = time.perf_counter()

@@ -160,7 +160,7 @@ class _EpochLedger(L.Callback):
 def timed_train(cfg: DictConfig) -> Any:
     """hydratune's training task, stamped (started/finished/pid in the study) and within the
     sweep's epoch budget when one is set."""
-    from hydratune.train import train
+    from hydratune.training.task import train
 
     EPOCHS.check()
     _maybe_freeze()
@@ -174,7 +174,7 @@ def timed_train(cfg: DictConfig) -> Any:
 
 def rss_train(cfg: DictConfig) -> Any:
     """hydratune's training task; records this process's RSS before each trial."""
-    from hydratune.train import train
+    from hydratune.training.task import train
 
     LOG.rss.append((_number(), rss_mb()))
     return train(cfg)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from conftest import load
+from helpers import APPS, load
 from hydratune.scaffold import create_project
 
 
@@ -54,7 +54,7 @@ def test_init_refuses_to_overwrite(tmp_path):
 
 
 def test_a_plain_hydra_app_returning_a_float_gets_a_results_file(tmp_path):
-    app = Path(__file__).parent / "apps" / "quadratic_app.py"
+    app = APPS / "quadratic_app.py"
     done = subprocess.run(
         [sys.executable, str(app), "-m", "hydra.sweeper.n_trials=4"],
         cwd=tmp_path,

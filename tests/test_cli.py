@@ -11,10 +11,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from conftest import REPO, load, multirun
+from helpers import REPO, TINY_SWEEP, load, multirun
 from hydratune import cli
-from hydratune.train import train
-from test_export import TINY
+from hydratune.training.task import train
 
 runner = CliRunner()
 
@@ -99,7 +98,7 @@ def test_export_writes_the_experiment_and_says_how_to_run_it(swept, tmp_path):
 
 def test_rerun_retrains_the_top_trials_over_seeds_and_reports_mean_and_std(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    multirun(TINY, task=train, config_name="train", config_dir=REPO / "conf")
+    multirun(TINY_SWEEP, task=train, config_name="train", config_dir=REPO / "conf")
     sweep_dir = tmp_path / "outputs" / "sweeps" / "mlp_digits"
     study = load("mlp_digits", tmp_path)
     before = [(t.number, t.values, t.intermediate_values) for t in study.trials]

@@ -13,14 +13,47 @@ from __future__ import annotations
 
 from typing import Any
 
-from hydratune.reporting import current_trial, report, should_prune
+from hydratune.training.current_trial import current_trial, report, should_prune
 
 __all__ = ["PruningCallback", "current_trial", "report", "should_prune"]
 
 
+# Modules of hydratune 0.1's flat layout, and where they live now. ``_target_:
+# hydratune.models.MLPClassifier`` in an old config then fails with the new path to write.
+MOVED = {
+    "models": "hydratune.training.models",
+    "data": "hydratune.training.data",
+    "train": "hydratune.training.task",
+    "objective": "hydratune.training.objective",
+    "pruning": "hydratune.training.pruning",
+    "reporting": "hydratune.training.current_trial",
+    "resolvers": "hydratune.training.resolvers",
+    "sweeper": "hydratune.sweep.sweeper",
+    "loop": "hydratune.sweep.loop",
+    "study": "hydratune.sweep.study (storage URLs: hydratune.storage)",
+    "schema": "hydratune.sweep.schema",
+    "recovery": "hydratune.sweep.recovery",
+    "results": "hydratune.sweep.results",
+    "progress": "hydratune.sweep.progress",
+    "steering": "hydratune.sweep.steering",
+    "search_space": "hydratune.space.search_space",
+    "group_spaces": "hydratune.space.group_spaces",
+    "job": "hydratune.execute.job",
+    "trial_config": "hydratune.execute.trial_config",
+    "launch": "hydratune.execute.local",
+    "launch_ray": "hydratune.execute.ray_launcher",
+    "study_report": "hydratune.insight.report",
+    "export": "hydratune.insight.export",
+    "rerun": "hydratune.insight.rerun",
+}
+
+
 def __getattr__(name: str) -> Any:
     if name == "PruningCallback":  # imported on use: it needs Lightning, the rest does not
-        from hydratune.pruning import PruningCallback
+        from hydratune.training.pruning import PruningCallback
 
         return PruningCallback
+    if name in MOVED:
+        # ImportError, not AttributeError: Hydra's _target_ lookup passes this message on.
+        raise ImportError(f"hydratune.{name} moved to {MOVED[name]}; update the import path")
     raise AttributeError(name)

@@ -9,13 +9,13 @@ import hydra
 import lightning  # noqa: F401  (before Hydra configures logging, so conf/ can quiet Lightning)
 from omegaconf import DictConfig
 
-import hydratune.resolvers  # noqa: F401  (${hydratune.*} in conf/ must resolve in any process)
+import hydratune.training.resolvers  # noqa: F401  (${hydratune.*} in conf/ must resolve in any process)
 
 
 # `conf` in the package is a link to the repository's top-level conf/.
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def train_app(cfg: DictConfig) -> float | list[float]:
-    from hydratune.train import train
+    from hydratune.training.task import train
 
     return train(cfg)
 

@@ -26,7 +26,8 @@ from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from hydratune.study import mask_url, open_storage, storage_url
+from hydratune.errors import StudyConfigError
+from hydratune.storage import StudyNotFoundError, load_study, storage_url
 
 SUBCOMMANDS = ("report", "rerun", "export", "init")
 
@@ -82,14 +83,12 @@ def resolve_sweep(
         url = settings["url"]
     else:
         url = storage_url(None, Path.cwd())
-    if "://" not in url and not Path(url).is_file():
-        raise typer.BadParameter(f"no study storage at {url}", param_hint="--storage")
     try:
-        study = optuna.load_study(study_name=name, storage=open_storage(url))
-    except KeyError:
-        raise typer.BadParameter(
-            f"no study '{name}' in {mask_url(url)}", param_hint="--study"
-        ) from None
+        study = load_study(url, name)
+    except StudyNotFoundError as error:
+        raise typer.BadParameter(str(error), param_hint="--study") from None
+    except StudyConfigError as error:
+        raise typer.BadParameter(str(error), param_hint="--storage") from None
     return SweepRef(study, url, sweep_dir, settings.get("metric_names"))
 
 
@@ -156,7 +155,7 @@ def report(
     top_k: Annotated[int, typer.Option(help="Complete trials listed in the table.")] = 10,
 ) -> None:
     """Write an HTML report, PNG figures and a Markdown summary of a sweep's study."""
-    from hydratune.study_report import write_report
+    from hydratune.insight.report import write_report
 
     ref = resolve_sweep(sweep_dir, storage, study)
     out_dir = out or _default_dir(ref, "report")
@@ -183,7 +182,7 @@ def rerun(
     ] = None,
 ) -> None:
     """Retrain the top K configurations with S seeds each; report mean and std per config."""
-    from hydratune.rerun import RERUN_HEADER, rerun_rows, rerun_top_trials
+    from hydratune.insight.rerun import RERUN_HEADER, rerun_rows, rerun_top_trials
 
     ref = resolve_sweep(sweep_dir, storage, study)
     if ref.sweep_dir is None:
@@ -225,7 +224,7 @@ def export(
     study: StudyOpt = None,
 ) -> None:
     """Write the best trial as an experiment config: `hydratune experiment=<study>_best`."""
-    from hydratune.export import ExportError, default_target, export_best
+    from hydratune.insight.export import ExportError, default_target, export_best
 
     ref = resolve_sweep(sweep_dir, storage, study)
     if ref.sweep_dir is None:

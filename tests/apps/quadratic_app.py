@@ -16,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from conftest import quadratic  # noqa: E402
+from helpers import quadratic  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="quadratic")

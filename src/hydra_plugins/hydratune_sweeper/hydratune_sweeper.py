@@ -1,4 +1,4 @@
-"""The Hydra plugin shim: registers the config schemas and delegates to ``HydratuneSweep``."""
+"""The Hydra plugin shim: registers the config schemas, delegates to ``StudySweep``."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from hydratune.schema import register_configs
-from hydratune.sweeper import HydratuneSweep
+from hydratune.sweep.schema import register_configs
+from hydratune.sweep.sweeper import StudySweep
 
 register_configs()
 
@@ -18,7 +18,7 @@ class HydratuneSweeper(Sweeper):
     """``hydra/sweeper: hydratune``: Optuna sweeps that prune, resume and keep workers busy."""
 
     def __init__(self, **settings: Any) -> None:
-        self.sweep_impl = HydratuneSweep(**settings)
+        self.sweep_impl = StudySweep(**settings)
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig

@@ -1,0 +1,24 @@
+"""Trial and study attribute keys: the on-disk contract of a hydratune study.
+
+The sweeper writes these into Optuna's user attributes; the report, export, rerun, recovery,
+the dashboard and other workers read them back, possibly from another version of hydratune on
+another host. Renaming one breaks every stored study, so each key is written here once.
+"""
+
+from __future__ import annotations
+
+# Trial user attributes
+OVERRIDES = "overrides"  # the trial's override lines, as its job got them
+OUTPUT_DIR = "output_dir"  # the trial's job dir (Hydra's output dir)
+FAIL_REASON = "fail_reason"  # why a FAIL trial failed ("lost: ..." when its process died)
+STOPPED_REASON = "stopped_reason"  # why a PRUNED trial was stopped (or a NaN verdict in flight)
+OWNER = "owner"  # host:pid of the process running the trial
+HEARTBEAT = "heartbeat"  # epoch seconds, renewed while the trial runs
+LOST = "lost"  # the trial's process died or was interrupted: retried, not its own failure
+RETRY_OF = "retry_of"  # the lost trial whose parameters this trial runs again
+RETRIES = "retries"  # how many times these parameters have been retried
+ENQUEUED_FROM = "enqueued_from"  # the sweep's enqueue item this trial came from
+WARM_START_FROM = "warm_start_from"  # <study>#<number> of the copied trial
+
+# Study user attributes
+GRID_QUEUED = "grid_queued"  # every grid point is queued as a waiting trial

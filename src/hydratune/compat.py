@@ -1,0 +1,123 @@
+"""Every private API of Optuna and Hydra that hydratune relies on, in one place.
+
+Each is wrapped here and nowhere else, and ``tests/test_compat.py`` calls each one, so an
+upgrade that removes or changes one fails that test with the API's name instead of breaking a
+sweep in the middle. The list is also in the README ("Private APIs relied on").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.trial import FrozenTrial
+
+
+def pop_waiting_trial(study: optuna.Study) -> optuna.Trial | None:
+    """The next waiting (queued) trial, taken atomically, or None; never a fresh trial.
+
+    ``Study._pop_waiting_trial_id``: the atomic pop ``study.ask`` itself uses, which keeps
+    workers on a grid from taking the same point.
+    """
+    trial_id = study._pop_waiting_trial_id()
+    return None if trial_id is None else optuna.Trial(study, trial_id)
+
+
+def trial_by_number(study: optuna.Study, number: int) -> optuna.Trial:
+    """A live ``Trial`` handle for trial ``number`` of ``study`` (in any process).
+
+    ``Study._storage`` and ``Study._study_id``: Optuna has no public way to rebuild a trial
+    handle that reports and prunes from another process.
+    """
+    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    return optuna.Trial(study, trial_id)
+
+
+def trial_id(trial: FrozenTrial) -> int:
+    """The storage id of a frozen trial (``FrozenTrial._trial_id``), to update it in place."""
+    return trial._trial_id
+
+
+def grid_of(sampler: optuna.samplers.GridSampler) -> dict[str, list[Any]]:
+    """The grid a ``GridSampler`` was built with (``GridSampler._search_space``)."""
+    return dict(sampler._search_space)
+
+
+def distribution_contains(dist: BaseDistribution, value: Any) -> bool:
+    """Whether ``dist`` can produce ``value`` (``BaseDistribution._contains``: bounds, step
+    grid, choices), without asking a trial."""
+    try:
+        return bool(dist._contains(dist.to_internal_repr(value)))
+    except (ValueError, TypeError):
+        return False
+
+
+def hydra_choice(*args: Any) -> Any:
+    """Hydra's grammar function ``choice`` (``hydra._internal.grammar.grammar_functions``), to
+    register a ``choice`` that admits ``null`` among its options."""
+    from hydra._internal.grammar.grammar_functions import choice
+
+    return choice(*args)
+
+
+def apply_overrides(cfg: Any, overrides: list[Any]) -> None:
+    """Apply parsed value overrides to ``cfg`` exactly as Hydra applies command-line ones
+    (``ConfigLoaderImpl._apply_overrides_to_config``)."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    ConfigLoaderImpl._apply_overrides_to_config(overrides, cfg)
+
+
+def overrides_dirname(
+    overrides: list[Any], exclude_keys: list[str], item_sep: str, kv_sep: str
+) -> str:
+    """Hydra's ``hydra.job.override_dirname`` (``hydra._internal.config_loader_impl``)."""
+    from hydra._internal.config_loader_impl import get_overrides_dirname
+
+    return get_overrides_dirname(
+        overrides=overrides, exclude_keys=exclude_keys, item_sep=item_sep, kv_sep=kv_sep
+    )
+
+
+def job_error(ret: Any) -> BaseException:
+    """The exception of a failed Hydra ``JobReturn`` without re-raising it
+    (``JobReturn._return_value``; the public ``return_value`` raises it)."""
+    return ret._return_value
+
+
+def dict_child(cfg: Any, key: str) -> Any:
+    """The child node ``key`` of ``cfg`` if it is a set (not missing, not None) DictConfig,
+    without resolving interpolations (OmegaConf's ``_get_node``, ``_is_missing``, ``_is_none``)."""
+    from omegaconf import DictConfig
+
+    node = cfg._get_node(key)
+    if isinstance(node, DictConfig) and not node._is_missing() and not node._is_none():
+        return node
+    return None
+
+
+def hydra_node_view(config: Any) -> Any:
+    """A config whose only key is ``config``'s own ``hydra`` node, not copied and still
+    parented to ``config`` so interpolations from ``hydra`` into user keys resolve
+    (OmegaConf's ``_get_node``, ``_set_parent`` and the ``no_deepcopy_set_nodes`` flag)."""
+    from omegaconf import OmegaConf, flag_override
+
+    node = config._get_node("hydra")
+    view = OmegaConf.create()
+    with flag_override(view, "no_deepcopy_set_nodes", True):
+        view.hydra = node
+    node._set_parent(config)
+    return view
+
+
+def _omegaconf_str_representer() -> Any:
+    from omegaconf._utils import get_omega_conf_dumper
+
+    return get_omega_conf_dumper().str_representer
+
+
+# OmegaConf's YAML representer for strings (``omegaconf._utils.get_omega_conf_dumper``): quotes
+# strings that would read back as numbers or bools, so hydratune's libyaml dump of
+# ``.hydra/*.yaml`` matches OmegaConf's own.
+omegaconf_str_representer = _omegaconf_str_representer()

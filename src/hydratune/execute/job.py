@@ -1,0 +1,139 @@
+"""Run one trial's job as Hydra's ``run_job`` does, at a fraction of its per-job cost.
+
+Hydra's ``hydra.core.utils.run_job`` costs about 17 ms per job before the task starts: it
+deep-copies the config three times (two ``HydraConfig.set_config`` calls and the task's copy)
+and writes the three ``.hydra/*.yaml`` files with PyYAML's pure-Python emitter. A sweep
+pays that on every trial (bench/RESULTS.md, "Overhead"). ``run_trial_job`` keeps the contract
+(output dir, ``hydra.runtime.output_dir``, ``HydraConfig``, job logging, the same three
+``.hydra`` files, ``env_set``, ``chdir``, Hydra callbacks, restoring cwd and ``HydraConfig``)
+and gets there with one copy: ``HydraConfig`` shares the job config's read-only ``hydra``
+node, the task gets a pickled copy without it, and the YAML goes through libyaml's emitter.
+``tests/test_job.py`` checks it against Hydra's own ``run_job``.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra import version
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import (
+    JobReturn,
+    JobRuntime,
+    JobStatus,
+    _flush_loggers,
+    configure_log,
+    env_override,
+)
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from hydratune import compat
+
+
+@dataclass
+class JobResult:
+    """What a job gave back: its return value, or the exception it raised."""
+
+    value: Any = None
+    error: BaseException | None = None
+    output_dir: str | None = None
+    lost: bool = False  # the job never finished (its worker died): its params are retried
+
+
+def run_trial_job(config: DictConfig, context: HydraContext, task: TaskFunction) -> JobResult:
+    """Run ``task`` on the job ``config`` in its sweep subdir, as Hydra's launchers do.
+
+    ``config`` is the job's own (``TrialConfigFactory.make`` gives a fresh one per trial): its
+    ``hydra`` node is made read-only and gets ``runtime.output_dir``.
+    """
+    instance = HydraConfig.instance()
+    old_cwd, old_hydra = os.getcwd(), instance.cfg
+    chdir = False
+    try:
+        instance.cfg = _hydra_view(config)  # ${hydra:...} in the dirs resolves for this job
+        output_dir = os.path.abspath(
+            os.path.join(str(config.hydra.sweep.dir), str(config.hydra.sweep.subdir))
+        )
+        with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
+            config.hydra.runtime.output_dir = output_dir
+        task_cfg = _task_config(config)
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        chdir = config.hydra.job.chdir
+        if chdir is None:  # Hydra's default: change dir only for apps older than version_base 1.2
+            chdir = not version.base_at_least("1.2")
+        if chdir:
+            os.chdir(output_dir)
+        configure_log(config.hydra.job_logging, config.hydra.verbose)
+        if config.hydra.output_subdir is not None:
+            hydra_dir = Path(output_dir) / str(config.hydra.output_subdir)
+            hydra_dir.mkdir(parents=True, exist_ok=True)
+            _save(_plain(task_cfg), hydra_dir / "config.yaml")
+            _save({"hydra": _plain(config.hydra)}, hydra_dir / "hydra.yaml")
+            _save(_plain(config.hydra.overrides.task), hydra_dir / "overrides.yaml")
+
+        ret = JobReturn(
+            overrides=list(config.hydra.overrides.task),
+            cfg=task_cfg,
+            hydra_cfg=instance.cfg,
+            working_dir=output_dir if chdir else os.getcwd(),
+        )
+        with env_override(config.hydra.job.env_set):
+            context.callbacks.on_job_start(config=config, task_function=task)
+            try:
+                ret.return_value = task(task_cfg)
+                ret.status = JobStatus.COMPLETED
+            except Exception as error:
+                ret.return_value = error
+                ret.status = JobStatus.FAILED
+        ret.task_name = JobRuntime.instance().get("name")
+        _flush_loggers()
+        context.callbacks.on_job_end(config=config, job_return=ret)
+    finally:
+        instance.cfg = old_hydra
+        if chdir:
+            os.chdir(old_cwd)
+    if ret.status == JobStatus.COMPLETED:
+        return JobResult(value=ret.return_value, output_dir=output_dir)
+    return JobResult(error=compat.job_error(ret), output_dir=output_dir)
+
+
+def _hydra_view(config: DictConfig) -> DictConfig:
+    """What ``HydraConfig.set_config`` stores, without its deep copy: a config whose only key
+    is the job config's own (read-only) ``hydra`` node, still parented to the job config so
+    that interpolations from ``hydra`` into the user's keys resolve."""
+    OmegaConf.set_readonly(config.hydra, True)
+    return compat.hydra_node_view(config)
+
+
+def _task_config(config: DictConfig) -> DictConfig:
+    """The task's config: a copy of the job config without ``hydra`` (flags kept, as Hydra's
+    deep copy keeps them), so nothing the task does reaches the job config."""
+    task_cfg: DictConfig = pickle.loads(pickle.dumps(config))
+    with read_write(task_cfg), open_dict(task_cfg):
+        del task_cfg["hydra"]
+    return task_cfg
+
+
+class _Dumper(yaml.CDumper if yaml.__with_libyaml__ else yaml.Dumper):  # type: ignore[misc]
+    """OmegaConf's YAML dumper (strings that read as numbers or bools quoted) on libyaml."""
+
+
+_Dumper.add_representer(str, compat.omegaconf_str_representer)
+
+
+def _plain(cfg: Any) -> Any:
+    return OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
+
+
+def _save(container: Any, path: Path) -> None:
+    """Write ``container`` as ``OmegaConf.to_yaml`` would (interpolations and key order kept)."""
+    text = yaml.dump(
+        container, default_flow_style=False, allow_unicode=True, sort_keys=False, Dumper=_Dumper
+    )
+    path.write_text(text, encoding="utf-8")

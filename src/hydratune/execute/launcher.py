@@ -1,0 +1,38 @@
+"""Where a trial's job runs: the contract every launcher implements.
+
+A launcher turns (trial number, overrides) into a ``Future`` of the job's ``JobResult``, so the
+sweep loop can keep several trials in flight and tell each one as soon as it ends.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+
+from omegaconf import DictConfig
+
+from hydratune.execute.job import JobResult
+from hydratune.execute.trial_config import TrialConfigFactory
+
+
+class Launcher:
+    """Turns a trial into a running job: composes its config here, then ``start``s it."""
+
+    def __init__(self, configs: TrialConfigFactory) -> None:
+        self._configs = configs
+
+    def submit(self, number: int, overrides: list[str]) -> Future[JobResult]:
+        future: Future[JobResult] = Future()
+        try:
+            config = self._configs.make(overrides, number)
+        except Exception as error:  # the trial's config does not compose: the trial fails
+            future.set_result(JobResult(error=error))
+            return future
+        self.start(config, future)
+        return future
+
+    def start(self, config: DictConfig, future: Future[JobResult]) -> None:
+        """Run the job of ``config``; set ``future``'s result when it ends."""
+        raise NotImplementedError
+
+    def shutdown(self) -> None:
+        """Release workers; called once the sweep's loop has ended."""

@@ -1,0 +1,182 @@
+"""Launchers on this machine: in the sweeper's process, or in local worker processes.
+
+- ``InProcessLauncher``: one trial at a time in the sweeper's process (``n_jobs: 1``).
+- ``ProcessPoolLauncher``: one long-lived loky worker process per slot (``n_jobs: N``). Hydra's
+  job runner sets process-global state, so parallel trials need processes; each is started
+  once and reused, since importing torch and Lightning costs seconds. A slot of its own per
+  worker lets a slot keep its threads and its GPUs (``CUDA_VISIBLE_DEVICES``) for its lifetime.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import pickle
+from collections.abc import Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from hydra.core.singleton import Singleton
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+from hydratune.execute.job import JobResult, run_trial_job
+from hydratune.execute.launcher import Launcher
+from hydratune.execute.trial_config import TrialConfigFactory
+
+log = logging.getLogger(__name__)
+
+
+class InProcessLauncher(Launcher):
+    """Runs each job in the sweeper's own process, one at a time.
+
+    Hydra's job runner sets process-global state (working dir, logging, ``HydraConfig``), so
+    jobs in one process cannot overlap; parallel trials need worker processes.
+    """
+
+    def __init__(
+        self, configs: TrialConfigFactory, hydra_context: HydraContext, task_function: TaskFunction
+    ) -> None:
+        super().__init__(configs)
+        self._context = hydra_context
+        self._task = task_function
+
+    def start(self, config: DictConfig, future: Future[JobResult]) -> None:
+        future.set_result(run_trial_job(config, self._context, self._task))
+
+
+def slot_devices(n_slots: int, devices_per_trial: int, visible: Sequence[str]) -> list[str | None]:
+    """``CUDA_VISIBLE_DEVICES`` for each slot: its own ``devices_per_trial`` GPUs, or None.
+
+    Raises ValueError when the visible GPUs cannot give every slot its share.
+    """
+    if devices_per_trial <= 0:
+        return [None] * n_slots
+    needed = n_slots * devices_per_trial
+    if needed > len(visible):
+        raise ValueError(
+            f"hydra.sweeper.devices_per_trial={devices_per_trial} with n_jobs={n_slots} needs "
+            f"{needed} GPUs; {len(visible)} visible ({','.join(visible) or 'none'}). "
+            "Lower n_jobs or devices_per_trial."
+        )
+    return [
+        ",".join(visible[i * devices_per_trial : (i + 1) * devices_per_trial])
+        for i in range(n_slots)
+    ]
+
+
+def visible_gpus() -> list[str]:
+    """The GPU ids this process may hand out: ``CUDA_VISIBLE_DEVICES`` or all CUDA devices."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [d for d in env.split(",") if d.strip()]
+    try:
+        import torch
+
+        return [str(i) for i in range(torch.cuda.device_count())]
+    except ImportError:
+        return []
+
+
+# --- worker side: state set once per worker process by the initializer -------------------
+_WORKER: dict[str, Any] = {}
+
+
+def init_worker(state: bytes, threads: int) -> None:
+    """Set up a worker process from the sweep's pickled (context, task, Hydra singletons)."""
+    import cloudpickle  # noqa: F401  (loky ships it; the state was pickled with it)
+
+    context, task, singletons = pickle.loads(state)
+    Singleton.set_state(singletons)
+    _WORKER.update(context=context, task=task)
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def run_in_worker(config_bytes: bytes) -> JobResult:
+    """Run one pickled job config in a worker set up by ``init_worker``."""
+    config = pickle.loads(config_bytes)
+    result = run_trial_job(config, _WORKER["context"], _WORKER["task"])
+    if not _WORKER.get("frozen"):
+        # loky (without psutil) runs gc.collect() between tasks; over all that torch, Lightning
+        # and Hydra import, that took 225 ms per trial (bench/RESULTS.md). After the first
+        # trial has imported it all, freeze it: later collections see only new garbage.
+        gc.collect()
+        gc.freeze()
+        _WORKER["frozen"] = True
+    if result.error is not None:
+        result.error = _picklable(result.error)
+    return result
+
+
+def _picklable(error: BaseException) -> BaseException:
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:
+        return RuntimeError(f"{type(error).__name__}: {error}")
+
+
+class ProcessPoolLauncher(Launcher):
+    """Runs each job in one of ``n_slots`` reused worker processes, as soon as a slot is free.
+
+    Each worker uses ``threads`` torch threads (default: cores // slots). A worker that dies
+    (killed, out of memory) fails only its own trial; the slot starts a fresh worker.
+    """
+
+    def __init__(
+        self,
+        configs: TrialConfigFactory,
+        hydra_context: HydraContext,
+        task_function: TaskFunction,
+        n_slots: int,
+        threads: int | None = None,
+        devices_per_trial: int = 0,
+    ) -> None:
+        import cloudpickle
+
+        super().__init__(configs)
+        self._state = cloudpickle.dumps((hydra_context, task_function, Singleton.get_state()))
+        self._threads = threads or max(1, (os.cpu_count() or 1) // n_slots)
+        self._devices = slot_devices(n_slots, devices_per_trial, visible_gpus())
+        self._executors: list[Any] = [None] * n_slots
+        self._free = list(range(n_slots))
+
+    def _executor(self, slot: int) -> Any:
+        from loky import ProcessPoolExecutor
+
+        if self._executors[slot] is None:
+            env = {"OMP_NUM_THREADS": str(self._threads), "MKL_NUM_THREADS": str(self._threads)}
+            if self._devices[slot] is not None:
+                env["CUDA_VISIBLE_DEVICES"] = self._devices[slot]
+            self._executors[slot] = ProcessPoolExecutor(
+                max_workers=1,
+                initializer=init_worker,
+                initargs=(self._state, self._threads),
+                env=env,
+            )
+        return self._executors[slot]
+
+    def start(self, config: DictConfig, future: Future[JobResult]) -> None:
+        slot = self._free.pop(0)
+        inner = self._executor(slot).submit(run_in_worker, pickle.dumps(config))
+        inner.add_done_callback(lambda done: self._finish(slot, done, future))
+
+    def _finish(self, slot: int, done: Future[JobResult], future: Future[JobResult]) -> None:
+        error = done.exception()
+        if error is None:
+            result = done.result()
+        else:  # the worker died: restart the slot on its next trial
+            self._executors[slot] = None
+            died = RuntimeError(f"worker process died: {str(error).splitlines()[0]}")
+            result = JobResult(error=died, lost=True)
+        self._free.append(slot)
+        future.set_result(result)
+
+    def shutdown(self) -> None:
+        for executor in self._executors:
+            if executor is not None:
+                executor.shutdown(wait=True, kill_workers=True)

@@ -1,0 +1,105 @@
+"""Trials as Ray tasks (``hydra/launcher=ray``): a local Ray instance or an existing cluster.
+
+hydra-ray-launcher runs a sweep's jobs in synchronous batches; here each trial is one Ray task
+submitted as soon as a slot is free, so the sweep loop stays asynchronous. Ray reuses its
+worker processes, so torch and Lightning are imported once per worker, and a task that lands
+on a worker for the first time sets up Hydra's state there from the sweep's own.
+
+Jobs find their trial through the study storage, so use a storage every Ray node can reach
+(a PostgreSQL URL on a cluster; the default journal file works for a local instance).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.singleton import Singleton
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+from hydratune.execute.job import JobResult
+from hydratune.execute.launcher import Launcher
+from hydratune.execute.local import init_worker, run_in_worker
+from hydratune.execute.trial_config import TrialConfigFactory
+
+
+@dataclass
+class RayLauncherConf:
+    """``hydra/launcher=ray``: where Ray runs and what each trial asks of it."""
+
+    _target_: str = "hydratune.execute.ray_launcher.RayLauncher"
+    address: str | None = None  # null: start a local Ray instance; "auto" or ray://host:port
+    num_cpus_per_trial: float = 1.0
+    num_gpus_per_trial: float = 0.0
+    # Extra ray.init() arguments, e.g. {num_cpus: 2, include_dashboard: false} for a local one.
+    init: dict[str, Any] = field(default_factory=dict)
+
+
+_WORKER_STATE: str | None = None  # digest of the sweep state this Ray worker was set up with
+
+
+def _run_trial(state: bytes, config: bytes, threads: int) -> JobResult:
+    global _WORKER_STATE
+    digest = hashlib.sha1(state).hexdigest()
+    if digest != _WORKER_STATE:
+        init_worker(state, threads)
+        _WORKER_STATE = digest
+    return run_in_worker(config)
+
+
+class RayLauncher(Launcher):
+    """Runs each job as a Ray task; up to ``n_slots`` at once (the sweep loop keeps it so)."""
+
+    def __init__(
+        self,
+        configs: TrialConfigFactory,
+        hydra_context: HydraContext,
+        task_function: TaskFunction,
+        settings: Any,
+    ) -> None:
+        import cloudpickle
+        import ray
+
+        super().__init__(configs)
+        self._started_ray = not ray.is_initialized()
+        if self._started_ray:
+            init = OmegaConf.to_container(settings.init, resolve=True) if settings.init else {}
+            ray.init(address=settings.address, log_to_driver=False, **init)
+        state = cloudpickle.dumps((hydra_context, task_function, Singleton.get_state()))
+        self._state = ray.put(state)
+        self._threads = max(1, int(settings.num_cpus_per_trial))
+        self._remote = ray.remote(
+            num_cpus=settings.num_cpus_per_trial,
+            num_gpus=settings.num_gpus_per_trial,
+            max_retries=0,
+        )(_run_trial)
+
+    def start(self, config: DictConfig, future: Future[JobResult]) -> None:
+        from ray.exceptions import RayError, RayTaskError
+
+        config_bytes = pickle.dumps(config)
+        ray_future = self._remote.remote(self._state, config_bytes, self._threads).future()
+
+        def finish(done: Future[JobResult]) -> None:
+            error = done.exception()
+            if error is None:
+                future.set_result(done.result())
+            elif isinstance(error, RayTaskError):  # our code raised inside the task
+                future.set_result(JobResult(error=error.cause or error))
+            elif isinstance(error, RayError):  # the worker or node died: the trial was lost
+                lost = RuntimeError(f"Ray task died: {str(error).splitlines()[0]}")
+                future.set_result(JobResult(error=lost, lost=True))
+            else:
+                future.set_result(JobResult(error=error))
+
+        ray_future.add_done_callback(finish)
+
+    def shutdown(self) -> None:
+        import ray
+
+        if self._started_ray:
+            ray.shutdown()

@@ -1,0 +1,224 @@
+"""The best trial as an experiment config: ``hydratune experiment=<study>_best`` reruns it.
+
+A trial's ``.hydra/config.yaml`` is its whole composed config, but merging it on top of the
+app's defaults is not enough: a merge can add and change keys, never remove them, so a trial
+that ran with ``callbacks=none`` would get the default callbacks back. The experiment file
+therefore also picks every config group the trial picked (``override /callbacks: none``, from
+``.hydra/hydra.yaml``'s ``runtime.choices``), so composition starts from the same group
+configs, and then sets every top-level value the trial had. Groups whose config is a
+``_global_`` package (``sweep``, ``debug``) only set values and pick other groups; both are
+already written out, so they are left at their defaults. Interpolations stay unresolved
+(``${hydra:runtime.output_dir}``), so the rerun writes to its own run directory.
+
+Example::
+
+    >>> export_best(study, Path("outputs/sweeps/mlp_digits"),
+    ...             Path("conf/experiment/mlp_digits_best.yaml"))
+    $ hydratune experiment=mlp_digits_best
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from pathlib import Path
+
+import optuna
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from optuna.trial import FrozenTrial, TrialState
+
+from hydratune.attrs import OUTPUT_DIR, OVERRIDES
+
+HYDRA_DIR = ".hydra"
+
+
+class ExportError(ValueError):
+    """The trial cannot be exported (no complete trial, no saved config, ambiguous best)."""
+
+
+def export_best(
+    study: optuna.Study,
+    sweep_dir: Path,
+    target: Path,
+    *,
+    trial: FrozenTrial | int | None = None,
+) -> Path:
+    """Write the best trial (or ``trial``) of ``study`` as an experiment config at ``target``.
+
+    ``target`` is usually ``<config dir>/experiment/<study>_best.yaml``; the experiment's name
+    is the file's stem. A multi-objective study has no single best trial: pass ``trial`` (one
+    of ``study.best_trials``). Returns ``target``.
+    """
+    chosen = _chosen_trial(study, trial)
+    trial_dir = trial_dir_of(chosen, Path(sweep_dir))
+    config = OmegaConf.load(trial_dir / HYDRA_DIR / "config.yaml")
+    hydra_path = trial_dir / HYDRA_DIR / "hydra.yaml"
+    hydra = OmegaConf.load(hydra_path).hydra if hydra_path.is_file() else None
+    target = Path(target)
+    group = target.parent.name  # the group the experiment itself belongs to
+    overrides, command_line = (
+        group_overrides(hydra, skip_group=group) if hydra is not None else ([], [])
+    )
+    cwd = Path(hydra.runtime.cwd) if hydra is not None else Path.cwd()
+    text = _header(study, chosen, target, cwd, command_line) + _body(overrides, config)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return target
+
+
+def default_target(
+    study: optuna.Study,
+    sweep_dir: Path,
+    trial: FrozenTrial | int | None = None,
+    group: str = "experiment",
+) -> Path:
+    """``<the app's config dir>/experiment/<study>_best.yaml``: the config dir the trial was
+    composed from (its primary config source), else ``conf/`` under the working directory."""
+    hydra_file = (
+        trial_dir_of(_chosen_trial(study, trial), Path(sweep_dir)) / HYDRA_DIR / "hydra.yaml"
+    )
+    root = Path("conf")
+    if hydra_file.is_file():
+        sources = OmegaConf.load(hydra_file).hydra.runtime.get("config_sources", [])
+        main = [
+            s.path for s in sources if s.get("provider") == "main" and s.get("schema") == "file"
+        ]
+        if main:
+            root = Path(main[0])
+    return root / group / f"{study.study_name}_best.yaml"
+
+
+def trial_dir_of(trial: FrozenTrial, sweep_dir: Path) -> Path:
+    """The trial's job directory (``output_dir`` attribute, else ``<sweep dir>/<number>``)."""
+    candidates = [trial.user_attrs.get(OUTPUT_DIR), Path(sweep_dir) / str(trial.number)]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / HYDRA_DIR / "config.yaml").is_file():
+            return Path(candidate)
+    raise ExportError(
+        f"trial #{trial.number}: no saved config; looked for .hydra/config.yaml in "
+        f"{', '.join(str(c) for c in candidates if c)}"
+    )
+
+
+def group_overrides(
+    hydra: DictConfig, skip_group: str = "experiment"
+) -> tuple[list[dict[str, str | None]], list[str]]:
+    """The trial's group choices as ``override /<group>: <choice>`` defaults-list entries.
+
+    Leaves out Hydra's own groups (``hydra/...``), ``skip_group`` and groups whose chosen
+    config is a ``# @package _global_`` file. Hydra expands a defaults list from its end, so an
+    experiment can only override groups listed before it in the primary config; a group after
+    it that the trial changed is returned as a command-line override instead (second list).
+    """
+    sources = [
+        Path(s.path)
+        for s in hydra.runtime.get("config_sources", [])
+        if s.get("schema") == "file" and s.get("path")
+    ]
+    order = _primary_defaults(sources, str(hydra.job.get("config_name") or ""))
+    after = set(order[order.index(skip_group) + 1 :]) if skip_group in order else set()
+    entries: list[dict[str, str | None]] = []
+    command_line: list[str] = []
+    for group, choice in hydra.runtime.choices.items():
+        if group.startswith("hydra/") or group == skip_group:
+            continue
+        if choice is not None and _is_global_package(group, str(choice), sources):
+            continue
+        if group.split("/")[0] in after:
+            if choice is not None:
+                command_line.append(f"{group}={choice}")
+            continue
+        entries.append({f"override /{group}": None if choice is None else str(choice)})
+    return entries, command_line
+
+
+def _primary_defaults(sources: list[Path], config_name: str) -> list[str]:
+    """The groups of the primary config's defaults list, in order (empty if not a file)."""
+    for source in sources:
+        path = source / f"{config_name}.yaml"
+        if config_name and path.is_file():
+            defaults = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("defaults")
+            groups = []
+            for entry in defaults or []:
+                if isinstance(entry, dict):
+                    for key in entry:
+                        words = str(key).split()
+                        groups.append(words[-1].split("@")[0].lstrip("/"))
+            return groups
+    return []
+
+
+def _is_global_package(group: str, choice: str, sources: list[Path]) -> bool:
+    for source in sources:
+        path = source / group / f"{choice}.yaml"
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if not line.startswith("#"):
+                    break
+                if line.lstrip("# ").startswith("@package") and "_global_" in line:
+                    return True
+            return False
+    return False
+
+
+def _chosen_trial(study: optuna.Study, trial: FrozenTrial | int | None) -> FrozenTrial:
+    if isinstance(trial, FrozenTrial):
+        return trial
+    if isinstance(trial, int):
+        found = [t for t in study.get_trials(deepcopy=False) if t.number == trial]
+        if not found or found[0].state != TrialState.COMPLETE:
+            raise ExportError(f"study '{study.study_name}' has no complete trial #{trial}")
+        return found[0]
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        raise ExportError(f"study '{study.study_name}' has no complete trial to export")
+    if len(study.directions) > 1:
+        front = ", ".join(f"#{t.number}" for t in sorted(study.best_trials, key=lambda t: t.number))
+        raise ExportError(
+            f"study '{study.study_name}' has {len(study.directions)} objectives and no single "
+            f"best trial; choose one of the Pareto front: {front}"
+        )
+    return study.best_trial
+
+
+def _header(
+    study: optuna.Study, trial: FrozenTrial, target: Path, cwd: Path, command_line: list[str]
+) -> str:
+    values = ", ".join(f"{v:.6g}" for v in trial.values)
+    commit = git_commit(cwd)
+    command = " ".join(["hydratune", f"{target.parent.name}={target.stem}", *command_line])
+    lines = [
+        "# @package _global_",
+        f"# Trial #{trial.number} of study '{study.study_name}', exported by hydratune.",
+        f"# Rerun it (same seed, same value): {command}",
+        f"# study: {study.study_name}   trial: #{trial.number}   value: {values}",
+        f"# overrides: {' '.join(trial.user_attrs.get(OVERRIDES) or [])}",
+        f"# finished: {_when(trial.datetime_complete)}   exported: {_when(dt.datetime.now())}",
+    ]
+    if commit:
+        lines.append(f"# git commit: {commit}")
+    return "\n".join(lines) + "\n"
+
+
+def _when(moment: dt.datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment else "?"
+
+
+def _body(overrides: list[dict[str, str | None]], config: DictConfig) -> str:
+    defaults = yaml.safe_dump({"defaults": [*overrides, "_self_"]}, sort_keys=False)
+    return defaults + "\n" + OmegaConf.to_yaml(config)
+
+
+def git_commit(directory: Path) -> str | None:
+    """The commit checked out in ``directory`` (``git rev-parse HEAD``), or None."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(directory), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and commit else None

@@ -1,0 +1,131 @@
+"""The report's text about trials: the header, the top trials and the pruned and failed ones
+with their reasons, ranked best first."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+
+import optuna
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from hydratune.attrs import FAIL_REASON, OVERRIDES, STOPPED_REASON
+from hydratune.insight.report.model import Objective, Section, TableData
+from hydratune.storage import mask_url
+
+
+def front_numbers(study: optuna.Study, trials: Sequence[FrozenTrial]) -> set[int]:
+    """Numbers of the Pareto-optimal trials of a multi-objective study (empty otherwise)."""
+    if len(study.directions) == 1 or not any(t.state == TrialState.COMPLETE for t in trials):
+        return set()
+    return {t.number for t in study.best_trials}
+
+
+def trials_section(
+    study: optuna.Study, trials: list[FrozenTrial], objectives: list[Objective], top_k: int
+) -> Section:
+    section = Section("trials", "Trials")
+    top = rank_trials(study, trials)[:top_k]
+    front = front_numbers(study, trials)
+    stopped = [t for t in trials if t.state in (TrialState.PRUNED, TrialState.FAIL)]
+    if not top:
+        section.note = "no complete trial yet"
+    value_header = " / ".join(o.name for o in objectives)
+    best_rows = [
+        [
+            f"#{t.number}",
+            _values_text(t),
+            "yes" if t.number in front else "",
+            _overrides(t),
+            _duration(t),
+        ]
+        for t in top
+    ]
+    best_head = ["trial", value_header, "Pareto-optimal", "overrides", "duration"]
+    if len(objectives) == 1:
+        best_head.pop(2)
+        for row in best_rows:
+            row.pop(2)
+    stopped_rows = [
+        [f"#{t.number}", t.state.name.lower(), _reason(t), _overrides(t)] for t in stopped
+    ]
+    stopped_head = ["trial", "state", "reason", "overrides"]
+    title = f"Top {len(top)} complete trials, best first"
+    section.tables.append(TableData(title, best_head, best_rows))
+    if stopped_rows:
+        sub = f"Pruned and failed trials ({len(stopped_rows)})"
+        section.tables.append(TableData(sub, stopped_head, stopped_rows))
+    return section
+
+
+def rank_trials(study: optuna.Study, trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    """Complete trials best first: by value; for several objectives the Pareto front first,
+    then by the first objective."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    signs = [1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in study.directions]
+    front = front_numbers(study, complete)
+    return sorted(
+        complete,
+        key=lambda t: (
+            t.number not in front,
+            [s * v for s, v in zip(signs, t.values, strict=True)],
+            t.number,
+        ),
+    )
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _values_text(trial: FrozenTrial) -> str:
+    return ", ".join(number_text(v) for v in trial.values or [])
+
+
+def number_text(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.6g}" if isinstance(value, float) and math.isfinite(value) else str(value)
+
+
+def _overrides(trial: FrozenTrial) -> str:
+    overrides = trial.user_attrs.get(OVERRIDES)
+    if overrides:
+        return " ".join(str(o) for o in overrides)
+    return " ".join(f"{k}={v}" for k, v in trial.params.items())
+
+
+def _reason(trial: FrozenTrial) -> str:
+    attrs = trial.user_attrs
+    return str(attrs.get(FAIL_REASON) or attrs.get(STOPPED_REASON) or "")
+
+
+def _duration(trial: FrozenTrial) -> str:
+    return f"{trial.duration.total_seconds():.1f}s" if trial.duration else ""
+
+
+def header_rows(
+    study: optuna.Study,
+    trials: list[FrozenTrial],
+    objectives: list[Objective],
+    storage_url: str | None,
+) -> list[tuple[str, str]]:
+    counts = {s.name.lower(): 0 for s in TrialState}
+    for t in trials:
+        counts[t.state.name.lower()] += 1
+    rows = [
+        ("study", study.study_name),
+        ("storage", mask_url(storage_url) or "(not given)"),
+        ("objectives", ", ".join(f"{o.name} ({o.direction.name.lower()})" for o in objectives)),
+        ("trials", ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "none"),
+    ]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if complete and len(objectives) == 1:
+        best = study.best_trial
+        rows.append(("best", f"trial #{best.number}: {number_text(best.value)}"))
+        rows.append(("best overrides", _overrides(best)))
+    elif complete:
+        rows.append(("Pareto front", f"{len(study.best_trials)} trial(s)"))
+    rows.append(("generated", dt.datetime.now().isoformat(timespec="seconds")))
+    return rows

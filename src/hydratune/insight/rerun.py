@@ -1,0 +1,212 @@
+"""Retrain a sweep's top configurations with several seeds: is the winner's lead real?
+
+A sweep ranks configurations by one training run each; seed noise can decide the ranking.
+``rerun_top_trials`` takes the top K complete trials, runs each trial's saved
+``.hydra/config.yaml`` again with ``seed`` = its own seed, +1, +2, ... (so the first run
+reproduces the sweep's value), and reports the mean and standard deviation per configuration.
+
+Runs are in this process, one after another, each with its own output directory and a plain
+(non-sweep) Hydra context, so nothing is reported to the study.
+
+Example::
+
+    $ hydratune rerun outputs/sweeps/mlp_digits --top-k 3 --seeds 5
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+from hydra.conf import HydraConf
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import setup_globals
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from optuna.trial import FrozenTrial
+
+from hydratune.attrs import OVERRIDES
+from hydratune.insight.export import HYDRA_DIR, trial_dir_of
+from hydratune.insight.report import markdown_table, rank_trials
+
+RESULTS_FILE = "rerun_results.yaml"
+MARKDOWN_FILE = "rerun.md"
+
+Task = Callable[[DictConfig], Any]
+
+
+@dataclass
+class RerunResult:
+    """One configuration's runs: the seeds, the values per seed (None: that run failed)."""
+
+    trial: int
+    sweep_values: list[float]
+    overrides: list[str]
+    seeds: list[int] = field(default_factory=list)
+    values: list[list[float] | None] = field(default_factory=list)
+    errors: dict[int, str] = field(default_factory=dict)  # seed -> why that run failed
+
+    def per_objective(self) -> list[list[float]]:
+        runs = [v for v in self.values if v is not None]
+        return [list(column) for column in zip(*runs, strict=True)] if runs else []
+
+    @property
+    def mean(self) -> list[float]:
+        return [statistics.fmean(c) for c in self.per_objective()]
+
+    @property
+    def std(self) -> list[float]:
+        """Sample standard deviation (0 with a single run)."""
+        return [statistics.stdev(c) if len(c) > 1 else 0.0 for c in self.per_objective()]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "trial": self.trial,
+            "sweep_value": self.sweep_values,
+            "overrides": self.overrides,
+            "seeds": self.seeds,
+            "values": self.values,
+            "mean": self.mean,
+            "std": self.std,
+            "failed": self.errors,
+        }
+
+
+def rerun_top_trials(
+    study: optuna.Study,
+    sweep_dir: Path,
+    top_k: int,
+    n_seeds: int,
+    out_dir: Path,
+    task: Task | None = None,
+    on_run: Callable[[FrozenTrial, int, list[float] | None], None] | None = None,
+) -> list[RerunResult]:
+    """Run each of the ``top_k`` best complete trials with ``n_seeds`` seeds; write the results.
+
+    ``task`` defaults to ``hydratune.training.task.train``. Writes ``rerun_results.yaml`` and
+    ``rerun.md`` into ``out_dir`` and returns one ``RerunResult`` per trial, best first.
+    """
+    if top_k < 1 or n_seeds < 1:
+        raise ValueError(f"top_k and seeds must be at least 1, got {top_k} and {n_seeds}")
+    if task is None:
+        from hydratune.training.task import train as task
+    trials = rank_trials(study, study.get_trials(deepcopy=False))[:top_k]
+    if not trials:
+        raise ValueError(f"study '{study.study_name}' has no complete trial to rerun")
+    results = []
+    for trial in trials:
+        trial_dir = trial_dir_of(trial, sweep_dir)
+        config = OmegaConf.load(trial_dir / HYDRA_DIR / "config.yaml")
+        base_seed = int(config.get("seed") or 0)
+        result = RerunResult(
+            trial=trial.number,
+            sweep_values=list(trial.values),
+            overrides=list(trial.user_attrs.get(OVERRIDES) or []),
+        )
+        for seed in range(base_seed, base_seed + n_seeds):
+            run_dir = Path(out_dir) / f"trial_{trial.number}" / f"seed_{seed}"
+            try:
+                value = run_saved_config(trial_dir, run_dir, task, seed=seed)
+                values = [float(v) for v in (value if isinstance(value, Sequence) else [value])]
+            except Exception as error:  # one failed seed is a result, not the end of the rerun
+                values = None
+                result.errors[seed] = f"{type(error).__name__}: {error}"
+            result.seeds.append(seed)
+            result.values.append(values)
+            if on_run is not None:
+                on_run(trial, seed, values)
+        results.append(result)
+    write_rerun_results(study, results, Path(out_dir))
+    return results
+
+
+def run_saved_config(trial_dir: Path, run_dir: Path, task: Task, seed: int | None = None) -> Any:
+    """Run ``task`` on a job's saved ``.hydra/config.yaml`` (``seed`` replaced if given).
+
+    The job's ``.hydra/hydra.yaml`` becomes the Hydra context (``${hydra:...}`` resolves), as a
+    single run whose output directory is ``run_dir``.
+    """
+    config = OmegaConf.load(Path(trial_dir) / HYDRA_DIR / "config.yaml")
+    if seed is not None:
+        config.seed = seed
+    hydra_file = Path(trial_dir) / HYDRA_DIR / "hydra.yaml"
+    hydra = OmegaConf.load(hydra_file).hydra if hydra_file.is_file() else None
+    run_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(config, run_dir / "config.yaml")
+    with hydra_context(config, hydra, run_dir):
+        return task(config)
+
+
+@contextlib.contextmanager
+def hydra_context(config: DictConfig, hydra: DictConfig | None, run_dir: Path) -> Iterator[None]:
+    """``HydraConfig`` set as for a single run writing to ``run_dir``; restored afterwards.
+
+    As Hydra's ``run_job`` does: the task gets ``config``; ``HydraConfig`` holds a copy with
+    the ``hydra`` node, so ``${hydra:runtime.output_dir}`` in ``config`` resolves to ``run_dir``.
+    """
+    setup_globals()  # registers the ${hydra:...} resolver when no Hydra app has started
+    full = OmegaConf.create({"hydra": OmegaConf.structured(HydraConf)})
+    with open_dict(full.hydra):  # hydra.yaml has keys its groups add (hydra.env)
+        full.hydra.merge_with(hydra or {})
+    with read_write(full), open_dict(full), open_dict(full.hydra):
+        full.hydra.mode = RunMode.RUN  # not a sweep: nothing reports to the study
+        full.hydra.runtime.output_dir = str(Path(run_dir).resolve())
+        full.hydra.run.dir = str(Path(run_dir).resolve())
+        if not full.hydra.runtime.get("cwd"):
+            full.hydra.runtime.cwd = str(Path.cwd())
+        full.merge_with(config)
+    instance = HydraConfig.instance()
+    previous = instance.cfg
+    instance.set_config(full)
+    try:
+        yield
+    finally:
+        instance.cfg = previous
+
+
+def write_rerun_results(study: optuna.Study, results: list[RerunResult], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    content = {
+        "study_name": study.study_name,
+        "directions": [d.name.lower() for d in study.directions],
+        "configurations": [r.as_dict() for r in results],
+    }
+    (out_dir / RESULTS_FILE).write_text(yaml.safe_dump(content, sort_keys=False))
+    (out_dir / MARKDOWN_FILE).write_text(rerun_markdown(study, results))
+
+
+def rerun_rows(results: list[RerunResult]) -> list[list[str]]:
+    """Table rows: trial, sweep value, mean ± std, runs, overrides."""
+    rows = []
+    for r in results:
+        spread = ", ".join(f"{m:.4g} ± {s:.2g}" for m, s in zip(r.mean, r.std, strict=True))
+        spread = spread or "all failed"
+        runs = f"{len(r.values) - len(r.errors)}/{len(r.values)}"
+        sweep = ", ".join(f"{v:.4g}" for v in r.sweep_values)
+        rows.append([f"#{r.trial}", sweep, spread, runs, " ".join(r.overrides)])
+    return rows
+
+
+RERUN_HEADER = ["trial", "sweep value", "mean ± std", "runs ok", "overrides"]
+
+
+def rerun_markdown(study: optuna.Study, results: list[RerunResult]) -> str:
+    lines = [
+        f"# Rerun of the top {len(results)} trials of '{study.study_name}'",
+        "",
+        f"Seeds per configuration: {len(results[0].seeds) if results else 0} "
+        "(the trial's own seed first). Standard deviation: sample (n-1).",
+        "",
+        markdown_table(RERUN_HEADER, rerun_rows(results)),
+    ]
+    failures = [(r.trial, s, e) for r in results for s, e in r.errors.items()]
+    if failures:
+        lines += ["", "Failed runs:", ""]
+        lines += [f"- trial #{t}, seed {s}: {e}" for t, s, e in failures]
+    return "\n".join(lines) + "\n"

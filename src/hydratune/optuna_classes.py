@@ -1,0 +1,85 @@
+"""Sampler and pruner configs -> Optuna objects, by the Optuna classes' own signatures.
+
+Used on both sides of a sweep: the sweeper builds its sampler and pruner, and every job builds
+the sweep's pruner to decide on its own trial, in any process.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import optuna
+
+from hydratune.errors import StudyConfigError
+
+SAMPLERS: dict[str, type] = {
+    "tpe": optuna.samplers.TPESampler,
+    "random": optuna.samplers.RandomSampler,
+    "grid": optuna.samplers.GridSampler,
+    "cmaes": optuna.samplers.CmaEsSampler,
+    "nsgaii": optuna.samplers.NSGAIISampler,
+    "qmc": optuna.samplers.QMCSampler,
+    "gp": optuna.samplers.GPSampler,
+}
+
+PRUNERS: dict[str, type] = {
+    "nop": optuna.pruners.NopPruner,
+    "median": optuna.pruners.MedianPruner,
+    "percentile": optuna.pruners.PercentilePruner,
+    "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+    "hyperband": optuna.pruners.HyperbandPruner,
+    "threshold": optuna.pruners.ThresholdPruner,
+    "wilcoxon": optuna.pruners.WilcoxonPruner,
+    "patient": optuna.pruners.PatientPruner,
+}
+
+# Arguments the sweeper supplies itself: never options in YAML.
+SUPPLIED = {"self", "search_space", "args", "kwargs"}
+
+
+def optuna_class(options: Any, classes: dict[str, type], where: str) -> type:
+    """The Optuna class a sampler or pruner config's ``_target_`` names."""
+    target = str(options["_target_"])
+    for cls in classes.values():
+        if target.endswith(f".{cls.__name__}"):
+            return cls
+    raise StudyConfigError(f"{where}: unknown class '{target}'; known: {', '.join(classes)}")
+
+
+def build_pruner(options: Any) -> optuna.pruners.BasePruner:
+    """The pruner ``hydra.sweeper.pruner`` describes (``nop`` by default)."""
+    if options is None:
+        return optuna.pruners.NopPruner()
+    cls = optuna_class(options, PRUNERS, "hydra.sweeper.pruner")
+    return cls(**optuna_kwargs(cls, options, "hydra.sweeper.pruner"))
+
+
+def optuna_kwargs(cls: type, options: Any, where: str) -> dict[str, Any]:
+    """The constructor arguments of ``cls`` that ``options`` sets away from Optuna's defaults.
+
+    Nested ``_target_`` nodes (``independent_sampler``, ``wrapped_pruner``) are instantiated;
+    a string given for a callable argument (``gamma``, ``constraints_func``) is imported.
+    """
+    from hydra.utils import get_method, instantiate
+    from omegaconf import OmegaConf
+
+    values = OmegaConf.to_container(options, resolve=True) if options is not None else {}
+    values.pop("_target_", None)
+    params = inspect.signature(cls.__init__).parameters
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        if name not in params:
+            known = ", ".join(n for n in params if n not in SUPPLIED)
+            raise ValueError(
+                f"{where}.{name}: {cls.__name__} has no option '{name}'; it has: {known}"
+            )
+        param = params[name]
+        if value == param.default or (value is None and param.default is not None):
+            continue  # Optuna's own default
+        if isinstance(value, dict) and "_target_" in value:
+            value = instantiate(value)
+        elif isinstance(value, str) and "Callable" in str(param.annotation):
+            value = get_method(value)
+        kwargs[name] = value
+    return kwargs

@@ -1,0 +1,330 @@
+"""The sweep grammar compiled to Optuna distributions, validated before any trial runs.
+
+The grammar is Hydra's override grammar, as in hydra-optuna-sweeper, with one set of
+edge-case rules shared by every sampler (grid included):
+
+==================================  ===================================================
+``choice(a, b, null)`` / ``a,b``    categorical over the listed values
+``range(start, stop[, step])``      Python/Hydra range: ``stop`` is *excluded*;
+                                    int or float distribution with that step
+``interval(low, high)``             float in the closed interval ``[low, high]``
+``int(interval(low, high))``        int in ``[low, high]``, both ends included
+``tag(log, ...)``                   the same, sampled on a log scale (``low > 0``)
+``shuffle(...)``                    categorical in shuffled order (warns: breaks resume)
+plain ``key=value``, ``~key``       fixed: applied to every trial, never searched
+==================================  ===================================================
+
+Example::
+
+    >>> space = parse_search_space({"lr": "tag(log, interval(1e-4, 1e-1))", "seed": "1"}, [])
+    >>> space.distributions["lr"]
+    FloatDistribution(high=0.1, log=True, low=0.0001, step=None)
+    >>> space.fixed
+    ['seed=1']
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from numbers import Real
+from typing import Any
+
+import optuna
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+from hydratune import compat
+from hydratune.space.grammar import (
+    SearchSpaceError,
+    bare_key,
+    describe,
+    entry_line,
+    format_value,
+    grid_values,
+    make_parser,
+    parse_entry,
+    parse_line,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A parameter is searched only while ``parent`` took one of ``values``."""
+
+    parent: str
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Keys that take their values together, one row at a time: one categorical decision."""
+
+    keys: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+    def label(self, row: Sequence[Any]) -> str:
+        return ", ".join(format_value(v) for v in row)
+
+
+@dataclass
+class SearchSpace:
+    """What a sweep searches (``distributions``) and what it applies to every trial (``fixed``).
+
+    Keys are override keys as written by the user (``model.lr``, ``model`` for a config group,
+    ``+extra`` to add a key). A parameter with a ``Condition`` is suggested (define-by-run, so
+    TPE sees it as conditional) and passed to the job only while its condition holds. A
+    ``Pair`` is one categorical parameter whose value sets several keys.
+    """
+
+    distributions: dict[str, BaseDistribution] = field(default_factory=dict)
+    fixed: list[str] = field(default_factory=list)
+    conditions: dict[str, Condition] = field(default_factory=dict)
+    pairs: dict[str, Pair] = field(default_factory=dict)
+    from_params: set[str] = field(default_factory=set)  # keys set in hydra.sweeper.params
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """Suggest every active parameter on ``trial``, parents before their dependents."""
+        for name in self.order():
+            if self.is_active(name, trial.params):
+                suggest(trial, name, self.distributions[name])
+        return trial.params
+
+    def is_active(self, name: str, params: Mapping[str, Any]) -> bool:
+        """Whether ``name`` is searched in a trial whose parents have ``params``: always,
+        or while its condition holds."""
+        condition = self.conditions.get(name)
+        return condition is None or params.get(condition.parent, _INACTIVE) in condition.values
+
+    def active(self, params: Mapping[str, Any]) -> list[str]:
+        """The parameters a trial with ``params`` has, parents first."""
+        return [name for name in self.order() if self.is_active(name, params)]
+
+    def contains(self, name: str, value: Any) -> bool:
+        """Whether parameter ``name`` can take ``value`` (range, step grid, choices)."""
+        return compat.distribution_contains(self.distributions[name], value)
+
+    def fit(self, name: str, value: Any, where: str) -> Any:
+        """``value`` as parameter ``name`` stores it (an int for an int range, the choice's own
+        object for a categorical), or ``SearchSpaceError`` if the space cannot produce it."""
+        dist = self.distributions[name]
+        if isinstance(dist, CategoricalDistribution):
+            for choice in dist.choices:
+                if _same(choice, value):
+                    return choice
+            raise SearchSpaceError(
+                f"{where}={format_value(value)}, not one of the choices "
+                f"{[format_value(c) for c in dist.choices]}"
+            )
+        if not isinstance(value, Real) or isinstance(value, bool):
+            raise SearchSpaceError(
+                f"{where}={format_value(value)}: expected a number for {describe(dist)}"
+            )
+        if isinstance(dist, IntDistribution):
+            if float(value) != int(value):
+                raise SearchSpaceError(f"{where}={value}: expected an integer for {describe(dist)}")
+            value = int(value)
+        elif isinstance(dist, FloatDistribution):
+            value = float(value)
+        if not self.contains(name, value):
+            raise SearchSpaceError(f"{where}={format_value(value)}: outside {describe(dist)}")
+        return value
+
+    def misfit(self, params: Mapping[str, Any]) -> str | None:
+        """Why a trial with ``params`` could not come from this space, or None if it could."""
+        expected = self.active(params)
+        missing = sorted(set(expected) - set(params))
+        extra = sorted(set(params) - set(expected))
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"lacks {', '.join(missing)}")
+            if extra:
+                parts.append(f"has {', '.join(extra)}, which this sweep does not search")
+            return "; ".join(parts)
+        for name in expected:
+            if not self.contains(name, params[name]):
+                dist = self.distributions[name]
+                return f"{name}={format_value(params[name])} is outside {describe(dist)}"
+        return None
+
+    def order(self) -> list[str]:
+        """Parameters with each parent before its dependents (conditions form a forest)."""
+        done: list[str] = []
+        pending = list(self.distributions)
+        while pending:
+            ready = [
+                n for n in pending if n not in self.conditions or self.conditions[n].parent in done
+            ]
+            done += ready
+            pending = [n for n in pending if n not in ready]
+        return done
+
+    def overrides(self, params: Mapping[str, Any]) -> list[str]:
+        """Override strings for one trial: the fixed overrides, then its sampled ``params``."""
+        lines = list(self.fixed)
+        for name, value in params.items():
+            pair = self.pairs.get(name)
+            if pair is None:
+                lines.append(f"{name}={format_value(value)}")
+                continue
+            row = next(r for r in pair.rows if pair.label(r) == value)
+            lines += [f"{k}={format_value(v)}" for k, v in zip(pair.keys, row, strict=True)]
+        return lines
+
+    def grid(self) -> dict[str, list[Any]]:
+        """Every searched value per parameter, for Optuna's ``GridSampler``."""
+        if self.conditions:
+            raise SearchSpaceError(
+                "hydra.sweeper.when: the grid sampler needs every parameter in every trial; "
+                "conditional parameters need another sampler (tpe, random, ...)"
+            )
+        return {name: grid_values(name, dist) for name, dist in self.distributions.items()}
+
+    def add(
+        self,
+        entries: Mapping[str, Any],
+        parser: OverridesParser,
+        origin: str,
+        condition: Condition | None = None,
+    ) -> None:
+        """Search ``entries`` (``key: expression``, or an already parsed distribution), always
+        or only under ``condition``."""
+        for name, expr in entries.items():
+            dist = (
+                expr
+                if isinstance(expr, BaseDistribution)
+                else parse_entry(name, expr, parser, origin)
+            )
+            if name in self.distributions and self.conditions.get(name) != condition:
+                raise SearchSpaceError(
+                    f"{origin}.{name}: '{name}' is already searched elsewhere in the sweep; give "
+                    "it one definition"
+                )
+            self.distributions[name] = dist
+            if condition is not None:
+                self.conditions[name] = condition
+
+    def add_conditional(
+        self, block: str, params: Mapping[str, Any], parser: OverridesParser, origin: str
+    ) -> None:
+        """Search ``params`` only while ``block`` (``key=value`` or ``key=v1,v2``) holds."""
+        try:
+            override = parser.parse_override(block)
+        except HydraException as error:
+            raise SearchSpaceError(
+                f"{origin}: cannot parse the condition '{block}': {error}"
+            ) from None
+        sweep = override.is_sweep_override()
+        values = tuple(override.sweep_iterator()) if sweep else (override.value(),)
+        self.add(params, parser, origin, Condition(override.get_key_element(), values))
+
+    def config_keys(self) -> list[str]:
+        """The config keys the space sets: its parameters, with each pair's keys in its place."""
+        keys: list[str] = []
+        for name in self.distributions:
+            keys += list(self.pairs[name].keys) if name in self.pairs else [name]
+        return keys
+
+    def add_pair(self, name: str, keys: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Search ``rows`` of values for ``keys`` as one categorical parameter ``name``."""
+        where = f"hydra.sweeper.paired.{name}"
+        if not keys or not rows:
+            raise SearchSpaceError(f"{where}: give keys: [...] and rows: [[...], ...]")
+        for i, row in enumerate(rows):
+            if len(row) != len(keys):
+                raise SearchSpaceError(
+                    f"{where}.rows[{i}] has {len(row)} value(s) for {len(keys)} key(s) "
+                    f"{list(keys)}; every row needs one value per key"
+                )
+        pair = Pair(tuple(keys), tuple(tuple(r) for r in rows))
+        self.pairs[name] = pair
+        self.distributions[name] = CategoricalDistribution([pair.label(r) for r in pair.rows])
+
+    def validate(self) -> None:
+        """Conditions name searched parameters and form no cycle."""
+        for name, condition in self.conditions.items():
+            if condition.parent not in self.distributions:
+                close = difflib.get_close_matches(condition.parent, list(self.distributions), n=1)
+                hint = f" Did you mean {close[0]}?" if close else ""
+                raise SearchSpaceError(
+                    f"hydra.sweeper.when: the condition of '{name}' names '{condition.parent}', "
+                    f"which is not a searched parameter.{hint}"
+                )
+        for name in self.conditions:
+            seen, node = [name], self.conditions[name].parent
+            while node in self.conditions:
+                if node in seen:
+                    cycle = " -> ".join([*seen[seen.index(node) :], node])
+                    raise SearchSpaceError(f"hydra.sweeper.when: circular conditions: {cycle}")
+                seen.append(node)
+                node = self.conditions[node].parent
+
+
+_INACTIVE = object()
+
+
+def suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
+    """Suggest ``name`` from ``dist`` through the trial's public API."""
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    assert isinstance(dist, FloatDistribution)
+    return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+
+
+def parse_search_space(
+    params: Mapping[str, Any] | None,
+    arguments: Sequence[str],
+    parser: OverridesParser | None = None,
+    when: Mapping[str, Mapping[str, Any]] | None = None,
+    paired: Mapping[str, Mapping[str, Any]] | None = None,
+) -> SearchSpace:
+    """Compile ``hydra.sweeper.params``, ``when``, ``paired`` and command-line sweep arguments
+    into a ``SearchSpace``.
+
+    Command-line arguments win over ``params`` for the same key, as in hydra-optuna-sweeper.
+    Raises ``SearchSpaceError`` naming the parameter and where it came from.
+    """
+    parser = parser or make_parser()
+    lines: dict[str, tuple[str, str]] = {}
+    for key, expr in (params or {}).items():
+        origin = f"hydra.sweeper.params.{key}"
+        lines[bare_key(key)] = (entry_line(key, expr, origin), origin)
+    for argument in arguments:
+        lines[bare_key(argument.split("=", 1)[0])] = (argument, "the command line")
+
+    space = SearchSpace()
+    for line, origin in lines.values():
+        key, dist = parse_line(line, parser, origin)
+        if origin.startswith("hydra.sweeper.params"):
+            space.from_params.add(key)
+        if dist is None:
+            space.fixed.append(line)
+        else:
+            space.distributions[key] = dist
+    for block, block_params in (when or {}).items():
+        space.add_conditional(block, block_params, parser, f"hydra.sweeper.when.{block}")
+    for name, pair in (paired or {}).items():
+        space.add_pair(name, pair.get("keys") or [], pair.get("rows") or [])
+    space.validate()
+    return space
+
+
+def _same(choice: Any, value: Any) -> bool:
+    if isinstance(choice, bool) or isinstance(value, bool):
+        return choice is value
+    if isinstance(choice, Real) and isinstance(value, Real):
+        return float(choice) == float(value)
+    return choice == value

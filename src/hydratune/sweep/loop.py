@@ -1,0 +1,244 @@
+"""The ask -> launch -> tell loop: up to ``n_jobs`` trials in flight, no batch barrier.
+
+As soon as one trial ends it is told and the next is asked, so no slot waits for the slowest
+trial of a batch. ``n_trials`` is the study's total of finished (complete or pruned) trials,
+counted in the storage, so a rerun resumes and several workers sharing a study stop together.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from numbers import Real
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import TrialState
+
+from hydratune.attrs import FAIL_REASON, LOST, OUTPUT_DIR, OVERRIDES, STOPPED_REASON
+from hydratune.errors import FatalTrialError
+from hydratune.execute.job import JobResult
+from hydratune.execute.launcher import Launcher
+from hydratune.space.search_space import SearchSpace
+from hydratune.sweep.recovery import Recovery
+from hydratune.sweep.study import ask_queued
+
+log = logging.getLogger(__name__)
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+SURPLUS = "surplus: other workers had already started the study's n_trials trials"
+
+
+@dataclass
+class Outcome:
+    """How a job's result is told to Optuna."""
+
+    state: TrialState
+    values: list[float] | None = None
+    reason: str | None = None
+    error: BaseException | None = None
+    fatal: bool = False
+
+
+@dataclass
+class LoopSummary:
+    """What one invocation of the loop did."""
+
+    told: dict[TrialState, int] = field(default_factory=dict)
+    failures: list[tuple[int, str]] = field(default_factory=list)
+    stopped_early: str | None = None
+    timed_out: bool = False
+    grid_done: bool = False
+
+    def count(self, state: TrialState) -> int:
+        return self.told.get(state, 0)
+
+
+def judge(result: JobResult, n_objectives: int) -> Outcome:
+    """Turn a job's return value (or exception) into a trial state, values and a reason."""
+    if isinstance(result.error, optuna.TrialPruned):
+        return Outcome(TrialState.PRUNED, reason=str(result.error) or None)
+    if result.error is not None:
+        reason = f"{type(result.error).__name__}: {result.error}"
+        return Outcome(TrialState.FAIL, reason=reason, error=result.error)
+    value = result.value
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if len(values) != n_objectives:
+        return Outcome(
+            TrialState.FAIL,
+            reason=f"returned {len(values)} value(s) but hydra.sweeper.direction has "
+            f"{n_objectives}; make them match",
+            fatal=True,
+        )
+    bad = [v for v in values if not isinstance(v, Real) or isinstance(v, bool)]
+    if bad:
+        return Outcome(TrialState.FAIL, reason=f"returned {value!r}, not a number")
+    if not all(math.isfinite(v) for v in values):
+        return Outcome(TrialState.FAIL, reason=f"returned a non-finite value {value!r}")
+    return Outcome(TrialState.COMPLETE, values=[float(v) for v in values])
+
+
+def count_trials(study: optuna.Study, states: tuple[TrialState, ...]) -> int:
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+class SweepLoop:
+    """Run trials until the study holds ``n_trials`` finished ones.
+
+    Stops launching when failures exceed ``max_failure_rate`` of the trials this invocation set
+    out to run, when ``timeout`` seconds have passed, or at once on a ``FatalTrialError``.
+    ``extend_trial`` is hydra-optuna-sweeper's ``custom_search_space`` hook, called after the
+    space's parameters are suggested. Ctrl-C / SIGTERM fails the running trials as lost (so the
+    next run retries them) and re-raises.
+    """
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        space: SearchSpace,
+        launcher: Launcher,
+        n_trials: int,
+        n_jobs: int = 1,
+        max_failure_rate: float = 0.0,
+        timeout: float | None = None,
+        extend_trial: Callable[[optuna.Trial], None] | None = None,
+        recovery: Recovery | None = None,
+        on_told: Callable[[], None] | None = None,
+    ) -> None:
+        self.study, self.space, self.launcher = study, space, launcher
+        self.n_trials, self.n_jobs = n_trials, n_jobs
+        self.max_failure_rate, self.timeout = max_failure_rate, timeout
+        self.extend_trial = extend_trial
+        self.recovery = recovery or Recovery(study)
+        self.on_told = on_told
+        self.summary = LoopSummary()
+        self.active: dict[int, optuna.Trial] = {}  # asked and not told, by trial number
+
+    def run(self) -> LoopSummary:
+        planned = max(0, self.n_trials - count_trials(self.study, FINISHED))
+        self.allowed_failures = math.floor(self.max_failure_rate * planned)
+        self.planned = planned
+        self.deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        running: dict[Future[JobResult], optuna.Trial] = {}
+        with self.recovery.heartbeat(lambda: list(self.active.values())):
+            try:
+                while True:
+                    while self._may_launch(len(running)) and (trial := self._ask()):
+                        running[self._launch(trial)] = trial
+                    if not running:
+                        return self.summary
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        self._tell(running.pop(future), future.result())
+            except KeyboardInterrupt:
+                self._fail_active("lost: interrupted")
+                raise
+
+    def _may_launch(self, n_running: int) -> bool:
+        if self.summary.stopped_early or n_running >= self.n_jobs:
+            return False
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            if not self.summary.timed_out:
+                log.info("hydra.sweeper.timeout=%ss reached: no new trials", self.timeout)
+            self.summary.timed_out = True
+            return False
+        self.recovery.recover()
+        busy = count_trials(self.study, (*FINISHED, TrialState.RUNNING))
+        return busy < self.n_trials and not self.summary.grid_done
+
+    def _surplus(self, trial: optuna.Trial) -> bool:
+        """Whether workers sharing the study asked past ``n_trials`` at once, this one last.
+
+        A surplus trial is failed at once (never run), so the study ends with exactly
+        ``n_trials`` finished trials.
+        """
+        ahead = sum(
+            t.number < trial.number and t.state != TrialState.FAIL
+            for t in self.study.get_trials(deepcopy=False)
+        )
+        if ahead < self.n_trials:
+            return False
+        tell(self.study, trial, Outcome(TrialState.FAIL, reason=SURPLUS))
+        return True
+
+    def _ask(self) -> optuna.Trial | None:
+        if isinstance(self.study.sampler, optuna.samplers.GridSampler):
+            trial = ask_queued(self.study)
+            if trial is None:
+                self.summary.grid_done = True
+                return None
+        else:
+            trial = self.study.ask()
+        self.space.suggest(trial)
+        if self._surplus(trial):
+            return None
+        self.active[trial.number] = trial
+        self.recovery.claim(trial)
+        if self.extend_trial is not None:
+            self.extend_trial(trial)
+        return trial
+
+    def _launch(self, trial: optuna.Trial) -> Future[JobResult]:
+        overrides = self.space.overrides(trial.params)
+        trial.set_user_attr(OVERRIDES, overrides)
+        log.info("trial #%d: %s", trial.number, " ".join(overrides))
+        return self.launcher.submit(trial.number, overrides)
+
+    def _tell(self, trial: optuna.Trial, result: JobResult) -> None:
+        try:
+            self._record(trial, result)
+        except UpdateFinishedTrialError:  # another worker declared it lost and retries it
+            log.warning(
+                "trial #%d was failed meanwhile as lost; its result is dropped", trial.number
+            )
+            self.active.pop(trial.number, None)
+
+    def _record(self, trial: optuna.Trial, result: JobResult) -> None:
+        if result.output_dir:
+            trial.set_user_attr(OUTPUT_DIR, result.output_dir)
+        outcome = judge(result, len(self.study.directions))
+        if result.lost:
+            trial.set_user_attr(LOST, True)
+        tell(self.study, trial, outcome)
+        del self.active[trial.number]
+        if self.on_told is not None:
+            self.on_told()
+        if result.lost:
+            self.recovery.retry_lost()
+        summary = self.summary
+        summary.told[outcome.state] = summary.count(outcome.state) + 1
+        if outcome.state != TrialState.FAIL:
+            return
+        summary.failures.append((trial.number, outcome.reason or ""))
+        if summary.stopped_early:
+            return
+        if isinstance(outcome.error, FatalTrialError) or outcome.fatal:
+            summary.stopped_early = f"trial #{trial.number} hit an error every trial would hit"
+        elif len(summary.failures) > self.allowed_failures:
+            summary.stopped_early = (
+                f"{len(summary.failures)} failed trial(s) exceed hydra.sweeper.max_failure_rate="
+                f"{self.max_failure_rate} of {self.planned} planned"
+            )
+
+    def _fail_active(self, reason: str) -> None:
+        for trial in list(self.active.values()):
+            trial.set_user_attr(LOST, True)
+            tell(self.study, trial, Outcome(TrialState.FAIL, reason=reason))
+        self.active.clear()
+
+
+def tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:
+    """Record the outcome; a failure's reason goes to the trial's user attributes and the log
+    (``fail_reason``), as does why a trial was pruned (``stopped_reason``)."""
+    if outcome.state == TrialState.FAIL:
+        trial.set_user_attr(FAIL_REASON, outcome.reason)
+        log.warning("trial #%d failed: %s", trial.number, outcome.reason, exc_info=outcome.error)
+    elif outcome.state == TrialState.PRUNED:
+        if outcome.reason and STOPPED_REASON not in trial.user_attrs:
+            trial.set_user_attr(STOPPED_REASON, outcome.reason)
+        log.info("trial #%d pruned: %s", trial.number, outcome.reason)
+    study.tell(trial, outcome.values, state=outcome.state if outcome.values is None else None)

@@ -1,0 +1,136 @@
+"""Trials lost to a kill, a crash or an interrupt: detect them, fail them, retry their params.
+
+Every trial a sweep starts records its owner (host, pid) and a heartbeat that the sweep renews
+while the trial runs. A RUNNING trial is *lost* when its owner is a dead process on this host,
+or when its heartbeat is older than ``grace`` seconds (any host: this is how many workers on
+many machines find each other's dead trials). A lost trial is failed with the reason stored,
+and its parameters are enqueued again, up to ``max_retries`` times per configuration, so a
+``kill -9`` costs only the partial work of the trials that were running.
+
+This works the same on every storage (journal file, RDB, in-memory); Optuna's own heartbeat
+exists only for RDB storages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+from hydratune import compat
+from hydratune.attrs import FAIL_REASON, HEARTBEAT, LOST, OWNER, RETRIES, RETRY_OF
+
+log = logging.getLogger(__name__)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Recovery:
+    """Owner marks, heartbeats and retries for one sweep process."""
+
+    def __init__(
+        self, study: optuna.Study, max_retries: int = 1, interval: float = 10.0, grace: float = 60.0
+    ) -> None:
+        self.study = study
+        self.max_retries = max_retries
+        self.interval = interval
+        self.grace = grace
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self._last_check = 0.0
+
+    def claim(self, trial: optuna.Trial) -> None:
+        """Mark ``trial`` as run by this process (the heartbeat first: an owner always has one)."""
+        trial.set_user_attr(HEARTBEAT, time.time())
+        trial.set_user_attr(OWNER, self.owner)
+
+    def is_lost(self, trial: FrozenTrial, now: float) -> str | None:
+        """Why a RUNNING trial is lost, or None while its owner may still be working on it."""
+        owner = trial.user_attrs.get(OWNER)
+        if owner is None or owner == self.owner:
+            return None  # not ours to judge (an outside ask) or still running here
+        host, _, pid = owner.rpartition(":")
+        if host == socket.gethostname():  # a process on this host: its pid says it all
+            return None if _alive(int(pid)) else f"its sweep process {owner} is gone"
+        beat = trial.user_attrs.get(HEARTBEAT, 0.0)
+        if now - beat > self.grace:
+            return f"no heartbeat from {owner} for {now - beat:.0f}s"
+        return None
+
+    def recover(self, force: bool = False) -> list[int]:
+        """Fail lost RUNNING trials and enqueue their params again; returns their numbers.
+
+        Runs at most once per ``interval`` unless ``force``.
+        """
+        now = time.time()
+        if not force and now - self._last_check < self.interval:
+            return []
+        self._last_check = now
+        storage = self.study._storage
+        failed = []
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            reason = self.is_lost(trial, now)
+            if reason is None:
+                continue
+            try:
+                storage.set_trial_user_attr(compat.trial_id(trial), LOST, True)
+                storage.set_trial_user_attr(compat.trial_id(trial), FAIL_REASON, f"lost: {reason}")
+                if not storage.set_trial_state_values(compat.trial_id(trial), TrialState.FAIL):
+                    continue
+            except UpdateFinishedTrialError:
+                continue  # another worker failed it first, and retries it
+            log.warning("trial #%d was lost (%s): failed", trial.number, reason)
+            failed.append(trial.number)
+        self.retry_lost()
+        return failed
+
+    def retry_lost(self) -> list[int]:
+        """Enqueue the params of lost trials not retried yet (at most ``max_retries`` deep)."""
+        trials = self.study.get_trials(deepcopy=False)
+        retried = {t.user_attrs.get(RETRY_OF) for t in trials}
+        enqueued = []
+        for trial in trials:
+            lost = trial.state == TrialState.FAIL and trial.user_attrs.get(LOST)
+            depth = trial.user_attrs.get(RETRIES, 0)
+            if not lost or trial.number in retried or depth >= self.max_retries:
+                continue
+            self.study.enqueue_trial(
+                trial.params, user_attrs={RETRY_OF: trial.number, RETRIES: depth + 1}
+            )
+            log.info("trial #%d's parameters are queued to run again", trial.number)
+            enqueued.append(trial.number)
+        return enqueued
+
+    @contextmanager
+    def heartbeat(self, running: Callable[[], Iterable[optuna.Trial]]) -> Iterator[None]:
+        """Renew the heartbeat of ``running()`` trials every ``interval`` seconds meanwhile."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.interval):
+                for trial in list(running()):
+                    with suppress(UpdateFinishedTrialError):  # told meanwhile
+                        trial.set_user_attr(HEARTBEAT, time.time())
+
+        thread = threading.Thread(target=beat, name="hydratune-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()

@@ -1,0 +1,79 @@
+"""What a sweep leaves in its sweep dir: ``optimization_results.yaml`` and the best config.
+
+The results file keeps hydra-optuna-sweeper's keys (``name``, ``best_params``, ``best_value``;
+``solutions`` for multi-objective) and adds the trial number, the study and its storage
+(password masked), and a command that reruns the best trial.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import optuna
+from omegaconf import OmegaConf
+from optuna.trial import TrialState
+
+from hydratune.attrs import OUTPUT_DIR
+from hydratune.storage import mask_url
+
+log = logging.getLogger(__name__)
+
+RESULTS_FILE = "optimization_results.yaml"
+BEST_CONFIG = "best_config.yaml"
+
+
+def rerun_command(config_dir: Path, config_name: str) -> str:
+    """The command line that runs a saved config again with the app that ran the sweep."""
+    program = Path(sys.argv[0])
+    app = f"python {program}" if program.suffix == ".py" else program.name
+    return f"{app} --config-path {config_dir} --config-name {config_name}"
+
+
+def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> dict[str, Any]:
+    """Write ``optimization_results.yaml`` (and ``best_config.yaml``) and return their content."""
+    trials = study.get_trials(deepcopy=False)
+    results: dict[str, Any] = {
+        "name": "hydratune",
+        "study_name": study.study_name,
+        "storage": mask_url(storage_url),
+        "n_trials": {state.name.lower(): 0 for state in TrialState},
+    }
+    for trial in trials:
+        results["n_trials"][trial.state.name.lower()] += 1
+
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if not complete:
+        log.warning("study '%s' has no complete trial yet", study.study_name)
+    elif len(study.directions) == 1:
+        best = study.best_trial
+        results.update(
+            best_params=best.params,
+            best_value=best.value,
+            best_trial_number=best.number,
+            best_overrides=best.user_attrs.get("overrides"),
+        )
+        results.update(_export_best_config(best, sweep_dir))
+    else:
+        results["solutions"] = [
+            {"number": t.number, "params": t.params, "values": t.values}
+            for t in sorted(study.best_trials, key=lambda t: t.number)
+        ]
+
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(OmegaConf.create(results), sweep_dir / RESULTS_FILE)
+    return results
+
+
+def _export_best_config(best: optuna.trial.FrozenTrial, sweep_dir: Path) -> dict[str, Any]:
+    job_dir = best.user_attrs.get(OUTPUT_DIR)
+    source = Path(job_dir or "") / ".hydra" / "config.yaml"
+    if not job_dir or not source.is_file():
+        return {}
+    shutil.copyfile(source, sweep_dir / BEST_CONFIG)
+    command = rerun_command(sweep_dir.resolve(), Path(BEST_CONFIG).stem)
+    log.info("best trial #%d: value %s; rerun it with:\n  %s", best.number, best.value, command)
+    return {"best_config": str(sweep_dir.resolve() / BEST_CONFIG), "rerun_command": command}

@@ -1,0 +1,172 @@
+"""Open (or resume) the study a sweep writes to: name, directions, sampler, pruner.
+
+Storage URLs are ``hydratune.storage``'s; this module opens the study in one and checks that
+the config can continue it (directions, search space) before any trial is written.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    check_distribution_compatibility,
+)
+from optuna.storages import BaseStorage
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial
+
+from hydratune import compat
+from hydratune.attrs import GRID_QUEUED
+from hydratune.errors import StudyConfigError
+from hydratune.optuna_classes import SAMPLERS, optuna_class, optuna_kwargs
+from hydratune.space.search_space import SearchSpace
+
+log = logging.getLogger(__name__)
+
+
+def directions_of(direction: Any) -> list[StudyDirection]:
+    """``hydra.sweeper.direction`` (one name or a list) as Optuna directions."""
+    names = [direction] if isinstance(direction, str) else list(direction)
+    out = []
+    for name in names:
+        key = str(name).lower()
+        if key not in ("minimize", "maximize"):
+            raise StudyConfigError(
+                f"hydra.sweeper.direction: '{name}' is not 'minimize' or 'maximize'"
+            )
+        out.append(StudyDirection.MINIMIZE if key == "minimize" else StudyDirection.MAXIMIZE)
+    if not out:
+        raise StudyConfigError("hydra.sweeper.direction: the list is empty")
+    return out
+
+
+class AskTellGridSampler(optuna.samplers.GridSampler):
+    """``GridSampler`` for an ask/tell loop, which knows itself when the grid is used up.
+
+    Optuna's calls ``study.stop()`` after the last grid point, which is an error outside
+    ``study.optimize``.
+    """
+
+    def after_trial(self, study, trial, state, values) -> None:  # noqa: ANN001
+        pass
+
+
+def build_sampler(
+    options: Any, space: SearchSpace, seed_offset: int = 0
+) -> optuna.samplers.BaseSampler:
+    """The sampler ``hydra.sweeper.sampler`` describes; the grid gets the space's grid.
+
+    ``seed_offset`` (the number of trials already in the study) shifts a set seed, so a resumed
+    sweep is as reproducible as a fresh one without drawing the same configurations again.
+    """
+    cls = optuna_class(options, SAMPLERS, "hydra.sweeper.sampler")
+    kwargs = optuna_kwargs(cls, options, "hydra.sweeper.sampler")
+    if kwargs.get("seed") is not None:
+        kwargs["seed"] += seed_offset
+    if cls is optuna.samplers.GridSampler:
+        return AskTellGridSampler(space.grid(), **kwargs)
+    return cls(**kwargs)
+
+
+def _queue_grid(study: optuna.Study, sampler: AskTellGridSampler, created: bool) -> None:
+    """Queue the grid once per study: by its creator, or by a later run with another sampler."""
+    deadline = time.monotonic() + 30
+    while not created and GRID_QUEUED not in study.user_attrs:
+        if time.monotonic() > deadline:  # the study predates the grid: queue it now
+            break
+        time.sleep(0.1)  # another worker created the study and is queueing the grid
+    if GRID_QUEUED in study.user_attrs:
+        return
+    grid = compat.grid_of(sampler)
+    for values in itertools.product(*grid.values()):
+        study.enqueue_trial(dict(zip(grid, values, strict=True)), skip_if_exists=not created)
+    study.set_user_attr(GRID_QUEUED, True)
+
+
+def ask_queued(study: optuna.Study) -> optuna.Trial | None:
+    """The next waiting (queued) trial, or None if none is left.
+
+    Like ``study.ask`` but never creates a fresh trial: Optuna takes a waiting trial atomically
+    in every storage, which is what keeps workers on a grid from repeating a point.
+    """
+    return compat.pop_waiting_trial(study)
+
+
+def trials_in_storage(storage: BaseStorage, study_name: str) -> list[FrozenTrial]:
+    """The trials of ``study_name`` in ``storage``; none if the study does not exist yet."""
+    try:
+        study_id = storage.get_study_id_from_name(study_name)
+    except KeyError:
+        return []
+    return storage.get_all_trials(study_id, deepcopy=False)
+
+
+def check_space_change(trials: Sequence[FrozenTrial], space: SearchSpace) -> None:
+    """Compare the search space with the one the study's trials were drawn from.
+
+    A change Optuna cannot continue with (a different ``choice`` list, int vs float) is an
+    error naming the parameter; a compatible one (a widened interval) is a warning.
+    """
+    stored: dict[str, BaseDistribution] = {}
+    for trial in trials:
+        stored.update(trial.distributions)
+    for name, new in space.distributions.items():
+        old = stored.get(name)
+        if old is None or old == new:
+            continue
+        try:
+            check_distribution_compatibility(old, new)
+            if isinstance(old, CategoricalDistribution) and old.choices != new.choices:
+                raise ValueError("the choice list changed")
+        except ValueError as error:
+            raise StudyConfigError(
+                f"hydra.sweeper.params.{name}: the study's trials used {old}, the config now "
+                f"gives {new} ({error}). Optuna cannot continue this study with it: restore "
+                "the old expression, or start a new study with hydra.sweeper.study_name=<new>"
+            ) from None
+        log.warning("%s changed from %s to %s; the study continues with it", name, old, new)
+
+
+def open_study(
+    storage: BaseStorage,
+    study_name: str,
+    directions: Sequence[StudyDirection],
+    sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+) -> optuna.Study:
+    """Create the study, or load it if it exists; its directions must match the config's.
+
+    With the grid sampler, the process that creates the study queues every grid point as a
+    waiting trial; each worker then takes points atomically from the queue, so workers sharing
+    the study never evaluate the same point twice.
+    """
+    try:
+        study = optuna.create_study(
+            storage=storage,
+            study_name=study_name,
+            directions=list(directions),
+            sampler=sampler,
+            pruner=pruner,
+        )
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(
+            storage=storage, study_name=study_name, sampler=sampler, pruner=pruner
+        )
+        created = False
+    if isinstance(sampler, AskTellGridSampler):
+        _queue_grid(study, sampler, created)
+    if list(study.directions) != list(directions):
+        stored = [d.name.lower() for d in study.directions]
+        raise StudyConfigError(
+            f"hydra.sweeper.direction: study '{study_name}' was created with {stored}; "
+            "keep that direction or set a new hydra.sweeper.study_name"
+        )
+    return study

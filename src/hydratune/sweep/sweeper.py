@@ -1,0 +1,347 @@
+"""The sweep behind ``hydra/sweeper: hydratune``: settings -> study -> loop -> results.
+
+Everything that can be checked before the first trial is: the search space, the keys it
+names, every config-group option it can choose, the storage, the study's directions and the
+search space of trials already in the study.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.types import HydraContext, RunMode, TaskFunction
+from hydra.utils import get_method
+from omegaconf import DictConfig, OmegaConf, open_dict
+from optuna.trial import TrialState
+
+from hydratune.errors import StudyConfigError
+from hydratune.execute.launcher import Launcher
+from hydratune.execute.local import InProcessLauncher, ProcessPoolLauncher
+from hydratune.execute.ray_launcher import RayLauncher, RayLauncherConf
+from hydratune.execute.trial_config import TrialConfigFactory
+from hydratune.insight.export import default_target, export_best
+from hydratune.optuna_classes import build_pruner
+from hydratune.space.grammar import format_value, make_parser
+from hydratune.space.group_spaces import add_group_spaces
+from hydratune.space.search_space import SearchSpace, parse_search_space
+from hydratune.storage import is_in_memory, mask_url, open_storage, storage_url
+from hydratune.sweep.loop import FINISHED, LoopSummary, SweepLoop, count_trials
+from hydratune.sweep.progress import SweepProgress
+from hydratune.sweep.recovery import Recovery
+from hydratune.sweep.results import write_results
+from hydratune.sweep.schema import SweeperConf
+from hydratune.sweep.steering import enqueue_trials, warm_start
+from hydratune.sweep.study import (
+    build_sampler,
+    check_space_change,
+    directions_of,
+    open_study,
+    trials_in_storage,
+)
+from hydratune.training.current_trial import register_live_study, unregister_live_study
+
+log = logging.getLogger(__name__)
+
+
+class SweepFailedError(RuntimeError):
+    """The sweep stopped because trials failed; the study keeps every trial."""
+
+
+def default_study_name(config: DictConfig) -> str:
+    """The study a command writes to when ``study_name`` is unset: named after its sweep
+    config (``sweep=mlp_digits``), else its experiment, else the app, so that running the same
+    command again resumes the same study."""
+    choices = config.hydra.runtime.choices
+    return str(choices.get("sweep") or choices.get("experiment") or config.hydra.job.name)
+
+
+@dataclass
+class SweepPlan:
+    """Everything a sweep checked before its first write: what it searches, where, and how."""
+
+    space: SearchSpace
+    configs: TrialConfigFactory
+    study_name: str
+    sweep_dir: Path
+    url: str
+    pruner: Any
+
+
+class StudySweep:
+    """One ``hydratune`` multirun: the settings of ``hydra.sweeper`` and what they drive."""
+
+    def __init__(self, **settings: Any) -> None:
+        self.conf = SweeperConf(**settings)
+        self.directions = directions_of(self.conf.direction)
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.context = hydra_context
+        self.task_function = task_function
+        self.config = config
+
+    def sweep(self, arguments: list[str]) -> LoopSummary:
+        """Plan (check everything), open the study, run the loop, write what it found."""
+        plan = self.plan(arguments)
+        study, recovery = self.open(plan)
+        summary = self.run(plan, study, recovery)
+        self.finish(plan, study, summary)
+        return summary
+
+    def plan(self, arguments: list[str]) -> SweepPlan:
+        """Parse and check the search space, the keys it names and every config-group option
+        it can choose, and the storage setting; nothing is written yet."""
+        conf, config, loader = self.conf, self.config, self.context.config_loader
+        parser = make_parser(loader)
+        space = parse_search_space(conf.params, arguments, parser, conf.when, conf.paired)
+        _check_objective_count(config, len(self.directions))
+        study_name = conf.study_name or default_study_name(config)
+        with open_dict(config.hydra.sweeper):
+            config.hydra.sweeper.study_name = study_name
+        sweep_dir = Path(config.hydra.sweep.dir)
+        pruner = resolve_pruner(conf.pruner, config, conf.resource_key)
+
+        configs = TrialConfigFactory(
+            loader,
+            config,
+            parser,
+            # What a job needs to find its trial and prune it the way this sweep does.
+            hydra_updates={
+                "hydra.mode": RunMode.MULTIRUN,
+                "hydra.sweep.dir": str(sweep_dir),
+                "hydra.sweeper.study_name": study_name,
+                "hydra.sweeper.pruner": pruner,
+            },
+        )
+        add_group_spaces(space, configs, loader.repository, parser)
+        fixed_groups = [line for line in space.fixed if configs.is_group(line.split("=")[0])]
+        configs.check_keys(space.config_keys(), _group_options(space, configs), fixed_groups)
+
+        url = storage_url(conf.storage, config.hydra.runtime.cwd)
+        if (self._slots() > 1 or self._ray()) and is_in_memory(url):
+            raise StudyConfigError(
+                f"hydra.sweeper.storage: '{url}' cannot be shared with worker processes "
+                f"(n_jobs={self._slots()}, launcher {self.config.hydra.launcher._target_}); "
+                "leave storage null (a journal file under outputs/) or give a file path or "
+                "database URL"
+            )
+        return SweepPlan(space, configs, study_name, sweep_dir, url, pruner)
+
+    def open(self, plan: SweepPlan) -> tuple[optuna.Study, Recovery]:
+        """Open (or create) the study, settle trials lost by earlier runs, seed it with the
+        sweep's warm start and enqueued points."""
+        conf = self.conf
+        storage = open_storage(plan.url)
+        existing = trials_in_storage(storage, plan.study_name)
+        check_space_change(existing, plan.space)
+        study = open_study(
+            storage,
+            plan.study_name,
+            self.directions,
+            # A seeded sampler continues with a new seed on resume, not the same draws again.
+            build_sampler(conf.sampler, plan.space, seed_offset=len(existing)),
+            build_pruner(plan.pruner),
+        )
+        recovery = Recovery(study, conf.max_retries, conf.heartbeat_interval, conf.heartbeat_grace)
+        recovery.recover(force=True)
+        self._steer(study, plan.space)
+        return study, recovery
+
+    def run(self, plan: SweepPlan, study: optuna.Study, recovery: Recovery) -> LoopSummary:
+        """Run trials until the study has ``n_trials``; the results file is written even when
+        the loop ends by an interrupt."""
+        conf = self.conf
+        finished = count_trials(study, FINISHED)
+        log.info(
+            "study '%s' in %s: %d of %d trials finished",
+            plan.study_name,
+            mask_url(plan.url),
+            finished,
+            conf.n_trials,
+        )
+        if finished >= conf.n_trials:
+            log.info("nothing to run: the study already has n_trials=%d", conf.n_trials)
+
+        plan.sweep_dir.mkdir(parents=True, exist_ok=True)
+        # as Hydra's sweepers write it, with any password in a storage URL masked
+        (plan.sweep_dir / "multirun.yaml").write_text(mask_url(OmegaConf.to_yaml(self.config)))
+        launcher = self._launcher(plan.configs)
+        progress = SweepProgress(study, conf.n_trials, enabled=None if conf.progress else False)
+        loop = SweepLoop(
+            study,
+            plan.space,
+            launcher,
+            n_trials=conf.n_trials,
+            n_jobs=self._slots(),
+            max_failure_rate=conf.max_failure_rate,
+            timeout=conf.timeout,
+            extend_trial=self._extender(),
+            recovery=recovery,
+            on_told=progress.update,
+        )
+        register_live_study(plan.url, study)
+        try:
+            with _sigterm_interrupts(), progress:
+                return loop.run()
+        finally:
+            unregister_live_study(plan.url, study)
+            launcher.shutdown()
+            write_results(study, plan.sweep_dir, plan.url)
+
+    def finish(self, plan: SweepPlan, study: optuna.Study, summary: LoopSummary) -> None:
+        """Report and export; then fail the command if the sweep stopped for failures."""
+        self._report(study, plan.sweep_dir, plan.url)
+        if summary.stopped_early:
+            reasons = "\n".join(f"  trial #{n}: {reason}" for n, reason in summary.failures)
+            raise SweepFailedError(
+                f"sweep stopped: {summary.stopped_early}. The study keeps every trial; fix the "
+                f"cause and run the same command to resume. Failures:\n{reasons}"
+            )
+
+    def _steer(self, study: optuna.Study, space: SearchSpace) -> None:
+        """Warm start from another study, then queue the trials to run first."""
+        conf, config = self.conf, self.config
+        if conf.warm_start:
+            source = conf.warm_start
+            url = storage_url(source.get("storage"), config.hydra.runtime.cwd)
+            done = warm_start(study, space, url, source["study_name"])
+            log.info(
+                "warm start from %s: %d trial(s) copied, %d skipped",
+                done.source,
+                done.copied,
+                len(done.skipped),
+            )
+        if conf.enqueue:
+            items = OmegaConf.to_container(OmegaConf.create(list(conf.enqueue)), resolve=True)
+            loader = self.context.config_loader
+            queued = enqueue_trials(
+                study, space, items, compose=lambda o: loader.load_sweep_config(config, list(o))
+            )
+            log.info(
+                "enqueue: %d of %d trial(s) queued to run first",
+                sum(q.enqueued for q in queued),
+                len(queued),
+            )
+
+    def _report(self, study: optuna.Study, sweep_dir: Path, url: str) -> None:
+        """The end-of-sweep report and best-config export; a failure here loses nothing."""
+        if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
+            return
+        try:
+            if self.conf.report:
+                from hydratune.insight.report import write_report
+
+                metric = OmegaConf.select(self.config, "objective.metric")
+                names = [metric] if isinstance(metric, str) else metric and list(metric)
+                files = write_report(
+                    study, sweep_dir / "report", url, metric_names=names, png=self.conf.report_png
+                )
+                log.info("report: %s", files.html)
+            if self.conf.export_best and len(study.directions) == 1:
+                target = (
+                    default_target(study, sweep_dir)
+                    if self.conf.export_best is True
+                    else Path(str(self.conf.export_best))
+                )
+                path = export_best(study, sweep_dir, target)
+                log.info("best trial exported: %s (run it with experiment=%s)", path, path.stem)
+        except Exception as error:  # the study and results are safe; say what went wrong
+            log.warning("report/export failed: %s: %s", type(error).__name__, error)
+
+    def _slots(self) -> int:
+        """Trials run at once: ``n_jobs``, or ``hydra.launcher.n_jobs`` with Hydra's joblib
+        launcher selected (its processes are our loky workers)."""
+        launcher = self.config.hydra.get("launcher") or {}
+        if str(launcher.get("_target_", "")).endswith("JoblibLauncher"):
+            n_jobs = int(launcher.get("n_jobs") or -1)
+            return n_jobs if n_jobs > 0 else os.cpu_count() or 1
+        return max(1, self.conf.n_jobs)
+
+    def _ray(self) -> bool:
+        launcher = self.config.hydra.get("launcher") or {}
+        return launcher.get("_target_") == RayLauncherConf._target_
+
+    def _launcher(self, configs: TrialConfigFactory) -> Launcher:
+        if self._ray():
+            return RayLauncher(
+                configs, self.context, self.task_function, self.config.hydra.launcher
+            )
+        if self._slots() == 1:
+            return InProcessLauncher(configs, self.context, self.task_function)
+        return ProcessPoolLauncher(
+            configs,
+            self.context,
+            self.task_function,
+            n_slots=self._slots(),
+            threads=self.conf.threads_per_worker,
+            devices_per_trial=self.conf.devices_per_trial,
+        )
+
+    def _extender(self) -> Any:
+        if not self.conf.custom_search_space:
+            return None
+        extend = get_method(self.conf.custom_search_space)
+        return lambda trial: extend(self.config, trial)
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM ends the sweep like Ctrl-C: running trials are failed as lost, results written."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _check_objective_count(config: DictConfig, n_directions: int) -> None:
+    """With hydratune's training task, ``objective.metric`` must name one metric per direction."""
+    metric = OmegaConf.select(config, "objective.metric")
+    if metric is None:
+        return
+    n_metrics = 1 if isinstance(metric, str) else len(metric)
+    if n_metrics != n_directions:
+        raise StudyConfigError(
+            f"hydra.sweeper.direction has {n_directions} direction(s) but objective.metric names "
+            f"{n_metrics} metric(s); give one direction per metric (e.g. "
+            "hydra.sweeper.direction: ${objective.direction})"
+        )
+
+
+def resolve_pruner(options: Any, config: DictConfig, resource_key: str | None) -> Any:
+    """The pruner options with hyperband's ``max_resource: auto`` read from ``resource_key``
+    (``trainer.max_epochs``), so brackets fit the epochs a trial really runs."""
+    if options is None or not str(options.get("_target_", "")).endswith("HyperbandPruner"):
+        return options
+    budget = OmegaConf.select(config, resource_key) if resource_key else None
+    if options.get("max_resource") != "auto" or not isinstance(budget, int):
+        return options
+    resolved = OmegaConf.create(OmegaConf.to_container(options, resolve=True))
+    resolved.max_resource = budget
+    return resolved
+
+
+def _group_options(space: SearchSpace, configs: TrialConfigFactory) -> list[str]:
+    """``group=option`` for every option a searched config group can take."""
+    options = []
+    for key, dist in space.distributions.items():
+        if configs.is_group(key):
+            options += [f"{key}={format_value(c)}" for c in getattr(dist, "choices", ())]
+    return options

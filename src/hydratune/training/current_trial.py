@@ -1,0 +1,104 @@
+"""Report intermediate values of the running trial, from any process, and ask to prune.
+
+A job finds its trial through the study storage: the sweeper hands every job the study name,
+the storage setting and the trial number (``hydra.job.num``) in its Hydra config, and the
+resolved pruner options, so the pruner decides in the job exactly as it would in the sweeper.
+Trials that run in the sweeper's own process use the sweeper's live study instead (no storage
+round trip; in-memory storages work there too).
+
+Example, in any task function run by ``hydra/sweeper: hydratune``::
+
+    for epoch in range(epochs):
+        loss = train_one_epoch()
+        hydratune.report(loss, step=epoch)
+        if hydratune.should_prune():
+            raise optuna.TrialPruned()
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import optuna
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import OmegaConf
+
+from hydratune import compat
+from hydratune.optuna_classes import build_pruner
+from hydratune.storage import open_storage, storage_url
+
+_LIVE: dict[tuple[str, str], optuna.Study] = {}
+
+
+def study_key(url: str, study_name: str) -> tuple[str, str]:
+    return (url, study_name)
+
+
+def register_live_study(url: str, study: optuna.Study) -> None:
+    """Let jobs in this process reach ``study`` without reopening its storage."""
+    _LIVE[study_key(url, study.study_name)] = study
+
+
+def unregister_live_study(url: str, study: optuna.Study) -> None:
+    _LIVE.pop(study_key(url, study.study_name), None)
+
+
+@functools.cache
+def _opened_study(url: str, study_name: str, pruner_yaml: str | None) -> optuna.Study:
+    # Cached per process: worker processes reuse one storage connection across trials.
+    pruner = build_pruner(OmegaConf.create(pruner_yaml) if pruner_yaml else None)
+    return optuna.load_study(study_name=study_name, storage=open_storage(url), pruner=pruner)
+
+
+@dataclass(frozen=True)
+class TrialRef:
+    """Where a trial lives: enough to reach it from any process (picklable, unlike a Trial)."""
+
+    url: str
+    study_name: str
+    number: int
+    pruner_yaml: str | None = None
+
+    def trial(self) -> optuna.Trial:
+        study = _LIVE.get(study_key(self.url, self.study_name))
+        if study is None:
+            study = _opened_study(self.url, self.study_name, self.pruner_yaml)
+        return compat.trial_by_number(study, self.number)
+
+
+def current_trial_ref() -> TrialRef | None:
+    """The running job's trial, from its Hydra config; None outside a hydratune sweep."""
+    if not HydraConfig.initialized():
+        return None
+    hydra = HydraConfig.get()
+    sweeper = hydra.sweeper
+    if hydra.mode != RunMode.MULTIRUN or not sweeper.get("study_name"):
+        return None
+    pruner = sweeper.get("pruner")
+    return TrialRef(
+        url=storage_url(sweeper.storage, hydra.runtime.cwd),
+        study_name=sweeper.study_name,
+        number=int(hydra.job.num),
+        pruner_yaml=OmegaConf.to_yaml(pruner) if pruner else None,
+    )
+
+
+def current_trial() -> optuna.Trial | None:
+    """The Optuna trial of the job running now, or None outside a hydratune sweep."""
+    ref = current_trial_ref()
+    return ref.trial() if ref is not None else None
+
+
+def report(value: float, step: int) -> None:
+    """Report ``value`` at ``step`` (an epoch) to the running trial; a no-op outside a sweep."""
+    trial = current_trial()
+    if trial is not None:
+        trial.report(float(value), step)
+
+
+def should_prune() -> bool:
+    """Whether the sweep's pruner wants the running trial stopped; False outside a sweep."""
+    trial = current_trial()
+    return trial is not None and trial.should_prune()

@@ -1,0 +1,113 @@
+"""The training task: one config in, the objective value(s) out.
+
+``train(cfg)`` is what ``hydratune`` runs once and what the sweeper runs per trial. Everything is
+built from the config with Hydra's ``instantiate`` (data, model, callbacks, loggers, trainer), so
+swapping any of them is a config change. The objective is read by an :class:`ObjectiveTracker`
+during ``fit``; a wrong metric name fails at the end of the first validation epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from omegaconf import DictConfig
+
+import hydratune.training.resolvers  # noqa: F401  (registers ${hydratune.*} used by conf/callbacks)
+from hydratune.training.objective import ObjectiveSpec, ObjectiveTracker
+from hydratune.training.pruning import PruningCallback
+
+log = logging.getLogger(__name__)
+
+# Optional packages a config group may need, and how to get them.
+_EXTRAS_HINT = {"tensorboard": "pip install 'hydratune[tensorboard]'"}
+
+
+def train(cfg: DictConfig, callbacks: list[L.Callback] | None = None) -> float | list[float]:
+    """Fit the configured model on the configured data; return ``cfg.objective``'s value(s).
+
+    ``callbacks`` are added to those in ``cfg.callbacks`` (the sweeper passes its pruning
+    callback here). Returns a float, or a list of floats when ``cfg.objective.metric`` is a list.
+    """
+    spec = ObjectiveSpec.from_config(cfg.objective)  # a malformed objective fails before any work
+    L.seed_everything(cfg.seed, workers=True)
+
+    datamodule = instantiate(cfg.data)
+    model = instantiate(
+        cfg.model,
+        input_shape=list(datamodule.input_shape),
+        num_classes=datamodule.num_classes,
+        _convert_="all",
+    )
+    # The tracker goes first so a missing metric is reported by it, before EarlyStopping,
+    # ModelCheckpoint or a pruning callback trip over the same name with a vaguer message.
+    tracker = ObjectiveTracker(spec)
+    all_callbacks = [tracker, *instantiate_group(cfg.get("callbacks"), "callbacks")]
+    all_callbacks += callbacks or []
+    # Under the hydratune sweeper each validation epoch reports to the trial, which may be
+    # pruned; Optuna cannot prune multi-objective studies.
+    pruning = None if spec.multi else PruningCallback.for_current_trial(spec.metrics[0])
+    if pruning is not None:
+        all_callbacks.append(pruning)
+    loggers = instantiate_group(cfg.get("logger"), "logger")
+    # _partial_: the callback and logger objects are passed to the constructor as they are,
+    # not merged into the config (which would copy them).
+    make_trainer = instantiate(cfg.trainer, _partial_=True, _convert_="all")
+    flags = _callback_flags(cfg.trainer, all_callbacks)
+    trainer: L.Trainer = make_trainer(callbacks=all_callbacks, logger=loggers or False, **flags)
+
+    with warnings.catch_warnings():
+        # num_workers=0 is deliberate: the data is in memory, worker processes only cost start-up.
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        # torch 2.13 deprecates a class Lightning 2.6 still uses internally; nothing to act on here.
+        warnings.filterwarnings("ignore", ".*LeafSpec.*", FutureWarning)
+        trainer.fit(model, datamodule=datamodule)
+
+    if pruning is not None:
+        pruning.raise_if_pruned()
+    result = tracker.result()
+    log.info(tracker.summary())
+    return result
+
+
+def _callback_flags(trainer_cfg: Mapping[str, Any], callbacks: list[L.Callback]) -> dict[str, bool]:
+    """Let the callbacks group decide checkpointing and the progress bar.
+
+    Lightning adds a ModelCheckpoint (a file write every epoch) and a TQDM bar (a line per refresh
+    in a log file) when none is given; with ``callbacks=none``, as sweeps use, neither should
+    appear. A flag set in the trainer config wins.
+    """
+    present = {
+        "enable_checkpointing": any(isinstance(c, ModelCheckpoint) for c in callbacks),
+        "enable_progress_bar": any(isinstance(c, ProgressBar) for c in callbacks),
+    }
+    return {flag: value for flag, value in present.items() if flag not in trainer_cfg}
+
+
+def instantiate_group(group: Mapping[str, Any] | None, key: str) -> list[Any]:
+    """Instantiate each ``_target_`` node of a name -> node mapping, skipping null entries.
+
+    ``key`` is the config key (``callbacks``, ``logger``) used in error messages. A node whose
+    class needs an optional package that is missing raises ImportError saying how to install it.
+    """
+    objects = []
+    for name, node in (group or {}).items():
+        if node is None:
+            continue
+        try:
+            objects.append(instantiate(node))
+        except InstantiationException as error:
+            if not isinstance(error.__cause__, ImportError):
+                raise
+            hint = _EXTRAS_HINT.get(str(name), "install the package named below")
+            cause = str(error.__cause__).splitlines()[0]
+            raise ImportError(
+                f"{key}.{name} needs a package that is not installed; {hint} ({cause})"
+            ) from error
+    return objects

@@ -1,0 +1,45 @@
+"""`make bench-quick` runs every benchmark at small sizes and writes the full report.
+
+Only checks that the benchmarks run and report; never their timings (shared/BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from helpers import REPO
+
+SECTIONS = ["overhead", "peers", "pruning", "parallel", "end_to_end", "efficiency"]
+
+
+@pytest.mark.timeout(900)
+def test_bench_quick_writes_a_report_and_json_with_every_section(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=840,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert report["quick"] is True
+    assert list(report["benchmarks"]) == SECTIONS
+    for name, result in report["benchmarks"].items():
+        assert "error" not in result, (name, result.get("output"))
+        assert result["markdown"] and result["targets"], name
+    machine = report["machine"]
+    assert machine["nproc"] >= 1 and machine["cpu_model"]
+    assert {"optuna", "hydra-core", "lightning", "torch"} <= set(machine["versions"])
+    timestamps = report["benchmarks"]["overhead"]["raw"]["runs"]["hydratune"][0]
+    assert {"asked_ms", "started_ms", "finished_ms", "told_ms"} <= set(timestamps)
+
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "bench/run.py --quick" in text and "## Machine" in text and "## Targets" in text
+    for result in report["benchmarks"].values():
+        assert f"## {result['title']}" in text

@@ -1,0 +1,139 @@
+"""A trial's job runs as under Hydra's own ``run_job``: same files, ``HydraConfig``, cwd, env,
+callbacks and errors, only cheaper (``hydratune.execute.job``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobStatus, run_job
+from hydra.types import HydraContext
+
+from helpers import REPO, TEST_CONF, composed
+from hydratune.execute.job import run_trial_job
+
+
+class Recorder:
+    """Hydra callbacks that note what each job start and end was given."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def on_job_start(self, config, task_function, **kwargs) -> None:
+        self.calls.append(("start", config.hydra.job.num, config.hydra.runtime.output_dir))
+
+    def on_job_end(self, config, job_return, **kwargs) -> None:
+        self.calls.append(
+            (
+                "end",
+                job_return.status,
+                repr(job_return._return_value),
+                job_return.overrides,
+                sorted(job_return.cfg),
+                job_return.hydra_cfg.hydra.runtime.output_dir,
+                job_return.task_name,
+            )
+        )
+
+
+def observe(cfg) -> dict:
+    """A task that returns what a job sees of itself, then tries to change its config."""
+    hydra = HydraConfig.get()
+    seen = {
+        "output_dir": hydra.runtime.output_dir,
+        "num": hydra.job.num,
+        "overrides": list(hydra.overrides.task),
+        "cwd": os.getcwd(),
+        "env": os.environ.get("HYDRATUNE_TEST_ENV"),
+        "keys": sorted(cfg),
+        "x": cfg.x,
+    }
+    cfg.x = 99.0
+    if cfg.fail_when_x_above is not None and cfg.x > cfg.fail_when_x_above:
+        raise ValueError("x too large")
+    return seen
+
+
+def run_both(
+    tmp_path: Path, monkeypatch, overrides: list[str], app=(TEST_CONF, "quadratic"), task=observe
+) -> dict[str, dict]:
+    """Run the same job with Hydra's ``run_job`` and ours, each composed in its own working dir;
+    what each gave back, what it wrote to its job dir and what it left behind."""
+    runs = {}
+    for name in ("hydra", "ours"):
+        cwd = tmp_path / name
+        cwd.mkdir()
+        monkeypatch.chdir(cwd)
+        with composed(*app) as (factory, loader, _):
+            recorder = Recorder()
+            context = HydraContext(config_loader=loader, callbacks=recorder)
+            config = factory.make(overrides, job_num=3)
+            if name == "hydra":
+                ret = run_job(task, config, "hydra.sweep.dir", "hydra.sweep.subdir", context)
+                failed = ret.status == JobStatus.FAILED
+                value, error = (None, ret._return_value) if failed else (ret.return_value, None)
+            else:
+                result = run_trial_job(config, context, task)
+                value, error = result.value, result.error
+            (job_dir,) = (d.parent for d in cwd.rglob(".hydra"))
+            files = sorted(p for p in job_dir.rglob("*") if p.is_file())
+            runs[name] = {
+                "value": value,
+                "error": repr(error),
+                "calls": recorder.calls,
+                "files": {str(p.relative_to(job_dir)): p.read_text() for p in files},
+                "cwd_after": os.getcwd(),
+                "env_after": os.environ.get("HYDRATUNE_TEST_ENV"),
+                "hydra_config_after": HydraConfig.initialized(),
+                "config_x_after": config.get("x"),
+            }
+    return {name: _relative(run, tmp_path / name) for name, run in runs.items()}
+
+
+def _relative(value, cwd: Path):
+    """``value`` with its run's working dir written as ``<cwd>``, so the two runs compare."""
+    if isinstance(value, str):
+        return value.replace(str(cwd), "<cwd>")
+    if isinstance(value, dict):
+        return {k: _relative(v, cwd) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_relative(v, cwd) for v in value)
+    return value
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["x=0.25", "kind=b"],
+        ["x=0.25", "shape=steep", "+extra=1"],
+        ["x=2", "fail_when_x_above=1"],
+        ["x=1", "hydra.job.chdir=true", "+hydra.job.env_set.HYDRATUNE_TEST_ENV=on"],
+    ],
+    ids=["values", "group-choice", "task-raises", "chdir-and-env"],
+)
+def test_job_runs_as_under_hydras_run_job(tmp_path, monkeypatch, overrides):
+    runs = run_both(tmp_path, monkeypatch, overrides)
+    assert runs["ours"] == runs["hydra"]
+    ours = runs["ours"]
+    hydra_files = {f".hydra/{name}.yaml" for name in ("config", "hydra", "overrides")}
+    assert set(ours["files"]) == {*hydra_files, "quadratic.log"}
+    assert ours["cwd_after"] == "<cwd>" and ours["env_after"] is None
+    assert ours["config_x_after"] != 99.0  # the task changed its own copy only
+
+
+def test_task_sees_its_output_dir_and_job_number(tmp_path, monkeypatch):
+    ours = run_both(tmp_path, monkeypatch, ["x=1", "hydra.job.chdir=true"])["ours"]
+    assert ours["value"]["output_dir"].startswith("<cwd>/sweeps/")
+    assert ours["value"]["output_dir"].endswith("/3")
+    assert ours["value"]["cwd"] == ours["value"]["output_dir"]
+    assert ours["value"]["num"] == 3 and "hydra" not in ours["value"]["keys"]
+
+
+def test_train_config_files_are_hydras(tmp_path, monkeypatch):
+    """The app's real config (job logging to a file, interpolations) writes the same files."""
+    train = (REPO / "conf", "train")
+    runs = run_both(tmp_path, monkeypatch, ["model=cnn", "model.dropout=0.3"], train, lambda c: 0)
+    assert runs["ours"] == runs["hydra"]
+    assert {".hydra/hydra.yaml", "hydratune.log"} <= set(runs["ours"]["files"])

@@ -1,0 +1,86 @@
+"""One machine, N slots: asynchronous ask/tell with no batch barrier, reused worker processes
+with their own thread counts, and per-slot GPU assignment."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from hydra.core.hydra_config import HydraConfig
+from optuna.trial import TrialState
+
+from helpers import load
+from hydratune import current_trial
+from hydratune.execute.local import slot_devices
+
+
+def wait_for_trial_3(cfg):
+    """Trial 0 finishes only once trial 3 has run: with batches of 2 (0,1 then 2,3) it never
+    could; with free slots trials 1-3 run beside it."""
+    number = HydraConfig.get().job.num
+    marker = Path(HydraConfig.get().runtime.cwd) / "trial-3-ran"
+    if number == 3:
+        marker.touch()
+    if number == 0:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError("trial 3 never ran while trial 0 was running")
+            time.sleep(0.02)  # polling for the marker
+    return 0.0
+
+
+def test_a_slow_trial_does_not_hold_back_the_other_slot(sweep, tmp_path):
+    sweep(["hydra.sweeper.n_trials=5", "hydra.sweeper.n_jobs=2"], task=wait_for_trial_3)
+    trials = load("quadratic", tmp_path).trials
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert trials[0].datetime_complete > trials[3].datetime_complete
+
+
+def worker_facts(cfg):
+    import torch
+
+    trial = current_trial()
+    trial.set_user_attr("pid", os.getpid())
+    trial.set_user_attr("threads", torch.get_num_threads())
+    return 0.0
+
+
+@pytest.mark.parametrize(
+    ("threads", "expected"), [(None, max(1, (os.cpu_count() or 1) // 2)), (3, 3)]
+)
+def test_workers_are_reused_and_use_their_share_of_threads(sweep, tmp_path, threads, expected):
+    setting = [] if threads is None else [f"hydra.sweeper.threads_per_worker={threads}"]
+    sweep(["hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2", *setting], task=worker_facts)
+    trials = load("quadratic", tmp_path).trials
+    pids = {t.user_attrs["pid"] for t in trials}
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert {t.user_attrs["threads"] for t in trials} == {expected}
+
+
+def test_each_slot_gets_its_own_gpus():
+    assert slot_devices(2, 1, ["0", "1", "2"]) == ["0", "1"]
+    assert slot_devices(2, 2, ["4", "5", "6", "7"]) == ["4,5", "6,7"]
+    assert slot_devices(3, 0, []) == [None, None, None]
+
+
+def test_too_few_gpus_for_the_slots_is_an_error_naming_the_settings():
+    with pytest.raises(ValueError, match="devices_per_trial=2 with n_jobs=2 needs 4 GPUs; 3"):
+        slot_devices(2, 2, ["0", "1", "2"])
+
+
+def gpu_of_slot(cfg):
+    current_trial().set_user_attr("gpus", os.environ.get("CUDA_VISIBLE_DEVICES"))
+    return 0.0
+
+
+def test_workers_see_only_their_slots_gpus(sweep, tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")  # the slots' assignment, no GPU needed
+    sweep(
+        ["hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2", "hydra.sweeper.devices_per_trial=1"],
+        task=gpu_of_slot,
+    )
+    trials = load("quadratic", tmp_path).trials
+    assert {t.user_attrs["gpus"] for t in trials} == {"0", "1"}

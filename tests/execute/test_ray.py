@@ -1,0 +1,51 @@
+"""Trials as tasks on a real local Ray runtime: asynchronous slots, pruning, resume."""
+
+from __future__ import annotations
+
+import os
+
+from optuna.trial import TrialState
+
+from helpers import load
+
+HERE = os.path.dirname(__file__)
+# Ray workers unpickle this module's task and import helpers.py, like the test does
+TESTS = f"{HERE}:{os.path.dirname(HERE)}"
+RAY = [
+    "hydra/launcher=ray",
+    "hydra.sweeper.n_jobs=2",
+    # a local Ray with 2 CPUs
+    "+hydra.launcher.init={num_cpus: 2, include_dashboard: false, "
+    f"runtime_env: {{env_vars: {{PYTHONPATH: {TESTS}}}}}}}",
+]
+
+
+def ran_in_ray_workers(cfg):
+    """The quadratic objective, reporting the process it ran in."""
+    from helpers import quadratic
+    from hydratune import current_trial
+
+    current_trial().set_user_attr("pid", os.getpid())
+    return quadratic(cfg)
+
+
+def test_ray_runs_trials_prunes_and_resumes(sweep, tmp_path):
+    pruning = [
+        "curve_steps=4",
+        "hydra/sweeper/pruner=median",
+        "hydra.sweeper.pruner.n_startup_trials=2",
+    ]
+    sweep([*RAY, *pruning, "hydra.sweeper.n_trials=6"], task=ran_in_ray_workers)
+    trials = load("quadratic", tmp_path).trials
+    assert [t.number for t in trials] == list(range(6))
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    assert any(t.state == TrialState.PRUNED for t in trials)
+    assert all(t.intermediate_values for t in trials)
+    assert os.getpid() not in {t.user_attrs["pid"] for t in trials}
+
+    sweep([*RAY, *pruning, "hydra.sweeper.n_trials=8"], task=ran_in_ray_workers)
+    trials = load("quadratic", tmp_path).trials
+    assert [t.number for t in trials] == list(range(8))
+    assert sorted(p.name for p in (tmp_path / "sweeps/quadratic").iterdir() if p.is_dir()) == [
+        str(n) for n in range(8)
+    ]

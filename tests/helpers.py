@@ -1,0 +1,91 @@
+"""Shared test helpers: a synthetic objective, a real Hydra multirun in this process, a
+real Lightning sweep in seconds, the sweep's trial-config factory, and reading back the
+study a sweep stored."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+import hydratune
+from hydratune.execute.trial_config import TrialConfigFactory
+from hydratune.space.grammar import make_parser
+
+TEST_CONF = Path(__file__).parent / "conf"
+APPS = Path(__file__).parent / "apps"
+REPO = Path(__file__).parents[1]
+
+
+def quadratic(cfg: DictConfig) -> float:
+    """Known optimum 0 at x=1, y=-2, kind=b; ``fail_when_x_above`` makes chosen trials raise.
+
+    With ``curve_steps`` > 0 it also reports a learning curve falling to that value, and stops
+    when the sweep's pruner says so between two steps.
+    """
+    if cfg.fail_when_x_above is not None and cfg.x > cfg.fail_when_x_above:
+        raise RuntimeError(f"x={cfg.x} is too large")
+    value = float(cfg.shape.scale * (cfg.x - 1) ** 2 + (cfg.y + 2) ** 2 + (cfg.kind != "b"))
+    for step in range(cfg.curve_steps):
+        hydratune.report(value * (1 + 1 / (step + 1)), step)
+        # asked between steps only: after the last one there is no work left to save
+        if step < cfg.curve_steps - 1 and hydratune.should_prune():
+            raise optuna.TrialPruned(f"step {step}")
+    return value
+
+
+def multirun(
+    overrides: list[str],
+    task: Callable[[DictConfig], Any] = quadratic,
+    config_name: str = "quadratic",
+    config_dir: Path = TEST_CONF,
+) -> Any:
+    """``app -m *overrides`` in this process, the way the command line runs it."""
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        hydra = GlobalHydra.instance().hydra
+        try:
+            return hydra.multirun(
+                config_name=config_name,
+                task_function=task,
+                overrides=overrides,
+                with_log_configuration=False,
+            )
+        finally:
+            GlobalHydra.instance().clear()
+
+
+def load(study_name: str, cwd: Path) -> optuna.Study:
+    """The study a sweep stored in the default journal file under ``cwd``."""
+    from hydratune.storage import open_storage, storage_url
+
+    return optuna.load_study(study_name=study_name, storage=open_storage(storage_url(None, cwd)))
+
+
+# A real Lightning sweep in a second or two: 3 trials of 2 epochs of 3 batches.
+TINY_SWEEP = [
+    "sweep=mlp_digits",
+    "hydra.sweeper.n_trials=3",
+    "trainer.max_epochs=2",
+    "+trainer.limit_train_batches=3",
+    "+trainer.limit_val_batches=2",
+]
+
+
+@contextmanager
+def composed(config_dir: Path, config_name: str) -> Iterator[tuple[Any, Any, Any]]:
+    """A factory for the app's sweep, with Hydra's loader and master config beside it."""
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        hydra = GlobalHydra.instance().hydra
+        master = hydra.compose_config(config_name, [], run_mode=RunMode.MULTIRUN)
+        loader = hydra.config_loader
+        try:
+            yield TrialConfigFactory(loader, master, make_parser(loader)), loader, master
+        finally:
+            GlobalHydra.instance().clear()

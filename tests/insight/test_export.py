@@ -1,0 +1,144 @@
+"""The best trial exported as an experiment: composing ``experiment=<study>_best`` gives the
+trial's config exactly, and running it gives the trial's value again."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from helpers import REPO, TINY_SWEEP, load, multirun
+from hydratune.insight.export import (
+    ExportError,
+    default_target,
+    export_best,
+    git_commit,
+    group_overrides,
+)
+from hydratune.training.task import train
+
+
+@pytest.fixture
+def conf(tmp_path) -> Path:
+    """A copy of the app's conf/ to export into."""
+    return Path(shutil.copytree(REPO / "conf", tmp_path / "conf"))
+
+
+@pytest.fixture
+def lightning_sweep(tmp_path, conf, monkeypatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    multirun(TINY_SWEEP, task=train, config_name="train", config_dir=conf)
+    return tmp_path / "outputs" / "sweeps" / "mlp_digits"
+
+
+def compose_experiment(conf: Path, name: str):
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        return compose("train", overrides=[f"experiment={name}"])
+
+
+def test_the_exported_experiment_composes_to_the_trial_config_and_reruns_to_its_value(
+    lightning_sweep, conf, tmp_path
+):
+    study = load("mlp_digits", tmp_path)
+    best = study.best_trial
+    target = export_best(study, lightning_sweep, conf / "experiment" / "mlp_digits_best.yaml")
+    assert target == default_target(study, lightning_sweep)  # the sweep's own config dir
+
+    composed = compose_experiment(conf, "mlp_digits_best")
+    saved = OmegaConf.load(lightning_sweep / str(best.number) / ".hydra" / "config.yaml")
+    assert OmegaConf.to_container(composed) == OmegaConf.to_container(saved)
+
+    # `hydratune experiment=mlp_digits_best`, as Hydra runs it
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        rerun = GlobalHydra.instance().hydra.run(
+            config_name="train",
+            task_function=train,
+            overrides=["experiment=mlp_digits_best", f"hydra.run.dir={tmp_path / 'rerun'}"],
+            with_log_configuration=False,
+        )
+    GlobalHydra.instance().clear()
+    assert rerun.return_value == pytest.approx(best.value, abs=1e-6)
+
+
+def test_the_experiment_file_says_where_it_comes_from(lightning_sweep, conf, tmp_path, monkeypatch):
+    monkeypatch.setattr("hydratune.insight.export.git_commit", lambda directory: "0123abc")
+    study = load("mlp_digits", tmp_path)
+    best = study.best_trial
+    text = export_best(study, lightning_sweep, conf / "experiment" / "x_best.yaml").read_text()
+    lines = text.splitlines()
+    assert lines[0] == "# @package _global_"
+    assert "# Rerun it (same seed, same value): hydratune experiment=x_best" in text
+    assert f"study: mlp_digits   trial: #{best.number}   value: {best.value:.6g}" in text
+    assert " ".join(best.user_attrs["overrides"]) in text
+    assert "# git commit: 0123abc" in lines
+    defaults = yaml.safe_load(text)["defaults"]
+    assert {"override /callbacks": "none"} in defaults  # the sweep's choice, not the default
+    assert {"override /model/optimizer": "adam"} in defaults
+    assert not any("sweep" in next(iter(d)) for d in defaults[:-1])  # _global_: values only
+    assert defaults[-1] == "_self_"
+
+
+def test_git_commit_is_read_in_a_checkout_and_none_elsewhere(tmp_path):
+    assert re.fullmatch(r"[0-9a-f]{40}", git_commit(REPO) or "")
+    assert git_commit(tmp_path) is None
+
+
+def test_a_group_listed_after_the_experiment_goes_on_the_command_line(tmp_path):
+    # Hydra expands a defaults list from its end: an experiment cannot override what follows it.
+    (tmp_path / "train.yaml").write_text(
+        "defaults:\n  - _self_\n  - model: a\n  - experiment: null\n  - late: x\n"
+    )
+    for group, option, header in (
+        ("late", "y", ""),
+        ("late", "x", ""),
+        ("model", "b", ""),
+        ("sweep", "s", "# @package _global_\n"),
+    ):
+        (tmp_path / group).mkdir(exist_ok=True)
+        (tmp_path / group / f"{option}.yaml").write_text(header + "k: 1\n")
+    hydra = OmegaConf.create(
+        {
+            "job": {"config_name": "train"},
+            "runtime": {
+                "config_sources": [{"path": str(tmp_path), "schema": "file", "provider": "main"}],
+                "choices": {
+                    "model": "b",
+                    "late": "y",
+                    "sweep": "s",
+                    "experiment": None,
+                    "hydra/launcher": "basic",
+                    "model/optimizer": None,
+                },
+            },
+        }
+    )
+    entries, command_line = group_overrides(hydra)
+    assert entries == [{"override /model": "b"}, {"override /model/optimizer": None}]
+    assert command_line == ["late=y"]
+
+
+def test_a_multi_objective_study_needs_a_chosen_trial(sweep, tmp_path):
+    sweep(
+        ["hydra.sweeper.n_trials=6", "hydra.sweeper.direction=[minimize,maximize]"],
+        task=lambda c: [float((c.x - 1) ** 2), float(c.y)],
+    )
+    study = load("quadratic", tmp_path)
+    sweep_dir = tmp_path / "sweeps" / "quadratic"
+    with pytest.raises(ExportError, match="choose one of the Pareto front: #"):
+        export_best(study, sweep_dir, tmp_path / "experiment" / "q_best.yaml")
+    chosen = study.best_trials[0]
+    path = export_best(study, sweep_dir, tmp_path / "experiment" / "q.yaml", trial=chosen.number)
+    assert yaml.safe_load(path.read_text())["x"] == chosen.params["x"]
+
+
+def test_a_study_without_complete_trials_cannot_be_exported(tmp_path):
+    import optuna
+
+    with pytest.raises(ExportError, match="no complete trial"):
+        export_best(optuna.create_study(study_name="e"), tmp_path, tmp_path / "e.yaml")

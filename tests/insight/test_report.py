@@ -1,0 +1,245 @@
+"""The study report: every section for single-, multi-objective and pruned/failed studies, the
+notes when a section cannot apply, PNGs, and the HTML rendered in real headless Chromium."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from chromium import CHROMIUM, load_page
+from helpers import load
+from hydratune.insight.report import write_report
+
+# Learning curves the median pruner can stop, and trials with a large x that raise.
+PRUNING = [
+    "curve_steps=5",
+    "hydra/sweeper/pruner=median",
+    "hydra.sweeper.pruner.n_startup_trials=3",
+    "fail_when_x_above=4",
+    "hydra.sweeper.max_failure_rate=1.0",
+]
+
+
+def two_objectives(cfg) -> list[float]:
+    return [float((cfg.x - 1) ** 2), float(cfg.y)]
+
+
+@pytest.fixture
+def single(sweep, tmp_path) -> optuna.Study:
+    sweep(["hydra.sweeper.n_trials=12"])
+    return load("quadratic", tmp_path)
+
+
+@pytest.fixture
+def multi(sweep, tmp_path) -> optuna.Study:
+    sweep(
+        ["hydra.sweeper.n_trials=12", "hydra.sweeper.direction=[minimize,maximize]"],
+        task=two_objectives,
+    )
+    return load("quadratic", tmp_path)
+
+
+@pytest.fixture
+def pruned_and_failed(sweep, tmp_path) -> optuna.Study:
+    sweep(["hydra.sweeper.n_trials=20", *PRUNING])
+    study = load("quadratic", tmp_path)
+    states = {t.state for t in study.trials}
+    assert {TrialState.PRUNED, TrialState.FAIL, TrialState.COMPLETE} <= states  # the premise
+    return study
+
+
+def plot_ids(html: str) -> list[str]:
+    return re.findall(r'<div id="plot-([\w-]+)" class="plotly-graph-div"', html)
+
+
+def section(html: str, key: str) -> str:
+    match = re.search(rf'<section id="{key}">(.*?)</section>', html, re.S)
+    assert match, f"no section {key}"
+    return match.group(1)
+
+
+def test_single_objective_report_has_each_section_and_notes_what_cannot_apply(single, tmp_path):
+    files = write_report(single, tmp_path / "report", "outputs/hydratune.journal", png=False)
+    html = files.html.read_text()
+    assert (
+        plot_ids(html)
+        == files.plots
+        == [
+            "history",
+            "importance-fanova",
+            "importance-ped_anova",
+            "contour",
+            "slice",
+            "parallel",
+            "timeline",
+        ]
+    )
+    # the quadratic task reports no learning curve: the section says so instead of a blank plot
+    assert "no trial reported intermediate values" in section(html, "intermediate")
+    assert set(files.notes) == {"intermediate"}
+    best = single.best_trial
+    markdown = files.markdown.read_text()
+    assert f"trial #{best.number}: {best.value:.6g}" in markdown
+    for heading in (
+        "Optimisation history",
+        "Hyperparameter importance",
+        "Contour",
+        "Slice",
+        "Parallel coordinates",
+        "Intermediate values",
+        "Timeline",
+        "Trials",
+    ):
+        assert f"## {heading}" in markdown
+    importance = re.findall(r"^\| (x|y|kind) \| ([\d.e-]+) \| ([\d.e-]+) \|$", markdown, re.M)
+    assert sorted(name for name, *_ in importance) == ["kind", "x", "y"]
+    assert abs(sum(float(fanova) for _, fanova, _ in importance) - 1.0) < 1e-6
+
+
+def test_top_trials_table_is_sorted_best_first_with_overrides(single, tmp_path):
+    files = write_report(single, tmp_path / "report", png=False, top_k=5)
+    markdown = files.markdown.read_text()
+    table = markdown.split("### Top 5 complete trials, best first")[1].split("\n\n")[1]
+    rows = [line.split(" | ") for line in table.splitlines()[2:]]
+    expected = sorted(single.trials, key=lambda t: t.value)[:5]
+    assert [row[0].strip("| ") for row in rows] == [f"#{t.number}" for t in expected]
+    assert all(" ".join(t.user_attrs["overrides"]) in table for t in expected)
+
+
+def test_contour_shows_the_two_most_important_parameters(single, tmp_path):
+    files = write_report(single, tmp_path / "report", png=False)
+    fanova = optuna.importance.get_param_importances(
+        single, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)
+    )
+    top_two = list(fanova)[:2]
+    assert f"over {top_two[0]} and {top_two[1]}" in section(files.html.read_text(), "contour")
+
+
+def test_multi_objective_report_has_the_pareto_front_and_plots_per_objective(multi, tmp_path):
+    files = write_report(multi, tmp_path / "report", png=False, metric_names=["err", "y"])
+    assert "pareto" in files.plots and "hypervolume" in files.plots
+    for name in ("history", "slice", "parallel", "contour", "importance-fanova"):
+        assert {f"{name}-0", f"{name}-1"} <= set(files.plots)
+    markdown = files.markdown.read_text()
+    assert "err (minimize), y (maximize)" in markdown
+    front = {t.number for t in multi.best_trials}
+    table = markdown.split("best first")[1]
+    rows = [r for r in table.splitlines() if r.startswith("| #")]
+    flagged = [int(r.split(" | ")[0][3:]) for r in rows if " | yes | " in r]
+    assert set(flagged) == front
+    assert rows[: len(front)] == [r for r in rows if " | yes | " in r]  # the front comes first
+
+
+def test_pruned_and_failed_trials_are_listed_with_their_reasons(pruned_and_failed, tmp_path):
+    files = write_report(pruned_and_failed, tmp_path / "report", png=False)
+    html = files.html.read_text()
+    assert "intermediate" in files.plots
+    markdown = files.markdown.read_text()
+    stopped = markdown.split("### Pruned and failed trials")[1]
+    for trial in pruned_and_failed.trials:
+        if trial.state == TrialState.FAIL:
+            assert f"| #{trial.number} | fail | RuntimeError: x=" in stopped
+        elif trial.state == TrialState.PRUNED:
+            reason = trial.user_attrs.get("stopped_reason") or trial.user_attrs["fail_reason"]
+            assert f"| #{trial.number} | pruned | {reason} |" in stopped
+    counts = {s: sum(t.state == s for t in pruned_and_failed.trials) for s in TrialState}
+    assert (
+        f"{counts[TrialState.COMPLETE]} complete, {counts[TrialState.PRUNED]} pruned, "
+        f"{counts[TrialState.FAIL]} fail"
+    ) in markdown
+    assert "complete (blue), pruned (red)" in section(html, "intermediate")
+
+
+def test_pruned_curves_are_drawn_apart_from_complete_ones(pruned_and_failed):
+    from hydratune.insight.report.sections import intermediate_section
+
+    trials = pruned_and_failed.trials
+    ((name, fig),) = intermediate_section(pruned_and_failed, trials).figures
+    with_curves = [t for t in trials if t.intermediate_values]
+    assert len(fig.data) == len(with_curves)
+    colours = {trace.name: trace.line.color for trace in fig.data}
+    assert colours == {"complete": "#1f77b4", "pruned": "#d62728"}
+
+
+def test_sections_that_need_more_are_skipped_with_a_visible_note(sweep, tmp_path):
+    sweep(["hydra.sweeper.n_trials=2", "hydra.sweeper.params=null", "x=interval(-5, 5)"])
+    files = write_report(load("quadratic", tmp_path), tmp_path / "report", png=False)
+    html = files.html.read_text()
+    assert "needs at least 2 searched parameters" in section(html, "importance")
+    assert "needs 2 searched parameters" in section(html, "contour")
+    assert '<p class="note">Skipped:' in section(html, "importance")
+    assert {"history", "slice", "parallel", "timeline"} <= set(files.plots)
+
+
+def test_a_plot_that_raises_costs_its_section_only(single, tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("no slice today")
+
+    monkeypatch.setattr(optuna.visualization, "plot_slice", broken)
+    files = write_report(single, tmp_path / "report", png=False)
+    assert files.notes["slice"] == "could not be drawn: ValueError: no slice today"
+    assert "slice" not in files.plots and {"history", "parallel", "timeline"} <= set(files.plots)
+
+
+def test_a_study_without_trials_still_gives_a_report(tmp_path):
+    study = optuna.create_study(study_name="empty")
+    files = write_report(study, tmp_path / "report", png=False)
+    assert files.plots == []
+    assert "no complete trial yet" in files.markdown.read_text()
+
+
+def test_png_figures_are_written_one_per_plot(pruned_and_failed, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    files = write_report(pruned_and_failed, tmp_path / "report")
+    assert "png" not in files.notes, files.notes.get("png")
+    # the headless browser's start-up chatter stays out of the sweep's log
+    assert not [r for r in caplog.records if r.name.split(".")[0] in ("kaleido", "choreographer")]
+    assert sorted(files.pngs) == sorted(files.plots)
+    for path in files.pngs.values():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({path.relative_to(files.markdown.parent).as_posix()})" in (
+            files.markdown.read_text()
+        )
+
+
+def test_the_html_report_needs_no_network(single, tmp_path):
+    html = write_report(single, tmp_path / "report", png=False).html.read_text()
+    assert not re.search(r"<script[^>]+src=", html)  # plotly.js is inlined
+    assert html.count("Plotly.newPlot") == len(plot_ids(html))
+
+
+@pytest.mark.parametrize("kind", ["single", "multi", "pruned_and_failed"])
+def test_every_plot_renders_in_headless_chromium_without_errors(kind, request, tmp_path):
+    assert CHROMIUM.is_file(), (
+        f"{CHROMIUM} is missing: run `make test` (scripts/install-test-services.sh)"
+    )
+    study = request.getfixturevalue(kind)
+    files = write_report(study, tmp_path / "report", png=False)
+    rendered = load_page(
+        files.html,
+        "Array.from(document.querySelectorAll('.plotly-graph-div'))"
+        ".map(d => [d.id, d.querySelectorAll('.main-svg').length])",
+        done=lambda plots: bool(plots) and all(n > 0 for _, n in plots),
+    )
+    assert rendered.errors == []
+    assert [plot_id for plot_id, _ in rendered.value] == [f"plot-{p}" for p in files.plots]
+    assert all(n > 0 for _, n in rendered.value), rendered.value
+
+
+def test_a_broken_page_is_caught_by_the_browser_check(tmp_path):
+    # The check above is only worth something if it sees errors and missing plots.
+    page = tmp_path / "broken.html"
+    page.write_text(
+        '<div class="plotly-graph-div" id="plot-x"></div>'
+        "<script>console.error('boom'); notDefined();</script>"
+    )
+    rendered = load_page(
+        page, "document.querySelectorAll('.main-svg').length", done=lambda n: n > 0, timeout=2
+    )
+    assert rendered.value == 0
+    assert "boom" in rendered.errors[0]
+    assert "notDefined" in rendered.errors[1]
