@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 EXTRAS ?= dev,postgres,ray,dashboard,report
 
-.PHONY: setup services sweep test bench bench-quick lint
+.PHONY: setup services sweep test test-fast bench bench-quick lint
 
 setup: $(VENV)/.setup-done
 
@@ -28,6 +28,11 @@ services:
 
 test: setup services
 	$(BIN)/python -m pytest
+
+# The inner loop (under 2 minutes): no services, browsers, Ray, subprocess sweeps or benchmarks.
+FAST := not slow and not postgres and not chromium and not ray and not slurm and not mlflow and not bench
+test-fast: setup
+	$(BIN)/python -m pytest -m "$(FAST)"
 
 bench: setup
 	$(BIN)/python bench/run.py

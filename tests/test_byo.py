@@ -26,6 +26,7 @@ def hydratune(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return done
 
 
+@pytest.mark.slow
 def test_an_init_project_outside_the_repo_trains_and_sweeps_with_pruning(tmp_path):
     hydratune(tmp_path, "init", "proj")
     project = tmp_path / "proj"

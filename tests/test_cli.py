@@ -96,6 +96,7 @@ def test_export_writes_the_experiment_and_says_how_to_run_it(swept, tmp_path):
     assert yaml.safe_load(target.read_text())["x"] == load("quadratic", tmp_path).best_params["x"]
 
 
+@pytest.mark.slow
 def test_rerun_retrains_the_top_trials_over_seeds_and_reports_mean_and_std(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     multirun(TINY_SWEEP, task=train, config_name="train", config_dir=REPO / "conf")
@@ -122,6 +123,7 @@ def test_rerun_retrains_the_top_trials_over_seeds_and_reports_mean_and_std(tmp_p
     assert [(t.number, t.values, t.intermediate_values) for t in after] == before
 
 
+@pytest.mark.slow
 def test_python_dash_m_hydratune_runs_subcommands_and_the_app(swept, tmp_path):
     report = subprocess.run(
         [sys.executable, "-m", "hydratune", "report", str(swept), "--no-png"],

@@ -13,6 +13,8 @@ import pytest
 
 from helpers import REPO
 
+pytestmark = pytest.mark.bench
+
 SECTIONS = ["overhead", "peers", "pruning", "parallel", "end_to_end", "efficiency"]
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from optuna.trial import TrialState
 
 from helpers import load
+
+pytestmark = pytest.mark.ray
 
 HERE = os.path.dirname(__file__)
 # Ray workers unpickle this module's task and import helpers.py, like the test does

@@ -24,6 +24,8 @@ import pytest
 
 from helpers import load
 
+pytestmark = pytest.mark.slow
+
 JOURNAL = "outputs/hydratune.journal"
 
 

@@ -192,6 +192,7 @@ def test_a_study_without_trials_still_gives_a_report(tmp_path):
     assert "no complete trial yet" in files.markdown.read_text()
 
 
+@pytest.mark.chromium
 def test_png_figures_are_written_one_per_plot(pruned_and_failed, tmp_path, caplog):
     caplog.set_level(logging.INFO)
     files = write_report(pruned_and_failed, tmp_path / "report")
@@ -212,6 +213,7 @@ def test_the_html_report_needs_no_network(single, tmp_path):
     assert html.count("Plotly.newPlot") == len(plot_ids(html))
 
 
+@pytest.mark.chromium
 @pytest.mark.parametrize("kind", ["single", "multi", "pruned_and_failed"])
 def test_every_plot_renders_in_headless_chromium_without_errors(kind, request, tmp_path):
     assert CHROMIUM.is_file(), (
@@ -230,6 +232,7 @@ def test_every_plot_renders_in_headless_chromium_without_errors(kind, request, t
     assert all(n > 0 for _, n in rendered.value), rendered.value
 
 
+@pytest.mark.chromium
 def test_a_broken_page_is_caught_by_the_browser_check(tmp_path):
     # The check above is only worth something if it sees errors and missing plots.
     page = tmp_path / "broken.html"

@@ -8,11 +8,14 @@ import sys
 from pathlib import Path
 
 import optuna
+import pytest
 import yaml
 from optuna.trial import TrialState
 
 from helpers import APPS
 from hydratune.sweep.loop import SURPLUS
+
+pytestmark = pytest.mark.postgres
 
 APP = APPS / "quadratic_app.py"
 

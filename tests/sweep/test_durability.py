@@ -108,6 +108,7 @@ def test_interrupt_fails_running_trials_writes_results_and_resumes(tmp_path, sig
     check_resumed(tmp_path, lost=1)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_fails_its_trial_which_is_retried_and_the_sweep_goes_on(tmp_path):
     proc = start(
         tmp_path, "hydra.sweeper.n_jobs=2", "hydra.sweeper.max_failure_rate=0.5", hang_at=1

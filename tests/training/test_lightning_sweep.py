@@ -28,6 +28,7 @@ def lightning_sweep(overrides: list[str]) -> None:
     )
 
 
+@pytest.mark.slow
 def test_cli_sweep_writes_results_matching_the_stored_study(tmp_path):
     cmd = [
         sys.executable,
@@ -68,6 +69,7 @@ def test_median_pruner_stops_bad_lightning_trials_with_their_curves_stored(tmp_p
     assert all(sorted(t.intermediate_values) == [0, 1, 2, 3] for t in complete)
 
 
+@pytest.mark.slow
 def test_pruning_works_from_joblib_launcher_worker_processes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     lightning_sweep(
@@ -88,6 +90,7 @@ def test_pruning_works_from_joblib_launcher_worker_processes(tmp_path, monkeypat
     assert any(t.state == TrialState.PRUNED for t in trials)
 
 
+@pytest.mark.slow
 def test_ddp_spawn_trial_is_pruned_once_with_no_rank_left_behind(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     lightning_sweep(

@@ -299,6 +299,7 @@ def test_every_conf_file_starts_with_a_comment_saying_how_to_use_it():
 # --- the command line ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_runs_once_prints_the_result_and_applies_overrides(tmp_path):
     run_dir = tmp_path / "run"
     proc = subprocess.run(
