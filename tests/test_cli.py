@@ -144,3 +144,16 @@ def test_python_dash_m_hydratune_runs_subcommands_and_the_app(swept, tmp_path):
     assert app.returncode == 0, app.stderr
     job = yaml.safe_load(app.stdout)
     assert job["seed"] == 7 and job["model"]["_target_"].endswith("CNNClassifier")
+
+
+def test_help_lists_every_command_then_the_apps_config_groups():
+    from hydratune.cli import subcommands
+
+    done = subprocess.run(
+        [sys.executable, "-m", "hydratune", "--help"], capture_output=True, text=True, check=True
+    )
+    commands = done.stdout.split("Commands", 1)[1]
+    for name in subcommands():
+        assert f" {name} " in commands, f"{name} missing from hydratune --help"
+    assert "== Configuration groups ==" in done.stdout
+    assert "sweep: digits_models, mlp_digits" in done.stdout

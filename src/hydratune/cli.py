@@ -29,12 +29,10 @@ from rich.table import Table
 from hydratune.errors import StudyConfigError
 from hydratune.storage import StudyNotFoundError, load_study, storage_url
 
-SUBCOMMANDS = ("report", "rerun", "export", "init")
-
 app = typer.Typer(
     name="hydratune",
-    help="Look at hydratune sweeps. Without a subcommand, hydratune runs the Hydra app "
-    "(`hydratune -m sweep=mlp_digits`, `hydratune model=cnn`).",
+    help="Train once with `hydratune key=value ...`, sweep with `hydratune -m key=value ...` "
+    "(the Hydra app: its config groups follow below), or work on a sweep with a command.",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -42,13 +40,25 @@ app = typer.Typer(
 console = Console(soft_wrap=True)  # paths and commands stay on one line, copyable
 
 
+def subcommands() -> set[str]:
+    """The names of the registered commands (``report``, ``init``, ...)."""
+    return {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}
+
+
 def main() -> None:
-    """Entry point of the ``hydratune`` console script and ``python -m hydratune``."""
-    if len(sys.argv) > 1 and sys.argv[1] in SUBCOMMANDS:
-        app()
-        return
+    """Entry point of the ``hydratune`` console script and ``python -m hydratune``.
+
+    A command name goes to the command; anything else to the Hydra app. ``--help`` shows the
+    commands, then the Hydra app's own help (config groups, override syntax).
+    """
     from hydratune.app import main as hydra_main
 
+    if len(sys.argv) > 1 and sys.argv[1] in subcommands():
+        app()
+        return
+    if sys.argv[1:] in (["--help"], ["-h"]):
+        app(["--help"], prog_name="hydratune", standalone_mode=False)
+        sys.argv[1:] = ["--help"]
     hydra_main()
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution
+from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 
 
@@ -32,6 +33,11 @@ def trial_by_number(study: optuna.Study, number: int) -> optuna.Trial:
     """
     trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
     return optuna.Trial(study, trial_id)
+
+
+def storage_of(study: optuna.Study) -> BaseStorage:
+    """The storage behind ``study`` (``Study._storage``), to update a trial by its id."""
+    return study._storage
 
 
 def trial_id(trial: FrozenTrial) -> int:

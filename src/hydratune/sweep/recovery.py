@@ -81,7 +81,7 @@ class Recovery:
         if not force and now - self._last_check < self.interval:
             return []
         self._last_check = now
-        storage = self.study._storage
+        storage = compat.storage_of(self.study)
         failed = []
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             reason = self.is_lost(trial, now)

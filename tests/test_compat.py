@@ -1,0 +1,113 @@
+"""Every private Optuna, Hydra and OmegaConf API hydratune relies on (``hydratune.compat``)
+still exists and behaves as relied on. A failure here names the API an upgrade broke."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from hydratune import compat
+
+
+def study() -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study()
+
+
+def test_pop_waiting_trial_takes_queued_trials_in_order_and_then_none():
+    s = study()
+    s.enqueue_trial({"x": 1.0})
+    s.enqueue_trial({"x": 2.0})
+    first, second = compat.pop_waiting_trial(s), compat.pop_waiting_trial(s)
+    assert (first.number, second.number) == (0, 1), "Study._pop_waiting_trial_id changed"
+    assert first.suggest_float("x", 0, 3) == 1.0
+    assert compat.pop_waiting_trial(s) is None
+
+
+def test_trial_by_number_rebuilds_a_live_trial_that_reports():
+    s = study()
+    s.ask()
+    trial = compat.trial_by_number(s, 0)  # Study._storage, Study._study_id
+    trial.report(0.5, step=3)
+    assert s.trials[0].intermediate_values == {3: 0.5}
+
+
+def test_storage_of_and_trial_id_update_a_frozen_trial_in_storage():
+    s = study()
+    s.ask()
+    storage = compat.storage_of(s)  # Study._storage
+    storage.set_trial_user_attr(compat.trial_id(s.trials[0]), "k", 1)  # FrozenTrial._trial_id
+    assert s.trials[0].user_attrs == {"k": 1}
+
+
+def test_grid_of_returns_the_grid_a_sampler_was_built_with():
+    grid = {"a": [1, 2], "b": ["x"]}
+    assert compat.grid_of(optuna.samplers.GridSampler(grid)) == grid  # _search_space
+
+
+@pytest.mark.parametrize(
+    ("dist", "inside", "outside"),
+    [
+        (IntDistribution(0, 8, step=2), 4, 5),
+        (FloatDistribution(0.0, 1.0), 0.5, 1.5),
+        (CategoricalDistribution(["a", None]), None, "b"),
+    ],
+)
+def test_distribution_contains_answers_bounds_steps_and_choices(dist, inside, outside):
+    assert compat.distribution_contains(dist, inside)  # BaseDistribution._contains
+    assert not compat.distribution_contains(dist, outside)
+
+
+def test_hydra_choice_is_the_grammar_function_choice():
+    parser = OverridesParser.create()
+    expected = parser.parse_override("k=choice(1,2)").value()
+    assert compat.hydra_choice(1, 2) == expected  # hydra._internal.grammar.grammar_functions
+
+
+def test_apply_overrides_sets_values_as_the_command_line_does():
+    cfg = OmegaConf.create({"a": {"b": 1}, "c": 2})
+    parser = OverridesParser.create()
+    compat.apply_overrides(cfg, parser.parse_overrides(["a.b=5", "~c", "+d=x"]))
+    assert OmegaConf.to_container(cfg) == {"a": {"b": 5}, "d": "x"}  # ConfigLoaderImpl
+
+
+def test_overrides_dirname_is_hydras_override_dirname():
+    overrides = OverridesParser.create().parse_overrides(["b=2", "a=1", "seed=3"])
+    assert compat.overrides_dirname(overrides, ["seed"], ",", "=") == "a=1,b=2"
+
+
+def test_job_error_is_the_exception_of_a_failed_job():
+    from hydra.core.utils import JobReturn, JobStatus
+
+    error = ValueError("boom")
+    ret = JobReturn(status=JobStatus.FAILED, _return_value=error)
+    assert compat.job_error(ret) is error  # JobReturn._return_value
+
+
+def test_dict_child_returns_set_dict_nodes_only_without_resolving():
+    cfg = OmegaConf.create({"d": {"x": "${missing}"}, "n": None, "m": "???", "v": 1})
+    assert compat.dict_child(cfg, "d") is not None  # _get_node, _is_missing, _is_none
+    assert [compat.dict_child(cfg, k) for k in ("n", "m", "v")] == [None, None, None]
+
+
+def test_hydra_node_view_shares_the_hydra_node_and_resolves_into_user_keys():
+    config = OmegaConf.create({"name": "run", "hydra": {"job": {"name": "${name}"}}})
+    view = compat.hydra_node_view(config)  # _get_node, _set_parent, no_deepcopy_set_nodes
+    assert view.hydra.job.name == "run"
+    config.name = "other"
+    assert view.hydra.job.name == "other"
+
+
+def test_omegaconf_str_representer_quotes_strings_that_read_as_other_types():
+    import yaml
+
+    class Dumper(yaml.Dumper):
+        pass
+
+    Dumper.add_representer(str, compat.omegaconf_str_representer)
+    assert yaml.dump({"a": "1", "b": "true", "c": "x"}, Dumper=Dumper) == (
+        "a: '1'\nb: 'true'\nc: x\n"
+    )

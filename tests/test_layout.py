@@ -1,0 +1,77 @@
+"""The layout shows the design: the training task stands alone, the package is cut into
+subpackages with small modules, and private APIs go through one compat module."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).parents[1] / "src" / "hydratune"
+SWEEP_MACHINERY = ("hydratune.sweep", "hydratune.execute")
+
+
+def loaded_after(statement: str) -> set[str]:
+    """The hydratune modules a fresh interpreter has loaded after ``statement``."""
+    code = f"{statement}; import sys, json; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return {m for m in json.loads(out.stdout) if m.startswith("hydratune")}
+
+
+@pytest.mark.parametrize(
+    "statement", ["import hydratune.training.task", "import hydratune", "import hydratune.app"]
+)
+def test_the_training_task_and_the_public_api_load_no_sweep_loop_or_launcher(statement):
+    leaked = sorted(m for m in loaded_after(statement) if m.startswith(SWEEP_MACHINERY))
+    assert leaked == [], f"{statement} loads {leaked}"
+
+
+def imports_of(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_no_training_module_imports_the_sweep_machinery_even_lazily():
+    for path in (PACKAGE / "training").rglob("*.py"):
+        bad = sorted(n for n in imports_of(path) if n.startswith(SWEEP_MACHINERY))
+        assert bad == [], f"{path.relative_to(PACKAGE)} imports {bad}"
+
+
+def test_few_top_level_modules_several_subpackages_and_no_module_over_500_lines():
+    modules = sorted(p.name for p in PACKAGE.glob("*.py"))
+    packages = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file())
+    assert len(modules) <= 10, modules
+    assert {"sweep", "space", "execute", "training", "insight"} <= set(packages), packages
+    long = {
+        str(p.relative_to(PACKAGE)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 500
+    }
+    assert long == {}
+
+
+def test_private_optuna_and_hydra_apis_are_used_only_in_compat():
+    private = ("_internal", "._pop_waiting_trial_id", "._storage", "._study_id", "._trial_id")
+    private += ("._search_space", "._contains", "._get_node", "._set_parent", "._return_value")
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "compat.py":
+            continue
+        text = path.read_text()
+        offenders += [f"{path.relative_to(PACKAGE)}: {p}" for p in private if p in text]
+        offenders += [
+            f"{path.relative_to(PACKAGE)}: {name}"
+            for name in imports_of(path)
+            if name.startswith(("optuna.", "hydra.", "omegaconf."))
+            and any(part.startswith("_") for part in name.split(".")[1:])
+        ]
+    assert offenders == []
