@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 EXTRAS ?= dev,postgres,ray,dashboard,report
 
-.PHONY: setup services sweep test test-fast bench bench-quick lint
+.PHONY: setup services sweep test test-fast bench bench-quick bench-studies lint
 
 setup: $(VENV)/.setup-done
 
@@ -39,6 +39,10 @@ bench: setup
 
 bench-quick: setup
 	$(BIN)/python bench/run.py --quick --out $${TMPDIR:-/tmp}/hydratune-bench-quick
+
+# Research studies (bench/studies/: pruning, peers); their findings are in bench/studies/FINDINGS.md.
+bench-studies: setup
+	$(BIN)/python bench/run.py --studies
 
 lint: setup
 	$(BIN)/ruff check src tests bench

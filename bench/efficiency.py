@@ -28,7 +28,7 @@ from bench.common import (
 from bench.objectives import OPTIMA, SPACES, closed_form
 from bench.tasks import LOG, closed_form_task
 
-TITLE = "Sample efficiency: TPE and GP vs random on Branin and Hartmann6 (issue 8)"
+TITLE = "Sample efficiency: TPE and GP vs random on Branin and Hartmann6"
 SAMPLERS = {
     "tpe": optuna.samplers.TPESampler,
     "gp": optuna.samplers.GPSampler,

@@ -51,7 +51,7 @@ from bench.tasks import LOG, rss_train, timed_train
 from hydratune.training.data import DigitsDataModule
 from hydratune.training.models import CNNClassifier
 
-TITLE = "End to end: hydratune vs a hand-written Optuna + Lightning loop; memory (issue 8)"
+TITLE = "End to end: hydratune vs a hand-written Optuna + Lightning loop; memory"
 RATIO_TARGET, MEMORY_TARGET = 1.05, 0.10
 SAMPLER_SEED, TRAIN_SEED = 1, 42  # sweep=mlp_digits's sampler seed, conf/train.yaml's seed
 

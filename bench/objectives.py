@@ -1,7 +1,7 @@
 """Closed-form objectives the benchmarks optimise: pure Python, no dependency.
 
 Imported by the hydratune tasks (``bench.tasks``), the plain Optuna loops (``bench.plain_loop``)
-and the stock-sweeper app that runs in its own virtualenv (``bench.peer_app``), so every
+and the stock-sweeper app that runs in its own virtualenv (``bench.studies.peer_app``), so every
 contender scores exactly the same function.
 """
 

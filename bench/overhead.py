@@ -39,7 +39,7 @@ from bench.common import (
 from bench.plain_loop import noop_space, run_plain_loop
 from bench.tasks import LOG, noop
 
-TITLE = "Overhead per trial: hydratune vs a plain Optuna loop (issue 2)"
+TITLE = "Overhead per trial: hydratune vs a plain Optuna loop"
 TARGET_MS = 25.0
 
 # Places where a hydratune trial spends time, as (file suffix, function, label).

@@ -42,7 +42,7 @@ from bench.common import (
 )
 from bench.tasks import GC_FREEZE, LOG, sleep_task, timed_train
 
-TITLE = "Parallel trials: throughput and idle worker slots (issue 5)"
+TITLE = "Parallel trials: throughput and idle worker slots"
 SPEEDUP_TARGET, VS_THREADS_TARGET, IDLE_TARGET = 1.8, 1.4, 0.10
 # Sleep trials as long as 2..20 epochs of the digits CNN (about 0.075 s an epoch).
 SLEEP_S = (0.15, 1.5)

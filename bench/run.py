@@ -1,8 +1,9 @@
 """Run every hydratune benchmark and write ``RESULTS.md`` and ``results.json``.
 
-    .venv/bin/python bench/run.py            # make bench: the full run (about 45 min, 2 cores)
+    .venv/bin/python bench/run.py            # make bench: the regression benchmarks
     .venv/bin/python bench/run.py --quick    # make bench-quick: small sizes, checks it runs
-    .venv/bin/python bench/run.py --quick --out /tmp/b --only overhead,peers
+    .venv/bin/python bench/run.py --quick --out /tmp/b --only overhead,parallel
+    .venv/bin/python bench/run.py --studies  # make bench-studies: research studies (bench/studies/)
 
 Each benchmark runs in its own Python process (``python -m bench.<name>``), one after the
 other, with ``OMP_NUM_THREADS=1`` and ``MKL_NUM_THREADS=1`` set before Python starts; a failed
@@ -28,7 +29,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-BENCHMARKS = ["overhead", "peers", "pruning", "parallel", "end_to_end", "efficiency"]
+# Regression benchmarks: each run of `make bench`; their targets lead bench/RESULTS.md.
+BENCHMARKS = ["overhead", "parallel", "end_to_end", "efficiency"]
+# Research studies (bench/studies/): `make bench-studies`, written to bench/studies/RESULTS.md.
+STUDIES = ["studies.pruning", "studies.peers"]
 PACKAGES = ["hydratune", "optuna", "hydra-core", "omegaconf", "lightning", "torch", "numpy"]
 PINNING = (
     "`OMP_NUM_THREADS=1` and `MKL_NUM_THREADS=1` in the environment of every benchmark process"
@@ -108,10 +112,12 @@ def run_benchmark(name: str, quick: bool, scratch: Path) -> dict[str, Any]:
 
 def results_markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
+    target = "bench-studies" if report["studies"] else "bench"
+    target += "-quick" if report["quick"] and not report["studies"] else ""
     lines = [
-        "# hydratune benchmarks",
+        "# hydratune research studies" if report["studies"] else "# hydratune benchmarks",
         "",
-        f"Written by `{report['command']}` (`make {'bench-quick' if report['quick'] else 'bench'}`)"
+        f"Written by `{report['command']}` (`make {target}`)"
         f" on {report['date']}; total {report['total_seconds'] / 60:.1f} min.",
     ]
     if report["quick"]:
@@ -121,16 +127,6 @@ def results_markdown(report: dict[str, Any]) -> str:
             " checks that every benchmark runs and reports.",
         ]
     lines += [
-        "",
-        "## Machine",
-        "",
-        f"- `nproc`: {m['nproc']} ({m['cpu_count']} CPUs); CPU: {m['cpu_model']};"
-        f" memory {m['memory_gib']} GiB; Python {m['python']}; {m['platform']}",
-        "- packages: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
-        f"- load average (1, 5, 15 min) at start: {_load(m['load_average_at_start'])}, at end:"
-        f" {_load(report['load_average_at_end'])}. The machine is shared: absolute times move"
-        " between runs, which is why every figure is a ratio of contenders run interleaved.",
-        f"- thread pinning: {PINNING}",
         "",
         "## Targets",
         "",
@@ -153,6 +149,18 @@ def results_markdown(report: dict[str, Any]) -> str:
             "",
             *missed,
         ]
+    lines += [
+        "",
+        "## Machine",
+        "",
+        f"- `nproc`: {m['nproc']} ({m['cpu_count']} CPUs); CPU: {m['cpu_model']};"
+        f" memory {m['memory_gib']} GiB; Python {m['python']}; {m['platform']}",
+        "- packages: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
+        f"- load average (1, 5, 15 min) at start: {_load(m['load_average_at_start'])}, at end:"
+        f" {_load(report['load_average_at_end'])}. The machine is shared: absolute times move"
+        " between runs, which is why every figure is a ratio of contenders run interleaved.",
+        f"- thread pinning: {PINNING}",
+    ]
     for name, result in report["benchmarks"].items():
         lines += [
             "",
@@ -179,17 +187,21 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes (CI: does it run?)")
     parser.add_argument(
+        "--studies", action="store_true", help=f"run the research studies {STUDIES} instead"
+    )
+    parser.add_argument(
         "--out",
         type=Path,
-        default=REPO / "bench",
-        help="where RESULTS.md and results.json go (default: bench/)",
+        help="where RESULTS.md and results.json go (default: bench/, or bench/studies/)",
     )
-    parser.add_argument("--only", help=f"comma-separated subset of {','.join(BENCHMARKS)}")
+    parser.add_argument("--only", help="comma-separated subset of the benchmarks or studies")
     args = parser.parse_args()
-    names = args.only.split(",") if args.only else BENCHMARKS
-    unknown = set(names) - set(BENCHMARKS)
+    known = STUDIES if args.studies else BENCHMARKS
+    names = args.only.split(",") if args.only else known
+    unknown = set(names) - set(known)
     if unknown:
-        parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {BENCHMARKS}")
+        parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {known}")
+    args.out = args.out or REPO / "bench" / ("studies" if args.studies else "")
 
     start = time.monotonic()
     report: dict[str, Any] = {
@@ -198,6 +210,7 @@ def main() -> None:
         ),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "quick": args.quick,
+        "studies": args.studies,
         "machine": machine(),
         "thread_pinning": PINNING,
         "benchmarks": {},

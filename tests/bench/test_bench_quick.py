@@ -15,7 +15,7 @@ from helpers import REPO
 
 pytestmark = pytest.mark.bench
 
-SECTIONS = ["overhead", "peers", "pruning", "parallel", "end_to_end", "efficiency"]
+SECTIONS = ["overhead", "parallel", "end_to_end", "efficiency"]
 
 
 @pytest.mark.timeout(900)
@@ -42,6 +42,7 @@ def test_bench_quick_writes_a_report_and_json_with_every_section(tmp_path):
     assert {"asked_ms", "started_ms", "finished_ms", "told_ms"} <= set(timestamps)
 
     text = (tmp_path / "RESULTS.md").read_text()
-    assert "bench/run.py --quick" in text and "## Machine" in text and "## Targets" in text
+    assert "bench/run.py --quick" in text and "## Machine" in text
+    assert text.index("## Targets") < text.index("## Machine"), "the targets table leads"
     for result in report["benchmarks"].values():
         assert f"## {result['title']}" in text

@@ -1,12 +1,13 @@
-"""The digits-CNN half of ``bench.pruning`` under other settings: does a pruner save 2x there?
+"""The digits-CNN half of ``bench.studies.pruning`` under other settings: does a pruner save
+2x there?
 
-    .venv/bin/python -m bench.pruning_variants                       # bench.pruning's CNN
-    .venv/bin/python -m bench.pruning_variants --budget-runs 30      # a budget of 30 full runs
-    .venv/bin/python -m bench.pruning_variants --lr 1e-5,1e-1        # a wider learning rate
-    .venv/bin/python -m bench.pruning_variants --override model/scheduler=cosine
+    .venv/bin/python -m bench.studies.pruning_variants                   # the study's CNN
+    .venv/bin/python -m bench.studies.pruning_variants --budget-runs 30  # 30 full runs
+    .venv/bin/python -m bench.studies.pruning_variants --lr 1e-5,1e-1    # a wider lr range
+    .venv/bin/python -m bench.studies.pruning_variants --override model/scheduler=cosine
 
 Not part of ``make bench``: it answers "would another budget, search space or training recipe
-change the verdict?" with the same measurements, table and target as ``bench.pruning``.
+change the verdict?" with the same measurements, table and target as ``bench.studies.pruning``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import argparse
 import optuna
 
 from bench.common import CNN_SPACE, pin_threads
-from bench.pruning import cnn_half, judge, section, separability_text
+from bench.studies.pruning import cnn_half, judge, section, separability_text
 
 
 def main() -> None:

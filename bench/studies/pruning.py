@@ -11,7 +11,7 @@ the sweep stops (``bench.tasks.EPOCHS``). Two problems:
 Per pruner and seed, read from the study in epoch order: (a) epochs until a reported
 validation loss first reaches the target, (b) the best reported loss within the budget. From
 nop's full runs, what any pruner can win (``separability``). The CNN under another budget,
-search space or training recipe: ``python -m bench.pruning_variants``.
+search space or training recipe: ``python -m bench.studies.pruning_variants``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from bench.common import (
 from bench.objectives import CURVE_TARGET
 from bench.tasks import BUDGET_SPENT, EPOCHS, LOG, simulated_curve, timed_train
 
-TITLE = "Pruning: compute to a target loss at an equal epoch budget (issue 3)"
+TITLE = "Pruning: compute to a target loss at an equal epoch budget"
 PRUNERS = ["nop", "median", "successive_halving", "hyperband"]
 SAVING_TARGET = 2.0
 

@@ -1,7 +1,7 @@
 """The no-op app for Hydra's stock hydra-optuna-sweeper, run in its own virtualenv by
-``bench.peers`` (it imports neither hydratune nor torch)::
+``bench.studies.peers`` (it imports neither hydratune nor torch)::
 
-    BENCH_TIMELINE=out.json python bench/peer_app.py -m hydra/sweeper=optuna \
+    BENCH_TIMELINE=out.json python bench/studies/peer_app.py -m hydra/sweeper=optuna \
         hydra.sweeper.n_trials=100 hydra.sweeper.n_jobs=1
 
 It composes ``bench/conf/noop.yaml`` (same params, seed and direction as ours) and writes each
@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench` from a plain script
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `bench` from a plain script
 
 import hydra  # noqa: E402
 import optuna  # noqa: E402
@@ -46,7 +46,7 @@ optuna.study.Study.ask = _timed(optuna.study.Study.ask, ASKED, after=False)
 optuna.study.Study.tell = _timed(optuna.study.Study.tell, TOLD, after=True)
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="noop")
+@hydra.main(version_base="1.3", config_path="../conf", config_name="noop")
 def main(cfg: DictConfig) -> float:
     started = time.time()
     value = noop_value(cfg.x, cfg.y, cfg.kind)

@@ -4,7 +4,7 @@ The same no-op objective and search space (``bench/conf/noop.yaml``), TPE with s
 trial at a time, in-memory storage for all (the stock sweeper's default; ours with
 ``storage=memory``). The stock sweeper pins ``optuna<3``, so it is installed by this benchmark
 into a throwaway virtualenv (never into ``.venv``) with the same hydra-core as ours, and run
-there through a subprocess (``bench/peer_app.py``); its own baseline is a plain loop of the
+there through a subprocess (``bench/studies/peer_app.py``); its own baseline is a plain loop of the
 Optuna it brings (``bench/plain_loop.py``) in that virtualenv. Per-trial ms at N = first ask to
 N-th tell over N, from the per-trial timestamps of one run of N_max trials.
 """
@@ -44,7 +44,7 @@ from bench.common import (
 from bench.plain_loop import run_plain_loop
 from bench.tasks import LOG, noop
 
-TITLE = "Peers: hydratune vs plain Optuna vs hydra-optuna-sweeper 1.3.0 (issue 8)"
+TITLE = "Peers: hydratune vs plain Optuna vs hydra-optuna-sweeper 1.3.0"
 PEER = "hydra-optuna-sweeper==1.3.0"
 PEER_VENV = Path(tempfile.gettempdir()) / "hydratune-bench-peer-venv"
 GROWTH_TARGET = 1.2
@@ -105,7 +105,7 @@ def in_peer_venv(python: Path, n: int, app: bool) -> dict[str, Any]:
         if app:
             command = [
                 str(python),
-                str(REPO / "bench" / "peer_app.py"),
+                str(REPO / "bench" / "studies" / "peer_app.py"),
                 "-m",
                 "hydra/sweeper=optuna",
                 f"hydra.sweeper.n_trials={n}",
