@@ -22,3 +22,8 @@ WARM_START_FROM = "warm_start_from"  # <study>#<number> of the copied trial
 
 # Study user attributes
 GRID_QUEUED = "grid_queued"  # every grid point is queued as a waiting trial
+SWEEP_SPACE = "sweep_space"  # the sweep's search space and sampler, for `hydratune steer`
+STEER_PREFIX = "steer:"  # one steering action per key: steer:<time ns>:<host>:<pid>:<n>
+
+# Trial user attributes written by steering
+PRUNE_REQUESTED = "prune_requested"  # why a person asked to stop this running trial

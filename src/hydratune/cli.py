@@ -11,6 +11,7 @@ Examples::
     hydratune rerun outputs/sweeps/mlp_digits --top-k 3 --seeds 5
     hydratune export outputs/sweeps/mlp_digits     # -> conf/experiment/mlp_digits_best.yaml
     hydratune init myproject                       # a project of your own, ready to sweep
+    hydratune steer outputs/sweeps/mlp_digits fix model.n_layers=2   # steer a running sweep
 """
 
 from __future__ import annotations
@@ -263,6 +264,40 @@ def init(dest: Annotated[Path, typer.Argument(help="Directory of the new project
     console.print(f"created {len(files)} files in {dest}; then, in it:")
     console.print("  hydratune --config-dir conf model=tiny data=blobs")
     console.print("  hydratune --config-dir conf -m sweep=tiny")
+
+
+@app.command(context_settings={"allow_interspersed_args": False})
+def steer(
+    words: Annotated[
+        list[str],
+        typer.Argument(
+            help="[SWEEP_DIR] VERB ARGS: enqueue k=v..., fix k=v..., unfix k..., narrow "
+            "'k=range', n_trials N, prune N, pause, resume, stop, show.",
+            show_default=False,
+        ),
+    ],
+    storage: StorageOpt = None,
+    study: StudyOpt = None,
+) -> None:
+    """Steer a running (or paused) sweep through its study: it reaches every worker."""
+    from hydratune.sweep.steer import VERBS, Steerer, SteerError
+    from hydratune.sweep.steer_view import print_action, print_view
+
+    sweep_dir = Path(words[0]) if words and Path(words[0]).is_dir() else None
+    verb, *args = words[1:] if sweep_dir is not None else words or [""]
+    if verb not in VERBS:
+        raise typer.BadParameter(
+            f"'{verb}' is not a steering verb; one of: {', '.join(VERBS)}", param_hint="VERB"
+        )
+    try:
+        steerer = Steerer(resolve_sweep(sweep_dir, storage, study).study)
+        if verb == "show":
+            print_view(console, steerer.show())
+            return
+        print_action(console, steerer.run_words(verb, args))
+    except SteerError as error:
+        console.print(f"[red]error[/]: {error}. Nothing was written.")
+        raise typer.Exit(code=2) from None
 
 
 def _default_dir(ref: SweepRef, name: str) -> Path:

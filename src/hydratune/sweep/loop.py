@@ -24,6 +24,7 @@ from hydratune.errors import FatalTrialError
 from hydratune.execute.job import JobResult
 from hydratune.execute.launcher import Launcher
 from hydratune.space.search_space import SearchSpace
+from hydratune.sweep.live_steering import LoopSteering
 from hydratune.sweep.recovery import Recovery
 from hydratune.sweep.study import ask_queued
 
@@ -115,6 +116,7 @@ class SweepLoop:
         self.extend_trial = extend_trial
         self.recovery = recovery or Recovery(study)
         self.on_told = on_told
+        self.steering = LoopSteering(study, space, n_trials)  # `hydratune steer`, any shell
         self.summary = LoopSummary()
         self.active: dict[int, optuna.Trial] = {}  # asked and not told, by trial number
 
@@ -130,6 +132,8 @@ class SweepLoop:
                     while self._may_launch(len(running)) and (trial := self._ask()):
                         running[self._launch(trial)] = trial
                     if not running:
+                        if self.steering.hold():  # paused by hand: wait for resume or stop
+                            continue
                         return self.summary
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in done:
@@ -147,6 +151,9 @@ class SweepLoop:
             self.summary.timed_out = True
             return False
         self.recovery.recover()
+        if not self.steering.poll().launching:  # paused or stopped by hand
+            return False
+        self.n_trials = self.steering.n_trials
         busy = count_trials(self.study, (*FINISHED, TrialState.RUNNING))
         return busy < self.n_trials and not self.summary.grid_done
 

@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 
 from hydratune.attrs import OUTPUT_DIR
 from hydratune.storage import mask_url
+from hydratune.sweep.steering_log import steering_summary
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> dic
             for t in sorted(study.best_trials, key=lambda t: t.number)
         ]
 
+    steering = steering_summary(study.user_attrs)
+    if steering is not None:
+        results["steering"] = steering
     sweep_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(OmegaConf.create(results), sweep_dir / RESULTS_FILE)
     return results

@@ -26,6 +26,7 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from hydratune import compat
+from hydratune.attrs import PRUNE_REQUESTED
 from hydratune.optuna_classes import build_pruner
 from hydratune.storage import open_storage, storage_url
 
@@ -99,6 +100,13 @@ def report(value: float, step: int) -> None:
 
 
 def should_prune() -> bool:
-    """Whether the sweep's pruner wants the running trial stopped; False outside a sweep."""
+    """Whether the sweep's pruner, or a person (``hydratune steer ... prune N``), wants the
+    running trial stopped; False outside a sweep."""
     trial = current_trial()
-    return trial is not None and trial.should_prune()
+    return trial is not None and (pruned_by_hand(trial) is not None or trial.should_prune())
+
+
+def pruned_by_hand(trial: optuna.Trial) -> str | None:
+    """Why a person asked to stop ``trial`` (give a fresh handle: it reads the storage as the
+    handle was made), or None. The request stays on the trial as ``prune_requested``."""
+    return trial.user_attrs.get(PRUNE_REQUESTED)

@@ -14,7 +14,7 @@ import lightning as L
 import optuna
 
 from hydratune.attrs import STOPPED_REASON
-from hydratune.training.current_trial import TrialRef, current_trial_ref
+from hydratune.training.current_trial import TrialRef, current_trial_ref, pruned_by_hand
 
 NAN = "non-finite: "
 
@@ -73,6 +73,9 @@ class PruningCallback(L.Callback):
         if not math.isfinite(value):
             return f"{NAN}{self.metric} is {value} at epoch {epoch}"
         self.trial.report(value, epoch)
+        by_hand = pruned_by_hand(self.ref.trial())  # `hydratune steer ... prune N`
+        if by_hand is not None:
+            return by_hand
         if self.trial.should_prune():
             return f"pruned at epoch {epoch} ({self.metric}={value:.6g})"
         return ""

@@ -1,0 +1,137 @@
+"""The sweep loop's side of steering: poll the study's steering record, apply what changed.
+
+``LoopSteering.poll`` costs one read of the study's user attributes per trial (bench/steering.py
+measures it); the actions are replayed only when their set changed. Fixed and narrowed
+parameters go through ``SteeredSampler``: trials still suggest every parameter with its
+declared distribution, so the study stays one study and the sampler learns from the values
+actually run; only where the values come from changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler, GridSampler
+from optuna.trial import FrozenTrial, TrialState
+
+from hydratune.space.search_space import SearchSpace
+from hydratune.sweep.steering_log import SteeringState, read_state, record_space, steering_keys
+
+log = logging.getLogger(__name__)
+
+HOLD_POLL_S = 1.0  # how often a paused worker with no trial running looks for resume/stop
+
+
+class SteeredSampler(BaseSampler):
+    """The sweep's sampler, with steered parameters taken out of its hands.
+
+    A fixed parameter gets its value; a narrowed one is sampled by the base sampler from the
+    narrowed distribution (independent sampling: relative sampling covers the rest). Both are
+    stored under the declared distribution, like Optuna's ``PartialFixedSampler`` does.
+    """
+
+    def __init__(self, base: BaseSampler) -> None:
+        self.base = base
+        self.fixed: dict[str, Any] = {}
+        self.narrowed: dict[str, BaseDistribution] = {}
+
+    def _steered(self, name: str) -> bool:
+        return name in self.fixed or name in self.narrowed
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        space = self.base.infer_relative_search_space(study, trial)
+        return {k: d for k, d in space.items() if not self._steered(k)}
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return self.base.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        if param_name in self.fixed:
+            return self.fixed[param_name]
+        dist = self.narrowed.get(param_name, param_distribution)
+        return self.base.sample_independent(study, trial, param_name, dist)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.base.before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self.base.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.base.reseed_rng()
+
+
+class LoopSteering:
+    """What the loop asks before each trial: may it start one, and how many in all."""
+
+    def __init__(self, study: optuna.Study, space: SearchSpace, n_trials: int) -> None:
+        self.study, self.declared_n_trials = study, n_trials
+        self.state = SteeringState()
+        self._seen: list[str] = []
+        if isinstance(study.sampler, SteeredSampler):  # a second loop on the same study
+            study.sampler = study.sampler.base
+        record_space(study, space, n_trials)
+        self.sampler: SteeredSampler | None = None
+        if not isinstance(study.sampler, GridSampler):  # the grid runs its own queue
+            self.sampler = SteeredSampler(study.sampler)
+            study.sampler = self.sampler
+
+    @property
+    def n_trials(self) -> int:
+        return self.state.n_trials if self.state.n_trials is not None else self.declared_n_trials
+
+    def poll(self) -> SteeringState:
+        """Read the study's steering record (one storage read) and apply any new action."""
+        attrs = self.study.user_attrs
+        keys = steering_keys(attrs)
+        if keys == self._seen:
+            return self.state
+        new = len(self._seen)
+        self.state, self._seen = read_state(attrs), keys
+        for action in self.state.actions[new:]:
+            log.info(
+                "steering: %s (by %s at %s, from trial #%d)",
+                action.text,
+                action.by,
+                action.at,
+                action.from_trial,
+            )
+        if self.sampler is not None:
+            self.sampler.fixed = dict(self.state.fixed)
+            self.sampler.narrowed = dict(self.state.narrowed)
+        elif self.state.fixed or self.state.narrowed:
+            log.warning("steering: fix/narrow do not apply to the grid sampler's queued points")
+        if self.state.mode != "running":
+            log.info("steering: sweep %s: no new trial starts", self.state.mode)
+        return self.state
+
+    def hold(self) -> bool:
+        """With no trial running: wait while the sweep is paused; True if it was (the loop
+        goes on), False if not (the loop may end)."""
+        if self.poll().mode != "paused":
+            return False
+        log.info("steering: paused; waiting for `hydratune steer ... resume` (or stop)")
+        while self.poll().mode == "paused":
+            time.sleep(HOLD_POLL_S)  # a person decides when to resume: poll the storage
+        return True

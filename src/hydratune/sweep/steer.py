@@ -1,0 +1,358 @@
+"""Steer a running (or paused) sweep from another shell or a notebook, through its study.
+
+Every verb checks its input against the search space the sweep recorded (the same
+``SearchSpace`` the workers use: ``fit``, ``contains``, ``active``) and writes nothing when
+something is wrong; otherwise it appends one action to the study's steering record, which
+every worker reads before its next trial.
+
+Example (a notebook)::
+
+    >>> steer = Steerer.load("outputs/hydratune.journal", "mlp_digits")
+    >>> steer.enqueue(["model.optimizer.lr=0.002", "model.n_layers=2"])   # run this point next
+    >>> steer.fix(["model.n_layers=2"])                # pin it from now on; unfix to search again
+    >>> steer.narrow(["model.optimizer.lr=tag(log, interval(1e-3, 1e-2))"])
+    >>> steer.n_trials(80); steer.prune(17); steer.pause(); steer.resume(); steer.stop()
+    >>> steer.show().running
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import optuna
+from hydra.errors import HydraException
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    distribution_to_json,
+)
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+from hydratune import compat
+from hydratune.attrs import ENQUEUED_FROM, OWNER, PRUNE_REQUESTED
+from hydratune.space.grammar import (
+    SearchSpaceError,
+    describe,
+    format_value,
+    make_parser,
+    parse_line,
+)
+from hydratune.space.search_space import SearchSpace
+from hydratune.storage import load_study
+from hydratune.sweep.steering import SteeringError, params_from_mapping
+from hydratune.sweep.steering_log import (
+    Action,
+    SteeringState,
+    read_state,
+    recorded_space,
+    who,
+    write_action,
+)
+
+VERBS = (
+    "enqueue",
+    "fix",
+    "unfix",
+    "narrow",
+    "n_trials",
+    "prune",
+    "pause",
+    "resume",
+    "stop",
+    "show",
+)
+
+Params = Mapping[str, Any] | Iterable[str]  # {key: value} or ["key=value", ...]
+
+
+class SteerError(SteeringError):
+    """A steering request that does not fit the sweep; nothing was written."""
+
+
+@dataclass
+class RunningTrial:
+    number: int
+    params: dict[str, Any]
+    started: datetime | None
+    owner: str | None
+    prune_requested: str | None
+
+
+@dataclass
+class SweepView:
+    """What ``show`` says about a sweep: its state, best so far, running trials, the log."""
+
+    study_name: str
+    mode: str
+    n_trials: int | None  # the target in force
+    declared_n_trials: int | None  # the sweep's own setting
+    counts: dict[str, int]
+    best: FrozenTrial | None
+    running: list[RunningTrial]
+    state: SteeringState
+    space: SearchSpace
+    pareto: list[FrozenTrial] = field(default_factory=list)
+
+
+class Steerer:
+    """The steering verbs on one study, checked against the search space its sweep recorded."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        recorded = recorded_space(study)
+        if recorded is None:
+            raise SteerError(
+                f"study '{study.study_name}' has no recorded search space: it was not run by a "
+                "hydratune sweep (or by one older than steering); run the sweep once first"
+            )
+        self.study, self.space = study, recorded.space
+        self.sampler, self.declared_n_trials = recorded.sampler, recorded.n_trials
+        self.parser = make_parser()
+
+    @classmethod
+    def load(cls, storage_url: str, study_name: str) -> Steerer:
+        """The steerer of ``study_name`` in ``storage_url`` (a journal path or database URL)."""
+        return cls(load_study(storage_url, study_name))
+
+    # -- the verbs ---------------------------------------------------------------------------
+
+    def enqueue(self, params: Params) -> Action:
+        """Queue one trial with these parameters; it runs next (the others are sampled)."""
+        values = self._values(params, "enqueue")
+        text = "enqueue " + _assignments(values)
+        before = len(self.study.get_trials(deepcopy=False))
+        self.study.enqueue_trial(values, user_attrs={ENQUEUED_FROM: f"steer: {text}"})
+        return write_action(self.study, "enqueue", {"params": values}, text, before)
+
+    def fix(self, params: Params) -> Action:
+        """Give these parameters this value in every trial from now on."""
+        self._not_grid("fix")
+        values = self._values(params, "fix")
+        text = "fix " + _assignments(values)
+        return write_action(self.study, "fix", {"params": values}, text, self._next_trial())
+
+    def unfix(self, keys: Iterable[str]) -> Action:
+        """Search these parameters again over their declared range (undo fix and narrow)."""
+        names = [self._known(str(k).split("=", 1)[0], "unfix") for k in keys]
+        if not names:
+            raise SteerError("unfix: name the parameter(s) to search again, e.g. unfix model.lr")
+        text = "unfix " + " ".join(names)
+        return write_action(self.study, "unfix", {"keys": names}, text, self._next_trial())
+
+    def narrow(self, lines: Params) -> Action:
+        """Sample these parameters from a narrower range within the declared one."""
+        self._not_grid("narrow")
+        items = lines.items() if isinstance(lines, Mapping) else [_split(x) for x in lines]
+        dists: dict[str, BaseDistribution] = {}
+        for key, expr in items:
+            name = self._known(key, "narrow")
+            dists[name] = self._narrowed(name, f"{name}={expr}")
+        if not dists:
+            raise SteerError("narrow: give key=range, e.g. 'model.lr=interval(1e-3, 1e-2)'")
+        text = "narrow " + " ".join(f"{k}={describe(d)}" for k, d in dists.items())
+        args = {"distributions": {k: distribution_to_json(d) for k, d in dists.items()}}
+        return write_action(self.study, "narrow", args, text, self._next_trial())
+
+    def n_trials(self, n: int) -> Action:
+        """Raise or lower the number of finished trials the sweep runs to."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise SteerError(f"n_trials: {n!r} is not a whole number of trials >= 1")
+        return write_action(
+            self.study, "n_trials", {"n_trials": n}, f"n_trials {n}", self._next_trial()
+        )
+
+    def prune(self, number: int) -> Action:
+        """Stop running trial ``number`` now, as pruned by hand (at its next pruning check)."""
+        running = [t.number for t in self._trials((TrialState.RUNNING,))]
+        if number not in running:
+            raise SteerError(
+                f"prune: trial #{number} is not running; running now: "
+                f"{', '.join(f'#{n}' for n in running) or 'none'}"
+            )
+        user, host = who()
+        reason = (
+            f"pruned by hand: {user}@{host} at {datetime.now(UTC).isoformat(timespec='seconds')}"
+        )
+        try:
+            compat.trial_by_number(self.study, number).set_user_attr(PRUNE_REQUESTED, reason)
+        except UpdateFinishedTrialError:
+            raise SteerError(
+                f"prune: trial #{number} finished meanwhile; nothing written"
+            ) from None
+        return write_action(self.study, "prune", {"trial": number}, f"prune {number}", number)
+
+    def pause(self) -> Action:
+        """Start no new trial until ``resume``; running trials go on."""
+        return self._mode("pause")
+
+    def resume(self) -> Action:
+        """Start trials again after ``pause`` or ``stop`` (a stopped sweep needs a rerun)."""
+        return self._mode("resume")
+
+    def stop(self) -> Action:
+        """Start no new trial; running ones finish and the sweep ends (a rerun stops too,
+        until ``resume``)."""
+        return self._mode("stop")
+
+    def show(self) -> SweepView:
+        trials = self.study.get_trials(deepcopy=False)
+        state = read_state(self.study.user_attrs)
+        counts = {s.name.lower(): 0 for s in TrialState}
+        for trial in trials:
+            counts[trial.state.name.lower()] += 1
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        best, pareto = None, []
+        if complete and len(self.study.directions) == 1:
+            best = self.study.best_trial
+        elif complete:
+            pareto = self.study.best_trials
+        running = [
+            RunningTrial(
+                t.number,
+                dict(t.params),
+                t.datetime_start,
+                t.user_attrs.get(OWNER),
+                t.user_attrs.get(PRUNE_REQUESTED),
+            )
+            for t in trials
+            if t.state == TrialState.RUNNING
+        ]
+        target = state.n_trials if state.n_trials is not None else self.declared_n_trials
+        return SweepView(
+            self.study.study_name,
+            state.mode,
+            target,
+            self.declared_n_trials,
+            counts,
+            best,
+            running,
+            state,
+            self.space,
+            pareto,
+        )
+
+    def run_words(self, verb: str, args: Sequence[str]) -> Action:
+        """One verb as the command line gives it: ``fix model.n_layers=2``, ``prune 17``."""
+        if verb in ("enqueue", "fix", "unfix", "narrow"):
+            return getattr(self, verb)(args)
+        if verb in ("n_trials", "prune"):
+            if len(args) != 1 or not args[0].isdigit():
+                raise SteerError(f"{verb}: give one whole number, e.g. {verb} 17; got {args}")
+            return getattr(self, verb)(int(args[0]))
+        if verb in ("pause", "resume", "stop"):
+            if args:
+                raise SteerError(f"{verb} takes no arguments; got {' '.join(args)}")
+            return getattr(self, verb)()
+        raise SteerError(f"'{verb}' is not a steering verb; one of: {', '.join(VERBS)}")
+
+    # -- checks -------------------------------------------------------------------------------
+
+    def _mode(self, verb: str) -> Action:
+        return write_action(self.study, verb, {}, verb, self._next_trial())
+
+    def _values(self, params: Params, verb: str) -> dict[str, Any]:
+        """Parameter values checked like the sweep's own ``enqueue`` (``SearchSpace.fit``)."""
+        items = (
+            params.items()
+            if isinstance(params, Mapping)
+            else [self._parse(p, verb) for p in params]
+        )
+        given = {self._known(str(k), verb): v for k, v in items}
+        if not given:
+            raise SteerError(f"{verb}: give key=value, e.g. {verb} model.n_layers=2")
+        try:
+            return params_from_mapping(self.space, given, verb)
+        except SteeringError as error:
+            raise SteerError(str(error)) from None
+
+    def _parse(self, line: str, verb: str) -> tuple[str, Any]:
+        key, _ = _split(line)
+        try:
+            override = self.parser.parse_override(line)
+        except HydraException as error:
+            raise SteerError(f"{verb}: cannot parse '{line}': {error}") from None
+        if override.is_sweep_override():
+            raise SteerError(f"{verb}: '{line}' is a range; give one value, e.g. {key}=0.01")
+        return key, override.value()
+
+    def _known(self, key: str, verb: str) -> str:
+        if key in self.space.distributions:
+            return key
+        close = difflib.get_close_matches(key, list(self.space.distributions), n=2)
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
+        raise SteerError(
+            f"{verb}: '{key}' is not a searched parameter of this sweep.{hint} Searched: "
+            f"{', '.join(self.space.distributions) or 'none'}"
+        )
+
+    def _narrowed(self, name: str, line: str) -> BaseDistribution:
+        """The distribution ``line`` gives, if it lies within ``name``'s declared one."""
+        declared = self.space.distributions[name]
+        where = f"narrow {name}"
+        if isinstance(declared, CategoricalDistribution):
+            raise SteerError(
+                f"{where}: {name} is a choice {describe(declared)}; narrow works on numeric "
+                "ranges. Fix it to one choice (fix) or enqueue the points to run"
+            )
+        try:
+            _, new = parse_line(line, self.parser, where)
+        except SearchSpaceError as error:
+            raise SteerError(str(error)) from None
+        if new is None or type(new) is not type(declared):
+            kind = (
+                "int(interval(low, high)) or range(...)"
+                if "Int" in type(declared).__name__
+                else "interval(low, high)"
+            )
+            raise SteerError(
+                f"{where}: give a range of the same kind as the declared {describe(declared)}, "
+                f"e.g. {name}={kind}"
+            )
+        outside = [v for v in (new.low, new.high) if not self.space.contains(name, v)]  # type: ignore[attr-defined]
+        step, declared_step = getattr(new, "step", None), getattr(declared, "step", None)
+        if declared_step is not None and (step is None or not _multiple(step, declared_step)):
+            outside.append(f"step {step}")
+        if outside:
+            raise SteerError(
+                f"{where}: {describe(new)} is not within the declared range {describe(declared)} "
+                f"({', '.join(str(v) for v in outside)} outside it)"
+            )
+        return new
+
+    def _not_grid(self, verb: str) -> None:
+        if "GridSampler" in self.sampler:
+            raise SteerError(
+                f"{verb}: this sweep uses the grid sampler, which runs its queued grid points; "
+                "enqueue points, or change n_trials, instead"
+            )
+
+    def _trials(self, states: tuple[TrialState, ...]) -> list[FrozenTrial]:
+        return self.study.get_trials(deepcopy=False, states=states)
+
+    def _next_trial(self) -> int:
+        """The first trial that can honour an action written now: the first waiting trial, or
+        the next new one."""
+        trials = self.study.get_trials(deepcopy=False)
+        waiting = [t.number for t in trials if t.state == TrialState.WAITING]
+        return min([*waiting, len(trials)])
+
+
+def _split(line: str) -> tuple[str, str]:
+    key, sep, value = str(line).partition("=")
+    if not sep or not key.strip():
+        raise SteerError(f"'{line}' is not key=value")
+    return key.strip(), value.strip()
+
+
+def _assignments(values: Mapping[str, Any]) -> str:
+    return " ".join(f"{k}={format_value(v)}" for k, v in values.items())
+
+
+def _multiple(step: float, base: float) -> bool:
+    ratio = step / base
+    return math.isclose(ratio, round(ratio), rel_tol=1e-9) and round(ratio) >= 1

@@ -1,0 +1,66 @@
+"""How ``hydratune steer`` prints what it did and what ``show`` found (rich tables)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from hydratune.space.grammar import describe, format_value
+from hydratune.sweep.steer import SweepView
+from hydratune.sweep.steering_log import Action
+
+
+def print_action(console: Console, action: Action) -> None:
+    console.print(
+        f"recorded: {action.text} (by {action.by} at {action.at}; from trial "
+        f"#{action.from_trial}). Every worker applies it before its next trial."
+    )
+
+
+def _params(params: dict) -> str:
+    return " ".join(f"{k}={format_value(v)}" for k, v in params.items())
+
+
+def print_view(console: Console, view: SweepView) -> None:
+    """State, best so far, running trials and the steering log of one sweep."""
+    target = "?" if view.n_trials is None else str(view.n_trials)
+    if view.state.n_trials is not None and view.declared_n_trials is not None:
+        target += f" (steered; the sweep set {view.declared_n_trials})"
+    console.print(f"study '{view.study_name}': {view.mode}, n_trials {target}")
+    counts = ", ".join(f"{n} {state}" for state, n in view.counts.items() if n)
+    console.print(f"trials: {counts or 'none yet'}")
+    if view.best is not None:
+        console.print(
+            f"best so far: #{view.best.number} value {view.best.value:.6g}  "
+            f"{_params(view.best.params)}"
+        )
+    elif view.pareto:
+        console.print(f"Pareto front: {', '.join(f'#{t.number}' for t in view.pareto)}")
+    for key, value in view.state.fixed.items():
+        console.print(f"fixed: {key}={format_value(value)}")
+    for key, dist in view.state.narrowed.items():
+        declared = (
+            describe(view.space.distributions[key]) if key in view.space.distributions else "?"
+        )
+        console.print(f"narrowed: {key} in {describe(dist)} (declared {declared})")
+
+    running = Table(title="running trials", title_justify="left")
+    for column in ("trial", "started", "worker", "params", "prune requested"):
+        running.add_column(column, overflow="fold")
+    for trial in view.running:
+        started = trial.started.strftime("%H:%M:%S") if trial.started else ""
+        running.add_row(
+            f"#{trial.number}",
+            started,
+            trial.owner or "",
+            _params(trial.params),
+            trial.prune_requested or "",
+        )
+    console.print(running if view.running else "running trials: none")
+
+    log = Table(title="steering log", title_justify="left")
+    for column in ("at (UTC)", "by", "from trial", "action"):
+        log.add_column(column, overflow="fold")
+    for action in view.state.actions:
+        log.add_row(action.at, action.by, f"#{action.from_trial}", action.text)
+    console.print(log if view.state.actions else "steering log: empty")

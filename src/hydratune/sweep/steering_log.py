@@ -1,0 +1,235 @@
+"""The steering record: every action taken on a running sweep, kept in its study.
+
+Each action is one study user attribute of its own, ``steer:<time ns>:<host>:<pid>:<n>``, so
+two people steering at once never overwrite each other (append-only, in every storage), the
+keys sort in time order, and replaying them in that order gives the steering in force (the
+later action wins per parameter). Workers on every host read it from the storage before each
+trial; a rerun of the sweep reads it again, so steering survives restarts.
+
+The sweep also records its search space (``sweep_space``), so ``hydratune steer`` in another
+shell validates against exactly what the workers search.
+"""
+
+from __future__ import annotations
+
+import getpass
+import itertools
+import os
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    distribution_to_json,
+    json_to_distribution,
+)
+
+from hydratune.attrs import STEER_PREFIX, SWEEP_SPACE
+from hydratune.space.grammar import describe
+from hydratune.space.search_space import Condition, Pair, SearchSpace
+
+RUNNING, PAUSED, STOPPED = "running", "paused", "stopped"
+_MODES = {"pause": PAUSED, "resume": RUNNING, "stop": STOPPED}
+_counter = itertools.count()
+
+
+@dataclass(frozen=True)
+class Action:
+    """One steering action as stored: what (``verb``, ``args``, ``text``), when, by whom, and
+    ``from_trial``: trials with this number or later, asked after it was written, honour it."""
+
+    key: str
+    verb: str
+    args: dict[str, Any]
+    text: str
+    at: str  # ISO 8601, UTC
+    user: str
+    host: str
+    from_trial: int
+
+    @property
+    def by(self) -> str:
+        return f"{self.user}@{self.host}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "by": self.by,
+            "from_trial": self.from_trial,
+            "action": self.text,
+        }
+
+
+@dataclass
+class SteeringState:
+    """The steering in force: the actions replayed in time order, the later one winning."""
+
+    mode: str = RUNNING
+    n_trials: int | None = None  # None: the sweep's own n_trials
+    fixed: dict[str, Any] = field(default_factory=dict)
+    narrowed: dict[str, BaseDistribution] = field(default_factory=dict)
+    actions: list[Action] = field(default_factory=list)
+
+    @property
+    def launching(self) -> bool:
+        return self.mode == RUNNING
+
+    def apply(self, action: Action) -> None:
+        self.actions.append(action)
+        args = action.args
+        if action.verb in _MODES:
+            self.mode = _MODES[action.verb]
+        elif action.verb == "n_trials":
+            self.n_trials = int(args["n_trials"])
+        elif action.verb == "fix":
+            for key, value in args["params"].items():
+                self.fixed[key] = value
+                self.narrowed.pop(key, None)
+        elif action.verb == "unfix":
+            for key in args["keys"]:
+                self.fixed.pop(key, None)
+                self.narrowed.pop(key, None)
+        elif action.verb == "narrow":
+            for key, dist in args["distributions"].items():
+                self.narrowed[key] = json_to_distribution(dist)
+                self.fixed.pop(key, None)
+        # enqueue and prune act on the study and its trials directly; they are only logged
+
+
+def steering_keys(attrs: Mapping[str, Any]) -> list[str]:
+    """The steering actions' keys among a study's user attributes, in time order."""
+    return sorted(k for k in attrs if k.startswith(STEER_PREFIX))
+
+
+def read_state(attrs: Mapping[str, Any]) -> SteeringState:
+    """Replay the steering actions found in a study's user attributes."""
+    state = SteeringState()
+    for key in steering_keys(attrs):
+        record = attrs[key]
+        state.apply(
+            Action(
+                key=key,
+                verb=record["verb"],
+                args=record.get("args", {}),
+                text=record.get("text", record["verb"]),
+                at=record.get("at", ""),
+                user=record.get("user", "?"),
+                host=record.get("host", "?"),
+                from_trial=int(record.get("from_trial", 0)),
+            )
+        )
+    return state
+
+
+def write_action(
+    study: optuna.Study, verb: str, args: dict[str, Any], text: str, from_trial: int
+) -> Action:
+    """Append one action to the study's steering record (one new attribute, never a rewrite)."""
+    user, host = who()
+    pid = os.getpid()
+    key = f"{STEER_PREFIX}{time.time_ns():020d}:{host}:{pid}:{next(_counter)}"
+    action = Action(
+        key=key,
+        verb=verb,
+        args=args,
+        text=text,
+        at=datetime.now(UTC).isoformat(timespec="seconds"),
+        user=user,
+        host=host,
+        from_trial=from_trial,
+    )
+    study.set_user_attr(
+        key,
+        {
+            "verb": verb,
+            "args": args,
+            "text": text,
+            "at": action.at,
+            "user": action.user,
+            "host": host,
+            "from_trial": from_trial,
+        },
+    )
+    return action
+
+
+def who() -> tuple[str, str]:
+    """The user and host a steering action is recorded as coming from."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name in a container without a passwd entry
+        user = str(os.getuid())
+    return user, socket.gethostname()
+
+
+def space_record(
+    space: SearchSpace, sampler: optuna.samplers.BaseSampler, n_trials: int
+) -> dict[str, Any]:
+    """What another shell needs to validate and show steering: the space, the sampler's name
+    and the sweep's own ``n_trials``."""
+    return {
+        "distributions": {k: distribution_to_json(d) for k, d in space.distributions.items()},
+        "conditions": {
+            k: {"parent": c.parent, "values": list(c.values)} for k, c in space.conditions.items()
+        },
+        "pairs": {
+            k: {"keys": list(p.keys), "rows": [list(r) for r in p.rows]}
+            for k, p in space.pairs.items()
+        },
+        "sampler": type(sampler).__name__,
+        "n_trials": n_trials,
+    }
+
+
+def record_space(study: optuna.Study, space: SearchSpace, n_trials: int) -> None:
+    """Store the sweep's search space in the study unless it is already there as it is."""
+    record = space_record(space, study.sampler, n_trials)
+    if study.user_attrs.get(SWEEP_SPACE) != record:
+        study.set_user_attr(SWEEP_SPACE, record)
+
+
+@dataclass
+class RecordedSweep:
+    """What a sweep recorded about itself for steering."""
+
+    space: SearchSpace
+    sampler: str
+    n_trials: int | None
+
+
+def recorded_space(study: optuna.Study) -> RecordedSweep | None:
+    """The search space, sampler name and n_trials the sweep recorded, or None (a study not
+    run by a hydratune sweep, or by one older than steering)."""
+    record = study.user_attrs.get(SWEEP_SPACE)
+    if record is None:
+        return None
+    space = SearchSpace(
+        distributions={k: json_to_distribution(d) for k, d in record["distributions"].items()},
+        conditions={
+            k: Condition(c["parent"], tuple(c["values"])) for k, c in record["conditions"].items()
+        },
+        pairs={
+            k: Pair(tuple(p["keys"]), tuple(tuple(r) for r in p["rows"]))
+            for k, p in record["pairs"].items()
+        },
+    )
+    return RecordedSweep(space, record.get("sampler", ""), record.get("n_trials"))
+
+
+def steering_summary(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The steering in force and its log, for ``optimization_results.yaml``; None if none."""
+    state = read_state(attrs)
+    if not state.actions:
+        return None
+    return {
+        "state": state.mode,
+        "n_trials": state.n_trials,
+        "fixed": dict(state.fixed),
+        "narrowed": {k: describe(d) for k, d in state.narrowed.items()},
+        "log": [a.as_dict() for a in state.actions],
+    }
