@@ -4,6 +4,8 @@ study a sweep stored."""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -89,3 +91,27 @@ def composed(config_dir: Path, config_name: str) -> Iterator[tuple[Any, Any, Any
             yield TrialConfigFactory(loader, master, make_parser(loader)), loader, master
         finally:
             GlobalHydra.instance().clear()
+
+
+def wait_at_gate(gate: Path, number: int) -> None:
+    """Hold trial ``number`` until the test writes ``go-<number>`` (or ``go-all``) in ``gate``.
+
+    The trial first writes ``started-<number>`` (its process id), and while it waits it asks
+    the sweep whether to stop (``hydratune.should_prune``), as a training loop does between
+    epochs, so a trial held here can be pruned by hand.
+    """
+    (gate / f"started-{number}").write_text(str(os.getpid()))
+    while not (gate / f"go-{number}").exists() and not (gate / "go-all").exists():
+        if hydratune.should_prune():
+            raise optuna.TrialPruned(f"held at the gate (trial {number})")
+        time.sleep(0.02)  # polls the release file and the prune flag, the condition waited for
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = 120) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail naming ``what`` at the
+    deadline."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+    return result

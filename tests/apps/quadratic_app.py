@@ -1,7 +1,8 @@
 """The quadratic test objective as a command-line Hydra app, for tests that kill real sweeps.
 
 With ``HANG_AT_TRIAL=N`` and ``HANG_MARKER=path`` set, trial N writes its process id to the
-marker file and then hangs until the test kills or interrupts it.
+marker file and then hangs until the test kills or interrupts it. With ``GATE_DIR=path`` set,
+every trial waits at a gate in that directory until the test releases it (``wait_at_gate``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from helpers import quadratic  # noqa: E402
+from helpers import quadratic, wait_at_gate  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="quadratic")
@@ -25,6 +26,8 @@ def main(cfg: DictConfig) -> float:
     if hang_at is not None and HydraConfig.get().job.num == int(hang_at):
         Path(os.environ["HANG_MARKER"]).write_text(str(os.getpid()))
         time.sleep(600)  # the trial hangs here until the test kills the sweep
+    if "GATE_DIR" in os.environ:
+        wait_at_gate(Path(os.environ["GATE_DIR"]), HydraConfig.get().job.num)
     return quadratic(cfg)
 
 
