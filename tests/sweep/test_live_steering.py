@@ -373,3 +373,25 @@ def test_two_workers_on_postgres_and_two_steerers_at_once(tmp_path, postgres_url
     shown = succeed(steer_command(tmp_path, *where, "show"))[0]
     assert "fix kind=b" in shown and "narrow x=[0.0, 2.0]" in shown
     assert postgres_url.split(":")[2].split("@")[0] not in shown  # no password printed
+
+
+def test_the_report_marks_steering_on_the_history_and_lists_it(sweep, tmp_path):
+    from hydratune.insight.report import write_report
+    from hydratune.insight.report.model import objectives_of
+    from hydratune.insight.report.sections import build_sections
+
+    sweep(["hydra.sweeper.n_trials=3"])
+    steer = steerer(tmp_path)
+    steer.fix(["kind=b"])
+    steer.n_trials(5)
+    sweep(["hydra.sweeper.n_trials=3"])  # the rerun honours the steered target
+    study = load("quadratic", tmp_path)
+    assert len(study.trials) == 5 and all(t.params["kind"] == "b" for t in study.trials[3:])
+
+    sections = build_sections(study, study.trials, objectives_of(study))
+    history = next(s for s in sections if s.key == "history").figures[0][1]
+    (line,) = history.layout.shapes
+    assert line.x0 == 2.5  # just before trial 3, the first one steered
+    assert history.layout.annotations[0].text == "fix kind=b; n_trials 5"
+    markdown = write_report(study, tmp_path / "report", png=False).markdown.read_text()
+    assert "Steering" in markdown and "| #3 | fix kind=b |" in markdown

@@ -23,7 +23,9 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hydratune.insight.report.model import Objective, Section, TableData
+from hydratune.insight.report.steering import mark_steering, steering_section
 from hydratune.insight.report.trials import number_text, trials_section
+from hydratune.sweep.steering_log import read_state
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -44,8 +46,14 @@ def build_sections(
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     params = sorted({name for t in complete for name in t.params})
     importances: dict[int, dict[str, float]] = {}
+    steering = read_state(study.user_attrs).actions
     builders: list[tuple[str, str, Callable[[], Section | None]]] = [
-        ("history", "Optimisation history", lambda: history_section(study, complete, objectives)),
+        (
+            "history",
+            "Optimisation history",
+            lambda: history_section(study, complete, objectives, steering),
+        ),
+        ("steering", "Steering", lambda: steering_section(steering)),
         ("pareto", "Pareto front", lambda: pareto_section(study, complete, objectives)),
         (
             "importance",
@@ -82,7 +90,10 @@ def build_sections(
 
 
 def history_section(
-    study: optuna.Study, complete: list[FrozenTrial], objectives: list[Objective]
+    study: optuna.Study,
+    complete: list[FrozenTrial],
+    objectives: list[Objective],
+    steering: list | None = None,
 ) -> Section:
     from optuna.visualization import plot_hypervolume_history, plot_optimization_history
 
@@ -96,6 +107,7 @@ def history_section(
             title=f"Optimisation history: {obj.name}"
             + ("" if obj.multi else " (line: best so far)")
         )
+        mark_steering(fig, steering or [])  # dotted lines: where `hydratune steer` applied
         section.figures.append((f"history{obj.suffix}", fig))
     if len(objectives) > 1:
         # The multi-objective best-so-far: the hypervolume the front encloses, measured from a
