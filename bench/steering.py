@@ -101,7 +101,7 @@ def contender(n: int, polling: bool, actions: int) -> Callable[[], dict[str, Any
 
 
 def run(quick: bool) -> dict[str, Any]:
-    n, reps, k = (20, 2, 20) if quick else (200, 5, 100)
+    n, reps, k = (20, 2, 21) if quick else (200, 5, 101)  # k odd: fix/unfix pairs + n_trials
     contenders = {
         "no polling": contender(n, False, 0),
         "polling": contender(n, True, 0),

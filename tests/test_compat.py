@@ -43,6 +43,14 @@ def test_storage_of_and_trial_id_update_a_frozen_trial_in_storage():
     assert s.trials[0].user_attrs == {"k": 1}
 
 
+def test_study_user_attrs_reads_the_storage_current_attributes():
+    s = study()
+    s.set_user_attr("steer:1", {"verb": "pause"})
+    assert compat.study_user_attrs(s) == {"steer:1": {"verb": "pause"}}  # Study._storage
+    s.set_user_attr("steer:2", {"verb": "resume"})
+    assert set(compat.study_user_attrs(s)) == {"steer:1", "steer:2"}
+
+
 def test_grid_of_returns_the_grid_a_sampler_was_built_with():
     grid = {"a": [1, 2], "b": ["x"]}
     assert compat.grid_of(optuna.samplers.GridSampler(grid)) == grid  # _search_space

@@ -40,6 +40,13 @@ def storage_of(study: optuna.Study) -> BaseStorage:
     return study._storage
 
 
+def study_user_attrs(study: optuna.Study) -> dict[str, Any]:
+    """The study's user attributes as the storage holds them (``Study._storage``,
+    ``Study._study_id``), without ``Study.user_attrs``' deep copy: the sweep loop reads them
+    before every trial (steering). Read-only: never modify the dict returned."""
+    return study._storage.get_study_user_attrs(study._study_id)
+
+
 def trial_id(trial: FrozenTrial) -> int:
     """The storage id of a frozen trial (``FrozenTrial._trial_id``), to update it in place."""
     return trial._trial_id

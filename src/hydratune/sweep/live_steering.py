@@ -19,6 +19,7 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, GridSampler
 from optuna.trial import FrozenTrial, TrialState
 
+from hydratune import compat
 from hydratune.space.search_space import SearchSpace
 from hydratune.sweep.steering_log import SteeringState, read_state, record_space, steering_keys
 
@@ -103,7 +104,7 @@ class LoopSteering:
 
     def poll(self) -> SteeringState:
         """Read the study's steering record (one storage read) and apply any new action."""
-        attrs = self.study.user_attrs
+        attrs = compat.study_user_attrs(self.study)  # read-only, not deep-copied
         keys = steering_keys(attrs)
         if keys == self._seen:
             return self.state
