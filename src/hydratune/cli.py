@@ -52,11 +52,11 @@ def main() -> None:
     A command name goes to the command; anything else to the Hydra app. ``--help`` shows the
     commands, then the Hydra app's own help (config groups, override syntax).
     """
+    if len(sys.argv) > 1 and sys.argv[1] in subcommands():
+        app()  # without importing the app (Lightning, torch): `hydratune steer` answers fast
+        return
     from hydratune.app import main as hydra_main
 
-    if len(sys.argv) > 1 and sys.argv[1] in subcommands():
-        app()
-        return
     if sys.argv[1:] in (["--help"], ["-h"]):
         app(["--help"], prog_name="hydratune", standalone_mode=False)
         sys.argv[1:] = ["--help"]

@@ -107,6 +107,7 @@ def test_fix_narrow_enqueue_and_n_trials_apply_from_the_next_trial(sweep, tmp_pa
     assert results["steering"]["fixed"] == {"kind": "b"}
 
 
+@pytest.mark.slow  # seconds of real sweeps; the core verbs stay in the fast tier
 def test_unfix_searches_the_parameter_again_over_its_declared_range(sweep, tmp_path):
     run = Background(tmp_path, "hydra.sweeper.n_trials=8", "hydra/sweeper/sampler=random")
     run.started(0)
@@ -136,6 +137,7 @@ class Messages(logging.Handler):
         self.texts.append(record.getMessage())
 
 
+@pytest.mark.slow  # seconds of real sweeps; the core verbs stay in the fast tier
 def test_pause_starts_no_trial_until_resume(sweep, tmp_path):
     messages = Messages("hydratune.sweep.live_steering")
     try:
@@ -154,6 +156,7 @@ def test_pause_starts_no_trial_until_resume(sweep, tmp_path):
     assert len(load("quadratic", tmp_path).trials) == 3
 
 
+@pytest.mark.slow  # seconds of real sweeps; the core verbs stay in the fast tier
 def test_stop_lets_the_running_trial_finish_and_holds_across_a_restart(sweep, tmp_path):
     run = Background(tmp_path, "hydra.sweeper.n_trials=4")
     run.started(0)
@@ -212,10 +215,17 @@ def test_two_steerers_at_once_are_both_recorded_and_the_later_wins(sweep, tmp_pa
     assert state.fixed == later.args["params"]
 
 
-@pytest.fixture
-def swept(sweep, tmp_path) -> Path:
-    sweep(["hydra.sweeper.n_trials=2"])
-    return tmp_path / "sweeps" / "quadratic"
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory) -> Path:
+    """One finished sweep for the error cases (they write nothing, so they can share it)."""
+    cwd = tmp_path_factory.mktemp("swept")
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        multirun(["hydra.sweeper.n_trials=2"])
+    finally:
+        os.chdir(old)
+    return cwd / "sweeps" / "quadratic"
 
 
 @pytest.mark.parametrize(
@@ -239,22 +249,21 @@ def swept(sweep, tmp_path) -> Path:
         (["pause", "now"], "pause takes no arguments"),
     ],
 )
-def test_a_bad_steering_request_names_the_problem_and_writes_nothing(
-    swept, tmp_path, words, message
-):
-    before = load("quadratic", tmp_path)
+def test_a_bad_steering_request_names_the_problem_and_writes_nothing(swept, words, message):
+    cwd = swept.parents[1]
+    before = load("quadratic", cwd)
     attrs, n = before.user_attrs, len(before.trials)
     result = hydratune("steer", swept, *words)
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split()) and "Nothing was written" in result.output
-    after = load("quadratic", tmp_path)
+    after = load("quadratic", cwd)
     assert after.user_attrs == attrs and len(after.trials) == n
 
 
 def test_an_unknown_verb_and_a_study_that_was_never_swept_are_refused(swept, tmp_path):
     result = hydratune("steer", swept, "jump")
     assert result.exit_code == 2 and "'jump' is not a steering verb" in result.output
-    storage = tmp_path / "outputs" / "hydratune.journal"
+    storage = tmp_path / "plain.journal"
     plain = optuna.create_study(
         study_name="plain",
         storage=optuna.storages.JournalStorage(
@@ -266,6 +275,7 @@ def test_an_unknown_verb_and_a_study_that_was_never_swept_are_refused(swept, tmp
     assert plain.user_attrs == {}
 
 
+@pytest.mark.slow  # seconds of real sweeps; the core verbs stay in the fast tier
 def test_show_gives_state_best_running_trials_and_the_log(sweep, tmp_path):
     run = Background(tmp_path, "hydra.sweeper.n_trials=2")
     run.started(0)
@@ -375,6 +385,7 @@ def test_two_workers_on_postgres_and_two_steerers_at_once(tmp_path, postgres_url
     assert postgres_url.split(":")[2].split("@")[0] not in shown  # no password printed
 
 
+@pytest.mark.slow  # seconds of real sweeps; the core verbs stay in the fast tier
 def test_the_report_marks_steering_on_the_history_and_lists_it(sweep, tmp_path):
     from hydratune.insight.report import write_report
     from hydratune.insight.report.model import objectives_of

@@ -9,16 +9,25 @@ from hydratune.space.grammar import describe, format_value
 from hydratune.sweep.steer import SweepView
 from hydratune.sweep.steering_log import Action
 
+EFFECT = {
+    "enqueue": "It runs as the next trial of the first worker free.",
+    "prune": "The trial stops at its next pruning check (should_prune, each validation epoch).",
+    "stop": "No new trial starts; running ones finish, and a rerun stops too until resume.",
+}
+
 
 def print_action(console: Console, action: Action) -> None:
+    effect = EFFECT.get(action.verb, "Every worker applies it before its next trial.")
     console.print(
         f"recorded: {action.text} (by {action.by} at {action.at}; from trial "
-        f"#{action.from_trial}). Every worker applies it before its next trial."
+        f"#{action.from_trial}). {effect}"
     )
 
 
 def _params(params: dict) -> str:
-    return " ".join(f"{k}={format_value(v)}" for k, v in params.items())
+    """``key=value`` pairs, floats to 4 significant digits (a table cell, not a record)."""
+    short = {k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in params.items()}
+    return " ".join(f"{k}={format_value(v)}" for k, v in short.items())
 
 
 def print_view(console: Console, view: SweepView) -> None:
