@@ -13,10 +13,16 @@ in one process:
 Figures: the time spent inside ``poll`` per trial (timed around every call, in the real
 sweeps), and the sweep's per-trial time (first ask to last tell over N) of each contender
 over the no-polling one, as a median ratio over the interleaved repetitions.
+
+An RDB storage takes another path (a count of steering keys first), timed on ``poll`` alone:
+in SQLite, or in the database ``HYDRATUNE_BENCH_RDB_URL`` names (e.g. a PostgreSQL URL).
 """
 
 from __future__ import annotations
 
+import os
+import statistics
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,6 +45,7 @@ from bench.common import (
     timeline,
 )
 from bench.tasks import noop
+from hydratune.space.search_space import parse_search_space
 from hydratune.storage import open_storage, storage_url
 from hydratune.sweep.live_steering import LoopSteering
 from hydratune.sweep.steering_log import write_action
@@ -67,9 +74,9 @@ def timed_poll(enabled: bool) -> Iterator[dict[str, float]]:
         LoopSteering.poll = original  # type: ignore[method-assign]
 
 
-def seed_actions(n_trials: int, k: int) -> None:
+def seed_actions(n_trials: int, k: int, study: optuna.Study | None = None) -> None:
     """Create the study with ``k`` steering actions that leave its trials as they would be."""
-    study = optuna.create_study(
+    study = study or optuna.create_study(
         study_name=STUDY, storage=open_storage(storage_url(None, ".")), direction="minimize"
     )
     for i in range(max(0, k - 1) // 2):
@@ -100,6 +107,22 @@ def contender(n: int, polling: bool, actions: int) -> Callable[[], dict[str, Any
     return run
 
 
+def rdb_poll_ms(url: str, k: int, calls: int) -> Figure:
+    """``poll`` alone on a study in an RDB storage holding ``k`` steering actions."""
+    name = f"steering-bench-{time.time_ns()}-{k}"
+    study = optuna.create_study(study_name=name, storage=open_storage(url))
+    seed_actions(10, k, study)
+    steering = LoopSteering(study, parse_search_space({"x": "interval(-5, 5)"}, []), 10)
+    steering.poll()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        steering.poll()
+        times.append(1000 * (time.perf_counter() - start))
+    optuna.delete_study(study_name=name, storage=open_storage(url))
+    return Figure(statistics.median(times), min(times), max(times), len(times))
+
+
 def run(quick: bool) -> dict[str, Any]:
     n, reps, k = (20, 2, 21) if quick else (200, 5, 101)  # k odd: fix/unfix pairs + n_trials
     contenders = {
@@ -125,7 +148,18 @@ def run(quick: bool) -> dict[str, Any]:
                 ratio.text(3, "x"),
             ]
         )
-    worst = max(figures[name]["poll_ms"].median for name in contenders if name != "no polling")
+    url = os.environ.get("HYDRATUNE_BENCH_RDB_URL")
+    with tempfile.TemporaryDirectory() as scratch:
+        url = url or f"sqlite:///{scratch}/steering.db"
+        rdb = {actions: rdb_poll_ms(url, actions, 50 if quick else 500) for actions in (0, k)}
+    rdb_rows = [
+        [url.split(":")[0], a, f.text(3, " ms")]
+        for a, f in rdb.items()  # the kind, no URL
+    ]
+    worst = max(
+        *(figures[name]["poll_ms"].median for name in contenders if name != "no polling"),
+        *(f.median for f in rdb.values()),
+    )
     markdown = "\n\n".join(
         [
             f"No-op sweep of {n} trials (TPE seed 0, journal file), {reps} interleaved "
@@ -141,6 +175,8 @@ def run(quick: bool) -> dict[str, Any]:
                 ],
                 rows,
             ),
+            "`poll` alone on an RDB storage (one call per trial), median (min-max) over the calls:",
+            md_table(["storage", "steering actions in the study", "poll"], rdb_rows),
         ]
     )
     return {
@@ -154,7 +190,14 @@ def run(quick: bool) -> dict[str, Any]:
                 "" if worst <= TARGET_MS else "the poll reads more than the target allows",
             )
         ],
-        "raw": {"n_trials": n, "reps": reps, "actions": k, "runs": results, "figures": figures},
+        "raw": {
+            "n_trials": n,
+            "reps": reps,
+            "actions": k,
+            "runs": results,
+            "figures": figures,
+            "rdb_poll_ms": {str(a): f for a, f in rdb.items()},
+        },
     }
 
 

@@ -51,6 +51,18 @@ def test_study_user_attrs_reads_the_storage_current_attributes():
     assert set(compat.study_user_attrs(s)) == {"steer:1", "steer:2"}
 
 
+def test_rdb_user_attr_count_counts_by_prefix_in_an_rdb_storage_only(tmp_path):
+    rdb = optuna.create_study(storage=f"sqlite:///{tmp_path / 'x.db'}")
+    rdb.set_user_attr("steer:1", {"verb": "pause"})
+    rdb.set_user_attr("steer:2", {"verb": "resume"})
+    rdb.set_user_attr("other", 1)
+    other = optuna.create_study(storage=f"sqlite:///{tmp_path / 'x.db'}")
+    other.set_user_attr("steer:1", {})
+    # _CachedStorage._backend, RDBStorage.engine, the study_user_attributes table
+    assert compat.rdb_user_attr_count(rdb, "steer:") == 2
+    assert compat.rdb_user_attr_count(study(), "steer:") is None  # in memory: not RDB
+
+
 def test_grid_of_returns_the_grid_a_sampler_was_built_with():
     grid = {"a": [1, 2], "b": ["x"]}
     assert compat.grid_of(optuna.samplers.GridSampler(grid)) == grid  # _search_space

@@ -11,7 +11,7 @@ from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution
-from optuna.storages import BaseStorage
+from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial
 
 
@@ -45,6 +45,28 @@ def study_user_attrs(study: optuna.Study) -> dict[str, Any]:
     ``Study._study_id``), without ``Study.user_attrs``' deep copy: the sweep loop reads them
     before every trial (steering). Read-only: never modify the dict returned."""
     return study._storage.get_study_user_attrs(study._study_id)
+
+
+def rdb_user_attr_count(study: optuna.Study, prefix: str) -> int | None:
+    """How many study user attributes start with ``prefix``, by one SQL ``count`` on Optuna's
+    ``study_user_attributes`` table; None unless the study is in an RDB storage.
+
+    ``optuna.storages._CachedStorage._backend`` and ``RDBStorage.engine``: Optuna's RDB reads
+    of user attributes build an ORM object per row (milliseconds per read on PostgreSQL); the
+    sweep loop asks this before every trial whether steering changed.
+    """
+    storage = getattr(study._storage, "_backend", study._storage)
+    if not isinstance(storage, RDBStorage):
+        return None
+    from sqlalchemy import text  # only for RDB storages: importing it takes a while
+
+    query = text(
+        "SELECT count(*) FROM study_user_attributes WHERE study_id = :study AND key LIKE :prefix"
+    )
+    with storage.engine.connect() as connection:
+        return int(
+            connection.execute(query, {"study": study._study_id, "prefix": prefix + "%"}).scalar()
+        )
 
 
 def trial_id(trial: FrozenTrial) -> int:

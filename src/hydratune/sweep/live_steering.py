@@ -1,10 +1,13 @@
 """The sweep loop's side of steering: poll the study's steering record, apply what changed.
 
-``LoopSteering.poll`` costs one read of the study's user attributes per trial (bench/steering.py
-measures it); the actions are replayed only when their set changed. Fixed and narrowed
-parameters go through ``SteeredSampler``: trials still suggest every parameter with its
-declared distribution, so the study stays one study and the sampler learns from the values
-actually run; only where the values come from changes.
+``LoopSteering.poll`` costs one read of the study's user attributes per trial (a journal file
+replays only what was appended since; an RDB storage is asked for a count of steering keys
+first, and read in full only when it changed); the actions are replayed only when their set
+changed. bench/steering.py measures it.
+
+Fixed and narrowed parameters go through ``SteeredSampler``: trials still suggest every
+parameter with its declared distribution, so the study stays one study and the sampler learns
+from the values actually run; only where the values come from changes.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from optuna.samplers import BaseSampler, GridSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat
+from hydratune.attrs import STEER_PREFIX
 from hydratune.space.search_space import SearchSpace
 from hydratune.sweep.steering_log import SteeringState, read_state, record_space, steering_keys
 
@@ -97,6 +101,7 @@ class LoopSteering:
         if not isinstance(study.sampler, GridSampler):  # the grid runs its own queue
             self.sampler = SteeredSampler(study.sampler)
             study.sampler = self.sampler
+        self.poll()  # steering from before this run (a restart honours it); one-off costs here
 
     @property
     def n_trials(self) -> int:
@@ -104,6 +109,9 @@ class LoopSteering:
 
     def poll(self) -> SteeringState:
         """Read the study's steering record (one storage read) and apply any new action."""
+        count = compat.rdb_user_attr_count(self.study, STEER_PREFIX)  # RDB: one cheap count
+        if count is not None and count == len(self._seen):
+            return self.state
         attrs = compat.study_user_attrs(self.study)  # read-only, not deep-copied
         keys = steering_keys(attrs)
         if keys == self._seen:
