@@ -115,3 +115,12 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = 120) -> A
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.02)
     return result
+
+
+def prune_trial_1_by_hand(cfg: DictConfig, trial: optuna.Trial) -> None:
+    """A ``hydra.sweeper.custom_search_space`` hook that steers as a person would: once trial 1
+    is asked (running, its job not yet started), ask for it to be stopped by hand."""
+    from hydratune.sweep.steer import Steerer
+
+    if trial.number == 1:
+        Steerer(trial.study).prune(1)

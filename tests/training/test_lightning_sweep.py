@@ -70,6 +70,26 @@ def test_median_pruner_stops_bad_lightning_trials_with_their_curves_stored(tmp_p
 
 
 @pytest.mark.slow
+def test_a_trial_pruned_by_hand_stops_at_its_first_validation_epoch(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    lightning_sweep(
+        [
+            "hydra.sweeper.n_trials=3",
+            "hydra.sweeper.custom_search_space=helpers.prune_trial_1_by_hand",
+        ]
+    )
+    trials = load("mlp_digits", tmp_path).trials
+    assert [t.state for t in trials] == [
+        TrialState.COMPLETE,
+        TrialState.PRUNED,
+        TrialState.COMPLETE,
+    ]
+    assert trials[1].user_attrs["stopped_reason"].startswith("pruned by hand: ")
+    assert len(trials[1].intermediate_values) == 1  # the PruningCallback's first check
+    assert all(len(t.intermediate_values) == 4 for t in (trials[0], trials[2]))
+
+
+@pytest.mark.slow
 def test_pruning_works_from_joblib_launcher_worker_processes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     lightning_sweep(
