@@ -38,7 +38,10 @@ runner = CliRunner()
 class Background:
     """``quadratic -m`` running in a thread of this process, each trial held at a gate."""
 
+    runs: list[Background] = []  # released and joined after each test, even a failed one
+
     def __init__(self, cwd: Path, *overrides: str) -> None:
+        Background.runs.append(self)
         self.cwd, self.gate = cwd, cwd / "gate"
         self.gate.mkdir(exist_ok=True)
         self.error: BaseException | None = None
@@ -66,6 +69,16 @@ class Background:
         assert not self.thread.is_alive(), "the sweep did not end"
         if self.error is not None:
             raise self.error
+
+
+@pytest.fixture(autouse=True)
+def _end_background_sweeps():
+    """A failed test leaves no sweep held at its gate for the next one."""
+    yield
+    while Background.runs:
+        run = Background.runs.pop()
+        run.release()
+        run.thread.join(timeout=120)
 
 
 def steerer(cwd: Path) -> Steerer:

@@ -121,6 +121,7 @@ class SweepLoop:
         self.active: dict[int, optuna.Trial] = {}  # asked and not told, by trial number
 
     def run(self) -> LoopSummary:
+        self.n_trials = self.steering.n_trials  # as steered before this run, if it was
         planned = max(0, self.n_trials - count_trials(self.study, FINISHED))
         self.allowed_failures = math.floor(self.max_failure_rate * planned)
         self.planned = planned
