@@ -256,6 +256,7 @@ def swept(tmp_path_factory) -> Path:
         (["narrow", "y=range(-8, 0)"], "[-8, -1] is not within the declared range [-4, 4]"),
         (["narrow", "kind=choice(a)"], "narrow works on numeric ranges"),
         (["unfix", "z"], "'z' is not a searched parameter"),
+        (["unfix", "x"], "unfix: x is neither fixed nor narrowed; steered now: none"),
         (["prune", "1"], "trial #1 is not running; running now: none"),
         (["n_trials", "0"], "n_trials: 0 is not a whole number of trials >= 1"),
         (["n_trials", "many"], "n_trials: give one whole number"),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -125,9 +126,14 @@ class Steerer:
         """Queue one trial with these parameters; it runs next (the others are sampled)."""
         values = self._values(params, "enqueue")
         text = "enqueue " + _assignments(values)
-        before = len(self.study.get_trials(deepcopy=False))
-        self.study.enqueue_trial(values, user_attrs={ENQUEUED_FROM: f"steer: {text}"})
-        return write_action(self.study, "enqueue", {"params": values}, text, before)
+        tag = f"steer: {text} ({time.time_ns()})"  # finds the queued trial's number again
+        self.study.enqueue_trial(values, user_attrs={ENQUEUED_FROM: tag})
+        (number,) = [
+            t.number
+            for t in self._trials((TrialState.WAITING, TrialState.RUNNING))
+            if t.user_attrs.get(ENQUEUED_FROM) == tag
+        ] or [self._next_trial()]  # already run and finished: a fast worker
+        return write_action(self.study, "enqueue", {"params": values}, text, number)
 
     def fix(self, params: Params) -> Action:
         """Give these parameters this value in every trial from now on."""
@@ -141,6 +147,14 @@ class Steerer:
         names = [self._known(str(k).split("=", 1)[0], "unfix") for k in keys]
         if not names:
             raise SteerError("unfix: name the parameter(s) to search again, e.g. unfix model.lr")
+        state = read_state(self.study.user_attrs)
+        steered = [*state.fixed, *state.narrowed]
+        loose = [n for n in names if n not in steered]
+        if loose:
+            raise SteerError(
+                f"unfix: {', '.join(loose)} is neither fixed nor narrowed; steered now: "
+                f"{', '.join(steered) or 'none'}"
+            )
         text = "unfix " + " ".join(names)
         return write_action(self.study, "unfix", {"keys": names}, text, self._next_trial())
 
@@ -181,9 +195,7 @@ class Steerer:
         try:
             compat.trial_by_number(self.study, number).set_user_attr(PRUNE_REQUESTED, reason)
         except UpdateFinishedTrialError:
-            raise SteerError(
-                f"prune: trial #{number} finished meanwhile; nothing written"
-            ) from None
+            raise SteerError(f"prune: trial #{number} finished meanwhile") from None
         return write_action(self.study, "prune", {"trial": number}, f"prune {number}", number)
 
     def pause(self) -> Action:
