@@ -68,7 +68,8 @@ def postgres_server() -> Iterator[str]:
         psql = [str(bindir / "psql"), "-h", str(data), "-p", str(port), "-U", "postgres", "-c"]
         run(*psql, f"CREATE ROLE {USER} LOGIN PASSWORD '{PASSWORD}'")
         run(*psql, f"CREATE DATABASE {DATABASE} OWNER {USER}")
-        yield f"postgresql+psycopg2://{USER}:{PASSWORD}@127.0.0.1:{port}/{DATABASE}"
+        # the README's plain form (psycopg 3 under SQLAlchemy 2.1)
+        yield f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{port}/{DATABASE}"
     finally:
         subprocess.run(
             _as_postgres(

@@ -235,7 +235,12 @@ def export(
     study: StudyOpt = None,
 ) -> None:
     """Write the best trial as an experiment config: `hydratune experiment=<study>_best`."""
-    from hydratune.insight.export import ExportError, default_target, export_best
+    from hydratune.insight.export import (
+        ExportError,
+        default_target,
+        experiment_command,
+        export_best,
+    )
 
     ref = resolve_sweep(sweep_dir, storage, study)
     if ref.sweep_dir is None:
@@ -248,7 +253,7 @@ def export(
     except ExportError as error:
         console.print(f"[red]cannot export[/]: {error}")
         raise typer.Exit(code=2) from None
-    console.print(f"wrote {path}; run it with: hydratune {path.parent.name}={path.stem}")
+    console.print(f"wrote {path}; run it with: {experiment_command(path)}")
 
 
 @app.command()

@@ -11,6 +11,11 @@ Storage forms accepted in ``hydra.sweeper.storage``:
 - ``memory``: in-memory, gone when the sweep ends;
 - a path (``studies/mnist.journal``): a journal file there;
 - a SQLAlchemy URL (``sqlite:///x.db``, ``postgresql://user:pw@host/db``): Optuna's RDB storage.
+
+Secrets: a password in a URL (``user:pw@`` or libpq's ``?password=pw``) is shown and written as
+``***``; a ``${oc.env:PGPASSWORD}`` interpolation is kept as written. A masked URL read back
+(from ``multirun.yaml``) connects without a password, so libpq takes it from ``PGPASSWORD`` or
+``~/.pgpass``: the secret never has to be on disk next to the sweep.
 """
 
 from __future__ import annotations
@@ -30,22 +35,71 @@ MEMORY = "memory"
 _IN_MEMORY = (MEMORY, ":memory:")
 
 
-_PASSWORD_IN_URL = re.compile(r"(\b[\w+.-]+://[^:/@\s]*:)([^@\s]+)(@)")
+MASK = "***"
+# user:<password>@ in a URL, and libpq's password=<password> query parameter (or key=value)
+_PASSWORD_IN_URL = re.compile(r"(\b[\w+.-]+://[^:/@\s'\"]*:)([^@\s'\"]+)(@)")
+_PASSWORD_PARAM = re.compile(r"(\bpassword=)([^&\s'\"#]+)", re.IGNORECASE)
+_INTERPOLATION = re.compile(r"^\$\{[^}]*\}$")
+# scheme: without // (postgresql:/host/db): a URL that does not parse. Two letters at least,
+# so that a Windows drive (C:) stays a path.
+_BROKEN_URL = re.compile(r"^[A-Za-z][\w+.-]+:(?!//)")
+CONNECT_TIMEOUT_S = 10
+
+
+def _masked(match: re.Match[str]) -> str:
+    secret = match.group(2)
+    if _INTERPOLATION.match(secret):  # ${oc.env:PGPASSWORD}: no secret, and needed to reconnect
+        return match.group(0)
+    return match.group(1) + MASK + (match.group(3) if match.lastindex == 3 else "")
 
 
 def mask_url(url: str | None) -> str | None:
-    """The storage URL (or any text holding URLs) with passwords replaced by ``***``."""
-    return None if url is None else _PASSWORD_IN_URL.sub(r"\1***\3", url)
+    """The storage URL (or any text holding URLs) with passwords replaced by ``***``, in both
+    ``user:pw@host`` and libpq's ``?password=pw`` forms; interpolations stay as written."""
+    if url is None:
+        return None
+    return _PASSWORD_PARAM.sub(_masked, _PASSWORD_IN_URL.sub(_masked, url))
+
+
+def unmasked(url: str) -> str:
+    """A URL read back from a file, with masked passwords dropped: libpq then takes the
+    password from ``PGPASSWORD`` or ``~/.pgpass``."""
+    url = url.replace(f":{MASK}@", "@")
+    url = re.sub(rf"([?&])password={re.escape(MASK)}(&|$)", r"\1", url).rstrip("?&")
+    return url.replace("?&", "?")
 
 
 def storage_url(storage: str | None, cwd: str | Path) -> str:
-    """The storage the setting names, with the default and relative paths made absolute."""
+    """The storage the setting names, with the default and relative paths made absolute; a
+    setting that looks like a URL but does not parse is an error, not a file of that name."""
     if storage is None:
         return str(Path(cwd) / DEFAULT_STORAGE)
     storage = str(storage)
-    if is_in_memory(storage) or "://" in storage:
+    if is_in_memory(storage):
         return storage
+    if "://" in storage:
+        _check_url(storage)
+        return storage
+    if _BROKEN_URL.match(storage):
+        raise StudyConfigError(
+            f"hydra.sweeper.storage: '{mask_url(storage)}' looks like a URL but does not parse; "
+            "write it as scheme://[user@]host[:port]/database (two slashes), e.g. "
+            "postgresql://user@db.example.org/hydratune, or give a file path"
+        )
     return str(Path(cwd) / storage)
+
+
+def _check_url(url: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(url)
+    except (ArgumentError, ValueError) as error:
+        raise StudyConfigError(
+            f"hydra.sweeper.storage: '{mask_url(url)}' does not parse as a database URL "
+            f"({mask_url(str(error))}); write it as scheme://[user[:password]@]host[:port]/database"
+        ) from None
 
 
 def open_storage(url: str) -> BaseStorage:
@@ -81,12 +135,42 @@ def _rdb_storage(url: str, attempts: int = 5) -> RDBStorage:
     and the losers' errors (a duplicate table or type) go away on a second try."""
     from sqlalchemy.exc import IntegrityError, ProgrammingError
 
-    for attempt in range(attempts - 1):
-        try:
-            return RDBStorage(url)
-        except (IntegrityError, ProgrammingError):
-            time.sleep(0.2 * (attempt + 1))
-    return RDBStorage(url)
+    engine_kwargs = _connect_timeout(url)
+    try:
+        for attempt in range(attempts - 1):
+            try:
+                return RDBStorage(url, engine_kwargs=engine_kwargs)
+            except (IntegrityError, ProgrammingError):
+                time.sleep(0.2 * (attempt + 1))
+        return RDBStorage(url, engine_kwargs=engine_kwargs)
+    except Exception as error:
+        if "timeout" in str(error).lower() and engine_kwargs:
+            raise StudyConfigError(
+                f"hydra.sweeper.storage: {_host(url)} did not answer within "
+                f"{CONNECT_TIMEOUT_S} s; check the host and port (or add connect_timeout=<s> "
+                "to the URL for a slower server)"
+            ) from None
+        raise
+
+
+def _connect_timeout(url: str) -> dict[str, object]:
+    """``connect_timeout`` for PostgreSQL and MySQL drivers unless the URL sets one: a server
+    that accepts connections but never answers would otherwise hang the sweep's start."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() not in ("postgresql", "mysql") or "connect_timeout" in (
+        parsed.query
+    ):
+        return {}
+    return {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}}
+
+
+def _host(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return f"{parsed.host or 'localhost'}:{parsed.port or 'default port'}"
 
 
 def is_in_memory(url: str | None) -> bool:
@@ -103,7 +187,7 @@ def load_study(url: str, study_name: str, **kwargs: object) -> optuna.Study:
     study (with the names the storage has)."""
     if not is_in_memory(url) and "://" not in url and not Path(url).is_file():
         raise StudyConfigError(f"no storage file at {url}")
-    storage = open_storage(url)
+    storage = open_storage(unmasked(url))
     try:
         return optuna.load_study(study_name=study_name, storage=storage, **kwargs)
     except KeyError:

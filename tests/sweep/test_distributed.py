@@ -102,7 +102,7 @@ def test_the_database_password_is_never_printed_or_written(tmp_path, postgres_ur
     results = (tmp_path / "sweeps/masked/optimization_results.yaml").read_text()
     multirun = (tmp_path / "sweeps/masked/multirun.yaml").read_text()
     assert password not in outputs[0] and password not in results and password not in multirun
-    assert yaml.safe_load(results)["storage"].startswith("postgresql+psycopg2://tuner:***@")
+    assert yaml.safe_load(results)["storage"].startswith("postgresql://tuner:***@")
 
 
 def test_an_unreachable_database_fails_fast_with_the_url_masked(tmp_path):

@@ -8,6 +8,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from hydratune.sweep.loop import LoopSummary
 from hydratune.sweep.schema import register_configs
 from hydratune.sweep.sweeper import StudySweep
 
@@ -19,6 +20,7 @@ class HydratuneSweeper(Sweeper):
 
     def __init__(self, **settings: Any) -> None:
         self.sweep_impl = StudySweep(**settings)
+        self.summary: LoopSummary | None = None
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -27,5 +29,7 @@ class HydratuneSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config
         )
 
-    def sweep(self, arguments: list[str]) -> Any:
-        return self.sweep_impl.sweep(arguments)
+    def sweep(self, arguments: list[str]) -> None:
+        """Run the sweep; returns None as hydra-optuna-sweeper does (the study, the results file
+        and ``self.summary`` hold what it found)."""
+        self.summary = self.sweep_impl.sweep(arguments)

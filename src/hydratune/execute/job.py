@@ -34,6 +34,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from hydratune import compat
+from hydratune.storage import mask_url
 
 
 @dataclass
@@ -132,8 +133,9 @@ def _plain(cfg: Any) -> Any:
 
 
 def _save(container: Any, path: Path) -> None:
-    """Write ``container`` as ``OmegaConf.to_yaml`` would (interpolations and key order kept)."""
+    """Write ``container`` as ``OmegaConf.to_yaml`` would (interpolations and key order kept),
+    with passwords in URLs masked (``hydra.yaml`` holds the storage URL twice)."""
     text = yaml.dump(
         container, default_flow_style=False, allow_unicode=True, sort_keys=False, Dumper=_Dumper
     )
-    path.write_text(text, encoding="utf-8")
+    path.write_text(mask_url(text) or "", encoding="utf-8")

@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -61,6 +62,8 @@ def export_best(
         group_overrides(hydra, skip_group=group) if hydra is not None else ([], [])
     )
     cwd = Path(hydra.runtime.cwd) if hydra is not None else Path.cwd()
+    if hydra is not None and not _searched_by(hydra, target.parent.parent):
+        command_line = [*command_line, "--config-dir", shlex.quote(str(target.parent.parent))]
     text = _header(study, chosen, target, cwd, command_line) + _body(overrides, config)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
@@ -73,20 +76,59 @@ def default_target(
     trial: FrozenTrial | int | None = None,
     group: str = "experiment",
 ) -> Path:
-    """``<the app's config dir>/experiment/<study>_best.yaml``: the config dir the trial was
-    composed from (its primary config source), else ``conf/`` under the working directory."""
+    """``<the user's config dir>/experiment/<study>_best.yaml``: the ``--config-dir`` the trial
+    was composed with, else its primary config dir unless that lies in an installed package
+    (hydratune's own ``conf/``, site-packages), else ``conf/`` under the directory it ran in.
+    An export never adds files to an installed package."""
     hydra_file = (
         trial_dir_of(_chosen_trial(study, trial), Path(sweep_dir)) / HYDRA_DIR / "hydra.yaml"
     )
     root = Path("conf")
     if hydra_file.is_file():
-        sources = OmegaConf.load(hydra_file).hydra.runtime.get("config_sources", [])
-        main = [
-            s.path for s in sources if s.get("provider") == "main" and s.get("schema") == "file"
+        runtime = OmegaConf.load(hydra_file).hydra.runtime
+        root = Path(runtime.get("cwd") or ".") / "conf"
+        sources = runtime.get("config_sources", [])
+        dirs = [
+            Path(s.path)
+            for provider in ("command-line", "main")
+            for s in sources
+            if s.get("provider") == provider and s.get("schema") == "file" and s.get("path")
         ]
-        if main:
-            root = Path(main[0])
+        user_dirs = [d for d in dirs if not in_installed_package(d)]
+        if user_dirs:
+            root = user_dirs[0]
     return root / group / f"{study.study_name}_best.yaml"
+
+
+RERUN_LINE = "# Rerun it (same seed, same value): "
+
+
+def experiment_command(target: Path) -> str:
+    """The command that runs an exported experiment, as its header says."""
+    for line in Path(target).read_text(encoding="utf-8").splitlines():
+        if line.startswith(RERUN_LINE):
+            return line[len(RERUN_LINE) :]
+    return f"hydratune {target.parent.name}={target.stem}"
+
+
+def _searched_by(hydra: DictConfig, config_dir: Path) -> bool:
+    """Whether the app that ran the trial finds configs in ``config_dir`` without being told."""
+    wanted = Path(config_dir).resolve()
+    return any(
+        s.get("schema") == "file" and s.get("path") and Path(s.path).resolve() == wanted
+        for s in hydra.runtime.get("config_sources", [])
+    )
+
+
+def in_installed_package(path: Path) -> bool:
+    """Whether ``path`` is inside hydratune's own package or a site-packages directory."""
+    import hydratune
+
+    resolved = Path(path).resolve()
+    package = Path(hydratune.__file__).resolve().parent
+    conf = (package / "conf").resolve()  # a link to the repository's conf/ in a checkout
+    inside = any(resolved == p or p in resolved.parents for p in (package, conf))
+    return inside or bool({"site-packages", "dist-packages"} & set(resolved.parts))
 
 
 def trial_dir_of(trial: FrozenTrial, sweep_dir: Path) -> Path:
@@ -190,7 +232,7 @@ def _header(
     lines = [
         "# @package _global_",
         f"# Trial #{trial.number} of study '{study.study_name}', exported by hydratune.",
-        f"# Rerun it (same seed, same value): {command}",
+        f"{RERUN_LINE}{command}",
         f"# study: {study.study_name}   trial: #{trial.number}   value: {values}",
         f"# overrides: {' '.join(trial.user_attrs.get(OVERRIDES) or [])}",
         f"# finished: {_when(trial.datetime_complete)}   exported: {_when(dt.datetime.now())}",

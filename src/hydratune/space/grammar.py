@@ -7,6 +7,7 @@ here fails with ``SearchSpaceError`` naming the parameter and where it was writt
 
 from __future__ import annotations
 
+import decimal
 import logging
 import math
 import re
@@ -33,6 +34,8 @@ from hydratune import compat
 log = logging.getLogger(__name__)
 
 KNOWN_TAGS = frozenset({"log"})
+MAX_CHOICES = 100_000  # a categorical is a list: shuffle(range(...)) beyond this is refused
+MAX_FLOAT_STEPS = 2**53  # steps of a float range beyond float precision (and Optuna's Decimal)
 
 
 class SearchSpaceError(ValueError):
@@ -105,6 +108,13 @@ def _to_distribution(override: Override, where: str) -> BaseDistribution | None:
     if isinstance(value, ChoiceSweep) or (isinstance(value, RangeSweep) and value.shuffle):
         if isinstance(value, RangeSweep) or value.shuffle:
             log.warning("%s: shuffle() is sampled as a categorical in shuffled order", where)
+        if isinstance(value, RangeSweep):  # step 0, empty or huge: said before listing it
+            count = _range_bounds(value, override.input_line, where)[3]
+            if count > MAX_CHOICES:
+                raise SearchSpaceError(
+                    f"{where}: {override.input_line} has {count} values to shuffle (at most "
+                    f"{MAX_CHOICES}); drop shuffle() to search it as a range"
+                )
         choices = list(override.sweep_iterator())
         if not choices:
             raise SearchSpaceError(f"{where}: an empty choice() has nothing to search")
@@ -114,16 +124,10 @@ def _to_distribution(override: Override, where: str) -> BaseDistribution | None:
             )
         if log_scale:
             raise SearchSpaceError(f"{where}: tag(log, ...) applies to interval/range, not choice")
-        return CategoricalDistribution(choices)
+        return CategoricalDistribution(_unique(choices, where))
 
     if isinstance(value, RangeSweep):
-        values = list(override.sweep_iterator())
-        if not values:
-            raise SearchSpaceError(
-                f"{where}: {override.input_line} is empty "
-                "(range excludes its stop; for a downward range give a negative step)"
-            )
-        low, high, step = min(values), max(values), abs(value.step)
+        low, high, step, _ = _range_bounds(value, override.input_line, where)
         if log_scale:
             raise SearchSpaceError(
                 f"{where}: tag(log, range(...)) is not supported; use "
@@ -148,6 +152,51 @@ def _to_distribution(override: Override, where: str) -> BaseDistribution | None:
         return FloatDistribution(float(low), float(high), log=log_scale)
 
     raise SearchSpaceError(f"{where}: {override.input_line} is not a sweep hydratune can search")
+
+
+def _range_bounds(value: RangeSweep, line: str, where: str) -> tuple[Any, Any, Any, int]:
+    """``(low, high, |step|, count)`` of a range, computed, never listed: ``range(0, 1e300, 1)`` is an
+    Optuna distribution with a step, not 1e300 values. ``stop`` is excluded, as in Hydra."""
+    start, stop, step = value.start, value.stop, value.step
+    if step == 0:
+        raise SearchSpaceError(f"{where}: {line} has step 0; give a step > 0 (or < 0 downward)")
+    is_int = all(isinstance(v, int) for v in (start, stop, step))
+    if is_int:
+        count = max(0, -((start - stop) // step))  # ceil((stop - start) / step), exact
+        first, last = start, start + (count - 1) * step
+    else:
+        start_d, stop_d, step_d = (decimal.Decimal(v) for v in (start, stop, step))  # as Hydra
+        steps = ((stop_d - start_d) / step_d).to_integral_value(rounding=decimal.ROUND_CEILING)
+        count = max(0, int(steps))
+        first, last = float(start_d), float(start_d + (count - 1) * step_d)
+    if count > MAX_FLOAT_STEPS and not is_int:
+        raise SearchSpaceError(
+            f"{where}: {line} has {count:.3g} values, more steps than a float can tell apart "
+            f"(2**53); search it as interval({start}, {stop}) or use a larger step"
+        )
+    if count == 0:
+        raise SearchSpaceError(
+            f"{where}: {line} is empty "
+            "(range excludes its stop; for a downward range give a negative step)"
+        )
+    return min(first, last), max(first, last), abs(step), count
+
+
+def _unique(choices: list[Any], where: str) -> list[Any]:
+    """The options once each, in order; a repeated one is dropped with a warning (a grid would
+    run it twice, other samplers would weigh it double)."""
+    unique: list[Any] = []
+    for c in choices:
+        # 1 and True (and 1.0) are equal in Python but different values in a config
+        if not any(type(c) is type(u) and c == u for u in unique):
+            unique.append(c)
+    if len(unique) < len(choices):
+        log.warning(
+            "%s: choice() lists an option more than once; searching %s",
+            where,
+            ", ".join(format_value(u) for u in unique),
+        )
+    return unique
 
 
 def grid_values(name: str, dist: BaseDistribution) -> list[Any]:

@@ -27,7 +27,7 @@ from hydratune.execute.launcher import Launcher
 from hydratune.execute.local import InProcessLauncher, ProcessPoolLauncher
 from hydratune.execute.ray_launcher import RayLauncher, RayLauncherConf
 from hydratune.execute.trial_config import TrialConfigFactory
-from hydratune.insight.export import default_target, export_best
+from hydratune.insight.export import default_target, experiment_command, export_best
 from hydratune.optuna_classes import build_pruner
 from hydratune.space.grammar import format_value, make_parser
 from hydratune.space.group_spaces import add_group_spaces
@@ -89,10 +89,22 @@ class StudySweep:
         self.task_function = task_function
         self.config = config
 
-    def sweep(self, arguments: list[str]) -> LoopSummary:
-        """Plan (check everything), open the study, run the loop, write what it found."""
+    def sweep(self, arguments: list[str]) -> LoopSummary | None:
+        """Plan (check everything), open the study, run the loop, write what it found; None
+        (and nothing written) when the study already has its ``n_trials``."""
         plan = self.plan(arguments)
         study, recovery = self.open(plan)
+        finished = count_trials(study, FINISHED)
+        if finished >= self.conf.n_trials:
+            log.info(
+                "nothing to run: study '%s' in %s already has %d of n_trials=%d trials "
+                "finished; raise hydra.sweeper.n_trials to run more (nothing written)",
+                plan.study_name,
+                mask_url(plan.url),
+                finished,
+                self.conf.n_trials,
+            )
+            return None
         summary = self.run(plan, study, recovery)
         self.finish(plan, study, summary)
         return summary
@@ -168,8 +180,6 @@ class StudySweep:
             finished,
             conf.n_trials,
         )
-        if finished >= conf.n_trials:
-            log.info("nothing to run: the study already has n_trials=%d", conf.n_trials)
 
         plan.sweep_dir.mkdir(parents=True, exist_ok=True)
         # as Hydra's sweepers write it, with any password in a storage URL masked
@@ -253,7 +263,7 @@ class StudySweep:
                     else Path(str(self.conf.export_best))
                 )
                 path = export_best(study, sweep_dir, target)
-                log.info("best trial exported: %s (run it with experiment=%s)", path, path.stem)
+                log.info("best trial exported: %s (run it with: %s)", path, experiment_command(path))
         except Exception as error:  # the study and results are safe; say what went wrong
             log.warning("report/export failed: %s: %s", type(error).__name__, error)
 

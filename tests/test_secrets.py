@@ -1,0 +1,102 @@
+"""The database password, audited: after a sweep, its report, export, rerun and a second run of
+the same command, with the password in each URL form, no file under the project and no console
+line holds it; the commands that reopen the study read it from the environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers import TINY_SWEEP
+
+pytestmark = pytest.mark.postgres
+
+
+def hydratune(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    """``python -m hydratune *args``: its console output (stdout and stderr)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "hydratune", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    return output
+
+
+def files_under(root: Path) -> dict[Path, float]:
+    return {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+def url_forms(url: str) -> dict[str, tuple[str, str]]:
+    """The README's plain URL with the password as user:pw@, as libpq's ?password= and as an
+    ${oc.env:PGPASSWORD} interpolation; each with its password."""
+    head, rest = url.split("://")
+    credentials, host = rest.split("@")
+    user, password = credentials.split(":")
+    return {
+        "userinfo": (url, password),
+        "libpq": (f"{head}://{user}@{host}?password={password}", password),
+        "env": (f"{head}://{user}:${{oc.env:PGPASSWORD}}@{host}", password),
+    }
+
+
+@pytest.mark.parametrize("form", ["userinfo", "libpq", "env"])
+def test_no_file_or_console_line_holds_the_database_password(tmp_path, postgres_url, form):
+    url, password = url_forms(postgres_url)[form]
+    study = f"audit_{form}"
+    sweep = [
+        "-m",
+        *TINY_SWEEP,
+        "hydra.sweeper.n_trials=2",
+        f"hydra.sweeper.storage='{url}'",
+        f"hydra.sweeper.study_name={study}",
+        "hydra.sweeper.report_png=false",
+        "hydra.sweeper.export_best=true",
+    ]
+    # the sweep itself has the password only where the URL has it
+    in_env = {"PGPASSWORD": password} if form == "env" else {}
+    console = [hydratune(tmp_path, *sweep, env=in_env)]
+    sweep_dir = tmp_path / "outputs" / "sweeps" / study
+    assert (sweep_dir / "0" / ".hydra" / "hydra.yaml").is_file()
+    written = yaml.safe_load((sweep_dir / "multirun.yaml").read_text())["hydra"]["sweeper"]
+    if form == "env":
+        assert written["storage"] == url  # the interpolation as written, unresolved
+
+    # The report reopens the study without the password on disk: libpq reads PGPASSWORD, or
+    # ~/.pgpass (here through PGPASSFILE)
+    if form == "libpq":
+        passfile = tmp_path.parent / f"{form}.pgpass"
+        passfile.write_text(f"*:*:*:*:{password}\n")
+        passfile.chmod(0o600)
+        reopen = {"PGPASSFILE": str(passfile)}
+    else:
+        reopen = {"PGPASSWORD": password}
+    console.append(hydratune(tmp_path, "report", str(sweep_dir), "--no-png", env=reopen))
+    assert (sweep_dir / "report" / "report.md").is_file()
+    if form == "libpq":  # the form nothing was masked in: every command
+        export = tmp_path / "exported" / "experiment" / "best.yaml"
+        console.append(hydratune(tmp_path, "export", str(sweep_dir), "--to", str(export), env=reopen))
+        console.append(
+            hydratune(tmp_path, "rerun", str(sweep_dir), "--top-k", "1", "--seeds", "1", env=reopen)
+        )
+        assert export.is_file() and (sweep_dir / "rerun" / "rerun_results.yaml").is_file()
+        assert (tmp_path / "conf" / "experiment" / f"{study}_best.yaml").is_file()
+
+    if form != "env":  # the same command again: the study is complete, nothing is written
+        before = files_under(tmp_path)
+        console.append(hydratune(tmp_path, *sweep, env=in_env))
+        assert files_under(tmp_path) == before
+        assert "nothing to run" in console[-1]
+
+    leaks = [str(p) for p in files_under(tmp_path) if password.encode() in p.read_bytes()]
+    assert not leaks, f"password written to {leaks}"
+    assert not [out for out in console if password in out]
