@@ -84,7 +84,9 @@ def test_no_file_or_console_line_holds_the_database_password(tmp_path, postgres_
     assert (sweep_dir / "report" / "report.md").is_file()
     if form == "libpq":  # the form nothing was masked in: every command
         export = tmp_path / "exported" / "experiment" / "best.yaml"
-        console.append(hydratune(tmp_path, "export", str(sweep_dir), "--to", str(export), env=reopen))
+        console.append(
+            hydratune(tmp_path, "export", str(sweep_dir), "--to", str(export), env=reopen)
+        )
         console.append(
             hydratune(tmp_path, "rerun", str(sweep_dir), "--top-k", "1", "--seeds", "1", env=reopen)
         )

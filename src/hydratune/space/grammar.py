@@ -155,8 +155,8 @@ def _to_distribution(override: Override, where: str) -> BaseDistribution | None:
 
 
 def _range_bounds(value: RangeSweep, line: str, where: str) -> tuple[Any, Any, Any, int]:
-    """``(low, high, |step|, count)`` of a range, computed, never listed: ``range(0, 1e300, 1)`` is an
-    Optuna distribution with a step, not 1e300 values. ``stop`` is excluded, as in Hydra."""
+    """``(low, high, |step|, count)`` of a range, computed, never listed: a huge range is an
+    Optuna distribution with a step, not a list of values. ``stop`` is excluded, as in Hydra."""
     start, stop, step = value.start, value.stop, value.step
     if step == 0:
         raise SearchSpaceError(f"{where}: {line} has step 0; give a step > 0 (or < 0 downward)")

@@ -8,6 +8,7 @@ The results file keeps hydra-optuna-sweeper's keys (``name``, ``best_params``, `
 from __future__ import annotations
 
 import logging
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -31,14 +32,15 @@ def rerun_command(config_dir: Path, config_name: str) -> str:
     """The command line that runs a saved config again with the app that ran the sweep."""
     program = Path(sys.argv[0])
     app = f"python {program}" if program.suffix == ".py" else program.name
-    return f"{app} --config-path {config_dir} --config-name {config_name}"
+    path, name = shlex.quote(str(config_dir)), shlex.quote(config_name)
+    return f"{app} --config-path {path} --config-name {name}"
 
 
 def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> dict[str, Any]:
     """Write ``optimization_results.yaml`` (and ``best_config.yaml``) and return their content."""
     trials = study.get_trials(deepcopy=False)
     results: dict[str, Any] = {
-        "name": "hydratune",
+        "name": "optuna",  # as hydra-optuna-sweeper writes it: scripts check it
         "study_name": study.study_name,
         "storage": mask_url(storage_url),
         "n_trials": {state.name.lower(): 0 for state in TrialState},

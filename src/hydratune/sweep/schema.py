@@ -83,6 +83,8 @@ class SweeperConf:
     # Mappings below are typed Any: OmegaConf cannot merge a dict into a None-valued Dict field,
     # and they must be settable from the command line (hydra.sweeper.params={lr: ...}).
     params: Any = None
+    # hydra-optuna-sweeper's deprecated {key: {type, low, high, ...}}: read as params, warned
+    search_space: Any = None
     custom_search_space: str | None = None
     # Parameters searched only under a condition: {"model/optimizer=sgd": {key: expression}}.
     when: Any = None

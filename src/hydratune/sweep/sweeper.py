@@ -38,6 +38,7 @@ from hydratune.sweep.progress import SweepProgress
 from hydratune.sweep.recovery import Recovery
 from hydratune.sweep.results import write_results
 from hydratune.sweep.schema import SweeperConf
+from hydratune.sweep.settings import check_settings, check_study_name, safe_study_name
 from hydratune.sweep.steering import enqueue_trials, warm_start
 from hydratune.sweep.study import (
     build_sampler,
@@ -46,6 +47,7 @@ from hydratune.sweep.study import (
     open_study,
     trials_in_storage,
 )
+from hydratune.sweep.upstream import merged_params
 from hydratune.training.current_trial import register_live_study, unregister_live_study
 
 log = logging.getLogger(__name__)
@@ -113,10 +115,16 @@ class StudySweep:
         """Parse and check the search space, the keys it names and every config-group option
         it can choose, and the storage setting; nothing is written yet."""
         conf, config, loader = self.conf, self.config, self.context.config_loader
+        check_settings(conf)
         parser = make_parser(loader)
-        space = parse_search_space(conf.params, arguments, parser, conf.when, conf.paired)
+        params = merged_params(conf.params, conf.search_space)
+        space = parse_search_space(params, arguments, parser, conf.when, conf.paired)
         _check_objective_count(config, len(self.directions))
-        study_name = conf.study_name or default_study_name(config)
+        study_name = (
+            check_study_name(conf.study_name)
+            if conf.study_name
+            else safe_study_name(default_study_name(config))
+        )
         with open_dict(config.hydra.sweeper):
             config.hydra.sweeper.study_name = study_name
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -263,7 +271,9 @@ class StudySweep:
                     else Path(str(self.conf.export_best))
                 )
                 path = export_best(study, sweep_dir, target)
-                log.info("best trial exported: %s (run it with: %s)", path, experiment_command(path))
+                log.info(
+                    "best trial exported: %s (run it with: %s)", path, experiment_command(path)
+                )
         except Exception as error:  # the study and results are safe; say what went wrong
             log.warning("report/export failed: %s: %s", type(error).__name__, error)
 

@@ -1,0 +1,87 @@
+"""``hydra.sweeper`` settings checked before anything runs, each error naming its key.
+
+OmegaConf checks types against ``SweeperConf``; these are the values a type admits that make no
+sense (``n_trials=-1``, ``heartbeat_interval=0``), and the ones typed ``Any`` (the sampler's
+``seed``). A study name becomes part of paths (the sweep dir, the exported experiment), so it
+must be one safe path component.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from hydratune.errors import StudyConfigError
+from hydratune.sweep.schema import SweeperConf
+
+# One path component: no separator, no leading dot or dash, no spaces (the printed commands
+# stay copyable), any letters and digits of any script.
+_SAFE_NAME = re.compile(r"^[^\W_][\w.+=@,-]*$")
+
+
+def check_settings(conf: SweeperConf) -> None:
+    """Raise ``StudyConfigError`` naming the first setting out of its range."""
+    checks: list[tuple[str, Any, bool, str]] = [
+        ("n_trials", conf.n_trials, conf.n_trials >= 1, "a study total of at least 1"),
+        ("n_jobs", conf.n_jobs, conf.n_jobs >= 1, "trials run at once, at least 1"),
+        (
+            "timeout",
+            conf.timeout,
+            conf.timeout is None or conf.timeout > 0,
+            "seconds > 0, or null for no limit",
+        ),
+        (
+            "max_failure_rate",
+            conf.max_failure_rate,
+            0.0 <= conf.max_failure_rate <= 1.0,
+            "a fraction of this run's trials between 0.0 and 1.0",
+        ),
+        (
+            "threads_per_worker",
+            conf.threads_per_worker,
+            conf.threads_per_worker is None or conf.threads_per_worker >= 1,
+            "at least 1, or null for cores // n_jobs",
+        ),
+        ("devices_per_trial", conf.devices_per_trial, conf.devices_per_trial >= 0, "0 or more"),
+        ("max_retries", conf.max_retries, conf.max_retries >= 0, "0 or more"),
+        (
+            "heartbeat_interval",
+            conf.heartbeat_interval,
+            conf.heartbeat_interval >= 0.1,
+            "seconds >= 0.1 (each beat is a write to the storage per running trial)",
+        ),
+        (
+            "heartbeat_grace",
+            conf.heartbeat_grace,
+            conf.heartbeat_grace > conf.heartbeat_interval,
+            f"seconds > heartbeat_interval ({conf.heartbeat_interval}), or live trials are "
+            "taken for lost",
+        ),
+    ]
+    for key, value, ok, expected in checks:
+        if not ok:
+            raise StudyConfigError(f"hydra.sweeper.{key}={value}: expected {expected}")
+    seed = (conf.sampler or {}).get("seed") if hasattr(conf.sampler, "get") else None
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise StudyConfigError(
+            f"hydra.sweeper.sampler.seed={seed!r}: expected an integer (or null for a random seed)"
+        )
+
+
+def check_study_name(name: str) -> str:
+    """``name`` if it is one safe path component (it names the sweep dir and the exported
+    ``<name>_best.yaml``), else an error naming ``study_name`` with a name that would do."""
+    if _SAFE_NAME.match(name) and name not in (".", ".."):
+        return name
+    suggestion = safe_study_name(name)
+    raise StudyConfigError(
+        f"hydra.sweeper.study_name={name!r}: a study name is used as a directory and file name, "
+        "so it must be one path component of letters, digits and . _ - + = @ , (no '/', "
+        f"spaces, or leading '.'); e.g. hydra.sweeper.study_name={suggestion}"
+    )
+
+
+def safe_study_name(name: str) -> str:
+    """``name`` with every character a path component must not have replaced by ``_``."""
+    safe = re.sub(r"[^\w.+=@,-]", "_", name).lstrip("._-+=@,")
+    return safe or "study"

@@ -1,0 +1,81 @@
+"""hydra-optuna-sweeper 1.3 configs, read by hydratune: what changed and how to write it now.
+
+Its deprecated ``search_space`` key (``{key: {type, low, high, step, log, choices}}``) is read
+as the equivalent ``params`` (override-grammar strings), with a warning that shows them; its
+``_target_`` (``...optuna_sweeper.OptunaSweeper``) left in a config that selects ``hydratune``
+runs hydratune with a warning naming the line to delete. ``hydratune migrate`` rewrites the
+file using the same conversions.
+"""
+
+from __future__ import annotations
+
+import decimal
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from hydratune.errors import StudyConfigError
+from hydratune.space.grammar import format_value
+
+log = logging.getLogger(__name__)
+
+UPSTREAM_TARGET = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
+TARGET = "hydra_plugins.hydratune_sweeper.hydratune_sweeper.HydratuneSweeper"
+
+
+def search_space_params(search_space: Mapping[str, Any]) -> dict[str, str]:
+    """The ``params`` entries equivalent to a 1.2-style ``search_space`` mapping."""
+    return {
+        str(key): _expression(f"hydra.sweeper.search_space.{key}", spec)
+        for key, spec in search_space.items()
+    }
+
+
+def _expression(where: str, spec: Any) -> str:
+    if not isinstance(spec, Mapping):
+        raise StudyConfigError(f"{where}: expected a mapping with type: int, float or categorical")
+    kind = str(spec.get("type", "")).lower().rsplit(".", 1)[-1]
+    if kind == "categorical":
+        choices = spec.get("choices") or []
+        return "choice(" + ", ".join(format_value(c) for c in choices) + ")"
+    if kind not in ("int", "float") or spec.get("low") is None or spec.get("high") is None:
+        raise StudyConfigError(
+            f"{where}: expected type: int, float or categorical, with low and high (or choices)"
+        )
+    low, high, step, log_scale = spec["low"], spec["high"], spec.get("step"), spec.get("log")
+    if step is not None and not (kind == "int" and step == 1):
+        # a step includes high in 1.3; hydratune's range excludes its stop: stop = high + step
+        stop = decimal.Decimal(str(high)) + decimal.Decimal(str(step))
+        stop_text = str(int(stop)) if kind == "int" else str(stop)
+        return f"range({format_value(low)}, {stop_text}, {format_value(step)})"
+    inner = f"interval({format_value(low)}, {format_value(high)})"
+    inner = f"int({inner})" if kind == "int" else inner
+    return f"tag(log, {inner})" if log_scale else inner
+
+
+def merged_params(params: Any, search_space: Any) -> Any:
+    """``params`` with the deprecated ``search_space`` read into it, saying what to write."""
+    if not search_space:
+        return params
+    converted = search_space_params(
+        OmegaConf.to_container(search_space)
+        if isinstance(search_space, DictConfig)
+        else search_space
+    )
+    shown = OmegaConf.to_yaml(OmegaConf.create({"params": converted}))
+    log.warning(
+        "hydra.sweeper.search_space is deprecated (as in hydra-optuna-sweeper 1.3); it is read "
+        "as the equivalent hydra.sweeper.params, write this instead:\n%s",
+        shown,
+    )
+    merged = dict(
+        OmegaConf.to_container(params) if isinstance(params, DictConfig) else params or {}
+    )
+    clash = sorted(set(merged) & set(converted))
+    if clash:
+        raise StudyConfigError(
+            f"hydra.sweeper.search_space and hydra.sweeper.params both search {clash}; keep one"
+        )
+    return {**merged, **converted}
