@@ -12,6 +12,7 @@ OVERRIDES = "overrides"  # the trial's override lines, as its job got them
 OUTPUT_DIR = "output_dir"  # the trial's job dir (Hydra's output dir)
 FAIL_REASON = "fail_reason"  # why a FAIL trial failed ("lost: ..." when its process died)
 STOPPED_REASON = "stopped_reason"  # why a PRUNED trial was stopped (or a NaN verdict in flight)
+NON_FINITE = "non-finite: "  # prefix of a stopped_reason that is a NaN/inf verdict, not a prune
 OWNER = "owner"  # host:pid of the process running the trial
 HEARTBEAT = "heartbeat"  # epoch seconds, renewed while the trial runs
 LOST = "lost"  # the trial's process died or was interrupted: retried, not its own failure

@@ -12,6 +12,7 @@ Examples::
     hydratune export outputs/sweeps/mlp_digits     # -> conf/experiment/mlp_digits_best.yaml
     hydratune init myproject                       # a project of your own, ready to sweep
     hydratune steer outputs/sweeps/mlp_digits fix model.n_layers=2   # steer a running sweep
+    hydratune migrate configs/hparams_search/mnist_optuna.yaml  # from hydra-optuna-sweeper
 """
 
 from __future__ import annotations
@@ -303,6 +304,35 @@ def steer(
     except SteerError as error:
         console.print(f"[red]error[/]: {error}. Nothing was written.")
         raise typer.Exit(code=2) from None
+
+
+@app.command()
+def migrate(
+    config: Annotated[Path, typer.Argument(help="A config written for hydra-optuna-sweeper.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the diff; leave the file as it is.")
+    ] = False,
+) -> None:
+    """Rewrite a hydra-optuna-sweeper config for hydratune in place and print the diff."""
+    from hydratune.errors import StudyConfigError
+    from hydratune.scaffold.migrate import migrate_file
+
+    if not config.is_file():
+        raise typer.BadParameter(f"{config} is not a file", param_hint="CONFIG")
+    try:
+        migration = migrate_file(config)
+    except StudyConfigError as error:
+        console.print(f"[red]cannot migrate {config}[/]: {error}")
+        raise typer.Exit(code=2) from None
+    if migration.new == migration.old:
+        console.print(f"{config}: nothing to change")
+        return
+    console.print(migration.diff(), markup=False, highlight=False)
+    for change in migration.changes:
+        console.print(f"- {change}", markup=False, highlight=False)
+    if not dry_run:
+        config.write_text(migration.new, encoding="utf-8")
+        console.print(f"rewrote {config}")
 
 
 def _default_dir(ref: SweepRef, name: str) -> Path:

@@ -19,7 +19,14 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from hydratune.attrs import FAIL_REASON, LOST, OUTPUT_DIR, OVERRIDES, STOPPED_REASON
+from hydratune.attrs import (
+    FAIL_REASON,
+    LOST,
+    NON_FINITE,
+    OUTPUT_DIR,
+    OVERRIDES,
+    STOPPED_REASON,
+)
 from hydratune.errors import FatalTrialError
 from hydratune.execute.job import JobResult
 from hydratune.execute.launcher import Launcher
@@ -81,6 +88,17 @@ def judge(result: JobResult, n_objectives: int) -> Outcome:
     if not all(math.isfinite(v) for v in values):
         return Outcome(TrialState.FAIL, reason=f"returned a non-finite value {value!r}")
     return Outcome(TrialState.COMPLETE, values=[float(v) for v in values])
+
+
+def stopped_by_callback(trial: optuna.Trial, outcome: Outcome) -> Outcome:
+    """A trial that ``PruningCallback`` stopped is PRUNED (or failed, for a NaN metric) even
+    when the app returned its partial value normally, as an app of one's own does."""
+    reason = trial.user_attrs.get(STOPPED_REASON) if outcome.state == TrialState.COMPLETE else None
+    if not reason:
+        return outcome
+    if reason.startswith(NON_FINITE):
+        return Outcome(TrialState.FAIL, reason=reason.removeprefix(NON_FINITE))
+    return Outcome(TrialState.PRUNED, reason=reason)
 
 
 def count_trials(study: optuna.Study, states: tuple[TrialState, ...]) -> int:
@@ -208,7 +226,7 @@ class SweepLoop:
     def _record(self, trial: optuna.Trial, result: JobResult) -> None:
         if result.output_dir:
             trial.set_user_attr(OUTPUT_DIR, result.output_dir)
-        outcome = judge(result, len(self.study.directions))
+        outcome = stopped_by_callback(trial, judge(result, len(self.study.directions)))
         if result.lost:
             trial.set_user_attr(LOST, True)
         tell(self.study, trial, outcome)

@@ -33,6 +33,7 @@ from hydratune.space.grammar import format_value, make_parser
 from hydratune.space.group_spaces import add_group_spaces
 from hydratune.space.search_space import SearchSpace, parse_search_space
 from hydratune.storage import is_in_memory, mask_url, open_storage, storage_url
+from hydratune.sweep.hints import warn_if_pruner_idle
 from hydratune.sweep.loop import FINISHED, LoopSummary, SweepLoop, count_trials
 from hydratune.sweep.progress import SweepProgress
 from hydratune.sweep.recovery import Recovery
@@ -217,6 +218,7 @@ class StudySweep:
 
     def finish(self, plan: SweepPlan, study: optuna.Study, summary: LoopSummary) -> None:
         """Report and export; then fail the command if the sweep stopped for failures."""
+        warn_if_pruner_idle(study)
         self._report(study, plan.sweep_dir, plan.url)
         if summary.stopped_early:
             reasons = "\n".join(f"  trial #{n}: {reason}" for n, reason in summary.failures)

@@ -13,10 +13,10 @@ import math
 import lightning as L
 import optuna
 
-from hydratune.attrs import STOPPED_REASON
+from hydratune.attrs import NON_FINITE, STOPPED_REASON
 from hydratune.training.current_trial import TrialRef, current_trial_ref, pruned_by_hand
 
-NAN = "non-finite: "
+NAN = NON_FINITE
 
 
 class NonFiniteMetricError(ValueError):
