@@ -64,4 +64,8 @@ if not _upstream_installed():
             )
             super().__init__(**settings)
 
-    OptunaSweeper.__module__ = UPSTREAM_TARGET.rsplit(".", 1)[0]  # the name Hydra looks up
+    # Hydra finds a sweeper by f"{__module__}.{__name__}" (the upstream class name here) and
+    # then imports f"{__module__}.{__qualname__}" (this class, where it really is).
+    OptunaSweeper.__module__ = "hydra_plugins"
+    OptunaSweeper.__name__ = UPSTREAM_TARGET.removeprefix("hydra_plugins.")
+    OptunaSweeper.__qualname__ = f"{__name__.removeprefix('hydra_plugins.')}.OptunaSweeper"
