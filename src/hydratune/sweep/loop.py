@@ -90,10 +90,15 @@ def judge(result: JobResult, n_objectives: int) -> Outcome:
     return Outcome(TrialState.COMPLETE, values=[float(v) for v in values])
 
 
-def stopped_by_callback(trial: optuna.Trial, outcome: Outcome) -> Outcome:
+def stopped_by_callback(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> Outcome:
     """A trial that ``PruningCallback`` stopped is PRUNED (or failed, for a NaN metric) even
     when the app returned its partial value normally, as an app of one's own does."""
-    reason = trial.user_attrs.get(STOPPED_REASON) if outcome.state == TrialState.COMPLETE else None
+    if outcome.state != TrialState.COMPLETE:
+        return outcome
+    # The callback wrote the verdict through its own Trial (maybe in another process): read
+    # the storage, not this Trial's cached attributes.
+    stored = [t for t in study.get_trials(deepcopy=False) if t.number == trial.number]
+    reason = stored[0].user_attrs.get(STOPPED_REASON) if stored else None
     if not reason:
         return outcome
     if reason.startswith(NON_FINITE):
@@ -226,7 +231,7 @@ class SweepLoop:
     def _record(self, trial: optuna.Trial, result: JobResult) -> None:
         if result.output_dir:
             trial.set_user_attr(OUTPUT_DIR, result.output_dir)
-        outcome = stopped_by_callback(trial, judge(result, len(self.study.directions)))
+        outcome = stopped_by_callback(self.study, trial, judge(result, len(self.study.directions)))
         if result.lost:
             trial.set_user_attr(LOST, True)
         tell(self.study, trial, outcome)

@@ -1,0 +1,100 @@
+"""Bad input from a careful user's first day: each setting out of range is refused before
+anything runs, naming its key; study names stay inside the project; odd search spaces are
+refused or read lazily; a complete study's rerun writes nothing."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from helpers import load
+from hydratune.errors import StudyConfigError
+from hydratune.space.grammar import SearchSpaceError, make_parser, parse_line
+from hydratune.sweep.hints import CALLBACK_LINE
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "n_trials=-1",
+        "n_trials=0",
+        "timeout=-5",
+        "max_failure_rate=5",
+        "max_failure_rate=-1",
+        "n_jobs=0",
+        "n_jobs=-1",
+        "threads_per_worker=-2",
+        "heartbeat_interval=0",
+        "heartbeat_grace=5",
+        "max_retries=-1",
+        "sampler.seed=abc",
+    ],
+)
+def test_a_setting_out_of_range_is_refused_before_anything_runs(sweep, tmp_path, setting):
+    key = setting.split("=")[0]
+    with pytest.raises(StudyConfigError, match=rf"hydra\.sweeper\.{key}="):
+        sweep([f"hydra.sweeper.{setting}"], task=pytest.fail)
+    assert not any(tmp_path.iterdir())  # no journal, no sweep dir
+
+
+@pytest.mark.parametrize("name", ["../../../escaped", "/tmp/absolute", "with space", ".hidden"])
+def test_a_study_name_that_is_not_one_path_component_is_refused(sweep, tmp_path, name):
+    with pytest.raises(StudyConfigError, match="hydra.sweeper.study_name"):
+        sweep([f"hydra.sweeper.study_name='{name}'"], task=pytest.fail)
+    assert not any(tmp_path.iterdir())
+
+
+def test_range_step_zero_names_the_key(sweep):
+    with pytest.raises(SearchSpaceError, match=r"\(y\).*step 0"):
+        sweep(["y=range(0, 1, 0)"], task=pytest.fail)
+
+
+def test_repeated_choices_are_searched_once_with_a_warning(sweep, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        sweep(["hydra/sweeper/sampler=grid", "x=choice(0.1, 0.1, 0.5)", "y=choice(1)"])
+    assert any("more than once" in r.getMessage() for r in caplog.records)
+    trials = load("quadratic", tmp_path).trials
+    assert sorted(t.params["x"] for t in trials) == [0.1, 0.1, 0.5, 0.5]  # x twice: kind a, b
+    assert len({(t.params["x"], t.params["kind"]) for t in trials}) == 4
+
+
+@pytest.mark.parametrize(
+    ("line", "low", "high", "step"),
+    [("x=range(0, 100000000, 1)", 0, 99_999_999, 1), ("x=range(0, 1e15, 1)", 0.0, 1e15 - 1, 1.0)],
+)
+def test_huge_ranges_are_distributions_with_a_step_never_lists(line, low, high, step):
+    started = time.process_time()
+    _, dist = parse_line(line, make_parser(), "command line")
+    assert (dist.low, dist.high, dist.step) == (low, high, step)
+    assert time.process_time() - started < 1  # a list of 1e8 values takes seconds and GBs
+
+
+def test_a_range_finer_than_float_precision_is_refused_at_once():
+    with pytest.raises(SearchSpaceError, match=r"\(x\).*interval\(0, 1e\+300\)"):
+        parse_line("x=range(0, 1e300, 1)", make_parser(), "command line")
+
+
+def test_rerunning_a_complete_study_writes_nothing(sweep, tmp_path, capfd):
+    sweep(["hydra.sweeper.n_trials=2"])
+    sweep_dir = tmp_path / "sweeps" / "quadratic"
+    before = {p: p.stat().st_mtime_ns for p in sweep_dir.rglob("*.yaml")}
+    files = set(tmp_path.rglob("*"))
+    sweep(["hydra.sweeper.n_trials=2", "hydra.sweeper.report=true"], task=pytest.fail)
+    assert set(tmp_path.rglob("*")) == files  # no new sweep dir, report or trial
+    assert {p: p.stat().st_mtime_ns for p in sweep_dir.rglob("*.yaml")} == before
+    assert "nothing to run" in "".join(capfd.readouterr())
+
+
+def test_a_pruner_that_never_gets_an_intermediate_value_warns_once_with_the_line_to_add(
+    sweep, capfd
+):
+    # trials reconfigure logging (Hydra's job logging): read the console, as a user does
+    sweep(["hydra.sweeper.n_trials=3", "hydra/sweeper/pruner=median"])
+    console = "".join(capfd.readouterr())
+    assert console.count("no trial reported an intermediate value") == 1
+    assert CALLBACK_LINE in console
+    # a curve reported: the pruner had work, no warning
+    sweep(["hydra.sweeper.n_trials=5", "hydra/sweeper/pruner=median", "curve_steps=2"])
+    assert "no trial reported" not in "".join(capfd.readouterr())

@@ -1,0 +1,80 @@
+"""Pruning in someone else's LightningModule (lightning-hydra-template's pattern): the app
+instantiates ``cfg.callbacks`` itself and returns its metric normally; hydratune's
+PruningCallback, added from the command line, stops bad trials and they are recorded PRUNED."""
+
+from __future__ import annotations
+
+import hydra
+import lightning as L
+import pytest
+import torch
+from omegaconf import DictConfig
+from optuna.trial import TrialState
+
+from helpers import load
+
+pytestmark = pytest.mark.slow
+
+RETURNED: list[float] = []
+
+
+class Curve(L.LightningModule):
+    """val/loss = (x - 1)^2 + 1 / (epoch + 1): a learning curve set by the trial's x."""
+
+    def __init__(self, x: float) -> None:
+        super().__init__()
+        self.x = x
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def training_step(self, batch, batch_idx):
+        return (self.weight**2).sum()
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val/loss", (self.x - 1) ** 2 + 1 / (self.current_epoch + 1))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def template_style_app(cfg: DictConfig) -> float:
+    """Like lightning-hydra-template's train(): callbacks from config, metric returned."""
+    callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    data = torch.utils.data.DataLoader(torch.zeros(4, 1), batch_size=2)
+    trainer = L.Trainer(
+        max_epochs=4,
+        callbacks=[c for c in callbacks if c is not None],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(Curve(cfg.x), train_dataloaders=data, val_dataloaders=data)
+    RETURNED.append(float(trainer.callback_metrics["val/loss"]))
+    return RETURNED[-1]
+
+
+def test_a_trial_stopped_by_the_callback_is_pruned_though_the_app_returned(sweep, tmp_path):
+    RETURNED.clear()
+    sweep(
+        [
+            "hydra.sweeper.n_trials=3",
+            "hydra/sweeper/pruner=median",
+            "hydra.sweeper.pruner.n_startup_trials=2",
+            "hydra.sweeper.pruner.n_warmup_steps=0",
+            "hydra.sweeper.enqueue=[{x: 1.0}, {x: 1.5}, {x: 5.0}]",
+            "+callbacks.prune._target_=hydratune.PruningCallback.for_current_trial",
+            "+callbacks.prune.metric=val/loss",
+        ],
+        task=template_style_app,
+    )
+    trials = load("quadratic", tmp_path).trials
+    assert len(RETURNED) == 3  # every app returned normally
+    assert [t.state for t in trials] == [
+        TrialState.COMPLETE,
+        TrialState.COMPLETE,
+        TrialState.PRUNED,
+    ]
+    assert trials[2].user_attrs["stopped_reason"].startswith("pruned at epoch 0")
+    assert list(trials[2].intermediate_values) == [0]  # stopped after its first epoch
+    assert len(trials[0].intermediate_values) == 4
