@@ -117,7 +117,7 @@ def read_sweep_settings(sweep_dir: Path) -> dict[str, Any]:
         sweeper = OmegaConf.select(config, "hydra.sweeper", default=None) or {}
         cwd = OmegaConf.select(config, "hydra.runtime.cwd", default=None) or Path.cwd()
         settings["study_name"] = _select(sweeper, "study_name")
-        settings["url"] = storage_url(_select(sweeper, "storage"), cwd)
+        settings["url"] = storage_url(_stored_storage(sweeper, multirun), cwd)
         metric = _select(config, "objective.metric")
         if metric is not None:
             settings["metric_names"] = [metric] if isinstance(metric, str) else list(metric)
@@ -132,6 +132,19 @@ def read_sweep_settings(sweep_dir: Path) -> dict[str, Any]:
     if not settings.get("study_name"):
         settings.pop("study_name", None)
     return settings
+
+
+def _stored_storage(sweeper: Any, multirun: Path) -> str | None:
+    """The sweep's storage setting with its ``${oc.env:...}`` resolved now, from this shell."""
+    try:
+        value = OmegaConf.select(sweeper, "storage", default=None)
+    except Exception as error:  # an environment variable the storage URL needs is not set
+        raise typer.BadParameter(
+            f"hydra.sweeper.storage in {multirun}: {str(error).splitlines()[0]}; set it in this "
+            "shell (the sweep's password is never stored), or pass --storage",
+            param_hint="--storage",
+        ) from None
+    return None if value is None else str(value)
 
 
 def _select(config: Any, key: str) -> Any:

@@ -187,7 +187,15 @@ def load_study(url: str, study_name: str, **kwargs: object) -> optuna.Study:
     study (with the names the storage has)."""
     if not is_in_memory(url) and "://" not in url and not Path(url).is_file():
         raise StudyConfigError(f"no storage file at {url}")
-    storage = open_storage(unmasked(url))
+    try:
+        storage = open_storage(unmasked(url))
+    except StudyConfigError as error:
+        if unmasked(url) == url:
+            raise
+        raise StudyConfigError(
+            f"{error} The password is never stored with a sweep: set PGPASSWORD or add it to "
+            "~/.pgpass (libpq reads both), or pass the URL with --storage."
+        ) from None
     try:
         return optuna.load_study(study_name=study_name, storage=storage, **kwargs)
     except KeyError:
