@@ -131,3 +131,17 @@ def test_omegaconf_str_representer_quotes_strings_that_read_as_other_types():
     assert yaml.dump({"a": "1", "b": "true", "c": "x"}, Dumper=Dumper) == (
         "a: '1'\nb: 'true'\nc: x\n"
     )
+
+
+def test_hydra_plugin_alias_is_found_by_its_alias_and_instantiated_as_itself():
+    from hydra.core.plugins import Plugins
+    from hydra.plugins.sweeper import Sweeper
+    from omegaconf import OmegaConf
+
+    from hydratune.sweep.upstream import UPSTREAM_TARGET
+
+    alias = Plugins.instance().class_name_to_class.get(UPSTREAM_TARGET)  # Plugins._register
+    assert alias is not None and issubclass(alias, Sweeper), "Hydra's plugin registry changed"
+    config = OmegaConf.create({"_target_": UPSTREAM_TARGET, "n_trials": 3})
+    sweeper = Plugins.instance()._instantiate(config)  # imports __module__.__qualname__
+    assert type(sweeper) is alias and sweeper.sweep_impl.conf.n_trials == 3

@@ -88,6 +88,21 @@ def distribution_contains(dist: BaseDistribution, value: Any) -> bool:
         return False
 
 
+def hydra_plugin_alias(cls: type, registered_as: str) -> type:
+    """``cls`` renamed so that Hydra's plugin registry finds it as ``registered_as`` (a dotted
+    class path under ``hydra_plugins``) while ``instantiate`` still imports the real class.
+
+    Hydra registers a plugin as ``f"{__module__}.{__name__}"`` (``Plugins._register``) and
+    ``instantiate(..., _target_=cls)`` imports ``f"{__module__}.{__qualname__}"``
+    (``_convert_target_to_string``); the class must stay an attribute of its own module.
+    """
+    real = f"{cls.__module__}.{cls.__qualname__}"
+    cls.__module__ = "hydra_plugins"
+    cls.__name__ = registered_as.removeprefix("hydra_plugins.")
+    cls.__qualname__ = real.removeprefix("hydra_plugins.")
+    return cls
+
+
 def hydra_choice(*args: Any) -> Any:
     """Hydra's grammar function ``choice`` (``hydra._internal.grammar.grammar_functions``), to
     register a ``choice`` that admits ``null`` among its options."""

@@ -10,6 +10,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from hydratune import compat
 from hydratune.sweep.loop import LoopSummary
 from hydratune.sweep.schema import register_configs
 from hydratune.sweep.sweeper import StudySweep
@@ -64,8 +65,4 @@ if not _upstream_installed():
             )
             super().__init__(**settings)
 
-    # Hydra finds a sweeper by f"{__module__}.{__name__}" (the upstream class name here) and
-    # then imports f"{__module__}.{__qualname__}" (this class, where it really is).
-    OptunaSweeper.__module__ = "hydra_plugins"
-    OptunaSweeper.__name__ = UPSTREAM_TARGET.removeprefix("hydra_plugins.")
-    OptunaSweeper.__qualname__ = f"{__name__.removeprefix('hydra_plugins.')}.OptunaSweeper"
+    compat.hydra_plugin_alias(OptunaSweeper, UPSTREAM_TARGET)
