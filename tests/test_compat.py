@@ -41,6 +41,9 @@ def test_storage_of_and_trial_id_update_a_frozen_trial_in_storage():
     storage = compat.storage_of(s)  # Study._storage
     storage.set_trial_user_attr(compat.trial_id(s.trials[0]), "k", 1)  # FrozenTrial._trial_id
     assert s.trials[0].user_attrs == {"k": 1}
+    live = s.ask()  # a live Trial's id reads what another handle wrote (Trial._trial_id)
+    compat.trial_by_number(s, live.number).set_user_attr("stopped", "yes")
+    assert storage.get_trial_user_attrs(compat.trial_id(live)) == {"stopped": "yes"}
 
 
 def test_study_user_attrs_reads_the_storage_current_attributes():

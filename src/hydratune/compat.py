@@ -69,8 +69,9 @@ def rdb_user_attr_count(study: optuna.Study, prefix: str) -> int | None:
         )
 
 
-def trial_id(trial: FrozenTrial) -> int:
-    """The storage id of a frozen trial (``FrozenTrial._trial_id``), to update it in place."""
+def trial_id(trial: FrozenTrial | optuna.Trial) -> int:
+    """The storage id of a trial (``FrozenTrial._trial_id``, ``Trial._trial_id``), to read or
+    update it in the storage."""
     return trial._trial_id
 
 

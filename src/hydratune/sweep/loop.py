@@ -19,6 +19,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
+from hydratune import compat
 from hydratune.attrs import (
     FAIL_REASON,
     LOST,
@@ -97,8 +98,8 @@ def stopped_by_callback(study: optuna.Study, trial: optuna.Trial, outcome: Outco
         return outcome
     # The callback wrote the verdict through its own Trial (maybe in another process): read
     # the storage, not this Trial's cached attributes.
-    stored = [t for t in study.get_trials(deepcopy=False) if t.number == trial.number]
-    reason = stored[0].user_attrs.get(STOPPED_REASON) if stored else None
+    stored = compat.storage_of(study).get_trial_user_attrs(compat.trial_id(trial))
+    reason = stored.get(STOPPED_REASON)
     if not reason:
         return outcome
     if reason.startswith(NON_FINITE):
