@@ -233,3 +233,19 @@ def test_a_bad_search_space_entry_names_its_key(sweep):
             "sphere",
             UPSTREAM,
         )
+
+
+def test_the_template_search_draws_what_optuna_draws_with_its_sampler_settings(template, tmp_path):
+    # TPESampler(seed=1234, n_startup_trials=10), direction maximize: the same draws, in order
+    path = template / "hparams_search" / "mnist_optuna.yaml"
+    path.write_text(path.read_text().replace("sweeper: optuna", "sweeper: hydratune"))
+    run_template(template, "hydra.sweeper.n_trials=12")  # past the 10 random startup trials
+    swept = load("mnist", tmp_path).trials
+    assert len(swept) == 12
+    reference = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.TPESampler(seed=1234, n_startup_trials=10)
+    )
+    for trial in swept:
+        ask = reference.ask(dict(trial.distributions))
+        assert ask.params == trial.params
+        reference.tell(ask, trial.value)
