@@ -79,14 +79,20 @@ def migrate_text(text: str) -> tuple[str, list[str]]:
     changes: list[str] = []
     lines = _convert_search_space(lines, changes)
     out: list[str] = []
+    skip_blank = False
     for line in lines:
         body = line.rstrip("\n")
         end = line[len(body) :]
+        if skip_blank and not body.strip():  # no blank line left where the _target_ opened
+            skip_blank = False
+            continue
+        skip_blank = False
         if _SWEEPER_CHOICE.match(body):
             out.append(_SWEEPER_CHOICE.sub(r"\1hydratune", body) + end)
             changes.append("hydra/sweeper: optuna -> hydratune")
         elif _UPSTREAM_TARGET.match(body):
             changes.append("deleted the sweeper's _target_ (hydra/sweeper: hydratune sets it)")
+            skip_blank = bool(out) and out[-1].rstrip().endswith(":")
         elif _STORAGE_NULL.match(body) and "hydratune:" not in body:
             out.append(f"{_STORAGE_NULL.match(body).group(1)}  {STORAGE_NOTE}{end}")  # type: ignore[union-attr]
             changes.append("storage: null is now a journal file (comment added)")
