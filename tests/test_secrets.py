@@ -80,7 +80,7 @@ def test_no_file_or_console_line_holds_the_database_password(tmp_path, postgres_
         reopen = {"PGPASSFILE": str(passfile)}
     else:
         reopen = {"PGPASSWORD": password}
-    if form != "libpq":  # without the password in this shell: said how to give it
+    if form == "userinfo":  # without the password in this shell: said how to give it
         console.append(hydratune(tmp_path, "report", str(sweep_dir), "--no-png", ok=False))
         assert "PGPASSWORD" in console[-1]
     console.append(hydratune(tmp_path, "report", str(sweep_dir), "--no-png", env=reopen))
@@ -96,7 +96,7 @@ def test_no_file_or_console_line_holds_the_database_password(tmp_path, postgres_
         assert export.is_file() and (sweep_dir / "rerun" / "rerun_results.yaml").is_file()
         assert (tmp_path / "conf" / "experiment" / f"{study}_best.yaml").is_file()
 
-    if form != "env":  # the same command again: the study is complete, nothing is written
+    if form == "libpq":  # the same command again: the study is complete, nothing is written
         before = files_under(tmp_path)
         console.append(hydratune(tmp_path, *sweep, env=in_env))
         assert files_under(tmp_path) == before
