@@ -22,6 +22,7 @@ from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf, open_dict
 from optuna.trial import TrialState
 
+from hydratune import compat
 from hydratune.errors import StudyConfigError
 from hydratune.execute.launcher import Launcher
 from hydratune.execute.local import InProcessLauncher, ProcessPoolLauncher
@@ -41,6 +42,7 @@ from hydratune.sweep.results import write_results
 from hydratune.sweep.schema import SweeperConf
 from hydratune.sweep.settings import check_settings, check_study_name, safe_study_name
 from hydratune.sweep.steering import enqueue_trials, warm_start
+from hydratune.sweep.steering_log import read_state
 from hydratune.sweep.study import (
     build_sampler,
     check_space_change,
@@ -98,14 +100,16 @@ class StudySweep:
         plan = self.plan(arguments)
         study, recovery = self.open(plan)
         finished = count_trials(study, FINISHED)
-        if finished >= self.conf.n_trials:
+        steered = read_state(compat.study_user_attrs(study)).n_trials  # `hydratune steer`
+        n_trials = self.conf.n_trials if steered is None else steered
+        if finished >= n_trials:
             log.info(
                 "nothing to run: study '%s' in %s already has %d of n_trials=%d trials "
                 "finished; raise hydra.sweeper.n_trials to run more (nothing written)",
                 plan.study_name,
                 mask_url(plan.url),
                 finished,
-                self.conf.n_trials,
+                n_trials,
             )
             return None
         summary = self.run(plan, study, recovery)
