@@ -38,3 +38,23 @@ def postgres_url() -> Iterator[str]:
 
     with postgres_server() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[dict[str, str]]:
+    """A real single-node Slurm cluster for this test session; Slurm's commands (and so
+    submitit) reach it through ``SLURM_CONF``, set for the session."""
+    import os
+
+    from services import slurm_cluster
+
+    with slurm_cluster() as env:
+        old = os.environ.get("SLURM_CONF")
+        os.environ.update(env)
+        try:
+            yield env
+        finally:
+            if old is None:
+                os.environ.pop("SLURM_CONF", None)
+            else:
+                os.environ["SLURM_CONF"] = old

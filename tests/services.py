@@ -78,3 +78,153 @@ def postgres_server() -> Iterator[str]:
             capture_output=True,
         )
         shutil.rmtree(data, ignore_errors=True)
+
+
+# --- a single-node Slurm cluster -----------------------------------------------------------
+
+SLURM_CONF = """\
+ClusterName=hydratune
+SlurmctldHost={host}(127.0.0.1)
+SlurmctldPort={ctld_port}
+SlurmdPort={slurmd_port}
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+AuthInfo=socket={munge_socket}
+CredType=cred/munge
+StateSaveLocation={state}
+SlurmdSpoolDir={spool}
+SlurmctldPidFile={dir}/slurmctld.pid
+SlurmdPidFile={dir}/slurmd.pid
+SlurmctldLogFile={dir}/slurmctld.log
+SlurmdLogFile={dir}/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+MpiDefault=none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+ReturnToService=2
+KillWait=2
+MinJobAge=600
+SchedulerParameters=sched_interval=1
+MessageTimeout=10
+NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory} State=UNKNOWN
+PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
+"""
+
+
+def _free_memory_mb() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) // 1024 * 9 // 10  # slurmd refuses a node it overstates
+    raise RuntimeError("no MemTotal in /proc/meminfo")
+
+
+def _start_munge(root: Path) -> tuple[subprocess.Popen, str]:
+    """munged as user ``munge`` with its own key and socket under ``root``."""
+    munge = pwd.getpwnam("munge")
+    mdir = root / "munge"
+    mdir.mkdir(mode=0o700)
+    key = mdir / "munge.key"
+    if Path("/etc/munge/munge.key").is_file():
+        shutil.copy("/etc/munge/munge.key", key)
+    else:
+        subprocess.run(["mungekey", "--create", f"--keyfile={key}"], check=True)
+    for path in (mdir, key):
+        os.chown(path, munge.pw_uid, munge.pw_gid)
+    key.chmod(0o400)
+    socket_path = str(mdir / "munge.socket")
+    proc = subprocess.Popen(
+        [
+            "runuser",
+            "-u",
+            "munge",
+            "--",
+            "munged",
+            "--foreground",
+            "--force",
+            f"--key-file={key}",
+            f"--socket={socket_path}",
+            f"--pid-file={mdir}/munged.pid",
+            f"--log-file={mdir}/munged.log",
+            f"--seed-file={mdir}/munged.seed",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _wait_for(lambda: Path(socket_path).exists(), 10, "munged's socket")
+    return proc, socket_path
+
+
+def _wait_for(condition, seconds: float, what: str) -> None:  # noqa: ANN001
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {seconds}s waiting for {what}")
+        time.sleep(0.2)
+
+
+@contextmanager
+def slurm_cluster() -> Iterator[dict[str, str]]:
+    """A running single-node Slurm cluster (munged, slurmctld, slurmd) on 127.0.0.1.
+
+    Yields the environment that points Slurm's commands at it (``SLURM_CONF``); jobs run as
+    root with the node's real CPUs and memory. Everything lives in a temp dir removed after.
+    """
+    if shutil.which("slurmctld") is None or shutil.which("munged") is None:
+        raise RuntimeError("Slurm is not installed: run `make test`, which installs it")
+    if os.geteuid() != 0:
+        raise RuntimeError("the test Slurm cluster runs its daemons as root")
+    root = Path(tempfile.mkdtemp(prefix="hydratune-slurm-"))
+    root.chmod(0o755)
+    procs: list[subprocess.Popen] = []
+    try:
+        munged, munge_socket = _start_munge(root)
+        procs.append(munged)
+        host = socket.gethostname().split(".")[0]
+        conf = root / "slurm.conf"
+        conf.write_text(
+            SLURM_CONF.format(
+                host=host,
+                ctld_port=free_port(),
+                slurmd_port=free_port(),
+                munge_socket=munge_socket,
+                state=root / "state",
+                spool=root / "spool",
+                dir=root,
+                cpus=os.cpu_count() or 1,
+                memory=_free_memory_mb(),
+            )
+        )
+        (root / "state").mkdir()
+        (root / "spool").mkdir()
+        env = {**os.environ, "SLURM_CONF": str(conf)}
+        for daemon in (["slurmctld", "-D", "-i"], ["slurmd", "-D", "-N", host]):
+            procs.append(
+                subprocess.Popen(
+                    daemon, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+            )
+
+        def idle() -> bool:
+            out = subprocess.run(
+                ["sinfo", "-h", "-N", "-o", "%T"], env=env, capture_output=True, text=True
+            )
+            return out.stdout.strip() == "idle"
+
+        _wait_for(idle, 30, f"the Slurm node to be idle (logs in {root})")
+        yield {"SLURM_CONF": str(conf)}
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        shutil.rmtree(root, ignore_errors=True)

@@ -20,6 +20,9 @@ RETRY_OF = "retry_of"  # the lost trial whose parameters this trial runs again
 RETRIES = "retries"  # how many times these parameters have been retried
 ENQUEUED_FROM = "enqueued_from"  # the sweep's enqueue item this trial came from
 WARM_START_FROM = "warm_start_from"  # <study>#<number> of the copied trial
+JOB_ID = "job_id"  # the cluster's id of the trial's job (submitit: the Slurm job id)
+JOB_FOLDER = "job_folder"  # the submitit folder of that job (its logs and result)
+JOB_CLUSTER = "job_cluster"  # submitit's executor that ran it: slurm or local
 
 # Study user attributes
 GRID_QUEUED = "grid_queued"  # every grid point is queued as a waiting trial

@@ -15,7 +15,7 @@ HERE = os.path.dirname(__file__)
 # Ray workers unpickle this module's task and import helpers.py, like the test does
 TESTS = f"{HERE}:{os.path.dirname(HERE)}"
 RAY = [
-    "hydra/launcher=ray",
+    "hydra/launcher=hydratune_ray",
     "hydra.sweeper.n_jobs=2",
     # a local Ray with 2 CPUs
     "+hydra.launcher.init={num_cpus: 2, include_dashboard: false, "

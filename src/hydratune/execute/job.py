@@ -58,9 +58,7 @@ def run_trial_job(config: DictConfig, context: HydraContext, task: TaskFunction)
     chdir = False
     try:
         instance.cfg = _hydra_view(config)  # ${hydra:...} in the dirs resolves for this job
-        output_dir = os.path.abspath(
-            os.path.join(str(config.hydra.sweep.dir), str(config.hydra.sweep.subdir))
-        )
+        output_dir = job_output_dir(config)
         with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
             config.hydra.runtime.output_dir = output_dir
         task_cfg = _task_config(config)
@@ -102,6 +100,19 @@ def run_trial_job(config: DictConfig, context: HydraContext, task: TaskFunction)
     if ret.status == JobStatus.COMPLETED:
         return JobResult(value=ret.return_value, output_dir=output_dir)
     return JobResult(error=compat.job_error(ret), output_dir=output_dir)
+
+
+def job_output_dir(config: DictConfig) -> str:
+    """The job's output dir (``hydra.sweep.dir``/``hydra.sweep.subdir``), absolute."""
+    instance = HydraConfig.instance()
+    old = instance.cfg
+    try:
+        instance.cfg = compat.hydra_node_view(config)  # for ${hydra:...} in the dirs
+        return os.path.abspath(
+            os.path.join(str(config.hydra.sweep.dir), str(config.hydra.sweep.subdir))
+        )
+    finally:
+        instance.cfg = old
 
 
 def _hydra_view(config: DictConfig) -> DictConfig:

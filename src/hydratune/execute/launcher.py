@@ -7,6 +7,7 @@ sweep loop can keep several trials in flight and tell each one as soon as it end
 from __future__ import annotations
 
 from concurrent.futures import Future
+from typing import Any
 
 from omegaconf import DictConfig
 
@@ -33,6 +34,10 @@ class Launcher:
     def start(self, config: DictConfig, future: Future[JobResult]) -> None:
         """Run the job of ``config``; set ``future``'s result when it ends."""
         raise NotImplementedError
+
+    def submitted(self, number: int) -> dict[str, Any]:
+        """What to record on trial ``number`` about where its job runs (a cluster job id)."""
+        return {}
 
     def shutdown(self) -> None:
         """Release workers; called once the sweep's loop has ended."""

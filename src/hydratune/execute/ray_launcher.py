@@ -1,4 +1,4 @@
-"""Trials as Ray tasks (``hydra/launcher=ray``): a local Ray instance or an existing cluster.
+"""Trials as Ray tasks (``hydra/launcher=hydratune_ray``): a local Ray or an existing cluster.
 
 hydra-ray-launcher runs a sweep's jobs in synchronous batches; here each trial is one Ray task
 submitted as soon as a slot is free, so the sweep loop stays asynchronous. Ray reuses its
@@ -29,7 +29,7 @@ from hydratune.execute.trial_config import TrialConfigFactory
 
 @dataclass
 class RayLauncherConf:
-    """``hydra/launcher=ray``: where Ray runs and what each trial asks of it."""
+    """``hydra/launcher=hydratune_ray``: where Ray runs and what each trial asks of it."""
 
     _target_: str = "hydratune.execute.ray_launcher.RayLauncher"
     address: str | None = None  # null: start a local Ray instance; "auto" or ray://host:port

@@ -218,7 +218,10 @@ class SweepLoop:
         overrides = self.space.overrides(trial.params)
         trial.set_user_attr(OVERRIDES, overrides)
         log.info("trial #%d: %s", trial.number, " ".join(overrides))
-        return self.launcher.submit(trial.number, overrides)
+        future = self.launcher.submit(trial.number, overrides)
+        for key, value in self.launcher.submitted(trial.number).items():
+            trial.set_user_attr(key, value)
+        return future
 
     def _tell(self, trial: optuna.Trial, result: JobResult) -> None:
         try:

@@ -119,7 +119,10 @@ def register_configs() -> None:
     """Put the sweeper and its sampler/pruner options into Hydra's ConfigStore."""
     store = ConfigStore.instance()
     store.store(group="hydra/sweeper", name="hydratune", node=SweeperConf, provider="hydratune")
-    store.store(group="hydra/launcher", name="ray", node=RayLauncherConf, provider="hydratune")
+    # hydratune_ray, not ray: hydra-ray-launcher registers that name (execute/select.py)
+    store.store(
+        group="hydra/launcher", name="hydratune_ray", node=RayLauncherConf, provider="hydratune"
+    )
     for group, classes in (("sampler", SAMPLERS), ("pruner", PRUNERS)):
         for name, cls in classes.items():
             store.store(

@@ -8,7 +8,6 @@ search space of trials already in the study.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,9 +23,7 @@ from optuna.trial import TrialState
 
 from hydratune import compat
 from hydratune.errors import StudyConfigError
-from hydratune.execute.launcher import Launcher
-from hydratune.execute.local import InProcessLauncher, ProcessPoolLauncher
-from hydratune.execute.ray_launcher import RayLauncher, RayLauncherConf
+from hydratune.execute.select import LaunchPlan, plan_launch
 from hydratune.execute.trial_config import TrialConfigFactory
 from hydratune.insight.export import default_target, experiment_command, export_best
 from hydratune.optuna_classes import build_pruner
@@ -78,6 +75,7 @@ class SweepPlan:
     sweep_dir: Path
     url: str
     pruner: Any
+    launch: LaunchPlan
 
 
 class StudySweep:
@@ -151,15 +149,16 @@ class StudySweep:
         fixed_groups = [line for line in space.fixed if configs.is_group(line.split("=")[0])]
         configs.check_keys(space.config_keys(), _group_options(space, configs), fixed_groups)
 
+        launch = plan_launch(config, conf.n_jobs)
         url = storage_url(conf.storage, config.hydra.runtime.cwd)
-        if (self._slots() > 1 or self._ray()) and is_in_memory(url):
+        if launch.shares_storage and is_in_memory(url):
             raise StudyConfigError(
                 f"hydra.sweeper.storage: '{url}' cannot be shared with worker processes "
-                f"(n_jobs={self._slots()}, launcher {self.config.hydra.launcher._target_}); "
+                f"({launch.slots} slot(s), hydra/launcher={launch.kind}); "
                 "leave storage null (a journal file under outputs/) or give a file path or "
                 "database URL"
             )
-        return SweepPlan(space, configs, study_name, sweep_dir, url, pruner)
+        return SweepPlan(space, configs, study_name, sweep_dir, url, pruner, launch)
 
     def open(self, plan: SweepPlan) -> tuple[optuna.Study, Recovery]:
         """Open (or create) the study, settle trials lost by earlier runs, seed it with the
@@ -187,24 +186,32 @@ class StudySweep:
         conf = self.conf
         finished = count_trials(study, FINISHED)
         log.info(
-            "study '%s' in %s: %d of %d trials finished",
+            "study '%s' in %s: %d of %d trials finished; hydra/launcher=%s, %d slot(s)",
             plan.study_name,
             mask_url(plan.url),
             finished,
             conf.n_trials,
+            plan.launch.kind,
+            plan.launch.slots,
         )
 
         plan.sweep_dir.mkdir(parents=True, exist_ok=True)
         # as Hydra's sweepers write it, with any password in a storage URL masked
         (plan.sweep_dir / "multirun.yaml").write_text(mask_url(OmegaConf.to_yaml(self.config)))
-        launcher = self._launcher(plan.configs)
+        launcher = plan.launch.build(
+            plan.configs,
+            self.context,
+            self.task_function,
+            threads=conf.threads_per_worker,
+            devices_per_trial=conf.devices_per_trial,
+        )
         progress = SweepProgress(study, conf.n_trials, enabled=None if conf.progress else False)
         loop = SweepLoop(
             study,
             plan.space,
             launcher,
             n_trials=conf.n_trials,
-            n_jobs=self._slots(),
+            n_jobs=plan.launch.slots,
             max_failure_rate=conf.max_failure_rate,
             timeout=conf.timeout,
             extend_trial=self._extender(),
@@ -282,35 +289,6 @@ class StudySweep:
                 )
         except Exception as error:  # the study and results are safe; say what went wrong
             log.warning("report/export failed: %s: %s", type(error).__name__, error)
-
-    def _slots(self) -> int:
-        """Trials run at once: ``n_jobs``, or ``hydra.launcher.n_jobs`` with Hydra's joblib
-        launcher selected (its processes are our loky workers)."""
-        launcher = self.config.hydra.get("launcher") or {}
-        if str(launcher.get("_target_", "")).endswith("JoblibLauncher"):
-            n_jobs = int(launcher.get("n_jobs") or -1)
-            return n_jobs if n_jobs > 0 else os.cpu_count() or 1
-        return max(1, self.conf.n_jobs)
-
-    def _ray(self) -> bool:
-        launcher = self.config.hydra.get("launcher") or {}
-        return launcher.get("_target_") == RayLauncherConf._target_
-
-    def _launcher(self, configs: TrialConfigFactory) -> Launcher:
-        if self._ray():
-            return RayLauncher(
-                configs, self.context, self.task_function, self.config.hydra.launcher
-            )
-        if self._slots() == 1:
-            return InProcessLauncher(configs, self.context, self.task_function)
-        return ProcessPoolLauncher(
-            configs,
-            self.context,
-            self.task_function,
-            n_slots=self._slots(),
-            threads=self.conf.threads_per_worker,
-            devices_per_trial=self.conf.devices_per_trial,
-        )
 
     def _extender(self) -> Any:
         if not self.conf.custom_search_space:

@@ -1,0 +1,235 @@
+"""Trials as submitit jobs (``hydra/launcher=submitit_slurm`` or ``submitit_local``).
+
+hydra-submitit-launcher submits a sweep's jobs as one array per batch and waits for the whole
+batch; here each trial is one submitit job, submitted as soon as a slot frees, with the
+resources of the launcher config users already write for that plugin (``timeout_min``,
+``cpus_per_task``, ``gpus_per_node``, ``partition``, ``additional_parameters``, ``setup``...).
+A trial's submitit files (the job's stdout/stderr, its pickles) go to ``<trial dir>/.submitit``.
+
+A job's end is seen by its result file; a job that Slurm ended without one (``scancel``, time
+limit, node failure) is found by ``squeue``, which answers on clusters without accounting too
+(submitit's own watcher asks ``sacct`` only), and its trial is failed as lost, so it is retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import subprocess
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.core.singleton import Singleton
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+from hydratune.attrs import JOB_CLUSTER, JOB_FOLDER, JOB_ID
+from hydratune.execute.job import JobResult, job_output_dir
+from hydratune.execute.launcher import Launcher
+from hydratune.execute.local import init_worker, run_in_worker
+from hydratune.execute.trial_config import TrialConfigFactory
+
+log = logging.getLogger(__name__)
+
+# Slurm states of a job that will never write its result (squeue --states=all).
+_ENDED = {
+    "BOOT_FAIL",
+    "CANCELLED",
+    "COMPLETED",
+    "DEADLINE",
+    "FAILED",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "PREEMPTED",
+    "TIMEOUT",
+}
+# hydra-submitit-launcher's keys that submitit takes without the executor's prefix.
+_SHARED_KEYS = {
+    "timeout_min",
+    "cpus_per_task",
+    "gpus_per_node",
+    "tasks_per_node",
+    "mem_gb",
+    "nodes",
+    "name",
+    "stderr_to_stdout",
+}
+_NOT_PASSED = {"_target_", "submitit_folder", "max_num_timeout"}
+
+
+def _run_trial(state: bytes, config: bytes, threads: int) -> JobResult:
+    """The job: set up Hydra's state from the sweep's, run the trial; a job Slurm stops before
+    it ends (time limit, preemption without requeue) is lost, not a failure of its params."""
+    from submitit.core.utils import UncompletedJobError
+
+    init_worker(state, threads)
+    result = run_in_worker(config)
+    if isinstance(result.error, UncompletedJobError):
+        result.lost = True
+    return result
+
+
+@dataclass
+class _Running:
+    job: Any  # submitit.Job
+    future: Future[JobResult]
+    submitted: float
+    ended_state: str | None = None  # the state Slurm gave when it said the job had ended
+    ended_at: float | None = None  # when (the job's result may reach us a little later)
+
+
+class SubmititLauncher(Launcher):
+    """Each trial one submitit job on ``cluster`` (``slurm`` or ``local``); a thread collects
+    results every ``poll`` seconds and asks Slurm for the state of jobs without one."""
+
+    def __init__(
+        self,
+        configs: TrialConfigFactory,
+        hydra_context: HydraContext,
+        task_function: TaskFunction,
+        settings: DictConfig,
+        cluster: str,
+        poll: float = 0.5,
+    ) -> None:
+        import cloudpickle
+
+        super().__init__(configs)
+        self.cluster = cluster
+        self._params = executor_parameters(settings, cluster)
+        self._state = cloudpickle.dumps((hydra_context, task_function, Singleton.get_state()))
+        self._threads = int(settings.get("cpus_per_task") or 0)
+        self._poll = poll
+        self._running: dict[int, _Running] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="hydratune-submitit", daemon=True)
+        self._thread.start()
+
+    def start(self, config: DictConfig, future: Future[JobResult]) -> None:
+        import submitit
+
+        number = int(config.hydra.job.num)
+        folder = Path(job_output_dir(config)) / ".submitit"
+        executor = submitit.AutoExecutor(folder=folder, cluster=self.cluster)
+        executor.update_parameters(**self._params)
+        job = executor.submit(_run_trial, self._state, pickle.dumps(config), self._threads)
+        with self._lock:
+            self._running[number] = _Running(job, future, time.monotonic())
+        log.info("trial #%d: %s job %s, logs in %s", number, self.cluster, job.job_id, folder)
+
+    def submitted(self, number: int) -> dict[str, Any]:
+        running = self._running.get(number)
+        if running is None:
+            return {}
+        return {
+            JOB_ID: str(running.job.job_id),
+            JOB_FOLDER: str(running.job.paths.folder),
+            JOB_CLUSTER: self.cluster,
+        }
+
+    def _watch(self) -> None:
+        last_query = 0.0
+        while not self._stop.wait(self._poll):
+            with self._lock:
+                running = dict(self._running)
+            if not running:
+                continue
+            states: dict[str, str] = {}
+            if self.cluster == "slurm" and time.monotonic() - last_query > 2:
+                states = slurm_states([str(r.job.job_id) for r in running.values()])
+                last_query = time.monotonic()
+            for number, item in running.items():
+                ended = self._ended(item, states)
+                if ended is not None:
+                    with self._lock:
+                        self._running.pop(number, None)
+                    item.future.set_result(collect(item.job, ended))
+
+    def _ended(self, item: _Running, states: dict[str, str]) -> str | None:
+        """How the job ended ("result": it wrote one), or None while it may still run."""
+        job = item.job
+        if job.paths.result_pickle.exists():
+            return "result"
+        if self.cluster != "slurm":
+            return "exited" if job.done() else None  # a local job: its process has exited
+        state = states.get(str(job.job_id), "").split(" ")[0]
+        if state in _ENDED and item.ended_state is None:
+            item.ended_state, item.ended_at = state, time.monotonic()
+        # a result written as the job ends may reach a shared filesystem a little later
+        if item.ended_at is not None and time.monotonic() - item.ended_at > 5:
+            return item.ended_state
+        return None
+
+    def shutdown(self) -> None:
+        """Stop watching; jobs still pending or running are cancelled (the sweep was
+        interrupted: their trials are failed as lost and retried by the next run)."""
+        self._stop.set()
+        self._thread.join()
+        with self._lock:
+            left = dict(self._running)
+            self._running.clear()
+        for number, item in left.items():
+            item.job.cancel(check=False)
+            log.warning("trial #%d: cancelled %s job %s", number, self.cluster, item.job.job_id)
+
+
+def executor_parameters(settings: DictConfig, cluster: str) -> dict[str, Any]:
+    """submitit's parameters from a hydra-submitit-launcher config, named as that plugin
+    names them: the shared keys as they are, the others prefixed with the cluster."""
+    plain = OmegaConf.to_container(settings, resolve=True)
+    assert isinstance(plain, dict)
+    return {
+        (key if key in _SHARED_KEYS else f"{cluster}_{key}"): value
+        for key, value in plain.items()
+        if key not in _NOT_PASSED and value is not None and not str(key).startswith("_")
+    }
+
+
+def slurm_states(job_ids: list[str]) -> dict[str, str]:
+    """Each job's Slurm state by id, from ``squeue`` (jobs ended within ``MinJobAge`` included);
+    a job Slurm no longer knows (ended long ago) is reported ``COMPLETED``."""
+    if not job_ids:
+        return {}
+    jobs = ",".join(job_ids)
+    command = ["squeue", "--noheader", "--states=all", "--format=%i|%T", f"--jobs={jobs}"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    if out.returncode != 0 and "Invalid job id" not in out.stderr:
+        log.warning("squeue failed (%s); job states unknown", out.stderr.strip())
+        return {}
+    states = dict(line.split("|", 1) for line in out.stdout.split() if "|" in line)
+    return {job_id: states.get(job_id, "COMPLETED") for job_id in job_ids}
+
+
+def collect(job: Any, ended: str) -> JobResult:
+    """The ended job's ``JobResult``; a job that wrote none was lost (cancelled, killed, out
+    of time), as ``ended`` (its Slurm state) says."""
+    if not job.paths.result_pickle.exists():
+        reason = f"job {job.job_id} ended ({ended}) without a result; see {job.paths.stderr}"
+        return JobResult(error=RuntimeError(reason), lost=True)
+    try:
+        return job.result()
+    except Exception as error:  # the job's process failed outside the trial
+        return JobResult(error=RuntimeError(f"job {job.job_id} failed: {error}"))
+
+
+def settle_job(folder: str, job_id: str, cluster: str = "slurm") -> JobResult:
+    """The result of a job a dead sweep submitted: its own if it wrote one; else it is
+    cancelled (when still queued or running) and its trial lost."""
+    import submitit
+
+    job_cls = submitit.SlurmJob if cluster == "slurm" else submitit.LocalJob
+    job = job_cls(folder=folder, job_id=job_id)
+    if job.paths.result_pickle.exists():
+        return collect(job, "result")
+    if cluster == "slurm":
+        subprocess.run(["scancel", job_id], capture_output=True, timeout=60)
+    return JobResult(error=RuntimeError(f"job {job_id} outlived its sweep: cancelled"), lost=True)
+
+
+def cluster_of(target: str) -> str:
+    """``slurm`` or ``local``: the submitit executor a hydra-submitit-launcher target names."""
+    return "local" if target.endswith("LocalLauncher") else "slurm"
