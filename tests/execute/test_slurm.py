@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
 
-from helpers import load
+from helpers import APPS, load
+from hydratune.attrs import LOST, RETRY_OF
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -82,3 +85,81 @@ def poll(condition, seconds: float) -> bool:
             return False
         time.sleep(0.2)
     return True
+
+
+# --- failures, with the app in a subprocess (as a user runs it) ----------------------------
+
+APP = APPS / "quadratic_app.py"
+
+
+def start(cwd: Path, *overrides: str, hang_at: int | None = None) -> subprocess.Popen:
+    """``python quadratic_app.py -m hydra/launcher=submitit_slurm ...`` in ``cwd``; trial
+    ``hang_at`` writes its pid to ``cwd/hanging`` and hangs (in its Slurm job)."""
+    env = dict(os.environ)
+    if hang_at is not None:
+        env.update(HANG_AT_TRIAL=str(hang_at), HANG_MARKER=str(cwd / "hanging"))
+    return subprocess.Popen(
+        [sys.executable, str(APP), "-m", *SLURM, "hydra.sweeper.n_trials=3", *overrides],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def hanging_job(cwd: Path, proc: subprocess.Popen, number: int) -> str:
+    """The Slurm job id of trial ``number`` once its job hangs."""
+    assert poll(lambda: (cwd / "hanging").exists() or proc.poll() is not None, 120)
+    assert proc.poll() is None, proc.stdout.read()
+    return load("quadratic", cwd).trials[number].user_attrs["job_id"]
+
+
+def test_a_cancelled_job_fails_its_trial_as_lost_and_it_is_retried(cluster, tmp_path):
+    # a lost trial counts as a failure of this run, as a killed local worker does
+    proc = start(tmp_path, "hydra.sweeper.max_failure_rate=0.5", hang_at=1)
+    job_id = hanging_job(tmp_path, proc, 1)
+    subprocess.run(["scancel", job_id], check=True)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+
+    trials = load("quadratic", tmp_path).trials
+    lost = trials[1]
+    assert lost.state == TrialState.FAIL and lost.user_attrs[LOST]
+    assert f"job {job_id} ended (CANCELLED)" in lost.user_attrs["fail_reason"]
+    (retry,) = [t for t in trials if t.user_attrs.get(RETRY_OF) == 1]
+    assert retry.state == TrialState.COMPLETE and retry.params == lost.params
+    assert retry.user_attrs["job_id"] != job_id
+    assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 3
+
+
+def test_ctrl_c_cancels_the_sweeps_jobs_and_records_their_trials(cluster, tmp_path):
+    proc = start(tmp_path, "hydra.sweeper.n_trials=4", hang_at=0)
+    job_id = hanging_job(tmp_path, proc, 0)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert f"trial #0: cancelled slurm job {job_id}" in out
+    assert poll(lambda: slurm_states([job_id])[job_id] == "CANCELLED", 30)
+    trial = load("quadratic", tmp_path).trials[0]
+    assert trial.state == TrialState.FAIL and trial.user_attrs[LOST]
+    assert "interrupted" in trial.user_attrs["fail_reason"]
+    assert trial.user_attrs["job_id"] == job_id
+
+
+def test_a_rerun_after_the_sweep_died_cancels_its_orphaned_job_and_retries(cluster, tmp_path):
+    proc = start(tmp_path, hang_at=1)
+    job_id = hanging_job(tmp_path, proc, 1)
+    proc.kill()  # the sweeper dies; its Slurm job lives on
+    proc.wait()
+    assert slurm_states([job_id])[job_id] == "RUNNING"
+
+    out, _ = start(tmp_path).communicate(timeout=180)
+    assert f"trial #1: cancelled slurm job {job_id} of a dead sweep" in out
+    assert poll(lambda: slurm_states([job_id])[job_id] == "CANCELLED", 30)
+    trials = load("quadratic", tmp_path).trials
+    assert trials[1].state == TrialState.FAIL and trials[1].user_attrs[LOST]
+    (retry,) = [t for t in trials if t.user_attrs.get(RETRY_OF) == 1]
+    assert retry.state == TrialState.COMPLETE
+    assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 3

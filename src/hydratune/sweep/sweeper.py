@@ -33,6 +33,7 @@ from hydratune.space.search_space import SearchSpace, parse_search_space
 from hydratune.storage import is_in_memory, mask_url, open_storage, storage_url
 from hydratune.sweep.hints import warn_if_pruner_idle
 from hydratune.sweep.loop import FINISHED, LoopSummary, SweepLoop, count_trials
+from hydratune.sweep.orphans import settle_orphaned_jobs
 from hydratune.sweep.progress import SweepProgress
 from hydratune.sweep.recovery import Recovery
 from hydratune.sweep.results import write_results
@@ -176,6 +177,7 @@ class StudySweep:
             build_pruner(plan.pruner),
         )
         recovery = Recovery(study, conf.max_retries, conf.heartbeat_interval, conf.heartbeat_grace)
+        settle_orphaned_jobs(study, recovery)
         recovery.recover(force=True)
         self._steer(study, plan.space)
         return study, recovery
