@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
@@ -65,14 +65,61 @@ def build_sampler(
 
     ``seed_offset`` (the number of trials already in the study) shifts a set seed, so a resumed
     sweep is as reproducible as a fresh one without drawing the same configurations again.
+    A set seed also makes the sampler a ``WorkerSeededSampler``: workers sharing the study
+    each draw from their own stream.
     """
     cls = optuna_class(options, SAMPLERS, "hydra.sweeper.sampler")
     kwargs = optuna_kwargs(cls, options, "hydra.sweeper.sampler")
-    if kwargs.get("seed") is not None:
-        kwargs["seed"] += seed_offset
     if cls is optuna.samplers.GridSampler:
         return AskTellGridSampler(space.grid(), **kwargs)
-    return cls(**kwargs)
+    seed = kwargs.pop("seed", None)
+    if seed is None:
+        return cls(**kwargs)
+    return WorkerSeededSampler(lambda offset: cls(**kwargs, seed=seed + offset), seed_offset)
+
+
+class WorkerSeededSampler(optuna.samplers.BaseSampler):
+    """A seeded sampler whose stream is the seed's and the worker's: its seed is shifted by
+    the number of the first trial this process runs.
+
+    Workers that open one study together with the same ``sampler.seed`` would otherwise draw
+    the same configurations. The first trial's number is this worker's identity: unique, as
+    the storage hands out trial numbers atomically, and, for a single process, equal to the
+    trials already in the study, so a single-process sweep draws exactly as before.
+    """
+
+    def __init__(self, make: Callable[[int], optuna.samplers.BaseSampler], offset: int) -> None:
+        self._make = make
+        self._offset = offset
+        self._sampler = make(offset)
+        self._started = False
+
+    @property
+    def sampler(self) -> optuna.samplers.BaseSampler:
+        """The wrapped Optuna sampler."""
+        return self._sampler
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if not self._started:
+            self._started = True
+            if trial.number != self._offset:  # another worker took the numbers before it
+                self._sampler = self._make(trial.number)
+        self._sampler.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):  # noqa: ANN001, ANN201
+        return self._sampler.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):  # noqa: ANN001, ANN201
+        return self._sampler.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):  # noqa: ANN001, ANN201
+        return self._sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values) -> None:  # noqa: ANN001
+        self._sampler.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._sampler.reseed_rng()
 
 
 def _queue_grid(study: optuna.Study, sampler: AskTellGridSampler, created: bool) -> None:
