@@ -16,9 +16,13 @@ Example::
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -105,6 +109,15 @@ class ObjectiveTracker(L.Callback):
         self.spec = spec
         self.epochs: list[int] = []
         self.values: list[tuple[float, ...]] = []
+        # Under a spawning strategy (ddp_spawn) training runs in child processes, each with a
+        # pickled copy of this callback; rank 0's copy writes its record here for this one.
+        self._spill: str | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self._spill is None:  # pickled for a child process: give it a file to write to
+            fd, self._spill = tempfile.mkstemp(prefix="hydratune-objective-", suffix=".json")
+            os.close(fd)
+        return dict(self.__dict__)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -115,10 +128,24 @@ class ObjectiveTracker(L.Callback):
             raise MetricNotLoggedError(missing, list(logged))
         self.epochs.append(trainer.current_epoch)
         self.values.append(tuple(float(logged[m]) for m in self.spec.metrics))
+        if self._spill is not None and trainer.is_global_zero:
+            Path(self._spill).write_text(json.dumps([self.epochs, self.values]))
+
+    def _read_spill(self) -> None:
+        """Take rank 0's record from a spawned run, once ``fit`` has returned here."""
+        if self._spill is None or not os.path.exists(self._spill):
+            return
+        text = Path(self._spill).read_text()
+        os.unlink(self._spill)
+        self._spill = None
+        if text and not self.values:
+            epochs, values = json.loads(text)
+            self.epochs, self.values = list(epochs), [tuple(v) for v in values]
 
     @property
     def selected_index(self) -> int:
         """Index into ``epochs``/``values`` of the epoch that :meth:`result` reports."""
+        self._read_spill()
         if not self.values:
             raise RuntimeError(
                 "no validation epoch finished, so there is no objective value; check that the "
@@ -134,7 +161,8 @@ class ObjectiveTracker(L.Callback):
 
     def result(self) -> float | list[float]:
         """The objective as plain float(s): a float for one metric name, a list for a list."""
-        values = list(self.values[self.selected_index])
+        index = self.selected_index  # first: it reads a spawned run's record
+        values = list(self.values[index])
         return values if self.spec.multi else values[0]
 
     def summary(self) -> str:
