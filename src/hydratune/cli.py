@@ -13,6 +13,7 @@ Examples::
     hydratune init myproject                       # a project of your own, ready to sweep
     hydratune steer outputs/sweeps/mlp_digits fix model.n_layers=2   # steer a running sweep
     hydratune migrate configs/hparams_search/mnist_optuna.yaml  # from hydra-optuna-sweeper
+    hydratune storage-proxy --storage postgresql://... --port 13000  # workers: grpc://host:13000
 """
 
 from __future__ import annotations
@@ -346,6 +347,28 @@ def migrate(
     if not dry_run:
         config.write_text(migration.new, encoding="utf-8")
         console.print(f"rewrote {config}")
+
+
+@app.command("storage-proxy")
+def storage_proxy(
+    storage: Annotated[str, typer.Option(help="The storage served: a database URL or journal.")],
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: all).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 13000,
+) -> None:
+    """Serve a storage to many workers through Optuna's gRPC proxy, so the database holds one
+    connection instead of one per worker; workers set hydra.sweeper.storage=grpc://HOST:PORT."""
+    from optuna.storages import run_grpc_proxy_server
+
+    from hydratune.storage import mask_url, open_storage
+
+    url = storage_url(storage, Path.cwd())
+    try:
+        backend = open_storage(url)
+    except StudyConfigError as error:
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(code=2) from None
+    console.print(f"serving {mask_url(url)} on grpc://{host}:{port} (Ctrl-C stops)")
+    run_grpc_proxy_server(backend, host=host, port=port)
 
 
 def _default_dir(ref: SweepRef, name: str) -> Path:

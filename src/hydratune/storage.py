@@ -10,7 +10,9 @@ Storage forms accepted in ``hydra.sweeper.storage``:
   ``optuna`` CLI (``--storage-class JournalFileStorage``) and ``optuna-dashboard``;
 - ``memory``: in-memory, gone when the sweep ends;
 - a path (``studies/mnist.journal``): a journal file there;
-- a SQLAlchemy URL (``sqlite:///x.db``, ``postgresql://user:pw@host/db``): Optuna's RDB storage.
+- a SQLAlchemy URL (``sqlite:///x.db``, ``postgresql://user:pw@host/db``): Optuna's RDB storage;
+- ``grpc://host:port``: a ``hydratune storage-proxy`` (Optuna's gRPC storage proxy) in front of
+  one of the above, for many workers.
 
 Secrets: a password in a URL (``user:pw@`` or libpq's ``?password=pw``) is shown and written as
 ``***``; a ``${oc.env:PGPASSWORD}`` interpolation is kept as written. A masked URL read back
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from pathlib import Path
 
 import optuna
@@ -32,6 +35,7 @@ from hydratune.errors import StudyConfigError
 
 DEFAULT_STORAGE = "outputs/hydratune.journal"
 MEMORY = "memory"
+GRPC = "grpc://"
 _IN_MEMORY = (MEMORY, ":memory:")
 
 
@@ -107,6 +111,8 @@ def open_storage(url: str) -> BaseStorage:
     if is_in_memory(url):
         return InMemoryStorage()
     try:
+        if url.startswith(GRPC):
+            return _grpc_storage(url)
         if "://" in url:
             return _rdb_storage(url)
         path = Path(url)
@@ -128,6 +134,20 @@ def open_storage(url: str) -> BaseStorage:
                 "journal file under outputs/."
             )
         ) from None
+
+
+def _grpc_storage(url: str) -> BaseStorage:
+    """A client of ``hydratune storage-proxy`` at ``grpc://host:port``."""
+    from optuna.storages import GrpcStorageProxy
+
+    host, _, port = url.removeprefix(GRPC).rstrip("/").rpartition(":")
+    if not host or not port.isdigit():
+        raise StudyConfigError(f"hydra.sweeper.storage: '{url}' is not grpc://host:port")
+    with warnings.catch_warnings():  # experimental since Optuna 4.2: said in the docs
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        proxy = GrpcStorageProxy(host=host, port=int(port))
+    proxy.wait_server_ready(timeout=30)  # a wrong address fails here, not at the first trial
+    return proxy
 
 
 def _rdb_storage(url: str, attempts: int = 5) -> RDBStorage:

@@ -17,7 +17,7 @@ DDP = ["+trainer.strategy=ddp_spawn", "trainer.devices=2", "trainer.accelerator=
 def test_a_ddp_spawn_trial_completes_with_rank_zeros_objective(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     multirun(
-        [*TINY_SWEEP, *DDP, "hydra.sweeper.n_trials=1", "trainer.max_epochs=2"],
+        [*TINY_SWEEP, *DDP, "hydra.sweeper.n_trials=1"],
         task=train,
         config_name="train",
         config_dir=REPO / "conf",
