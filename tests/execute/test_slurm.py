@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from helpers import APPS, load
+from helpers import APPS, REPO, TINY_SWEEP, load, multirun
 from hydratune.attrs import LOST, RETRY_OF
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -163,3 +163,35 @@ def test_a_rerun_after_the_sweep_died_cancels_its_orphaned_job_and_retries(clust
     (retry,) = [t for t in trials if t.user_attrs.get(RETRY_OF) == 1]
     assert retry.state == TrialState.COMPLETE
     assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 3
+
+
+def test_a_ddp_trial_runs_as_one_slurm_job_of_two_tasks(cluster, tmp_path, monkeypatch):
+    """``tasks_per_node=2``: srun starts one rank per task; Lightning reads them from Slurm."""
+    from hydratune.training.task import train
+
+    monkeypatch.chdir(tmp_path)
+    multirun(
+        [
+            *TINY_SWEEP,
+            "hydra/launcher=submitit_slurm",
+            "hydra.sweeper.n_trials=1",
+            "hydra.launcher.tasks_per_node=2",
+            "hydra.launcher.cpus_per_task=1",
+            "+trainer.strategy=ddp",
+            "trainer.devices=2",
+            "trainer.accelerator=cpu",
+        ],
+        task=train,
+        config_name="train",
+        config_dir=REPO / "conf",
+    )
+    (trial,) = load("mlp_digits", tmp_path).trials
+    assert trial.state == TrialState.COMPLETE, trial.user_attrs.get("fail_reason")
+    assert sorted(trial.intermediate_values) == [0, 1]
+    assert trial.value == max(trial.intermediate_values.values())
+    folder = Path(trial.user_attrs["job_folder"])
+    job_id = trial.user_attrs["job_id"]
+    assert {p.name for p in folder.glob(f"{job_id}_*_result.pkl")} == {
+        f"{job_id}_0_result.pkl",
+        f"{job_id}_1_result.pkl",
+    }

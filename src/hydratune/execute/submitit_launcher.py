@@ -152,7 +152,7 @@ class SubmititLauncher(Launcher):
     def _ended(self, item: _Running, states: dict[str, str]) -> str | None:
         """How the job ended ("result": it wrote one), or None while it may still run."""
         job = item.job
-        if job.paths.result_pickle.exists():
+        if job.task(0).paths.result_pickle.exists():
             return "result"
         if self.cluster != "slurm":
             return "exited" if job.done() else None  # a local job: its process has exited
@@ -205,13 +205,15 @@ def slurm_states(job_ids: list[str]) -> dict[str, str]:
 
 
 def collect(job: Any, ended: str) -> JobResult:
-    """The ended job's ``JobResult``; a job that wrote none was lost (cancelled, killed, out
-    of time), as ``ended`` (its Slurm state) says."""
-    if not job.paths.result_pickle.exists():
-        reason = f"job {job.job_id} ended ({ended}) without a result; see {job.paths.stderr}"
+    """The ended job's ``JobResult`` (its first task's, with several tasks: rank 0 of a DDP
+    trial); a job that wrote none was lost (cancelled, killed, out of time), as ``ended``
+    (its Slurm state) says."""
+    rank0 = job.task(0)
+    if not rank0.paths.result_pickle.exists():
+        reason = f"job {job.job_id} ended ({ended}) without a result; see {rank0.paths.stderr}"
         return JobResult(error=RuntimeError(reason), lost=True)
     try:
-        return job.result()
+        return rank0.result()
     except Exception as error:  # the job's process failed outside the trial
         return JobResult(error=RuntimeError(f"job {job.job_id} failed: {error}"))
 
@@ -222,7 +224,7 @@ def settle_job(folder: str, job_id: str, cluster: str = "slurm") -> JobResult:
     import submitit
 
     job_cls = submitit.SlurmJob if cluster == "slurm" else submitit.LocalJob
-    job = job_cls(folder=folder, job_id=job_id)
+    job = job_cls(folder=folder, job_id=job_id, tasks=(0,))
     if job.paths.result_pickle.exists():
         return collect(job, "result")
     if cluster == "slurm":
