@@ -41,7 +41,9 @@ def in_slurm_job(cfg):
     from helpers import quadratic
     from hydratune import current_trial
 
-    current_trial().set_user_attr("slurm_job_env", os.environ.get("SLURM_JOB_ID"))
+    trial = current_trial()
+    trial.set_user_attr("slurm_job_env", os.environ.get("SLURM_JOB_ID"))
+    trial.set_user_attr("setup_ran", os.environ.get("HYDRATUNE_SETUP_RAN"))
     return quadratic(cfg)
 
 
@@ -51,8 +53,13 @@ def test_every_trial_is_a_slurm_job(cluster, sweep, tmp_path, caplog):
         "hydra/sweeper/pruner=median",
         "hydra.sweeper.pruner.n_startup_trials=2",
     ]
+    resources = [  # as hydra-submitit-launcher users write them
+        "hydra.launcher.mem_gb=1",
+        "hydra.launcher.additional_parameters={comment: hydratune-test}",
+        "hydra.launcher.setup=[export HYDRATUNE_SETUP_RAN=yes]",
+    ]
     caplog.set_level(logging.INFO, logger="hydratune")
-    sweep([*SLURM, *pruning, "hydra.sweeper.n_trials=5"], task=in_slurm_job)
+    sweep([*SLURM, *resources, *pruning, "hydra.sweeper.n_trials=5"], task=in_slurm_job)
     trials = load("quadratic", tmp_path).trials
     assert len(trials) == 5
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
@@ -61,6 +68,10 @@ def test_every_trial_is_a_slurm_job(cluster, sweep, tmp_path, caplog):
         assert trial.user_attrs["slurm_job_env"] == job_id  # it ran inside that Slurm job
         folder = tmp_path / "sweeps/quadratic" / str(trial.number) / ".submitit"
         assert (folder / f"{job_id}_0_log.out").is_file()
+        script = (folder / f"{job_id}_submission.sh").read_text()
+        for line in ("--cpus-per-task=1", "--time=5", "--mem=1GB", "--comment=hydratune-test"):
+            assert f"#SBATCH {line}\n" in script
+        assert trial.user_attrs["setup_ran"] == "yes"
         assert f"trial #{trial.number}: slurm job {job_id}" in caplog.text
     # Slurm itself ran them: it knows each job, which ends (a job writes its result, then exits)
     ids = [t.user_attrs["job_id"] for t in trials]
@@ -134,10 +145,11 @@ def test_a_cancelled_job_fails_its_trial_as_lost_and_it_is_retried(cluster, tmp_
     assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 3
 
 
-def test_ctrl_c_cancels_the_sweeps_jobs_and_records_their_trials(cluster, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_cancels_the_sweeps_jobs_and_records_their_trials(cluster, tmp_path, sig):
     proc = start(tmp_path, "hydra.sweeper.n_trials=4", hang_at=0)
     job_id = hanging_job(tmp_path, proc, 0)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode != 0
     assert f"trial #0: cancelled slurm job {job_id}" in out
