@@ -148,3 +148,17 @@ def test_hydra_plugin_alias_is_found_by_its_alias_and_instantiated_as_itself():
     config = OmegaConf.create({"_target_": UPSTREAM_TARGET, "n_trials": 3})
     sweeper = Plugins.instance()._instantiate(config)  # imports __module__.__qualname__
     assert type(sweeper) is alias and sweeper.sweep_impl.conf.n_trials == 3
+
+
+def test_basic_launcher_target_is_what_hydras_default_launcher_config_names():
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from helpers import TEST_CONF
+
+    with initialize_config_dir(config_dir=str(TEST_CONF), version_base="1.3"):
+        try:
+            cfg = compose("quadratic", return_hydra_config=True)
+        finally:
+            GlobalHydra.instance().clear()
+    assert cfg.hydra.launcher._target_ == compat.BASIC_LAUNCHER_TARGET

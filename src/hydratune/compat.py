@@ -172,3 +172,8 @@ def _omegaconf_str_representer() -> Any:
 # strings that would read back as numbers or bools, so hydratune's libyaml dump of
 # ``.hydra/*.yaml`` matches OmegaConf's own.
 omegaconf_str_representer = _omegaconf_str_representer()
+
+
+# The target of Hydra's default launcher (``hydra/launcher: basic``), which lives in
+# ``hydra._internal``: the launcher a sweep gets when the user selects none.
+BASIC_LAUNCHER_TARGET = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from hydratune import compat
 from hydratune.errors import StudyConfigError
 from hydratune.execute.launcher import Launcher
 from hydratune.execute.trial_config import TrialConfigFactory
 
-BASIC = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+BASIC = compat.BASIC_LAUNCHER_TARGET
 JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 RAY = "hydratune.execute.ray_launcher.RayLauncher"
 SUBMITIT_SLURM = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
