@@ -1,0 +1,224 @@
+"""Issue 16: many workers on one study. Per-trial latency (ask -> tell, from the study's own
+timestamps) of ``WORKERS`` worker processes sharing a study that already holds about 200 and
+about 5000 trials, on PostgreSQL directly and through ``hydratune storage-proxy`` (Optuna's gRPC
+proxy), for hydratune workers (the quadratic test app, the same command in every process) and
+plain Optuna workers (``study.optimize`` on the same space and sampler, TPE).
+
+Each study is filled once per level with complete trials of the same space; the contenders then
+run in turn on it, each adding ``WORKERS * PER_WORKER`` trials (so "at 200" spans a few dozen
+trials above 200). Worker start-up (imports, composing the config) is not in the latency.
+
+Needs Debian's PostgreSQL (a server is started here from ``tests/services.py``). Run as
+``python -m bench.many_workers [--quick]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+from bench.common import REPO, Figure, md_table, module_main, progress, target
+
+TITLE = "Many workers on one study: PostgreSQL direct vs the gRPC proxy (issue 16)"
+APP = REPO / "tests" / "apps" / "quadratic_app.py"
+
+PLAIN_WORKER = """
+import sys, optuna
+from optuna.storages import GrpcStorageProxy
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+url, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if url.startswith("grpc://"):
+    host, port = url[7:].rsplit(":", 1)
+    url = GrpcStorageProxy(host=host, port=int(port))
+study = optuna.load_study(study_name=name, storage=url, sampler=optuna.samplers.TPESampler())
+def objective(trial):
+    x = trial.suggest_float("x", -5, 5)
+    y = trial.suggest_int("y", -4, 4)
+    kind = trial.suggest_categorical("kind", ["a", "b"])
+    return (x - 1) ** 2 + (y + 2) ** 2 + (kind != "b")
+study.optimize(objective, n_trials=n)
+"""
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[str]:
+    sys.path.insert(0, str(REPO / "tests"))
+    from services import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def grpc_proxy(url: str) -> Iterator[str]:
+    """``hydratune storage-proxy`` in front of ``url``; yields its grpc:// URL."""
+    sys.path.insert(0, str(REPO / "tests"))
+    import optuna
+    from optuna.storages import GrpcStorageProxy
+
+    from services import free_port
+
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    port = free_port()
+    command = [sys.executable, "-m", "hydratune", "storage-proxy", "--storage", url]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        GrpcStorageProxy(host="127.0.0.1", port=port).wait_server_ready(timeout=120)
+        yield f"grpc://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def fill(url: str, name: str, n: int) -> None:
+    """A study of ``n`` complete trials on the quadratic app's space (its first trial, run by
+    the app itself, gives the distributions exactly as hydratune stores them)."""
+    import optuna
+
+    run_hydratune(url, name, workers=1, n_trials=1)
+    study = optuna.load_study(study_name=name, storage=url)
+    dists = study.trials[0].distributions
+    rng = random.Random(0)
+    trials = []
+    for _ in range(n - 1):
+        params = {
+            "x": rng.uniform(-5, 5),
+            "y": rng.randint(-4, 4),
+            "kind": rng.choice(["a", "b"]),
+        }
+        value = (params["x"] - 1) ** 2 + (params["y"] + 2) ** 2 + (params["kind"] != "b")
+        trials.append(optuna.trial.create_trial(params=params, distributions=dists, value=value))
+    study.add_trials(trials)
+
+
+def run_hydratune(url: str, name: str, workers: int, n_trials: int) -> None:
+    """``workers`` copies of the app's sweep command, started together, to ``n_trials``."""
+    command = [
+        sys.executable,
+        str(APP),
+        "-m",
+        f"hydra.sweeper.storage={url}",
+        f"hydra.sweeper.study_name={name}",
+        f"hydra.sweeper.n_trials={n_trials}",
+        "hydra.sweeper.sampler.seed=null",
+        "hydra.sweeper.progress=false",
+    ]
+    _run_all([command] * workers)
+
+
+def run_plain(url: str, name: str, workers: int, per_worker: int) -> None:
+    command = [sys.executable, "-c", PLAIN_WORKER, url, name, str(per_worker)]
+    _run_all([command] * workers)
+
+
+def _run_all(commands: list[list[str]]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as cwd:
+        procs = [
+            subprocess.Popen(
+                c, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+            for c in commands
+        ]
+        outs = [p.communicate(timeout=1800)[0] for p in procs]
+    failed = [o[-2000:] for p, o in zip(procs, outs, strict=True) if p.returncode != 0]
+    if failed:
+        raise RuntimeError("a worker failed:\n" + "\n---\n".join(failed))
+
+
+def latencies_ms(url: str, name: str, after: int) -> list[float]:
+    """Ask -> tell of the complete trials numbered ``after`` and above."""
+    import optuna
+
+    study = optuna.load_study(study_name=name, storage=url)
+    return [
+        (t.datetime_complete - t.datetime_start).total_seconds() * 1000
+        for t in study.get_trials(deepcopy=False)
+        if t.number >= after and t.datetime_complete and t.state.name == "COMPLETE"
+    ]
+
+
+def run(quick: bool) -> dict[str, Any]:
+    import optuna
+
+    workers, per_worker = (2, 2) if quick else (8, 3)
+    levels = (20, 100) if quick else (200, 5000)
+    figures: dict[tuple[str, str, int], Figure] = {}
+    with postgres() as pg, grpc_proxy(pg) as proxy:
+        for level in levels:
+            name = f"level_{level}"
+            progress(f"filling study {name} with {level} trials")
+            fill(pg, name, level)
+            for storage_name, url in (("PostgreSQL", pg), ("gRPC proxy", proxy)):
+                for worker in ("hydratune", "plain Optuna"):
+                    start = len(optuna.load_study(study_name=name, storage=pg).trials)
+                    progress(f"{level}: {workers} {worker} workers on {storage_name}")
+                    if worker == "hydratune":
+                        total = sum(
+                            t.state.name == "COMPLETE"
+                            for t in optuna.load_study(study_name=name, storage=pg).trials
+                        )
+                        run_hydratune(url, name, workers, total + workers * per_worker)
+                    else:
+                        run_plain(url, name, workers, per_worker)
+                    figures[(worker, storage_name, level)] = Figure.of(
+                        latencies_ms(pg, name, start)
+                    )
+    rows = [
+        [worker, storage, *(figures[(worker, storage, level)].text(0) for level in levels)]
+        for storage in ("PostgreSQL", "gRPC proxy")
+        for worker in ("hydratune", "plain Optuna")
+    ]
+    ratio = {
+        (storage, level): figures[("hydratune", storage, level)].median
+        / figures[("plain Optuna", storage, level)].median
+        for storage in ("PostgreSQL", "gRPC proxy")
+        for level in levels
+    }
+    markdown = "\n\n".join(
+        [
+            f"{workers} worker processes x {per_worker} trials per contender; ask -> tell ms "
+            f"per trial, median (min-max); load average {os.getloadavg()[0]:.1f} at the end "
+            f"on {os.cpu_count()} CPUs.",
+            md_table(
+                ["workers", "storage", *(f"at trial ~{level}" for level in levels)],
+                rows,
+            ),
+            "hydratune / plain Optuna, median latency: "
+            + ", ".join(f"{s} at ~{lv}: {r:.2f}x" for (s, lv), r in ratio.items()),
+        ]
+    )
+    return {
+        "markdown": markdown,
+        "targets": [
+            target(
+                f"per-trial latency at trial ~{levels[-1]} vs ~{levels[0]}, {workers} workers",
+                "reported (PostgreSQL direct vs gRPC proxy, against plain Optuna workers)",
+                "; ".join(
+                    f"{w}, {s}: {figures[(w, s, levels[0])].median:.0f} -> "
+                    f"{figures[(w, s, levels[-1])].median:.0f} ms"
+                    for s in ("PostgreSQL", "gRPC proxy")
+                    for w in ("hydratune", "plain Optuna")
+                ),
+                None,
+            )
+        ],
+        "raw": {
+            "figures": {f"{w}|{s}|{lv}": fig for (w, s, lv), fig in figures.items()},
+            "workers": workers,
+            "per_worker": per_worker,
+        },
+    }
+
+
+if __name__ == "__main__":
+    module_main(TITLE, run)
