@@ -55,8 +55,8 @@ def test_every_trial_is_a_slurm_job(cluster, sweep, tmp_path, caplog):
     ]
     resources = [  # as hydra-submitit-launcher users write them
         "hydra.launcher.mem_gb=1",
-        "hydra.launcher.additional_parameters={comment: hydratune-test}",
-        "hydra.launcher.setup=[export HYDRATUNE_SETUP_RAN=yes]",
+        "+hydra.launcher.additional_parameters={comment: hydratune-test}",
+        "hydra.launcher.setup=['export HYDRATUNE_SETUP_RAN=yes']",
     ]
     caplog.set_level(logging.INFO, logger="hydratune")
     sweep([*SLURM, *resources, *pruning, "hydra.sweeper.n_trials=5"], task=in_slurm_job)
@@ -145,7 +145,7 @@ def test_a_cancelled_job_fails_its_trial_as_lost_and_it_is_retried(cluster, tmp_
     assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 3
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_ctrl_c_or_sigterm_cancels_the_sweeps_jobs_and_records_their_trials(cluster, tmp_path, sig):
     proc = start(tmp_path, "hydra.sweeper.n_trials=4", hang_at=0)
     job_id = hanging_job(tmp_path, proc, 0)
