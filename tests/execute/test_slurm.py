@@ -207,3 +207,13 @@ def test_a_ddp_trial_runs_as_one_slurm_job_of_two_tasks(cluster, tmp_path, monke
         f"{job_id}_0_result.pkl",
         f"{job_id}_1_result.pkl",
     }
+
+
+def test_a_job_slurm_refuses_stops_the_sweep_at_its_first_trial(cluster, sweep, tmp_path):
+    from hydratune.sweep.sweeper import SweepFailedError
+
+    with pytest.raises(SweepFailedError, match="submitting the slurm job failed.*partition"):
+        sweep([*SLURM, "hydra.launcher.partition=nosuch", "hydra.sweeper.n_trials=4"])
+    trials = load("quadratic", tmp_path).trials
+    # the two slots' trials were submitted before the first refusal was told; no more
+    assert [t.state for t in trials] == [TrialState.FAIL] * 2

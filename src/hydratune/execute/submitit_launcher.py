@@ -28,6 +28,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from hydratune.attrs import JOB_CLUSTER, JOB_FOLDER, JOB_ID
+from hydratune.errors import FatalTrialError
 from hydratune.execute.job import JobResult, job_output_dir
 from hydratune.execute.launcher import Launcher
 from hydratune.execute.local import init_worker, run_in_worker
@@ -58,6 +59,8 @@ _SHARED_KEYS = {
     "name",
     "stderr_to_stdout",
 }
+# The trial dir replaces submitit_folder; max_num_timeout requeues checkpointable jobs only (a
+# trial out of time is lost and retried instead).
 _NOT_PASSED = {"_target_", "submitit_folder", "max_num_timeout"}
 
 
@@ -77,7 +80,6 @@ def _run_trial(state: bytes, config: bytes, threads: int) -> JobResult:
 class _Running:
     job: Any  # submitit.Job
     future: Future[JobResult]
-    submitted: float
     ended_state: str | None = None  # the state Slurm gave when it said the job had ended
     ended_at: float | None = None  # when (the job's result may reach us a little later)
 
@@ -104,6 +106,7 @@ class SubmititLauncher(Launcher):
         self._threads = int(settings.get("cpus_per_task") or 0)
         self._poll = poll
         self._running: dict[int, _Running] = {}
+        self._submitted: dict[int, dict[str, str]] = {}  # job attributes not yet recorded
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="hydratune-submitit", daemon=True)
@@ -116,20 +119,23 @@ class SubmititLauncher(Launcher):
         folder = Path(job_output_dir(config)) / ".submitit"
         executor = submitit.AutoExecutor(folder=folder, cluster=self.cluster)
         executor.update_parameters(**self._params)
-        job = executor.submit(_run_trial, self._state, pickle.dumps(config), self._threads)
+        try:
+            job = executor.submit(_run_trial, self._state, pickle.dumps(config), self._threads)
+        except Exception as error:  # sbatch refused it (a bad partition): so would it the next
+            refused = FatalTrialError(f"submitting the {self.cluster} job failed: {error}")
+            future.set_result(JobResult(error=refused))
+            return
+        self._submitted[number] = {
+            JOB_ID: str(job.job_id),
+            JOB_FOLDER: str(job.paths.folder),
+            JOB_CLUSTER: self.cluster,
+        }
         with self._lock:
-            self._running[number] = _Running(job, future, time.monotonic())
+            self._running[number] = _Running(job, future)
         log.info("trial #%d: %s job %s, logs in %s", number, self.cluster, job.job_id, folder)
 
     def submitted(self, number: int) -> dict[str, Any]:
-        running = self._running.get(number)
-        if running is None:
-            return {}
-        return {
-            JOB_ID: str(running.job.job_id),
-            JOB_FOLDER: str(running.job.paths.folder),
-            JOB_CLUSTER: self.cluster,
-        }
+        return self._submitted.pop(number, {})
 
     def _watch(self) -> None:
         last_query = 0.0
