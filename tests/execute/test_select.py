@@ -23,7 +23,7 @@ def test_a_launcher_hydratune_does_not_drive_is_refused_before_any_trial(sweep, 
     assert not (tmp_path / "sweeps").exists()
 
 
-def test_submitit_slots_come_from_n_jobs_or_a_set_array_parallelism(sweep):
+def test_submitit_slots_come_from_n_jobs_or_a_set_array_parallelism():
     from omegaconf import OmegaConf
 
     def config(launcher: dict) -> object:
