@@ -18,6 +18,7 @@ Examples::
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +26,15 @@ from typing import Annotated, Any
 
 import optuna
 import typer
-from omegaconf import OmegaConf
+import yaml
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
 from hydratune.errors import StudyConfigError
 from hydratune.storage import StudyNotFoundError, load_study, storage_url
+
+log = logging.getLogger(__name__)
 
 app = typer.Typer(
     name="hydratune",
@@ -113,20 +117,22 @@ def read_sweep_settings(sweep_dir: Path) -> dict[str, Any]:
     """
     settings: dict[str, Any] = {}
     multirun = sweep_dir / "multirun.yaml"
-    if multirun.is_file():
-        config = OmegaConf.load(multirun)
-        sweeper = OmegaConf.select(config, "hydra.sweeper", default=None) or {}
+    config = _load_yaml(multirun)
+    sweeper = OmegaConf.select(config, "hydra.sweeper", default=None) if config else None
+    if sweeper:  # a truncated file may lack it: optimization_results.yaml names the study
         cwd = OmegaConf.select(config, "hydra.runtime.cwd", default=None) or Path.cwd()
         settings["study_name"] = _select(sweeper, "study_name")
         settings["url"] = storage_url(_stored_storage(sweeper, multirun), cwd)
+    if config:
         metric = _select(config, "objective.metric")
         if metric is not None:
             settings["metric_names"] = [metric] if isinstance(metric, str) else list(metric)
-    results = sweep_dir / "optimization_results.yaml"
-    if results.is_file():
-        content = OmegaConf.to_container(OmegaConf.load(results))
+    results = _load_yaml(sweep_dir / "optimization_results.yaml")
+    if results:
+        content = OmegaConf.to_container(results)
         assert isinstance(content, dict)
-        settings.setdefault("study_name", content.get("study_name"))
+        if not settings.get("study_name"):
+            settings["study_name"] = content.get("study_name")
         stored = content.get("storage")
         if "url" not in settings and stored and "***" not in str(stored):
             settings["url"] = str(stored)
@@ -146,6 +152,18 @@ def _stored_storage(sweeper: Any, multirun: Path) -> str | None:
             param_hint="--storage",
         ) from None
     return None if value is None else str(value)
+
+
+def _load_yaml(path: Path) -> Any:
+    """The config in ``path``, or None when it is missing or not YAML (cut short by a kill)."""
+    if not path.is_file():
+        return None
+    try:
+        config = OmegaConf.load(path)
+    except yaml.YAMLError as error:
+        log.warning("%s is unreadable (%s); using what else the sweep dir says", path, error)
+        return None
+    return config if isinstance(config, DictConfig) else None
 
 
 def _select(config: Any, key: str) -> Any:

@@ -34,6 +34,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from hydratune import compat
+from hydratune.execute import interrupts
 from hydratune.storage import mask_url
 
 
@@ -45,6 +46,16 @@ class JobResult:
     error: BaseException | None = None
     output_dir: str | None = None
     lost: bool = False  # the job never finished (its worker died): its params are retried
+
+
+class TaskExitError(RuntimeError):
+    """The task itself raised ``SystemExit`` or ``KeyboardInterrupt``: its trial fails."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(
+            f"the task raised {type(error).__name__}({', '.join(map(repr, error.args))}) "
+            "without an interrupt; the trial fails, the sweep goes on"
+        )
 
 
 def run_trial_job(config: DictConfig, context: HydraContext, task: TaskFunction) -> JobResult:
@@ -89,6 +100,12 @@ def run_trial_job(config: DictConfig, context: HydraContext, task: TaskFunction)
                 ret.status = JobStatus.COMPLETED
             except Exception as error:
                 ret.return_value = error
+                ret.status = JobStatus.FAILED
+            except (SystemExit, KeyboardInterrupt) as error:
+                signal_name = interrupts.received()
+                if signal_name is not None:  # the sweep is interrupted (Lightning: sys.exit(1))
+                    raise KeyboardInterrupt(f"interrupted by {signal_name}") from error
+                ret.return_value = TaskExitError(error)
                 ret.status = JobStatus.FAILED
         ret.task_name = JobRuntime.instance().get("name")
         _flush_loggers()

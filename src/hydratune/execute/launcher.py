@@ -41,3 +41,9 @@ class Launcher:
 
     def shutdown(self) -> None:
         """Release workers; called once the sweep's loop has ended."""
+
+
+def describe(error: BaseException) -> str:
+    """The first line of an error's text, or its type when it has none (``SystemExit()``)."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

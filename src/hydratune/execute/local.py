@@ -21,8 +21,9 @@ from hydra.core.singleton import Singleton
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from hydratune.execute import interrupts
 from hydratune.execute.job import JobResult, run_trial_job
-from hydratune.execute.launcher import Launcher
+from hydratune.execute.launcher import Launcher, describe
 from hydratune.execute.trial_config import TrialConfigFactory
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ def init_worker(state: bytes, threads: int) -> None:
     """Set up a worker process from the sweep's pickled (context, task, Hydra singletons)."""
     import cloudpickle  # noqa: F401  (loky ships it; the state was pickled with it)
 
+    interrupts.install_in_worker()
     context, task, singletons = pickle.loads(state)
     Singleton.set_state(singletons)
     _WORKER.update(context=context, task=task)
@@ -99,6 +101,7 @@ def init_worker(state: bytes, threads: int) -> None:
 def run_in_worker(config_bytes: bytes) -> JobResult:
     """Run one pickled job config in a worker set up by ``init_worker``."""
     config = pickle.loads(config_bytes)
+    interrupts.forget()
     result = run_trial_job(config, _WORKER["context"], _WORKER["task"])
     if not _WORKER.get("frozen"):
         # loky (without psutil) runs gc.collect() between tasks; over all that torch, Lightning
@@ -169,9 +172,11 @@ class ProcessPoolLauncher(Launcher):
         error = done.exception()
         if error is None:
             result = done.result()
+        elif isinstance(error, KeyboardInterrupt):  # Ctrl-C reached the worker too
+            result = JobResult(error=RuntimeError(describe(error)), lost=True)
         else:  # the worker died: restart the slot on its next trial
             self._executors[slot] = None
-            died = RuntimeError(f"worker process died: {str(error).splitlines()[0]}")
+            died = RuntimeError(f"worker process died: {describe(error)}")
             result = JobResult(error=died, lost=True)
         self._free.append(slot)
         future.set_result(result)

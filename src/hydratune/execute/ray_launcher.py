@@ -22,7 +22,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from hydratune.execute.job import JobResult
-from hydratune.execute.launcher import Launcher
+from hydratune.execute.launcher import Launcher, describe
 from hydratune.execute.local import init_worker, run_in_worker
 from hydratune.execute.trial_config import TrialConfigFactory
 
@@ -91,7 +91,7 @@ class RayLauncher(Launcher):
             elif isinstance(error, RayTaskError):  # our code raised inside the task
                 future.set_result(JobResult(error=error.cause or error))
             elif isinstance(error, RayError):  # the worker or node died: the trial was lost
-                lost = RuntimeError(f"Ray task died: {str(error).splitlines()[0]}")
+                lost = RuntimeError(f"Ray task died: {describe(error)}")
                 future.set_result(JobResult(error=lost, lost=True))
             else:
                 future.set_result(JobResult(error=error))

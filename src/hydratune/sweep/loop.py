@@ -29,6 +29,7 @@ from hydratune.attrs import (
     STOPPED_REASON,
 )
 from hydratune.errors import FatalTrialError
+from hydratune.execute import interrupts
 from hydratune.execute.job import JobResult
 from hydratune.execute.launcher import Launcher
 from hydratune.space.search_space import SearchSpace
@@ -71,6 +72,8 @@ def judge(result: JobResult, n_objectives: int) -> Outcome:
     """Turn a job's return value (or exception) into a trial state, values and a reason."""
     if isinstance(result.error, optuna.TrialPruned):
         return Outcome(TrialState.PRUNED, reason=str(result.error) or None)
+    if result.lost:  # not the trial's own failure: its parameters are retried
+        return Outcome(TrialState.FAIL, reason=f"lost: {result.error}")
     if result.error is not None:
         reason = f"{type(result.error).__name__}: {result.error}"
         return Outcome(TrialState.FAIL, reason=reason, error=result.error)
@@ -154,7 +157,7 @@ class SweepLoop:
         with self.recovery.heartbeat(lambda: list(self.active.values())):
             try:
                 while True:
-                    while self._may_launch(len(running)) and (trial := self._ask()):
+                    while trial := self._next_trial(len(running)):
                         running[self._launch(trial)] = trial
                     if not running:
                         if self.steering.hold():  # paused by hand: wait for resume or stop
@@ -162,10 +165,17 @@ class SweepLoop:
                         return self.summary
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in done:
-                        self._tell(running.pop(future), future.result())
-            except KeyboardInterrupt:
-                self._fail_active("lost: interrupted")
+                        with interrupts.deferred():
+                            self._tell(running.pop(future), future.result())
+            except KeyboardInterrupt as error:
+                with interrupts.deferred():
+                    self._fail_active(f"lost: {error or 'interrupted'}")
                 raise
+
+    def _next_trial(self, n_running: int) -> optuna.Trial | None:
+        """The next trial to launch, asked and registered before an interrupt can strike."""
+        with interrupts.deferred():
+            return self._ask() if self._may_launch(n_running) else None
 
     def _may_launch(self, n_running: int) -> bool:
         if self.summary.stopped_early or n_running >= self.n_jobs:

@@ -30,6 +30,8 @@ from hydratune.attrs import FAIL_REASON, HEARTBEAT, LOST, OWNER, RETRIES, RETRY_
 
 log = logging.getLogger(__name__)
 
+INTERRUPTED = "lost: interrupted"  # how the fail reason of a trial stopped by Ctrl-C starts
+
 
 def _alive(pid: int) -> bool:
     try:
@@ -109,8 +111,11 @@ class Recovery:
             depth = trial.user_attrs.get(RETRIES, 0)
             if not lost or trial.number in retried or depth >= self.max_retries:
                 continue
+            # an interrupt is not the parameters' fault: it does not use up their retries
+            interrupted = str(trial.user_attrs.get(FAIL_REASON, "")).startswith(INTERRUPTED)
             self.study.enqueue_trial(
-                trial.params, user_attrs={RETRY_OF: trial.number, RETRIES: depth + 1}
+                trial.params,
+                user_attrs={RETRY_OF: trial.number, RETRIES: depth + (0 if interrupted else 1)},
             )
             log.info("trial #%d's parameters are queued to run again", trial.number)
             enqueued.append(trial.number)

@@ -8,9 +8,6 @@ search space of trials already in the study.
 from __future__ import annotations
 
 import logging
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ from optuna.trial import TrialState
 
 from hydratune import compat
 from hydratune.errors import StudyConfigError
+from hydratune.execute.interrupts import interrupt_handlers
 from hydratune.execute.select import LaunchPlan, plan_launch
 from hydratune.execute.trial_config import TrialConfigFactory
 from hydratune.insight.export import default_target, experiment_command, export_best
@@ -48,6 +46,7 @@ from hydratune.sweep.study import (
     open_study,
     trials_in_storage,
 )
+from hydratune.sweep.trial_dirs import set_aside_foreign_dirs, write_atomically
 from hydratune.sweep.upstream import merged_params
 from hydratune.training.current_trial import register_live_study, unregister_live_study
 
@@ -197,9 +196,11 @@ class StudySweep:
             plan.launch.slots,
         )
 
+        set_aside_foreign_dirs(study, plan.sweep_dir)
         plan.sweep_dir.mkdir(parents=True, exist_ok=True)
-        # as Hydra's sweepers write it, with any password in a storage URL masked
-        (plan.sweep_dir / "multirun.yaml").write_text(mask_url(OmegaConf.to_yaml(self.config)))
+        # as Hydra's sweepers write it, with any password in a storage URL masked; whole or not
+        # at all, since `hydratune report` reads it
+        write_atomically(plan.sweep_dir / "multirun.yaml", mask_url(OmegaConf.to_yaml(self.config)))
         launcher = plan.launch.build(
             plan.configs,
             self.context,
@@ -222,8 +223,17 @@ class StudySweep:
         )
         register_live_study(plan.url, study)
         try:
-            with _sigterm_interrupts(), progress:
+            # Ctrl-C and SIGTERM (also inside Lightning) fail the running trials as lost
+            with interrupt_handlers(), progress:
                 return loop.run()
+        except KeyboardInterrupt as error:
+            log.warning(
+                "sweep %s: the running trials are failed as lost, results go to %s; run the same "
+                "command to continue",
+                error or "interrupted",
+                plan.sweep_dir / "optimization_results.yaml",
+            )
+            raise
         finally:
             unregister_live_study(plan.url, study)
             launcher.shutdown()
@@ -297,24 +307,6 @@ class StudySweep:
             return None
         extend = get_method(self.conf.custom_search_space)
         return lambda trial: extend(self.config, trial)
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM ends the sweep like Ctrl-C: running trials are failed as lost, results written."""
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _check_objective_count(config: DictConfig, n_directions: int) -> None:

@@ -1,0 +1,86 @@
+"""Ctrl-C and SIGTERM: told apart from a task that raises ``KeyboardInterrupt`` or exits.
+
+A task can end in ``SystemExit`` or ``KeyboardInterrupt`` for two reasons: the sweep was
+interrupted (Ctrl-C, SIGTERM; Lightning turns either into ``sys.exit(1)`` inside ``fit``), or
+the task raised it itself (``sys.exit(2)`` in user code). The first must stop the sweep and
+fail the running trials as lost; the second fails only its trial. Only the signal handler
+knows which: it records the signal before raising ``KeyboardInterrupt``.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+_received: list[int] = []
+_pending: list[int] = []  # received while deferred, not raised yet
+_depth = 0  # how many ``deferred()`` blocks the main thread is in
+
+
+def received() -> str | None:
+    """The name of the first interrupting signal this process got, or None."""
+    return signal.Signals(_received[0]).name if _received else None
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    _received.append(signum)
+    if _depth:
+        _pending.append(signum)
+        return
+    raise KeyboardInterrupt(f"interrupted by {signal.Signals(signum).name}")
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Meanwhile, an interrupt waits until the block ends: a trial asked from the storage is
+    registered before Ctrl-C can strike, so it is failed as lost and not left RUNNING."""
+    global _depth
+    _depth += 1
+    try:
+        yield
+    finally:
+        _depth -= 1
+    if not _depth and _pending:
+        signum = _pending[0]
+        _pending.clear()
+        raise KeyboardInterrupt(f"interrupted by {signal.Signals(signum).name}")
+
+
+def _install(signums: tuple[int, ...]) -> dict[int, object]:
+    """Route ``signums`` to ``_interrupt``; SIGINT stays ignored where it is (a background job)."""
+    previous: dict[int, object] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous
+    for signum in signums:
+        if signal.getsignal(signum) == signal.SIG_IGN:
+            continue
+        previous[signum] = signal.signal(signum, _interrupt)
+    return previous
+
+
+@contextmanager
+def interrupt_handlers() -> Iterator[None]:
+    """Meanwhile, Ctrl-C and SIGTERM raise ``KeyboardInterrupt`` and are recorded."""
+    _received.clear()
+    _pending.clear()
+    previous = _install((signal.SIGINT, signal.SIGTERM))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        _received.clear()
+
+
+def install_in_worker() -> None:
+    """In a worker process, record Ctrl-C (a terminal sends it to the worker too) before each
+    job. SIGTERM keeps its default: a worker terminated alone is lost, and its trial retried."""
+    _install((signal.SIGINT,))
+
+
+def forget() -> None:
+    """Forget a recorded signal: a worker starting its next job has not been interrupted."""
+    _received.clear()
