@@ -22,6 +22,9 @@ Secrets: a password in a URL (``user:pw@`` or libpq's ``?password=pw``) is shown
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import re
 import time
 import warnings
@@ -29,9 +32,11 @@ from pathlib import Path
 
 import optuna
 from optuna.storages import BaseStorage, InMemoryStorage, RDBStorage
-from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
 
 from hydratune.errors import StudyConfigError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_STORAGE = "outputs/hydratune.journal"
 MEMORY = "memory"
@@ -122,6 +127,7 @@ def open_storage(url: str) -> BaseStorage:
                 f"sqlite:///{path}, or use a .journal file"
             )
         path.parent.mkdir(parents=True, exist_ok=True)
+        repair_journal(path)
         return JournalStorage(JournalFileBackend(str(path)))
     except StudyConfigError:
         raise
@@ -223,3 +229,100 @@ def load_study(url: str, study_name: str, **kwargs: object) -> optuna.Study:
         raise StudyNotFoundError(
             f"no study '{study_name}' in {mask_url(url)}; it has: {', '.join(names) or 'none'}"
         ) from None
+
+
+# --- journal repair -------------------------------------------------------------------------
+# A journal is one JSON record per line, appended under a lock. A write cut short (a full disk,
+# a kill during the write) leaves a torn last line; the next append is glued to it, and from
+# then on Optuna cannot read the file (JSONDecodeError, no file or line named). Before a journal
+# is opened, damaged lines are moved aside to <journal>.damaged-<time> and the journal keeps
+# every complete record (one glued behind torn bytes included).
+
+_RECORD_START = b'{"op_code":'  # how Optuna's json.dumps of a journal record begins
+
+
+def repair_journal(path: Path) -> Path | None:
+    """Repair ``path`` if it has damaged lines; returns where the damage was moved, or None.
+
+    Checked without the lock first (a healthy journal costs one read); the repair itself runs
+    under the journal's own lock, on a fresh read, since another process may be appending.
+    """
+    if not path.is_file() or not _damaged_lines(path.read_bytes()):
+        return None
+    lock = JournalFileSymlinkLock(str(path))
+    lock.acquire()
+    try:
+        data = path.read_bytes()
+        damaged = _damaged_lines(data)
+        if not damaged:
+            return None
+        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        aside.write_bytes(b"".join(data[start:end] for start, end, _ in damaged))
+        first = damaged[0][0]
+        tail_only = all(kept is None for *_, kept in damaged) and (
+            sum(end - start for start, end, _ in damaged) == len(data) - first
+        )
+        if tail_only:  # truncate in place to the last complete record
+            os.truncate(path, first)
+        else:
+            _rewrite(path, data, damaged)
+        for start, end, kept in damaged:
+            log.warning(
+                "%s: damaged journal line at byte %d (%d bytes) moved to %s%s",
+                path,
+                start,
+                end - start,
+                aside,
+                "; the complete record behind it is kept" if kept else "",
+            )
+        return aside
+    finally:
+        lock.release()
+
+
+def _damaged_lines(data: bytes) -> list[tuple[int, int, bytes | None]]:
+    """(start, end, salvaged record or None) of each line that is not a complete record."""
+    damaged = []
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end + 1
+        line = data[start:end]
+        if not line.endswith(b"\n") or not _is_record(line):
+            damaged.append((start, end, _salvage(line)))
+        start = end
+    return damaged
+
+
+def _is_record(line: bytes) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        return False
+
+
+def _salvage(line: bytes) -> bytes | None:
+    """A complete record glued behind torn bytes on one line, or None."""
+    if not line.endswith(b"\n"):
+        return None
+    at = line.find(_RECORD_START, 1)
+    while at > 0:
+        if _is_record(line[at:]):
+            return line[at:]
+        at = line.find(_RECORD_START, at + 1)
+    return None
+
+
+def _rewrite(path: Path, data: bytes, damaged: list[tuple[int, int, bytes | None]]) -> None:
+    """Replace ``path`` by its complete records (salvaged ones in place), all or nothing."""
+    parts, start = [], 0
+    for begin, end, kept in damaged:
+        parts += [data[start:begin], kept or b""]
+        start = end
+    parts.append(data[start:])
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.repair")
+    with open(temporary, "wb") as f:
+        f.write(b"".join(parts))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)

@@ -176,3 +176,39 @@ def test_ctrl_c_with_two_workers_fails_running_trials_without_tracebacks(tmp_pat
     assert not [t for t in trials if t.state == TrialState.RUNNING], out
     assert trials[2].state == TrialState.FAIL and trials[2].user_attrs[LOST]
     print(out[-3000:])
+
+
+def journal_of(tmp_path: Path) -> Path:
+    return tmp_path / "outputs/hydratune.journal"
+
+
+def test_a_torn_journal_tail_is_moved_aside_and_the_rerun_continues(sweep, tmp_path, capfd):
+    sweep(["hydra.sweeper.n_trials=3"])
+    journal = journal_of(tmp_path)
+    whole = journal.stat().st_size
+    with open(journal, "ab") as f:  # a write cut short by a full disk or a kill
+        f.write(b'{"op_code":5,"worker_id":"x","trial_id":0,"user_attr":{"a')
+    sweep(["hydra.sweeper.n_trials=5"])
+    trials = load("quadratic", tmp_path).trials  # plain Optuna reads it
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 5
+    (aside,) = tmp_path.glob("outputs/hydratune.journal.damaged-*")
+    assert aside.read_bytes().startswith(b'{"op_code":5,"worker_id":"x"')
+    warning = f"hydratune.journal: damaged journal line at byte {whole}"
+    assert warning in "".join(capfd.readouterr())  # Hydra's job logging owns the log
+
+
+def test_garbage_lines_are_skipped_and_no_complete_record_is_lost(sweep, tmp_path):
+    sweep(["hydra.sweeper.n_trials=2"])
+    journal = journal_of(tmp_path)
+    with open(journal, "ab") as f:
+        f.write(b"GARBAGE\n")  # echo GARBAGE >> outputs/hydratune.journal
+        # a torn record, then a complete one glued to it by a writer that does not repair
+        f.write(b'{"op_code":5,"worker_id":"x","trial_id":0,"us')
+        f.write(b'{"op_code":2,"worker_id":"w","study_id":0,"user_attr":{"glued":"kept"}}\n')
+    journal.write_bytes(journal.read_bytes().replace(b"\n", b"\nGARBAGE\n", 1))  # mid-file
+    sweep(["hydra.sweeper.n_trials=3"])
+    study = load("quadratic", tmp_path)  # plain Optuna reads it
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    assert study.user_attrs["glued"] == "kept"
+    (aside,) = tmp_path.glob("outputs/hydratune.journal.damaged-*")
+    assert aside.read_bytes().count(b"GARBAGE") == 2
