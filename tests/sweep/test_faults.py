@@ -5,18 +5,24 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import optuna
 import pytest
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
+from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
 from helpers import APPS, TINY_SWEEP, load
-from hydratune.attrs import LOST
+from hydratune.attrs import HEARTBEAT, LOST, OWNER, RETRY_OF
+from hydratune.sweep.owner import this_process
+from hydratune.sweep.recovery import Recovery
+from hydratune.sweep.sweeper import SweepFailedError
 
 
 def exits_in_trial_1(cfg):
@@ -212,3 +218,119 @@ def test_garbage_lines_are_skipped_and_no_complete_record_is_lost(sweep, tmp_pat
     assert study.user_attrs["glued"] == "kept"
     (aside,) = tmp_path.glob("outputs/hydratune.journal.damaged-*")
     assert aside.read_bytes().count(b"GARBAGE") == 2
+
+
+# --- owners, lost workers, n_trials ---------------------------------------------------------
+
+
+def stale_study(tmp_path: Path, owner: str, beat_age: float) -> tuple[optuna.Study, int]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    storage = JournalStorage(JournalFileBackend(str(tmp_path / "s.journal")))
+    study = optuna.create_study(storage=storage, study_name="s")
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    trial.set_user_attr(OWNER, owner)
+    trial.set_user_attr(HEARTBEAT, time.time() - beat_age)
+    return study, trial.number
+
+
+def mark_of(pid: int, start: str, namespace: str | None = None) -> str:
+    """An owner mark as ``owner.this_process`` writes it, for another process on this host."""
+    host, _, boot, ours, _, _ = this_process().split(":")
+    return ":".join([host, str(pid), boot, namespace or ours, start, "0badc0de"])
+
+
+def start_ticks(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]
+
+
+@pytest.mark.parametrize(
+    "owner",
+    [
+        pytest.param(lambda: f"{socket.gethostname()}:{os.getpid()}", id="old-mark-our-pid"),
+        pytest.param(lambda: mark_of(os.getpid(), start_ticks(os.getpid())), id="our-pid-reused"),
+        pytest.param(lambda: mark_of(1, "1"), id="live-pid-other-start"),
+    ],
+)
+def test_a_trial_owned_by_an_earlier_life_of_a_live_pid_is_lost(tmp_path, owner):
+    # In a container every sweeper is PID 1: the killed one's PID is the rerun's own.
+    study, number = stale_study(tmp_path, owner(), beat_age=0)  # a fresh heartbeat, even
+    assert Recovery(study).recover(force=True) == [number]
+    assert "is gone" in study.trials[number].user_attrs["fail_reason"]
+
+
+def test_a_live_owner_is_left_alone_and_a_foreign_one_is_judged_by_its_heartbeat(tmp_path):
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    try:
+        live = mark_of(child.pid, start_ticks(child.pid))
+        study, _ = stale_study(tmp_path / "a", live, beat_age=3600)
+        assert Recovery(study, grace=60).recover(force=True) == []  # alive: the PID says so
+    finally:
+        child.communicate()
+    other_container = mark_of(child.pid, "1", namespace="4026530000")
+    for beat_age, lost in ((5, []), (120, [0])):
+        study, _ = stale_study(tmp_path / str(beat_age), other_container, beat_age=beat_age)
+        assert Recovery(study, grace=60).recover(force=True) == lost
+
+
+def kills_its_worker_in_trial_1(cfg):
+    """Trial 1's worker process dies as the OOM killer kills it."""
+    if HydraConfig.get().job.num == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return 0.0
+
+
+def test_a_killed_worker_is_retried_and_is_no_failure_even_at_max_failure_rate_0(sweep, tmp_path):
+    sweep(["hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2"], task=kills_its_worker_in_trial_1)
+    trials = load("quadratic", tmp_path).trials
+    assert trials[1].state == TrialState.FAIL and trials[1].user_attrs[LOST]
+    assert "worker process died" in trials[1].user_attrs["fail_reason"]
+    (retry,) = [t for t in trials if t.user_attrs.get(RETRY_OF) == 1]
+    assert retry.state == TrialState.COMPLETE and retry.params == trials[1].params
+    assert [t.state for t in trials].count(TrialState.COMPLETE) == 4
+
+
+def test_max_failure_rate_1_never_stops_and_the_sweep_ends_at_n_trials(sweep, tmp_path):
+    overrides = ["hydra.sweeper.max_failure_rate=1.0", "fail_when_x_above=2"]
+    sweep(["hydra.sweeper.n_trials=12", *overrides])
+    trials = load("quadratic", tmp_path).trials
+    assert len(trials) == 12 and all(t.state.is_finished() for t in trials)
+    assert 0 < [t.state for t in trials].count(TrialState.FAIL) < 12
+
+
+def test_every_trial_failing_at_max_failure_rate_1_runs_n_trials_and_fails_the_command(
+    sweep, tmp_path
+):
+    with pytest.raises(SweepFailedError, match="every trial failed"):
+        sweep(
+            ["hydra.sweeper.n_trials=5", "hydra.sweeper.max_failure_rate=1.0"], task=lambda c: None
+        )
+    assert [t.state for t in load("quadratic", tmp_path).trials] == [TrialState.FAIL] * 5
+
+
+@pytest.mark.slow
+def test_workers_die_with_their_sweeper(tmp_path):
+    env = dict(os.environ, HANG_AT_TRIAL="1", HANG_MARKER=str(tmp_path / "hanging"))
+    proc = subprocess.Popen(
+        [sys.executable, str(APPS / "quadratic_app.py"), "-m", "hydra.sweeper.n_jobs=2"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = wait_for_marker(tmp_path / "hanging", proc)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while process_alive(worker):
+        assert time.monotonic() < deadline, f"worker {worker} outlived its sweeper"
+        time.sleep(0.05)  # polling the worker's state
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")

@@ -75,12 +75,8 @@ def interrupt_handlers() -> Iterator[None]:
         _received.clear()
 
 
-def install_in_worker() -> None:
-    """In a worker process, record Ctrl-C (a terminal sends it to the worker too) before each
-    job. SIGTERM keeps its default: a worker terminated alone is lost, and its trial retried."""
-    _install((signal.SIGINT,))
-
-
-def forget() -> None:
-    """Forget a recorded signal: a worker starting its next job has not been interrupted."""
-    _received.clear()
+def ignore_in_worker() -> None:
+    """A local worker ignores Ctrl-C, which a terminal sends to it too: the sweeper alone
+    handles it (fails the running trials as lost, then ends its workers), and no worker prints
+    a traceback from wherever the signal found it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -13,6 +13,8 @@ import gc
 import logging
 import os
 import pickle
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
@@ -88,7 +90,6 @@ def init_worker(state: bytes, threads: int) -> None:
     """Set up a worker process from the sweep's pickled (context, task, Hydra singletons)."""
     import cloudpickle  # noqa: F401  (loky ships it; the state was pickled with it)
 
-    interrupts.install_in_worker()
     context, task, singletons = pickle.loads(state)
     Singleton.set_state(singletons)
     _WORKER.update(context=context, task=task)
@@ -98,10 +99,30 @@ def init_worker(state: bytes, threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+def init_pool_worker(state: bytes, threads: int) -> None:
+    """``init_worker`` for a local pool's worker, which lives and dies with its sweeper and
+    leaves Ctrl-C to it."""
+    interrupts.ignore_in_worker()
+    _die_with_parent()
+    init_worker(state, threads)
+
+
+def _die_with_parent(interval: float = 0.2) -> None:
+    """End this worker when the sweeper that started it is gone (``kill -9`` leaves workers
+    orphaned, running their trials on): a thread watches for the parent to change."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="hydratune-parent-watch", daemon=True).start()
+
+
 def run_in_worker(config_bytes: bytes) -> JobResult:
     """Run one pickled job config in a worker set up by ``init_worker``."""
     config = pickle.loads(config_bytes)
-    interrupts.forget()
     result = run_trial_job(config, _WORKER["context"], _WORKER["task"])
     if not _WORKER.get("frozen"):
         # loky (without psutil) runs gc.collect() between tasks; over all that torch, Lightning
@@ -157,7 +178,7 @@ class ProcessPoolLauncher(Launcher):
                 env["CUDA_VISIBLE_DEVICES"] = self._devices[slot]
             self._executors[slot] = ProcessPoolExecutor(
                 max_workers=1,
-                initializer=init_worker,
+                initializer=init_pool_worker,
                 initargs=(self._state, self._threads),
                 env=env,
             )
@@ -172,8 +193,6 @@ class ProcessPoolLauncher(Launcher):
         error = done.exception()
         if error is None:
             result = done.result()
-        elif isinstance(error, KeyboardInterrupt):  # Ctrl-C reached the worker too
-            result = JobResult(error=RuntimeError(describe(error)), lost=True)
         else:  # the worker died: restart the slot on its next trial
             self._executors[slot] = None
             died = RuntimeError(f"worker process died: {describe(error)}")

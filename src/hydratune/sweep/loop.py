@@ -1,8 +1,9 @@
 """The ask -> launch -> tell loop: up to ``n_jobs`` trials in flight, no batch barrier.
 
 As soon as one trial ends it is told and the next is asked, so no slot waits for the slowest
-trial of a batch. ``n_trials`` is the study's total of finished (complete or pruned) trials,
-counted in the storage, so a rerun resumes and several workers sharing a study stop together.
+trial of a batch. ``n_trials`` is the study's total of trials that ended by themselves
+(complete, pruned, failed), counted in the storage, so a rerun resumes and several workers
+sharing a study stop together.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from numbers import Real
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat
 from hydratune.attrs import (
@@ -114,11 +115,31 @@ def count_trials(study: optuna.Study, states: tuple[TrialState, ...]) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
+def counts_toward_n_trials(trial: FrozenTrial, recovery: Recovery) -> bool:
+    """Whether a trial ended by itself: complete, pruned, or failed (raised, NaN, None).
+
+    A lost trial counts only once its parameters are not run again; a surplus one never ran.
+    """
+    if trial.state in FINISHED:
+        return True
+    if trial.state != TrialState.FAIL or trial.user_attrs.get(FAIL_REASON) == SURPLUS:
+        return False
+    return not recovery.retried(trial)
+
+
+def ended_trials(study: optuna.Study, recovery: Recovery) -> int:
+    """The study's trials that count toward ``n_trials``."""
+    trials = study.get_trials(deepcopy=False)
+    return sum(counts_toward_n_trials(t, recovery) for t in trials)
+
+
 class SweepLoop:
-    """Run trials until the study holds ``n_trials`` finished ones.
+    """Run trials until ``n_trials`` of the study's trials have ended by themselves (complete,
+    pruned or failed; a lost trial is retried and counts once), so a sweep always ends.
 
     Stops launching when failures exceed ``max_failure_rate`` of the trials this invocation set
-    out to run, when ``timeout`` seconds have passed, or at once on a ``FatalTrialError``.
+    out to run (never at 1.0; lost trials are no failures), when ``timeout`` seconds have
+    passed, or at once on a ``FatalTrialError``.
     ``extend_trial`` is hydra-optuna-sweeper's ``custom_search_space`` hook, called after the
     space's parameters are suggested. Ctrl-C / SIGTERM fails the running trials as lost (so the
     next run retries them) and re-raises.
@@ -149,8 +170,10 @@ class SweepLoop:
 
     def run(self) -> LoopSummary:
         self.n_trials = self.steering.n_trials  # as steered before this run, if it was
-        planned = max(0, self.n_trials - count_trials(self.study, FINISHED))
-        self.allowed_failures = math.floor(self.max_failure_rate * planned)
+        planned = max(0, self.n_trials - ended_trials(self.study, self.recovery))
+        self.allowed_failures = (
+            math.inf if self.max_failure_rate >= 1 else math.floor(self.max_failure_rate * planned)
+        )
         self.planned = planned
         self.deadline = None if self.timeout is None else time.monotonic() + self.timeout
         running: dict[Future[JobResult], optuna.Trial] = {}
@@ -189,7 +212,9 @@ class SweepLoop:
         if not self.steering.poll().launching:  # paused or stopped by hand
             return False
         self.n_trials = self.steering.n_trials
-        busy = count_trials(self.study, (*FINISHED, TrialState.RUNNING))
+        busy = ended_trials(self.study, self.recovery) + count_trials(
+            self.study, (TrialState.RUNNING,)
+        )
         return busy < self.n_trials and not self.summary.grid_done
 
     def _surplus(self, trial: optuna.Trial) -> bool:
@@ -199,7 +224,8 @@ class SweepLoop:
         ``n_trials`` finished trials.
         """
         ahead = sum(
-            t.number < trial.number and t.state != TrialState.FAIL
+            t.number < trial.number
+            and (t.state != TrialState.FAIL or counts_toward_n_trials(t, self.recovery))
             for t in self.study.get_trials(deepcopy=False)
         )
         if ahead < self.n_trials:
@@ -256,7 +282,7 @@ class SweepLoop:
             self.recovery.retry_lost()
         summary = self.summary
         summary.told[outcome.state] = summary.count(outcome.state) + 1
-        if outcome.state != TrialState.FAIL:
+        if outcome.state != TrialState.FAIL or result.lost:  # lost: not the trial's failure
             return
         summary.failures.append((trial.number, outcome.reason or ""))
         if summary.stopped_early:

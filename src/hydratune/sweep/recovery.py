@@ -1,9 +1,10 @@
 """Trials lost to a kill, a crash or an interrupt: detect them, fail them, retry their params.
 
-Every trial a sweep starts records its owner (host, pid) and a heartbeat that the sweep renews
-while the trial runs. A RUNNING trial is *lost* when its owner is a dead process on this host,
-or when its heartbeat is older than ``grace`` seconds (any host: this is how many workers on
-many machines find each other's dead trials). A lost trial is failed with the reason stored,
+Every trial a sweep starts records its owner (a mark unique per process lifetime, see
+``owner``) and a heartbeat that the sweep renews while the trial runs. A RUNNING trial is
+*lost* when its owner is a dead process in this machine's PID namespace, or when its heartbeat
+is older than ``grace`` seconds (another host or container: this is how many workers on many
+machines find each other's dead trials). A lost trial is failed with the reason stored,
 and its parameters are enqueued again, up to ``max_retries`` times per configuration, so a
 ``kill -9`` costs only the partial work of the trials that were running.
 
@@ -14,8 +15,6 @@ exists only for RDB storages.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -27,20 +26,15 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat
 from hydratune.attrs import FAIL_REASON, HEARTBEAT, LOST, OWNER, RETRIES, RETRY_OF
+from hydratune.sweep.owner import owner_alive, short, this_process
 
 log = logging.getLogger(__name__)
 
 INTERRUPTED = "lost: interrupted"  # how the fail reason of a trial stopped by Ctrl-C starts
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _interrupted(trial: FrozenTrial) -> bool:
+    return str(trial.user_attrs.get(FAIL_REASON, "")).startswith(INTERRUPTED)
 
 
 class Recovery:
@@ -53,7 +47,7 @@ class Recovery:
         self.max_retries = max_retries
         self.interval = interval
         self.grace = grace
-        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.owner = this_process()
         self._last_check = 0.0
 
     def claim(self, trial: optuna.Trial) -> None:
@@ -66,12 +60,12 @@ class Recovery:
         owner = trial.user_attrs.get(OWNER)
         if owner is None or owner == self.owner:
             return None  # not ours to judge (an outside ask) or still running here
-        host, _, pid = owner.rpartition(":")
-        if host == socket.gethostname():  # a process on this host: its pid says it all
-            return None if _alive(int(pid)) else f"its sweep process {owner} is gone"
+        alive = owner_alive(owner)
+        if alive is not None:  # a process in this machine's PID namespace: it says it all
+            return None if alive else f"its sweep process {short(owner)} is gone"
         beat = trial.user_attrs.get(HEARTBEAT, 0.0)
         if now - beat > self.grace:
-            return f"no heartbeat from {owner} for {now - beat:.0f}s"
+            return f"no heartbeat from {short(owner)} for {now - beat:.0f}s"
         return None
 
     def recover(self, force: bool = False) -> list[int]:
@@ -101,21 +95,25 @@ class Recovery:
         self.retry_lost()
         return failed
 
+    def retried(self, trial: FrozenTrial) -> bool:
+        """Whether ``trial`` was lost and its parameters run again: up to ``max_retries`` times
+        for a dead process (parameters that kill their worker every time give up), always for
+        an interrupt (not the parameters' fault)."""
+        if trial.state != TrialState.FAIL or not trial.user_attrs.get(LOST):
+            return False
+        return _interrupted(trial) or trial.user_attrs.get(RETRIES, 0) < self.max_retries
+
     def retry_lost(self) -> list[int]:
         """Enqueue the params of lost trials not retried yet (at most ``max_retries`` deep)."""
         trials = self.study.get_trials(deepcopy=False)
         retried = {t.user_attrs.get(RETRY_OF) for t in trials}
         enqueued = []
         for trial in trials:
-            lost = trial.state == TrialState.FAIL and trial.user_attrs.get(LOST)
-            depth = trial.user_attrs.get(RETRIES, 0)
-            if not lost or trial.number in retried or depth >= self.max_retries:
+            if not self.retried(trial) or trial.number in retried:
                 continue
-            # an interrupt is not the parameters' fault: it does not use up their retries
-            interrupted = str(trial.user_attrs.get(FAIL_REASON, "")).startswith(INTERRUPTED)
+            depth = trial.user_attrs.get(RETRIES, 0) + (0 if _interrupted(trial) else 1)
             self.study.enqueue_trial(
-                trial.params,
-                user_attrs={RETRY_OF: trial.number, RETRIES: depth + (0 if interrupted else 1)},
+                trial.params, user_attrs={RETRY_OF: trial.number, RETRIES: depth}
             )
             log.info("trial #%d's parameters are queued to run again", trial.number)
             enqueued.append(trial.number)

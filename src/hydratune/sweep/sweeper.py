@@ -30,7 +30,7 @@ from hydratune.space.group_spaces import add_group_spaces
 from hydratune.space.search_space import SearchSpace, parse_search_space
 from hydratune.storage import is_in_memory, mask_url, open_storage, storage_url
 from hydratune.sweep.hints import warn_if_pruner_idle
-from hydratune.sweep.loop import FINISHED, LoopSummary, SweepLoop, count_trials
+from hydratune.sweep.loop import LoopSummary, SweepLoop, ended_trials
 from hydratune.sweep.orphans import settle_orphaned_jobs
 from hydratune.sweep.progress import SweepProgress
 from hydratune.sweep.recovery import Recovery
@@ -97,7 +97,7 @@ class StudySweep:
         (and nothing written) when the study already has its ``n_trials``."""
         plan = self.plan(arguments)
         study, recovery = self.open(plan)
-        finished = count_trials(study, FINISHED)
+        finished = ended_trials(study, recovery)
         steered = read_state(compat.study_user_attrs(study)).n_trials  # `hydratune steer`
         n_trials = self.conf.n_trials if steered is None else steered
         if finished >= n_trials:
@@ -185,7 +185,7 @@ class StudySweep:
         """Run trials until the study has ``n_trials``; the results file is written even when
         the loop ends by an interrupt."""
         conf = self.conf
-        finished = count_trials(study, FINISHED)
+        finished = ended_trials(study, recovery)
         log.info(
             "study '%s' in %s: %d of %d trials finished; hydra/launcher=%s, %d slot(s)",
             plan.study_name,
@@ -243,6 +243,9 @@ class StudySweep:
         """Report and export; then fail the command if the sweep stopped for failures."""
         warn_if_pruner_idle(study)
         self._report(study, plan.sweep_dir, plan.url)
+        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if summary.failures and not complete and not summary.stopped_early:
+            summary.stopped_early = "every trial failed"  # max_failure_rate: 1.0 ran them all
         if summary.stopped_early:
             reasons = "\n".join(f"  trial #{n}: {reason}" for n, reason in summary.failures)
             raise SweepFailedError(
