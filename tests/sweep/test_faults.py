@@ -20,6 +20,8 @@ from optuna.trial import TrialState
 
 from helpers import APPS, TINY_SWEEP, load
 from hydratune.attrs import HEARTBEAT, LOST, OWNER, RETRY_OF
+from hydratune.errors import StudyConfigError
+from hydratune.space.grammar import SearchSpaceError
 from hydratune.sweep.owner import this_process
 from hydratune.sweep.recovery import Recovery
 from hydratune.sweep.sweeper import SweepFailedError
@@ -334,3 +336,35 @@ def process_alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state not in ("Z", "X")
+
+
+# --- checks before the first write ----------------------------------------------------------
+
+
+def test_a_direction_switch_with_the_grid_sampler_fails_before_changing_the_study(sweep, tmp_path):
+    sweep(["hydra.sweeper.n_trials=2", "x=choice(0, 1)"])
+    before = (tmp_path / "outputs/hydratune.journal").read_bytes()
+    started = time.monotonic()
+    with pytest.raises(StudyConfigError, match="hydra.sweeper.direction: study 'quadratic'"):
+        sweep(
+            [
+                "hydra.sweeper.n_trials=4",
+                "hydra.sweeper.direction=maximize",
+                "hydra/sweeper/sampler=grid",
+                "x=choice(0, 1)",
+            ],
+            task=pytest.fail,
+        )
+    assert (tmp_path / "outputs/hydratune.journal").read_bytes() == before  # nothing written
+    assert time.monotonic() - started < 25  # not the grid queue's 30 s wait for another worker
+
+
+@pytest.mark.parametrize(
+    "expr", ["interval(0, inf)", "interval(-inf, 0)", "tag(log, interval(1e-3, inf))"]
+)
+def test_an_infinite_interval_is_rejected_naming_the_key_before_the_study_exists(
+    sweep, tmp_path, expr
+):
+    with pytest.raises(SearchSpaceError, match=r"\(x\): interval\(.*\) needs finite bounds"):
+        sweep(["hydra.sweeper.n_trials=2", f"x={expr}"], task=pytest.fail)
+    assert not (tmp_path / "outputs").exists()

@@ -139,6 +139,11 @@ def _to_distribution(override: Override, where: str) -> BaseDistribution | None:
 
     if isinstance(value, IntervalSweep):
         low, high = value.start, value.end
+        if not math.isfinite(low) or not math.isfinite(high):
+            raise SearchSpaceError(
+                f"{where}: interval({low}, {high}) needs finite bounds: samplers draw between "
+                "them (give the widest values worth trying, e.g. interval(0, 1e6))"
+            )
         if not low < high:
             raise SearchSpaceError(
                 f"{where}: interval({low}, {high}) needs low < high; did you swap the bounds?"

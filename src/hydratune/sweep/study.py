@@ -194,26 +194,34 @@ def open_study(
     waiting trial; each worker then takes points atomically from the queue, so workers sharing
     the study never evaluate the same point twice.
     """
+    # loaded first: creating an existing study still appends a record to a journal
     try:
-        study = optuna.create_study(
-            storage=storage,
-            study_name=study_name,
-            directions=list(directions),
-            sampler=sampler,
-            pruner=pruner,
-        )
-        created = True
-    except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(
             storage=storage, study_name=study_name, sampler=sampler, pruner=pruner
         )
         created = False
-    if isinstance(sampler, AskTellGridSampler):
-        _queue_grid(study, sampler, created)
+    except KeyError:
+        try:
+            study = optuna.create_study(
+                storage=storage,
+                study_name=study_name,
+                directions=list(directions),
+                sampler=sampler,
+                pruner=pruner,
+            )
+            created = True
+        except optuna.exceptions.DuplicatedStudyError:  # another worker created it meanwhile
+            study = optuna.load_study(
+                storage=storage, study_name=study_name, sampler=sampler, pruner=pruner
+            )
+            created = False
+    # checked before the grid is queued: a rejected command leaves the study as it was
     if list(study.directions) != list(directions):
         stored = [d.name.lower() for d in study.directions]
         raise StudyConfigError(
             f"hydra.sweeper.direction: study '{study_name}' was created with {stored}; "
             "keep that direction or set a new hydra.sweeper.study_name"
         )
+    if isinstance(sampler, AskTellGridSampler):
+        _queue_grid(study, sampler, created)
     return study
