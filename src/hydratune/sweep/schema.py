@@ -65,8 +65,8 @@ class SweeperConf:
 
     Differences from hydra-optuna-sweeper 1.3, on purpose: ``storage: null`` is a durable
     journal file under ``outputs/`` (use ``memory`` for in-memory); ``n_trials`` counts the
-    study's finished trials, so rerunning the same command resumes; trials run in this
-    process unless ``n_jobs`` > 1.
+    study's trials that ended by themselves (complete, pruned, failed; a lost one once), so
+    rerunning the same command resumes; trials run in this process unless ``n_jobs`` > 1.
     """
 
     _target_: str = "hydra_plugins.hydratune_sweeper.hydratune_sweeper.HydratuneSweeper"
