@@ -24,6 +24,9 @@ JOB_ID = "job_id"  # the cluster's id of the trial's job (submitit: the Slurm jo
 JOB_FOLDER = "job_folder"  # the submitit folder of that job (its logs and result)
 JOB_CLUSTER = "job_cluster"  # submitit's executor that ran it: slurm or local
 
+# Fail reasons read back by other modules
+SURPLUS = "surplus: other workers had already started the study's n_trials trials"
+
 # Study user attributes
 GRID_QUEUED = "grid_queued"  # every grid point is queued as a waiting trial
 SWEEP_SPACE = "sweep_space"  # the sweep's search space and sampler, for `hydratune steer`

@@ -177,3 +177,35 @@ omegaconf_str_representer = _omegaconf_str_representer()
 # The target of Hydra's default launcher (``hydra/launcher: basic``), which lives in
 # ``hydra._internal``: the launcher a sweep gets when the user selects none.
 BASIC_LAUNCHER_TARGET = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+
+
+def trials_view(study: Any, present: Any) -> Any:
+    """``study`` as a sampler sees it, its trials passed through ``present`` (a function of the
+    list of trials): Optuna's samplers read trials with the private
+    ``Study._get_trials(deepcopy, states, use_cache)``; everything else is the study's own."""
+    return _TrialsView(study, present)
+
+
+class _TrialsView:
+    def __init__(self, study: Any, present: Any) -> None:
+        self._study, self._present = study, present
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _get_trials(
+        self, deepcopy: bool = True, states: Any = None, use_cache: bool = False
+    ) -> Any:
+        import copy
+
+        trials = self._present(self._study._get_trials(False, None, use_cache))
+        if states is not None:
+            trials = [t for t in trials if t.state in states]
+        return copy.deepcopy(trials) if deepcopy else trials
+
+    def get_trials(self, deepcopy: bool = True, states: Any = None) -> Any:
+        return self._get_trials(deepcopy, states)
+
+    @property
+    def trials(self) -> Any:
+        return self.get_trials()

@@ -28,6 +28,7 @@ from hydratune.attrs import (
     OUTPUT_DIR,
     OVERRIDES,
     STOPPED_REASON,
+    SURPLUS,
 )
 from hydratune.errors import FatalTrialError
 from hydratune.execute import interrupts
@@ -41,7 +42,6 @@ from hydratune.sweep.study import ask_queued
 log = logging.getLogger(__name__)
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-SURPLUS = "surplus: other workers had already started the study's n_trials trials"
 
 
 @dataclass

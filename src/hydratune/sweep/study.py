@@ -27,6 +27,7 @@ from hydratune.attrs import GRID_QUEUED
 from hydratune.errors import StudyConfigError
 from hydratune.optuna_classes import SAMPLERS, optuna_class, optuna_kwargs
 from hydratune.space.search_space import SearchSpace
+from hydratune.sweep.failure_aware import LEARNING, FailureAwareSampler
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,14 @@ def build_sampler(
     if cls is optuna.samplers.GridSampler:
         return AskTellGridSampler(space.grid(), **kwargs)
     seed = kwargs.pop("seed", None)
+
+    def make(**seeded: Any) -> optuna.samplers.BaseSampler:
+        sampler = cls(**kwargs, **seeded)
+        return FailureAwareSampler(sampler) if isinstance(sampler, LEARNING) else sampler
+
     if seed is None:
-        return cls(**kwargs)
-    return WorkerSeededSampler(lambda offset: cls(**kwargs, seed=seed + offset), seed_offset)
+        return make()
+    return WorkerSeededSampler(lambda offset: make(seed=seed + offset), seed_offset)
 
 
 class WorkerSeededSampler(optuna.samplers.BaseSampler):

@@ -1,0 +1,102 @@
+"""Failure-aware search: samplers learn that a failing region is bad, the study stays honest."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+from optuna.distributions import IntDistribution
+from optuna.trial import TrialState
+
+from helpers import load
+from hydratune import compat
+from hydratune.attrs import FAIL_REASON, LOST
+from hydratune.sweep.failure_aware import present_failures
+
+SPACE = {"x": IntDistribution(-5, 4)}
+
+
+def study_with(*outcomes: float | str) -> optuna.Study:
+    """A study of one trial per outcome: a value, "fail" (its own failure) or "lost"."""
+    study = optuna.create_study()
+    for outcome in outcomes:
+        trial = study.ask({"x": IntDistribution(0, 9)})
+        if outcome == "lost":
+            trial.set_user_attr(LOST, True)
+        if isinstance(outcome, str):
+            trial.set_user_attr(FAIL_REASON, outcome)
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            study.tell(trial, outcome)
+    return study
+
+
+def test_own_failures_are_shown_as_the_worst_complete_value_and_lost_ones_stay_hidden():
+    study = study_with(3.0, "fail", 7.0, "lost")
+    shown = present_failures(study.trials, study.directions)
+    assert [(t.state, t.values) for t in shown] == [
+        (TrialState.COMPLETE, [3.0]),
+        (TrialState.COMPLETE, [7.0]),  # the worst value seen, for a minimized objective
+        (TrialState.COMPLETE, [7.0]),
+        (TrialState.FAIL, None),
+    ]
+    assert study.trials[1].state == TrialState.FAIL  # the study itself is unchanged
+
+
+def test_the_worst_value_follows_the_direction():
+    study = optuna.create_study(direction="maximize")
+    for outcome in (3.0, 7.0):
+        study.tell(study.ask({"x": IntDistribution(0, 9)}), outcome)
+    failed = study.ask({"x": IntDistribution(0, 9)})
+    study.tell(failed, state=TrialState.FAIL)
+    assert present_failures(study.trials, study.directions)[-1].values == [3.0]
+
+
+def test_the_sampler_view_is_the_study_with_its_trials_presented():
+    # compat.trials_view: Optuna's samplers read trials through Study._get_trials
+    study = study_with(3.0, "fail")
+    view = compat.trials_view(study, lambda ts: present_failures(ts, study.directions))
+    complete = view._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)
+    assert [t.number for t in complete] == [0, 1]
+    assert len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) == 1
+    assert view.directions == study.directions and view.study_name == study.study_name
+
+
+def nan_region(cfg):
+    return math.nan if cfg.x > 1 else (cfg.x - 1) ** 2 + (cfg.y + 2) ** 2
+
+
+SAMPLERS = {"tpe": optuna.samplers.TPESampler, "gp": optuna.samplers.GPSampler}
+
+
+def plain_failures(sampler: str, seed: int, n: int) -> int:
+    """Failures of the same sampler and seed in a plain Optuna loop, which ignores them."""
+    study = optuna.create_study(sampler=SAMPLERS[sampler](seed=seed))
+    for _ in range(n):
+        trial = study.ask({"x": IntDistribution(-5, 4), "y": IntDistribution(-4, 4)})
+        if trial.params["x"] > 1:
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            study.tell(trial, (trial.params["x"] - 1) ** 2 + (trial.params["y"] + 2) ** 2)
+    return len(study.get_trials(states=(TrialState.FAIL,)))
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_a_sweep_returns_less_often_to_a_region_that_always_fails(sweep, tmp_path, sampler):
+    n = 25
+    sweep(
+        [
+            f"hydra/sweeper/sampler={sampler}",
+            "hydra.sweeper.sampler.seed=1",
+            f"hydra.sweeper.n_trials={n}",
+            "hydra.sweeper.max_failure_rate=1.0",
+            "x=range(-5, 5)",
+            "kind=b",
+        ],
+        task=nan_region,
+    )
+    trials = load("quadratic", tmp_path).trials
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(trials) == n and all("non-finite" in t.user_attrs[FAIL_REASON] for t in failed)
+    assert len(failed) < plain_failures(sampler, seed=1, n=n)
