@@ -3,6 +3,9 @@
 With ``HANG_AT_TRIAL=N`` and ``HANG_MARKER=path`` set, trial N writes its process id to the
 marker file and then hangs until the test kills or interrupts it. With ``GATE_DIR=path`` set,
 every trial waits at a gate in that directory until the test releases it (``wait_at_gate``).
+For the fault-injection suite: ``TRIAL_PIDS=dir`` makes each trial write its process id to
+``dir/<trial>``, ``TRIAL_SECONDS=s`` makes each trial last that long, ``EXIT_AT_TRIAL=N``
+makes trial N call ``sys.exit(3)``.
 """
 
 from __future__ import annotations
@@ -22,12 +25,18 @@ from helpers import quadratic, wait_at_gate  # noqa: E402
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="quadratic")
 def main(cfg: DictConfig) -> float:
+    number = HydraConfig.get().job.num
+    if "TRIAL_PIDS" in os.environ:
+        (Path(os.environ["TRIAL_PIDS"]) / str(number)).write_text(str(os.getpid()))
+    time.sleep(float(os.environ.get("TRIAL_SECONDS", 0)))  # a trial that takes time
+    if os.environ.get("EXIT_AT_TRIAL") == str(number):
+        sys.exit(3)
     hang_at = os.environ.get("HANG_AT_TRIAL")
-    if hang_at is not None and HydraConfig.get().job.num == int(hang_at):
+    if hang_at is not None and number == int(hang_at):
         Path(os.environ["HANG_MARKER"]).write_text(str(os.getpid()))
         time.sleep(600)  # the trial hangs here until the test kills the sweep
     if "GATE_DIR" in os.environ:
-        wait_at_gate(Path(os.environ["GATE_DIR"]), HydraConfig.get().job.num)
+        wait_at_gate(Path(os.environ["GATE_DIR"]), number)
     return quadratic(cfg)
 
 

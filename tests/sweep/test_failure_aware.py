@@ -44,6 +44,13 @@ def test_own_failures_are_shown_as_the_worst_complete_value_and_lost_ones_stay_h
     assert study.trials[1].state == TrialState.FAIL  # the study itself is unchanged
 
 
+def test_a_failure_can_weigh_as_several_bad_trials():
+    study = study_with(3.0, "fail", 7.0)
+    shown = present_failures(study.trials, study.directions, weight=3)
+    assert [t.number for t in shown] == [0, 1, 2, 1, 1]
+    assert all(t.state == TrialState.COMPLETE for t in shown)
+
+
 def test_the_worst_value_follows_the_direction():
     study = optuna.create_study(direction="maximize")
     for outcome in (3.0, 7.0):

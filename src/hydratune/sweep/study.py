@@ -27,7 +27,7 @@ from hydratune.attrs import GRID_QUEUED
 from hydratune.errors import StudyConfigError
 from hydratune.optuna_classes import SAMPLERS, optuna_class, optuna_kwargs
 from hydratune.space.search_space import SearchSpace
-from hydratune.sweep.failure_aware import LEARNING, FailureAwareSampler
+from hydratune.sweep.failure_aware import failure_aware
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +76,7 @@ def build_sampler(
     seed = kwargs.pop("seed", None)
 
     def make(**seeded: Any) -> optuna.samplers.BaseSampler:
-        sampler = cls(**kwargs, **seeded)
-        return FailureAwareSampler(sampler) if isinstance(sampler, LEARNING) else sampler
+        return failure_aware(cls(**kwargs, **seeded))
 
     if seed is None:
         return make()
