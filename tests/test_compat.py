@@ -162,3 +162,16 @@ def test_basic_launcher_target_is_what_hydras_default_launcher_config_names():
         finally:
             GlobalHydra.instance().clear()
     assert cfg.hydra.launcher._target_ == compat.BASIC_LAUNCHER_TARGET
+
+
+def test_trials_view_shows_samplers_the_presented_trials_and_the_study_otherwise():
+    from optuna.trial import TrialState
+
+    s = study()
+    s.tell(s.ask({"x": FloatDistribution(0, 1)}), 1.0)
+    s.tell(s.ask({"x": FloatDistribution(0, 1)}), state=TrialState.FAIL)
+    view = compat.trials_view(s, lambda trials: trials[1:])  # Study._get_trials
+    shown = view._get_trials(deepcopy=False, states=(TrialState.FAIL,), use_cache=True)
+    assert [t.number for t in shown] == [1], "Study._get_trials changed"
+    assert [t.number for t in view.get_trials()] == [1] and len(s.trials) == 2
+    assert view.directions == s.directions and view.study_name == s.study_name

@@ -10,7 +10,6 @@ from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 
 from helpers import load
-from hydratune import compat
 from hydratune.attrs import FAIL_REASON, LOST
 from hydratune.sweep.failure_aware import present_failures
 
@@ -58,16 +57,6 @@ def test_the_worst_value_follows_the_direction():
     failed = study.ask({"x": IntDistribution(0, 9)})
     study.tell(failed, state=TrialState.FAIL)
     assert present_failures(study.trials, study.directions)[-1].values == [3.0]
-
-
-def test_the_sampler_view_is_the_study_with_its_trials_presented():
-    # compat.trials_view: Optuna's samplers read trials through Study._get_trials
-    study = study_with(3.0, "fail")
-    view = compat.trials_view(study, lambda ts: present_failures(ts, study.directions))
-    complete = view._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)
-    assert [t.number for t in complete] == [0, 1]
-    assert len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) == 1
-    assert view.directions == study.directions and view.study_name == study.study_name
 
 
 def nan_region(cfg):
