@@ -75,17 +75,17 @@ def test_failures_beyond_max_failure_rate_fail_the_sweep_with_the_error(sweep, t
     assert len(trials) == 3 and all(t.state == TrialState.FAIL for t in trials)  # 2 allowed
 
 
-def test_max_failure_rate_one_runs_until_more_trials_failed_than_planned(sweep, tmp_path):
-    # Deliberate difference: n_trials counts finished trials, so failed ones are run again;
-    # 1.0 allows as many failures as trials planned, then the sweep stops (1.3 exits 0).
-    with pytest.raises(SweepFailedError, match="max_failure_rate=1.0 of 3 planned"):
+def test_max_failure_rate_one_never_stops_and_the_sweep_ends_at_n_trials(sweep, tmp_path):
+    # As in 1.3, failed trials count toward n_trials and 1.0 never stops for failures.
+    # Deliberate difference: when every trial failed the command fails (1.3 exits 0).
+    with pytest.raises(SweepFailedError, match="every trial failed"):
         sweep(
             ["hydra.sweeper.n_trials=3", "hydra.sweeper.max_failure_rate=1.0", "error=true"],
             sphere,
             "sphere",
             UPSTREAM,
         )
-    assert len(load("sphere", tmp_path).trials) == 4
+    assert len(load("sphere", tmp_path).trials) == 3
 
 
 def test_grid_visits_every_point_once_and_caps_n_trials(sweep, tmp_path):
