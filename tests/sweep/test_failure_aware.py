@@ -78,7 +78,7 @@ def plain_failures(sampler: str, seed: int, n: int) -> int:
     return len(study.get_trials(states=(TrialState.FAIL,)))
 
 
-@pytest.mark.parametrize("sampler", SAMPLERS)
+@pytest.mark.parametrize("sampler", ["tpe", pytest.param("gp", marks=pytest.mark.slow)])
 def test_a_sweep_returns_less_often_to_a_region_that_always_fails(sweep, tmp_path, sampler):
     n = 25
     sweep(

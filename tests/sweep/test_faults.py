@@ -41,7 +41,7 @@ def raises_bare_keyboard_interrupt_in_trial_1(cfg):
     return 0.0
 
 
-@pytest.mark.parametrize("n_jobs", [1, 2])
+@pytest.mark.parametrize("n_jobs", [1, pytest.param(2, marks=pytest.mark.slow)])
 @pytest.mark.parametrize(
     ("task", "raised"),
     [
@@ -283,6 +283,7 @@ def kills_its_worker_in_trial_1(cfg):
     return 0.0
 
 
+@pytest.mark.slow  # starts worker processes
 def test_a_killed_worker_is_retried_and_is_no_failure_even_at_max_failure_rate_0(sweep, tmp_path):
     sweep(["hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2"], task=kills_its_worker_in_trial_1)
     trials = load("quadratic", tmp_path).trials
