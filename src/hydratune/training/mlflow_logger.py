@@ -1,0 +1,153 @@
+"""``logger=mlflow``: Lightning's ``MLFlowLogger``, one MLflow run per training run.
+
+Under a hydratune sweep with MLflow on, the sweeper has already created the trial's run as a
+child of the sweep's parent run and stored its id in the trial's user attributes; the logger
+finds it through the study storage (the job's ``TrialRef``), so epochs land in the right run
+from any worker process, Ray or Slurm job, or host. In a plain ``hydratune logger=mlflow`` run
+it creates a run of its own.
+
+Two differences from Lightning's logger, on purpose:
+
+- metrics are logged with step = epoch (Lightning uses the global batch step), so MLflow's
+  charts show learning curves that line up across trials of any batch count;
+- the tracking server can never fail a training run: the first error is logged once (URI
+  password masked), then the logger goes quiet for the rest of the run.
+
+Example::
+
+    hydratune logger=mlflow                                  # local store under outputs/
+    MLFLOW_TRACKING_URI=http://mlflow:5000 hydratune -m sweep=mlp_digits logger=mlflow
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.loggers import MLFlowLogger
+
+from hydratune.attrs import MLFLOW_RUN_ID
+from hydratune.storage import mask_url
+from hydratune.training.current_trial import current_trial_ref
+
+log = logging.getLogger(__name__)
+
+# The local store when neither a setting nor MLFLOW_TRACKING_URI names a server: a SQLite file
+# that `mlflow ui --backend-store-uri sqlite:///outputs/mlflow.db` opens (MLflow 3 refuses
+# its old ./mlruns file store unless told otherwise), artifacts in a folder beside it.
+LOCAL_STORE = "outputs/mlflow.db"
+LOCAL_ARTIFACTS = "outputs/mlartifacts"
+
+# MLflow's HTTP defaults (120 s timeout, 7 retries with exponential backoff) stall a call to a
+# dead server for minutes; these bound it to seconds. Set only where the user has not.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+}
+
+
+def use_short_http_timeouts() -> None:
+    """Bound how long one MLflow request may wait on an unreachable server (user settings win)."""
+    for name, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+def tracking_target(uri: str | None, root: str | Path) -> tuple[str, str | None]:
+    """The tracking URI (the setting, else ``MLFLOW_TRACKING_URI``, else the local store under
+    ``root/outputs``) and, for the local store, where new experiments keep their artifacts."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return str(uri), None
+    root = Path(root).resolve()
+    (root / LOCAL_STORE).parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{root / LOCAL_STORE}", (root / LOCAL_ARTIFACTS).as_uri()
+
+
+def mlflow_logger(
+    experiment_name: str = "hydratune",
+    tracking_uri: str | None = None,
+    run_name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> TrialMLFlowLogger | None:
+    """The logger for this run, or None (no logger) when it has nothing to log into.
+
+    Under a hydratune sweep the run is the trial's child run; when the trial has none (the
+    sweep's MLflow tracking is off, or failed), the trial trains without it.
+    """
+    import mlflow  # noqa: F401  (missing: an ImportError that says which extra to install)
+
+    cwd = HydraConfig.get().runtime.cwd if HydraConfig.initialized() else os.getcwd()
+    run_id = None
+    ref = current_trial_ref()
+    if ref is not None:
+        run_id = ref.trial().user_attrs.get(MLFLOW_RUN_ID)
+        if run_id is None:
+            return None
+        sweep_setting = (HydraConfig.get().sweeper.get("mlflow") or {}).get("tracking_uri")
+        tracking_uri = sweep_setting or tracking_uri
+    uri, artifacts = tracking_target(tracking_uri, cwd)
+    use_short_http_timeouts()
+    try:
+        return TrialMLFlowLogger(
+            experiment_name=experiment_name,
+            tracking_uri=uri,
+            run_name=run_name,
+            tags=dict(tags or {}),
+            artifact_location=artifacts,
+            run_id=run_id,
+        )
+    except Exception as error:  # a store that cannot even be opened: train without it
+        log.warning("MLflow logging off for this run: %s", _describe(uri, error))
+        return None
+
+
+class TrialMLFlowLogger(MLFlowLogger):
+    """``MLFlowLogger`` with step = epoch whose tracking errors never reach the Trainer."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.quiet = False
+
+    def _guarded(self, call: Callable[..., Any], *args: Any, default: Any = None) -> Any:
+        if self.quiet:
+            return default
+        try:
+            return call(*args)
+        except Exception as error:
+            self.quiet = True
+            log.warning(
+                "MLflow logging failed; training goes on without it: %s",
+                _describe(self._tracking_uri, error),
+            )
+            return default
+
+    def log_hyperparams(self, params: Any) -> None:
+        self._guarded(super().log_hyperparams, params)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        epoch = metrics.get("epoch")  # Lightning adds the epoch to every logged dict
+        self._guarded(super().log_metrics, metrics, int(epoch) if epoch is not None else step)
+
+    def finalize(self, status: str = "success") -> None:
+        self._guarded(super().finalize, status)
+
+    def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
+        self._guarded(super().after_save_checkpoint, checkpoint_callback)
+
+    @property
+    def name(self) -> str | None:
+        return self._guarded(lambda: MLFlowLogger.name.fget(self), default="mlflow")
+
+    @property
+    def version(self) -> str | None:
+        return self._guarded(lambda: MLFlowLogger.version.fget(self), default="offline")
+
+
+def _describe(uri: str, error: BaseException) -> str:
+    first_line = (str(error).splitlines() or [""])[0][:300]
+    return mask_url(f"{uri}: {type(error).__name__}: {first_line}")
