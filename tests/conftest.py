@@ -58,3 +58,12 @@ def slurm_cluster() -> Iterator[dict[str, str]]:
                 os.environ.pop("SLURM_CONF", None)
             else:
                 os.environ["SLURM_CONF"] = old
+
+
+@pytest.fixture(scope="session")
+def mlflow_server():
+    """A real MLflow tracking server on 127.0.0.1 for this test session (see services.py)."""
+    from services import mlflow_server
+
+    with mlflow_server() as server:
+        yield server

@@ -160,9 +160,9 @@ class SweepTracker:
     def _start(self, study: optuna.Study, space_description: Mapping[str, Any]) -> None:
         import mlflow
 
-        from hydratune.training.mlflow_logger import use_short_http_timeouts
+        from hydratune.training.mlflow_logger import set_mlflow_environment
 
-        use_short_http_timeouts()
+        set_mlflow_environment()
         self.client = mlflow.MlflowClient(self.settings.uri)
         parent, created = adopt_or_create_parent(self.client, study, self.settings)
         self.parent_id, self.experiment_id = parent.info.run_id, parent.info.experiment_id
