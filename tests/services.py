@@ -270,8 +270,12 @@ class MlflowServer:
         self.stop()
         raise RuntimeError(f"mlflow server not healthy at {self.url} after {deadline_s} s")
 
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
+        if not self.running:
             return
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
