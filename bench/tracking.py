@@ -119,19 +119,12 @@ def run(quick: bool) -> dict[str, Any]:
     )
     targets = [
         target(
-            "MLflow per-trial cost (server)",
-            "< 1.25x the csv logger",
-            server_ratio.text(2, "x"),
-            server_ratio.median < 1.25,
-            "per-trial requests: child run, params, epochs, outcome, config artifact",
-        ),
-        target(
-            "MLflow per-trial cost (local store)",
-            "< 1.25x the csv logger",
-            local_ratio.text(2, "x"),
-            local_ratio.median < 1.25,
-            "SQLite writes per request, one connection per trial",
-        ),
+            f"MLflow's cost per trial, {where}",
+            "reported (issue 17 sets no goal)",
+            f"{ratio.text(2, 'x')} the csv logger's time per trial",
+            None,
+        )
+        for where, ratio in (("server", server_ratio), ("local store", local_ratio))
     ]
     return {"markdown": markdown, "targets": targets, "raw": raw}
 

@@ -15,7 +15,7 @@ from helpers import REPO
 
 pytestmark = pytest.mark.bench
 
-SECTIONS = ["overhead", "parallel", "end_to_end", "efficiency", "steering"]
+SECTIONS = ["overhead", "parallel", "end_to_end", "efficiency", "steering", "tracking"]
 
 
 @pytest.mark.timeout(900)

@@ -95,7 +95,7 @@ def mlflow_logger(
     uri, artifacts = tracking_target(tracking_uri, cwd)
     set_mlflow_environment()
     try:
-        return TrialMLFlowLogger(
+        logger = TrialMLFlowLogger(
             experiment_name=experiment_name,
             tracking_uri=uri,
             run_name=run_name,
@@ -103,6 +103,10 @@ def mlflow_logger(
             artifact_location=artifacts,
             run_id=run_id,
         )
+        # A sweep ends the trial's run itself, with the trial's state (pruned, failed, ...):
+        # two requests per trial saved (Lightning's finalize reads the run, then ends it).
+        logger.ended_by_sweeper = run_id is not None
+        return logger
     except Exception as error:  # a store that cannot even be opened: train without it
         log.warning("MLflow logging off for this run: %s", _describe(uri, error))
         return None
@@ -114,6 +118,7 @@ class TrialMLFlowLogger(MLFlowLogger):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.quiet = False
+        self.ended_by_sweeper = False
 
     def _guarded(self, call: Callable[..., Any], *args: Any, default: Any = None) -> Any:
         if self.quiet:
@@ -141,7 +146,8 @@ class TrialMLFlowLogger(MLFlowLogger):
         self._guarded(super().log_metrics, metrics, int(epoch) if epoch is not None else step)
 
     def finalize(self, status: str = "success") -> None:
-        self._guarded(super().finalize, status)
+        if not self.ended_by_sweeper:
+            self._guarded(super().finalize, status)
 
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
         self._guarded(super().after_save_checkpoint, checkpoint_callback)
