@@ -370,6 +370,7 @@ def describe_space(space: Any, conf: Any, arguments: list[str]) -> dict[str, Any
         "params": _plain(conf.params),
         "command_line": list(arguments),
         "when": _plain(conf.when),
+        "paired": _plain(conf.paired),
         "fixed": list(space.fixed),
         "distributions": {k: str(d) for k, d in space.distributions.items()},
     }

@@ -6,12 +6,13 @@ finds it through the study storage (the job's ``TrialRef``), so epochs land in t
 from any worker process, Ray or Slurm job, or host. In a plain ``hydratune logger=mlflow`` run
 it creates a run of its own.
 
-Two differences from Lightning's logger, on purpose:
+Differences from Lightning's logger, on purpose:
 
 - metrics are logged with step = epoch (Lightning uses the global batch step), so MLflow's
   charts show learning curves that line up across trials of any batch count;
 - the tracking server can never fail a training run: the first error is logged once (URI
-  password masked), then the logger goes quiet for the rest of the run.
+  password masked), then the logger goes quiet for the rest of the run;
+- under a sweep the sweeper ends the run, with the trial's state (pruned, failed, ...).
 
 Example::
 
@@ -126,12 +127,15 @@ class TrialMLFlowLogger(MLFlowLogger):
         try:
             return call(*args)
         except Exception as error:
-            self.quiet = True
-            log.warning(
-                "MLflow logging failed; training goes on without it: %s",
-                _describe(self._tracking_uri, error),
-            )
+            self._go_quiet(error)
             return default
+
+    def _go_quiet(self, error: BaseException) -> None:
+        self.quiet = True
+        log.warning(
+            "MLflow logging failed; training goes on without it: %s",
+            _describe(self._tracking_uri, error),
+        )
 
     @property
     def experiment(self) -> Any:
@@ -139,7 +143,22 @@ class TrialMLFlowLogger(MLFlowLogger):
         return self._guarded(lambda: MLFlowLogger.experiment.fget(self), default=_Offline())
 
     def log_hyperparams(self, params: Any) -> None:
-        self._guarded(super().log_hyperparams, params)
+        from mlflow.exceptions import MlflowException
+
+        if self.quiet:
+            return
+        try:
+            super().log_hyperparams(params)
+        except MlflowException as error:
+            if error.error_code != "INVALID_PARAMETER_VALUE":
+                self._go_quiet(error)
+                return
+            # a model hyperparameter named like a searched key (``seed``), with another value
+            log.warning(
+                "MLflow: hyperparameters not logged (%s); metrics are", mask_url(str(error))
+            )
+        except Exception as error:
+            self._go_quiet(error)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         epoch = metrics.get("epoch")  # Lightning adds the epoch to every logged dict
