@@ -19,7 +19,7 @@ from helpers import REPO, TINY_SWEEP, load, multirun
 from hydratune.attrs import MLFLOW_PARENT_RUN, MLFLOW_RUN_ID
 from hydratune.insight.tracking import TrackingSettings, adopt_or_create_parent
 from hydratune.storage import open_storage, storage_url
-from hydratune.training.mlflow_logger import HTTP_DEFAULTS
+from hydratune.training.mlflow_logger import HTTP_DEFAULTS, TrialMLFlowLogger
 from hydratune.training.task import train
 
 pytestmark = pytest.mark.mlflow
@@ -196,6 +196,21 @@ def test_two_sweeps_starting_together_settle_on_one_parent(tracked, tmp_path, ml
     assert stored.user_attrs[MLFLOW_PARENT_RUN] == chosen[0]
 
 
+def test_a_hyperparameter_clashing_with_a_searched_key_leaves_the_metrics_on(mlflow_server):
+    client = mlflow.MlflowClient(mlflow_server.url)
+    experiment = client.create_experiment("clash")
+    run_id = client.create_run(experiment).info.run_id
+    client.log_param(run_id, "seed", "7")  # as the sweeper logs a searched top-level key
+
+    logger = TrialMLFlowLogger(tracking_uri=mlflow_server.url, run_id=run_id)
+    logger.log_hyperparams({"seed": 0, "hidden_dim": 64})  # MLflow refuses a second value
+    logger.log_metrics({"val/acc": 0.5, "epoch": 3}, step=120)
+
+    assert not logger.quiet
+    assert [(m.step, m.value) for m in client.get_metric_history(run_id, "val/acc")] == [(3, 0.5)]
+
+
+# Leaves the session's server down: the next test that needs it starts it again (seconds).
 def test_a_sweep_outlives_its_tracking_server(
     tracked, tmp_path, monkeypatch, mlflow_server, capsys
 ):

@@ -11,12 +11,7 @@ from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from helpers import REPO
-from hydratune.training.mlflow_logger import (
-    HTTP_DEFAULTS,
-    LOCAL_ARTIFACTS,
-    LOCAL_STORE,
-    TrialMLFlowLogger,
-)
+from hydratune.training.mlflow_logger import HTTP_DEFAULTS, LOCAL_ARTIFACTS, LOCAL_STORE
 from hydratune.training.task import train
 from services import free_port
 
@@ -67,17 +62,3 @@ def test_an_unreachable_server_never_fails_training(plain_cwd, monkeypatch, caps
     printed = "".join(capsys.readouterr())
     assert printed.count("MLflow logging failed; training goes on without it") == 1
     assert "user:***@127.0.0.1" in printed and "pw-secret" not in printed
-
-
-def test_a_hyperparameter_clashing_with_a_searched_key_leaves_the_metrics_on(mlflow_server):
-    client = mlflow.MlflowClient(mlflow_server.url)
-    experiment = client.create_experiment("clash")
-    run_id = client.create_run(experiment).info.run_id
-    client.log_param(run_id, "seed", "7")  # as the sweeper logs a searched top-level key
-
-    logger = TrialMLFlowLogger(tracking_uri=mlflow_server.url, run_id=run_id)
-    logger.log_hyperparams({"seed": 0, "hidden_dim": 64})  # MLflow refuses a second value
-    logger.log_metrics({"val/acc": 0.5, "epoch": 3}, step=120)
-
-    assert not logger.quiet
-    assert [(m.step, m.value) for m in client.get_metric_history(run_id, "val/acc")] == [(3, 0.5)]
