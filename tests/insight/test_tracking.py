@@ -19,7 +19,8 @@ from helpers import REPO, TINY_SWEEP, load, multirun
 from hydratune.attrs import MLFLOW_PARENT_RUN, MLFLOW_RUN_ID
 from hydratune.insight.tracking import TrackingSettings, adopt_or_create_parent
 from hydratune.storage import open_storage, storage_url
-from hydratune.training.mlflow_logger import HTTP_DEFAULTS, TrialMLFlowLogger
+from hydratune.training.mlflow_logger import TrialMLFlowLogger
+from hydratune.training.mlflow_store import HTTP_DEFAULTS
 from hydratune.training.task import train
 
 pytestmark = pytest.mark.mlflow

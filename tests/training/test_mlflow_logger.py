@@ -11,7 +11,7 @@ from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from helpers import REPO
-from hydratune.training.mlflow_logger import HTTP_DEFAULTS, LOCAL_ARTIFACTS, LOCAL_STORE
+from hydratune.training.mlflow_store import HTTP_DEFAULTS, LOCAL_ARTIFACTS, LOCAL_STORE
 from hydratune.training.task import train
 from services import free_port
 

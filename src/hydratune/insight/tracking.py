@@ -42,6 +42,7 @@ from hydratune.attrs import (
 )
 from hydratune.errors import StudyConfigError
 from hydratune.storage import mask_url
+from hydratune.training.mlflow_store import set_mlflow_environment, tracking_target
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,6 @@ class TrackingSettings:
 def tracking_settings(conf: Any, config: DictConfig, study_name: str) -> TrackingSettings | None:
     """``hydra.sweeper.mlflow`` resolved: None when MLflow is off (``enabled: null`` means on
     exactly when the app's config selects ``logger=mlflow``)."""
-    from hydratune.training.mlflow_logger import tracking_target
-
     node = _mlflow_logger_node(config)
     enabled = getattr(conf, "enabled", None)
     if not (node is not None if enabled is None else enabled):
@@ -159,8 +158,6 @@ class SweepTracker:
 
     def _start(self, study: optuna.Study, space_description: Mapping[str, Any]) -> None:
         import mlflow
-
-        from hydratune.training.mlflow_logger import set_mlflow_environment
 
         set_mlflow_environment()
         self.client = mlflow.MlflowClient(self.settings.uri)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
@@ -34,41 +33,9 @@ from lightning.pytorch.loggers import MLFlowLogger
 from hydratune.attrs import MLFLOW_RUN_ID
 from hydratune.storage import mask_url
 from hydratune.training.current_trial import current_trial_ref
+from hydratune.training.mlflow_store import set_mlflow_environment, tracking_target
 
 log = logging.getLogger(__name__)
-
-# The local store when neither a setting nor MLFLOW_TRACKING_URI names a server: a SQLite file
-# that `mlflow ui --backend-store-uri sqlite:///outputs/mlflow.db` opens (MLflow 3 refuses
-# its old ./mlruns file store unless told otherwise), artifacts in a folder beside it.
-LOCAL_STORE = "outputs/mlflow.db"
-LOCAL_ARTIFACTS = "outputs/mlartifacts"
-
-# MLflow's HTTP defaults (120 s timeout, 7 retries with exponential backoff) stall a call to a
-# dead server for 4 minutes (measured: 245 s); these bound it to seconds. User settings win.
-HTTP_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-}
-
-
-def set_mlflow_environment() -> None:
-    """Bound how long one MLflow request may wait on an unreachable server, and stop MLflow
-    printing "View run at <tracking URI>" links: the URI may hold a password."""
-    for name, value in HTTP_DEFAULTS.items():
-        os.environ.setdefault(name, value)
-    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
-
-
-def tracking_target(uri: str | None, root: str | Path) -> tuple[str, str | None]:
-    """The tracking URI (the setting, else ``MLFLOW_TRACKING_URI``, else the local store under
-    ``root/outputs``) and, for the local store, where new experiments keep their artifacts."""
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
-        return str(uri), None
-    root = Path(root).resolve()
-    (root / LOCAL_STORE).parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{root / LOCAL_STORE}", (root / LOCAL_ARTIFACTS).as_uri()
 
 
 def mlflow_logger(
