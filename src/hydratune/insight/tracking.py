@@ -42,7 +42,7 @@ from hydratune.attrs import (
 )
 from hydratune.errors import StudyConfigError
 from hydratune.storage import mask_url
-from hydratune.training.mlflow_store import set_mlflow_environment, tracking_target
+from hydratune.training.mlflow_store import prepare_mlflow, tracking_target
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ class SweepTracker:
     def _start(self, study: optuna.Study, space_description: Mapping[str, Any]) -> None:
         import mlflow
 
-        set_mlflow_environment()
+        prepare_mlflow(self.settings.uri)
         self.client = mlflow.MlflowClient(self.settings.uri)
         parent, created = adopt_or_create_parent(self.client, study, self.settings)
         self.parent_id, self.experiment_id = parent.info.run_id, parent.info.experiment_id

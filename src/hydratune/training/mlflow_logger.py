@@ -33,7 +33,7 @@ from lightning.pytorch.loggers import MLFlowLogger
 from hydratune.attrs import MLFLOW_RUN_ID
 from hydratune.storage import mask_url
 from hydratune.training.current_trial import current_trial_ref
-from hydratune.training.mlflow_store import set_mlflow_environment, tracking_target
+from hydratune.training.mlflow_store import prepare_mlflow, tracking_target
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def mlflow_logger(
         sweep_setting = (HydraConfig.get().sweeper.get("mlflow") or {}).get("tracking_uri")
         tracking_uri = sweep_setting or tracking_uri
     uri, artifacts = tracking_target(tracking_uri, cwd)
-    set_mlflow_environment()
+    prepare_mlflow(uri)
     try:
         logger = TrialMLFlowLogger(
             experiment_name=experiment_name,

@@ -24,12 +24,15 @@ HTTP_DEFAULTS = {
 }
 
 
-def set_mlflow_environment() -> None:
-    """Bound how long one MLflow request may wait on an unreachable server, and stop MLflow
-    printing "View run at <tracking URI>" links: the URI may hold a password."""
+def prepare_mlflow(uri: str) -> None:
+    """Before the first request: bound how long one MLflow request may wait on an unreachable
+    server, stop MLflow printing "View run at <tracking URI>" links (the URI may hold a
+    password), and make the local store's folder."""
     for name, value in HTTP_DEFAULTS.items():
         os.environ.setdefault(name, value)
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
 def tracking_target(uri: str | None, root: str | Path) -> tuple[str, str | None]:
@@ -39,5 +42,4 @@ def tracking_target(uri: str | None, root: str | Path) -> tuple[str, str | None]
     if uri:
         return str(uri), None
     root = Path(root).resolve()
-    (root / LOCAL_STORE).parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{root / LOCAL_STORE}", (root / LOCAL_ARTIFACTS).as_uri()
