@@ -1,5 +1,5 @@
-"""Real services for the tests: a throwaway PostgreSQL server and an MLflow tracking server,
-both on 127.0.0.1.
+"""Real services for the tests, on 127.0.0.1: a throwaway PostgreSQL server, a single-node
+Slurm cluster and an MLflow tracking server.
 
 ``make test`` installs Debian's ``postgresql`` package when it is missing; this module starts a
 server from it with a fresh data directory, as the ``postgres`` user when run as root (initdb
@@ -232,6 +232,9 @@ def slurm_cluster() -> Iterator[dict[str, str]]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+# --- an MLflow tracking server --------------------------------------------------------------
 
 
 class MlflowServer:
