@@ -30,7 +30,15 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 # Regression benchmarks: each run of `make bench`; their targets lead bench/RESULTS.md.
-BENCHMARKS = ["overhead", "parallel", "end_to_end", "efficiency", "steering", "failure_aware"]
+BENCHMARKS = [
+    "overhead",
+    "parallel",
+    "end_to_end",
+    "efficiency",
+    "steering",
+    "failure_aware",
+    "tracking",
+]
 # Research studies (bench/studies/): `make bench-studies`, written to bench/studies/RESULTS.md.
 STUDIES = ["studies.pruning", "studies.peers"]
 PACKAGES = ["hydratune", "optuna", "hydra-core", "omegaconf", "lightning", "torch", "numpy"]

@@ -58,3 +58,20 @@ def slurm_cluster() -> Iterator[dict[str, str]]:
                 os.environ.pop("SLURM_CONF", None)
             else:
                 os.environ["SLURM_CONF"] = old
+
+
+@pytest.fixture(scope="session")
+def _mlflow_service():
+    from services import mlflow_server
+
+    with mlflow_server() as server:
+        yield server
+
+
+@pytest.fixture
+def mlflow_server(_mlflow_service):
+    """A real MLflow tracking server on 127.0.0.1, one per test session (see services.py);
+    started again if a test stopped it."""
+    if not _mlflow_service.running:
+        _mlflow_service.start()
+    return _mlflow_service

@@ -1,4 +1,5 @@
-"""Real services for the tests: a throwaway PostgreSQL server on 127.0.0.1.
+"""Real services for the tests, on 127.0.0.1: a throwaway PostgreSQL server, a single-node
+Slurm cluster and an MLflow tracking server.
 
 ``make test`` installs Debian's ``postgresql`` package when it is missing; this module starts a
 server from it with a fresh data directory, as the ``postgres`` user when run as root (initdb
@@ -10,9 +11,13 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -227,4 +232,66 @@ def slurm_cluster() -> Iterator[dict[str, str]]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+# --- an MLflow tracking server --------------------------------------------------------------
+
+
+class MlflowServer:
+    """``mlflow server`` on 127.0.0.1 with a SQLite backend and proxied artifacts in a temp dir.
+
+    ``stop()`` kills it (its whole process group, as a crash would) and ``start()`` brings it
+    back on the same port and store, so a test can take the server away mid-sweep.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, deadline_s: float = 120.0) -> None:
+        cmd = [
+            *(sys.executable, "-m", "mlflow", "server"),
+            *("--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}"),
+            *("--artifacts-destination", str(self.root / "artifacts")),
+            *("--host", "127.0.0.1", "--port", str(self.port), "--workers", "2"),
+        ]
+        log = open(self.root / "server.log", "ab")  # noqa: SIM115  (lives as long as the server)
+        self.process = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                tail = (self.root / "server.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"mlflow server exited with {self.process.returncode}:\n{tail}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"mlflow server not healthy at {self.url} after {deadline_s} s")
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if not self.running:
+            return
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+
+@contextmanager
+def mlflow_server() -> Iterator[MlflowServer]:
+    """A running MLflow tracking server, removed with its store at the end."""
+    root = Path(tempfile.mkdtemp(prefix="hydratune-mlflow-"))
+    server = MlflowServer(root)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
         shutil.rmtree(root, ignore_errors=True)

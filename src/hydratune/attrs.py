@@ -23,6 +23,7 @@ WARM_START_FROM = "warm_start_from"  # <study>#<number> of the copied trial
 JOB_ID = "job_id"  # the cluster's id of the trial's job (submitit: the Slurm job id)
 JOB_FOLDER = "job_folder"  # the submitit folder of that job (its logs and result)
 JOB_CLUSTER = "job_cluster"  # submitit's executor that ran it: slurm or local
+MLFLOW_RUN_ID = "mlflow_run_id"  # the trial's MLflow run (a child of the study's parent run)
 
 # Fail reasons read back by other modules
 SURPLUS = "surplus: other workers had already started the study's n_trials trials"
@@ -31,6 +32,7 @@ SURPLUS = "surplus: other workers had already started the study's n_trials trial
 GRID_QUEUED = "grid_queued"  # every grid point is queued as a waiting trial
 SWEEP_SPACE = "sweep_space"  # the sweep's search space and sampler, for `hydratune steer`
 STEER_PREFIX = "steer:"  # one steering action per key: steer:<time ns>:<host>:<pid>:<n>
+MLFLOW_PARENT_RUN = "mlflow_parent_run"  # the MLflow run id of the whole sweep
 
 # Trial user attributes written by steering
 PRUNE_REQUESTED = "prune_requested"  # why a person asked to stop this running trial

@@ -15,7 +15,15 @@ from helpers import REPO
 
 pytestmark = pytest.mark.bench
 
-SECTIONS = ["overhead", "parallel", "end_to_end", "efficiency", "steering", "failure_aware"]
+SECTIONS = [
+    "overhead",
+    "parallel",
+    "end_to_end",
+    "efficiency",
+    "steering",
+    "failure_aware",
+    "tracking",
+]
 
 
 @pytest.mark.timeout(900)

@@ -157,6 +157,8 @@ class SweepLoop:
         extend_trial: Callable[[optuna.Trial], None] | None = None,
         recovery: Recovery | None = None,
         on_told: Callable[[], None] | None = None,
+        on_launch: Callable[[optuna.Trial], None] | None = None,
+        on_result: Callable[[optuna.Trial], None] | None = None,
     ) -> None:
         self.study, self.space, self.launcher = study, space, launcher
         self.n_trials, self.n_jobs = n_trials, n_jobs
@@ -165,6 +167,7 @@ class SweepLoop:
         self.recovery = recovery or Recovery(study)
         self.on_told = on_told
         self.steering = LoopSteering(study, space, n_trials)  # `hydratune steer`, any shell
+        self.on_launch, self.on_result = on_launch, on_result  # e.g. MLflow runs per trial
         self.summary = LoopSummary()
         self.active: dict[int, optuna.Trial] = {}  # asked and not told, by trial number
 
@@ -254,6 +257,8 @@ class SweepLoop:
         overrides = self.space.overrides(trial.params)
         trial.set_user_attr(OVERRIDES, overrides)
         log.info("trial #%d: %s", trial.number, " ".join(overrides))
+        if self.on_launch is not None:
+            self.on_launch(trial)
         future = self.launcher.submit(trial.number, overrides)
         for key, value in self.launcher.submitted(trial.number).items():
             trial.set_user_attr(key, value)
@@ -278,6 +283,8 @@ class SweepLoop:
         del self.active[trial.number]
         if self.on_told is not None:
             self.on_told()
+        if self.on_result is not None:
+            self.on_result(trial)
         if result.lost:
             self.recovery.retry_lost()
         summary = self.summary

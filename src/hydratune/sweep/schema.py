@@ -60,6 +60,16 @@ def _public_module(cls: type) -> str:
 
 
 @dataclass
+class MlflowConf:
+    """``hydra.sweeper.mlflow``: the sweep as one MLflow parent run with a child run per trial."""
+
+    enabled: bool | None = None  # null: on when the app's config selects logger=mlflow
+    tracking_uri: str | None = None  # null: MLFLOW_TRACKING_URI, else sqlite:///outputs/mlflow.db
+    experiment: str | None = None  # null: named after the study
+    register_best: str | None = None  # a model name: the best trial's checkpoint is a version
+
+
+@dataclass
 class SweeperConf:
     """``hydra.sweeper`` for ``hydra/sweeper: hydratune``: hydra-optuna-sweeper's fields, plus ours.
 
@@ -113,6 +123,8 @@ class SweeperConf:
     export_best: Any = False
     # A live view of the sweep in a terminal (never when output is not a terminal).
     progress: bool = True
+    # MLflow tracking: one parent run per study, a child run per trial (insight/tracking.py).
+    mlflow: MlflowConf = field(default_factory=MlflowConf)
 
 
 def register_configs() -> None:

@@ -24,6 +24,7 @@ from hydratune.execute.interrupts import interrupt_handlers
 from hydratune.execute.select import LaunchPlan, plan_launch
 from hydratune.execute.trial_config import TrialConfigFactory
 from hydratune.insight.export import default_target, experiment_command, export_best
+from hydratune.insight.tracking import SweepTracker, describe_space, tracking_settings
 from hydratune.optuna_classes import build_pruner
 from hydratune.space.grammar import format_value, make_parser
 from hydratune.space.group_spaces import add_group_spaces
@@ -84,6 +85,7 @@ class StudySweep:
     def __init__(self, **settings: Any) -> None:
         self.conf = SweeperConf(**settings)
         self.directions = directions_of(self.conf.direction)
+        self.tracker = SweepTracker(None)
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -96,6 +98,8 @@ class StudySweep:
         """Plan (check everything), open the study, run the loop, write what it found; None
         (and nothing written) when the study already has its ``n_trials``."""
         plan = self.plan(arguments)
+        tracking = tracking_settings(self.conf.mlflow, self.config, plan.study_name)
+        self.tracker = SweepTracker(tracking)
         study, recovery = self.open(plan)
         finished = ended_trials(study, recovery)
         steered = read_state(compat.study_user_attrs(study)).n_trials  # `hydratune steer`
@@ -110,8 +114,12 @@ class StudySweep:
                 n_trials,
             )
             return None
-        summary = self.run(plan, study, recovery)
-        self.finish(plan, study, summary)
+        self.tracker.start(study, describe_space(plan.space, self.conf, arguments))
+        try:
+            summary = self.run(plan, study, recovery)
+            self.finish(plan, study, summary)
+        finally:
+            self.tracker.close(plan.sweep_dir)
         return summary
 
     def plan(self, arguments: list[str]) -> SweepPlan:
@@ -220,6 +228,8 @@ class StudySweep:
             extend_trial=self._extender(),
             recovery=recovery,
             on_told=progress.update,
+            on_launch=self.tracker.launched,
+            on_result=self.tracker.told,
         )
         register_live_study(plan.url, study)
         try:

@@ -26,7 +26,10 @@ from hydratune.training.pruning import PruningCallback
 log = logging.getLogger(__name__)
 
 # Optional packages a config group may need, and how to get them.
-_EXTRAS_HINT = {"tensorboard": "pip install 'hydratune[tensorboard]'"}
+_EXTRAS_HINT = {
+    "tensorboard": "pip install 'hydratune[tensorboard]'",
+    "mlflow": "pip install 'hydratune[mlflow]'",
+}
 
 
 def train(cfg: DictConfig, callbacks: list[L.Callback] | None = None) -> float | list[float]:
@@ -91,7 +94,8 @@ def _callback_flags(trainer_cfg: Mapping[str, Any], callbacks: list[L.Callback])
 
 
 def instantiate_group(group: Mapping[str, Any] | None, key: str) -> list[Any]:
-    """Instantiate each ``_target_`` node of a name -> node mapping, skipping null entries.
+    """Instantiate each ``_target_`` node of a name -> node mapping, skipping null entries
+    (and nodes whose factory returns None: an MLflow logger with nothing to log into).
 
     ``key`` is the config key (``callbacks``, ``logger``) used in error messages. A node whose
     class needs an optional package that is missing raises ImportError saying how to install it.
@@ -101,7 +105,7 @@ def instantiate_group(group: Mapping[str, Any] | None, key: str) -> list[Any]:
         if node is None:
             continue
         try:
-            objects.append(instantiate(node))
+            made = instantiate(node)
         except InstantiationException as error:
             if not isinstance(error.__cause__, ImportError):
                 raise
@@ -110,4 +114,6 @@ def instantiate_group(group: Mapping[str, Any] | None, key: str) -> list[Any]:
             raise ImportError(
                 f"{key}.{name} needs a package that is not installed; {hint} ({cause})"
             ) from error
+        if made is not None:
+            objects.append(made)
     return objects

@@ -1,0 +1,399 @@
+"""A sweep in MLflow: one parent run per study, a child run per trial, from any worker or host.
+
+MLflow's own nesting (``mlflow.start_run(nested=True)``) is a stack inside one process, so it
+cannot span worker processes, Ray or Slurm jobs, resumes or hosts. Here nesting is explicit
+(the ``mlflow.parentRunId`` tag, which the MLflow UI draws as a tree) and both ids live in the
+study: the parent's in a study user attribute, which a resumed sweep and every sweeper sharing
+the study adopt; each child's in its trial's user attributes, where the trial's job
+(``logger=mlflow``) finds the run to log its epochs into, wherever it runs.
+
+The sweeper side, driven by ``StudySweep``: ``start`` (adopt or create the parent), ``launched``
+(a child run with the trial's parameters), ``told`` (the trial's outcome on its child, the best
+value and counts on the parent), ``close`` (the sweep's files as the parent's artifacts).
+
+A tracker never costs a trial: each step is guarded, the first error is reported once per
+sweep with the URI (password masked), and tracking stops for the rest of the sweep; nothing
+but the two run-id attributes is ever written to the study, and only after MLflow answered.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from optuna.trial import FrozenTrial, TrialState
+
+from hydratune.attrs import (
+    FAIL_REASON,
+    MLFLOW_PARENT_RUN,
+    MLFLOW_RUN_ID,
+    OUTPUT_DIR,
+    STOPPED_REASON,
+)
+from hydratune.errors import StudyConfigError
+from hydratune.storage import mask_url
+from hydratune.training.mlflow_store import prepare_mlflow, tracking_target
+
+log = logging.getLogger(__name__)
+
+LOGGER_TARGET = "hydratune.training.mlflow_logger.mlflow_logger"
+PARENT_TAG = "mlflow.parentRunId"  # MLflow's own tag for a nested run
+STUDY_TAG = "hydratune.study"
+TRIAL_TAG = "hydratune.trial"
+STATE_TAG = "hydratune.state"  # running, complete, pruned, failed
+PRUNED_AT_TAG = "hydratune.pruned_at_step"
+REASON_TAG = "hydratune.reason"  # why a trial failed or was pruned
+BEST_TRIAL_TAG = "hydratune.best_trial"
+STATUS = {
+    TrialState.COMPLETE: "FINISHED",
+    TrialState.PRUNED: "KILLED",
+    TrialState.FAIL: "FAILED",
+    TrialState.RUNNING: "KILLED",  # still running when this sweeper ended (interrupted)
+    TrialState.WAITING: "KILLED",
+}
+# Files of the sweep dir logged on the parent run at the end, when they exist.
+SWEEP_FILES = ("multirun.yaml", "optimization_results.yaml", "best_config.yaml")
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """Where and how a sweep is tracked; built before the study is opened."""
+
+    uri: str
+    artifact_location: str | None  # for a new experiment in the local store
+    experiment: str
+    trials_log_epochs: bool  # the trials run ``logger=mlflow`` and log their own curves
+    register_best: str | None  # a registered model name for the best trial's checkpoint
+
+
+def tracking_settings(conf: Any, config: DictConfig, study_name: str) -> TrackingSettings | None:
+    """``hydra.sweeper.mlflow`` resolved: None when MLflow is off (``enabled: null`` means on
+    exactly when the app's config selects ``logger=mlflow``)."""
+    node = _mlflow_logger_node(config)
+    enabled = getattr(conf, "enabled", None)
+    if not (node is not None if enabled is None else enabled):
+        return None
+    if importlib.util.find_spec("mlflow") is None:
+        raise StudyConfigError(
+            "hydra.sweeper.mlflow (or logger=mlflow) needs the mlflow package: "
+            "pip install 'hydratune[mlflow]', or set hydra.sweeper.mlflow.enabled=false"
+        )
+    setting = getattr(conf, "tracking_uri", None) or (node.get("tracking_uri") if node else None)
+    uri, artifacts = tracking_target(setting, config.hydra.runtime.cwd)
+    return TrackingSettings(
+        uri,
+        artifacts,
+        getattr(conf, "experiment", None) or study_name,
+        trials_log_epochs=node is not None,
+        register_best=getattr(conf, "register_best", None),
+    )
+
+
+def _mlflow_logger_node(config: DictConfig) -> Any:
+    loggers = OmegaConf.select(config, "logger") or {}
+    for node in loggers.values():
+        if node is not None and node.get("_target_") == LOGGER_TARGET:
+            return node
+    return None
+
+
+class SweepTracker:
+    """The sweep's MLflow runs; every method is a no-op once tracking is off."""
+
+    def __init__(self, settings: TrackingSettings | None) -> None:
+        self.settings = settings
+        self.off = settings is None
+        self.client: Any = None
+        self.study: optuna.Study | None = None
+        self.parent_id = ""
+        self.experiment_id = ""
+        self.open_children: dict[int, str] = {}  # launched here, not yet finished in MLflow
+        self.best_number: int | None = None
+
+    def start(self, study: optuna.Study, space_description: Mapping[str, Any]) -> None:
+        """Adopt the study's parent run, or create it (once, even with rival sweepers)."""
+        self.study = study
+        self._guarded(self._start, study, space_description)
+
+    def launched(self, trial: optuna.Trial) -> None:
+        """A child run for ``trial`` with its searched parameters, its id in the trial."""
+        self._guarded(self._open_child, trial)
+
+    def told(self, trial: optuna.Trial) -> None:
+        """The trial's outcome on its child run; best value and counts on the parent."""
+        self._guarded(self._finish_child_and_update_parent, trial.number)
+
+    def close(self, sweep_dir: Path) -> None:
+        """Finish children left open (interrupted trials), log the sweep's files, end the run."""
+        self._guarded(self._close, sweep_dir)
+
+    # --- the guarded steps ---------------------------------------------------------------
+
+    def _guarded(self, step: Callable[..., None], *args: Any) -> None:
+        if self.off:
+            return
+        try:
+            step(*args)
+        except Exception as error:
+            self.off = True
+            first_line = (str(error).splitlines() or [""])[0][:300]
+            log.warning(
+                "%s",
+                mask_url(
+                    f"MLflow tracking at {self.settings.uri} failed: {type(error).__name__}: "
+                    f"{first_line}. Tracking is off for the rest of this sweep; the study and "
+                    "its trials are unaffected (run the command again to track new trials)."
+                ),
+            )
+
+    def _start(self, study: optuna.Study, space_description: Mapping[str, Any]) -> None:
+        import mlflow
+
+        prepare_mlflow(self.settings.uri)
+        self.client = mlflow.MlflowClient(self.settings.uri)
+        parent, created = adopt_or_create_parent(self.client, study, self.settings)
+        self.parent_id, self.experiment_id = parent.info.run_id, parent.info.experiment_id
+        if not created:
+            self.client.update_run(self.parent_id, status="RUNNING")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "search_space.yaml"
+            path.write_text(yaml.safe_dump(dict(space_description), sort_keys=False))
+            self.client.log_artifact(self.parent_id, str(path))
+        log.info(
+            "MLflow: study '%s' is run %s (experiment '%s') at %s",
+            study.study_name,
+            self.parent_id,
+            self.settings.experiment,
+            mask_url(self.settings.uri),
+        )
+
+    def _open_child(self, trial: optuna.Trial) -> None:
+        from mlflow.entities import Param
+
+        tags = {
+            PARENT_TAG: self.parent_id,
+            STUDY_TAG: self.study.study_name,
+            TRIAL_TAG: str(trial.number),
+            STATE_TAG: "running",
+        }
+        run = self.client.create_run(
+            self.experiment_id, run_name=f"trial-{trial.number}", tags=tags
+        )
+        run_id = run.info.run_id
+        params = [Param(param_key(k), str(v)) for k, v in trial.params.items()]
+        if params:
+            self.client.log_batch(run_id, params=params)
+        self.open_children[trial.number] = run_id
+        trial.set_user_attr(MLFLOW_RUN_ID, run_id)
+
+    def _finish_child_and_update_parent(self, number: int) -> None:
+        trials = self.study.get_trials(deepcopy=False)
+        frozen = _by_number(trials, number)
+        run_id = self.open_children.pop(number, None)
+        if frozen is not None and run_id is not None:
+            self._finish_child(run_id, frozen)
+        self._update_parent(trials)
+
+    def _finish_child(self, run_id: str, trial: FrozenTrial) -> None:
+        from mlflow.entities import Metric, RunTag
+
+        now = int(time.time() * 1000)
+        metrics = []
+        for i, value in enumerate(trial.values or []):
+            name = "objective" if len(trial.values) == 1 else f"objective.{i}"
+            metrics.append(Metric(name, value, now, 0))
+        if not self.settings.trials_log_epochs:  # an app without the logger: Optuna's curve
+            metrics += [
+                Metric("intermediate_value", v, now, step)
+                for step, v in sorted(trial.intermediate_values.items())
+                if math.isfinite(v)
+            ]
+        tags = [RunTag(STATE_TAG, _state_name(trial.state))]
+        reason = trial.user_attrs.get(FAIL_REASON) or trial.user_attrs.get(STOPPED_REASON)
+        if reason and trial.state != TrialState.COMPLETE:
+            tags.append(RunTag(REASON_TAG, mask_url(str(reason))[:5000]))
+        if trial.state == TrialState.PRUNED and trial.intermediate_values:
+            tags.append(RunTag(PRUNED_AT_TAG, str(max(trial.intermediate_values))))
+        self.client.log_batch(run_id, metrics=metrics, tags=tags)
+        config = Path(trial.user_attrs.get(OUTPUT_DIR) or "") / ".hydra" / "config.yaml"
+        if trial.user_attrs.get(OUTPUT_DIR) and config.is_file():
+            self.client.log_artifact(run_id, str(config))
+        end = trial.datetime_complete.timestamp() * 1000 if trial.datetime_complete else now
+        self.client.set_terminated(run_id, STATUS.get(trial.state, "FINISHED"), int(end))
+
+    def _update_parent(self, trials: list[FrozenTrial]) -> None:
+        from mlflow.entities import Metric, RunTag
+
+        now = int(time.time() * 1000)
+        counts = {state: 0 for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+        for t in trials:
+            if t.state in counts:
+                counts[t.state] += 1
+        step = sum(counts.values())
+        metrics = [Metric(f"n_{_state_name(s)}", n, now, step) for s, n in counts.items()]
+        tags = []
+        best = _best(self.study, trials)
+        if best is not None and best.number != self.best_number:
+            self.best_number = best.number
+            metrics.append(Metric("best_value", best.value, now, step))
+            tags.append(RunTag(BEST_TRIAL_TAG, str(best.number)))
+            tags += [RunTag(f"best.{param_key(k)}", str(v)) for k, v in best.params.items()]
+        self.client.log_batch(self.parent_id, metrics=metrics, tags=tags)
+
+    def _close(self, sweep_dir: Path) -> None:
+        trials = self.study.get_trials(deepcopy=False)
+        for number, run_id in list(self.open_children.items()):
+            frozen = _by_number(trials, number)
+            if frozen is not None:
+                self._finish_child(run_id, frozen)
+            self.open_children.pop(number)
+        self._update_parent(trials)
+        for name in SWEEP_FILES:
+            if (sweep_dir / name).is_file():
+                self.client.log_artifact(self.parent_id, str(sweep_dir / name))
+        if (sweep_dir / "report").is_dir():
+            self.client.log_artifacts(self.parent_id, str(sweep_dir / "report"), "report")
+        if self.settings.register_best:
+            register_best_checkpoint(self.client, self.study, self.settings.register_best)
+        self.client.set_terminated(self.parent_id, "FINISHED")
+
+
+def adopt_or_create_parent(
+    client: Any, study: optuna.Study, settings: TrackingSettings
+) -> tuple[Any, bool]:
+    """The study's parent run and whether this call created it.
+
+    The run id stored in the study wins. Without one, this sweeper creates a run, then reads the
+    study again: a rival that stored its run meanwhile wins, and this run is deleted; else this
+    run's id is stored and read back (last writer wins), so sweepers started together settle
+    on one parent.
+    """
+    stored = study.user_attrs.get(MLFLOW_PARENT_RUN)
+    if stored is not None:
+        run = _live_run(client, stored)
+        if run is not None:
+            return run, False
+        log.info("MLflow: the study's parent run %s is gone from this server; new parent", stored)
+    experiment_id = _experiment_id(client, settings)
+    tags = {STUDY_TAG: study.study_name, "hydratune.role": "sweep"}
+    mine = client.create_run(experiment_id, run_name=study.study_name, tags=tags)
+    my_id = mine.info.run_id
+    winner = study.user_attrs.get(MLFLOW_PARENT_RUN)
+    if winner in (None, stored):
+        study.set_user_attr(MLFLOW_PARENT_RUN, my_id)
+        winner = study.user_attrs.get(MLFLOW_PARENT_RUN)
+    if winner == my_id:
+        return mine, True
+    client.delete_run(my_id)
+    return client.get_run(winner), False
+
+
+def _live_run(client: Any, run_id: str) -> Any:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    return run if run.info.lifecycle_stage == "active" else None
+
+
+def _experiment_id(client: Any, settings: TrackingSettings) -> str:
+    from mlflow.exceptions import MlflowException
+
+    experiment = client.get_experiment_by_name(settings.experiment)
+    if experiment is not None:
+        if experiment.lifecycle_stage != "active":
+            client.restore_experiment(experiment.experiment_id)
+        return experiment.experiment_id
+    try:
+        return client.create_experiment(settings.experiment, settings.artifact_location)
+    except MlflowException:  # a rival sweeper created it first
+        experiment = client.get_experiment_by_name(settings.experiment)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
+def register_best_checkpoint(client: Any, study: optuna.Study, model_name: str) -> None:
+    """Log the best trial's checkpoint on its run and register it as a version of
+    ``model_name``, tagged with its trial number and study (once per trial)."""
+    best = _best(study, study.get_trials(deepcopy=False))
+    run_id = best and best.user_attrs.get(MLFLOW_RUN_ID)
+    if best is None or run_id is None:
+        return
+    checkpoints = sorted(Path(best.user_attrs.get(OUTPUT_DIR) or "").glob("checkpoints/*.ckpt"))
+    if not best.user_attrs.get(OUTPUT_DIR) or not checkpoints:
+        log.warning(
+            "MLflow: best trial #%d has no checkpoint in its checkpoints/ folder to register; "
+            "sweep with a checkpoint callback (+callbacks=model_checkpoint)",
+            best.number,
+        )
+        return
+    existing = client.search_model_versions(f"name='{model_name}' and run_id='{run_id}'")
+    if list(existing):
+        return
+    for path in checkpoints:
+        client.log_artifact(run_id, str(path), "checkpoint")
+    if not client.search_registered_models(f"name='{model_name}'"):
+        client.create_registered_model(model_name)
+    source = f"{client.get_run(run_id).info.artifact_uri}/checkpoint"
+    tags = {"trial": str(best.number), "study": study.study_name}
+    version = client.create_model_version(model_name, source, run_id=run_id, tags=tags)
+    log.info("MLflow: best trial #%d is %s version %s", best.number, model_name, version.version)
+
+
+def param_key(name: str) -> str:
+    """An override key as an MLflow parameter name (``+model.x`` -> ``model.x``)."""
+    return name.lstrip("+~")
+
+
+def describe_space(space: Any, conf: Any, arguments: list[str]) -> dict[str, Any]:
+    """The search space as the parent's ``search_space.yaml``: what was written (the sweeper's
+    ``params`` and ``when``, the command line), and the distributions it became."""
+    return {
+        "params": _plain(conf.params),
+        "command_line": list(arguments),
+        "when": _plain(conf.when),
+        "paired": _plain(conf.paired),
+        "fixed": list(space.fixed),
+        "distributions": {k: str(d) for k, d in space.distributions.items()},
+    }
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def _best(study: optuna.Study, trials: list[FrozenTrial]) -> FrozenTrial | None:
+    if len(study.directions) != 1:
+        return None
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if not complete:
+        return None
+    sign = 1 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1
+    return min(complete, key=lambda t: (sign * t.value, t.number))
+
+
+def _by_number(trials: list[FrozenTrial], number: int) -> FrozenTrial | None:
+    if number < len(trials) and trials[number].number == number:
+        return trials[number]
+    return next((t for t in trials if t.number == number), None)
+
+
+def _state_name(state: TrialState) -> str:
+    return {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned"}.get(
+        state, "failed" if state == TrialState.FAIL else state.name.lower()
+    )
