@@ -126,7 +126,7 @@ def test_every_optuna_sampler_option_is_settable(sweep, tmp_path):
         OmegaConf.structured(options_schema(optuna.samplers.TPESampler)),
         {"multivariate": True, "constant_liar": False, "n_startup_trials": 1},
     )
-    built = build_sampler(options, None).sampler  # the TPE inside the failure-aware wrapper
+    built = build_sampler(options, None).base  # the TPE inside the failure-aware wrapper
     assert built._multivariate and not built._constant_liar and built._n_startup_trials == 1
 
 

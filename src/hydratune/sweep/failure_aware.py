@@ -23,6 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat
 from hydratune.attrs import FAIL_REASON, LOST, SURPLUS
+from hydratune.sweep.wrapped_sampler import WrappedSampler
 
 # Samplers that learn from completed trials and keep returning to a failing region (random,
 # grid and QMC ignore trials), with how many bad trials one failure weighs as. TPE draws
@@ -79,11 +80,12 @@ def present_failures(
     return shown + extra
 
 
-class FailureAwareSampler(BaseSampler):
-    """``sampler``, shown failed trials as the worst complete ones, ``weight`` times each."""
+class FailureAwareSampler(WrappedSampler):
+    """``base``, shown failed trials as the worst complete ones, ``weight`` times each."""
 
-    def __init__(self, sampler: BaseSampler, weight: int = 1) -> None:
-        self.sampler, self.weight = sampler, weight
+    def __init__(self, base: BaseSampler, weight: int = 1) -> None:
+        super().__init__(base)
+        self.weight = weight
 
     def _view(self, study: optuna.Study) -> Any:
         directions, weight = study.directions, self.weight
@@ -94,12 +96,12 @@ class FailureAwareSampler(BaseSampler):
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
-        return self.sampler.infer_relative_search_space(self._view(study), trial)
+        return self.base.infer_relative_search_space(self._view(study), trial)
 
     def sample_relative(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
-        return self.sampler.sample_relative(self._view(study), trial, search_space)
+        return self.base.sample_relative(self._view(study), trial, search_space)
 
     def sample_independent(
         self,
@@ -108,21 +110,6 @@ class FailureAwareSampler(BaseSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
-        return self.sampler.sample_independent(
+        return self.base.sample_independent(
             self._view(study), trial, param_name, param_distribution
         )
-
-    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self.sampler.before_trial(study, trial)
-
-    def after_trial(
-        self,
-        study: optuna.Study,
-        trial: FrozenTrial,
-        state: TrialState,
-        values: Sequence[float] | None,
-    ) -> None:
-        self.sampler.after_trial(study, trial, state, values)
-
-    def reseed_rng(self) -> None:
-        self.sampler.reseed_rng()

@@ -14,25 +14,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, GridSampler
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from hydratune import compat
 from hydratune.attrs import STEER_PREFIX
 from hydratune.space.search_space import SearchSpace
 from hydratune.sweep.steering_log import SteeringState, read_state, record_space, steering_keys
+from hydratune.sweep.wrapped_sampler import WrappedSampler
 
 log = logging.getLogger(__name__)
 
 HOLD_POLL_S = 1.0  # how often a paused worker with no trial running looks for resume/stop
 
 
-class SteeredSampler(BaseSampler):
+class SteeredSampler(WrappedSampler):
     """The sweep's sampler, with steered parameters taken out of its hands.
 
     A fixed parameter gets its value; a narrowed one is sampled by the base sampler from the
@@ -41,7 +41,7 @@ class SteeredSampler(BaseSampler):
     """
 
     def __init__(self, base: BaseSampler) -> None:
-        self.base = base
+        super().__init__(base)
         self.fixed: dict[str, Any] = {}
         self.narrowed: dict[str, BaseDistribution] = {}
 
@@ -54,11 +54,6 @@ class SteeredSampler(BaseSampler):
         space = self.base.infer_relative_search_space(study, trial)
         return {k: d for k, d in space.items() if not self._steered(k)}
 
-    def sample_relative(
-        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
-    ) -> dict[str, Any]:
-        return self.base.sample_relative(study, trial, search_space)
-
     def sample_independent(
         self,
         study: optuna.Study,
@@ -70,21 +65,6 @@ class SteeredSampler(BaseSampler):
             return self.fixed[param_name]
         dist = self.narrowed.get(param_name, param_distribution)
         return self.base.sample_independent(study, trial, param_name, dist)
-
-    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self.base.before_trial(study, trial)
-
-    def after_trial(
-        self,
-        study: optuna.Study,
-        trial: FrozenTrial,
-        state: TrialState,
-        values: Sequence[float] | None,
-    ) -> None:
-        self.base.after_trial(study, trial, state, values)
-
-    def reseed_rng(self) -> None:
-        self.base.reseed_rng()
 
 
 class LoopSteering:

@@ -28,6 +28,7 @@ from hydratune.errors import StudyConfigError
 from hydratune.optuna_classes import SAMPLERS, optuna_class, optuna_kwargs
 from hydratune.space.search_space import SearchSpace
 from hydratune.sweep.failure_aware import failure_aware
+from hydratune.sweep.wrapped_sampler import WrappedSampler
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def build_sampler(
     return WorkerSeededSampler(lambda offset: make(seed=seed + offset), seed_offset)
 
 
-class WorkerSeededSampler(optuna.samplers.BaseSampler):
+class WorkerSeededSampler(WrappedSampler):
     """A seeded sampler whose stream is the seed's and the worker's: its seed is shifted by
     the number of the first trial this process runs.
 
@@ -94,37 +95,17 @@ class WorkerSeededSampler(optuna.samplers.BaseSampler):
     """
 
     def __init__(self, make: Callable[[int], optuna.samplers.BaseSampler], offset: int) -> None:
+        super().__init__(make(offset))
         self._make = make
         self._offset = offset
-        self._sampler = make(offset)
         self._started = False
-
-    @property
-    def sampler(self) -> optuna.samplers.BaseSampler:
-        """The wrapped Optuna sampler."""
-        return self._sampler
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if not self._started:
             self._started = True
             if trial.number != self._offset:  # another worker took the numbers before it
-                self._sampler = self._make(trial.number)
-        self._sampler.before_trial(study, trial)
-
-    def infer_relative_search_space(self, study, trial):  # noqa: ANN001, ANN201
-        return self._sampler.infer_relative_search_space(study, trial)
-
-    def sample_relative(self, study, trial, search_space):  # noqa: ANN001, ANN201
-        return self._sampler.sample_relative(study, trial, search_space)
-
-    def sample_independent(self, study, trial, param_name, param_distribution):  # noqa: ANN001, ANN201
-        return self._sampler.sample_independent(study, trial, param_name, param_distribution)
-
-    def after_trial(self, study, trial, state, values) -> None:  # noqa: ANN001
-        self._sampler.after_trial(study, trial, state, values)
-
-    def reseed_rng(self) -> None:
-        self._sampler.reseed_rng()
+                self.base = self._make(trial.number)
+        self.base.before_trial(study, trial)
 
 
 def _queue_grid(study: optuna.Study, sampler: AskTellGridSampler, created: bool) -> None:
