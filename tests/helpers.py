@@ -1,10 +1,13 @@
 """Shared test helpers: a synthetic objective, a real Hydra multirun in this process, a
-real Lightning sweep in seconds, the sweep's trial-config factory, and reading back the
+real Lightning sweep in seconds, the sweep's trial-config factory, Ctrl-C for subprocess
+sweeps and waiting for their markers, and reading back the
 study a sweep stored."""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -124,3 +127,26 @@ def prune_trial_1_by_hand(cfg: DictConfig, trial: optuna.Trial) -> None:
 
     if trial.number == 1:
         Steerer(trial.study).prune(1)
+
+
+def default_sigint() -> None:
+    """For ``preexec_fn``: Ctrl-C as a terminal gives it. A job started in the background by a
+    shell (``cmd &``) inherits SIGINT ignored, and Python then keeps ignoring it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def sigint_to_group() -> None:
+    """For ``preexec_fn``: a process group of its own (a signal to the group reaches the
+    sweeper and its workers, not pytest), with SIGINT as a terminal gives it."""
+    os.setsid()
+    default_sigint()
+
+
+def wait_for_marker(marker: Path, proc: subprocess.Popen, timeout: float = 120) -> int:
+    """The pid a trial wrote into ``marker`` once it started; fails if ``proc`` exits first."""
+    deadline = time.monotonic() + timeout
+    while not marker.exists() or not marker.read_text():
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.monotonic() < deadline, "the trial never started"
+        time.sleep(0.05)  # polling for the marker, not waiting for a guessed duration
+    return int(marker.read_text())

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from helpers import APPS, REPO, TINY_SWEEP, load, multirun
+from helpers import APPS, REPO, TINY_SWEEP, default_sigint, load, multirun
 from hydratune.attrs import LOST, RETRY_OF
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -116,7 +116,7 @@ def start(cwd: Path, *overrides: str, hang_at: int | None = None) -> subprocess.
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=default_sigint,
     )
 
 

@@ -17,7 +17,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from helpers import APPS, load
+from helpers import APPS, default_sigint, load, wait_for_marker
 from hydratune.attrs import HEARTBEAT, LOST, OWNER, RETRY_OF
 from hydratune.errors import StudyConfigError
 from hydratune.sweep.recovery import Recovery
@@ -37,24 +37,13 @@ def start(cwd: Path, *overrides: str, hang_at: int | None = None) -> subprocess.
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        preexec_fn=_default_sigint,
+        preexec_fn=default_sigint,
     )
-
-
-def _default_sigint() -> None:
-    """Ctrl-C as a terminal gives it. A job started in the background by a shell (``cmd &``)
-    inherits SIGINT ignored, and Python then keeps ignoring it (no KeyboardInterrupt)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_hang(cwd: Path, proc: subprocess.Popen) -> int:
     """The pid of the process running the hanging trial, once it has started."""
-    marker, deadline = cwd / "hanging", time.monotonic() + 120
-    while not marker.exists() or not marker.read_text():
-        assert proc.poll() is None, proc.stdout.read()
-        assert time.monotonic() < deadline, "the trial never started"
-        time.sleep(0.05)  # polling for the marker, not waiting for a guessed duration
-    return int(marker.read_text())
+    return wait_for_marker(cwd / "hanging", proc)
 
 
 def finish(proc: subprocess.Popen) -> tuple[int, str]:

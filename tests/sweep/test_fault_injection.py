@@ -27,7 +27,7 @@ import pytest
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
-from helpers import APPS
+from helpers import APPS, sigint_to_group
 from hydratune.attrs import OUTPUT_DIR
 from hydratune.sweep.loop import ended_trials
 from hydratune.sweep.recovery import Recovery
@@ -85,7 +85,7 @@ class Round:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            preexec_fn=_session_with_default_sigint,
+            preexec_fn=sigint_to_group,
         )
 
     def inject(self) -> bool:
@@ -171,13 +171,6 @@ class Round:
         sweep_dir = self.cwd / "sweeps/quadratic"
         strays = [p.name for p in sweep_dir.iterdir() if p.is_dir() and p.name not in numbers]
         return broken + ([f"dirs of no trial: {strays}"] if strays else [])
-
-
-def _session_with_default_sigint() -> None:
-    """Its own process group (Ctrl-C reaches the sweeper and its workers, not pytest), with
-    SIGINT as a terminal gives it (a background job inherits it ignored)."""
-    os.setsid()
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_every_fault_is_survived_by_a_rerun(tmp_path):

@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
-from helpers import APPS, TINY_SWEEP, load
+from helpers import APPS, TINY_SWEEP, default_sigint, load, sigint_to_group, wait_for_marker
 from hydratune.attrs import HEARTBEAT, LOST, OWNER, RETRY_OF
 from hydratune.errors import StudyConfigError
 from hydratune.space.grammar import SearchSpaceError
@@ -92,20 +92,6 @@ def start_lightning_sweep(cwd: Path, hang_at: int) -> subprocess.Popen:
     )
 
 
-def default_sigint() -> None:
-    """Ctrl-C as a terminal gives it (a background job inherits SIGINT ignored)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def wait_for_marker(marker: Path, proc: subprocess.Popen, deadline_s: float = 120) -> int:
-    deadline = time.monotonic() + deadline_s
-    while not marker.exists() or not marker.read_text():
-        assert proc.poll() is None, proc.stdout.read()
-        assert time.monotonic() < deadline, "the trial never started"
-        time.sleep(0.05)  # polling for the marker, not waiting for a guessed duration
-    return int(marker.read_text())
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupt_inside_lightning_fails_the_trial_as_lost_and_writes_results(tmp_path, sig):
@@ -154,12 +140,6 @@ def test_report_of_a_sweep_dir_with_a_truncated_multirun_yaml_uses_the_results_f
     assert result.exit_code == 0, result.output
     best = load("quadratic", tmp_path).best_trial
     assert f"trial #{best.number}: {best.value:.6g}" in (tmp_path / "r" / "report.md").read_text()
-
-
-def sigint_to_group() -> None:
-    """A process group of its own, with Ctrl-C as a terminal gives it to every process in it."""
-    os.setsid()
-    default_sigint()
 
 
 @pytest.mark.slow
