@@ -1,7 +1,6 @@
 """Shared test helpers: a synthetic objective, a real Hydra multirun in this process, a
 real Lightning sweep in seconds, the sweep's trial-config factory, Ctrl-C for subprocess
-sweeps and waiting for their markers, and reading back the
-study a sweep stored."""
+sweeps and waiting for their markers, and reading back the study a sweep stored."""
 
 from __future__ import annotations
 
