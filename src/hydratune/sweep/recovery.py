@@ -95,6 +95,25 @@ class Recovery:
         self.retry_lost()
         return failed
 
+    def release(self, reason: str) -> list[int]:
+        """Fail as lost every trial this process still holds RUNNING (an interrupted sweep:
+        the loop fails the trials it knows; this settles any it lost track of). The next run
+        queues their parameters again, as for the loop's own."""
+        storage = compat.storage_of(self.study)
+        failed = []
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if trial.user_attrs.get(OWNER) != self.owner:
+                continue
+            try:
+                storage.set_trial_user_attr(compat.trial_id(trial), LOST, True)
+                storage.set_trial_user_attr(compat.trial_id(trial), FAIL_REASON, f"lost: {reason}")
+                storage.set_trial_state_values(compat.trial_id(trial), TrialState.FAIL)
+            except UpdateFinishedTrialError:
+                continue  # told meanwhile
+            log.warning("trial #%d failed as lost: %s", trial.number, reason)
+            failed.append(trial.number)
+        return failed
+
     def retried(self, trial: FrozenTrial) -> bool:
         """Whether ``trial`` was lost and its parameters run again: up to ``max_retries`` times
         for a dead process (parameters that kill their worker every time give up), always for

@@ -237,6 +237,7 @@ class StudySweep:
             with interrupt_handlers(), progress:
                 return loop.run()
         except KeyboardInterrupt as error:
+            recovery.release(str(error or "interrupted"))
             log.warning(
                 "sweep %s: the running trials are failed as lost, results go to %s; run the same "
                 "command to continue",
