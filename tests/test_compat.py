@@ -1,5 +1,6 @@
-"""Every private Optuna, Hydra and OmegaConf API hydratune relies on (``hydratune.compat``)
-still exists and behaves as relied on. A failure here names the API an upgrade broke."""
+"""Every private Optuna, Hydra, OmegaConf and Lightning API hydratune relies on
+(``hydratune.compat``) still exists and behaves as relied on. A failure here names the API an
+upgrade broke."""
 
 from __future__ import annotations
 
@@ -175,3 +176,22 @@ def test_trials_view_shows_samplers_the_presented_trials_and_the_study_otherwise
     assert [t.number for t in shown] == [1], "Study._get_trials changed"
     assert [t.number for t in view.get_trials()] == [1] and len(s.trials) == 2
     assert view.directions == s.directions and view.study_name == s.study_name
+
+
+@pytest.mark.parametrize(
+    ("strategy", "local_rank", "relaunches"),
+    [("ddp", None, True), ("ddp_spawn", None, False), ("ddp", "0", False), ("auto", None, False)],
+)
+def test_relaunches_command_only_when_lightning_runs_the_command_again_for_its_ranks(
+    monkeypatch, strategy, local_rank, relaunches
+):
+    import lightning as L
+
+    monkeypatch.delenv("SLURM_NTASKS", raising=False)
+    if local_rank is None:  # ranks started already (torchrun, Slurm tasks) set LOCAL_RANK
+        monkeypatch.delenv("LOCAL_RANK", raising=False)
+    else:
+        monkeypatch.setenv("LOCAL_RANK", local_rank)
+    devices = 1 if strategy == "auto" else 2
+    trainer = L.Trainer(strategy=strategy, devices=devices, accelerator="cpu", logger=False)
+    assert compat.relaunches_command(trainer) is relaunches, "_SubprocessScriptLauncher changed"

@@ -36,3 +36,8 @@ MLFLOW_PARENT_RUN = "mlflow_parent_run"  # the MLflow run id of the whole sweep
 
 # Trial user attributes written by steering
 PRUNE_REQUESTED = "prune_requested"  # why a person asked to stop this running trial
+
+# The environment of a trial's task in the sweeper's own process: its job config (pickled), so
+# that a process the task starts by running the app's command again (Lightning's ``ddp`` ranks)
+# runs that trial, not a new sweep (``execute/relaunch.py``; ``training/distributed.py`` reads it).
+JOB_ENV = "HYDRATUNE_JOB"

@@ -1,4 +1,4 @@
-"""Every private API of Optuna and Hydra that hydratune relies on, in one place.
+"""Every private API of Optuna, Hydra, OmegaConf and Lightning hydratune relies on, in one place.
 
 Each is wrapped here and nowhere else, and ``tests/test_compat.py`` calls each one, so an
 upgrade that removes or changes one fails that test with the API's name instead of breaking a
@@ -209,3 +209,17 @@ class _TrialsView:
     @property
     def trials(self) -> Any:
         return self.get_trials()
+
+
+def relaunches_command(trainer: Any) -> bool:
+    """Whether ``trainer.fit`` starts its other ranks by running this process's command line
+    again (Lightning's ``ddp``: the private ``_SubprocessScriptLauncher``), rather than by
+    spawning (``ddp_spawn``) or finding them started already (Slurm tasks, torchrun)."""
+    from lightning.pytorch.strategies.launchers.subprocess_script import (
+        _SubprocessScriptLauncher,
+    )
+
+    launcher = trainer.strategy.launcher
+    return isinstance(launcher, _SubprocessScriptLauncher) and not (
+        launcher.cluster_environment.creates_processes_externally
+    )

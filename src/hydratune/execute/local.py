@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 from hydratune.execute import interrupts
 from hydratune.execute.job import JobResult, run_trial_job
 from hydratune.execute.launcher import Launcher, describe
+from hydratune.execute.relaunch import job_in_environment
 from hydratune.execute.trial_config import TrialConfigFactory
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,8 @@ class InProcessLauncher(Launcher):
         self._task = task_function
 
     def start(self, config: DictConfig, future: Future[JobResult]) -> None:
-        future.set_result(run_trial_job(config, self._context, self._task))
+        with job_in_environment(config):  # a process the task starts with the app's command
+            future.set_result(run_trial_job(config, self._context, self._task))
 
 
 def slot_devices(n_slots: int, devices_per_trial: int, visible: Sequence[str]) -> list[str | None]:

@@ -21,6 +21,7 @@ from optuna.trial import TrialState
 from hydratune import compat
 from hydratune.errors import StudyConfigError
 from hydratune.execute.interrupts import interrupt_handlers
+from hydratune.execute.relaunch import relaunched_job, run_relaunched_job
 from hydratune.execute.select import LaunchPlan, plan_launch
 from hydratune.execute.trial_config import TrialConfigFactory
 from hydratune.insight.export import default_target, experiment_command, export_best
@@ -97,6 +98,10 @@ class StudySweep:
     def sweep(self, arguments: list[str]) -> LoopSummary | None:
         """Plan (check everything), open the study, run the loop, write what it found; None
         (and nothing written) when the study already has its ``n_trials``."""
+        job = relaunched_job()
+        if job is not None:  # a rank of a trial in the sweeper's process (Lightning's ddp)
+            run_relaunched_job(job, self.context, self.task_function)
+            return None
         plan = self.plan(arguments)
         tracking = tracking_settings(self.conf.mlflow, self.config, plan.study_name)
         self.tracker = SweepTracker(tracking)

@@ -20,6 +20,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from omegaconf import DictConfig
 
 import hydratune.training.resolvers  # noqa: F401  (registers ${hydratune.*} used by conf/callbacks)
+from hydratune.training.distributed import check_relaunch, distributed_fit
 from hydratune.training.objective import ObjectiveSpec, ObjectiveTracker
 from hydratune.training.pruning import PruningCallback
 
@@ -64,8 +65,9 @@ def train(cfg: DictConfig, callbacks: list[L.Callback] | None = None) -> float |
     make_trainer = instantiate(cfg.trainer, _partial_=True, _convert_="all")
     flags = _callback_flags(cfg.trainer, all_callbacks)
     trainer: L.Trainer = make_trainer(callbacks=all_callbacks, logger=loggers or False, **flags)
+    check_relaunch(trainer)
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), distributed_fit():
         # num_workers=0 is deliberate: the data is in memory, worker processes only cost start-up.
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         # torch 2.13 deprecates a class Lightning 2.6 still uses internally; nothing to act on here.

@@ -1,0 +1,71 @@
+"""Processes a trial's task starts by running the app's command again: they run that trial.
+
+Lightning's ``ddp`` strategy starts ranks 1..N-1 by running the command line of the process that
+trains again, with ``LOCAL_RANK`` set. For a trial in the sweeper's own process that command is
+the whole multirun: each rank would start a sweep of its own, and rank 0 would wait for ranks
+that never come. So while a trial runs in the sweeper's process its job config is in the
+environment (``HYDRATUNE_JOB``); a sweeper that starts with it set runs that one job instead of a
+sweep, in the same trial dir, with HydraConfig, working dir and trial as rank 0 has them.
+Worker processes (loky, Ray, submitit) are not started by the app's command, so they do not set
+it; ``training/distributed.py`` refuses ``ddp`` there with the alternatives.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, open_dict, read_write
+
+from hydratune.attrs import JOB_ENV
+from hydratune.execute.job import job_output_dir, run_trial_job
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def job_in_environment(config: DictConfig) -> Iterator[None]:
+    """Expose the job ``config`` to processes started while it runs (its own dir fixed, since
+    ``${now:...}`` in ``hydra.sweep.dir`` would resolve to another time in another process)."""
+    exposed: DictConfig = pickle.loads(pickle.dumps(config))  # pickled, it keeps Hydra's types
+    with read_write(exposed), open_dict(exposed):
+        exposed.hydra.sweep.dir = job_output_dir(config)
+        exposed.hydra.sweep.subdir = "."
+    previous = os.environ.get(JOB_ENV)
+    os.environ[JOB_ENV] = base64.b64encode(pickle.dumps(exposed)).decode()
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(JOB_ENV, None)
+        else:
+            os.environ[JOB_ENV] = previous
+
+
+def relaunched_job() -> DictConfig | None:
+    """The job this process was started to run again, or None for a sweep of its own."""
+    text = os.environ.get(JOB_ENV)
+    return pickle.loads(base64.b64decode(text)) if text else None
+
+
+def run_relaunched_job(config: DictConfig, context: HydraContext, task: TaskFunction) -> None:
+    """Run the job as one more process of its trial: its log in ``<job name>_rank<N>.log``, no
+    ``.hydra`` files (rank 0 wrote them), and its result left to rank 0, which tells the trial.
+
+    The task's outcome is logged, not raised: Lightning ends every rank when one exits
+    non-zero, and rank 0 is the sweeper's process.
+    """
+    rank = os.environ.get("LOCAL_RANK", "1")
+    with read_write(config), open_dict(config):
+        config.hydra.job.name = f"{config.hydra.job.name}_rank{rank}"
+        config.hydra.output_subdir = None
+    result = run_trial_job(config, context, task)
+    if result.error is not None:
+        error = result.error
+        name = type(error).__name__
+        log.info("rank %s of trial #%s ended: %s: %s", rank, config.hydra.job.num, name, error)
