@@ -25,9 +25,12 @@ def write_pngs(figures: list[tuple[str, go.Figure]], folder: Path) -> dict[str, 
         {"fig": fig.to_dict(), "path": paths[name], "opts": {"format": "png", **PNG_SIZE}}
         for name, fig in figures
     ]
+    # ~50 INFO lines per export, a few after it returns (as the browser's temp dirs are
+    # cleaned up), in the sweep's log: quiet for the rest of the process.
+    for name in ("kaleido", "choreographer"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     # mathjax=False: no CDN fetch for a library the figures do not use.
-    with loggers_at(logging.WARNING, "kaleido", "choreographer"):  # ~50 INFO lines per export
-        kaleido.write_fig_from_object_sync(specs, kopts={"mathjax": False})
+    kaleido.write_fig_from_object_sync(specs, kopts={"mathjax": False})
     missing = [name for name, path in paths.items() if not path.is_file()]
     if missing:
         raise RuntimeError(f"kaleido wrote no PNG for {', '.join(missing)}")
