@@ -12,7 +12,13 @@ from helpers import REPO, TEST_CONF, load
 from hydratune.attrs import ENQUEUED_FROM, WARM_START_FROM
 from hydratune.space.search_space import parse_search_space
 from hydratune.storage import open_storage, storage_url
-from hydratune.sweep.steering import SteeringError, enqueue_trials, warm_start
+from hydratune.sweep.steering import (
+    SteeringError,
+    enqueue_trials,
+    open_warm_start,
+    plan_enqueue,
+    warm_start,
+)
 
 QUADRATIC = {"x": "interval(-5, 5)", "y": "range(-4, 5)", "kind": "choice(a, b)"}
 MLP_DIGITS = {
@@ -35,12 +41,19 @@ def study():
     return optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
 
 
+def warm(study, space, url, name):
+    """Warm-start ``study`` from ``name`` in ``url``, as a sweep does (source checked first)."""
+    return warm_start(study, space, open_warm_start(url, name, study.directions))
+
+
 def ask(study, space):
     return study.ask(dict(space.distributions))
 
 
 def test_enqueued_points_are_asked_first_with_their_values(study, space):
-    results = enqueue_trials(study, space, [{"x": 1.0, "y": -2, "kind": "b"}, {"x": 2.5}])
+    results = enqueue_trials(
+        study, plan_enqueue(space, [{"x": 1.0, "y": -2, "kind": "b"}, {"x": 2.5}])
+    )
     assert [r.enqueued for r in results] == [True, True]
     first, second, third = (ask(study, space) for _ in range(3))
     assert first.params == {"x": 1.0, "y": -2, "kind": "b"}
@@ -52,10 +65,10 @@ def test_enqueued_points_are_asked_first_with_their_values(study, space):
 
 def test_a_point_already_evaluated_or_queued_is_not_queued_again(study, space):
     point = {"x": 1, "y": -2, "kind": "b"}  # int 1 for a float parameter: the same point
-    enqueue_trials(study, space, [point])
+    enqueue_trials(study, plan_enqueue(space, [point]))
     trial = ask(study, space)
     study.tell(trial, 0.0)
-    again = enqueue_trials(study, space, [point, {"x": 3.0, "y": 0, "kind": "a"}] * 2)
+    again = enqueue_trials(study, plan_enqueue(space, [point, {"x": 3.0, "y": 0, "kind": "a"}] * 2))
     assert [r.enqueued for r in again] == [False, True, False, False]
     assert len(study.get_trials(states=(TrialState.WAITING,))) == 1
 
@@ -76,7 +89,7 @@ def test_an_item_that_does_not_fit_fails_naming_it_and_nothing_is_queued(
     study, space, item, message
 ):
     with pytest.raises(SteeringError, match=message):
-        enqueue_trials(study, space, [{"x": 0.0}, item])
+        enqueue_trials(study, plan_enqueue(space, [{"x": 0.0}, item]))
     assert study.trials == []
 
 
@@ -87,7 +100,9 @@ def repo_compose(overrides):
 
 def test_an_experiment_is_composed_and_read_back_at_each_searched_key(study):
     space = parse_search_space(MLP_DIGITS, ["sweep=mlp_digits"])
-    (result,) = enqueue_trials(study, space, [["experiment=mlp_digits"]], compose=repo_compose)
+    (result,) = enqueue_trials(
+        study, plan_enqueue(space, [["experiment=mlp_digits"]], compose=repo_compose)
+    )
     # conf/experiment/mlp_digits.yaml: model mlp, hidden_dim 128, 2 layers, dropout 0.1, lr 2e-3
     assert result.enqueued and result.source == "experiment=mlp_digits"
     assert result.params == {
@@ -107,7 +122,7 @@ def test_an_experiment_is_composed_and_read_back_at_each_searched_key(study):
 def test_group_choices_in_an_override_list_become_the_group_parameter(study):
     space = parse_search_space(MLP_DIGITS, [])
     (result,) = enqueue_trials(
-        study, space, [["model=cnn", "model.optimizer.lr=0.01"]], compose=repo_compose
+        study, plan_enqueue(space, [["model=cnn", "model.optimizer.lr=0.01"]], compose=repo_compose)
     )
     assert result.params["model"] == "cnn" and result.params["model.optimizer.lr"] == 0.01
     assert "model.hidden_dim" in result.sampled  # the CNN has no hidden_dim
@@ -116,7 +131,7 @@ def test_group_choices_in_an_override_list_become_the_group_parameter(study):
 def test_an_override_list_that_does_not_compose_fails_naming_the_item(study):
     space = parse_search_space(MLP_DIGITS, [])
     with pytest.raises(SteeringError, match=r"enqueue\[0\]: cannot compose experiment=nope"):
-        enqueue_trials(study, space, [["experiment=nope"]], compose=repo_compose)
+        enqueue_trials(study, plan_enqueue(space, [["experiment=nope"]], compose=repo_compose))
 
 
 # --- warm start ------------------------------------------------------------------------------
@@ -145,7 +160,7 @@ def test_warm_start_copies_the_trials_that_fit_and_says_why_it_skips_the_others(
     old, url = source
     space = parse_search_space({**QUADRATIC, "x": "interval(0, 5)"}, [])
     study = new_study(tmp_path)
-    result = warm_start(study, space, url, "quadratic")
+    result = warm(study, space, url, "quadratic")
 
     finished = [t for t in old.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     fits = [t for t in finished if t.params["x"] >= 0]
@@ -172,8 +187,8 @@ def test_a_resumed_sweep_does_not_copy_the_same_trials_again(source, tmp_path):
     _, url = source
     space = parse_search_space(QUADRATIC, [])
     study = new_study(tmp_path)
-    first = warm_start(study, space, url, "quadratic")
-    second = warm_start(study, space, url, "quadratic")
+    first = warm(study, space, url, "quadratic")
+    second = warm(study, space, url, "quadratic")
     assert first.copied == 12 and second.copied == 0 and second.already_copied == 12
     assert len(study.trials) == 12
 
@@ -183,7 +198,7 @@ def test_trials_with_other_parameters_do_not_fit(source, tmp_path):
     space = parse_search_space(
         {"x": QUADRATIC["x"], "kind": QUADRATIC["kind"], "z": "range(0, 3)"}, []
     )
-    result = warm_start(new_study(tmp_path), space, url, "quadratic")
+    result = warm(new_study(tmp_path), space, url, "quadratic")
     assert result.copied == 0
     assert {why for _, why in result.skipped} == {
         "lacks z; has y, which this sweep does not search"
@@ -196,23 +211,23 @@ def test_warm_start_from_a_study_with_other_directions_fails(source, tmp_path):
     with pytest.raises(
         SteeringError, match=r"directions \['minimize'\], this sweep \['maximize'\]"
     ):
-        warm_start(study, parse_search_space(QUADRATIC, []), url, "quadratic")
+        warm(study, parse_search_space(QUADRATIC, []), url, "quadratic")
 
 
 def test_warm_start_from_a_missing_study_or_file_fails_naming_it(source, tmp_path):
     _, url = source
     space = parse_search_space(QUADRATIC, [])
     with pytest.raises(SteeringError, match="no study nope in"):
-        warm_start(new_study(tmp_path), space, url, "nope")
+        warm(new_study(tmp_path), space, url, "nope")
     with pytest.raises(SteeringError, match="no storage file at"):
-        warm_start(new_study(tmp_path, "other"), space, str(tmp_path / "missing.journal"), "x")
+        warm(new_study(tmp_path, "other"), space, str(tmp_path / "missing.journal"), "x")
     assert not (tmp_path / "missing.journal").exists()
 
 
 def test_warm_start_refuses_the_sweeps_own_study(source):
     old, url = source
     with pytest.raises(SteeringError, match="this sweep's own study"):
-        warm_start(old, parse_search_space(QUADRATIC, []), url, "quadratic")
+        warm(old, parse_search_space(QUADRATIC, []), url, "quadratic")
 
 
 # --- conditional parameters and pairs (tests/conf/conditional.yaml) ---------------------------
@@ -232,15 +247,19 @@ def conditional_compose(overrides):
 
 
 def test_a_pair_is_enqueued_by_its_row_and_a_condition_is_checked(study, conditional_space):
-    (result,) = enqueue_trials(study, conditional_space, [{"kind": "b", "y_and_fixed": [3, 7]}])
+    (result,) = enqueue_trials(
+        study, plan_enqueue(conditional_space, [{"kind": "b", "y_and_fixed": [3, 7]}])
+    )
     assert result.params == {"kind": "b", "y_and_fixed": "3, 7"}
     with pytest.raises(SteeringError, match=r"x: searched only when kind is one of \['b'\]"):
-        enqueue_trials(study, conditional_space, [{"kind": "a", "x": 1.0}])
+        enqueue_trials(study, plan_enqueue(conditional_space, [{"kind": "a", "x": 1.0}]))
 
 
 def test_an_override_list_reads_pairs_and_only_active_parameters(study, conditional_space):
     items = [["kind=a", "y=3", "fixed=7"], ["kind=b", "x=1.5"]]
-    first, second = enqueue_trials(study, conditional_space, items, compose=conditional_compose)
+    first, second = enqueue_trials(
+        study, plan_enqueue(conditional_space, items, compose=conditional_compose)
+    )
     assert first.params == {"kind": "a", "y_and_fixed": "3, 7"}  # x is inactive for kind=a
     # conditional.yaml's y=0, fixed=0 is no row of the pair: the sampler picks one
     assert second.params == {"kind": "b", "x": 1.5}
@@ -254,11 +273,11 @@ def test_warm_start_fits_conditional_trials_by_their_active_parameters(
     old = load("quadratic", tmp_path)
     url = storage_url(None, tmp_path)
     assert {"x" in t.params for t in old.trials} == {True, False}  # the premise
-    same = warm_start(new_study(tmp_path), conditional_space, url, "quadratic")
+    same = warm(new_study(tmp_path), conditional_space, url, "quadratic")
     assert (same.copied, same.skipped) == (len(old.trials), [])
     # x searched always: the trials that lack it (kind=a) no longer fit
     flat = parse_search_space({"kind": "choice(a, b)", "x": "interval(0, 2)"}, [], paired=PAIRED)
-    result = warm_start(new_study(tmp_path, "flat"), flat, url, "quadratic")
+    result = warm(new_study(tmp_path, "flat"), flat, url, "quadratic")
     lacking = [t.number for t in old.trials if "x" not in t.params]
     assert [n for n, _ in result.skipped] == lacking
     assert {why for _, why in result.skipped} == {"lacks x"}

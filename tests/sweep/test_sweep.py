@@ -298,6 +298,23 @@ def test_enqueued_trials_run_first_and_warm_starts_copy_fitting_trials(sweep, tm
     assert len(new) == 6
 
 
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("hydra.sweeper.warm_start={study_name: nope}", "warm_start: no storage file at"),
+        ("hydra.sweeper.enqueue=[{x: 1.0, z: 2}]", "'z' is not a searched parameter"),
+    ],
+)
+def test_a_bad_warm_start_or_enqueue_item_stops_the_sweep_before_its_study_exists(
+    sweep, tmp_path, setting, message
+):
+    from hydratune.sweep.steering import SteeringError
+
+    with pytest.raises(SteeringError, match=message):
+        sweep(["hydra.sweeper.study_name=fresh", setting])
+    assert not (tmp_path / "outputs").exists()  # nothing written: no journal, no trial dir
+
+
 def test_two_sweeps_started_together_never_share_an_output_dir(tmp_path):
     import subprocess
     import sys

@@ -32,6 +32,7 @@ from typing import Any
 
 import optuna
 from omegaconf import DictConfig, OmegaConf
+from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from hydratune.attrs import ENQUEUED_FROM, WARM_START_FROM
@@ -70,13 +71,11 @@ class WarmStart:
     skipped: list[tuple[int, str]] = field(default_factory=list)  # (trial number, reason)
 
 
-def enqueue_trials(
-    study: optuna.Study,
-    space: SearchSpace,
-    items: Iterable[Any],
-    compose: Compose | None = None,
+def plan_enqueue(
+    space: SearchSpace, items: Iterable[Any], compose: Compose | None = None
 ) -> list[EnqueuedTrial]:
-    """Queue one trial per item of the sweep's ``enqueue:`` list; return what became of each.
+    """Check each item of the sweep's ``enqueue:`` list and turn it into parameters; nothing is
+    written, so a bad item stops the sweep before its study is touched.
 
     ``compose(overrides)`` returns the composed config of a trial with those overrides and
     ``hydra.runtime.choices`` (in the sweeper: ``lambda o: loader.load_sweep_config(config,
@@ -84,7 +83,7 @@ def enqueue_trials(
     come first, so an item is composed exactly as a trial of this sweep would be.
 
     Raises ``SteeringError`` for an item that names no searched parameter, a value outside
-    its distribution, or an item of another shape; nothing is queued then.
+    its distribution, or an item of another shape.
     """
     plans = []
     for index, item in enumerate(items):
@@ -105,7 +104,12 @@ def enqueue_trials(
                 f"{type(item).__name__} {item!r}"
             )
         plans.append(EnqueuedTrial(index, source, params, False, sampled))
+    return plans
 
+
+def enqueue_trials(study: optuna.Study, plans: list[EnqueuedTrial]) -> list[EnqueuedTrial]:
+    """Queue one trial per planned item (``plan_enqueue``), skipping points the study already
+    has or queues; returns the plans with ``enqueued`` set."""
     for plan in plans:
         before = len(study.get_trials(deepcopy=False))
         study.enqueue_trial(
@@ -210,14 +214,42 @@ def _read(config: DictConfig, choices: Mapping[str, Any], key: str) -> Any:
     return _plain(OmegaConf.select(config, bare, default=_ABSENT, throw_on_missing=False))
 
 
+@dataclass(frozen=True)
+class WarmStartSource:
+    """The study a warm start copies from, and how messages name it (password masked)."""
+
+    study: optuna.Study
+    name: str
+
+
+def open_warm_start(
+    storage_url: str, study_name: str, directions: Sequence[StudyDirection]
+) -> WarmStartSource:
+    """The warm start's source study, checked before the sweep's own study is opened: it
+    exists, and it optimises in the sweep's ``directions``."""
+    source_name = f"{study_name} in {mask_url(storage_url)}"
+    try:
+        source = load_study(storage_url, study_name)
+    except StudyNotFoundError:
+        raise SteeringError(f"hydra.sweeper.warm_start: no study {source_name}") from None
+    except StudyConfigError as error:
+        raise SteeringError(f"hydra.sweeper.warm_start: {error}") from None
+    if list(source.directions) != list(directions):
+        raise SteeringError(
+            f"hydra.sweeper.warm_start: {source_name} has directions "
+            f"{[d.name.lower() for d in source.directions]}, this sweep "
+            f"{[d.name.lower() for d in directions]}"
+        )
+    return WarmStartSource(source, source_name)
+
+
 def warm_start(
     study: optuna.Study,
     space: SearchSpace,
-    storage_url: str,
-    study_name: str,
+    source: WarmStartSource,
     states: Sequence[TrialState] = (TrialState.COMPLETE, TrialState.PRUNED),
 ) -> WarmStart:
-    """Copy the finished trials of ``study_name`` in ``storage_url`` that fit ``space``.
+    """Copy the finished trials of ``source`` (``open_warm_start``) that fit ``space``.
 
     A trial fits when it has exactly the parameters the space would give it (conditional ones
     only while their condition holds) and each value is one the distribution can produce. It
@@ -226,24 +258,13 @@ def warm_start(
     resumed sweep) are not copied again. Copied trials count toward ``n_trials`` like any
     finished trial.
     """
-    source_name = f"{study_name} in {mask_url(storage_url)}"
-    try:
-        source = load_study(storage_url, study_name)
-    except StudyNotFoundError:
-        raise SteeringError(f"hydra.sweeper.warm_start: no study {source_name}") from None
-    except StudyConfigError as error:
-        raise SteeringError(f"hydra.sweeper.warm_start: {error}") from None
-    if source.study_name == study.study_name and _first_trials(source) == _first_trials(study):
+    source_name, study_name = source.name, source.study.study_name
+    same_name = study_name == study.study_name
+    if same_name and _first_trials(source.study) == _first_trials(study):
         raise SteeringError(f"hydra.sweeper.warm_start: {source_name} is this sweep's own study")
-    if [d for d in source.directions] != [d for d in study.directions]:
-        raise SteeringError(
-            f"hydra.sweeper.warm_start: {source_name} has directions "
-            f"{[d.name.lower() for d in source.directions]}, this sweep "
-            f"{[d.name.lower() for d in study.directions]}"
-        )
     report = WarmStart(source=source_name)
     done = {t.user_attrs.get(WARM_START_FROM) for t in study.get_trials(deepcopy=False)} - {None}
-    for trial in source.get_trials(deepcopy=False, states=tuple(states)):
+    for trial in source.study.get_trials(deepcopy=False, states=tuple(states)):
         tag = f"{study_name}#{trial.number}"
         if tag in done:
             report.already_copied += 1

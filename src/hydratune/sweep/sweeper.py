@@ -39,7 +39,14 @@ from hydratune.sweep.recovery import Recovery
 from hydratune.sweep.results import write_results
 from hydratune.sweep.schema import SweeperConf
 from hydratune.sweep.settings import check_settings, check_study_name, safe_study_name
-from hydratune.sweep.steering import enqueue_trials, warm_start
+from hydratune.sweep.steering import (
+    EnqueuedTrial,
+    WarmStartSource,
+    enqueue_trials,
+    open_warm_start,
+    plan_enqueue,
+    warm_start,
+)
 from hydratune.sweep.steering_log import read_state
 from hydratune.sweep.study import (
     build_sampler,
@@ -78,6 +85,8 @@ class SweepPlan:
     url: str
     pruner: Any
     launch: LaunchPlan
+    enqueue: list[EnqueuedTrial]  # the sweep's enqueue: items, checked
+    warm_start: WarmStartSource | None
 
 
 class StudySweep:
@@ -129,7 +138,8 @@ class StudySweep:
 
     def plan(self, arguments: list[str]) -> SweepPlan:
         """Parse and check the search space, the keys it names and every config-group option
-        it can choose, and the storage setting; nothing is written yet."""
+        it can choose, the storage setting, the enqueued points and the warm start's source;
+        nothing is written yet."""
         conf, config, loader = self.conf, self.config, self.context.config_loader
         check_settings(conf)
         parser = make_parser(loader)
@@ -171,11 +181,23 @@ class StudySweep:
                 "leave storage null (a journal file under outputs/) or give a file path or "
                 "database URL"
             )
-        return SweepPlan(space, configs, study_name, sweep_dir, url, pruner, launch)
+        enqueue = plan_enqueue(
+            space,
+            OmegaConf.to_container(OmegaConf.create(list(conf.enqueue or [])), resolve=True),
+            compose=lambda overrides: loader.load_sweep_config(config, list(overrides)),
+        )
+        warm = None
+        if conf.warm_start:
+            source = conf.warm_start
+            cwd = config.hydra.runtime.cwd
+            warm = open_warm_start(
+                storage_url(source.get("storage"), cwd), source["study_name"], self.directions
+            )
+        return SweepPlan(space, configs, study_name, sweep_dir, url, pruner, launch, enqueue, warm)
 
     def open(self, plan: SweepPlan) -> tuple[optuna.Study, Recovery]:
         """Open (or create) the study, settle trials lost by earlier runs, seed it with the
-        sweep's warm start and enqueued points."""
+        sweep's warm start and enqueued points (all checked by ``plan``)."""
         conf = self.conf
         storage = open_storage(plan.url)
         existing = trials_in_storage(storage, plan.study_name)
@@ -191,7 +213,7 @@ class StudySweep:
         recovery = Recovery(study, conf.max_retries, conf.heartbeat_interval, conf.heartbeat_grace)
         settle_orphaned_jobs(study, recovery)
         recovery.recover(force=True)
-        self._steer(study, plan.space)
+        self._steer(study, plan)
         return study, recovery
 
     def run(self, plan: SweepPlan, study: optuna.Study, recovery: Recovery) -> LoopSummary:
@@ -269,25 +291,12 @@ class StudySweep:
                 f"cause and run the same command to resume. Failures:\n{reasons}"
             )
 
-    def _steer(self, study: optuna.Study, space: SearchSpace) -> None:
+    def _steer(self, study: optuna.Study, plan: SweepPlan) -> None:
         """Warm start from another study, then queue the trials to run first."""
-        conf, config = self.conf, self.config
-        if conf.warm_start:
-            source = conf.warm_start
-            url = storage_url(source.get("storage"), config.hydra.runtime.cwd)
-            done = warm_start(study, space, url, source["study_name"])
-            log.info(
-                "warm start from %s: %d trial(s) copied, %d skipped",
-                done.source,
-                done.copied,
-                len(done.skipped),
-            )
-        if conf.enqueue:
-            items = OmegaConf.to_container(OmegaConf.create(list(conf.enqueue)), resolve=True)
-            loader = self.context.config_loader
-            queued = enqueue_trials(
-                study, space, items, compose=lambda o: loader.load_sweep_config(config, list(o))
-            )
+        if plan.warm_start is not None:
+            warm_start(study, plan.space, plan.warm_start)
+        if plan.enqueue:
+            queued = enqueue_trials(study, plan.enqueue)
             log.info(
                 "enqueue: %d of %d trial(s) queued to run first",
                 sum(q.enqueued for q in queued),
