@@ -349,3 +349,12 @@ def test_an_infinite_interval_is_rejected_naming_the_key_before_the_study_exists
     with pytest.raises(SearchSpaceError, match=r"\(x\): interval\(.*\) needs finite bounds"):
         sweep(["hydra.sweeper.n_trials=2", f"x={expr}"], task=pytest.fail)
     assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize("expr", ["range(0, inf)", "range(-inf, 3)", "shuffle(range(0, inf))"])
+def test_an_infinite_range_is_rejected_naming_the_key_before_the_study_exists(
+    sweep, tmp_path, expr
+):
+    with pytest.raises(SearchSpaceError, match=r"\(x\): .*range\(.*\) needs finite start"):
+        sweep(["hydra.sweeper.n_trials=2", f"x={expr}"], task=pytest.fail)
+    assert not (tmp_path / "outputs").exists()

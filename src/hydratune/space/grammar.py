@@ -163,6 +163,11 @@ def _range_bounds(value: RangeSweep, line: str, where: str) -> tuple[Any, Any, A
     """``(low, high, |step|, count)`` of a range, computed, never listed: a huge range is an
     Optuna distribution with a step, not a list of values. ``stop`` is excluded, as in Hydra."""
     start, stop, step = value.start, value.stop, value.step
+    if not all(math.isfinite(v) for v in (start, stop, step)):
+        raise SearchSpaceError(
+            f"{where}: {line} needs finite start, stop and step: samplers draw between them "
+            "(give the widest values worth trying, e.g. range(0, 1000))"
+        )
     if step == 0:
         raise SearchSpaceError(f"{where}: {line} has step 0; give a step > 0 (or < 0 downward)")
     is_int = all(isinstance(v, int) for v in (start, stop, step))
