@@ -145,6 +145,26 @@ def test_a_cancelled_job_fails_its_trial_as_lost_and_it_is_retried(cluster, tmp_
     assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 3
 
 
+def test_a_job_out_of_time_fails_its_trial_as_lost_and_it_is_retried(cluster, tmp_path):
+    """Slurm's own time-limit enforcement ends the job: its limit is cut to 0 while it runs
+    (limits are whole minutes), and slurmctld ends it as TIMEOUT at its next time-limit check."""
+    proc = start(tmp_path, "hydra.sweeper.max_failure_rate=0.5", hang_at=1)
+    job_id = hanging_job(tmp_path, proc, 1)
+    subprocess.run(["scontrol", "update", f"JobId={job_id}", "TimeLimit=0"], check=True)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+
+    assert slurm_states([job_id])[job_id] == "TIMEOUT"
+    trials = load("quadratic", tmp_path).trials
+    lost = trials[1]
+    assert lost.state == TrialState.FAIL and lost.user_attrs[LOST]
+    assert f"job {job_id} ended (TIMEOUT)" in lost.user_attrs["fail_reason"]
+    (retry,) = [t for t in trials if t.user_attrs.get(RETRY_OF) == 1]
+    assert retry.state == TrialState.COMPLETE and retry.params == lost.params
+    assert retry.user_attrs["job_id"] != job_id
+    assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 3
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_ctrl_c_or_sigterm_cancels_the_sweeps_jobs_and_records_their_trials(cluster, tmp_path, sig):
     proc = start(tmp_path, "hydra.sweeper.n_trials=4", hang_at=0)
