@@ -160,7 +160,7 @@ def test_a_job_out_of_time_fails_its_trial_as_lost_and_it_is_retried(cluster, tm
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
 
-    assert slurm_states([job_id])[job_id] == "TIMEOUT"
+    assert poll(lambda: slurm_states([job_id])[job_id] == "TIMEOUT", 30)
     trials = load("quadratic", tmp_path).trials
     lost = trials[1]
     assert lost.state == TrialState.FAIL and lost.user_attrs[LOST]
@@ -169,6 +169,46 @@ def test_a_job_out_of_time_fails_its_trial_as_lost_and_it_is_retried(cluster, tm
     assert retry.state == TrialState.COMPLETE and retry.params == lost.params
     assert retry.user_attrs["job_id"] != job_id
     assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 3
+
+
+def test_a_node_failure_fails_its_jobs_trials_as_lost_and_they_are_retried(cluster, tmp_path):
+    """The node goes down under the running jobs. They are submitted with ``--no-requeue``:
+    by default Slurm requeues them itself (see docs/clusters.md). The test cluster's node comes
+    back as soon as its slurmd registers again (``ReturnToService=2``)."""
+    proc = start(tmp_path, "+hydra.launcher.additional_parameters={no_requeue: true}", hang_at=1)
+    job_id = hanging_job(tmp_path, proc, 1)
+    node = subprocess.run(
+        ["squeue", "-h", "-o", "%N", f"--jobs={job_id}"], capture_output=True, text=True
+    ).stdout.strip()
+    try:
+        down = ["scontrol", "update", f"NodeName={node}", "State=DOWN", "Reason=hydratune-test"]
+        subprocess.run(down, check=True)
+        out, _ = proc.communicate(timeout=120)
+    finally:  # the node serves the session's other tests (an error if it is back already)
+        subprocess.run(
+            ["scontrol", "update", f"NodeName={node}", "State=RESUME"], capture_output=True
+        )
+    assert poll(lambda: node_state(node) in ("idle", "mixed", "allocated"), 30)
+    assert proc.returncode == 0, out
+
+    assert slurm_states([job_id])[job_id] == "NODE_FAIL"
+    trials = load("quadratic", tmp_path).trials
+    assert f"job {job_id} ended (NODE_FAIL)" in trials[1].user_attrs["fail_reason"]
+    lost = [t for t in trials if t.state == TrialState.FAIL]  # every job the node ran then
+    assert trials[1] in lost and all(t.user_attrs[LOST] for t in lost)
+    retries = {t.user_attrs[RETRY_OF]: t for t in trials if RETRY_OF in t.user_attrs}
+    assert sorted(retries) == [t.number for t in lost]
+    for trial in lost:
+        assert retries[trial.number].state == TrialState.COMPLETE
+        assert retries[trial.number].params == trial.params
+    assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 3
+
+
+def node_state(node: str) -> str:
+    out = subprocess.run(
+        ["sinfo", "-h", "-N", "-n", node, "-o", "%T"], capture_output=True, text=True
+    )
+    return out.stdout.strip()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
