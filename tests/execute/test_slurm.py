@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from helpers import APPS, REPO, TINY_SWEEP, default_sigint, load, multirun
+from helpers import APPS, REPO, TINY_SWEEP, default_sigint, load, multirun, quadratic
 from hydratune.attrs import LOST, RETRY_OF
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -103,12 +104,17 @@ def poll(condition, seconds: float) -> bool:
 APP = APPS / "quadratic_app.py"
 
 
-def start(cwd: Path, *overrides: str, hang_at: int | None = None) -> subprocess.Popen:
+def start(
+    cwd: Path, *overrides: str, hang_at: int | None = None, gate: Path | None = None
+) -> subprocess.Popen:
     """``python quadratic_app.py -m hydra/launcher=submitit_slurm ...`` in ``cwd``; trial
-    ``hang_at`` writes its pid to ``cwd/hanging`` and hangs (in its Slurm job)."""
+    ``hang_at`` writes its pid to ``cwd/hanging`` and hangs (in its Slurm job); with ``gate``,
+    every trial waits there until released (``helpers.wait_at_gate``)."""
     env = dict(os.environ)
     if hang_at is not None:
         env.update(HANG_AT_TRIAL=str(hang_at), HANG_MARKER=str(cwd / "hanging"))
+    if gate is not None:
+        env.update(GATE_DIR=str(gate))
     return subprocess.Popen(
         [sys.executable, str(APP), "-m", *SLURM, "hydra.sweeper.n_trials=3", *overrides],
         cwd=cwd,
@@ -145,6 +151,66 @@ def test_a_cancelled_job_fails_its_trial_as_lost_and_it_is_retried(cluster, tmp_
     assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 3
 
 
+def test_a_job_out_of_time_fails_its_trial_as_lost_and_it_is_retried(cluster, tmp_path):
+    """Slurm's own time-limit enforcement ends the job: its limit is cut to 0 while it runs
+    (limits are whole minutes), and slurmctld ends it as TIMEOUT at its next time-limit check."""
+    proc = start(tmp_path, "hydra.sweeper.max_failure_rate=0.5", hang_at=1)
+    job_id = hanging_job(tmp_path, proc, 1)
+    subprocess.run(["scontrol", "update", f"JobId={job_id}", "TimeLimit=0"], check=True)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+
+    assert poll(lambda: slurm_states([job_id])[job_id] == "TIMEOUT", 30)
+    trials = load("quadratic", tmp_path).trials
+    lost = trials[1]
+    assert lost.state == TrialState.FAIL and lost.user_attrs[LOST]
+    assert f"job {job_id} ended (TIMEOUT)" in lost.user_attrs["fail_reason"]
+    (retry,) = [t for t in trials if t.user_attrs.get(RETRY_OF) == 1]
+    assert retry.state == TrialState.COMPLETE and retry.params == lost.params
+    assert retry.user_attrs["job_id"] != job_id
+    assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 3
+
+
+def test_a_node_failure_fails_its_jobs_trials_as_lost_and_they_are_retried(cluster, tmp_path):
+    """The node goes down under the running jobs. They are submitted with ``--no-requeue``:
+    by default Slurm requeues them itself (see docs/clusters.md). The test cluster's node comes
+    back as soon as its slurmd registers again (``ReturnToService=2``)."""
+    proc = start(tmp_path, "+hydra.launcher.additional_parameters={no_requeue: true}", hang_at=1)
+    job_id = hanging_job(tmp_path, proc, 1)
+    node = subprocess.run(
+        ["squeue", "-h", "-o", "%N", f"--jobs={job_id}"], capture_output=True, text=True
+    ).stdout.strip()
+    try:
+        down = ["scontrol", "update", f"NodeName={node}", "State=DOWN", "Reason=hydratune-test"]
+        subprocess.run(down, check=True)
+        out, _ = proc.communicate(timeout=120)
+    finally:  # the node serves the session's other tests (an error if it is back already)
+        subprocess.run(
+            ["scontrol", "update", f"NodeName={node}", "State=RESUME"], capture_output=True
+        )
+    assert poll(lambda: node_state(node) in ("idle", "mixed", "allocated"), 30)
+    assert proc.returncode == 0, out
+
+    assert slurm_states([job_id])[job_id] == "NODE_FAIL"
+    trials = load("quadratic", tmp_path).trials
+    assert f"job {job_id} ended (NODE_FAIL)" in trials[1].user_attrs["fail_reason"]
+    lost = [t for t in trials if t.state == TrialState.FAIL]  # every job the node ran then
+    assert trials[1] in lost and all(t.user_attrs[LOST] for t in lost)
+    retries = {t.user_attrs[RETRY_OF]: t for t in trials if RETRY_OF in t.user_attrs}
+    assert sorted(retries) == [t.number for t in lost]
+    for trial in lost:
+        assert retries[trial.number].state == TrialState.COMPLETE
+        assert retries[trial.number].params == trial.params
+    assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 3
+
+
+def node_state(node: str) -> str:
+    out = subprocess.run(
+        ["sinfo", "-h", "-N", "-n", node, "-o", "%T"], capture_output=True, text=True
+    )
+    return out.stdout.strip()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_ctrl_c_or_sigterm_cancels_the_sweeps_jobs_and_records_their_trials(cluster, tmp_path, sig):
     proc = start(tmp_path, "hydra.sweeper.n_trials=4", hang_at=0)
@@ -175,6 +241,41 @@ def test_a_rerun_after_the_sweep_died_cancels_its_orphaned_job_and_retries(clust
     (retry,) = [t for t in trials if t.user_attrs.get(RETRY_OF) == 1]
     assert retry.state == TrialState.COMPLETE
     assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 3
+
+
+def test_a_rerun_records_the_result_of_a_job_that_finished_while_the_sweep_was_dead(
+    cluster, tmp_path
+):
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    for number in (0, 2):  # trial 1 alone is held in its job; the others run through
+        (gate / f"go-{number}").touch()
+    proc = start(tmp_path, gate=gate)
+
+    def held_alone() -> bool:
+        assert proc.poll() is None, proc.stdout.read()
+        if not (gate / "started-1").exists():
+            return False
+        states = [t.state for t in load("quadratic", tmp_path).trials]
+        return states == [TrialState.COMPLETE, TrialState.RUNNING, TrialState.COMPLETE]
+
+    assert poll(held_alone, 120)
+    job_id = load("quadratic", tmp_path).trials[1].user_attrs["job_id"]
+    proc.kill()  # the sweeper dies; its Slurm job lives on
+    proc.wait()
+    assert slurm_states([job_id])[job_id] == "RUNNING"
+    (gate / "go-1").touch()  # the job finishes with no sweep to see it
+    assert poll(lambda: slurm_states([job_id])[job_id] == "COMPLETED", 60)
+    assert load("quadratic", tmp_path).trials[1].state == TrialState.RUNNING
+
+    out, _ = start(tmp_path, gate=gate).communicate(timeout=180)
+    assert f"trial #1: slurm job {job_id} had ended; its result is told" in out
+    trials = load("quadratic", tmp_path).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3  # nothing run again
+    told = trials[1]
+    assert told.user_attrs["job_id"] == job_id
+    objective = {"shape": {"scale": 1.0}, "fail_when_x_above": None, "curve_steps": 0}
+    assert told.value == quadratic(OmegaConf.create({**objective, **told.params}))
 
 
 def test_a_ddp_trial_runs_as_one_slurm_job_of_two_tasks(cluster, tmp_path, monkeypatch):

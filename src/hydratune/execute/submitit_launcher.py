@@ -6,9 +6,10 @@ resources of the launcher config users already write for that plugin (``timeout_
 ``cpus_per_task``, ``gpus_per_node``, ``partition``, ``additional_parameters``, ``setup``...).
 A trial's submitit files (the job's stdout/stderr, its pickles) go to ``<trial dir>/.submitit``.
 
-A job's end is seen by its result file; a job that Slurm ended without one (``scancel``, time
-limit, node failure) is found by ``squeue``, which answers on clusters without accounting too
-(submitit's own watcher asks ``sacct`` only), and its trial is failed as lost, so it is retried.
+A job's end is seen by its result file; a job that Slurm ended without one (``scancel``, node
+failure) is found by ``squeue``, which answers on clusters without accounting too (submitit's
+own watcher asks ``sacct`` only), and its trial is failed as lost, so it is retried. A job out
+of time writes a result that says so (see ``_run_trial``), and is lost and retried as well.
 """
 
 from __future__ import annotations
@@ -65,13 +66,18 @@ _NOT_PASSED = {"_target_", "submitit_folder", "max_num_timeout"}
 
 
 def _run_trial(state: bytes, config: bytes, threads: int) -> JobResult:
-    """The job: set up Hydra's state from the sweep's, run the trial; a job Slurm stops before
-    it ends (time limit, preemption without requeue) is lost, not a failure of its params."""
+    """The job: set up Hydra's state from the sweep's, run the trial. A job out of time is
+    lost, not a failure of its params: Slurm signals the time limit (``signal_delay_s`` before
+    it) and submitit's handler raises ``UncompletedJobError`` in the trial, which still writes a
+    result, so the Slurm state never reaches the sweep; the fail reason names both instead."""
+    import submitit
     from submitit.core.utils import UncompletedJobError
 
     init_worker(state, threads)
     result = run_in_worker(config)
     if isinstance(result.error, UncompletedJobError):
+        job_id = submitit.JobEnvironment().job_id
+        result.error = RuntimeError(f"job {job_id} ended (TIMEOUT): {result.error}")
         result.lost = True
     return result
 
