@@ -35,3 +35,23 @@ def test_submitit_slots_come_from_n_jobs_or_a_set_array_parallelism():
     assert plan_launch(config({**slurm, "array_parallelism": 4}), n_jobs=1).slots == 4
     assert plan_launch(config({"_target_": BASIC}), n_jobs=1).kind == "basic"
     assert plan_launch(config({"_target_": SUBMITIT_SLURM}), n_jobs=2).shares_storage
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({}, {"no_requeue": True}),
+        ({"comment": "x"}, {"comment": "x", "no_requeue": True}),
+        ({"requeue": True}, {"requeue": True}),  # the user keeps Slurm's requeue
+    ],
+)
+def test_slurm_jobs_are_not_requeued_by_slurm_unless_asked(extra, expected):
+    from omegaconf import OmegaConf
+
+    from hydratune.execute.submitit_launcher import executor_parameters
+
+    settings = OmegaConf.create({"timeout_min": 5, "additional_parameters": extra})
+    assert executor_parameters(settings, "slurm")["slurm_additional_parameters"] == expected
+    assert "local_additional_parameters" not in executor_parameters(
+        OmegaConf.create({"timeout_min": 5}), "local"
+    )

@@ -70,7 +70,8 @@ def test_every_trial_is_a_slurm_job(cluster, sweep, tmp_path, caplog):
         folder = tmp_path / "sweeps/quadratic" / str(trial.number) / ".submitit"
         assert (folder / f"{job_id}_0_log.out").is_file()
         script = (folder / f"{job_id}_submission.sh").read_text()
-        for line in ("--cpus-per-task=1", "--time=5", "--mem=1GB", "--comment=hydratune-test"):
+        lines = ("--cpus-per-task=1", "--time=5", "--mem=1GB", "--comment=hydratune-test")
+        for line in (*lines, "--no-requeue"):  # the sweep retries lost trials, not Slurm
             assert f"#SBATCH {line}\n" in script
         assert trial.user_attrs["setup_ran"] == "yes"
         assert f"trial #{trial.number}: slurm job {job_id}" in caplog.text
@@ -172,10 +173,10 @@ def test_a_job_out_of_time_fails_its_trial_as_lost_and_it_is_retried(cluster, tm
 
 
 def test_a_node_failure_fails_its_jobs_trials_as_lost_and_they_are_retried(cluster, tmp_path):
-    """The node goes down under the running jobs. They are submitted with ``--no-requeue``:
-    by default Slurm requeues them itself (see docs/clusters.md). The test cluster's node comes
-    back as soon as its slurmd registers again (``ReturnToService=2``)."""
-    proc = start(tmp_path, "+hydra.launcher.additional_parameters={no_requeue: true}", hang_at=1)
+    """The node goes down under the running jobs, submitted as the README's command does (no
+    requeue by Slurm: the sweep retries). The test cluster's node comes back as soon as its
+    slurmd registers again (``ReturnToService=2``)."""
+    proc = start(tmp_path, hang_at=1)
     job_id = hanging_job(tmp_path, proc, 1)
     node = subprocess.run(
         ["squeue", "-h", "-o", "%N", f"--jobs={job_id}"], capture_output=True, text=True

@@ -194,11 +194,20 @@ def executor_parameters(settings: DictConfig, cluster: str) -> dict[str, Any]:
     names them: the shared keys as they are, the others prefixed with the cluster."""
     plain = OmegaConf.to_container(settings, resolve=True)
     assert isinstance(plain, dict)
-    return {
+    params = {
         (key if key in _SHARED_KEYS else f"{cluster}_{key}"): value
         for key, value in plain.items()
         if key not in _NOT_PASSED and value is not None and not str(key).startswith("_")
     }
+    if cluster == "slurm":
+        # The sweep retries a lost trial itself (max_retries). A job Slurm requeued (after a
+        # node failure or a preemption) would run its trial again later, perhaps after the
+        # sweep has ended; `requeue: true` in additional_parameters keeps Slurm's way.
+        extra = dict(params.get("slurm_additional_parameters") or {})
+        if "requeue" not in extra:
+            extra.setdefault("no_requeue", True)
+        params["slurm_additional_parameters"] = extra
+    return params
 
 
 def slurm_states(job_ids: list[str]) -> dict[str, str]:
