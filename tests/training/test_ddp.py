@@ -45,35 +45,36 @@ def test_a_ddp_spawn_trial_completes_with_rank_zeros_objective(tmp_path, monkeyp
     assert trial.value == max(trial.intermediate_values.values())
 
 
-def test_ddp_trials_one_after_another_complete_with_rank_zeros_objective(tmp_path):
+def test_ddp_trials_complete_with_rank_zeros_objective_or_stop_on_every_rank_when_pruned(tmp_path):
+    # A grid of two trials run one after the other in the sweeper's process: one epoch
+    # completes (no pruning before n_warmup_steps=1); two epochs are pruned at epoch 1 (val/acc
+    # is maximised, and no model reaches the lower bound 1.5).
     done = hydratune_multirun(
-        tmp_path, "+trainer.strategy=ddp", *ON_CPU, "hydra.sweeper.n_trials=2"
+        tmp_path,
+        "+trainer.strategy=ddp",
+        *ON_CPU,
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.params=null",
+        "hydra/sweeper/sampler=grid",
+        "trainer.max_epochs=choice(1,2)",
+        "hydra/sweeper/pruner=threshold",
+        "hydra.sweeper.pruner.lower=1.5",
+        "hydra.sweeper.pruner.n_warmup_steps=1",
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    trials = load("mlp_digits", tmp_path).trials
-    # the second trial starts its own rank 1 in a process the first left clean
-    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
-    for trial in trials:
-        assert sorted(trial.intermediate_values) == [0, 1]
-        assert trial.value == max(trial.intermediate_values.values())
-        # rank 1 ran this trial (its log in the trial's dir), not a sweep of its own
-        rank1_log = Path(trial.user_attrs["output_dir"]) / "hydratune_rank1.log"
-        assert rank1_log.exists()
-    assert len(load("mlp_digits", tmp_path).trials) == 2
+    trials = {t.params["trainer.max_epochs"]: t for t in load("mlp_digits", tmp_path).trials}
+    complete, pruned = trials[1], trials[2]
 
+    assert complete.state == TrialState.COMPLETE
+    assert complete.value == complete.intermediate_values[0]  # rank 0's epoch
 
-def test_a_pruned_ddp_trial_stops_on_every_rank_at_the_same_epoch(tmp_path):
-    # val/acc is maximised: a lower bound no model reaches prunes at the first epoch
-    pruner = ["hydra/sweeper/pruner=threshold", "hydra.sweeper.pruner.lower=1.5"]
-    done = hydratune_multirun(
-        tmp_path, "+trainer.strategy=ddp", *ON_CPU, "hydra.sweeper.n_trials=1", *pruner
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    (trial,) = load("mlp_digits", tmp_path).trials
-    assert trial.state == TrialState.PRUNED
-    assert list(trial.intermediate_values) == [0]
-    rank1_log = (Path(trial.user_attrs["output_dir"]) / "hydratune_rank1.log").read_text()
-    assert "rank 1 of trial #0 ended: TrialPruned: pruned at epoch 0" in rank1_log
+    assert pruned.state == TrialState.PRUNED
+    assert sorted(pruned.intermediate_values) == [0, 1]
+    # rank 1 ran this trial (its log in the trial's dir), not a sweep of its own, and stopped
+    # at the epoch rank 0 was pruned at
+    rank1_log = (Path(pruned.user_attrs["output_dir"]) / "hydratune_rank1.log").read_text()
+    assert f"rank 1 of trial #{pruned.number} ended: TrialPruned: pruned at epoch 1" in rank1_log
+    assert (Path(complete.user_attrs["output_dir"]) / "hydratune_rank1.log").exists()
 
 
 def test_ddp_in_worker_processes_stops_the_sweep_at_its_first_trial_naming_what_works(tmp_path):
