@@ -21,6 +21,7 @@ HYDRATUNE = Path(sys.executable).with_name("hydratune")  # the command the READM
 
 
 def hydratune_multirun(cwd: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
+    """``hydratune -m`` the tiny sweep; ``overrides`` of its keys win, as on a command line."""
     return subprocess.run(
         [str(HYDRATUNE), "-m", *TINY_SWEEP, *overrides],
         cwd=cwd,
