@@ -134,38 +134,29 @@ def hanging_job(cwd: Path, proc: subprocess.Popen, number: int) -> str:
     return load("quadratic", cwd).trials[number].user_attrs["job_id"]
 
 
-def test_a_cancelled_job_fails_its_trial_as_lost_and_it_is_retried(cluster, tmp_path):
+# How Slurm ends a running job, and the state it then reports. The time limit is Slurm's own
+# enforcement: the limit is cut to 0 while the job runs (limits are whole minutes), and
+# slurmctld ends the job as TIMEOUT at its next time-limit check (every 30 s).
+ENDINGS = {
+    "CANCELLED": lambda job_id: ["scancel", job_id],
+    "TIMEOUT": lambda job_id: ["scontrol", "update", f"JobId={job_id}", "TimeLimit=0"],
+}
+
+
+@pytest.mark.parametrize("ended", ENDINGS)
+def test_a_job_slurm_ends_fails_its_trial_as_lost_and_it_is_retried(cluster, tmp_path, ended):
     # a lost trial counts as a failure of this run, as a killed local worker does
     proc = start(tmp_path, "hydra.sweeper.max_failure_rate=0.5", hang_at=1)
     job_id = hanging_job(tmp_path, proc, 1)
-    subprocess.run(["scancel", job_id], check=True)
+    subprocess.run(ENDINGS[ended](job_id), check=True)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
 
+    assert poll(lambda: slurm_states([job_id])[job_id] == ended, 30)
     trials = load("quadratic", tmp_path).trials
     lost = trials[1]
     assert lost.state == TrialState.FAIL and lost.user_attrs[LOST]
-    assert f"job {job_id} ended (CANCELLED)" in lost.user_attrs["fail_reason"]
-    (retry,) = [t for t in trials if t.user_attrs.get(RETRY_OF) == 1]
-    assert retry.state == TrialState.COMPLETE and retry.params == lost.params
-    assert retry.user_attrs["job_id"] != job_id
-    assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 3
-
-
-def test_a_job_out_of_time_fails_its_trial_as_lost_and_it_is_retried(cluster, tmp_path):
-    """Slurm's own time-limit enforcement ends the job: its limit is cut to 0 while it runs
-    (limits are whole minutes), and slurmctld ends it as TIMEOUT at its next time-limit check."""
-    proc = start(tmp_path, "hydra.sweeper.max_failure_rate=0.5", hang_at=1)
-    job_id = hanging_job(tmp_path, proc, 1)
-    subprocess.run(["scontrol", "update", f"JobId={job_id}", "TimeLimit=0"], check=True)
-    out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0, out
-
-    assert poll(lambda: slurm_states([job_id])[job_id] == "TIMEOUT", 30)
-    trials = load("quadratic", tmp_path).trials
-    lost = trials[1]
-    assert lost.state == TrialState.FAIL and lost.user_attrs[LOST]
-    assert f"job {job_id} ended (TIMEOUT)" in lost.user_attrs["fail_reason"]
+    assert f"job {job_id} ended ({ended})" in lost.user_attrs["fail_reason"]
     (retry,) = [t for t in trials if t.user_attrs.get(RETRY_OF) == 1]
     assert retry.state == TrialState.COMPLETE and retry.params == lost.params
     assert retry.user_attrs["job_id"] != job_id
