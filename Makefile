@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 EXTRAS ?= dev,postgres,ray,dashboard,report,slurm,grpc,mlflow
 
-.PHONY: setup services sweep test test-fast bench bench-quick bench-studies lint
+.PHONY: setup services sweep test test-fast bench bench-quick bench-studies bench-cluster lint
 
 setup: $(VENV)/.setup-done
 
@@ -43,6 +43,10 @@ bench-quick: setup
 # Research studies (bench/studies/: pruning, peers); their findings are in bench/studies/FINDINGS.md.
 bench-studies: setup
 	$(BIN)/python bench/run.py --studies
+
+# Cluster benchmarks (bench/cluster/: Slurm, many workers on PostgreSQL); they start the services.
+bench-cluster: setup
+	$(BIN)/python bench/run.py --cluster
 
 lint: setup
 	$(BIN)/ruff check src tests bench

@@ -4,6 +4,7 @@
     .venv/bin/python bench/run.py --quick    # make bench-quick: small sizes, checks it runs
     .venv/bin/python bench/run.py --quick --out /tmp/b --only overhead,parallel
     .venv/bin/python bench/run.py --studies  # make bench-studies: research studies (bench/studies/)
+    .venv/bin/python bench/run.py --cluster  # make bench-cluster: Slurm, many workers
 
 Each benchmark runs in its own Python process (``python -m bench.<name>``), one after the
 other, with ``OMP_NUM_THREADS=1`` and ``MKL_NUM_THREADS=1`` set before Python starts; a failed
@@ -41,6 +42,15 @@ BENCHMARKS = [
 ]
 # Research studies (bench/studies/): `make bench-studies`, written to bench/studies/RESULTS.md.
 STUDIES = ["studies.pruning", "studies.peers"]
+# Cluster benchmarks (bench/cluster/, they start Slurm and PostgreSQL): `make bench-cluster`,
+# written to bench/cluster/RESULTS.md.
+CLUSTER = ["cluster.slurm", "cluster.many_workers"]
+# Each group: its benchmarks, its results folder under bench/, its title and its make target.
+GROUPS = {
+    "bench": (BENCHMARKS, "", "hydratune benchmarks", "bench"),
+    "studies": (STUDIES, "studies", "hydratune research studies", "bench-studies"),
+    "cluster": (CLUSTER, "cluster", "hydratune cluster benchmarks", "bench-cluster"),
+}
 PACKAGES = ["hydratune", "optuna", "hydra-core", "omegaconf", "lightning", "torch", "numpy"]
 PINNING = (
     "`OMP_NUM_THREADS=1` and `MKL_NUM_THREADS=1` in the environment of every benchmark process"
@@ -120,13 +130,15 @@ def run_benchmark(name: str, quick: bool, scratch: Path) -> dict[str, Any]:
 
 def results_markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
-    target = "bench-studies" if report["studies"] else "bench"
-    target += "-quick" if report["quick"] and not report["studies"] else ""
+    _, _, title, target = GROUPS[report["group"]]
+    if report["quick"]:  # only the regression benchmarks have a make target for --quick
+        target = "bench-quick" if report["group"] == "bench" else None
     lines = [
-        "# hydratune research studies" if report["studies"] else "# hydratune benchmarks",
+        f"# {title}",
         "",
-        f"Written by `{report['command']}` (`make {target}`)"
-        f" on {report['date']}; total {report['total_seconds'] / 60:.1f} min.",
+        f"Written by `{report['command']}`"
+        + (f" (`make {target}`)" if target else "")
+        + f" on {report['date']}; total {report['total_seconds'] / 60:.1f} min.",
     ]
     if report["quick"]:
         lines += [
@@ -194,22 +206,28 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="small sizes (CI: does it run?)")
-    parser.add_argument(
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
         "--studies", action="store_true", help=f"run the research studies {STUDIES} instead"
+    )
+    group.add_argument(
+        "--cluster", action="store_true", help=f"run the cluster benchmarks {CLUSTER} instead"
     )
     parser.add_argument(
         "--out",
         type=Path,
-        help="where RESULTS.md and results.json go (default: bench/, or bench/studies/)",
+        help="where RESULTS.md and results.json go (default: bench/, bench/studies/ or"
+        " bench/cluster/)",
     )
     parser.add_argument("--only", help="comma-separated subset of the benchmarks or studies")
     args = parser.parse_args()
-    known = STUDIES if args.studies else BENCHMARKS
+    group_name = "studies" if args.studies else "cluster" if args.cluster else "bench"
+    known, folder, _, _ = GROUPS[group_name]
     names = args.only.split(",") if args.only else known
     unknown = set(names) - set(known)
     if unknown:
         parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {known}")
-    args.out = args.out or REPO / "bench" / ("studies" if args.studies else "")
+    args.out = args.out or REPO / "bench" / folder
 
     start = time.monotonic()
     report: dict[str, Any] = {
@@ -218,7 +236,7 @@ def main() -> None:
         ),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "quick": args.quick,
-        "studies": args.studies,
+        "group": group_name,
         "machine": machine(),
         "thread_pinning": PINNING,
         "benchmarks": {},

@@ -11,7 +11,7 @@
 
 The cluster: the one ``SLURM_CONF`` names, else a single-node cluster started here from
 ``tests/services.py`` (needs root, Debian's ``slurm-wlm`` and ``munge``). Run as
-``python -m bench.slurm [--quick]``.
+``python -m bench.cluster.slurm [--quick]``.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ run in turn on it, each adding ``WORKERS * PER_WORKER`` trials (so "at 200" span
 trials above 200). Worker start-up (imports, composing the config) is not in the latency.
 
 Needs Debian's PostgreSQL (a server is started here from ``tests/services.py``). Run as
-``python -m bench.many_workers [--quick]``.
+``python -m bench.cluster.many_workers [--quick]``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,57 @@
+"""`bench/run.py --cluster --quick` runs the Slurm and many-workers benchmarks at small sizes.
+
+Only checks that they run and report (the figures and targets the issue asks for, the command
+in the results file); never their timings (shared/BENCHMARKS.md). The Slurm benchmark submits
+to this session's cluster (``SLURM_CONF``); the many-workers one starts its own PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from helpers import REPO
+
+pytestmark = [pytest.mark.bench, pytest.mark.slurm, pytest.mark.postgres]
+
+
+@pytest.mark.timeout(400)
+def test_bench_cluster_quick_reports_slurm_and_many_workers_figures(slurm_cluster, tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--cluster", "--quick"]
+        + ["--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=360,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert report["group"] == "cluster" and report["quick"] is True
+    assert list(report["benchmarks"]) == ["cluster.slurm", "cluster.many_workers"]
+    for name, result in report["benchmarks"].items():
+        assert "error" not in result, (name, result.get("output"))
+    slurm = report["benchmarks"]["cluster.slurm"]
+    assert slurm["raw"]["where"].startswith("existing"), "submits to the session's cluster"
+    runs = slurm["raw"]["runs"]
+    assert all(0 <= r["idle"] <= 1 for r in runs["slurm"])
+    assert all(ms > 0 for r in runs["slurm"] + runs["in-process"] for ms in r["start_ms"])
+    figures = report["benchmarks"]["cluster.many_workers"]["raw"]["figures"]
+    assert set(figures) == {
+        f"{worker}|{storage}|{level}"
+        for worker in ("hydratune", "plain Optuna")
+        for storage in ("PostgreSQL", "gRPC proxy")
+        for level in (20, 100)
+    }
+    # every contender ran its trials: 2 workers x 2 trials each
+    assert all(f["n"] >= 4 and f["median"] > 0 for f in figures.values()), figures
+
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert text.startswith("# hydratune cluster benchmarks")
+    assert "bench/run.py --cluster --quick" in text and "load average" in text
+    assert "idle Slurm slots while trials wait" in text
+    assert "`python -m bench.cluster.many_workers --quick`" in text
