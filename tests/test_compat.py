@@ -195,3 +195,15 @@ def test_relaunches_command_only_when_lightning_runs_the_command_again_for_its_r
     devices = 1 if strategy == "auto" else 2
     trainer = L.Trainer(strategy=strategy, devices=devices, accelerator="cpu", logger=False)
     assert compat.relaunches_command(trainer) is relaunches, "_SubprocessScriptLauncher changed"
+
+
+def test_cached_storage_is_the_trial_cache_a_study_opened_on_it_keeps(tmp_path):
+    from optuna.storages import RDBStorage
+
+    storage = compat.cached_storage(RDBStorage(f"sqlite:///{tmp_path / 'db.sqlite'}"))
+    s = optuna.create_study(storage=storage)
+    s.tell(s.ask({"x": FloatDistribution(0, 1)}), 1.0)
+    assert compat.storage_of(s) is storage, "optuna.storages.get_storage no longer idempotent"
+    first = storage.get_all_trials(s._study_id, deepcopy=False)
+    # a finished trial is served from the cache, not rebuilt from the database
+    assert storage.get_all_trials(s._study_id, deepcopy=False)[0] is first[0]

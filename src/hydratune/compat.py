@@ -40,6 +40,18 @@ def storage_of(study: optuna.Study) -> BaseStorage:
     return study._storage
 
 
+def cached_storage(storage: BaseStorage) -> BaseStorage:
+    """``storage`` behind Optuna's trial cache, as ``create_study``/``load_study`` put an RDB
+    storage (``optuna.storages.get_storage``, "only for internal usage"; ``_CachedStorage``).
+
+    The sweep reads a study's trials before opening it (the space-change check); opened on the
+    same cached storage, the study then fetches only trials new or unfinished since, instead of
+    every trial again (seconds for a study of thousands on PostgreSQL). Other storages are
+    returned as they are.
+    """
+    return optuna.storages.get_storage(storage)
+
+
 def study_user_attrs(study: optuna.Study) -> dict[str, Any]:
     """The study's user attributes as the storage holds them (``Study._storage``,
     ``Study._study_id``), without ``Study.user_attrs``' deep copy: the sweep loop reads them

@@ -199,7 +199,7 @@ class StudySweep:
         """Open (or create) the study, settle trials lost by earlier runs, seed it with the
         sweep's warm start and enqueued points (all checked by ``plan``)."""
         conf = self.conf
-        storage = open_storage(plan.url)
+        storage = compat.cached_storage(open_storage(plan.url))  # the study reuses what is read
         existing = trials_in_storage(storage, plan.study_name)
         check_space_change(existing, plan.space)
         study = open_study(
