@@ -111,10 +111,6 @@ def stopped_by_callback(study: optuna.Study, trial: optuna.Trial, outcome: Outco
     return Outcome(TrialState.PRUNED, reason=reason)
 
 
-def count_trials(study: optuna.Study, states: tuple[TrialState, ...]) -> int:
-    return len(study.get_trials(deepcopy=False, states=states))
-
-
 def counts_toward_n_trials(trial: FrozenTrial, recovery: Recovery) -> bool:
     """Whether a trial ended by itself: complete, pruned, or failed (raised, NaN, None).
 
@@ -215,8 +211,9 @@ class SweepLoop:
         if not self.steering.poll().launching:  # paused or stopped by hand
             return False
         self.n_trials = self.steering.n_trials
-        busy = ended_trials(self.study, self.recovery) + count_trials(
-            self.study, (TrialState.RUNNING,)
+        busy = sum(  # ended or running: one read of the study before each trial
+            t.state == TrialState.RUNNING or counts_toward_n_trials(t, self.recovery)
+            for t in self.study.get_trials(deepcopy=False)
         )
         return busy < self.n_trials and not self.summary.grid_done
 
