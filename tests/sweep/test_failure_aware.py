@@ -96,3 +96,38 @@ def test_a_sweep_returns_less_often_to_a_region_that_always_fails(sweep, tmp_pat
     failed = [t for t in trials if t.state == TrialState.FAIL]
     assert len(trials) == n and all("non-finite" in t.user_attrs[FAIL_REASON] for t in failed)
     assert len(failed) < plain_failures(sampler, seed=1, n=n)
+
+
+class ReadingSampler(optuna.samplers.RandomSampler):
+    """Records what each of a sampler's reads of the study returns (as TPE reads it)."""
+
+    def __init__(self) -> None:
+        super().__init__(seed=0)
+        self.reads: list[list] = []
+
+    def sample_independent(self, study, trial, param_name, param_distribution):  # noqa: ANN001
+        self.reads.append(study._get_trials(deepcopy=False, use_cache=True))
+        return super().sample_independent(study, trial, param_name, param_distribution)
+
+
+def test_the_sampler_sees_each_new_failure_and_one_presented_list_per_ask():
+    from hydratune.sweep.failure_aware import FailureAwareSampler
+
+    base = ReadingSampler()
+    study = optuna.create_study(sampler=FailureAwareSampler(base))
+    space = {"x": IntDistribution(0, 9), "y": IntDistribution(0, 9)}
+    study.tell(study.ask(space), 3.0)
+    study.tell(study.ask(space), state=TrialState.FAIL)
+    study.ask(space)
+    first, second = base.reads[-2:]  # the two parameters of the last ask
+    assert first is second, "the trials are presented once per ask"
+    assert [(t.number, t.state) for t in first] == [
+        (0, TrialState.COMPLETE),
+        (1, TrialState.COMPLETE),  # the failure, shown as the worst complete trial
+        (2, TrialState.RUNNING),
+    ]
+    study.tell(2, state=TrialState.FAIL)
+    study.ask(space)
+    assert base.reads[-1] is not first and [t.state for t in base.reads[-1]][2] == (
+        TrialState.COMPLETE
+    ), "a failure told after the last ask is seen at the next"

@@ -86,12 +86,19 @@ class FailureAwareSampler(WrappedSampler):
     def __init__(self, base: BaseSampler, weight: int = 1) -> None:
         super().__init__(base)
         self.weight = weight
+        self._presented: tuple[list[FrozenTrial], list[FrozenTrial]] | None = None
 
     def _view(self, study: optuna.Study) -> Any:
-        directions, weight = study.directions, self.weight
-        return compat.trials_view(
-            study, lambda trials: present_failures(trials, directions, weight)
-        )
+        directions = study.directions
+
+        def present(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+            # Samplers read the trials several times per trial through Optuna's per-ask cache
+            # (the same list each time): present that list once, not once per read.
+            if self._presented is None or self._presented[0] is not trials:
+                self._presented = (trials, present_failures(trials, directions, self.weight))
+            return self._presented[1]
+
+        return compat.trials_view(study, present)
 
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
