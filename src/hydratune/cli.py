@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from hydratune import compat
 from hydratune.errors import StudyConfigError
 from hydratune.storage import StudyNotFoundError, load_study, storage_url
 
@@ -381,7 +382,9 @@ def storage_proxy(
 
     url = storage_url(storage, Path.cwd())
     try:
-        backend = open_storage(url)
+        # behind Optuna's trial cache, as Optuna's docs ask: without it every worker's sync
+        # reads all the study's trials from the database (seconds per trial at 5000 trials)
+        backend = compat.cached_storage(open_storage(url))
     except StudyConfigError as error:
         console.print(f"[red]{error}[/]")
         raise typer.Exit(code=2) from None
