@@ -64,15 +64,19 @@ def train(cfg: DictConfig, callbacks: list[L.Callback] | None = None) -> float |
     # not merged into the config (which would copy them).
     make_trainer = instantiate(cfg.trainer, _partial_=True, _convert_="all")
     flags = _callback_flags(cfg.trainer, all_callbacks)
-    trainer: L.Trainer = make_trainer(callbacks=all_callbacks, logger=loggers or False, **flags)
-    check_relaunch(trainer)
 
-    with warnings.catch_warnings(), distributed_fit():
+    with warnings.catch_warnings():
         # num_workers=0 is deliberate: the data is in memory, worker processes only cost start-up.
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         # torch 2.13 deprecates a class Lightning 2.6 still uses internally; nothing to act on here.
         warnings.filterwarnings("ignore", ".*LeafSpec.*", FutureWarning)
-        trainer.fit(model, datamodule=datamodule)
+        # Lightning's hint to prefix `srun` on a machine with Slurm: trials reach Slurm through
+        # hydra/launcher=submitit_slurm instead (twice per trial on a login node otherwise).
+        warnings.filterwarnings("ignore", ".*`srun` command is available on your system.*")
+        trainer: L.Trainer = make_trainer(callbacks=all_callbacks, logger=loggers or False, **flags)
+        check_relaunch(trainer)
+        with distributed_fit():
+            trainer.fit(model, datamodule=datamodule)
 
     if pruning is not None:
         pruning.raise_if_pruned()
