@@ -149,3 +149,23 @@ def wait_for_marker(marker: Path, proc: subprocess.Popen, timeout: float = 120) 
         assert time.monotonic() < deadline, "the trial never started"
         time.sleep(0.05)  # polling for the marker, not waiting for a guessed duration
     return int(marker.read_text())
+
+
+def run_bench(out: Path, *flags: str, timeout: int) -> dict[str, Any]:
+    """``bench/run.py *flags --quick`` writing to ``out``; its results.json, once it exited 0
+    with no benchmark in error."""
+    import json
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), *flags, "--quick", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    report = json.loads((out / "results.json").read_text())
+    for name, result in report["benchmarks"].items():
+        assert "error" not in result, (name, result.get("output"))
+    return report

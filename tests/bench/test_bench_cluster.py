@@ -7,34 +7,18 @@ to this session's cluster (``SLURM_CONF``); the many-workers one starts its own 
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
-from helpers import REPO
+from helpers import run_bench
 
 pytestmark = [pytest.mark.bench, pytest.mark.slurm, pytest.mark.postgres]
 
 
 @pytest.mark.timeout(400)
 def test_bench_cluster_quick_reports_slurm_and_many_workers_figures(slurm_cluster, tmp_path):
-    done = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "run.py"), "--cluster", "--quick"]
-        + ["--out", str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=360,
-    )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-
-    report = json.loads((tmp_path / "results.json").read_text())
+    report = run_bench(tmp_path, "--cluster", timeout=360)
     assert report["group"] == "cluster" and report["quick"] is True
     assert list(report["benchmarks"]) == ["cluster.slurm", "cluster.many_workers"]
-    for name, result in report["benchmarks"].items():
-        assert "error" not in result, (name, result.get("output"))
     slurm = report["benchmarks"]["cluster.slurm"]
     assert slurm["raw"]["where"].startswith("existing"), "submits to the session's cluster"
     runs = slurm["raw"]["runs"]
