@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -139,6 +140,26 @@ def sigint_to_group() -> None:
     sweeper and its workers, not pytest), with SIGINT as a terminal gives it."""
     os.setsid()
     default_sigint()
+
+
+def start_quadratic_app(
+    cwd: Path, *overrides: str, hang_at: int | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """``python tests/apps/quadratic_app.py -m *overrides`` in ``cwd``, as a user runs it:
+    output as one text stream, Ctrl-C deliverable. Trial ``hang_at`` writes its pid to
+    ``cwd/hanging`` and hangs; ``env`` adds to this process's environment."""
+    full_env = {**os.environ, **(env or {})}
+    if hang_at is not None:
+        full_env.update(HANG_AT_TRIAL=str(hang_at), HANG_MARKER=str(cwd / "hanging"))
+    return subprocess.Popen(
+        [sys.executable, str(APPS / "quadratic_app.py"), "-m", *overrides],
+        cwd=cwd,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=default_sigint,
+    )
 
 
 def wait_for_marker(marker: Path, proc: subprocess.Popen, timeout: float = 120) -> int:

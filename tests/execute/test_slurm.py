@@ -6,7 +6,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from helpers import APPS, REPO, TINY_SWEEP, default_sigint, load, multirun, quadratic
+from helpers import REPO, TINY_SWEEP, load, multirun, quadratic, start_quadratic_app
 from hydratune.attrs import LOST, RETRY_OF
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -102,28 +101,16 @@ def poll(condition, seconds: float) -> bool:
 
 # --- failures, with the app in a subprocess (as a user runs it) ----------------------------
 
-APP = APPS / "quadratic_app.py"
-
 
 def start(
     cwd: Path, *overrides: str, hang_at: int | None = None, gate: Path | None = None
 ) -> subprocess.Popen:
-    """``python quadratic_app.py -m hydra/launcher=submitit_slurm ...`` in ``cwd``; trial
-    ``hang_at`` writes its pid to ``cwd/hanging`` and hangs (in its Slurm job); with ``gate``,
-    every trial waits there until released (``helpers.wait_at_gate``)."""
-    env = dict(os.environ)
-    if hang_at is not None:
-        env.update(HANG_AT_TRIAL=str(hang_at), HANG_MARKER=str(cwd / "hanging"))
-    if gate is not None:
-        env.update(GATE_DIR=str(gate))
-    return subprocess.Popen(
-        [sys.executable, str(APP), "-m", *SLURM, "hydra.sweeper.n_trials=3", *overrides],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=default_sigint,
+    """The quadratic app's sweep with ``hydra/launcher=submitit_slurm`` in ``cwd``; trial
+    ``hang_at`` hangs in its Slurm job; with ``gate``, every trial waits there until released
+    (``helpers.wait_at_gate``)."""
+    env = None if gate is None else {"GATE_DIR": str(gate)}
+    return start_quadratic_app(
+        cwd, *SLURM, "hydra.sweeper.n_trials=3", *overrides, hang_at=hang_at, env=env
     )
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,28 +16,16 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from helpers import APPS, default_sigint, load, wait_for_marker
+from helpers import load, start_quadratic_app, wait_for_marker
 from hydratune.attrs import HEARTBEAT, LOST, OWNER, RETRY_OF
 from hydratune.errors import StudyConfigError
 from hydratune.sweep.recovery import Recovery
 
-APP = APPS / "quadratic_app.py"
 N = 5
 
 
 def start(cwd: Path, *overrides: str, hang_at: int | None = None) -> subprocess.Popen:
-    env = dict(os.environ)
-    if hang_at is not None:
-        env.update(HANG_AT_TRIAL=str(hang_at), HANG_MARKER=str(cwd / "hanging"))
-    return subprocess.Popen(
-        [sys.executable, str(APP), "-m", f"hydra.sweeper.n_trials={N}", *overrides],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=default_sigint,
-    )
+    return start_quadratic_app(cwd, f"hydra.sweeper.n_trials={N}", *overrides, hang_at=hang_at)
 
 
 def wait_for_hang(cwd: Path, proc: subprocess.Popen) -> int:
