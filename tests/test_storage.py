@@ -1,12 +1,15 @@
 """Storage URLs: passwords masked in both URL forms, a masked URL read back connects through
 libpq's own password sources, a URL that does not parse is an error, and a server that never
-answers is named within the connect timeout."""
+answers is named within the connect timeout; a file that is not a journal is never touched."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import time
 
+import optuna
 import pytest
 
 from hydratune.errors import StudyConfigError
@@ -14,6 +17,7 @@ from hydratune.storage import (
     CONNECT_TIMEOUT_S,
     mask_url,
     open_storage,
+    repair_journal,
     storage_url,
     unmasked,
 )
@@ -80,3 +84,67 @@ def test_the_plain_url_and_psycopg2_url_both_open(postgres_url):
     assert plain.engine.dialect.driver == "psycopg"  # SQLAlchemy 2.1's driver for postgresql://
     explicit = open_storage(postgres_url.replace("postgresql://", "postgresql+psycopg2://"))
     assert explicit.engine.dialect.driver == "psycopg2"
+
+
+# Files a typo or a shared folder can put where a storage is named: none is a journal.
+NOT_JOURNALS = {
+    "data.csv": b"epoch,acc\n1,0.5\n",
+    "multirun.yaml": b"hydra:\n  sweeper:\n    storage: null\n",
+    ".bashrc": b"export PATH=$HOME/bin:$PATH\n",
+    "records.jsonl": b'{"foo": 1}\n',
+}
+
+
+@pytest.mark.parametrize("name", NOT_JOURNALS)
+def test_a_file_that_is_not_a_journal_is_refused_and_left_byte_for_byte(sweep, tmp_path, name):
+    target = tmp_path / name
+    target.write_bytes(NOT_JOURNALS[name])
+    with pytest.raises(StudyConfigError, match="is not an Optuna journal.*left untouched"):
+        sweep([f"hydra.sweeper.storage={name}"], task=pytest.fail)
+    with pytest.raises(StudyConfigError, match="is not an Optuna journal"):
+        open_storage(str(target))
+    assert target.read_bytes() == NOT_JOURNALS[name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no aside copy, no lock
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "command",
+    [["report", "--no-png"], ["export"], ["rerun"], ["steer", "show"]],
+    ids=lambda c: c[0],
+)
+def test_read_only_commands_refuse_a_file_that_is_not_a_journal_in_one_line(tmp_path, command):
+    target = tmp_path / "data.csv"
+    target.write_bytes(NOT_JOURNALS["data.csv"])
+    where = ["--storage", "data.csv", "--study", "s"]
+    argv = [command[0], *where, *command[1:]]  # steer takes its verb last
+    done = subprocess.run(
+        [sys.executable, "-m", "hydratune", *argv],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "is not an Optuna journal" in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr + done.stdout
+    assert target.read_bytes() == NOT_JOURNALS["data.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv"]
+
+
+def test_journal_repairs_keep_every_aside_copy_and_drop_records_optuna_cannot_replay(tmp_path):
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    journal = tmp_path / "j.journal"
+    study = optuna.create_study(storage=JournalStorage(JournalFileBackend(str(journal))))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    whole = journal.read_bytes()
+    asides = []
+    for damage in (b'{"foo": 1}\n', b"GARBAGE\n"):  # two repairs within one second
+        journal.write_bytes(whole + damage)
+        asides.append(repair_journal(journal))
+        assert journal.read_bytes() == whole
+    assert len(set(asides)) == 2
+    assert [a.read_bytes() for a in asides] == [b'{"foo": 1}\n', b"GARBAGE\n"]
+    reread = optuna.load_study(study_name=study.study_name, storage=open_storage(str(journal)))
+    assert len(reread.trials) == 2

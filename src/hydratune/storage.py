@@ -126,6 +126,7 @@ def open_storage(url: str) -> BaseStorage:
                 f"hydra.sweeper.storage: '{url}' looks like SQLite; write it as a URL, "
                 f"sqlite:///{path}, or use a .journal file"
             )
+        check_is_journal(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         repair_journal(path)
         return JournalStorage(JournalFileBackend(str(path)))
@@ -241,6 +242,27 @@ def load_study(url: str, study_name: str, **kwargs: object) -> optuna.Study:
 _RECORD_START = b'{"op_code":'  # how Optuna's json.dumps of a journal record begins
 
 
+def check_is_journal(path: Path) -> None:
+    """Refuse a storage path that holds something other than a journal, leaving it untouched.
+
+    Opening a journal appends to it and repairs it, so a typo (``storage=data.csv``) or someone
+    else's file would otherwise be rewritten. A journal is empty (Optuna creates it so) or
+    begins with a record, even a torn one: nothing else is ours to write.
+    """
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise StudyConfigError(f"hydra.sweeper.storage: '{path}' is not a file")
+    with open(path, "rb") as f:
+        head = f.read(len(_RECORD_START))
+    if not _RECORD_START.startswith(head):
+        raise StudyConfigError(
+            f"hydra.sweeper.storage: '{path}' exists and is not an Optuna journal (it does not "
+            f"begin with {_RECORD_START.decode()}); it was left untouched. Name a new file "
+            "(e.g. outputs/hydratune.journal) or an existing journal"
+        )
+
+
 def repair_journal(path: Path) -> Path | None:
     """Repair ``path`` if it has damaged lines; returns where the damage was moved, or None.
 
@@ -256,8 +278,7 @@ def repair_journal(path: Path) -> Path | None:
         damaged = _damaged_lines(data)
         if not damaged:
             return None
-        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-        aside.write_bytes(b"".join(data[start:end] for start, end, _ in damaged))
+        aside = _write_aside(path, b"".join(data[start:end] for start, end, _ in damaged))
         first = damaged[0][0]
         tail_only = all(kept is None for *_, kept in damaged) and (
             sum(end - start for start, end, _ in damaged) == len(data) - first
@@ -280,6 +301,22 @@ def repair_journal(path: Path) -> Path | None:
         lock.release()
 
 
+def _write_aside(path: Path, damage: bytes) -> Path:
+    """``damage`` in a new ``<journal>.damaged-<time>[-n]`` file: never one of an earlier repair."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):
+        aside = path.with_name(f"{path.name}.damaged-{stamp}" + (f"-{n}" if n else ""))
+        try:
+            with open(aside, "xb") as f:
+                f.write(damage)
+                f.flush()
+                os.fsync(f.fileno())
+            return aside
+        except FileExistsError:
+            continue
+    raise StudyConfigError(f"{path}: 1000 repairs this second; nothing was repaired")
+
+
 def _damaged_lines(data: bytes) -> list[tuple[int, int, bytes | None]]:
     """(start, end, salvaged record or None) of each line that is not a complete record."""
     damaged = []
@@ -295,10 +332,13 @@ def _damaged_lines(data: bytes) -> list[tuple[int, int, bytes | None]]:
 
 
 def _is_record(line: bytes) -> bool:
+    """A journal record: a JSON object with an ``op_code`` (``{"foo": 1}`` is valid JSON that
+    Optuna cannot replay)."""
     try:
-        return isinstance(json.loads(line), dict)
+        record = json.loads(line)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError
         return False
+    return isinstance(record, dict) and "op_code" in record
 
 
 def _salvage(line: bytes) -> bytes | None:
