@@ -8,11 +8,13 @@ import logging
 import time
 
 import pytest
+from omegaconf import DictConfig, OmegaConf
 
 from helpers import load
 from hydratune.errors import StudyConfigError
 from hydratune.space.grammar import SearchSpaceError, make_parser, parse_line
 from hydratune.sweep.hints import CALLBACK_LINE
+from hydratune.sweep.study import sweep_directions
 
 
 @pytest.mark.parametrize(
@@ -98,3 +100,38 @@ def test_a_pruner_that_never_gets_an_intermediate_value_warns_once_with_the_line
     # a curve reported: the pruner had work, no warning
     sweep(["hydra.sweeper.n_trials=5", "hydra/sweeper/pruner=median", "curve_steps=2"])
     assert "no trial reported" not in "".join(capfd.readouterr())
+
+
+# --- direction: named once, in objective ----------------------------------------------------
+
+
+def app_config(direction: object) -> DictConfig:
+    return OmegaConf.create({"objective": {"metric": "val/acc", "direction": direction}})
+
+
+@pytest.mark.parametrize(
+    ("setting", "config", "expected"),
+    [
+        (None, app_config("maximize"), ["maximize"]),  # a sweep typed on the command line
+        ("maximize", app_config("maximize"), ["maximize"]),  # ${objective.direction}
+        (None, OmegaConf.create({"x": 0}), ["minimize"]),  # an app without objective: 1.3's
+        ("maximize", OmegaConf.create({"x": 0}), ["maximize"]),  # its own direction
+        (None, app_config(["maximize", "minimize"]), ["maximize", "minimize"]),
+    ],
+)
+def test_a_sweep_optimises_the_objectives_direction_unless_it_names_its_own(
+    setting, config, expected
+):
+    assert [d.name.lower() for d in sweep_directions(setting, config)] == expected
+
+
+def test_a_sweeper_direction_that_contradicts_the_objective_is_refused():
+    with pytest.raises(StudyConfigError, match="direction=minimize contradicts objective.direc"):
+        sweep_directions("minimize", app_config("maximize"))
+
+
+def test_a_stored_study_of_the_other_direction_is_refused_before_any_trial(sweep, tmp_path):
+    sweep(["hydra.sweeper.n_trials=2", "hydra.sweeper.direction=maximize"])
+    with pytest.raises(StudyConfigError, match="was created with \\['maximize'\\]"):
+        sweep(["hydra.sweeper.n_trials=4"], task=pytest.fail)
+    assert len(load("quadratic", tmp_path).trials) == 2

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
+from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from helpers import REPO, load, multirun
@@ -51,6 +53,31 @@ def test_cli_sweep_writes_results_matching_the_stored_study(tmp_path):
         best.params,
     )
     assert "--config-name best_config" in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_a_sweep_typed_on_the_command_line_maximises_the_objectives_metric(tmp_path):
+    # README: hydratune -m model=cnn 'model.channels=choice(8,16,32)' 'model.optimizer.lr=...'
+    readme = [
+        "model=cnn",
+        "model.channels=choice(8,16,32)",
+        "model.optimizer.lr=tag(log,interval(1e-4,1e-1))",
+    ]
+    command = [str(Path(sys.executable).with_name("hydratune")), "-m", *readme]
+    done = subprocess.run(
+        [*command, "hydra.sweeper.n_trials=3", *TINY],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    study = load("hydratune", tmp_path)
+    assert study.direction == StudyDirection.MAXIMIZE  # objective.direction: maximize (val/acc)
+    out = yaml.safe_load(
+        (tmp_path / "outputs/sweeps/hydratune/optimization_results.yaml").read_text()
+    )
+    assert out["best_value"] == max(t.value for t in study.trials if t.state == TrialState.COMPLETE)
 
 
 def test_median_pruner_stops_bad_lightning_trials_with_their_curves_stored(tmp_path, monkeypatch):

@@ -84,7 +84,8 @@ class SweeperConf:
     defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}, {"pruner": "nop"}])
     sampler: Any = MISSING
     pruner: Any = MISSING
-    direction: Any = "minimize"
+    # null: the app's objective.direction when it has one (hydratune's task), else minimize
+    direction: Any = None
     storage: Any = None
     study_name: str | None = None
     n_trials: int = 20

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
+from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -31,6 +32,30 @@ from hydratune.sweep.failure_aware import failure_aware
 from hydratune.sweep.wrapped_sampler import WrappedSampler
 
 log = logging.getLogger(__name__)
+
+
+def sweep_directions(setting: Any, config: DictConfig) -> list[StudyDirection]:
+    """The directions a sweep optimises: ``hydra.sweeper.direction``, or when it is unset the
+    app's ``objective.direction`` (hydratune's task returns that metric), else ``minimize`` as
+    hydra-optuna-sweeper. A sweep typed on the command line names no direction: it must still
+    optimise the way the objective says, and a setting that contradicts it is refused."""
+    objective = OmegaConf.select(config, "objective.direction", default=None)
+    if setting is None:
+        return directions_of("minimize" if objective is None else objective)
+    directions = directions_of(setting)
+    if objective is not None and directions != directions_of(objective):
+        raise StudyConfigError(
+            f"hydra.sweeper.direction={_names(directions)} contradicts "
+            f"objective.direction={_names(directions_of(objective))}, the direction of the "
+            "metric the task returns; leave hydra.sweeper.direction unset (it follows "
+            "objective.direction) or change objective.direction"
+        )
+    return directions
+
+
+def _names(directions: Sequence[StudyDirection]) -> str:
+    names = [d.name.lower() for d in directions]
+    return names[0] if len(names) == 1 else f"[{','.join(names)}]"
 
 
 def directions_of(direction: Any) -> list[StudyDirection]:

@@ -16,6 +16,7 @@ import optuna
 from hydra.types import HydraContext, RunMode, TaskFunction
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf, open_dict
+from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from hydratune import compat
@@ -53,6 +54,7 @@ from hydratune.sweep.study import (
     check_space_change,
     directions_of,
     open_study,
+    sweep_directions,
     trials_in_storage,
 )
 from hydratune.sweep.trial_dirs import set_aside_foreign_dirs, write_atomically
@@ -94,7 +96,7 @@ class StudySweep:
 
     def __init__(self, **settings: Any) -> None:
         self.conf = SweeperConf(**settings)
-        self.directions = directions_of(self.conf.direction)
+        self.directions: list[StudyDirection] = []  # set by plan(), from the app's config too
         self.tracker = SweepTracker(None)
 
     def setup(
@@ -145,7 +147,8 @@ class StudySweep:
         parser = make_parser(loader)
         params = merged_params(conf.params, conf.search_space)
         space = parse_search_space(params, arguments, parser, conf.when, conf.paired)
-        _check_objective_count(config, len(self.directions))
+        _check_objective_count(config, conf.direction)
+        self.directions = sweep_directions(conf.direction, config)
         study_name = (
             check_study_name(conf.study_name)
             if conf.study_name
@@ -337,11 +340,12 @@ class StudySweep:
         return lambda trial: extend(self.config, trial)
 
 
-def _check_objective_count(config: DictConfig, n_directions: int) -> None:
+def _check_objective_count(config: DictConfig, direction: Any) -> None:
     """With hydratune's training task, ``objective.metric`` must name one metric per direction."""
     metric = OmegaConf.select(config, "objective.metric")
-    if metric is None:
+    if metric is None or direction is None:
         return
+    n_directions = len(directions_of(direction))
     n_metrics = 1 if isinstance(metric, str) else len(metric)
     if n_metrics != n_directions:
         raise StudyConfigError(
