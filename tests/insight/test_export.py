@@ -4,7 +4,10 @@ trial's config exactly, and running it gives the trial's value again."""
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,7 @@ from helpers import REPO, TINY_SWEEP, load, multirun
 from hydratune.insight.export import (
     ExportError,
     default_target,
+    experiment_command,
     export_best,
     git_commit,
     group_overrides,
@@ -142,3 +146,38 @@ def test_a_study_without_complete_trials_cannot_be_exported(tmp_path):
 
     with pytest.raises(ExportError, match="no complete trial"):
         export_best(optuna.create_study(study_name="e"), tmp_path, tmp_path / "e.yaml")
+
+
+def run(cwd: Path, command: list[str]) -> str:
+    """A command as a user types it, with the console script the package installs."""
+    script = Path(sys.executable).with_name(command[0])
+    done = subprocess.run(
+        [str(script), *command[1:]], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_the_bundled_sweeps_export_reruns_with_its_header_command_as_installed(tmp_path):
+    # make sweep's own sweep=mlp_digits has export_best: true; hydratune's conf is pkg://
+    out = run(tmp_path, ["hydratune", "-m", *TINY_SWEEP])
+    target = tmp_path / "conf/experiment/mlp_digits_best.yaml"
+    command = experiment_command(target)
+    assert command == "hydratune experiment=mlp_digits_best --config-dir conf"
+    assert command in out  # the sweep prints the same command
+    rerun = run(tmp_path, shlex.split(command))  # exactly as the header says
+    best = load("mlp_digits", tmp_path).best_trial
+    assert f"{best.value:.6g}" in rerun or f"{best.value:.4f}" in rerun, rerun[-2000:]
+
+
+@pytest.mark.slow
+def test_an_init_projects_export_command_names_its_config_dir(tmp_path):
+    run(tmp_path, ["hydratune", "init", "proj"])
+    project = tmp_path / "proj"
+    tiny = ["hydra.sweeper.n_trials=2", "trainer.max_epochs=2", "hydra.sweeper.export_best=true"]
+    out = run(project, ["hydratune", "--config-dir", "conf", "-m", "sweep=tiny", *tiny])
+    command = experiment_command(project / "conf/experiment/tiny_best.yaml")
+    assert command == "hydratune experiment=tiny_best --config-dir conf"
+    assert command in out
+    run(project, shlex.split(command))

@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import shlex
 import subprocess
 from pathlib import Path
@@ -63,7 +64,8 @@ def export_best(
     )
     cwd = Path(hydra.runtime.cwd) if hydra is not None else Path.cwd()
     if hydra is not None and not _searched_by(hydra, target.parent.parent):
-        command_line = [*command_line, "--config-dir", shlex.quote(str(target.parent.parent))]
+        config_dir = _relative_to(target.parent.parent, cwd)
+        command_line = [*command_line, "--config-dir", shlex.quote(str(config_dir))]
     text = _header(study, chosen, target, cwd, command_line) + _body(overrides, config)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
@@ -112,12 +114,46 @@ def experiment_command(target: Path) -> str:
 
 
 def _searched_by(hydra: DictConfig, config_dir: Path) -> bool:
-    """Whether the app that ran the trial finds configs in ``config_dir`` without being told."""
+    """Whether the app that ran the trial finds configs in ``config_dir`` without being told
+    (a ``--config-dir`` the trial's command line gave must be given again)."""
     wanted = Path(config_dir).resolve()
-    return any(
-        s.get("schema") == "file" and s.get("path") and Path(s.path).resolve() == wanted
-        for s in hydra.runtime.get("config_sources", [])
-    )
+    return any(d.resolve() == wanted for d in config_dirs(hydra, told=False))
+
+
+def _relative_to(path: Path, cwd: Path) -> Path:
+    """``path`` relative to where the sweep ran (``conf``) when it lies below it: the command
+    stays short and runs in a copy of the project; else absolute."""
+    try:
+        return path.resolve().relative_to(cwd.resolve())
+    except ValueError:
+        return path.resolve()
+
+
+def config_dirs(hydra: DictConfig, told: bool = True) -> list[Path]:
+    """The directories of the trial's config sources, in search order: ``file://`` ones and
+    ``pkg://`` ones (an installed app, ``hydratune`` itself: ``pkg://hydratune.conf``) alike;
+    without ``told``, only those the app searches by itself (not ``--config-dir``)."""
+    dirs = []
+    for source in hydra.runtime.get("config_sources", []):
+        if not told and source.get("provider") == "command-line":
+            continue
+        path = str(source.get("path") or "")
+        if source.get("schema") == "file" and path:
+            dirs.append(Path(path))
+        elif source.get("schema") == "pkg" and path:
+            found = _package_dir(path.replace("/", "."))
+            if found is not None:
+                dirs.append(found)
+    return dirs
+
+
+def _package_dir(module: str) -> Path | None:
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    return Path(locations[0]) if locations else None
 
 
 def in_installed_package(path: Path) -> bool:
@@ -153,11 +189,7 @@ def group_overrides(
     experiment can only override groups listed before it in the primary config; a group after
     it that the trial changed is returned as a command-line override instead (second list).
     """
-    sources = [
-        Path(s.path)
-        for s in hydra.runtime.get("config_sources", [])
-        if s.get("schema") == "file" and s.get("path")
-    ]
+    sources = config_dirs(hydra)
     order = _primary_defaults(sources, str(hydra.job.get("config_name") or ""))
     after = set(order[order.index(skip_group) + 1 :]) if skip_group in order else set()
     entries: list[dict[str, str | None]] = []
