@@ -2,7 +2,7 @@
 
 Each is wrapped here and nowhere else, and ``tests/test_compat.py`` calls each one, so an
 upgrade that removes or changes one fails that test with the API's name instead of breaking a
-sweep in the middle. The list is also in the README ("Private APIs relied on").
+sweep in the middle. The list is also in docs/development.md ("Private APIs relied on").
 """
 
 from __future__ import annotations

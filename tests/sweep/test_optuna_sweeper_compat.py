@@ -1,6 +1,6 @@
 """hydra-optuna-sweeper 1.3's documented behaviours, checked on its own example apps' configs
 with only the sweeper selection changed: what matches, and each deliberate difference (listed
-in the README's compatibility table) asserted as hydratune's behaviour."""
+in docs/compatibility.md) asserted as hydratune's behaviour."""
 
 from __future__ import annotations
 
