@@ -46,9 +46,8 @@ from bench.common import (
 )
 from bench.tasks import noop
 from hydratune.space.search_space import parse_search_space
+from hydratune.steering import LoopSteering, write_action
 from hydratune.storage import open_storage, storage_url
-from hydratune.sweep.live_steering import LoopSteering
-from hydratune.sweep.steering_log import write_action
 
 TITLE = "Steering: polling the study for steering actions, per trial (issue 18)"
 TARGET_MS = 1.0

@@ -123,7 +123,7 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = 120) -> A
 def prune_trial_1_by_hand(cfg: DictConfig, trial: optuna.Trial) -> None:
     """A ``hydra.sweeper.custom_search_space`` hook that steers as a person would: once trial 1
     is asked (running, its job not yet started), ask for it to be stopped by hand."""
-    from hydratune.sweep.steer import Steerer
+    from hydratune.steering import Steerer
 
     if trial.number == 1:
         Steerer(trial.study).prune(1)

@@ -46,6 +46,15 @@ def test_no_training_module_imports_the_sweep_machinery_even_lazily():
         assert bad == [], f"{path.relative_to(PACKAGE)} imports {bad}"
 
 
+def test_steering_sits_below_the_sweep_and_insight_and_imports_neither():
+    above = ("hydratune.sweep", "hydratune.insight", "hydratune.execute")
+    for path in (PACKAGE / "steering").rglob("*.py"):
+        bad = sorted(n for n in imports_of(path) if n.startswith(above))
+        assert bad == [], f"{path.relative_to(PACKAGE)} imports {bad}"
+    leaked = sorted(m for m in loaded_after("import hydratune.steering") if m.startswith(above))
+    assert leaked == [], f"import hydratune.steering loads {leaked}"
+
+
 def test_few_top_level_modules_several_subpackages_and_no_module_over_500_lines():
     modules = sorted(p.name for p in PACKAGE.glob("*.py"))
     packages = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file())

@@ -35,7 +35,6 @@ MOVED = {
     "recovery": "hydratune.sweep.recovery",
     "results": "hydratune.sweep.results",
     "progress": "hydratune.sweep.progress",
-    "steering": "hydratune.sweep.steering",
     "search_space": "hydratune.space.search_space",
     "group_spaces": "hydratune.space.group_spaces",
     "job": "hydratune.execute.job",

@@ -319,8 +319,7 @@ def steer(
     study: StudyOpt = None,
 ) -> None:
     """Steer a running (or paused) sweep through its study: it reaches every worker."""
-    from hydratune.sweep.steer import VERBS, Steerer, SteerError
-    from hydratune.sweep.steer_view import print_action, print_view
+    from hydratune.steering import VERBS, Steerer, SteerError, print_action, print_view
 
     sweep_dir = Path(words[0]) if words and Path(words[0]).is_dir() else None
     verb, *args = words[1:] if sweep_dir is not None else words or [""]

@@ -1,15 +1,20 @@
 """Sampler and pruner configs -> Optuna objects, by the Optuna classes' own signatures.
 
 Used on both sides of a sweep: the sweeper builds its sampler and pruner, and every job builds
-the sweep's pruner to decide on its own trial, in any process.
+the sweep's pruner to decide on its own trial, in any process. ``WrappedSampler`` is the base
+of the wrappers the sweep (``sweep/``) and steering (``steering/``) put around the sampler.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler
+from optuna.trial import FrozenTrial, TrialState
 
 from hydratune.errors import StudyConfigError
 
@@ -83,3 +88,46 @@ def optuna_kwargs(cls: type, options: Any, where: str) -> dict[str, Any]:
             value = get_method(value)
         kwargs[name] = value
     return kwargs
+
+
+class WrappedSampler(BaseSampler):
+    """Delegates every ``BaseSampler`` call to ``self.base``: the base of hydratune's sampler
+    wrappers (its seed per worker, failed trials shown as bad ones, steered parameters); each
+    overrides only the calls it changes."""
+
+    def __init__(self, base: BaseSampler) -> None:
+        self.base = base
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return self.base.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return self.base.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return self.base.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.base.before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self.base.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.base.reseed_rng()

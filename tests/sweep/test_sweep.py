@@ -308,7 +308,7 @@ def test_enqueued_trials_run_first_and_warm_starts_copy_fitting_trials(sweep, tm
 def test_a_bad_warm_start_or_enqueue_item_stops_the_sweep_before_its_study_exists(
     sweep, tmp_path, setting, message
 ):
-    from hydratune.sweep.steering import SteeringError
+    from hydratune.sweep.enqueue_warm_start import SteeringError
 
     with pytest.raises(SteeringError, match=message):
         sweep(["hydra.sweeper.study_name=fresh", setting])

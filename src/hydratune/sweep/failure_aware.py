@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat
 from hydratune.attrs import FAIL_REASON, LOST, SURPLUS
-from hydratune.sweep.wrapped_sampler import WrappedSampler
+from hydratune.optuna_classes import WrappedSampler
 
 # Samplers that learn from completed trials and keep returning to a failing region (random,
 # grid and QMC ignore trials), with how many bad trials one failure weighs as. TPE draws

@@ -35,7 +35,7 @@ from hydratune.execute import interrupts
 from hydratune.execute.job import JobResult
 from hydratune.execute.launcher import Launcher
 from hydratune.space.search_space import SearchSpace
-from hydratune.sweep.live_steering import LoopSteering
+from hydratune.steering import LoopSteering
 from hydratune.sweep.recovery import Recovery
 from hydratune.sweep.study import ask_queued
 

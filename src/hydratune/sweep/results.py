@@ -19,8 +19,8 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from hydratune.attrs import OUTPUT_DIR
+from hydratune.steering import steering_summary
 from hydratune.storage import mask_url
-from hydratune.sweep.steering_log import steering_summary
 
 log = logging.getLogger(__name__)
 

@@ -26,10 +26,9 @@ from optuna.trial import FrozenTrial
 from hydratune import compat
 from hydratune.attrs import GRID_QUEUED
 from hydratune.errors import StudyConfigError
-from hydratune.optuna_classes import SAMPLERS, optuna_class, optuna_kwargs
+from hydratune.optuna_classes import SAMPLERS, WrappedSampler, optuna_class, optuna_kwargs
 from hydratune.space.search_space import SearchSpace
 from hydratune.sweep.failure_aware import failure_aware
-from hydratune.sweep.wrapped_sampler import WrappedSampler
 
 log = logging.getLogger(__name__)
 

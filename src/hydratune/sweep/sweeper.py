@@ -31,7 +31,16 @@ from hydratune.optuna_classes import build_pruner
 from hydratune.space.grammar import format_value, make_parser
 from hydratune.space.group_spaces import add_group_spaces
 from hydratune.space.search_space import SearchSpace, parse_search_space
+from hydratune.steering import read_state
 from hydratune.storage import is_in_memory, mask_url, open_storage, storage_url
+from hydratune.sweep.enqueue_warm_start import (
+    EnqueuedTrial,
+    WarmStartSource,
+    enqueue_trials,
+    open_warm_start,
+    plan_enqueue,
+    warm_start,
+)
 from hydratune.sweep.hints import warn_if_pruner_idle
 from hydratune.sweep.loop import LoopSummary, SweepLoop, ended_trials
 from hydratune.sweep.orphans import settle_orphaned_jobs
@@ -40,15 +49,6 @@ from hydratune.sweep.recovery import Recovery
 from hydratune.sweep.results import write_results
 from hydratune.sweep.schema import SweeperConf
 from hydratune.sweep.settings import check_settings, check_study_name, safe_study_name
-from hydratune.sweep.steering import (
-    EnqueuedTrial,
-    WarmStartSource,
-    enqueue_trials,
-    open_warm_start,
-    plan_enqueue,
-    warm_start,
-)
-from hydratune.sweep.steering_log import read_state
 from hydratune.sweep.study import (
     build_sampler,
     check_space_change,

@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hydratune.insight.report.model import Objective, Section, TableData
 from hydratune.insight.report.steering import mark_steering, steering_section
 from hydratune.insight.report.trials import number_text, trials_section
-from hydratune.sweep.steering_log import read_state
+from hydratune.steering import read_state
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hydratune.insight.report.model import Section, TableData
-from hydratune.sweep.steering_log import Action
+from hydratune.steering import Action
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

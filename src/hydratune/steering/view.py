@@ -6,8 +6,8 @@ from rich.console import Console
 from rich.table import Table
 
 from hydratune.space.grammar import describe, format_value
-from hydratune.sweep.steer import SweepView
-from hydratune.sweep.steering_log import Action
+from hydratune.steering.record import Action
+from hydratune.steering.verbs import SweepView
 
 EFFECT = {
     "enqueue": "It runs as the next trial of the first worker free.",

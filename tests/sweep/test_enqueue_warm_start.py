@@ -12,7 +12,7 @@ from helpers import REPO, TEST_CONF, load
 from hydratune.attrs import ENQUEUED_FROM, WARM_START_FROM
 from hydratune.space.search_space import parse_search_space
 from hydratune.storage import open_storage, storage_url
-from hydratune.sweep.steering import (
+from hydratune.sweep.enqueue_warm_start import (
     SteeringError,
     enqueue_trials,
     open_warm_start,

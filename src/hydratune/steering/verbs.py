@@ -45,9 +45,8 @@ from hydratune.space.grammar import (
     parse_line,
 )
 from hydratune.space.search_space import SearchSpace
-from hydratune.storage import load_study
-from hydratune.sweep.steering import SteeringError, params_from_mapping
-from hydratune.sweep.steering_log import (
+from hydratune.steering.points import SteeringError, params_from_mapping
+from hydratune.steering.record import (
     Action,
     SteeringState,
     read_state,
@@ -55,6 +54,7 @@ from hydratune.sweep.steering_log import (
     who,
     write_action,
 )
+from hydratune.storage import load_study
 
 VERBS = (
     "enqueue",

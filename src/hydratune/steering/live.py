@@ -23,9 +23,9 @@ from optuna.trial import FrozenTrial
 
 from hydratune import compat
 from hydratune.attrs import STEER_PREFIX
+from hydratune.optuna_classes import WrappedSampler
 from hydratune.space.search_space import SearchSpace
-from hydratune.sweep.steering_log import SteeringState, read_state, record_space, steering_keys
-from hydratune.sweep.wrapped_sampler import WrappedSampler
+from hydratune.steering.record import SteeringState, read_state, record_space, steering_keys
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,7 @@ from typer.testing import CliRunner
 from helpers import APPS, load, multirun, quadratic, wait_at_gate, wait_for
 from hydratune import cli
 from hydratune.attrs import PRUNE_REQUESTED
-from hydratune.sweep.steer import Steerer, SteerError
-from hydratune.sweep.steering_log import read_state
+from hydratune.steering import Steerer, SteerError, read_state
 
 APP = APPS / "quadratic_app.py"
 X = FloatDistribution(-5.0, 5.0)  # x as tests/conf/quadratic.yaml declares it
@@ -152,7 +151,7 @@ class Messages(logging.Handler):
 
 @pytest.mark.slow  # seconds of real sweeps; the core verbs stay in the fast tier
 def test_pause_starts_no_trial_until_resume(sweep, tmp_path):
-    messages = Messages("hydratune.sweep.live_steering")
+    messages = Messages("hydratune.steering.live")
     try:
         run = Background(tmp_path, "hydra.sweeper.n_trials=3")
         run.started(0)

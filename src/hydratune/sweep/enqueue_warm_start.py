@@ -23,7 +23,6 @@ Example (the sweep config)::
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -37,17 +36,19 @@ from optuna.trial import TrialState
 
 from hydratune.attrs import ENQUEUED_FROM, WARM_START_FROM
 from hydratune.errors import StudyConfigError
-from hydratune.space.grammar import SearchSpaceError, format_value
+from hydratune.space.grammar import format_value
 from hydratune.space.search_space import SearchSpace
+from hydratune.steering import (
+    SteeringError,
+    fit_value,
+    is_sequence,
+    params_from_mapping,
+)
 from hydratune.storage import StudyNotFoundError, load_study, mask_url
 
 log = logging.getLogger(__name__)
 
 Compose = Callable[[Sequence[str]], DictConfig]
-
-
-class SteeringError(ValueError):
-    """An ``enqueue`` item or a warm-start source that does not fit the sweep."""
 
 
 @dataclass
@@ -92,7 +93,7 @@ def plan_enqueue(
             params = params_from_mapping(space, _plain(item), where)
             sampled = {k: "not given" for k in space.distributions if k not in params}
             source = ", ".join(f"{k}={format_value(v)}" for k, v in params.items())
-        elif isinstance(item, str) or _is_sequence(item):
+        elif isinstance(item, str) or is_sequence(item):
             overrides = [item] if isinstance(item, str) else [str(o) for o in _plain(item)]
             if compose is None:
                 raise SteeringError(f"{where}: override lists need a compose function")
@@ -130,34 +131,6 @@ def enqueue_trials(study: optuna.Study, plans: list[EnqueuedTrial]) -> list[Enqu
     return plans
 
 
-def params_from_mapping(space: SearchSpace, item: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """Parameter values of a mapping item, checked against their distributions."""
-    params = {}
-    for key, value in item.items():
-        dist = space.distributions.get(str(key))
-        if dist is None:
-            close = difflib.get_close_matches(str(key), list(space.distributions), n=2)
-            hint = f" Did you mean {' or '.join(close)}?" if close else ""
-            raise SteeringError(
-                f"{where}: '{key}' is not a searched parameter.{hint} Searched: "
-                f"{', '.join(space.distributions) or 'none'}. To enqueue an experiment or "
-                "other overrides, write a list: [experiment=name]"
-            )
-        pair = space.pairs.get(str(key))
-        if pair is not None and _is_sequence(value):
-            value = pair.label(list(value))  # a pair's row given as its values
-        params[str(key)] = _fit(space, str(key), value, f"{where}.{key}")
-    for key in params:
-        condition = space.conditions.get(key)
-        if condition and condition.parent in params and not space.is_active(key, params):
-            raise SteeringError(
-                f"{where}.{key}: searched only when {condition.parent} is one of "
-                f"{[format_value(v) for v in condition.values]}, and the item sets "
-                f"{condition.parent}={format_value(params[condition.parent])}"
-            )
-    return params
-
-
 def params_from_overrides(
     space: SearchSpace, overrides: Sequence[str], compose: Compose, where: str
 ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -190,20 +163,13 @@ def params_from_overrides(
             sampled[key] = "not in the composed config"
             continue
         try:
-            params[key] = _fit(space, key, value, key)
+            params[key] = fit_value(space, key, value, key)
         except SteeringError as error:
             sampled[key] = str(error)
     return params, sampled
 
 
 _ABSENT = object()
-
-
-def _fit(space: SearchSpace, key: str, value: Any, where: str) -> Any:
-    try:
-        return space.fit(key, value, where)
-    except SearchSpaceError as error:
-        raise SteeringError(str(error)) from None
 
 
 def _read(config: DictConfig, choices: Mapping[str, Any], key: str) -> Any:
@@ -303,10 +269,6 @@ def warm_start(
 def _first_trials(study: optuna.Study) -> list[tuple[int, Any]]:
     """Enough to tell two handles of one study from two studies that share a name."""
     return [(t.number, t.datetime_start) for t in study.get_trials(deepcopy=False)[:5]]
-
-
-def _is_sequence(item: Any) -> bool:
-    return isinstance(item, Sequence) and not isinstance(item, str)
 
 
 def _plain(item: Any) -> Any:

@@ -1,0 +1,38 @@
+"""Steering: a person changes a running sweep through its study, and every worker obeys.
+
+Below both ``sweep/`` (the loop reads it before each trial) and ``insight/`` (the report shows
+it); it imports neither. ``record``: the steering record, an on-disk format in the study's user
+attributes; ``verbs``: ``Steerer``, what ``hydratune steer`` and a notebook call; ``view``: how
+the command prints; ``live``: the loop's side; ``points``: values checked against the space.
+"""
+
+from __future__ import annotations
+
+from hydratune.steering.live import LoopSteering
+from hydratune.steering.points import (
+    SteeringError,
+    fit_value,
+    is_sequence,
+    params_from_mapping,
+)
+from hydratune.steering.record import Action, read_state, steering_summary, write_action
+from hydratune.steering.verbs import VERBS, Steerer, SteerError, SweepView
+from hydratune.steering.view import print_action, print_view
+
+__all__ = [
+    "VERBS",
+    "Action",
+    "LoopSteering",
+    "SteerError",
+    "Steerer",
+    "SteeringError",
+    "SweepView",
+    "fit_value",
+    "is_sequence",
+    "params_from_mapping",
+    "print_action",
+    "print_view",
+    "read_state",
+    "steering_summary",
+    "write_action",
+]
