@@ -189,7 +189,7 @@ def sweep(
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from hydratune.sweep.schema import SweeperConf
+    from hydratune.schema import SweeperConf
 
     fields = SweeperConf.__dataclass_fields__
     off = [key for key in ("export_best", *(() if report else ("report",))) if key in fields]

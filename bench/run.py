@@ -32,6 +32,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 # Regression benchmarks: each run of `make bench`; their targets lead bench/RESULTS.md.
 BENCHMARKS = [
+    "plugin_import",
     "overhead",
     "parallel",
     "end_to_end",

@@ -142,7 +142,7 @@ def test_hydra_plugin_alias_is_found_by_its_alias_and_instantiated_as_itself():
     from hydra.plugins.sweeper import Sweeper
     from omegaconf import OmegaConf
 
-    from hydratune.sweep.upstream import UPSTREAM_TARGET
+    from hydratune.schema import UPSTREAM_TARGET
 
     alias = Plugins.instance().class_name_to_class.get(UPSTREAM_TARGET)  # Plugins._register
     assert alias is not None and issubclass(alias, Sweeper), "Hydra's plugin registry changed"

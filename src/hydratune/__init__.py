@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from hydratune.training.current_trial import current_trial, report, should_prune
-
 __all__ = ["PruningCallback", "current_trial", "report", "should_prune"]
 
 
@@ -31,7 +29,6 @@ MOVED = {
     "sweeper": "hydratune.sweep.sweeper",
     "loop": "hydratune.sweep.loop",
     "study": "hydratune.sweep.study (storage URLs: hydratune.storage)",
-    "schema": "hydratune.sweep.schema",
     "recovery": "hydratune.sweep.recovery",
     "results": "hydratune.sweep.results",
     "progress": "hydratune.sweep.progress",
@@ -48,7 +45,13 @@ MOVED = {
 
 
 def __getattr__(name: str) -> Any:
-    if name == "PruningCallback":  # imported on use: it needs Lightning, the rest does not
+    # Imported on use: Hydra imports the plugin module (and so this package) in every app run,
+    # where Optuna (for the trial functions) and Lightning (for the callback) are not needed.
+    if name in ("current_trial", "report", "should_prune"):
+        import importlib
+
+        return getattr(importlib.import_module("hydratune.training.current_trial"), name)
+    if name == "PruningCallback":
         from hydratune.training.pruning import PruningCallback
 
         return PruningCallback

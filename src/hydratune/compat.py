@@ -7,12 +7,13 @@ sweep in the middle. The list is also in docs/development.md ("Private APIs reli
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
-from optuna.distributions import BaseDistribution
-from optuna.storages import BaseStorage, RDBStorage
-from optuna.trial import FrozenTrial
+if TYPE_CHECKING:  # imported where used: the Hydra plugin module imports this one, not Optuna
+    import optuna
+    from optuna.distributions import BaseDistribution
+    from optuna.storages import BaseStorage
+    from optuna.trial import FrozenTrial
 
 
 def pop_waiting_trial(study: optuna.Study) -> optuna.Trial | None:
@@ -21,8 +22,10 @@ def pop_waiting_trial(study: optuna.Study) -> optuna.Trial | None:
     ``Study._pop_waiting_trial_id``: the atomic pop ``study.ask`` itself uses, which keeps
     workers on a grid from taking the same point.
     """
+    from optuna import Trial
+
     trial_id = study._pop_waiting_trial_id()
-    return None if trial_id is None else optuna.Trial(study, trial_id)
+    return None if trial_id is None else Trial(study, trial_id)
 
 
 def trial_by_number(study: optuna.Study, number: int) -> optuna.Trial:
@@ -31,8 +34,10 @@ def trial_by_number(study: optuna.Study, number: int) -> optuna.Trial:
     ``Study._storage`` and ``Study._study_id``: Optuna has no public way to rebuild a trial
     handle that reports and prunes from another process.
     """
+    from optuna import Trial
+
     trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
-    return optuna.Trial(study, trial_id)
+    return Trial(study, trial_id)
 
 
 def storage_of(study: optuna.Study) -> BaseStorage:
@@ -49,7 +54,9 @@ def cached_storage(storage: BaseStorage) -> BaseStorage:
     every trial again (seconds for a study of thousands on PostgreSQL). Other storages are
     returned as they are.
     """
-    return optuna.storages.get_storage(storage)
+    from optuna.storages import get_storage
+
+    return get_storage(storage)
 
 
 def study_user_attrs(study: optuna.Study) -> dict[str, Any]:
@@ -67,6 +74,8 @@ def rdb_user_attr_count(study: optuna.Study, prefix: str) -> int | None:
     of user attributes build an ORM object per row (milliseconds per read on PostgreSQL); the
     sweep loop asks this before every trial whether steering changed.
     """
+    from optuna.storages import RDBStorage
+
     storage = getattr(study._storage, "_backend", study._storage)
     if not isinstance(storage, RDBStorage):
         return None

@@ -12,6 +12,7 @@ from helpers import run_bench
 pytestmark = pytest.mark.bench
 
 SECTIONS = [
+    "plugin_import",
     "overhead",
     "parallel",
     "end_to_end",

@@ -207,6 +207,21 @@ def test_the_template_config_with_only_the_sweeper_override_changed_runs_with_a_
     assert len(load("mnist", tmp_path).trials) == 3
 
 
+def test_the_unchanged_template_config_runs_hydratune_with_a_hint_without_the_upstream_plugin(
+    template, tmp_path, caplog
+):
+    # `override /hydra/sweeper: optuna` and the upstream _target_, as the template ships them;
+    # hydra-optuna-sweeper is not installed here, so Hydra alone would stop at composition
+    with caplog.at_level(logging.WARNING):
+        run_template(template)
+    hints = [r.getMessage() for r in caplog.records if "hydra/sweeper: optuna" in r.getMessage()]
+    assert len(hints) == 1 and "override hydra/sweeper: hydratune" in hints[0]
+    study = load("mnist", tmp_path)
+    assert study.direction == optuna.study.StudyDirection.MAXIMIZE
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    assert study.trials[0].params.keys() >= {"model.optimizer.lr", "data.batch_size"}
+
+
 def test_migrate_turns_search_space_into_params_and_notes_ranges(tmp_path):
     from hydratune.scaffold.migrate import migrate_text
 

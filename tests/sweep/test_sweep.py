@@ -119,11 +119,11 @@ def test_every_optuna_sampler_option_is_settable(sweep, tmp_path):
     assert isinstance(sampler, optuna.samplers.TPESampler)
     from omegaconf import OmegaConf
 
-    from hydratune.sweep.schema import options_schema
+    from hydratune.schema import SAMPLER_OPTIONS
     from hydratune.sweep.study import build_sampler
 
     options = OmegaConf.merge(
-        OmegaConf.structured(options_schema(optuna.samplers.TPESampler)),
+        OmegaConf.structured(SAMPLER_OPTIONS["tpe"]),
         {"multivariate": True, "constant_liar": False, "n_startup_trials": 1},
     )
     built = build_sampler(options, None).base  # the TPE inside the failure-aware wrapper

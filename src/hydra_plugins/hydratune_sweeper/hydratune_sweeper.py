@@ -1,30 +1,46 @@
-"""The Hydra plugin shim: registers the config schemas, delegates to ``StudySweep``."""
+"""The Hydra plugin shim: registers the config schemas, delegates to ``StudySweep``.
+
+Hydra imports this module in every run of every app, sweep or not, so it imports neither
+Optuna nor ``hydratune.sweep``: the sweeper's implementation is imported when Hydra constructs
+the sweeper, as hydra-optuna-sweeper does (``bench/plugin_import.py`` measures the cost).
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
 from hydratune import compat
-from hydratune.sweep.loop import LoopSummary
-from hydratune.sweep.schema import register_configs
-from hydratune.sweep.sweeper import StudySweep
-from hydratune.sweep.upstream import UPSTREAM_TARGET
+from hydratune.schema import UPSTREAM_TARGET, register_configs
+
+if TYPE_CHECKING:
+    from hydratune.sweep.loop import LoopSummary
 
 log = logging.getLogger(__name__)
 
-register_configs()
+
+def _upstream_installed() -> bool:
+    try:
+        return importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+_UPSTREAM_INSTALLED = _upstream_installed()
+register_configs(as_upstream=not _UPSTREAM_INSTALLED)
 
 
 class HydratuneSweeper(Sweeper):
     """``hydra/sweeper: hydratune``: Optuna sweeps that prune, resume and keep workers busy."""
 
     def __init__(self, **settings: Any) -> None:
+        from hydratune.sweep.sweeper import StudySweep
+
         self.sweep_impl = StudySweep(**settings)
         self.summary: LoopSummary | None = None
 
@@ -41,28 +57,32 @@ class HydratuneSweeper(Sweeper):
         self.summary = self.sweep_impl.sweep(arguments)
 
 
-def _upstream_installed() -> bool:
-    try:
-        return importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None
-    except (ImportError, ValueError):
-        return False
-
-
-if not _upstream_installed():
+if not _UPSTREAM_INSTALLED:
 
     class OptunaSweeper(HydratuneSweeper):
-        """hydra-optuna-sweeper's class name, for configs that select ``hydratune`` but still
-        set ``hydra.sweeper._target_`` to the upstream class (lightning-hydra-template's
-        ``hparams_search/*.yaml``): hydratune runs, and says which line to delete. Registered
-        only where hydra-optuna-sweeper is not installed, so it never shadows the real one."""
+        """hydra-optuna-sweeper's class, for configs written for it where it is not installed:
+        ``hydra/sweeper: optuna`` (registered as hydratune by ``register_configs``), or
+        ``hydra/sweeper: hydratune`` with ``hydra.sweeper._target_`` still naming the upstream
+        class (lightning-hydra-template's ``hparams_search/*.yaml``). hydratune runs, and says
+        what to change. Registered only here, so it never shadows the real one."""
 
-        def __init__(self, **settings: Any) -> None:
-            log.warning(
-                "hydra.sweeper._target_ is %s (hydra-optuna-sweeper's class) but "
-                "hydra/sweeper is hydratune: running hydratune. Delete the _target_ line "
-                "(`hydratune migrate <config.yaml>` rewrites the file)",
-                UPSTREAM_TARGET,
-            )
-            super().__init__(**settings)
+        def setup(
+            self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+        ) -> None:
+            if config.hydra.runtime.choices.get("hydra/sweeper") == "optuna":
+                log.warning(
+                    "hydra/sweeper: optuna selects hydra-optuna-sweeper, which is not installed: "
+                    "running hydratune with the same config. Write `override hydra/sweeper: "
+                    "hydratune` and delete hydra.sweeper._target_ (`hydratune migrate "
+                    "<config.yaml>` rewrites the file)"
+                )
+            else:
+                log.warning(
+                    "hydra.sweeper._target_ is %s (hydra-optuna-sweeper's class) but "
+                    "hydra/sweeper is hydratune: running hydratune. Delete the _target_ line "
+                    "(`hydratune migrate <config.yaml>` rewrites the file)",
+                    UPSTREAM_TARGET,
+                )
+            super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     compat.hydra_plugin_alias(OptunaSweeper, UPSTREAM_TARGET)

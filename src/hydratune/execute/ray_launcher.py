@@ -6,7 +6,8 @@ worker processes, so torch and Lightning are imported once per worker, and a tas
 on a worker for the first time sets up Hydra's state there from the sweep's own.
 
 Jobs find their trial through the study storage, so use a storage every Ray node can reach
-(a PostgreSQL URL on a cluster; the default journal file works for a local instance).
+(a PostgreSQL URL on a cluster; the default journal file works for a local instance). Its
+config is registered by ``hydra_plugins/hydratune_ray_launcher``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import pickle
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.singleton import Singleton
@@ -25,19 +25,6 @@ from hydratune.execute.job import JobResult
 from hydratune.execute.launcher import Launcher, describe
 from hydratune.execute.local import init_worker, run_in_worker
 from hydratune.execute.trial_config import TrialConfigFactory
-
-
-@dataclass
-class RayLauncherConf:
-    """``hydra/launcher=hydratune_ray``: where Ray runs and what each trial asks of it."""
-
-    _target_: str = "hydratune.execute.ray_launcher.RayLauncher"
-    address: str | None = None  # null: start a local Ray instance; "auto" or ray://host:port
-    num_cpus_per_trial: float = 1.0
-    num_gpus_per_trial: float = 0.0
-    # Extra ray.init() arguments, e.g. {num_cpus: 2, include_dashboard: false} for a local one.
-    init: dict[str, Any] = field(default_factory=dict)
-
 
 _WORKER_STATE: str | None = None  # digest of the sweep state this Ray worker was set up with
 

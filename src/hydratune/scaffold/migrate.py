@@ -30,7 +30,8 @@ from pathlib import Path
 
 import yaml
 
-from hydratune.sweep.upstream import UPSTREAM_TARGET, search_space_params
+from hydratune.schema import UPSTREAM_TARGET
+from hydratune.sweep.upstream import search_space_params
 
 _SWEEPER_CHOICE = re.compile(r"^(\s*-?\s*(?:override\s+)?/?hydra/sweeper\s*:\s*)optuna\b")
 _UPSTREAM_TARGET = re.compile(

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from hydratune.errors import StudyConfigError
-from hydratune.sweep.schema import SweeperConf
+from hydratune.schema import SweeperConf
 
 # One path component: no separator, no leading dot or dash, no spaces (the printed commands
 # stay copyable), any letters and digits of any script.

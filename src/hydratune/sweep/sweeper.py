@@ -28,6 +28,7 @@ from hydratune.execute.trial_config import TrialConfigFactory
 from hydratune.insight.export import default_target, experiment_command, export_best
 from hydratune.insight.tracking import SweepTracker, describe_space, tracking_settings
 from hydratune.optuna_classes import build_pruner
+from hydratune.schema import SweeperConf
 from hydratune.space.grammar import format_value, make_parser
 from hydratune.space.group_spaces import add_group_spaces
 from hydratune.space.search_space import SearchSpace, parse_search_space
@@ -47,7 +48,6 @@ from hydratune.sweep.orphans import settle_orphaned_jobs
 from hydratune.sweep.progress import SweepProgress
 from hydratune.sweep.recovery import Recovery
 from hydratune.sweep.results import write_results
-from hydratune.sweep.schema import SweeperConf
 from hydratune.sweep.settings import check_settings, check_study_name, safe_study_name
 from hydratune.sweep.study import (
     build_sampler,

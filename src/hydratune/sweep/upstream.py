@@ -21,7 +21,6 @@ from hydratune.space.grammar import format_value
 
 log = logging.getLogger(__name__)
 
-UPSTREAM_TARGET = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
 TARGET = "hydra_plugins.hydratune_sweeper.hydratune_sweeper.HydratuneSweeper"
 
 

@@ -1,62 +1,16 @@
-"""Config schemas of ``hydra.sweeper``, registered in Hydra's ConfigStore.
-
-Every schema is a dataclass, so a misspelt key under ``hydra.sweeper`` (or under its sampler
-or pruner) is a composition error that names the key. The sampler and pruner schemas are
-generated from the Optuna classes' own signatures: every option Optuna has can be set in YAML,
-and none is passed to Optuna unless the user sets it (so no deprecated argument is passed).
+"""The ``hydra.sweeper`` schema of ``hydra/sweeper: hydratune`` (its sampler and pruner options
+are generated, in ``optuna_options.py``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
-import optuna
-from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-from hydratune.execute.ray_launcher import RayLauncherConf
-from hydratune.optuna_classes import PRUNERS, SAMPLERS, SUPPLIED
-
-# Defaults for the few arguments that Optuna requires.
-_REQUIRED_DEFAULTS: dict[tuple[type, str], Any] = {
-    (optuna.pruners.PercentilePruner, "percentile"): 25.0,
-    (optuna.pruners.PatientPruner, "patience"): 2,
-    (optuna.pruners.PatientPruner, "wrapped_pruner"): None,
-}
-
-
-@functools.cache
-def options_schema(cls: type) -> type:
-    """A dataclass with ``_target_`` and one field per constructor argument of ``cls``.
-
-    A field keeps the Optuna default; a default that is not a plain value (a function) shows
-    as ``None`` and means "Optuna's default".
-    """
-    fields: list[tuple[str, Any, Any]] = [
-        ("_target_", str, field(default=f"{_public_module(cls)}.{cls.__name__}"))
-    ]
-    for name, param in inspect.signature(cls.__init__).parameters.items():
-        if name in SUPPLIED or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            continue
-        default = _REQUIRED_DEFAULTS.get((cls, name), param.default)
-        if default is inspect.Parameter.empty:
-            default = MISSING
-        elif not isinstance(default, (str, int, float, bool, type(None))):
-            default = None
-        fields.append((name, Any, field(default=default)))
-    schema = dataclasses.make_dataclass(f"{cls.__name__}Conf", fields)
-    schema.__module__ = __name__  # importable by name, so composed configs pickle
-    globals()[schema.__name__] = schema
-    return schema
-
-
-def _public_module(cls: type) -> str:
-    """``optuna.samplers`` for ``optuna.samplers._tpe.sampler``: where users import it from."""
-    return ".".join(cls.__module__.split(".")[:2])
+# hydra-optuna-sweeper's sweeper class: configs written for it still name it.
+UPSTREAM_TARGET = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
 
 
 @dataclass
@@ -126,26 +80,3 @@ class SweeperConf:
     progress: bool = True
     # MLflow tracking: one parent run per study, a child run per trial (insight/tracking.py).
     mlflow: MlflowConf = field(default_factory=MlflowConf)
-
-
-def register_configs() -> None:
-    """Put the sweeper and its sampler/pruner options into Hydra's ConfigStore."""
-    store = ConfigStore.instance()
-    store.store(group="hydra/sweeper", name="hydratune", node=SweeperConf, provider="hydratune")
-    # hydratune_ray, not ray: hydra-ray-launcher registers that name (execute/select.py)
-    store.store(
-        group="hydra/launcher", name="hydratune_ray", node=RayLauncherConf, provider="hydratune"
-    )
-    for group, classes in (("sampler", SAMPLERS), ("pruner", PRUNERS)):
-        for name, cls in classes.items():
-            store.store(
-                group=f"hydra/sweeper/{group}",
-                name=name,
-                node=options_schema(cls),
-                provider="hydratune",
-            )
-
-
-# Defined at import, so pickled configs that hold them load in any process.
-for _cls in (*SAMPLERS.values(), *PRUNERS.values()):
-    options_schema(_cls)
