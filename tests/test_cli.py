@@ -157,3 +157,36 @@ def test_help_lists_every_command_then_the_apps_config_groups():
         assert f" {name} " in commands, f"{name} missing from hydratune --help"
     assert "== Configuration groups ==" in done.stdout
     assert "sweep: digits_models, mlp_digits" in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["-m", "sweep=mlp_digits", "hydra.sweeper.n_trials=-1"],
+            "hydra.sweeper.n_trials=-1: expected a study total of at least 1",
+        ),
+        (
+            ["-m", "sweep=mlp_digits", "model.hiden_dim=choice(1,2)"],
+            "'model.hiden_dim' is not a key of the composed config. Did you mean model.hidden_dim?",
+        ),
+        (
+            ["model._target_=hydratune.models.MLP", "trainer.max_epochs=1"],
+            "model._target_: hydratune.models moved to hydratune.training.models",
+        ),
+    ],
+    ids=["setting", "key", "moved-target"],
+)
+def test_a_config_error_is_one_line_naming_the_key_and_the_fix(tmp_path, argv, line):
+    done = subprocess.run(
+        [sys.executable, "-m", "hydratune", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1
+    assert line in done.stderr
+    assert "Traceback" not in done.stderr and 'File "' not in done.stderr, done.stderr
+    assert not (tmp_path / "outputs/hydratune.journal").exists()

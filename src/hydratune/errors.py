@@ -1,6 +1,17 @@
-"""Errors shared across the package."""
+"""Errors shared across the package.
+
+An error a person fixes by changing a setting is a ``ConfigError``: Hydra prints its message
+alone, as one line naming the key and the fix, not a traceback around it
+(``HYDRA_FULL_ERROR=1`` still shows the traceback).
+"""
 
 from __future__ import annotations
+
+from hydra.errors import CompactHydraException
+
+
+class ConfigError(CompactHydraException, ValueError):
+    """A setting that cannot work as written; the message names the key and the fix."""
 
 
 class FatalTrialError(Exception):
@@ -8,11 +19,11 @@ class FatalTrialError(Exception):
     a config that cannot compose): the sweep stops at once instead of repeating it."""
 
 
-class StudyConfigError(ValueError):
+class StudyConfigError(ConfigError):
     """A ``hydra.sweeper`` setting that cannot open the study it names."""
 
 
-class UnknownKeyError(KeyError):
+class UnknownKeyError(CompactHydraException, KeyError):
     """A searched or fixed parameter that names no key of the composed config."""
 
     def __str__(self) -> str:

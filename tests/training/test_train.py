@@ -164,7 +164,7 @@ def test_missing_optional_logger_package_says_how_to_install_it(monkeypatch):
     monkeypatch.setattr(fabric_tensorboard, "_TENSORBOARDX_AVAILABLE", False)
     node = yaml.safe_load((CONF_DIR / "logger" / "tensorboard.yaml").read_text())
     node["tensorboard"]["save_dir"] = "unused"
-    hint = r"logger\.tensorboard .*pip install 'hydratune\[tensorboard\]' \(Neither"
+    hint = r"logger\.tensorboard .*pip install -e '\.\[tensorboard\]' .*\(Neither"
     with pytest.raises(ImportError, match=hint):
         instantiate_group(OmegaConf.create(node), "logger")
 

@@ -30,6 +30,7 @@ from optuna.distributions import (
 )
 
 from hydratune import compat
+from hydratune.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ MAX_CHOICES = 100_000  # a categorical is a list: shuffle(range(...)) beyond thi
 MAX_FLOAT_STEPS = 2**53  # steps of a float range beyond float precision (and Optuna's Decimal)
 
 
-class SearchSpaceError(ValueError):
+class SearchSpaceError(ConfigError):
     """An expression in ``hydra.sweeper.params`` or on the command line that cannot be searched."""
 
 

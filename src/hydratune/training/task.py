@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
-from hydra.errors import InstantiationException
+from hydra.errors import CompactHydraException, InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from omegaconf import DictConfig
@@ -26,11 +26,17 @@ from hydratune.training.pruning import PruningCallback
 
 log = logging.getLogger(__name__)
 
-# Optional packages a config group may need, and how to get them.
+# Optional packages a config group may need, and how to get them (hydratune installs from a
+# clone: make setup has every extra).
 _EXTRAS_HINT = {
-    "tensorboard": "pip install 'hydratune[tensorboard]'",
-    "mlflow": "pip install 'hydratune[mlflow]'",
+    "tensorboard": "pip install -e '.[tensorboard]' in hydratune's clone",
+    "mlflow": "pip install -e '.[mlflow]' in hydratune's clone",
 }
+
+
+class TargetImportError(CompactHydraException, ImportError):
+    """A ``_target_`` that cannot be imported, with the reason Hydra keeps for
+    ``HYDRA_FULL_ERROR=1`` (a moved path names its new one; a missing package how to get it)."""
 
 
 def train(cfg: DictConfig, callbacks: list[L.Callback] | None = None) -> float | list[float]:
@@ -42,9 +48,10 @@ def train(cfg: DictConfig, callbacks: list[L.Callback] | None = None) -> float |
     spec = ObjectiveSpec.from_config(cfg.objective)  # a malformed objective fails before any work
     L.seed_everything(cfg.seed, workers=True)
 
-    datamodule = instantiate(cfg.data)
-    model = instantiate(
+    datamodule = instantiate_node(cfg.data, "data")
+    model = instantiate_node(
         cfg.model,
+        "model",
         input_shape=list(datamodule.input_shape),
         num_classes=datamodule.num_classes,
         _convert_="all",
@@ -103,23 +110,39 @@ def instantiate_group(group: Mapping[str, Any] | None, key: str) -> list[Any]:
     """Instantiate each ``_target_`` node of a name -> node mapping, skipping null entries
     (and nodes whose factory returns None: an MLflow logger with nothing to log into).
 
-    ``key`` is the config key (``callbacks``, ``logger``) used in error messages. A node whose
-    class needs an optional package that is missing raises ImportError saying how to install it.
+    ``key`` is the config key (``callbacks``, ``logger``) used in error messages.
     """
     objects = []
     for name, node in (group or {}).items():
-        if node is None:
-            continue
-        try:
-            made = instantiate(node)
-        except InstantiationException as error:
-            if not isinstance(error.__cause__, ImportError):
-                raise
-            hint = _EXTRAS_HINT.get(str(name), "install the package named below")
-            cause = str(error.__cause__).splitlines()[0]
-            raise ImportError(
-                f"{key}.{name} needs a package that is not installed; {hint} ({cause})"
-            ) from error
-        if made is not None:
+        if node is not None and (made := instantiate_node(node, f"{key}.{name}")) is not None:
             objects.append(made)
     return objects
+
+
+def instantiate_node(node: Any, key: str, **kwargs: Any) -> Any:
+    """Hydra's ``instantiate``; a ``_target_`` that cannot be imported raises
+    :class:`TargetImportError` naming ``key`` and the reason."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as error:
+        reason = _import_failure(error)
+        if reason is None:
+            raise
+        hint = _EXTRAS_HINT.get(key.rpartition(".")[2])
+        if isinstance(reason, ModuleNotFoundError) or hint:
+            raise TargetImportError(
+                f"{key} needs a package that is not installed; "
+                f"{hint or 'install the package named here'} ({str(reason).splitlines()[0]})"
+            ) from error
+        raise TargetImportError(f"{key}._target_: {str(reason).splitlines()[0]}") from error
+
+
+def _import_failure(error: BaseException) -> ImportError | None:
+    """The innermost ImportError behind an instantiation error, if one caused it."""
+    found = None
+    cause = error.__cause__ or error.__context__
+    while cause is not None:
+        if isinstance(cause, ImportError):
+            found = cause
+        cause = cause.__cause__ or cause.__context__
+    return found
