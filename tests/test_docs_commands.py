@@ -1,0 +1,257 @@
+"""The README's and docs/' commands, run as a newcomer runs them: every ```bash block, and the
+commands the README names inline for looking at a sweep, in the order the docs give them, in one
+fresh project directory, with the console scripts the package installs. Small budgets replace
+long ones (``BUDGETS``: the one list of substitutions); the claims next to a command are checked
+(``CLAIMS``). A block that cannot run here says why in the doc itself, in a
+``<!-- not run by tests/test_docs_commands.py: why -->`` line above it.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
+
+from helpers import REPO
+
+pytestmark = pytest.mark.slow
+
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+NOT_RUN = re.compile(r"^<!-- not run by tests/test_docs_commands\.py: (.+) -->$")
+INLINE = re.compile(r"`((?:hydratune (?:report|rerun|export)|optuna trials) [^`<]+)`")
+
+# Where a command would run long, a smaller budget: (pattern, replacement), applied in order.
+BUDGETS = [
+    (r"hydra\.sweeper\.n_trials=50\b", "hydra.sweeper.n_trials=3"),
+    (r"--top-k 3 --seeds 5", "--top-k 1 --seeds 2"),
+    (r"trainer\.max_epochs=5\b", "trainer.max_epochs=1"),
+    (r"\bn_trials 80$", "n_trials 5"),
+]
+# Appended to every run of the app (train or sweep): one epoch of two batches.
+EPOCH = ["trainer.max_epochs=1", "++trainer.limit_train_batches=2", "++trainer.limit_val_batches=1"]
+SWEEP = "hydra.sweeper.n_trials=2"  # a sweep that names no n_trials
+
+
+@dataclass
+class Block:
+    page: Path
+    line: int
+    commands: list[str]
+    not_run: str | None
+
+
+def bash_blocks(page: Path) -> list[Block]:
+    """Each ```bash block of ``page``: its command lines (comments and continuations joined)."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    blocks = []
+    for i, line in enumerate(lines):
+        if line.strip() != "```bash":
+            continue
+        body = []
+        for text in lines[i + 1 :]:
+            if text.startswith("```"):
+                break
+            body.append(text)
+        joined = "\n".join(body).replace("\\\n", " ")
+        commands = [_strip_comment(c) for c in joined.splitlines()]
+        reason = NOT_RUN.match(lines[i - 1]) if i else None
+        blocks.append(Block(page, i + 1, [c for c in commands if c], reason and reason.group(1)))
+    return blocks
+
+
+def _strip_comment(line: str) -> str:
+    words = shlex.split(line, comments=True)
+    return shlex.join(words)
+
+
+def inline_commands(page: Path) -> list[str]:
+    """Commands the page names inline for looking at a sweep (report, rerun, export, optuna)."""
+    text = re.sub(r"\s*\n\s*", " ", page.read_text(encoding="utf-8"))
+    return INLINE.findall(text)
+
+
+def runs(command: str) -> list[list[str]]:
+    """The argv lists a doc command stands for: ``x && cd d`` is two steps; ``a | b | c`` at
+    its end are alternatives, one run each."""
+    steps: list[list[str]] = [[]]
+    for word in shlex.split(command):
+        if word == "&&":
+            steps.append([])
+        else:
+            steps[-1].append(word)
+    expanded = []
+    for argv in steps:
+        if "|" in argv:
+            at = argv.index("|") - 1
+            expanded += [[*argv[:at], word] for word in argv[at:] if word != "|"]
+        else:
+            expanded.append(argv)
+    return expanded
+
+
+def with_budget(argv: list[str]) -> list[str]:
+    text = shlex.join(argv)
+    for pattern, replacement in BUDGETS:
+        text = re.sub(pattern, replacement, text)
+    argv = shlex.split(text)
+    subcommand = len(argv) > 1 and argv[1] in {"report", "rerun", "export", "steer", "init"}
+    if argv[0] != "hydratune" or subcommand or "--help" in argv:
+        return argv
+    given = {a.split("=")[0].lstrip("+") for a in argv}
+    extra = [e for e in EPOCH if e.split("=")[0].lstrip("+") not in given]
+    if "-m" in argv and not any(a.startswith("hydra.sweeper.n_trials=") for a in argv):
+        extra.append(SWEEP)
+    return [*argv, *extra]
+
+
+def study(project: Path, name: str) -> optuna.Study:
+    from hydratune.storage import load_study
+
+    return load_study(str(project / "outputs/hydratune.journal"), name)
+
+
+def _sweep_dir_files(project: Path) -> None:
+    sweep_dir = project / "outputs/sweeps/mlp_digits"
+    for name in ("optimization_results.yaml", "best_config.yaml", "multirun.yaml"):
+        assert (sweep_dir / name).is_file(), name
+    assert (project / "conf/experiment/mlp_digits_best.yaml").is_file()  # export_best: true
+    results = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+    assert results["best_trial_number"] == study(project, "mlp_digits").best_trial.number
+
+
+def _maximises(name: str) -> Callable[[Path, str], None]:
+    def check(project: Path, output: str) -> None:
+        assert study(project, name).direction == StudyDirection.MAXIMIZE  # objective.direction
+
+    return check
+
+
+def _ended(name: str, n: int) -> Callable[[Path, str], None]:
+    def check(project: Path, output: str) -> None:
+        ended = [t for t in study(project, name).trials if t.state.is_finished()]
+        assert len(ended) == n
+
+    return check
+
+
+def _says(*lines: str) -> Callable[[Path, str], None]:
+    def check(project: Path, output: str) -> None:
+        for line in lines:
+            assert line in output, line
+
+    return check
+
+
+# What the docs say next to a command: (the command as written, check); a command the docs
+# expect to fail is in FAILS with the line it prints.
+CLAIMS: list[tuple[str, Callable[[Path, str], None]]] = [
+    (
+        "hydratune -m sweep=mlp_digits",
+        lambda p, o: (_sweep_dir_files(p), _maximises("mlp_digits")(p, o)),
+    ),
+    ("hydratune -m sweep=mlp_digits hydra.sweeper.n_trials=50", _ended("mlp_digits", 3)),
+    ("hydratune -m model=cnn", _maximises("hydratune")),
+    ("hydratune --help", _says("report", "steer", "== Configuration groups ==")),
+    (
+        "hydratune report outputs/sweeps/mlp_digits",
+        lambda p, o: _file(p, "outputs/sweeps/mlp_digits/report/report.html"),
+    ),
+    (
+        "hydratune rerun outputs/sweeps/mlp_digits",
+        lambda p, o: _file(p, "outputs/sweeps/mlp_digits/rerun/rerun_results.yaml"),
+    ),
+    (
+        "hydratune export outputs/sweeps/mlp_digits",
+        lambda p, o: _file(p, "conf/experiment/mlp_digits_best.yaml"),
+    ),
+    ("optuna trials", _says("COMPLETE")),
+    (
+        "hydratune steer outputs/sweeps/mlp_digits show",
+        _says("study 'mlp_digits'", "fix model.n_layers=2"),
+    ),
+    ("hydratune init myproject", lambda p, o: _file(p, "myproject/conf/sweep/tiny.yaml")),
+]
+FAILS = {"hydratune steer outputs/sweeps/mlp_digits prune 17": "trial #17 is not running"}
+
+
+def _file(project: Path, path: str) -> None:
+    assert (project / path).is_file(), path
+
+
+def documented_blocks() -> list[tuple[str, list[str]]]:
+    """(where, commands) of each block that runs, in the docs' order (README first, its inline
+    commands after its blocks, then the docs/ pages); each block starts in the project dir."""
+    blocks = []
+    for page in PAGES:
+        blocks += [
+            (f"{b.page.name}:{b.line}", b.commands) for b in bash_blocks(page) if not b.not_run
+        ]
+        if page.name == "README.md":
+            blocks.append(("README.md inline", inline_commands(page)))
+    return blocks
+
+
+def test_every_bash_block_in_the_docs_runs_or_says_why_not():
+    silent = [
+        f"{b.page.name}:{b.line}"
+        for page in PAGES
+        for b in bash_blocks(page)
+        if b.not_run is None
+        and not all(c.split()[0] in ("hydratune", "optuna") for c in b.commands)
+    ]
+    assert silent == []
+
+
+@pytest.mark.timeout(1800)  # about 35 commands, each a fresh process that imports torch
+def test_the_docs_commands_run_as_written_and_do_what_the_docs_say(tmp_path):
+    project = tmp_path
+    ran = []
+    for where, commands in documented_blocks():
+        cwd = project
+        for command in commands:
+            for argv in runs(command):
+                if argv[0] == "cd":
+                    cwd = cwd / argv[1]
+                    continue
+                argv = [word.replace("$PWD", str(cwd)) for word in argv]  # as a shell would
+                output = run(with_budget(argv), cwd, where, FAILS.get(command))
+                claimed = _claim_for(command)
+                if claimed is not None:
+                    dict(CLAIMS)[claimed](project, output)
+                ran.append(argv)
+    assert len(ran) >= 30  # every block of the README and docs/steering.md, and the inline ones
+    assert not [t for t in study(project, "mlp_digits").trials if t.state == TrialState.RUNNING]
+
+
+def run(argv: list[str], cwd: Path, where: str, fails_with: str | None) -> str:
+    """``argv`` with the console script the package installed; its output. A command the docs
+    say fails must fail with the line they quote."""
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name(argv[0])), *argv[1:]],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = done.stdout + done.stderr
+    if fails_with:
+        assert done.returncode != 0 and fails_with in output, (where, argv, output[-3000:])
+    else:
+        assert done.returncode == 0, (where, argv, output[-3000:])
+    return output
+
+
+def _claim_for(command: str) -> str | None:
+    """The longest claimed command that this documented command starts with."""
+    matches = [claimed for claimed, _ in CLAIMS if command.startswith(claimed)]
+    return max(matches, key=len) if matches else None
