@@ -121,3 +121,61 @@ def test_sampled_values_format_as_overrides_hydra_reads_back(value, text):
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
         assert OverridesParser.create().parse_override(f"k={text}").value() == value
+
+
+def hydra_decimal_values(start: str, stop: str, step: str) -> list[float]:
+    """The values Hydra's sweep gives for a float range, counted in decimals as hydra-core 1.4
+    does (``FloatRange``): ``start + i * step`` while short of ``stop``."""
+    from decimal import Decimal
+
+    a, b, s = Decimal(start), Decimal(stop), Decimal(step)
+    values, i = [], 0
+    while (a + i * s < b) if s > 0 else (a + i * s > b):
+        values.append(float(a + i * s))
+        i += 1
+    return values
+
+
+@pytest.mark.parametrize(
+    ("start", "stop", "step"),
+    [
+        ("0", "1", "0.3"),  # 0, 0.3, 0.6, 0.9: the 0.9 was lost (Optuna saw 0.8999999999999999)
+        ("1", "0", "-0.3"),  # 1.0, 0.7, 0.4, 0.1: the 1.0 was lost
+        ("0", "0.3", "0.1"),  # 0, 0.1, 0.2: never 0.30000000000000004
+        ("0", "1.05", "0.1"),
+        ("-5.5", "5.5", "0.5"),
+        ("0.1", "0.7", "0.2"),
+        ("1e-17", "4e-17", "1e-17"),  # extreme precision: each of the three kept
+        ("1.000000000000001", "1.000000000000004", "0.000000000000001"),
+    ],
+)
+def test_a_float_range_keeps_exactly_the_decimal_values_hydras_sweep_gives(start, stop, step):
+    expected = hydra_decimal_values(start, stop, step)
+    space = dist(f"range({start}, {stop}, {step})")
+    assert grid_values("p", space) == sorted(expected)
+    assert space.high == max(expected)  # none above the last value, none lost below it
+
+
+@pytest.mark.parametrize(
+    ("expr", "choices"),
+    [
+        ("int(range(0, 5, 1.5))", [0, 1, 3, 4]),  # 0, 1.5, 3, 4.5 cast (Hydra: 0..4 by 1)
+        ("float(range(0, 3))", [0.0, 1.0, 2.0]),
+        ("int(range(3, 0, -0.75))", [3, 2, 1, 0]),  # 3, 2.25, 1.5, 0.75, in the range's order
+        ("int(range(0, 2, 0.5))", [0, 1]),  # 0, 0.5, 1, 1.5: each cast value once
+    ],
+)
+def test_a_cast_range_is_the_categorical_of_its_cast_values(expr, choices):
+    # hydra-optuna-sweeper main: "Cast ranges use categorical choices"
+    assert dist(expr) == CategoricalDistribution(choices)
+
+
+def test_a_cast_that_leaves_one_value_is_refused_instead_of_a_step_of_zero():
+    # Hydra casts the bounds: int(range(0, 1, 0.25)) became range(0, 1, 0), searched nothing
+    with pytest.raises(SearchSpaceError, match=r"gives 0 for every value: nothing to search"):
+        dist("int(range(0, 1, 0.25))")
+
+
+def test_int_of_an_interval_is_still_an_int_interval():
+    assert dist("int(interval(1, 5))") == IntDistribution(1, 5)
+    assert dist("tag(log, int(interval(1, 64)))") == IntDistribution(1, 64, log=True)

@@ -8,10 +8,11 @@ here fails with ``SearchSpaceError`` naming the parameter and where it was writt
 from __future__ import annotations
 
 import decimal
+import inspect
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser, create_functions
@@ -43,19 +44,43 @@ class SearchSpaceError(ConfigError):
     """An expression in ``hydra.sweeper.params`` or on the command line that cannot be searched."""
 
 
-def _choice(*args: Any) -> ChoiceSweep:
-    """Hydra's ``choice``, also accepting ``null`` among the options (as the Optuna plugin did)."""
-    return compat.hydra_choice(*args)
+class CastRange(RangeSweep):
+    """``int(range(...))`` / ``float(range(...))`` with its cast kept: Hydra's grammar casts
+    start, stop and step instead (hydra-core 1.3 and 1.4.0.dev: ``int(range(0, 5, 1.5))`` is
+    0..4 by 1, ``int(range(0, 1, 0.25))`` a step of 0). hydra-optuna-sweeper main searches the
+    cast of each value the range gives, as a categorical: so does hydratune, on every
+    hydra-core, because its parser carries the cast itself."""
+
+    def __init__(self, inner: RangeSweep, cast: type) -> None:
+        super().__init__(start=inner.start, stop=inner.stop, step=inner.step, tags=set(inner.tags))
+        self.cast = cast
 
 
-_choice.__annotations__ = {"args": Any, "return": ChoiceSweep}  # Hydra type-checks arguments
+def _keeping_range_casts(hydra_cast: Callable[..., Any], cast: type) -> Callable[..., Any]:
+    """Hydra's ``int``/``float`` grammar function, except that a range keeps its cast."""
+
+    def function(*args: Any, value: Any = None) -> Any:
+        one_range = len(args) == 1 and isinstance(args[0], RangeSweep)
+        if value is None and one_range and not args[0].shuffle:
+            return CastRange(args[0], cast)
+        return hydra_cast(*args, value=value)
+
+    function.__signature__ = inspect.signature(hydra_cast)  # type: ignore[attr-defined]
+    return function  # (Hydra type-checks the arguments against the signature)
 
 
 def make_parser(config_loader: Any = None) -> OverridesParser:
-    """Hydra's override parser with a ``choice`` that admits ``null``."""
+    """Hydra's override parser with a ``choice`` that admits ``null`` and casts of ranges that
+    keep their cast (``CastRange``)."""
     functions = create_functions()
-    del functions.definitions["choice"]
-    functions.register(name="choice", func=_choice)
+    replaced = {
+        "choice": compat.hydra_choice,  # admits null among the options, as the Optuna plugin did
+        "int": _keeping_range_casts(functions.functions["int"], int),
+        "float": _keeping_range_casts(functions.functions["float"], float),
+    }
+    for name, func in replaced.items():
+        del functions.definitions[name]
+        functions.register(name=name, func=func)
     return OverridesParser(functions=functions, config_loader=config_loader)
 
 
@@ -106,6 +131,9 @@ def _to_distribution(override: Override, where: str) -> BaseDistribution | None:
         )
     log_scale = "log" in value.tags
 
+    if isinstance(value, CastRange):
+        return _cast_range(value, override.input_line, where, log_scale)
+
     if isinstance(value, ChoiceSweep) or (isinstance(value, RangeSweep) and value.shuffle):
         if isinstance(value, RangeSweep) or value.shuffle:
             log.warning("%s: shuffle() is sampled as a categorical in shuffled order", where)
@@ -134,9 +162,9 @@ def _to_distribution(override: Override, where: str) -> BaseDistribution | None:
                 f"{where}: tag(log, range(...)) is not supported; use "
                 "tag(log, int(interval(low, high)))"
             )
-        if any(isinstance(v, float) for v in (value.start, value.stop, value.step)):
-            return FloatDistribution(float(low), float(high), step=float(step))
-        return IntDistribution(int(low), int(high), step=int(step))
+        if all(isinstance(v, int) for v in (value.start, value.stop, value.step)):
+            return IntDistribution(int(low), int(high), step=int(step))
+        return FloatDistribution(float(low), float(high), step=float(step))
 
     if isinstance(value, IntervalSweep):
         low, high = value.start, value.end
@@ -160,9 +188,49 @@ def _to_distribution(override: Override, where: str) -> BaseDistribution | None:
     raise SearchSpaceError(f"{where}: {override.input_line} is not a sweep hydratune can search")
 
 
+def _cast_range(value: CastRange, line: str, where: str, log_scale: bool) -> BaseDistribution:
+    """The categorical of the cast of each value the range gives (hydra-optuna-sweeper main)."""
+    count = _range_bounds(value, line, where)[3]
+    if count > MAX_CHOICES:
+        raise SearchSpaceError(
+            f"{where}: {line} has {count} values to cast (at most {MAX_CHOICES}); search the "
+            "range without the cast"
+        )
+    if log_scale:
+        raise SearchSpaceError(
+            f"{where}: tag(log, ...) applies to interval/range, not a cast range"
+        )
+    start, step = _exact(value.start), _exact(value.step)
+    values = [value.cast(float(start + i * step)) for i in range(count)]
+    unique = list(dict.fromkeys(values))
+    if len(unique) == 1:
+        raise SearchSpaceError(
+            f"{where}: {line} gives {format_value(unique[0])} for every value: nothing to "
+            "search; widen the range or drop the cast"
+        )
+    if len(unique) < len(values):
+        log.warning(
+            "%s: %s gives %d values, %d after the cast; searching %s",
+            where,
+            line,
+            len(values),
+            len(unique),
+            ", ".join(format_value(u) for u in unique),
+        )
+    return CategoricalDistribution(unique)
+
+
+def _exact(number: Any) -> decimal.Decimal:
+    """A bound or step as the decimal it was written as (``0.3``, not 0.29999999999999998...):
+    Hydra's own float range counts in these decimals (hydra-core 1.4)."""
+    return decimal.Decimal(str(number))
+
+
 def _range_bounds(value: RangeSweep, line: str, where: str) -> tuple[Any, Any, Any, int]:
     """``(low, high, |step|, count)`` of a range, computed, never listed: a huge range is an
-    Optuna distribution with a step, not a list of values. ``stop`` is excluded, as in Hydra."""
+    Optuna distribution with a step, not a list of values. ``stop`` is excluded, as in Hydra;
+    a float range has exactly the decimal values Hydra's sweep enumerates (``range(0, 1, 0.3)``
+    is 0, 0.3, 0.6, 0.9)."""
     start, stop, step = value.start, value.stop, value.step
     if not all(math.isfinite(v) for v in (start, stop, step)):
         raise SearchSpaceError(
@@ -176,7 +244,7 @@ def _range_bounds(value: RangeSweep, line: str, where: str) -> tuple[Any, Any, A
         count = max(0, -((start - stop) // step))  # ceil((stop - start) / step), exact
         first, last = start, start + (count - 1) * step
     else:
-        start_d, stop_d, step_d = (decimal.Decimal(v) for v in (start, stop, step))  # as Hydra
+        start_d, stop_d, step_d = (_exact(v) for v in (start, stop, step))
         steps = ((stop_d - start_d) / step_d).to_integral_value(rounding=decimal.ROUND_CEILING)
         count = max(0, int(steps))
         first, last = float(start_d), float(start_d + (count - 1) * step_d)
@@ -217,12 +285,24 @@ def grid_values(name: str, dist: BaseDistribution) -> list[Any]:
     if isinstance(dist, IntDistribution):
         return list(range(dist.low, dist.high + 1, dist.step))
     if isinstance(dist, FloatDistribution) and dist.step is not None:
-        n = int(math.floor((dist.high - dist.low) / dist.step + 1e-9)) + 1
-        return [dist.low + i * dist.step for i in range(n)]
+        low, step = _exact(dist.low), _exact(dist.step)
+        n = int((_exact(dist.high) - low) // step) + 1
+        return [float(low + i * step) for i in range(n)]
     raise SearchSpaceError(
         f"{name}: the grid sampler cannot enumerate a continuous interval; use "
         "range(start, stop, step) or choice(...) for this parameter"
     )
+
+
+def on_step(dist: BaseDistribution, value: Any) -> Any:
+    """A value drawn from a stepped float distribution, as the decimal point of its grid it
+    stands for: Optuna computes ``low + k * step`` in binary floats (0.30000000000000004,
+    0.8999999999999999), Hydra's sweep and the grid give 0.3 and 0.9."""
+    if not isinstance(dist, FloatDistribution) or dist.step is None:
+        return value
+    low, step = _exact(dist.low), _exact(dist.step)
+    k = ((_exact(value) - low) / step).to_integral_value(rounding=decimal.ROUND_HALF_EVEN)
+    return min(float(low + k * step), dist.high)
 
 
 def describe(dist: BaseDistribution) -> str:

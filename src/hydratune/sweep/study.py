@@ -27,6 +27,7 @@ from hydratune import compat
 from hydratune.attrs import GRID_QUEUED
 from hydratune.errors import StudyConfigError
 from hydratune.optuna_classes import SAMPLERS, WrappedSampler, optuna_class, optuna_kwargs
+from hydratune.space.grammar import on_step
 from hydratune.space.search_space import SearchSpace
 from hydratune.sweep.failure_aware import failure_aware
 
@@ -101,11 +102,33 @@ def build_sampler(
     seed = kwargs.pop("seed", None)
 
     def make(**seeded: Any) -> optuna.samplers.BaseSampler:
-        return failure_aware(cls(**kwargs, **seeded))
+        return DecimalStepSampler(failure_aware(cls(**kwargs, **seeded)))
 
     if seed is None:
         return make()
     return WorkerSeededSampler(lambda offset: make(seed=seed + offset), seed_offset)
+
+
+class DecimalStepSampler(WrappedSampler):
+    """Every value drawn from a float ``range`` is one of the decimals Hydra's sweep gives
+    (0.3, never 0.30000000000000004): Optuna's samplers compute ``low + k * step`` in binary
+    floats, and the value they return is what the study stores and the job receives."""
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        drawn = self.base.sample_relative(study, trial, search_space)
+        return {name: on_step(search_space.get(name), value) for name, value in drawn.items()}
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        value = self.base.sample_independent(study, trial, param_name, param_distribution)
+        return on_step(param_distribution, value)
 
 
 class WorkerSeededSampler(WrappedSampler):
