@@ -91,6 +91,15 @@ def test_hydra_choice_is_the_grammar_function_choice():
     assert compat.hydra_choice(1, 2) == expected  # hydra._internal.grammar.grammar_functions
 
 
+def test_hydras_own_parser_admits_null_in_choice_once_the_plugin_is_loaded():
+    import hydra_plugins.hydratune_sweeper.hydratune_sweeper  # noqa: F401  (calls it)
+
+    compat.admit_null_in_hydra_choice()  # twice is once: overrides_parser.create_functions
+    override = OverridesParser.create().parse_override("k=choice(a, b, null)")
+    assert list(override.sweep_iterator()) == ["a", "b", None]
+    assert OverridesParser.create().parse_override("k=choice(1,2)").value().list == [1, 2]
+
+
 def test_apply_overrides_sets_values_as_the_command_line_does():
     cfg = OmegaConf.create({"a": {"b": 1}, "c": 2})
     parser = OverridesParser.create()

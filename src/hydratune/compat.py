@@ -133,6 +133,34 @@ def hydra_choice(*args: Any) -> Any:
     return choice(*args)
 
 
+hydra_choice.__annotations__ = {"args": Any, "return": Any}  # Hydra type-checks by these
+
+
+def admit_null_in_hydra_choice() -> None:
+    """Every override parser Hydra creates takes ``choice(a, b, null)``, as hydratune's own does.
+
+    Hydra parses the command line before any sweeper sees it (``ConfigLoaderImpl`` calls
+    ``OverridesParser.create()``, which builds its functions with
+    ``overrides_parser.create_functions``), and its ``choice`` is typed to refuse ``None``. So
+    the plugin module wraps that module function once: the same grammar in YAML and on the
+    command line. It only admits what was refused; Hydra's basic sweeper then runs ``key=null``.
+    """
+    from hydra.core.override_parser import overrides_parser
+
+    original = overrides_parser.create_functions
+    if getattr(original, "admits_null_choice", False):
+        return
+
+    def create_functions() -> Any:
+        functions = original()
+        del functions.definitions["choice"]
+        functions.register(name="choice", func=hydra_choice)
+        return functions
+
+    create_functions.admits_null_choice = True  # type: ignore[attr-defined]
+    overrides_parser.create_functions = create_functions
+
+
 def apply_overrides(cfg: Any, overrides: list[Any]) -> None:
     """Apply parsed value overrides to ``cfg`` exactly as Hydra applies command-line ones
     (``ConfigLoaderImpl._apply_overrides_to_config``)."""

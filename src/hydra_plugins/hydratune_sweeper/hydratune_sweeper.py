@@ -33,6 +33,7 @@ def _upstream_installed() -> bool:
 
 _UPSTREAM_INSTALLED = _upstream_installed()
 register_configs(as_upstream=not _UPSTREAM_INSTALLED)
+compat.admit_null_in_hydra_choice()  # choice(a, b, null) on the command line too
 
 
 class HydratuneSweeper(Sweeper):
