@@ -92,6 +92,7 @@ class SearchSpace:
     conditions: dict[str, Condition] = field(default_factory=dict)
     pairs: dict[str, Pair] = field(default_factory=dict)
     from_params: set[str] = field(default_factory=set)  # keys set in hydra.sweeper.params
+    fixed_keys: set[str] = field(default_factory=set)  # pair keys a fixed value overrules
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         """Suggest every active parameter on ``trial``, parents before their dependents."""
@@ -179,7 +180,11 @@ class SearchSpace:
                 lines.append(f"{name}={format_value(value)}")
                 continue
             row = next(r for r in pair.rows if pair.label(r) == value)
-            lines += [f"{k}={format_value(v)}" for k, v in zip(pair.keys, row, strict=True)]
+            lines += [
+                f"{k}={format_value(v)}"
+                for k, v in zip(pair.keys, row, strict=True)
+                if k not in self.fixed_keys
+            ]
         return lines
 
     def grid(self) -> dict[str, list[Any]]:
@@ -251,6 +256,32 @@ class SearchSpace:
         self.pairs[name] = pair
         self.distributions[name] = CategoricalDistribution([pair.label(r) for r in pair.rows])
 
+    def yield_to_fixed(self) -> None:
+        """A fixed value (``trainer.max_epochs=2`` on the command line, or in ``params``) wins
+        over a ``when`` entry or a ``paired`` key for the same key, as it wins over a
+        ``params`` entry, and says so: otherwise the trial's searched value, applied after the
+        fixed ones, would silently beat it."""
+        fixed = {bare_key(line.split("=", 1)[0]): line for line in self.fixed}
+        for name in [n for n in self.conditions if n in fixed]:
+            log.warning(
+                "%s is fixed: it wins over hydra.sweeper.when's search of %s", fixed[name], name
+            )
+            del self.distributions[name], self.conditions[name]
+        for name, pair in list(self.pairs.items()):
+            overruled = [k for k in pair.keys if k in fixed]
+            if not overruled:
+                continue
+            rest = [k for k in pair.keys if k not in fixed]
+            log.warning(
+                "%s is fixed: it wins over hydra.sweeper.paired.%s, %s",
+                ", ".join(fixed[k] for k in overruled),
+                name,
+                f"which still sets {', '.join(rest)}" if rest else "which is not searched",
+            )
+            self.fixed_keys.update(overruled)
+            if not rest:
+                del self.pairs[name], self.distributions[name]
+
     def validate(self) -> None:
         """Conditions name searched parameters and form no cycle."""
         for name, condition in self.conditions.items():
@@ -318,6 +349,7 @@ def parse_search_space(
         space.add_conditional(block, block_params, parser, f"hydra.sweeper.when.{block}")
     for name, pair in (paired or {}).items():
         space.add_pair(name, pair.get("keys") or [], pair.get("rows") or [])
+    space.yield_to_fixed()
     space.validate()
     return space
 
