@@ -3,6 +3,8 @@ each validated before any trial runs."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from hydra.core.hydra_config import HydraConfig
 
@@ -38,6 +40,30 @@ def test_paired_values_stay_paired(sweep, tmp_path):
     assert {(cfg["y"], cfg["fixed"]) for _, cfg, _ in seen} <= {(-2, 1), (3, 7)}
     labels = {t.params["y_and_fixed"] for t in load("quadratic", tmp_path).trials}
     assert labels <= {"-2, 1", "3, 7"}
+
+
+def test_a_fixed_command_line_value_wins_over_a_paired_key_and_says_so(sweep, tmp_path, caplog):
+    # sweep=digits_models trainer.max_epochs=2 trained 8 or 15 epochs: the pair silently won
+    seen = []
+    with caplog.at_level(logging.WARNING):
+        sweep(["kind=choice(a, b)", "fixed=5"], task=recording(seen), config_name="conditional")
+    assert {cfg["fixed"] for _, cfg, _ in seen} == {5}
+    assert {cfg["y"] for _, cfg, _ in seen} <= {-2, 3}  # the pair still sets y
+    said = [r.getMessage() for r in caplog.records if "wins over hydra.sweeper.paired" in r.message]
+    assert said == [
+        "fixed=5 is fixed: it wins over hydra.sweeper.paired.y_and_fixed, which still sets y"
+    ]
+
+
+def test_a_fixed_command_line_value_wins_over_a_when_entry(sweep, tmp_path, caplog):
+    seen = []
+    with caplog.at_level(logging.WARNING):
+        sweep(["kind=choice(a, b)", "x=0.5"], task=recording(seen), config_name="conditional")
+    assert {cfg["x"] for _, cfg, _ in seen} == {0.5}
+    assert all("x" not in t.params for t in load("quadratic", tmp_path).trials)
+    assert any(
+        "x=0.5 is fixed: it wins over hydra.sweeper.when" in r.message for r in caplog.records
+    )
 
 
 def test_a_group_options_space_is_searched_only_when_that_option_is_chosen(sweep, tmp_path):

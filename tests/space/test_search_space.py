@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
+from helpers import load, start_quadratic_app
 from hydratune.space.grammar import SearchSpaceError, format_value, grid_values
 from hydratune.space.search_space import parse_search_space
 
@@ -179,3 +180,18 @@ def test_a_cast_that_leaves_one_value_is_refused_instead_of_a_step_of_zero():
 def test_int_of_an_interval_is_still_an_int_interval():
     assert dist("int(interval(1, 5))") == IntDistribution(1, 5)
     assert dist("tag(log, int(interval(1, 64)))") == IntDistribution(1, 64, log=True)
+
+
+def test_choice_with_null_works_on_the_command_line_as_in_yaml(tmp_path):
+    # Hydra's own parser refused it ("NoneType is incompatible") before the sweeper saw it
+    proc = start_quadratic_app(
+        tmp_path,
+        "hydra/sweeper/sampler=grid",
+        "hydra.sweeper.params=null",
+        "hydra.sweeper.study_name=nulls",
+        "kind=choice(a, b, null)",
+    )
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, output
+    kinds = [t.params["kind"] for t in load("nulls", tmp_path).trials]
+    assert set(kinds) == {"a", "b", None} and len(kinds) == 3
