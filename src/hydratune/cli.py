@@ -344,27 +344,37 @@ def migrate(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the diff; leave the file as it is.")
     ] = False,
+    version: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="The hydra-optuna-sweeper version the config was written for: 1.3 (range "
+            "includes its stop) or 1.4 (main: excludes it). Needed only when the file does "
+            "not tell and has a range().",
+        ),
+    ] = None,
 ) -> None:
     """Rewrite a hydra-optuna-sweeper config for hydratune in place and print the diff."""
-    from hydratune.errors import StudyConfigError
-    from hydratune.scaffold.migrate import migrate_file
+    from hydratune.scaffold.migrate import VERSIONS, migrate_file, write
 
+    if version is not None and version not in VERSIONS:
+        raise typer.BadParameter(f"'{version}': give 1.3 or 1.4", param_hint="--from")
     if not config.is_file():
         raise typer.BadParameter(f"{config} is not a file", param_hint="CONFIG")
     try:
-        migration = migrate_file(config)
-    except StudyConfigError as error:
-        console.print(f"[red]cannot migrate {config}[/]: {error}")
+        migration = migrate_file(config, version)
+        if migration.new == migration.old:
+            console.print(f"{config}: nothing to change")
+            return
+        console.print(migration.diff(), markup=False, highlight=False)
+        for change in migration.changes:
+            console.print(f"- {change}", markup=False, highlight=False)
+        if not dry_run:
+            write(migration)
+            console.print(f"rewrote {config}", markup=False, highlight=False)
+    except (StudyConfigError, OSError) as error:
+        console.print(f"cannot migrate {config}: {error}", markup=False, highlight=False)
         raise typer.Exit(code=2) from None
-    if migration.new == migration.old:
-        console.print(f"{config}: nothing to change")
-        return
-    console.print(migration.diff(), markup=False, highlight=False)
-    for change in migration.changes:
-        console.print(f"- {change}", markup=False, highlight=False)
-    if not dry_run:
-        config.write_text(migration.new, encoding="utf-8")
-        console.print(f"rewrote {config}")
 
 
 @app.command("storage-proxy")

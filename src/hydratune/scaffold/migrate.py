@@ -1,13 +1,20 @@
-"""``hydratune migrate``: a hydra-optuna-sweeper 1.3 config rewritten for hydratune, as a diff.
+"""``hydratune migrate``: a hydra-optuna-sweeper config rewritten for hydratune, as a diff.
 
-The rewrite is line by line, so comments and layout stay; each change is one of:
+It reads configs written for 1.3 (released) and for main (1.4.0.dev): they differ in what a
+``range`` means (1.3 included its stop except with grid; main excludes it, as hydratune does),
+so a ``range`` line is commented only for a 1.3 config. The version is told from the file
+(``search_space`` or ``motpe``: 1.3; ``nsgaiii``, ``gp``, ``qmc`` or a sampler option only
+main has: main), else from ``--from``; a file with ranges and no sign is refused until told.
+
+The rewrite is line by line, so comments, layout and line endings (CRLF) stay; each change
+is one of:
 
 - ``override /hydra/sweeper: optuna`` -> ``override /hydra/sweeper: hydratune``;
 - ``_target_: hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper`` deleted
   (``hydra/sweeper: hydratune`` sets its own);
 - the deprecated ``search_space:`` block -> the equivalent ``params:`` entries;
-- a comment after every ``range(...)``: hydratune's range excludes its stop (1.3 included it
-  except under grid), so ``range(1, 4)`` is 1, 2, 3;
+- (1.3 only) a comment after every ``range(...)``: hydratune's range excludes its stop (1.3
+  included it except under grid), so ``range(1, 4)`` is 1, 2, 3;
 - a comment after ``storage: null``: in-memory in 1.3, a journal file under ``outputs/`` here
   (rerunning the command resumes the study; ``storage: memory`` keeps the old behaviour).
 
@@ -18,22 +25,36 @@ Example::
     +++ configs/hparams_search/mnist_optuna.yaml (hydratune)
     -  - override /hydra/sweeper: optuna
     +  - override /hydra/sweeper: hydratune
+
+A file is rewritten only once it is proved to be such a config (text, YAML, a sweeper config)
+and the result is proved to load as the same config apart from the intended changes; then it
+is replaced atomically (a temporary file beside it, ``os.replace``), so a full disk or any
+refusal leaves it byte for byte as it was.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
+import os
 import re
+import shutil
+import tempfile
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from hydratune.errors import StudyConfigError
 from hydratune.schema import UPSTREAM_TARGET
 from hydratune.sweep.upstream import search_space_params
 
-_SWEEPER_CHOICE = re.compile(r"^(\s*-?\s*(?:override\s+)?/?hydra/sweeper\s*:\s*)optuna\b")
+_SWEEPER_CHOICE = re.compile(
+    r"^(\s*-?\s*(?:override\s+)?/?hydra/sweeper\s*:\s*)(['\"]?)optuna\2(?=\s*(#|$))"
+)
+_SWEEPER_KEY = re.compile(r"^(override\s+)?/?hydra/sweeper$")
 _UPSTREAM_TARGET = re.compile(
     rf"^\s*_target_\s*:\s*['\"]?{re.escape(UPSTREAM_TARGET)}['\"]?\s*(#.*)?$"
 )
@@ -43,6 +64,16 @@ _STORAGE_NULL = re.compile(r"^(\s*storage\s*:\s*(?:null|~)?)\s*(#.*)?$")
 _RANGE = re.compile(r"^(\s*[^#\s][^#]*:\s*[^#]*\brange\()")
 FROM_SEARCH_SPACE = "# hydratune: from search_space; stop = high + step keeps high"
 RANGE_NOTE = "# hydratune: range excludes its stop (1.3 included it except with grid)"
+VERSIONS = ("1.3", "1.4")
+# What only one version's configs can hold (hydra-optuna-sweeper's config.py, 1.3 and main)
+_ONLY_13 = re.compile(
+    r"^\s*(search_space\s*:|-?\s*(override\s+)?/?hydra/sweeper/sampler\s*:\s*motpe\b)"
+)
+_ONLY_14 = re.compile(
+    r"^\s*(-?\s*(override\s+)?/?hydra/sweeper/sampler\s*:\s*(nsgaiii|gp|qmc)\b"
+    r"|(constant_liar|reference_points|dividing_parameter|mutation|popsize|with_margin|lr_adapt)\s*:"
+    r"|_target_\s*:\s*optuna\.samplers\.(NSGAIIISampler|GPSampler|QMCSampler))"
+)
 STORAGE_NOTE = (
     "# hydratune: null is a journal file under outputs/ (rerun resumes); memory = 1.3's in-memory"
 )
@@ -56,6 +87,7 @@ class Migration:
     old: str
     new: str
     changes: list[str] = field(default_factory=list)
+    version: str | None = None  # the hydra-optuna-sweeper version the file was written for
 
     def diff(self) -> str:
         return "".join(
@@ -68,28 +100,138 @@ class Migration:
         )
 
 
-def migrate_file(path: Path) -> Migration:
-    old = Path(path).read_text(encoding="utf-8")
-    new, changes = migrate_text(old)
-    return Migration(Path(path), old, new, changes)
+class MigrationError(StudyConfigError):
+    """A file ``hydratune migrate`` will not rewrite; the file is left as it was."""
 
 
-def migrate_text(text: str) -> tuple[str, list[str]]:
-    """``text`` rewritten for hydratune, and the list of changes made."""
+def migrate_file(path: Path, version: str | None = None) -> Migration:
+    """The migration of the config at ``path`` (nothing written: see ``write``)."""
+    path = Path(path)
+    raw = path.read_bytes()
+    try:
+        old = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        old = None
+    if old is None or "\x00" in old:
+        raise MigrationError(f"{path} is not a text file; give the YAML config to migrate")
+    before = _load(old, f"{path} is not YAML")
+    if not _is_sweeper_config(before):
+        raise MigrationError(
+            f"{path} is not a hydra-optuna-sweeper config (no hydra/sweeper choice, no "
+            "hydra.sweeper block); nothing to migrate"
+        )
+    version = version or detect_version(old)
+    new, changes = migrate_text(old, version)
+    if new != old:
+        _check(path, before, _load(new, f"{path}: the rewrite would not load as YAML"))
+    return Migration(path, old, new, changes, version)
+
+
+def write(migration: Migration) -> None:
+    """Replace the file with the migrated text atomically: written and synced beside it, then
+    ``os.replace``d; any failure (a full disk) removes the temporary file and leaves the
+    original untouched."""
+    path = migration.path
+    descriptor, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".migrate"
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(migration.new.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        shutil.copymode(path, temporary)
+        os.replace(temporary, path)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise MigrationError(
+            f"cannot write {path}: {error.strerror or error}; the file is unchanged"
+        ) from None
+
+
+def detect_version(text: str) -> str | None:
+    """``1.3`` or ``1.4`` from what only that version's configs hold, else None."""
+    lines = [line.split("#", 1)[0] for line in text.splitlines()]
+    old, new = any(_ONLY_13.match(x) for x in lines), any(_ONLY_14.match(x) for x in lines)
+    if old and new:
+        raise MigrationError(
+            "the file mixes hydra-optuna-sweeper 1.3 keys (search_space, motpe) with main's "
+            "(nsgaiii, gp, qmc, constant_liar, ...); fix it for one version, then migrate"
+        )
+    return "1.3" if old else "1.4" if new else None
+
+
+def _load(text: str, what: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        first = str(error).strip().splitlines()[0]
+        raise MigrationError(f"{what} ({first}); the file is unchanged") from None
+
+
+def _is_sweeper_config(data: Any) -> bool:
+    """A Hydra config that selects a sweeper or sets ``hydra.sweeper`` (or is one, packaged)."""
+    if not isinstance(data, dict):
+        return False
+    for item in data.get("defaults") or []:
+        if isinstance(item, dict) and any(_SWEEPER_KEY.match(str(k)) for k in item):
+            return True
+    hydra = data.get("hydra")
+    if isinstance(hydra, dict) and isinstance(hydra.get("sweeper"), dict):
+        return True
+    return any(k in data for k in ("sampler", "search_space", "params")) and (
+        "n_trials" in data or "direction" in data
+    )
+
+
+def _check(path: Path, before: Any, after: Any) -> None:
+    """The rewrite loads as the original config with exactly the intended changes."""
+    if after != _intended(copy.deepcopy(before)):
+        raise MigrationError(
+            f"{path}: the line-by-line rewrite would change more than intended (YAML this "
+            "migration cannot edit safely: an anchor, a multi-line value, a '#' in a string?); "
+            "the file is unchanged: make the changes listed in the README by hand"
+        )
+
+
+def _intended(data: Any) -> Any:
+    """``data`` (a loaded config) with the changes migrate means to make, and no others."""
+    if isinstance(data, list):
+        return [_intended(item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    out = {}
+    for key, value in data.items():
+        if _SWEEPER_KEY.match(str(key)) and value == "optuna":
+            value = "hydratune"
+        out[key] = _intended(value)
+    if out.get("_target_") == UPSTREAM_TARGET:
+        del out["_target_"]
+    if isinstance(out.get("search_space"), dict):
+        converted = search_space_params(out.pop("search_space"))
+        out["params"] = {**converted, **(out.get("params") or {})}
+    return out
+
+
+def migrate_text(text: str, version: str | None = None) -> tuple[str, list[str]]:
+    """``text`` rewritten for hydratune, and the list of changes made. ``version``: the
+    hydra-optuna-sweeper version it was written for (default: told from the text)."""
+    version = version or detect_version(text)
     lines = text.splitlines(keepends=True)
+    newline = "\r\n" if "\r\n" in text else "\n"
     changes: list[str] = []
-    lines = _convert_search_space(lines, changes)
+    lines = _convert_search_space(lines, changes, newline)
     out: list[str] = []
     skip_blank = False
     for line in lines:
-        body = line.rstrip("\n")
+        body = line.rstrip("\r\n")
         end = line[len(body) :]
         if skip_blank and not body.strip():  # no blank line left where the _target_ opened
             skip_blank = False
             continue
         skip_blank = False
         if _SWEEPER_CHOICE.match(body):
-            out.append(_SWEEPER_CHOICE.sub(r"\1hydratune", body) + end)
+            out.append(_SWEEPER_CHOICE.sub(r"\1\2hydratune\2", body) + end)
             changes.append("hydra/sweeper: optuna -> hydratune")
         elif _UPSTREAM_TARGET.match(body):
             changes.append("deleted the sweeper's _target_ (hydra/sweeper: hydratune sets it)")
@@ -97,8 +239,14 @@ def migrate_text(text: str) -> tuple[str, list[str]]:
         elif _STORAGE_NULL.match(body) and "hydratune:" not in body:
             out.append(f"{_STORAGE_NULL.match(body).group(1)}  {STORAGE_NOTE}{end}")  # type: ignore[union-attr]
             changes.append("storage: null is now a journal file (comment added)")
-        elif _RANGE.match(body) and "hydratune:" not in body:
-            code = body.split("#", 1)[0].rstrip()
+        elif _RANGE.match(body) and "hydratune:" not in body and version != "1.4":
+            if version is None:
+                raise MigrationError(
+                    f"cannot tell whether this config was written for hydra-optuna-sweeper 1.3 "
+                    f"(range includes its stop) or main/1.4 (excludes it, as hydratune does): "
+                    f"{body.strip()}; rerun with --from 1.3 or --from 1.4"
+                )
+            code = body[: _comment_start(body)].rstrip()
             out.append(f"{code}  {RANGE_NOTE}{end}")
             changes.append(f"range() excludes its stop: {code.strip()}")
         else:
@@ -106,7 +254,21 @@ def migrate_text(text: str) -> tuple[str, list[str]]:
     return "".join(out), changes
 
 
-def _convert_search_space(lines: list[str], changes: list[str]) -> list[str]:
+def _comment_start(line: str) -> int:
+    """Where a YAML comment starts on ``line`` (its length if none): a ``#`` after a blank,
+    outside quotes."""
+    quote = None
+    for i, char in enumerate(line):
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (i == 0 or line[i - 1] in " \t"):
+            return i
+    return len(line)
+
+
+def _convert_search_space(lines: list[str], changes: list[str], newline: str) -> list[str]:
     """Replace a ``search_space:`` block by ``params:`` entries (into an existing ``params:``
     block at the same level if there is one)."""
     start = next((i for i, line in enumerate(lines) if _SEARCH_SPACE.match(line)), None)
@@ -120,7 +282,7 @@ def _convert_search_space(lines: list[str], changes: list[str]) -> list[str]:
         end += 1
     while end > start + 1 and not lines[end - 1].strip():  # blank lines stay after the block
         end -= 1
-    block = yaml.safe_load(textwrap.dedent("".join(lines[start:end]))) or {}
+    block = _load(textwrap.dedent("".join(lines[start:end])), "search_space: block") or {}
     params = search_space_params(block.get("search_space") or {})
     changes.append(f"search_space -> params ({len(params)} parameter(s))")
     rest = lines[:start] + lines[end:]
@@ -138,9 +300,9 @@ def _convert_search_space(lines: list[str], changes: list[str]) -> list[str]:
         if following and len(following[0]) - len(following[0].lstrip()) > len(indent):
             child = following[0][: len(following[0]) - len(following[0].lstrip())]
     entries = [
-        f"{child}{key}: {expr}" + (f"  {FROM_SEARCH_SPACE}\n" if "range(" in expr else "\n")
+        f"{child}{key}: {expr}" + (f"  {FROM_SEARCH_SPACE}" if "range(" in expr else "") + newline
         for key, expr in params.items()
     ]
     if existing is not None:
         return rest[: existing + 1] + entries + rest[existing + 1 :]
-    return lines[:start] + [f"{indent}params:\n", *entries] + lines[end:]
+    return lines[:start] + [f"{indent}params:{newline}", *entries] + lines[end:]

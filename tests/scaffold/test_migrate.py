@@ -1,0 +1,168 @@
+"""``hydratune migrate``: it rewrites only a hydra-optuna-sweeper config it has proved is one,
+says only what is true for the version the config was written for (1.3 or main/1.4), and never
+leaves a file half written or changed beyond the intended lines."""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from hydratune.cli import app
+from hydratune.scaffold.migrate import RANGE_NOTE
+
+RUNNER = CliRunner()
+
+UPSTREAM_13 = (
+    "defaults:\n"
+    "  - override /hydra/sweeper: optuna\n"
+    "hydra:\n"
+    "  sweeper:\n"
+    "    _target_: hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper\n"
+    "    storage: null\n"
+    "    search_space:\n"
+    "      lr:\n"
+    "        type: float\n"
+    "        low: 0.001\n"
+    "        high: 0.1\n"
+    "    params:\n"
+    "      x: range(1, 4)\n"
+)
+
+
+def migrate(*args: object):
+    return RUNNER.invoke(app, ["migrate", *(str(a) for a in args)])
+
+
+def write(tmp_path, text: str, name: str = "sweep.yaml"):
+    path = tmp_path / name
+    path.write_bytes(text.encode())
+    return path
+
+
+def test_a_13_config_gets_its_range_note_and_a_14_config_does_not(tmp_path):
+    old = write(tmp_path, UPSTREAM_13, "old.yaml")
+    assert migrate(old).exit_code == 0
+    assert f"x: range(1, 4)  {RANGE_NOTE}" in old.read_text()  # search_space: a 1.3 config
+
+    main = UPSTREAM_13.replace(
+        "    search_space:\n      lr:\n        type: float\n        low: 0.001\n"
+        "        high: 0.1\n",
+        "    sampler:\n      constant_liar: false\n",
+    )
+    new = write(tmp_path, main, "new.yaml")
+    result = migrate(new)
+    assert result.exit_code == 0, result.output
+    assert "x: range(1, 4)\n" in new.read_text()  # main's range excludes its stop: no note
+    assert "1.3 included" not in new.read_text() + result.output
+
+
+def test_a_config_that_does_not_tell_its_version_is_refused_until_told(tmp_path):
+    text = "defaults:\n  - override /hydra/sweeper: optuna\nhydra:\n  sweeper:\n    params:\n"
+    path = write(tmp_path, text + "      x: range(1, 4)\n")
+    result = migrate(path)
+    assert result.exit_code == 2
+    assert "rerun with --from 1.3 or --from 1.4" in result.output
+    assert path.read_text() == text + "      x: range(1, 4)\n"
+    assert migrate(path, "--from", "1.4").exit_code == 0
+    assert "hydratune\n" in path.read_text() and RANGE_NOTE not in path.read_text()
+
+
+def test_crlf_line_endings_are_kept(tmp_path):
+    path = write(tmp_path, UPSTREAM_13.replace("\n", "\r\n"))
+    assert migrate(path).exit_code == 0
+    data = path.read_bytes()
+    assert data.count(b"\r\n") == data.count(b"\n")  # every line still ends in CRLF
+    assert b"override /hydra/sweeper: hydratune\r\n" in data
+    assert b"lr: tag(log, interval(0.001, 0.1))" not in data  # log unset: a plain interval
+    assert yaml.safe_load(data)["hydra"]["sweeper"]["params"]["lr"] == "interval(0.001, 0.1)"
+
+
+def test_optuna_custom_stays_optuna_custom(tmp_path):
+    text = (
+        "defaults:\n  - override /hydra/sweeper: optuna-custom\nhydra:\n  sweeper:\n"
+        "    n_trials: 3\n"
+    )
+    path = write(tmp_path, text)
+    result = migrate(path)
+    assert result.exit_code == 0 and "nothing to change" in result.output
+    assert path.read_text() == text
+
+
+def test_a_hash_inside_a_quoted_string_on_a_range_line_stays_in_the_string(tmp_path):
+    line = "      w: 'range(1, 4) # not a comment'  # a comment\n"
+    path = write(tmp_path, UPSTREAM_13 + line)
+    assert migrate(path).exit_code == 0
+    params = yaml.safe_load(path.read_text())["hydra"]["sweeper"]["params"]
+    assert params["w"] == "range(1, 4) # not a comment"
+
+
+def test_an_anchor_inside_search_space_is_refused_with_the_file_untouched(tmp_path):
+    text = UPSTREAM_13.replace("      lr:\n", "      lr: &lr\n") + "copy: *lr\n"
+    path = write(tmp_path, text)
+    result = migrate(path)
+    assert result.exit_code == 2
+    assert "the file is unchanged" in result.output and "undefined alias" in result.output
+    assert path.read_bytes() == text.encode()
+
+
+def test_a_rewrite_that_changes_more_than_intended_is_refused(tmp_path):
+    # a search_space deeper than hydra.sweeper's is read as data, but the line rewrite takes
+    # the first one it meets: the result differs from the intended config
+    text = (
+        UPSTREAM_13
+        + "other:\n  search_space:\n    y:\n      type: int\n      low: 1\n      high: 2\n"
+    )
+    path = write(tmp_path, text)
+    result = migrate(path)
+    assert result.exit_code == 2 and "would change more than intended" in result.output
+    assert path.read_bytes() == text.encode()
+
+
+def run_migrate(path, *, file_size_limit: int | None = None) -> subprocess.CompletedProcess:
+    """``python -m hydratune migrate PATH`` as a user runs it, optionally under RLIMIT_FSIZE
+    (a write past the limit fails with EFBIG, as on a full disk; Python ignores SIGXFSZ)."""
+
+    def limit() -> None:
+        if file_size_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
+    return subprocess.run(
+        [sys.executable, "-m", "hydratune", "migrate", str(path)],
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        timeout=120,
+    )
+
+
+def test_a_full_disk_leaves_the_file_as_it_was(tmp_path):
+    path = write(tmp_path, UPSTREAM_13)
+    done = run_migrate(path, file_size_limit=64)  # the rewrite is ~500 bytes
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "cannot write" in done.stdout and "the file is unchanged" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+    assert path.read_bytes() == UPSTREAM_13.encode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.yaml"]  # no temporary left
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (bytes(range(256)) * 4, "is not a text file"),
+        (b"a,b\n1,2\n", "is not a hydra-optuna-sweeper config"),
+        (b"x: [1, 2\n", "is not YAML"),
+    ],
+)
+def test_a_binary_file_or_a_non_config_gets_a_one_line_error(tmp_path, content, message):
+    path = tmp_path / "input.yaml"
+    path.write_bytes(content)
+    done = run_migrate(path)
+    assert done.returncode == 2
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and not done.stderr, done.stdout + done.stderr
+    assert path.read_bytes() == content
