@@ -24,6 +24,7 @@ SAMPLERS: dict[str, type] = {
     "grid": optuna.samplers.GridSampler,
     "cmaes": optuna.samplers.CmaEsSampler,
     "nsgaii": optuna.samplers.NSGAIISampler,
+    "nsgaiii": optuna.samplers.NSGAIIISampler,
     "qmc": optuna.samplers.QMCSampler,
     "gp": optuna.samplers.GPSampler,
 }

@@ -1,5 +1,6 @@
-"""hydra-optuna-sweeper 1.3's example apps as task functions (sphere, multi-objective, custom
-search space), for tests/sweep/test_optuna_sweeper_compat.py."""
+"""hydra-optuna-sweeper's example apps as task functions (sphere, multi-objective, custom
+search space), for tests/sweep/test_optuna_sweeper_compat.py (1.3) and
+test_optuna_sweeper_main_compat.py (main, 1.4.0.dev): the same apps in both versions."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from optuna.trial import Trial
 
 
 def sphere(cfg: DictConfig) -> float:
-    if cfg.error:
+    if cfg.get("error", False):  # main's example/sphere.py (1.3's read cfg.error)
         raise RuntimeError("cfg.error is True")
     return float(cfg.x**2 + cfg.y**2)
 
