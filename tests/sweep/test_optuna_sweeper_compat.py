@@ -251,14 +251,19 @@ def test_a_bad_search_space_entry_names_its_key(sweep):
 
 
 def test_the_template_search_draws_what_optuna_draws_with_its_sampler_settings(template, tmp_path):
-    # TPESampler(seed=1234, n_startup_trials=10), direction maximize: the same draws, in order
+    # the plugin's tpe: TPESampler(seed=1234, n_startup_trials=10) with multivariate and
+    # constant_liar off (1.3 and main pin them; Optuna 5's defaults differ), direction
+    # maximize: the same draws, in order
     path = template / "hparams_search" / "mnist_optuna.yaml"
     path.write_text(path.read_text().replace("sweeper: optuna", "sweeper: hydratune"))
     run_template(template, "hydra.sweeper.n_trials=12")  # past the 10 random startup trials
     swept = load("mnist", tmp_path).trials
     assert len(swept) == 12
     reference = optuna.create_study(
-        direction="maximize", sampler=optuna.samplers.TPESampler(seed=1234, n_startup_trials=10)
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(
+            seed=1234, n_startup_trials=10, multivariate=False, constant_liar=False
+        ),
     )
     for trial in swept:
         ask = reference.ask(dict(trial.distributions))

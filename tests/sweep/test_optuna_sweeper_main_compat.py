@@ -117,6 +117,20 @@ def test_sampler_normal_override(sampler, field_override, expected):
     assert options[name] == expected
 
 
+def test_tpe_draws_exactly_as_the_plugins_tpe(sweep, tmp_path):
+    # news/3425: main pins TPE's constant_liar and multivariate to false (Optuna 4.9's
+    # defaults); a config that names tpe must draw what that TPESampler draws, in order
+    sweep(["hydra.sweeper.n_trials=14"], sphere, "sphere", EXAMPLES)  # seed 123, past 10 startup
+    swept = load("sphere", tmp_path).trials
+    reference = optuna.create_study(
+        sampler=optuna.samplers.TPESampler(seed=123, multivariate=False, constant_liar=False)
+    )
+    for trial in swept:
+        ask = reference.ask(dict(trial.distributions))
+        assert ask.params == trial.params
+        reference.tell(ask, trial.value)
+
+
 def test_default_cmaes_config_has_no_restart_deprecation_warning():
     # CHANGED: hydratune builds the sampler (build_sampler) instead of instantiate()
     options = composed_sampler("hydra/sweeper/sampler=cmaes")

@@ -28,6 +28,9 @@ TARGET = Path(__file__).with_name("optuna_options.py")
 # Defaults that differ from the Optuna signature's: the arguments Optuna requires, and any
 # default hydratune pins (one line per class).
 OPTION_DEFAULTS: dict[type, dict[str, Any]] = {
+    # hydra-optuna-sweeper's tpe (1.3 and main): a config that names tpe draws as it does;
+    # Optuna 5's own defaults (constant_liar=True, multivariate=None) would be another TPE
+    optuna.samplers.TPESampler: {"constant_liar": False, "multivariate": False},
     optuna.pruners.PercentilePruner: {"percentile": 25.0},
     optuna.pruners.PatientPruner: {"patience": 2, "wrapped_pruner": None},
 }

@@ -24,10 +24,10 @@ class TPESamplerConf:
     gamma: Any = None
     weights: Any = None
     seed: Any = None
-    multivariate: Any = None
+    multivariate: Any = False
     group: Any = False
     warn_independent_sampling: Any = None
-    constant_liar: Any = True
+    constant_liar: Any = False
     constraints_func: Any = None
 
 
@@ -73,6 +73,24 @@ class NSGAIISamplerConf:
     swapping_prob: Any = 0.5
     seed: Any = None
     constraints_func: Any = None
+    elite_population_selection_strategy: Any = None
+    child_generation_strategy: Any = None
+    after_trial_strategy: Any = None
+
+
+@dataclass
+class NSGAIIISamplerConf:
+    _target_: str = "optuna.samplers.NSGAIIISampler"
+    population_size: Any = 50
+    mutation: Any = None
+    mutation_prob: Any = None
+    crossover: Any = None
+    crossover_prob: Any = 0.9
+    swapping_prob: Any = 0.5
+    seed: Any = None
+    constraints_func: Any = None
+    reference_points: Any = None
+    dividing_parameter: Any = 3
     elite_population_selection_strategy: Any = None
     child_generation_strategy: Any = None
     after_trial_strategy: Any = None
@@ -172,6 +190,7 @@ SAMPLER_OPTIONS: dict[str, type] = {
     "grid": GridSamplerConf,
     "cmaes": CmaEsSamplerConf,
     "nsgaii": NSGAIISamplerConf,
+    "nsgaiii": NSGAIIISamplerConf,
     "qmc": QMCSamplerConf,
     "gp": GPSamplerConf,
 }
