@@ -171,6 +171,13 @@ def test_a_cast_range_is_the_categorical_of_its_cast_values(expr, choices):
     assert dist(expr) == CategoricalDistribution(choices)
 
 
+@pytest.mark.parametrize(
+    "expr", ["shuffle(int(range(0, 5, 1.5)))", "int(shuffle(range(0, 5, 1.5)))"]
+)
+def test_a_shuffled_cast_range_keeps_its_cast(expr):
+    assert set(dist(expr).choices) == {0, 1, 3, 4}  # Hydra's cast of a shuffled range: 0..4 by 1
+
+
 def test_a_cast_that_leaves_one_value_is_refused_instead_of_a_step_of_zero():
     # Hydra casts the bounds: int(range(0, 1, 0.25)) became range(0, 1, 0), searched nothing
     with pytest.raises(SearchSpaceError, match=r"gives 0 for every value: nothing to search"):

@@ -11,6 +11,7 @@ import decimal
 import inspect
 import logging
 import math
+import random
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -52,7 +53,13 @@ class CastRange(RangeSweep):
     hydra-core, because its parser carries the cast itself."""
 
     def __init__(self, inner: RangeSweep, cast: type) -> None:
-        super().__init__(start=inner.start, stop=inner.stop, step=inner.step, tags=set(inner.tags))
+        super().__init__(
+            start=inner.start,
+            stop=inner.stop,
+            step=inner.step,
+            tags=set(inner.tags),
+            shuffle=inner.shuffle,
+        )
         self.cast = cast
 
 
@@ -60,8 +67,7 @@ def _keeping_range_casts(hydra_cast: Callable[..., Any], cast: type) -> Callable
     """Hydra's ``int``/``float`` grammar function, except that a range keeps its cast."""
 
     def function(*args: Any, value: Any = None) -> Any:
-        one_range = len(args) == 1 and isinstance(args[0], RangeSweep)
-        if value is None and one_range and not args[0].shuffle:
+        if value is None and len(args) == 1 and isinstance(args[0], RangeSweep):
             return CastRange(args[0], cast)
         return hydra_cast(*args, value=value)
 
@@ -217,6 +223,9 @@ def _cast_range(value: CastRange, line: str, where: str, log_scale: bool) -> Bas
             len(unique),
             ", ".join(format_value(u) for u in unique),
         )
+    if value.shuffle:  # as Hydra shuffles a range's values
+        log.warning("%s: shuffle() is sampled as a categorical in shuffled order", where)
+        random.shuffle(unique)
     return CategoricalDistribution(unique)
 
 
