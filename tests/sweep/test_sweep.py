@@ -110,7 +110,7 @@ def test_every_optuna_sampler_option_is_settable(sweep, tmp_path):
     sweep(
         [
             "hydra.sweeper.n_trials=2",
-            "+hydra.sweeper.sampler.multivariate=true",
+            "hydra.sweeper.sampler.multivariate=true",  # false by default, as the plugin
             "hydra.sweeper.sampler.constant_liar=false",
             "hydra.sweeper.sampler.n_startup_trials=1",
         ]
@@ -126,7 +126,7 @@ def test_every_optuna_sampler_option_is_settable(sweep, tmp_path):
         OmegaConf.structured(SAMPLER_OPTIONS["tpe"]),
         {"multivariate": True, "constant_liar": False, "n_startup_trials": 1},
     )
-    built = build_sampler(options, None).base  # the TPE inside the failure-aware wrapper
+    built = build_sampler(options, None).base.base  # inside the decimal-step, failure wrappers
     assert built._multivariate and not built._constant_liar and built._n_startup_trials == 1
 
 
