@@ -14,7 +14,9 @@ Only two things change in every test: the sweeper selection (``hydra/sweeper: hy
 storage isolation (the default journal in each test's own directory instead of a sqlite file in
 ``tmpdir``; the sweep runs in this process as ``app -m`` does, not through ``run_python_script``).
 Every other change is marked ``# CHANGED:`` with its reason; ``# DIFFERENCE:`` marks a behaviour
-the README's compatibility table lists as deliberate, asserted as hydratune's.
+the compatibility table (docs/compatibility.md) lists as deliberate, asserted as hydratune's.
+Not ported: ``test_motpe_sampler_removed``, which instantiates the plugin's own
+``MOTPESamplerConfig`` (hydratune has none; ``test_example_with_removed_motpe`` covers motpe).
 """
 
 from __future__ import annotations
