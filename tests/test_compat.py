@@ -216,3 +216,12 @@ def test_cached_storage_is_the_trial_cache_a_study_opened_on_it_keeps(tmp_path):
     first = storage.get_all_trials(s._study_id, deepcopy=False)
     # a finished trial is served from the cache, not rebuilt from the database
     assert storage.get_all_trials(s._study_id, deepcopy=False)[0] is first[0]
+
+
+def test_copy_without_copies_all_but_one_key_with_the_flags_and_leaves_the_original_whole():
+    cfg = OmegaConf.create({"a": {"b": 1}, "hydra": {"job": {"name": "x"}}, "c": "${a.b}"})
+    OmegaConf.set_struct(cfg, True)
+    copy = compat.copy_without(cfg, "hydra")  # DictConfig._content swapped while pickling
+    assert list(copy) == ["a", "c"] and copy.c == 1 and OmegaConf.is_struct(copy)
+    copy.a.b = 2
+    assert cfg.a.b == 1 and list(cfg) == ["a", "hydra", "c"] and cfg.hydra.job.name == "x"

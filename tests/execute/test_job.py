@@ -4,6 +4,8 @@ callbacks and errors, only cheaper (``hydratune.execute.job``)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -137,3 +139,34 @@ def test_train_config_files_are_hydras(tmp_path, monkeypatch):
     runs = run_both(tmp_path, monkeypatch, ["model=cnn", "model.dropout=0.3"], train, lambda c: 0)
     assert runs["ours"] == runs["hydra"]
     assert {".hydra/hydra.yaml", "hydratune.log"} <= set(runs["ours"]["files"])
+
+
+FULL_DISK_JOB = """
+import resource, signal, sys
+from hydra.types import HydraContext
+from helpers import TEST_CONF, composed
+from hydratune.execute.job import run_trial_job
+
+with composed(TEST_CONF, "quadratic") as (factory, loader, _):
+    config = factory.make(["x=1"], job_num=0)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), resource.RLIM_INFINITY))
+    run_trial_job(config, HydraContext(loader, callbacks=None), lambda cfg: 0.0)
+"""
+
+
+def test_a_hydra_file_the_disk_cannot_hold_is_never_left_half_written(tmp_path):
+    # a real write failure: a file size limit (RLIMIT_FSIZE) below hydra.yaml's size, above the
+    # task config's, in a subprocess
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), *sys.path])}
+    run = subprocess.run(
+        [sys.executable, "-c", FULL_DISK_JOB, "1500"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode != 0 and "File too large" in run.stderr, run.stderr[-2000:]
+    hydra_dir = next(tmp_path.glob("sweeps/**/.hydra"))
+    assert sorted(p.name for p in hydra_dir.iterdir()) == ["config.yaml"]  # no torn hydra.yaml
+    assert "x: 1" in (hydra_dir / "config.yaml").read_text()

@@ -26,7 +26,7 @@ def test_the_job_is_in_the_environment_only_while_it_runs_and_reads_back_typed(
         config.hydra.mode = RunMode.MULTIRUN  # as the command line sets it
         expected_dir = job_output_dir(config)
         assert relaunched_job() is None
-        with job_in_environment(config):
+        with job_in_environment(config, expected_dir):
             job = relaunched_job()
         assert JOB_ENV not in os.environ
     assert job is not None

@@ -14,7 +14,6 @@ node, the task gets a pickled copy without it, and the YAML goes through libyaml
 from __future__ import annotations
 
 import os
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,18 +57,21 @@ class TaskExitError(RuntimeError):
         )
 
 
-def run_trial_job(config: DictConfig, context: HydraContext, task: TaskFunction) -> JobResult:
+def run_trial_job(
+    config: DictConfig, context: HydraContext, task: TaskFunction, output_dir: str | None = None
+) -> JobResult:
     """Run ``task`` on the job ``config`` in its sweep subdir, as Hydra's launchers do.
 
     ``config`` is the job's own (``TrialConfigFactory.make`` gives a fresh one per trial): its
-    ``hydra`` node is made read-only and gets ``runtime.output_dir``.
+    ``hydra`` node is made read-only and gets ``runtime.output_dir`` (``job_output_dir``,
+    unless the caller has it already).
     """
     instance = HydraConfig.instance()
     old_cwd, old_hydra = os.getcwd(), instance.cfg
     chdir = False
     try:
         instance.cfg = _hydra_view(config)  # ${hydra:...} in the dirs resolves for this job
-        output_dir = job_output_dir(config)
+        output_dir = output_dir or job_output_dir(config)
         with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
             config.hydra.runtime.output_dir = output_dir
         task_cfg = _task_config(config)
@@ -143,10 +145,7 @@ def _hydra_view(config: DictConfig) -> DictConfig:
 def _task_config(config: DictConfig) -> DictConfig:
     """The task's config: a copy of the job config without ``hydra`` (flags kept, as Hydra's
     deep copy keeps them), so nothing the task does reaches the job config."""
-    task_cfg: DictConfig = pickle.loads(pickle.dumps(config))
-    with read_write(task_cfg), open_dict(task_cfg):
-        del task_cfg["hydra"]
-    return task_cfg
+    return compat.copy_without(config, "hydra")
 
 
 class _Dumper(yaml.CDumper if yaml.__with_libyaml__ else yaml.Dumper):  # type: ignore[misc]
@@ -162,8 +161,14 @@ def _plain(cfg: Any) -> Any:
 
 def _save(container: Any, path: Path) -> None:
     """Write ``container`` as ``OmegaConf.to_yaml`` would (interpolations and key order kept),
-    with passwords in URLs masked (``hydra.yaml`` holds the storage URL twice)."""
+    with passwords in URLs masked (``hydra.yaml`` holds the storage URL twice). Atomically: a
+    trial killed meanwhile leaves the file whole or absent, never cut short."""
     text = yaml.dump(
         container, default_flow_style=False, allow_unicode=True, sort_keys=False, Dumper=_Dumper
     )
-    path.write_text(mask_url(text) or "", encoding="utf-8")
+    aside = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        aside.write_text(mask_url(text) or "", encoding="utf-8")
+        os.replace(aside, path)
+    finally:
+        aside.unlink(missing_ok=True)

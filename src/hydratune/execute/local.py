@@ -24,7 +24,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
 from hydratune.execute import interrupts
-from hydratune.execute.job import JobResult, run_trial_job
+from hydratune.execute.job import JobResult, job_output_dir, run_trial_job
 from hydratune.execute.launcher import Launcher, describe
 from hydratune.execute.relaunch import job_in_environment
 from hydratune.execute.trial_config import TrialConfigFactory
@@ -47,8 +47,9 @@ class InProcessLauncher(Launcher):
         self._task = task_function
 
     def start(self, config: DictConfig, future: Future[JobResult]) -> None:
-        with job_in_environment(config):  # a process the task starts with the app's command
-            future.set_result(run_trial_job(config, self._context, self._task))
+        output_dir = job_output_dir(config)
+        with job_in_environment(config, output_dir):  # for processes run with the app's command
+            future.set_result(run_trial_job(config, self._context, self._task, output_dir))
 
 
 def slot_devices(n_slots: int, devices_per_trial: int, visible: Sequence[str]) -> list[str | None]:

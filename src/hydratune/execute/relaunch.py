@@ -23,18 +23,19 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict, read_write
 
 from hydratune.attrs import JOB_ENV
-from hydratune.execute.job import job_output_dir, run_trial_job
+from hydratune.execute.job import run_trial_job
 
 log = logging.getLogger(__name__)
 
 
 @contextmanager
-def job_in_environment(config: DictConfig) -> Iterator[None]:
-    """Expose the job ``config`` to processes started while it runs, with its own dir (since
-    ``${now:...}`` in ``hydra.sweep.dir`` would resolve to another time in another process).
-    Pickled (about 1 ms a trial), since a YAML round trip loses Hydra's types."""
+def job_in_environment(config: DictConfig, output_dir: str) -> Iterator[None]:
+    """Expose the job ``config`` to processes started while it runs, with its own dir
+    ``output_dir`` (since ``${now:...}`` in ``hydra.sweep.dir`` would resolve to another time
+    in another process). Pickled (about 1 ms a trial), since a YAML round trip loses Hydra's
+    types."""
     previous = os.environ.get(JOB_ENV)
-    job = pickle.dumps((config, job_output_dir(config)))
+    job = pickle.dumps((config, output_dir))
     os.environ[JOB_ENV] = base64.b64encode(job).decode()
     try:
         yield

@@ -43,11 +43,18 @@ class TrialConfigFactory:
         self._hydra_updates = hydra_updates or {}
         self._groups = set(master_config.hydra.runtime.choices.keys())
         self._bases: dict[tuple[str, ...], tuple[bytes, list[Override]]] = {}
+        self._is_group: dict[str, bool] = {}
 
     def is_group(self, key: str) -> bool:
-        """Whether an override key picks a config-group option (``model``) or sets a value."""
+        """Whether an override key picks a config-group option (``model``) or sets a value.
+
+        Remembered per key: Hydra's repository looks in every config source (files on disk)
+        each time, about 1 ms a trial."""
         key = key.lstrip("+~").split("@", 1)[0]
-        return key in self._groups or self._loader.repository.group_exists(key)
+        if key not in self._is_group:
+            found = key in self._groups or self._loader.repository.group_exists(key)
+            self._is_group[key] = found
+        return self._is_group[key]
 
     def make(self, overrides: Sequence[str], job_num: int) -> DictConfig:
         """The job config for a trial's ``overrides`` (its sampled parameters)."""

@@ -223,6 +223,8 @@ class SweepLoop:
         A surplus trial is failed at once (never run), so the study ends with exactly
         ``n_trials`` finished trials.
         """
+        if trial.number < self.n_trials:
+            return False  # fewer trials ahead of it than n_trials: no need to count them
         ahead = sum(
             t.number < trial.number
             and (t.state != TrialState.FAIL or counts_toward_n_trials(t, self.recovery))
