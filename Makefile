@@ -29,7 +29,9 @@ services:
 test: setup services
 	$(BIN)/python -m pytest
 
-# The inner loop (under 2 minutes): no services, browsers, Ray, subprocess sweeps or benchmarks.
+# The inner loop (under 90 s on 2 idle cores): no services, browsers, Ray, benchmarks, Lightning
+# sweeps, local worker pools or subprocess apps that import torch (`slow`). Find what
+# dominates with: pytest --durations=30 -m "$(FAST)"
 FAST := not slow and not postgres and not chromium and not ray and not slurm and not mlflow and not bench
 test-fast: setup
 	$(BIN)/python -m pytest -m "$(FAST)"

@@ -146,6 +146,7 @@ def test_python_dash_m_hydratune_runs_subcommands_and_the_app(swept, tmp_path):
     assert job["seed"] == 7 and job["model"]["_target_"].endswith("CNNClassifier")
 
 
+@pytest.mark.slow
 def test_help_lists_every_command_then_the_apps_config_groups():
     from hydratune.cli import subcommands
 

@@ -9,25 +9,32 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).parents[1] / "src" / "hydratune"
 SWEEP_MACHINERY = ("hydratune.sweep", "hydratune.execute")
 
 
-def loaded_after(statement: str) -> set[str]:
-    """The hydratune modules a fresh interpreter has loaded after ``statement``."""
-    code = f"{statement}; import sys, json; print(json.dumps(sorted(sys.modules)))"
+STATEMENTS = ["import hydratune", "import hydratune.app", "import hydratune.training.task"]
+
+
+def loaded_after_each(statements: list[str]) -> dict[str, set[str]]:
+    """The hydratune modules one fresh interpreter has loaded after each of ``statements``, run
+    in order (one interpreter: importing torch and Lightning once costs seconds). Loaded modules
+    only accumulate, so a module that first appears after a statement was loaded by it."""
+    code = "import json, sys\n" + "".join(
+        f"{statement}\nprint(json.dumps(sorted(sys.modules)))\n" for statement in statements
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return {m for m in json.loads(out.stdout) if m.startswith("hydratune")}
+    lines = out.stdout.strip().splitlines()[-len(statements) :]
+    return {
+        statement: {m for m in json.loads(line) if m.startswith("hydratune")}
+        for statement, line in zip(statements, lines, strict=True)
+    }
 
 
-@pytest.mark.parametrize(
-    "statement", ["import hydratune.training.task", "import hydratune", "import hydratune.app"]
-)
-def test_the_training_task_and_the_public_api_load_no_sweep_loop_or_launcher(statement):
-    leaked = sorted(m for m in loaded_after(statement) if m.startswith(SWEEP_MACHINERY))
-    assert leaked == [], f"{statement} loads {leaked}"
+def test_the_training_task_and_the_public_api_load_no_sweep_loop_or_launcher():
+    for statement, loaded in loaded_after_each(STATEMENTS).items():
+        leaked = sorted(m for m in loaded if m.startswith(SWEEP_MACHINERY))
+        assert leaked == [], f"{statement} loads {leaked}"
 
 
 def imports_of(path: Path) -> set[str]:

@@ -32,6 +32,7 @@ def wait_for_trial_3(cfg):
     return 0.0
 
 
+@pytest.mark.slow
 def test_a_slow_trial_does_not_hold_back_the_other_slot(sweep, tmp_path):
     sweep(["hydra.sweeper.n_trials=5", "hydra.sweeper.n_jobs=2"], task=wait_for_trial_3)
     trials = load("quadratic", tmp_path).trials
@@ -48,6 +49,7 @@ def worker_facts(cfg):
     return 0.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("threads", "expected"), [(None, max(1, (os.cpu_count() or 1) // 2)), (3, 3)]
 )
@@ -76,6 +78,7 @@ def gpu_of_slot(cfg):
     return 0.0
 
 
+@pytest.mark.slow
 def test_workers_see_only_their_slots_gpus(sweep, tmp_path, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")  # the slots' assignment, no GPU needed
     sweep(

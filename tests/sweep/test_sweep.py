@@ -315,6 +315,7 @@ def test_a_bad_warm_start_or_enqueue_item_stops_the_sweep_before_its_study_exist
     assert not (tmp_path / "outputs").exists()  # nothing written: no journal, no trial dir
 
 
+@pytest.mark.slow
 def test_two_sweeps_started_together_never_share_an_output_dir(tmp_path):
     import subprocess
     import sys

@@ -80,6 +80,7 @@ def test_a_sweep_typed_on_the_command_line_maximises_the_objectives_metric(tmp_p
     assert out["best_value"] == max(t.value for t in study.trials if t.state == TrialState.COMPLETE)
 
 
+@pytest.mark.slow
 def test_median_pruner_stops_bad_lightning_trials_with_their_curves_stored(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     lightning_sweep(
@@ -155,6 +156,7 @@ def test_ddp_spawn_trial_is_pruned_once_with_no_rank_left_behind(tmp_path, monke
     assert list(trial.intermediate_values) == [0]
 
 
+@pytest.mark.slow
 def test_nan_metric_fails_the_trial_with_its_reason_and_the_sweep_goes_on(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     lightning_sweep(

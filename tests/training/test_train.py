@@ -69,6 +69,7 @@ def test_extra_callbacks_run_and_best_mode_returns_the_best_epoch(compose_train)
     assert value == pytest.approx(max(recorder.val_acc))
 
 
+@pytest.mark.slow
 def test_best_is_at_least_last_when_maximizing(compose_train):
     # Noisy on purpose (high lr, tiny batches), so the last epoch is unlikely to be the best.
     noisy = [*TINY, "trainer.max_epochs=4", "model.optimizer.lr=0.05", "data.batch_size=16"]
@@ -82,6 +83,7 @@ def test_best_is_at_least_last_when_maximizing(compose_train):
     assert values["best"] >= values["last"]
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_result(compose_train):
     assert train(compose_train(*TINY)) == train(compose_train(*TINY))
 
