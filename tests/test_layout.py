@@ -31,6 +31,11 @@ def loaded_after_each(statements: list[str]) -> dict[str, set[str]]:
     }
 
 
+def loaded_after(statement: str) -> set[str]:
+    """The hydratune modules a fresh interpreter has loaded after ``statement``."""
+    return loaded_after_each([statement])[statement]
+
+
 def test_the_training_task_and_the_public_api_load_no_sweep_loop_or_launcher():
     for statement, loaded in loaded_after_each(STATEMENTS).items():
         leaked = sorted(m for m in loaded if m.startswith(SWEEP_MACHINERY))
