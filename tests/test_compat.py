@@ -216,3 +216,30 @@ def test_cached_storage_is_the_trial_cache_a_study_opened_on_it_keeps(tmp_path):
     first = storage.get_all_trials(s._study_id, deepcopy=False)
     # a finished trial is served from the cache, not rebuilt from the database
     assert storage.get_all_trials(s._study_id, deepcopy=False)[0] is first[0]
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_grpc_proxy_server_and_client_serve_a_storage_through_our_own_server_and_channel():
+    from concurrent.futures import ThreadPoolExecutor
+
+    import grpc
+
+    server = grpc.server(ThreadPoolExecutor(max_workers=2))
+    compat.grpc_proxy_server(optuna.storages.InMemoryStorage(), server)  # the servicer
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    channels = []
+
+    def channel() -> grpc.Channel:
+        channels.append(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        return channels[-1]
+
+    try:
+        client = compat.grpc_proxy_client("127.0.0.1", port, channel)  # GrpcStorageProxy._setup
+        s = optuna.create_study(study_name="through", storage=client)
+        s.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+        assert len(channels) == 1, "GrpcStorageProxy no longer builds its channel in _setup"
+        assert [t.number for t in s.trials] == [0, 1]
+    finally:
+        client.close()
+        server.stop(None)

@@ -27,7 +27,6 @@ import logging
 import os
 import re
 import time
-import warnings
 from pathlib import Path
 
 import optuna
@@ -144,17 +143,14 @@ def open_storage(url: str) -> BaseStorage:
 
 
 def _grpc_storage(url: str) -> BaseStorage:
-    """A client of ``hydratune storage-proxy`` at ``grpc://host:port``."""
-    from optuna.storages import GrpcStorageProxy
-
+    """A client of ``hydratune storage-proxy`` at ``grpc://host:port`` (storage_proxy.py: the
+    token, and waiting out a proxy restart)."""
     host, _, port = url.removeprefix(GRPC).rstrip("/").rpartition(":")
     if not host or not port.isdigit():
         raise StudyConfigError(f"hydra.sweeper.storage: '{url}' is not grpc://host:port")
-    with warnings.catch_warnings():  # experimental since Optuna 4.2: said in the docs
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        proxy = GrpcStorageProxy(host=host, port=int(port))
-    proxy.wait_server_ready(timeout=30)  # a wrong address fails here, not at the first trial
-    return proxy
+    from hydratune.storage_proxy import connect
+
+    return connect(host, int(port))
 
 
 def _rdb_storage(url: str, attempts: int = 5) -> RDBStorage:
