@@ -44,6 +44,7 @@ _IN_MEMORY = (MEMORY, ":memory:")
 
 
 MASK = "***"
+PASSWORD_ENV = "HYDRATUNE_STORAGE_PASSWORD"
 # user:<password>@ in a URL, and libpq's password=<password> query parameter (or key=value)
 _PASSWORD_IN_URL = re.compile(r"(\b[\w+.-]+://[^:/@\s'\"]*:)([^@\s'\"]+)(@)")
 _PASSWORD_PARAM = re.compile(r"(\bpassword=)([^&\s'\"#]+)", re.IGNORECASE)
@@ -70,11 +71,28 @@ def mask_url(url: str | None) -> str | None:
 
 
 def unmasked(url: str) -> str:
-    """A URL read back from a file, with masked passwords dropped: libpq then takes the
-    password from ``PGPASSWORD`` or ``~/.pgpass``."""
+    """A URL read back from a file or a job's config, with a masked password put back from
+    ``HYDRATUNE_STORAGE_PASSWORD`` (where the sweep hands its jobs the password) or else
+    dropped: libpq then takes it from ``PGPASSWORD`` or ``~/.pgpass``."""
+    password = os.environ.get(PASSWORD_ENV)
+    if password:
+        url = url.replace(f":{MASK}@", f":{password}@")
+        return re.sub(rf"([?&]password=){re.escape(MASK)}(?=&|$)", rf"\g<1>{password}", url)
     url = url.replace(f":{MASK}@", "@")
     url = re.sub(rf"([?&])password={re.escape(MASK)}(&|$)", r"\1", url).rstrip("?&")
     return url.replace("?&", "?")
+
+
+def hide_password(url: str) -> str:
+    """``url`` masked, its password (if written in it) put in this process's environment as
+    ``HYDRATUNE_STORAGE_PASSWORD``, where every process and job the sweep starts inherits it
+    and ``unmasked`` finds it: a job's config, pickles and files then hold ``***`` only."""
+    for pattern in (_PASSWORD_IN_URL, _PASSWORD_PARAM):
+        found = pattern.search(url)
+        if found and found.group(2) != MASK and not _INTERPOLATION.match(found.group(2)):
+            os.environ[PASSWORD_ENV] = found.group(2)
+            return mask_url(url) or url
+    return url
 
 
 def storage_url(storage: str | None, cwd: str | Path) -> str:
@@ -111,7 +129,9 @@ def _check_url(url: str) -> None:
 
 
 def open_storage(url: str) -> BaseStorage:
-    """An Optuna storage for a URL from ``storage_url``; fails fast if it cannot be opened."""
+    """An Optuna storage for a URL from ``storage_url`` (a masked password put back, see
+    ``unmasked``); fails fast if it cannot be opened."""
+    url = unmasked(url)
     if is_in_memory(url):
         return InMemoryStorage()
     try:
@@ -362,3 +382,4 @@ def _rewrite(path: Path, data: bytes, damaged: list[tuple[int, int, bytes | None
         f.flush()
         os.fsync(f.fileno())
     os.replace(temporary, path)
+

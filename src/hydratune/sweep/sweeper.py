@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from hydra.core.hydra_config import HydraConfig
 from hydra.types import HydraContext, RunMode, TaskFunction
 from hydra.utils import get_method
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
@@ -33,7 +34,7 @@ from hydratune.space.grammar import format_value, make_parser
 from hydratune.space.group_spaces import add_group_spaces
 from hydratune.space.search_space import SearchSpace, parse_search_space
 from hydratune.steering import read_state
-from hydratune.storage import is_in_memory, mask_url, open_storage, storage_url
+from hydratune.storage import hide_password, is_in_memory, mask_url, open_storage, storage_url
 from hydratune.sweep.enqueue_warm_start import (
     EnqueuedTrial,
     WarmStartSource,
@@ -169,6 +170,7 @@ class StudySweep:
                 "hydra.sweep.dir": str(sweep_dir),
                 "hydra.sweeper.study_name": study_name,
                 "hydra.sweeper.pruner": pruner,
+                **_password_out_of_jobs(config, conf.storage),
             },
         )
         add_group_spaces(space, configs, loader.repository, parser)
@@ -353,6 +355,22 @@ def _check_objective_count(config: DictConfig, direction: Any) -> None:
             f"{n_metrics} metric(s); give one direction per metric (e.g. "
             "hydra.sweeper.direction: ${objective.direction})"
         )
+
+
+def _password_out_of_jobs(config: DictConfig, storage: Any) -> dict[str, str]:
+    """Keep the storage password out of every job's config and of the sweep state pickled for
+    workers (submitit writes both to ``<trial dir>/.submitit/*.pkl``): the URL is masked there,
+    in the command line's overrides too, and the password reaches jobs through the environment
+    (``storage.hide_password``). Returns the job config's masked storage setting."""
+    if storage is None or (masked := hide_password(str(storage))) == str(storage):
+        return {}
+    for cfg in (config, HydraConfig.instance().cfg):
+        if cfg is None:
+            continue
+        with read_write(cfg.hydra), open_dict(cfg.hydra):
+            cfg.hydra.overrides.hydra = [mask_url(line) for line in cfg.hydra.overrides.hydra]
+            cfg.hydra.sweeper.storage = masked
+    return {"hydra.sweeper.storage": masked}
 
 
 def resolve_pruner(options: Any, config: DictConfig, resource_key: str | None) -> Any:
