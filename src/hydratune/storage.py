@@ -27,7 +27,9 @@ import logging
 import os
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, InMemoryStorage, RDBStorage
@@ -148,7 +150,7 @@ def open_storage(url: str) -> BaseStorage:
         check_is_journal(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         repair_journal(path)
-        return JournalStorage(JournalFileBackend(str(path)))
+        return JournalStorage(RepairingJournalBackend(path))
     except StudyConfigError:
         raise
     except Exception as error:
@@ -383,3 +385,43 @@ def _rewrite(path: Path, data: bytes, damaged: list[tuple[int, int, bytes | None
         os.fsync(f.fileno())
     os.replace(temporary, path)
 
+
+class RepairingJournalBackend(JournalFileBackend):
+    """Optuna's journal file, read by a process that survives another writer's torn record.
+
+    On a shared journal, a writer killed in the middle of an append (or a filesystem that cut
+    its write short) leaves a torn line, and the next record anyone appends is glued to it:
+    every process reading the journal then fails with a bare ``JSONDecodeError``. Here a
+    reader that meets one repairs the journal (``repair_journal``: under the journal's lock,
+    the glued record kept, the torn bytes moved aside and logged) and reads on from where it
+    was, ``READ_ATTEMPTS`` times at most before it stops with one line naming the file.
+    """
+
+    READ_ATTEMPTS = 3
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.path = path
+
+    def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
+        for attempt in range(1, self.READ_ATTEMPTS + 1):
+            try:
+                for record in super().read_logs(log_number_from):
+                    yield record
+                    log_number_from += 1
+                return
+            except ValueError as error:  # JSONDecodeError, or Optuna's "Invalid log format"
+                if attempt == self.READ_ATTEMPTS:
+                    raise StudyConfigError(
+                        f"{self.path}: record {log_number_from} is still damaged after "
+                        f"{attempt} repairs ({error}); is another program writing to it? The "
+                        "complete trials are kept: run the same command again to resume"
+                    ) from None
+                log.warning(
+                    "%s: record %d is damaged (%s; another writer's append cut short?): "
+                    "repairing it and reading on",
+                    self.path,
+                    log_number_from,
+                    error,
+                )
+                repair_journal(self.path)
