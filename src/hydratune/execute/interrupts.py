@@ -80,3 +80,32 @@ def ignore_in_worker() -> None:
     handles it (fails the running trials as lost, then ends its workers), and no worker prints
     a traceback from wherever the signal found it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class TrialTimeoutError(RuntimeError):
+    """The trial ran past ``hydra.sweeper.trial_timeout`` and was stopped: it fails."""
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Meanwhile, ``TrialTimeoutError`` is raised in the main thread once ``seconds`` have
+    passed (``SIGALRM``): a trial that hangs is stopped where it hangs, in the sweeper's
+    process as in a worker, a Ray task or a submitit job, which all run it in a main thread.
+    No limit where ``seconds`` is None or off the main thread (where no signal arrives)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(signum: int, frame: FrameType | None) -> None:
+        raise TrialTimeoutError(
+            f"stopped after hydra.sweeper.trial_timeout={seconds:g} s; raise it if the trial "
+            "needs longer"
+        )
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
