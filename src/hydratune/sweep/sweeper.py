@@ -170,7 +170,7 @@ class StudySweep:
                 "hydra.sweep.dir": str(sweep_dir),
                 "hydra.sweeper.study_name": study_name,
                 "hydra.sweeper.pruner": pruner,
-                **_password_out_of_jobs(config, conf.storage),
+                **_password_out_of_jobs(config),
             },
         )
         add_group_spaces(space, configs, loader.repository, parser)
@@ -357,11 +357,13 @@ def _check_objective_count(config: DictConfig, direction: Any) -> None:
         )
 
 
-def _password_out_of_jobs(config: DictConfig, storage: Any) -> dict[str, str]:
+def _password_out_of_jobs(config: DictConfig) -> dict[str, str]:
     """Keep the storage password out of every job's config and of the sweep state pickled for
     workers (submitit writes both to ``<trial dir>/.submitit/*.pkl``): the URL is masked there,
     in the command line's overrides too, and the password reaches jobs through the environment
-    (``storage.hide_password``). Returns the job config's masked storage setting."""
+    (``storage.hide_password``). Returns the job config's masked storage setting. A setting
+    that reads the password from the environment (``${oc.env:PGPASSWORD}``) stays as written."""
+    storage = OmegaConf.to_container(config.hydra.sweeper, resolve=False).get("storage")
     if storage is None or (masked := hide_password(str(storage))) == str(storage):
         return {}
     for cfg in (config, HydraConfig.instance().cfg):
