@@ -96,13 +96,13 @@ def resolve_sweep(
         raise typer.BadParameter(
             "no study: give a sweep dir (with multirun.yaml) or --study", param_hint="--study"
         )
-    if storage is not None:
-        url = storage_url(storage, Path.cwd())
-    elif "url" in settings:
-        url = settings["url"]
-    else:
-        url = storage_url(None, Path.cwd())
     try:
+        if storage is not None:
+            url = storage_url(storage, Path.cwd())
+        elif "url" in settings:
+            url = settings["url"]
+        else:
+            url = storage_url(None, Path.cwd())
         study = load_study(url, name)
     except StudyNotFoundError as error:
         raise typer.BadParameter(str(error), param_hint="--study") from None
@@ -198,7 +198,9 @@ def report(
         Path | None, typer.Option(help="Output directory (default: <sweep dir>/report).")
     ] = None,
     png: Annotated[bool, typer.Option(help="Also write PNG figures (needs Chromium).")] = True,
-    top_k: Annotated[int, typer.Option(help="Complete trials listed in the table.")] = 10,
+    top_k: Annotated[
+        int, typer.Option("--top-k", min=1, help="Complete trials listed in the table.")
+    ] = 10,
 ) -> None:
     """Write an HTML report, PNG figures and a Markdown summary of a sweep's study."""
     from hydratune.insight.report import write_report
@@ -299,7 +301,11 @@ def init(dest: Annotated[Path, typer.Argument(help="Directory of the new project
     try:
         files = create_project(dest)
     except FileExistsError as error:
-        console.print(f"[red]{error}[/]")
+        console.print(f"[red]{escape(str(error))}[/]")
+        raise typer.Exit(code=2) from None
+    except OSError as error:  # a place it cannot write: /proc/foo, a read-only mount
+        where = error.filename or dest
+        console.print(f"[red]cannot create the project in {dest}[/]: {where}: {error.strerror}")
         raise typer.Exit(code=2) from None
     console.print(f"created {len(files)} files in {dest}; then, in it:")
     console.print("  hydratune --config-dir conf model=tiny data=blobs")

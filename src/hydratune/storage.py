@@ -121,6 +121,11 @@ def _check_url(url: str) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    if re.match(r"^postgres(\+\w+)?://", url):  # Heroku's and libpq's spelling
+        raise StudyConfigError(
+            f"hydra.sweeper.storage: '{mask_url(url)}' starts with postgres://, which "
+            "SQLAlchemy does not know; write postgresql:// (the rest stays as it is)"
+        )
     try:
         make_url(url)
     except (ArgumentError, ValueError) as error:

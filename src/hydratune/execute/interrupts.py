@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 _received: list[int] = []
+_last: list[int] = []  # the last interrupting signal, kept after the handlers are gone
 _pending: list[int] = []  # received while deferred, not raised yet
 _depth = 0  # how many ``deferred()`` blocks the main thread is in
 
@@ -25,8 +26,15 @@ def received() -> str | None:
     return signal.Signals(_received[0]).name if _received else None
 
 
+def exit_status() -> int:
+    """The shell's exit status for the last interrupt this process got: 128 + its number
+    (130 for Ctrl-C, 143 for SIGTERM)."""
+    return 128 + (_last[0] if _last else signal.SIGINT)
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     _received.append(signum)
+    _last[:] = [signum]
     if _depth:
         _pending.append(signum)
         return

@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 
 from hydratune import compat
 from hydratune.errors import StudyConfigError
-from hydratune.execute.interrupts import interrupt_handlers
+from hydratune.execute.interrupts import exit_status, interrupt_handlers
 from hydratune.execute.relaunch import relaunched_job, run_relaunched_job
 from hydratune.execute.select import LaunchPlan, plan_launch
 from hydratune.execute.trial_config import TrialConfigFactory
@@ -276,7 +276,8 @@ class StudySweep:
                 error or "interrupted",
                 plan.sweep_dir / "optimization_results.yaml",
             )
-            raise
+            # that line is the whole story: exit as the shell expects, without a traceback
+            raise SystemExit(exit_status()) from None
         finally:
             unregister_live_study(plan.url, study)
             launcher.shutdown()
