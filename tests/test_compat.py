@@ -234,8 +234,8 @@ def test_grpc_proxy_server_and_client_serve_a_storage_through_our_own_server_and
         channels.append(grpc.insecure_channel(f"127.0.0.1:{port}"))
         return channels[-1]
 
+    client = compat.grpc_proxy_client("127.0.0.1", port, channel)  # GrpcStorageProxy._setup
     try:
-        client = compat.grpc_proxy_client("127.0.0.1", port, channel)  # GrpcStorageProxy._setup
         s = optuna.create_study(study_name="through", storage=client)
         s.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
         assert len(channels) == 1, "GrpcStorageProxy no longer builds its channel in _setup"

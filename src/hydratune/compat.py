@@ -294,6 +294,7 @@ def grpc_proxy_client(host: str, port: int, channel: Any) -> BaseStorage:
     and builds ``api_pb2_grpc.StorageServiceStub`` and ``client.GrpcClientCache`` as it does."""
     import warnings
 
+    from optuna.exceptions import ExperimentalWarning
     from optuna.storages import GrpcStorageProxy
     from optuna.storages._grpc.auto_generated import api_pb2_grpc
     from optuna.storages._grpc.client import GrpcClientCache
@@ -305,5 +306,5 @@ def grpc_proxy_client(host: str, port: int, channel: Any) -> BaseStorage:
             self._cache = GrpcClientCache(self._stub)
 
     with warnings.catch_warnings():  # experimental since Optuna 4.2: said in the docs
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.simplefilter("ignore", ExperimentalWarning)
         return _Client(host=host, port=port)
