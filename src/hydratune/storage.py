@@ -28,6 +28,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,20 @@ def unmasked(url: str) -> str:
     url = url.replace(f":{MASK}@", "@")
     url = re.sub(rf"([?&])password={re.escape(MASK)}(&|$)", r"\1", url).rstrip("?&")
     return url.replace("?&", "?")
+
+
+@contextmanager
+def password_scope() -> Iterator[None]:
+    """Meanwhile ``hide_password`` may put a password in the environment; afterwards the
+    environment is as before."""
+    previous = os.environ.get(PASSWORD_ENV)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(PASSWORD_ENV, None)
+        else:
+            os.environ[PASSWORD_ENV] = previous
 
 
 def hide_password(url: str) -> str:

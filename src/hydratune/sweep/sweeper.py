@@ -34,7 +34,14 @@ from hydratune.space.grammar import format_value, make_parser
 from hydratune.space.group_spaces import add_group_spaces
 from hydratune.space.search_space import SearchSpace, parse_search_space
 from hydratune.steering import read_state
-from hydratune.storage import hide_password, is_in_memory, mask_url, open_storage, storage_url
+from hydratune.storage import (
+    hide_password,
+    is_in_memory,
+    mask_url,
+    open_storage,
+    password_scope,
+    storage_url,
+)
 from hydratune.sweep.enqueue_warm_start import (
     EnqueuedTrial,
     WarmStartSource,
@@ -110,6 +117,10 @@ class StudySweep:
     def sweep(self, arguments: list[str]) -> LoopSummary | None:
         """Plan (check everything), open the study, run the loop, write what it found; None
         (and nothing written) when the study already has its ``n_trials``."""
+        with password_scope():  # a process that runs several sweeps hands none the other's
+            return self._sweep(arguments)
+
+    def _sweep(self, arguments: list[str]) -> LoopSummary | None:
         job = relaunched_job()
         if job is not None:  # a rank of a trial in the sweeper's process (Lightning's ddp)
             run_relaunched_job(job, self.context, self.task_function)
