@@ -191,3 +191,32 @@ def test_a_config_error_is_one_line_naming_the_key_and_the_fix(tmp_path, argv, l
     assert line in done.stderr
     assert "Traceback" not in done.stderr and 'File "' not in done.stderr, done.stderr
     assert not (tmp_path / "outputs/hydratune.journal").exists()
+
+
+@pytest.mark.parametrize(
+    ("storage", "said"),
+    [
+        ("postgresql:/db", "two slashes"),
+        ("postgresql://tuner:pw@db:notaport/hydratune", "does not parse as a database URL"),
+        ("postgres://tuner:pw@db/hydratune", "write postgresql://"),  # Heroku's spelling
+    ],
+)
+def test_a_storage_that_does_not_parse_is_one_error_naming_the_fix(tmp_path, storage, said):
+    result = hydratune("report", "--storage", storage, "--study", "s", "--out", tmp_path)
+    assert result.exit_code == 2
+    assert isinstance(result.exception, SystemExit)  # an error message, not a traceback
+    assert said in " ".join(result.output.replace("│", " ").split())  # the box's lines joined
+    assert ":pw@" not in result.output
+
+
+def test_init_where_nothing_can_be_written_is_one_error(tmp_path):
+    result = hydratune("init", "/proc/hydratune-project")
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert "cannot create the project in /proc/hydratune-project" in result.output
+
+
+def test_report_refuses_a_top_k_below_1(swept):
+    result = hydratune("report", swept, "--no-png", "--top-k", "-5")
+    assert result.exit_code == 2
+    assert "--top-k" in result.output
+    assert not (swept / "report").exists()

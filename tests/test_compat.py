@@ -225,3 +225,30 @@ def test_copy_without_copies_all_but_one_key_with_the_flags_and_leaves_the_origi
     assert list(copy) == ["a", "c"] and copy.c == 1 and OmegaConf.is_struct(copy)
     copy.a.b = 2
     assert cfg.a.b == 1 and list(cfg) == ["a", "hydra", "c"] and cfg.hydra.job.name == "x"
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_grpc_proxy_server_and_client_serve_a_storage_through_our_own_server_and_channel():
+    from concurrent.futures import ThreadPoolExecutor
+
+    import grpc
+
+    server = grpc.server(ThreadPoolExecutor(max_workers=2))
+    compat.grpc_proxy_server(optuna.storages.InMemoryStorage(), server)  # the servicer
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    channels = []
+
+    def channel() -> grpc.Channel:
+        channels.append(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        return channels[-1]
+
+    client = compat.grpc_proxy_client("127.0.0.1", port, channel)  # GrpcStorageProxy._setup
+    try:
+        s = optuna.create_study(study_name="through", storage=client)
+        s.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+        assert len(channels) == 1, "GrpcStorageProxy no longer builds its channel in _setup"
+        assert [t.number for t in s.trials] == [0, 1]
+    finally:
+        client.close()
+        server.stop(None)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import optuna
 import pytest
 import yaml
 
@@ -105,3 +106,45 @@ def test_no_file_or_console_line_holds_the_database_password(tmp_path, postgres_
     leaks = [str(p) for p in files_under(tmp_path) if password.encode() in p.read_bytes()]
     assert not leaks, f"password written to {leaks}"
     assert not [out for out in console if password in out]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "launcher", ["submitit_local", pytest.param("submitit_slurm", marks=pytest.mark.slurm)]
+)
+def test_submitit_jobs_get_the_password_from_the_environment_never_from_a_file(
+    tmp_path, postgres_url, launcher, request
+):
+    """submitit pickles each job's config and the sweep's state into <trial dir>/.submitit
+    (mode 0644, on a shared filesystem): with the password in the URL on the command line,
+    the jobs still reach the database, and no file (pickles included) holds the password."""
+    from helpers import REPO, start_quadratic_app
+    from hydratune.storage import open_storage
+
+    if launcher == "submitit_slurm":
+        request.getfixturevalue("slurm_cluster")
+    password = url_forms(postgres_url)["userinfo"][1]
+    sweep = start_quadratic_app(
+        tmp_path,
+        f"hydra/launcher={launcher}",
+        "hydra.launcher.timeout_min=5",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.n_trials=3",
+        "curve_steps=2",  # each job opens the study to report its curve
+        f"hydra.sweeper.storage={postgres_url}",
+        f"hydra.sweeper.study_name=pickled_{launcher}",
+        # the job unpickles the app's task, which imports the tests' helpers.py
+        env={
+            "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])
+        },
+    )
+    console, _ = sweep.communicate(timeout=300)
+    assert sweep.returncode == 0, console[-4000:]
+    study = optuna.load_study(study_name=f"pickled_{launcher}", storage=open_storage(postgres_url))
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
+    assert all(t.intermediate_values for t in study.trials)  # reported from inside the jobs
+    pickles = list(tmp_path.rglob(".submitit/*.pkl"))
+    assert len(pickles) >= 6  # each job's submitted and result pickles
+    leaks = [str(p) for p in files_under(tmp_path) if password.encode() in p.read_bytes()]
+    assert not leaks, f"password written to {leaks}"
+    assert password not in console

@@ -29,6 +29,7 @@ import typer
 import yaml
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hydratune import compat
@@ -95,13 +96,13 @@ def resolve_sweep(
         raise typer.BadParameter(
             "no study: give a sweep dir (with multirun.yaml) or --study", param_hint="--study"
         )
-    if storage is not None:
-        url = storage_url(storage, Path.cwd())
-    elif "url" in settings:
-        url = settings["url"]
-    else:
-        url = storage_url(None, Path.cwd())
     try:
+        if storage is not None:
+            url = storage_url(storage, Path.cwd())
+        elif "url" in settings:
+            url = settings["url"]
+        else:
+            url = storage_url(None, Path.cwd())
         study = load_study(url, name)
     except StudyNotFoundError as error:
         raise typer.BadParameter(str(error), param_hint="--study") from None
@@ -197,7 +198,9 @@ def report(
         Path | None, typer.Option(help="Output directory (default: <sweep dir>/report).")
     ] = None,
     png: Annotated[bool, typer.Option(help="Also write PNG figures (needs Chromium).")] = True,
-    top_k: Annotated[int, typer.Option(help="Complete trials listed in the table.")] = 10,
+    top_k: Annotated[
+        int, typer.Option("--top-k", min=1, help="Complete trials listed in the table.")
+    ] = 10,
 ) -> None:
     """Write an HTML report, PNG figures and a Markdown summary of a sweep's study."""
     from hydratune.insight.report import write_report
@@ -298,7 +301,11 @@ def init(dest: Annotated[Path, typer.Argument(help="Directory of the new project
     try:
         files = create_project(dest)
     except FileExistsError as error:
-        console.print(f"[red]{error}[/]")
+        console.print(f"[red]{escape(str(error))}[/]")
+        raise typer.Exit(code=2) from None
+    except OSError as error:  # a place it cannot write: /proc/foo, a read-only mount
+        where = error.filename or dest
+        console.print(f"[red]cannot create the project in {dest}[/]: {where}: {error.strerror}")
         raise typer.Exit(code=2) from None
     console.print(f"created {len(files)} files in {dest}; then, in it:")
     console.print("  hydratune --config-dir conf model=tiny data=blobs")
@@ -380,25 +387,36 @@ def migrate(
 @app.command("storage-proxy")
 def storage_proxy(
     storage: Annotated[str, typer.Option(help="The storage served: a database URL or journal.")],
-    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: all).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 13000,
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to listen on; beyond loopback (0.0.0.0: all) only with a token."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 13000,
 ) -> None:
     """Serve a storage to many workers through Optuna's gRPC proxy, so the database holds one
-    connection instead of one per worker; workers set hydra.sweeper.storage=grpc://HOST:PORT."""
-    from optuna.storages import run_grpc_proxy_server
-
+    connection instead of one per worker; workers set hydra.sweeper.storage=grpc://HOST:PORT.
+    Every call must carry the token in HYDRATUNE_PROXY_TOKEN (or the file
+    HYDRATUNE_PROXY_TOKEN_FILE names), on the proxy and on every worker; docs/clusters.md."""
     from hydratune.storage import mask_url, open_storage
+    from hydratune.storage_proxy import read_token, start_server
 
     url = storage_url(storage, Path.cwd())
     try:
+        token = read_token()
         # behind Optuna's trial cache, as Optuna's docs ask: without it every worker's sync
         # reads all the study's trials from the database (seconds per trial at 5000 trials)
-        backend = compat.cached_storage(open_storage(url))
+        server = start_server(lambda: compat.cached_storage(open_storage(url)), host, port, token)
     except StudyConfigError as error:
-        console.print(f"[red]{error}[/]")
+        console.print(f"[red]error[/]: {escape(str(error))}", highlight=False)
         raise typer.Exit(code=2) from None
-    console.print(f"serving {mask_url(url)} on grpc://{host}:{port} (Ctrl-C stops)")
-    run_grpc_proxy_server(backend, host=host, port=port)
+    access = "token required" if token else "no token: any user of this machine may connect"
+    console.print(f"serving {mask_url(url)} on grpc://{host}:{port} ({access}; Ctrl-C stops)")
+    try:
+        server.wait_for_termination()
+    except KeyboardInterrupt:
+        server.stop(grace=1)
 
 
 def _default_dir(ref: SweepRef, name: str) -> Path:

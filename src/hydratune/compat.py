@@ -288,3 +288,39 @@ def relaunches_command(trainer: Any) -> bool:
     return isinstance(launcher, _SubprocessScriptLauncher) and not (
         launcher.cluster_environment.creates_processes_externally
     )
+
+
+def grpc_proxy_server(storage: BaseStorage, server: Any) -> None:
+    """Add Optuna's storage proxy service for ``storage`` to a ``grpc.Server`` built by
+    hydratune, which sets its own options and interceptors (``run_grpc_proxy_server`` takes
+    neither): the private ``optuna.storages._grpc.servicer.OptunaStorageProxyService`` and
+    ``auto_generated.api_pb2_grpc.add_StorageServiceServicer_to_server``."""
+    from optuna.storages._grpc import servicer
+    from optuna.storages._grpc.auto_generated import api_pb2_grpc
+
+    api_pb2_grpc.add_StorageServiceServicer_to_server(
+        servicer.OptunaStorageProxyService(storage), server
+    )
+
+
+def grpc_proxy_client(host: str, port: int, channel: Any) -> BaseStorage:
+    """Optuna's ``GrpcStorageProxy`` for ``host:port`` talking through ``channel()`` (a
+    function returning a ``grpc.Channel``: with credentials, call metadata, retries), which
+    Optuna's own client cannot be given. It overrides the private ``GrpcStorageProxy._setup``
+    and builds ``api_pb2_grpc.StorageServiceStub`` and ``client.GrpcClientCache`` as it does."""
+    import warnings
+
+    from optuna.exceptions import ExperimentalWarning
+    from optuna.storages import GrpcStorageProxy
+    from optuna.storages._grpc.auto_generated import api_pb2_grpc
+    from optuna.storages._grpc.client import GrpcClientCache
+
+    class _Client(GrpcStorageProxy):
+        def _setup(self) -> None:
+            self._channel = channel()
+            self._stub = api_pb2_grpc.StorageServiceStub(self._channel)
+            self._cache = GrpcClientCache(self._stub)
+
+    with warnings.catch_warnings():  # experimental since Optuna 4.2: said in the docs
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        return _Client(host=host, port=port)

@@ -20,7 +20,8 @@ class FatalTrialError(Exception):
 
 
 class StudyConfigError(ConfigError):
-    """A ``hydra.sweeper`` setting that cannot open the study it names."""
+    """A ``hydra.sweeper`` setting that cannot open the study it names, or a storage that
+    stopped answering (the message says what to do: one line too)."""
 
 
 class UnknownKeyError(CompactHydraException, KeyError):

@@ -27,8 +27,10 @@ import logging
 import os
 import re
 import time
-import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, InMemoryStorage, RDBStorage
@@ -45,6 +47,7 @@ _IN_MEMORY = (MEMORY, ":memory:")
 
 
 MASK = "***"
+PASSWORD_ENV = "HYDRATUNE_STORAGE_PASSWORD"
 # user:<password>@ in a URL, and libpq's password=<password> query parameter (or key=value)
 _PASSWORD_IN_URL = re.compile(r"(\b[\w+.-]+://[^:/@\s'\"]*:)([^@\s'\"]+)(@)")
 _PASSWORD_PARAM = re.compile(r"(\bpassword=)([^&\s'\"#]+)", re.IGNORECASE)
@@ -71,11 +74,42 @@ def mask_url(url: str | None) -> str | None:
 
 
 def unmasked(url: str) -> str:
-    """A URL read back from a file, with masked passwords dropped: libpq then takes the
-    password from ``PGPASSWORD`` or ``~/.pgpass``."""
+    """A URL read back from a file or a job's config, with a masked password put back from
+    ``HYDRATUNE_STORAGE_PASSWORD`` (where the sweep hands its jobs the password) or else
+    dropped: libpq then takes it from ``PGPASSWORD`` or ``~/.pgpass``."""
+    password = os.environ.get(PASSWORD_ENV)
+    if password:
+        url = url.replace(f":{MASK}@", f":{password}@")
+        return re.sub(rf"([?&]password=){re.escape(MASK)}(?=&|$)", rf"\g<1>{password}", url)
     url = url.replace(f":{MASK}@", "@")
     url = re.sub(rf"([?&])password={re.escape(MASK)}(&|$)", r"\1", url).rstrip("?&")
     return url.replace("?&", "?")
+
+
+@contextmanager
+def password_scope() -> Iterator[None]:
+    """Meanwhile ``hide_password`` may put a password in the environment; afterwards the
+    environment is as before."""
+    previous = os.environ.get(PASSWORD_ENV)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(PASSWORD_ENV, None)
+        else:
+            os.environ[PASSWORD_ENV] = previous
+
+
+def hide_password(url: str) -> str:
+    """``url`` masked, its password (if written in it) put in this process's environment as
+    ``HYDRATUNE_STORAGE_PASSWORD``, where every process and job the sweep starts inherits it
+    and ``unmasked`` finds it: a job's config, pickles and files then hold ``***`` only."""
+    for pattern in (_PASSWORD_IN_URL, _PASSWORD_PARAM):
+        found = pattern.search(url)
+        if found and found.group(2) != MASK and not _INTERPOLATION.match(found.group(2)):
+            os.environ[PASSWORD_ENV] = found.group(2)
+            return mask_url(url) or url
+    return url
 
 
 def storage_url(storage: str | None, cwd: str | Path) -> str:
@@ -102,6 +136,11 @@ def _check_url(url: str) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    if re.match(r"^postgres(\+\w+)?://", url):  # Heroku's and libpq's spelling
+        raise StudyConfigError(
+            f"hydra.sweeper.storage: '{mask_url(url)}' starts with postgres://, which "
+            "SQLAlchemy does not know; write postgresql:// (the rest stays as it is)"
+        )
     try:
         make_url(url)
     except (ArgumentError, ValueError) as error:
@@ -112,7 +151,9 @@ def _check_url(url: str) -> None:
 
 
 def open_storage(url: str) -> BaseStorage:
-    """An Optuna storage for a URL from ``storage_url``; fails fast if it cannot be opened."""
+    """An Optuna storage for a URL from ``storage_url`` (a masked password put back, see
+    ``unmasked``); fails fast if it cannot be opened."""
+    url = unmasked(url)
     if is_in_memory(url):
         return InMemoryStorage()
     try:
@@ -129,7 +170,7 @@ def open_storage(url: str) -> BaseStorage:
         check_is_journal(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         repair_journal(path)
-        return JournalStorage(JournalFileBackend(str(path)))
+        return JournalStorage(RepairingJournalBackend(path))
     except StudyConfigError:
         raise
     except Exception as error:
@@ -144,17 +185,14 @@ def open_storage(url: str) -> BaseStorage:
 
 
 def _grpc_storage(url: str) -> BaseStorage:
-    """A client of ``hydratune storage-proxy`` at ``grpc://host:port``."""
-    from optuna.storages import GrpcStorageProxy
-
+    """A client of ``hydratune storage-proxy`` at ``grpc://host:port`` (storage_proxy.py: the
+    token, and waiting out a proxy restart)."""
     host, _, port = url.removeprefix(GRPC).rstrip("/").rpartition(":")
     if not host or not port.isdigit():
         raise StudyConfigError(f"hydra.sweeper.storage: '{url}' is not grpc://host:port")
-    with warnings.catch_warnings():  # experimental since Optuna 4.2: said in the docs
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        proxy = GrpcStorageProxy(host=host, port=int(port))
-    proxy.wait_server_ready(timeout=30)  # a wrong address fails here, not at the first trial
-    return proxy
+    from hydratune.storage_proxy import connect
+
+    return connect(host, int(port))
 
 
 def _rdb_storage(url: str, attempts: int = 5) -> RDBStorage:
@@ -366,3 +404,44 @@ def _rewrite(path: Path, data: bytes, damaged: list[tuple[int, int, bytes | None
         f.flush()
         os.fsync(f.fileno())
     os.replace(temporary, path)
+
+
+class RepairingJournalBackend(JournalFileBackend):
+    """Optuna's journal file, read by a process that survives another writer's torn record.
+
+    On a shared journal, a writer killed in the middle of an append (or a filesystem that cut
+    its write short) leaves a torn line, and the next record anyone appends is glued to it:
+    every process reading the journal then fails with a bare ``JSONDecodeError``. Here a
+    reader that meets one repairs the journal (``repair_journal``: under the journal's lock,
+    the glued record kept, the torn bytes moved aside and logged) and reads on from where it
+    was, ``READ_ATTEMPTS`` times at most before it stops with one line naming the file.
+    """
+
+    READ_ATTEMPTS = 3
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.path = path
+
+    def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
+        for attempt in range(1, self.READ_ATTEMPTS + 1):
+            try:
+                for record in super().read_logs(log_number_from):
+                    yield record
+                    log_number_from += 1
+                return
+            except ValueError as error:  # JSONDecodeError, or Optuna's "Invalid log format"
+                if attempt == self.READ_ATTEMPTS:
+                    raise StudyConfigError(
+                        f"{self.path}: record {log_number_from} is still damaged after "
+                        f"{attempt} repairs ({error}); is another program writing to it? The "
+                        "complete trials are kept: run the same command again to resume"
+                    ) from None
+                log.warning(
+                    "%s: record %d is damaged (%s; another writer's append cut short?): "
+                    "repairing it and reading on",
+                    self.path,
+                    log_number_from,
+                    error,
+                )
+                repair_journal(self.path)

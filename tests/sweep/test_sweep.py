@@ -4,6 +4,7 @@ storage: results, fixed vs searched parameters, samplers, multi-objective, hooks
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import optuna
@@ -260,6 +261,8 @@ def test_unreachable_storage_fails_fast_with_the_password_masked(sweep):
     with pytest.raises(StudyConfigError, match="hydra.sweeper.storage") as error:
         sweep(["hydra.sweeper.storage=postgresql://me:s3cret@127.0.0.1:9/db"], task=pytest.fail)
     assert "s3cret" not in str(error.value)
+    # the password its jobs would have got through the environment is gone with the sweep
+    assert "s3cret" not in os.environ.values()
 
 
 def test_a_study_keeps_its_direction(sweep):

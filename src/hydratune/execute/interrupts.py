@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 _received: list[int] = []
+_last: list[int] = []  # the last interrupting signal, kept after the handlers are gone
 _pending: list[int] = []  # received while deferred, not raised yet
 _depth = 0  # how many ``deferred()`` blocks the main thread is in
 
@@ -25,8 +26,15 @@ def received() -> str | None:
     return signal.Signals(_received[0]).name if _received else None
 
 
+def exit_status() -> int:
+    """The shell's exit status for the last interrupt this process got: 128 + its number
+    (130 for Ctrl-C, 143 for SIGTERM)."""
+    return 128 + (_last[0] if _last else signal.SIGINT)
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     _received.append(signum)
+    _last[:] = [signum]
     if _depth:
         _pending.append(signum)
         return
@@ -80,3 +88,32 @@ def ignore_in_worker() -> None:
     handles it (fails the running trials as lost, then ends its workers), and no worker prints
     a traceback from wherever the signal found it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class TrialTimeoutError(RuntimeError):
+    """The trial ran past ``hydra.sweeper.trial_timeout`` and was stopped: it fails."""
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Meanwhile, ``TrialTimeoutError`` is raised in the main thread once ``seconds`` have
+    passed (``SIGALRM``): a trial that hangs is stopped where it hangs, in the sweeper's
+    process as in a worker, a Ray task or a submitit job, which all run it in a main thread.
+    No limit where ``seconds`` is None or off the main thread (where no signal arrives)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(signum: int, frame: FrameType | None) -> None:
+        raise TrialTimeoutError(
+            f"stopped after hydra.sweeper.trial_timeout={seconds:g} s; raise it if the trial "
+            "needs longer"
+        )
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

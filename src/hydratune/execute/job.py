@@ -98,7 +98,8 @@ def run_trial_job(
         with env_override(config.hydra.job.env_set):
             context.callbacks.on_job_start(config=config, task_function=task)
             try:
-                ret.return_value = task(task_cfg)
+                with interrupts.time_limit(_trial_timeout(config)):
+                    ret.return_value = task(task_cfg)
                 ret.status = JobStatus.COMPLETED
             except Exception as error:
                 ret.return_value = error
@@ -119,6 +120,13 @@ def run_trial_job(
     if ret.status == JobStatus.COMPLETED:
         return JobResult(value=ret.return_value, output_dir=output_dir)
     return JobResult(error=compat.job_error(ret), output_dir=output_dir)
+
+
+def _trial_timeout(config: DictConfig) -> float | None:
+    """``hydra.sweeper.trial_timeout`` of the job's sweep (None: no limit, or another sweeper)."""
+    sweeper = config.hydra.get("sweeper")
+    value = sweeper.get("trial_timeout") if sweeper is not None else None
+    return float(value) if value else None
 
 
 def job_output_dir(config: DictConfig) -> str:

@@ -62,6 +62,8 @@ class SweeperConf:
     devices_per_trial: int = 0
     # Seconds of wall time for this invocation; running trials finish, then the sweep ends.
     timeout: float | None = None
+    # Seconds one trial may run (in any launcher); past it the trial is stopped and fails.
+    trial_timeout: float | None = None
     # Runs of a lost trial's params (killed, crashed worker, interrupted) before giving up.
     max_retries: int = 1
     # A running trial whose heartbeat is older than the grace period is lost (any host).

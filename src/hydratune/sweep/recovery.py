@@ -145,9 +145,12 @@ class Recovery:
 
         def beat() -> None:
             while not stop.wait(self.interval):
-                for trial in list(running()):
-                    with suppress(UpdateFinishedTrialError):  # told meanwhile
-                        trial.set_user_attr(HEARTBEAT, time.time())
+                try:
+                    for trial in list(running()):
+                        with suppress(UpdateFinishedTrialError):  # told meanwhile
+                            trial.set_user_attr(HEARTBEAT, time.time())
+                except Exception as error:  # the storage is away: the loop meets it too
+                    log.warning("heartbeat not written: %s", str(error).splitlines()[0])
 
         thread = threading.Thread(target=beat, name="hydratune-heartbeat", daemon=True)
         thread.start()

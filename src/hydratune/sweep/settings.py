@@ -31,6 +31,12 @@ def check_settings(conf: SweeperConf) -> None:
             "seconds > 0, or null for no limit",
         ),
         (
+            "trial_timeout",
+            conf.trial_timeout,
+            conf.trial_timeout is None or conf.trial_timeout > 0,
+            "seconds > 0 one trial may run, or null for no limit",
+        ),
+        (
             "max_failure_rate",
             conf.max_failure_rate,
             0.0 <= conf.max_failure_rate <= 1.0,

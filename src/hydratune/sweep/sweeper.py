@@ -13,15 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from hydra.core.hydra_config import HydraConfig
 from hydra.types import HydraContext, RunMode, TaskFunction
 from hydra.utils import get_method
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from hydratune import compat
 from hydratune.errors import StudyConfigError
-from hydratune.execute.interrupts import interrupt_handlers
+from hydratune.execute.interrupts import exit_status, interrupt_handlers
 from hydratune.execute.relaunch import relaunched_job, run_relaunched_job
 from hydratune.execute.select import LaunchPlan, plan_launch
 from hydratune.execute.trial_config import TrialConfigFactory
@@ -33,7 +34,14 @@ from hydratune.space.grammar import format_value, make_parser
 from hydratune.space.group_spaces import add_group_spaces
 from hydratune.space.search_space import SearchSpace, parse_search_space
 from hydratune.steering import read_state
-from hydratune.storage import is_in_memory, mask_url, open_storage, storage_url
+from hydratune.storage import (
+    hide_password,
+    is_in_memory,
+    mask_url,
+    open_storage,
+    password_scope,
+    storage_url,
+)
 from hydratune.sweep.enqueue_warm_start import (
     EnqueuedTrial,
     WarmStartSource,
@@ -109,6 +117,10 @@ class StudySweep:
     def sweep(self, arguments: list[str]) -> LoopSummary | None:
         """Plan (check everything), open the study, run the loop, write what it found; None
         (and nothing written) when the study already has its ``n_trials``."""
+        with password_scope():  # a process that runs several sweeps hands none the other's
+            return self._sweep(arguments)
+
+    def _sweep(self, arguments: list[str]) -> LoopSummary | None:
         job = relaunched_job()
         if job is not None:  # a rank of a trial in the sweeper's process (Lightning's ddp)
             run_relaunched_job(job, self.context, self.task_function)
@@ -169,6 +181,7 @@ class StudySweep:
                 "hydra.sweep.dir": str(sweep_dir),
                 "hydra.sweeper.study_name": study_name,
                 "hydra.sweeper.pruner": pruner,
+                **_password_out_of_jobs(config),
             },
         )
         add_group_spaces(space, configs, loader.repository, parser)
@@ -274,7 +287,8 @@ class StudySweep:
                 error or "interrupted",
                 plan.sweep_dir / "optimization_results.yaml",
             )
-            raise
+            # that line is the whole story: exit as the shell expects, without a traceback
+            raise SystemExit(exit_status()) from None
         finally:
             unregister_live_study(plan.url, study)
             launcher.shutdown()
@@ -353,6 +367,24 @@ def _check_objective_count(config: DictConfig, direction: Any) -> None:
             f"{n_metrics} metric(s); give one direction per metric (e.g. "
             "hydra.sweeper.direction: ${objective.direction})"
         )
+
+
+def _password_out_of_jobs(config: DictConfig) -> dict[str, str]:
+    """Keep the storage password out of every job's config and of the sweep state pickled for
+    workers (submitit writes both to ``<trial dir>/.submitit/*.pkl``): the URL is masked there,
+    in the command line's overrides too, and the password reaches jobs through the environment
+    (``storage.hide_password``). Returns the job config's masked storage setting. A setting
+    that reads the password from the environment (``${oc.env:PGPASSWORD}``) stays as written."""
+    storage = OmegaConf.to_container(config.hydra.sweeper, resolve=False).get("storage")
+    if storage is None or (masked := hide_password(str(storage))) == str(storage):
+        return {}
+    for cfg in (config, HydraConfig.instance().cfg):
+        if cfg is None:
+            continue
+        with read_write(cfg.hydra), open_dict(cfg.hydra):
+            cfg.hydra.overrides.hydra = [mask_url(line) for line in cfg.hydra.overrides.hydra]
+            cfg.hydra.sweeper.storage = masked
+    return {"hydra.sweeper.storage": masked}
 
 
 def resolve_pruner(options: Any, config: DictConfig, resource_key: str | None) -> Any:

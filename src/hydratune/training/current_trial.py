@@ -28,13 +28,14 @@ from omegaconf import OmegaConf
 from hydratune import compat
 from hydratune.attrs import PRUNE_REQUESTED
 from hydratune.optuna_classes import build_pruner
-from hydratune.storage import open_storage, storage_url
+from hydratune.storage import mask_url, open_storage, storage_url
 
 _LIVE: dict[tuple[str, str], optuna.Study] = {}
 
 
 def study_key(url: str, study_name: str) -> tuple[str, str]:
-    return (url, study_name)
+    # masked: a job's config holds the URL without its password (sweep/sweeper.py)
+    return (mask_url(url) or url, study_name)
 
 
 def register_live_study(url: str, study: optuna.Study) -> None:
