@@ -8,7 +8,7 @@ pays that on every trial (bench/RESULTS.md, "Overhead"). ``run_trial_job`` keeps
 ``.hydra`` files, ``env_set``, ``chdir``, Hydra callbacks, restoring cwd and ``HydraConfig``)
 and gets there with one copy: ``HydraConfig`` shares the job config's read-only ``hydra``
 node, the task gets a pickled copy without it, and the YAML goes through libyaml's emitter.
-``tests/test_job.py`` checks it against Hydra's own ``run_job``.
+``tests/execute/test_job.py`` checks it against Hydra's own ``run_job``.
 """
 
 from __future__ import annotations
