@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,13 @@ def test_private_optuna_and_hydra_apis_are_used_only_in_compat():
             and any(part.startswith("_") for part in name.split(".")[1:])
         ]
     assert offenders == []
+
+
+def test_every_tests_path_named_in_the_source_exists():
+    root = PACKAGE.parents[1]
+    named = {
+        (str(path.relative_to(root)), match.rstrip("."))
+        for path in PACKAGE.rglob("*.py")
+        for match in re.findall(r"tests/[\w/.]+", path.read_text())
+    }
+    assert [(source, test) for source, test in sorted(named) if not (root / test).exists()] == []
