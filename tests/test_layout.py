@@ -14,6 +14,7 @@ import pytest
 
 PACKAGE = Path(__file__).parents[1] / "src" / "hydratune"
 SWEEP_MACHINERY = ("hydratune.sweep", "hydratune.execute")
+FIELD_LIBRARIES = ("optuna.", "hydra.", "omegaconf.", "lightning.")
 
 
 def loaded_after(statement: str) -> set[str]:
@@ -69,7 +70,7 @@ def test_few_top_level_modules_several_subpackages_and_no_module_over_500_lines(
     assert long == {}
 
 
-def test_private_optuna_and_hydra_apis_are_used_only_in_compat():
+def test_private_apis_of_optuna_hydra_omegaconf_and_lightning_are_used_only_in_compat():
     private = ("_internal", "._pop_waiting_trial_id", "._storage", "._study_id", "._trial_id")
     private += ("._search_space", "._contains", "._get_node", "._set_parent", "._return_value")
     offenders = []
@@ -80,11 +81,27 @@ def test_private_optuna_and_hydra_apis_are_used_only_in_compat():
         offenders += [f"{path.relative_to(PACKAGE)}: {p}" for p in private if p in text]
         offenders += [
             f"{path.relative_to(PACKAGE)}: {name}"
-            for name in imports_of(path)
-            if name.startswith(("optuna.", "hydra.", "omegaconf."))
+            for name in imports_of(path) | imported_names(path)
+            if name.startswith(FIELD_LIBRARIES)
             and any(part.startswith("_") for part in name.split(".")[1:])
         ]
     assert offenders == []
+
+
+def imported_names(path: Path) -> set[str]:
+    """``module.name`` for every ``from module import name`` (``hydra.core.utils._flush_loggers``
+    is as private as a private module)."""
+    return {
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module
+        for alias in node.names
+    }
+
+
+def test_the_private_api_check_sees_a_private_name_imported_from_a_public_module():
+    names = imported_names(PACKAGE / "compat.py")
+    assert "hydra.core.utils._flush_loggers" in names  # compat's own use, allowed there only
 
 
 def test_every_tests_path_named_in_the_source_exists():

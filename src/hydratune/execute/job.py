@@ -26,7 +26,6 @@ from hydra.core.utils import (
     JobReturn,
     JobRuntime,
     JobStatus,
-    _flush_loggers,
     configure_log,
     env_override,
 )
@@ -108,7 +107,7 @@ def run_trial_job(config: DictConfig, context: HydraContext, task: TaskFunction)
                 ret.return_value = TaskExitError(error)
                 ret.status = JobStatus.FAILED
         ret.task_name = JobRuntime.instance().get("name")
-        _flush_loggers()
+        compat.flush_loggers()
         context.callbacks.on_job_end(config=config, job_return=ret)
     finally:
         instance.cfg = old_hydra
