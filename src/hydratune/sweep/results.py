@@ -8,9 +8,7 @@ The results file keeps hydra-optuna-sweeper's keys (``name``, ``best_params``, `
 from __future__ import annotations
 
 import logging
-import shlex
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,8 @@ import optuna
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from hydratune.attrs import OUTPUT_DIR
+from hydratune.attrs import OUTPUT_DIR, OVERRIDES
+from hydratune.insight.export import rerun_command, running_app
 from hydratune.steering import steering_summary
 from hydratune.storage import mask_url
 
@@ -26,14 +25,6 @@ log = logging.getLogger(__name__)
 
 RESULTS_FILE = "optimization_results.yaml"
 BEST_CONFIG = "best_config.yaml"
-
-
-def rerun_command(config_dir: Path, config_name: str) -> str:
-    """The command line that runs a saved config again with the app that ran the sweep."""
-    program = Path(sys.argv[0])
-    app = f"python {program}" if program.suffix == ".py" else program.name
-    path, name = shlex.quote(str(config_dir)), shlex.quote(config_name)
-    return f"{app} --config-path {path} --config-name {name}"
 
 
 def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> dict[str, Any]:
@@ -57,7 +48,7 @@ def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> dic
             best_params=best.params,
             best_value=best.value,
             best_trial_number=best.number,
-            best_overrides=best.user_attrs.get("overrides"),
+            best_overrides=best.user_attrs.get(OVERRIDES),
         )
         results.update(_export_best_config(best, sweep_dir))
     else:
@@ -80,6 +71,8 @@ def _export_best_config(best: optuna.trial.FrozenTrial, sweep_dir: Path) -> dict
     if not job_dir or not source.is_file():
         return {}
     shutil.copyfile(source, sweep_dir / BEST_CONFIG)
-    command = rerun_command(sweep_dir.resolve(), Path(BEST_CONFIG).stem)
+    # with the app that ran the sweep: best_config.yaml is its config, not hydratune's
+    arguments = ["--config-path", sweep_dir.resolve(), "--config-name", Path(BEST_CONFIG).stem]
+    command = rerun_command(arguments, app=running_app())
     log.info("best trial #%d: value %s; rerun it with:\n  %s", best.number, best.value, command)
     return {"best_config": str(sweep_dir.resolve() / BEST_CONFIG), "rerun_command": command}
