@@ -32,6 +32,10 @@ def test_the_training_task_and_the_public_api_load_no_sweep_loop_or_launcher(sta
     assert leaked == [], f"{statement} loads {leaked}"
 
 
+LAUNCHERS = ("hydratune.execute.local", "hydratune.execute.worker")
+LAUNCHERS += ("hydratune.execute.submitit_launcher", "hydratune.execute.ray_launcher")
+
+
 def imports_of(path: Path) -> set[str]:
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
@@ -55,6 +59,17 @@ def test_steering_sits_below_the_sweep_and_insight_and_imports_neither():
         assert bad == [], f"{path.relative_to(PACKAGE)} imports {bad}"
     leaked = sorted(m for m in loaded_after("import hydratune.steering") if m.startswith(above))
     assert leaked == [], f"import hydratune.steering loads {leaked}"
+
+
+def test_launcher_knowledge_stays_in_execute():
+    outside = [p for p in PACKAGE.rglob("*.py") if p.parent.name != "execute"]
+    bad = {
+        (str(path.relative_to(PACKAGE)), name)
+        for path in outside
+        for name in imports_of(path)
+        if name.startswith(LAUNCHERS)
+    }
+    assert sorted(bad) == []
 
 
 def test_few_top_level_modules_several_subpackages_and_no_module_over_500_lines():
