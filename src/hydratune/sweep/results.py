@@ -2,7 +2,8 @@
 
 The results file keeps hydra-optuna-sweeper's keys (``name``, ``best_params``, ``best_value``;
 ``solutions`` for multi-objective) and adds the trial number, the study and its storage
-(password masked), and a command that reruns the best trial.
+(password masked), the trials finished toward the ``n_trials`` in force, and a command that
+reruns the best trial.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import optuna
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
+from hydratune import compat
 from hydratune.attrs import OUTPUT_DIR, OVERRIDES
 from hydratune.insight.export import rerun_command, running_app
-from hydratune.steering import steering_summary
+from hydratune.steering import finished_count, steering_summary, study_n_trials
 from hydratune.storage import mask_url
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,9 @@ def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> dic
     }
     for trial in trials:
         results["n_trials"][trial.state.name.lower()] += 1
+    attrs = compat.study_user_attrs(study)
+    # as the loop, the live view and `hydratune steer show` count them
+    results.update(finished=finished_count(trials), n_trials_in_force=study_n_trials(attrs))
 
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if not complete:
@@ -57,7 +62,7 @@ def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> dic
             for t in sorted(study.best_trials, key=lambda t: t.number)
         ]
 
-    steering = steering_summary(study.user_attrs)
+    steering = steering_summary(attrs)
     if steering is not None:
         results["steering"] = steering
     sweep_dir.mkdir(parents=True, exist_ok=True)
