@@ -4,6 +4,7 @@ subpackages with small modules, and private APIs go through one compat module.""
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import re
 import subprocess
@@ -127,3 +128,42 @@ def test_every_tests_path_named_in_the_source_exists():
         for match in re.findall(r"tests/[\w/.]+", path.read_text())
     }
     assert [(source, test) for source, test in sorted(named) if not (root / test).exists()] == []
+
+
+SUBPACKAGES = sorted(
+    p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file() and p.name != "conf"
+)
+
+
+def test_other_packages_import_from_a_subpackage_not_from_its_modules():
+    """A subpackage's ``__init__`` (its ``__all__``) is what it offers; ``import a.b.c`` of a
+    module for its side effects (registering resolvers) is no use of its names."""
+    deep = []
+    for path in [*PACKAGE.rglob("*.py"), *PACKAGE.parent.joinpath("hydra_plugins").rglob("*.py")]:
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        own = parts[1] if parts[0] == "hydratune" and len(parts) > 2 else None
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").count(".") >= 2:
+                package = node.module.split(".")[1]
+                theirs = package in SUBPACKAGES and package != own
+                if node.module.startswith("hydratune.") and theirs:
+                    deep.append(f"{path.name}: from {node.module}")
+    assert deep == []
+
+
+@pytest.mark.parametrize("package", SUBPACKAGES)
+def test_every_name_a_subpackage_exports_is_found(package):
+    module = importlib.import_module(f"hydratune.{package}")
+    assert module.__all__, f"hydratune.{package} exports nothing"
+    missing = [name for name in module.__all__ if getattr(module, name, None) is None]
+    assert missing == []
+
+
+def test_importing_a_package_for_one_name_loads_none_of_its_heavy_modules():
+    code = (
+        "import sys; from hydratune.training import register_live_study; "
+        "from hydratune.insight import export_best; "
+        "print(sorted(m for m in ('lightning', 'torch', 'optuna.importance') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -200,7 +200,7 @@ def report(
     top_k: Annotated[int, typer.Option(help="Complete trials listed in the table.")] = 10,
 ) -> None:
     """Write an HTML report, PNG figures and a Markdown summary of a sweep's study."""
-    from hydratune.insight.report import write_report
+    from hydratune.insight import write_report
 
     ref = resolve_sweep(sweep_dir, storage, study)
     out_dir = out or _default_dir(ref, "report")
@@ -227,7 +227,7 @@ def rerun(
     ] = None,
 ) -> None:
     """Retrain the top K configurations with S seeds each; report mean and std per config."""
-    from hydratune.insight.rerun import RERUN_HEADER, rerun_rows, rerun_top_trials
+    from hydratune.insight import RERUN_HEADER, rerun_rows, rerun_top_trials
 
     ref = resolve_sweep(sweep_dir, storage, study)
     if ref.sweep_dir is None:
@@ -269,12 +269,7 @@ def export(
     study: StudyOpt = None,
 ) -> None:
     """Write the best trial as an experiment config: `hydratune experiment=<study>_best`."""
-    from hydratune.insight.export import (
-        ExportError,
-        default_target,
-        experiment_command,
-        export_best,
-    )
+    from hydratune.insight import ExportError, default_target, experiment_command, export_best
 
     ref = resolve_sweep(sweep_dir, storage, study)
     if ref.sweep_dir is None:
@@ -347,7 +342,7 @@ def migrate(
 ) -> None:
     """Rewrite a hydra-optuna-sweeper config for hydratune in place and print the diff."""
     from hydratune.errors import StudyConfigError
-    from hydratune.scaffold.migrate import migrate_file
+    from hydratune.scaffold import migrate_file
 
     if not config.is_file():
         raise typer.BadParameter(f"{config} is not a file", param_hint="CONFIG")

@@ -31,7 +31,7 @@ from pathlib import Path
 import yaml
 
 from hydratune.schema import UPSTREAM_TARGET
-from hydratune.sweep.upstream import search_space_params
+from hydratune.sweep import search_space_params
 
 _SWEEPER_CHOICE = re.compile(r"^(\s*-?\s*(?:override\s+)?/?hydra/sweeper\s*:\s*)optuna\b")
 _UPSTREAM_TARGET = re.compile(

@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial
 from hydratune import compat
 from hydratune.attrs import STEER_PREFIX
 from hydratune.optuna_classes import WrappedSampler
-from hydratune.space.search_space import SearchSpace
+from hydratune.space import SearchSpace
 from hydratune.steering.budget import n_trials_in_force
 from hydratune.steering.record import SteeringState, read_state, record_space, steering_keys
 

@@ -37,14 +37,14 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat
 from hydratune.attrs import ENQUEUED_FROM, OWNER, PRUNE_REQUESTED
-from hydratune.space.grammar import (
+from hydratune.space import (
+    SearchSpace,
     SearchSpaceError,
     describe,
     format_value,
     make_parser,
     parse_line,
 )
-from hydratune.space.search_space import SearchSpace
 from hydratune.steering.budget import finished_count, n_trials_in_force
 from hydratune.steering.points import SteeringError, params_from_mapping
 from hydratune.steering.record import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from hydratune.space.grammar import describe, format_value
+from hydratune.space import describe, format_value
 from hydratune.steering.record import Action
 from hydratune.steering.verbs import SweepView
 

@@ -31,10 +31,8 @@ from hydratune.attrs import (
     SURPLUS,
 )
 from hydratune.errors import FatalTrialError
-from hydratune.execute import interrupts
-from hydratune.execute.job import JobResult
-from hydratune.execute.launcher import Launcher
-from hydratune.space.search_space import SearchSpace
+from hydratune.execute import JobResult, Launcher, interrupts
+from hydratune.space import SearchSpace
 from hydratune.steering import LoopSteering, counts_toward_n_trials, finished_count
 from hydratune.sweep.recovery import Recovery
 from hydratune.sweep.study import ask_queued

@@ -15,7 +15,7 @@ import optuna
 from optuna.trial import TrialState
 
 from hydratune import compat
-from hydratune.execute.select import settle_orphaned_job
+from hydratune.execute import settle_orphaned_job
 from hydratune.sweep.loop import judge, tell
 from hydratune.sweep.recovery import Recovery
 

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 from hydratune import compat
 from hydratune.attrs import OUTPUT_DIR, OVERRIDES
-from hydratune.insight.export import rerun_command, running_app
+from hydratune.insight import rerun_command, running_app
 from hydratune.steering import finished_count, steering_summary, study_n_trials
 from hydratune.storage import mask_url
 

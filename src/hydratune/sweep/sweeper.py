@@ -22,17 +22,31 @@ from optuna.trial import TrialState
 
 from hydratune import compat
 from hydratune.errors import StudyConfigError
-from hydratune.execute.interrupts import interrupt_handlers
-from hydratune.execute.relaunch import relaunched_job, run_relaunched_job
-from hydratune.execute.select import LaunchPlan, plan_launch
-from hydratune.execute.trial_config import TrialConfigFactory
-from hydratune.insight.export import default_target, experiment_command, export_best
-from hydratune.insight.tracking import SweepTracker, describe_space, tracking_settings
+from hydratune.execute import (
+    LaunchPlan,
+    TrialConfigFactory,
+    interrupt_handlers,
+    plan_launch,
+    relaunched_job,
+    run_relaunched_job,
+)
+from hydratune.insight import (
+    SweepTracker,
+    default_target,
+    describe_space,
+    experiment_command,
+    export_best,
+    tracking_settings,
+)
 from hydratune.optuna_classes import build_pruner
 from hydratune.schema import SweeperConf
-from hydratune.space.grammar import format_value, make_parser
-from hydratune.space.group_spaces import add_group_spaces
-from hydratune.space.search_space import SearchSpace, parse_search_space
+from hydratune.space import (
+    SearchSpace,
+    add_group_spaces,
+    format_value,
+    make_parser,
+    parse_search_space,
+)
 from hydratune.steering import (
     declared_n_trials,
     finished_count,
@@ -66,7 +80,7 @@ from hydratune.sweep.study import (
 )
 from hydratune.sweep.trial_dirs import set_aside_foreign_dirs, write_atomically
 from hydratune.sweep.upstream import merged_params
-from hydratune.training.current_trial import register_live_study, unregister_live_study
+from hydratune.training import register_live_study, unregister_live_study
 
 log = logging.getLogger(__name__)
 
@@ -346,7 +360,7 @@ class StudySweep:
             return
         try:
             if self.conf.report:
-                from hydratune.insight.report import write_report
+                from hydratune.insight import write_report
 
                 metric = OmegaConf.select(self.config, "objective.metric")
                 names = [metric] if isinstance(metric, str) else metric and list(metric)
