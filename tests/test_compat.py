@@ -4,6 +4,9 @@ upgrade broke."""
 
 from __future__ import annotations
 
+import logging
+import logging.handlers
+
 import optuna
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -118,6 +121,21 @@ def test_job_error_is_the_exception_of_a_failed_job():
     error = ValueError("boom")
     ret = JobReturn(status=JobStatus.FAILED, _return_value=error)
     assert compat.job_error(ret) is error  # JobReturn._return_value
+
+
+def test_flush_loggers_flushes_a_buffering_handler():
+    sink = logging.handlers.BufferingHandler(capacity=100)
+    buffered = logging.handlers.MemoryHandler(capacity=100, target=sink)
+    logger = logging.getLogger("hydratune.test_compat.flush")
+    logger.addHandler(buffered)
+    try:
+        logger.warning("held in the buffer")
+        assert sink.buffer == []
+        compat.flush_loggers()  # hydra.core.utils._flush_loggers
+        assert [r.getMessage() for r in sink.buffer] == ["held in the buffer"]
+    finally:
+        logger.removeHandler(buffered)
+        buffered.close()
 
 
 def test_dict_child_returns_set_dict_nodes_only_without_resolving():

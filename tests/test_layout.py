@@ -4,13 +4,18 @@ subpackages with small modules, and private APIs go through one compat module.""
 from __future__ import annotations
 
 import ast
+import importlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).parents[1] / "src" / "hydratune"
 SWEEP_MACHINERY = ("hydratune.sweep", "hydratune.execute")
+FIELD_LIBRARIES = ("optuna.", "hydra.", "omegaconf.", "lightning.")
 
 
 STATEMENTS = ["import hydratune", "import hydratune.app", "import hydratune.training.task"]
@@ -42,6 +47,10 @@ def test_the_training_task_and_the_public_api_load_no_sweep_loop_or_launcher():
         assert leaked == [], f"{statement} loads {leaked}"
 
 
+LAUNCHERS = ("hydratune.execute.local", "hydratune.execute.worker")
+LAUNCHERS += ("hydratune.execute.submitit_launcher", "hydratune.execute.ray_launcher")
+
+
 def imports_of(path: Path) -> set[str]:
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
@@ -67,6 +76,17 @@ def test_steering_sits_below_the_sweep_and_insight_and_imports_neither():
     assert leaked == [], f"import hydratune.steering loads {leaked}"
 
 
+def test_launcher_knowledge_stays_in_execute():
+    outside = [p for p in PACKAGE.rglob("*.py") if p.parent.name != "execute"]
+    bad = {
+        (str(path.relative_to(PACKAGE)), name)
+        for path in outside
+        for name in imports_of(path)
+        if name.startswith(LAUNCHERS)
+    }
+    assert sorted(bad) == []
+
+
 def test_few_top_level_modules_several_subpackages_and_no_module_over_500_lines():
     modules = sorted(p.name for p in PACKAGE.glob("*.py"))
     packages = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file())
@@ -80,7 +100,7 @@ def test_few_top_level_modules_several_subpackages_and_no_module_over_500_lines(
     assert long == {}
 
 
-def test_private_optuna_and_hydra_apis_are_used_only_in_compat():
+def test_private_apis_of_optuna_hydra_omegaconf_and_lightning_are_used_only_in_compat():
     private = ("_internal", "._pop_waiting_trial_id", "._storage", "._study_id", "._trial_id")
     private += ("._search_space", "._contains", "._get_node", "._set_parent", "._return_value")
     offenders = []
@@ -91,8 +111,73 @@ def test_private_optuna_and_hydra_apis_are_used_only_in_compat():
         offenders += [f"{path.relative_to(PACKAGE)}: {p}" for p in private if p in text]
         offenders += [
             f"{path.relative_to(PACKAGE)}: {name}"
-            for name in imports_of(path)
-            if name.startswith(("optuna.", "hydra.", "omegaconf."))
+            for name in imports_of(path) | imported_names(path)
+            if name.startswith(FIELD_LIBRARIES)
             and any(part.startswith("_") for part in name.split(".")[1:])
         ]
     assert offenders == []
+
+
+def imported_names(path: Path) -> set[str]:
+    """``module.name`` for every ``from module import name`` (``hydra.core.utils._flush_loggers``
+    is as private as a private module)."""
+    return {
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module
+        for alias in node.names
+    }
+
+
+def test_the_private_api_check_sees_a_private_name_imported_from_a_public_module():
+    names = imported_names(PACKAGE / "compat.py")
+    assert "hydra.core.utils._flush_loggers" in names  # compat's own use, allowed there only
+
+
+def test_every_tests_path_named_in_the_source_exists():
+    root = PACKAGE.parents[1]
+    named = {
+        (str(path.relative_to(root)), match.rstrip("."))
+        for path in PACKAGE.rglob("*.py")
+        for match in re.findall(r"tests/[\w/.]+", path.read_text())
+    }
+    assert [(source, test) for source, test in sorted(named) if not (root / test).exists()] == []
+
+
+SUBPACKAGES = sorted(
+    p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file() and p.name != "conf"
+)
+
+
+def test_other_packages_import_from_a_subpackage_not_from_its_modules():
+    """A subpackage's ``__init__`` (its ``__all__``) is what it offers; ``import a.b.c`` of a
+    module for its side effects (registering resolvers) is no use of its names."""
+    deep = []
+    for path in [*PACKAGE.rglob("*.py"), *PACKAGE.parent.joinpath("hydra_plugins").rglob("*.py")]:
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        own = parts[1] if parts[0] == "hydratune" and len(parts) > 2 else None
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").count(".") >= 2:
+                package = node.module.split(".")[1]
+                theirs = package in SUBPACKAGES and package != own
+                if node.module.startswith("hydratune.") and theirs:
+                    deep.append(f"{path.name}: from {node.module}")
+    assert deep == []
+
+
+@pytest.mark.parametrize("package", SUBPACKAGES)
+def test_every_name_a_subpackage_exports_is_found(package):
+    module = importlib.import_module(f"hydratune.{package}")
+    assert module.__all__, f"hydratune.{package} exports nothing"
+    missing = [name for name in module.__all__ if getattr(module, name, None) is None]
+    assert missing == []
+
+
+def test_importing_a_package_for_one_name_loads_none_of_its_heavy_modules():
+    code = (
+        "import sys; from hydratune.training import register_live_study; "
+        "from hydratune.insight import export_best; "
+        "print(sorted(m for m in ('lightning', 'torch', 'optuna.importance') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -52,7 +52,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module("hydratune.training.current_trial"), name)
     if name == "PruningCallback":
-        from hydratune.training.pruning import PruningCallback
+        from hydratune.training import PruningCallback
 
         return PruningCallback
     if name in MOVED:

@@ -15,7 +15,7 @@ import hydratune.training.resolvers  # noqa: F401  (${hydratune.*} in conf/ must
 # `conf` in the package is a link to the repository's top-level conf/.
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def train_app(cfg: DictConfig) -> float | list[float]:
-    from hydratune.training.task import train
+    from hydratune.training import train
 
     return train(cfg)
 

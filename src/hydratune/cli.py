@@ -203,7 +203,7 @@ def report(
     ] = 10,
 ) -> None:
     """Write an HTML report, PNG figures and a Markdown summary of a sweep's study."""
-    from hydratune.insight.report import write_report
+    from hydratune.insight import write_report
 
     ref = resolve_sweep(sweep_dir, storage, study)
     out_dir = out or _default_dir(ref, "report")
@@ -230,7 +230,7 @@ def rerun(
     ] = None,
 ) -> None:
     """Retrain the top K configurations with S seeds each; report mean and std per config."""
-    from hydratune.insight.rerun import RERUN_HEADER, rerun_rows, rerun_top_trials
+    from hydratune.insight import RERUN_HEADER, rerun_rows, rerun_top_trials
 
     ref = resolve_sweep(sweep_dir, storage, study)
     if ref.sweep_dir is None:
@@ -272,12 +272,7 @@ def export(
     study: StudyOpt = None,
 ) -> None:
     """Write the best trial as an experiment config: `hydratune experiment=<study>_best`."""
-    from hydratune.insight.export import (
-        ExportError,
-        default_target,
-        experiment_command,
-        export_best,
-    )
+    from hydratune.insight import ExportError, default_target, experiment_command, export_best
 
     ref = resolve_sweep(sweep_dir, storage, study)
     if ref.sweep_dir is None:
@@ -362,7 +357,7 @@ def migrate(
     ] = None,
 ) -> None:
     """Rewrite a hydra-optuna-sweeper config for hydratune in place and print the diff."""
-    from hydratune.scaffold.migrate import VERSIONS, migrate_file, write
+    from hydratune.scaffold import VERSIONS, migrate_file, write
 
     if version is not None and version not in VERSIONS:
         raise typer.BadParameter(f"'{version}': give 1.3 or 1.4", param_hint="--from")

@@ -186,6 +186,15 @@ def job_error(ret: Any) -> BaseException:
     return ret._return_value
 
 
+def flush_loggers() -> None:
+    """Flush every logging handler, as Hydra's ``run_job`` does before ``on_job_end`` (Hydra's
+    private ``hydra.core.utils._flush_loggers``: logging has no public way to reach them all),
+    so a job's log file is complete when its callbacks read it."""
+    from hydra.core.utils import _flush_loggers
+
+    _flush_loggers()
+
+
 def dict_child(cfg: Any, key: str) -> Any:
     """The child node ``key`` of ``cfg`` if it is a set (not missing, not None) DictConfig,
     without resolving interpolations (OmegaConf's ``_get_node``, ``_is_missing``, ``_is_none``)."""

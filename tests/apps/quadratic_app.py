@@ -17,7 +17,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from helpers import quadratic, wait_at_gate  # noqa: E402
@@ -25,7 +25,7 @@ from helpers import quadratic, wait_at_gate  # noqa: E402
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="quadratic")
 def main(cfg: DictConfig) -> float:
-    number = HydraConfig.get().job.num
+    number = OmegaConf.select(HydraConfig.get(), "job.num")  # None in a single run (a rerun)
     if "TRIAL_PIDS" in os.environ:
         (Path(os.environ["TRIAL_PIDS"]) / str(number)).write_text(str(os.getpid()))
     time.sleep(float(os.environ.get("TRIAL_SECONDS", 0)))  # a trial that takes time

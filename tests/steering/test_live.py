@@ -298,7 +298,7 @@ def test_show_gives_state_best_running_trials_and_the_log(sweep, tmp_path):
     shown = hydratune("steer", sweep_dir, "show")
     assert shown.exit_code == 0, shown.output
     text = shown.output
-    assert "study 'quadratic': running, n_trials 3 (steered; the sweep set 2)" in text
+    assert "study 'quadratic': running, 0 of n_trials 3 finished (steered; the sweep set 2)" in text
     assert "trials: 1 running" in text and "#0" in text
     assert "fixed: kind=b" in text and "fix kind=b" in text and "n_trials 3" in text
     run.release()

@@ -29,8 +29,7 @@ from optuna.trial import TrialState
 
 from helpers import APPS, sigint_to_group
 from hydratune.attrs import OUTPUT_DIR
-from hydratune.sweep.loop import ended_trials
-from hydratune.sweep.recovery import Recovery
+from hydratune.steering import finished_count
 
 pytestmark = pytest.mark.slow
 
@@ -153,7 +152,7 @@ class Round:
         stuck = [t.number for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
         if stuck:
             broken.append(f"trials left RUNNING/WAITING: {stuck}")
-        ended = ended_trials(study, Recovery(study))
+        ended = finished_count(trials)
         if ended != N:
             broken.append(f"{ended} trials ended by themselves, not n_trials={N}")
         broken += self._trial_dirs(trials)

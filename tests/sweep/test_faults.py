@@ -19,9 +19,11 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
 from helpers import APPS, TINY_SWEEP, default_sigint, load, sigint_to_group, wait_for_marker
-from hydratune.attrs import HEARTBEAT, LOST, OWNER, RETRY_OF
+from hydratune.attrs import HEARTBEAT, LOST, OWNER, RETRIES, RETRY_OF
 from hydratune.errors import StudyConfigError
 from hydratune.space.grammar import SearchSpaceError
+from hydratune.steering import counts_toward_n_trials
+from hydratune.sweep.failure_aware import failed_by_itself
 from hydratune.sweep.owner import this_process
 from hydratune.sweep.recovery import Recovery
 from hydratune.sweep.sweeper import SweepFailedError
@@ -258,6 +260,26 @@ def test_a_live_owner_is_left_alone_and_a_foreign_one_is_judged_by_its_heartbeat
         assert Recovery(study, grace=60).recover(force=True) == lost
 
 
+def test_a_lost_trial_is_retried_and_a_retry_lost_again_is_a_failure_once_retries_are_spent(
+    tmp_path,
+):
+    dead = mark_of(os.getpid(), "1")  # our pid, an earlier life: its sweep process is gone
+    study, first = stale_study(tmp_path, dead, beat_age=0)
+    recovery = Recovery(study, max_retries=1)
+    assert recovery.recover(force=True) == [first]
+    assert study.trials[first].user_attrs[LOST] and recovery.given_up == []
+    retry = study.ask()  # the queued retry, run by a sweep that dies too
+    assert retry.user_attrs == {RETRY_OF: first, RETRIES: 1}
+    retry.set_user_attr(OWNER, dead)
+    retry.set_user_attr(HEARTBEAT, time.time())
+    assert recovery.recover(force=True) == [retry.number]
+    failed = study.trials[retry.number]
+    assert LOST not in failed.user_attrs and counts_toward_n_trials(failed)
+    assert "on each of 2 attempt(s)" in failed.user_attrs["fail_reason"]
+    assert recovery.given_up == [(retry.number, failed.user_attrs["fail_reason"])]
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 2  # not queued again
+
+
 def kills_its_worker_in_trial_1(cfg):
     """Trial 1's worker process dies as the OOM killer kills it."""
     if HydraConfig.get().job.num == 1:
@@ -274,6 +296,36 @@ def test_a_killed_worker_is_retried_and_is_no_failure_even_at_max_failure_rate_0
     (retry,) = [t for t in trials if t.user_attrs.get(RETRY_OF) == 1]
     assert retry.state == TrialState.COMPLETE and retry.params == trials[1].params
     assert [t.state for t in trials].count(TrialState.COMPLETE) == 4
+
+
+def kills_its_worker_when_x_is_positive(cfg):
+    """Parameters that kill their worker on every attempt: a deterministic OOM or segfault."""
+    if cfg.x > 0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return 0.0
+
+
+@pytest.mark.slow  # starts worker processes
+def test_parameters_that_kill_their_worker_on_every_attempt_fail_once_max_retries_are_spent(
+    sweep, tmp_path
+):
+    with pytest.raises(SweepFailedError, match=r"max_retries=1 spent") as raised:
+        sweep(
+            ["hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2"],
+            task=kills_its_worker_when_x_is_positive,
+        )
+    assert "exceed hydra.sweeper.max_failure_rate=0.0" in str(raised.value)  # counted
+    trials = load("quadratic", tmp_path).trials
+    given_up = [t for t in trials if t.state == TrialState.FAIL and not t.user_attrs.get(LOST)]
+    assert given_up, [(t.state, t.user_attrs) for t in trials]
+    for failure in given_up:
+        first = trials[failure.user_attrs[RETRY_OF]]  # the attempt before, lost and retried
+        assert first.user_attrs[LOST] and first.params == failure.params
+        assert "worker process died" in failure.user_attrs["fail_reason"]
+        assert "on each of 2 attempt(s)" in failure.user_attrs["fail_reason"]
+        assert failed_by_itself(failure)  # TPE and GP see it as the worst trial
+        assert counts_toward_n_trials(failure)
+    assert not [t for t in trials if t.params.get("x", 0) > 0 and t.state != TrialState.FAIL]
 
 
 def test_max_failure_rate_1_never_stops_and_the_sweep_ends_at_n_trials(sweep, tmp_path):

@@ -50,7 +50,7 @@ def test_the_view_counts_trials_and_shows_the_best_with_its_number():
     progress = SweepProgress(study, n_trials=10, console=terminal())
     with progress:
         text = screen(progress)
-    assert "trials 3/10" in text  # complete + pruned, as n_trials counts them
+    assert "trials 4/10" in text  # complete, pruned and failed, as n_trials counts them
     assert "running 1  pruned 1  failed 1" in text
     assert "best 0.25 (trial #1)" in text
     assert "study " + study.study_name in text

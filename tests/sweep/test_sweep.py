@@ -347,3 +347,26 @@ def test_two_sweeps_started_together_never_share_an_output_dir(tmp_path):
         for t in load(name, tmp_path).trials
     ]
     assert len(set(dirs)) == 6 and all(Path(d, ".hydra", "config.yaml").is_file() for d in dirs)
+
+
+@pytest.mark.slow
+def test_the_rerun_command_in_the_results_reruns_the_best_config_from_a_dir_with_spaces(tmp_path):
+    import shlex
+    import subprocess
+    import sys
+
+    cwd = tmp_path / "my sweeps"
+    cwd.mkdir()
+    app = [sys.executable, str(APPS / "quadratic_app.py")]
+    subprocess.run(
+        [*app, "-m", "hydra.sweeper.n_trials=3"], cwd=cwd, check=True, capture_output=True
+    )
+    out = results(cwd)
+    command = shlex.split(out["rerun_command"])
+    assert command[:2] == ["python", str(APPS / "quadratic_app.py")]  # the app that swept
+    rerun = subprocess.run(
+        [sys.executable, *command[1:], "hydra.run.dir=rerun"], cwd=cwd, capture_output=True
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    config = yaml.safe_load((cwd / "rerun" / ".hydra" / "config.yaml").read_text())
+    assert {k: config[k] for k in out["best_params"]} == out["best_params"]

@@ -19,7 +19,7 @@ from hydratune import compat
 from hydratune.schema import UPSTREAM_TARGET, register_configs
 
 if TYPE_CHECKING:
-    from hydratune.sweep.loop import LoopSummary
+    from hydratune.sweep import LoopSummary
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class HydratuneSweeper(Sweeper):
     """``hydra/sweeper: hydratune``: Optuna sweeps that prune, resume and keep workers busy."""
 
     def __init__(self, **settings: Any) -> None:
-        from hydratune.sweep.sweeper import StudySweep
+        from hydratune.sweep import StudySweep
 
         self.sweep_impl = StudySweep(**settings)
         self.summary: LoopSummary | None = None

@@ -8,7 +8,7 @@ pays that on every trial (bench/RESULTS.md, "Overhead"). ``run_trial_job`` keeps
 ``.hydra`` files, ``env_set``, ``chdir``, Hydra callbacks, restoring cwd and ``HydraConfig``)
 and gets there with one copy: ``HydraConfig`` shares the job config's read-only ``hydra``
 node, the task gets a pickled copy without it, and the YAML goes through libyaml's emitter.
-``tests/test_job.py`` checks it against Hydra's own ``run_job``.
+``tests/execute/test_job.py`` checks it against Hydra's own ``run_job``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from hydra.core.utils import (
     JobReturn,
     JobRuntime,
     JobStatus,
-    _flush_loggers,
     configure_log,
     env_override,
 )
@@ -111,7 +110,7 @@ def run_trial_job(
                 ret.return_value = TaskExitError(error)
                 ret.status = JobStatus.FAILED
         ret.task_name = JobRuntime.instance().get("name")
-        _flush_loggers()
+        compat.flush_loggers()
         context.callbacks.on_job_end(config=config, job_return=ret)
     finally:
         instance.cfg = old_hydra

@@ -6,6 +6,7 @@ sweep loop can keep several trials in flight and tell each one as soon as it end
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import Any
 
@@ -41,6 +42,14 @@ class Launcher:
 
     def shutdown(self) -> None:
         """Release workers; called once the sweep's loop has ended."""
+
+    @classmethod
+    def settle_orphan(cls, number: int, recorded: Mapping[str, Any]) -> JobResult | None:
+        """The end of trial ``number``'s job, run by a sweep that died, from what ``submitted``
+        recorded on the trial: the job's own result if it wrote one, else a lost result once
+        the job is cancelled. None for launchers whose jobs die with their sweep (the trial
+        is then lost, and recovery retries it)."""
+        return None
 
 
 def describe(error: BaseException) -> str:

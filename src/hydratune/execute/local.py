@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import pickle
@@ -28,6 +27,7 @@ from hydratune.execute.job import JobResult, job_output_dir, run_trial_job
 from hydratune.execute.launcher import Launcher, describe
 from hydratune.execute.relaunch import job_in_environment
 from hydratune.execute.trial_config import TrialConfigFactory
+from hydratune.execute.worker import init_worker, run_in_worker
 
 log = logging.getLogger(__name__)
 
@@ -85,23 +85,6 @@ def visible_gpus() -> list[str]:
         return []
 
 
-# --- worker side: state set once per worker process by the initializer -------------------
-_WORKER: dict[str, Any] = {}
-
-
-def init_worker(state: bytes, threads: int) -> None:
-    """Set up a worker process from the sweep's pickled (context, task, Hydra singletons)."""
-    import cloudpickle  # noqa: F401  (loky ships it; the state was pickled with it)
-
-    context, task, singletons = pickle.loads(state)
-    Singleton.set_state(singletons)
-    _WORKER.update(context=context, task=task)
-    if threads > 0:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
 def init_pool_worker(state: bytes, threads: int) -> None:
     """``init_worker`` for a local pool's worker, which lives and dies with its sweeper and
     leaves Ctrl-C to it."""
@@ -121,30 +104,6 @@ def _die_with_parent(interval: float = 0.2) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="hydratune-parent-watch", daemon=True).start()
-
-
-def run_in_worker(config_bytes: bytes) -> JobResult:
-    """Run one pickled job config in a worker set up by ``init_worker``."""
-    config = pickle.loads(config_bytes)
-    result = run_trial_job(config, _WORKER["context"], _WORKER["task"])
-    if not _WORKER.get("frozen"):
-        # loky (without psutil) runs gc.collect() between tasks; over all that torch, Lightning
-        # and Hydra import, that took 225 ms per trial (bench/RESULTS.md). After the first
-        # trial has imported it all, freeze it: later collections see only new garbage.
-        gc.collect()
-        gc.freeze()
-        _WORKER["frozen"] = True
-    if result.error is not None:
-        result.error = _picklable(result.error)
-    return result
-
-
-def _picklable(error: BaseException) -> BaseException:
-    try:
-        pickle.loads(pickle.dumps(error))
-        return error
-    except Exception:
-        return RuntimeError(f"{type(error).__name__}: {error}")
 
 
 class ProcessPoolLauncher(Launcher):

@@ -23,8 +23,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from hydratune.execute.job import JobResult
 from hydratune.execute.launcher import Launcher, describe
-from hydratune.execute.local import init_worker, run_in_worker
 from hydratune.execute.trial_config import TrialConfigFactory
+from hydratune.execute.worker import init_worker, run_in_worker
 
 _WORKER_STATE: str | None = None  # digest of the sweep state this Ray worker was set up with
 

@@ -9,13 +9,17 @@ replaced by a silent local run (which, on a cluster's login node, would train th
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
 from hydratune import compat
+from hydratune.attrs import JOB_ID
 from hydratune.errors import StudyConfigError
+from hydratune.execute.job import JobResult
 from hydratune.execute.launcher import Launcher
 from hydratune.execute.trial_config import TrialConfigFactory
 
@@ -82,6 +86,16 @@ class LaunchPlan:
             threads=threads,
             devices_per_trial=devices_per_trial,
         )
+
+
+def settle_orphaned_job(number: int, recorded: Mapping[str, Any]) -> JobResult | None:
+    """``Launcher.settle_orphan`` of the launcher whose job trial ``number`` records: only
+    submitit's jobs (the ones with a job id) outlive their sweep."""
+    if JOB_ID not in recorded:
+        return None
+    from hydratune.execute.submitit_launcher import SubmititLauncher
+
+    return SubmititLauncher.settle_orphan(number, recorded)
 
 
 def plan_launch(config: DictConfig, n_jobs: int) -> LaunchPlan:

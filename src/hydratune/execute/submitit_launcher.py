@@ -19,6 +19,7 @@ import pickle
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +33,8 @@ from hydratune.attrs import JOB_CLUSTER, JOB_FOLDER, JOB_ID
 from hydratune.errors import FatalTrialError
 from hydratune.execute.job import JobResult, job_output_dir
 from hydratune.execute.launcher import Launcher
-from hydratune.execute.local import init_worker, run_in_worker
 from hydratune.execute.trial_config import TrialConfigFactory
+from hydratune.execute.worker import init_worker, run_in_worker
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +176,19 @@ class SubmititLauncher(Launcher):
         if item.ended_at is not None and time.monotonic() - item.ended_at > 5:
             return item.ended_state
         return None
+
+    @classmethod
+    def settle_orphan(cls, number: int, recorded: Mapping[str, Any]) -> JobResult | None:
+        job_id = recorded.get(JOB_ID)
+        if job_id is None:
+            return None
+        cluster = recorded.get(JOB_CLUSTER, "slurm")
+        result = settle_job(recorded[JOB_FOLDER], job_id, cluster)
+        if result.lost:
+            log.warning("trial #%d: cancelled %s job %s of a dead sweep", number, cluster, job_id)
+        else:
+            log.info("trial #%d: %s job %s had ended; its result is told", number, cluster, job_id)
+        return result
 
     def shutdown(self) -> None:
         """Stop watching; jobs still pending or running are cancelled (the sweep was

@@ -3,7 +3,8 @@
 Hydra's launchers compose each job from scratch (50-140 ms). Here the config is composed once
 per set of config-group choices (``model=cnn``) and cached; a trial's value overrides are
 applied to a copy of that cached config, exactly as Hydra applies command-line overrides.
-``tests/test_trial_config.py`` checks the result equals Hydra's own ``load_sweep_config``.
+``tests/execute/test_trial_config.py`` checks the result equals Hydra's own
+``load_sweep_config``.
 """
 
 from __future__ import annotations

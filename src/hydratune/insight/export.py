@@ -23,6 +23,8 @@ import datetime as dt
 import importlib.util
 import shlex
 import subprocess
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import optuna
@@ -65,7 +67,7 @@ def export_best(
     cwd = Path(hydra.runtime.cwd) if hydra is not None else Path.cwd()
     if hydra is not None and not _searched_by(hydra, target.parent.parent):
         config_dir = _relative_to(target.parent.parent, cwd)
-        command_line = [*command_line, "--config-dir", shlex.quote(str(config_dir))]
+        command_line = [*command_line, "--config-dir", str(config_dir)]
     text = _header(study, chosen, target, cwd, command_line) + _body(overrides, config)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
@@ -103,6 +105,22 @@ def default_target(
 
 
 RERUN_LINE = "# Rerun it (same seed, same value): "
+
+
+def rerun_command(arguments: Sequence[str], app: str = "hydratune") -> str:
+    """The command line that runs a saved config again: ``app`` with ``arguments``, each quoted
+    for a POSIX shell (a sweep dir may hold spaces). Every rerun command hydratune prints or
+    writes is built here: the exported experiment's header, ``optimization_results.yaml``."""
+    return " ".join([app, *(shlex.quote(str(a)) for a in arguments)])
+
+
+def running_app() -> str:
+    """How this process's app was started, as a command: ``python train.py`` for a script,
+    ``python -m pkg`` for a package's ``__main__``, else the console script (``hydratune``)."""
+    program = Path(sys.argv[0])
+    if program.name == "__main__.py":
+        return f"python -m {program.parent.name}"
+    return f"python {shlex.quote(str(program))}" if program.suffix == ".py" else program.name
 
 
 def experiment_command(target: Path) -> str:
@@ -260,7 +278,7 @@ def _header(
 ) -> str:
     values = ", ".join(f"{v:.6g}" for v in trial.values)
     commit = git_commit(cwd)
-    command = " ".join(["hydratune", f"{target.parent.name}={target.stem}", *command_line])
+    command = rerun_command([f"{target.parent.name}={target.stem}", *command_line])
     lines = [
         "# @package _global_",
         f"# Trial #{trial.number} of study '{study.study_name}', exported by hydratune.",

@@ -95,7 +95,7 @@ def rerun_top_trials(
     if top_k < 1 or n_seeds < 1:
         raise ValueError(f"top_k and seeds must be at least 1, got {top_k} and {n_seeds}")
     if task is None:
-        from hydratune.training.task import train as task
+        from hydratune.training import train as task
     trials = rank_trials(study, study.get_trials(deepcopy=False))[:top_k]
     if not trials:
         raise ValueError(f"study '{study.study_name}' has no complete trial to rerun")

@@ -42,7 +42,7 @@ from hydratune.attrs import (
 )
 from hydratune.errors import StudyConfigError
 from hydratune.storage import mask_url
-from hydratune.training.mlflow_store import prepare_mlflow, tracking_target
+from hydratune.training import prepare_mlflow, tracking_target
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,12 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from hydratune.exports import exports
+
+# what other packages use, imported on first use (hydratune/exports.py)
+_elsewhere, __getattr__ = exports(__name__, {"migrate": ["VERSIONS", "migrate_file", "write"]})
+__all__ = ["create_project", *_elsewhere]
+
 PROJECT = files(__name__) / "project"
 
 

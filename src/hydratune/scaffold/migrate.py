@@ -49,7 +49,7 @@ import yaml
 
 from hydratune.errors import StudyConfigError
 from hydratune.schema import UPSTREAM_TARGET
-from hydratune.sweep.upstream import search_space_params
+from hydratune.sweep import search_space_params
 
 _SWEEPER_CHOICE = re.compile(
     r"^(\s*-?\s*(?:override\s+)?/?hydra/sweeper\s*:\s*)(['\"]?)optuna\2(?=\s*(#|$))"

@@ -3,3 +3,24 @@
 ``SearchSpace`` is the one authority on which parameters a trial has (``active``) and which
 values they can take (``contains``, ``fit``); everything is validated before the first write.
 """
+
+from __future__ import annotations
+
+from hydratune.exports import exports
+
+# what other packages use, imported on first use (hydratune/exports.py)
+__all__, __getattr__ = exports(
+    __name__,
+    {
+        "grammar": [
+            "SearchSpaceError",
+            "describe",
+            "format_value",
+            "make_parser",
+            "on_step",
+            "parse_line",
+        ],
+        "group_spaces": ["add_group_spaces"],
+        "search_space": ["Condition", "Pair", "SearchSpace", "parse_search_space"],
+    },
+)

@@ -24,7 +24,7 @@ from hydratune.space.grammar import SearchSpaceError, parse_entry
 from hydratune.space.search_space import Condition, SearchSpace
 
 if TYPE_CHECKING:  # the config side of a sweep; the space needs only its questions answered
-    from hydratune.execute.trial_config import TrialConfigFactory
+    from hydratune.execute import TrialConfigFactory
 
 SPACES = "search_space"
 

@@ -3,11 +3,19 @@
 Below both ``sweep/`` (the loop reads it before each trial) and ``insight/`` (the report shows
 it); it imports neither. ``record``: the steering record, an on-disk format in the study's user
 attributes; ``verbs``: ``Steerer``, what ``hydratune steer`` and a notebook call; ``view``: how
-the command prints; ``live``: the loop's side; ``points``: values checked against the space.
+the command prints; ``live``: the loop's side; ``points``: values checked against the space;
+``budget``: the ``n_trials`` in force and which trials count toward it.
 """
 
 from __future__ import annotations
 
+from hydratune.steering.budget import (
+    counts_toward_n_trials,
+    declared_n_trials,
+    finished_count,
+    n_trials_in_force,
+    study_n_trials,
+)
 from hydratune.steering.live import LoopSteering
 from hydratune.steering.points import (
     SteeringError,
@@ -27,12 +35,17 @@ __all__ = [
     "Steerer",
     "SteeringError",
     "SweepView",
+    "counts_toward_n_trials",
+    "declared_n_trials",
+    "finished_count",
     "fit_value",
     "is_sequence",
+    "n_trials_in_force",
     "params_from_mapping",
     "print_action",
     "print_view",
     "read_state",
     "steering_summary",
+    "study_n_trials",
     "write_action",
 ]

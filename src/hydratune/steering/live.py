@@ -24,7 +24,8 @@ from optuna.trial import FrozenTrial
 from hydratune import compat
 from hydratune.attrs import STEER_PREFIX
 from hydratune.optuna_classes import WrappedSampler
-from hydratune.space.search_space import SearchSpace
+from hydratune.space import SearchSpace
+from hydratune.steering.budget import n_trials_in_force
 from hydratune.steering.record import SteeringState, read_state, record_space, steering_keys
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,8 @@ class LoopSteering:
 
     @property
     def n_trials(self) -> int:
-        return self.state.n_trials if self.state.n_trials is not None else self.declared_n_trials
+        """The ``n_trials`` in force (``budget.n_trials_in_force``)."""
+        return n_trials_in_force(self.declared_n_trials, self.state)
 
     def poll(self) -> SteeringState:
         """Read the study's steering record (one storage read) and apply any new action."""

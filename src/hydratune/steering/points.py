@@ -10,8 +10,7 @@ import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hydratune.space.grammar import SearchSpaceError, format_value
-from hydratune.space.search_space import SearchSpace
+from hydratune.space import SearchSpace, SearchSpaceError, format_value
 
 
 class SteeringError(ValueError):

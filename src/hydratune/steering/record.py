@@ -30,8 +30,7 @@ from optuna.distributions import (
 )
 
 from hydratune.attrs import STEER_PREFIX, SWEEP_SPACE
-from hydratune.space.grammar import describe
-from hydratune.space.search_space import Condition, Pair, SearchSpace
+from hydratune.space import Condition, Pair, SearchSpace, describe
 
 RUNNING, PAUSED, STOPPED = "running", "paused", "stopped"
 _MODES = {"pause": PAUSED, "resume": RUNNING, "stop": STOPPED}

@@ -37,14 +37,15 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat
 from hydratune.attrs import ENQUEUED_FROM, OWNER, PRUNE_REQUESTED
-from hydratune.space.grammar import (
+from hydratune.space import (
+    SearchSpace,
     SearchSpaceError,
     describe,
     format_value,
     make_parser,
     parse_line,
 )
-from hydratune.space.search_space import SearchSpace
+from hydratune.steering.budget import finished_count, n_trials_in_force
 from hydratune.steering.points import SteeringError, params_from_mapping
 from hydratune.steering.record import (
     Action,
@@ -94,6 +95,7 @@ class SweepView:
     n_trials: int | None  # the target in force
     declared_n_trials: int | None  # the sweep's own setting
     counts: dict[str, int]
+    finished: int  # trials that count toward n_trials
     best: FrozenTrial | None
     running: list[RunningTrial]
     state: SteeringState
@@ -234,13 +236,13 @@ class Steerer:
             for t in trials
             if t.state == TrialState.RUNNING
         ]
-        target = state.n_trials if state.n_trials is not None else self.declared_n_trials
         return SweepView(
             self.study.study_name,
             state.mode,
-            target,
+            n_trials_in_force(self.declared_n_trials, state),
             self.declared_n_trials,
             counts,
+            finished_count(trials),
             best,
             running,
             state,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from hydratune.space.grammar import describe, format_value
+from hydratune.space import describe, format_value
 from hydratune.steering.record import Action
 from hydratune.steering.verbs import SweepView
 
@@ -33,9 +33,13 @@ def _params(params: dict) -> str:
 def print_view(console: Console, view: SweepView) -> None:
     """State, best so far, running trials and the steering log of one sweep."""
     target = "?" if view.n_trials is None else str(view.n_trials)
+    note = ""
     if view.state.n_trials is not None and view.declared_n_trials is not None:
-        target += f" (steered; the sweep set {view.declared_n_trials})"
-    console.print(f"study '{view.study_name}': {view.mode}, n_trials {target}")
+        note = f" (steered; the sweep set {view.declared_n_trials})"
+    console.print(
+        f"study '{view.study_name}': {view.mode}, {view.finished} of n_trials {target} "
+        f"finished{note}"
+    )
     counts = ", ".join(f"{n} {state}" for state, n in view.counts.items() if n)
     console.print(f"trials: {counts or 'none yet'}")
     if view.best is not None:

@@ -3,3 +3,17 @@
 ``sweeper.StudySweep`` is what ``hydra/sweeper: hydratune`` runs; the plugin in
 ``hydra_plugins/hydratune_sweeper`` only hands it Hydra's context.
 """
+
+from __future__ import annotations
+
+from hydratune.exports import exports
+
+# what other packages use, imported on first use (hydratune/exports.py)
+__all__, __getattr__ = exports(
+    __name__,
+    {
+        "loop": ["LoopSummary"],
+        "sweeper": ["StudySweep"],
+        "upstream": ["search_space_params"],
+    },
+)

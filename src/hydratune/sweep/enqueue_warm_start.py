@@ -36,8 +36,7 @@ from optuna.trial import TrialState
 
 from hydratune.attrs import ENQUEUED_FROM, WARM_START_FROM
 from hydratune.errors import StudyConfigError
-from hydratune.space.grammar import format_value
-from hydratune.space.search_space import SearchSpace
+from hydratune.space import SearchSpace, format_value
 from hydratune.steering import (
     SteeringError,
     fit_value,

@@ -5,8 +5,9 @@ fails (a configuration that runs out of memory, a learning rate that diverges to
 ``FailureAwareSampler`` wraps such a sampler and shows it each trial that failed by itself
 (raised, returned NaN/inf/None) as COMPLETE with the worst value seen so far. The study stays
 honest (those trials are FAIL with their reason); only the wrapped sampler's view changes.
-A trial lost to a kill or a dead worker (``lost``) or a surplus one says nothing about its
-parameters and stays invisible, as Optuna leaves it.
+A trial lost to a kill or a dead worker (``lost``, retried) or a surplus one says nothing about
+its parameters and stays invisible, as Optuna leaves it; parameters that kill their worker on
+every attempt (``max_retries`` spent) are a failure like any other.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat
-from hydratune.attrs import FAIL_REASON, LOST, SURPLUS
 from hydratune.optuna_classes import WrappedSampler
+from hydratune.steering import counts_toward_n_trials
 
 # Samplers that learn from completed trials and keep returning to a failing region (random,
 # grid and QMC ignore trials), with how many bad trials one failure weighs as. TPE draws
@@ -48,12 +49,8 @@ def failure_aware(sampler: BaseSampler) -> BaseSampler:
 
 
 def failed_by_itself(trial: FrozenTrial) -> bool:
-    return (
-        trial.state == TrialState.FAIL
-        and not trial.user_attrs.get(LOST)
-        and trial.user_attrs.get(FAIL_REASON) != SURPLUS
-        and bool(trial.params)
-    )
+    """A FAIL trial that counts toward ``n_trials`` (``steering.budget``), with parameters."""
+    return trial.state == TrialState.FAIL and counts_toward_n_trials(trial) and bool(trial.params)
 
 
 def present_failures(

@@ -2,8 +2,8 @@
 
 As soon as one trial ends it is told and the next is asked, so no slot waits for the slowest
 trial of a batch. ``n_trials`` is the study's total of trials that ended by themselves
-(complete, pruned, failed), counted in the storage, so a rerun resumes and several workers
-sharing a study stop together.
+(``hydratune.steering.budget``), counted in the storage, so a rerun resumes and several
+workers sharing a study stop together.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from numbers import Real
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from hydratune import compat
 from hydratune.attrs import (
@@ -31,17 +31,13 @@ from hydratune.attrs import (
     SURPLUS,
 )
 from hydratune.errors import FatalTrialError
-from hydratune.execute import interrupts
-from hydratune.execute.job import JobResult
-from hydratune.execute.launcher import Launcher
-from hydratune.space.search_space import SearchSpace
-from hydratune.steering import LoopSteering
+from hydratune.execute import JobResult, Launcher, interrupts
+from hydratune.space import SearchSpace
+from hydratune.steering import LoopSteering, counts_toward_n_trials, finished_count
 from hydratune.sweep.recovery import Recovery
 from hydratune.sweep.study import ask_queued
 
 log = logging.getLogger(__name__)
-
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 @dataclass
@@ -111,31 +107,13 @@ def stopped_by_callback(study: optuna.Study, trial: optuna.Trial, outcome: Outco
     return Outcome(TrialState.PRUNED, reason=reason)
 
 
-def counts_toward_n_trials(trial: FrozenTrial, recovery: Recovery) -> bool:
-    """Whether a trial ended by itself: complete, pruned, or failed (raised, NaN, None).
-
-    A lost trial counts only once its parameters are not run again; a surplus one never ran.
-    """
-    if trial.state in FINISHED:
-        return True
-    if trial.state != TrialState.FAIL or trial.user_attrs.get(FAIL_REASON) == SURPLUS:
-        return False
-    return not recovery.retried(trial)
-
-
-def ended_trials(study: optuna.Study, recovery: Recovery) -> int:
-    """The study's trials that count toward ``n_trials``."""
-    trials = study.get_trials(deepcopy=False)
-    return sum(counts_toward_n_trials(t, recovery) for t in trials)
-
-
 class SweepLoop:
     """Run trials until ``n_trials`` of the study's trials have ended by themselves (complete,
     pruned or failed; a lost trial is retried and counts once), so a sweep always ends.
 
     Stops launching when failures exceed ``max_failure_rate`` of the trials this invocation set
-    out to run (never at 1.0; lost trials are no failures), when ``timeout`` seconds have
-    passed, or at once on a ``FatalTrialError``.
+    out to run (never at 1.0; lost trials are no failures until their ``max_retries`` are
+    spent), when ``timeout`` seconds have passed, or at once on a ``FatalTrialError``.
     ``extend_trial`` is hydra-optuna-sweeper's ``custom_search_space`` hook, called after the
     space's parameters are suggested. Ctrl-C / SIGTERM fails the running trials as lost (so the
     next run retries them) and re-raises.
@@ -169,7 +147,7 @@ class SweepLoop:
 
     def run(self) -> LoopSummary:
         self.n_trials = self.steering.n_trials  # as steered before this run, if it was
-        planned = max(0, self.n_trials - ended_trials(self.study, self.recovery))
+        planned = max(0, self.n_trials - finished_count(self.study.get_trials(deepcopy=False)))
         self.allowed_failures = (
             math.inf if self.max_failure_rate >= 1 else math.floor(self.max_failure_rate * planned)
         )
@@ -208,11 +186,12 @@ class SweepLoop:
             self.summary.timed_out = True
             return False
         self.recovery.recover()
+        self._count_given_up()
         if not self.steering.poll().launching:  # paused or stopped by hand
             return False
         self.n_trials = self.steering.n_trials
         busy = sum(  # ended or running: one read of the study before each trial
-            t.state == TrialState.RUNNING or counts_toward_n_trials(t, self.recovery)
+            t.state == TrialState.RUNNING or counts_toward_n_trials(t)
             for t in self.study.get_trials(deepcopy=False)
         )
         return busy < self.n_trials and not self.summary.grid_done
@@ -226,8 +205,7 @@ class SweepLoop:
         if trial.number < self.n_trials:
             return False  # fewer trials ahead of it than n_trials: no need to count them
         ahead = sum(
-            t.number < trial.number
-            and (t.state != TrialState.FAIL or counts_toward_n_trials(t, self.recovery))
+            t.number < trial.number and (t.state != TrialState.FAIL or counts_toward_n_trials(t))
             for t in self.study.get_trials(deepcopy=False)
         )
         if ahead < self.n_trials:
@@ -276,25 +254,38 @@ class SweepLoop:
         if result.output_dir:
             trial.set_user_attr(OUTPUT_DIR, result.output_dir)
         outcome = stopped_by_callback(self.study, trial, judge(result, len(self.study.directions)))
-        if result.lost:
+        lost = result.lost and not self.recovery.gives_up(trial)
+        if lost:
             trial.set_user_attr(LOST, True)
+        elif result.lost:  # these parameters killed their worker on every attempt
+            outcome.reason = self.recovery.give_up_reason(trial, f"{result.error}")
         tell(self.study, trial, outcome)
         del self.active[trial.number]
         if self.on_told is not None:
             self.on_told()
         if self.on_result is not None:
             self.on_result(trial)
-        if result.lost:
+        if lost:
             self.recovery.retry_lost()
         summary = self.summary
         summary.told[outcome.state] = summary.count(outcome.state) + 1
-        if outcome.state != TrialState.FAIL or result.lost:  # lost: not the trial's failure
+        if outcome.state != TrialState.FAIL or lost:  # lost: not the trial's failure
             return
-        summary.failures.append((trial.number, outcome.reason or ""))
+        fatal = isinstance(outcome.error, FatalTrialError) or outcome.fatal
+        self._count_failure(trial.number, outcome.reason or "", fatal)
+
+    def _count_given_up(self) -> None:
+        """Count the trials ``recover`` failed for good (their process died on every attempt)."""
+        while self.recovery.given_up:
+            self._count_failure(*self.recovery.given_up.pop(0))
+
+    def _count_failure(self, number: int, reason: str, fatal: bool = False) -> None:
+        summary = self.summary
+        summary.failures.append((number, reason))
         if summary.stopped_early:
             return
-        if isinstance(outcome.error, FatalTrialError) or outcome.fatal:
-            summary.stopped_early = f"trial #{trial.number} hit an error every trial would hit"
+        if fatal:
+            summary.stopped_early = f"trial #{number} hit an error every trial would hit"
         elif len(summary.failures) > self.allowed_failures:
             summary.stopped_early = (
                 f"{len(summary.failures)} failed trial(s) exceed hydra.sweeper.max_failure_rate="

@@ -9,37 +9,31 @@ as lost and retries its parameters.
 
 from __future__ import annotations
 
-import logging
 import time
 
 import optuna
 from optuna.trial import TrialState
 
 from hydratune import compat
-from hydratune.attrs import JOB_CLUSTER, JOB_FOLDER, JOB_ID
-from hydratune.execute.submitit_launcher import settle_job
+from hydratune.execute import settle_orphaned_job
 from hydratune.sweep.loop import judge, tell
 from hydratune.sweep.recovery import Recovery
 
-log = logging.getLogger(__name__)
-
 
 def settle_orphaned_jobs(study: optuna.Study, recovery: Recovery) -> list[int]:
-    """Tell the results of jobs whose sweep is gone, cancel the unfinished ones; returns the
-    numbers of the trials told."""
+    """Tell the results of jobs whose sweep is gone, cancel the unfinished ones (each
+    launcher's ``settle_orphan``); returns the numbers of the trials told."""
     told, now = [], time.time()
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        job_id = frozen.user_attrs.get(JOB_ID)
-        if job_id is None or recovery.is_lost(frozen, now) is None:
+        if recovery.is_lost(frozen, now) is None:
             continue
-        cluster = frozen.user_attrs.get(JOB_CLUSTER, "slurm")
-        result = settle_job(frozen.user_attrs[JOB_FOLDER], job_id, cluster)
-        number = frozen.number
-        if result.lost:
-            log.warning("trial #%d: cancelled %s job %s of a dead sweep", number, cluster, job_id)
+        result = settle_orphaned_job(frozen.number, frozen.user_attrs)
+        if result is None or result.lost:
             continue  # recovery fails the trial as lost (its owner is gone) and retries it
-        outcome = judge(result, len(study.directions))
-        tell(study, compat.trial_by_number(study, number), outcome)
-        log.info("trial #%d: %s job %s had ended; its result is told", number, cluster, job_id)
-        told.append(number)
+        tell(
+            study,
+            compat.trial_by_number(study, frozen.number),
+            judge(result, len(study.directions)),
+        )
+        told.append(frozen.number)
     return told

@@ -29,6 +29,9 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from hydratune.attrs import LOST
+from hydratune.steering import finished_count
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -36,15 +39,12 @@ class Snapshot:
 
     complete: int = 0
     pruned: int = 0
-    failed: int = 0
+    failed: int = 0  # failed by themselves: they count toward n_trials
+    lost: int = 0  # lost to a kill or a dead worker: retried, not counted
     running: int = 0
     best: str = "—"  # "0.9583 (trial #7)", or the Pareto front's size
+    done: int = 0  # finished as n_trials counts them (``steering.finished_count``)
     finished_here: int = 0  # finished since this view opened (drives the ETA)
-
-    @property
-    def done(self) -> int:
-        """Finished trials as ``n_trials`` counts them: complete and pruned."""
-        return self.complete + self.pruned
 
 
 class SweepProgress:
@@ -93,8 +93,11 @@ class SweepProgress:
             handler.setStream(stream)
         self._handlers = []
 
-    def update(self) -> None:
-        """Read the study again (call after each trial is told)."""
+    def update(self, n_trials: int | None = None) -> None:
+        """Read the study again (call after each trial is told), with the ``n_trials`` in
+        force when the loop has it (steering changes it while the sweep runs)."""
+        if n_trials is not None:
+            self.n_trials = n_trials
         self.snapshot = self._read()
         if self._live is not None:
             self._live.refresh()
@@ -123,6 +126,7 @@ class SweepProgress:
             (f"{snap.done}/{self.n_trials}", "bold cyan"),
             f"  running {snap.running}  pruned {snap.pruned}  failed ",
             (str(snap.failed), "bold red" if snap.failed else ""),
+            f"  lost {snap.lost} (retried)" if snap.lost else "",
         )
         table = Table.grid(padding=(0, 2))
         table.add_row(head)
@@ -139,16 +143,20 @@ class SweepProgress:
         return Group(Text(f"study {self.study.study_name}", style="dim"), table)
 
     def _read(self) -> Snapshot:
+        trials = self.study.get_trials(deepcopy=False)
         counts = {state: 0 for state in TrialState}
-        for trial in self.study.get_trials(deepcopy=False):
+        for trial in trials:
             counts[trial.state] += 1
-        done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
+        done = finished_count(trials)
+        failed = done - counts[TrialState.COMPLETE] - counts[TrialState.PRUNED]
         return Snapshot(
             complete=counts[TrialState.COMPLETE],
             pruned=counts[TrialState.PRUNED],
-            failed=counts[TrialState.FAIL],
+            failed=failed,
+            lost=sum(bool(t.user_attrs.get(LOST)) for t in trials if t.state == TrialState.FAIL),
             running=counts[TrialState.RUNNING],
             best=self._best() if counts[TrialState.COMPLETE] else "—",
+            done=done,
             finished_here=done - self._done_at_start,
         )
 

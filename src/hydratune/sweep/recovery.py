@@ -5,8 +5,10 @@ Every trial a sweep starts records its owner (a mark unique per process lifetime
 *lost* when its owner is a dead process in this machine's PID namespace, or when its heartbeat
 is older than ``grace`` seconds (another host or container: this is how many workers on many
 machines find each other's dead trials). A lost trial is failed with the reason stored,
-and its parameters are enqueued again, up to ``max_retries`` times per configuration, so a
-``kill -9`` costs only the partial work of the trials that were running.
+and its parameters are enqueued again, so a ``kill -9`` costs only the partial work of the
+trials that were running. Parameters whose process dies on every attempt (an out-of-memory, a
+segfault) are given up once retried ``max_retries`` times: that last attempt is a failure of
+its own, counted like any other (``max_failure_rate``, the summary, failure-aware search).
 
 This works the same on every storage (journal file, RDB, in-memory); Optuna's own heartbeat
 exists only for RDB storages.
@@ -49,6 +51,20 @@ class Recovery:
         self.grace = grace
         self.owner = this_process()
         self._last_check = 0.0
+        self.given_up: list[tuple[int, str]] = []  # (trial, reason) failed by ``recover``
+
+    def gives_up(self, trial: FrozenTrial | optuna.Trial) -> bool:
+        """Whether a trial lost to a dead process is the last attempt at its parameters: they
+        have been retried ``max_retries`` times already (interrupts aside)."""
+        return int(trial.user_attrs.get(RETRIES, 0)) >= self.max_retries
+
+    def give_up_reason(self, trial: FrozenTrial | optuna.Trial, reason: str) -> str:
+        """The fail reason of a trial ``gives_up`` is true for."""
+        attempts = int(trial.user_attrs.get(RETRIES, 0)) + 1
+        return (
+            f"{reason}, on each of {attempts} attempt(s) at these parameters "
+            f"(hydra.sweeper.max_retries={self.max_retries} spent)"
+        )
 
     def claim(self, trial: optuna.Trial) -> None:
         """Mark ``trial`` as run by this process (the heartbeat first: an owner always has one)."""
@@ -69,7 +85,8 @@ class Recovery:
         return None
 
     def recover(self, force: bool = False) -> list[int]:
-        """Fail lost RUNNING trials and enqueue their params again; returns their numbers.
+        """Fail lost RUNNING trials and enqueue their params again (or, once ``gives_up``,
+        fail them as their own failure, kept in ``given_up``); returns their numbers.
 
         Runs at most once per ``interval`` unless ``force``.
         """
@@ -83,14 +100,22 @@ class Recovery:
             reason = self.is_lost(trial, now)
             if reason is None:
                 continue
+            given_up = self.gives_up(trial)
             try:
-                storage.set_trial_user_attr(compat.trial_id(trial), LOST, True)
-                storage.set_trial_user_attr(compat.trial_id(trial), FAIL_REASON, f"lost: {reason}")
+                if given_up:
+                    reason = self.give_up_reason(trial, f"its process died ({reason})")
+                    storage.set_trial_user_attr(compat.trial_id(trial), FAIL_REASON, reason)
+                else:
+                    storage.set_trial_user_attr(compat.trial_id(trial), LOST, True)
+                    reason = f"lost: {reason}"
+                    storage.set_trial_user_attr(compat.trial_id(trial), FAIL_REASON, reason)
                 if not storage.set_trial_state_values(compat.trial_id(trial), TrialState.FAIL):
                     continue
             except UpdateFinishedTrialError:
                 continue  # another worker failed it first, and retries it
-            log.warning("trial #%d was lost (%s): failed", trial.number, reason)
+            log.warning("trial #%d failed: %s", trial.number, reason)
+            if given_up:
+                self.given_up.append((trial.number, reason))
             failed.append(trial.number)
         self.retry_lost()
         return failed
@@ -114,21 +139,15 @@ class Recovery:
             failed.append(trial.number)
         return failed
 
-    def retried(self, trial: FrozenTrial) -> bool:
-        """Whether ``trial`` was lost and its parameters run again: up to ``max_retries`` times
-        for a dead process (parameters that kill their worker every time give up), always for
-        an interrupt (not the parameters' fault)."""
-        if trial.state != TrialState.FAIL or not trial.user_attrs.get(LOST):
-            return False
-        return _interrupted(trial) or trial.user_attrs.get(RETRIES, 0) < self.max_retries
-
     def retry_lost(self) -> list[int]:
-        """Enqueue the params of lost trials not retried yet (at most ``max_retries`` deep)."""
+        """Enqueue the params of lost trials not retried yet: every lost trial is run again
+        (a trial that ``gives_up`` is a failure, not lost)."""
         trials = self.study.get_trials(deepcopy=False)
         retried = {t.user_attrs.get(RETRY_OF) for t in trials}
         enqueued = []
         for trial in trials:
-            if not self.retried(trial) or trial.number in retried:
+            lost = trial.state == TrialState.FAIL and trial.user_attrs.get(LOST)
+            if not lost or trial.number in retried:
                 continue
             depth = trial.user_attrs.get(RETRIES, 0) + (0 if _interrupted(trial) else 1)
             self.study.enqueue_trial(

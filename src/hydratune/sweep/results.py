@@ -2,15 +2,14 @@
 
 The results file keeps hydra-optuna-sweeper's keys (``name``, ``best_params``, ``best_value``;
 ``solutions`` for multi-objective) and adds the trial number, the study and its storage
-(password masked), and a command that reruns the best trial.
+(password masked), the trials finished toward the ``n_trials`` in force, and a command that
+reruns the best trial.
 """
 
 from __future__ import annotations
 
 import logging
-import shlex
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +17,16 @@ import optuna
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from hydratune.attrs import OUTPUT_DIR
-from hydratune.steering import steering_summary
+from hydratune import compat
+from hydratune.attrs import OUTPUT_DIR, OVERRIDES
+from hydratune.insight import rerun_command, running_app
+from hydratune.steering import finished_count, steering_summary, study_n_trials
 from hydratune.storage import mask_url
 
 log = logging.getLogger(__name__)
 
 RESULTS_FILE = "optimization_results.yaml"
 BEST_CONFIG = "best_config.yaml"
-
-
-def rerun_command(config_dir: Path, config_name: str) -> str:
-    """The command line that runs a saved config again with the app that ran the sweep."""
-    program = Path(sys.argv[0])
-    app = f"python {program}" if program.suffix == ".py" else program.name
-    path, name = shlex.quote(str(config_dir)), shlex.quote(config_name)
-    return f"{app} --config-path {path} --config-name {name}"
 
 
 def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> dict[str, Any]:
@@ -47,6 +40,9 @@ def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> dic
     }
     for trial in trials:
         results["n_trials"][trial.state.name.lower()] += 1
+    attrs = compat.study_user_attrs(study)
+    # as the loop, the live view and `hydratune steer show` count them
+    results.update(finished=finished_count(trials), n_trials_in_force=study_n_trials(attrs))
 
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if not complete:
@@ -57,7 +53,7 @@ def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> dic
             best_params=best.params,
             best_value=best.value,
             best_trial_number=best.number,
-            best_overrides=best.user_attrs.get("overrides"),
+            best_overrides=best.user_attrs.get(OVERRIDES),
         )
         results.update(_export_best_config(best, sweep_dir))
     else:
@@ -66,7 +62,7 @@ def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> dic
             for t in sorted(study.best_trials, key=lambda t: t.number)
         ]
 
-    steering = steering_summary(study.user_attrs)
+    steering = steering_summary(attrs)
     if steering is not None:
         results["steering"] = steering
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -80,6 +76,8 @@ def _export_best_config(best: optuna.trial.FrozenTrial, sweep_dir: Path) -> dict
     if not job_dir or not source.is_file():
         return {}
     shutil.copyfile(source, sweep_dir / BEST_CONFIG)
-    command = rerun_command(sweep_dir.resolve(), Path(BEST_CONFIG).stem)
+    # with the app that ran the sweep: best_config.yaml is its config, not hydratune's
+    arguments = ["--config-path", sweep_dir.resolve(), "--config-name", Path(BEST_CONFIG).stem]
+    command = rerun_command(arguments, app=running_app())
     log.info("best trial #%d: value %s; rerun it with:\n  %s", best.number, best.value, command)
     return {"best_config": str(sweep_dir.resolve() / BEST_CONFIG), "rerun_command": command}

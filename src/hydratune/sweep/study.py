@@ -27,8 +27,7 @@ from hydratune import compat
 from hydratune.attrs import GRID_QUEUED
 from hydratune.errors import StudyConfigError
 from hydratune.optuna_classes import SAMPLERS, WrappedSampler, optuna_class, optuna_kwargs
-from hydratune.space.grammar import on_step
-from hydratune.space.search_space import SearchSpace
+from hydratune.space import SearchSpace, on_step
 from hydratune.sweep.failure_aware import failure_aware
 
 log = logging.getLogger(__name__)

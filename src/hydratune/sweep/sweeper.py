@@ -14,6 +14,7 @@ from typing import Any
 
 import optuna
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import HydraContext, RunMode, TaskFunction
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
@@ -22,18 +23,39 @@ from optuna.trial import TrialState
 
 from hydratune import compat
 from hydratune.errors import StudyConfigError
-from hydratune.execute.interrupts import exit_status, interrupt_handlers
-from hydratune.execute.relaunch import relaunched_job, run_relaunched_job
-from hydratune.execute.select import LaunchPlan, plan_launch
-from hydratune.execute.trial_config import TrialConfigFactory
-from hydratune.insight.export import default_target, experiment_command, export_best
-from hydratune.insight.tracking import SweepTracker, describe_space, tracking_settings
+from hydratune.execute import (
+    LaunchPlan,
+    TrialConfigFactory,
+    exit_status,
+    interrupt_handlers,
+    plan_launch,
+    relaunched_job,
+    run_relaunched_job,
+)
+from hydratune.insight import (
+    SweepTracker,
+    default_target,
+    describe_space,
+    experiment_command,
+    export_best,
+    tracking_settings,
+)
 from hydratune.optuna_classes import build_pruner
 from hydratune.schema import SweeperConf
-from hydratune.space.grammar import format_value, make_parser
-from hydratune.space.group_spaces import add_group_spaces
-from hydratune.space.search_space import SearchSpace, parse_search_space
-from hydratune.steering import read_state
+from hydratune.space import (
+    SearchSpace,
+    add_group_spaces,
+    format_value,
+    make_parser,
+    parse_search_space,
+)
+from hydratune.steering import (
+    declared_n_trials,
+    finished_count,
+    n_trials_in_force,
+    read_state,
+    write_action,
+)
 from hydratune.storage import (
     hide_password,
     is_in_memory,
@@ -51,7 +73,7 @@ from hydratune.sweep.enqueue_warm_start import (
     warm_start,
 )
 from hydratune.sweep.hints import warn_if_pruner_idle
-from hydratune.sweep.loop import LoopSummary, SweepLoop, ended_trials
+from hydratune.sweep.loop import LoopSummary, SweepLoop
 from hydratune.sweep.orphans import settle_orphaned_jobs
 from hydratune.sweep.progress import SweepProgress
 from hydratune.sweep.recovery import Recovery
@@ -67,7 +89,7 @@ from hydratune.sweep.study import (
 )
 from hydratune.sweep.trial_dirs import set_aside_foreign_dirs, write_atomically
 from hydratune.sweep.upstream import merged_params
-from hydratune.training.current_trial import register_live_study, unregister_live_study
+from hydratune.training import register_live_study, unregister_live_study
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +151,13 @@ class StudySweep:
         tracking = tracking_settings(self.conf.mlflow, self.config, plan.study_name)
         self.tracker = SweepTracker(tracking)
         study, recovery = self.open(plan)
-        finished = ended_trials(study, recovery)
-        steered = read_state(compat.study_user_attrs(study)).n_trials  # `hydratune steer`
-        n_trials = self.conf.n_trials if steered is None else steered
+        finished = finished_count(study.get_trials(deepcopy=False))
+        n_trials = self._n_trials_in_force(study, finished)
         if finished >= n_trials:
             log.info(
                 "nothing to run: study '%s' in %s already has %d of n_trials=%d trials "
-                "finished; raise hydra.sweeper.n_trials to run more (nothing written)",
+                "finished; a new hydra.sweeper.n_trials on the command line (or `hydratune "
+                "steer <sweep dir> n_trials N`) runs more (nothing written)",
                 plan.study_name,
                 mask_url(plan.url),
                 finished,
@@ -232,20 +254,36 @@ class StudySweep:
         self._steer(study, plan)
         return study, recovery
 
+    def _n_trials_in_force(self, study: optuna.Study, finished: int) -> int:
+        """The study's ``n_trials`` now (``steering.n_trials_in_force``). A new
+        ``hydra.sweeper.n_trials`` on the command line wins over a steered one: explicit (in
+        Hydra's ``hydra.overrides.hydra``, which holds the command line's ``hydra.*``
+        overrides; a config file's value is not explicit) and other than the ``n_trials`` the
+        sweep's last run declared (rerunning the same command keeps the steering). It is
+        recorded as a steering action, so the loop, the live view, the results and
+        ``steer show`` all see it."""
+        attrs = compat.study_user_attrs(study)
+        state = read_state(attrs)
+        wanted, steered = self.conf.n_trials, state.n_trials
+        new = wanted != declared_n_trials(attrs) and _on_command_line(self.config, N_TRIALS)
+        if steered is None or steered == wanted or not new:
+            return n_trials_in_force(wanted, state)
+        text = f"n_trials {wanted} ({N_TRIALS} on the command line)"
+        next_trial = len(study.get_trials(deepcopy=False))
+        write_action(study, "n_trials", {"n_trials": wanted}, text, next_trial)
+        log.info(
+            "%s=%d on the command line overrides the steered n_trials %d (%d finished)",
+            N_TRIALS,
+            wanted,
+            steered,
+            finished,
+        )
+        return wanted
+
     def run(self, plan: SweepPlan, study: optuna.Study, recovery: Recovery) -> LoopSummary:
         """Run trials until the study has ``n_trials``; the results file is written even when
         the loop ends by an interrupt."""
         conf = self.conf
-        finished = ended_trials(study, recovery)
-        log.info(
-            "study '%s' in %s: %d of %d trials finished; hydra/launcher=%s, %d slot(s)",
-            plan.study_name,
-            mask_url(plan.url),
-            finished,
-            conf.n_trials,
-            plan.launch.kind,
-            plan.launch.slots,
-        )
 
         set_aside_foreign_dirs(study, plan.sweep_dir)
         plan.sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -259,7 +297,6 @@ class StudySweep:
             threads=conf.threads_per_worker,
             devices_per_trial=conf.devices_per_trial,
         )
-        progress = SweepProgress(study, conf.n_trials, enabled=None if conf.progress else False)
         loop = SweepLoop(
             study,
             plan.space,
@@ -270,10 +307,22 @@ class StudySweep:
             timeout=conf.timeout,
             extend_trial=self._extender(),
             recovery=recovery,
-            on_told=progress.update,
             on_launch=self.tracker.launched,
             on_result=self.tracker.told,
         )
+        log.info(
+            "study '%s' in %s: %d of %d trials finished; hydra/launcher=%s, %d slot(s)",
+            plan.study_name,
+            mask_url(plan.url),
+            finished_count(study.get_trials(deepcopy=False)),
+            loop.steering.n_trials,
+            plan.launch.kind,
+            plan.launch.slots,
+        )
+        progress = SweepProgress(
+            study, loop.steering.n_trials, enabled=None if conf.progress else False
+        )
+        loop.on_told = lambda: progress.update(loop.n_trials)  # the loop's n_trials, as steered
         register_live_study(plan.url, study)
         try:
             # Ctrl-C and SIGTERM (also inside Lightning) fail the running trials as lost
@@ -326,7 +375,7 @@ class StudySweep:
             return
         try:
             if self.conf.report:
-                from hydratune.insight.report import write_report
+                from hydratune.insight import write_report
 
                 metric = OmegaConf.select(self.config, "objective.metric")
                 names = [metric] if isinstance(metric, str) else metric and list(metric)
@@ -352,6 +401,17 @@ class StudySweep:
             return None
         extend = get_method(self.conf.custom_search_space)
         return lambda trial: extend(self.config, trial)
+
+
+N_TRIALS = "hydra.sweeper.n_trials"
+
+
+def _on_command_line(config: DictConfig, key: str) -> bool:
+    """Whether the command line set ``key`` (``key=...``, ``+key=...``, ``++key=...``): Hydra
+    keeps the command line's ``hydra.*`` overrides in ``hydra.overrides.hydra``."""
+    lines = list(OmegaConf.select(config, "hydra.overrides.hydra", default=None) or [])
+    parsed = OverridesParser.create().parse_overrides(lines)
+    return any(o.key_or_group == key and not o.is_delete() for o in parsed)
 
 
 def _check_objective_count(config: DictConfig, direction: Any) -> None:

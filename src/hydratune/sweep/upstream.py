@@ -17,7 +17,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from hydratune.errors import StudyConfigError
-from hydratune.space.grammar import format_value
+from hydratune.space import format_value
 
 log = logging.getLogger(__name__)
 

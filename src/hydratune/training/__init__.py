@@ -4,3 +4,18 @@ It imports nothing from ``hydratune.sweep`` or ``hydratune.execute``: a plain ``
 is just training, and a job reaches its trial only through the study storage
 (``current_trial``).
 """
+
+from __future__ import annotations
+
+from hydratune.exports import exports
+
+# what other packages use, imported on first use (hydratune/exports.py)
+__all__, __getattr__ = exports(
+    __name__,
+    {
+        "current_trial": ["register_live_study", "unregister_live_study"],
+        "mlflow_store": ["prepare_mlflow", "tracking_target"],
+        "pruning": ["PruningCallback"],
+        "task": ["train"],
+    },
+)

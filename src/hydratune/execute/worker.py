@@ -1,0 +1,57 @@
+"""A worker process's side of every launcher that runs trials outside the sweeper's process.
+
+Local pool workers, Ray workers and submitit jobs all get the sweep's state once (Hydra's
+context, the task function, Hydra's singletons, pickled) and then one pickled job config per
+trial; ``init_worker`` and ``run_in_worker`` are what they share. A worker is reused across
+trials because importing torch and Lightning costs seconds.
+"""
+
+from __future__ import annotations
+
+import gc
+import pickle
+from typing import Any
+
+from hydra.core.singleton import Singleton
+
+from hydratune.execute.job import JobResult, run_trial_job
+
+# state set once per worker process by init_worker
+_WORKER: dict[str, Any] = {}
+
+
+def init_worker(state: bytes, threads: int) -> None:
+    """Set up a worker process from the sweep's pickled (context, task, Hydra singletons)."""
+    import cloudpickle  # noqa: F401  (the state was pickled with it)
+
+    context, task, singletons = pickle.loads(state)
+    Singleton.set_state(singletons)
+    _WORKER.update(context=context, task=task)
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def run_in_worker(config_bytes: bytes) -> JobResult:
+    """Run one pickled job config in a worker set up by ``init_worker``."""
+    config = pickle.loads(config_bytes)
+    result = run_trial_job(config, _WORKER["context"], _WORKER["task"])
+    if not _WORKER.get("frozen"):
+        # loky (without psutil) runs gc.collect() between tasks; over all that torch, Lightning
+        # and Hydra import, that took 225 ms per trial (bench/RESULTS.md). After the first
+        # trial has imported it all, freeze it: later collections see only new garbage.
+        gc.collect()
+        gc.freeze()
+        _WORKER["frozen"] = True
+    if result.error is not None:
+        result.error = _picklable(result.error)
+    return result
+
+
+def _picklable(error: BaseException) -> BaseException:
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:
+        return RuntimeError(f"{type(error).__name__}: {error}")

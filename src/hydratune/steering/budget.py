@@ -1,0 +1,61 @@
+"""How far a study runs: the ``n_trials`` in force, and which trials count toward it.
+
+One definition for every reader, so they cannot disagree: the sweep loop (when to stop), the
+live view (trial k of n), ``optimization_results.yaml`` and ``hydratune steer show``.
+
+- A trial *counts* (is finished) when it ended by itself: complete, pruned, or failed (it
+  raised, returned NaN/None, or its worker died on every attempt ``max_retries`` allows). A
+  trial lost to a kill, an interrupt or a dead worker does not count: its parameters run again
+  and the retry counts. A surplus trial (asked past ``n_trials`` by a worker sharing the
+  study) never ran.
+- The ``n_trials`` in force is the latest ``n_trials`` steering action, else the sweep's own
+  setting. A new ``hydra.sweeper.n_trials=N`` on the command line (explicit, and not what the
+  sweep's last run declared) is recorded as such an action by the sweep, so it wins over a
+  steered value and every reader sees it; the same command run again to resume keeps the
+  steered value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+from optuna.trial import FrozenTrial, TrialState
+
+from hydratune.attrs import FAIL_REASON, LOST, SURPLUS, SWEEP_SPACE
+from hydratune.steering.record import SteeringState, read_state
+
+Declared = TypeVar("Declared", int, None)  # a sweep's own n_trials; None: no sweep recorded one
+
+
+def counts_toward_n_trials(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` ended by itself (complete, pruned, failed): see the module's text."""
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    attrs = trial.user_attrs
+    return (
+        trial.state == TrialState.FAIL and not attrs.get(LOST) and attrs.get(FAIL_REASON) != SURPLUS
+    )
+
+
+def finished_count(trials: Iterable[FrozenTrial]) -> int:
+    """How many of ``trials`` count toward ``n_trials``."""
+    return sum(counts_toward_n_trials(t) for t in trials)
+
+
+def n_trials_in_force(declared: Declared, state: SteeringState) -> int | Declared:
+    """The ``n_trials`` the study runs to: the steered one, else the sweep's own (``declared``)."""
+    return declared if state.n_trials is None else state.n_trials
+
+
+def declared_n_trials(attrs: Mapping[str, Any]) -> int | None:
+    """The sweep's own ``n_trials`` as its last run recorded it in the study's user attributes;
+    None for a study no hydratune sweep has run (or a record another program wrote)."""
+    record = attrs.get(SWEEP_SPACE)
+    declared = record.get("n_trials") if isinstance(record, Mapping) else None
+    return declared if isinstance(declared, int) and not isinstance(declared, bool) else None
+
+
+def study_n_trials(attrs: Mapping[str, Any]) -> int | None:
+    """``n_trials_in_force`` from a study's user attributes alone."""
+    return n_trials_in_force(declared_n_trials(attrs), read_state(attrs))
