@@ -16,7 +16,7 @@ import pytest
 from optuna.storages import GrpcStorageProxy
 
 from hydratune.storage import open_storage
-from hydratune.storage_proxy import TOKEN_ENV, TOKEN_FILE_ENV, ProxyError
+from hydratune.storage.proxy import TOKEN_ENV, TOKEN_FILE_ENV, ProxyError
 from services import free_port
 
 pytestmark = [

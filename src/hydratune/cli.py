@@ -394,8 +394,7 @@ def storage_proxy(
     connection instead of one per worker; workers set hydra.sweeper.storage=grpc://HOST:PORT.
     Every call must carry the token in HYDRATUNE_PROXY_TOKEN (or the file
     HYDRATUNE_PROXY_TOKEN_FILE names), on the proxy and on every worker; docs/clusters.md."""
-    from hydratune.storage import mask_url, open_storage
-    from hydratune.storage_proxy import read_token, start_server
+    from hydratune.storage import mask_url, open_storage, read_token, start_server
 
     url = storage_url(storage, Path.cwd())
     try:

@@ -15,7 +15,7 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
 from helpers import start_quadratic_app, wait_for
-from hydratune.storage_proxy import TOKEN_ENV, WAIT_ENV
+from hydratune.storage.proxy import TOKEN_ENV, WAIT_ENV
 from services import free_port
 
 pytestmark = [
