@@ -12,6 +12,7 @@ import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
 
 from hydratune import compat
 
@@ -29,6 +30,17 @@ def test_pop_waiting_trial_takes_queued_trials_in_order_and_then_none():
     assert (first.number, second.number) == (0, 1), "Study._pop_waiting_trial_id changed"
     assert first.suggest_float("x", 0, 3) == 1.0
     assert compat.pop_waiting_trial(s) is None
+
+
+def test_pop_waiting_trial_which_takes_only_the_accepted_waiting_trial_once():
+    s = study()
+    for x in (1.0, 2.0, 3.0):
+        s.enqueue_trial({"x": x})
+    taken = compat.pop_waiting_trial(s, lambda t: t.number == 2)  # ahead of #0 and #1
+    assert taken.number == 2 and taken.suggest_float("x", 0, 4) == 3.0
+    assert s.trials[2].state == TrialState.RUNNING, "storage.set_trial_state_values changed"
+    assert compat.pop_waiting_trial(s, lambda t: t.number == 2) is None  # never twice
+    assert compat.pop_waiting_trial(s).number == 0  # the others keep Optuna's order
 
 
 def test_trial_by_number_rebuilds_a_live_trial_that_reports():

@@ -7,6 +7,7 @@ sweep in the middle. The list is also in docs/development.md ("Private APIs reli
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported where used: the Hydra plugin module imports this one, not Optuna
@@ -16,16 +17,35 @@ if TYPE_CHECKING:  # imported where used: the Hydra plugin module imports this o
     from optuna.trial import FrozenTrial
 
 
-def pop_waiting_trial(study: optuna.Study) -> optuna.Trial | None:
+def pop_waiting_trial(
+    study: optuna.Study, which: Callable[[FrozenTrial], bool] | None = None
+) -> optuna.Trial | None:
     """The next waiting (queued) trial, taken atomically, or None; never a fresh trial.
 
     ``Study._pop_waiting_trial_id``: the atomic pop ``study.ask`` itself uses, which keeps
-    workers on a grid from taking the same point.
+    workers on a grid from taking the same point. With ``which``, only a waiting trial it
+    accepts is taken (the points ``hydratune steer enqueue`` queued, ahead of the grid), the
+    same way (``Study._storage``, ``Study._study_id``, ``FrozenTrial._trial_id``).
     """
     from optuna import Trial
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
 
-    trial_id = study._pop_waiting_trial_id()
-    return None if trial_id is None else Trial(study, trial_id)
+    if which is None:
+        trial_id = study._pop_waiting_trial_id()
+        return None if trial_id is None else Trial(study, trial_id)
+    waiting = study._storage.get_all_trials(
+        study._study_id, deepcopy=False, states=(TrialState.WAITING,)
+    )
+    for trial in waiting:
+        if not which(trial):
+            continue
+        try:  # False, or an error, when another worker took or finished it first
+            if study._storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
+                return Trial(study, trial._trial_id)
+        except UpdateFinishedTrialError:
+            continue
+    return None
 
 
 def trial_by_number(study: optuna.Study, number: int) -> optuna.Trial:

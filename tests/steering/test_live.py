@@ -119,6 +119,31 @@ def test_fix_narrow_enqueue_and_n_trials_apply_from_the_next_trial(sweep, tmp_pa
     assert results["steering"]["fixed"] == {"kind": "b"}
 
 
+def test_a_point_enqueued_on_a_running_grid_sweep_runs_next_not_behind_the_grid(sweep, tmp_path):
+    grid = ("hydra/sweeper/sampler=grid", "hydra.sweeper.n_trials=20")
+    run = Background(tmp_path, *grid, "x=choice(-1.0,1.0)", "y=range(-1,2)")  # 12 points
+    run.started(0)
+    steerer(tmp_path).enqueue(["x=1.0", "y=1", "kind=b"])
+    run.release()
+    run.join()
+    trials = load("quadratic", tmp_path).trials
+    started = sorted(trials, key=lambda t: t.datetime_start)
+    assert started[1].params == {"x": 1.0, "y": 1, "kind": "b"}  # next, not 13th
+    assert len(trials) == 13 and all(t.state == TrialState.COMPLETE for t in trials)
+
+
+def test_a_grid_sweep_refuses_an_enqueued_point_that_leaves_parameters_to_the_sampler(
+    sweep, tmp_path
+):
+    sweep(["hydra/sweeper/sampler=grid", "x=choice(-1.0,1.0)", "hydra.sweeper.n_trials=1"])
+    before = load("quadratic", tmp_path)
+    result = hydratune("steer", tmp_path / "sweeps" / "quadratic", "enqueue", "x=1.0")
+    assert result.exit_code == 2, result.output
+    assert "give every searched parameter (missing: y, kind)" in " ".join(result.output.split())
+    after = load("quadratic", tmp_path)  # the grid sampler would have crashed the sweep on it
+    assert after.user_attrs == before.user_attrs and len(after.trials) == len(before.trials)
+
+
 @pytest.mark.slow  # seconds of real sweeps; the core verbs stay in the fast tier
 def test_unfix_searches_the_parameter_again_over_its_declared_range(sweep, tmp_path):
     run = Background(tmp_path, "hydra.sweeper.n_trials=8", "hydra/sweeper/sampler=random")

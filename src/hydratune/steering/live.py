@@ -75,6 +75,8 @@ class LoopSteering:
         self.study, self.declared_n_trials = study, n_trials
         self.state = SteeringState()
         self._seen: list[str] = []
+        self._enqueued: set[int] = set()  # trials `steer enqueue` queued
+        self._enqueue_pending = False  # one of them may still be waiting
         if isinstance(study.sampler, SteeredSampler):  # a second loop on the same study
             study.sampler = study.sampler.base
         record_space(study, space, n_trials)
@@ -101,6 +103,9 @@ class LoopSteering:
         new = len(self._seen)
         self.state, self._seen = read_state(attrs), keys
         for action in self.state.actions[new:]:
+            if action.verb == "enqueue":
+                self._enqueued.add(action.from_trial)  # the queued trial's number
+                self._enqueue_pending = True
             log.info(
                 "steering: %s (by %s at %s, from trial #%d)",
                 action.text,
@@ -116,6 +121,16 @@ class LoopSteering:
         if self.state.mode != "running":
             log.info("steering: sweep %s: no new trial starts", self.state.mode)
         return self.state
+
+    def take_enqueued(self) -> optuna.Trial | None:
+        """A trial ``steer enqueue`` queued that is still waiting, taken atomically; None if
+        none is. It runs before any other queued trial (the grid's, the sweep's ``enqueue:``
+        list), as ``steer`` promises; a storage read only while one may be waiting."""
+        if not self._enqueue_pending:
+            return None
+        trial = compat.pop_waiting_trial(self.study, lambda t: t.number in self._enqueued)
+        self._enqueue_pending = trial is not None
+        return trial
 
     def hold(self) -> bool:
         """With no trial running: wait while the sweep is paused; True if it was (the loop

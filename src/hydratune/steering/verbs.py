@@ -125,8 +125,15 @@ class Steerer:
     # -- the verbs ---------------------------------------------------------------------------
 
     def enqueue(self, params: Params) -> Action:
-        """Queue one trial with these parameters; it runs next (the others are sampled)."""
+        """Queue one trial with these parameters; it runs next, before any other queued trial
+        (the others are sampled; a grid sweep needs them all)."""
         values = self._values(params, "enqueue")
+        missing = [k for k in self.space.distributions if k not in values]
+        if missing and "GridSampler" in self.sampler:
+            raise SteerError(
+                f"enqueue: this sweep uses the grid sampler, which cannot pick the others; "
+                f"give every searched parameter (missing: {', '.join(missing)})"
+            )
         text = "enqueue " + _assignments(values)
         tag = f"steer: {text} ({time.time_ns()})"  # finds the queued trial's number again
         self.study.enqueue_trial(values, user_attrs={ENQUEUED_FROM: tag})

@@ -10,7 +10,8 @@ from hydratune.steering.record import Action
 from hydratune.steering.verbs import SweepView
 
 EFFECT = {
-    "enqueue": "It runs as the next trial of the first worker free.",
+    "enqueue": "It runs next, before any other queued trial (a grid's too), on the first "
+    "worker free.",
     "prune": "The trial stops at its next pruning check (should_prune, each validation epoch).",
     "stop": "No new trial starts; running ones finish, and a rerun stops too until resume.",
 }

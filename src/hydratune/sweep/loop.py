@@ -214,12 +214,13 @@ class SweepLoop:
         return True
 
     def _ask(self) -> optuna.Trial | None:
-        if isinstance(self.study.sampler, optuna.samplers.GridSampler):
+        trial = self.steering.take_enqueued()  # `steer enqueue` runs before any queued point
+        if trial is None and isinstance(self.study.sampler, optuna.samplers.GridSampler):
             trial = ask_queued(self.study)
             if trial is None:
                 self.summary.grid_done = True
                 return None
-        else:
+        elif trial is None:
             trial = self.study.ask()
         self.space.suggest(trial)
         if self._surplus(trial):
