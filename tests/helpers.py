@@ -120,6 +120,19 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = 120) -> A
     return result
 
 
+def run_steer(cwd: Path, *words: Any, **env: str) -> subprocess.CompletedProcess[str]:
+    """``hydratune steer WORDS`` as a person types it in another shell (``env`` added to the
+    environment), run to its end."""
+    return subprocess.run(
+        [sys.executable, "-m", "hydratune", "steer", *map(str, words)],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def prune_trial_1_by_hand(cfg: DictConfig, trial: optuna.Trial) -> None:
     """A ``hydra.sweeper.custom_search_space`` hook that steers as a person would: once trial 1
     is asked (running, its job not yet started), ask for it to be stopped by hand."""

@@ -336,7 +336,7 @@ def steer(
             return
         print_action(console, steerer.run_words(verb, args))
     except SteerError as error:
-        console.print(f"[red]error[/]: {error}. Nothing was written.")
+        console.print(f"[red]error[/]: {escape(str(error))}. Nothing was written.")
         raise typer.Exit(code=2) from None
 
 

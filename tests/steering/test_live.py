@@ -20,14 +20,14 @@ import optuna
 import pytest
 import yaml
 from hydra.core.hydra_config import HydraConfig
-from optuna.distributions import FloatDistribution
+from optuna.distributions import FloatDistribution, IntDistribution, distribution_to_json
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 from helpers import APPS, load, multirun, quadratic, wait_at_gate, wait_for
 from hydratune import cli
 from hydratune.attrs import PRUNE_REQUESTED
-from hydratune.steering import Steerer, SteerError, read_state
+from hydratune.steering import Steerer, SteerError, read_state, write_action
 
 APP = APPS / "quadratic_app.py"
 X = FloatDistribution(-5.0, 5.0)  # x as tests/conf/quadratic.yaml declares it
@@ -142,6 +142,25 @@ def test_a_grid_sweep_refuses_an_enqueued_point_that_leaves_parameters_to_the_sa
     assert "give every searched parameter (missing: y, kind)" in " ".join(result.output.split())
     after = load("quadratic", tmp_path)  # the grid sampler would have crashed the sweep on it
     assert after.user_attrs == before.user_attrs and len(after.trials) == len(before.trials)
+
+
+def test_workers_skip_a_recorded_fix_or_narrow_outside_the_space_with_one_warning(sweep, tmp_path):
+    sweep(["hydra.sweeper.n_trials=1"])
+    study = load("quadratic", tmp_path)  # a script or another version writes the record
+    fix = write_action(study, "fix", {"params": {"x": 99.0}}, "fix x=99.0", 1)
+    narrow = {"distributions": {"y": distribution_to_json(IntDistribution(50, 60))}}
+    narrow = write_action(study, "narrow", narrow, "narrow y=[50, 60]", 1)
+    messages = Messages("hydratune.steering.record")
+    try:
+        sweep(["hydra.sweeper.n_trials=4"])
+    finally:
+        messages.logger.removeHandler(messages)
+    trials = load("quadratic", tmp_path).trials
+    assert len(trials) == 4 and all(-5 <= t.params["x"] <= 5 for t in trials)
+    assert all(-4 <= t.params["y"] <= 4 for t in trials)
+    for action, why in ((fix, "x=99.0: outside [-5.0, 5.0]"), (narrow, "not within")):
+        (warning,) = [m for m in messages.texts if action.key in m]
+        assert why in warning
 
 
 @pytest.mark.slow  # seconds of real sweeps; the core verbs stay in the fast tier

@@ -72,7 +72,7 @@ class LoopSteering:
     """What the loop asks before each trial: may it start one, and how many in all."""
 
     def __init__(self, study: optuna.Study, space: SearchSpace, n_trials: int) -> None:
-        self.study, self.declared_n_trials = study, n_trials
+        self.study, self.space, self.declared_n_trials = study, space, n_trials
         self.state = SteeringState()
         self._seen: list[str] = []
         self._enqueued: set[int] = set()  # trials `steer enqueue` queued
@@ -101,7 +101,7 @@ class LoopSteering:
         if keys == self._seen:
             return self.state
         new = len(self._seen)
-        self.state, self._seen = read_state(attrs), keys
+        self.state, self._seen = read_state(attrs, self.space), keys
         for action in self.state.actions[new:]:
             if action.verb == "enqueue":
                 self._enqueued.add(action.from_trial)  # the queued trial's number

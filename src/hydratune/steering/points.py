@@ -7,10 +7,13 @@ check, so a value the workers would refuse is refused where it is typed.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hydratune.space import SearchSpace, SearchSpaceError, format_value
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+
+from hydratune.space import SearchSpace, SearchSpaceError, describe, format_value
 
 
 class SteeringError(ValueError):
@@ -57,3 +60,45 @@ def fit_value(space: SearchSpace, key: str, value: Any, where: str) -> Any:
 def is_sequence(item: Any) -> bool:
     """A list of values or overrides, not a string."""
     return isinstance(item, Sequence) and not isinstance(item, str)
+
+
+def narrowing_problem(space: SearchSpace, name: str, new: BaseDistribution | None) -> str | None:
+    """Why ``new`` cannot narrow parameter ``name`` (not a range of the declared kind and
+    scale, or not within the declared range), or None if it can: ``steer narrow`` checks a
+    request with it, and every worker checks the record again before applying it."""
+    declared = space.distributions.get(name)
+    if declared is None:
+        return f"{name} is not a searched parameter of this sweep"
+    if isinstance(declared, CategoricalDistribution):
+        return f"{name} is a choice {describe(declared)}; narrow works on numeric ranges"
+    integer = "Int" in type(declared).__name__
+    log = bool(getattr(declared, "log", False))
+    kind = "int(interval(low, high)) or range(...)" if integer else "interval(low, high)"
+    if log:
+        kind = f"tag(log, {'int(interval(low, high))' if integer else 'interval(low, high)'})"
+    if new is None or type(new) is not type(declared):
+        return (
+            f"give a range of the same kind as the declared {describe(declared)}, "
+            f"e.g. {name}={kind}"
+        )
+    if bool(getattr(new, "log", False)) != log:
+        scale = ("log", "linear") if log else ("linear", "log")
+        return (
+            f"the declared {describe(declared)} is on a {scale[0]} scale and {describe(new)} "
+            f"on a {scale[1]} one; give {name}={kind}"
+        )
+    outside = [v for v in (new.low, new.high) if not space.contains(name, v)]  # type: ignore[attr-defined]
+    step, declared_step = getattr(new, "step", None), getattr(declared, "step", None)
+    if declared_step is not None and (step is None or not _multiple(step, declared_step)):
+        outside.append(f"step {step}")
+    if outside:
+        return (
+            f"{describe(new)} is not within the declared range {describe(declared)} "
+            f"({', '.join(str(v) for v in outside)} outside it)"
+        )
+    return None
+
+
+def _multiple(step: float, base: float) -> bool:
+    ratio = step / base
+    return math.isclose(ratio, round(ratio), rel_tol=1e-9) and round(ratio) >= 1

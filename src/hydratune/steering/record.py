@@ -8,12 +8,18 @@ trial; a rerun of the sweep reads it again, so steering survives restarts.
 
 The sweep also records its search space (``sweep_space``), so ``hydratune steer`` in another
 shell validates against exactly what the workers search.
+
+An on-disk format, read defensively: another version of hydratune or a script may have written
+a ``steer:*`` attribute. One that does not parse (or, given the space, whose values lie outside
+it) is skipped with one warning naming its key; the rest of the record still applies. Names
+and texts are read with control characters escaped, so a user name cannot forge log lines.
 """
 
 from __future__ import annotations
 
 import getpass
 import itertools
+import logging
 import os
 import socket
 import time
@@ -30,11 +36,16 @@ from optuna.distributions import (
 )
 
 from hydratune.attrs import STEER_PREFIX, SWEEP_SPACE
-from hydratune.space import Condition, Pair, SearchSpace, describe
+from hydratune.space import Condition, Pair, SearchSpace, SearchSpaceError, describe
+from hydratune.steering.points import narrowing_problem
+
+log = logging.getLogger(__name__)
 
 RUNNING, PAUSED, STOPPED = "running", "paused", "stopped"
 _MODES = {"pause": PAUSED, "resume": RUNNING, "stop": STOPPED}
+_LOGGED_ONLY = ("enqueue", "prune")  # they act on the study and its trials directly
 _counter = itertools.count()
+_skipped: set[str] = set()  # keys already warned about in this process
 
 
 @dataclass(frozen=True)
@@ -105,24 +116,91 @@ def steering_keys(attrs: Mapping[str, Any]) -> list[str]:
     return sorted(k for k in attrs if k.startswith(STEER_PREFIX))
 
 
-def read_state(attrs: Mapping[str, Any]) -> SteeringState:
-    """Replay the steering actions found in a study's user attributes."""
+def read_state(attrs: Mapping[str, Any], space: SearchSpace | None = None) -> SteeringState:
+    """Replay the steering actions found in a study's user attributes, skipping (with one
+    warning each) those that do not parse or, given ``space``, do not fit it."""
     state = SteeringState()
     for key in steering_keys(attrs):
-        record = attrs[key]
-        state.apply(
-            Action(
-                key=key,
-                verb=record["verb"],
-                args=record.get("args", {}),
-                text=record.get("text", record["verb"]),
-                at=record.get("at", ""),
-                user=record.get("user", "?"),
-                host=record.get("host", "?"),
-                from_trial=int(record.get("from_trial", 0)),
-            )
-        )
+        try:
+            action = _action(key, attrs[key])
+            if space is not None:
+                _check_fits(action, space)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            if key not in _skipped:
+                _skipped.add(key)
+                log.warning(
+                    "steering record %s skipped (written by another version or a script?): %s",
+                    printable(key),
+                    printable(f"no {error}" if isinstance(error, KeyError) else error),
+                )
+            continue
+        state.apply(action)
     return state
+
+
+def _action(key: str, record: Any) -> Action:
+    """One stored action, its fields checked as ``apply`` will read them."""
+    if not isinstance(record, Mapping):
+        raise TypeError(f"a {type(record).__name__}, not a mapping")
+    verb, args = record["verb"], record.get("args", {})
+    if not isinstance(args, Mapping):
+        raise TypeError(f"args is a {type(args).__name__}, not a mapping")
+    if verb in ("fix", "enqueue"):
+        _names(args["params"])
+    elif verb == "unfix":
+        _names(args["keys"])
+    elif verb == "narrow":
+        for dist in _names(args["distributions"]).values():
+            json_to_distribution(dist)
+    elif verb == "n_trials":
+        n = args["n_trials"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n_trials {n!r} is not a whole number >= 1")
+    elif verb not in _MODES and verb not in _LOGGED_ONLY:
+        raise ValueError(f"unknown verb {verb!r}")
+    from_trial = record.get("from_trial", 0)
+    if isinstance(from_trial, bool) or not isinstance(from_trial, int):
+        raise TypeError(f"from_trial {from_trial!r} is not a trial number")
+    return Action(
+        key=printable(key),
+        verb=verb,
+        args=dict(args),
+        text=printable(record.get("text", verb)),
+        at=printable(record.get("at", "")),
+        user=printable(record.get("user", "?")),
+        host=printable(record.get("host", "?")),
+        from_trial=from_trial,
+    )
+
+
+def _names(value: Any) -> Any:
+    """``value`` if it is a mapping or list of parameter names (str)."""
+    if not isinstance(value, (Mapping, list)) or not all(isinstance(k, str) for k in value):
+        raise TypeError(f"{value!r} does not name parameters")
+    return value
+
+
+def _check_fits(action: Action, space: SearchSpace) -> None:
+    """Raise ``ValueError`` if a ``fix`` or ``narrow`` would put a value outside ``space``:
+    workers check the record again before applying it (a script may have written it)."""
+    if action.verb == "fix":
+        for key, value in action.args["params"].items():
+            if key not in space.distributions:
+                raise ValueError(f"{action.text}: {key} is not a searched parameter")
+            try:
+                space.fit(key, value, key)
+            except SearchSpaceError as error:
+                raise ValueError(f"{action.text}: {error}") from None
+    elif action.verb == "narrow":
+        for key, dist in action.args["distributions"].items():
+            problem = narrowing_problem(space, key, json_to_distribution(dist))
+            if problem is not None:
+                raise ValueError(f"{action.text}: {key}: {problem}")
+
+
+def printable(text: Any) -> str:
+    """``text`` with control characters escaped (``\\n``): one line in a log or a terminal."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in str(text))
 
 
 def write_action(
@@ -163,7 +241,7 @@ def who() -> tuple[str, str]:
         user = getpass.getuser()
     except Exception:  # no user name in a container without a passwd entry
         user = str(os.getuid())
-    return user, socket.gethostname()
+    return printable(user), printable(socket.gethostname())
 
 
 def space_record(
@@ -201,10 +279,11 @@ class RecordedSweep:
     n_trials: int | None
 
 
-def recorded_space(study: optuna.Study) -> RecordedSweep | None:
-    """The search space, sampler name and n_trials the sweep recorded, or None (a study not
-    run by a hydratune sweep, or by one older than steering)."""
-    record = study.user_attrs.get(SWEEP_SPACE)
+def recorded_space(attrs: Mapping[str, Any]) -> RecordedSweep | None:
+    """The search space, sampler name and n_trials the sweep recorded in a study's user
+    attributes, or None (a study not run by a hydratune sweep, or by one older than
+    steering)."""
+    record = attrs.get(SWEEP_SPACE)
     if record is None:
         return None
     space = SearchSpace(
@@ -222,7 +301,8 @@ def recorded_space(study: optuna.Study) -> RecordedSweep | None:
 
 def steering_summary(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
     """The steering in force and its log, for ``optimization_results.yaml``; None if none."""
-    state = read_state(attrs)
+    recorded = recorded_space(attrs)
+    state = read_state(attrs, recorded.space if recorded else None)
     if not state.actions:
         return None
     return {

@@ -18,7 +18,6 @@ Example (a notebook)::
 from __future__ import annotations
 
 import difflib
-import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +45,7 @@ from hydratune.space import (
     parse_line,
 )
 from hydratune.steering.budget import finished_count, n_trials_in_force
-from hydratune.steering.points import SteeringError, params_from_mapping
+from hydratune.steering.points import SteeringError, narrowing_problem, params_from_mapping
 from hydratune.steering.record import (
     Action,
     SteeringState,
@@ -107,7 +106,7 @@ class Steerer:
     """The steering verbs on one study, checked against the search space its sweep recorded."""
 
     def __init__(self, study: optuna.Study) -> None:
-        recorded = recorded_space(study)
+        recorded = recorded_space(study.user_attrs)
         if recorded is None:
             raise SteerError(
                 f"study '{study.study_name}' has no recorded search space: it was not run by a "
@@ -156,7 +155,7 @@ class Steerer:
         names = [self._known(str(k).split("=", 1)[0], "unfix") for k in keys]
         if not names:
             raise SteerError("unfix: name the parameter(s) to search again, e.g. unfix model.lr")
-        state = read_state(self.study.user_attrs)
+        state = read_state(self.study.user_attrs, self.space)
         steered = [*state.fixed, *state.narrowed]
         loose = [n for n in names if n not in steered]
         if loose:
@@ -222,7 +221,7 @@ class Steerer:
 
     def show(self) -> SweepView:
         trials = self.study.get_trials(deepcopy=False)
-        state = read_state(self.study.user_attrs)
+        state = read_state(self.study.user_attrs, self.space)
         counts = {s.name.lower(): 0 for s in TrialState}
         for trial in trials:
             counts[trial.state.name.lower()] += 1
@@ -324,25 +323,10 @@ class Steerer:
             _, new = parse_line(line, self.parser, where)
         except SearchSpaceError as error:
             raise SteerError(str(error)) from None
-        if new is None or type(new) is not type(declared):
-            kind = (
-                "int(interval(low, high)) or range(...)"
-                if "Int" in type(declared).__name__
-                else "interval(low, high)"
-            )
-            raise SteerError(
-                f"{where}: give a range of the same kind as the declared {describe(declared)}, "
-                f"e.g. {name}={kind}"
-            )
-        outside = [v for v in (new.low, new.high) if not self.space.contains(name, v)]  # type: ignore[attr-defined]
-        step, declared_step = getattr(new, "step", None), getattr(declared, "step", None)
-        if declared_step is not None and (step is None or not _multiple(step, declared_step)):
-            outside.append(f"step {step}")
-        if outside:
-            raise SteerError(
-                f"{where}: {describe(new)} is not within the declared range {describe(declared)} "
-                f"({', '.join(str(v) for v in outside)} outside it)"
-            )
+        problem = narrowing_problem(self.space, name, new)
+        if problem is not None:
+            raise SteerError(f"{where}: {problem}")
+        assert new is not None  # narrowing_problem refuses a plain value
         return new
 
     def _not_grid(self, verb: str) -> None:
@@ -372,8 +356,3 @@ def _split(line: str) -> tuple[str, str]:
 
 def _assignments(values: Mapping[str, Any]) -> str:
     return " ".join(f"{k}={format_value(v)}" for k, v in values.items())
-
-
-def _multiple(step: float, base: float) -> bool:
-    ratio = step / base
-    return math.isclose(ratio, round(ratio), rel_tol=1e-9) and round(ratio) >= 1

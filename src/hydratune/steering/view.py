@@ -1,9 +1,14 @@
-"""How ``hydratune steer`` prints what it did and what ``show`` found (rich tables)."""
+"""How ``hydratune steer`` prints what it did and what ``show`` found (rich tables).
+
+Everything printed here holds data others wrote (user names, study names, values), so it is
+printed as text, never parsed as rich markup: a user named ``[/i]`` must not crash a reader.
+"""
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from hydratune.space import describe, format_value
 from hydratune.steering.record import Action
@@ -21,7 +26,8 @@ def print_action(console: Console, action: Action) -> None:
     effect = EFFECT.get(action.verb, "Every worker applies it before its next trial.")
     console.print(
         f"recorded: {action.text} (by {action.by} at {action.at}; from trial "
-        f"#{action.from_trial}). {effect}"
+        f"#{action.from_trial}). {effect}",
+        markup=False,
     )
 
 
@@ -39,24 +45,28 @@ def print_view(console: Console, view: SweepView) -> None:
         note = f" (steered; the sweep set {view.declared_n_trials})"
     console.print(
         f"study '{view.study_name}': {view.mode}, {view.finished} of n_trials {target} "
-        f"finished{note}"
+        f"finished{note}",
+        markup=False,
     )
     counts = ", ".join(f"{n} {state}" for state, n in view.counts.items() if n)
-    console.print(f"trials: {counts or 'none yet'}")
+    console.print(f"trials: {counts or 'none yet'}", markup=False)
     if view.best is not None:
         console.print(
             f"best so far: #{view.best.number} value {view.best.value:.6g}  "
-            f"{_params(view.best.params)}"
+            f"{_params(view.best.params)}",
+            markup=False,
         )
     elif view.pareto:
-        console.print(f"Pareto front: {', '.join(f'#{t.number}' for t in view.pareto)}")
+        console.print(
+            f"Pareto front: {', '.join(f'#{t.number}' for t in view.pareto)}", markup=False
+        )
     for key, value in view.state.fixed.items():
-        console.print(f"fixed: {key}={format_value(value)}")
+        console.print(f"fixed: {key}={format_value(value)}", markup=False)
     for key, dist in view.state.narrowed.items():
         declared = (
             describe(view.space.distributions[key]) if key in view.space.distributions else "?"
         )
-        console.print(f"narrowed: {key} in {describe(dist)} (declared {declared})")
+        console.print(f"narrowed: {key} in {describe(dist)} (declared {declared})", markup=False)
 
     running = Table(title="running trials", title_justify="left")
     for column in ("trial", "started", "worker", "params", "prune requested"):
@@ -64,11 +74,16 @@ def print_view(console: Console, view: SweepView) -> None:
     for trial in view.running:
         started = trial.started.strftime("%H:%M:%S") if trial.started else ""
         running.add_row(
-            f"#{trial.number}",
-            started,
-            trial.owner or "",
-            _params(trial.params),
-            trial.prune_requested or "",
+            *map(
+                Text,
+                (
+                    f"#{trial.number}",
+                    started,
+                    trial.owner or "",
+                    _params(trial.params),
+                    trial.prune_requested or "",
+                ),
+            )
         )
     console.print(running if view.running else "running trials: none")
 
@@ -76,5 +91,5 @@ def print_view(console: Console, view: SweepView) -> None:
     for column in ("at (UTC)", "by", "from trial", "action"):
         log.add_column(column, overflow="fold")
     for action in view.state.actions:
-        log.add_row(action.at, action.by, f"#{action.from_trial}", action.text)
+        log.add_row(*map(Text, (action.at, action.by, f"#{action.from_trial}", action.text)))
     console.print(log if view.state.actions else "steering log: empty")
