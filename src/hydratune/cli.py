@@ -323,13 +323,21 @@ def steer(
     """Steer a running (or paused) sweep through its study: it reaches every worker."""
     from hydratune.steering import VERBS, Steerer, SteerError, print_action, print_view
 
-    sweep_dir = Path(words[0]) if words and Path(words[0]).is_dir() else None
-    verb, *args = words[1:] if sweep_dir is not None else words or [""]
-    if verb not in VERBS:
-        raise typer.BadParameter(
-            f"'{verb}' is not a steering verb; one of: {', '.join(VERBS)}", param_hint="VERB"
-        )
+    first = words[0]  # typer requires one word at least
+    sweep_dir = Path(first) if Path(first).is_dir() else None
+    rest = words[1:] if sweep_dir is not None else words
     try:
+        named_a_dir = "/" in first or (len(words) > 1 and words[1] in VERBS)
+        if sweep_dir is None and first not in VERBS and named_a_dir:
+            raise SteerError(
+                f"no directory {first}; give the sweep's dir (e.g. outputs/sweeps/<study>) or "
+                "--storage and --study"
+            )
+        if not rest:
+            raise SteerError(f"give a verb after {first}: one of {', '.join(VERBS)}")
+        verb, *args = rest
+        if verb not in VERBS:
+            raise SteerError(f"'{verb}' is not a steering verb; one of: {', '.join(VERBS)}")
         steerer = Steerer(resolve_sweep(sweep_dir, storage, study).study)
         if verb == "show":
             print_view(console, steerer.show())

@@ -303,6 +303,12 @@ def swept(tmp_path_factory) -> Path:
         (["prune", "1"], "trial #1 is not running; running now: none"),
         (["n_trials", "0"], "n_trials: 0 is not a whole number of trials >= 1"),
         (["n_trials", "many"], "n_trials: give one whole number"),
+        (["n_trials", "²"], "n_trials: give one whole number"),  # str.isdigit() says yes
+        (["prune", "١"], "prune: give one whole number"),
+        (
+            ["narrow", "x=tag(log, interval(0.1, 2))"],
+            "the declared [-5.0, 5.0] is on a linear scale and [0.1, 2.0] (log) on a log one",
+        ),
         (["pause", "now"], "pause takes no arguments"),
     ],
 )

@@ -261,7 +261,7 @@ class Steerer:
         if verb in ("enqueue", "fix", "unfix", "narrow"):
             return getattr(self, verb)(args)
         if verb in ("n_trials", "prune"):
-            if len(args) != 1 or not args[0].isdigit():
+            if len(args) != 1 or not (args[0].isascii() and args[0].isdigit()):
                 raise SteerError(f"{verb}: give one whole number, e.g. {verb} 17; got {args}")
             return getattr(self, verb)(int(args[0]))
         if verb in ("pause", "resume", "stop"):

@@ -1,0 +1,33 @@
+"""``hydratune steer`` as a person types it: a mistake gets one clear line, never a traceback,
+and nothing is written."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import load, run_steer
+
+
+@pytest.fixture
+def swept(sweep, tmp_path):
+    sweep(["hydra.sweeper.n_trials=1"])
+    return tmp_path
+
+
+def refused(cwd, *words) -> str:
+    before = load("quadratic", cwd).user_attrs
+    done = run_steer(cwd, *words)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert load("quadratic", cwd).user_attrs == before
+    return " ".join((done.stdout + done.stderr).split())
+
+
+def test_a_sweep_dir_without_a_verb_asks_for_one(swept):
+    said = refused(swept, "sweeps/quadratic")
+    assert "give a verb after sweeps/quadratic: one of enqueue, fix," in said
+
+
+def test_a_mistyped_sweep_dir_is_reported_as_no_such_directory_not_as_a_bad_verb(swept):
+    for words in (["sweeps/quadratc", "show"], ["sweeps/quadratc"], ["quadratc", "pause"]):
+        said = refused(swept, *words)
+        assert f"no directory {words[0]};" in said and "not a steering verb" not in said
