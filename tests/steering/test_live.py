@@ -24,9 +24,9 @@ from optuna.distributions import FloatDistribution, IntDistribution, distributio
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
-from helpers import APPS, load, multirun, quadratic, wait_at_gate, wait_for
+from helpers import APPS, load, multirun, quadratic, run_steer, wait_at_gate, wait_for
 from hydratune import cli
-from hydratune.attrs import PRUNE_REQUESTED
+from hydratune.attrs import OWNER, PRUNE_REQUESTED
 from hydratune.steering import Steerer, SteerError, read_state, write_action
 
 APP = APPS / "quadratic_app.py"
@@ -357,6 +357,26 @@ def test_show_gives_state_best_running_trials_and_the_log(sweep, tmp_path):
     best = load("quadratic", tmp_path).best_trial
     assert f"best so far: #{best.number} value {best.value:.6g}" in shown
     assert "running trials: none" in shown
+
+
+def test_show_names_a_worker_by_host_and_pid_and_fits_80_columns(sweep, tmp_path):
+    run = Background(tmp_path, "hydra.sweeper.n_trials=3")
+    run.started(0)
+    sweep_dir = tmp_path / "sweeps" / "quadratic"
+    steer = steerer(tmp_path)
+    steer.enqueue(["x=-3.14159265", "y=-4", "kind=a"])
+    steer.narrow(["x=interval(-4.75, 4.5)"])
+    shown = run_steer(tmp_path, sweep_dir, "show", COLUMNS="80")
+    run.release()
+    run.join()
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80, shown.stdout
+    owner = load("quadratic", tmp_path).trials[0].user_attrs[OWNER]
+    host_pid = ":".join(owner.split(":")[:2])
+    (row,) = [line for line in lines if line.startswith("#0 ")]
+    assert f" {host_pid} " in row and owner not in shown.stdout  # vm:6345, not 60 characters
+    assert "narrow x=[-4.75, 4.5]" in shown.stdout  # a log row whole on one line
 
 
 # -- real commands: worker processes, several hosts' worth of workers ------------------------

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hydratune.space import describe, format_value
-from hydratune.steering.record import Action
+from hydratune.steering.record import Action, printable
 from hydratune.steering.verbs import SweepView
 
 EFFECT = {
@@ -68,28 +68,32 @@ def print_view(console: Console, view: SweepView) -> None:
         )
         console.print(f"narrowed: {key} in {describe(dist)} (declared {declared})", markup=False)
 
-    running = Table(title="running trials", title_justify="left")
-    for column in ("trial", "started", "worker", "params", "prune requested"):
-        running.add_column(column, overflow="fold")
+    columns = ["trial", "started", "worker", "params"]
+    if any(t.prune_requested for t in view.running):
+        columns.append("prune requested")
+    running = _table("running trials", columns)
     for trial in view.running:
         started = trial.started.strftime("%H:%M:%S") if trial.started else ""
-        running.add_row(
-            *map(
-                Text,
-                (
-                    f"#{trial.number}",
-                    started,
-                    trial.owner or "",
-                    _params(trial.params),
-                    trial.prune_requested or "",
-                ),
-            )
-        )
+        cells = [f"#{trial.number}", started, _worker(trial.owner), _params(trial.params)]
+        running.add_row(*map(Text, cells + [trial.prune_requested or ""][: len(columns) - 4]))
     console.print(running if view.running else "running trials: none")
 
-    log = Table(title="steering log", title_justify="left")
-    for column in ("at (UTC)", "by", "from trial", "action"):
-        log.add_column(column, overflow="fold")
+    log = _table("steering log", ["at (UTC)", "by", "from trial", "action"])
     for action in view.state.actions:
-        log.add_row(*map(Text, (action.at, action.by, f"#{action.from_trial}", action.text)))
+        at = action.at.replace("T", " ").removesuffix("+00:00")  # the header says UTC
+        log.add_row(*map(Text, (at, action.by, f"#{action.from_trial}", action.text)))
     console.print(log if view.state.actions else "steering log: empty")
+
+
+def _table(title: str, columns: list[str]) -> Table:
+    """A table without borders, so that ``show`` fits 80 columns; long cells wrap at spaces."""
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
+def _worker(owner: str | None) -> str:
+    """``host:pid`` of a trial's owner mark (``attrs.OWNER``: host:pid:boot_id:...): enough
+    for a person to find the process."""
+    return printable(":".join(str(owner).split(":")[:2])) if owner else ""
