@@ -342,7 +342,11 @@ def steer(
         if verb == "show":
             print_view(console, steerer.show())
             return
-        print_action(console, steerer.run_words(verb, args))
+        action = steerer.run_words(verb, args)
+        print_action(console, action)
+        caveat = steerer.caveat(action)
+        if caveat is not None:
+            console.print(caveat, markup=False)
     except SteerError as error:
         console.print(f"[red]error[/]: {escape(str(error))}. Nothing was written.")
         raise typer.Exit(code=2) from None

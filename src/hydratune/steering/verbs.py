@@ -95,6 +95,7 @@ class SweepView:
     declared_n_trials: int | None  # the sweep's own setting
     counts: dict[str, int]
     finished: int  # trials that count toward n_trials
+    ended: str | None  # why no worker starts a trial now ("n_trials reached"), None if one may
     best: FrozenTrial | None
     running: list[RunningTrial]
     state: SteeringState
@@ -242,19 +243,56 @@ class Steerer:
             for t in trials
             if t.state == TrialState.RUNNING
         ]
+        target = n_trials_in_force(self.declared_n_trials, state)
         return SweepView(
             self.study.study_name,
             state.mode,
-            n_trials_in_force(self.declared_n_trials, state),
+            target,
             self.declared_n_trials,
             counts,
             finished_count(trials),
+            self._ended(trials, target),
             best,
             running,
             state,
             self.space,
             pareto,
         )
+
+    def caveat(self, action: Action) -> str | None:
+        """What ``action`` will not do now, for the person who wrote it: an ``n_trials`` the
+        finished trials already reach, or any action on a sweep that had ended (it applies
+        only when the sweep's command runs again); None when it applies as ``steer`` says."""
+        trials = self.study.get_trials(deepcopy=False)
+        finished = finished_count(trials)
+        n = action.args.get("n_trials") if action.verb == "n_trials" else None
+        if n is not None and finished >= n:
+            than = "more than" if finished > n else "as many as"
+            return (
+                f"note: {finished} trials have finished already, {than} n_trials {n}: no new "
+                "trial starts (running ones finish)"
+            )
+        before = {k: v for k, v in self.study.user_attrs.items() if k != action.key}
+        target = n_trials_in_force(self.declared_n_trials, read_state(before, self.space))
+        ended = self._ended(trials, target)
+        if ended is None:
+            return None
+        return (
+            f"note: the sweep has finished ({finished} of n_trials {target}"
+            f"{'; ' + ended if ended != 'n_trials reached' else ''}) and no trial runs: this "
+            "applies when the sweep's command runs again"
+        )
+
+    def _ended(self, trials: list[FrozenTrial], target: int | None) -> str | None:
+        """Why no worker starts another trial of this sweep, or None if one may: nothing runs
+        and the finished trials reach ``target``, or a grid sweep's grid is used up."""
+        if any(t.state == TrialState.RUNNING for t in trials):
+            return None
+        if target is not None and finished_count(trials) >= target:
+            return "n_trials reached"
+        if "GridSampler" in self.sampler and all(t.state != TrialState.WAITING for t in trials):
+            return "grid done"
+        return None
 
     def run_words(self, verb: str, args: Sequence[str]) -> Action:
         """One verb as the command line gives it: ``fix model.n_layers=2``, ``prune 17``."""

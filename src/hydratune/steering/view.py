@@ -41,11 +41,13 @@ def print_view(console: Console, view: SweepView) -> None:
     """State, best so far, running trials and the steering log of one sweep."""
     target = "?" if view.n_trials is None else str(view.n_trials)
     note = ""
+    mode = view.mode  # what steering says; a sweep it does not hold may still have ended
+    if mode == "running" and view.ended:
+        mode = f"not running ({view.ended})"
     if view.state.n_trials is not None and view.declared_n_trials is not None:
         note = f" (steered; the sweep set {view.declared_n_trials})"
     console.print(
-        f"study '{view.study_name}': {view.mode}, {view.finished} of n_trials {target} "
-        f"finished{note}",
+        f"study '{view.study_name}': {mode}, {view.finished} of n_trials {target} finished{note}",
         markup=False,
     )
     counts = ", ".join(f"{n} {state}" for state, n in view.counts.items() if n)
