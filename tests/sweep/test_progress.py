@@ -119,3 +119,14 @@ def test_log_lines_go_above_the_view_and_handlers_get_their_stream_back():
         assert handler.stream is sys.__stderr__
     finally:
         logging.getLogger().removeHandler(handler)
+
+
+def test_a_trial_that_starts_is_shown_running_before_it_ends():
+    # In one process the view was redrawn only after each tell: "running 0" in every refresh.
+    study = optuna.create_study()
+    console = terminal()
+    with SweepProgress(study, n_trials=2, console=console) as progress:
+        study.ask(X)  # the loop asks, then draws (on_started), then runs the trial
+        progress.started()
+        assert "running 1" in screen(progress)
+    assert "running 1" in console.export_text()

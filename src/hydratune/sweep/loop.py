@@ -131,6 +131,7 @@ class SweepLoop:
         extend_trial: Callable[[optuna.Trial], None] | None = None,
         recovery: Recovery | None = None,
         on_told: Callable[[], None] | None = None,
+        on_started: Callable[[], None] | None = None,
         on_launch: Callable[[optuna.Trial], None] | None = None,
         on_result: Callable[[optuna.Trial], None] | None = None,
     ) -> None:
@@ -139,7 +140,7 @@ class SweepLoop:
         self.max_failure_rate, self.timeout = max_failure_rate, timeout
         self.extend_trial = extend_trial
         self.recovery = recovery or Recovery(study)
-        self.on_told = on_told
+        self.on_told, self.on_started = on_told, on_started  # the live view
         self.steering = LoopSteering(study, space, n_trials)  # `hydratune steer`, any shell
         self.on_launch, self.on_result = on_launch, on_result  # e.g. MLflow runs per trial
         self.summary = LoopSummary()
@@ -237,6 +238,8 @@ class SweepLoop:
         log.info("trial #%d: %s", trial.number, " ".join(overrides))
         if self.on_launch is not None:
             self.on_launch(trial)
+        if self.on_started is not None:  # before submit: in-process, it returns when done
+            self.on_started()
         future = self.launcher.submit(trial.number, overrides)
         for key, value in self.launcher.submitted(trial.number).items():
             trial.set_user_attr(key, value)

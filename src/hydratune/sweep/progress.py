@@ -102,6 +102,12 @@ class SweepProgress:
         if self._live is not None:
             self._live.refresh()
 
+    def started(self) -> None:
+        """A trial started: show it running (it was told by then in every refresh, so a
+        sweep in one process always showed "running 0"); only while the view is shown."""
+        if self._live is not None:
+            self.update()
+
     def elapsed(self) -> float:
         return self._clock() - self._start
 

@@ -323,6 +323,7 @@ class StudySweep:
             study, loop.steering.n_trials, enabled=None if conf.progress else False
         )
         loop.on_told = lambda: progress.update(loop.n_trials)  # the loop's n_trials, as steered
+        loop.on_started = progress.started
         register_live_study(plan.url, study)
         try:
             # Ctrl-C and SIGTERM (also inside Lightning) fail the running trials as lost
