@@ -37,9 +37,9 @@ def test_each_expression_compiles_to_its_distribution(expr, expected):
     assert dist(expr) == expected
 
 
-def test_shuffle_is_a_categorical_over_the_range(caplog):
+def test_shuffle_is_a_categorical_over_the_range_with_a_warning_that_it_breaks_resume(caplog):
     assert sorted(dist("shuffle(range(1, 4))").choices) == [1, 2, 3]
-    assert "shuffle" in caplog.text
+    assert "shuffle" in caplog.text and "cannot resume this study" in caplog.text
 
 
 def test_plain_values_and_deletions_are_fixed_not_searched():

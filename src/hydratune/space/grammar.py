@@ -142,7 +142,7 @@ def _to_distribution(override: Override, where: str) -> BaseDistribution | None:
 
     if isinstance(value, ChoiceSweep) or (isinstance(value, RangeSweep) and value.shuffle):
         if isinstance(value, RangeSweep) or value.shuffle:
-            log.warning("%s: shuffle() is sampled as a categorical in shuffled order", where)
+            _warn_shuffle(where)
         if isinstance(value, RangeSweep):  # step 0, empty or huge: said before listing it
             count = _range_bounds(value, override.input_line, where)[3]
             if count > MAX_CHOICES:
@@ -224,7 +224,7 @@ def _cast_range(value: CastRange, line: str, where: str, log_scale: bool) -> Bas
             ", ".join(format_value(u) for u in unique),
         )
     if value.shuffle:  # as Hydra shuffles a range's values
-        log.warning("%s: shuffle() is sampled as a categorical in shuffled order", where)
+        _warn_shuffle(where)
         random.shuffle(unique)
     return CategoricalDistribution(unique)
 
@@ -340,3 +340,12 @@ def format_value(value: Any) -> str:
     if isinstance(value, Iterable) and not isinstance(value, Mapping):
         return "[" + ",".join(format_value(v) for v in value) + "]"
     return str(value)
+
+
+def _warn_shuffle(where: str) -> None:
+    log.warning(
+        "%s: shuffle() is sampled as a categorical in shuffled order; the order changes at "
+        "every run, so a rerun cannot resume this study (another order of choices is refused): "
+        "use choice() or range() to resume",
+        where,
+    )
