@@ -289,11 +289,22 @@ def test_a_ddp_trial_runs_as_one_slurm_job_of_two_tasks(cluster, tmp_path, monke
     }
 
 
-def test_a_job_slurm_refuses_stops_the_sweep_at_its_first_trial(cluster, sweep, tmp_path):
+def test_a_job_slurm_refuses_stops_the_sweep_and_the_rerun_runs_its_trials_first(
+    cluster, sweep, tmp_path
+):
+    from hydratune.steering import finished_count
     from hydratune.sweep.sweeper import SweepFailedError
 
     with pytest.raises(SweepFailedError, match="submitting the slurm job failed.*partition"):
-        sweep([*SLURM, "hydra.launcher.partition=nosuch", "hydra.sweeper.n_trials=4"])
+        sweep([*SLURM, "hydra.launcher.partition=nosuch", "hydra.sweeper.n_trials=2"])
     trials = load("quadratic", tmp_path).trials
-    # the two slots' trials were submitted before the first refusal was told; no more
-    assert [t.state for t in trials] == [TrialState.FAIL] * 2
+    # the two slots' trials were submitted before the first refusal was told; no more ran.
+    # They never started: lost, not failed, so they do not count toward n_trials
+    refused = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(refused) == 2 and all(t.user_attrs[LOST] for t in refused)
+    assert finished_count(trials) == 0
+    sweep([*SLURM, "hydra.sweeper.n_trials=2"])  # the partition fixed: the same sweep again
+    trials = load("quadratic", tmp_path).trials
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    retried = {t.user_attrs[RETRY_OF]: t.params for t in done}
+    assert retried == {t.number: t.params for t in refused}

@@ -285,7 +285,7 @@ def test_a_sweep_ends_with_its_report_and_exported_best_config(sweep, tmp_path):
     assert "# @package _global_" in target.read_text()
 
 
-def test_enqueued_trials_run_first_and_warm_starts_copy_fitting_trials(sweep, tmp_path):
+def test_enqueued_trials_run_first_and_warm_starts_copy_fitting_trials(sweep, tmp_path, capfd):
     sweep(["hydra.sweeper.n_trials=3", "hydra.sweeper.study_name=old"])
     sweep(
         [
@@ -298,7 +298,9 @@ def test_enqueued_trials_run_first_and_warm_starts_copy_fitting_trials(sweep, tm
     old, new = load("old", tmp_path).trials, load("new", tmp_path).trials
     assert [t.params for t in new[:3]] == [t.params for t in old]  # copied first
     assert new[3].params == {"x": 1.0, "y": -2, "kind": "b"} and new[3].value == 0.0
-    assert len(new) == 6
+    assert len(new) == 6  # the copies count toward n_trials, as the first line says
+    first_line = "3 of 6 trials finished (3 of them copied by warm_start)"
+    assert first_line in "".join(capfd.readouterr())  # Hydra's job logging owns the log
 
 
 @pytest.mark.parametrize(

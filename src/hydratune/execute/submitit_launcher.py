@@ -130,7 +130,7 @@ class SubmititLauncher(Launcher):
             job = executor.submit(_run_trial, self._state, pickle.dumps(config), self._threads)
         except Exception as error:  # sbatch refused it (a bad partition): so would it the next
             refused = FatalTrialError(f"submitting the {self.cluster} job failed: {error}")
-            future.set_result(JobResult(error=refused))
+            future.set_result(JobResult(error=refused, lost=True))  # it never ran
             return
         self._submitted[number] = {
             JOB_ID: str(job.job_id),

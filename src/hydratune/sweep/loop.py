@@ -258,7 +258,8 @@ class SweepLoop:
         if result.output_dir:
             trial.set_user_attr(OUTPUT_DIR, result.output_dir)
         outcome = stopped_by_callback(self.study, trial, judge(result, len(self.study.directions)))
-        lost = result.lost and not self.recovery.gives_up(trial)
+        never_started = result.lost and isinstance(result.error, FatalTrialError)
+        lost = result.lost and (never_started or not self.recovery.gives_up(trial))
         if lost:
             trial.set_user_attr(LOST, True)
         elif result.lost:  # these parameters killed their worker on every attempt
@@ -271,6 +272,13 @@ class SweepLoop:
             self.on_result(trial)
         if lost:
             self.recovery.retry_lost()
+        if never_started and not self.summary.stopped_early:
+            # never started (a job the cluster refused): not the trial's failure, and not
+            # counted; every next start would be refused too, so stop, and let a rerun run it
+            self.summary.stopped_early = (
+                f"trial #{trial.number} could not start ({result.error}); its parameters run "
+                "first when the same command runs again"
+            )
         summary = self.summary
         summary.told[outcome.state] = summary.count(outcome.state) + 1
         if outcome.state != TrialState.FAIL or lost:  # lost: not the trial's failure

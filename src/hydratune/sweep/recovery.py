@@ -35,8 +35,12 @@ log = logging.getLogger(__name__)
 INTERRUPTED = "lost: interrupted"  # how the fail reason of a trial stopped by Ctrl-C starts
 
 
+NOT_STARTED = "lost: submitting"  # a job the cluster refused: the trial never ran
+
+
 def _interrupted(trial: FrozenTrial) -> bool:
-    return str(trial.user_attrs.get(FAIL_REASON, "")).startswith(INTERRUPTED)
+    """Lost by no fault of its parameters (Ctrl-C, a refused submission): a free retry."""
+    return str(trial.user_attrs.get(FAIL_REASON, "")).startswith((INTERRUPTED, NOT_STARTED))
 
 
 class Recovery:

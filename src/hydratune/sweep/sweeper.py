@@ -22,6 +22,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from hydratune import compat
+from hydratune.attrs import WARM_START_FROM
 from hydratune.errors import StudyConfigError
 from hydratune.execute import (
     LaunchPlan,
@@ -310,12 +311,15 @@ class StudySweep:
             on_launch=self.tracker.launched,
             on_result=self.tracker.told,
         )
+        trials = study.get_trials(deepcopy=False)
+        copied = sum(WARM_START_FROM in t.user_attrs for t in trials)
         log.info(
-            "study '%s' in %s: %d of %d trials finished; hydra/launcher=%s, %d slot(s)",
+            "study '%s' in %s: %d of %d trials finished%s; hydra/launcher=%s, %d slot(s)",
             plan.study_name,
             mask_url(plan.url),
-            finished_count(study.get_trials(deepcopy=False)),
+            finished_count(trials),
             loop.steering.n_trials,
+            f" ({copied} of them copied by warm_start)" if copied else "",
             plan.launch.kind,
             plan.launch.slots,
         )
