@@ -1,17 +1,25 @@
 """Trials trained with DDP on CPU, in the README's forms: ``+trainer.strategy=ddp_spawn
 trainer.devices=2`` (Lightning spawns the ranks) and ``+trainer.strategy=ddp trainer.devices=2``
-(Lightning runs the command again for rank 1)."""
+(Lightning runs the command again for rank 1); and how a DDP fit ends: every rank waits for the
+others at the end of its fit and leaves the process group before its process exits. Without
+that, rank 0 (the host of the group's store) could leave and exit while rank 1 was still
+tearing down, and rank 1 finalized with gloo's threads running."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
 import pytest
+import torch.distributed as dist
+from lightning.pytorch.demos.boring_classes import BoringModel
 from optuna.trial import TrialState
 
-from helpers import REPO, TINY_SWEEP, load, multirun
+from helpers import REPO, TINY_SWEEP, load, multirun, wait_for
+from hydratune.training.distributed import RanksEndTogether
 from hydratune.training.task import train
 
 pytestmark = pytest.mark.slow
@@ -84,3 +92,53 @@ def test_ddp_in_worker_processes_stops_the_sweep_at_its_first_trial_naming_what_
     assert "+trainer.strategy=ddp_spawn" in done.stderr
     reasons = [t.user_attrs.get("fail_reason", "") for t in load("mlp_digits", tmp_path).trials]
     assert reasons and all("worker process" in r for r in reasons if r)
+
+
+class ArriveAtTheEnd(L.Callback):
+    """Marks each rank's arrival at the end of its fit; rank 1 arrives only after rank 0 has,
+    as a rank starved by a loaded machine does."""
+
+    def __init__(self, marks: Path) -> None:
+        self.marks = marks
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if trainer.global_rank == 1:
+            wait_for(lambda: (self.marks / "arrived-0").exists(), "rank 0 at the end of its fit")
+        (self.marks / f"arrived-{trainer.global_rank}").write_text("")
+
+
+class RecordTheEnd(L.Callback):
+    """What a rank sees once it is past the end: had the other rank arrived, is its group gone."""
+
+    def __init__(self, marks: Path) -> None:
+        self.marks = marks
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        rank = trainer.global_rank
+        seen = {
+            "other_rank_arrived": (self.marks / f"arrived-{1 - rank}").exists(),
+            "group_left": not dist.is_initialized(),
+        }
+        (self.marks / f"rank-{rank}.json").write_text(json.dumps(seen))
+
+
+def test_every_rank_waits_for_the_others_at_the_end_of_a_fit_then_leaves_the_group(tmp_path):
+    trainer = L.Trainer(
+        strategy="ddp_spawn",
+        devices=2,
+        accelerator="cpu",
+        max_epochs=1,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[ArriveAtTheEnd(tmp_path), RanksEndTogether(), RecordTheEnd(tmp_path)],
+    )
+    trainer.fit(BoringModel())
+
+    for rank in (0, 1):
+        seen = json.loads((tmp_path / f"rank-{rank}.json").read_text())
+        assert seen == {"other_rank_arrived": True, "group_left": True}, (rank, seen)
+    assert not dist.is_initialized()  # the spawning process never joined a group

@@ -8,6 +8,12 @@ destroys the group at exit), so the next trial in that process would see ``LOCAL
 no ranks and join a group whose other members are gone. :func:`distributed_fit` puts the process
 back as it was after each fit.
 
+Nor does Lightning end a gloo group when a rank's ``fit`` returns (it destroys only NCCL groups, at
+exit): rank 0, the host of the group's TCPStore, could leave its last broadcast, exit and close
+its sockets while rank 1 was still in its own teardown, and rank 1 then finalized with gloo's
+threads running. :class:`RanksEndTogether` makes every rank wait for the others at the end of a
+fit and then leave the group, so no rank's exit overlaps another's use of it.
+
 Under a sweep, running the command again runs the trial only where the command is the app's
 (the sweeper's own process, which sets ``HYDRATUNE_JOB``: ``execute/relaunch.py``);
 :func:`check_relaunch` refuses ``ddp`` elsewhere, naming what works there.
@@ -50,18 +56,41 @@ def check_relaunch(trainer: L.Trainer) -> None:
         )
 
 
+class RanksEndTogether(L.Callback):
+    """At the end of a fit, every rank waits for the others, then leaves the process group.
+
+    Made before ``fit`` in the process that calls it: a group that was there already (started
+    by a script around the trial) is not the fit's to end. Added last by the training task, so
+    its teardown runs after every other callback's; a single-process fit has nothing to do.
+    """
+
+    def __init__(self) -> None:
+        self.group_predates_fit = _group_exists()
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.group_predates_fit or not _group_exists():
+            return
+        trainer.strategy.barrier("hydratune: ranks end together")
+        dist.destroy_process_group()
+
+
 @contextmanager
 def distributed_fit() -> Iterator[None]:
-    """Undo what a DDP fit leaves in this process: its process group and DDP variables."""
-    had_group = dist.is_available() and dist.is_initialized()
+    """Undo what a DDP fit leaves in this process: its DDP variables, and its process group
+    when the fit raised before :class:`RanksEndTogether` ended it."""
+    had_group = _group_exists()
     environment = {name: os.environ.get(name) for name in DDP_ENV}
     try:
         yield
     finally:
-        if not had_group and dist.is_available() and dist.is_initialized():
+        if not had_group and _group_exists():
             dist.destroy_process_group()
         for name, value in environment.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _group_exists() -> bool:
+    return dist.is_available() and dist.is_initialized()

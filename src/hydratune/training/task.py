@@ -20,7 +20,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from omegaconf import DictConfig
 
 import hydratune.training.resolvers  # noqa: F401  (registers ${hydratune.*} used by conf/callbacks)
-from hydratune.training.distributed import check_relaunch, distributed_fit
+from hydratune.training.distributed import RanksEndTogether, check_relaunch, distributed_fit
 from hydratune.training.objective import ObjectiveSpec, ObjectiveTracker
 from hydratune.training.pruning import PruningCallback
 
@@ -66,6 +66,7 @@ def train(cfg: DictConfig, callbacks: list[L.Callback] | None = None) -> float |
     pruning = None if spec.multi else PruningCallback.for_current_trial(spec.metrics[0])
     if pruning is not None:
         all_callbacks.append(pruning)
+    all_callbacks.append(RanksEndTogether())  # last: its teardown ends a DDP fit's group
     loggers = instantiate_group(cfg.get("logger"), "logger")
     # _partial_: the callback and logger objects are passed to the constructor as they are,
     # not merged into the config (which would copy them).
