@@ -12,6 +12,7 @@ OVERRIDES = "overrides"  # the trial's override lines, as its job got them
 OUTPUT_DIR = "output_dir"  # the trial's job dir (Hydra's output dir)
 FAIL_REASON = "fail_reason"  # why a FAIL trial failed ("lost: ..." when its process died)
 STOPPED_REASON = "stopped_reason"  # why a PRUNED trial was stopped (or a NaN verdict in flight)
+PRUNE_OVERRULED = "prune_overruled"  # a stop the Trainer did not obey (min_epochs): COMPLETE
 NON_FINITE = "non-finite: "  # prefix of a stopped_reason that is a NaN/inf verdict, not a prune
 OWNER = "owner"  # host:pid:boot_id:pid_ns:start:token of its process (older: host:pid)
 HEARTBEAT = "heartbeat"  # epoch seconds, renewed while the trial runs

@@ -1,20 +1,28 @@
 """Pruning from inside Lightning: report the objective every validation epoch, stop when told.
 
 The training task adds ``PruningCallback`` when it runs under the hydratune sweeper, so a
-user's LightningModule needs no change; in a plain single run there is no trial and no callback.
+user's LightningModule needs no change. An app of one's own adds it from config
+(``_target_: hydratune.PruningCallback.for_current_trial``); outside a sweep that gives a
+callback that does nothing, so the same config (and a sweep's ``best_config.yaml``) still runs.
 Under DDP, rank 0 reports and decides, and the decision is broadcast so every rank stops at
 the same epoch; the trial is then marked pruned once, by the process that called ``fit``.
+
+Lightning does not stop before ``trainer.min_epochs``: a trial the pruner stopped that trained
+to its last epoch anyway is recorded as it ran, complete, with a ``prune_overruled`` note.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 
 import lightning as L
 import optuna
 
-from hydratune.attrs import NON_FINITE, STOPPED_REASON
+from hydratune.attrs import NON_FINITE, PRUNE_OVERRULED, STOPPED_REASON
 from hydratune.training.current_trial import TrialRef, current_trial_ref, pruned_by_hand
+
+log = logging.getLogger(__name__)
 
 NAN = NON_FINITE
 
@@ -27,43 +35,71 @@ class PruningCallback(L.Callback):
     """Report ``metric`` to the running Optuna trial after each validation epoch (step = epoch).
 
     After ``fit`` returns, call ``raise_if_pruned()``: it raises ``optuna.TrialPruned`` if the
-    pruner stopped this trial, or ``NonFiniteMetricError`` if the metric went NaN/inf.
+    pruner stopped this trial, or ``NonFiniteMetricError`` if the metric went NaN/inf. With
+    ``ref=None`` (no trial: a plain run) it does nothing.
     """
 
-    def __init__(self, metric: str, ref: TrialRef) -> None:
+    def __init__(self, metric: str, ref: TrialRef | None) -> None:
         self.metric = metric
         self.ref = ref
         self.trial: optuna.Trial | None = None
-        self.reason = ""
+        self.reason = ""  # the verdict, once training has ended (or a NaN, at once)
+        self.asked = ""  # the pruner's stop request, until we know whether Lightning obeyed
 
     @classmethod
-    def for_current_trial(cls, metric: str) -> PruningCallback | None:
-        """The callback for the job running now; None in a plain run (nothing to report to)."""
+    def for_current_trial(cls, metric: str) -> PruningCallback:
+        """The callback for the job running now; in a plain run (no trial to report to) one
+        that does nothing, so a config that lists it also runs outside a sweep."""
         ref = current_trial_ref()
-        return cls(metric, ref) if ref is not None else None
+        if ref is None:
+            log.info("PruningCallback(%s): not in a hydratune sweep, nothing to prune", metric)
+        return cls(metric, ref)
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         # Runs in the process that trains: a spawned DDP worker reaches the trial by its ref.
-        if trainer.is_global_zero:
+        if trainer.is_global_zero and self.ref is not None:
             self.trial = self.ref.trial()
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "trial": None}  # a Trial holds its storage: not picklable
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
+        if trainer.sanity_checking or self.ref is None:
             return
         epoch = trainer.current_epoch
         reason = ""
         if trainer.is_global_zero and self.trial is not None:
             reason = self._judge(trainer, epoch)
         reason = trainer.strategy.broadcast(reason, src=0)
-        if reason and not self.reason:
-            trainer.should_stop = True
-            self.reason = reason
+        if not reason or self.asked or self.reason:
+            return
+        trainer.should_stop = True
+        if reason.startswith(NAN):  # a NaN fails the trial however long it trains on
+            self._record(trainer, reason)
+        else:
+            self.asked = reason
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Pruned only if the stop ended training early; Lightning trains on to ``min_epochs``,
+        and a trial that reached its last epoch anyway is complete."""
+        if not self.asked or self.reason:
+            return
+        if _trained_to_the_end(trainer):
             if trainer.is_global_zero and self.trial is not None:
-                # Spawned DDP workers are other processes: leave the verdict in the storage.
-                self.trial.set_user_attr(STOPPED_REASON, reason)
+                note = (
+                    f"{self.asked}, but the Trainer trained on to its last epoch "
+                    f"(trainer.min_epochs={trainer.fit_loop.min_epochs}): not pruned"
+                )
+                self.trial.set_user_attr(PRUNE_OVERRULED, note)
+        else:
+            self._record(trainer, self.asked)
+        self.asked = ""
+
+    def _record(self, trainer: L.Trainer, reason: str) -> None:
+        self.reason = reason
+        if trainer.is_global_zero and self.trial is not None:
+            # Spawned DDP workers are other processes: leave the verdict in the storage.
+            self.trial.set_user_attr(STOPPED_REASON, reason)
 
     def _judge(self, trainer: L.Trainer, epoch: int) -> str:
         value = trainer.callback_metrics.get(self.metric)
@@ -81,8 +117,18 @@ class PruningCallback(L.Callback):
         return ""
 
     def raise_if_pruned(self) -> None:
+        if self.ref is None:
+            return
         reason = self.reason or self.ref.trial().user_attrs.get(STOPPED_REASON, "")
         if reason.startswith(NAN):
             raise NonFiniteMetricError(reason.removeprefix(NAN))
         if reason:
             raise optuna.TrialPruned(reason)
+
+
+def _trained_to_the_end(trainer: L.Trainer) -> bool:
+    """Whether ``fit`` ran every epoch (or step) it was given, stop request or not."""
+    epochs, steps = trainer.max_epochs, trainer.max_steps
+    if epochs is not None and epochs >= 0 and trainer.current_epoch >= epochs:
+        return True
+    return steps is not None and steps >= 0 and trainer.global_step >= steps

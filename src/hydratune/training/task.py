@@ -20,6 +20,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from omegaconf import DictConfig
 
 import hydratune.training.resolvers  # noqa: F401  (registers ${hydratune.*} used by conf/callbacks)
+from hydratune.training.current_trial import current_trial_ref
 from hydratune.training.distributed import RanksEndTogether, check_relaunch, distributed_fit
 from hydratune.training.objective import ObjectiveSpec, ObjectiveTracker
 from hydratune.training.pruning import PruningCallback
@@ -63,7 +64,8 @@ def train(cfg: DictConfig, callbacks: list[L.Callback] | None = None) -> float |
     all_callbacks += callbacks or []
     # Under the hydratune sweeper each validation epoch reports to the trial, which may be
     # pruned; Optuna cannot prune multi-objective studies.
-    pruning = None if spec.multi else PruningCallback.for_current_trial(spec.metrics[0])
+    ref = None if spec.multi else current_trial_ref()
+    pruning = PruningCallback(spec.metrics[0], ref) if ref is not None else None
     if pruning is not None:
         all_callbacks.append(pruning)
     all_callbacks.append(RanksEndTogether())  # last: its teardown ends a DDP fit's group
