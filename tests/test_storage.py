@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import optuna
 import pytest
@@ -15,6 +16,8 @@ import pytest
 from hydratune.errors import StudyConfigError
 from hydratune.storage import (
     CONNECT_TIMEOUT_S,
+    DEFAULT_STORAGE,
+    default_journal,
     mask_url,
     open_storage,
     repair_journal,
@@ -52,6 +55,32 @@ def test_passwords_are_masked_in_both_url_forms_and_dropped_to_reconnect(url, ma
     assert mask_url(url) == masked
     assert mask_url(f"  - hydra.sweeper.storage={url}\n") == f"  - hydra.sweeper.storage={masked}\n"
     assert unmasked(masked) == reconnect
+
+
+@pytest.mark.parametrize(
+    ("setting", "sweep_dir", "journal"),
+    [
+        # a fixed sweep dir under the working dir (hydratune's own): outputs/, as documented
+        ("outputs/sweeps/${hydra.sweeper.study_name}", "outputs/sweeps/mlp", DEFAULT_STORAGE),
+        # lightning-hydra-template: beside the timestamped folders, with the app's logs
+        (
+            "${paths.log_dir}/${task_name}/multiruns/${now:%Y-%m-%d}_${now:%H-%M-%S}",
+            "{cwd}/logs/train/multiruns/2026-12-02_14-31-38",
+            "logs/train/multiruns/hydratune.journal",
+        ),
+        # Hydra's default: two timestamped levels
+        (
+            "multirun/${now:%Y-%m-%d}/${now:%H-%M-%S}",
+            "multirun/2026-12-02/14-31-38",
+            "multirun/hydratune.journal",
+        ),
+        # outside the working dir (the template's own test: hydra.sweep.dir=<tmp_path>): beside it
+        ("/elsewhere/sweep", "/elsewhere/sweep", "/elsewhere/hydratune.journal"),
+    ],
+)
+def test_the_default_journal_lies_with_the_apps_outputs(setting, sweep_dir, journal, tmp_path):
+    sweep_dir = Path(sweep_dir.format(cwd=tmp_path))
+    assert default_journal(setting, sweep_dir, tmp_path) == journal
 
 
 @pytest.mark.parametrize("setting", ["postgresql:/127.0.0.1/db", "sqlite:x.db", "mysql:host/db"])

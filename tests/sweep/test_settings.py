@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from helpers import load
 from hydratune.errors import StudyConfigError
 from hydratune.space.grammar import SearchSpaceError, make_parser, parse_line
-from hydratune.sweep.hints import CALLBACK_LINE
+from hydratune.sweep.hints import callback_line
 from hydratune.sweep.study import sweep_directions
 
 
@@ -89,17 +89,17 @@ def test_rerunning_a_complete_study_writes_nothing(sweep, tmp_path, capfd):
     assert "nothing to run" in "".join(capfd.readouterr())
 
 
-def test_a_pruner_that_never_gets_an_intermediate_value_warns_once_with_the_line_to_add(
-    sweep, capfd
-):
+def test_a_pruner_that_gets_no_intermediate_value_warns_once_after_the_first_trial(sweep, capfd):
     # trials reconfigure logging (Hydra's job logging): read the console, as a user does
-    sweep(["hydra.sweeper.n_trials=3", "hydra/sweeper/pruner=median"])
+    sweep(["hydra.sweeper.n_trials=3", "hydra/sweeper/pruner=median", "+objective.metric=val/q"])
     console = "".join(capfd.readouterr())
-    assert console.count("no trial reported an intermediate value") == 1
-    assert CALLBACK_LINE in console
+    assert console.count("reported no intermediate value") == 1
+    # said after trial #0, before trial #1 starts, with the metric the app names
+    assert console.index("trial #0 reported no") < console.index("trial #1:")
+    assert callback_line("val/q") in console
     # a curve reported: the pruner had work, no warning
     sweep(["hydra.sweeper.n_trials=5", "hydra/sweeper/pruner=median", "curve_steps=2"])
-    assert "no trial reported" not in "".join(capfd.readouterr())
+    assert "reported no intermediate value" not in "".join(capfd.readouterr())
 
 
 # --- direction: named once, in objective ----------------------------------------------------

@@ -22,10 +22,12 @@ class Launcher:
     def __init__(self, configs: TrialConfigFactory) -> None:
         self._configs = configs
 
-    def submit(self, number: int, overrides: list[str]) -> Future[JobResult]:
+    def submit(
+        self, number: int, overrides: list[str], env: dict[str, str] | None = None
+    ) -> Future[JobResult]:
         future: Future[JobResult] = Future()
         try:
-            config = self._configs.make(overrides, number)
+            config = self._configs.make(overrides, number, env)
         except Exception as error:  # the trial's config does not compose: the trial fails
             future.set_result(JobResult(error=error))
             return future

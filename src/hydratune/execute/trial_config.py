@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import pickle
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -57,8 +57,11 @@ class TrialConfigFactory:
             self._is_group[key] = found
         return self._is_group[key]
 
-    def make(self, overrides: Sequence[str], job_num: int) -> DictConfig:
-        """The job config for a trial's ``overrides`` (its sampled parameters)."""
+    def make(
+        self, overrides: Sequence[str], job_num: int, env: Mapping[str, str] | None = None
+    ) -> DictConfig:
+        """The job config for a trial's ``overrides`` (its sampled parameters); ``env`` joins
+        ``hydra.job.env_set``, the variables set while the job runs (its MLflow run)."""
         parsed = [self._parser.parse_override(line) for line in overrides]
         groups = tuple(o.input_line for o in parsed if self.is_group(o.key_or_group))
         values = [o for o in parsed if not self.is_group(o.key_or_group)]
@@ -71,6 +74,8 @@ class TrialConfigFactory:
             cfg.hydra.job.override_dirname = _dirname(cfg, [*base_overrides, *values])
             cfg.hydra.job.num = job_num
             cfg.hydra.job.id = job_num
+            for name, value in (env or {}).items():
+                cfg.hydra.job.env_set[name] = value
         return cfg
 
     def _base(self, groups: tuple[str, ...]) -> tuple[bytes, list[Override]]:

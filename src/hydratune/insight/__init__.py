@@ -19,6 +19,12 @@ __all__, __getattr__ = exports(
         ],
         "report": ["write_report"],
         "rerun": ["RERUN_HEADER", "rerun_rows", "rerun_top_trials"],
-        "tracking": ["SweepTracker", "describe_space", "tracking_settings"],
+        "tracking": [
+            "SweepTracker",
+            "TrackingSettings",
+            "describe_space",
+            "stock_logger_updates",
+            "tracking_settings",
+        ],
     },
 )

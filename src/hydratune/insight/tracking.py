@@ -47,6 +47,13 @@ from hydratune.training import prepare_mlflow, tracking_target
 log = logging.getLogger(__name__)
 
 LOGGER_TARGET = "hydratune.training.mlflow_logger.mlflow_logger"
+# Lightning's own MLFlowLogger, as apps of one's own (lightning-hydra-template) configure it
+STOCK_LOGGER_TARGETS = {
+    f"{package}.loggers{module}.MLFlowLogger"
+    for package in ("lightning.pytorch", "pytorch_lightning")
+    for module in ("", ".mlflow")
+}
+RUN_ID_ENV = "MLFLOW_RUN_ID"  # MLflow's own variable: the run that mlflow.start_run() resumes
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own tag for a nested run
 STUDY_TAG = "hydratune.study"
 TRIAL_TAG = "hydratune.trial"
@@ -88,13 +95,17 @@ def tracking_settings(conf: Any, config: DictConfig, study_name: str) -> Trackin
             "hydra.sweeper.mlflow (or logger=mlflow) needs the mlflow package: "
             "pip install 'hydratune[mlflow]', or set hydra.sweeper.mlflow.enabled=false"
         )
-    setting = getattr(conf, "tracking_uri", None) or (node.get("tracking_uri") if node else None)
+    stock = list(_stock_logger_nodes(config).values())
+    logger_node = node if node is not None else (stock[0] if stock else None)
+    setting = getattr(conf, "tracking_uri", None) or (
+        logger_node.get("tracking_uri") if logger_node is not None else None
+    )
     uri, artifacts = tracking_target(setting, config.hydra.runtime.cwd)
     return TrackingSettings(
         uri,
         artifacts,
         getattr(conf, "experiment", None) or study_name,
-        trials_log_epochs=node is not None,
+        trials_log_epochs=logger_node is not None,
         register_best=getattr(conf, "register_best", None),
     )
 
@@ -105,6 +116,33 @@ def _mlflow_logger_node(config: DictConfig) -> Any:
         if node is not None and node.get("_target_") == LOGGER_TARGET:
             return node
     return None
+
+
+def _stock_logger_nodes(config: DictConfig) -> dict[str, Any]:
+    loggers = OmegaConf.select(config, "logger") or {}
+    return {
+        str(name): node
+        for name, node in loggers.items()
+        if OmegaConf.is_dict(node) and node.get("_target_") in STOCK_LOGGER_TARGETS
+    }
+
+
+def stock_logger_updates(conf: Any, config: DictConfig) -> dict[str, Any]:
+    """Job config updates that make Lightning's stock ``MLFlowLogger`` (an app's own
+    ``logger=mlflow``) log into the trial's child run instead of a top-level run of its own.
+
+    Its ``run_id`` reads ``MLFLOW_RUN_ID``, which each trial's job gets (``hydra.job.env_set``)
+    and a plain run of the saved config does not; its ``tracking_uri`` becomes the sweep's
+    when ``hydra.sweeper.mlflow.tracking_uri`` names one, so the run is where it looks.
+    """
+    updates: dict[str, Any] = {}
+    uri = getattr(conf, "tracking_uri", None)
+    for name, node in _stock_logger_nodes(config).items():
+        if node.get("run_id") is None:
+            updates[f"logger.{name}.run_id"] = "${oc.env:" + RUN_ID_ENV + ",null}"
+        if uri:
+            updates[f"logger.{name}.tracking_uri"] = uri
+    return updates
 
 
 class SweepTracker:
@@ -125,9 +163,12 @@ class SweepTracker:
         self.study = study
         self._guarded(self._start, study, space_description)
 
-    def launched(self, trial: optuna.Trial) -> None:
-        """A child run for ``trial`` with its searched parameters, its id in the trial."""
+    def launched(self, trial: optuna.Trial) -> dict[str, str] | None:
+        """A child run for ``trial`` with its searched parameters, its id in the trial; the
+        job's environment names it (``MLFLOW_RUN_ID``) for the app's own MLflow logging."""
         self._guarded(self._open_child, trial)
+        run_id = self.open_children.get(trial.number)
+        return {RUN_ID_ENV: run_id} if run_id is not None else None
 
     def told(self, trial: optuna.Trial) -> None:
         """The trial's outcome on its child run; best value and counts on the parent."""

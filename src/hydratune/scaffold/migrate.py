@@ -75,7 +75,8 @@ _ONLY_14 = re.compile(
     r"|_target_\s*:\s*optuna\.samplers\.(NSGAIIISampler|GPSampler|QMCSampler))"
 )
 STORAGE_NOTE = (
-    "# hydratune: null is a journal file under outputs/ (rerun resumes); memory = 1.3's in-memory"
+    "# hydratune: null is a journal file beside the sweep dirs (rerun resumes); memory = 1.3's "
+    "in-memory"
 )
 
 

@@ -6,7 +6,8 @@ the sweeper, the job side, the report, export, steering and the CLI all go throu
 Storage forms accepted in ``hydra.sweeper.storage``:
 
 - ``null``: the default, a journal file ``outputs/hydratune.journal`` under the directory the
-  command runs in. Journal files are safe for many processes writing at once, and open in
+  command runs in; beside the sweep dirs when they are timestamped or outside that directory
+  (``default_journal``). Journal files are safe for many processes writing at once, and open in
   ``optuna`` CLI (``--storage-class JournalFileStorage``) and ``optuna-dashboard``;
 - ``memory``: in-memory, gone when the sweep ends;
 - a path (``studies/mnist.journal``): a journal file there;
@@ -110,6 +111,30 @@ def hide_password(url: str) -> str:
             os.environ[PASSWORD_ENV] = found.group(2)
             return mask_url(url) or url
     return url
+
+
+def default_journal(sweep_dir_setting: str, sweep_dir: Path, cwd: str | Path) -> str:
+    """Where ``storage: null`` keeps the study, so that it lies with the app's outputs.
+
+    ``outputs/hydratune.journal`` (under ``cwd``) for a fixed sweep dir under ``cwd``, as
+    hydratune's own ``outputs/sweeps/<study>``. A sweep dir made new by every run
+    (``${now:...}`` in ``hydra.sweep.dir``, as lightning-hydra-template's
+    ``logs/train/multiruns/<time>``) gets the journal beside its timestamped folder
+    (``logs/train/multiruns/hydratune.journal``); one outside ``cwd`` gets it beside itself.
+    """
+    parts = sweep_dir_setting.split("/")
+    stamped = next((i for i, part in enumerate(parts) if "${now:" in part), None)
+    cwd = Path(cwd).absolute()
+    base = cwd / sweep_dir
+    if stamped is not None:
+        for _ in range(len(parts) - stamped):
+            base = base.parent
+    elif base.is_relative_to(cwd):
+        return DEFAULT_STORAGE
+    else:
+        base = base.parent
+    journal = base / Path(DEFAULT_STORAGE).name
+    return str(journal.relative_to(cwd)) if journal.is_relative_to(cwd) else str(journal)
 
 
 def storage_url(storage: str | None, cwd: str | Path) -> str:

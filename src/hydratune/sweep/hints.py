@@ -2,7 +2,9 @@
 
 A pruner needs intermediate values: hydratune's training task reports them, an app of one's
 own (a LightningModule in another project) reports nothing unless it adds the callback, and
-then every trial runs to the end while the config says ``pruner: median``.
+then every trial runs to the end while the config says ``pruner: median``. A pruner also
+saves nothing when Lightning's ``trainer.min_epochs`` reaches ``max_epochs``: Lightning trains
+on past a stop request until ``min_epochs``.
 """
 
 from __future__ import annotations
@@ -10,30 +12,78 @@ from __future__ import annotations
 import logging
 
 import optuna
+from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 log = logging.getLogger(__name__)
 
-CALLBACK_LINE = (
-    "+callbacks.prune._target_=hydratune.PruningCallback.for_current_trial "
-    "+callbacks.prune.metric=<the metric the sweep optimises>"
-)
+# Where apps name the metric they return: hydratune's own config, then lightning-hydra-template's
+# convention (its hparams_search configs set it).
+METRIC_KEYS = ("objective.metric", "optimized_metric")
+UNKNOWN_METRIC = "<the metric the sweep optimises>"
 
 
-def warn_if_pruner_idle(study: optuna.Study) -> bool:
-    """Warn (once, at the end of a sweep) when the study has a pruner but none of its complete
-    trials reported an intermediate value: the pruner never had anything to judge."""
-    if isinstance(study.pruner, optuna.pruners.NopPruner):
+def callback_line(metric: str | None) -> str:
+    """The command-line overrides that add hydratune's pruning callback to an app's callbacks."""
+    return (
+        "+callbacks.prune._target_=hydratune.PruningCallback.for_current_trial "
+        f"+callbacks.prune.metric={metric or UNKNOWN_METRIC}"
+    )
+
+
+def sweep_metric(config: DictConfig) -> str | None:
+    """The (single) metric the app says it optimises, when its config names one."""
+    for key in METRIC_KEYS:
+        metric = OmegaConf.select(config, key, default=None)
+        if isinstance(metric, str) and metric:
+            return metric
+    return None
+
+
+class PrunerIdleHint:
+    """Warn once, as soon as a trial completes without reporting an intermediate value while
+    the study has a pruner (the pruner has nothing to judge), with the line to add."""
+
+    def __init__(self, study: optuna.Study, metric: str | None) -> None:
+        self.study, self.metric = study, metric
+        self.settled = isinstance(study.pruner, optuna.pruners.NopPruner)
+
+    def told(self, number: int) -> None:
+        if self.settled:
+            return
+        trial = next((t for t in self.study.get_trials(deepcopy=False) if t.number == number), None)
+        if trial is None or (trial.state != TrialState.COMPLETE and not trial.intermediate_values):
+            return  # a failed trial may have failed before its first report: no verdict yet
+        self.settled = True
+        if trial.intermediate_values:
+            return
+        log.warning(
+            "hydra.sweeper.pruner is %s but trial #%d reported no intermediate value, so the "
+            "pruner cannot stop bad trials. In a Lightning app, add the pruning callback "
+            "(command line, or the same keys in your callbacks config):\n  %s\nor call "
+            "hydratune.report(value, epoch) and hydratune.should_prune() in your own loop.",
+            type(self.study.pruner).__name__,
+            number,
+            callback_line(self.metric),
+        )
+
+
+def warn_if_min_epochs_defeat_pruner(pruner: optuna.pruners.BasePruner, config: DictConfig) -> bool:
+    """Warn before the first trial when ``trainer.min_epochs`` makes every trial train to its
+    last epoch whatever the pruner says (lightning-hydra-template's ``experiment=example``)."""
+    if isinstance(pruner, optuna.pruners.NopPruner):
         return False
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete or any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
+    low = OmegaConf.select(config, "trainer.min_epochs", default=None)
+    high = OmegaConf.select(config, "trainer.max_epochs", default=None)
+    if not (isinstance(low, int) and isinstance(high, int) and 0 < high <= low):
         return False
     log.warning(
-        "hydra.sweeper.pruner is %s but no trial reported an intermediate value, so nothing was "
-        "pruned. In a Lightning app, add the pruning callback (command line, or the same keys "
-        "in your callbacks config):\n  %s\nor call hydratune.report(value, epoch) and "
-        "hydratune.should_prune() in your own loop.",
-        type(study.pruner).__name__,
-        CALLBACK_LINE,
+        "trainer.min_epochs=%d is not below trainer.max_epochs=%d: Lightning trains every trial "
+        "to its last epoch though %s asks it to stop, so nothing is pruned (such trials are "
+        "recorded complete, with a prune_overruled note). For pruning, lower it: "
+        "trainer.min_epochs=1",
+        low,
+        high,
+        type(pruner).__name__,
     )
     return True

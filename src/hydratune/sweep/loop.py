@@ -27,6 +27,7 @@ from hydratune.attrs import (
     NON_FINITE,
     OUTPUT_DIR,
     OVERRIDES,
+    PRUNE_OVERRULED,
     STOPPED_REASON,
     SURPLUS,
 )
@@ -101,6 +102,8 @@ def stopped_by_callback(study: optuna.Study, trial: optuna.Trial, outcome: Outco
     stored = compat.storage_of(study).get_trial_user_attrs(compat.trial_id(trial))
     reason = stored.get(STOPPED_REASON)
     if not reason:
+        if stored.get(PRUNE_OVERRULED):
+            log.info("trial #%d complete: %s", trial.number, stored[PRUNE_OVERRULED])
         return outcome
     if reason.startswith(NON_FINITE):
         return Outcome(TrialState.FAIL, reason=reason.removeprefix(NON_FINITE))
@@ -132,7 +135,7 @@ class SweepLoop:
         recovery: Recovery | None = None,
         on_told: Callable[[], None] | None = None,
         on_started: Callable[[], None] | None = None,
-        on_launch: Callable[[optuna.Trial], None] | None = None,
+        on_launch: Callable[[optuna.Trial], dict[str, str] | None] | None = None,
         on_result: Callable[[optuna.Trial], None] | None = None,
     ) -> None:
         self.study, self.space, self.launcher = study, space, launcher
@@ -142,7 +145,8 @@ class SweepLoop:
         self.recovery = recovery or Recovery(study)
         self.on_told, self.on_started = on_told, on_started  # the live view
         self.steering = LoopSteering(study, space, n_trials)  # `hydratune steer`, any shell
-        self.on_launch, self.on_result = on_launch, on_result  # e.g. MLflow runs per trial
+        # e.g. MLflow runs per trial; on_launch may give variables for the trial's job
+        self.on_launch, self.on_result = on_launch, on_result
         self.summary = LoopSummary()
         self.active: dict[int, optuna.Trial] = {}  # asked and not told, by trial number
 
@@ -236,11 +240,10 @@ class SweepLoop:
         overrides = self.space.overrides(trial.params)
         trial.set_user_attr(OVERRIDES, overrides)
         log.info("trial #%d: %s", trial.number, " ".join(overrides))
-        if self.on_launch is not None:
-            self.on_launch(trial)
+        env = self.on_launch(trial) if self.on_launch is not None else None
         if self.on_started is not None:  # before submit: in-process, it returns when done
             self.on_started()
-        future = self.launcher.submit(trial.number, overrides)
+        future = self.launcher.submit(trial.number, overrides, env)
         for key, value in self.launcher.submitted(trial.number).items():
             trial.set_user_attr(key, value)
         return future

@@ -35,10 +35,12 @@ from hydratune.execute import (
 )
 from hydratune.insight import (
     SweepTracker,
+    TrackingSettings,
     default_target,
     describe_space,
     experiment_command,
     export_best,
+    stock_logger_updates,
     tracking_settings,
 )
 from hydratune.optuna_classes import build_pruner
@@ -58,6 +60,8 @@ from hydratune.steering import (
     write_action,
 )
 from hydratune.storage import (
+    DEFAULT_STORAGE,
+    default_journal,
     hide_password,
     is_in_memory,
     mask_url,
@@ -73,7 +77,7 @@ from hydratune.sweep.enqueue_warm_start import (
     plan_enqueue,
     warm_start,
 )
-from hydratune.sweep.hints import warn_if_pruner_idle
+from hydratune.sweep.hints import PrunerIdleHint, sweep_metric, warn_if_min_epochs_defeat_pruner
 from hydratune.sweep.loop import LoopSummary, SweepLoop
 from hydratune.sweep.orphans import settle_orphaned_jobs
 from hydratune.sweep.progress import SweepProgress
@@ -93,6 +97,14 @@ from hydratune.sweep.upstream import merged_params
 from hydratune.training import register_live_study, unregister_live_study
 
 log = logging.getLogger(__name__)
+
+
+EARLIER_RUNS = " (by earlier runs, in their own sweep dirs)"
+# Said when a timestamped sweep dir meets a study that earlier runs filled.
+NEW_STUDY_HINT = (
+    ". The study is kept by name across runs, though hydra.sweep.dir is new each run; for a "
+    "new search set hydra.sweeper.study_name=<a new name> (or hydra.sweeper.storage=memory)"
+)
 
 
 class SweepFailedError(RuntimeError):
@@ -120,6 +132,8 @@ class SweepPlan:
     launch: LaunchPlan
     enqueue: list[EnqueuedTrial]  # the sweep's enqueue: items, checked
     warm_start: WarmStartSource | None
+    new_dir_each_run: bool  # hydra.sweep.dir has ${now:...}: reruns continue the study elsewhere
+    tracking: TrackingSettings | None  # MLflow, or None
 
 
 class StudySweep:
@@ -149,20 +163,22 @@ class StudySweep:
             run_relaunched_job(job, self.context, self.task_function)
             return None
         plan = self.plan(arguments)
-        tracking = tracking_settings(self.conf.mlflow, self.config, plan.study_name)
-        self.tracker = SweepTracker(tracking)
+        self.tracker = SweepTracker(plan.tracking)
         study, recovery = self.open(plan)
         finished = finished_count(study.get_trials(deepcopy=False))
         n_trials = self._n_trials_in_force(study, finished)
         if finished >= n_trials:
-            log.info(
+            # An app whose sweep dir is new every run (timestamped) may expect a new search.
+            say = log.warning if plan.new_dir_each_run else log.info
+            say(
                 "nothing to run: study '%s' in %s already has %d of n_trials=%d trials "
                 "finished; a new hydra.sweeper.n_trials on the command line (or `hydratune "
-                "steer <sweep dir> n_trials N`) runs more (nothing written)",
+                "steer <sweep dir> n_trials N`) runs more (nothing written)%s",
                 plan.study_name,
                 mask_url(plan.url),
                 finished,
                 n_trials,
+                NEW_STUDY_HINT if plan.new_dir_each_run else "",
             )
             return None
         self.tracker.start(study, describe_space(plan.space, self.conf, arguments))
@@ -192,7 +208,17 @@ class StudySweep:
         with open_dict(config.hydra.sweeper):
             config.hydra.sweeper.study_name = study_name
         sweep_dir = Path(config.hydra.sweep.dir)
+        dir_setting = str(OmegaConf.to_container(config.hydra.sweep, resolve=False)["dir"])
+        storage = conf.storage
+        updates = {"study_name": study_name}
+        if storage is None:  # the journal lies with the app's outputs
+            storage = default_journal(dir_setting, sweep_dir, config.hydra.runtime.cwd)
+            if storage != DEFAULT_STORAGE:  # jobs, multirun.yaml and `hydratune report` read it
+                updates["storage"] = storage
+                with open_dict(config.hydra.sweeper):
+                    config.hydra.sweeper.storage = storage
         pruner = resolve_pruner(conf.pruner, config, conf.resource_key)
+        tracking = tracking_settings(conf.mlflow, config, study_name)
 
         configs = TrialConfigFactory(
             loader,
@@ -202,9 +228,11 @@ class StudySweep:
             hydra_updates={
                 "hydra.mode": RunMode.MULTIRUN,
                 "hydra.sweep.dir": str(sweep_dir),
-                "hydra.sweeper.study_name": study_name,
                 "hydra.sweeper.pruner": pruner,
+                **{f"hydra.sweeper.{key}": value for key, value in updates.items()},
                 **_password_out_of_jobs(config),
+                # the app's own MLflow logger logs into the trial's child run
+                **(stock_logger_updates(conf.mlflow, config) if tracking else {}),
             },
         )
         add_group_spaces(space, configs, loader.repository, parser)
@@ -212,7 +240,7 @@ class StudySweep:
         configs.check_keys(space.config_keys(), _group_options(space, configs), fixed_groups)
 
         launch = plan_launch(config, conf.n_jobs)
-        url = storage_url(conf.storage, config.hydra.runtime.cwd)
+        url = storage_url(storage, config.hydra.runtime.cwd)
         if launch.shares_storage and is_in_memory(url):
             raise StudyConfigError(
                 f"hydra.sweeper.storage: '{url}' cannot be shared with worker processes "
@@ -232,7 +260,19 @@ class StudySweep:
             warm = open_warm_start(
                 storage_url(source.get("storage"), cwd), source["study_name"], self.directions
             )
-        return SweepPlan(space, configs, study_name, sweep_dir, url, pruner, launch, enqueue, warm)
+        return SweepPlan(
+            space,
+            configs,
+            study_name,
+            sweep_dir,
+            url,
+            pruner,
+            launch,
+            enqueue,
+            warm,
+            new_dir_each_run="${now:" in dir_setting,
+            tracking=tracking,
+        )
 
     def open(self, plan: SweepPlan) -> tuple[optuna.Study, Recovery]:
         """Open (or create) the study, settle trials lost by earlier runs, seed it with the
@@ -298,6 +338,13 @@ class StudySweep:
             threads=conf.threads_per_worker,
             devices_per_trial=conf.devices_per_trial,
         )
+        warn_if_min_epochs_defeat_pruner(study.pruner, self.config)
+        hint = PrunerIdleHint(study, sweep_metric(self.config))
+
+        def told(trial: optuna.Trial) -> None:
+            self.tracker.told(trial)
+            hint.told(trial.number)
+
         loop = SweepLoop(
             study,
             plan.space,
@@ -309,17 +356,19 @@ class StudySweep:
             extend_trial=self._extender(),
             recovery=recovery,
             on_launch=self.tracker.launched,
-            on_result=self.tracker.told,
+            on_result=told,
         )
         trials = study.get_trials(deepcopy=False)
         copied = sum(WARM_START_FROM in t.user_attrs for t in trials)
+        finished = finished_count(trials)
         log.info(
             "study '%s' in %s: %d of %d trials finished%s; hydra/launcher=%s, %d slot(s)",
             plan.study_name,
             mask_url(plan.url),
-            finished_count(trials),
+            finished,
             loop.steering.n_trials,
-            f" ({copied} of them copied by warm_start)" if copied else "",
+            (f" ({copied} of them copied by warm_start)" if copied else "")
+            + (EARLIER_RUNS if finished and plan.new_dir_each_run else ""),
             plan.launch.kind,
             plan.launch.slots,
         )
@@ -350,7 +399,6 @@ class StudySweep:
 
     def finish(self, plan: SweepPlan, study: optuna.Study, summary: LoopSummary) -> None:
         """Report and export; then fail the command if the sweep stopped for failures."""
-        warn_if_pruner_idle(study)
         self._report(study, plan.sweep_dir, plan.url)
         complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if summary.failures and not complete and not summary.stopped_early:
