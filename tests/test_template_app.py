@@ -1,0 +1,146 @@
+"""lightning-hydra-template's way of working, as a real client (``tests/apps/template_app``):
+its hydra-optuna-sweeper search migrated with ``hydratune migrate``, swept from the command
+line with pruning, its best config rerun, its own (Lightning's stock) MLflow logger, its
+timestamped sweep dirs under ``logs/``, run as its users run ``python src/train.py``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from helpers import APPS
+from hydratune.attrs import MLFLOW_RUN_ID, PRUNE_OVERRULED
+from hydratune.storage import open_storage
+
+pytestmark = pytest.mark.slow
+
+JOURNAL = Path("logs/train/multiruns/hydratune.journal")
+# A good trial first, then one the median pruner stops after its first epoch (lr 1e-4 learns
+# nothing in an epoch), then whatever TPE asks.
+ENQUEUE = (
+    "hydra.sweeper.enqueue=["
+    "{model.lr: 0.02, data.batch_size: 32, model.hidden: 64},"
+    "{model.lr: 0.0001, data.batch_size: 128, model.hidden: 16}]"
+)
+SWEEP = [
+    "-m",
+    "hparams_search=digits_optuna",
+    "experiment=example",
+    "hydra.sweeper.n_trials=3",
+    "hydra/sweeper/pruner=median",
+    "hydra.sweeper.pruner.n_startup_trials=1",
+    "+callbacks.prune._target_=hydratune.PruningCallback.for_current_trial",
+    "+callbacks.prune.metric=val/acc",
+    "hydra.sweeper.report_png=false",
+    "++trainer.limit_train_batches=6",
+    ENQUEUE,
+]
+
+
+def run(app: Path, *args: str, module: str | None = None, env: dict | None = None) -> str:
+    """``python src/train.py *args`` (or ``python -m module *args``) in ``app``; its output."""
+    command = [sys.executable, *(["-m", module] if module else ["src/train.py"]), *args]
+    done = subprocess.run(
+        command,
+        cwd=app,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    return output
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    """A copy of the app whose hparams_search config was migrated as a user migrates it."""
+    root = tmp_path / "app"
+    shutil.copytree(APPS / "template_app", root)
+    run(root, "migrate", "configs/hparams_search/digits_optuna.yaml", module="hydratune")
+    return root
+
+
+def study(app: Path) -> optuna.Study:
+    return optuna.load_study(study_name="example", storage=open_storage(str(app / JOURNAL)))
+
+
+def sweep_dirs(app: Path) -> list[Path]:
+    return sorted(p for p in (app / JOURNAL.parent).iterdir() if p.is_dir())
+
+
+def test_a_migrated_template_sweep_prunes_keeps_its_journal_in_logs_and_its_best_config_reruns(
+    app,
+):
+    run(app, *SWEEP, "trainer.min_epochs=1")
+    trials = study(app).trials
+    states = [t.state for t in trials]
+    assert states == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.COMPLETE]
+    assert list(trials[1].intermediate_values) == [0]  # stopped after its first epoch
+    assert len(trials[0].intermediate_values) == 4
+    # the study lies with the app's outputs, beside its timestamped sweep dirs, not in outputs/
+    assert not (app / "outputs").exists()
+    (first,) = sweep_dirs(app)
+
+    # the best config keeps callbacks.prune: outside a sweep the callback does nothing
+    best = first / "best_config.yaml"
+    assert "hydratune.PruningCallback.for_current_trial" in best.read_text()
+    output = run(app, "--config-path", str(first), "--config-name", "best_config")
+    assert "not in a hydratune sweep, nothing to prune" in output
+    assert "`Trainer.fit` stopped: `max_epochs=4` reached" in output
+
+    # the same command again: the study is complete, and a new timestamped dir is no surprise
+    output = run(app, *SWEEP, "trainer.min_epochs=1")
+    assert "nothing to run: study 'example'" in output
+    assert "hydra.sweeper.study_name=<a new name>" in output
+    assert sweep_dirs(app) == [first] and len(study(app).trials) == 3
+
+
+def test_a_trial_the_pruner_stopped_that_trained_to_its_last_epoch_is_complete(app):
+    # experiment=example sets trainer.min_epochs = max_epochs: Lightning trains on after a stop
+    output = run(app, *SWEEP)
+    warning = "trainer.min_epochs=4 is not below trainer.max_epochs=4"
+    assert output.index(warning) < output.index("trial #0:")  # said before the first trial
+    trials = study(app).trials
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert len(trials[1].intermediate_values) == 4  # every epoch trained and reported
+    assert trials[1].user_attrs[PRUNE_OVERRULED].startswith("pruned at epoch 0")
+    assert "stopped_reason" not in trials[1].user_attrs
+
+
+@pytest.mark.mlflow
+def test_the_apps_stock_mlflow_logger_logs_into_the_trials_child_run(app, mlflow_server):
+    run(
+        app,
+        *SWEEP,
+        "trainer.min_epochs=1",
+        "logger=mlflow",
+        "hydra.sweeper.mlflow.enabled=true",
+        env={"MLFLOW_TRACKING_URI": mlflow_server.url},
+    )
+    client = mlflow.MlflowClient(mlflow_server.url)
+    experiment = client.get_experiment_by_name("example")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = {r.info.run_id: r for r in runs if "mlflow.parentRunId" in r.data.tags}
+    assert len(parents) == 1 and len(children) == 3  # one run per trial, none unlinked
+    # the app's logger created no experiment or run of its own
+    assert client.get_experiment_by_name("digits") is None
+    for trial in study(app).trials:
+        child = children[trial.user_attrs[MLFLOW_RUN_ID]]
+        assert child.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        curve = client.get_metric_history(child.info.run_id, "val/acc")
+        assert len(curve) == len(trial.intermediate_values)  # the app's curves, in the child
+        assert child.data.params["model.lr"] == str(trial.params["model.lr"])
+        assert child.data.params["model/lr"]  # and the app's own hyperparameters
+    pruned = next(t for t in study(app).trials if t.state == TrialState.PRUNED)
+    assert children[pruned.user_attrs[MLFLOW_RUN_ID]].data.tags["hydratune.state"] == "pruned"
