@@ -8,7 +8,7 @@ Under DDP, rank 0 reports and decides, and the decision is broadcast so every ra
 the same epoch; the trial is then marked pruned once, by the process that called ``fit``.
 
 Lightning does not stop before ``trainer.min_epochs``: a trial the pruner stopped that trained
-to its last epoch anyway is recorded as it ran, complete, with a ``prune_overruled`` note.
+on to its last epoch anyway is recorded as it ran, complete, with a ``prune_overruled`` note.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class PruningCallback(L.Callback):
         self.trial: optuna.Trial | None = None
         self.reason = ""  # the verdict, once training has ended (or a NaN, at once)
         self.asked = ""  # the pruner's stop request, until we know whether Lightning obeyed
+        self.asked_epoch = self.last_epoch = -1
 
     @classmethod
     def for_current_trial(cls, metric: str) -> PruningCallback:
@@ -66,7 +67,7 @@ class PruningCallback(L.Callback):
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or self.ref is None:
             return
-        epoch = trainer.current_epoch
+        epoch = self.last_epoch = trainer.current_epoch
         reason = ""
         if trainer.is_global_zero and self.trial is not None:
             reason = self._judge(trainer, epoch)
@@ -77,14 +78,14 @@ class PruningCallback(L.Callback):
         if reason.startswith(NAN):  # a NaN fails the trial however long it trains on
             self._record(trainer, reason)
         else:
-            self.asked = reason
+            self.asked, self.asked_epoch = reason, epoch
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Pruned only if the stop ended training early; Lightning trains on to ``min_epochs``,
-        and a trial that reached its last epoch anyway is complete."""
+        """Pruned unless Lightning trained on after the stop (to ``min_epochs``) and reached its
+        last epoch anyway: then the trial is complete."""
         if not self.asked or self.reason:
             return
-        if _trained_to_the_end(trainer):
+        if self.last_epoch > self.asked_epoch and _trained_to_the_end(trainer):
             if trainer.is_global_zero and self.trial is not None:
                 note = (
                     f"{self.asked}, but the Trainer trained on to its last epoch "
