@@ -121,6 +121,15 @@ def test_rerun_retrains_the_top_trials_over_seeds_and_reports_mean_and_std(tmp_p
     # reruns are not trials: the study is untouched
     after = load("mlp_digits", tmp_path).trials
     assert [(t.number, t.values, t.intermediate_values) for t in after] == before
+    # as a user runs it: the command's lines, not Lightning's banners (15 runs printed 124 lines)
+    again = tmp_path / "again"
+    command = ["rerun", str(sweep_dir), "--top-k", "1", "--seeds", "2", "--out", str(again)]
+    done = subprocess.run(
+        [sys.executable, "-m", "hydratune", *command], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "GPU available" not in done.stdout + done.stderr
+    assert (again / "rerun_results.yaml").is_file()
 
 
 @pytest.mark.slow

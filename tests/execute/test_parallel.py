@@ -11,9 +11,11 @@ import pytest
 from hydra.core.hydra_config import HydraConfig
 from optuna.trial import TrialState
 
-from helpers import load
+import hydratune.app
+from helpers import load, quadratic
 from hydratune import current_trial
 from hydratune.execute.local import slot_devices
+from hydratune.execute.worker import modules_to_preload
 
 
 def wait_for_trial_3(cfg):
@@ -87,3 +89,9 @@ def test_workers_see_only_their_slots_gpus(sweep, tmp_path, monkeypatch):
     )
     trials = load("quadratic", tmp_path).trials
     assert {t.user_attrs["gpus"] for t in trials} == {"0", "1"}
+
+
+def test_workers_import_lightning_first_only_for_a_task_whose_module_uses_it():
+    # imported after Hydra's job logging, Lightning doubles its lines: a worker imports it first
+    assert modules_to_preload(hydratune.app.train_app) == ("lightning",)
+    assert modules_to_preload(quadratic) == ()  # no 3-5 s import for a task without Lightning

@@ -27,7 +27,7 @@ from hydratune.execute.job import JobResult, job_output_dir, run_trial_job
 from hydratune.execute.launcher import Launcher, describe
 from hydratune.execute.relaunch import job_in_environment
 from hydratune.execute.trial_config import TrialConfigFactory
-from hydratune.execute.worker import init_worker, run_in_worker
+from hydratune.execute.worker import init_worker, modules_to_preload, run_in_worker
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +85,12 @@ def visible_gpus() -> list[str]:
         return []
 
 
-def init_pool_worker(state: bytes, threads: int) -> None:
+def init_pool_worker(state: bytes, threads: int, preload: Sequence[str] = ()) -> None:
     """``init_worker`` for a local pool's worker, which lives and dies with its sweeper and
     leaves Ctrl-C to it."""
     interrupts.ignore_in_worker()
     _die_with_parent()
-    init_worker(state, threads)
+    init_worker(state, threads, preload)
 
 
 def _die_with_parent(interval: float = 0.2) -> None:
@@ -126,6 +126,7 @@ class ProcessPoolLauncher(Launcher):
 
         super().__init__(configs)
         self._state = cloudpickle.dumps((hydra_context, task_function, Singleton.get_state()))
+        self._preload = modules_to_preload(task_function)
         self._threads = threads or max(1, (os.cpu_count() or 1) // n_slots)
         self._devices = slot_devices(n_slots, devices_per_trial, visible_gpus())
         self._executors: list[Any] = [None] * n_slots
@@ -141,7 +142,7 @@ class ProcessPoolLauncher(Launcher):
             self._executors[slot] = ProcessPoolExecutor(
                 max_workers=1,
                 initializer=init_pool_worker,
-                initargs=(self._state, self._threads),
+                initargs=(self._state, self._threads, self._preload),
                 env=env,
             )
         return self._executors[slot]

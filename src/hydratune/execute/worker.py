@@ -9,10 +9,15 @@ trials because importing torch and Lightning costs seconds.
 from __future__ import annotations
 
 import gc
+import importlib
 import pickle
+import sys
+import types
+from collections.abc import Sequence
 from typing import Any
 
 from hydra.core.singleton import Singleton
+from hydra.types import TaskFunction
 
 from hydratune.execute.job import JobResult, run_trial_job
 
@@ -20,9 +25,31 @@ from hydratune.execute.job import JobResult, run_trial_job
 _WORKER: dict[str, Any] = {}
 
 
-def init_worker(state: bytes, threads: int) -> None:
-    """Set up a worker process from the sweep's pickled (context, task, Hydra singletons)."""
+# Imported into a process after Hydra's job logging is set up, Lightning gives its "lightning"
+# logger a console handler of its own and resets its packages' levels to INFO: every banner
+# ("GPU available", tips) then prints twice, whatever the job's logging config says.
+PRELOAD = ("lightning", "pytorch_lightning")
+
+
+def modules_to_preload(task: TaskFunction) -> tuple[str, ...]:
+    """The Lightning packages the task's module imports: a worker imports them first, as the
+    sweeper's process did, so a trial prints what it prints there (once)."""
+    module = sys.modules.get(getattr(task, "__module__", "") or "")
+    used = {
+        value.__name__.split(".")[0]
+        for value in (vars(module).values() if module is not None else ())
+        if isinstance(value, types.ModuleType)
+    }
+    return tuple(name for name in PRELOAD if name in used)
+
+
+def init_worker(state: bytes, threads: int, preload: Sequence[str] = ()) -> None:
+    """Set up a worker process from the sweep's pickled (context, task, Hydra singletons),
+    importing ``preload`` first (``modules_to_preload``)."""
     import cloudpickle  # noqa: F401  (the state was pickled with it)
+
+    for name in preload:
+        importlib.import_module(name)
 
     context, task, singletons = pickle.loads(state)
     Singleton.set_state(singletons)

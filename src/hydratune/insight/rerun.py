@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import logging
 import statistics
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,9 @@ from hydratune.attrs import OVERRIDES
 from hydratune.insight.export import HYDRA_DIR, trial_dir_of
 from hydratune.insight.report import markdown_table, rank_trials
 
+# Lightning's per-run banners (GPU/TPU available, tips, "Seed set") are INFO lines of these
+# loggers: over 15 runs they were 124 lines around the command's one line per run.
+LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric")
 RESULTS_FILE = "rerun_results.yaml"
 MARKDOWN_FILE = "rerun.md"
 
@@ -100,30 +104,58 @@ def rerun_top_trials(
     if not trials:
         raise ValueError(f"study '{study.study_name}' has no complete trial to rerun")
     results = []
-    for trial in trials:
-        trial_dir = trial_dir_of(trial, sweep_dir)
-        config = OmegaConf.load(trial_dir / HYDRA_DIR / "config.yaml")
-        base_seed = int(config.get("seed") or 0)
-        result = RerunResult(
-            trial=trial.number,
-            sweep_values=list(trial.values),
-            overrides=list(trial.user_attrs.get(OVERRIDES) or []),
-        )
-        for seed in range(base_seed, base_seed + n_seeds):
-            run_dir = Path(out_dir) / f"trial_{trial.number}" / f"seed_{seed}"
-            try:
-                value = run_saved_config(trial_dir, run_dir, task, seed=seed)
-                values = [float(v) for v in (value if isinstance(value, Sequence) else [value])]
-            except Exception as error:  # one failed seed is a result, not the end of the rerun
-                values = None
-                result.errors[seed] = f"{type(error).__name__}: {error}"
-            result.seeds.append(seed)
-            result.values.append(values)
-            if on_run is not None:
-                on_run(trial, seed, values)
-        results.append(result)
+    with lightning_warnings_only():
+        for trial in trials:
+            results.append(_rerun_trial(trial, sweep_dir, n_seeds, out_dir, task, on_run))
     write_rerun_results(study, results, Path(out_dir))
     return results
+
+
+@contextlib.contextmanager
+def lightning_warnings_only() -> Iterator[None]:
+    """Lightning's INFO lines off while the runs go (the task's module is imported by now:
+    importing Lightning resets them to INFO); its warnings still show."""
+    loggers = [logging.getLogger(name) for name in LIGHTNING_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(logger.level, logging.WARNING))
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def _rerun_trial(
+    trial: FrozenTrial,
+    sweep_dir: Path,
+    n_seeds: int,
+    out_dir: Path,
+    task: Task,
+    on_run: Callable[[FrozenTrial, int, list[float] | None], None] | None,
+) -> RerunResult:
+    """Run one trial's saved config once per seed."""
+    trial_dir = trial_dir_of(trial, sweep_dir)
+    config = OmegaConf.load(trial_dir / HYDRA_DIR / "config.yaml")
+    base_seed = int(config.get("seed") or 0)
+    result = RerunResult(
+        trial=trial.number,
+        sweep_values=list(trial.values),
+        overrides=list(trial.user_attrs.get(OVERRIDES) or []),
+    )
+    for seed in range(base_seed, base_seed + n_seeds):
+        run_dir = Path(out_dir) / f"trial_{trial.number}" / f"seed_{seed}"
+        try:
+            value = run_saved_config(trial_dir, run_dir, task, seed=seed)
+            values = [float(v) for v in (value if isinstance(value, Sequence) else [value])]
+        except Exception as error:  # one failed seed is a result, not the end of the rerun
+            values = None
+            result.errors[seed] = f"{type(error).__name__}: {error}"
+        result.seeds.append(seed)
+        result.values.append(values)
+        if on_run is not None:
+            on_run(trial, seed, values)
+    return result
 
 
 def run_saved_config(trial_dir: Path, run_dir: Path, task: Task, seed: int | None = None) -> Any:

@@ -91,7 +91,8 @@ def train(cfg: DictConfig, callbacks: list[L.Callback] | None = None) -> float |
     if pruning is not None:
         pruning.raise_if_pruned()
     result = tracker.result()
-    log.info(tracker.summary())
+    if trainer.is_global_zero:  # DDP's other ranks train the same trial: one line for it
+        log.info(tracker.summary())
     return result
 
 

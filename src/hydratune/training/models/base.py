@@ -93,13 +93,27 @@ class SupervisedModule(L.LightningModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         loss, _ = self._loss_and_accuracy(batch)
-        # batch_size given so Lightning need not infer it; epoch values are size-weighted means.
-        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(batch[1]))
+        # batch_size given so Lightning need not infer it; epoch values are size-weighted means,
+        # over every DDP rank's share of the data (sync_dist; nothing to do in one process).
+        self.log(
+            "train/loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            batch_size=len(batch[1]),
+            sync_dist=True,
+        )
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         loss, acc = self._loss_and_accuracy(batch)
-        kwargs = {"on_step": False, "on_epoch": True, "prog_bar": True, "batch_size": len(batch[1])}
+        kwargs = {
+            "on_step": False,
+            "on_epoch": True,
+            "prog_bar": True,
+            "batch_size": len(batch[1]),
+            "sync_dist": True,
+        }
         self.log("val/loss", loss, **kwargs)
         if acc is not None:
             self.log("val/acc", acc, **kwargs)
