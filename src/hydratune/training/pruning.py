@@ -89,7 +89,7 @@ class PruningCallback(L.Callback):
             if trainer.is_global_zero and self.trial is not None:
                 note = (
                     f"{self.asked}, but the Trainer trained on to its last epoch "
-                    f"(trainer.min_epochs={trainer.fit_loop.min_epochs}): not pruned"
+                    f"(trainer.min_epochs={trainer.min_epochs}): not pruned"
                 )
                 self.trial.set_user_attr(PRUNE_OVERRULED, note)
         else:
