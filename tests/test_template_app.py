@@ -117,22 +117,6 @@ def test_a_trial_the_pruner_stopped_that_trained_to_its_last_epoch_is_complete(a
     assert "stopped_reason" not in trials[1].user_attrs
 
 
-def test_worker_processes_print_lightnings_lines_once_per_trial(app):
-    # Lightning imported in a worker after Hydra's job logging printed each line twice
-    output = run(
-        app,
-        "-m",
-        "hparams_search=digits_optuna",
-        "hydra.sweeper.n_trials=2",
-        "hydra.sweeper.n_jobs=2",
-        "trainer.max_epochs=1",
-        "++trainer.limit_train_batches=2",
-        "hydra.sweeper.report=false",
-    )
-    assert output.count("GPU available") == 2
-    assert output.count("`Trainer.fit` stopped") == 2
-
-
 @pytest.mark.mlflow
 def test_the_apps_stock_mlflow_logger_logs_into_the_trials_child_run(app, mlflow_server):
     run(

@@ -4,6 +4,8 @@ with their own thread counts, and per-slot GPU assignment."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -95,3 +97,23 @@ def test_workers_import_lightning_first_only_for_a_task_whose_module_uses_it():
     # imported after Hydra's job logging, Lightning doubles its lines: a worker imports it first
     assert modules_to_preload(hydratune.app.train_app) == ("lightning",)
     assert modules_to_preload(quadratic) == ()  # no 3-5 s import for a task without Lightning
+
+
+@pytest.mark.slow
+def test_worker_processes_print_no_lightning_banner_the_config_quiets(tmp_path):
+    # as a user runs it: the app's task imports Lightning in each worker's first trial, after
+    # Hydra's job logging, which printed every Lightning line twice past conf's WARNING level
+    command = ["sweep=mlp_digits", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2"]
+    command += ["trainer.max_epochs=1", "+trainer.limit_train_batches=2"]
+    command += ["hydra.sweeper.report=false", "hydra.sweeper.export_best=false"]
+    done = subprocess.run(
+        [sys.executable, "-m", "hydratune", "-m", *command],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert "GPU available" not in output and "Seed set" not in output
+    assert output.count("val/acc = ") == 2  # the task's own line, once per trial
