@@ -1,5 +1,6 @@
 """Warnings about a sweep that runs but cannot do what its config asks.
 
+A sweep whose study already has its trials says so; loudly when its sweep dir is new each run.
 A pruner needs intermediate values: hydratune's training task reports them, an app of one's
 own (a LightningModule in another project) reports nothing unless it adds the callback, and
 then every trial runs to the end while the config says ``pruner: median``. A pruner also
@@ -21,6 +22,32 @@ log = logging.getLogger(__name__)
 # convention (its hparams_search configs set it).
 METRIC_KEYS = ("objective.metric", "optimized_metric")
 UNKNOWN_METRIC = "<the metric the sweep optimises>"
+
+
+EARLIER_RUNS = " (by earlier runs, in their own sweep dirs)"
+# Said when a timestamped sweep dir meets a study that earlier runs filled.
+NEW_STUDY_HINT = (
+    ". The study is kept by name across runs, though hydra.sweep.dir is new each run; for a "
+    "new search set hydra.sweeper.study_name=<a new name> (or hydra.sweeper.storage=memory)"
+)
+
+
+def say_nothing_to_run(
+    study_name: str, where: str | None, finished: int, n_trials: int, new_dir_each_run: bool
+) -> None:
+    """The study already has its trials: say so, loudly for an app whose sweep dir is new each
+    run (timestamped), which may expect a new search, with how to start one."""
+    say = log.warning if new_dir_each_run else log.info
+    say(
+        "nothing to run: study '%s' in %s already has %d of n_trials=%d trials finished; a new "
+        "hydra.sweeper.n_trials on the command line (or `hydratune steer <sweep dir> n_trials "
+        "N`) runs more (nothing written)%s",
+        study_name,
+        where,
+        finished,
+        n_trials,
+        NEW_STUDY_HINT if new_dir_each_run else "",
+    )
 
 
 def callback_line(metric: str | None) -> str:

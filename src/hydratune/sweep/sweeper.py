@@ -77,7 +77,13 @@ from hydratune.sweep.enqueue_warm_start import (
     plan_enqueue,
     warm_start,
 )
-from hydratune.sweep.hints import PrunerIdleHint, sweep_metric, warn_if_min_epochs_defeat_pruner
+from hydratune.sweep.hints import (
+    EARLIER_RUNS,
+    PrunerIdleHint,
+    say_nothing_to_run,
+    sweep_metric,
+    warn_if_min_epochs_defeat_pruner,
+)
 from hydratune.sweep.loop import LoopSummary, SweepLoop
 from hydratune.sweep.orphans import settle_orphaned_jobs
 from hydratune.sweep.progress import SweepProgress
@@ -97,14 +103,6 @@ from hydratune.sweep.upstream import merged_params
 from hydratune.training import register_live_study, unregister_live_study
 
 log = logging.getLogger(__name__)
-
-
-EARLIER_RUNS = " (by earlier runs, in their own sweep dirs)"
-# Said when a timestamped sweep dir meets a study that earlier runs filled.
-NEW_STUDY_HINT = (
-    ". The study is kept by name across runs, though hydra.sweep.dir is new each run; for a "
-    "new search set hydra.sweeper.study_name=<a new name> (or hydra.sweeper.storage=memory)"
-)
 
 
 class SweepFailedError(RuntimeError):
@@ -132,8 +130,8 @@ class SweepPlan:
     launch: LaunchPlan
     enqueue: list[EnqueuedTrial]  # the sweep's enqueue: items, checked
     warm_start: WarmStartSource | None
-    new_dir_each_run: bool  # hydra.sweep.dir has ${now:...}: reruns continue the study elsewhere
-    tracking: TrackingSettings | None  # MLflow, or None
+    new_dir_each_run: bool = False  # hydra.sweep.dir has ${now:...}: runs continue it elsewhere
+    tracking: TrackingSettings | None = None  # MLflow, or None
 
 
 class StudySweep:
@@ -168,17 +166,8 @@ class StudySweep:
         finished = finished_count(study.get_trials(deepcopy=False))
         n_trials = self._n_trials_in_force(study, finished)
         if finished >= n_trials:
-            # An app whose sweep dir is new every run (timestamped) may expect a new search.
-            say = log.warning if plan.new_dir_each_run else log.info
-            say(
-                "nothing to run: study '%s' in %s already has %d of n_trials=%d trials "
-                "finished; a new hydra.sweeper.n_trials on the command line (or `hydratune "
-                "steer <sweep dir> n_trials N`) runs more (nothing written)%s",
-                plan.study_name,
-                mask_url(plan.url),
-                finished,
-                n_trials,
-                NEW_STUDY_HINT if plan.new_dir_each_run else "",
+            say_nothing_to_run(
+                plan.study_name, mask_url(plan.url), finished, n_trials, plan.new_dir_each_run
             )
             return None
         self.tracker.start(study, describe_space(plan.space, self.conf, arguments))
@@ -260,19 +249,9 @@ class StudySweep:
             warm = open_warm_start(
                 storage_url(source.get("storage"), cwd), source["study_name"], self.directions
             )
-        return SweepPlan(
-            space,
-            configs,
-            study_name,
-            sweep_dir,
-            url,
-            pruner,
-            launch,
-            enqueue,
-            warm,
-            new_dir_each_run="${now:" in dir_setting,
-            tracking=tracking,
-        )
+        plan = SweepPlan(space, configs, study_name, sweep_dir, url, pruner, launch, enqueue, warm)
+        plan.new_dir_each_run, plan.tracking = "${now:" in dir_setting, tracking
+        return plan
 
     def open(self, plan: SweepPlan) -> tuple[optuna.Study, Recovery]:
         """Open (or create) the study, settle trials lost by earlier runs, seed it with the
