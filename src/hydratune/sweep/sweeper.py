@@ -220,8 +220,7 @@ class StudySweep:
                 "hydra.sweeper.pruner": pruner,
                 **{f"hydra.sweeper.{key}": value for key, value in updates.items()},
                 **_password_out_of_jobs(config),
-                # the app's own MLflow logger logs into the trial's child run
-                **(stock_logger_updates(conf.mlflow, config) if tracking else {}),
+                **(stock_logger_updates(conf.mlflow, config) if tracking else {}),  # app logger
             },
         )
         add_group_spaces(space, configs, loader.repository, parser)
