@@ -3,8 +3,6 @@ Markdown report, and an export never lands in an installed package."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from helpers import REPO, TINY_SWEEP, load, multirun
@@ -54,7 +52,7 @@ def test_a_sweep_of_the_bundled_configs_exports_into_the_working_directory(tmp_p
         exported = tmp_path / "conf" / "experiment" / "mlp_digits_best.yaml"
         assert exported.is_file()
         # the header says how to run it: the project's conf/ is not the app's, so --config-dir
-        assert f"--config-dir {Path('conf').resolve()}" in exported.read_text()
+        assert "--config-dir conf\n" in exported.read_text()  # relative to where it ran
         study = load("mlp_digits", tmp_path)
         sweep_dir = tmp_path / "outputs" / "sweeps" / "mlp_digits"
         assert default_target(study, sweep_dir) == tmp_path / "conf" / "experiment" / exported.name
