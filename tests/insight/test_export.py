@@ -181,3 +181,17 @@ def test_an_init_projects_export_command_names_its_config_dir(tmp_path):
     assert command == "hydratune experiment=tiny_best --config-dir conf"
     assert command in out
     run(project, shlex.split(command))
+
+
+def test_an_export_never_replaces_a_file_it_did_not_write(lightning_sweep, conf, tmp_path):
+    study = load("mlp_digits", tmp_path)
+    mine = conf / "experiment" / "mlp_digits_best.yaml"
+    mine.write_bytes(b"# my own experiment\nseed: 7\n")
+    with pytest.raises(ExportError, match="was not written by hydratune export"):
+        export_best(study, lightning_sweep, mine)
+    assert mine.read_bytes() == b"# my own experiment\nseed: 7\n"
+    mine.unlink()
+    export_best(study, lightning_sweep, mine)
+    export_best(study, lightning_sweep, mine)  # its own earlier export is replaced
+    assert "exported by hydratune." in mine.read_text().splitlines()[1]
+    assert [p.name for p in mine.parent.glob(".*tmp")] == []

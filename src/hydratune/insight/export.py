@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import os
 import shlex
 import subprocess
 import sys
@@ -69,8 +70,11 @@ def export_best(
         config_dir = _relative_to(target.parent.parent, cwd)
         command_line = [*command_line, "--config-dir", str(config_dir)]
     text = _header(study, chosen, target, cwd, command_line) + _body(overrides, config)
+    _check_ours(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, target)  # whole or not at all
     return target
 
 
@@ -105,6 +109,19 @@ def default_target(
 
 
 RERUN_LINE = "# Rerun it (same seed, same value): "
+EXPORTED_BY = "exported by hydratune."
+
+
+def _check_ours(target: Path) -> None:
+    """An export replaces only an earlier export: a file of the user's at that path is kept."""
+    if not target.exists():
+        return
+    head = target.read_bytes()[:400].decode("utf-8", "replace").splitlines()[:2]
+    if len(head) < 2 or not head[1].endswith(EXPORTED_BY):
+        raise ExportError(
+            f"{target} exists and was not written by hydratune export; it was left as it is. "
+            "Move it, or export to another file (hydratune export --to PATH)"
+        )
 
 
 def rerun_command(arguments: Sequence[str], app: str = "hydratune") -> str:
@@ -281,7 +298,7 @@ def _header(
     command = rerun_command([f"{target.parent.name}={target.stem}", *command_line])
     lines = [
         "# @package _global_",
-        f"# Trial #{trial.number} of study '{study.study_name}', exported by hydratune.",
+        f"# Trial #{trial.number} of study '{study.study_name}', {EXPORTED_BY}",
         f"{RERUN_LINE}{command}",
         f"# study: {study.study_name}   trial: #{trial.number}   value: {values}",
         f"# overrides: {' '.join(trial.user_attrs.get(OVERRIDES) or [])}",
