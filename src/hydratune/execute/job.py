@@ -33,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from hydratune import compat
 from hydratune.execute import interrupts
+from hydratune.files import write_atomically
 from hydratune.storage import mask_url
 
 
@@ -173,9 +174,4 @@ def _save(container: Any, path: Path) -> None:
     text = yaml.dump(
         container, default_flow_style=False, allow_unicode=True, sort_keys=False, Dumper=_Dumper
     )
-    aside = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        aside.write_text(mask_url(text) or "", encoding="utf-8")
-        os.replace(aside, path)
-    finally:
-        aside.unlink(missing_ok=True)
+    write_atomically(path, mask_url(text) or "")

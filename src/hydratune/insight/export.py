@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
-import os
 import shlex
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
 from hydratune.attrs import OUTPUT_DIR, OVERRIDES
+from hydratune.files import write_atomically
 
 HYDRA_DIR = ".hydra"
 
@@ -72,9 +72,7 @@ def export_best(
     text = _header(study, chosen, target, cwd, command_line) + _body(overrides, config)
     _check_ours(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, target)  # whole or not at all
+    write_atomically(target, text)
     return target
 
 

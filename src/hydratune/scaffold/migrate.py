@@ -36,10 +36,7 @@ from __future__ import annotations
 
 import copy
 import difflib
-import os
 import re
-import shutil
-import tempfile
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +45,7 @@ from typing import Any
 import yaml
 
 from hydratune.errors import StudyConfigError
+from hydratune.files import write_atomically
 from hydratune.schema import UPSTREAM_TARGET
 from hydratune.sweep import search_space_params
 
@@ -133,18 +131,9 @@ def write(migration: Migration) -> None:
     ``os.replace``d; any failure (a full disk) removes the temporary file and leaves the
     original untouched."""
     path = migration.path
-    descriptor, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".migrate"
-    )
     try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(migration.new.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        shutil.copymode(path, temporary)
-        os.replace(temporary, path)
+        write_atomically(path, migration.new, sync=True, keep_mode=True)
     except OSError as error:
-        Path(temporary).unlink(missing_ok=True)
         raise MigrationError(
             f"cannot write {path}: {error.strerror or error}; the file is unchanged"
         ) from None

@@ -14,13 +14,12 @@ from __future__ import annotations
 import inspect
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import optuna
 
+from hydratune.files import write_atomically
 from hydratune.optuna_classes import PRUNERS, SAMPLERS, SUPPLIED
 
 TARGET = Path(__file__).with_name("optuna_options.py")
@@ -92,10 +91,7 @@ def render() -> str:
 
 def main() -> None:
     text = render()
-    fd, tmp = tempfile.mkstemp(dir=TARGET.parent, prefix=".optuna_options.", suffix=".tmp")
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    os.replace(tmp, TARGET)
+    write_atomically(TARGET, text)
     print(f"wrote {TARGET} ({len(SAMPLERS)} samplers, {len(PRUNERS)} pruners)")
 
 

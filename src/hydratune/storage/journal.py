@@ -18,6 +18,7 @@ from typing import Any
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
 from hydratune.errors import StudyConfigError
+from hydratune.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -148,12 +149,7 @@ def _rewrite(path: Path, data: bytes, damaged: list[tuple[int, int, bytes | None
         parts += [data[start:begin], kept or b""]
         start = end
     parts.append(data[start:])
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.repair")
-    with open(temporary, "wb") as f:
-        f.write(b"".join(parts))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
+    write_atomically(path, b"".join(parts), sync=True)
 
 
 class RepairingJournalBackend(JournalFileBackend):

@@ -37,11 +37,20 @@ def sweep_directions(setting: Any, config: DictConfig) -> list[StudyDirection]:
     """The directions a sweep optimises: ``hydra.sweeper.direction``, or when it is unset the
     app's ``objective.direction`` (hydratune's task returns that metric), else ``minimize`` as
     hydra-optuna-sweeper. A sweep typed on the command line names no direction: it must still
-    optimise the way the objective says, and a setting that contradicts it is refused."""
+    optimise the way the objective says; a setting that contradicts it, or names another
+    number of directions than ``objective.metric`` has metrics, is refused."""
     objective = OmegaConf.select(config, "objective.direction", default=None)
     if setting is None:
         return directions_of("minimize" if objective is None else objective)
     directions = directions_of(setting)
+    metric = OmegaConf.select(config, "objective.metric", default=None)  # hydratune's task
+    n_metrics = len(directions) if metric is None else 1 if isinstance(metric, str) else len(metric)
+    if n_metrics != len(directions):
+        raise StudyConfigError(
+            f"hydra.sweeper.direction has {len(directions)} direction(s) but objective.metric "
+            f"names {n_metrics} metric(s); give one direction per metric (e.g. "
+            "hydra.sweeper.direction: ${objective.direction})"
+        )
     if objective is not None and directions != directions_of(objective):
         raise StudyConfigError(
             f"hydra.sweeper.direction={_names(directions)} contradicts "

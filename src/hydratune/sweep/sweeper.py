@@ -33,6 +33,7 @@ from hydratune.execute import (
     relaunched_job,
     run_relaunched_job,
 )
+from hydratune.files import write_atomically
 from hydratune.insight import (
     SweepTracker,
     TrackingSettings,
@@ -93,12 +94,11 @@ from hydratune.sweep.settings import check_settings, check_study_name, safe_stud
 from hydratune.sweep.study import (
     build_sampler,
     check_space_change,
-    directions_of,
     open_study,
     sweep_directions,
     trials_in_storage,
 )
-from hydratune.sweep.trial_dirs import set_aside_foreign_dirs, write_atomically
+from hydratune.sweep.trial_dirs import set_aside_foreign_dirs
 from hydratune.sweep.upstream import merged_params
 from hydratune.training import register_live_study, unregister_live_study
 
@@ -187,7 +187,6 @@ class StudySweep:
         parser = make_parser(loader)
         params = merged_params(conf.params, conf.search_space)
         space = parse_search_space(params, arguments, parser, conf.when, conf.paired)
-        _check_objective_count(config, conf.direction)
         self.directions = sweep_directions(conf.direction, config)
         study_name = (
             check_study_name(conf.study_name)
@@ -443,21 +442,6 @@ def _on_command_line(config: DictConfig, key: str) -> bool:
     lines = list(OmegaConf.select(config, "hydra.overrides.hydra", default=None) or [])
     parsed = OverridesParser.create().parse_overrides(lines)
     return any(o.key_or_group == key and not o.is_delete() for o in parsed)
-
-
-def _check_objective_count(config: DictConfig, direction: Any) -> None:
-    """With hydratune's training task, ``objective.metric`` must name one metric per direction."""
-    metric = OmegaConf.select(config, "objective.metric")
-    if metric is None or direction is None:
-        return
-    n_directions = len(directions_of(direction))
-    n_metrics = 1 if isinstance(metric, str) else len(metric)
-    if n_metrics != n_directions:
-        raise StudyConfigError(
-            f"hydra.sweeper.direction has {n_directions} direction(s) but objective.metric names "
-            f"{n_metrics} metric(s); give one direction per metric (e.g. "
-            "hydra.sweeper.direction: ${objective.direction})"
-        )
 
 
 def _password_out_of_jobs(config: DictConfig) -> dict[str, str]:

@@ -9,7 +9,6 @@ to ``<sweep dir>.before-<time>`` with a warning, so every trial dir holds one tr
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -45,10 +44,3 @@ def set_aside_foreign_dirs(study: optuna.Study, sweep_dir: Path) -> Path | None:
         aside,
     )
     return aside
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all (a kill mid-write leaves the old file)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)

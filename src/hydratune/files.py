@@ -1,0 +1,37 @@
+"""Replacing a file whole or not at all: the one way hydratune rewrites a file.
+
+A kill, a full disk or a file-size limit in the middle of a plain write leaves a file cut short
+(a torn ``hydra.yaml``, half a migrated config). Written to a temporary file beside it and
+``os.replace``d, the file is either the old one or the new one; the temporary file is removed
+on any failure, which is raised to the caller.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+def write_atomically(
+    path: Path, data: str | bytes, *, sync: bool = False, keep_mode: bool = False
+) -> None:
+    """Replace ``path`` by ``data`` (text as UTF-8). ``sync``: on disk before it replaces
+    anything (a journal, a user's config); ``keep_mode``: the old file's permissions."""
+    path = Path(path)
+    descriptor, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        if keep_mode:
+            shutil.copymode(path, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
