@@ -82,6 +82,25 @@ def test_rdb_user_attr_count_counts_by_prefix_in_an_rdb_storage_only(tmp_path):
     assert compat.rdb_user_attr_count(study(), "steer:") is None  # in memory: not RDB
 
 
+@pytest.mark.parametrize("kind", ["journal", "memory"])
+def test_set_user_attrs_sets_each_attribute_in_the_storage_and_the_trial(tmp_path, kind):
+    path = tmp_path / "study.journal"
+    storage = (
+        optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+        if kind == "journal"
+        else optuna.storages.InMemoryStorage()
+    )
+    trial = optuna.create_study(storage=storage, study_name="s").ask()
+    compat.set_user_attrs(trial, {"a": 1, "b": [2, "x"], "c": None})
+    assert trial.user_attrs == {"a": 1, "b": [2, "x"], "c": None}
+    if kind == "journal":  # one record per key, as a fresh reader (Optuna's replay) needs
+        lines = path.read_text().splitlines()
+        assert sum('"user_attr"' in line for line in lines) == 3
+        backend = optuna.storages.journal.JournalFileBackend(str(path))
+        reread = optuna.load_study(study_name="s", storage=optuna.storages.JournalStorage(backend))
+        assert reread.trials[0].user_attrs == {"a": 1, "b": [2, "x"], "c": None}
+
+
 def test_grid_of_returns_the_grid_a_sampler_was_built_with():
     grid = {"a": [1, 2], "b": ["x"]}
     assert compat.grid_of(optuna.samplers.GridSampler(grid)) == grid  # _search_space

@@ -110,6 +110,35 @@ def rdb_user_attr_count(study: optuna.Study, prefix: str) -> int | None:
         )
 
 
+def set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+    """``trial.set_user_attr`` for each of ``attrs``; on a journal storage in one append (one
+    file lock, one write, about 1 ms a trial) instead of one per key. The records stay one key
+    each, as Optuna's replay requires (``JournalStorage._backend``, ``_replay_result``,
+    ``_thread_lock``, ``_sync_with_backend``; ``Trial._cached_frozen_trial``)."""
+    from optuna.storages.journal import JournalStorage
+    from optuna.storages.journal._storage import JournalOperation
+
+    storage = trial.storage
+    if not isinstance(storage, JournalStorage) or len(attrs) < 2:
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return
+    worker = storage._replay_result.worker_id
+    logs = [
+        {
+            "op_code": JournalOperation.SET_TRIAL_USER_ATTR,
+            "worker_id": worker,
+            "trial_id": trial._trial_id,
+            "user_attr": {key: value},
+        }
+        for key, value in attrs.items()
+    ]
+    with storage._thread_lock:
+        storage._backend.append_logs(logs)
+        storage._sync_with_backend()
+    trial._cached_frozen_trial.user_attrs.update(attrs)
+
+
 def trial_id(trial: FrozenTrial | optuna.Trial) -> int:
     """The storage id of a trial (``FrozenTrial._trial_id``, ``Trial._trial_id``), to read or
     update it in the storage."""

@@ -28,6 +28,32 @@ def test_trial_config_equals_hydras_own_composition(config_dir, config_name, ove
         assert OmegaConf.to_yaml(fast, resolve=False) == OmegaConf.to_yaml(slow, resolve=False)
 
 
+LINES = [
+    # the forms read without Hydra's parser: numbers and identifiers
+    *["x=0", "x=1", "x=-3", "x=0.25", "x=-0.5", "x=1e-05", "x=2.5E+3", "x=12345678901234567890"],
+    *["model.lr=0.001", "model=cnn", "a_b.c_d=relu", "kind=_b"],
+    # the rest, which must go to Hydra's parser and keep its reading
+    *["x=True", "x=false", "x=NULL", "x=inf", "x=NaN", "x=1_000", "x=.5", "x=1.", "x=007"],
+    *["x='0.25'", "x=a-b", "+x=1", "~x", "++x=1", "x=${y}", "x=[1,2]", "x=choice(1,2)"],
+    *["model/opt=adam", "x=a b", "x=1.0.0", "db@pkg=mysql"],
+    *["x=-nan", "x=é", "x=1=2"],
+]
+
+
+def _read(parse, line):
+    try:
+        override = parse(line)
+    except Exception as error:
+        return type(error)
+    return repr(override), type(override.value())  # repr: nan equals nan
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_a_trials_override_is_read_as_hydra_reads_it(line):
+    with composed(TEST_CONF, "quadratic") as (factory, loader, _):
+        assert _read(factory.parse, line) == _read(factory._parser.parse_override, line)
+
+
 def test_each_set_of_group_choices_is_composed_once():
     with composed(TEST_CONF, "quadratic") as (factory, _, _):
         for x in range(5):

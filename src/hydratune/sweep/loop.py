@@ -231,14 +231,17 @@ class SweepLoop:
         if self._surplus(trial):
             return None
         self.active[trial.number] = trial
-        self.recovery.claim(trial)
-        if self.extend_trial is not None:
-            self.extend_trial(trial)
+        start: dict[str, list[str]] = {}
+        try:
+            if self.extend_trial is not None:
+                self.extend_trial(trial)
+            start[OVERRIDES] = self.space.overrides(trial.params)
+        finally:  # owned even when the hook raised, so that recovery can fail it as lost
+            self.recovery.claim(trial, start)
         return trial
 
     def _launch(self, trial: optuna.Trial) -> Future[JobResult]:
-        overrides = self.space.overrides(trial.params)
-        trial.set_user_attr(OVERRIDES, overrides)
+        overrides = trial.user_attrs[OVERRIDES]
         log.info("trial #%d: %s", trial.number, " ".join(overrides))
         env = self.on_launch(trial) if self.on_launch is not None else None
         if self.on_started is not None:  # before submit: in-process, it returns when done
