@@ -34,7 +34,7 @@ test: setup services
 # dominates with: pytest --durations=30 -m "$(FAST)"
 FAST := not slow and not postgres and not chromium and not ray and not slurm and not mlflow and not bench
 test-fast: setup
-	$(BIN)/python -m pytest -m "$(FAST)"
+	$(BIN)/python -m pytest -n 2 -m "$(FAST)"
 
 bench: setup
 	$(BIN)/python bench/run.py

@@ -58,14 +58,14 @@ SAMPLER_SEED, TRAIN_SEED = 1, 42  # sweep=mlp_digits's sampler seed, conf/train.
 
 # Where a trial's time goes, in either loop (file suffix, function, label).
 TRIAL_PLACES = [
-    ("hydratune/job.py", "run_trial_job", "run_trial_job (the whole job, training included)"),
-    ("hydratune/trial_config.py", "make", "TrialConfigFactory.make (job config)"),
+    ("execute/job.py", "run_trial_job", "run_trial_job (the whole job, training included)"),
+    ("execute/trial_config.py", "make", "TrialConfigFactory.make (job config)"),
     ("hydra/_internal/instantiate/_instantiate2.py", "instantiate", "hydra.utils.instantiate"),
-    ("hydratune/data.py", "__init__", "DigitsDataModule() (load and split)"),
+    ("training/data.py", "__init__", "DigitsDataModule() (load and split)"),
     ("lightning/pytorch/trainer/trainer.py", "__init__", "Trainer()"),
     ("lightning/pytorch/trainer/trainer.py", "fit", "Trainer.fit"),
-    ("hydratune/pruning.py", "on_validation_end", "PruningCallback (report, should_prune)"),
-    ("hydratune/objective.py", "on_validation_end", "ObjectiveTracker"),
+    ("training/pruning.py", "on_validation_end", "PruningCallback (report, should_prune)"),
+    ("training/objective.py", "on_validation_end", "ObjectiveTracker"),
     ("bench/end_to_end.py", "on_validation_end", "the hand loop's reporting callback"),
     ("optuna/trial/_trial.py", "report", "Trial.report"),
     ("optuna/trial/_trial.py", "should_prune", "Trial.should_prune"),

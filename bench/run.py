@@ -129,6 +129,21 @@ def run_benchmark(name: str, quick: bool, scratch: Path) -> dict[str, Any]:
     return json.loads(out.read_text())
 
 
+def keep_earlier(report: dict[str, Any], earlier: Path, known: list[str]) -> dict[str, Any]:
+    """The benchmarks of this ``--only`` run, with the rest of the group kept from the results
+    it replaces (each with the date it ran), so RESULTS.md still covers the whole group."""
+    previous = json.loads(earlier.read_text()) if earlier.exists() else {}
+    if previous.get("group") != report["group"] or previous.get("quick"):
+        return report["benchmarks"]
+    merged = {}
+    for name in known:
+        if name in report["benchmarks"]:
+            merged[name] = report["benchmarks"][name]
+        elif name in previous["benchmarks"]:
+            merged[name] = {"date": previous["date"], **previous["benchmarks"][name]}
+    return merged
+
+
 def results_markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     _, _, title, target = GROUPS[report["group"]]
@@ -141,6 +156,14 @@ def results_markdown(report: dict[str, Any]) -> str:
         + (f" (`make {target}`)" if target else "")
         + f" on {report['date']}; total {report['total_seconds'] / 60:.1f} min.",
     ]
+    kept = {n: r["date"] for n, r in report["benchmarks"].items() if r["date"] != report["date"]}
+    if kept:
+        lines += [
+            "",
+            "Kept from earlier runs (this run was `--only` the others): "
+            + ", ".join(f"{name} ({date})" for name, date in kept.items())
+            + ".",
+        ]
     if report["quick"]:
         lines += [
             "",
@@ -158,9 +181,10 @@ def results_markdown(report: dict[str, Any]) -> str:
     for name, result in report["benchmarks"].items():
         if "error" in result:
             lines.append(f"| {name} | - | failed: {result['error']} | **failed** |")
+        when = f" ({result['date'][:10]})" if name in kept else ""
         for t in result.get("targets", []):
             verdict = {True: "met", False: "**missed**", None: "n/a"}[t["met"]]
-            lines.append(f"| {t['name']} | {t['goal']} | {t['measured']} | {verdict} |")
+            lines.append(f"| {t['name']}{when} | {t['goal']} | {t['measured']} | {verdict} |")
             if t["met"] is False:
                 missed.append(f"- **{t['name']}**: {t['why']}")
     if missed:
@@ -188,7 +212,8 @@ def results_markdown(report: dict[str, Any]) -> str:
             f"## {result.get('title', name)}",
             "",
             f"`python -m bench.{name}{' --quick' if report['quick'] else ''}`,"
-            f" {result.get('seconds', 0):.0f} s.",
+            f" {result.get('seconds', 0):.0f} s"
+            + (f", run on {kept[name]}." if name in kept else "."),
             "",
         ]
         if "error" in result:
@@ -250,6 +275,10 @@ def main() -> None:
             report["benchmarks"][name] = run_benchmark(name, args.quick, Path(scratch))
     report["total_seconds"] = time.monotonic() - start
     report["load_average_at_end"] = os.getloadavg()
+    for result in report["benchmarks"].values():
+        result["date"] = report["date"]
+    if args.only and not args.quick:
+        report["benchmarks"] = keep_earlier(report, args.out / "results.json", known)
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(report, separators=(",", ":")))

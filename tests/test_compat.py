@@ -82,17 +82,24 @@ def test_rdb_user_attr_count_counts_by_prefix_in_an_rdb_storage_only(tmp_path):
     assert compat.rdb_user_attr_count(study(), "steer:") is None  # in memory: not RDB
 
 
-@pytest.mark.parametrize("kind", ["journal", "memory"])
+@pytest.mark.parametrize("kind", ["journal", "sqlite", "memory"])
 def test_set_user_attrs_sets_each_attribute_in_the_storage_and_the_trial(tmp_path, kind):
     path = tmp_path / "study.journal"
-    storage = (
-        optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
-        if kind == "journal"
-        else optuna.storages.InMemoryStorage()
-    )
-    trial = optuna.create_study(storage=storage, study_name="s").ask()
+    storage = {
+        "journal": lambda: optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(path))
+        ),
+        "sqlite": lambda: f"sqlite:///{tmp_path / 'study.db'}",
+        "memory": optuna.storages.InMemoryStorage,
+    }[kind]()
+    study = optuna.create_study(storage=storage, study_name="s")
+    trial = study.ask()
     compat.set_user_attrs(trial, {"a": 1, "b": [2, "x"], "c": None})
     assert trial.user_attrs == {"a": 1, "b": [2, "x"], "c": None}
+    assert study.trials[0].user_attrs == {"a": 1, "b": [2, "x"], "c": None}
+    if kind == "sqlite":
+        reread = optuna.load_study(study_name="s", storage=storage)
+        assert reread.trials[0].user_attrs == {"a": 1, "b": [2, "x"], "c": None}
     if kind == "journal":  # one record per key, as a fresh reader (Optuna's replay) needs
         lines = path.read_text().splitlines()
         assert sum('"user_attr"' in line for line in lines) == 3

@@ -111,14 +111,28 @@ def rdb_user_attr_count(study: optuna.Study, prefix: str) -> int | None:
 
 
 def set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
-    """``trial.set_user_attr`` for each of ``attrs``; on a journal storage in one append (one
-    file lock, one write, about 1 ms a trial) instead of one per key. The records stay one key
-    each, as Optuna's replay requires (``JournalStorage._backend``, ``_replay_result``,
-    ``_thread_lock``, ``_sync_with_backend``; ``Trial._cached_frozen_trial``)."""
+    """``trial.set_user_attr`` for each of ``attrs``, in one write: on a journal one append (one
+    file lock), its records still one key each as Optuna's replay requires
+    (``JournalStorage._backend``, ``_replay_result``, ``_thread_lock``, ``_sync_with_backend``);
+    on a database one transaction (``_CachedStorage._backend``, ``_create_scoped_session``,
+    ``RDBStorage._set_trial_attr_without_commit``). Other storages: one call per key."""
+    from optuna.storages import RDBStorage
     from optuna.storages.journal import JournalStorage
     from optuna.storages.journal._storage import JournalOperation
 
     storage = trial.storage
+    backend = getattr(storage, "_backend", storage)
+    if isinstance(backend, RDBStorage) and len(attrs) > 1:
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+
+        with _create_scoped_session(backend.scoped_session, True) as session:
+            for key, value in attrs.items():
+                backend._set_trial_attr_without_commit(
+                    session, models.TrialUserAttributeModel, trial._trial_id, key, value
+                )
+        trial._cached_frozen_trial.user_attrs.update(attrs)
+        return
     if not isinstance(storage, JournalStorage) or len(attrs) < 2:
         for key, value in attrs.items():
             trial.set_user_attr(key, value)

@@ -46,6 +46,7 @@ def compose_experiment(conf: Path, name: str):
         return compose("train", overrides=[f"experiment={name}"])
 
 
+@pytest.mark.slow  # a Lightning sweep: not in make test-fast
 def test_the_exported_experiment_composes_to_the_trial_config_and_reruns_to_its_value(
     lightning_sweep, conf, tmp_path
 ):
@@ -70,6 +71,7 @@ def test_the_exported_experiment_composes_to_the_trial_config_and_reruns_to_its_
     assert rerun.return_value == pytest.approx(best.value, abs=1e-6)
 
 
+@pytest.mark.slow  # a Lightning sweep: not in make test-fast
 def test_the_experiment_file_says_where_it_comes_from(lightning_sweep, conf, tmp_path, monkeypatch):
     monkeypatch.setattr("hydratune.insight.export.git_commit", lambda directory: "0123abc")
     study = load("mlp_digits", tmp_path)
@@ -183,6 +185,7 @@ def test_an_init_projects_export_command_names_its_config_dir(tmp_path):
     run(project, shlex.split(command))
 
 
+@pytest.mark.slow  # a Lightning sweep: not in make test-fast
 def test_an_export_never_replaces_a_file_it_did_not_write(lightning_sweep, conf, tmp_path):
     study = load("mlp_digits", tmp_path)
     mine = conf / "experiment" / "mlp_digits_best.yaml"
