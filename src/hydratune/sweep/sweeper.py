@@ -49,6 +49,7 @@ from hydratune.schema import SweeperConf
 from hydratune.space import (
     SearchSpace,
     add_group_spaces,
+    check_architecture,
     format_value,
     make_parser,
     parse_search_space,
@@ -186,7 +187,9 @@ class StudySweep:
         check_settings(conf)
         parser = make_parser(loader)
         params = merged_params(conf.params, conf.search_space)
-        space = parse_search_space(params, arguments, parser, conf.when, conf.paired)
+        space = parse_search_space(
+            params, arguments, parser, conf.when, conf.paired, conf.blocks, conf.cells
+        )
         self.directions = sweep_directions(conf.direction, config)
         study_name = (
             check_study_name(conf.study_name)
@@ -225,6 +228,10 @@ class StudySweep:
         add_group_spaces(space, configs, loader.repository, parser)
         fixed_groups = [line for line in space.fixed if configs.is_group(line.split("=")[0])]
         configs.check_keys(space.config_keys(), _group_options(space, configs), fixed_groups)
+        for key, arch in space.architectures.items():
+            check_architecture(
+                arch, configs.owners(key, _group_options(space, configs), fixed_groups)
+            )
 
         launch = plan_launch(config, conf.n_jobs)
         url = storage_url(storage, config.hydra.runtime.cwd)

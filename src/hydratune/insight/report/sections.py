@@ -22,6 +22,7 @@ from optuna.importance import (
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from hydratune.insight.report.architecture import architecture_section
 from hydratune.insight.report.model import Objective, Section, TableData
 from hydratune.insight.report.steering import mark_steering, steering_section
 from hydratune.insight.report.trials import number_text, trials_section
@@ -54,6 +55,11 @@ def build_sections(
             lambda: history_section(study, complete, objectives, steering),
         ),
         ("steering", "Steering", lambda: steering_section(steering)),
+        (
+            "architecture",
+            "Architecture",
+            lambda: architecture_section(study.user_attrs, complete, objectives),
+        ),
         ("pareto", "Pareto front", lambda: pareto_section(study, complete, objectives)),
         (
             "importance",
