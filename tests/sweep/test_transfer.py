@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import optuna
 import pytest
+from optuna.study import StudyDirection
 
 from helpers import load
 from hydratune.attrs import TRANSFER, TRANSFERRED_FROM
 from hydratune.errors import ConfigError
+from hydratune.space import parse_search_space
 from hydratune.storage import open_storage
+from hydratune.sweep.transfer import plan_transfer
 
 
 def far(cfg):
@@ -110,3 +113,10 @@ def test_a_transfer_that_cannot_work_stops_before_any_trial(sweep, tmp_path, set
         sweep(["hydra.sweeper.study_name=dst", f"hydra.sweeper.warm_start={setting}"])
     storage = open_storage(str(tmp_path / "outputs" / "hydratune.journal"))
     assert [s.study_name for s in optuna.get_all_study_summaries(storage)] == ["other"]
+
+
+def test_a_multi_objective_sweep_cannot_rank_configurations_to_transfer(tmp_path):
+    space = parse_search_space({"x": "interval(0, 1)"}, [])
+    two = [StudyDirection.MINIMIZE] * 2
+    with pytest.raises(ConfigError, match=r"warm_start\.studies: a transfer ranks .* has 2"):
+        plan_transfer({"studies": "related"}, space, str(tmp_path / "j.journal"), "s", two, 10)

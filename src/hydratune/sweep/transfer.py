@@ -76,6 +76,11 @@ def plan_transfer(
     mode = settings.get("transfer") or "seed"
     if mode not in MODES:
         raise ConfigError(f"{where}.transfer: '{mode}' is not one of {', '.join(MODES)}")
+    if len(directions) != 1:
+        raise ConfigError(
+            f"{where}.studies: a transfer ranks configurations by one objective; this sweep has "
+            f"{len(directions)} (copy a study's trials with warm_start.study_name instead)"
+        )
     default_max = max(1, math.ceil(0.1 * n_trials))
     given = settings.get("max_trials")
     max_trials = default_max if given is None else int(given)
