@@ -155,3 +155,15 @@ def test_a_block_key_the_model_lacks_stops_the_sweep_before_any_trial(tmp_path):
         not (tmp_path / "outputs" / "hydratune.journal").exists()
         or not load("bad_blocks", tmp_path).trials
     )
+
+
+@pytest.mark.slow
+def test_a_cell_sweep_of_the_cnn_trains_through_the_cli_with_one_operation_per_edge(tmp_path):
+    done = hydratune(tmp_path, "sweep=cnn_cell", "hydra.sweeper.n_trials=2", *TINY, *QUIET)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for trial in load("cnn_cell", tmp_path).trials:
+        assert trial.state == TrialState.COMPLETE
+        edges = ["0->1", "0->2", "1->2", "0->3", "1->3", "2->3"]
+        ops = [trial.params[f"model.cell.{e}"] for e in edges]
+        assert f"model.cell=[{','.join(ops)}]" in trial.user_attrs["overrides"]
+        assert trial.params["model.cell.0->3"] != "none"
