@@ -228,8 +228,10 @@ class Transfer:
             )
 
     def before_ask(self, study: optuna.Study) -> None:
+        if self.plan is None:  # no transfer: nothing read before each trial
+            return
         record = study.user_attrs.get(TRANSFER)
-        if self.plan is None or not isinstance(record, dict) or record.get("fallback"):
+        if not isinstance(record, dict) or record.get("fallback"):
             return
         trials = study.get_trials(deepcopy=False)
         transferred = [t for t in trials if TRANSFERRED_FROM in t.user_attrs]
