@@ -21,6 +21,7 @@ RETRY_OF = "retry_of"  # the lost trial whose parameters this trial runs again
 RETRIES = "retries"  # how many times these parameters have been retried
 ENQUEUED_FROM = "enqueued_from"  # the sweep's enqueue item this trial came from
 WARM_START_FROM = "warm_start_from"  # <study>#<number> of the copied trial
+TRANSFERRED_FROM = "transferred_from"  # <study>#<number> (or "box #k") a warm_start transfer ran
 JOB_ID = "job_id"  # the cluster's id of the trial's job (submitit: the Slurm job id)
 JOB_FOLDER = "job_folder"  # the submitit folder of that job (its logs and result)
 JOB_CLUSTER = "job_cluster"  # submitit's executor that ran it: slurm or local
@@ -31,6 +32,7 @@ SURPLUS = "surplus: other workers had already started the study's n_trials trial
 
 # Study user attributes
 GRID_QUEUED = "grid_queued"  # every grid point is queued as a waiting trial
+TRANSFER = "warm_start_transfer"  # warm_start's transfer: sources, configurations, the guard
 SWEEP_SPACE = "sweep_space"  # the sweep's search space and sampler, for `hydratune steer`
 STEER_PREFIX = "steer:"  # one steering action per key: steer:<time ns>:<host>:<pid>:<n>
 MLFLOW_PARENT_RUN = "mlflow_parent_run"  # the MLflow run id of the whole sweep

@@ -196,3 +196,57 @@ def test_hyperparameters_record_architecture_but_not_the_optimizer_factory():
         "dropout": 0.1,
         "activation": "relu",
     }
+
+
+def test_mlp_layers_list_gives_each_hidden_layer_its_own_width_activation_and_dropout():
+    model = MLPClassifier(
+        (13,), 3, layers=[{"width": 5, "activation": "tanh"}, {"width": 4, "dropout": 0.3}]
+    )
+    linears = [
+        (m.in_features, m.out_features) for m in model.modules() if isinstance(m, torch.nn.Linear)
+    ]
+    assert linears == [(13, 5), (5, 4), (4, 3)]
+    kinds = [type(m).__name__ for m in model.net][1:7]
+    assert kinds == ["Linear", "Tanh", "Dropout", "Linear", "ReLU", "Dropout"]
+    assert [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)] == [0.1, 0.3]
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['widht'\]"):
+        MLPClassifier((13,), 3, layers=[{"widht": 5}])
+
+
+def test_a_cell_sums_its_edges_and_a_none_edge_passes_nothing():
+    from hydratune.training.models.cell import Cell
+
+    ops = {"double": lambda: _Scale(2.0), "skip": torch.nn.Identity}
+    x = torch.ones(2, 3)
+    # node1 = 2x; node2 = skip(x) + double(node1) = 5x
+    assert torch.equal(Cell(["double", "skip", "double"], ops)(x), 5 * x)
+    # node1 = nothing (zeros); node2 = x + 0
+    assert torch.equal(Cell(["none", "skip", "double"], ops)(x), x)
+    with pytest.raises(ValueError, match=r"n\(n-1\)/2\), got 4"):
+        Cell(["skip"] * 4, ops)
+    with pytest.raises(ValueError, match=r"unknown cell operation\(s\) \['conv9'\]"):
+        Cell(["conv9"], ops)
+
+
+class _Scale(torch.nn.Module):
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return self.factor * x
+
+
+@pytest.mark.parametrize(
+    ("model_cls", "ops"),
+    [
+        (MLPClassifier, ["linear", "skip", "none"]),
+        (CNNClassifier, ["conv3x3", "conv1x1", "avgpool", "skip", "none", "conv3x3"]),
+    ],
+)
+def test_both_bundled_models_take_a_cell_and_a_layers_list(model_cls, ops):
+    sub = {"width": 16} if model_cls is MLPClassifier else {"channels": 4, "kernel_size": 5}
+    model = model_cls((1, 8, 8), 10, layers=[sub, sub], cell=ops)
+    assert model(torch.rand(3, 1, 8, 8)).shape == (3, 10)
+    assert set(ops) - {"none"} <= set(model_cls.CELL_OPS["cell"])
+    assert set(sub) <= set(model_cls.BLOCK_KEYS["layers"])

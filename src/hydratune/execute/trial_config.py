@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType, ValueType
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from hydratune import compat
@@ -133,9 +134,7 @@ class TrialConfigFactory:
         per searched group option in ``group_options`` (``model=cnn``);
         ``with_default=False`` checks against the group options' configs alone.
         """
-        fixed = tuple(fixed_groups)
-        configs = [pickle.loads(self._base(fixed)[0])] if with_default else []
-        configs += [pickle.loads(self._base((*fixed, g))[0]) for g in group_options]
+        configs = self._composed(group_options, fixed_groups, with_default)
         for key in keys:
             bare = key.lstrip("+~")
             if key.startswith("+") or self.is_group(bare) or bare.startswith("hydra."):
@@ -149,6 +148,32 @@ class TrialConfigFactory:
                 f"hydra.sweeper.params: '{bare}' is not a key of the composed config.{hint} "
                 f"To add a new key, write '+{bare}'."
             )
+
+    def _composed(
+        self, group_options: Iterable[str], fixed_groups: Sequence[str], with_default: bool = True
+    ) -> list[DictConfig]:
+        fixed = tuple(fixed_groups)
+        configs = [pickle.loads(self._base(fixed)[0])] if with_default else []
+        return configs + [pickle.loads(self._base((*fixed, g))[0]) for g in group_options]
+
+    def owners(
+        self, key: str, group_options: Iterable[str] = (), fixed_groups: Sequence[str] = ()
+    ) -> list[type]:
+        """The classes (``_target_``) that would receive ``key`` (``model.layers``: the model's
+        class) in the configs a sweep composes, for the checks only the class can answer."""
+        parent = key.rsplit(".", 1)[0] if "." in key else ""
+        classes = []
+        for cfg in self._composed(group_options, fixed_groups):
+            target = OmegaConf.select(cfg, f"{parent}._target_" if parent else "_target_")
+            if (
+                isinstance(target, str)
+                and OmegaConf.select(cfg, key, default=_ABSENT) is not _ABSENT
+            ):
+                try:
+                    classes.append(get_class(target))
+                except Exception:  # the trial says why; this check needs the class alone
+                    continue
+        return classes
 
 
 def _dirname(cfg: DictConfig, overrides: list[Override]) -> str:

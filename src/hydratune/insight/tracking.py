@@ -409,6 +409,8 @@ def describe_space(space: Any, conf: Any, arguments: list[str]) -> dict[str, Any
         "command_line": list(arguments),
         "when": _plain(conf.when),
         "paired": _plain(conf.paired),
+        "blocks": _plain(conf.blocks),
+        "cells": _plain(conf.cells),
         "fixed": list(space.fixed),
         "distributions": {k: str(d) for k, d in space.distributions.items()},
     }

@@ -55,6 +55,10 @@ class SweeperConf:
     when: Any = None
     # Keys that take values together: {name: {keys: [k1, k2], rows: [[v1, v2], ...]}}.
     paired: Any = None
+    # Repeated blocks of variable count: {model.layers: {depth: range(1, 5), each: {key: expr}}}.
+    blocks: Any = None
+    # Cells whose edges pick an operation: {model.cell: {nodes: 4, ops: [conv3x3, skip, none]}}.
+    cells: Any = None
     # The config key holding a trial's budget in epochs: hyperband's max_resource when "auto".
     resource_key: str | None = "trainer.max_epochs"
     # With n_jobs > 1: torch threads per worker (null: cores // n_jobs), GPUs per slot.

@@ -12,6 +12,7 @@ from hydratune.exports import exports
 __all__, __getattr__ = exports(
     __name__,
     {
+        "architecture": ["Blocks", "Cell", "check_architecture"],
         "grammar": [
             "SearchSpaceError",
             "describe",

@@ -43,6 +43,7 @@ from optuna.distributions import (
 )
 
 from hydratune import compat
+from hydratune.space.architecture import Architecture, add_blocks, add_cell, architecture_override
 from hydratune.space.grammar import (
     SearchSpaceError,
     bare_key,
@@ -93,6 +94,8 @@ class SearchSpace:
     pairs: dict[str, Pair] = field(default_factory=dict)
     from_params: set[str] = field(default_factory=set)  # keys set in hydra.sweeper.params
     fixed_keys: set[str] = field(default_factory=set)  # pair keys a fixed value overrules
+    # config key -> its blocks or cell (hydratune.space.architecture): one override each
+    architectures: dict[str, Architecture] = field(default_factory=dict)
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         """Suggest every active parameter on ``trial``, parents before their dependents."""
@@ -174,7 +177,10 @@ class SearchSpace:
     def overrides(self, params: Mapping[str, Any]) -> list[str]:
         """Override strings for one trial: the fixed overrides, then its sampled ``params``."""
         lines = list(self.fixed)
+        owned = {n for a in self.architectures.values() for n in a.params(list(params))}
         for name, value in params.items():
+            if name in owned:
+                continue
             pair = self.pairs.get(name)
             if pair is None:
                 lines.append(f"{name}={format_value(value)}")
@@ -185,6 +191,11 @@ class SearchSpace:
                 for k, v in zip(pair.keys, row, strict=True)
                 if k not in self.fixed_keys
             ]
+        lines += [
+            line
+            for arch in self.architectures.values()
+            if (line := architecture_override(arch, params)) is not None
+        ]
         return lines
 
     def grid(self) -> dict[str, list[Any]]:
@@ -224,21 +235,30 @@ class SearchSpace:
         self, block: str, params: Mapping[str, Any], parser: OverridesParser, origin: str
     ) -> None:
         """Search ``params`` only while ``block`` (``key=value`` or ``key=v1,v2``) holds."""
-        try:
-            override = parser.parse_override(block)
-        except HydraException as error:
-            raise SearchSpaceError(
-                f"{origin}: cannot parse the condition '{block}': {error}"
-            ) from None
-        sweep = override.is_sweep_override()
-        values = tuple(override.sweep_iterator()) if sweep else (override.value(),)
-        self.add(params, parser, origin, Condition(override.get_key_element(), values))
+        self.add(params, parser, origin, condition_of(block, parser, origin))
+
+    def add_architecture(
+        self, kind: str, key: str, spec: Mapping[str, Any], parser: OverridesParser
+    ) -> None:
+        """Search blocks (``kind`` "blocks") or a cell ("cells") for the list at ``key``,
+        under the spec's own ``when`` (``model=mlp``) if it has one."""
+        where = f"hydra.sweeper.{kind}.{key}"
+        if not isinstance(spec, Mapping):
+            raise SearchSpaceError(f"{where}: expected a mapping, got {spec!r}")
+        if key in self.architectures or key in self.distributions:
+            raise SearchSpaceError(f"{where}: '{key}' is already searched; give it one definition")
+        when = spec.get("when")
+        condition = condition_of(str(when), parser, f"{where}.when") if when else None
+        add = add_blocks if kind == "blocks" else add_cell
+        self.architectures[key] = add(self, key, spec, parser, condition)
 
     def config_keys(self) -> list[str]:
         """The config keys the space sets: its parameters, with each pair's keys in its place."""
-        keys: list[str] = []
+        keys: list[str] = list(self.architectures)
+        owned = {n for a in self.architectures.values() for n in a.params(list(self.distributions))}
         for name in self.distributions:
-            keys += list(self.pairs[name].keys) if name in self.pairs else [name]
+            if name not in owned:
+                keys += list(self.pairs[name].keys) if name in self.pairs else [name]
         return keys
 
     def add_pair(self, name: str, keys: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -305,6 +325,17 @@ class SearchSpace:
 _INACTIVE = object()
 
 
+def condition_of(block: str, parser: OverridesParser, origin: str) -> Condition:
+    """``key=value`` or ``key=v1,v2`` (a ``when`` block) as a ``Condition``."""
+    try:
+        override = parser.parse_override(block)
+    except HydraException as error:
+        raise SearchSpaceError(f"{origin}: cannot parse the condition '{block}': {error}") from None
+    sweep = override.is_sweep_override()
+    values = tuple(override.sweep_iterator()) if sweep else (override.value(),)
+    return Condition(override.get_key_element(), values)
+
+
 def suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
     """Suggest ``name`` from ``dist`` through the trial's public API."""
     if isinstance(dist, CategoricalDistribution):
@@ -321,9 +352,11 @@ def parse_search_space(
     parser: OverridesParser | None = None,
     when: Mapping[str, Mapping[str, Any]] | None = None,
     paired: Mapping[str, Mapping[str, Any]] | None = None,
+    blocks: Mapping[str, Mapping[str, Any]] | None = None,
+    cells: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> SearchSpace:
-    """Compile ``hydra.sweeper.params``, ``when``, ``paired`` and command-line sweep arguments
-    into a ``SearchSpace``.
+    """Compile ``hydra.sweeper.params``, ``when``, ``paired``, ``blocks``, ``cells`` and
+    command-line sweep arguments into a ``SearchSpace``.
 
     Command-line arguments win over ``params`` for the same key, as in hydra-optuna-sweeper.
     Raises ``SearchSpaceError`` naming the parameter and where it came from.
@@ -349,6 +382,9 @@ def parse_search_space(
         space.add_conditional(block, block_params, parser, f"hydra.sweeper.when.{block}")
     for name, pair in (paired or {}).items():
         space.add_pair(name, pair.get("keys") or [], pair.get("rows") or [])
+    for kind, specs in (("blocks", blocks), ("cells", cells)):
+        for key, spec in (specs or {}).items():
+            space.add_architecture(kind, str(key), spec, parser)
     space.yield_to_fixed()
     space.validate()
     return space

@@ -23,7 +23,13 @@ from hydratune.steering.points import (
     is_sequence,
     params_from_mapping,
 )
-from hydratune.steering.record import Action, read_state, steering_summary, write_action
+from hydratune.steering.record import (
+    Action,
+    read_state,
+    recorded_space,
+    steering_summary,
+    write_action,
+)
 from hydratune.steering.verbs import VERBS, Steerer, SteerError, SweepView
 from hydratune.steering.view import print_action, print_view
 
@@ -45,6 +51,7 @@ __all__ = [
     "print_action",
     "print_view",
     "read_state",
+    "recorded_space",
     "steering_summary",
     "study_n_trials",
     "write_action",

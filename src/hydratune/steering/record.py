@@ -36,7 +36,15 @@ from optuna.distributions import (
 )
 
 from hydratune.attrs import STEER_PREFIX, SWEEP_SPACE
-from hydratune.space import Condition, Pair, SearchSpace, SearchSpaceError, describe
+from hydratune.space import (
+    Blocks,
+    Cell,
+    Condition,
+    Pair,
+    SearchSpace,
+    SearchSpaceError,
+    describe,
+)
 from hydratune.steering.points import narrowing_problem
 
 log = logging.getLogger(__name__)
@@ -258,6 +266,12 @@ def space_record(
             k: {"keys": list(p.keys), "rows": [list(r) for r in p.rows]}
             for k, p in space.pairs.items()
         },
+        "architectures": {
+            k: {"each": list(a.each)}
+            if isinstance(a, Blocks)
+            else {"nodes": a.nodes, "ops": list(a.ops)}
+            for k, a in space.architectures.items()
+        },
         "sampler": type(sampler).__name__,
         "n_trials": n_trials,
     }
@@ -294,6 +308,10 @@ def recorded_space(attrs: Mapping[str, Any]) -> RecordedSweep | None:
         pairs={
             k: Pair(tuple(p["keys"]), tuple(tuple(r) for r in p["rows"]))
             for k, p in record["pairs"].items()
+        },
+        architectures={  # absent in a record older than hydra.sweeper.blocks/cells
+            k: Blocks(k, tuple(a["each"])) if "each" in a else Cell(k, a["nodes"], tuple(a["ops"]))
+            for k, a in record.get("architectures", {}).items()
         },
     )
     return RecordedSweep(space, record.get("sampler", ""), record.get("n_trials"))

@@ -118,7 +118,8 @@ class SweepLoop:
     out to run (never at 1.0; lost trials are no failures until their ``max_retries`` are
     spent), when ``timeout`` seconds have passed, or at once on a ``FatalTrialError``.
     ``extend_trial`` is hydra-optuna-sweeper's ``custom_search_space`` hook, called after the
-    space's parameters are suggested. Ctrl-C / SIGTERM fails the running trials as lost (so the
+    space's parameters are suggested; ``before_ask`` (a ``warm_start`` transfer) may queue a
+    trial before each one is asked. Ctrl-C / SIGTERM fails the running trials as lost (so the
     next run retries them) and re-raises.
     """
 
@@ -137,11 +138,12 @@ class SweepLoop:
         on_started: Callable[[], None] | None = None,
         on_launch: Callable[[optuna.Trial], dict[str, str] | None] | None = None,
         on_result: Callable[[optuna.Trial], None] | None = None,
+        before_ask: Callable[[optuna.Study], None] | None = None,
     ) -> None:
         self.study, self.space, self.launcher = study, space, launcher
         self.n_trials, self.n_jobs = n_trials, n_jobs
         self.max_failure_rate, self.timeout = max_failure_rate, timeout
-        self.extend_trial = extend_trial
+        self.extend_trial, self.before_ask = extend_trial, before_ask
         self.recovery = recovery or Recovery(study)
         self.on_told, self.on_started = on_told, on_started  # the live view
         self.steering = LoopSteering(study, space, n_trials)  # `hydratune steer`, any shell
@@ -219,6 +221,8 @@ class SweepLoop:
         return True
 
     def _ask(self) -> optuna.Trial | None:
+        if self.before_ask is not None:
+            self.before_ask(self.study)
         trial = self.steering.take_enqueued()  # `steer enqueue` runs before any queued point
         if trial is None and isinstance(self.study.sampler, optuna.samplers.GridSampler):
             trial = ask_queued(self.study)

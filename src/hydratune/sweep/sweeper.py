@@ -49,6 +49,7 @@ from hydratune.schema import SweeperConf
 from hydratune.space import (
     SearchSpace,
     add_group_spaces,
+    check_architecture,
     format_value,
     make_parser,
     parse_search_space,
@@ -98,6 +99,7 @@ from hydratune.sweep.study import (
     sweep_directions,
     trials_in_storage,
 )
+from hydratune.sweep.transfer import Transfer, TransferPlan, plan_transfer
 from hydratune.sweep.trial_dirs import set_aside_foreign_dirs
 from hydratune.sweep.upstream import merged_params
 from hydratune.training import register_live_study, unregister_live_study
@@ -130,6 +132,7 @@ class SweepPlan:
     launch: LaunchPlan
     enqueue: list[EnqueuedTrial]  # the sweep's enqueue: items, checked
     warm_start: WarmStartSource | None
+    transfer: TransferPlan | None = None  # warm_start: {studies: ...}: memory across studies
     new_dir_each_run: bool = False  # hydra.sweep.dir has ${now:...}: runs continue it elsewhere
     tracking: TrackingSettings | None = None  # MLflow, or None
 
@@ -186,7 +189,9 @@ class StudySweep:
         check_settings(conf)
         parser = make_parser(loader)
         params = merged_params(conf.params, conf.search_space)
-        space = parse_search_space(params, arguments, parser, conf.when, conf.paired)
+        space = parse_search_space(
+            params, arguments, parser, conf.when, conf.paired, conf.blocks, conf.cells
+        )
         self.directions = sweep_directions(conf.direction, config)
         study_name = (
             check_study_name(conf.study_name)
@@ -225,6 +230,10 @@ class StudySweep:
         add_group_spaces(space, configs, loader.repository, parser)
         fixed_groups = [line for line in space.fixed if configs.is_group(line.split("=")[0])]
         configs.check_keys(space.config_keys(), _group_options(space, configs), fixed_groups)
+        for key, arch in space.architectures.items():
+            check_architecture(
+                arch, configs.owners(key, _group_options(space, configs), fixed_groups)
+            )
 
         launch = plan_launch(config, conf.n_jobs)
         url = storage_url(storage, config.hydra.runtime.cwd)
@@ -240,14 +249,19 @@ class StudySweep:
             OmegaConf.to_container(OmegaConf.create(list(conf.enqueue or [])), resolve=True),
             compose=lambda overrides: loader.load_sweep_config(config, list(overrides)),
         )
-        warm = None
-        if conf.warm_start:
-            source = conf.warm_start
-            cwd = config.hydra.runtime.cwd
-            warm = open_warm_start(
-                storage_url(source.get("storage"), cwd), source["study_name"], self.directions
-            )
-        plan = SweepPlan(space, configs, study_name, sweep_dir, url, pruner, launch, enqueue, warm)
+        warm, transfer = None, None
+        if conf.warm_start:  # a study's trials copied, or related studies' best transferred
+            source, cwd = conf.warm_start, config.hydra.runtime.cwd
+            source_url = storage_url(source.get("storage"), cwd)
+            if source.get("study_name") is not None:
+                warm = open_warm_start(source_url, source["study_name"], self.directions)
+            else:  # related studies, in this sweep's storage unless another is named
+                source_url = source_url if source.get("storage") else url
+                args = (source, space, source_url, study_name, self.directions, conf.n_trials)
+                transfer = plan_transfer(*args)
+        plan = SweepPlan(
+            space, configs, study_name, sweep_dir, url, pruner, launch, enqueue, warm, transfer
+        )
         plan.new_dir_each_run, plan.tracking = "${now:" in dir_setting, tracking
         return plan
 
@@ -334,6 +348,7 @@ class StudySweep:
             recovery=recovery,
             on_launch=self.tracker.launched,
             on_result=told,
+            before_ask=Transfer(plan.transfer).before_ask,
         )
         trials = study.get_trials(deepcopy=False)
         copied = sum(WARM_START_FROM in t.user_attrs for t in trials)
@@ -388,7 +403,8 @@ class StudySweep:
             )
 
     def _steer(self, study: optuna.Study, plan: SweepPlan) -> None:
-        """Warm start from another study, then queue the trials to run first."""
+        """Warm start from another study (or record a transfer), then queue the first trials."""
+        Transfer(plan.transfer).start(study)
         if plan.warm_start is not None:
             warm_start(study, plan.space, plan.warm_start)
         if plan.enqueue:

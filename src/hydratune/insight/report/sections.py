@@ -22,8 +22,10 @@ from optuna.importance import (
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from hydratune.insight.report.architecture import architecture_section
 from hydratune.insight.report.model import Objective, Section, TableData
 from hydratune.insight.report.steering import mark_steering, steering_section
+from hydratune.insight.report.transfer import transfer_section
 from hydratune.insight.report.trials import number_text, trials_section
 from hydratune.steering import read_state
 
@@ -54,6 +56,12 @@ def build_sections(
             lambda: history_section(study, complete, objectives, steering),
         ),
         ("steering", "Steering", lambda: steering_section(steering)),
+        ("transfer", "Warm start", lambda: transfer_section(study.user_attrs, trials)),
+        (
+            "architecture",
+            "Architecture",
+            lambda: architecture_section(study.user_attrs, complete, objectives),
+        ),
         ("pareto", "Pareto front", lambda: pareto_section(study, complete, objectives)),
         (
             "importance",

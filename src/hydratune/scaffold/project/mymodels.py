@@ -43,12 +43,22 @@ class BlobsData(L.LightningDataModule):
 
 
 class TinyNet(L.LightningModule):
-    def __init__(self, input_shape, num_classes: int, hidden: int = 32, lr: float = 1e-3) -> None:
+    """One hidden layer of ``hidden`` units, or one per entry of ``layers`` (``[{width: 16},
+    ...]``, what ``hydra.sweeper.blocks`` in conf/sweep/tiny.yaml searches)."""
+
+    BLOCK_KEYS = {"layers": ("width",)}  # lets the sweep refuse a block key this model lacks
+
+    def __init__(
+        self, input_shape, num_classes: int, hidden: int = 32, lr: float = 1e-3, layers=None
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.net = nn.Sequential(
-            nn.Linear(input_shape[0], hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
-        )
+        widths = [int(block["width"]) for block in layers] if layers else [hidden]
+        modules, width = [], input_shape[0]
+        for out in widths:
+            modules += [nn.Linear(width, out), nn.ReLU()]
+            width = out
+        self.net = nn.Sequential(*modules, nn.Linear(width, num_classes))
 
     def training_step(self, batch, batch_idx):
         x, y = batch

@@ -1,0 +1,276 @@
+"""Memory across studies: ``warm_start: {studies: related}`` transfers what finished studies of
+the same parameters learned, and falls back to the sweep's own search when it does not help.
+
+Where ``warm_start: {study_name: x}`` (``enqueue_warm_start.py``) copies another study's trials
+as they are, a transfer runs configurations *here*: the source studies' best configurations
+(``transfer: seed``, rank-interleaved across sources: each one's best, then each one's second),
+or points drawn in the bounding box of their best quarter (``transfer: box``, after Perrone et
+al. 2019, "Learning search spaces for Bayesian optimization"). Transferred trials alternate
+with the sampler's own, at most ``max_trials`` of them (default: 10% of ``n_trials``, the
+most a useless transfer may cost). The guard: once two of each have finished, transferred
+trials whose median does worse than the own trials' median mean the sources are unrelated
+here; the remaining ones are dropped, the sweep says so, and the study records it.
+
+The record (study user attribute ``warm_start_transfer``; an on-disk format, read
+defensively) holds the mode, the sources, the planned configurations and the guard's verdict;
+each transferred trial carries ``transferred_from: <study>#<number>``. The report shows both.
+Measured in ``bench/studies/transfer.py`` (``bench/studies/RESULTS.md``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from hydratune.attrs import SWEEP_SPACE, TRANSFER, TRANSFERRED_FROM
+from hydratune.errors import ConfigError
+from hydratune.space import SearchSpace, on_step
+from hydratune.storage import mask_url, open_storage
+
+log = logging.getLogger(__name__)
+
+MODES = ("seed", "box")
+GUARD_AFTER = 2  # finished trials of each kind before the guard judges
+
+
+@dataclass
+class TransferPlan:
+    """What a sweep will transfer, checked before its study is opened."""
+
+    mode: str
+    sources: list[str]
+    candidates: list[dict[str, Any]]  # {"params": {...}, "from": "<study>#<n>" or "box"}
+    max_trials: int
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "sources": self.sources,
+            "candidates": self.candidates,
+            "max_trials": self.max_trials,
+            "fallback": None,
+        }
+
+
+def plan_transfer(
+    settings: Mapping[str, Any],
+    space: SearchSpace,
+    storage_url: str,
+    own_study: str,
+    directions: Sequence[StudyDirection],
+    n_trials: int,
+) -> TransferPlan:
+    """Select the related finished studies and the configurations to run; ``ConfigError``
+    naming the key for a setting that cannot work."""
+    where = "hydra.sweeper.warm_start"
+    mode = settings.get("transfer") or "seed"
+    if mode not in MODES:
+        raise ConfigError(f"{where}.transfer: '{mode}' is not one of {', '.join(MODES)}")
+    if len(directions) != 1:
+        raise ConfigError(
+            f"{where}.studies: a transfer ranks configurations by one objective; this sweep has "
+            f"{len(directions)} (copy a study's trials with warm_start.study_name instead)"
+        )
+    default_max = max(1, math.ceil(0.1 * n_trials))
+    given = settings.get("max_trials")
+    max_trials = default_max if given is None else int(given)
+    if max_trials < 1:
+        raise ConfigError(f"{where}.max_trials: give at least 1, got {max_trials}")
+    storage = open_storage(storage_url)
+    names = settings.get("studies")
+    sources = select_sources(storage, names, space, directions, own_study, where)
+    if not sources:
+        log.warning(
+            "%s: no finished study in %s searches this sweep's parameters; nothing to transfer",
+            where,
+            mask_url(storage_url),
+        )
+    maximize = directions[0] == StudyDirection.MAXIMIZE
+    ranked = [(s.study_name, _ranked(s, maximize)) for s in sources]
+    if mode == "seed":
+        candidates = seed_candidates(ranked, space, max_trials)
+    else:
+        candidates = box_candidates(ranked, space, max_trials, random.Random(own_study))
+    return TransferPlan(mode, [s.study_name for s in sources], candidates, max_trials)
+
+
+def select_sources(
+    storage: Any,
+    names: Any,
+    space: SearchSpace,
+    directions: Sequence[StudyDirection],
+    own_study: str,
+    where: str,
+) -> list[optuna.Study]:
+    """``studies: related``: every other study with this sweep's directions whose parameters
+    are this sweep's (its recorded space, else its trials' names); a list names them."""
+    available = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    if names in (None, "related"):
+        wanted, named = [n for n in available if n != own_study], False
+    else:
+        wanted, named = [str(n) for n in names], True
+        missing = [n for n in wanted if n not in available]
+        if missing:
+            raise ConfigError(f"{where}.studies: no study {', '.join(missing)} in the storage")
+    sources = []
+    for name in wanted:
+        study = optuna.load_study(study_name=name, storage=storage)
+        if list(study.directions) != list(directions) or not _same_parameters(study, space):
+            if named:
+                raise ConfigError(
+                    f"{where}.studies: {name} has other parameters or directions than this sweep"
+                )
+            continue
+        if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            sources.append(study)
+    return sources
+
+
+def _same_parameters(study: optuna.Study, space: SearchSpace) -> bool:
+    recorded = study.user_attrs.get(SWEEP_SPACE)
+    if isinstance(recorded, Mapping) and isinstance(recorded.get("distributions"), Mapping):
+        return set(recorded["distributions"]) == set(space.distributions)
+    seen = {n for t in study.get_trials(deepcopy=False) for n in t.params}
+    always = {n for n in space.distributions if n not in space.conditions}
+    return bool(seen) and always <= seen <= set(space.distributions)
+
+
+def _ranked(study: optuna.Study, maximize: bool) -> list[FrozenTrial]:
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    finite = [t for t in complete if t.value is not None and math.isfinite(t.value)]
+    return sorted(finite, key=lambda t: t.value, reverse=maximize)
+
+
+Ranked = Sequence[tuple[str, Sequence[FrozenTrial]]]  # (study name, complete trials, best first)
+
+
+def seed_candidates(ranked: Ranked, space: SearchSpace, n: int) -> list[dict[str, Any]]:
+    """Each source's best fitting configuration, then each one's second best, ... (n at most)."""
+    candidates: list[dict[str, Any]] = []
+    seen: set[tuple] = set()
+    for rank in range(max((len(r) for _, r in ranked), default=0)):
+        for name, trials in ranked:
+            if rank >= len(trials) or len(candidates) >= n:
+                continue
+            trial = trials[rank]
+            key = tuple(sorted(trial.params.items()))
+            if space.misfit(trial.params) is None and key not in seen:
+                seen.add(key)
+                candidates.append({"params": dict(trial.params), "from": f"{name}#{trial.number}"})
+    return candidates
+
+
+def box_candidates(
+    ranked: Ranked, space: SearchSpace, n: int, rng: random.Random
+) -> list[dict[str, Any]]:
+    """``n`` points drawn in the smallest box holding the best quarter of every source (a
+    categorical: the values they took); structure (conditional parameters) from one of them."""
+    best = [t for _, trials in ranked for t in trials[: max(1, len(trials) // 4)]]
+    best = [t for t in best if space.misfit(t.params) is None]
+    if not best:
+        return []
+    values: dict[str, list[Any]] = {}
+    for trial in best:
+        for name, value in trial.params.items():
+            values.setdefault(name, []).append(value)
+    candidates = []
+    for k in range(n):
+        params: dict[str, Any] = {}
+        for name in space.order():
+            if name in values and space.is_active(name, params):
+                params[name] = _draw(space.distributions[name], values[name], rng)
+        if space.misfit(params) is None:
+            candidates.append({"params": params, "from": f"box #{k}"})
+    return candidates
+
+
+def _draw(dist: Any, seen: list[Any], rng: random.Random) -> Any:
+    if isinstance(dist, CategoricalDistribution):
+        return rng.choice(seen)
+    low, high = min(seen), max(seen)
+    if isinstance(dist, IntDistribution):
+        steps = (high - low) // dist.step
+        return low + dist.step * rng.randint(0, steps)
+    assert isinstance(dist, FloatDistribution)
+    if dist.log:
+        return on_step(dist, math.exp(rng.uniform(math.log(low), math.log(high))))
+    return on_step(dist, rng.uniform(low, high))
+
+
+class Transfer:
+    """The loop's side: before each trial, queue the next transferred configuration (one for
+    each own trial), or fall back for good when the guard finds the transfer does not help."""
+
+    def __init__(self, plan: TransferPlan | None) -> None:
+        self.plan = plan
+
+    def start(self, study: optuna.Study) -> None:
+        """Record the plan in the study once (a resumed sweep keeps the first)."""
+        if self.plan is not None and TRANSFER not in study.user_attrs:
+            first = len(study.get_trials(deepcopy=False))
+            study.set_user_attr(TRANSFER, {**self.plan.record(), "first_trial": first})
+            log.info(
+                "warm_start: transfer (%s) from %s: %d configuration(s), at most %d trial(s)",
+                self.plan.mode,
+                ", ".join(self.plan.sources) or "no study",
+                len(self.plan.candidates),
+                self.plan.max_trials,
+            )
+
+    def before_ask(self, study: optuna.Study) -> None:
+        if self.plan is None:  # no transfer: nothing read before each trial
+            return
+        record = study.user_attrs.get(TRANSFER)
+        if not isinstance(record, dict) or record.get("fallback"):
+            return
+        trials = study.get_trials(deepcopy=False)
+        transferred = [t for t in trials if TRANSFERRED_FROM in t.user_attrs]
+        own = [
+            t
+            for t in trials
+            if TRANSFERRED_FROM not in t.user_attrs and t.number >= record.get("first_trial", 0)
+        ]
+        candidates = record.get("candidates") or []
+        limit = min(len(candidates), int(record.get("max_trials", 0)))
+        if len(transferred) >= limit:
+            return  # all run: the guard has nothing left to stop
+        verdict = guard(transferred, own, study.directions[0] == StudyDirection.MAXIMIZE)
+        if verdict is not None:
+            record["fallback"] = f"{verdict}: own search from trial #{len(trials)}"
+            study.set_user_attr(TRANSFER, record)
+            log.warning("warm_start: %s", record["fallback"])
+            return
+        if (
+            any(t.state == TrialState.WAITING for t in transferred)
+            or len(transferred) > len(own)  # one own trial for each transferred one
+        ):
+            return
+        candidate = candidates[len(transferred)]
+        study.enqueue_trial(candidate["params"], user_attrs={TRANSFERRED_FROM: candidate["from"]})
+
+
+def guard(
+    transferred: Sequence[FrozenTrial], own: Sequence[FrozenTrial], maximize: bool
+) -> str | None:
+    """Why the transfer does not help here, or None while it may."""
+    done = [t.value for t in transferred if t.state == TrialState.COMPLETE]
+    mine = [t.value for t in own if t.state == TrialState.COMPLETE]
+    if len(done) < GUARD_AFTER or len(mine) < GUARD_AFTER:
+        return None
+    theirs, ours = statistics.median(done), statistics.median(mine)
+    if (theirs < ours) if maximize else (theirs > ours):
+        return (
+            f"the {len(done)} transferred configuration(s) do worse here than the sweep's own "
+            f"{len(mine)} (median {theirs:.4g} against {ours:.4g}): the sources look unrelated"
+        )
+    return None

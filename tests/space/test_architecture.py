@@ -1,0 +1,169 @@
+"""Architecture spaces: blocks of variable count and cells of edge operations, searched as
+conditional parameters, handed to the model as one list, refused before any trial when they
+cannot work."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from helpers import load
+from hydratune.space.architecture import check_architecture
+from hydratune.space.grammar import SearchSpaceError
+from hydratune.space.search_space import parse_search_space
+from hydratune.training.models import CNNClassifier, MLPClassifier
+
+LAYERS = {"depth": "range(1, 4)", "each": {"width": "choice(16, 32)", "dropout": "interval(0, 1)"}}
+CELL = {"nodes": 4, "ops": ["conv3x3", "skip", "none"], "edges": {"0->3": ["conv3x3", "skip"]}}
+
+
+def test_block_k_is_searched_only_while_the_depth_exceeds_k_and_becomes_one_list():
+    space = parse_search_space({}, [], blocks={"model.layers": LAYERS})
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    depths = set()
+    for _ in range(12):
+        trial = study.ask()
+        params = space.suggest(trial)
+        depth = params["model.layers.depth"]
+        depths.add(depth)
+        assert sorted(params) == sorted(
+            ["model.layers.depth"]
+            + [f"model.layers.{k}.{s}" for k in range(depth) for s in ("width", "dropout")]
+        )
+        [line] = space.overrides(params)
+        blocks = [
+            f"{{width:{params[f'model.layers.{k}.width']},dropout:"
+            f"{params[f'model.layers.{k}.dropout']}}}"
+            for k in range(depth)
+        ]
+        assert line == f"model.layers=[{','.join(blocks)}]"
+        assert space.misfit(params) is None
+        study.tell(trial, 0.0)
+    assert depths == {1, 2, 3}
+    assert space.config_keys() == ["model.layers"]
+
+
+def test_a_cell_is_one_choice_per_edge_in_nas_bench_201_order():
+    space = parse_search_space({}, [], cells={"model.cell": CELL})
+    edges = ["0->1", "0->2", "1->2", "0->3", "1->3", "2->3"]
+    ops = ["skip", "none", "skip", "conv3x3", "none", "conv3x3"]
+    assert list(space.distributions) == [f"model.cell.{e}" for e in edges]
+    assert space.distributions["model.cell.0->3"].choices == ("conv3x3", "skip")
+    params = {f"model.cell.{e}": op for e, op in zip(edges, ops, strict=True)}
+    assert space.misfit(params) is None
+    assert space.overrides(params) == ["model.cell=[skip,none,skip,conv3x3,none,conv3x3]"]
+
+
+def test_blocks_under_when_exist_only_for_that_model():
+    space = parse_search_space(
+        {"model": "choice(mlp, cnn)"}, [], blocks={"model.layers": {**LAYERS, "when": "model=mlp"}}
+    )
+    assert space.active({"model": "cnn"}) == ["model"]
+    assert space.overrides({"model": "cnn"}) == ["model=cnn"]
+    assert "model.layers.0.width" in space.active({"model": "mlp", "model.layers.depth": 1})
+
+
+@pytest.mark.parametrize(
+    ("kind", "spec", "message"),
+    [
+        ("blocks", {**LAYERS, "depth": "range(3, 3)"}, r"blocks\.model\.layers \(depth\).*empty"),
+        ("blocks", {**LAYERS, "depth": "choice(0)"}, r"no block count >= 1"),
+        ("blocks", {**LAYERS, "depth": "interval(1.0, 3.0)"}, r"no block count >= 1"),
+        ("blocks", {"depth": "range(1, 3)"}, r"give depth: .* and each:"),
+        ("blocks", {**LAYERS, "deep": 1}, r"blocks\.model\.layers\.deep: unknown"),
+        ("cells", {**CELL, "edges": {}}, r"the cell can disconnect.*node 3 \(the output\)"),
+        ("cells", {**CELL, "edges": {"1->3": ["skip"]}}, r"can disconnect"),
+        ("cells", {**CELL, "edges": {"0->4": ["skip"]}}, r"'0->4' is not an edge of a 4-node"),
+        ("cells", {**CELL, "nodes": 1}, r"cells\.model\.cell\.nodes: give the number"),
+        ("cells", {"nodes": 3}, r"give the operations"),
+    ],
+)
+def test_an_architecture_that_cannot_work_is_refused_naming_the_key(kind, spec, message):
+    with pytest.raises(SearchSpaceError, match=message):
+        parse_search_space(
+            {}, [], **{kind: {"model.layers" if kind == "blocks" else "model.cell": spec}}
+        )
+
+
+def test_a_cell_with_a_never_none_path_through_middle_nodes_is_accepted():
+    path = {"0->1": ["skip"], "1->2": ["conv3x3"], "2->3": ["skip", "conv1x1"]}
+    space = parse_search_space({}, [], cells={"model.cell": {**CELL, "edges": path}})
+    assert len(space.distributions) == 6
+
+
+def test_block_keys_and_cell_ops_the_model_lacks_are_refused():
+    blocks = parse_search_space({}, [], blocks={"model.layers": LAYERS}).architectures
+    check_architecture(blocks["model.layers"], [MLPClassifier])
+    with pytest.raises(SearchSpaceError, match=r"'width' is not a block key of CNNClassifier"):
+        check_architecture(blocks["model.layers"], [CNNClassifier])
+    cell = parse_search_space({}, [], cells={"model.cell": CELL}).architectures["model.cell"]
+    check_architecture(cell, [CNNClassifier])
+    with pytest.raises(SearchSpaceError, match=r"'conv3x3' is not an operation of MLPClassifier"):
+        check_architecture(cell, [MLPClassifier])
+    check_architecture(cell, [object])  # a model that declares nothing is not checked
+
+
+TINY = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "+trainer.limit_val_batches=1"]
+QUIET = ["hydra.sweeper.report=false", "hydra.sweeper.progress=false"]
+
+
+def hydratune(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [str(Path(sys.executable).with_name("hydratune")), "-m", *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_a_block_space_sweep_trains_through_the_cli_and_the_study_holds_only_active_params(
+    tmp_path,
+):
+    done = hydratune(tmp_path, "sweep=mlp_blocks", "hydra.sweeper.n_trials=6", *TINY, *QUIET)
+    assert done.returncode == 0, done.stderr[-3000:]
+    trials = load("mlp_blocks", tmp_path).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 6
+    for trial in trials:
+        depth = trial.params["model.layers.depth"]
+        blocks = {
+            k.split(".")[2]
+            for k in trial.params
+            if k.startswith("model.layers.") and k[13].isdigit()
+        }
+        assert blocks == {str(k) for k in range(depth)}
+        assert set(trial.distributions) == set(trial.params)
+        [layers] = [o for o in trial.user_attrs["overrides"] if o.startswith("model.layers=")]
+        assert layers.count("{width:") == depth
+
+
+@pytest.mark.slow
+def test_a_block_key_the_model_lacks_stops_the_sweep_before_any_trial(tmp_path):
+    sweep = tmp_path / "conf" / "sweep"
+    sweep.mkdir(parents=True)
+    yaml = (Path(__file__).parents[2] / "conf" / "sweep" / "mlp_blocks.yaml").read_text()
+    (sweep / "bad_blocks.yaml").write_text(yaml.replace("width: choice", "widht: choice"))
+    done = hydratune(tmp_path, "--config-dir", "conf", "sweep=bad_blocks", *TINY, *QUIET)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()
+    assert (
+        "hydra.sweeper.blocks.model.layers: 'widht' is not a block key of MLPClassifier's layers;"
+        " expected one of width, activation, dropout" in last
+    )
+    assert (
+        not (tmp_path / "outputs" / "hydratune.journal").exists()
+        or not load("bad_blocks", tmp_path).trials
+    )
+
+
+@pytest.mark.slow
+def test_a_cell_sweep_of_the_cnn_trains_through_the_cli_with_one_operation_per_edge(tmp_path):
+    done = hydratune(tmp_path, "sweep=cnn_cell", "hydra.sweeper.n_trials=2", *TINY, *QUIET)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for trial in load("cnn_cell", tmp_path).trials:
+        assert trial.state == TrialState.COMPLETE
+        edges = ["0->1", "0->2", "1->2", "0->3", "1->3", "2->3"]
+        ops = [trial.params[f"model.cell.{e}"] for e in edges]
+        assert f"model.cell=[{','.join(ops)}]" in trial.user_attrs["overrides"]
+        assert trial.params["model.cell.0->3"] != "none"

@@ -1,0 +1,122 @@
+"""Memory across studies: warm_start's transfer runs related studies' best configurations
+first, alternating with the sweep's own trials, and falls back when they do worse here."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.study import StudyDirection
+
+from helpers import load
+from hydratune.attrs import TRANSFER, TRANSFERRED_FROM
+from hydratune.errors import ConfigError
+from hydratune.space import parse_search_space
+from hydratune.storage import open_storage
+from hydratune.sweep.transfer import plan_transfer
+
+
+def far(cfg):
+    """The quadratic's opposite: its best configurations are poor for the quadratic."""
+    return float((cfg.x + 4) ** 2 + (cfg.y - 4) ** 2 + (cfg.kind != "a"))
+
+
+def source(sweep, name, task=None, *extra):
+    kwargs = {"task": task} if task else {}
+    sweep([f"hydra.sweeper.study_name={name}", "hydra.sweeper.n_trials=12", *extra], **kwargs)
+
+
+def transferred(study):
+    return [
+        (t.number, t.user_attrs[TRANSFERRED_FROM])
+        for t in study.trials
+        if TRANSFERRED_FROM in t.user_attrs
+    ]
+
+
+def test_related_studies_best_configurations_run_first_alternating_with_own_trials(sweep, tmp_path):
+    source(sweep, "src")
+    source(sweep, "other_params", None, "hydra.sweeper.params.kind=a")  # searches x, y only
+    src = load("src", tmp_path)
+    best = sorted((t for t in src.trials), key=lambda t: t.value)
+    sweep(
+        [
+            "hydra.sweeper.study_name=dst",
+            "hydra.sweeper.n_trials=10",
+            "hydra.sweeper.warm_start={studies:related,max_trials:3}",
+        ]
+    )
+    study = load("dst", tmp_path)
+    assert transferred(study) == [
+        (0, f"src#{best[0].number}"),
+        (2, f"src#{best[1].number}"),
+        (4, f"src#{best[2].number}"),
+    ]
+    assert study.trials[0].params == best[0].params and study.trials[0].value == best[0].value
+    record = study.user_attrs[TRANSFER]
+    assert (record["mode"], record["sources"], record["fallback"]) == ("seed", ["src"], None)
+    assert len(study.trials) == 10  # transferred trials count toward n_trials
+
+
+def test_unrelated_sources_are_dropped_after_two_trials_and_the_sweep_says_so(
+    sweep, tmp_path, capfd
+):
+    source(sweep, "far", far)
+    sweep(
+        [
+            "hydra.sweeper.study_name=dst",
+            "hydra.sweeper.n_trials=10",
+            "hydra.sweeper.warm_start={studies:[far],max_trials:4}",
+        ]
+    )
+    study = load("dst", tmp_path)
+    assert [n for n, _ in transferred(study)] == [0, 2]  # 2 of the 4 allowed, then own search
+    fallback = study.user_attrs[TRANSFER]["fallback"]
+    assert fallback.startswith("the 2 transferred configuration(s) do worse here than")
+    assert fallback.endswith("own search from trial #4")
+    assert f"[WARNING] - warm_start: {fallback}" in capfd.readouterr().out
+
+
+def test_a_box_transfer_draws_inside_the_sources_best_quarter(sweep, tmp_path):
+    source(sweep, "src")
+    src = sorted(load("src", tmp_path).trials, key=lambda t: t.value)[:3]
+    sweep(
+        [
+            "hydra.sweeper.study_name=dst",
+            "hydra.sweeper.n_trials=6",
+            "hydra.sweeper.warm_start={studies:related,transfer:box,max_trials:3}",
+        ]
+    )
+    study = load("dst", tmp_path)
+    box = [study.trials[n] for n, _ in transferred(study)]
+    assert len(box) == 3
+    for trial in box:
+        assert (
+            min(t.params["x"] for t in src) <= trial.params["x"] <= max(t.params["x"] for t in src)
+        )
+        assert trial.params["kind"] in {t.params["kind"] for t in src}
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            "{studies:related,transfer:zero_shot}",
+            r"warm_start\.transfer: 'zero_shot' is not one of seed, box",
+        ),
+        ("{studies:[nope]}", r"warm_start\.studies: no study nope in the storage"),
+        ("{studies:[other],max_trials:0}", r"warm_start\.max_trials: give at least 1"),
+    ],
+)
+def test_a_transfer_that_cannot_work_stops_before_any_trial(sweep, tmp_path, setting, message):
+    source(sweep, "other")
+    with pytest.raises(ConfigError, match=message):
+        sweep(["hydra.sweeper.study_name=dst", f"hydra.sweeper.warm_start={setting}"])
+    storage = open_storage(str(tmp_path / "outputs" / "hydratune.journal"))
+    assert [s.study_name for s in optuna.get_all_study_summaries(storage)] == ["other"]
+
+
+def test_a_multi_objective_sweep_cannot_rank_configurations_to_transfer(tmp_path):
+    space = parse_search_space({"x": "interval(0, 1)"}, [])
+    two = [StudyDirection.MINIMIZE] * 2
+    with pytest.raises(ConfigError, match=r"warm_start\.studies: a transfer ranks .* has 2"):
+        plan_transfer({"studies": "related"}, space, str(tmp_path / "j.journal"), "s", two, 10)
