@@ -45,6 +45,7 @@ from hydratune.insight import (
     tracking_settings,
 )
 from hydratune.optuna_classes import build_pruner
+from hydratune.schedule import ScheduleSettings, check_scheduler
 from hydratune.schema import SweeperConf
 from hydratune.space import (
     SearchSpace,
@@ -132,6 +133,7 @@ class SweepPlan:
     warm_start: WarmStartSource | None
     new_dir_each_run: bool = False  # hydra.sweep.dir has ${now:...}: runs continue it elsewhere
     tracking: TrackingSettings | None = None  # MLflow, or None
+    schedule: ScheduleSettings | None = None  # hydra/sweeper/scheduler=asha|pbt, or None
 
 
 class StudySweep:
@@ -249,6 +251,9 @@ class StudySweep:
             )
         plan = SweepPlan(space, configs, study_name, sweep_dir, url, pruner, launch, enqueue, warm)
         plan.new_dir_each_run, plan.tracking = "${now:" in dir_setting, tracking
+        plan.schedule = check_scheduler(
+            conf, config, len(self.directions), set(space.config_keys())
+        )
         return plan
 
     def open(self, plan: SweepPlan) -> tuple[optuna.Study, Recovery]:
@@ -334,6 +339,7 @@ class StudySweep:
             recovery=recovery,
             on_launch=self.tracker.launched,
             on_result=told,
+            schedule=plan.schedule.build(study, plan.space) if plan.schedule else None,
         )
         trials = study.get_trials(deepcopy=False)
         copied = sum(WARM_START_FROM in t.user_attrs for t in trials)

@@ -51,6 +51,49 @@ class RandomState(L.Callback):
         torch.set_rng_state(state["torch"])
 
 
+class ConfiguredOptimizer(L.Callback):
+    """After a run continues from a checkpoint, its optimizers take this run's configured
+    hyperparameters (lr, weight decay, momentum...): Lightning restores the checkpoint's
+    param groups, the source run's values, with the optimizer state, so a PBT exploit's
+    explored values would never apply. A scheduled lr keeps its progress, scaled to the new
+    initial lr. Unchanged values stay as restored, so a plain continuation trains as before."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.ckpt_path:
+            return
+        fresh = _optimizers(pl_module.configure_optimizers())
+        for restored, new in zip(trainer.optimizers, fresh, strict=False):
+            for group, new_group in zip(restored.param_groups, new.param_groups, strict=False):
+                for key, value in new_group.items():
+                    if key in ("params", "initial_lr"):
+                        continue
+                    if key == "lr" and "initial_lr" in group:
+                        value = new_group.get("initial_lr", value)
+                        if value != group["initial_lr"]:
+                            group["lr"] *= value / group["initial_lr"]
+                            group["initial_lr"] = value
+                    else:
+                        group[key] = value
+        for config in trainer.lr_scheduler_configs:
+            scheduler = config.scheduler
+            if hasattr(scheduler, "base_lrs"):
+                groups = scheduler.optimizer.param_groups
+                scheduler.base_lrs = [g.get("initial_lr", g["lr"]) for g in groups]
+
+
+def _optimizers(configured: Any) -> list[torch.optim.Optimizer]:
+    """The optimizers in what ``configure_optimizers`` may return (one, a dict, lists)."""
+    if isinstance(configured, torch.optim.Optimizer):
+        return [configured]
+    if isinstance(configured, dict):
+        return _optimizers(configured.get("optimizer"))
+    if isinstance(configured, (list, tuple)):
+        if len(configured) == 2 and isinstance(configured[0], (list, tuple)):
+            return _optimizers(list(configured[0]))
+        return [o for item in configured for o in _optimizers(item)]
+    return []
+
+
 def _plain_numpy_state() -> tuple[str, list[int], int, int, float]:
     name, keys, position, has_gauss, gauss = np.random.get_state()
     return str(name), [int(k) for k in keys], int(position), int(has_gauss), float(gauss)
