@@ -13,7 +13,7 @@ from helpers import REPO, load, multirun
 from hydratune.attrs import CHECKPOINT, RESUMED_FROM, SEGMENT
 from hydratune.errors import StudyConfigError
 from hydratune.schedule.asha import rung_epochs
-from hydratune.schedule.base import is_paused
+from hydratune.schedule.lineage import is_paused
 from hydratune.training.task import train
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")

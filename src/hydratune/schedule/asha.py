@@ -17,7 +17,8 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from hydratune.attrs import SEGMENT
-from hydratune.schedule.base import CheckpointSchedule, Continuation, is_paused, resumed_number
+from hydratune.schedule.base import CheckpointSchedule, Continuation
+from hydratune.schedule.lineage import is_paused, resumed_number
 
 
 def rung_epochs(min_resource: int, eta: int, max_epochs: int) -> list[int]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from hydratune import compat
 from hydratune.attrs import (
@@ -30,10 +30,10 @@ from hydratune.attrs import (
     RESUMED_FROM,
     RETRY_OF,
     SEGMENT,
-    STOPPED_REASON,
 )
 from hydratune.errors import FatalTrialError
 from hydratune.schedule.checkpoints import CheckpointRecord
+from hydratune.schedule.lineage import epochs_of, resumed_number
 
 log = logging.getLogger(__name__)
 
@@ -52,23 +52,6 @@ class Continuation:
     segment: dict[str, Any]
 
 
-def is_paused(trial: FrozenTrial) -> bool:
-    """Whether ``trial`` is a run a schedule paused (it may be continued)."""
-    reason = str(trial.user_attrs.get(STOPPED_REASON) or "")
-    return trial.state == TrialState.PRUNED and reason.startswith(PAUSED)
-
-
-def resumed_number(trial: FrozenTrial) -> int | None:
-    """The trial whose checkpoint ``trial`` continued from, if any."""
-    resumed = trial.user_attrs.get(RESUMED_FROM)
-    return resumed.get("trial") if isinstance(resumed, Mapping) else None
-
-
-def epochs_of(trial: FrozenTrial) -> int:
-    """The epochs a schedule planned ``trial`` to have trained when it ends."""
-    return int(trial.user_attrs[SEGMENT]["epochs"])
-
-
 class CheckpointSchedule:
     """The shared mechanics; a schedule decides ``first_segment`` and ``next_continuation``."""
 
@@ -79,6 +62,7 @@ class CheckpointSchedule:
         self.resource_key, self.max_epochs = resource_key, max_epochs
         self.maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
         self._intact: dict[int, bool] = {}  # checked checkpoints, by trial number
+        self.held: frozenset[int] = frozenset()
 
     # -- what a schedule decides ------------------------------------------------------------
 
@@ -87,7 +71,7 @@ class CheckpointSchedule:
         raise NotImplementedError
 
     def next_continuation(self, trials: Sequence[FrozenTrial]) -> Continuation | None:
-        """The paused trial to continue in the slot that just freed, if any."""
+        """The paused trial to continue in the slot that just freed, if any (``usable``)."""
         raise NotImplementedError
 
     def takes_new_configurations(self) -> bool:
@@ -110,8 +94,10 @@ class CheckpointSchedule:
 
     # -- the loop's hooks -------------------------------------------------------------------
 
-    def ask(self) -> optuna.Trial | None:
-        """A continuation queued and taken as this slot's trial, or None (the sampler asks)."""
+    def ask(self, held: frozenset[int] = frozenset()) -> optuna.Trial | None:
+        """A continuation queued and taken as this slot's trial, or None (the sampler asks).
+        ``held``: paused trials a person holds (``hydratune steer ... pause N``)."""
+        self.held = held
         continuation = self.next_continuation(self.study.get_trials(deepcopy=False))
         if continuation is None:
             return None
@@ -198,7 +184,10 @@ class CheckpointSchedule:
     # -- helpers ----------------------------------------------------------------------------
 
     def usable(self, trial: FrozenTrial) -> bool:
-        """Whether ``trial``'s checkpoint is still the file recorded (checked once a process)."""
+        """Whether ``trial`` may be continued: not held by a person, and its checkpoint still
+        the file recorded (checked once a process)."""
+        if trial.number in self.held:
+            return False
         if trial.number not in self._intact:
             record = CheckpointRecord.of_trial(trial.user_attrs)
             intact = record is not None and record.intact()

@@ -27,7 +27,8 @@ from optuna.distributions import (
 from optuna.trial import FrozenTrial, TrialState
 
 from hydratune.attrs import SEGMENT
-from hydratune.schedule.base import CheckpointSchedule, Continuation, is_paused, resumed_number
+from hydratune.schedule.base import CheckpointSchedule, Continuation
+from hydratune.schedule.lineage import epochs_of, is_paused, resumed_number
 
 FACTORS = (0.8, 1.2)
 
@@ -63,7 +64,7 @@ class PbtSchedule(CheckpointSchedule):
         waiting = [t for t in latest.values() if is_paused(t) and self.usable(t)]
         if not waiting:
             return None
-        trial = min(waiting, key=lambda t: (epochs_done(t), t.number))
+        trial = min(waiting, key=lambda t: (epochs_of(t), t.number))
         segment = trial.user_attrs[SEGMENT]
         scored = sorted(
             (t for t in latest.values() if t.state != TrialState.RUNNING and _scorable(t)),
@@ -78,7 +79,7 @@ class PbtSchedule(CheckpointSchedule):
                 rng = random.Random(None if self.seed is None else self.seed + len(trials))
                 source = rng.choice(top)
                 params = self.explore(source.params, rng)
-        epochs = min(epochs_done(source) + self.interval, self.max_epochs)
+        epochs = min(epochs_of(source) + self.interval, self.max_epochs)
         generation = int(segment["generation"]) + 1
         return Continuation(source, params, self._segment(segment["member"], generation, epochs))
 
@@ -129,12 +130,8 @@ class PbtSchedule(CheckpointSchedule):
         return {"kind": self.kind, "member": member, "generation": generation, "epochs": epochs}
 
 
-def epochs_done(trial: FrozenTrial) -> int:
-    return int(trial.user_attrs[SEGMENT]["epochs"])
-
-
 def _scorable(trial: FrozenTrial) -> bool:
-    return epochs_done(trial) - 1 in trial.intermediate_values
+    return epochs_of(trial) - 1 in trial.intermediate_values
 
 
 def _draw(dist: BaseDistribution, rng: random.Random) -> Any:

@@ -224,7 +224,8 @@ class SweepLoop:
     def _ask(self) -> optuna.Trial | None:
         trial = self.steering.take_enqueued()  # `steer enqueue` runs before any queued point
         if trial is None and self.schedule is not None:
-            trial = self.schedule.ask()  # a paused trial to continue, if one has earned it
+            # a paused trial to continue, if one has earned it and no person holds it
+            trial = self.schedule.ask(frozenset(self.steering.state.held))
             if trial is None and not self.schedule.takes_new_configurations():
                 return None  # PBT's population is full: the slot waits for a member to pause
         if trial is None and isinstance(self.study.sampler, optuna.samplers.GridSampler):
