@@ -9,8 +9,14 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from helpers import REPO, load, multirun
-from hydratune.attrs import CHECKPOINT, RESUMED_FROM, SEGMENT
+from helpers import (
+    REPO,
+    load,
+    multirun,
+    train_killed_in_its_first_continuation,
+    train_recording_pid,
+)
+from hydratune.attrs import CHECKPOINT, LOST, RESUMED_FROM, RETRY_OF, SEGMENT
 from hydratune.errors import StudyConfigError
 from hydratune.schedule.asha import rung_epochs
 from hydratune.schedule.lineage import is_paused
@@ -149,3 +155,48 @@ def refused(tmp_path, monkeypatch, key: str, *overrides: str, scheduler=ASHA) ->
         sweep("hydra.sweeper.n_trials=8", *overrides, scheduler=scheduler)
     assert "\n" not in str(raised.value)
     assert not (tmp_path / "outputs/hydratune.journal").exists()
+
+
+@pytest.mark.slow
+def test_with_two_worker_processes_a_trial_paused_in_one_continues_in_the_other(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    multirun(
+        ["sweep=mlp_digits", *TINY, *QUIET, *ASHA, "hydra.sweeper.n_trials=12"]
+        + ["hydra.sweeper.n_jobs=2"],
+        task=train_recording_pid,
+        config_name="train",
+        config_dir=REPO / "conf",
+    )
+    trials = load("mlp_digits", tmp_path).trials
+    assert len({t.user_attrs["pid"] for t in trials}) == 2
+    continued = [t for t in trials if RESUMED_FROM in t.user_attrs]
+    assert continued
+    for trial in continued:  # each loaded its source's checkpoint: it trained on from there
+        assert min(trial.intermediate_values) == trial.user_attrs[RESUMED_FROM]["epoch"]
+    sources = [trials[t.user_attrs[RESUMED_FROM]["trial"]] for t in continued]
+    assert any(
+        s.user_attrs["pid"] != t.user_attrs["pid"] for s, t in zip(sources, continued, strict=True)
+    )
+
+
+@pytest.mark.slow
+def test_a_worker_killed_while_a_promoted_trial_trains_loses_only_that_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    multirun(
+        ["sweep=mlp_digits", *TINY, *QUIET, *ASHA, "hydra.sweeper.n_trials=8"]
+        + ["hydra.sweeper.n_jobs=2"],
+        task=train_killed_in_its_first_continuation,
+        config_name="train",
+        config_dir=REPO / "conf",
+    )
+    trials = load("mlp_digits", tmp_path).trials
+    (lost,) = [t for t in trials if t.user_attrs.get(LOST)]
+    assert RESUMED_FROM in lost.user_attrs
+    (retry,) = [t for t in trials if t.user_attrs.get(RETRY_OF) == lost.number]
+    # the retry continues the same run from the same checkpoint: the epochs before it are kept
+    assert retry.user_attrs[RESUMED_FROM] == lost.user_attrs[RESUMED_FROM]
+    assert retry.user_attrs[SEGMENT] == lost.user_attrs[SEGMENT]
+    assert retry.state != TrialState.FAIL
+    assert min(retry.intermediate_values) == retry.user_attrs[RESUMED_FROM]["epoch"]
