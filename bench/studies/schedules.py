@@ -13,9 +13,13 @@ Sized for <= 15 min of CPU on 2 cores (``--quick``: one seed, a small budget, to
 
 from __future__ import annotations
 
+import statistics
+import tempfile
+import time
+from pathlib import Path
 from typing import Any
 
-from bench.common import module_main, pin_threads, progress, target
+from bench.common import APP_CONF, CNN, Figure, module_main, pin_threads, progress, target
 from bench.studies.pruning import real_cnn, saving_text, section, summarise
 
 TITLE = "Schedules: ASHA and PBT from checkpoints against TPE and its pruners"
@@ -47,6 +51,49 @@ def contender(name: str, seed: int, budget: int, epochs: int) -> dict[str, Any]:
     return real_cnn(pruner, seed, budget, epochs, extra)
 
 
+def checkpoint_cost(repeats: int = 3, epochs: int = 3) -> dict[str, Any]:
+    """What a pause and a continuation cost a run of the digits CNN: runs of ``epochs`` epochs
+    plain, saving a checkpoint at the end, and continuing from one, interleaved ``repeats``
+    times; the extra seconds over a plain run's, as a share of it."""
+    from hydra import compose, initialize_config_dir
+
+    from hydratune.training.task import train
+
+    base = [o for o in CNN if not o.startswith(("sweep=", "hydra."))]
+
+    def timed(*overrides: str) -> float:
+        with initialize_config_dir(config_dir=str(APP_CONF), version_base="1.3"):
+            cfg = compose("train", overrides=[*base, f"paths.output_dir={folder}", *overrides])
+        start = time.perf_counter()
+        train(cfg)
+        return time.perf_counter() - start
+
+    seconds: dict[str, list[float]] = {"plain": [], "save": [], "continue": []}
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint = Path(folder, "last.ckpt")
+        timed(f"trainer.max_epochs={epochs}")  # warm-up
+        for _ in range(repeats):
+            seconds["plain"].append(timed(f"trainer.max_epochs={epochs}"))
+            seconds["save"].append(timed(f"trainer.max_epochs={epochs}", f"ckpt_save={checkpoint}"))
+            seconds["continue"].append(
+                timed(f"trainer.max_epochs={2 * epochs}", f"ckpt_path={checkpoint}")
+            )
+        size = checkpoint.stat().st_size
+    plain = statistics.median(seconds["plain"])
+    extra = [
+        s + c - 2 * p
+        for s, c, p in zip(seconds["save"], seconds["continue"], seconds["plain"], strict=True)
+    ]
+    return {
+        "epochs": epochs,
+        "plain_seconds": Figure.of(seconds["plain"]),
+        "save_seconds": Figure.of(seconds["save"]),
+        "continue_seconds": Figure.of(seconds["continue"]),
+        "percent": Figure.of([100 * e / plain for e in extra]),
+        "bytes": size,
+    }
+
+
 def run(quick: bool) -> dict[str, Any]:
     threads = pin_threads(1)
     seeds = range(1) if quick else range(3)
@@ -58,6 +105,7 @@ def run(quick: bool) -> dict[str, Any]:
         for name in CONTENDERS:
             progress(f"schedules: seed {seed}, {name}")
             runs[name].append(contender(name, seed, budget, epochs))
+    cost = checkpoint_cost(1 if quick else 3)
     goal = max(min(r["curve"]) for r in runs["nop"])
     summary = summarise(runs, goal, budget)
     nop = summary["nop"]
@@ -74,6 +122,8 @@ def run(quick: bool) -> dict[str, Any]:
             f"{len(seeds)} seed(s), {budget}-epoch budget, {epochs} epochs per configuration,"
             f" target val/loss {goal:.4f} = the worst seed's best TPE loss",
         ),
+        "",
+        cost_text(cost),
     ]
     targets = [
         target(
@@ -94,7 +144,27 @@ def run(quick: bool) -> dict[str, Any]:
             f"PBT's best loss {pbt['best'].text(4)} against TPE's {nop['best'].text(4)}",
         ),
     ]
-    return {"markdown": "\n".join(md), "targets": targets, "raw": {"runs": runs, "goal": goal}}
+    targets.append(
+        target(
+            "checkpoint save + load (digits CNN)",
+            "<= 5% of a run's time",
+            f"{cost['percent'].text(1, '%')} of a {cost['epochs']}-epoch run",
+            cost["percent"].median <= 5,
+            cost_text(cost),
+        )
+    )
+    raw = {"runs": runs, "goal": goal, "checkpoint_cost": cost}
+    return {"markdown": "\n".join(md), "targets": targets, "raw": raw}
+
+
+def cost_text(cost: dict[str, Any]) -> str:
+    return (
+        f"Checkpoint cost: a {cost['epochs']}-epoch run takes {cost['plain_seconds'].text(2)} s"
+        f" plain, {cost['save_seconds'].text(2)} s saving a checkpoint"
+        f" ({cost['bytes'] / 1e6:.2f} MB) at its end, {cost['continue_seconds'].text(2)} s"
+        f" continuing from one; save + load add {cost['percent'].text(1, '%')} of a plain run"
+        " (medians over interleaved repeats, ranges in brackets)."
+    )
 
 
 if __name__ == "__main__":
