@@ -5,6 +5,7 @@ checkpoint never loaded, and settings that cannot work refused before the first 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from optuna.trial import TrialState
@@ -34,10 +35,10 @@ QUIET = [
 ]
 
 
-def sweep(*overrides: str, scheduler: list[str] = ASHA) -> None:
+def sweep(*overrides: str, scheduler: list[str] = ASHA, task: Any = train) -> None:
     multirun(
         ["sweep=mlp_digits", *TINY, *QUIET, *scheduler, *overrides],
-        task=train,
+        task=task,
         config_name="train",
         config_dir=REPO / "conf",
     )
@@ -113,6 +114,19 @@ def test_an_app_that_saves_no_checkpoint_stops_the_sweep_at_the_first_pause(tmp_
     assert "ModelCheckpoint(save_last=True)" in trial.user_attrs["fail_reason"]
 
 
+def test_an_app_that_ignores_the_checkpoint_it_is_given_stops_at_its_first_continuation(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    # the checkpoint goes to a key the task does not continue from: it trains from epoch 0 again
+    with pytest.raises(Exception, match="ignores hydra.sweeper.scheduler.load_key=paths.data_dir"):
+        sweep("hydra.sweeper.n_trials=6", "hydra.sweeper.scheduler.load_key=paths.data_dir")
+    trials = load("mlp_digits", tmp_path).trials
+    (continued,) = [t for t in trials if RESUMED_FROM in t.user_attrs]
+    assert continued.state == TrialState.FAIL and min(continued.intermediate_values) == 0
+    assert all(t.state == TrialState.PRUNED for t in trials if t is not continued)
+
+
 @pytest.mark.parametrize(
     "overrides, key",
     [
@@ -162,13 +176,7 @@ def test_with_two_worker_processes_a_trial_paused_in_one_continues_in_the_other(
     tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)
-    multirun(
-        ["sweep=mlp_digits", *TINY, *QUIET, *ASHA, "hydra.sweeper.n_trials=12"]
-        + ["hydra.sweeper.n_jobs=2"],
-        task=train_recording_pid,
-        config_name="train",
-        config_dir=REPO / "conf",
-    )
+    sweep("hydra.sweeper.n_trials=12", "hydra.sweeper.n_jobs=2", task=train_recording_pid)
     trials = load("mlp_digits", tmp_path).trials
     assert len({t.user_attrs["pid"] for t in trials}) == 2
     continued = [t for t in trials if RESUMED_FROM in t.user_attrs]
@@ -184,12 +192,10 @@ def test_with_two_worker_processes_a_trial_paused_in_one_continues_in_the_other(
 @pytest.mark.slow
 def test_a_worker_killed_while_a_promoted_trial_trains_loses_only_that_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    multirun(
-        ["sweep=mlp_digits", *TINY, *QUIET, *ASHA, "hydra.sweeper.n_trials=8"]
-        + ["hydra.sweeper.n_jobs=2"],
+    sweep(
+        "hydra.sweeper.n_trials=8",
+        "hydra.sweeper.n_jobs=2",
         task=train_killed_in_its_first_continuation,
-        config_name="train",
-        config_dir=REPO / "conf",
     )
     trials = load("mlp_digits", tmp_path).trials
     (lost,) = [t for t in trials if t.user_attrs.get(LOST)]

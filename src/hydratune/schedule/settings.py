@@ -13,7 +13,6 @@ from hydratune.schedule.asha import AshaSchedule
 from hydratune.schedule.base import CheckpointSchedule
 
 KEY = "hydra.sweeper.scheduler"
-_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def check_scheduler(
         fail("resource_key", f"{resource_key} is searched; the schedule sets it per trial")
     for key in ("load_key", "save_key"):
         app_key = conf.get(key)
-        if app_key and OmegaConf.select(config, app_key, default=_MISSING) is _MISSING:
+        if app_key and not _has_key(config, app_key):
             fail(key, f"the app's config has no key '{app_key}' (add `{app_key}: null`)")
     if conf.checkpoint_root is not None and not conf.save_key:
         fail("checkpoint_root", "needs save_key, the app key that says where to save")
@@ -101,3 +100,10 @@ def check_scheduler(
     else:
         fail("name", f"unknown scheduler {name!r}; use none, asha or pbt")
     return ScheduleSettings(conf, resource_key, max_epochs)
+
+
+def _has_key(config: DictConfig, key: str) -> bool:
+    """Whether ``key`` exists, without resolving it (``${hydra:...}`` resolves only in a job)."""
+    parent_key, _, name = key.rpartition(".")
+    parent = OmegaConf.select(config, parent_key) if parent_key else config
+    return isinstance(parent, DictConfig) and name in parent
