@@ -42,7 +42,7 @@ BENCHMARKS = [
     "tracking",
 ]
 # Research studies (bench/studies/): `make bench-studies`, written to bench/studies/RESULTS.md.
-STUDIES = ["studies.pruning", "studies.peers"]
+STUDIES = ["studies.pruning", "studies.peers", "studies.schedules"]
 # Cluster benchmarks (bench/cluster/, they start Slurm and PostgreSQL): `make bench-cluster`,
 # written to bench/cluster/RESULTS.md.
 CLUSTER = ["cluster.slurm", "cluster.many_workers"]

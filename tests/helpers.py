@@ -203,3 +203,30 @@ def run_bench(out: Path, *flags: str, timeout: int) -> dict[str, Any]:
     for name, result in report["benchmarks"].items():
         assert "error" not in result, (name, result.get("output"))
     return report
+
+
+def train_recording_pid(cfg: DictConfig) -> Any:
+    """hydratune's training task, leaving the process that ran the trial in its user
+    attribute ``pid`` (which worker trained which run)."""
+    from hydratune.training.task import train
+
+    hydratune.current_trial().set_user_attr("pid", os.getpid())
+    return train(cfg)
+
+
+def train_killed_in_its_first_continuation(cfg: DictConfig) -> Any:
+    """hydratune's training task whose first run that continues from a checkpoint (the first
+    with ``ckpt_path``) has its process killed (SIGKILL) after one epoch, before its pause."""
+    import lightning as L
+
+    from hydratune.training.task import train
+
+    class KillAfterAnEpoch(L.Callback):
+        def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    marker = Path("killed-once")  # in the sweep's working dir, shared by its workers
+    if cfg.get("ckpt_path") and not marker.exists():
+        marker.write_text(str(os.getpid()))
+        return train(cfg, callbacks=[KillAfterAnEpoch()])
+    return train(cfg)

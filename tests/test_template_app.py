@@ -17,7 +17,7 @@ import pytest
 from optuna.trial import TrialState
 
 from helpers import APPS
-from hydratune.attrs import MLFLOW_RUN_ID, PRUNE_OVERRULED
+from hydratune.attrs import CHECKPOINT, MLFLOW_RUN_ID, PRUNE_OVERRULED, RESUMED_FROM, SEGMENT
 from hydratune.storage import open_storage
 
 pytestmark = pytest.mark.slow
@@ -144,3 +144,27 @@ def test_the_apps_stock_mlflow_logger_logs_into_the_trials_child_run(app, mlflow
         assert child.data.params["model/lr"]  # and the app's own hyperparameters
     pruned = next(t for t in study(app).trials if t.state == TrialState.PRUNED)
     assert children[pruned.user_attrs[MLFLOW_RUN_ID]].data.tags["hydratune.state"] == "pruned"
+
+
+def test_the_template_app_runs_asha_from_the_command_line_alone(app):
+    """Its ModelCheckpoint(save_last=True) saves the pause, its trainer.fit(ckpt_path=...)
+    continues: no line of the app changes (docs/schedules.md)."""
+    asha = [
+        "hydra/sweeper/scheduler=asha",
+        "hydra.sweeper.scheduler.save_key=null",  # the app saves checkpoints/last.ckpt itself
+        "hydra.sweeper.scheduler.eta=2",
+        "hydra.sweeper.n_trials=5",
+        "trainer.min_epochs=1",
+    ]
+    sweep = [a for a in SWEEP if not a.startswith(("hydra/sweeper/pruner", "hydra.sweeper.pruner"))]
+    run(app, *sweep, *asha)
+    trials = study(app).trials
+    assert len(trials) == 5
+    paused = [t for t in trials if t.state == TrialState.PRUNED]
+    assert paused and all(
+        t.user_attrs[CHECKPOINT]["epoch"] == t.user_attrs[SEGMENT]["epochs"] < 4 for t in paused
+    )
+    (continued, *_) = [t for t in trials if RESUMED_FROM in t.user_attrs]
+    resumed = continued.user_attrs[RESUMED_FROM]
+    assert trials[resumed["trial"]].params == continued.params
+    assert min(continued.intermediate_values) == resumed["epoch"]  # it loaded the checkpoint

@@ -13,11 +13,13 @@ from __future__ import annotations
 from hydra.core.config_store import ConfigStore
 
 from hydratune.schema.optuna_options import PRUNER_OPTIONS, SAMPLER_OPTIONS
+from hydratune.schema.schedulers import SCHEDULER_OPTIONS
 from hydratune.schema.sweeper import UPSTREAM_TARGET, MlflowConf, SweeperConf
 
 __all__ = [
     "PRUNER_OPTIONS",
     "SAMPLER_OPTIONS",
+    "SCHEDULER_OPTIONS",
     "UPSTREAM_TARGET",
     "MlflowConf",
     "SweeperConf",
@@ -26,7 +28,7 @@ __all__ = [
 
 
 def register_configs(*, as_upstream: bool) -> None:
-    """Put the sweeper and its sampler/pruner options into Hydra's ConfigStore.
+    """Put the sweeper and its sampler/pruner/scheduler options into Hydra's ConfigStore.
 
     With ``as_upstream`` (hydra-optuna-sweeper is not installed), ``hydra/sweeper: optuna`` is
     hydratune too, under hydra-optuna-sweeper's class name, which says what to change.
@@ -37,6 +39,7 @@ def register_configs(*, as_upstream: bool) -> None:
         # hydratune's own node, under the upstream class (a defaults entry: no second copy)
         node = {"defaults": ["hydratune", "_self_"], "_target_": UPSTREAM_TARGET}
         store.store(group="hydra/sweeper", name="optuna", node=node, provider="hydratune")
-    for group, options in (("sampler", SAMPLER_OPTIONS), ("pruner", PRUNER_OPTIONS)):
+    groups = [("sampler", SAMPLER_OPTIONS), ("pruner", PRUNER_OPTIONS)]
+    for group, options in [*groups, ("scheduler", SCHEDULER_OPTIONS)]:
         for name, node in options.items():
             store.store(group=f"hydra/sweeper/{group}", name=name, node=node, provider="hydratune")

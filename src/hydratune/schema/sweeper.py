@@ -35,9 +35,13 @@ class SweeperConf:
 
     _target_: str = "hydra_plugins.hydratune_sweeper.hydratune_sweeper.HydratuneSweeper"
     _recursive_: bool = False  # the sweeper builds sampler and pruner itself (grid needs the space)
-    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}, {"pruner": "nop"}])
+    defaults: list[Any] = field(
+        default_factory=lambda: [{"sampler": "tpe"}, {"pruner": "nop"}, {"scheduler": "none"}]
+    )
     sampler: Any = MISSING
     pruner: Any = MISSING
+    # hydra/sweeper/scheduler=asha|pbt: trials that pause and continue from checkpoints
+    scheduler: Any = MISSING
     # null: the app's objective.direction when it has one (hydratune's task), else minimize
     direction: Any = None
     storage: Any = None

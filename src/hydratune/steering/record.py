@@ -91,6 +91,7 @@ class SteeringState:
     n_trials: int | None = None  # None: the sweep's own n_trials
     fixed: dict[str, Any] = field(default_factory=dict)
     narrowed: dict[str, BaseDistribution] = field(default_factory=dict)
+    held: set[int] = field(default_factory=set)  # paused trials a schedule must not continue
     actions: list[Action] = field(default_factory=list)
 
     @property
@@ -112,6 +113,10 @@ class SteeringState:
             for key in args["keys"]:
                 self.fixed.pop(key, None)
                 self.narrowed.pop(key, None)
+        elif action.verb == "pause_trial":
+            self.held.add(int(args["trial"]))
+        elif action.verb == "resume_trial":
+            self.held.discard(int(args["trial"]))
         elif action.verb == "narrow":
             for key, dist in args["distributions"].items():
                 self.narrowed[key] = json_to_distribution(dist)
@@ -164,6 +169,10 @@ def _action(key: str, record: Any) -> Action:
         n = args["n_trials"]
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n_trials {n!r} is not a whole number >= 1")
+    elif verb in ("pause_trial", "resume_trial"):
+        number = args["trial"]
+        if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+            raise ValueError(f"trial {number!r} is not a trial number")
     elif verb not in _MODES and verb not in _LOGGED_ONLY:
         raise ValueError(f"unknown verb {verb!r}")
     from_trial = record.get("from_trial", 0)

@@ -35,7 +35,8 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat
-from hydratune.attrs import ENQUEUED_FROM, OWNER, PRUNE_REQUESTED
+from hydratune.attrs import ENQUEUED_FROM, OWNER, PRUNE_REQUESTED, SEGMENT
+from hydratune.schedule import waiting_to_continue
 from hydratune.space import (
     SearchSpace,
     SearchSpaceError,
@@ -101,6 +102,7 @@ class SweepView:
     state: SteeringState
     space: SearchSpace
     pareto: list[FrozenTrial] = field(default_factory=list)
+    paused: list[FrozenTrial] = field(default_factory=list)  # a schedule's, not continued yet
 
 
 class Steerer:
@@ -207,13 +209,26 @@ class Steerer:
             raise SteerError(f"prune: trial #{number} finished meanwhile") from None
         return write_action(self.study, "prune", {"trial": number}, f"prune {number}", number)
 
-    def pause(self) -> Action:
-        """Start no new trial until ``resume``; running trials go on."""
-        return self._mode("pause")
+    def pause(self, number: int | None = None) -> Action:
+        """Start no new trial until ``resume``; running trials go on. With ``number``: a
+        checkpointed schedule does not continue that trial (paused at a rung, or running and
+        to pause at its next one) until ``resume number``."""
+        if number is None:
+            return self._mode("pause")
+        self._scheduled(number, "pause")
+        return write_action(
+            self.study, "pause_trial", {"trial": number}, f"pause {number}", self._next_trial()
+        )
 
-    def resume(self) -> Action:
-        """Start trials again after ``pause`` or ``stop`` (a stopped sweep needs a rerun)."""
-        return self._mode("resume")
+    def resume(self, number: int | None = None) -> Action:
+        """Start trials again after ``pause`` or ``stop`` (a stopped sweep needs a rerun).
+        With ``number``: the schedule may continue that trial again."""
+        if number is None:
+            return self._mode("resume")
+        self._scheduled(number, "resume")
+        return write_action(
+            self.study, "resume_trial", {"trial": number}, f"resume {number}", self._next_trial()
+        )
 
     def stop(self) -> Action:
         """Start no new trial; running ones finish and the sweep ends (a rerun stops too,
@@ -257,6 +272,7 @@ class Steerer:
             state,
             self.space,
             pareto,
+            sorted(waiting_to_continue(trials), key=lambda t: t.number),
         )
 
     def caveat(self, action: Action) -> str | None:
@@ -301,6 +317,13 @@ class Steerer:
         if verb in ("n_trials", "prune"):
             if len(args) != 1 or not (args[0].isascii() and args[0].isdigit()):
                 raise SteerError(f"{verb}: give one whole number, e.g. {verb} 17; got {args}")
+            return getattr(self, verb)(int(args[0]))
+        if (
+            verb in ("pause", "resume")
+            and len(args) == 1
+            and args[0].isascii()
+            and args[0].isdigit()
+        ):
             return getattr(self, verb)(int(args[0]))
         if verb in ("pause", "resume", "stop"):
             if args:
@@ -372,6 +395,15 @@ class Steerer:
             raise SteerError(
                 f"{verb}: this sweep uses the grid sampler, which runs its queued grid points; "
                 "enqueue points, or change n_trials, instead"
+            )
+
+    def _scheduled(self, number: int, verb: str) -> None:
+        """Refuse a trial number that is not a run of a checkpointed schedule."""
+        trials = self.study.get_trials(deepcopy=False)
+        if not 0 <= number < len(trials) or SEGMENT not in trials[number].user_attrs:
+            raise SteerError(
+                f"{verb} {number}: trial #{number} is not a run of a checkpointed schedule "
+                "(hydra/sweeper/scheduler=asha|pbt); without a number it applies to the sweep"
             )
 
     def _trials(self, states: tuple[TrialState, ...]) -> list[FrozenTrial]:

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from hydratune.attrs import SEGMENT
 from hydratune.space import describe, format_value
 from hydratune.steering.record import Action, printable
 from hydratune.steering.verbs import SweepView
@@ -19,6 +20,8 @@ EFFECT = {
     "worker free.",
     "prune": "The trial stops at its next pruning check (should_prune, each validation epoch).",
     "stop": "No new trial starts; running ones finish, and a rerun stops too until resume.",
+    "pause_trial": "The schedule does not continue this trial (once paused) until resume.",
+    "resume_trial": "The schedule may continue this trial again.",
 }
 
 
@@ -80,11 +83,29 @@ def print_view(console: Console, view: SweepView) -> None:
         running.add_row(*map(Text, cells + [trial.prune_requested or ""][: len(columns) - 4]))
     console.print(running if view.running else "running trials: none")
 
+    if view.paused:
+        paused = _table(
+            "paused trials (a schedule may continue them)", ["trial", "at", "value", ""]
+        )
+        for trial in view.paused:
+            segment = trial.user_attrs.get(SEGMENT) or {}
+            where = " ".join(f"{k} {segment[k]}" for k in ("rung", "member") if k in segment)
+            epochs = segment.get("epochs", "?")
+            value = trial.intermediate_values.get(epochs - 1) if isinstance(epochs, int) else None
+            held = "held: resume it" if trial.number in view.state.held else ""
+            cells = [f"#{trial.number}", f"{where}, epoch {epochs}", _value(value), held]
+            paused.add_row(*map(Text, cells))
+        console.print(paused)
+
     log = _table("steering log", ["at (UTC)", "by", "from trial", "action"])
     for action in view.state.actions:
         at = action.at.replace("T", " ").removesuffix("+00:00")  # the header says UTC
         log.add_row(*map(Text, (at, action.by, f"#{action.from_trial}", action.text)))
     console.print(log if view.state.actions else "steering log: empty")
+
+
+def _value(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"
 
 
 def _table(title: str, columns: list[str]) -> Table:

@@ -33,6 +33,7 @@ from hydratune.attrs import (
 )
 from hydratune.errors import FatalTrialError
 from hydratune.execute import JobResult, Launcher, interrupts
+from hydratune.schedule import CheckpointSchedule, ScheduleError
 from hydratune.space import SearchSpace
 from hydratune.steering import LoopSteering, counts_toward_n_trials, finished_count
 from hydratune.sweep.recovery import Recovery
@@ -139,6 +140,7 @@ class SweepLoop:
         on_launch: Callable[[optuna.Trial], dict[str, str] | None] | None = None,
         on_result: Callable[[optuna.Trial], None] | None = None,
         before_ask: Callable[[optuna.Study], None] | None = None,
+        schedule: CheckpointSchedule | None = None,
     ) -> None:
         self.study, self.space, self.launcher = study, space, launcher
         self.n_trials, self.n_jobs = n_trials, n_jobs
@@ -149,6 +151,7 @@ class SweepLoop:
         self.steering = LoopSteering(study, space, n_trials)  # `hydratune steer`, any shell
         # e.g. MLflow runs per trial; on_launch may give variables for the trial's job
         self.on_launch, self.on_result = on_launch, on_result
+        self.schedule = schedule  # asha/pbt: continuations first, epochs and checkpoints per run
         self.summary = LoopSummary()
         self.active: dict[int, optuna.Trial] = {}  # asked and not told, by trial number
 
@@ -224,6 +227,11 @@ class SweepLoop:
         if self.before_ask is not None:
             self.before_ask(self.study)
         trial = self.steering.take_enqueued()  # `steer enqueue` runs before any queued point
+        if trial is None and self.schedule is not None:
+            # a paused trial to continue, if one has earned it and no person holds it
+            trial = self.schedule.ask(frozenset(self.steering.state.held))
+            if trial is None and not self.schedule.takes_new_configurations():
+                return None  # PBT's population is full: the slot waits for a member to pause
         if trial is None and isinstance(self.study.sampler, optuna.samplers.GridSampler):
             trial = ask_queued(self.study)
             if trial is None:
@@ -246,6 +254,8 @@ class SweepLoop:
 
     def _launch(self, trial: optuna.Trial) -> Future[JobResult]:
         overrides = trial.user_attrs[OVERRIDES]
+        if self.schedule is not None:  # not in OVERRIDES: a rerun of the config trains it whole
+            overrides = overrides + self.schedule.overrides(trial)
         log.info("trial #%d: %s", trial.number, " ".join(overrides))
         env = self.on_launch(trial) if self.on_launch is not None else None
         if self.on_started is not None:  # before submit: in-process, it returns when done
@@ -268,6 +278,8 @@ class SweepLoop:
         if result.output_dir:
             trial.set_user_attr(OUTPUT_DIR, result.output_dir)
         outcome = stopped_by_callback(self.study, trial, judge(result, len(self.study.directions)))
+        if self.schedule is not None and outcome.state == TrialState.COMPLETE:
+            outcome = self._settle(trial, result, outcome)
         never_started = result.lost and isinstance(result.error, FatalTrialError)
         lost = result.lost and (never_started or not self.recovery.gives_up(trial))
         if lost:
@@ -276,6 +288,8 @@ class SweepLoop:
             outcome.reason = self.recovery.give_up_reason(trial, f"{result.error}")
         tell(self.study, trial, outcome)
         del self.active[trial.number]
+        if self.schedule is not None:
+            self.schedule.told(trial)
         if self.on_told is not None:
             self.on_told()
         if self.on_result is not None:
@@ -295,6 +309,14 @@ class SweepLoop:
             return
         fatal = isinstance(outcome.error, FatalTrialError) or outcome.fatal
         self._count_failure(trial.number, outcome.reason or "", fatal)
+
+    def _settle(self, trial: optuna.Trial, result: JobResult, outcome: Outcome) -> Outcome:
+        """A scheduled run that ended at a pause is PRUNED, its checkpoint recorded."""
+        try:
+            paused = self.schedule.settle(trial, result.output_dir, outcome.values[0])
+        except ScheduleError as error:
+            return Outcome(TrialState.FAIL, reason=str(error), error=error)
+        return Outcome(TrialState.PRUNED, reason=paused) if paused else outcome
 
     def _count_given_up(self) -> None:
         """Count the trials ``recover`` failed for good (their process died on every attempt)."""

@@ -45,6 +45,7 @@ from hydratune.insight import (
     tracking_settings,
 )
 from hydratune.optuna_classes import build_pruner
+from hydratune.schedule import ScheduleSettings, check_scheduler
 from hydratune.schema import SweeperConf
 from hydratune.space import (
     SearchSpace,
@@ -75,7 +76,6 @@ from hydratune.sweep.enqueue_warm_start import (
     EnqueuedTrial,
     WarmStartSource,
     enqueue_trials,
-    open_warm_start,
     plan_enqueue,
     warm_start,
 )
@@ -99,7 +99,7 @@ from hydratune.sweep.study import (
     sweep_directions,
     trials_in_storage,
 )
-from hydratune.sweep.transfer import Transfer, TransferPlan, plan_transfer
+from hydratune.sweep.transfer import Transfer, TransferPlan, plan_warm_start
 from hydratune.sweep.trial_dirs import set_aside_foreign_dirs
 from hydratune.sweep.upstream import merged_params
 from hydratune.training import register_live_study, unregister_live_study
@@ -135,6 +135,7 @@ class SweepPlan:
     transfer: TransferPlan | None = None  # warm_start: {studies: ...}: memory across studies
     new_dir_each_run: bool = False  # hydra.sweep.dir has ${now:...}: runs continue it elsewhere
     tracking: TrackingSettings | None = None  # MLflow, or None
+    schedule: ScheduleSettings | None = None  # hydra/sweeper/scheduler=asha|pbt, or None
 
 
 class StudySweep:
@@ -249,20 +250,16 @@ class StudySweep:
             OmegaConf.to_container(OmegaConf.create(list(conf.enqueue or [])), resolve=True),
             compose=lambda overrides: loader.load_sweep_config(config, list(overrides)),
         )
-        warm, transfer = None, None
-        if conf.warm_start:  # a study's trials copied, or related studies' best transferred
-            source, cwd = conf.warm_start, config.hydra.runtime.cwd
-            source_url = storage_url(source.get("storage"), cwd)
-            if source.get("study_name") is not None:
-                warm = open_warm_start(source_url, source["study_name"], self.directions)
-            else:  # related studies, in this sweep's storage unless another is named
-                source_url = source_url if source.get("storage") else url
-                args = (source, space, source_url, study_name, self.directions, conf.n_trials)
-                transfer = plan_transfer(*args)
+        cwd = config.hydra.runtime.cwd
+        args = (space, url, cwd, study_name, self.directions, conf.n_trials)
+        warm, transfer = plan_warm_start(conf.warm_start, *args)
         plan = SweepPlan(
             space, configs, study_name, sweep_dir, url, pruner, launch, enqueue, warm, transfer
         )
         plan.new_dir_each_run, plan.tracking = "${now:" in dir_setting, tracking
+        plan.schedule = check_scheduler(
+            conf, config, len(self.directions), set(space.config_keys())
+        )
         return plan
 
     def open(self, plan: SweepPlan) -> tuple[optuna.Study, Recovery]:
@@ -349,6 +346,7 @@ class StudySweep:
             on_launch=self.tracker.launched,
             on_result=told,
             before_ask=Transfer(plan.transfer).before_ask,
+            schedule=plan.schedule.build(study, plan.space) if plan.schedule else None,
         )
         trials = study.get_trials(deepcopy=False)
         copied = sum(WARM_START_FROM in t.user_attrs for t in trials)

@@ -35,7 +35,8 @@ from optuna.trial import FrozenTrial, TrialState
 from hydratune.attrs import SWEEP_SPACE, TRANSFER, TRANSFERRED_FROM
 from hydratune.errors import ConfigError
 from hydratune.space import SearchSpace, on_step
-from hydratune.storage import mask_url, open_storage
+from hydratune.storage import mask_url, open_storage, storage_url
+from hydratune.sweep.enqueue_warm_start import WarmStartSource, open_warm_start
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,27 @@ class TransferPlan:
             "max_trials": self.max_trials,
             "fallback": None,
         }
+
+
+def plan_warm_start(
+    settings: Mapping[str, Any] | None,
+    space: SearchSpace,
+    url: str,
+    cwd: str,
+    own_study: str,
+    directions: Sequence[StudyDirection],
+    n_trials: int,
+) -> tuple[WarmStartSource | None, TransferPlan | None]:
+    """``hydra.sweeper.warm_start``: a study whose trials are copied (``study_name``), or the
+    related finished studies whose best are transferred (``studies``), in this sweep's storage
+    ``url`` unless the setting names another; checked before the sweep's study opens."""
+    if not settings:
+        return None, None
+    source_url = storage_url(settings.get("storage"), cwd)
+    if settings.get("study_name") is not None:
+        return open_warm_start(source_url, settings["study_name"], directions), None
+    source_url = source_url if settings.get("storage") else url
+    return None, plan_transfer(settings, space, source_url, own_study, directions, n_trials)
 
 
 def plan_transfer(

@@ -20,6 +20,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from omegaconf import DictConfig
 
 import hydratune.training.resolvers  # noqa: F401  (registers ${hydratune.*} used by conf/callbacks)
+from hydratune.training.checkpoints import ConfiguredOptimizer, RandomState, save_checkpoint
 from hydratune.training.current_trial import current_trial_ref
 from hydratune.training.distributed import RanksEndTogether, check_relaunch, distributed_fit
 from hydratune.training.objective import ObjectiveSpec, ObjectiveTracker
@@ -68,6 +69,11 @@ def train(cfg: DictConfig, callbacks: list[L.Callback] | None = None) -> float |
     pruning = PruningCallback(spec.metrics[0], ref) if ref is not None else None
     if pruning is not None:
         all_callbacks.append(pruning)
+    # A schedule's pause (ckpt_save) and continuation (ckpt_path): the random generators travel
+    # with the checkpoint, so a continued run trains as an uninterrupted one would.
+    resume_from, save_to = cfg.get("ckpt_path"), cfg.get("ckpt_save")
+    if resume_from or save_to:
+        all_callbacks += [RandomState(), ConfiguredOptimizer()]
     all_callbacks.append(RanksEndTogether())  # last: its teardown ends a DDP fit's group
     loggers = instantiate_group(cfg.get("logger"), "logger")
     # _partial_: the callback and logger objects are passed to the constructor as they are,
@@ -86,7 +92,9 @@ def train(cfg: DictConfig, callbacks: list[L.Callback] | None = None) -> float |
         trainer: L.Trainer = make_trainer(callbacks=all_callbacks, logger=loggers or False, **flags)
         check_relaunch(trainer)
         with distributed_fit():
-            trainer.fit(model, datamodule=datamodule)
+            trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+        if save_to:
+            save_checkpoint(trainer, save_to)
 
     if pruning is not None:
         pruning.raise_if_pruned()

@@ -1,0 +1,26 @@
+"""Checkpointed schedules: trials that pause at a rung, continue and copy each other.
+
+``base``: how a configuration's training becomes a chain of trials continuing each other's
+Lightning checkpoints (the study shows what trained); ``checkpoints``: the recorded checkpoint
+(size, sha256: a torn file is never loaded); ``lineage``: which run paused, which it
+continued from (read by ``steer show`` too); ``asha``: promotion by rung; ``pbt``: exploit and
+explore in a population; ``settings``: ``hydra.sweeper.scheduler`` checked before any trial.
+The sweep loop calls a schedule through four hooks (ask, overrides, settle, told); the
+training task knows nothing of it (it saves and loads where the overrides say).
+"""
+
+from __future__ import annotations
+
+from hydratune.schedule.base import CheckpointSchedule, ScheduleError
+from hydratune.schedule.lineage import is_paused, resumed_number, waiting_to_continue
+from hydratune.schedule.settings import ScheduleSettings, check_scheduler
+
+__all__ = [
+    "CheckpointSchedule",
+    "ScheduleError",
+    "ScheduleSettings",
+    "check_scheduler",
+    "is_paused",
+    "resumed_number",
+    "waiting_to_continue",
+]

@@ -1,0 +1,36 @@
+"""Reading a scheduled study's runs: which trial paused, which it continued from.
+
+Plain functions over ``FrozenTrial`` and the keys in ``hydratune.attrs``, imported by the
+schedules and by ``hydratune steer show`` alike (one definition of "paused").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from optuna.trial import FrozenTrial, TrialState
+
+from hydratune.attrs import PAUSED, RESUMED_FROM, SEGMENT, STOPPED_REASON
+
+
+def is_paused(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` is a run a schedule paused (it may be continued)."""
+    reason = str(trial.user_attrs.get(STOPPED_REASON) or "")
+    return trial.state == TrialState.PRUNED and reason.startswith(PAUSED)
+
+
+def resumed_number(trial: FrozenTrial) -> int | None:
+    """The trial whose checkpoint ``trial`` continued from, if any."""
+    resumed = trial.user_attrs.get(RESUMED_FROM)
+    return resumed.get("trial") if isinstance(resumed, Mapping) else None
+
+
+def epochs_of(trial: FrozenTrial) -> int:
+    """The epochs a schedule planned ``trial`` to have trained when it ends."""
+    return int(trial.user_attrs[SEGMENT]["epochs"])
+
+
+def waiting_to_continue(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """Paused runs no trial has continued from yet."""
+    continued = {resumed_number(t) for t in trials}
+    return [t for t in trials if is_paused(t) and t.number not in continued]

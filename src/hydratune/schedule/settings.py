@@ -1,0 +1,109 @@
+"""``hydra.sweeper.scheduler`` checked before the first trial, each error naming its key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from omegaconf import DictConfig, OmegaConf
+
+from hydratune.errors import StudyConfigError
+from hydratune.schedule.asha import AshaSchedule
+from hydratune.schedule.base import CheckpointSchedule
+
+KEY = "hydra.sweeper.scheduler"
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """A checked scheduler: its options, and the budget key and value it schedules."""
+
+    conf: Any
+    resource_key: str
+    max_epochs: int
+
+    def build(self, study: optuna.Study, space: Any) -> CheckpointSchedule:
+        if self.conf.name == "pbt":
+            from hydratune.schedule.pbt import PbtSchedule
+
+            return PbtSchedule(self.conf, study, self.resource_key, self.max_epochs, space)
+        return AshaSchedule(self.conf, study, self.resource_key, self.max_epochs)
+
+
+def check_scheduler(
+    sweeper: Any, config: DictConfig, n_directions: int, searched: set[str]
+) -> ScheduleSettings | None:
+    """The scheduler's settings, or None for ``none``; ``StudyConfigError`` naming the first
+    setting that cannot work (before any trial runs)."""
+    conf = sweeper.scheduler
+    if conf is None or conf.get("name", "none") == "none":
+        return None
+    name = conf.name
+
+    def fail(key: str, problem: str) -> None:
+        raise StudyConfigError(f"{KEY}{'.' + key if key else ''} ({name}): {problem}")
+
+    if n_directions != 1:
+        fail("", f"ranks trials by one objective; this study has {n_directions} directions")
+    sampler = str((sweeper.sampler or {}).get("_target_", ""))
+    if sampler.endswith("GridSampler"):
+        fail("", "cannot run with the grid sampler (a grid point runs once); use sampler=tpe")
+    pruner = str((sweeper.pruner or {}).get("_target_", ""))
+    if pruner and not pruner.endswith("NopPruner"):
+        fail("", f"decides when trials stop; leave hydra/sweeper/pruner=nop (got {pruner})")
+    resource_key = conf.resource_key or sweeper.resource_key
+    if not resource_key:
+        fail("resource_key", "set it (or hydra.sweeper.resource_key) to the epochs' config key")
+    max_epochs = OmegaConf.select(config, resource_key, default=None)
+    if not isinstance(max_epochs, int) or isinstance(max_epochs, bool) or max_epochs < 2:
+        fail(
+            "resource_key",
+            f"{resource_key} must be a whole number of epochs >= 2, got {max_epochs!r}",
+        )
+    if resource_key in searched:
+        fail("resource_key", f"{resource_key} is searched; the schedule sets it per trial")
+    for key in ("load_key", "save_key"):
+        app_key = conf.get(key)
+        if app_key and not _has_key(config, app_key):
+            fail(key, f"the app's config has no key '{app_key}' (add `{app_key}: null`)")
+    if conf.checkpoint_root is not None and not conf.save_key:
+        fail("checkpoint_root", "needs save_key, the app key that says where to save")
+    min_epochs = OmegaConf.select(config, "trainer.min_epochs", default=None) or 0
+    first_pause = conf.min_resource if name == "asha" else conf.perturbation_interval
+    if isinstance(min_epochs, int) and min_epochs > first_pause:
+        fail("", f"trainer.min_epochs={min_epochs} trains past the first pause ({first_pause})")
+    if name == "asha":
+        if conf.eta < 2:
+            fail("eta", f"must be at least 2 (the top 1/eta continue), got {conf.eta}")
+        if not 1 <= conf.min_resource < max_epochs:
+            fail(
+                "min_resource",
+                f"must be 1 to {resource_key}-1 ({max_epochs - 1}), got {conf.min_resource}",
+            )
+    elif name == "pbt":
+        interval = conf.perturbation_interval
+        if not 1 <= interval < max_epochs:
+            fail(
+                "perturbation_interval",
+                f"must be 1 to {resource_key}-1 ({max_epochs - 1}), got {interval}",
+            )
+        if not 2 <= conf.population <= sweeper.n_trials:
+            fail("population", f"must be 2 to n_trials ({sweeper.n_trials}), got {conf.population}")
+        if not 0 < conf.quantile_fraction <= 0.5:
+            fail("quantile_fraction", f"must be in (0, 0.5], got {conf.quantile_fraction}")
+        if not 0 <= conf.resample_probability <= 1:
+            fail("resample_probability", f"must be in [0, 1], got {conf.resample_probability}")
+        unknown = sorted(set(conf.explore or ()) - searched)
+        if unknown:
+            fail("explore", f"{unknown} are not searched; name keys of the search space")
+    else:
+        fail("name", f"unknown scheduler {name!r}; use none, asha or pbt")
+    return ScheduleSettings(conf, resource_key, max_epochs)
+
+
+def _has_key(config: DictConfig, key: str) -> bool:
+    """Whether ``key`` exists, without resolving it (``${hydra:...}`` resolves only in a job)."""
+    parent_key, _, name = key.rpartition(".")
+    parent = OmegaConf.select(config, parent_key) if parent_key else config
+    return isinstance(parent, DictConfig) and name in parent

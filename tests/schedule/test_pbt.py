@@ -1,0 +1,87 @@
+"""Population based training on real checkpoints: exploit copies a top member's checkpoint
+(weights, optimizer, random state) and its epoch, explore stays inside the space, and the
+study records the lineage."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from helpers import REPO, load, multirun
+from hydratune.attrs import RESUMED_FROM, SEGMENT
+from hydratune.schedule.pbt import _perturb
+from hydratune.training.task import train
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
+
+PBT = [
+    "hydra/sweeper/scheduler=pbt",
+    "hydra.sweeper.scheduler.population=4",
+    "hydra.sweeper.scheduler.perturbation_interval=1",
+    "hydra.sweeper.scheduler.seed=0",
+    "hydra.sweeper.scheduler.keep_used=true",
+    "trainer.max_epochs=3",
+    "+trainer.limit_train_batches=3",
+    "+trainer.limit_val_batches=2",
+    "hydra.sweeper.progress=false",
+    "hydra.sweeper.report=false",
+]
+
+
+def sweep(*overrides: str) -> None:
+    multirun(
+        ["sweep=mlp_digits", *PBT, *overrides],
+        task=train,
+        config_name="train",
+        config_dir=REPO / "conf",
+    )
+
+
+def member(trial) -> int:
+    return trial.user_attrs[SEGMENT]["member"]
+
+
+def test_an_exploit_continues_from_the_copied_epoch_with_the_sources_weights(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sweep("hydra.sweeper.n_trials=12", "hydra.sweeper.scheduler.explore=[]")  # exploit only
+    trials = load("mlp_digits", tmp_path).trials
+    assert sorted(member(t) for t in trials[:4]) == [0, 1, 2, 3]
+    exploits = [
+        t
+        for t in trials
+        if RESUMED_FROM in t.user_attrs
+        and member(trials[t.user_attrs[RESUMED_FROM]["trial"]]) != member(t)
+    ]
+    assert exploits, "no member copied another's checkpoint"
+    compared = 0
+    for exploit in exploits:
+        resumed = exploit.user_attrs[RESUMED_FROM]
+        source = trials[resumed["trial"]]
+        assert exploit.params == source.params  # explore=[]: the source's values
+        assert min(exploit.intermediate_values) == resumed["epoch"]  # the copied epoch on
+        # the source's member continuing from the same checkpoint trains the same epoch alike:
+        # weights, optimizer state and random state all came with the copy
+        own = [
+            t
+            for t in trials
+            if t.user_attrs.get(RESUMED_FROM, {}).get("trial") == source.number
+            and member(t) == member(source)
+        ]
+        for twin in own:
+            epoch = resumed["epoch"]
+            assert exploit.intermediate_values[epoch] == twin.intermediate_values[epoch]
+            compared += 1
+    assert compared, "no exploit had a twin to compare with"
+
+
+def test_explore_perturbs_inside_the_declared_space():
+    rng = random.Random(0)
+    lr = FloatDistribution(1e-4, 1e-2, log=True)
+    assert {_perturb(lr, 1e-3, rng) for _ in range(50)} == {0.8e-3, 1.2e-3}
+    assert all(1e-4 <= _perturb(lr, 1e-2, rng) <= 1e-2 for _ in range(20))
+    steps = IntDistribution(8, 64, step=8)
+    assert {_perturb(steps, 32, rng) for _ in range(50)} <= {24, 40, 32}
+    choice = CategoricalDistribution([16, 32, 64])
+    assert {_perturb(choice, 16, rng) for _ in range(50)} == {16, 32}

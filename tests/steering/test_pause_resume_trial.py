@@ -1,0 +1,65 @@
+"""``hydratune steer ... pause N | resume N``: a person holds a paused trial of a checkpointed
+schedule (it is not continued) and releases it; ``show`` lists the paused trials."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import REPO, load, multirun, run_steer
+from hydratune.attrs import RESUMED_FROM
+from hydratune.training.task import train
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
+
+ASHA = [
+    "sweep=mlp_digits",
+    "hydra/sweeper/scheduler=asha",
+    "hydra.sweeper.scheduler.eta=2",
+    "trainer.max_epochs=4",
+    "+trainer.limit_train_batches=3",
+    "+trainer.limit_val_batches=2",
+    "hydra.sweeper.progress=false",
+    "hydra.sweeper.report=false",
+]
+SWEEP_DIR = "outputs/sweeps/mlp_digits"
+
+
+def sweep(n_trials: int) -> None:
+    multirun(
+        [*ASHA, f"hydra.sweeper.n_trials={n_trials}"],
+        task=train,
+        config_name="train",
+        config_dir=REPO / "conf",
+    )
+
+
+def continued_from(tmp_path) -> set[int]:
+    trials = load("mlp_digits", tmp_path).trials
+    return {t.user_attrs[RESUMED_FROM]["trial"] for t in trials if RESUMED_FROM in t.user_attrs}
+
+
+def test_a_held_trial_is_not_continued_until_resumed_and_show_lists_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sweep(2)  # two trials paused at rung 0
+    trials = load("mlp_digits", tmp_path).trials
+    best = max(trials, key=lambda t: (t.intermediate_values[0], -t.number)).number
+
+    done = run_steer(tmp_path, SWEEP_DIR, "pause", best)
+    assert done.returncode == 0, done.stderr
+    shown = run_steer(tmp_path, SWEEP_DIR, "show").stdout
+    assert "paused trials" in shown and f"#{best}" in shown and "held: resume it" in shown
+
+    sweep(4)  # the best of rung 0 would be promoted now: it is held
+    assert best not in continued_from(tmp_path)
+
+    assert run_steer(tmp_path, SWEEP_DIR, "resume", best).returncode == 0
+    sweep(6)
+    assert best in continued_from(tmp_path)
+
+
+def test_pause_of_a_trial_no_schedule_runs_is_refused_naming_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sweep(1)
+    done = run_steer(tmp_path, SWEEP_DIR, "pause", 7)
+    assert done.returncode != 0
+    assert "trial #7 is not a run of a checkpointed schedule" in done.stderr + done.stdout
