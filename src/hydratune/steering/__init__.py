@@ -23,18 +23,28 @@ from hydratune.steering.points import (
     is_sequence,
     params_from_mapping,
 )
-from hydratune.steering.record import Action, read_state, steering_summary, write_action
+from hydratune.steering.record import (
+    Action,
+    SteeringState,
+    printable,
+    read_state,
+    recorded_space,
+    steering_summary,
+    write_action,
+)
 from hydratune.steering.verbs import VERBS, Steerer, SteerError, SweepView
-from hydratune.steering.view import print_action, print_view
+from hydratune.steering.view import action_message, print_action, print_view
 
 __all__ = [
     "VERBS",
     "Action",
     "LoopSteering",
     "SteerError",
+    "SteeringState",
     "Steerer",
     "SteeringError",
     "SweepView",
+    "action_message",
     "counts_toward_n_trials",
     "declared_n_trials",
     "finished_count",
@@ -43,8 +53,10 @@ __all__ = [
     "n_trials_in_force",
     "params_from_mapping",
     "print_action",
+    "printable",
     "print_view",
     "read_state",
+    "recorded_space",
     "steering_summary",
     "study_n_trials",
     "write_action",
