@@ -174,6 +174,10 @@ def test_a_screenshot_of_the_main_view(tmp_path, serve, monkeypatch):
     multirun(["hydra.sweeper.n_trials=30", "curve_steps=3"])
     server = serve(tmp_path, "sweeps/quadratic")
     with open_tab(server.url, height=1400) as tab:
+        tab.fill("#user", "alice")
+        tab.fill("#n-trials", "40")
+        tab.click("#set-n-trials")
+        tab.wait(shows("#log", "n_trials 40"), "the steering log", LIVE_S)
         tab.wait(CHARTS, "the charts")
         tab.wait("!!document.querySelector('#history .scatterlayer')", "the history")
         shot = Path(os.environ.get("HYDRATUNE_SCREENSHOT", tmp_path / "serve.png"))

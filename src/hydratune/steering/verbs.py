@@ -232,7 +232,8 @@ class Steerer:
 
     def fail(self, number: int, reason: str) -> Action:
         """Mark finished trial ``number`` as wrong (a bug, a bad node): failure-aware samplers
-        (TPE, GP) learn from it as from a failure, and it is no longer a best trial."""
+        (TPE, GP) learn from it as from a failure. Optuna never changes a finished trial, so
+        the study keeps its state and value; the record says it was failed, and why."""
         trial = self._trial(number, "fail")
         if trial.state not in (TrialState.COMPLETE, TrialState.PRUNED):
             raise SteerError(

@@ -20,8 +20,8 @@ EFFECT = {
     "prune": "The trial stops at its next pruning check (should_prune, each validation epoch).",
     "stop": "No new trial starts; running ones finish, and a rerun stops too until resume.",
     "note": "It is kept in the study's steering record.",
-    "fail": "Failure-aware samplers (TPE, GP) learn from it as from a failure before their next "
-    "trial; it is no longer a best trial.",
+    "fail": "Failure-aware samplers (TPE, GP) learn from it as from a failure from the next "
+    "trial on; the study keeps what it ran.",
 }
 
 
