@@ -5,7 +5,8 @@
 
 const CSRF = document.querySelector('meta[name="csrf"]').content;
 const READ_ONLY = document.querySelector('meta[name="read-only"]').content === "true";
-const page = { version: 0, rows: new Map(), summary: null, chartsAt: 0, chartTimer: null };
+const page = { version: 0, rows: new Map(), summary: null, chartsAt: 0, chartTimer: null, drawMs: 0, drawn: "" };
+const PARCOORDS_MAX = 1000; // lines: the best ones, when more trials are complete
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs, ...children) {
@@ -242,22 +243,27 @@ function wireControls() {
   $("fail").onclick = () => steer("fail", trialWords());
 }
 
-// -- charts (plotly.js from the installed plotly package), redrawn at most every 2 s ----------
+// -- charts (plotly.js from the installed plotly package) ----------------------------------
+// Redrawn when what they show changed, at most every 2 s, or every 3 drawing times when
+// drawing takes longer (10,000 points without a GPU): the page stays responsive.
 
 function scheduleCharts() {
   if (page.chartTimer) return;
-  const wait = Math.max(0, page.chartsAt + 2000 - Date.now());
+  const wait = Math.max(0, page.chartsAt + Math.max(2000, 3 * page.drawMs) - Date.now());
   page.chartTimer = setTimeout(() => {
     page.chartTimer = null;
     page.chartsAt = Date.now();
-    if (window.Plotly) drawCharts();
+    if (!window.Plotly) return;
+    const start = performance.now();
+    drawCharts();
+    page.drawMs = performance.now() - start;
   }, wait);
 }
 
-// WebGL draws 10,000 points fast; without it (a VM, a remote desktop) SVG still draws them.
+// Parallel coordinates need WebGL. Points are SVG: WebGL without a GPU (a VM, a remote
+// desktop, headless Chromium) takes seconds for 10,000 of them, SVG about one.
 const GL = document.createElement("canvas").getContext("webgl");
 const WEBGL = !!GL && ["ANGLE_instanced_arrays", "OES_element_index_uint"].every((e) => GL.getExtension(e));
-const SCATTER = WEBGL ? "scattergl" : "scatter";
 const layout = (extra) => ({ margin: { l: 60, r: 20, t: 10, b: 40 }, ...extra });
 const config = { displaylogo: false, responsive: true };
 
@@ -270,6 +276,13 @@ function complete() {
 function drawCharts() {
   const s = page.summary;
   const done = complete();
+  const running = [...page.rows.values()].filter((r) => r.state === "running" && r.curve && r.curve.length);
+  $("curves").hidden = !running.length;
+  Plotly.react("curves", running.map((r) => ({ x: r.curve.map((p) => p[0]), y: r.curve.map((p) => p[1]),
+    mode: "lines+markers", name: `#${r.number}` })), layout({ xaxis: { title: { text: "step" } } }), config);
+  const shown = [done.length, done.length && done[done.length - 1].number, s.log.length, Object.keys(s.space)].join();
+  if (shown === page.drawn) return; // no new complete trial, no new steering mark
+  page.drawn = shown;
   const sign = s.directions[0] === "maximize" ? -1 : 1;
   let best = Infinity;
   const bestLine = done.map((r) => (best = Math.min(best, sign * r.values[0])) * sign);
@@ -278,27 +291,25 @@ function drawCharts() {
     y0: 0, y1: 1, line: { dash: "dot", width: 1, color: "#999" } }));
   Plotly.react("history", [
     { x: done.map((r) => r.number), y: done.map((r) => r.values[0]), mode: "markers", name: objective,
-      text: done.map((r) => plain(paramsText(r.params))), type: SCATTER },
+      text: done.map((r) => plain(paramsText(r.params))), type: "scatter" },
     { x: done.map((r) => r.number), y: bestLine, mode: "lines", name: "best so far", line: { shape: "hv" } },
   ], layout({ xaxis: { title: { text: "trial" } }, yaxis: { title: { text: objective } }, shapes: marks }), config);
   drawPareto(s, done);
   const keys = Object.keys(s.space);
-  const dims = keys.map((k) => dimension(k, s.space[k], done));
-  dims.push({ label: objective, values: done.map((r) => r.values[0]) });
+  const lines = done.length <= PARCOORDS_MAX ? done
+    : [...done].sort((a, b) => sign * (a.values[0] - b.values[0])).slice(0, PARCOORDS_MAX);
+  $("parallel-note").textContent = lines === done ? "" : `(the best ${lines.length} of ${done.length})`;
+  const dims = keys.map((k) => dimension(k, s.space[k], lines));
+  dims.push({ label: objective, values: lines.map((r) => r.values[0]) });
   if (WEBGL) {
     Plotly.react("parallel", [{ type: "parcoords", dimensions: dims,
-      line: { color: done.map((r) => r.values[0]), colorscale: "Viridis" } }], layout({ margin: { l: 60, r: 60, t: 40, b: 20 } }), config);
+      line: { color: lines.map((r) => r.values[0]), colorscale: "Viridis" } }], layout({ margin: { l: 60, r: 60, t: 40, b: 20 } }), config);
   } else {
     $("parallel").replaceChildren(el("p", { class: "muted" }, "parallel coordinates need WebGL, which this browser lacks"));
   }
-  const running = [...page.rows.values()].filter((r) => r.state === "running" && r.curve && r.curve.length);
-  $("curves").hidden = !running.length;
-  Plotly.react("curves", running.map((r) => ({ x: r.curve.map((p) => p[0]), y: r.curve.map((p) => p[1]),
-    mode: "lines+markers", name: `#${r.number}` })), layout({ xaxis: { title: { text: "step" } } }), config);
   fillSelect("slice-key", keys);
   fillSelect("contour-x", keys);
   fillSelect("contour-y", keys, 1);
-  drawSlice();
 }
 
 function dimension(key, spec, rows) {
@@ -320,7 +331,7 @@ function drawPareto(s, done) {
   const front = points.filter((a) => !points.some((b) => dominated(a, b)));
   const names = (s.metrics || []).map(plain);
   Plotly.react("pareto", [
-    { x: points.map((r) => r.values[0]), y: points.map((r) => r.values[1]), mode: "markers", name: "trials", type: SCATTER },
+    { x: points.map((r) => r.values[0]), y: points.map((r) => r.values[1]), mode: "markers", name: "trials", type: "scatter" },
     { x: front.map((r) => r.values[0]), y: front.map((r) => r.values[1]), mode: "markers", name: "Pareto front",
       text: front.map((r) => `#${r.number}`), marker: { size: 10, color: "#d62728" } },
   ], layout({ xaxis: { title: { text: names[0] || "objective 0" } }, yaxis: { title: { text: names[1] || "objective 1" } } }), config);
@@ -338,7 +349,7 @@ function drawSlice() {
   if (!key) return;
   const rows = complete().filter((r) => key in r.params);
   Plotly.react("slice", [{ x: rows.map((r) => (typeof r.params[key] === "string" ? plain(r.params[key]) : r.params[key])),
-    y: rows.map((r) => r.values[0]), mode: "markers", type: SCATTER, marker: { color: rows.map((r) => r.number) } }],
+    y: rows.map((r) => r.values[0]), mode: "markers", type: "scatter", marker: { color: rows.map((r) => r.number) } }],
   layout({ xaxis: { title: { text: plain(key) }, type: page.summary.space[key].log ? "log" : "-" } }), config);
 }
 
@@ -369,6 +380,7 @@ async function drawImportance() {
 }
 
 $("slice-key").onchange = drawSlice;
+$("slice-go").onclick = drawSlice;
 $("contour-go").onclick = drawContour;
 $("importance-go").onclick = drawImportance;
 if (READ_ONLY) $("controls").remove();
