@@ -114,3 +114,5 @@ def test_the_page_steers_with_the_commands_words_and_a_named_user(swept, serve):
     assert status == 200 and said["message"].startswith("recorded: n_trials 5 (by alice@127.0.0.1")
     state = json.loads(get(server.url + "api/state")[2])["summary"]
     assert state["n_trials"] == 5 and state["log"][0]["by"] == "alice@127.0.0.1"
+    importance = json.loads(get(server.url + "api/importance")[2])["importance"]
+    assert set(importance) == {"x", "y", "kind"}
