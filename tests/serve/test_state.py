@@ -56,4 +56,3 @@ def test_a_trial_failed_by_hand_is_not_the_best_and_the_summary_says_why():
     summary = Feed(study).delta(0)["summary"]
     assert summary["best"] == 0 and summary["failed_by_hand"] == {"1": "a bad node"}
     assert summary["log"][0]["action"] == "fail #1: a bad node"
-

@@ -65,6 +65,9 @@ function apply(delta) {
   page.version = delta.version;
   page.summary = delta.summary;
   renderText();
+  if (!performance.getEntriesByName("hydratune:first-state").length) {
+    performance.mark("hydratune:first-state"); // since navigation: python -m bench.serve reads it
+  }
   scheduleCharts();
 }
 
@@ -253,17 +256,25 @@ function scheduleCharts() {
   page.chartTimer = setTimeout(() => {
     page.chartTimer = null;
     page.chartsAt = Date.now();
-    if (!window.Plotly) return;
+    if (!window.Plotly || !page.summary) return;
     const start = performance.now();
     drawCharts();
     page.drawMs = performance.now() - start;
+    if (!performance.getEntriesByName("hydratune:charts").length) performance.mark("hydratune:charts");
   }, wait);
 }
 
 // Parallel coordinates need WebGL. Points are SVG: WebGL without a GPU (a VM, a remote
 // desktop, headless Chromium) takes seconds for 10,000 of them, SVG about one.
-const GL = document.createElement("canvas").getContext("webgl");
-const WEBGL = !!GL && ["ANGLE_instanced_arrays", "OES_element_index_uint"].every((e) => GL.getExtension(e));
+// Asked once, at the first chart: the first WebGL context can take a second to create.
+let webgl = null;
+function hasWebGL() {
+  if (webgl === null) {
+    const gl = document.createElement("canvas").getContext("webgl");
+    webgl = !!gl && ["ANGLE_instanced_arrays", "OES_element_index_uint"].every((e) => gl.getExtension(e));
+  }
+  return webgl;
+}
 const layout = (extra) => ({ margin: { l: 60, r: 20, t: 10, b: 40 }, ...extra });
 const config = { displaylogo: false, responsive: true };
 
@@ -301,7 +312,7 @@ function drawCharts() {
   $("parallel-note").textContent = lines === done ? "" : `(the best ${lines.length} of ${done.length})`;
   const dims = keys.map((k) => dimension(k, s.space[k], lines));
   dims.push({ label: objective, values: lines.map((r) => r.values[0]) });
-  if (WEBGL) {
+  if (hasWebGL()) {
     Plotly.react("parallel", [{ type: "parcoords", dimensions: dims,
       line: { color: lines.map((r) => r.values[0]), colorscale: "Viridis" } }], layout({ margin: { l: 60, r: 60, t: 40, b: 20 } }), config);
   } else {
@@ -383,6 +394,8 @@ $("slice-key").onchange = drawSlice;
 $("slice-go").onclick = drawSlice;
 $("contour-go").onclick = drawContour;
 $("importance-go").onclick = drawImportance;
+// plotly.js (4.8 MB) loads on its own: the numbers and controls do not wait for it.
+if (!window.Plotly) $("plotly").addEventListener("load", scheduleCharts);
 if (READ_ONLY) $("controls").remove();
 else wireControls();
 connect();
