@@ -255,8 +255,8 @@ function scheduleCharts() {
   const wait = Math.max(0, page.chartsAt + Math.max(2000, 3 * page.drawMs) - Date.now());
   page.chartTimer = setTimeout(() => {
     page.chartTimer = null;
+    if (!window.Plotly || !page.summary) return; // plotly.js's load event schedules again
     page.chartsAt = Date.now();
-    if (!window.Plotly || !page.summary) return;
     const start = performance.now();
     drawCharts();
     page.drawMs = performance.now() - start;
