@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # CPU-only default. With a GPU: `make setup TORCH=torch` (or install your CUDA torch into
 # .venv first: setup keeps any torch that is already there).
 TORCH ?= torch==2.13.0
-EXTRAS ?= dev,postgres,ray,dashboard,report,slurm,grpc,mlflow
+EXTRAS ?= dev,postgres,ray,dashboard,report,slurm,grpc,mlflow,serve
 
 .PHONY: setup services sweep test test-fast bench bench-quick bench-studies bench-cluster lint
 

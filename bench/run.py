@@ -40,6 +40,7 @@ BENCHMARKS = [
     "steering",
     "failure_aware",
     "tracking",
+    "serve",
 ]
 # Research studies (bench/studies/): `make bench-studies`, written to bench/studies/RESULTS.md.
 STUDIES = ["studies.pruning", "studies.peers", "studies.schedules"]

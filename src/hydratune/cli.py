@@ -12,6 +12,7 @@ Examples::
     hydratune export outputs/sweeps/mlp_digits     # -> conf/experiment/mlp_digits_best.yaml
     hydratune init myproject                       # a project of your own, ready to sweep
     hydratune steer outputs/sweeps/mlp_digits fix model.n_layers=2   # steer a running sweep
+    hydratune serve outputs/sweeps/mlp_digits       # live in the browser, with the controls
     hydratune migrate configs/hparams_search/mnist_optuna.yaml  # from hydra-optuna-sweeper
     hydratune storage-proxy --storage postgresql://... --port 13000  # workers: grpc://host:13000
 """
@@ -313,7 +314,8 @@ def steer(
         list[str],
         typer.Argument(
             help="[SWEEP_DIR] VERB ARGS: enqueue k=v..., fix k=v..., unfix k..., narrow "
-            "'k=range', n_trials N, prune N, pause, resume, stop, show.",
+            "'k=range', n_trials N, prune N, pause, resume, stop, note N TEXT, fail N REASON, "
+            "show.",
             show_default=False,
         ),
     ],
@@ -350,6 +352,51 @@ def steer(
     except SteerError as error:
         console.print(f"[red]error[/]: {escape(str(error))}. Nothing was written.")
         raise typer.Exit(code=2) from None
+
+
+@app.command()
+def serve(
+    sweep_dir: SweepDirArg = None,
+    storage: StorageOpt = None,
+    study: StudyOpt = None,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; beyond loopback only with the token.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="Show the sweep; no steering controls.")
+    ] = False,
+) -> None:
+    """Show a sweep live in the browser and steer it from the page (docs/serve.md)."""
+    import ipaddress
+    import secrets
+
+    try:
+        import uvicorn
+
+        from hydratune.serve import Feed, create_app
+    except ImportError as error:
+        console.print(
+            f"hydratune serve needs the serve extra ({error}): pip install 'hydratune[serve]'",
+            markup=False,
+        )
+        raise typer.Exit(code=2) from None
+    ref = resolve_sweep(sweep_dir, storage, study)
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        raise typer.BadParameter(f"'{host}' is not an IP address", param_hint="--host") from None
+    token = None if loopback else secrets.token_urlsafe(24)  # printed once, never stored
+    feed = Feed(ref.study, ref.metric_names)
+    web = create_app(feed, read_only=read_only, token=token, loopback=loopback)
+    shown = f"[{host}]" if ":" in host else host
+    address = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+    mode = "read-only" if read_only else "steering controls on"
+    console.print(
+        f"serving study '{ref.study.study_name}' on {address} ({mode}; Ctrl-C stops)",
+        markup=False,
+    )
+    uvicorn.run(web, host=host, port=port, log_level="warning", timeout_graceful_shutdown=1)
 
 
 @app.command()

@@ -20,6 +20,7 @@ SECTIONS = [
     "steering",
     "failure_aware",
     "tracking",
+    "serve",
 ]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from helpers import load, run_steer
+from hydratune.steering import read_state
 
 
 @pytest.fixture
@@ -51,3 +52,37 @@ def test_n_trials_below_the_finished_count_says_no_new_trial_starts(sweep, tmp_p
     assert done.returncode == 0, done.stderr
     said = " ".join(done.stdout.split())
     assert "note: 3 trials have finished already, more than n_trials 2: no new trial starts" in said
+
+
+def test_note_and_fail_are_recorded_and_shown_on_a_finished_trial(sweep, tmp_path):
+    sweep(["hydra.sweeper.n_trials=2"])
+    noted = run_steer(tmp_path, "sweeps/quadratic", "note", "1", "the", "loss", "spiked")
+    assert noted.returncode == 0, noted.stderr
+    assert "recorded: note #1: the loss spiked (by " in " ".join(noted.stdout.split())
+    assert "applies when" not in noted.stdout  # a note needs no rerun
+    failed = run_steer(tmp_path, "sweeps/quadratic", "fail", "0", "a bad node")
+    assert failed.returncode == 0, failed.stderr
+    state = read_state(load("quadratic", tmp_path).user_attrs)
+    assert state.failed == {0: "a bad node"}
+    assert [a.args["note"] for a in state.notes[1]] == ["the loss spiked"]
+    shown = " ".join(run_steer(tmp_path, "sweeps/quadratic", "show").stdout.split())
+    assert "fail #0: a bad node" in shown and "note #1: the loss spiked" in shown
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        (["fail", "7", "why"], "fail: no trial #7; trials are #0 to #0"),
+        (["fail", "0"], "fail: give a text of 1 to 500 characters"),
+        (["note", "x", "hi"], "note: give a trial number, then the text"),
+    ],
+)
+def test_a_bad_note_or_fail_names_the_problem_and_writes_nothing(swept, words, message):
+    assert message in refused(swept, "sweeps/quadratic", *words)
+
+
+def test_fail_twice_is_refused(swept):
+    assert run_steer(swept, "sweeps/quadratic", "fail", "0", "wrong").returncode == 0
+    assert "trial #0 is failed by hand already" in refused(
+        swept, "sweeps/quadratic", "fail", "0", "x"
+    )

@@ -131,3 +131,23 @@ def test_the_sampler_sees_each_new_failure_and_one_presented_list_per_ask():
     assert base.reads[-1] is not first and [t.state for t in base.reads[-1]][2] == (
         TrialState.COMPLETE
     ), "a failure told after the last ask is seen at the next"
+
+
+def test_a_trial_failed_by_hand_is_shown_as_the_worst_of_the_others():
+    study = study_with(1.0, 3.0, 7.0)  # trial 0, the best, was wrong (hydratune steer fail 0)
+    shown = present_failures(study.trials, study.directions, failed_by_hand={0})
+    assert [(t.number, t.values) for t in shown] == [(0, [7.0]), (1, [3.0]), (2, [7.0])]
+    assert study.trials[0].values == [1.0]  # the study keeps what ran
+
+
+def test_the_sampler_reads_the_trials_failed_by_hand_from_the_steering_record():
+    from hydratune.steering import write_action
+    from hydratune.sweep.failure_aware import FailureAwareSampler
+
+    base = ReadingSampler()
+    study = optuna.create_study(sampler=FailureAwareSampler(base))
+    for value in (1.0, 3.0):
+        study.tell(study.ask(SPACE), value)
+    write_action(study, "fail", {"trial": 0, "reason": "a bad node"}, "fail #0: a bad node", 2)
+    study.ask(SPACE)
+    assert [t.values for t in base.reads[-1][:2]] == [[3.0], [3.0]]

@@ -25,22 +25,26 @@ from hydratune.steering.points import (
 )
 from hydratune.steering.record import (
     Action,
+    SteeringState,
+    printable,
     read_state,
     recorded_space,
     steering_summary,
     write_action,
 )
 from hydratune.steering.verbs import VERBS, Steerer, SteerError, SweepView
-from hydratune.steering.view import print_action, print_view
+from hydratune.steering.view import action_message, print_action, print_view
 
 __all__ = [
     "VERBS",
     "Action",
     "LoopSteering",
     "SteerError",
+    "SteeringState",
     "Steerer",
     "SteeringError",
     "SweepView",
+    "action_message",
     "counts_toward_n_trials",
     "declared_n_trials",
     "finished_count",
@@ -49,6 +53,7 @@ __all__ = [
     "n_trials_in_force",
     "params_from_mapping",
     "print_action",
+    "printable",
     "print_view",
     "read_state",
     "recorded_space",

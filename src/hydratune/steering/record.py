@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 RUNNING, PAUSED, STOPPED = "running", "paused", "stopped"
 _MODES = {"pause": PAUSED, "resume": RUNNING, "stop": STOPPED}
 _LOGGED_ONLY = ("enqueue", "prune")  # they act on the study and its trials directly
+_ON_TRIALS = ("note", "fail")  # about one trial, finished ones too (whose attributes are frozen)
 _counter = itertools.count()
 _skipped: set[str] = set()  # keys already warned about in this process
 
@@ -93,6 +94,8 @@ class SteeringState:
     narrowed: dict[str, BaseDistribution] = field(default_factory=dict)
     held: set[int] = field(default_factory=set)  # paused trials a schedule must not continue
     actions: list[Action] = field(default_factory=list)
+    notes: dict[int, list[Action]] = field(default_factory=dict)  # trial number: its notes
+    failed: dict[int, str] = field(default_factory=dict)  # trial number: why failed by hand
 
     @property
     def launching(self) -> bool:
@@ -121,6 +124,10 @@ class SteeringState:
             for key, dist in args["distributions"].items():
                 self.narrowed[key] = json_to_distribution(dist)
                 self.fixed.pop(key, None)
+        elif action.verb == "note":
+            self.notes.setdefault(int(args["trial"]), []).append(action)
+        elif action.verb == "fail":
+            self.failed[int(args["trial"])] = printable(args["reason"])
         # enqueue and prune act on the study and its trials directly; they are only logged
 
 
@@ -173,6 +180,10 @@ def _action(key: str, record: Any) -> Action:
         number = args["trial"]
         if isinstance(number, bool) or not isinstance(number, int) or number < 0:
             raise ValueError(f"trial {number!r} is not a trial number")
+    elif verb in _ON_TRIALS:
+        trial, words = args["trial"], args["note" if verb == "note" else "reason"]
+        if isinstance(trial, bool) or not isinstance(trial, int) or not isinstance(words, str):
+            raise TypeError(f"{verb}: trial {trial!r} or its text {words!r} is malformed")
     elif verb not in _MODES and verb not in _LOGGED_ONLY:
         raise ValueError(f"unknown verb {verb!r}")
     from_trial = record.get("from_trial", 0)
@@ -221,12 +232,19 @@ def printable(text: Any) -> str:
 
 
 def write_action(
-    study: optuna.Study, verb: str, args: dict[str, Any], text: str, from_trial: int
+    study: optuna.Study,
+    verb: str,
+    args: dict[str, Any],
+    text: str,
+    from_trial: int,
+    by: tuple[str, str] | None = None,
 ) -> Action:
-    """Append one action to the study's steering record (one new attribute, never a rewrite)."""
-    user, host = who()
+    """Append one action to the study's steering record (one new attribute, never a rewrite),
+    as written by ``by`` (user, host; default: this process's, as ``who`` says)."""
+    user, host = (printable(by[0]), printable(by[1])) if by else who()
     pid = os.getpid()
-    key = f"{STEER_PREFIX}{time.time_ns():020d}:{host}:{pid}:{next(_counter)}"
+    here = printable(socket.gethostname())  # the writing process, whoever it writes for
+    key = f"{STEER_PREFIX}{time.time_ns():020d}:{here}:{pid}:{next(_counter)}"
     action = Action(
         key=key,
         verb=verb,

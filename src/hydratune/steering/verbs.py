@@ -67,6 +67,8 @@ VERBS = (
     "pause",
     "resume",
     "stop",
+    "note",
+    "fail",
     "show",
 )
 
@@ -108,7 +110,9 @@ class SweepView:
 class Steerer:
     """The steering verbs on one study, checked against the search space its sweep recorded."""
 
-    def __init__(self, study: optuna.Study) -> None:
+    def __init__(self, study: optuna.Study, by: tuple[str, str] | None = None) -> None:
+        """``by``: the (user, host) the actions are recorded as coming from; default this
+        process's (``hydratune steer``); ``hydratune serve`` passes the page's user."""
         recorded = recorded_space(study.user_attrs)
         if recorded is None:
             raise SteerError(
@@ -118,6 +122,7 @@ class Steerer:
         self.study, self.space = study, recorded.space
         self.sampler, self.declared_n_trials = recorded.sampler, recorded.n_trials
         self.parser = make_parser()
+        self.by = by
 
     @classmethod
     def load(cls, storage_url: str, study_name: str) -> Steerer:
@@ -144,14 +149,14 @@ class Steerer:
             for t in self._trials((TrialState.WAITING, TrialState.RUNNING))
             if t.user_attrs.get(ENQUEUED_FROM) == tag
         ] or [self._next_trial()]  # already run and finished: a fast worker
-        return write_action(self.study, "enqueue", {"params": values}, text, number)
+        return self._write("enqueue", {"params": values}, text, number)
 
     def fix(self, params: Params) -> Action:
         """Give these parameters this value in every trial from now on."""
         self._not_grid("fix")
         values = self._values(params, "fix")
         text = "fix " + _assignments(values)
-        return write_action(self.study, "fix", {"params": values}, text, self._next_trial())
+        return self._write("fix", {"params": values}, text, self._next_trial())
 
     def unfix(self, keys: Iterable[str]) -> Action:
         """Search these parameters again over their declared range (undo fix and narrow)."""
@@ -167,7 +172,7 @@ class Steerer:
                 f"{', '.join(steered) or 'none'}"
             )
         text = "unfix " + " ".join(names)
-        return write_action(self.study, "unfix", {"keys": names}, text, self._next_trial())
+        return self._write("unfix", {"keys": names}, text, self._next_trial())
 
     def narrow(self, lines: Params) -> Action:
         """Sample these parameters from a narrower range within the declared one."""
@@ -181,15 +186,13 @@ class Steerer:
             raise SteerError("narrow: give key=range, e.g. 'model.lr=interval(1e-3, 1e-2)'")
         text = "narrow " + " ".join(f"{k}={describe(d)}" for k, d in dists.items())
         args = {"distributions": {k: distribution_to_json(d) for k, d in dists.items()}}
-        return write_action(self.study, "narrow", args, text, self._next_trial())
+        return self._write("narrow", args, text, self._next_trial())
 
     def n_trials(self, n: int) -> Action:
         """Raise or lower the number of finished trials the sweep runs to."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise SteerError(f"n_trials: {n!r} is not a whole number of trials >= 1")
-        return write_action(
-            self.study, "n_trials", {"n_trials": n}, f"n_trials {n}", self._next_trial()
-        )
+        return self._write("n_trials", {"n_trials": n}, f"n_trials {n}", self._next_trial())
 
     def prune(self, number: int) -> Action:
         """Stop running trial ``number`` now, as pruned by hand (at its next pruning check)."""
@@ -199,7 +202,7 @@ class Steerer:
                 f"prune: trial #{number} is not running; running now: "
                 f"{', '.join(f'#{n}' for n in running) or 'none'}"
             )
-        user, host = who()
+        user, host = self.by or who()
         reason = (
             f"pruned by hand: {user}@{host} at {datetime.now(UTC).isoformat(timespec='seconds')}"
         )
@@ -207,7 +210,7 @@ class Steerer:
             compat.trial_by_number(self.study, number).set_user_attr(PRUNE_REQUESTED, reason)
         except UpdateFinishedTrialError:
             raise SteerError(f"prune: trial #{number} finished meanwhile") from None
-        return write_action(self.study, "prune", {"trial": number}, f"prune {number}", number)
+        return self._write("prune", {"trial": number}, f"prune {number}", number)
 
     def pause(self, number: int | None = None) -> Action:
         """Start no new trial until ``resume``; running trials go on. With ``number``: a
@@ -234,6 +237,29 @@ class Steerer:
         """Start no new trial; running ones finish and the sweep ends (a rerun stops too,
         until ``resume``)."""
         return self._mode("stop")
+
+    def note(self, number: int, text: str) -> Action:
+        """Keep a note on trial ``number`` (any state) in the study's record."""
+        self._trial(number, "note")
+        words = _words(text, "note", "note 17 the loss spiked at epoch 3")
+        args = {"trial": number, "note": words}
+        return self._write("note", args, f"note #{number}: {words}", number)
+
+    def fail(self, number: int, reason: str) -> Action:
+        """Mark finished trial ``number`` as wrong (a bug, a bad node): failure-aware samplers
+        (TPE, GP) learn from it as from a failure. Optuna never changes a finished trial, so
+        the study keeps its state and value; the record says it was failed, and why."""
+        trial = self._trial(number, "fail")
+        if trial.state not in (TrialState.COMPLETE, TrialState.PRUNED):
+            raise SteerError(
+                f"fail: trial #{number} is {trial.state.name.lower()}; only a complete or pruned "
+                "trial can be failed by hand"
+            )
+        if number in read_state(self.study.user_attrs, self.space).failed:
+            raise SteerError(f"fail: trial #{number} is failed by hand already")
+        words = _words(reason, "fail", "fail 17 the data loader skipped half the set")
+        args = {"trial": number, "reason": words}
+        return self._write("fail", args, f"fail #{number}: {words}", self._next_trial())
 
     def show(self) -> SweepView:
         trials = self.study.get_trials(deepcopy=False)
@@ -279,6 +305,8 @@ class Steerer:
         """What ``action`` will not do now, for the person who wrote it: an ``n_trials`` the
         finished trials already reach, or any action on a sweep that had ended (it applies
         only when the sweep's command runs again); None when it applies as ``steer`` says."""
+        if action.verb == "note":
+            return None  # kept whatever the sweep does
         trials = self.study.get_trials(deepcopy=False)
         finished = finished_count(trials)
         n = action.args.get("n_trials") if action.verb == "n_trials" else None
@@ -314,6 +342,10 @@ class Steerer:
         """One verb as the command line gives it: ``fix model.n_layers=2``, ``prune 17``."""
         if verb in ("enqueue", "fix", "unfix", "narrow"):
             return getattr(self, verb)(args)
+        if verb in ("note", "fail"):
+            if not args or not (args[0].isascii() and args[0].isdigit()):
+                raise SteerError(f"{verb}: give a trial number, then the text; got {args}")
+            return getattr(self, verb)(int(args[0]), " ".join(args[1:]))
         if verb in ("n_trials", "prune"):
             if len(args) != 1 or not (args[0].isascii() and args[0].isdigit()):
                 raise SteerError(f"{verb}: give one whole number, e.g. {verb} 17; got {args}")
@@ -333,8 +365,17 @@ class Steerer:
 
     # -- checks -------------------------------------------------------------------------------
 
+    def _write(self, verb: str, args: dict[str, Any], text: str, from_trial: int) -> Action:
+        return write_action(self.study, verb, args, text, from_trial, self.by)
+
+    def _trial(self, number: int, verb: str) -> FrozenTrial:
+        trials = self.study.get_trials(deepcopy=False)
+        if isinstance(number, bool) or not 0 <= number < len(trials):
+            raise SteerError(f"{verb}: no trial #{number}; trials are #0 to #{len(trials) - 1}")
+        return trials[number]
+
     def _mode(self, verb: str) -> Action:
-        return write_action(self.study, verb, {}, verb, self._next_trial())
+        return self._write(verb, {}, verb, self._next_trial())
 
     def _values(self, params: Params, verb: str) -> dict[str, Any]:
         """Parameter values checked like the sweep's own ``enqueue`` (``SearchSpace.fit``)."""
@@ -422,6 +463,14 @@ def _split(line: str) -> tuple[str, str]:
     if not sep or not key.strip():
         raise SteerError(f"'{line}' is not key=value")
     return key.strip(), value.strip()
+
+
+def _words(text: str, verb: str, example: str) -> str:
+    """``text`` stripped, if it says something on one line of at most 500 characters."""
+    words = " ".join(str(text).split())
+    if not words or len(words) > 500:
+        raise SteerError(f"{verb}: give a text of 1 to 500 characters, e.g. {example}")
+    return words
 
 
 def _assignments(values: Mapping[str, Any]) -> str:

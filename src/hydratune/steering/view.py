@@ -22,16 +22,23 @@ EFFECT = {
     "stop": "No new trial starts; running ones finish, and a rerun stops too until resume.",
     "pause_trial": "The schedule does not continue this trial (once paused) until resume.",
     "resume_trial": "The schedule may continue this trial again.",
+    "note": "It is kept in the study's steering record.",
+    "fail": "Failure-aware samplers (TPE, GP) learn from it as from a failure from the next "
+    "trial on; the study keeps what it ran.",
 }
 
 
-def print_action(console: Console, action: Action) -> None:
+def action_message(action: Action) -> str:
+    """What was recorded and what it does: ``hydratune steer`` prints it, the page shows it."""
     effect = EFFECT.get(action.verb, "Every worker applies it before its next trial.")
-    console.print(
+    return (
         f"recorded: {action.text} (by {action.by} at {action.at}; from trial "
-        f"#{action.from_trial}). {effect}",
-        markup=False,
+        f"#{action.from_trial}). {effect}"
     )
+
+
+def print_action(console: Console, action: Action) -> None:
+    console.print(action_message(action), markup=False)
 
 
 def _params(params: dict) -> str:

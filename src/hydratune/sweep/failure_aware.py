@@ -13,7 +13,7 @@ every attempt (``max_retries`` spent) are a failure like any other.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import optuna
@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat
 from hydratune.optuna_classes import WrappedSampler
-from hydratune.steering import counts_toward_n_trials
+from hydratune.steering import counts_toward_n_trials, read_state
 
 # Samplers that learn from completed trials and keep returning to a failing region (random,
 # grid and QMC ignore trials), with how many bad trials one failure weighs as. TPE draws
@@ -54,12 +54,20 @@ def failed_by_itself(trial: FrozenTrial) -> bool:
 
 
 def present_failures(
-    trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection], weight: int = 1
+    trials: Sequence[FrozenTrial],
+    directions: Sequence[StudyDirection],
+    weight: int = 1,
+    failed_by_hand: Collection[int] = (),
 ) -> list[FrozenTrial]:
-    """``trials`` with each one that failed by itself shown as COMPLETE with the worst value
-    of each objective among the complete ones (unchanged while none is complete), and
+    """``trials`` with each one that failed by itself, or that a person failed by hand
+    (``hydratune steer fail``: their numbers), shown as COMPLETE with the worst value of each
+    objective among the other complete ones (unchanged while none is complete), and
     ``weight - 1`` more copies of it at the end."""
-    values = [t.values for t in trials if t.state == TrialState.COMPLETE]
+    values = [
+        t.values
+        for t in trials
+        if t.state == TrialState.COMPLETE and t.number not in failed_by_hand
+    ]
     if not values:
         return list(trials)
     worst = [
@@ -68,7 +76,7 @@ def present_failures(
     ]
     shown, extra = [], []
     for trial in trials:
-        if failed_by_itself(trial):
+        if failed_by_itself(trial) or (trial.number in failed_by_hand and trial.params):
             trial = copy.copy(trial)
             trial.state = TrialState.COMPLETE
             trial.values = worst
@@ -92,7 +100,9 @@ class FailureAwareSampler(WrappedSampler):
             # Samplers read the trials several times per trial through Optuna's per-ask cache
             # (the same list each time): present that list once, not once per read.
             if self._presented is None or self._presented[0] is not trials:
-                self._presented = (trials, present_failures(trials, directions, self.weight))
+                by_hand = read_state(compat.study_user_attrs(study)).failed
+                shown = present_failures(trials, directions, self.weight, by_hand)
+                self._presented = (trials, shown)
             return self._presented[1]
 
         return compat.trials_view(study, present)

@@ -1,0 +1,14 @@
+"""``hydratune serve``: a running or finished sweep live in the browser, steered from its page.
+
+``state``: the study read incrementally into rows and a summary, a cursor per page; ``app``:
+the Starlette app (the page, its server-sent events, the steering verbs behind the controls);
+``static``: the page itself, plotly.js from the installed plotly package (works offline).
+Needs the ``serve`` extra (Starlette, uvicorn); imported only by the command.
+"""
+
+from __future__ import annotations
+
+from hydratune.serve.app import create_app
+from hydratune.serve.state import Feed
+
+__all__ = ["Feed", "create_app"]

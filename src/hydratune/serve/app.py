@@ -1,0 +1,204 @@
+"""The ``hydratune serve`` web app (Starlette): the page, its live feed, and the steering verbs.
+
+Every control posts one steering verb in the words ``hydratune steer`` takes, and the server
+runs it through ``Steerer.run_words``, so validation, the audit record (the page's user as
+"who") and the messages are those of the command. Safe by default:
+
+- a token (``Guard``) when the server listens beyond loopback, taken once from the address
+  printed at start and kept in an HttpOnly, SameSite=Strict cookie; on loopback the Host header
+  must name loopback (no DNS rebinding);
+- a POST needs the page's own CSRF value in a header (a cross-site form cannot set one, and a
+  cross-site script cannot read the page) and, if the browser sends an Origin, this one;
+- ``read_only`` registers no POST route at all;
+- the page builds its DOM with ``textContent`` and the Content-Security-Policy allows only
+  this server's scripts, so a value in the study never runs as code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import plotly
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from hydratune.serve.state import Feed
+from hydratune.steering import VERBS, Steerer, SteerError, action_message
+
+STATIC = Path(__file__).parent / "static"
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+STEERING_VERBS = tuple(v for v in VERBS if v != "show")
+CSRF_HEADER = "x-hydratune-csrf"
+COOKIE = "hydratune_token"
+PUSH_EVERY_S = 0.5  # the page sees a change within this plus one refresh
+# Scripts from this server only, never inline ones; 'unsafe-eval' because plotly's WebGL
+# charts (regl: parallel coordinates, scattergl) compile their draw calls with Function().
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-eval'; "
+    "style-src 'self' "
+    "'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+
+
+class Guard(BaseHTTPMiddleware):
+    """The token (when one is set) and the security headers on every response."""
+
+    def __init__(self, app: Any, token: str | None) -> None:
+        super().__init__(app)
+        self.token = token
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        if self.token is not None:
+            given = request.query_params.get("token")
+            if given is not None and secrets.compare_digest(given, self.token):
+                response: Response = RedirectResponse(request.url.path, status_code=303)
+                response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict")
+                return response
+            if not secrets.compare_digest(request.cookies.get(COOKIE, ""), self.token):
+                return PlainTextResponse(
+                    "a token is required: open the address `hydratune serve` printed", 401
+                )
+        response = await call_next(request)
+        response.headers.update(HEADERS)
+        return response
+
+
+def create_app(
+    feed: Feed, *, read_only: bool = False, token: str | None = None, loopback: bool = True
+) -> Starlette:
+    """The app serving ``feed``'s study; ``token``: required on every request when set."""
+    csrf = secrets.token_urlsafe(24)
+    page = (STATIC / "index.html").read_text()
+    page = page.replace("__CSRF__", csrf).replace("__READ_ONLY__", str(read_only).lower())
+
+    async def index(request: Request) -> Response:
+        return HTMLResponse(page)
+
+    async def state(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(feed.delta, _since(request)))
+
+    async def events(request: Request) -> Response:
+        async def stream() -> AsyncIterator[str]:
+            since = _since(request)
+            while not await request.is_disconnected():
+                delta = await run_in_threadpool(feed.delta, since)
+                if delta["version"] != since:
+                    since = delta["version"]
+                    yield f"data: {json.dumps(delta)}\n\n"
+                else:
+                    yield ": idle\n\n"  # finds a closed connection
+                await asyncio.sleep(PUSH_EVERY_S)
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    async def importance(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(_importance, feed))
+
+    async def steer(request: Request) -> Response:
+        refused = _cross_site(request, csrf)
+        if refused is not None:
+            return JSONResponse({"error": refused}, 403)
+        try:
+            body = await request.json()
+            verb, words, user = body["verb"], body.get("words", []), body.get("user", "")
+            if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+                raise SteerError("words must be a list of texts")
+        except (ValueError, KeyError, TypeError, SteerError) as error:
+            return _refuse(f"a request the page does not send ({error})")
+        if verb not in STEERING_VERBS:
+            return _refuse(f"'{verb}' is not a steering verb; one of: {', '.join(VERBS)}")
+        if not isinstance(user, str) or not user.strip() or len(user) > 64:
+            return _refuse("give your name (1 to 64 characters): steering records who did it")
+        client = request.client.host if request.client else "?"
+        try:
+            message = await run_in_threadpool(_run, feed, (user.strip(), client), verb, words)
+        except SteerError as error:
+            return _refuse(str(error))
+        return JSONResponse({"message": message})
+
+    routes = [
+        Route("/", index),
+        Route("/api/state", state),
+        Route("/api/events", events),
+        Route("/api/importance", importance),
+        Route("/static/plotly.min.js", lambda r: FileResponse(PLOTLY_JS)),
+        Route("/favicon.ico", lambda r: Response(status_code=204)),
+        Mount("/static", StaticFiles(directory=STATIC)),
+    ]
+    if not read_only:
+        routes.append(Route("/api/steer", steer, methods=["POST"]))
+    middleware = [Middleware(Guard, token=token)]
+    if loopback:
+        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS))
+    return Starlette(routes=routes, middleware=middleware)
+
+
+def _since(request: Request) -> int:
+    value = request.query_params.get("since", "0")
+    return int(value) if value.isascii() and value.isdigit() else 0
+
+
+def _cross_site(request: Request, csrf: str) -> str | None:
+    """Why a POST may come from another site, or None: it lacks the page's CSRF value, is not
+    JSON, or its Origin is not this server."""
+    if not secrets.compare_digest(request.headers.get(CSRF_HEADER, ""), csrf):
+        return "refused: the request lacks this page's CSRF value (reload the page)"
+    if request.headers.get("content-type", "").split(";")[0] != "application/json":
+        return "refused: a steering request is JSON"
+    origin = request.headers.get("origin")
+    if origin is not None and origin != f"{request.url.scheme}://{request.headers.get('host')}":
+        return f"refused: a request from another origin ({origin})"
+    return None
+
+
+def _refuse(error: str) -> Response:
+    """The command's own words: ``error: ... Nothing was written.``"""
+    return JSONResponse({"error": f"error: {error}. Nothing was written."}, 400)
+
+
+def _run(feed: Feed, by: tuple[str, str], verb: str, words: list[str]) -> str:
+    """One verb as ``hydratune steer`` runs it, recorded as ``by``; the message it prints."""
+    steerer = Steerer(feed.study, by=by)
+    action = steerer.run_words(verb, words)
+    caveat = steerer.caveat(action)
+    feed.refresh(force=True)
+    return action_message(action) + (f" {caveat}" if caveat else "")
+
+
+def _importance(feed: Feed) -> dict[str, Any]:
+    """Parameter importances by PED-ANOVA (fast with thousands of trials), or why none."""
+    import optuna
+
+    if len(feed.study.directions) != 1:
+        return {"error": "importance is for one objective"}
+    try:
+        evaluator = optuna.importance.PedAnovaImportanceEvaluator()
+        found = optuna.importance.get_param_importances(feed.study, evaluator=evaluator)
+    except (ValueError, RuntimeError) as error:
+        return {"error": str(error)}
+    return {"importance": {k: float(v) for k, v in found.items()}}

@@ -1,0 +1,401 @@
+// hydratune serve: the page. Every value from the study reaches the DOM as text (textContent,
+// attributes) and Plotly as escaped text, never as HTML. Controls post the words
+// `hydratune steer` takes; the server answers with the command's own message or error.
+"use strict";
+
+const CSRF = document.querySelector('meta[name="csrf"]').content;
+const READ_ONLY = document.querySelector('meta[name="read-only"]').content === "true";
+const page = { version: 0, rows: new Map(), summary: null, chartsAt: 0, chartTimer: null, drawMs: 0, drawn: "" };
+const PARCOORDS_MAX = 1000; // lines: the best ones, when more trials are complete
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "class") node.className = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) {
+    node.append(child instanceof Node ? child : document.createTextNode(String(child ?? "")));
+  }
+  return node;
+}
+
+// Plotly reads a few HTML-like tags in its texts; entities make them plain characters.
+const plain = (text) =>
+  String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
+// A value as Hydra's override grammar reads it back (hydratune.space.format_value).
+function fmt(value) {
+  if (value === null) return "null";
+  if (typeof value === "boolean") return value ? "true" : "false";
+  if (typeof value === "string") {
+    if (/^[\w\-./:@]+$/.test(value) && !["null", "true", "false"].includes(value)) return value;
+    return "'" + value.replace(/\\/g, "\\\\").replace(/'/g, "\\'") + "'";
+  }
+  return String(value);
+}
+
+const short = (v) => (typeof v === "number" && !Number.isInteger(v) ? Number(v.toPrecision(4)) : v);
+const paramsText = (params) =>
+  Object.entries(params).map(([k, v]) => `${k}=${fmt(short(v))}`).join(" ");
+const valueText = (row) => (row.values ? row.values.map(short).join(", ") : "");
+
+function replaceBody(table, rows) {
+  const body = $(table).tBodies[0];
+  body.replaceChildren(...rows);
+}
+
+// -- the live feed ------------------------------------------------------------------------
+
+function connect() {
+  const source = new EventSource(`/api/events?since=${page.version}`);
+  source.onmessage = (event) => apply(JSON.parse(event.data));
+  source.onopen = () => ($("live").textContent = "live");
+  source.onerror = () => {
+    $("live").textContent = "reconnecting…";
+    source.close();
+    setTimeout(connect, 1000);
+  };
+}
+
+function apply(delta) {
+  for (const row of delta.trials) page.rows.set(row.number, row);
+  page.version = delta.version;
+  page.summary = delta.summary;
+  renderText();
+  if (!performance.getEntriesByName("hydratune:first-state").length) {
+    performance.mark("hydratune:first-state"); // since navigation: python -m bench.serve reads it
+  }
+  scheduleCharts();
+}
+
+function renderText() {
+  const s = page.summary;
+  $("study").textContent = s.study;
+  $("mode").textContent = s.mode;
+  const target = s.n_trials ?? "?";
+  $("progress").textContent = `${s.finished} of n_trials ${target}`;
+  $("bar").max = s.n_trials || 1;
+  $("bar").value = s.finished;
+  $("counts").textContent = Object.entries(s.counts)
+    .filter(([, n]) => n).map(([state, n]) => `${n} ${state}`).join(", ") || "none yet";
+  $("eta").textContent = s.eta_s == null ? "–" : duration(s.eta_s);
+  const best = s.best == null ? null : page.rows.get(s.best);
+  $("best").textContent = best ? `#${best.number} ${valueText(best)}  ${paramsText(best.params)}` : "–";
+  if (!READ_ONLY) renderControls(s);
+  renderRunning();
+  renderTrials();
+  replaceBody("failures", [...page.rows.values()]
+    .filter((r) => r.state === "fail" || s.failed_by_hand[r.number] !== undefined)
+    .slice(-50).reverse()
+    .map((r) => el("tr", {}, el("td", {}, `#${r.number}`), el("td", {}, r.state),
+      el("td", {}, s.failed_by_hand[r.number] !== undefined
+        ? `failed by hand: ${s.failed_by_hand[r.number]}` : r.reason))));
+  replaceBody("log", s.log.map((a) => el("tr", {},
+    el("td", {}, a.at.replace("T", " ").replace("+00:00", "")), el("td", {}, a.by),
+    el("td", {}, `#${a.from_trial}`), el("td", {}, a.action))));
+}
+
+function duration(seconds) {
+  const m = Math.round(seconds / 60);
+  return m < 1 ? `${Math.round(seconds)} s` : m < 60 ? `${m} min` : `${(m / 60).toFixed(1)} h`;
+}
+
+function renderRunning() {
+  const running = [...page.rows.values()].filter((r) => r.state === "running");
+  replaceBody("running", running.map((r) => {
+    const last = r.curve && r.curve.length ? short(r.curve[r.curve.length - 1][1]) : "";
+    const prune = READ_ONLY ? "" : el("button", { class: "prune", "data-number": r.number,
+      onclick: () => steer("prune", [String(r.number)]) }, "prune");
+    return el("tr", { "data-number": r.number }, el("td", {}, `#${r.number}`),
+      el("td", {}, (r.start || "").slice(11)), el("td", {}, r.worker || ""),
+      el("td", {}, paramsText(r.params)), el("td", {}, last), el("td", {}, prune));
+  }));
+}
+
+function renderTrials() {
+  const s = page.summary;
+  const latest = [...page.rows.values()].filter((r) => r.state !== "waiting").slice(-50).reverse();
+  const best = s.best == null ? null : page.rows.get(s.best);
+  const shown = best ? [best, ...latest.filter((r) => r !== best)] : latest;
+  replaceBody("trials", shown.map((r) => {
+    const notes = (s.notes[r.number] || []).map((n) => el("div", { class: "note" }, `${n.by}: ${n.note}`));
+    const failed = s.failed_by_hand[r.number];
+    const state = failed === undefined ? r.state : `${r.state}, failed by hand: ${failed}`;
+    const actions = READ_ONLY ? "" : el("span", {},
+      el("button", { class: "near", onclick: () => tryNear(r) }, "try near this"), " ",
+      el("button", { class: "pick", onclick: () => ($("trial-number").value = r.number) }, "note / fail"));
+    return el("tr", { "data-number": r.number, class: failed === undefined ? "" : "failed-by-hand" },
+      el("td", {}, `#${r.number}${r === best ? " (best)" : ""}`), el("td", {}, state),
+      el("td", {}, valueText(r)), el("td", {}, paramsText(r.params)), el("td", {}, ...notes),
+      el("td", {}, actions));
+  }));
+}
+
+// -- the controls -------------------------------------------------------------------------
+
+let controlsBuiltFor = null;
+
+function renderControls(s) {
+  $("controls").hidden = false;
+  const keys = Object.keys(s.space);
+  if (controlsBuiltFor !== keys.join("\n")) {
+    controlsBuiltFor = keys.join("\n");
+    replaceBody("params", keys.map((key) => {
+      const spec = s.space[key];
+      const input = spec.kind === "choice"
+        ? el("select", { class: "value", "data-key": key },
+          ...spec.choices.map((c) => el("option", { value: fmt(c) }, fmt(c))))
+        : el("input", { class: "value", "data-key": key, size: 10 });
+      return el("tr", { "data-key": key }, el("td", {}, el("input", { type: "checkbox", class: "use", "data-key": key })),
+        el("td", {}, key), el("td", {}, input), el("td", {}, declared(spec)), el("td", { class: "steered" }));
+    }));
+    const numeric = keys.filter((k) => s.space[k].kind !== "choice");
+    $("narrow-key").replaceChildren(...numeric.map((k) => el("option", { value: k }, k)));
+    boundNarrow();
+  }
+  for (const row of $("params").tBodies[0].rows) {
+    const key = row.dataset.key;
+    const cell = row.querySelector(".steered");
+    const fixed = key in s.fixed ? `fixed ${fmt(s.fixed[key])}` : null;
+    const narrowed = key in s.narrowed ? `narrowed ${declared(s.narrowed[key])}` : null;
+    const what = fixed || narrowed;
+    cell.replaceChildren(what ? el("span", {}, what, " ",
+      el("button", { class: "unfix", "data-key": key, onclick: () => steer("unfix", [key]) }, "unfix")) : "");
+  }
+  if (document.activeElement !== $("n-trials")) $("n-trials").value = s.n_trials ?? "";
+}
+
+function declared(spec) {
+  if (spec.kind === "choice") return `choice(${spec.choices.map(fmt).join(", ")})`;
+  return `[${spec.low}, ${spec.high}]${spec.log ? " (log)" : ""}${spec.step && spec.step !== 1 ? ` step ${spec.step}` : ""}`;
+}
+
+function boundNarrow() {
+  const spec = page.summary && page.summary.space[$("narrow-key").value];
+  if (!spec) return;
+  for (const id of ["narrow-low", "narrow-high"]) {
+    $(id).min = spec.low;
+    $(id).max = spec.high;
+  }
+  $("narrow-low").value = spec.low;
+  $("narrow-high").value = spec.high;
+}
+
+function tryNear(row) {
+  for (const input of document.querySelectorAll("#params .value")) {
+    const key = input.dataset.key;
+    const box = document.querySelector(`#params .use[data-key="${CSS.escape(key)}"]`);
+    box.checked = key in row.params;
+    if (key in row.params) input.value = fmt(row.params[key]);
+  }
+  $("point").scrollIntoView({ block: "nearest" });
+}
+
+function checkedWords() {
+  return [...document.querySelectorAll("#params .use")].filter((b) => b.checked).map((b) => {
+    const input = document.querySelector(`#params .value[data-key="${CSS.escape(b.dataset.key)}"]`);
+    return `${b.dataset.key}=${input.value.trim()}`;
+  });
+}
+
+function number(text, kind) {
+  const s = String(text).trim();
+  return kind === "float" && /^-?\d+$/.test(s) ? `${s}.0` : s; // an int would narrow an int range
+}
+
+function narrowWords() {
+  const key = $("narrow-key").value;
+  const spec = page.summary.space[key];
+  let expr = `interval(${number($("narrow-low").value, spec.kind)}, ${number($("narrow-high").value, spec.kind)})`;
+  if (spec.log) expr = `tag(log, ${expr})`;
+  return [`${key}=${expr}`];
+}
+
+async function steer(verb, words) {
+  $("message").textContent = "";
+  $("error").textContent = "";
+  localStorage.setItem("hydratune-user", $("user").value);
+  let body;
+  try {
+    const reply = await fetch("/api/steer", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Hydratune-Csrf": CSRF },
+      body: JSON.stringify({ verb, words, user: $("user").value }),
+    });
+    body = await reply.json();
+  } catch (error) {
+    body = { error: `error: the server did not answer (${error})` };
+  }
+  if (body.error) $("error").textContent = body.error;
+  else $("message").textContent = body.message;
+}
+
+function wireControls() {
+  $("user").value = localStorage.getItem("hydratune-user") || "";
+  for (const verb of ["pause", "resume", "stop"]) $(verb).onclick = () => steer(verb, []);
+  $("set-n-trials").onclick = () => steer("n_trials", [$("n-trials").value.trim()]);
+  $("enqueue").onclick = () => steer("enqueue", checkedWords());
+  $("fix").onclick = () => steer("fix", checkedWords());
+  $("narrow-key").onchange = boundNarrow;
+  $("narrow").onclick = () => steer("narrow", narrowWords());
+  const trialWords = () => [$("trial-number").value.trim(), ...$("trial-text").value.split(/\s+/).filter(Boolean)];
+  $("note").onclick = () => steer("note", trialWords());
+  $("fail").onclick = () => steer("fail", trialWords());
+}
+
+// -- charts (plotly.js from the installed plotly package) ----------------------------------
+// Redrawn when what they show changed, at most every 2 s, or every 3 drawing times when
+// drawing takes longer (10,000 points without a GPU): the page stays responsive.
+
+function scheduleCharts() {
+  if (page.chartTimer) return;
+  const wait = Math.max(0, page.chartsAt + Math.max(2000, 3 * page.drawMs) - Date.now());
+  page.chartTimer = setTimeout(() => {
+    page.chartTimer = null;
+    if (!window.Plotly || !page.summary) return; // plotly.js's load event schedules again
+    page.chartsAt = Date.now();
+    const start = performance.now();
+    drawCharts();
+    page.drawMs = performance.now() - start;
+    if (!performance.getEntriesByName("hydratune:charts").length) performance.mark("hydratune:charts");
+  }, wait);
+}
+
+// Parallel coordinates need WebGL. Points are SVG: WebGL without a GPU (a VM, a remote
+// desktop, headless Chromium) takes seconds for 10,000 of them, SVG about one.
+// Asked once, at the first chart: the first WebGL context can take a second to create.
+let webgl = null;
+function hasWebGL() {
+  if (webgl === null) {
+    const gl = document.createElement("canvas").getContext("webgl");
+    webgl = !!gl && ["ANGLE_instanced_arrays", "OES_element_index_uint"].every((e) => gl.getExtension(e));
+  }
+  return webgl;
+}
+const layout = (extra) => ({ margin: { l: 60, r: 20, t: 10, b: 40 }, ...extra });
+const config = { displaylogo: false, responsive: true };
+
+function complete() {
+  const failed = page.summary.failed_by_hand;
+  return [...page.rows.values()].filter((r) => r.state === "complete" && failed[r.number] === undefined
+    && r.values && typeof r.values[0] === "number");
+}
+
+function drawCharts() {
+  const s = page.summary;
+  const done = complete();
+  const running = [...page.rows.values()].filter((r) => r.state === "running" && r.curve && r.curve.length);
+  $("curves").hidden = !running.length;
+  Plotly.react("curves", running.map((r) => ({ x: r.curve.map((p) => p[0]), y: r.curve.map((p) => p[1]),
+    mode: "lines+markers", name: `#${r.number}` })), layout({ xaxis: { title: { text: "step" } } }), config);
+  const shown = [done.length, done.length && done[done.length - 1].number, s.log.length, Object.keys(s.space)].join();
+  if (shown === page.drawn) return; // no new complete trial, no new steering mark
+  page.drawn = shown;
+  const sign = s.directions[0] === "maximize" ? -1 : 1;
+  let best = Infinity;
+  const bestLine = done.map((r) => (best = Math.min(best, sign * r.values[0])) * sign);
+  const objective = plain((s.metrics && s.metrics[0]) || "value");
+  const marks = s.log.map((a) => ({ type: "line", x0: a.from_trial, x1: a.from_trial, yref: "paper",
+    y0: 0, y1: 1, line: { dash: "dot", width: 1, color: "#999" } }));
+  Plotly.react("history", [
+    { x: done.map((r) => r.number), y: done.map((r) => r.values[0]), mode: "markers", name: objective,
+      text: done.map((r) => plain(paramsText(r.params))), type: "scatter" },
+    { x: done.map((r) => r.number), y: bestLine, mode: "lines", name: "best so far", line: { shape: "hv" } },
+  ], layout({ xaxis: { title: { text: "trial" } }, yaxis: { title: { text: objective } }, shapes: marks }), config);
+  drawPareto(s, done);
+  const keys = Object.keys(s.space);
+  const lines = done.length <= PARCOORDS_MAX ? done
+    : [...done].sort((a, b) => sign * (a.values[0] - b.values[0])).slice(0, PARCOORDS_MAX);
+  $("parallel-note").textContent = lines === done ? "" : `(the best ${lines.length} of ${done.length})`;
+  const dims = keys.map((k) => dimension(k, s.space[k], lines));
+  dims.push({ label: objective, values: lines.map((r) => r.values[0]) });
+  if (hasWebGL()) {
+    Plotly.react("parallel", [{ type: "parcoords", dimensions: dims,
+      line: { color: lines.map((r) => r.values[0]), colorscale: "Viridis" } }], layout({ margin: { l: 60, r: 60, t: 40, b: 20 } }), config);
+  } else {
+    $("parallel").replaceChildren(el("p", { class: "muted" }, "parallel coordinates need WebGL, which this browser lacks"));
+  }
+  fillSelect("slice-key", keys);
+  fillSelect("contour-x", keys);
+  fillSelect("contour-y", keys, 1);
+}
+
+function dimension(key, spec, rows) {
+  if (spec.kind === "choice") {
+    const index = new Map(spec.choices.map((c, i) => [fmt(c), i]));
+    return { label: plain(key), values: rows.map((r) => index.get(fmt(r.params[key]))),
+      tickvals: spec.choices.map((_, i) => i), ticktext: spec.choices.map((c) => plain(fmt(c))) };
+  }
+  return { label: plain(key), values: rows.map((r) => (spec.log ? Math.log10(r.params[key]) : r.params[key])) };
+}
+
+function drawPareto(s, done) {
+  $("pareto-box").hidden = s.directions.length < 2;
+  if (s.directions.length < 2) return;
+  const signs = s.directions.map((d) => (d === "maximize" ? -1 : 1));
+  const points = done.filter((r) => typeof r.values[1] === "number");
+  const dominated = (a, b) => signs.every((g, i) => g * b.values[i] <= g * a.values[i])
+    && signs.some((g, i) => g * b.values[i] < g * a.values[i]);
+  const front = points.filter((a) => !points.some((b) => dominated(a, b)));
+  const names = (s.metrics || []).map(plain);
+  Plotly.react("pareto", [
+    { x: points.map((r) => r.values[0]), y: points.map((r) => r.values[1]), mode: "markers", name: "trials", type: "scatter" },
+    { x: front.map((r) => r.values[0]), y: front.map((r) => r.values[1]), mode: "markers", name: "Pareto front",
+      text: front.map((r) => `#${r.number}`), marker: { size: 10, color: "#d62728" } },
+  ], layout({ xaxis: { title: { text: names[0] || "objective 0" } }, yaxis: { title: { text: names[1] || "objective 1" } } }), config);
+}
+
+function fillSelect(id, keys, pick = 0) {
+  const select = $(id);
+  if (select.options.length === keys.length) return;
+  select.replaceChildren(...keys.map((k) => el("option", { value: k }, k)));
+  if (keys[pick]) select.value = keys[pick];
+}
+
+function drawSlice() {
+  const key = $("slice-key").value;
+  if (!key) return;
+  const rows = complete().filter((r) => key in r.params);
+  Plotly.react("slice", [{ x: rows.map((r) => (typeof r.params[key] === "string" ? plain(r.params[key]) : r.params[key])),
+    y: rows.map((r) => r.values[0]), mode: "markers", type: "scatter", marker: { color: rows.map((r) => r.number) } }],
+  layout({ xaxis: { title: { text: plain(key) }, type: page.summary.space[key].log ? "log" : "-" } }), config);
+}
+
+function drawContour() {
+  const [x, y] = [$("contour-x").value, $("contour-y").value];
+  const rows = complete().filter((r) => typeof r.params[x] === "number" && typeof r.params[y] === "number");
+  if (!rows.length) {
+    $("contour").replaceChildren(el("p", { class: "muted" }, "contour needs two numeric parameters"));
+    return;
+  }
+  $("contour").replaceChildren();
+  Plotly.react("contour", [
+    { type: "contour", x: rows.map((r) => r.params[x]), y: rows.map((r) => r.params[y]), z: rows.map((r) => r.values[0]) },
+    { x: rows.map((r) => r.params[x]), y: rows.map((r) => r.params[y]), mode: "markers", marker: { color: "#fff", size: 4 } },
+  ], layout({ xaxis: { title: { text: plain(x) } }, yaxis: { title: { text: plain(y) } } }), config);
+}
+
+async function drawImportance() {
+  const reply = await (await fetch("/api/importance")).json();
+  if (reply.error) {
+    $("importance").replaceChildren(el("p", { class: "error" }, reply.error));
+    return;
+  }
+  $("importance").replaceChildren();
+  const keys = Object.keys(reply.importance).reverse();
+  Plotly.react("importance", [{ type: "bar", orientation: "h", y: keys.map(plain),
+    x: keys.map((k) => reply.importance[k]) }], layout({ margin: { l: 200, r: 20, t: 10, b: 40 } }), config);
+}
+
+$("slice-key").onchange = drawSlice;
+$("slice-go").onclick = drawSlice;
+$("contour-go").onclick = drawContour;
+$("importance-go").onclick = drawImportance;
+// plotly.js (4.8 MB) loads on its own: the numbers and controls do not wait for it.
+if (!window.Plotly) $("plotly").addEventListener("load", scheduleCharts);
+if (READ_ONLY) $("controls").remove();
+else wireControls();
+connect();

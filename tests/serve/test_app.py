@@ -1,0 +1,118 @@
+"""``hydratune serve`` over plain HTTP: the token beyond loopback, read-only, and the checks
+that keep another site (or a DNS-rebound name) from steering a sweep."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+
+import pytest
+
+from helpers import load, multirun
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def swept(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    multirun(["hydra.sweeper.n_trials=3"])
+    return tmp_path
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def get(url: str, **headers: str) -> tuple[int, dict, str]:
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(urllib.request.Request(url, headers=headers), timeout=30) as reply:
+            return reply.status, dict(reply.headers), reply.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read().decode()
+
+
+def post(url: str, body: dict, **headers: str) -> tuple[int, dict]:
+    data = json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        said = error.read().decode()
+        return error.code, json.loads(said) if said.startswith("{") else {"text": said}
+
+
+def csrf_of(page: str) -> str:
+    return re.search(r'name="csrf" content="([^"]+)"', page).group(1)
+
+
+def test_beyond_loopback_every_request_needs_the_token_printed_once(swept, serve):
+    server = serve(swept, "sweeps/quadratic", "--host", "0.0.0.0")
+    token = re.search(r"\?token=(\S+)", server.said).group(1)
+    for path in ("", "api/state", "api/events", "static/app.js", "api/steer"):
+        status, _, said = get(server.url + path)
+        assert status == 401 and "token is required" in said, path
+    assert get(server.url + "?token=wrong")[0] == 401
+    status, headers, _ = get(f"{server.url}?token={token}")
+    assert status == 303 and headers["location"] == "/"  # the token leaves the address bar
+    cookie = headers["set-cookie"]
+    assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+    status, _, page = get(server.url, Cookie=cookie.split(";")[0])
+    assert status == 200 and 'name="read-only" content="false"' in page
+    stored = [p for p in swept.rglob("*") if p.is_file() and token.encode() in p.read_bytes()]
+    assert stored == []
+
+
+def test_read_only_has_no_steering_route_and_no_controls(swept, serve):
+    server = serve(swept, "sweeps/quadratic", "--read-only")
+    status, _, page = get(server.url)
+    assert status == 200 and 'name="read-only" content="true"' in page
+    headers = {"Content-Type": "application/json", "X-Hydratune-Csrf": csrf_of(page)}
+    before = load("quadratic", swept).user_attrs
+    status, _ = post(server.url + "api/steer", {"verb": "stop", "user": "eve"}, **headers)
+    assert status == 404 and load("quadratic", swept).user_attrs == before
+
+
+@pytest.mark.parametrize(
+    ("headers", "refusal"),
+    [
+        ({"X-Hydratune-Csrf": ""}, "lacks this page's CSRF value"),
+        ({"X-Hydratune-Csrf": "guessed"}, "lacks this page's CSRF value"),
+        ({"Origin": "http://evil.example"}, "from another origin (http://evil.example)"),
+        ({"Content-Type": "text/plain"}, "a steering request is JSON"),
+    ],
+)
+def test_a_cross_site_request_is_refused_and_writes_nothing(swept, serve, headers, refusal):
+    server = serve(swept, "sweeps/quadratic")
+    page = get(server.url)[2]
+    sent = {"Content-Type": "application/json", "X-Hydratune-Csrf": csrf_of(page), **headers}
+    before = load("quadratic", swept).user_attrs
+    status, said = post(server.url + "api/steer", {"verb": "stop", "user": "eve"}, **sent)
+    assert status == 403 and refusal in said["error"]
+    assert load("quadratic", swept).user_attrs == before
+
+
+def test_on_loopback_a_page_under_another_host_name_is_refused(swept, serve):
+    """DNS rebinding: evil.example resolving to 127.0.0.1 must not read the page's CSRF value."""
+    server = serve(swept, "sweeps/quadratic")
+    assert get(server.url, Host="evil.example")[0] == 400
+    assert get(server.url, Host=f"localhost:{server.port}")[0] == 200
+
+
+def test_the_page_steers_with_the_commands_words_and_a_named_user(swept, serve):
+    server = serve(swept, "sweeps/quadratic")
+    headers = {"Content-Type": "application/json", "X-Hydratune-Csrf": csrf_of(get(server.url)[2])}
+    status, said = post(server.url + "api/steer", {"verb": "n_trials", "words": ["5"]}, **headers)
+    assert status == 400 and "give your name" in said["error"]
+    body = {"verb": "n_trials", "words": ["5"], "user": "alice"}
+    status, said = post(server.url + "api/steer", body, **headers)
+    assert status == 200 and said["message"].startswith("recorded: n_trials 5 (by alice@127.0.0.1")
+    state = json.loads(get(server.url + "api/state")[2])["summary"]
+    assert state["n_trials"] == 5 and state["log"][0]["by"] == "alice@127.0.0.1"
+    importance = json.loads(get(server.url + "api/importance")[2])["importance"]
+    assert set(importance) == {"x", "y", "kind"}

@@ -1,0 +1,58 @@
+"""The page's feed reads a study incrementally: after the first read, only new and unfinished
+trials are turned into rows, and a page gets only the rows changed since its cursor."""
+
+from __future__ import annotations
+
+import optuna
+from optuna.distributions import FloatDistribution
+
+from hydratune.serve import Feed
+from hydratune.serve import state as feed_state
+from hydratune.space import SearchSpace
+from hydratune.steering import write_action
+from hydratune.steering.record import record_space
+
+SPACE = {"x": FloatDistribution(-5, 5)}
+row = feed_state.row  # the real one; the test below wraps it to count the trials read
+
+
+def study_of(values: list[float]) -> optuna.Study:
+    study = optuna.create_study()
+    record_space(study, SearchSpace(distributions=dict(SPACE)), 10)
+    for value in values:
+        study.tell(study.ask(SPACE), value)
+    return study
+
+
+def test_a_page_gets_only_what_changed_since_its_cursor(monkeypatch):
+    study = study_of([3.0, 1.0, 2.0])
+    feed = Feed(study)
+    first = feed.delta(0)
+    assert [r["number"] for r in first["trials"]] == [0, 1, 2]
+    assert first["summary"]["best"] == 1 and first["summary"]["finished"] == 3
+
+    read: list[int] = []
+    monkeypatch.setattr(feed_state, "row", lambda t: read.append(t.number) or row(t))
+    running = study.ask(SPACE)
+    running.report(0.5, 0)
+    feed.refresh(force=True)
+    update = feed.delta(first["version"])
+    assert [r["number"] for r in update["trials"]] == [3] and read == [3]
+    assert update["trials"][0]["curve"] == [[0, 0.5]]
+    assert update["summary"]["counts"]["running"] == 1
+
+    study.tell(running, 0.5)
+    feed.refresh(force=True)
+    done = feed.delta(update["version"])
+    assert [(r["number"], r["state"]) for r in done["trials"]] == [(3, "complete")]
+    assert read == [3, 3], "finished trials are never read again"
+    assert done["summary"]["best"] == 3
+    assert feed.delta(done["version"])["trials"] == []
+
+
+def test_a_trial_failed_by_hand_is_not_the_best_and_the_summary_says_why():
+    study = study_of([3.0, 1.0])
+    write_action(study, "fail", {"trial": 1, "reason": "a bad node"}, "fail #1: a bad node", 2)
+    summary = Feed(study).delta(0)["summary"]
+    assert summary["best"] == 0 and summary["failed_by_hand"] == {"1": "a bad node"}
+    assert summary["log"][0]["action"] == "fail #1: a bad node"
