@@ -15,6 +15,20 @@ from helpers import multirun
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+# Under pytest-xdist (``-n 2 --dist loadgroup``), the tests of each service run on one worker,
+# which starts that service once (a second Slurm cluster or Ray runtime would compete for the
+# same two cores); the other tests are shared out one by one.
+SERVICE_MARKERS = ("postgres", "chromium", "ray", "slurm", "mlflow", "bench")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for name in SERVICE_MARKERS:
+            if item.get_closest_marker(name) is not None:
+                item.add_marker(pytest.mark.xdist_group(name))
+                break
+
+
 @pytest.fixture
 def sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     """Run sweeps of the synthetic objective with ``tmp_path`` as the working directory."""
