@@ -43,7 +43,13 @@ BENCHMARKS = [
     "serve",
 ]
 # Research studies (bench/studies/): `make bench-studies`, written to bench/studies/RESULTS.md.
-STUDIES = ["studies.pruning", "studies.peers", "studies.schedules"]
+STUDIES = [
+    "studies.pruning",
+    "studies.peers",
+    "studies.architecture",
+    "studies.transfer",
+    "studies.schedules",
+]
 # Cluster benchmarks (bench/cluster/, they start Slurm and PostgreSQL): `make bench-cluster`,
 # written to bench/cluster/RESULTS.md.
 CLUSTER = ["cluster.slurm", "cluster.many_workers"]
