@@ -195,6 +195,8 @@ def test_hyperparameters_record_architecture_but_not_the_optimizer_factory():
         "kernel_size": 3,
         "dropout": 0.1,
         "activation": "relu",
+        "layers": None,  # the architecture, when a search gives one (hydra.sweeper.blocks)
+        "cell": None,
     }
 
 
