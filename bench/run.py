@@ -140,7 +140,7 @@ def keep_earlier(report: dict[str, Any], earlier: Path, known: list[str]) -> dic
     """The benchmarks of this ``--only`` run, with the rest of the group kept from the results
     it replaces (each with the date it ran), so RESULTS.md still covers the whole group."""
     previous = json.loads(earlier.read_text()) if earlier.exists() else {}
-    if previous.get("group") != report["group"] or previous.get("quick"):
+    if previous.get("group", report["group"]) != report["group"] or previous.get("quick"):
         return report["benchmarks"]
     merged = {}
     for name in known:
