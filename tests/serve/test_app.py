@@ -112,7 +112,9 @@ def test_the_page_steers_with_the_commands_words_and_a_named_user(swept, serve):
     body = {"verb": "n_trials", "words": ["5"], "user": "alice"}
     status, said = post(server.url + "api/steer", body, **headers)
     assert status == 200 and said["message"].startswith("recorded: n_trials 5 (by alice@127.0.0.1")
-    state = json.loads(get(server.url + "api/state")[2])["summary"]
+    state = json.loads(get(server.url + "api/state")[2])
+    assert [t["paused"] for t in state["trials"]] == [None] * 3  # no schedule: none paused
+    state = state["summary"]
     assert state["n_trials"] == 5 and state["log"][0]["by"] == "alice@127.0.0.1"
     importance = json.loads(get(server.url + "api/importance")[2])["importance"]
     assert set(importance) == {"x", "y", "kind"}

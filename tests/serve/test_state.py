@@ -4,13 +4,18 @@ trials are turned into rows, and a page gets only the rows changed since its cur
 from __future__ import annotations
 
 import optuna
+import pytest
 from optuna.distributions import FloatDistribution
 
+from helpers import load
+from hydratune.attrs import SEGMENT
+from hydratune.schedule import is_paused
 from hydratune.serve import Feed
 from hydratune.serve import state as feed_state
 from hydratune.space import SearchSpace
 from hydratune.steering import write_action
 from hydratune.steering.record import record_space
+from schedule.test_asha import sweep as asha_sweep
 
 SPACE = {"x": FloatDistribution(-5, 5)}
 row = feed_state.row  # the real one; the test below wraps it to count the trials read
@@ -56,3 +61,17 @@ def test_a_trial_failed_by_hand_is_not_the_best_and_the_summary_says_why():
     summary = Feed(study).delta(0)["summary"]
     assert summary["best"] == 0 and summary["failed_by_hand"] == {"1": "a bad node"}
     assert summary["log"][0]["action"] == "fail #1: a bad node"
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
+def test_the_rows_of_a_real_asha_sweep_say_where_each_paused_trial_paused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    asha_sweep("hydra.sweeper.n_trials=6")
+    trials = load("mlp_digits", tmp_path).trials
+    rows = {r["number"]: r for r in Feed(load("mlp_digits", tmp_path)).delta(0)["trials"]}
+    assert any(is_paused(t) for t in trials)
+    for trial in trials:
+        segment = trial.user_attrs[SEGMENT]
+        shown = f"rung {segment['rung']}, {segment['epochs']} epochs"
+        assert rows[trial.number]["paused"] == (shown if is_paused(trial) else None)

@@ -34,3 +34,19 @@ def waiting_to_continue(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     """Paused runs no trial has continued from yet."""
     continued = {resumed_number(t) for t in trials}
     return [t for t in trials if is_paused(t) and t.number not in continued]
+
+
+def segment_of(trial: FrozenTrial) -> Mapping | None:
+    """The schedule's plan for ``trial`` (``{kind, rung | member, epochs}``), if scheduled."""
+    segment = trial.user_attrs.get(SEGMENT)
+    return segment if isinstance(segment, Mapping) else None
+
+
+def value_at_end(trial: FrozenTrial) -> float | None:
+    """The objective where the run stopped: its value, else its report at its last epoch."""
+    if trial.state == TrialState.COMPLETE and trial.values:
+        return trial.values[0]
+    segment = segment_of(trial)
+    if segment is None:
+        return None
+    return trial.intermediate_values.get(int(segment["epochs"]) - 1)

@@ -29,6 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat
 from hydratune.attrs import FAIL_REASON, OWNER, PRUNE_REQUESTED, STOPPED_REASON
+from hydratune.schedule import is_paused, segment_of
 from hydratune.steering import (
     SteeringState,
     counts_toward_n_trials,
@@ -79,10 +80,23 @@ def row(trial: FrozenTrial) -> dict[str, Any]:
         "counts": counts_toward_n_trials(trial),
         "reason": printable(reason) if reason else None,
         "worker": printable(":".join(str(attrs[OWNER]).split(":")[:2])) if OWNER in attrs else None,
+        "paused": paused_at(trial),
     }
     if trial.state == TrialState.RUNNING:
         shown["curve"] = [[s, _number(v)] for s, v in sorted(trial.intermediate_values.items())]
     return shown
+
+
+def paused_at(trial: FrozenTrial) -> str | None:
+    """Where a schedule paused ``trial`` ("rung 1, 2 epochs", "member 3, 4 epochs"), else None.
+
+    Fixed once the trial has finished, like the rest of its row: whether a later trial has
+    continued from it is shown by that trial, not by rewriting this one."""
+    if not is_paused(trial):
+        return None
+    segment = segment_of(trial) or {}
+    where = f"member {segment['member']}" if "member" in segment else f"rung {segment.get('rung')}"
+    return f"{where}, {segment.get('epochs')} epochs"
 
 
 def space_of(dist: BaseDistribution) -> dict[str, Any]:

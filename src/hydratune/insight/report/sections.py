@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydratune.insight.report.architecture import architecture_section
 from hydratune.insight.report.model import Objective, Section, TableData
+from hydratune.insight.report.schedule import schedule_section
 from hydratune.insight.report.steering import mark_steering, steering_section
 from hydratune.insight.report.transfer import transfer_section
 from hydratune.insight.report.trials import number_text, trials_section
@@ -62,6 +63,7 @@ def build_sections(
             "Architecture",
             lambda: architecture_section(study.user_attrs, complete, objectives),
         ),
+        ("schedule", "Schedule", lambda: schedule_section(trials, objectives[0])),
         ("pareto", "Pareto front", lambda: pareto_section(study, complete, objectives)),
         (
             "importance",

@@ -129,7 +129,7 @@ function renderTrials() {
       el("button", { class: "pick", onclick: () => ($("trial-number").value = r.number) }, "note / fail"));
     return el("tr", { "data-number": r.number, class: failed === undefined ? "" : "failed-by-hand" },
       el("td", {}, `#${r.number}${r === best ? " (best)" : ""}`), el("td", {}, state),
-      el("td", {}, valueText(r)), el("td", {}, paramsText(r.params)), el("td", {}, ...notes),
+      el("td", {}, r.paused || ""), el("td", {}, valueText(r)), el("td", {}, paramsText(r.params)), el("td", {}, ...notes),
       el("td", {}, actions));
   }));
 }
