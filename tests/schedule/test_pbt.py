@@ -76,6 +76,27 @@ def test_an_exploit_continues_from_the_copied_epoch_with_the_sources_weights(tmp
     assert compared, "no exploit had a twin to compare with"
 
 
+def test_by_default_explore_changes_only_float_keys_so_the_copied_weights_still_load(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    sweep("hydra.sweeper.n_trials=10")  # sweep=mlp_digits searches hidden_dim, an int
+    trials = load("mlp_digits", tmp_path).trials
+    assert not [t.number for t in trials if t.state.name == "FAIL"]
+    exploits = [
+        t
+        for t in trials
+        if RESUMED_FROM in t.user_attrs
+        and member(trials[t.user_attrs[RESUMED_FROM]["trial"]]) != member(t)
+    ]
+    assert exploits, "no member copied another's checkpoint"
+    for exploit in exploits:
+        source = trials[exploit.user_attrs[RESUMED_FROM]["trial"]]
+        for name, dist in exploit.distributions.items():
+            if not isinstance(dist, FloatDistribution):
+                assert exploit.params[name] == source.params[name], name
+
+
 def test_explore_perturbs_inside_the_declared_space():
     rng = random.Random(0)
     lr = FloatDistribution(1e-4, 1e-2, log=True)

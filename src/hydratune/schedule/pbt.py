@@ -44,7 +44,9 @@ class PbtSchedule(CheckpointSchedule):
         self.distributions: dict[str, BaseDistribution] = dict(space.distributions)
         self.seed = conf.seed
         explore = conf.explore
-        self.explored = set(self.distributions if explore is None else explore)
+        if explore is None:  # rates, dropout, decay: never the sizes a checkpoint is shaped by
+            explore = [n for n, d in self.distributions.items() if isinstance(d, FloatDistribution)]
+        self.explored = set(explore)
 
     def takes_new_configurations(self) -> bool:
         """Only until the population is full, or a queued trial (a lost run's retry) waits."""

@@ -68,8 +68,9 @@ class PbtConf(CheckpointConf):
     perturbation_interval: int = 2
     quantile_fraction: float = 0.25
     resample_probability: float = 0.25
-    # The searched keys explore perturbs (null: all; []: exploit only); the others, such as
-    # the layer sizes a checkpoint's weights are shaped by, are copied from the exploited member.
+    # The searched keys explore perturbs (null: the float ones, such as rates and dropout;
+    # []: exploit only); the others, such as the layer sizes a checkpoint's weights are shaped
+    # by, are copied from the exploited member.
     explore: Any = None
     seed: int | None = None
 
