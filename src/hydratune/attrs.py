@@ -34,6 +34,7 @@ GRID_QUEUED = "grid_queued"  # every grid point is queued as a waiting trial
 SWEEP_SPACE = "sweep_space"  # the sweep's search space and sampler, for `hydratune steer`
 STEER_PREFIX = "steer:"  # one steering action per key: steer:<time ns>:<host>:<pid>:<n>
 MLFLOW_PARENT_RUN = "mlflow_parent_run"  # the MLflow run id of the whole sweep
+AUTO_SAMPLER = "auto_sampler"  # sampler: auto's choice and why (JSON); a resume keeps it
 
 # Trial user attributes written by steering
 PRUNE_REQUESTED = "prune_requested"  # why a person asked to stop this running trial

@@ -110,6 +110,7 @@ def test_a_seed_in_yaml_keeps_working_when_the_sampler_is_switched(sweep, tmp_pa
 def test_every_optuna_sampler_option_is_settable(sweep, tmp_path):
     sweep(
         [
+            "hydra/sweeper/sampler=tpe",  # named: the default is auto
             "hydra.sweeper.n_trials=2",
             "hydra.sweeper.sampler.multivariate=true",  # false by default, as the plugin
             "hydra.sweeper.sampler.constant_liar=false",

@@ -39,4 +39,6 @@ def register_configs(*, as_upstream: bool) -> None:
         store.store(group="hydra/sweeper", name="optuna", node=node, provider="hydratune")
     for group, options in (("sampler", SAMPLER_OPTIONS), ("pruner", PRUNER_OPTIONS)):
         for name, node in options.items():
+            if name == "auto":  # open: a config's sampler._target_ may name any sampler
+                node = {"_target_": node._target_, "seed": node.seed}
             store.store(group=f"hydra/sweeper/{group}", name=name, node=node, provider="hydratune")

@@ -35,7 +35,9 @@ class SweeperConf:
 
     _target_: str = "hydra_plugins.hydratune_sweeper.hydratune_sweeper.HydratuneSweeper"
     _recursive_: bool = False  # the sweeper builds sampler and pruner itself (grid needs the space)
-    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}, {"pruner": "nop"}])
+    # auto: the sampler the sweep's space and budget call for (hydratune.sweep.auto, logged and
+    # recorded in the study); name one to pin it (hydra/sweeper/sampler=tpe draws as Optuna's)
+    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "auto"}, {"pruner": "nop"}])
     sampler: Any = MISSING
     pruner: Any = MISSING
     # null: the app's objective.direction when it has one (hydratune's task), else minimize
