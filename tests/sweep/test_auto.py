@@ -93,3 +93,11 @@ def test_an_option_under_auto_names_its_key_and_how_to_pin_a_sampler(sweep):
 def test_a_named_sampler_is_not_auto(sweep, tmp_path):
     sweep(["hydra/sweeper/sampler=tpe", "hydra.sweeper.n_trials=1"])
     assert AUTO_SAMPLER not in load("quadratic", tmp_path).user_attrs
+
+
+def test_the_report_says_what_auto_chose(sweep, tmp_path):
+    sweep(
+        ["hydra.sweeper.n_trials=2", "hydra.sweeper.report=true", "hydra.sweeper.report_png=false"]
+    )
+    text = (tmp_path / "sweeps" / "quadratic" / "report" / "report.md").read_text()
+    assert "auto: tpe (categorical parameters (kind))" in text

@@ -239,7 +239,10 @@ def test_unknown_sweeper_key_on_the_command_line_is_an_error_naming_it(sweep, ke
 
 def test_added_unknown_sampler_option_is_an_error_naming_it(sweep):
     with pytest.raises(ValueError, match="hydra.sweeper.sampler.n_startup_trails: TPESampler"):
-        sweep(["+hydra.sweeper.sampler.n_startup_trails=3"], task=pytest.fail)
+        sweep(
+            ["hydra/sweeper/sampler=tpe", "+hydra.sweeper.sampler.n_startup_trails=3"],
+            task=pytest.fail,
+        )
 
 
 def test_invalid_expression_fails_before_any_trial(sweep, tmp_path):

@@ -68,13 +68,14 @@ def choose(
 ) -> Choice:
     """The rules, first match wins (Optuna 5's TPE defaults: multivariate, constant liar)."""
     tpe = "tpe"
+    group = {"group": True} if conditional else {}  # TPE samples each condition's subspace
     categorical = [n for n, d in distributions.items() if isinstance(d, CategoricalDistribution)]
     if n_objectives > 1:
-        return Choice(tpe, f"{n_objectives} objectives")
+        return Choice(tpe, f"{n_objectives} objectives", group)
     if pruning:
-        return Choice(tpe, "a pruner stops trials early: TPE learns from pruned trials")
+        return Choice(tpe, "a pruner stops trials early: TPE learns from pruned trials", group)
     if conditional:
-        return Choice(tpe, "conditional parameters", {"group": True})
+        return Choice(tpe, "conditional parameters", group)
     if categorical:
         return Choice(tpe, f"categorical parameters ({', '.join(categorical[:3])})")
     if len(distributions) > GP_MAX_DIM:
