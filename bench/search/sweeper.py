@@ -64,7 +64,8 @@ def run(quick: bool, full: bool = False) -> dict[str, Any]:
         "|---|---|---|---|---|---|",
         *rows,
         "",
-        f"The sweep's extra wall time per trial, its start (Hydra, the journal) included: median {statistics.median(seconds) * 1000:.0f} ms.",
+        "The sweep's extra wall time per trial, its start (Hydra, the journal) included:"
+        f" median {statistics.median(seconds) * 1000:.0f} ms.",
     ]
     return {
         "markdown": "\n".join(md),
