@@ -88,7 +88,7 @@ SIZES = {
     "subset": (
         [("kNN", "wine"), ("SVM", "breast"), ("DT", "digits"), ("lasso", "breast")]
         + [("lasso-reg", "diabetes")],
-        30,
+        20,
         2,
     ),
     "full": (
