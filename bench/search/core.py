@@ -11,11 +11,14 @@ interval over those units (2,000 resamples).
 from __future__ import annotations
 
 import importlib
+import json
 import statistics
+import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,11 +52,21 @@ def _run(args: tuple[Unit, str]) -> tuple[Unit, str, list, list]:
 
 
 def run_grid(
-    units: Sequence[Unit], workers: int = 2, skip: Any = lambda unit: ()
+    units: Sequence[Unit], workers: int = 2, skip: Any = lambda unit: (), cache: str = ""
 ) -> dict[str, Any]:
     """Every contender on every unit (HEBO's row stays empty, ``NOT_RUN``); per unit and
     contender: the best value, the trace and the seconds per suggestion. ``skip(unit)``: the
-    contenders left out of a unit to fit the CPU budget (said in the results)."""
+    contenders left out of a unit to fit the CPU budget (said in the results). With ``cache``,
+    each run is appended to ``$TMPDIR/hydratune-bench-search/<cache>.jsonl`` as it ends and
+    read back by the next call: a run interrupted or failing in its tables loses no run."""
+    path = Path(tempfile.gettempdir()) / "hydratune-bench-search" / f"{cache}.jsonl"
+    done_before: dict[tuple, dict] = {}
+    if cache and path.exists():
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            done_before[
+                _key(Unit(**{**row["unit"], "key": tuple(row["unit"]["key"])}), row["c"])
+            ] = row
     jobs, reused = [], {}
     for unit in units:
         space, _, _ = _make(unit)
@@ -68,15 +81,31 @@ def run_grid(
                 continue
             jobs.append((unit, contender))
     runs: dict[tuple[Unit, str], dict[str, Any]] = {}
+    for unit, contender in jobs:
+        row = done_before.get(_key(unit, contender))
+        if row is not None:
+            runs[unit, contender] = {"values": row["values"], "seconds": row["seconds"]}
+    todo = [job for job in jobs if job not in runs]
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        print(f"  {len(jobs) - len(todo)} of {len(jobs)} runs read back from {path}", flush=True)
     with ProcessPoolExecutor(workers) as pool:
-        for done, (unit, contender, values, seconds) in enumerate(pool.map(_run, jobs), 1):
+        for done, (unit, contender, values, seconds) in enumerate(pool.map(_run, todo), 1):
             runs[unit, contender] = {"values": values, "seconds": seconds}
-            if done % 20 == 0 or done == len(jobs):
-                print(f"  {done}/{len(jobs)} runs", flush=True)
+            if cache:
+                row = {"unit": asdict(unit), "c": contender, "values": values, "seconds": seconds}
+                with path.open("a") as out:
+                    out.write(json.dumps(row) + "\n")
+            if done % 20 == 0 or done == len(todo):
+                print(f"  {done}/{len(todo)} runs", flush=True)
     for unit, twin in reused.items():
         runs[unit, "auto"] = {**runs[unit, twin], "same_as": twin}
     optima = {unit: _make(unit)[2] for unit in units}
     return {"runs": runs, "optima": optima, "reused": reused}
+
+
+def _key(unit: Unit, contender: str) -> tuple:
+    return (unit.suite, tuple(unit.key), unit.budget, unit.seed, contender)
 
 
 def best(run: dict[str, Any], budget: int) -> float:
@@ -140,19 +169,21 @@ def rank_table(
     rows, figures = [], {}
     for c in sorted(CONTENDERS, key=lambda c: statistics.mean(r[c]) if r.get(c) else 99):
         if not r.get(c):
-            rows.append([LABELS[c], NOT_RUN.get(c, "not run"), "", ""] + [""] * len(extra))
+            why = NOT_RUN.get(c, "left out of these units to fit the CPU budget")
+            rows.append([LABELS[c], why, "", ""] + [""] * len(extra))
             continue
         low, high = bootstrap(r[c])
         mean = statistics.mean(r[c])
         w = wins(grid, units, c) if c != "tpe" else ("-", "-", "-")
         s = seconds_per_suggestion(grid, units, c)
+        twins = {grid["runs"][u, c].get("same_as") for u in units if (u, c) in grid["runs"]}
         figures[c] = {"mean_rank": mean, "ci": [low, high], "wins_vs_tpe": w, "s": s}
         rows.append(
             [
                 f"**{LABELS[c]}**" if c == "auto" else LABELS[c],
                 f"{mean:.2f} ({low:.2f}-{high:.2f})",
                 "/".join(str(x) for x in w),
-                f"{s:.3f}",
+                f"{s:.3f}" if s == s else f"{LABELS[twins.pop()]}'s run" if len(twins) == 1 else "",
             ]
             + [extra[col].get(c, "") for col in extra]
         )
