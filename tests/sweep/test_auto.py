@@ -101,3 +101,10 @@ def test_the_report_says_what_auto_chose(sweep, tmp_path):
     )
     text = (tmp_path / "sweeps" / "quadratic" / "report" / "report.md").read_text()
     assert "auto: tpe (categorical parameters (kind))" in text
+
+
+def test_mostly_small_integer_spaces_get_tpe():
+    small = {f"n{i}": IntDistribution(1, 8) for i in range(3)}
+    assert chosen({**small, "x": FloatDistribution(0, 1)}).sampler == "tpe"
+    assert chosen(NUMERIC).sampler == "gp"  # one small integer of two: not more than half
+    assert chosen({"k": IntDistribution(1, 25), "p": IntDistribution(1, 4)}).sampler == "gp"
