@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 
 AUTO_TARGET = "auto"  # ``hydra.sweeper.sampler._target_`` of ``sampler: auto``
 
-# A GP suggestion costs about 1 s on 2 shared cores past 100 trials (bench/search: time per
-# suggestion), the ceiling: from there TPE continues, at milliseconds a suggestion.
+# A GP suggestion costs 0.7-1.2 s on 2 shared cores at 50-200 trials, 3.2 s at 200 under load
+# (bench/search), against a 1 s ceiling: from trial 100 TPE continues, at milliseconds.
 GP_TRIALS = 100
 # More than half the parameters integers with at most this many values: TPE (bbob-mixint, 4 of 5
 # variables with 2-16 values: TPE ranked first, GP second; kNN's 2 integers, one with 25
