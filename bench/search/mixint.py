@@ -61,7 +61,7 @@ def units(size: str) -> list[Unit]:
 def run(quick: bool, full: bool = False) -> dict[str, Any]:
     size = "quick" if quick else "full" if full else "subset"
     all_units = units(size)
-    grid = run_grid(all_units)
+    grid = run_grid(all_units, cache="" if quick else f"mixint-{size}")
     functions, dim, instances, budgets, seeds = SIZES[size]
     md = [
         f"Size **{size}**: functions {functions}, d={dim} (4 integer variables, 1 continuous),"

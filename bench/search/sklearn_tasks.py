@@ -170,7 +170,7 @@ def normalised_scores(grid: dict[str, Any], group: list[Unit]) -> dict[str, floa
 def run(quick: bool, full: bool = False) -> dict[str, Any]:
     size = "quick" if quick else "full" if full else "subset"
     all_units = units(size)
-    grid = run_grid(all_units)
+    grid = run_grid(all_units, cache="" if quick else f"sklearn-{size}")
     tasks, budget, seeds = SIZES[size]
     md = [
         f"Size **{size}**: tasks {', '.join(f'{m}-{d}' for m, d in tasks)}; {budget} trials"
