@@ -51,7 +51,7 @@ bench-cluster: setup
 	$(BIN)/python bench/run.py --cluster
 
 # Search quality against SMAC3, nevergrad, HEBO and Optuna's samplers (bench/search/: BBOB,
-# bbob-mixint, Bayesmark-style tasks), niced; a subset (about 25 min on 2 cores) unless FULL=1.
+# bbob-mixint, Bayesmark-style tasks), niced; a subset (about 40 min on 2 shared cores) unless FULL=1.
 bench-search: setup
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	nice -n 10 $(BIN)/python bench/run.py --search $(if $(FULL),--full)
