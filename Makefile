@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 EXTRAS ?= dev,postgres,ray,dashboard,report,slurm,grpc,mlflow,serve
 
-.PHONY: setup services sweep test test-fast bench bench-quick bench-studies bench-cluster lint
+.PHONY: setup services sweep test test-fast bench bench-quick bench-studies bench-cluster bench-search lint
 
 setup: $(VENV)/.setup-done
 
@@ -49,6 +49,12 @@ bench-studies: setup
 # Cluster benchmarks (bench/cluster/: Slurm, many workers on PostgreSQL); they start the services.
 bench-cluster: setup
 	$(BIN)/python bench/run.py --cluster
+
+# Search quality against SMAC3, nevergrad, HEBO and Optuna's samplers (bench/search/: BBOB,
+# bbob-mixint, Bayesmark-style tasks), niced; a subset (about 40 min on 2 shared cores) unless FULL=1.
+bench-search: setup
+	$(BIN)/python -m pip install -q -e ".[bench]"
+	nice -n 10 $(BIN)/python bench/run.py --search $(if $(FULL),--full)
 
 lint: setup
 	$(BIN)/ruff check src tests bench

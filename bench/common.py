@@ -402,13 +402,16 @@ def target(name: str, goal: str, measured: str, met: bool | None, why: str = "")
 
 
 # --- entry point ----------------------------------------------------------------------------
-def module_main(title: str, run: Callable[[bool], dict[str, Any]]) -> None:
+def module_main(title: str, run: Callable[..., dict[str, Any]], sizes: bool = False) -> None:
     """``python -m bench.<name> [--quick] [--json PATH]``: run one benchmark, write its result.
 
-    ``run(quick)`` returns ``{"markdown": ..., "targets": [...], "raw": {...}}``.
+    ``run(quick)`` returns ``{"markdown": ..., "targets": [...], "raw": {...}}``; with ``sizes``
+    the benchmark also takes ``--full`` (its whole grid): ``run(quick, full)``.
     """
     parser = argparse.ArgumentParser(description=title)
     parser.add_argument("--quick", action="store_true", help="small sizes: checks it runs")
+    if sizes:
+        parser.add_argument("--full", action="store_true", help="the whole grid (hours)")
     parser.add_argument("--json", type=Path, help="write the result here (default: stdout)")
     args = parser.parse_args()
     import optuna
@@ -416,7 +419,7 @@ def module_main(title: str, run: Callable[[bool], dict[str, Any]]) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _reset_logging()
     start = time.monotonic()
-    result = {"title": title, **run(args.quick)}
+    result = {"title": title, **(run(args.quick, args.full) if sizes else run(args.quick))}
     result["seconds"] = time.monotonic() - start
     progress(f"{title}: done in {result['seconds']:.0f}s")
     text = json.dumps(result, default=_json_default, indent=1)

@@ -5,6 +5,8 @@
     .venv/bin/python bench/run.py --quick --out /tmp/b --only overhead,parallel
     .venv/bin/python bench/run.py --studies  # make bench-studies: research studies (bench/studies/)
     .venv/bin/python bench/run.py --cluster  # make bench-cluster: Slurm, many workers
+    .venv/bin/python bench/run.py --search   # make bench-search: search quality (subset)
+    .venv/bin/python bench/run.py --search --full  # make bench-search FULL=1: the whole grid
 
 Each benchmark runs in its own Python process (``python -m bench.<name>``), one after the
 other, with ``OMP_NUM_THREADS=1`` and ``MKL_NUM_THREADS=1`` set before Python starts; a failed
@@ -53,11 +55,15 @@ STUDIES = [
 # Cluster benchmarks (bench/cluster/, they start Slurm and PostgreSQL): `make bench-cluster`,
 # written to bench/cluster/RESULTS.md.
 CLUSTER = ["cluster.slurm", "cluster.many_workers"]
+# Search quality against other optimizers (bench/search/): `make bench-search`, written to
+# bench/search/RESULTS.md; `--full` runs each suite's whole grid instead of its subset.
+SEARCH = ["search.bbob", "search.mixint", "search.sklearn_tasks", "search.sweeper"]
 # Each group: its benchmarks, its results folder under bench/, its title and its make target.
 GROUPS = {
     "bench": (BENCHMARKS, "", "hydratune benchmarks", "bench"),
     "studies": (STUDIES, "studies", "hydratune research studies", "bench-studies"),
     "cluster": (CLUSTER, "cluster", "hydratune cluster benchmarks", "bench-cluster"),
+    "search": (SEARCH, "search", "hydratune search benchmarks", "bench-search"),
 }
 PACKAGES = ["hydratune", "optuna", "hydra-core", "omegaconf", "lightning", "torch", "numpy"]
 PINNING = (
@@ -105,11 +111,12 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run_benchmark(name: str, quick: bool, scratch: Path) -> dict[str, Any]:
+def run_benchmark(name: str, quick: bool, scratch: Path, full: bool = False) -> dict[str, Any]:
     """``python -m bench.<name>`` with its output streamed; its JSON result, or the error."""
     out = scratch / f"{name}.json"
     command = [sys.executable, "-m", f"bench.{name}", "--json", str(out)]
     command += ["--quick"] if quick else []
+    command += ["--full"] if full else []
     env = {
         **os.environ,
         "OMP_NUM_THREADS": "1",
@@ -160,7 +167,7 @@ def results_markdown(report: dict[str, Any]) -> str:
         f"# {title}",
         "",
         f"Written by `{report['command']}`"
-        + (f" (`make {target}`)" if target else "")
+        + (f" (`make {target}{' FULL=1' if report.get('full') else ''}`)" if target else "")
         + f" on {report['date']}; total {report['total_seconds'] / 60:.1f} min.",
     ]
     kept = {n: r["date"] for n, r in report["benchmarks"].items() if r["date"] != report["date"]}
@@ -218,7 +225,8 @@ def results_markdown(report: dict[str, Any]) -> str:
             "",
             f"## {result.get('title', name)}",
             "",
-            f"`python -m bench.{name}{' --quick' if report['quick'] else ''}`,"
+            f"`python -m bench.{name}{' --quick' if report['quick'] else ''}"
+            f"{' --full' if report.get('full') else ''}`,"
             f" {result.get('seconds', 0):.0f} s"
             + (f", run on {kept[name]}." if name in kept else "."),
             "",
@@ -246,6 +254,12 @@ def main() -> None:
     group.add_argument(
         "--cluster", action="store_true", help=f"run the cluster benchmarks {CLUSTER} instead"
     )
+    group.add_argument(
+        "--search", action="store_true", help=f"run the search benchmarks {SEARCH} instead"
+    )
+    parser.add_argument(
+        "--full", action="store_true", help="with --search: each suite's whole grid (hours)"
+    )
     parser.add_argument(
         "--out",
         type=Path,
@@ -254,7 +268,17 @@ def main() -> None:
     )
     parser.add_argument("--only", help="comma-separated subset of the benchmarks or studies")
     args = parser.parse_args()
-    group_name = "studies" if args.studies else "cluster" if args.cluster else "bench"
+    group_name = (
+        "studies"
+        if args.studies
+        else "cluster"
+        if args.cluster
+        else "search"
+        if args.search
+        else "bench"
+    )
+    if args.full and not args.search:
+        parser.error("--full goes with --search")
     known, folder, _, _ = GROUPS[group_name]
     names = args.only.split(",") if args.only else known
     unknown = set(names) - set(known)
@@ -269,6 +293,7 @@ def main() -> None:
         ),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "quick": args.quick,
+        "full": args.full,
         "group": group_name,
         "machine": machine(),
         "thread_pinning": PINNING,
@@ -279,7 +304,7 @@ def main() -> None:
             print(
                 f"[{time.monotonic() - start:7.1f}s] benchmark {i}/{len(names)}: {name}", flush=True
             )
-            report["benchmarks"][name] = run_benchmark(name, args.quick, Path(scratch))
+            report["benchmarks"][name] = run_benchmark(name, args.quick, Path(scratch), args.full)
     report["total_seconds"] = time.monotonic() - start
     report["load_average_at_end"] = os.getloadavg()
     for result in report["benchmarks"].values():

@@ -110,6 +110,7 @@ def test_a_seed_in_yaml_keeps_working_when_the_sampler_is_switched(sweep, tmp_pa
 def test_every_optuna_sampler_option_is_settable(sweep, tmp_path):
     sweep(
         [
+            "hydra/sweeper/sampler=tpe",  # named: the default is auto
             "hydra.sweeper.n_trials=2",
             "hydra.sweeper.sampler.multivariate=true",  # false by default, as the plugin
             "hydra.sweeper.sampler.constant_liar=false",
@@ -238,7 +239,10 @@ def test_unknown_sweeper_key_on_the_command_line_is_an_error_naming_it(sweep, ke
 
 def test_added_unknown_sampler_option_is_an_error_naming_it(sweep):
     with pytest.raises(ValueError, match="hydra.sweeper.sampler.n_startup_trails: TPESampler"):
-        sweep(["+hydra.sweeper.sampler.n_startup_trails=3"], task=pytest.fail)
+        sweep(
+            ["hydra/sweeper/sampler=tpe", "+hydra.sweeper.sampler.n_startup_trails=3"],
+            task=pytest.fail,
+        )
 
 
 def test_invalid_expression_fails_before_any_trial(sweep, tmp_path):

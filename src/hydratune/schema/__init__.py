@@ -42,4 +42,6 @@ def register_configs(*, as_upstream: bool) -> None:
     groups = [("sampler", SAMPLER_OPTIONS), ("pruner", PRUNER_OPTIONS)]
     for group, options in [*groups, ("scheduler", SCHEDULER_OPTIONS)]:
         for name, node in options.items():
+            if name == "auto":  # open: a config's sampler._target_ may name any sampler
+                node = {"_target_": node._target_, "seed": node.seed}
             store.store(group=f"hydra/sweeper/{group}", name=name, node=node, provider="hydratune")

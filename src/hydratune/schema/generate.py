@@ -78,13 +78,26 @@ def render_class(cls: type) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ``sampler: auto`` (hydratune's, not an Optuna class): the sweeper resolves it to a sampler
+# by the rules of ``hydratune.sweep.auto`` and gives it the seed.
+_AUTO = """
+
+@dataclass
+class AutoSamplerConf:
+    _target_: str = "auto"
+    seed: Any = None
+"""
+
+
 def render() -> str:
     """The whole text of ``optuna_options.py``."""
     classes = [render_class(cls) for cls in (*SAMPLERS.values(), *PRUNERS.values())]
+    classes.insert(0, _AUTO)
     uses_missing = any("= MISSING" in text for text in classes)
     parts = [_HEADER + ("\nfrom omegaconf import MISSING\n" if uses_missing else ""), *classes]
     for table, named in (("SAMPLER_OPTIONS", SAMPLERS), ("PRUNER_OPTIONS", PRUNERS)):
-        entries = "".join(f'    "{n}": {cls.__name__}Conf,\n' for n, cls in named.items())
+        entries = '    "auto": AutoSamplerConf,\n' if named is SAMPLERS else ""
+        entries += "".join(f'    "{n}": {cls.__name__}Conf,\n' for n, cls in named.items())
         parts.append(f"\n\n{table}: dict[str, type] = {{\n{entries}}}\n")
     return "".join(parts)
 

@@ -13,6 +13,12 @@ from typing import Any
 
 
 @dataclass
+class AutoSamplerConf:
+    _target_: str = "auto"
+    seed: Any = None
+
+
+@dataclass
 class TPESamplerConf:
     _target_: str = "optuna.samplers.TPESampler"
     consider_prior: Any = None
@@ -185,6 +191,7 @@ class PatientPrunerConf:
 
 
 SAMPLER_OPTIONS: dict[str, type] = {
+    "auto": AutoSamplerConf,
     "tpe": TPESamplerConf,
     "random": RandomSamplerConf,
     "grid": GridSamplerConf,

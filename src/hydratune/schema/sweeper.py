@@ -35,8 +35,10 @@ class SweeperConf:
 
     _target_: str = "hydra_plugins.hydratune_sweeper.hydratune_sweeper.HydratuneSweeper"
     _recursive_: bool = False  # the sweeper builds sampler and pruner itself (grid needs the space)
+    # auto: the sampler the sweep's space and budget call for (hydratune.sweep.auto, logged and
+    # recorded in the study); name one to pin it (hydra/sweeper/sampler=tpe draws as Optuna's)
     defaults: list[Any] = field(
-        default_factory=lambda: [{"sampler": "tpe"}, {"pruner": "nop"}, {"scheduler": "none"}]
+        default_factory=lambda: [{"sampler": "auto"}, {"pruner": "nop"}, {"scheduler": "none"}]
     )
     sampler: Any = MISSING
     pruner: Any = MISSING

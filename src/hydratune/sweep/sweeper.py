@@ -72,6 +72,7 @@ from hydratune.storage import (
     password_scope,
     storage_url,
 )
+from hydratune.sweep import auto
 from hydratune.sweep.enqueue_warm_start import (
     EnqueuedTrial,
     WarmStartSource,
@@ -93,7 +94,6 @@ from hydratune.sweep.recovery import Recovery
 from hydratune.sweep.results import write_results
 from hydratune.sweep.settings import check_settings, check_study_name, safe_study_name
 from hydratune.sweep.study import (
-    build_sampler,
     check_space_change,
     open_study,
     sweep_directions,
@@ -269,14 +269,22 @@ class StudySweep:
         storage = compat.cached_storage(open_storage(plan.url))  # the study reuses what is read
         existing = trials_in_storage(storage, plan.study_name)
         check_space_change(existing, plan.space)
-        study = open_study(
+        # A seeded sampler continues with a new seed on resume, not the same draws again.
+        sampler, choice = auto.sampler_for(
+            conf.sampler,
+            plan.space,
             storage,
             plan.study_name,
-            self.directions,
-            # A seeded sampler continues with a new seed on resume, not the same draws again.
-            build_sampler(conf.sampler, plan.space, seed_offset=len(existing)),
-            build_pruner(plan.pruner),
+            len(existing),
+            n_trials=conf.n_trials,
+            n_objectives=len(self.directions),
+            n_workers=plan.launch.slots,
+            pruner=plan.pruner,
         )
+        study = open_study(
+            storage, plan.study_name, self.directions, sampler, build_pruner(plan.pruner)
+        )
+        auto.record(study, choice)
         recovery = Recovery(study, conf.max_retries, conf.heartbeat_interval, conf.heartbeat_grace)
         settle_orphaned_jobs(study, recovery)
         recovery.recover(force=True)

@@ -4,6 +4,7 @@ with their reasons, ranked best first."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Sequence
 
@@ -11,7 +12,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from hydratune.attrs import FAIL_REASON, OVERRIDES, STOPPED_REASON
+from hydratune.attrs import AUTO_SAMPLER, FAIL_REASON, OVERRIDES, STOPPED_REASON
 from hydratune.insight.report.model import Objective, Section, TableData
 from hydratune.storage import mask_url
 
@@ -120,6 +121,8 @@ def header_rows(
         ("objectives", ", ".join(f"{o.name} ({o.direction.name.lower()})" for o in objectives)),
         ("trials", ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "none"),
     ]
+    if AUTO_SAMPLER in study.user_attrs:  # what sampler: auto chose, and why
+        rows.append(("sampler", "auto: " + json.loads(study.user_attrs[AUTO_SAMPLER])["summary"]))
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if complete and len(objectives) == 1:
         best = study.best_trial

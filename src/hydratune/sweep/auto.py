@@ -1,0 +1,266 @@
+"""``sampler: auto``, the default search: the sampler a sweep gets when it names none.
+
+The choice uses only what the sweep knows before its first trial (the space's kinds and
+dimension, ``n_trials``, objectives, workers, the pruner), so a seed reproduces it. It is
+recorded in the study (``attrs.AUTO_SAMPLER``) and a resumed sweep keeps the recorded choice,
+even when its ``n_trials`` or workers differ. "As it goes" is one switch by trial number: GP
+for the first ``GP_TRIALS`` trials, then TPE over the whole history. The rules and the
+measurements behind them: docs/search.md and bench/search/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import optuna
+from omegaconf import OmegaConf
+from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from hydratune.attrs import AUTO_SAMPLER
+from hydratune.errors import StudyConfigError
+from hydratune.optuna_classes import SAMPLERS, WrappedSampler, optuna_class
+from hydratune.schema import SAMPLER_OPTIONS
+from hydratune.space import SearchSpace
+from hydratune.sweep.study import build_sampler
+
+log = logging.getLogger(__name__)
+
+AUTO_TARGET = "auto"  # ``hydra.sweeper.sampler._target_`` of ``sampler: auto``
+
+# A GP suggestion costs 0.7-1.2 s on 2 shared cores at 50-200 trials, 3.2 s at 200 under load
+# (bench/search), against a 1 s ceiling: from trial 100 TPE continues, at milliseconds.
+GP_TRIALS = 100
+# More than half the parameters integers with at most this many values: TPE (bbob-mixint, 4 of 5
+# variables with 2-16 values: TPE ranked first, GP second; kNN's 2 integers, one with 25
+# values, stay with GP, which won there).
+FEW_VALUES = 16
+# GP wins with few trials per dimension; past this many numeric parameters it is unmeasured
+# here and its fit slows: TPE.
+GP_MAX_DIM = 20
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What ``auto`` runs: ``sampler`` (a ``SAMPLERS`` name) with ``options``, and from trial
+    ``switch_at`` on, ``then`` with ``then_options``; ``reason`` says why."""
+
+    sampler: str
+    reason: str
+    options: dict[str, Any] = field(default_factory=dict)
+    switch_at: int | None = None
+    then: str | None = None
+    then_options: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        later = f", {self.then} from trial {self.switch_at}" if self.then else ""
+        return f"{self.sampler}{later} ({self.reason})"
+
+
+def choose(
+    distributions: dict[str, BaseDistribution],
+    *,
+    conditional: bool,
+    n_trials: int,
+    n_objectives: int,
+    n_workers: int,
+    pruning: bool,
+) -> Choice:
+    """The rules, first match wins (Optuna 5's TPE defaults: multivariate, constant liar)."""
+    tpe = "tpe"
+    group = {"group": True} if conditional else {}  # TPE samples each condition's subspace
+    categorical = [n for n, d in distributions.items() if isinstance(d, CategoricalDistribution)]
+    if n_objectives > 1:
+        return Choice(tpe, f"{n_objectives} objectives", group)
+    if pruning:
+        return Choice(tpe, "a pruner stops trials early: TPE learns from pruned trials", group)
+    if conditional:
+        return Choice(tpe, "conditional parameters", group)
+    if categorical:
+        return Choice(tpe, f"categorical parameters ({', '.join(categorical[:3])})")
+    few = [n for n, d in distributions.items() if _few_integers(d)]
+    if len(few) * 2 > len(distributions):
+        return Choice(tpe, f"mostly integers with few values ({', '.join(few[:3])})")
+    if len(distributions) > GP_MAX_DIM:
+        return Choice(tpe, f"{len(distributions)} parameters > {GP_MAX_DIM}")
+    reason = f"{len(distributions)} numeric parameters, {n_trials} trials"
+    if n_workers > 1:
+        reason += f", {n_workers} workers (GP sees the running trials)"
+    if n_trials <= GP_TRIALS:
+        return Choice("gp", reason)
+    return Choice("gp", reason, switch_at=GP_TRIALS, then=tpe)
+
+
+def _few_integers(distribution: BaseDistribution) -> bool:
+    """An integer parameter with at most ``FEW_VALUES`` values (layers, a small width grid)."""
+    if not isinstance(distribution, IntDistribution) or distribution.log:
+        return False
+    return (distribution.high - distribution.low) // distribution.step + 1 <= FEW_VALUES
+
+
+class SwitchSampler(WrappedSampler):
+    """``first`` for trials numbered below ``switch_at``, ``then`` from there on: the trial's
+    number decides, so every worker and a resumed sweep agree on which one draws it."""
+
+    def __init__(
+        self, first: optuna.samplers.BaseSampler, then: optuna.samplers.BaseSampler, at: int
+    ) -> None:
+        super().__init__(first)
+        self.first, self.then, self.at = first, then, at
+
+    def _for(self, trial: FrozenTrial) -> optuna.samplers.BaseSampler:
+        return self.first if trial.number < self.at else self.then
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return self._for(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return self._for(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return self._for(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._for(trial).before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self._for(trial).after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.first.reseed_rng()
+        self.then.reseed_rng()
+
+
+def recorded_choice(storage: BaseStorage, study_name: str) -> Choice | None:
+    """The choice an earlier run of this study recorded, if any."""
+    try:
+        study_id = storage.get_study_id_from_name(study_name)
+    except KeyError:
+        return None
+    text = storage.get_study_user_attrs(study_id).get(AUTO_SAMPLER)
+    if not text:
+        return None
+    fields = json.loads(text)
+    fields.pop("summary", None)
+    return Choice(**fields)
+
+
+def sampler_for(
+    options: Any,
+    space: SearchSpace,
+    storage: BaseStorage,
+    study_name: str,
+    seed_offset: int,
+    *,
+    n_trials: int,
+    n_objectives: int,
+    n_workers: int,
+    pruner: Any,
+) -> tuple[optuna.samplers.BaseSampler, Choice | None]:
+    """The sweep's sampler, and ``auto``'s choice when ``hydra.sweeper.sampler`` is auto.
+
+    ``auto``'s node is open, so a config written for hydra-optuna-sweeper that gives
+    ``sampler._target_: optuna.samplers.TPESampler`` without selecting ``tpe`` gets that sampler
+    with the ``tpe`` node's defaults: the TPE that plugin ran, draw for draw.
+    """
+    if str(options.get("_target_")) != AUTO_TARGET:
+        return build_sampler(named_options(options), space, seed_offset), None
+    extra = sorted(set(options) - {"_target_", "seed"})
+    if extra:
+        raise StudyConfigError(
+            f"hydra.sweeper.sampler.{extra[0]}: sampler auto takes only a seed; to set a "
+            "sampler's options, name it (override hydra/sweeper/sampler: tpe, or "
+            "hydra/sweeper/sampler=tpe on the command line)"
+        )
+    choice = resolve(options, space, storage, study_name, n_trials, n_objectives, n_workers, pruner)
+    return build(choice, options.get("seed"), space, seed_offset), choice
+
+
+def named_options(options: Any) -> Any:
+    """A named sampler's options over its node's defaults (``hydra/sweeper/sampler=<name>``)."""
+    cls = optuna_class(options, SAMPLERS, "hydra.sweeper.sampler")
+    name = next(n for n, c in SAMPLERS.items() if c is cls)
+    defaults = OmegaConf.to_container(OmegaConf.structured(SAMPLER_OPTIONS[name]))
+    return OmegaConf.create({**defaults, **OmegaConf.to_container(options, resolve=True)})
+
+
+def resolve(
+    options: Any,
+    space: SearchSpace,
+    storage: BaseStorage,
+    study_name: str,
+    n_trials: int,
+    n_objectives: int,
+    n_workers: int,
+    pruner: Any,
+) -> Choice:
+    """The choice for this sweep: the study's recorded one, else the rules'; logged."""
+    recorded = recorded_choice(storage, study_name)
+    if recorded is not None:
+        log.info("sampler auto: %s, as recorded in the study", recorded.describe())
+        return recorded
+    choice = choose(
+        space.distributions,
+        conditional=bool(space.conditions),
+        n_trials=n_trials,
+        n_objectives=n_objectives,
+        n_workers=n_workers,
+        pruning=pruner is not None and not str(pruner.get("_target_")).endswith(".NopPruner"),
+    )
+    seed = options.get("seed")
+    log.info(
+        "sampler auto: %s%s; pin a sampler with hydra/sweeper/sampler=<name>",
+        choice.describe(),
+        "" if seed is None else f", seed {seed}",
+    )
+    return choice
+
+
+def record(study: optuna.Study, choice: Choice | None) -> None:
+    """Store ``auto``'s choice in the study once: a resume reads it back, the report its
+    summary (nothing for a named sampler)."""
+    if choice is not None and AUTO_SAMPLER not in study.user_attrs:
+        text = json.dumps({**asdict(choice), "summary": choice.describe()}, sort_keys=True)
+        study.set_user_attr(AUTO_SAMPLER, text)
+
+
+def sampler_options(name: str, options: dict[str, Any], seed: Any) -> Any:
+    """A sampler config as ``hydra.sweeper.sampler`` would give it, for ``build_sampler``."""
+    cls = SAMPLERS[name]
+    target = f"{'.'.join(cls.__module__.split('.')[:2])}.{cls.__name__}"
+    return OmegaConf.create({"_target_": target, "seed": seed, **options})
+
+
+def build(
+    choice: Choice, seed: Any, space: SearchSpace | None, seed_offset: int
+) -> optuna.samplers.BaseSampler:
+    """The sampler ``choice`` describes, built as a named one is (``build_sampler``: its seed
+    per worker and resume, failures shown to it, decimal steps)."""
+    first = build_sampler(sampler_options(choice.sampler, choice.options, seed), space, seed_offset)
+    if choice.then is None or choice.switch_at is None:
+        return first
+    then = build_sampler(
+        sampler_options(choice.then, choice.then_options, seed), space, seed_offset
+    )
+    return SwitchSampler(first, then, choice.switch_at)

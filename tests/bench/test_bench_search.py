@@ -1,0 +1,47 @@
+"""`make bench-search`: every suite runs and reports (--quick), and its tables rank, count wins
+and leave out what did not run, on a grid whose answers are known."""
+
+from __future__ import annotations
+
+import pytest
+from bench.search.core import Unit, complete, rank_table, verdict, wins
+
+from helpers import run_bench
+
+
+def _grid() -> dict:
+    """Two units; auto repeats GP's run; SMAC3 ran only the first."""
+    runs = {}
+    for unit in (Unit("x", (1,), 3, 0), Unit("x", (2,), 3, 0)):
+        for name, values in [("tpe", [3, 2, 1]), ("gp", [3, 1, 0.5]), ("random", [4, 4, 4])]:
+            runs[unit, name] = {"values": values, "seconds": [0.1] * 3}
+        runs[unit, "auto"] = {**runs[unit, "gp"], "same_as": "gp"}
+    runs[Unit("x", (1,), 3, 0), "smac"] = {"values": [0, 0, 0], "seconds": [1.0] * 3}
+    return {"runs": runs}
+
+
+def test_the_tables_rank_count_wins_and_compare_only_units_everyone_ran():
+    grid = _grid()
+    units = [Unit("x", (1,), 3, 0), Unit("x", (2,), 3, 0)]
+    assert complete(grid, units) == units[:1]
+    assert wins(grid, units) == (2, 0, 0)  # auto (GP's run) below TPE on both
+    assert wins(grid, units, "smac") == (1, 0, 0)  # the unit it did not run is not counted
+    table, figures = rank_table(grid, complete(grid, units))
+    assert figures["smac"]["mean_rank"] == 1.0 and figures["auto"]["mean_rank"] == 2.5
+    assert "Optuna GP's run" in table and "HEBO | not run" in table
+    v = verdict(figures)
+    assert v["best"] == "smac" and not v["best_mean_rank"] and v["wins_share"] == 1.0
+
+
+@pytest.mark.bench
+@pytest.mark.timeout(900)
+def test_bench_search_quick_runs_every_suite(tmp_path):
+    report = run_bench(tmp_path, "--search", timeout=840)
+    assert list(report["benchmarks"]) == [
+        "search.bbob",
+        "search.mixint",
+        "search.sklearn_tasks",
+        "search.sweeper",
+    ]
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "same values trial for trial" in text and "mean rank (95% CI)" in text

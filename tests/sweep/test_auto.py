@@ -1,0 +1,110 @@
+"""``sampler: auto``: its rules, its switch by trial number, and sweeps that name no sampler
+(the choice logged, recorded, kept on resume, reproducible with a seed)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from helpers import load
+from hydratune.attrs import AUTO_SAMPLER
+from hydratune.errors import StudyConfigError
+from hydratune.sweep.auto import GP_MAX_DIM, GP_TRIALS, SwitchSampler, choose
+
+NUMERIC = {"x": FloatDistribution(-5, 5), "n": IntDistribution(1, 8)}
+ONLY_X = ["~hydra.sweeper.params.y", "~hydra.sweeper.params.kind"]  # quadratic.yaml's x alone
+FACTS = {"conditional": False, "n_trials": 50, "n_objectives": 1, "n_workers": 1}
+
+
+def chosen(space=NUMERIC, pruning=False, **facts):
+    return choose(space, pruning=pruning, **{**FACTS, **facts})
+
+
+def test_numeric_spaces_get_gp_and_the_rest_tpe():
+    assert chosen().sampler == "gp" and chosen().then is None
+    assert chosen({**NUMERIC, "act": CategoricalDistribution(["relu", "tanh"])}).sampler == "tpe"
+    assert chosen(conditional=True).options == {"group": True}
+    assert chosen(n_objectives=2).sampler == "tpe"
+    assert chosen(pruning=True).sampler == "tpe"
+    wide = {f"x{i}": FloatDistribution(0, 1) for i in range(GP_MAX_DIM + 1)}
+    assert chosen(wide).sampler == "tpe"
+    assert chosen(n_workers=4).sampler == "gp"  # GP conditions on the running trials
+
+
+def test_a_long_numeric_sweep_switches_from_gp_to_tpe_at_a_trial_number():
+    long = chosen(n_trials=GP_TRIALS + 1)
+    assert (long.sampler, long.then, long.switch_at) == ("gp", "tpe", GP_TRIALS)
+    assert "tpe from trial" in long.describe()
+
+
+def test_the_switch_draws_each_trial_from_the_sampler_its_number_names():
+    space = {"x": FloatDistribution(0, 1)}
+
+    def draws(sampler, n):
+        study = optuna.create_study(sampler=sampler)
+        out = []
+        for _ in range(n):
+            trial = study.ask(space)
+            study.tell(trial, trial.params["x"])
+            out.append(trial.params["x"])
+        return out
+
+    switched = draws(
+        SwitchSampler(optuna.samplers.RandomSampler(1), optuna.samplers.RandomSampler(2), 3), 6
+    )
+    assert switched[:3] == draws(optuna.samplers.RandomSampler(1), 3)
+    assert switched[3:] == draws(optuna.samplers.RandomSampler(2), 3)
+
+
+def test_a_sweep_that_names_no_sampler_logs_and_records_the_choice(sweep, tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="hydratune.sweep.auto"):
+        sweep(["hydra.sweeper.n_trials=2", *ONLY_X])
+    recorded = json.loads(load("quadratic", tmp_path).user_attrs[AUTO_SAMPLER])
+    assert recorded["sampler"] == "gp" and "1 numeric parameters" in recorded["reason"]
+    assert "sampler auto: gp (1 numeric parameters, 2 trials), seed 0" in caplog.text
+
+
+def test_a_resume_keeps_the_recorded_choice(sweep, tmp_path, capsys):
+    sweep(["hydra.sweeper.n_trials=2"])  # kind is a choice: tpe
+    assert json.loads(load("quadratic", tmp_path).user_attrs[AUTO_SAMPLER])["sampler"] == "tpe"
+    capsys.readouterr()
+    sweep(["hydra.sweeper.n_trials=3", *ONLY_X])  # the rules alone would now choose gp
+    out = capsys.readouterr().out  # the first sweep's job logging prints the second's log
+    assert "sampler auto: tpe (categorical parameters (kind)), as recorded" in out
+    assert len(load("quadratic", tmp_path).trials) == 3
+
+
+def test_auto_with_a_seed_draws_the_same_sweep_twice(sweep, tmp_path):
+    for name in ("a", "b"):  # past GP's 10 random startup trials
+        sweep(["hydra.sweeper.n_trials=12", ONLY_X[1], f"hydra.sweeper.study_name={name}"])
+    first, second = ([t.params for t in load(n, tmp_path).trials] for n in "ab")
+    assert first == second
+
+
+def test_an_option_under_auto_names_its_key_and_how_to_pin_a_sampler(sweep):
+    with pytest.raises(StudyConfigError, match=r"hydra.sweeper.sampler.multivariate: .*tpe"):
+        sweep(["hydra.sweeper.n_trials=1", "+hydra.sweeper.sampler.multivariate=true"])
+
+
+def test_a_named_sampler_is_not_auto(sweep, tmp_path):
+    sweep(["hydra/sweeper/sampler=tpe", "hydra.sweeper.n_trials=1"])
+    assert AUTO_SAMPLER not in load("quadratic", tmp_path).user_attrs
+
+
+def test_the_report_says_what_auto_chose(sweep, tmp_path):
+    sweep(
+        ["hydra.sweeper.n_trials=2", "hydra.sweeper.report=true", "hydra.sweeper.report_png=false"]
+    )
+    text = (tmp_path / "sweeps" / "quadratic" / "report" / "report.md").read_text()
+    assert "auto: tpe (categorical parameters (kind))" in text
+
+
+def test_mostly_small_integer_spaces_get_tpe():
+    small = {f"n{i}": IntDistribution(1, 8) for i in range(3)}
+    assert chosen({**small, "x": FloatDistribution(0, 1)}).sampler == "tpe"
+    assert chosen(NUMERIC).sampler == "gp"  # one small integer of two: not more than half
+    assert chosen({"k": IntDistribution(1, 25), "p": IntDistribution(1, 4)}).sampler == "gp"
