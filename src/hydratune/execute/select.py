@@ -22,6 +22,7 @@ from hydratune.errors import StudyConfigError
 from hydratune.execute.job import JobResult
 from hydratune.execute.launcher import Launcher
 from hydratune.execute.trial_config import TrialConfigFactory
+from hydratune.storage import is_in_memory
 
 BASIC = compat.BASIC_LAUNCHER_TARGET
 JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
@@ -56,6 +57,16 @@ class LaunchPlan:
     def shares_storage(self) -> bool:
         """Whether trials run outside the sweeper's process (so the storage must be shared)."""
         return self.slots > 1 or self.target not in (BASIC, JOBLIB)
+
+    def check_storage(self, url: str) -> None:
+        """Refuse an in-memory study that worker processes would each have their own of."""
+        if self.shares_storage and is_in_memory(url):
+            raise StudyConfigError(
+                f"hydra.sweeper.storage: '{url}' cannot be shared with worker processes "
+                f"({self.slots} slot(s), hydra/launcher={self.kind}); "
+                "leave storage null (a journal file under outputs/) or give a file path or "
+                "database URL"
+            )
 
     def build(
         self,

@@ -23,7 +23,6 @@ from optuna.trial import TrialState
 
 from hydratune import compat
 from hydratune.attrs import WARM_START_FROM
-from hydratune.errors import StudyConfigError
 from hydratune.execute import (
     LaunchPlan,
     TrialConfigFactory,
@@ -66,7 +65,6 @@ from hydratune.storage import (
     DEFAULT_STORAGE,
     default_journal,
     hide_password,
-    is_in_memory,
     mask_url,
     open_storage,
     password_scope,
@@ -238,13 +236,7 @@ class StudySweep:
 
         launch = plan_launch(config, conf.n_jobs)
         url = storage_url(storage, config.hydra.runtime.cwd)
-        if launch.shares_storage and is_in_memory(url):
-            raise StudyConfigError(
-                f"hydra.sweeper.storage: '{url}' cannot be shared with worker processes "
-                f"({launch.slots} slot(s), hydra/launcher={launch.kind}); "
-                "leave storage null (a journal file under outputs/) or give a file path or "
-                "database URL"
-            )
+        launch.check_storage(url)
         enqueue = plan_enqueue(
             space,
             OmegaConf.to_container(OmegaConf.create(list(conf.enqueue or [])), resolve=True),
