@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # CPU-only default. With a GPU: `make setup TORCH=torch` (or install your CUDA torch into
 # .venv first: setup keeps any torch that is already there).
 TORCH ?= torch==2.13.0
-EXTRAS ?= dev,postgres,ray,dashboard,report,slurm,grpc,mlflow,serve
+EXTRAS ?= dev,postgres,ray,dashboard,report,slurm,grpc,mlflow,serve,bench
 
 .PHONY: setup services sweep test test-fast bench bench-quick bench-studies bench-cluster bench-search lint
 
@@ -26,8 +26,9 @@ sweep: setup
 services:
 	@bash scripts/install-test-services.sh
 
+# Both cores (pytest-xdist); each service's tests share one worker (tests/conftest.py).
 test: setup services
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # The inner loop (181 s on 2 idle cores, 2026-12-02; the target is 90 s): no services, browsers, Ray, benchmarks, Lightning
 # sweeps, local worker pools or subprocess apps that import torch (`slow`). Find what

@@ -52,7 +52,7 @@ from hydratune.training.data import DigitsDataModule
 from hydratune.training.models import CNNClassifier
 
 TITLE = "End to end: hydratune vs a hand-written Optuna + Lightning loop; memory"
-RATIO_TARGET, MEMORY_TARGET = 1.05, 0.10
+RATIO_TARGET, MEMORY_TARGET = 1.03, 0.10  # issue 22: <= 1.03x (it was 1.05)
 SAMPLER_SEED, TRAIN_SEED = 1, 42  # sweep=mlp_digits's sampler seed, conf/train.yaml's seed
 
 
