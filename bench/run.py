@@ -163,6 +163,8 @@ def results_markdown(report: dict[str, Any]) -> str:
     _, _, title, target = GROUPS[report["group"]]
     if report["quick"]:  # only the regression benchmarks have a make target for --quick
         target = "bench-quick" if report["group"] == "bench" else None
+    if "--only" in report["command"]:  # a part of the group: not what the make target runs
+        target = None
     lines = [
         f"# {title}",
         "",
