@@ -32,15 +32,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from optuna.distributions import CategoricalDistribution, IntDistribution
 
-from hydratune.space.grammar import SearchSpaceError, format_value, grid_values, parse_entry
+from hydratune.space.grammar import (
+    Condition,
+    SearchSpaceError,
+    format_value,
+    grid_values,
+    parse_entry,
+)
 
-if TYPE_CHECKING:
-    from hydratune.space.search_space import Condition, SearchSpace
+
+class Space(Protocol):
+    """What blocks and cells add their parameters to: ``SearchSpace.add``."""
+
+    def add(
+        self,
+        entries: Mapping[str, Any],
+        parser: OverridesParser,
+        origin: str,
+        condition: Condition | None = None,
+    ) -> None: ...
+
 
 DISCONNECTING_OP = "none"  # the operation that passes nothing along its edge
 DEPTH = "depth"
@@ -99,7 +115,7 @@ Architecture = Blocks | Cell
 
 
 def add_blocks(
-    space: SearchSpace,
+    space: Space,
     key: str,
     spec: Mapping[str, Any],
     parser: OverridesParser,
@@ -107,8 +123,6 @@ def add_blocks(
 ) -> Blocks:
     """Search ``spec`` (``depth``, ``each``) for the list ``key``; block k's parameters only
     while the depth is greater than k."""
-    from hydratune.space.search_space import Condition
-
     where = f"hydra.sweeper.blocks.{key}"
     _only(spec, {"depth", "each", "when"}, where)
     each = spec.get("each")
@@ -142,7 +156,7 @@ def add_blocks(
 
 
 def add_cell(
-    space: SearchSpace,
+    space: Space,
     key: str,
     spec: Mapping[str, Any],
     parser: OverridesParser,

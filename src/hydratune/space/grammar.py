@@ -14,6 +14,7 @@ import math
 import random
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser, create_functions
@@ -39,6 +40,14 @@ log = logging.getLogger(__name__)
 KNOWN_TAGS = frozenset({"log"})
 MAX_CHOICES = 100_000  # a categorical is a list: shuffle(range(...)) beyond this is refused
 MAX_FLOAT_STEPS = 2**53  # steps of a float range beyond float precision (and Optuna's Decimal)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A parameter is searched only while ``parent`` took one of ``values``."""
+
+    parent: str
+    values: tuple[Any, ...]
 
 
 class SearchSpaceError(ConfigError):

@@ -45,6 +45,7 @@ from optuna.distributions import (
 from hydratune import compat
 from hydratune.space.architecture import Architecture, add_blocks, add_cell, architecture_override
 from hydratune.space.grammar import (
+    Condition,
     SearchSpaceError,
     bare_key,
     describe,
@@ -57,14 +58,6 @@ from hydratune.space.grammar import (
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Condition:
-    """A parameter is searched only while ``parent`` took one of ``values``."""
-
-    parent: str
-    values: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
