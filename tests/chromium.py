@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,28 +103,7 @@ def load_page(
     level error (such as a script that failed to load).
     """
     give_up = time.monotonic() + timeout
-    deadline = give_up + 30  # for the protocol itself: start, navigate, close
-    profile = Path(tempfile.mkdtemp(prefix="hydratune-chromium-"))
-    process = subprocess.Popen(
-        [
-            str(CHROMIUM),
-            *FLAGS,
-            f"--user-data-dir={profile}",
-            "--remote-debugging-port=0",
-            "about:blank",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    session = None
-    try:
-        session = _Session(_browser_url(profile, process, deadline), deadline)
-        target = session.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        tab = session.call("Target.attachToTarget", {"targetId": target, "flatten": True})[
-            "sessionId"
-        ]
-        for domain in ("Page", "Runtime", "Log"):
-            session.call(f"{domain}.enable", session=tab)
+    with browser_tab(FLAGS, give_up + 30) as (session, tab):  # +30 s: start, navigate, close
         session.call("Page.navigate", {"url": path.resolve().as_uri()}, session=tab)
         session.wait_event("Page.loadEventFired")
         while True:
@@ -136,6 +115,26 @@ def load_page(
                 break
             time.sleep(0.05)  # polling interval; the deadline bounds the wait
         return PageResult(value, _errors(session.events))
+
+
+@contextlib.contextmanager
+def browser_tab(flags: Sequence[str], deadline: float) -> Iterator[tuple[_Session, str]]:
+    """A fresh headless Chromium and one tab (Page, Runtime and Log enabled): the protocol
+    session and the tab's session id; afterwards the browser is closed, its profile removed."""
+    profile = Path(tempfile.mkdtemp(prefix="hydratune-chromium-"))
+    process = subprocess.Popen(
+        [str(CHROMIUM), *flags, f"--user-data-dir={profile}", "--remote-debugging-port=0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    session = None
+    try:
+        session = _Session(_browser_url(profile, process, deadline), deadline)
+        target = session.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        tab = session.call("Target.attachToTarget", {"targetId": target, "flatten": True})
+        for domain in ("Page", "Runtime", "Log"):
+            session.call(f"{domain}.enable", session=tab["sessionId"])
+        yield session, tab["sessionId"]
     finally:
         if session is not None:
             with contextlib.suppress(Exception):

@@ -15,7 +15,7 @@ from typing import Any
 from optuna.distributions import FloatDistribution
 
 from bench.common import module_main, target
-from bench.search.core import Unit, best, complete, rank_table, run_grid, verdict
+from bench.search.core import Unit, best, complete, rank_table, run_grid, verdict_targets
 
 # The subset (default): one or two functions of each of BBOB's five groups (separable,
 # moderate conditioning, ill-conditioned, multi-modal with and without global structure).
@@ -124,24 +124,7 @@ def run(quick: bool, full: bool = False) -> dict[str, Any]:
         table, figures = rank_table(grid, group, {"median log10 regret": regret})
         raw["tables"][label] = figures
         md += ["", f"### {label}: {len(group)} units", "", table]
-    v = verdict(raw["tables"]["all units every contender ran"])
-    if v:
-        targets += [
-            target(
-                "bbob: auto has the best mean rank",
-                "best of all",
-                v["best"],
-                v["best_mean_rank"],
-                f"best: {v['best']}",
-            ),
-            target(
-                "bbob: auto beats TPE",
-                ">= 2/3 of units",
-                f"{v['wins_share']:.0%}",
-                v["wins_share"] >= 2 / 3,
-                "see the table",
-            ),
-        ]
+    targets += verdict_targets("bbob", raw["tables"]["all units every contender ran"])
     if not quick:
         cost = suggestion_cost()
         raw["suggestion_cost_200"] = cost

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.common import target
 from bench.search.contenders import CONTENDERS, LABELS, NOT_RUN, run_contender, same_as
 
 
@@ -219,3 +220,27 @@ def verdict(figures: dict[str, Any]) -> dict[str, Any]:
         <= figures["auto"]["mean_rank"]
         <= figures[top]["ci"][1],
     }
+
+
+def verdict_targets(suite: str, figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's two targets for ``suite``'s table: auto's mean rank is the best, and auto
+    beats TPE on at least 2/3 of the units (none while auto did not run)."""
+    v = verdict(figures)
+    if not v:
+        return []
+    return [
+        target(
+            f"{suite}: auto has the best mean rank",
+            "best of all",
+            v["best"],
+            v["best_mean_rank"],
+            f"best: {v['best']}",
+        ),
+        target(
+            f"{suite}: auto beats TPE",
+            ">= 2/3 of units",
+            f"{v['wins_share']:.0%}",
+            v["wins_share"] >= 2 / 3,
+            "see the table",
+        ),
+    ]

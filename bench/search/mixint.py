@@ -13,8 +13,8 @@ from typing import Any
 
 from optuna.distributions import FloatDistribution, IntDistribution
 
-from bench.common import module_main, target
-from bench.search.core import Unit, best, complete, rank_table, run_grid, verdict
+from bench.common import module_main
+from bench.search.core import Unit, best, complete, rank_table, run_grid, verdict_targets
 
 SIZES = {
     # (functions, dimension, instances, budgets per dimension, seeds)
@@ -81,25 +81,7 @@ def run(quick: bool, full: bool = False) -> dict[str, Any]:
         table, figures = rank_table(grid, group, {"median best value": values})
         raw["tables"][label] = figures
         md += ["", f"### {label}: {len(group)} units", "", table]
-    v = verdict(raw["tables"]["all units"])
-    targets = []
-    if v:
-        targets += [
-            target(
-                "bbob-mixint: auto has the best mean rank",
-                "best of all",
-                v["best"],
-                v["best_mean_rank"],
-                f"best: {v['best']}",
-            ),
-            target(
-                "bbob-mixint: auto beats TPE",
-                ">= 2/3 of units",
-                f"{v['wins_share']:.0%}",
-                v["wins_share"] >= 2 / 3,
-                "see the table",
-            ),
-        ]
+    targets = verdict_targets("bbob-mixint", raw["tables"]["all units"])
     return {"markdown": "\n".join(md), "targets": targets, "raw": raw}
 
 

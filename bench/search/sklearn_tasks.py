@@ -21,8 +21,8 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from bench.common import module_main, target
-from bench.search.core import Unit, best, complete, rank_table, run_grid, verdict
+from bench.common import module_main
+from bench.search.core import Unit, best, complete, rank_table, run_grid, verdict_targets
 
 PUBLISHED = (
     "Published figures: the NeurIPS 2020 black-box optimization challenge (Turner et al. 2021,"
@@ -194,25 +194,7 @@ def run(quick: bool, full: bool = False) -> dict[str, Any]:
     md += per_task
     md += ["", PUBLISHED]
     raw = {"size": size, "table": figures, "normalised_score": score}
-    v = verdict(figures)
-    targets = []
-    if v:
-        targets += [
-            target(
-                "sklearn tasks: auto has the best mean rank",
-                "best of all",
-                v["best"],
-                v["best_mean_rank"],
-                f"best: {v['best']}",
-            ),
-            target(
-                "sklearn tasks: auto beats TPE",
-                ">= 2/3 of units",
-                f"{v['wins_share']:.0%}",
-                v["wins_share"] >= 2 / 3,
-                "see the table",
-            ),
-        ]
+    targets = verdict_targets("sklearn tasks", figures)
     return {"markdown": "\n".join(md), "targets": targets, "raw": raw}
 
 

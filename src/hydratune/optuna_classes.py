@@ -99,15 +99,19 @@ class WrappedSampler(BaseSampler):
     def __init__(self, base: BaseSampler) -> None:
         self.base = base
 
+    def base_for(self, trial: FrozenTrial) -> BaseSampler:
+        """The sampler that draws ``trial`` (one for all, unless a wrapper switches)."""
+        return self.base
+
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
-        return self.base.infer_relative_search_space(study, trial)
+        return self.base_for(trial).infer_relative_search_space(study, trial)
 
     def sample_relative(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
-        return self.base.sample_relative(study, trial, search_space)
+        return self.base_for(trial).sample_relative(study, trial, search_space)
 
     def sample_independent(
         self,
@@ -116,10 +120,10 @@ class WrappedSampler(BaseSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
-        return self.base.sample_independent(study, trial, param_name, param_distribution)
+        return self.base_for(trial).sample_independent(study, trial, param_name, param_distribution)
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self.base.before_trial(study, trial)
+        self.base_for(trial).before_trial(study, trial)
 
     def after_trial(
         self,
@@ -128,7 +132,7 @@ class WrappedSampler(BaseSampler):
         state: TrialState,
         values: Sequence[float] | None,
     ) -> None:
-        self.base.after_trial(study, trial, state, values)
+        self.base_for(trial).after_trial(study, trial, state, values)
 
     def reseed_rng(self) -> None:
         self.base.reseed_rng()

@@ -10,15 +10,12 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from chromium import CHROMIUM, FLAGS, _browser_url, _errors, _Session
+from chromium import FLAGS, _errors, _Session, browser_tab
 
 # WebGL on the CPU (SwiftShader), for plotly's parallel coordinates
 WEBGL = [f for f in FLAGS if f != "--disable-gpu"]
@@ -77,37 +74,12 @@ class Tab:
 @contextlib.contextmanager
 def open_tab(url: str, width: int = 1280, height: int = 1600) -> Iterator[Tab]:
     """``url`` loaded in a fresh headless Chromium, closed afterwards."""
-    profile = Path(tempfile.mkdtemp(prefix="hydratune-chromium-"))
-    process = subprocess.Popen(
-        [str(CHROMIUM), *WEBGL, f"--user-data-dir={profile}", "--remote-debugging-port=0"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    session = None
-    try:
-        deadline = time.monotonic() + 60
-        session = _Session(_browser_url(profile, process, deadline), deadline)
-        target = session.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        tab = session.call("Target.attachToTarget", {"targetId": target, "flatten": True})
-        tab_id = tab["sessionId"]
-        for domain in ("Page", "Runtime", "Log"):
-            session.call(f"{domain}.enable", session=tab_id)
+    with browser_tab(WEBGL, time.monotonic() + 60) as (session, tab):
         session.call(
             "Emulation.setDeviceMetricsOverride",
             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-            session=tab_id,
+            session=tab,
         )
-        session.call("Page.navigate", {"url": url}, session=tab_id)
+        session.call("Page.navigate", {"url": url}, session=tab)
         session.wait_event("Page.loadEventFired")
-        yield Tab(session, tab_id)
-    finally:
-        if session is not None:
-            with contextlib.suppress(Exception):
-                session.call("Browser.close")
-            session.close()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(profile, ignore_errors=True)
+        yield Tab(session, tab)

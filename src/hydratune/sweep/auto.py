@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -20,7 +19,7 @@ import optuna
 from omegaconf import OmegaConf
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 from optuna.storages import BaseStorage
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from hydratune.attrs import AUTO_SAMPLER
 from hydratune.errors import StudyConfigError
@@ -113,39 +112,8 @@ class SwitchSampler(WrappedSampler):
         super().__init__(first)
         self.first, self.then, self.at = first, then, at
 
-    def _for(self, trial: FrozenTrial) -> optuna.samplers.BaseSampler:
+    def base_for(self, trial: FrozenTrial) -> optuna.samplers.BaseSampler:
         return self.first if trial.number < self.at else self.then
-
-    def infer_relative_search_space(
-        self, study: optuna.Study, trial: FrozenTrial
-    ) -> dict[str, BaseDistribution]:
-        return self._for(trial).infer_relative_search_space(study, trial)
-
-    def sample_relative(
-        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
-    ) -> dict[str, Any]:
-        return self._for(trial).sample_relative(study, trial, search_space)
-
-    def sample_independent(
-        self,
-        study: optuna.Study,
-        trial: FrozenTrial,
-        param_name: str,
-        param_distribution: BaseDistribution,
-    ) -> Any:
-        return self._for(trial).sample_independent(study, trial, param_name, param_distribution)
-
-    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self._for(trial).before_trial(study, trial)
-
-    def after_trial(
-        self,
-        study: optuna.Study,
-        trial: FrozenTrial,
-        state: TrialState,
-        values: Sequence[float] | None,
-    ) -> None:
-        self._for(trial).after_trial(study, trial, state, values)
 
     def reseed_rng(self) -> None:
         self.first.reseed_rng()
