@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -69,3 +73,26 @@ def test_a_continued_run_without_the_random_state_drifts_from_the_uninterrupted_
     torch.save(saved, checkpoint)
     rest = run(tmp_path, "trainer.max_epochs=4", f"ckpt_path={checkpoint}")
     assert first == whole[:2] and rest != whole[2:]
+
+
+def test_ckpt_save_never_replaces_a_file_of_the_users(tmp_path):
+    data = tmp_path / "data.csv"
+    data.write_bytes(b"a,b\n1,2\n")
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "hydratune"), *SMALL, f"ckpt_save={data}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0
+    assert f"ckpt_save={data}: {data} exists and is not a checkpoint" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert data.read_bytes() == b"a,b\n1,2\n"
+
+
+def test_ckpt_save_replaces_an_earlier_checkpoint(tmp_path):
+    run(tmp_path, "trainer.max_epochs=1", f"ckpt_save={tmp_path / 'pause.ckpt'}")
+    first = (tmp_path / "pause.ckpt").stat().st_mtime_ns
+    run(tmp_path, "trainer.max_epochs=1", f"ckpt_save={tmp_path / 'pause.ckpt'}")
+    assert (tmp_path / "pause.ckpt").stat().st_mtime_ns != first
+    assert RANDOM_STATE_KEY in torch.load(tmp_path / "pause.ckpt", weights_only=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ import lightning as L
 import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
+
+from hydratune.errors import ConfigError
 
 # The checkpoint key under which RandomState keeps the generators (an on-disk format).
 RANDOM_STATE_KEY = "hydratune_random_state"
@@ -114,6 +117,24 @@ def save_checkpoint(trainer: L.Trainer, path: str | Path) -> Path:
     finally:
         temporary.unlink(missing_ok=True)
     return target
+
+
+def check_save_target(path: str | Path) -> None:
+    """Before training: ``ckpt_save`` replaces only a checkpoint (a torch archive), never a
+    file of the user's that happens to sit at the path."""
+    target = resolve_path(path)
+    if target.exists() and not _is_torch_archive(target):
+        raise ConfigError(
+            f"ckpt_save={path}: {target} exists and is not a checkpoint; it is left as it is "
+            "(name a new file, or a checkpoint to replace)"
+        )
+
+
+def _is_torch_archive(path: Path) -> bool:
+    if not path.is_file() or not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("/data.pkl") for name in archive.namelist())
 
 
 def resolve_path(path: str | Path) -> Path:

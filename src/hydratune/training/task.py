@@ -20,7 +20,12 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from omegaconf import DictConfig
 
 import hydratune.training.resolvers  # noqa: F401  (registers ${hydratune.*} used by conf/callbacks)
-from hydratune.training.checkpoints import ConfiguredOptimizer, RandomState, save_checkpoint
+from hydratune.training.checkpoints import (
+    ConfiguredOptimizer,
+    RandomState,
+    check_save_target,
+    save_checkpoint,
+)
 from hydratune.training.current_trial import current_trial_ref
 from hydratune.training.distributed import RanksEndTogether, check_relaunch, distributed_fit
 from hydratune.training.objective import ObjectiveSpec, ObjectiveTracker
@@ -74,6 +79,8 @@ def train(cfg: DictConfig, callbacks: list[L.Callback] | None = None) -> float |
     resume_from, save_to = cfg.get("ckpt_path"), cfg.get("ckpt_save")
     if resume_from or save_to:
         all_callbacks += [RandomState(), ConfiguredOptimizer()]
+    if save_to:
+        check_save_target(save_to)
     all_callbacks.append(RanksEndTogether())  # last: its teardown ends a DDP fit's group
     loggers = instantiate_group(cfg.get("logger"), "logger")
     # _partial_: the callback and logger objects are passed to the constructor as they are,
