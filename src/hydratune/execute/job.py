@@ -174,8 +174,10 @@ def _yaml(container: Any) -> str:
     )
 
 
-# The YAML of each top-level key of ``hydra``, by its value's repr (exact for YAML's types).
+# The YAML of each top-level key of ``hydra`` that a sweep's trials share, by its value's repr
+# (exact for YAML's types); the keys each job sets for itself are emitted every time.
 _HYDRA_KEY_YAML: dict[tuple[str, str], str] = {}
+_PER_JOB_KEYS = ("job", "runtime", "overrides")
 
 
 def _hydra_yaml(hydra: dict[str, Any]) -> str:
@@ -183,16 +185,23 @@ def _hydra_yaml(hydra: dict[str, Any]) -> str:
     ``runtime`` and ``overrides`` differ between a sweep's trials, and emitting the rest (job
     logging, help texts, the sweeper's settings) was most of a trial's file-writing time.
     The text is the same as one ``_yaml`` of the whole (block style: keys are independent)."""
-    if len(_HYDRA_KEY_YAML) > 1024:  # many sweeps in one process
+    if len(_HYDRA_KEY_YAML) > 256:  # many sweeps in one process
         _HYDRA_KEY_YAML.clear()
     parts = ["hydra:\n"]
     for key, value in hydra.items():
+        if key in _PER_JOB_KEYS:
+            parts.append(_under_hydra(key, value))
+            continue
         cache_key = (key, repr(value))
-        text = _HYDRA_KEY_YAML.get(cache_key)
-        if text is None:
-            text = _HYDRA_KEY_YAML[cache_key] = _yaml({"hydra": {key: value}})[len("hydra:\n") :]
-        parts.append(text)
+        if cache_key not in _HYDRA_KEY_YAML:
+            _HYDRA_KEY_YAML[cache_key] = _under_hydra(key, value)
+        parts.append(_HYDRA_KEY_YAML[cache_key])
     return "".join(parts)
+
+
+def _under_hydra(key: str, value: Any) -> str:
+    """The lines of ``hydra.<key>`` as they stand in ``hydra.yaml`` (indented under it)."""
+    return _yaml({"hydra": {key: value}})[len("hydra:\n") :]
 
 
 def _write(text: str, path: Path) -> None:
