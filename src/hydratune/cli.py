@@ -123,9 +123,11 @@ def read_sweep_settings(sweep_dir: Path) -> dict[str, Any]:
     config = _load_yaml(multirun)
     sweeper = OmegaConf.select(config, "hydra.sweeper", default=None) if config else None
     if sweeper:  # a truncated file may lack it: optimization_results.yaml names the study
-        cwd = OmegaConf.select(config, "hydra.runtime.cwd", default=None) or Path.cwd()
         settings["study_name"] = _select(sweeper, "study_name")
-        settings["url"] = storage_url(_stored_storage(sweeper, multirun), cwd)
+        stored = _stored_storage(sweeper, multirun)
+        cwd = OmegaConf.select(config, "hydra.runtime.cwd", default=None)
+        if cwd is not None or _absolute(stored):  # a file cut before runtime.cwd: never guess
+            settings["url"] = storage_url(stored, cwd or "/")
     if config:
         metric = _select(config, "objective.metric")
         if metric is not None:
@@ -155,6 +157,11 @@ def _stored_storage(sweeper: Any, multirun: Path) -> str | None:
             param_hint="--storage",
         ) from None
     return None if value is None else str(value)
+
+
+def _absolute(storage: str | None) -> bool:
+    """Whether the storage setting names the same study from any directory."""
+    return storage is not None and ("://" in storage or Path(storage).is_absolute())
 
 
 def _load_yaml(path: Path) -> Any:

@@ -125,10 +125,12 @@ def test_a_new_journal_does_not_reuse_the_trial_dirs_of_an_old_one(sweep, tmp_pa
     assert (aside / "0" / "old-checkpoint.ckpt").read_text() == "from the first study"
 
 
-@pytest.mark.parametrize("keep", [0.05, 0.5])
+@pytest.mark.parametrize("cut_before", ["  sweep:", "  runtime:"], ids=["sweep", "runtime"])
 def test_report_of_a_sweep_dir_with_a_truncated_multirun_yaml_uses_the_results_file(
-    sweep, tmp_path, monkeypatch, keep
+    sweep, tmp_path, monkeypatch, cut_before
 ):
+    """Cut inside hydra.sweep, or after hydra.sweeper (which names no storage, so the
+    default journal of a directory the file no longer names) but before hydra.runtime.cwd."""
     from typer.testing import CliRunner
 
     from hydratune import cli
@@ -136,7 +138,8 @@ def test_report_of_a_sweep_dir_with_a_truncated_multirun_yaml_uses_the_results_f
     sweep(["hydra.sweeper.n_trials=3"])
     sweep_dir = tmp_path / "sweeps/quadratic"
     multirun = sweep_dir / "multirun.yaml"
-    multirun.write_bytes(multirun.read_bytes()[: int(multirun.stat().st_size * keep)])
+    text = multirun.read_text()
+    multirun.write_text(text[: text.index(f"\n{cut_before}\n") + 1])
     monkeypatch.chdir("/")  # the default storage of another directory must not be guessed
     result = CliRunner().invoke(
         cli.app, ["report", str(sweep_dir), "--no-png", "--out", str(tmp_path / "r")]
