@@ -4,8 +4,11 @@ upgrade broke."""
 
 from __future__ import annotations
 
+import enum
 import logging
 import logging.handlers
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import optuna
 import pytest
@@ -281,6 +284,34 @@ def test_copy_without_copies_all_but_one_key_with_the_flags_and_leaves_the_origi
     assert list(copy) == ["a", "c"] and copy.c == 1 and OmegaConf.is_struct(copy)
     copy.a.b = 2
     assert cfg.a.b == 1 and list(cfg) == ["a", "hydra", "c"] and cfg.hydra.job.name == "x"
+
+
+class Mode(enum.Enum):
+    RUN = 1
+
+
+@dataclass
+class Job:
+    mode: Mode = Mode.RUN
+    name: str = "???"
+    tags: list = field(default_factory=lambda: ["a", "${job.name}"])
+
+
+def test_plain_container_is_omegaconfs_unresolved_container_with_enums_as_names():
+    cfg = OmegaConf.create(
+        {
+            "job": Job(),
+            "n": None,
+            "missing_dict": {},
+            "interp_dict": "${job}",
+            "nested": [{"x": 1.5, "y": [True, None, b"raw", Path("/p")]}, "${n}"],
+            "enum_keys": {Mode.RUN: "kept"},
+        }
+    )
+    cfg.missing_dict = "???"
+    expected = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
+    assert compat.plain_container(cfg) == expected
+    assert repr(compat.plain_container(cfg.job)) == repr(expected["job"])  # types too
 
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")

@@ -269,6 +269,32 @@ def dict_child(cfg: Any, key: str) -> Any:
     return None
 
 
+def plain_container(node: Any) -> Any:
+    """``OmegaConf.to_container(node, resolve=False, enum_to_str=True)``, read from the nodes'
+    private ``_content`` and ``_val``: the same dicts, lists and values (interpolations and
+    ``???`` kept as strings, enums as their names) about 20x faster, since OmegaConf's
+    validating accessors cost about 4 ms for a job's ``hydra`` node, on every trial."""
+    from enum import Enum
+
+    from omegaconf import DictConfig, ListConfig
+
+    if isinstance(node, DictConfig):
+        content = node.__dict__["_content"]
+        if content is None or isinstance(content, str):  # None, "???" or an interpolation
+            return content
+        return {
+            (key.name if isinstance(key, Enum) else key): plain_container(child)
+            for key, child in content.items()
+        }
+    if isinstance(node, ListConfig):
+        content = node.__dict__["_content"]
+        if content is None or isinstance(content, str):
+            return content
+        return [plain_container(child) for child in content]
+    value = node._val
+    return value.name if isinstance(value, Enum) else value
+
+
 def copy_without(cfg: Any, key: str) -> Any:
     """A copy of the DictConfig ``cfg`` (flags kept) without its child ``key``, which is never
     copied: ``cfg`` is pickled with its private ``_content`` (the dict of child nodes) swapped

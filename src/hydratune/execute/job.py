@@ -164,7 +164,7 @@ _Dumper.add_representer(str, compat.omegaconf_str_representer)
 
 
 def _plain(cfg: Any) -> Any:
-    return OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
+    return compat.plain_container(cfg)
 
 
 def _yaml(container: Any) -> str:
