@@ -278,21 +278,24 @@ def plain_container(node: Any) -> Any:
 
     from omegaconf import DictConfig, ListConfig
 
-    if isinstance(node, DictConfig):
-        content = node.__dict__["_content"]
-        if content is None or isinstance(content, str):  # None, "???" or an interpolation
-            return content
-        return {
-            (key.name if isinstance(key, Enum) else key): plain_container(child)
-            for key, child in content.items()
-        }
-    if isinstance(node, ListConfig):
-        content = node.__dict__["_content"]
-        if content is None or isinstance(content, str):
-            return content
-        return [plain_container(child) for child in content]
-    value = node._val
-    return value.name if isinstance(value, Enum) else value
+    def plain(node: Any) -> Any:
+        if isinstance(node, DictConfig):
+            content = node.__dict__["_content"]
+            if content is None or isinstance(content, str):  # None, "???" or an interpolation
+                return content
+            return {
+                (key.name if isinstance(key, Enum) else key): plain(child)
+                for key, child in content.items()
+            }
+        if isinstance(node, ListConfig):
+            content = node.__dict__["_content"]
+            if content is None or isinstance(content, str):
+                return content
+            return [plain(child) for child in content]
+        value = node._val
+        return value.name if isinstance(value, Enum) else value
+
+    return plain(node)
 
 
 def copy_without(cfg: Any, key: str) -> Any:

@@ -141,6 +141,21 @@ def test_train_config_files_are_hydras(tmp_path, monkeypatch):
     assert {".hydra/hydra.yaml", "hydratune.log"} <= set(runs["ours"]["files"])
 
 
+def test_successive_trials_hydra_yaml_is_the_dump_of_each_whole_hydra_node():
+    """hydra.yaml is emitted entry by entry from a cache shared by a sweep's trials: each
+    trial's text must still be exactly the one-piece dump of its own node."""
+    from hydratune import compat
+    from hydratune.execute.job import _hydra_yaml, _yaml
+
+    with composed(REPO / "conf", "train") as (factory, _, _):
+        lines = [["model=cnn", "model.dropout=0.3"], ["model.dropout=0.5"], ["model=cnn"]]
+        configs = [factory.make(line, job_num=n) for n, line in enumerate(lines)]
+    configs[2].hydra.job.env_set = {}  # an entry that becomes an empty mapping
+    for config in configs:
+        hydra = compat.plain_container(config.hydra)
+        assert _hydra_yaml(hydra) == _yaml({"hydra": hydra})
+
+
 FULL_DISK_JOB = """
 import resource, signal, sys
 from hydra.types import HydraContext

@@ -14,6 +14,7 @@ node, the task gets a pickled copy without it, and the YAML goes through libyaml
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,34 +175,47 @@ def _yaml(container: Any) -> str:
     )
 
 
-# The YAML of each top-level key of ``hydra`` that a sweep's trials share, by its value's repr
-# (exact for YAML's types); the keys each job sets for itself are emitted every time.
-_HYDRA_KEY_YAML: dict[tuple[str, str], str] = {}
-_PER_JOB_KEYS = ("job", "runtime", "overrides")
+# The YAML of each entry of ``hydra`` (two levels deep: ``hydra.job.name``), by its value's repr
+# (exact for YAML's types): a sweep's trials differ only in a few of them (``job.num``,
+# ``runtime.output_dir``, ``overrides.task``), and emitting the rest (job logging, help texts,
+# the sweeper's settings, the config sources) was most of a trial's file-writing time.
+_HYDRA_YAML: dict[tuple[tuple[str, ...], str], str] = {}
 
 
 def _hydra_yaml(hydra: dict[str, Any]) -> str:
-    """``{"hydra": hydra}`` as YAML, emitted one top-level key at a time: only ``job``,
-    ``runtime`` and ``overrides`` differ between a sweep's trials, and emitting the rest (job
-    logging, help texts, the sweeper's settings) was most of a trial's file-writing time.
-    The text is the same as one ``_yaml`` of the whole (block style: keys are independent)."""
-    if len(_HYDRA_KEY_YAML) > 256:  # many sweeps in one process
-        _HYDRA_KEY_YAML.clear()
-    parts = ["hydra:\n"]
-    for key, value in hydra.items():
-        if key in _PER_JOB_KEYS:
-            parts.append(_under_hydra(key, value))
-            continue
-        cache_key = (key, repr(value))
-        if cache_key not in _HYDRA_KEY_YAML:
-            _HYDRA_KEY_YAML[cache_key] = _under_hydra(key, value)
-        parts.append(_HYDRA_KEY_YAML[cache_key])
-    return "".join(parts)
+    """``{"hydra": hydra}`` as YAML, emitted one entry at a time, each from the cache if seen.
+    The text is the same as one ``_yaml`` of the whole: in block style each entry's lines do
+    not depend on its siblings (``tests/execute/test_job.py`` compares with Hydra's files)."""
+    if len(_HYDRA_YAML) > 4096:  # many sweeps in one process
+        _HYDRA_YAML.clear()
+    return "hydra:\n" + "".join(_entry((key,), value) for key, value in hydra.items())
 
 
-def _under_hydra(key: str, value: Any) -> str:
-    """The lines of ``hydra.<key>`` as they stand in ``hydra.yaml`` (indented under it)."""
-    return _yaml({"hydra": {key: value}})[len("hydra:\n") :]
+def _entry(path: tuple[str, ...], value: Any) -> str:
+    """The lines of ``hydra.<path>`` as they stand in ``hydra.yaml``; a non-empty mapping one
+    level down is emitted entry by entry, so a changed ``job.num`` leaves ``job.config``
+    cached."""
+    if len(path) == 1 and isinstance(value, dict) and value:
+        header = _cached((path, ":"), lambda: _nested(path, {0: 0}).split("\n", 1)[0] + "\n")
+        return header + "".join(_entry((*path, key), child) for key, child in value.items())
+    return _cached((path, repr(value)), lambda: _nested(path, value))
+
+
+def _cached(key: tuple[tuple[str, ...], str], emit: Callable[[], str]) -> str:
+    """The text ``emit`` gives for ``key``: (the path, the value's repr, or ``:`` for the
+    path's own ``key:`` line, which no repr reads as)."""
+    text = _HYDRA_YAML.get(key)
+    if text is None:
+        text = _HYDRA_YAML[key] = emit()
+    return text
+
+
+def _nested(path: tuple[str, ...], value: Any) -> str:
+    """The lines ``value`` takes at ``hydra.<path>`` in the dump of the whole (indented)."""
+    for key in reversed(path):
+        value = {key: value}
+    lines = _yaml({"hydra": value})
+    return lines.split("\n", len(path))[-1]
 
 
 def _write(text: str, path: Path) -> None:
