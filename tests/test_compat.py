@@ -185,6 +185,33 @@ def test_dict_child_returns_set_dict_nodes_only_without_resolving():
     assert [compat.dict_child(cfg, k) for k in ("n", "m", "v")] == [None, None, None]
 
 
+def test_plain_interpolated_is_omegaconfs_string_or_none_where_omegaconf_must_resolve():
+    cfg = OmegaConf.create(
+        {
+            "job": {"num": 3, "name": "noop", "flag": True, "lr": 1e-07, "none": None},
+            "dir": "sweeps/${job.name}",
+            "sub": "${job.num}",
+            "mixed": "a${job.num}_${job.flag}-${job.lr}",
+            "plain": "outputs",
+            "number": 7,
+            "chained": "${dir}/x",
+            "resolver": "runs/${now:%H}",
+            "relative": "${.plain}",
+            "escaped": "\\${job.num}",
+            "to_none": "${job.none}",
+            "to_missing": "${job.gone}",
+            "missing": "???",
+            "container": "${job}",
+        }
+    )
+    for key in ("dir", "sub", "mixed", "plain", "number", "to_none"):
+        assert compat.plain_interpolated(cfg, key) == str(OmegaConf.select(cfg, key)), key
+    for key in ("chained", "resolver", "relative", "escaped", "to_missing"):
+        assert compat.plain_interpolated(cfg, key) is None, key  # OmegaConf resolves these
+    for key in ("missing", "container", "job", "absent.key"):
+        assert compat.plain_interpolated(cfg, key) is None, key
+
+
 def test_hydra_node_view_shares_the_hydra_node_and_resolves_into_user_keys():
     config = OmegaConf.create({"name": "run", "hydra": {"job": {"name": "${name}"}}})
     view = compat.hydra_node_view(config)  # _get_node, _set_parent, no_deepcopy_set_nodes

@@ -132,6 +132,9 @@ def _trial_timeout(config: DictConfig) -> float | None:
 
 def job_output_dir(config: DictConfig) -> str:
     """The job's output dir (``hydra.sweep.dir``/``hydra.sweep.subdir``), absolute."""
+    plain = [compat.plain_interpolated(config, f"hydra.sweep.{key}") for key in ("dir", "subdir")]
+    if None not in plain:
+        return os.path.abspath(os.path.join(*plain))
     instance = HydraConfig.instance()
     old = instance.cfg
     try:
