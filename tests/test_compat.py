@@ -212,6 +212,36 @@ def test_plain_interpolated_is_omegaconfs_string_or_none_where_omegaconf_must_re
         assert compat.plain_interpolated(cfg, key) is None, key
 
 
+def test_plain_resolved_container_is_omegaconfs_resolved_one_or_none(tmp_path):
+    cfg = OmegaConf.create(
+        {
+            "run": {"dir": str(tmp_path), "level": 20, "name": "job"},
+            "logging": {
+                "version": 1,
+                "handlers": {
+                    "file": {"filename": "${run.dir}/${run.name}.log", "level": "${run.level}"}
+                },
+                "root": {"handlers": ["file"], "level": "${run.level}"},
+            },
+            "timed": {"filename": "${now:%H}.log"},
+        }
+    )
+    resolved = compat.plain_resolved_container(cfg, cfg.logging)
+    assert resolved == OmegaConf.to_container(cfg.logging, resolve=True)
+    assert resolved["root"]["level"] == 20  # a sole interpolation is the value, not its text
+    assert compat.plain_resolved_container(cfg, cfg.timed) is None  # a resolver: OmegaConf's
+
+
+def test_configure_logging_is_what_hydras_configure_log_applies(tmp_path):
+    log = tmp_path / "job.log"
+    handlers = {"file": {"class": "logging.FileHandler", "filename": str(log)}}
+    compat.configure_logging({"version": 1, "handlers": handlers, "root": {"handlers": ["file"]}})
+    (handler,) = [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+    logging.getLogger("compat-test").warning("written")
+    handler.close()  # flushed; the conftest fixture drops it from the root logger
+    assert "written" in log.read_text()
+
+
 def test_hydra_node_view_shares_the_hydra_node_and_resolves_into_user_keys():
     config = OmegaConf.create({"name": "run", "hydra": {"job": {"name": "${name}"}}})
     view = compat.hydra_node_view(config)  # _get_node, _set_parent, no_deepcopy_set_nodes

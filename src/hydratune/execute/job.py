@@ -13,6 +13,7 @@ node, the task gets a pickled copy without it, and the YAML goes through libyaml
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,7 +83,7 @@ def run_trial_job(
             chdir = not version.base_at_least("1.2")
         if chdir:
             os.chdir(output_dir)
-        configure_log(config.hydra.job_logging, config.hydra.verbose)
+        _configure_log(config)
         if config.hydra.output_subdir is not None:
             hydra_dir = Path(output_dir) / str(config.hydra.output_subdir)
             hydra_dir.mkdir(parents=True, exist_ok=True)
@@ -121,6 +122,24 @@ def run_trial_job(
     if ret.status == JobStatus.COMPLETED:
         return JobResult(value=ret.return_value, output_dir=output_dir)
     return JobResult(error=compat.job_error(ret), output_dir=output_dir)
+
+
+def _configure_log(config: DictConfig) -> None:
+    """Hydra's ``configure_log`` for the job, without its ``to_container(resolve=True)`` when
+    the logging config interpolates only plain values (``${hydra.runtime.output_dir}``): that
+    call parses each interpolation with ANTLR, on every trial."""
+    job_logging = config.hydra.get("job_logging")
+    verbose = config.hydra.verbose
+    conf = None
+    if job_logging is not None and isinstance(verbose, bool):
+        conf = compat.plain_resolved_container(config, job_logging)
+    if conf is None:
+        configure_log(job_logging, verbose)
+        return
+    if conf["root"] is not None:
+        compat.configure_logging(conf)
+    if verbose:
+        logging.getLogger().setLevel(logging.DEBUG)
 
 
 def _trial_timeout(config: DictConfig) -> float | None:
