@@ -32,6 +32,7 @@ from hydratune.attrs import FAIL_REASON, OWNER, PRUNE_REQUESTED, STOPPED_REASON
 from hydratune.schedule import is_paused, segment_of
 from hydratune.steering import (
     SteeringState,
+    best_trial,
     counts_toward_n_trials,
     declared_n_trials,
     printable,
@@ -140,7 +141,7 @@ class Feed:
                     self.unfinished.discard(number)
                 else:
                     self.unfinished.add(number)
-            summary = self._summary()
+            summary = self._summary(trials)
             if summary != self.summary:
                 self.version += 1
                 self.summary = summary
@@ -153,7 +154,7 @@ class Feed:
             changed = [self.rows[n] for n, v in self.versions.items() if v > since]
             return {"version": self.version, "trials": changed, "summary": self.summary}
 
-    def _summary(self) -> dict[str, Any]:
+    def _summary(self, trials: list[FrozenTrial]) -> dict[str, Any]:
         attrs = compat.study_user_attrs(self.study)
         recorded = recorded_space(attrs)
         space = recorded.space if recorded else None
@@ -179,7 +180,7 @@ class Feed:
             "finished": finished,
             "counts": counts,
             "eta_s": self._eta(target, finished, counts["running"]),
-            "best": self._best(state, directions),
+            "best": self._best(trials, state),
             "space": {k: space_of(d) for k, d in space.distributions.items()} if space else {},
             "sampler": recorded.sampler if recorded else None,
             **steering(state),
@@ -198,19 +199,10 @@ class Feed:
             return None
         return (target - finished) * (sum(recent) / len(recent)) / max(running, 1)
 
-    def _best(self, state: SteeringState, directions: list[str]) -> int | None:
-        """The best complete trial's number (one objective), not counting trials failed by hand."""
-        if len(directions) != 1:
-            return None
-        sign = 1 if directions[0] == "minimize" else -1
-        best, best_value = None, math.inf
-        for number, shown in self.rows.items():
-            if shown["state"] != "complete" or number in state.failed:
-                continue
-            value = shown["values"][0]
-            if isinstance(value, (int, float)) and sign * value < best_value:
-                best, best_value = number, sign * value
-        return best
+    def _best(self, trials: list[FrozenTrial], state: SteeringState) -> int | None:
+        """The best trial's number (one objective), as ``steering.best_trial`` defines it."""
+        best = best_trial(self.study, trials, state.failed)
+        return None if best is None else best.number
 
 
 def steering(state: SteeringState) -> dict[str, Any]:
