@@ -164,7 +164,8 @@ def run(quick: bool) -> dict[str, Any]:
         try:
             page, first = [], {}
             for _ in range(loads):
-                took = [get(url + path)[0] for path in ("", "static/app.js", "static/style.css")]
+                pages = ("", "static/charts.js", "static/app.js", "static/style.css")
+                took = [get(url + path)[0] for path in pages]
                 took.append(get(url + "static/plotly.min.js")[0])
                 seconds, body = get(url + "api/state?since=0")
                 first = json.loads(body)
