@@ -121,6 +121,7 @@ class Feed:
     version: int = 0
     summary: dict[str, Any] = field(default_factory=dict)
     _read_at: float = -math.inf
+    _best: tuple[dict[int, str], FrozenTrial | None] = ({}, None)  # failed by hand, best then
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def refresh(self, force: bool = False) -> None:
@@ -141,7 +142,7 @@ class Feed:
                     self.unfinished.discard(number)
                 else:
                     self.unfinished.add(number)
-            summary = self._summary(trials)
+            summary = self._summary(trials, list(fresh.values()))
             if summary != self.summary:
                 self.version += 1
                 self.summary = summary
@@ -154,7 +155,7 @@ class Feed:
             changed = [self.rows[n] for n, v in self.versions.items() if v > since]
             return {"version": self.version, "trials": changed, "summary": self.summary}
 
-    def _summary(self, trials: list[FrozenTrial]) -> dict[str, Any]:
+    def _summary(self, trials: list[FrozenTrial], fresh: list[FrozenTrial]) -> dict[str, Any]:
         attrs = compat.study_user_attrs(self.study)
         recorded = recorded_space(attrs)
         space = recorded.space if recorded else None
@@ -180,7 +181,7 @@ class Feed:
             "finished": finished,
             "counts": counts,
             "eta_s": self._eta(target, finished, counts["running"]),
-            "best": self._best(trials, state),
+            "best": self._best_number(trials, fresh, state),
             "space": {k: space_of(d) for k, d in space.distributions.items()} if space else {},
             "sampler": recorded.sampler if recorded else None,
             **steering(state),
@@ -199,9 +200,18 @@ class Feed:
             return None
         return (target - finished) * (sum(recent) / len(recent)) / max(running, 1)
 
-    def _best(self, trials: list[FrozenTrial], state: SteeringState) -> int | None:
-        """The best trial's number (one objective), as ``steering.best_trial`` defines it."""
-        best = best_trial(self.study, trials, state.failed)
+    def _best_number(
+        self, trials: list[FrozenTrial], fresh: list[FrozenTrial], state: SteeringState
+    ) -> int | None:
+        """The best trial's number (one objective), as ``steering.best_trial`` defines it: of
+        the trials read again and the last best while no trial was failed by hand since (the
+        best of all trials costs 10-30 ms at 10,000 on 2 loaded cores, every refresh)."""
+        failed, best = self._best
+        if failed != state.failed:
+            best = best_trial(self.study, trials, state.failed)
+        else:
+            best = best_trial(self.study, [*fresh, *([best] if best else [])], state.failed)
+        self._best = (dict(state.failed), best)
         return None if best is None else best.number
 
 
