@@ -141,7 +141,7 @@ def in_chromium(url: str, loads: int) -> dict[str, list[float]] | None:
     from browser import open_tab
 
     marks: dict[str, list[float]] = {"hydratune:first-state": [], "hydratune:charts": []}
-    drawing, points = [], []
+    drawing, loaded, points = [], [], []
     for _ in range(loads):
         with open_tab(url) as tab:
             tab.wait("performance.getEntriesByName('hydratune:charts').length", "charts", 120)
@@ -150,9 +150,12 @@ def in_chromium(url: str, loads: int) -> dict[str, list[float]] | None:
                 marks[name].append(tab.evaluate(entry) / 1000)
             took = "performance.getEntriesByName('hydratune:drawing')[0].duration"
             drawing.append(tab.evaluate(took) / 1000)
+            # the load event waits for the async plotly.js to have run
+            load = "performance.getEntriesByType('navigation')[0].loadEventStart"
+            loaded.append(tab.evaluate(load) / 1000)
             assert tab.errors() == [], tab.errors()
             points.append(tab.evaluate("document.querySelectorAll('#history .point').length"))
-    return {**marks, "drawing": drawing, "history points": points}
+    return {**marks, "drawing": drawing, "plotly loaded": loaded, "history points": points}
 
 
 def run(quick: bool) -> dict[str, Any]:
@@ -197,6 +200,7 @@ def run(quick: bool) -> dict[str, Any]:
     charts = Figure.of(browser["hydratune:charts"]) if browser else None
     if browser:
         points = max(browser["history points"])
+        loaded_f, drawing_f = Figure.of(browser["plotly loaded"]), Figure.of(browser["drawing"])
         rows += [
             ["in Chromium: every trial received and shown", shown.text(3, " s"), loads],
             [
@@ -204,11 +208,8 @@ def run(quick: bool) -> dict[str, Any]:
                 charts.text(3, " s"),
                 loads,
             ],
-            [
-                "in Chromium: of which drawing them (after the data and plotly.js)",
-                Figure.of(browser["drawing"]).text(3, " s"),
-                loads,
-            ],
+            ["in Chromium: plotly.js (4.8 MB) loaded and run", loaded_f.text(3, " s"), loads],
+            ["in Chromium: drawing the charts once both are there", drawing_f.text(3, " s"), loads],
         ]
     markdown = "\n\n".join(
         [
@@ -241,7 +242,10 @@ def run(quick: bool) -> dict[str, Any]:
                 f"<= {PAGE_S} s with {n} trials (history, parallel coordinates)",
                 f"{charts.median:.3f} s" if charts else "no Chromium here",
                 charts.median <= PAGE_S if charts else None,
-                "" if charts is None or charts.median <= PAGE_S else "the charts draw too slowly",
+                ""
+                if charts is None or charts.median <= PAGE_S
+                else f"drawing them takes {drawing_f.median:.2f} s once the data and plotly.js "
+                f"are there; plotly.js (4.8 MB) has loaded and run at {loaded_f.median:.2f} s",
             ),
             target(
                 "serve update",
