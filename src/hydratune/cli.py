@@ -281,6 +281,7 @@ def export(
 ) -> None:
     """Write the best trial as an experiment config: `hydratune experiment=<study>_best`."""
     from hydratune.insight import ExportError, default_target, experiment_command, export_best
+    from hydratune.steering import passed_over
 
     ref = resolve_sweep(sweep_dir, storage, study)
     if ref.sweep_dir is None:
@@ -293,7 +294,10 @@ def export(
     except ExportError as error:
         console.print(f"[red]cannot export[/]: {error}")
         raise typer.Exit(code=2) from None
-    console.print(f"wrote {path}; run it with: {experiment_command(path)}")
+    console.print(f"wrote {path}; run it with: {experiment_command(path)}", markup=False)
+    passed = None if trial is not None else passed_over(ref.study)
+    if passed is not None:
+        console.print(passed, markup=False)
 
 
 @app.command()

@@ -34,6 +34,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydratune.attrs import OUTPUT_DIR, OVERRIDES
 from hydratune.files import write_atomically
+from hydratune.steering import best_trials
 
 HYDRA_DIR = ".hydra"
 
@@ -53,7 +54,7 @@ def export_best(
 
     ``target`` is usually ``<config dir>/experiment/<study>_best.yaml``; the experiment's name
     is the file's stem. A multi-objective study has no single best trial: pass ``trial`` (one
-    of ``study.best_trials``). Returns ``target``.
+    of ``steering.best_trials``). A trial failed by hand is never the best. Returns ``target``.
     """
     chosen = _chosen_trial(study, trial)
     trial_dir = trial_dir_of(chosen, Path(sweep_dir))
@@ -277,15 +278,19 @@ def _chosen_trial(study: optuna.Study, trial: FrozenTrial | int | None) -> Froze
         if not found or found[0].state != TrialState.COMPLETE:
             raise ExportError(f"study '{study.study_name}' has no complete trial #{trial}")
         return found[0]
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        raise ExportError(f"study '{study.study_name}' has no complete trial to export")
+    best = best_trials(study)
+    if not best:
+        raise ExportError(
+            f"study '{study.study_name}' has no complete trial to export that was not failed "
+            "by hand"
+        )
     if len(study.directions) > 1:
-        front = ", ".join(f"#{t.number}" for t in sorted(study.best_trials, key=lambda t: t.number))
+        front = ", ".join(f"#{t.number}" for t in best)
         raise ExportError(
             f"study '{study.study_name}' has {len(study.directions)} objectives and no single "
             f"best trial; choose one of the Pareto front: {front}"
         )
-    return study.best_trial
+    return best[0]
 
 
 def _header(

@@ -41,6 +41,7 @@ from hydratune.attrs import (
     STOPPED_REASON,
 )
 from hydratune.errors import StudyConfigError
+from hydratune.steering import best_trial
 from hydratune.storage import mask_url
 from hydratune.training import prepare_mlflow, tracking_target
 
@@ -283,7 +284,7 @@ class SweepTracker:
         step = sum(counts.values())
         metrics = [Metric(f"n_{_state_name(s)}", n, now, step) for s, n in counts.items()]
         tags = []
-        best = _best(self.study, trials)
+        best = best_trial(self.study, trials)
         if best is not None and best.number != self.best_number:
             self.best_number = best.number
             metrics.append(Metric("best_value", best.value, now, step))
@@ -371,7 +372,7 @@ def _experiment_id(client: Any, settings: TrackingSettings) -> str:
 def register_best_checkpoint(client: Any, study: optuna.Study, model_name: str) -> None:
     """Log the best trial's checkpoint on its run and register it as a version of
     ``model_name``, tagged with its trial number and study (once per trial)."""
-    best = _best(study, study.get_trials(deepcopy=False))
+    best = best_trial(study)
     run_id = best and best.user_attrs.get(MLFLOW_RUN_ID)
     if best is None or run_id is None:
         return
@@ -418,16 +419,6 @@ def describe_space(space: Any, conf: Any, arguments: list[str]) -> dict[str, Any
 
 def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
-
-
-def _best(study: optuna.Study, trials: list[FrozenTrial]) -> FrozenTrial | None:
-    if len(study.directions) != 1:
-        return None
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    if not complete:
-        return None
-    sign = 1 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1
-    return min(complete, key=lambda t: (sign * t.value, t.number))
 
 
 def _by_number(trials: list[FrozenTrial], number: int) -> FrozenTrial | None:

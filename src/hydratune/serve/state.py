@@ -32,6 +32,7 @@ from hydratune.attrs import FAIL_REASON, OWNER, PRUNE_REQUESTED, STOPPED_REASON
 from hydratune.schedule import is_paused, segment_of
 from hydratune.steering import (
     SteeringState,
+    best_trial,
     counts_toward_n_trials,
     declared_n_trials,
     printable,
@@ -120,6 +121,7 @@ class Feed:
     version: int = 0
     summary: dict[str, Any] = field(default_factory=dict)
     _read_at: float = -math.inf
+    _best: tuple[dict[int, str], FrozenTrial | None] = ({}, None)  # failed by hand, best then
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def refresh(self, force: bool = False) -> None:
@@ -140,7 +142,7 @@ class Feed:
                     self.unfinished.discard(number)
                 else:
                     self.unfinished.add(number)
-            summary = self._summary()
+            summary = self._summary(trials, list(fresh.values()))
             if summary != self.summary:
                 self.version += 1
                 self.summary = summary
@@ -153,7 +155,7 @@ class Feed:
             changed = [self.rows[n] for n, v in self.versions.items() if v > since]
             return {"version": self.version, "trials": changed, "summary": self.summary}
 
-    def _summary(self) -> dict[str, Any]:
+    def _summary(self, trials: list[FrozenTrial], fresh: list[FrozenTrial]) -> dict[str, Any]:
         attrs = compat.study_user_attrs(self.study)
         recorded = recorded_space(attrs)
         space = recorded.space if recorded else None
@@ -179,7 +181,7 @@ class Feed:
             "finished": finished,
             "counts": counts,
             "eta_s": self._eta(target, finished, counts["running"]),
-            "best": self._best(state, directions),
+            "best": self._best_number(trials, fresh, state),
             "space": {k: space_of(d) for k, d in space.distributions.items()} if space else {},
             "sampler": recorded.sampler if recorded else None,
             **steering(state),
@@ -198,19 +200,19 @@ class Feed:
             return None
         return (target - finished) * (sum(recent) / len(recent)) / max(running, 1)
 
-    def _best(self, state: SteeringState, directions: list[str]) -> int | None:
-        """The best complete trial's number (one objective), not counting trials failed by hand."""
-        if len(directions) != 1:
-            return None
-        sign = 1 if directions[0] == "minimize" else -1
-        best, best_value = None, math.inf
-        for number, shown in self.rows.items():
-            if shown["state"] != "complete" or number in state.failed:
-                continue
-            value = shown["values"][0]
-            if isinstance(value, (int, float)) and sign * value < best_value:
-                best, best_value = number, sign * value
-        return best
+    def _best_number(
+        self, trials: list[FrozenTrial], fresh: list[FrozenTrial], state: SteeringState
+    ) -> int | None:
+        """The best trial's number (one objective), as ``steering.best_trial`` defines it: of
+        the trials read again and the last best while no trial was failed by hand since (the
+        best of all trials costs 10-30 ms at 10,000 on 2 loaded cores, every refresh)."""
+        failed, best = self._best
+        if failed != state.failed:
+            best = best_trial(self.study, trials, state.failed)
+        else:
+            best = best_trial(self.study, [*fresh, *([best] if best else [])], state.failed)
+        self._best = (dict(state.failed), best)
+        return None if best is None else best.number
 
 
 def steering(state: SteeringState) -> dict[str, Any]:

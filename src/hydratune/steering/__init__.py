@@ -4,11 +4,13 @@ Below both ``sweep/`` (the loop reads it before each trial) and ``insight/`` (th
 it); it imports neither. ``record``: the steering record, an on-disk format in the study's user
 attributes; ``verbs``: ``Steerer``, what ``hydratune steer`` and a notebook call; ``view``: how
 the command prints; ``live``: the loop's side; ``points``: values checked against the space;
-``budget``: the ``n_trials`` in force and which trials count toward it.
+``budget``: the ``n_trials`` in force and which trials count toward it; ``best``: the best
+trial, not counting trials failed by hand.
 """
 
 from __future__ import annotations
 
+from hydratune.steering.best import best_trial, best_trials, failed_by_hand, passed_over
 from hydratune.steering.budget import (
     counts_toward_n_trials,
     declared_n_trials,
@@ -45,13 +47,17 @@ __all__ = [
     "SteeringError",
     "SweepView",
     "action_message",
+    "best_trial",
+    "best_trials",
     "counts_toward_n_trials",
     "declared_n_trials",
     "finished_count",
+    "failed_by_hand",
     "fit_value",
     "is_sequence",
     "n_trials_in_force",
     "params_from_mapping",
+    "passed_over",
     "print_action",
     "printable",
     "print_view",

@@ -45,6 +45,7 @@ from hydratune.space import (
     make_parser,
     parse_line,
 )
+from hydratune.steering.best import best_trials, passed_over
 from hydratune.steering.budget import finished_count, n_trials_in_force
 from hydratune.steering.points import SteeringError, narrowing_problem, params_from_mapping
 from hydratune.steering.record import (
@@ -105,6 +106,7 @@ class SweepView:
     space: SearchSpace
     pareto: list[FrozenTrial] = field(default_factory=list)
     paused: list[FrozenTrial] = field(default_factory=list)  # a schedule's, not continued yet
+    passed_over: str | None = None  # trials failed by hand that would be best otherwise
 
 
 class Steerer:
@@ -267,12 +269,9 @@ class Steerer:
         counts = {s.name.lower(): 0 for s in TrialState}
         for trial in trials:
             counts[trial.state.name.lower()] += 1
-        complete = [t for t in trials if t.state == TrialState.COMPLETE]
-        best, pareto = None, []
-        if complete and len(self.study.directions) == 1:
-            best = self.study.best_trial
-        elif complete:
-            pareto = self.study.best_trials
+        front = best_trials(self.study, trials, state.failed)
+        single = len(self.study.directions) == 1
+        best, pareto = (front[0] if single and front else None), ([] if single else front)
         running = [
             RunningTrial(
                 t.number,
@@ -299,6 +298,7 @@ class Steerer:
             self.space,
             pareto,
             sorted(waiting_to_continue(trials), key=lambda t: t.number),
+            passed_over(self.study, trials, state.failed, why=False),  # the log says why
         )
 
     def caveat(self, action: Action) -> str | None:

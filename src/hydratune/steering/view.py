@@ -72,6 +72,8 @@ def print_view(console: Console, view: SweepView) -> None:
         console.print(
             f"Pareto front: {', '.join(f'#{t.number}' for t in view.pareto)}", markup=False
         )
+    if view.passed_over is not None:
+        console.print(f"  ({view.passed_over})", markup=False)
     for key, value in view.state.fixed.items():
         console.print(f"fixed: {key}={format_value(value)}", markup=False)
     for key, dist in view.state.narrowed.items():

@@ -30,7 +30,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hydratune.attrs import LOST
-from hydratune.steering import finished_count
+from hydratune.steering import best_trials, finished_count
 
 
 @dataclass(frozen=True)
@@ -161,16 +161,16 @@ class SweepProgress:
             failed=failed,
             lost=sum(bool(t.user_attrs.get(LOST)) for t in trials if t.state == TrialState.FAIL),
             running=counts[TrialState.RUNNING],
-            best=self._best() if counts[TrialState.COMPLETE] else "—",
+            best=self._best(trials) if counts[TrialState.COMPLETE] else "—",
             done=done,
             finished_here=done - self._done_at_start,
         )
 
-    def _best(self) -> str:
+    def _best(self, trials: list[optuna.trial.FrozenTrial]) -> str:
+        front = best_trials(self.study, trials)
         if len(self.study.directions) > 1:
-            return f"Pareto front of {len(self.study.best_trials)} trial(s)"
-        best = self.study.best_trial
-        return f"{best.value:.6g} (trial #{best.number})"
+            return f"Pareto front of {len(front)} trial(s)"
+        return f"{front[0].value:.6g} (trial #{front[0].number})" if front else "—"
 
     def _route_log_handlers(self) -> None:
         """Log lines go through the live display (above it) instead of tearing it.

@@ -3,7 +3,8 @@
 The results file keeps hydra-optuna-sweeper's keys (``name``, ``best_params``, ``best_value``;
 ``solutions`` for multi-objective) and adds the trial number, the study and its storage
 (password masked), the trials finished toward the ``n_trials`` in force, and a command that
-reruns the best trial.
+reruns the best trial. The best is ``steering.best_trial``'s: a trial failed by hand is not
+best; ``passed_over`` says which one and why.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from optuna.trial import TrialState
 from hydratune import compat
 from hydratune.attrs import OUTPUT_DIR, OVERRIDES
 from hydratune.insight import rerun_command, running_app
-from hydratune.steering import finished_count, steering_summary, study_n_trials
+from hydratune.steering import (
+    best_trials,
+    failed_by_hand,
+    finished_count,
+    passed_over,
+    steering_summary,
+    study_n_trials,
+)
 from hydratune.storage import mask_url
 
 log = logging.getLogger(__name__)
@@ -44,11 +52,12 @@ def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> dic
     # as the loop, the live view and `hydratune steer show` count them
     results.update(finished=finished_count(trials), n_trials_in_force=study_n_trials(attrs))
 
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    if not complete:
-        log.warning("study '%s' has no complete trial yet", study.study_name)
+    failed = failed_by_hand(study)
+    front = best_trials(study, trials, failed)  # the one best trial for one objective
+    if not front:
+        log.warning("study '%s' has no complete trial that counts yet", study.study_name)
     elif len(study.directions) == 1:
-        best = study.best_trial
+        best = front[0]
         results.update(
             best_params=best.params,
             best_value=best.value,
@@ -58,9 +67,12 @@ def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> dic
         results.update(_export_best_config(best, sweep_dir))
     else:
         results["solutions"] = [
-            {"number": t.number, "params": t.params, "values": t.values}
-            for t in sorted(study.best_trials, key=lambda t: t.number)
+            {"number": t.number, "params": t.params, "values": t.values} for t in front
         ]
+    passed = passed_over(study, trials, failed)
+    if passed is not None:
+        results["best_excludes"] = passed
+        log.info("%s", passed)
 
     steering = steering_summary(attrs)
     if steering is not None:

@@ -14,14 +14,15 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydratune.attrs import AUTO_SAMPLER, FAIL_REASON, OVERRIDES, STOPPED_REASON
 from hydratune.insight.report.model import Objective, Section, TableData
+from hydratune.steering import best_trials, failed_by_hand, passed_over
 from hydratune.storage import mask_url
 
 
 def front_numbers(study: optuna.Study, trials: Sequence[FrozenTrial]) -> set[int]:
     """Numbers of the Pareto-optimal trials of a multi-objective study (empty otherwise)."""
-    if len(study.directions) == 1 or not any(t.state == TrialState.COMPLETE for t in trials):
+    if len(study.directions) == 1:
         return set()
-    return {t.number for t in study.best_trials}
+    return {t.number for t in best_trials(study, trials)}
 
 
 def trials_section(
@@ -30,7 +31,10 @@ def trials_section(
     section = Section("trials", "Trials")
     top = rank_trials(study, trials)[:top_k]
     front = front_numbers(study, trials)
-    stopped = [t for t in trials if t.state in (TrialState.PRUNED, TrialState.FAIL)]
+    by_hand = failed_by_hand(study)
+    stopped = [
+        t for t in trials if t.state in (TrialState.PRUNED, TrialState.FAIL) or t.number in by_hand
+    ]
     if not top:
         section.note = "no complete trial yet"
     value_header = " / ".join(o.name for o in objectives)
@@ -49,9 +53,7 @@ def trials_section(
         best_head.pop(2)
         for row in best_rows:
             row.pop(2)
-    stopped_rows = [
-        [f"#{t.number}", t.state.name.lower(), _reason(t), _overrides(t)] for t in stopped
-    ]
+    stopped_rows = [[f"#{t.number}", *_stopped_how(t, by_hand), _overrides(t)] for t in stopped]
     stopped_head = ["trial", "state", "reason", "overrides"]
     title = f"Top {len(top)} complete trials, best first"
     section.tables.append(TableData(title, best_head, best_rows))
@@ -62,9 +64,10 @@ def trials_section(
 
 
 def rank_trials(study: optuna.Study, trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
-    """Complete trials best first: by value; for several objectives the Pareto front first,
-    then by the first objective."""
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    """Complete trials not failed by hand, best first: by value; for several objectives the
+    Pareto front first, then by the first objective."""
+    by_hand = failed_by_hand(study)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.number not in by_hand]
     signs = [1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in study.directions]
     front = front_numbers(study, complete)
     return sorted(
@@ -97,6 +100,13 @@ def _overrides(trial: FrozenTrial) -> str:
     return " ".join(f"{k}={v}" for k, v in trial.params.items())
 
 
+def _stopped_how(trial: FrozenTrial, by_hand: dict[int, str]) -> tuple[str, str]:
+    """State and reason: a trial failed by hand says so, with the person's reason."""
+    if trial.number in by_hand:
+        return "failed by hand", by_hand[trial.number]
+    return trial.state.name.lower(), _reason(trial)
+
+
 def _reason(trial: FrozenTrial) -> str:
     attrs = trial.user_attrs
     return str(attrs.get(FAIL_REASON) or attrs.get(STOPPED_REASON) or "")
@@ -123,12 +133,14 @@ def header_rows(
     ]
     if AUTO_SAMPLER in study.user_attrs:  # what sampler: auto chose, and why
         rows.append(("sampler", "auto: " + json.loads(study.user_attrs[AUTO_SAMPLER])["summary"]))
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    if complete and len(objectives) == 1:
-        best = study.best_trial
-        rows.append(("best", f"trial #{best.number}: {number_text(best.value)}"))
-        rows.append(("best overrides", _overrides(best)))
-    elif complete:
-        rows.append(("Pareto front", f"{len(study.best_trials)} trial(s)"))
+    front = best_trials(study, trials)
+    if front and len(objectives) == 1:
+        rows.append(("best", f"trial #{front[0].number}: {number_text(front[0].value)}"))
+        rows.append(("best overrides", _overrides(front[0])))
+    elif front:
+        rows.append(("Pareto front", f"{len(front)} trial(s)"))
+    passed = passed_over(study, trials, why=False)  # the pruned and failed table says why
+    if passed is not None:
+        rows.append(("note", passed))
     rows.append(("generated", dt.datetime.now().isoformat(timespec="seconds")))
     return rows

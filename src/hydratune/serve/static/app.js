@@ -5,8 +5,8 @@
 
 const CSRF = document.querySelector('meta[name="csrf"]').content;
 const READ_ONLY = document.querySelector('meta[name="read-only"]').content === "true";
-const page = { version: 0, rows: new Map(), summary: null, chartsAt: 0, chartTimer: null, drawMs: 0, drawn: "" };
-const PARCOORDS_MAX = 1000; // lines: the best ones, when more trials are complete
+const page = { version: 0, rows: new Map(), summary: null, chartsAt: 0, chartTimer: null, drawMs: 0, drawn: "",
+  history: null, parallel: "", found: null };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs, ...children) {
@@ -119,7 +119,9 @@ function renderTrials() {
   const s = page.summary;
   const latest = [...page.rows.values()].filter((r) => r.state !== "waiting").slice(-50).reverse();
   const best = s.best == null ? null : page.rows.get(s.best);
-  const shown = best ? [best, ...latest.filter((r) => r !== best)] : latest;
+  const found = page.found == null ? null : page.rows.get(page.found);
+  const first = [found, best].filter((r, i, all) => r && all.indexOf(r) === i);
+  const shown = [...first, ...latest.filter((r) => !first.includes(r))];
   replaceBody("trials", shown.map((r) => {
     const notes = (s.notes[r.number] || []).map((n) => el("div", { class: "note" }, `${n.by}: ${n.note}`));
     const failed = s.failed_by_hand[r.number];
@@ -128,10 +130,21 @@ function renderTrials() {
       el("button", { class: "near", onclick: () => tryNear(r) }, "try near this"), " ",
       el("button", { class: "pick", onclick: () => ($("trial-number").value = r.number) }, "note / fail"));
     return el("tr", { "data-number": r.number, class: failed === undefined ? "" : "failed-by-hand" },
-      el("td", {}, `#${r.number}${r === best ? " (best)" : ""}`), el("td", {}, state),
+      el("td", {}, `#${r.number}${r === best ? " (best)" : r === found ? " (found)" : ""}`), el("td", {}, state),
       el("td", {}, r.paused || ""), el("td", {}, valueText(r)), el("td", {}, paramsText(r.params)), el("td", {}, ...notes),
       el("td", {}, actions));
   }));
+}
+
+// A trial put at the top of the table (a point clicked on a chart, a number given), so that
+// every trial is reachable though the charts draw a selection and the table the latest 50.
+function find(number) {
+  const n = Number(number);
+  $("find-error").textContent = page.rows.has(n) ? "" : `no trial #${String(number).trim()}`;
+  if (!page.rows.has(n)) return;
+  page.found = n;
+  renderTrials();
+  $("trials").scrollIntoView({ block: "nearest" });
 }
 
 // -- the controls -------------------------------------------------------------------------
@@ -246,150 +259,7 @@ function wireControls() {
   $("fail").onclick = () => steer("fail", trialWords());
 }
 
-// -- charts (plotly.js from the installed plotly package) ----------------------------------
-// Redrawn when what they show changed, at most every 2 s, or every 3 drawing times when
-// drawing takes longer (10,000 points without a GPU): the page stays responsive.
-
-function scheduleCharts() {
-  if (page.chartTimer) return;
-  const wait = Math.max(0, page.chartsAt + Math.max(2000, 3 * page.drawMs) - Date.now());
-  page.chartTimer = setTimeout(() => {
-    page.chartTimer = null;
-    if (!window.Plotly || !page.summary) return; // plotly.js's load event schedules again
-    page.chartsAt = Date.now();
-    const start = performance.now();
-    drawCharts();
-    page.drawMs = performance.now() - start;
-    if (!performance.getEntriesByName("hydratune:charts").length) performance.mark("hydratune:charts");
-  }, wait);
-}
-
-// Parallel coordinates need WebGL. Points are SVG: WebGL without a GPU (a VM, a remote
-// desktop, headless Chromium) takes seconds for 10,000 of them, SVG about one.
-// Asked once, at the first chart: the first WebGL context can take a second to create.
-let webgl = null;
-function hasWebGL() {
-  if (webgl === null) {
-    const gl = document.createElement("canvas").getContext("webgl");
-    webgl = !!gl && ["ANGLE_instanced_arrays", "OES_element_index_uint"].every((e) => gl.getExtension(e));
-  }
-  return webgl;
-}
-const layout = (extra) => ({ margin: { l: 60, r: 20, t: 10, b: 40 }, ...extra });
-const config = { displaylogo: false, responsive: true };
-
-function complete() {
-  const failed = page.summary.failed_by_hand;
-  return [...page.rows.values()].filter((r) => r.state === "complete" && failed[r.number] === undefined
-    && r.values && typeof r.values[0] === "number");
-}
-
-function drawCharts() {
-  const s = page.summary;
-  const done = complete();
-  const running = [...page.rows.values()].filter((r) => r.state === "running" && r.curve && r.curve.length);
-  $("curves").hidden = !running.length;
-  Plotly.react("curves", running.map((r) => ({ x: r.curve.map((p) => p[0]), y: r.curve.map((p) => p[1]),
-    mode: "lines+markers", name: `#${r.number}` })), layout({ xaxis: { title: { text: "step" } } }), config);
-  const shown = [done.length, done.length && done[done.length - 1].number, s.log.length, Object.keys(s.space)].join();
-  if (shown === page.drawn) return; // no new complete trial, no new steering mark
-  page.drawn = shown;
-  const sign = s.directions[0] === "maximize" ? -1 : 1;
-  let best = Infinity;
-  const bestLine = done.map((r) => (best = Math.min(best, sign * r.values[0])) * sign);
-  const objective = plain((s.metrics && s.metrics[0]) || "value");
-  const marks = s.log.map((a) => ({ type: "line", x0: a.from_trial, x1: a.from_trial, yref: "paper",
-    y0: 0, y1: 1, line: { dash: "dot", width: 1, color: "#999" } }));
-  Plotly.react("history", [
-    { x: done.map((r) => r.number), y: done.map((r) => r.values[0]), mode: "markers", name: objective,
-      text: done.map((r) => plain(paramsText(r.params))), type: "scatter" },
-    { x: done.map((r) => r.number), y: bestLine, mode: "lines", name: "best so far", line: { shape: "hv" } },
-  ], layout({ xaxis: { title: { text: "trial" } }, yaxis: { title: { text: objective } }, shapes: marks }), config);
-  drawPareto(s, done);
-  const keys = Object.keys(s.space);
-  const lines = done.length <= PARCOORDS_MAX ? done
-    : [...done].sort((a, b) => sign * (a.values[0] - b.values[0])).slice(0, PARCOORDS_MAX);
-  $("parallel-note").textContent = lines === done ? "" : `(the best ${lines.length} of ${done.length})`;
-  const dims = keys.map((k) => dimension(k, s.space[k], lines));
-  dims.push({ label: objective, values: lines.map((r) => r.values[0]) });
-  if (hasWebGL()) {
-    Plotly.react("parallel", [{ type: "parcoords", dimensions: dims,
-      line: { color: lines.map((r) => r.values[0]), colorscale: "Viridis" } }], layout({ margin: { l: 60, r: 60, t: 40, b: 20 } }), config);
-  } else {
-    $("parallel").replaceChildren(el("p", { class: "muted" }, "parallel coordinates need WebGL, which this browser lacks"));
-  }
-  fillSelect("slice-key", keys);
-  fillSelect("contour-x", keys);
-  fillSelect("contour-y", keys, 1);
-}
-
-function dimension(key, spec, rows) {
-  if (spec.kind === "choice") {
-    const index = new Map(spec.choices.map((c, i) => [fmt(c), i]));
-    return { label: plain(key), values: rows.map((r) => index.get(fmt(r.params[key]))),
-      tickvals: spec.choices.map((_, i) => i), ticktext: spec.choices.map((c) => plain(fmt(c))) };
-  }
-  return { label: plain(key), values: rows.map((r) => (spec.log ? Math.log10(r.params[key]) : r.params[key])) };
-}
-
-function drawPareto(s, done) {
-  $("pareto-box").hidden = s.directions.length < 2;
-  if (s.directions.length < 2) return;
-  const signs = s.directions.map((d) => (d === "maximize" ? -1 : 1));
-  const points = done.filter((r) => typeof r.values[1] === "number");
-  const dominated = (a, b) => signs.every((g, i) => g * b.values[i] <= g * a.values[i])
-    && signs.some((g, i) => g * b.values[i] < g * a.values[i]);
-  const front = points.filter((a) => !points.some((b) => dominated(a, b)));
-  const names = (s.metrics || []).map(plain);
-  Plotly.react("pareto", [
-    { x: points.map((r) => r.values[0]), y: points.map((r) => r.values[1]), mode: "markers", name: "trials", type: "scatter" },
-    { x: front.map((r) => r.values[0]), y: front.map((r) => r.values[1]), mode: "markers", name: "Pareto front",
-      text: front.map((r) => `#${r.number}`), marker: { size: 10, color: "#d62728" } },
-  ], layout({ xaxis: { title: { text: names[0] || "objective 0" } }, yaxis: { title: { text: names[1] || "objective 1" } } }), config);
-}
-
-function fillSelect(id, keys, pick = 0) {
-  const select = $(id);
-  if (select.options.length === keys.length) return;
-  select.replaceChildren(...keys.map((k) => el("option", { value: k }, k)));
-  if (keys[pick]) select.value = keys[pick];
-}
-
-function drawSlice() {
-  const key = $("slice-key").value;
-  if (!key) return;
-  const rows = complete().filter((r) => key in r.params);
-  Plotly.react("slice", [{ x: rows.map((r) => (typeof r.params[key] === "string" ? plain(r.params[key]) : r.params[key])),
-    y: rows.map((r) => r.values[0]), mode: "markers", type: "scatter", marker: { color: rows.map((r) => r.number) } }],
-  layout({ xaxis: { title: { text: plain(key) }, type: page.summary.space[key].log ? "log" : "-" } }), config);
-}
-
-function drawContour() {
-  const [x, y] = [$("contour-x").value, $("contour-y").value];
-  const rows = complete().filter((r) => typeof r.params[x] === "number" && typeof r.params[y] === "number");
-  if (!rows.length) {
-    $("contour").replaceChildren(el("p", { class: "muted" }, "contour needs two numeric parameters"));
-    return;
-  }
-  $("contour").replaceChildren();
-  Plotly.react("contour", [
-    { type: "contour", x: rows.map((r) => r.params[x]), y: rows.map((r) => r.params[y]), z: rows.map((r) => r.values[0]) },
-    { x: rows.map((r) => r.params[x]), y: rows.map((r) => r.params[y]), mode: "markers", marker: { color: "#fff", size: 4 } },
-  ], layout({ xaxis: { title: { text: plain(x) } }, yaxis: { title: { text: plain(y) } } }), config);
-}
-
-async function drawImportance() {
-  const reply = await (await fetch("/api/importance")).json();
-  if (reply.error) {
-    $("importance").replaceChildren(el("p", { class: "error" }, reply.error));
-    return;
-  }
-  $("importance").replaceChildren();
-  const keys = Object.keys(reply.importance).reverse();
-  Plotly.react("importance", [{ type: "bar", orientation: "h", y: keys.map(plain),
-    x: keys.map((k) => reply.importance[k]) }], layout({ margin: { l: 200, r: 20, t: 10, b: 40 } }), config);
-}
-
+$("find").onclick = () => find($("find-number").value);
 $("slice-key").onchange = drawSlice;
 $("slice-go").onclick = drawSlice;
 $("contour-go").onclick = drawContour;

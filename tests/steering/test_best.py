@@ -1,0 +1,107 @@
+"""A trial failed by hand (``hydratune steer fail``) is never the best: the results file,
+``hydratune export``, the report and ``steer show`` all name the next best, and each says once
+which trial was passed over and why."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState, create_trial
+
+from helpers import load, run_steer
+from hydratune.steering import best_trial, best_trials, passed_over, write_action
+
+REASON = "the data loader skipped half the set"
+
+
+def hydratune(cwd, *words) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "hydratune", *map(str, words)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return " ".join((done.stdout + done.stderr).split())
+
+
+@pytest.fixture
+def failed_best(sweep, tmp_path):
+    """A sweep of 6 trials whose best was then failed by hand; (best, next best) numbers."""
+    sweep(["hydra.sweeper.n_trials=6"])
+    complete = load("quadratic", tmp_path).get_trials(states=(TrialState.COMPLETE,))
+    ranked = sorted(complete, key=lambda t: (t.value, t.number))
+    said = run_steer(tmp_path, "sweeps/quadratic", "fail", ranked[0].number, REASON)
+    assert said.returncode == 0, said.stderr
+    return ranked[0].number, ranked[1].number
+
+
+def test_the_results_file_names_the_next_best_and_why(sweep, tmp_path, failed_best):
+    failed, next_best = failed_best
+    fixed = run_steer(tmp_path, "sweeps/quadratic", "fix", "x=5", "y=4", "kind=a")  # a bad one
+    assert fixed.returncode == 0, fixed.stderr
+    sweep(["hydra.sweeper.n_trials=7"])  # the sweep goes on: the results file is written again
+    study = load("quadratic", tmp_path)
+    assert study.best_trial.number == failed  # Optuna still names it
+    results = yaml.safe_load((tmp_path / "sweeps/quadratic/optimization_results.yaml").read_text())
+    assert results["best_trial_number"] == next_best
+    assert results["best_excludes"] == f"not counted as best, failed by hand: #{failed} ({REASON})"
+    best_config = yaml.safe_load((tmp_path / "sweeps/quadratic/best_config.yaml").read_text())
+    assert best_config["x"] == study.trials[next_best].params["x"]
+
+
+def test_export_writes_the_next_best_and_says_why_once(tmp_path, failed_best):
+    failed, next_best = failed_best
+    said = hydratune(tmp_path, "export", "sweeps/quadratic", "--to", tmp_path / "e/best.yaml")
+    assert said.count(REASON) == 1 and f"#{failed} ({REASON})" in said
+    assert f"# Trial #{next_best} of study 'quadratic'" in (tmp_path / "e/best.yaml").read_text()
+
+
+def test_the_report_names_the_next_best_and_lists_the_failed_one_with_its_reason(
+    tmp_path, failed_best
+):
+    failed, next_best = failed_best
+    hydratune(tmp_path, "report", "sweeps/quadratic", "--no-png", "--out", tmp_path / "r")
+    markdown = (tmp_path / "r/report.md").read_text()
+    assert f"- **best**: trial #{next_best}: " in markdown
+    assert f"- **note**: not counted as best, failed by hand: #{failed}\n" in markdown
+    assert f"| #{failed} | failed by hand | {REASON} |" in markdown
+    top = markdown.split("Top ")[1].split("Pruned and failed")[0]
+    assert f"| #{failed} |" not in top
+
+
+def test_steer_show_names_the_next_best_and_the_reason_once(tmp_path, failed_best):
+    failed, next_best = failed_best
+    said = hydratune(tmp_path, "steer", "sweeps/quadratic", "show")
+    assert f"best so far: #{next_best} value" in said
+    assert f"(not counted as best, failed by hand: #{failed})" in said
+    assert said.count(REASON) == 1  # in the steering log
+
+
+def two_objective_study(*values: tuple[float, float]) -> optuna.Study:
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    for pair in values:
+        study.add_trial(create_trial(values=list(pair)))
+    return study
+
+
+def test_the_front_without_a_trial_failed_by_hand_gains_the_trials_it_dominated():
+    study = two_objective_study((1, 1), (2, 2), (3, 0), (2, 2))
+    assert [t.number for t in best_trials(study)] == [0, 2]
+    write_action(study, "fail", {"trial": 0, "reason": "wrong"}, "fail #0: wrong", 4)
+    assert [t.number for t in best_trials(study)] == [1, 2, 3]  # equal values: both on it
+    assert passed_over(study) == "not counted as best, failed by hand: #0 (wrong)"
+    assert best_trial(study) is None  # no single best for two objectives
+
+
+def test_a_trial_failed_by_hand_that_was_not_best_is_not_mentioned():
+    study = optuna.create_study()
+    for value in (3.0, 1.0, 2.0):
+        study.add_trial(create_trial(value=value))
+    write_action(study, "fail", {"trial": 0, "reason": "wrong"}, "fail #0: wrong", 3)
+    assert best_trial(study).number == 1 and passed_over(study) is None
