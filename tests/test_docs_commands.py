@@ -119,13 +119,30 @@ def study(project: Path, name: str) -> optuna.Study:
     return load_study(str(project / "outputs/hydratune.journal"), name)
 
 
-def _sweep_dir_files(project: Path) -> None:
+def _sweep_dir_files(project: Path, output: str) -> None:
     sweep_dir = project / "outputs/sweeps/mlp_digits"
     for name in ("optimization_results.yaml", "best_config.yaml", "multirun.yaml"):
         assert (sweep_dir / name).is_file(), name
     assert (project / "conf/experiment/mlp_digits_best.yaml").is_file()  # export_best: true
     results = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
-    assert results["best_trial_number"] == study(project, "mlp_digits").best_trial.number
+    best = study(project, "mlp_digits").best_trial
+    assert (results["best_trial_number"], results["best_value"], results["best_params"]) == (
+        best.number,
+        best.value,
+        best.params,
+    )
+    assert "--config-name best_config" in output  # how to rerun the best trial
+
+
+def _best_of_the_complete(name: str) -> Callable[[Path, str], None]:
+    def check(project: Path, output: str) -> None:
+        results = yaml.safe_load(
+            (project / f"outputs/sweeps/{name}/optimization_results.yaml").read_text()
+        )
+        values = [t.value for t in study(project, name).trials if t.state == TrialState.COMPLETE]
+        assert results["best_value"] == max(values)  # the direction the objective gives
+
+    return check
 
 
 def _maximises(name: str) -> Callable[[Path, str], None]:
@@ -156,10 +173,13 @@ def _says(*lines: str) -> Callable[[Path, str], None]:
 CLAIMS: list[tuple[str, Callable[[Path, str], None]]] = [
     (
         "hydratune -m sweep=mlp_digits",
-        lambda p, o: (_sweep_dir_files(p), _maximises("mlp_digits")(p, o)),
+        lambda p, o: (_sweep_dir_files(p, o), _maximises("mlp_digits")(p, o)),
     ),
     ("hydratune -m sweep=mlp_digits hydra.sweeper.n_trials=50", _ended("mlp_digits", 3)),
-    ("hydratune -m model=cnn", _maximises("hydratune")),
+    (
+        "hydratune -m model=cnn",
+        lambda p, o: (_maximises("hydratune")(p, o), _best_of_the_complete("hydratune")(p, o)),
+    ),
     ("hydratune --help", _says("report", "steer", "== Configuration groups ==")),
     (
         "hydratune report outputs/sweeps/mlp_digits",
