@@ -30,7 +30,7 @@ services:
 test: setup services
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
-# The inner loop, on both cores (164 s for 679 tests on 2 cores, 2026-12-02; the target is 90 s): no services, browsers, Ray, benchmarks, Lightning
+# The inner loop, on both cores (149 s for 679 tests on 2 cores, 2026-12-02 23:30, 164 s before; the target is 90 s): no services, browsers, Ray, benchmarks, Lightning
 # sweeps, local worker pools or subprocess apps that import torch (`slow`). Find what
 # dominates with: pytest --durations=30 -m "$(FAST)"
 FAST := not slow and not postgres and not chromium and not ray and not slurm and not mlflow and not bench

@@ -240,8 +240,8 @@ def outside_task_ms(rows: list[dict]) -> Figure:
 
 def run(quick: bool) -> dict[str, Any]:
     threads = pin_threads(1)
-    n_trials, epochs, reps = (5, 2, 1) if quick else (50, 10, 3)
-    memory_trials = 30 if quick else 1000
+    n_trials, epochs, reps = (3, 1, 1) if quick else (50, 10, 3)
+    memory_trials = 10 if quick else 1000
     # Warm-up (Lightning's first fit in this process), and the space hydratune searches.
     first = hydratune_run(2, 1)["space"]
     space = {key: optuna.distributions.json_to_distribution(d) for key, d in first.items()}

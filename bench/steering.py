@@ -123,7 +123,7 @@ def rdb_poll_ms(url: str, k: int, calls: int) -> Figure:
 
 
 def run(quick: bool) -> dict[str, Any]:
-    n, reps, k = (20, 2, 21) if quick else (200, 5, 101)  # k odd: fix/unfix pairs + n_trials
+    n, reps, k = (20, 1, 21) if quick else (200, 5, 101)  # k odd: fix/unfix pairs + n_trials
     contenders = {
         "no polling": contender(n, False, 0),
         "polling": contender(n, True, 0),

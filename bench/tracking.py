@@ -2,7 +2,7 @@
 ``logger=mlflow``, into the local store (SQLite under ``outputs/``) and into a server.
 
     .venv/bin/python -m bench.tracking            # 12 trials x 3 repetitions per contender
-    .venv/bin/python -m bench.tracking --quick    # 3 trials x 1: checks it runs
+    .venv/bin/python -m bench.tracking --quick    # 2 trials of 1 epoch x 1: checks it runs
 
 Contenders run interleaved (csv, local, server, csv, ...) in this process with the in-process
 launcher, each sweep in a fresh working directory. Per-trial cost is read from the study: first
@@ -65,7 +65,7 @@ def _sweep_with(logger: str, tracking_uri: str | None, n_trials: int, epochs: in
 
 def run(quick: bool) -> dict[str, Any]:
     threads = pin_threads(1)
-    n_trials, epochs, reps = (3, 2, 1) if quick else (12, 5, 3)
+    n_trials, epochs, reps = (2, 1, 1) if quick else (12, 5, 3)
     sys.path.insert(0, str(REPO / "tests"))  # the tests' MLflow server, started the same way
     from services import mlflow_server
 

@@ -17,8 +17,9 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 # Under pytest-xdist (``-n 2 --dist loadgroup``), the tests of each service run on one worker,
 # which starts that service once (a second Slurm cluster or Ray runtime would compete for the
-# same two cores); the other tests are shared out one by one.
-SERVICE_MARKERS = ("postgres", "chromium", "ray", "slurm", "mlflow", "bench")
+# same two cores); the other tests are shared out one by one. The benchmarks (``bench``) share
+# no service: each quick run is its own test, so both workers take them.
+SERVICE_MARKERS = ("postgres", "chromium", "ray", "slurm", "mlflow")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -27,6 +27,11 @@ from hydratune.space.grammar import make_parser
 TEST_CONF = Path(__file__).parent / "conf"
 APPS = Path(__file__).parent / "apps"
 REPO = Path(__file__).parents[1]
+# The app's own config writes the end-of-sweep report's PNG figures (report_png), which start a
+# headless browser through kaleido: about 5 s a sweep. The report has its own tests
+# (tests/insight/test_report.py); other sweeps in this process leave the PNGs out unless they
+# set report_png themselves (tests/conf's apps turn the report off altogether).
+NO_PNG = "hydra.sweeper.report_png=false"
 
 
 def quadratic(cfg: DictConfig) -> float:
@@ -53,6 +58,8 @@ def multirun(
     config_dir: Path = TEST_CONF,
 ) -> Any:
     """``app -m *overrides`` in this process, the way the command line runs it."""
+    if config_dir == REPO / "conf" and not any("report_png" in o for o in overrides):
+        overrides = [*overrides, NO_PNG]
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         hydra = GlobalHydra.instance().hydra
         try:

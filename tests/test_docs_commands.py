@@ -23,6 +23,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from helpers import REPO
+from hydratune.storage import load_study, open_storage
 
 pytestmark = pytest.mark.slow
 
@@ -115,18 +116,33 @@ def with_budget(argv: list[str]) -> list[str]:
 
 
 def study(project: Path, name: str) -> optuna.Study:
-    from hydratune.storage import load_study
-
     return load_study(str(project / "outputs/hydratune.journal"), name)
 
 
-def _sweep_dir_files(project: Path) -> None:
+def _sweep_dir_files(project: Path, output: str) -> None:
     sweep_dir = project / "outputs/sweeps/mlp_digits"
     for name in ("optimization_results.yaml", "best_config.yaml", "multirun.yaml"):
         assert (sweep_dir / name).is_file(), name
     assert (project / "conf/experiment/mlp_digits_best.yaml").is_file()  # export_best: true
     results = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
-    assert results["best_trial_number"] == study(project, "mlp_digits").best_trial.number
+    best = study(project, "mlp_digits").best_trial
+    assert (results["best_trial_number"], results["best_value"], results["best_params"]) == (
+        best.number,
+        best.value,
+        best.params,
+    )
+    assert "--config-name best_config" in output  # how to rerun the best trial
+
+
+def _best_of_the_complete(name: str) -> Callable[[Path, str], None]:
+    def check(project: Path, output: str) -> None:
+        results = yaml.safe_load(
+            (project / f"outputs/sweeps/{name}/optimization_results.yaml").read_text()
+        )
+        values = [t.value for t in study(project, name).trials if t.state == TrialState.COMPLETE]
+        assert results["best_value"] == max(values)  # the direction the objective gives
+
+    return check
 
 
 def _maximises(name: str) -> Callable[[Path, str], None]:
@@ -157,10 +173,13 @@ def _says(*lines: str) -> Callable[[Path, str], None]:
 CLAIMS: list[tuple[str, Callable[[Path, str], None]]] = [
     (
         "hydratune -m sweep=mlp_digits",
-        lambda p, o: (_sweep_dir_files(p), _maximises("mlp_digits")(p, o)),
+        lambda p, o: (_sweep_dir_files(p, o), _maximises("mlp_digits")(p, o)),
     ),
     ("hydratune -m sweep=mlp_digits hydra.sweeper.n_trials=50", _ended("mlp_digits", 3)),
-    ("hydratune -m model=cnn", _maximises("hydratune")),
+    (
+        "hydratune -m model=cnn",
+        lambda p, o: (_maximises("hydratune")(p, o), _best_of_the_complete("hydratune")(p, o)),
+    ),
     ("hydratune --help", _says("report", "steer", "== Configuration groups ==")),
     (
         "hydratune report outputs/sweeps/mlp_digits",
@@ -188,16 +207,12 @@ def _file(project: Path, path: str) -> None:
     assert (project / path).is_file(), path
 
 
-def documented_blocks() -> list[tuple[str, list[str]]]:
-    """(where, commands) of each block that runs, in the docs' order (README first, its inline
-    commands after its blocks, then the docs/ pages); each block starts in the project dir."""
-    blocks = []
-    for page in PAGES:
-        blocks += [
-            (f"{b.page.name}:{b.line}", b.commands) for b in bash_blocks(page) if not b.not_run
-        ]
-        if page.name == "README.md":
-            blocks.append(("README.md inline", inline_commands(page)))
+def documented_blocks(page: Path) -> list[tuple[str, list[str]]]:
+    """(where, commands) of each block of ``page`` that runs, in its order (the README's inline
+    commands after its blocks); each block starts in the project dir."""
+    blocks = [(f"{b.page.name}:{b.line}", b.commands) for b in bash_blocks(page) if not b.not_run]
+    if page.name == "README.md":
+        blocks.append(("README.md inline", inline_commands(page)))
     return blocks
 
 
@@ -210,13 +225,26 @@ def test_every_bash_block_in_the_docs_runs_or_says_why_not():
         and not all(c.split()[0] in ("hydratune", "optuna") for c in b.commands)
     ]
     assert silent == []
+    # every block of the README and docs/steering.md, and the inline ones, are found
+    assert sum(len(c) for page in PAGES for _, c in documented_blocks(page)) >= 30
 
 
-@pytest.mark.timeout(1800)  # about 35 commands, each a fresh process that imports torch
-def test_the_docs_commands_run_as_written_and_do_what_the_docs_say(tmp_path):
+# A page of docs/ continues from the README's first sweep: where its commands name that sweep's
+# outputs, its project runs the sweep first.
+README_SWEEP = ("outputs/sweeps/mlp_digits", ("README.md sweep", ["hydratune -m sweep=mlp_digits"]))
+
+
+@pytest.mark.timeout(1800)  # up to about 25 commands, each a fresh process that imports torch
+@pytest.mark.parametrize("page", [p for p in PAGES if documented_blocks(p)], ids=lambda p: p.name)
+def test_the_docs_commands_run_as_written_and_do_what_the_docs_say(tmp_path, page):
+    """Each page in its own fresh project, so pytest-xdist shares the pages out."""
     project = tmp_path
+    blocks = documented_blocks(page)
+    named, given = README_SWEEP
+    if page.name != "README.md" and any(named in c for _, cs in blocks for c in cs):
+        blocks.insert(0, given)
     ran = []
-    for where, commands in documented_blocks():
+    for where, commands in blocks:
         cwd = project
         for command in commands:
             for argv in runs(command):
@@ -229,8 +257,13 @@ def test_the_docs_commands_run_as_written_and_do_what_the_docs_say(tmp_path):
                 if claimed is not None:
                     dict(CLAIMS)[claimed](project, output)
                 ran.append(argv)
-    assert len(ran) >= 30  # every block of the README and docs/steering.md, and the inline ones
-    assert not [t for t in study(project, "mlp_digits").trials if t.state == TrialState.RUNNING]
+    assert ran
+    journal = project / "outputs/hydratune.journal"
+    if journal.exists():  # no sweep the page ran is left with a trial RUNNING
+        storage = open_storage(str(journal))
+        for summary in optuna.get_all_study_summaries(storage):
+            trials = study(project, summary.study_name).trials
+            assert not [t.number for t in trials if t.state == TrialState.RUNNING], summary
 
 
 def run(argv: list[str], cwd: Path, where: str, fails_with: str | None) -> str:

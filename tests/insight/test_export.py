@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from helpers import REPO, TINY_SWEEP, load, multirun
+from helpers import NO_PNG, REPO, TINY_SWEEP, load, multirun
 from hydratune.insight.export import (
     ExportError,
     default_target,
@@ -37,7 +37,7 @@ def conf(tmp_path) -> Path:
 @pytest.fixture
 def lightning_sweep(tmp_path, conf, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    multirun(TINY_SWEEP, task=train, config_name="train", config_dir=conf)
+    multirun([*TINY_SWEEP, NO_PNG], task=train, config_name="train", config_dir=conf)
     return tmp_path / "outputs" / "sweeps" / "mlp_digits"
 
 

@@ -43,6 +43,7 @@ def member(trial) -> int:
     return trial.user_attrs[SEGMENT]["member"]
 
 
+@pytest.mark.slow  # 12 Lightning trials
 def test_an_exploit_continues_from_the_copied_epoch_with_the_sources_weights(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     sweep("hydra.sweeper.n_trials=12", "hydra.sweeper.scheduler.explore=[]")  # exploit only
@@ -76,6 +77,7 @@ def test_an_exploit_continues_from_the_copied_epoch_with_the_sources_weights(tmp
     assert compared, "no exploit had a twin to compare with"
 
 
+@pytest.mark.slow  # 10 Lightning trials
 def test_by_default_explore_changes_only_float_keys_so_the_copied_weights_still_load(
     tmp_path, monkeypatch
 ):

@@ -75,6 +75,7 @@ def test_a_continued_run_without_the_random_state_drifts_from_the_uninterrupted_
     assert first == whole[:2] and rest != whole[2:]
 
 
+@pytest.mark.slow  # the hydratune command: a process that imports torch
 def test_ckpt_save_never_replaces_a_file_of_the_users(tmp_path):
     data = tmp_path / "data.csv"
     data.write_bytes(b"a,b\n1,2\n")

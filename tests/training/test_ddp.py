@@ -18,7 +18,7 @@ import torch.distributed as dist
 from lightning.pytorch.demos.boring_classes import BoringModel
 from optuna.trial import TrialState
 
-from helpers import REPO, TINY_SWEEP, load, multirun, wait_for
+from helpers import NO_PNG, REPO, TINY_SWEEP, load, multirun, wait_for
 from hydratune.training.distributed import RanksEndTogether
 from hydratune.training.task import train
 
@@ -29,9 +29,10 @@ HYDRATUNE = Path(sys.executable).with_name("hydratune")  # the command the READM
 
 
 def hydratune_multirun(cwd: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
-    """``hydratune -m`` the tiny sweep; ``overrides`` of its keys win, as on a command line."""
+    """``hydratune -m`` the tiny sweep, without the report's PNGs; ``overrides`` of its keys win,
+    as on a command line."""
     return subprocess.run(
-        [str(HYDRATUNE), "-m", *TINY_SWEEP, *overrides],
+        [str(HYDRATUNE), "-m", *TINY_SWEEP, NO_PNG, *overrides],
         cwd=cwd,
         capture_output=True,
         text=True,

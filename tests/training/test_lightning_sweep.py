@@ -1,15 +1,10 @@
-"""Real Lightning sweeps on digits (tiny trials): the CLI end to end, pruning from inside
-Lightning in this process, in worker processes and under DDP, and NaN metrics."""
+"""Real Lightning sweeps on digits (tiny trials): pruning from inside Lightning in this process,
+in worker processes and under DDP, and NaN metrics. The CLI end to end (the README's sweeps:
+results that match the stored study, the objective's direction) is tests/test_docs_commands.py."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-import yaml
-from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from helpers import REPO, load, multirun
@@ -28,56 +23,6 @@ def lightning_sweep(overrides: list[str]) -> None:
         config_name="train",
         config_dir=REPO / "conf",
     )
-
-
-@pytest.mark.slow
-def test_cli_sweep_writes_results_matching_the_stored_study(tmp_path):
-    cmd = [
-        sys.executable,
-        "-m",
-        "hydratune",
-        "-m",
-        "sweep=mlp_digits",
-        "hydra.sweeper.n_trials=3",
-        *TINY,
-    ]
-    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = yaml.safe_load(
-        (tmp_path / "outputs/sweeps/mlp_digits/optimization_results.yaml").read_text()
-    )
-    best = load("mlp_digits", tmp_path).best_trial
-    assert (out["best_trial_number"], out["best_value"], out["best_params"]) == (
-        best.number,
-        best.value,
-        best.params,
-    )
-    assert "--config-name best_config" in done.stdout + done.stderr
-
-
-@pytest.mark.slow
-def test_a_sweep_typed_on_the_command_line_maximises_the_objectives_metric(tmp_path):
-    # README: hydratune -m model=cnn 'model.channels=choice(8,16,32)' 'model.optimizer.lr=...'
-    readme = [
-        "model=cnn",
-        "model.channels=choice(8,16,32)",
-        "model.optimizer.lr=tag(log,interval(1e-4,1e-1))",
-    ]
-    command = [str(Path(sys.executable).with_name("hydratune")), "-m", *readme]
-    done = subprocess.run(
-        [*command, "hydra.sweeper.n_trials=3", *TINY],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    study = load("hydratune", tmp_path)
-    assert study.direction == StudyDirection.MAXIMIZE  # objective.direction: maximize (val/acc)
-    out = yaml.safe_load(
-        (tmp_path / "outputs/sweeps/hydratune/optimization_results.yaml").read_text()
-    )
-    assert out["best_value"] == max(t.value for t in study.trials if t.state == TrialState.COMPLETE)
 
 
 @pytest.mark.slow
