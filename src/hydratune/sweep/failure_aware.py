@@ -22,9 +22,9 @@ from optuna.samplers import BaseSampler
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from hydratune import compat
+from hydratune import compat, steering
 from hydratune.optuna_classes import WrappedSampler
-from hydratune.steering import counts_toward_n_trials, read_state
+from hydratune.steering import counts_toward_n_trials
 
 # Samplers that learn from completed trials and keep returning to a failing region (random,
 # grid and QMC ignore trials), with how many bad trials one failure weighs as. TPE draws
@@ -100,7 +100,7 @@ class FailureAwareSampler(WrappedSampler):
             # Samplers read the trials several times per trial through Optuna's per-ask cache
             # (the same list each time): present that list once, not once per read.
             if self._presented is None or self._presented[0] is not trials:
-                by_hand = read_state(compat.study_user_attrs(study)).failed
+                by_hand = steering.failed_by_hand(study)
                 shown = present_failures(trials, directions, self.weight, by_hand)
                 self._presented = (trials, shown)
             return self._presented[1]

@@ -23,9 +23,9 @@ from hydratune.attrs import OUTPUT_DIR, OVERRIDES
 from hydratune.insight import rerun_command, running_app
 from hydratune.steering import (
     best_trials,
-    failed_by_hand,
     finished_count,
     passed_over,
+    read_state,
     steering_summary,
     study_n_trials,
 )
@@ -52,7 +52,7 @@ def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> dic
     # as the loop, the live view and `hydratune steer show` count them
     results.update(finished=finished_count(trials), n_trials_in_force=study_n_trials(attrs))
 
-    failed = failed_by_hand(study)
+    failed = read_state(attrs).failed  # failed by hand: the attributes read above
     front = best_trials(study, trials, failed)  # the one best trial for one objective
     if not front:
         log.warning("study '%s' has no complete trial that counts yet", study.study_name)
