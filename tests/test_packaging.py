@@ -28,7 +28,7 @@ def requirement(name: str) -> Requirement:
 def test_the_optuna_range_in_pyproject_includes_the_tested_version_and_excludes_optuna_4():
     optuna = requirement("optuna")
     assert optuna.specifier.contains(version("optuna")), (optuna, version("optuna"))
-    assert not optuna.specifier.contains("4.5.0")  # compat.py relies on Optuna 5 internals
+    assert not optuna.specifier.contains("4.5.0")  # compat/ relies on Optuna 5 internals
 
 
 @pytest.mark.slow  # builds a wheel and a venv, then trains three tiny trials

@@ -1,0 +1,238 @@
+"""Optuna's private APIs: the study's storage and ids, the atomic pop of a waiting trial, a
+sampler's view of the trials, batched user attributes, the gRPC storage proxy's parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported where used: the Hydra plugin module imports this one, not Optuna
+    import optuna
+    from optuna.distributions import BaseDistribution
+    from optuna.storages import BaseStorage
+    from optuna.trial import FrozenTrial
+
+
+def pop_waiting_trial(
+    study: optuna.Study, which: Callable[[FrozenTrial], bool] | None = None
+) -> optuna.Trial | None:
+    """The next waiting (queued) trial, taken atomically, or None; never a fresh trial.
+
+    ``Study._pop_waiting_trial_id``: the atomic pop ``study.ask`` itself uses, which keeps
+    workers on a grid from taking the same point. With ``which``, only a waiting trial it
+    accepts is taken (the points ``hydratune steer enqueue`` queued, ahead of the grid), the
+    same way (``Study._storage``, ``Study._study_id``, ``FrozenTrial._trial_id``).
+    """
+    from optuna import Trial
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    if which is None:
+        trial_id = study._pop_waiting_trial_id()
+        return None if trial_id is None else Trial(study, trial_id)
+    waiting = study._storage.get_all_trials(
+        study._study_id, deepcopy=False, states=(TrialState.WAITING,)
+    )
+    for trial in waiting:
+        if not which(trial):
+            continue
+        try:  # False, or an error, when another worker took or finished it first
+            if study._storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
+                return Trial(study, trial._trial_id)
+        except UpdateFinishedTrialError:
+            continue
+    return None
+
+
+def trial_by_number(study: optuna.Study, number: int) -> optuna.Trial:
+    """A live ``Trial`` handle for trial ``number`` of ``study`` (in any process).
+
+    ``Study._storage`` and ``Study._study_id``: Optuna has no public way to rebuild a trial
+    handle that reports and prunes from another process.
+    """
+    from optuna import Trial
+
+    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    return Trial(study, trial_id)
+
+
+def storage_of(study: optuna.Study) -> BaseStorage:
+    """The storage behind ``study`` (``Study._storage``), to update a trial by its id."""
+    return study._storage
+
+
+def cached_storage(storage: BaseStorage) -> BaseStorage:
+    """``storage`` behind Optuna's trial cache, as ``create_study``/``load_study`` put an RDB
+    storage (``optuna.storages.get_storage``, "only for internal usage"; ``_CachedStorage``).
+
+    The sweep reads a study's trials before opening it (the space-change check); opened on the
+    same cached storage, the study then fetches only trials new or unfinished since, instead of
+    every trial again (seconds for a study of thousands on PostgreSQL). Other storages are
+    returned as they are.
+    """
+    from optuna.storages import get_storage
+
+    return get_storage(storage)
+
+
+def study_user_attrs(study: optuna.Study) -> dict[str, Any]:
+    """The study's user attributes as the storage holds them (``Study._storage``,
+    ``Study._study_id``), without ``Study.user_attrs``' deep copy: the sweep loop reads them
+    before every trial (steering). Read-only: never modify the dict returned."""
+    return study._storage.get_study_user_attrs(study._study_id)
+
+
+def rdb_user_attr_count(study: optuna.Study, prefix: str) -> int | None:
+    """How many study user attributes start with ``prefix``, by one SQL ``count`` on Optuna's
+    ``study_user_attributes`` table; None unless the study is in an RDB storage.
+
+    ``optuna.storages._CachedStorage._backend`` and ``RDBStorage.engine``: Optuna's RDB reads
+    of user attributes build an ORM object per row (milliseconds per read on PostgreSQL); the
+    sweep loop asks this before every trial whether steering changed.
+    """
+    from optuna.storages import RDBStorage
+
+    storage = getattr(study._storage, "_backend", study._storage)
+    if not isinstance(storage, RDBStorage):
+        return None
+    from sqlalchemy import text  # only for RDB storages: importing it takes a while
+
+    query = text(
+        "SELECT count(*) FROM study_user_attributes WHERE study_id = :study AND key LIKE :prefix"
+    )
+    with storage.engine.connect() as connection:
+        return int(
+            connection.execute(query, {"study": study._study_id, "prefix": prefix + "%"}).scalar()
+        )
+
+
+def set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+    """``trial.set_user_attr`` for each of ``attrs``, in one write: on a journal one append (one
+    file lock), its records still one key each as Optuna's replay requires
+    (``JournalStorage._backend``, ``_replay_result``, ``_thread_lock``, ``_sync_with_backend``);
+    on a database one transaction (``_CachedStorage._backend``, ``_create_scoped_session``,
+    ``RDBStorage._set_trial_attr_without_commit``). Other storages: one call per key."""
+    from optuna.storages import RDBStorage
+    from optuna.storages.journal import JournalStorage
+    from optuna.storages.journal._storage import JournalOperation
+
+    storage = trial.storage
+    backend = getattr(storage, "_backend", storage)
+    if isinstance(backend, RDBStorage) and len(attrs) > 1:
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+
+        with _create_scoped_session(backend.scoped_session, True) as session:
+            for key, value in attrs.items():
+                backend._set_trial_attr_without_commit(
+                    session, models.TrialUserAttributeModel, trial._trial_id, key, value
+                )
+        trial._cached_frozen_trial.user_attrs.update(attrs)
+        return
+    if not isinstance(storage, JournalStorage) or len(attrs) < 2:
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return
+    worker = storage._replay_result.worker_id
+    logs = [
+        {
+            "op_code": JournalOperation.SET_TRIAL_USER_ATTR,
+            "worker_id": worker,
+            "trial_id": trial._trial_id,
+            "user_attr": {key: value},
+        }
+        for key, value in attrs.items()
+    ]
+    with storage._thread_lock:
+        storage._backend.append_logs(logs)
+        storage._sync_with_backend()
+    trial._cached_frozen_trial.user_attrs.update(attrs)
+
+
+def trial_id(trial: FrozenTrial | optuna.Trial) -> int:
+    """The storage id of a trial (``FrozenTrial._trial_id``, ``Trial._trial_id``), to read or
+    update it in the storage."""
+    return trial._trial_id
+
+
+def grid_of(sampler: optuna.samplers.GridSampler) -> dict[str, list[Any]]:
+    """The grid a ``GridSampler`` was built with (``GridSampler._search_space``)."""
+    return dict(sampler._search_space)
+
+
+def distribution_contains(dist: BaseDistribution, value: Any) -> bool:
+    """Whether ``dist`` can produce ``value`` (``BaseDistribution._contains``: bounds, step
+    grid, choices), without asking a trial."""
+    try:
+        return bool(dist._contains(dist.to_internal_repr(value)))
+    except (ValueError, TypeError):
+        return False
+
+
+def trials_view(study: Any, present: Any) -> Any:
+    """``study`` as a sampler sees it, its trials passed through ``present`` (a function of the
+    list of trials): Optuna's samplers read trials with the private
+    ``Study._get_trials(deepcopy, states, use_cache)``; everything else is the study's own."""
+    return _TrialsView(study, present)
+
+
+class _TrialsView:
+    def __init__(self, study: Any, present: Any) -> None:
+        self._study, self._present = study, present
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _get_trials(
+        self, deepcopy: bool = True, states: Any = None, use_cache: bool = False
+    ) -> Any:
+        import copy
+
+        trials = self._present(self._study._get_trials(False, None, use_cache))
+        if states is not None:
+            trials = [t for t in trials if t.state in states]
+        return copy.deepcopy(trials) if deepcopy else trials
+
+    def get_trials(self, deepcopy: bool = True, states: Any = None) -> Any:
+        return self._get_trials(deepcopy, states)
+
+    @property
+    def trials(self) -> Any:
+        return self.get_trials()
+
+
+def grpc_proxy_server(storage: BaseStorage, server: Any) -> None:
+    """Add Optuna's storage proxy service for ``storage`` to a ``grpc.Server`` built by
+    hydratune, which sets its own options and interceptors (``run_grpc_proxy_server`` takes
+    neither): the private ``optuna.storages._grpc.servicer.OptunaStorageProxyService`` and
+    ``auto_generated.api_pb2_grpc.add_StorageServiceServicer_to_server``."""
+    from optuna.storages._grpc import servicer
+    from optuna.storages._grpc.auto_generated import api_pb2_grpc
+
+    api_pb2_grpc.add_StorageServiceServicer_to_server(
+        servicer.OptunaStorageProxyService(storage), server
+    )
+
+
+def grpc_proxy_client(host: str, port: int, channel: Any) -> BaseStorage:
+    """Optuna's ``GrpcStorageProxy`` for ``host:port`` talking through ``channel()`` (a
+    function returning a ``grpc.Channel``: with credentials, call metadata, retries), which
+    Optuna's own client cannot be given. It overrides the private ``GrpcStorageProxy._setup``
+    and builds ``api_pb2_grpc.StorageServiceStub`` and ``client.GrpcClientCache`` as it does."""
+    import warnings
+
+    from optuna.exceptions import ExperimentalWarning
+    from optuna.storages import GrpcStorageProxy
+    from optuna.storages._grpc.auto_generated import api_pb2_grpc
+    from optuna.storages._grpc.client import GrpcClientCache
+
+    class _Client(GrpcStorageProxy):
+        def _setup(self) -> None:
+            self._channel = channel()
+            self._stub = api_pb2_grpc.StorageServiceStub(self._channel)
+            self._cache = GrpcClientCache(self._stub)
+
+    with warnings.catch_warnings():  # experimental since Optuna 4.2: said in the docs
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        return _Client(host=host, port=port)
