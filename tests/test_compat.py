@@ -343,6 +343,21 @@ def test_copy_without_copies_all_but_one_key_with_the_flags_and_leaves_the_origi
     assert cfg.a.b == 1 and list(cfg) == ["a", "hydra", "c"] and cfg.hydra.job.name == "x"
 
 
+def test_set_values_sets_typed_nodes_as_an_assignment_does_and_validates():
+    from hydra.conf import HydraConf
+    from omegaconf.errors import ValidationError
+
+    by_assignment, by_set_values = (OmegaConf.structured(HydraConf) for _ in range(2))
+    values = {"job.num": 3, "job.id": 3, "overrides.task": ["x=1", "y=a"]}
+    for dotted, value in values.items():
+        OmegaConf.update(by_assignment, dotted, value, merge=False)
+    compat.set_values(by_set_values, values)  # _get_node, _set_value
+    assert by_set_values.job.id == "3"  # converted by the node's type (str)
+    assert OmegaConf.to_yaml(by_set_values) == OmegaConf.to_yaml(by_assignment)
+    with pytest.raises(ValidationError):
+        compat.set_values(by_set_values, {"job.num": "three"})
+
+
 class Mode(enum.Enum):
     RUN = 1
 

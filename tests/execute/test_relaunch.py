@@ -1,5 +1,5 @@
 """A process a trial's task starts with the app's command runs that trial (``execute.relaunch``):
-the job config travels in the environment while the trial runs, and only then."""
+the trial's job travels in the environment while the trial runs, and only then."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from helpers import TEST_CONF, composed
 from hydratune.attrs import JOB_ENV
 from hydratune.execute.job import job_output_dir
 from hydratune.execute.relaunch import job_in_environment, relaunched_job
+from hydratune.execute.trial_config import TrialConfigFactory
+from hydratune.space.grammar import make_parser
 
 
 def test_the_job_is_in_the_environment_only_while_it_runs_and_reads_back_typed(
@@ -19,14 +21,17 @@ def test_the_job_is_in_the_environment_only_while_it_runs_and_reads_back_typed(
 ):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(JOB_ENV, raising=False)
-    with composed(TEST_CONF, "quadratic") as (factory, _, _):
-        config = factory.make(["x=1.5"], job_num=4)
-        # a sweep dir that resolves differently in another process, as Hydra's default does
-        config.hydra.sweep.dir = "multirun/${now:%H-%M-%S-%f}"
-        config.hydra.mode = RunMode.MULTIRUN  # as the command line sets it
-        expected_dir = job_output_dir(config)
+    with composed(TEST_CONF, "quadratic") as (_, loader, master):
+        # the mode, an enum, as the sweeper sets it in every job's config
+        updates = {"hydra.mode": RunMode.MULTIRUN}
+        factory = TrialConfigFactory(loader, master, make_parser(loader), hydra_updates=updates)
+        trial_job = factory.job(["x=1.5"], job_num=4)
+        config = trial_job.build()
+        # the dir this process gave the trial travels with it: Hydra's default sweep dir
+        # (${now:...}) would resolve to another time in another process
+        expected_dir = job_output_dir(config) + "-" + str(os.getpid())
         assert relaunched_job() is None
-        with job_in_environment(config, expected_dir):
+        with job_in_environment(trial_job, expected_dir):
             job = relaunched_job()
         assert JOB_ENV not in os.environ
     assert job is not None

@@ -29,6 +29,7 @@ from hydratune.compat.omegaconf_api import (
     plain_container,
     plain_interpolated,
     plain_resolved_container,
+    set_values,
 )
 from hydratune.compat.optuna_api import (
     cached_storage,
@@ -72,6 +73,7 @@ __all__ = [
     "rdb_user_attr_count",
     "relaunches_command",
     "set_user_attrs",
+    "set_values",
     "storage_of",
     "study_user_attrs",
     "trial_by_number",

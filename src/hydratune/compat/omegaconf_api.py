@@ -152,3 +152,15 @@ def _omegaconf_str_representer() -> Any:
 # strings that would read back as numbers or bools, so hydratune's libyaml dump of
 # ``.hydra/*.yaml`` matches OmegaConf's own.
 omegaconf_str_representer = _omegaconf_str_representer()
+
+
+def set_values(node: Any, values: dict[str, Any]) -> None:
+    """Set existing nodes under ``node`` (dotted paths: ``job.num``) to plain values, validated
+    and converted by each node's own type as an assignment is (``_get_node``, ``_set_value``),
+    without ``__setattr__``'s wrapping and copying: ~0.3 ms a key on ``hydra``'s structured
+    nodes, every trial. The nodes must exist and be writable."""
+    for dotted, value in values.items():
+        target = node
+        for part in dotted.split("."):
+            target = target._get_node(part)
+        target._set_value(value)

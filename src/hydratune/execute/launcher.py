@@ -1,7 +1,8 @@
 """Where a trial's job runs: the contract every launcher implements.
 
 A launcher turns (trial number, overrides) into a ``Future`` of the job's ``JobResult``, so the
-sweep loop can keep several trials in flight and tell each one as soon as it ends.
+sweep loop can keep several trials in flight and tell each one as soon as it ends. It gets the
+job as a ``TrialJob`` and builds its config where the job runs.
 """
 
 from __future__ import annotations
@@ -10,14 +11,12 @@ from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import Any
 
-from omegaconf import DictConfig
-
 from hydratune.execute.job import JobResult
-from hydratune.execute.trial_config import TrialConfigFactory
+from hydratune.execute.trial_config import TrialConfigFactory, TrialJob
 
 
 class Launcher:
-    """Turns a trial into a running job: composes its config here, then ``start``s it."""
+    """Turns a trial into a running job: its ``TrialJob`` here, then ``start``s it."""
 
     def __init__(self, configs: TrialConfigFactory) -> None:
         self._configs = configs
@@ -27,15 +26,16 @@ class Launcher:
     ) -> Future[JobResult]:
         future: Future[JobResult] = Future()
         try:
-            config = self._configs.make(overrides, number, env)
+            job = self._configs.job(overrides, number, env)
         except Exception as error:  # the trial's config does not compose: the trial fails
             future.set_result(JobResult(error=error))
             return future
-        self.start(config, future)
+        self.start(job, future)
         return future
 
-    def start(self, config: DictConfig, future: Future[JobResult]) -> None:
-        """Run the job of ``config``; set ``future``'s result when it ends."""
+    def start(self, job: TrialJob, future: Future[JobResult]) -> None:
+        """Run ``job`` (its config built where it runs, a failure to build its result); set
+        ``future``'s result when it ends."""
         raise NotImplementedError
 
     def submitted(self, number: int) -> dict[str, Any]:

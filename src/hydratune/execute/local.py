@@ -20,13 +20,12 @@ from typing import Any
 
 from hydra.core.singleton import Singleton
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig
 
 from hydratune.execute import interrupts
 from hydratune.execute.job import JobResult, job_output_dir, run_trial_job
 from hydratune.execute.launcher import Launcher, describe
 from hydratune.execute.relaunch import job_in_environment
-from hydratune.execute.trial_config import TrialConfigFactory
+from hydratune.execute.trial_config import TrialConfigFactory, TrialJob
 from hydratune.execute.worker import init_worker, modules_to_preload, run_in_worker
 
 log = logging.getLogger(__name__)
@@ -46,9 +45,14 @@ class InProcessLauncher(Launcher):
         self._context = hydra_context
         self._task = task_function
 
-    def start(self, config: DictConfig, future: Future[JobResult]) -> None:
+    def start(self, job: TrialJob, future: Future[JobResult]) -> None:
+        try:
+            config = job.build()
+        except Exception as error:  # the trial's overrides do not apply: the trial fails
+            future.set_result(JobResult(error=error))
+            return
         output_dir = job_output_dir(config)
-        with job_in_environment(config, output_dir):  # for processes run with the app's command
+        with job_in_environment(job, output_dir):  # for processes run with the app's command
             future.set_result(run_trial_job(config, self._context, self._task, output_dir))
 
 
@@ -147,9 +151,9 @@ class ProcessPoolLauncher(Launcher):
             )
         return self._executors[slot]
 
-    def start(self, config: DictConfig, future: Future[JobResult]) -> None:
+    def start(self, job: TrialJob, future: Future[JobResult]) -> None:
         slot = self._free.pop(0)
-        inner = self._executor(slot).submit(run_in_worker, pickle.dumps(config))
+        inner = self._executor(slot).submit(run_in_worker, pickle.dumps(job))
         inner.add_done_callback(lambda done: self._finish(slot, done, future))
 
     def _finish(self, slot: int, done: Future[JobResult], future: Future[JobResult]) -> None:

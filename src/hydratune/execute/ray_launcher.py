@@ -19,23 +19,23 @@ from typing import Any
 
 from hydra.core.singleton import Singleton
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from hydratune.execute.job import JobResult
 from hydratune.execute.launcher import Launcher, describe
-from hydratune.execute.trial_config import TrialConfigFactory
+from hydratune.execute.trial_config import TrialConfigFactory, TrialJob
 from hydratune.execute.worker import init_worker, run_in_worker
 
 _WORKER_STATE: str | None = None  # digest of the sweep state this Ray worker was set up with
 
 
-def _run_trial(state: bytes, config: bytes, threads: int) -> JobResult:
+def _run_trial(state: bytes, job: bytes, threads: int) -> JobResult:
     global _WORKER_STATE
     digest = hashlib.sha1(state).hexdigest()
     if digest != _WORKER_STATE:
         init_worker(state, threads)
         _WORKER_STATE = digest
-    return run_in_worker(config)
+    return run_in_worker(job)
 
 
 class RayLauncher(Launcher):
@@ -65,11 +65,11 @@ class RayLauncher(Launcher):
             max_retries=0,
         )(_run_trial)
 
-    def start(self, config: DictConfig, future: Future[JobResult]) -> None:
+    def start(self, job: TrialJob, future: Future[JobResult]) -> None:
         from ray.exceptions import RayError, RayTaskError
 
-        config_bytes = pickle.dumps(config)
-        ray_future = self._remote.remote(self._state, config_bytes, self._threads).future()
+        job_bytes = pickle.dumps(job)
+        ray_future = self._remote.remote(self._state, job_bytes, self._threads).future()
 
         def finish(done: Future[JobResult]) -> None:
             error = done.exception()

@@ -33,7 +33,7 @@ from hydratune.attrs import JOB_CLUSTER, JOB_FOLDER, JOB_ID
 from hydratune.errors import FatalTrialError
 from hydratune.execute.job import JobResult, job_output_dir
 from hydratune.execute.launcher import Launcher
-from hydratune.execute.trial_config import TrialConfigFactory
+from hydratune.execute.trial_config import TrialConfigFactory, TrialJob
 from hydratune.execute.worker import init_worker, run_in_worker
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ _SHARED_KEYS = {
 _NOT_PASSED = {"_target_", "submitit_folder", "max_num_timeout"}
 
 
-def _run_trial(state: bytes, config: bytes, threads: int) -> JobResult:
+def _run_trial(state: bytes, job: bytes, threads: int) -> JobResult:
     """The job: set up Hydra's state from the sweep's, run the trial. A job out of time is
     lost, not a failure of its params: Slurm signals the time limit (``signal_delay_s`` before
     it) and submitit's handler raises ``UncompletedJobError`` in the trial, which still writes a
@@ -75,7 +75,7 @@ def _run_trial(state: bytes, config: bytes, threads: int) -> JobResult:
     from submitit.core.utils import UncompletedJobError
 
     init_worker(state, threads)
-    result = run_in_worker(config)
+    result = run_in_worker(job)
     if isinstance(result.error, UncompletedJobError):
         job_id = submitit.JobEnvironment().job_id
         result.error = RuntimeError(f"job {job_id} ended (TIMEOUT): {result.error}")
@@ -119,27 +119,31 @@ class SubmititLauncher(Launcher):
         self._thread = threading.Thread(target=self._watch, name="hydratune-submitit", daemon=True)
         self._thread.start()
 
-    def start(self, config: DictConfig, future: Future[JobResult]) -> None:
+    def start(self, job: TrialJob, future: Future[JobResult]) -> None:
         import submitit
 
-        number = int(config.hydra.job.num)
-        folder = Path(job_output_dir(config)) / ".submitit"
+        number = job.number
+        try:
+            folder = Path(job_output_dir(job.build())) / ".submitit"
+        except Exception as error:  # the trial's overrides do not apply: the trial fails
+            future.set_result(JobResult(error=error))
+            return
         executor = submitit.AutoExecutor(folder=folder, cluster=self.cluster)
         executor.update_parameters(**self._params)
         try:
-            job = executor.submit(_run_trial, self._state, pickle.dumps(config), self._threads)
+            submitted = executor.submit(_run_trial, self._state, pickle.dumps(job), self._threads)
         except Exception as error:  # sbatch refused it (a bad partition): so would it the next
             refused = FatalTrialError(f"submitting the {self.cluster} job failed: {error}")
             future.set_result(JobResult(error=refused, lost=True))  # it never ran
             return
         self._submitted[number] = {
-            JOB_ID: str(job.job_id),
-            JOB_FOLDER: str(job.paths.folder),
+            JOB_ID: str(submitted.job_id),
+            JOB_FOLDER: str(submitted.paths.folder),
             JOB_CLUSTER: self.cluster,
         }
         with self._lock:
-            self._running[number] = _Running(job, future)
-        log.info("trial #%d: %s job %s, logs in %s", number, self.cluster, job.job_id, folder)
+            self._running[number] = _Running(submitted, future)
+        log.info("trial #%d: %s job %s, logs in %s", number, self.cluster, submitted.job_id, folder)
 
     def submitted(self, number: int) -> dict[str, Any]:
         return self._submitted.pop(number, {})

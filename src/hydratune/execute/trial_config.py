@@ -9,10 +9,13 @@ applied to a copy of that cached config, exactly as Hydra applies command-line o
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import pickle
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -35,6 +38,42 @@ _SIMPLE = re.compile(
 _KEYWORDS = {"true", "false", "null", "inf", "nan"}  # Hydra reads these in any case
 
 
+@dataclass(frozen=True)
+class TrialJob:
+    """A trial's job config as the steps that build it from its composed base config.
+
+    Launchers ship this (the base's pickle and a few hundred bytes) and the config is built
+    where the job runs: unpickling the base and setting its nodes is most of a job config's cost
+    (~3-5 ms), which a sweeper with workers then no longer pays per trial, and a trial's DDP
+    ranks rebuild the same config from it (``execute/relaunch.py``).
+    """
+
+    number: int  # the trial's: ``hydra.job.num`` and ``hydra.job.id``
+    base: bytes  # the pickled config composed for the trial's config-group choices
+    values: list[Override]  # the trial's value overrides, applied as Hydra applies them
+    task: list[str]  # ``hydra.overrides.task``: every override line of the trial
+    dirname: str  # ``hydra.job.override_dirname``
+    env: Mapping[str, str]  # joins ``hydra.job.env_set`` (the trial's MLflow run)
+
+    def build(self) -> DictConfig:
+        cfg: DictConfig = pickle.loads(self.base)
+        with read_write(cfg), open_dict(cfg):
+            compat.apply_overrides(cfg, self.values)
+        with read_write(cfg.hydra), open_dict(cfg.hydra):
+            compat.set_values(
+                cfg.hydra,
+                {
+                    "overrides.task": self.task,
+                    "job.override_dirname": self.dirname,
+                    "job.num": self.number,
+                    "job.id": self.number,
+                },
+            )
+            for name, value in self.env.items():
+                cfg.hydra.job.env_set[name] = value
+        return cfg
+
+
 class TrialConfigFactory:
     """Build the job config of one trial from the sweep's master config and the trial's overrides.
 
@@ -54,7 +93,9 @@ class TrialConfigFactory:
         self._parser = parser
         self._hydra_updates = hydra_updates or {}
         self._groups = set(master_config.hydra.runtime.choices.keys())
-        self._bases: dict[tuple[str, ...], tuple[bytes, list[Override]]] = {}
+        # per set of group choices: the composed config's pickle, the group overrides, and its
+        # override_dirname settings (exclude_keys, item_sep, kv_sep)
+        self._bases: dict[tuple[str, ...], tuple[bytes, list[Override], tuple[Any, ...]]] = {}
         self._is_group: dict[str, bool] = {}
 
     def is_group(self, key: str) -> bool:
@@ -89,28 +130,33 @@ class TrialConfigFactory:
             input_line=line,
         )
 
-    def make(
+    def job(
         self, overrides: Sequence[str], job_num: int, env: Mapping[str, str] | None = None
-    ) -> DictConfig:
-        """The job config for a trial's ``overrides`` (its sampled parameters); ``env`` joins
+    ) -> TrialJob:
+        """The job of a trial's ``overrides`` (its sampled parameters); ``env`` joins
         ``hydra.job.env_set``, the variables set while the job runs (its MLflow run)."""
         parsed = [self.parse(line) for line in overrides]
         groups = tuple(o.input_line for o in parsed if self.is_group(o.key_or_group))
-        values = [o for o in parsed if not self.is_group(o.key_or_group)]
-        base, base_overrides = self._base(groups)
-        cfg: DictConfig = pickle.loads(base)
-        with read_write(cfg), open_dict(cfg):
-            compat.apply_overrides(cfg, values)
-        with read_write(cfg.hydra), open_dict(cfg.hydra):
-            cfg.hydra.overrides.task = [o.input_line for o in parsed]
-            cfg.hydra.job.override_dirname = _dirname(cfg, [*base_overrides, *values])
-            cfg.hydra.job.num = job_num
-            cfg.hydra.job.id = job_num
-            for name, value in (env or {}).items():
-                cfg.hydra.job.env_set[name] = value
-        return cfg
+        # without the parser's config loader, which a value override never needs: shipped
+        values = [
+            dataclasses.replace(o, config_loader=None)
+            for o in parsed
+            if not self.is_group(o.key_or_group)
+        ]
+        base, base_overrides, (exclude_keys, item_sep, kv_sep) = self._base(groups)
+        dirname = compat.overrides_dirname(
+            [*base_overrides, *values], exclude_keys, item_sep, kv_sep
+        )
+        task = [o.input_line for o in parsed]
+        return TrialJob(job_num, base, values, task, dirname, dict(env or {}))
 
-    def _base(self, groups: tuple[str, ...]) -> tuple[bytes, list[Override]]:
+    def make(
+        self, overrides: Sequence[str], job_num: int, env: Mapping[str, str] | None = None
+    ) -> DictConfig:
+        """The job config of a trial's ``overrides``, built here."""
+        return self.job(overrides, job_num, env).build()
+
+    def _base(self, groups: tuple[str, ...]) -> tuple[bytes, list[Override], tuple[Any, ...]]:
         if groups not in self._bases:
             lines = list(groups)
             cfg = self._loader.load_sweep_config(self._master, lines)
@@ -118,7 +164,9 @@ class TrialConfigFactory:
                 for key, value in self._hydra_updates.items():
                     OmegaConf.update(cfg, key, value, merge=False, force_add=True)
             parsed = self._parser.parse_overrides(lines)
-            self._bases[groups] = (pickle.dumps(cfg), parsed)
+            settings = cfg.hydra.job.config.override_dirname
+            naming = (list(settings.exclude_keys), settings.item_sep, settings.kv_sep)
+            self._bases[groups] = (pickle.dumps(cfg), parsed, naming)
         return self._bases[groups]
 
     def check_keys(
@@ -174,13 +222,6 @@ class TrialConfigFactory:
                 except Exception:  # the trial says why; this check needs the class alone
                     continue
         return classes
-
-
-def _dirname(cfg: DictConfig, overrides: list[Override]) -> str:
-    settings = cfg.hydra.job.config.override_dirname
-    return compat.overrides_dirname(
-        overrides, list(settings.exclude_keys), settings.item_sep, settings.kv_sep
-    )
 
 
 def _dotted_keys(cfg: DictConfig, prefix: str = "") -> Iterable[str]:

@@ -60,9 +60,12 @@ def init_worker(state: bytes, threads: int, preload: Sequence[str] = ()) -> None
         torch.set_num_threads(threads)
 
 
-def run_in_worker(config_bytes: bytes) -> JobResult:
-    """Run one pickled job config in a worker set up by ``init_worker``."""
-    config = pickle.loads(config_bytes)
+def run_in_worker(job_bytes: bytes) -> JobResult:
+    """Run one pickled ``TrialJob`` in a worker set up by ``init_worker``."""
+    try:
+        config = pickle.loads(job_bytes).build()
+    except Exception as error:  # the trial's overrides do not apply: the trial fails
+        return JobResult(error=_picklable(error))
     result = run_trial_job(config, _WORKER["context"], _WORKER["task"])
     if not _WORKER.get("frozen"):
         # loky (without psutil) runs gc.collect() between tasks; over all that torch, Lightning
