@@ -31,7 +31,7 @@ from hydra.core.utils import (
     env_override,
 )
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf, read_write
 
 from hydratune import compat
 from hydratune.execute import interrupts
@@ -74,33 +74,40 @@ def run_trial_job(
     try:
         instance.cfg = _hydra_view(config)  # ${hydra:...} in the dirs resolves for this job
         output_dir = output_dir or job_output_dir(config)
-        with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
-            config.hydra.runtime.output_dir = output_dir
+        hydra = config.hydra
+        with read_write(hydra):
+            compat.set_values(hydra, {"runtime.output_dir": output_dir})
+        # the job's settings read from the plain container hydra.yaml is written from: ~30
+        # reads through OmegaConf's accessors cost ~1.5 ms a trial
+        settings = _plain(hydra)
         task_cfg = _task_config(config)
         Path(output_dir).mkdir(parents=True, exist_ok=True)
-        chdir = config.hydra.job.chdir
+        chdir = _setting(hydra, settings, "job", "chdir")
         if chdir is None:  # Hydra's default: change dir only for apps older than version_base 1.2
             chdir = not version.base_at_least("1.2")
         if chdir:
             os.chdir(output_dir)
-        _configure_log(config)
-        if config.hydra.output_subdir is not None:
-            hydra_dir = Path(output_dir) / str(config.hydra.output_subdir)
+        _configure_log(config, _setting(hydra, settings, "verbose"))
+        task_overrides = settings["overrides"]["task"]
+        output_subdir = _setting(hydra, settings, "output_subdir")
+        if output_subdir is not None:
+            hydra_dir = Path(output_dir) / str(output_subdir)
             hydra_dir.mkdir(parents=True, exist_ok=True)
             _write(_yaml(_plain(task_cfg)), hydra_dir / "config.yaml")
-            _write(_hydra_yaml(_plain(config.hydra)), hydra_dir / "hydra.yaml")
-            _write(_yaml(_plain(config.hydra.overrides.task)), hydra_dir / "overrides.yaml")
+            _write(_hydra_yaml(settings), hydra_dir / "hydra.yaml")
+            _write(_yaml(task_overrides), hydra_dir / "overrides.yaml")
 
         ret = JobReturn(
-            overrides=list(config.hydra.overrides.task),
+            overrides=list(task_overrides),
             cfg=task_cfg,
             hydra_cfg=instance.cfg,
             working_dir=output_dir if chdir else os.getcwd(),
         )
-        with env_override(config.hydra.job.env_set):
+        with env_override(hydra.job.env_set if settings["job"]["env_set"] else {}):
             context.callbacks.on_job_start(config=config, task_function=task)
             try:
-                with interrupts.time_limit(_trial_timeout(config)):
+                timeout = _setting(hydra, settings, "sweeper", "trial_timeout")
+                with interrupts.time_limit(float(timeout) if timeout else None):
                     ret.return_value = task(task_cfg)
                 ret.status = JobStatus.COMPLETED
             except Exception as error:
@@ -124,12 +131,11 @@ def run_trial_job(
     return JobResult(error=compat.job_error(ret), output_dir=output_dir)
 
 
-def _configure_log(config: DictConfig) -> None:
+def _configure_log(config: DictConfig, verbose: Any) -> None:
     """Hydra's ``configure_log`` for the job, without its ``to_container(resolve=True)`` when
     the logging config interpolates only plain values (``${hydra.runtime.output_dir}``): that
     call parses each interpolation with ANTLR, on every trial."""
     job_logging = config.hydra.get("job_logging")
-    verbose = config.hydra.verbose
     conf = None
     if job_logging is not None and isinstance(verbose, bool):
         conf = compat.plain_resolved_container(config, job_logging)
@@ -142,11 +148,16 @@ def _configure_log(config: DictConfig) -> None:
         logging.getLogger().setLevel(logging.DEBUG)
 
 
-def _trial_timeout(config: DictConfig) -> float | None:
-    """``hydra.sweeper.trial_timeout`` of the job's sweep (None: no limit, or another sweeper)."""
-    sweeper = config.hydra.get("sweeper")
-    value = sweeper.get("trial_timeout") if sweeper is not None else None
-    return float(value) if value else None
+def _setting(hydra: DictConfig, settings: dict[str, Any], *path: str) -> Any:
+    """``hydra.<path>`` from its plain container ``settings``, or as OmegaConf reads it where
+    it is an interpolation or missing (None where a node on the way is absent: another sweeper
+    has no ``trial_timeout``)."""
+    value: Any = settings
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    if isinstance(value, str) and ("${" in value or value == "???"):
+        return OmegaConf.select(hydra, ".".join(path), throw_on_missing=True)
+    return value
 
 
 def job_output_dir(config: DictConfig) -> str:
