@@ -60,8 +60,21 @@ function connect() {
   };
 }
 
+// The rows come as lists in `delta.columns` order, parameters as (name index, value) pairs
+// (hydratune.serve.state.encode): a third of the bytes of row objects.
+function decode(delta) {
+  return delta.trials.map((cells) => {
+    const row = {};
+    delta.columns.forEach((column, i) => (row[column] = cells[i]));
+    const params = {};
+    for (let i = 0; i < row.params.length; i += 2) params[delta.params[row.params[i]]] = row.params[i + 1];
+    row.params = params;
+    return row;
+  });
+}
+
 function apply(delta) {
-  for (const row of delta.trials) page.rows.set(row.number, row);
+  for (const row of decode(delta)) page.rows.set(row.number, row);
   page.version = delta.version;
   page.summary = delta.summary;
   renderText();
