@@ -14,7 +14,8 @@ this process is its client, over HTTP:
 - *in Chromium* (when ``/usr/bin/chromium`` is there, headless, WebGL in software): the page's
   own marks, since navigation: ``hydratune:first-state`` (every trial received, the summary,
   tables and controls shown) and ``hydratune:charts`` (history and parallel coordinates drawn,
-  their Plotly promises resolved), ``hydratune:drawing`` (that drawing alone, once the data
+  their Plotly promises resolved), ``hydratune:plotly`` (plotly.js fetched from the start and
+  run once the first state is shown), ``hydratune:drawing`` (the drawing alone, once the data
   and plotly.js are there), and how many points the history drew. Measured twice:
   - *first visit*: each load in a fresh browser profile, nothing cached;
   - *later visit*: each load in a fresh browser on one profile that has loaded the page twice
@@ -154,9 +155,8 @@ def in_chromium(url: str, loads: int, profile: Path | None) -> dict[str, list[fl
                 marks[name].append(tab.evaluate(entry) / 1000)
             took = "performance.getEntriesByName('hydratune:drawing')[0].duration"
             drawing.append(tab.evaluate(took) / 1000)
-            # the load event waits for the async plotly.js to have run
-            load = "performance.getEntriesByType('navigation')[0].loadEventStart"
-            loaded.append(tab.evaluate(load) / 1000)
+            ran = "performance.getEntriesByName('hydratune:plotly')[0].startTime"
+            loaded.append(tab.evaluate(ran) / 1000)
             assert tab.errors() == [], tab.errors()
             points.append(tab.evaluate("document.querySelectorAll('#history .point').length"))
     return {**marks, "drawing": drawing, "plotly loaded": loaded, "history points": points}

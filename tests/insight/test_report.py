@@ -282,3 +282,12 @@ def test_the_plots_of_the_best_leave_out_a_trial_failed_by_hand():
         (2, 2),
         (3, 0),
     ]  # #1 no longer dominated by #0
+
+
+def test_four_objectives_draw_their_front_one_axis_each():
+    study = optuna.create_study(directions=["minimize"] * 3 + ["maximize"])
+    for values in ((1, 1, 1, 0), (2, 2, 2, 0), (0, 3, 3, 0), (1, 1, 1, 1)):
+        study.add_trial(create_trial(values=list(values)))
+    write_action(study, "fail", {"trial": 3, "reason": "wrong"}, "fail #3: wrong", 4)
+    (parcoords,) = figures(study)["pareto"].data
+    assert [list(d["values"]) for d in parcoords.dimensions] == [[1, 0], [1, 3], [1, 3], [0, 0]]

@@ -134,7 +134,8 @@ def test_plotly_js_is_kept_for_good_and_the_rest_asked_again(swept, serve):
     status, headers, page = get(server.url)
     headers = lowered(headers)
     assert status == 200 and headers["cache-control"] == "no-store"
-    plotly_url = re.search(r'<script src="(/static/plotly-[\d.]+\.min\.js)"', page).group(1)
+    preload = r'<link rel="preload" href="(/static/plotly-[\d.]+\.min\.js)"'
+    plotly_url = re.search(preload, page).group(1)
     status, headers, _ = get(server.url.rstrip("/") + plotly_url)
     headers = lowered(headers)
     assert status == 200 and "immutable" in headers["cache-control"] and headers["etag"]

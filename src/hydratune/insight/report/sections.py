@@ -32,7 +32,7 @@ from hydratune.insight.report.schedule import schedule_section
 from hydratune.insight.report.steering import mark_steering, steering_section
 from hydratune.insight.report.transfer import transfer_section
 from hydratune.insight.report.trials import number_text, trials_section
-from hydratune.steering import read_state
+from hydratune.steering import best_trials, read_state
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -170,14 +170,32 @@ def pareto_section(
     section = Section("pareto", "Pareto front")
     if not complete:
         section.note = "no complete trial yet"
-    elif len(objectives) > 3:
-        section.note = (
-            f"a Pareto-front plot shows 2 or 3 objectives; this study has {len(objectives)}"
-        )
+    elif len(objectives) > 3:  # Optuna's plot draws 2 or 3: one axis per objective instead
+        section.figures.append(("pareto", front_axes(study, complete, objectives)))
     else:
         fig = plot_pareto_front(study, target_names=[o.name for o in objectives])
         section.figures.append(("pareto", fig))
     return section
+
+
+def front_axes(
+    study: optuna.Study, complete: list[FrozenTrial], objectives: list[Objective]
+) -> go.Figure:
+    """The Pareto front (``steering.best``'s) as parallel coordinates: an axis per objective,
+    a line per trial on the front."""
+    import plotly.graph_objects as go
+
+    front = best_trials(study, complete, {})
+    dimensions = [
+        {
+            "label": f"{o.name} ({o.direction.name.lower()})",
+            "values": [t.values[o.index] for t in front],
+        }
+        for o in objectives
+    ]
+    fig = go.Figure(go.Parcoords(dimensions=dimensions))
+    fig.update_layout(title=f"Pareto front: the {len(front)} trials on it, one axis per objective")
+    return fig
 
 
 def importance_section(
