@@ -118,10 +118,15 @@ def load_page(
 
 
 @contextlib.contextmanager
-def browser_tab(flags: Sequence[str], deadline: float) -> Iterator[tuple[_Session, str]]:
+def browser_tab(
+    flags: Sequence[str], deadline: float, profile: Path | None = None
+) -> Iterator[tuple[_Session, str]]:
     """A fresh headless Chromium and one tab (Page, Runtime and Log enabled): the protocol
-    session and the tab's session id; afterwards the browser is closed, its profile removed."""
-    profile = Path(tempfile.mkdtemp(prefix="hydratune-chromium-"))
+    session and the tab's session id; afterwards the browser is closed, its profile removed
+    unless given (``profile``: a later browser finds the caches of this one)."""
+    keep = profile is not None
+    profile = profile if keep else Path(tempfile.mkdtemp(prefix="hydratune-chromium-"))
+    (profile / "DevToolsActivePort").unlink(missing_ok=True)  # the last browser's port
     process = subprocess.Popen(
         [str(CHROMIUM), *flags, f"--user-data-dir={profile}", "--remote-debugging-port=0"],
         stdout=subprocess.DEVNULL,
@@ -145,7 +150,8 @@ def browser_tab(flags: Sequence[str], deadline: float) -> Iterator[tuple[_Sessio
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        shutil.rmtree(profile, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(profile, ignore_errors=True)
 
 
 def _browser_url(profile: Path, process: subprocess.Popen, deadline: float) -> str:

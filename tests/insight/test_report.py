@@ -8,11 +8,14 @@ import re
 
 import optuna
 import pytest
-from optuna.trial import TrialState
+from optuna.trial import TrialState, create_trial
 
 from chromium import CHROMIUM, load_page
 from helpers import load
 from hydratune.insight.report import write_report
+from hydratune.insight.report.model import objectives_of
+from hydratune.insight.report.sections import build_sections
+from hydratune.steering import write_action
 
 # Learning curves the median pruner can stop, and trials with a large x that raise.
 PRUNING = [
@@ -246,3 +249,45 @@ def test_a_broken_page_is_caught_by_the_browser_check(tmp_path):
     assert rendered.value == 0
     assert "boom" in rendered.errors[0]
     assert "notDefined" in rendered.errors[1]
+
+
+def figures(study: optuna.Study) -> dict:
+    """The report's figures by name, built as ``write_report`` builds them."""
+    sections = build_sections(study, study.get_trials(), objectives_of(study, None))
+    return {name: fig for s in sections for name, fig in s.figures}
+
+
+def test_the_plots_of_the_best_leave_out_a_trial_failed_by_hand():
+    """History's best-so-far line and the Pareto front count trials as ``steering.best`` does;
+    the study itself keeps the trial COMPLETE."""
+    study = optuna.create_study()
+    for value in (3.0, 1.0, 2.0):
+        study.add_trial(create_trial(value=value))
+    assert list(next(t for t in figures(study)["history"].data if t.name == "Best Value").y) == [
+        3.0,
+        1.0,
+        1.0,
+    ]  # the premise: #1 is the best
+    write_action(study, "fail", {"trial": 1, "reason": "wrong"}, "fail #1: wrong", 3)
+    history = figures(study)["history"]
+    assert list(next(t for t in history.data if t.name == "Best Value").y) == [3.0, 3.0, 2.0]
+    assert study.trials[1].state == TrialState.COMPLETE
+
+    pair = optuna.create_study(directions=["minimize", "minimize"])
+    for values in ((1, 1), (2, 2), (3, 0)):
+        pair.add_trial(create_trial(values=list(values)))
+    write_action(pair, "fail", {"trial": 0, "reason": "wrong"}, "fail #0: wrong", 3)
+    front = figures(pair)["pareto"].data[-1]  # Optuna draws the front last
+    assert sorted(zip(front.x, front.y, strict=True)) == [
+        (2, 2),
+        (3, 0),
+    ]  # #1 no longer dominated by #0
+
+
+def test_four_objectives_draw_their_front_one_axis_each():
+    study = optuna.create_study(directions=["minimize"] * 3 + ["maximize"])
+    for values in ((1, 1, 1, 0), (2, 2, 2, 0), (0, 3, 3, 0), (1, 1, 1, 1)):
+        study.add_trial(create_trial(values=list(values)))
+    write_action(study, "fail", {"trial": 3, "reason": "wrong"}, "fail #3: wrong", 4)
+    (parcoords,) = figures(study)["pareto"].data
+    assert [list(d["values"]) for d in parcoords.dimensions] == [[1, 0], [1, 3], [1, 3], [0, 0]]

@@ -72,9 +72,12 @@ class Tab:
 
 
 @contextlib.contextmanager
-def open_tab(url: str, width: int = 1280, height: int = 1600) -> Iterator[Tab]:
-    """``url`` loaded in a fresh headless Chromium, closed afterwards."""
-    with browser_tab(WEBGL, time.monotonic() + 60) as (session, tab):
+def open_tab(
+    url: str, width: int = 1280, height: int = 1600, profile: Path | None = None
+) -> Iterator[Tab]:
+    """``url`` loaded in a fresh headless Chromium, closed afterwards (``profile``: one kept
+    across browsers, as a person's is)."""
+    with browser_tab(WEBGL, time.monotonic() + 60, profile) as (session, tab):
         session.call(
             "Emulation.setDeviceMetricsOverride",
             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},

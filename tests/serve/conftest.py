@@ -31,7 +31,9 @@ class Server:
         )
         self.said = self.proc.stdout.readline()  # the address, printed before it listens
         assert self.said.startswith("serving"), self.said + self.proc.stdout.read()
-        self.url = f"http://127.0.0.1:{self.port}/"
+        host = args[args.index("--host") + 1] if "--host" in args else "127.0.0.1"
+        shown = f"[{host}]" if ":" in host else "127.0.0.1"  # 0.0.0.0 answers on 127.0.0.1 too
+        self.url = f"http://{shown}:{self.port}/"
         wait_for(self._answers, f"hydratune serve on port {self.port}", timeout=60)
 
     def _answers(self) -> bool:

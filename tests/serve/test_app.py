@@ -11,6 +11,7 @@ import urllib.request
 import pytest
 
 from helpers import load, multirun
+from hydratune.steering import read_state
 
 pytestmark = pytest.mark.slow
 
@@ -113,8 +114,53 @@ def test_the_page_steers_with_the_commands_words_and_a_named_user(swept, serve):
     status, said = post(server.url + "api/steer", body, **headers)
     assert status == 200 and said["message"].startswith("recorded: n_trials 5 (by alice@127.0.0.1")
     state = json.loads(get(server.url + "api/state")[2])
-    assert [t["paused"] for t in state["trials"]] == [None] * 3  # no schedule: none paused
+    paused = state["columns"].index("paused")  # rows as lists (state.encode)
+    assert [t[paused] for t in state["trials"]] == [None] * 3  # no schedule: none paused
     state = state["summary"]
     assert state["n_trials"] == 5 and state["log"][0]["by"] == "alice@127.0.0.1"
     importance = json.loads(get(server.url + "api/importance")[2])["importance"]
     assert set(importance) == {"x", "y", "kind"}
+
+
+def lowered(headers: dict) -> dict:
+    return {k.lower(): v for k, v in headers.items()}
+
+
+def test_plotly_js_is_kept_for_good_and_the_rest_asked_again(swept, serve):
+    """plotly.js is named by its version: a later visit takes it from the browser's cache (and
+    Chromium's code cache); the page and the state are never kept, this server's scripts are
+    revalidated."""
+    server = serve(swept, "sweeps/quadratic")
+    status, headers, page = get(server.url)
+    headers = lowered(headers)
+    assert status == 200 and headers["cache-control"] == "no-store"
+    preload = r'<link rel="preload" href="(/static/plotly-[\d.]+\.min\.js)"'
+    plotly_url = re.search(preload, page).group(1)
+    status, headers, _ = get(server.url.rstrip("/") + plotly_url)
+    headers = lowered(headers)
+    assert status == 200 and "immutable" in headers["cache-control"] and headers["etag"]
+    assert get(server.url.rstrip("/") + plotly_url, **{"If-None-Match": headers["etag"]})[0] == 304
+    assert lowered(get(server.url + "api/state")[1])["cache-control"] == "no-store"
+    status, headers, _ = get(server.url + "static/app.js")
+    headers = lowered(headers)
+    assert headers["cache-control"] == "no-cache" and headers["etag"]
+    assert get(server.url + "static/app.js", **{"If-None-Match": headers["etag"]})[0] == 304
+
+
+def test_on_ipv6_loopback_it_behaves_as_on_127_0_0_1(swept, serve):
+    """``--host ::1`` is loopback: no token, steering as on 127.0.0.1, and a page under another
+    Host name refused (DNS rebinding)."""
+    server = serve(swept, "sweeps/quadratic", "--host", "::1")
+    assert "token" not in server.said and server.url.startswith("http://[::1]:")
+    status, _, page = get(server.url)
+    assert status == 200
+    assert get(server.url, Host="evil.example")[0] == 400
+    headers = {
+        "Content-Type": "application/json",
+        "X-Hydratune-Csrf": csrf_of(page),
+        "Origin": server.url.rstrip("/"),
+    }
+    body = {"verb": "n_trials", "words": ["5"], "user": "bob"}
+    status, said = post(server.url + "api/steer", body, **headers)
+    assert status == 200 and "(by bob@::1" in said["message"], said
+    assert read_state(load("quadratic", swept).user_attrs).n_trials == 5

@@ -1,20 +1,33 @@
-"""The page's charts at scale (issue 27): drawing follows what a person can see, not the trial
-count. With thousands of trials the history draws the best ones, a stride of the rest and the
+"""The page's charts (issue 27). At scale drawing follows what a person can see, not the trial
+count: with thousands of trials the history draws the best ones, a stride of the rest and the
 best-so-far line, says so, and appends a trial that changes neither; every trial stays
-reachable in the table. How fast it draws is ``bench/serve.py``'s to measure."""
+reachable in the table. Running trials' learning curves grow live; importance and contour are
+drawn when asked; several objectives get their Pareto front (steering.best's: a trial failed by
+hand is not on it). How fast it draws is ``bench/serve.py``'s to measure."""
 
 from __future__ import annotations
 
+import random
 import re
 
+import optuna
 import pytest
 from bench.serve import STUDY, make_study
 from browser import open_tab
-from optuna.trial import TrialState
+from optuna.trial import TrialState, create_trial
+
+from hydratune.compat import trial_by_number
+from hydratune.steering import best_trials, write_action
+from hydratune.storage import open_storage, storage_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.chromium]
 CHARTS = "performance.getEntriesByName('hydratune:charts').length"
 HISTORY_X = "document.getElementById('history').data.map((trace) => trace.x)"
+CURVES = "document.getElementById('curves').data.map((trace) => [trace.name, trace.y])"
+# The lines of a parallel-coordinates chart: plotly's WebGL one, or SVG lines ended by a gap
+LINES = """(d => d[0].type === 'parcoords' ? d[0].dimensions[0].values.length
+  : d.reduce((n, trace) => n + trace.y.filter((v) => v === null).length, 0))
+  (document.getElementById({div!r}).data)"""
 
 
 def test_thousands_of_trials_draw_a_selection_appended_to_and_all_reachable(
@@ -55,4 +68,61 @@ def test_thousands_of_trials_draw_a_selection_appended_to_and_all_reachable(
         # a new best changes the selection: drawn again, still within the limit
         study.tell(study.get_trials(states=(TrialState.RUNNING,))[0].number, -1.0)
         tab.wait("document.getElementById('history').data[0] !== window.before", "a redraw", 30)
+        assert tab.errors() == []
+
+
+def test_running_curves_grow_live_and_importance_and_contour_are_drawn_when_asked(
+    tmp_path, serve, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    study = make_study(60)
+    running = study.get_trials(states=(TrialState.RUNNING,))
+    server = serve(tmp_path, "--study", STUDY)
+    with open_tab(server.url) as tab:
+        tab.wait(CHARTS, "the charts", timeout=60)
+        assert tab.evaluate(CURVES) == [
+            [f"#{t.number}", [t.intermediate_values[s] for s in sorted(t.intermediate_values)]]
+            for t in running
+        ]
+        trial_by_number(study, running[0].number).report(0.125, 3)  # a step more, from a worker
+        tab.wait(f"{CURVES}[0][1].includes(0.125)", "the new step on its curve", 30)
+
+        assert tab.evaluate("document.getElementById('importance').data") is None  # on demand
+        tab.click("#importance-go")
+        tab.wait("document.getElementById('importance').data", "importance", 60)
+        drawn = tab.evaluate("(t => [t.y, t.x])(document.getElementById('importance').data[0])")
+        evaluator = optuna.importance.PedAnovaImportanceEvaluator()
+        computed = optuna.importance.get_param_importances(study, evaluator=evaluator)
+        assert dict(zip(*drawn, strict=True)) == pytest.approx(dict(computed))
+
+        tab.evaluate("document.getElementById('contour-x').value = 'model.optimizer.lr'")
+        tab.evaluate("document.getElementById('contour-y').value = 'model.dropout'")
+        tab.click("#contour-go")
+        tab.wait("document.getElementById('contour').data", "contour", 60)
+        contour = tab.evaluate("document.getElementById('contour').data[0]")
+        complete = study.get_trials(states=(TrialState.COMPLETE,))
+        assert contour["type"] == "contour"
+        assert contour["x"] == [t.params["model.optimizer.lr"] for t in complete]
+        assert contour["z"] == [t.value for t in complete]
+        assert tab.errors() == []
+
+
+def test_three_objectives_draw_their_pareto_front_one_axis_each(tmp_path, serve, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    study = optuna.create_study(
+        study_name="three",
+        storage=open_storage(storage_url(None, ".")),
+        directions=["minimize", "minimize", "maximize"],
+    )
+    rng = random.Random(0)
+    study.add_trials([create_trial(values=[rng.random() for _ in "abc"]) for _ in range(60)])
+    on_front = best_trials(study)[0].number
+    write_action(study, "fail", {"trial": on_front, "reason": "wrong"}, "fail", 60)
+    front = best_trials(study)  # without it, and with the trials it dominated alone
+    server = serve(tmp_path, "--study", "three")
+    with open_tab(server.url) as tab:
+        tab.wait(CHARTS, "the charts", timeout=60)
+        assert tab.evaluate(LINES.format(div="pareto")) == len(front)
+        note = tab.text("#pareto-box")
+        assert f"the {len(front)} trials on the front of 59, one axis per objective" in note
         assert tab.errors() == []

@@ -3,6 +3,8 @@ trials are turned into rows, and a page gets only the rows changed since its cur
 
 from __future__ import annotations
 
+import json
+
 import optuna
 import pytest
 from optuna.distributions import FloatDistribution
@@ -75,3 +77,19 @@ def test_the_rows_of_a_real_asha_sweep_say_where_each_paused_trial_paused(tmp_pa
         segment = trial.user_attrs[SEGMENT]
         shown = f"rung {segment['rung']}, {segment['epochs']} epochs"
         assert rows[trial.number]["paused"] == (shown if is_paused(trial) else None)
+
+
+def test_on_the_wire_rows_are_lists_and_parameters_indexed_pairs():
+    study = study_of([3.0])
+    study.tell(study.ask({"y": FloatDistribution(0, 1), **SPACE}), 1.0)  # another parameter
+    feed = Feed(study)
+    version, text = feed.wire(0)
+    wire = json.loads(text)
+    rows = {r["number"]: r for r in feed.delta(0)["trials"]}
+    assert version == wire["version"] == feed.delta(0)["version"]
+    for cells in wire["trials"]:
+        shown = dict(zip(wire["columns"], cells, strict=True))
+        pairs = shown.pop("params")
+        params = {wire["params"][pairs[i]]: pairs[i + 1] for i in range(0, len(pairs), 2)}
+        assert {**shown, "params": params} == {"curve": None, **rows[shown["number"]]}
+    assert feed.wire(0)[1] is text  # the first state is written once per version

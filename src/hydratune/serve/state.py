@@ -6,11 +6,15 @@ steering record, not on the trial), so a refresh re-reads only the trials that w
 finished last time and the ones added since; the rows carry the version at which they last
 changed, and ``delta(since)`` returns the rows newer than ``since`` with the summary (counts,
 target, best so far, steering), which is small. With 10,000 trials an update is a few
-milliseconds (``python -m bench.serve``).
+milliseconds (``python -m bench.serve``). On the wire (``Feed.wire``) the rows are lists in the
+order of ``COLUMNS`` and a trial's parameters a flat list of (index into the message's parameter
+names, value): 10,000 trials are 1.3 MB of JSON instead of 3 MB of row objects, less to write,
+send and parse; the first state of every page is written once per version.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -42,6 +46,8 @@ from hydratune.steering import (
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 MIN_REFRESH_S = 0.25  # pages polling together share one read of the storage
+COLUMNS = ("number", "state", "values", "params", "start", "duration", "counts", "reason")
+COLUMNS += ("worker", "paused", "curve")
 
 
 def _number(value: float | None) -> float | str | None:
@@ -122,6 +128,7 @@ class Feed:
     summary: dict[str, Any] = field(default_factory=dict)
     _read_at: float = -math.inf
     _best: tuple[dict[int, str], FrozenTrial | None] = ({}, None)  # failed by hand, best then
+    _first: tuple[int, str] = (-1, "")  # the whole state on the wire, and its version
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def refresh(self, force: bool = False) -> None:
@@ -154,6 +161,17 @@ class Feed:
         with self._lock:
             changed = [self.rows[n] for n, v in self.versions.items() if v > since]
             return {"version": self.version, "trials": changed, "summary": self.summary}
+
+    def wire(self, since: int) -> tuple[int, str]:
+        """``delta(since)`` as the page receives it (``encode``), and its version."""
+        delta = self.delta(since)
+        version = delta["version"]
+        if since == 0 and self._first[0] == version:
+            return self._first
+        text = (version, encode(delta))
+        if since == 0:
+            self._first = text
+        return text
 
     def _summary(self, trials: list[FrozenTrial], fresh: list[FrozenTrial]) -> dict[str, Any]:
         attrs = compat.study_user_attrs(self.study)
@@ -213,6 +231,20 @@ class Feed:
             best = best_trial(self.study, [*fresh, *([best] if best else [])], state.failed)
         self._best = (dict(state.failed), best)
         return None if best is None else best.number
+
+
+def encode(delta: dict[str, Any]) -> str:
+    """A delta as compact JSON: each row a list in ``COLUMNS`` order, its parameters a flat
+    list of (index into ``params``, value); the page's ``decode`` makes the rows again."""
+    names: dict[str, int] = {}
+    rows = []
+    for shown in delta["trials"]:
+        params: list[Any] = []
+        for key, value in shown["params"].items():
+            params += [names.setdefault(key, len(names)), value]
+        rows.append([params if c == "params" else shown.get(c) for c in COLUMNS])
+    wire = {**delta, "columns": COLUMNS, "params": list(names), "trials": rows}
+    return json.dumps(wire, separators=(",", ":"))
 
 
 def steering(state: SteeringState) -> dict[str, Any]:

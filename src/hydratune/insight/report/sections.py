@@ -4,13 +4,17 @@ Every figure is Optuna's own (``optuna.visualization``), every importance Optuna
 evaluator (``optuna.importance``: fANOVA and PED-ANOVA); a section that cannot apply (too few
 trials, one parameter, no intermediate values) carries a note saying why instead of failing.
 Multi-objective studies get each plot per objective, the Pareto front and the hypervolume
-history. Rendering is elsewhere (``render_html``, ``render_markdown``, ``png``).
+history. The plots of the best (history's best-so-far line, hypervolume, Pareto front) count
+trials as ``steering.best`` does: a trial failed by hand (``hydratune steer fail``) is drawn as
+the failure it was declared, not as a best. Rendering is elsewhere (``render_html``,
+``render_markdown``, ``png``).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import optuna
@@ -28,7 +32,7 @@ from hydratune.insight.report.schedule import schedule_section
 from hydratune.insight.report.steering import mark_steering, steering_section
 from hydratune.insight.report.transfer import transfer_section
 from hydratune.insight.report.trials import number_text, trials_section
-from hydratune.steering import read_state
+from hydratune.steering import best_trials, read_state
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -49,12 +53,14 @@ def build_sections(
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     params = sorted({name for t in complete for name in t.params})
     importances: dict[int, dict[str, float]] = {}
-    steering = read_state(study.user_attrs).actions
+    state = read_state(study.user_attrs)
+    steering = state.actions
+    counted, counted_complete = counted_study(study, trials, state.failed)
     builders: list[tuple[str, str, Callable[[], Section | None]]] = [
         (
             "history",
             "Optimisation history",
-            lambda: history_section(study, complete, objectives, steering),
+            lambda: history_section(counted, counted_complete, objectives, steering),
         ),
         ("steering", "Steering", lambda: steering_section(steering)),
         ("transfer", "Warm start", lambda: transfer_section(study.user_attrs, trials)),
@@ -64,7 +70,7 @@ def build_sections(
             lambda: architecture_section(study.user_attrs, complete, objectives),
         ),
         ("schedule", "Schedule", lambda: schedule_section(trials, objectives[0])),
-        ("pareto", "Pareto front", lambda: pareto_section(study, complete, objectives)),
+        ("pareto", "Pareto front", lambda: pareto_section(counted, counted_complete, objectives)),
         (
             "importance",
             "Hyperparameter importance",
@@ -97,6 +103,31 @@ def build_sections(
         if section is not None:
             sections.append(section)
     return sections
+
+
+def counted_study(
+    study: optuna.Study, trials: list[FrozenTrial], failed: Mapping[int, str]
+) -> tuple[optuna.Study, list[FrozenTrial]]:
+    """``study`` as ``steering.best`` counts it, and its complete trials: each trial failed by
+    hand shown FAIL in an in-memory copy numbered alike (Optuna's plots read the study itself,
+    and Optuna never changes a finished trial); ``study`` itself when none was."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.number not in failed]
+    if not failed:
+        return study, complete
+    view = optuna.create_study(
+        storage=optuna.storages.InMemoryStorage(), directions=study.directions
+    )
+    view.add_trials(
+        [replace_state(t, TrialState.FAIL) if t.number in failed else t for t in trials]
+    )
+    return view, complete
+
+
+def replace_state(trial: FrozenTrial, state: TrialState) -> FrozenTrial:
+    """A copy of finished ``trial`` in ``state``, without values."""
+    shown = copy.copy(trial)
+    shown.state, shown.values = state, None
+    return shown
 
 
 def history_section(
@@ -139,14 +170,32 @@ def pareto_section(
     section = Section("pareto", "Pareto front")
     if not complete:
         section.note = "no complete trial yet"
-    elif len(objectives) > 3:
-        section.note = (
-            f"a Pareto-front plot shows 2 or 3 objectives; this study has {len(objectives)}"
-        )
+    elif len(objectives) > 3:  # Optuna's plot draws 2 or 3: one axis per objective instead
+        section.figures.append(("pareto", front_axes(study, complete, objectives)))
     else:
         fig = plot_pareto_front(study, target_names=[o.name for o in objectives])
         section.figures.append(("pareto", fig))
     return section
+
+
+def front_axes(
+    study: optuna.Study, complete: list[FrozenTrial], objectives: list[Objective]
+) -> go.Figure:
+    """The Pareto front (``steering.best``'s) as parallel coordinates: an axis per objective,
+    a line per trial on the front."""
+    import plotly.graph_objects as go
+
+    front = best_trials(study, complete, {})
+    dimensions = [
+        {
+            "label": f"{o.name} ({o.direction.name.lower()})",
+            "values": [t.values[o.index] for t in front],
+        }
+        for o in objectives
+    ]
+    fig = go.Figure(go.Parcoords(dimensions=dimensions))
+    fig.update_layout(title=f"Pareto front: the {len(front)} trials on it, one axis per objective")
+    return fig
 
 
 def importance_section(

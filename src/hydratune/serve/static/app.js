@@ -60,15 +60,39 @@ function connect() {
   };
 }
 
+// The rows come as lists in `delta.columns` order, parameters as (name index, value) pairs
+// (hydratune.serve.state.encode): a third of the bytes of row objects.
+function decode(delta) {
+  return delta.trials.map((cells) => {
+    const row = {};
+    delta.columns.forEach((column, i) => (row[column] = cells[i]));
+    const params = {};
+    for (let i = 0; i < row.params.length; i += 2) params[delta.params[row.params[i]]] = row.params[i + 1];
+    row.params = params;
+    return row;
+  });
+}
+
 function apply(delta) {
-  for (const row of delta.trials) page.rows.set(row.number, row);
+  for (const row of decode(delta)) page.rows.set(row.number, row);
   page.version = delta.version;
   page.summary = delta.summary;
   renderText();
   if (!performance.getEntriesByName("hydratune:first-state").length) {
     performance.mark("hydratune:first-state"); // since navigation: python -m bench.serve reads it
+    runPlotly();
   }
   scheduleCharts();
+}
+
+// plotly.js (4.8 MB) is fetched from the start (preload) but runs only once the first state is
+// shown: run earlier, it held the summary, tables and controls back for as long as it took
+// (seconds on a first visit); the charts are drawn when it has run.
+function runPlotly() {
+  document.head.append(el("script", { src: $("plotly").href, onload: () => {
+    performance.mark("hydratune:plotly"); // read by python -m bench.serve
+    scheduleCharts();
+  } }));
 }
 
 function renderText() {
@@ -264,8 +288,6 @@ $("slice-key").onchange = drawSlice;
 $("slice-go").onclick = drawSlice;
 $("contour-go").onclick = drawContour;
 $("importance-go").onclick = drawImportance;
-// plotly.js (4.8 MB) loads on its own: the numbers and controls do not wait for it.
-if (!window.Plotly) $("plotly").addEventListener("load", scheduleCharts);
 if (READ_ONLY) $("controls").remove();
 else wireControls();
 connect();

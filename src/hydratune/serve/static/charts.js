@@ -96,7 +96,7 @@ function drawCharts() {
   const [order, sign] = ranked(s, done);
   const objective = plain((s.metrics && s.metrics[0]) || "value");
   drawing.push(drawHistory(s, done, order, sign, objective));
-  drawPareto(s, done);
+  drawing.push(drawPareto(s, done));
   drawing.push(drawParallel(s, order, objective));
   const keys = Object.keys(s.space);
   fillSelect("slice-key", keys);
@@ -181,17 +181,23 @@ function drawParallel(s, order, objective) {
   page.parallel = chosen;
   const dims = keys.map((k) => dimension(k, s.space[k], lines));
   dims.push({ label: objective, values: lines.map((r) => r.values[0]) });
+  return drawAxes("parallel", dims, lines, s.directions[0] === "maximize" ? -1 : 1);
+}
+
+// One line per trial across `dims`, coloured by its first value: plotly's WebGL parcoords on
+// a GPU, SVG lines otherwise.
+function drawAxes(div, dims, lines, sign) {
   if (webglKind() === "gpu") {
-    return Plotly.react("parallel", [{ type: "parcoords", dimensions: dims,
+    return Plotly.react(div, [{ type: "parcoords", dimensions: dims,
       line: { color: lines.map((r) => r.values[0]), colorscale: "Viridis" } }], layout({ margin: { l: 60, r: 60, t: 40, b: 20 } }), config);
   }
-  return drawParallelSvg(dims, lines, s.directions[0] === "maximize" ? -1 : 1);
+  return drawParallelSvg(div, dims, lines, sign);
 }
 
 // Parallel coordinates as SVG lines: each axis scaled to its range, each trial a polyline, in
 // six colour bands of Viridis by rank, the best drawn last (on top).
 const VIRIDIS = ["#fde725", "#7ad151", "#22a884", "#2a788e", "#414487", "#440154"];
-function drawParallelSvg(dims, lines, sign) {
+function drawParallelSvg(div, dims, lines, sign) {
   const axes = dims.map((d) => {
     const known = d.values.filter((v) => typeof v === "number" && isFinite(v));
     const low = d.tickvals ? 0 : Math.min(...known), high = d.tickvals ? Math.max(d.tickvals.length - 1, 1) : Math.max(...known);
@@ -212,7 +218,7 @@ function drawParallelSvg(dims, lines, sign) {
     : [[k, 0, short(axis.low)], [k, 1, short(axis.low + axis.span)]]))
     .map(([x, y, text]) => ({ x, y, text: String(text), showarrow: false, xanchor: "right", xshift: -3, font: { size: 10 } }));
   const rules = axes.map((_, k) => ({ type: "line", x0: k, x1: k, y0: 0, y1: 1, line: { color: "#333", width: 1 } }));
-  return Plotly.react("parallel", bands, layout({ margin: { l: 60, r: 60, t: 10, b: 40 }, annotations: ends, shapes: rules,
+  return Plotly.react(div, bands, layout({ margin: { l: 60, r: 60, t: 10, b: 40 }, annotations: ends, shapes: rules,
     xaxis: { tickvals: axes.map((_, k) => k), ticktext: axes.map((a) => a.label), showgrid: false, zeroline: false, range: [-0.4, axes.length - 0.6] },
     yaxis: { visible: false, range: [-0.05, 1.05] } }), config);
 }
@@ -226,20 +232,28 @@ function dimension(key, spec, rows) {
   return { label: plain(key), values: rows.map((r) => (spec.log ? Math.log10(r.params[key]) : r.params[key])) };
 }
 
+// The Pareto front of the complete trials not failed by hand: for two objectives every trial
+// with the front marked; for more, one axis per objective and a line per trial on the front.
 function drawPareto(s, done) {
-  $("pareto-box").hidden = s.directions.length < 2;
-  if (s.directions.length < 2) return;
+  const many = s.directions.length;
+  $("pareto-box").hidden = many < 2;
+  if (many < 2) return Promise.resolve();
   const signs = s.directions.map((d) => (d === "maximize" ? -1 : 1));
-  const points = done.filter((r) => typeof r.values[1] === "number");
+  const points = done.filter((r) => r.values.length === many && r.values.every((v) => typeof v === "number"));
   const dominated = (a, b) => signs.every((g, i) => g * b.values[i] <= g * a.values[i])
     && signs.some((g, i) => g * b.values[i] < g * a.values[i]);
   const front = points.filter((a) => !points.some((b) => dominated(a, b)));
-  const names = (s.metrics || []).map(plain);
-  Plotly.react("pareto", [
+  const names = signs.map((_, i) => plain((s.metrics || [])[i] || `objective ${i}`));
+  if (many > 2) {
+    $("pareto-note").textContent = `(the ${front.length} trials on the front of ${points.length}, one axis per objective)`;
+    return drawAxes("pareto", names.map((label, i) => ({ label, values: front.map((r) => r.values[i]) })), front, signs[0]);
+  }
+  $("pareto-note").textContent = "";
+  return Plotly.react("pareto", [
     { x: points.map((r) => r.values[0]), y: points.map((r) => r.values[1]), mode: "markers", name: "trials", type: "scatter" },
     { x: front.map((r) => r.values[0]), y: front.map((r) => r.values[1]), mode: "markers", name: "Pareto front",
       text: front.map((r) => `#${r.number}`), marker: { size: 10, color: "#d62728" } },
-  ], layout({ xaxis: { title: { text: names[0] || "objective 0" } }, yaxis: { title: { text: names[1] || "objective 1" } } }), config);
+  ], layout({ xaxis: { title: { text: names[0] } }, yaxis: { title: { text: names[1] } } }), config);
 }
 
 function fillSelect(id, keys, pick = 0) {
