@@ -93,9 +93,9 @@ def run_trial_job(
         if output_subdir is not None:
             hydra_dir = Path(output_dir) / str(output_subdir)
             hydra_dir.mkdir(parents=True, exist_ok=True)
-            _write(_yaml(_plain(task_cfg)), hydra_dir / "config.yaml")
+            _write(mask_url(_yaml(_plain(task_cfg))) or "", hydra_dir / "config.yaml")
             _write(_hydra_yaml(settings), hydra_dir / "hydra.yaml")
-            _write(_yaml(task_overrides), hydra_dir / "overrides.yaml")
+            _write(mask_url(_yaml(task_overrides)) or "", hydra_dir / "overrides.yaml")
 
         ret = JobReturn(
             overrides=list(task_overrides),
@@ -216,9 +216,11 @@ _HYDRA_YAML: dict[tuple[tuple[str, ...], str], str] = {}
 
 
 def _hydra_yaml(hydra: dict[str, Any]) -> str:
-    """``{"hydra": hydra}`` as YAML, emitted one entry at a time, each from the cache if seen.
-    The text is the same as one ``_yaml`` of the whole: in block style each entry's lines do
-    not depend on its siblings (``tests/execute/test_job.py`` compares with Hydra's files)."""
+    """``{"hydra": hydra}`` as YAML with passwords in URLs masked (it holds the storage URL
+    twice), emitted and masked one entry at a time, each from the cache if seen. The text is
+    the same as one masked ``_yaml`` of the whole: in block style each entry's lines do not
+    depend on its siblings, and no URL spans lines (``tests/execute/test_job.py`` compares
+    with Hydra's files)."""
     if len(_HYDRA_YAML) > 4096:  # many sweeps in one process
         _HYDRA_YAML.clear()
     return "hydra:\n" + "".join(_entry((key,), value) for key, value in hydra.items())
@@ -239,7 +241,7 @@ def _cached(key: tuple[tuple[str, ...], str], emit: Callable[[], str]) -> str:
     path's own ``key:`` line, which no repr reads as)."""
     text = _HYDRA_YAML.get(key)
     if text is None:
-        text = _HYDRA_YAML[key] = emit()
+        text = _HYDRA_YAML[key] = mask_url(emit()) or ""
     return text
 
 
@@ -252,7 +254,6 @@ def _nested(path: tuple[str, ...], value: Any) -> str:
 
 
 def _write(text: str, path: Path) -> None:
-    """Write a ``.hydra`` file with passwords in URLs masked (``hydra.yaml`` holds the storage
-    URL twice). Atomically: a trial killed meanwhile leaves the file whole or absent, never cut
-    short."""
-    write_atomically(path, mask_url(text) or "")
+    """Write a ``.hydra`` file (its passwords masked by the caller) atomically: a trial killed
+    meanwhile leaves the file whole or absent, never cut short."""
+    write_atomically(path, text)
