@@ -43,7 +43,13 @@ from optuna.distributions import (
 )
 
 from hydratune import compat
-from hydratune.space.architecture import Architecture, add_blocks, add_cell, architecture_override
+from hydratune.space.architecture import (
+    Architecture,
+    Given,
+    add_blocks,
+    add_cell,
+    architecture_override,
+)
 from hydratune.space.grammar import (
     Condition,
     SearchSpaceError,
@@ -231,10 +237,16 @@ class SearchSpace:
         self.add(params, parser, origin, condition_of(block, parser, origin))
 
     def add_architecture(
-        self, kind: str, key: str, spec: Mapping[str, Any], parser: OverridesParser
+        self,
+        kind: str,
+        key: str,
+        spec: Mapping[str, Any],
+        parser: OverridesParser,
+        given: Given | None = None,
     ) -> None:
         """Search blocks (``kind`` "blocks") or a cell ("cells") for the list at ``key``,
-        under the spec's own ``when`` (``model=mlp``) if it has one."""
+        under the spec's own ``when`` (``model=mlp``) if it has one; ``given``: expressions
+        for its parameters written elsewhere (the command line), which win."""
         where = f"hydra.sweeper.{kind}.{key}"
         if not isinstance(spec, Mapping):
             raise SearchSpaceError(f"{where}: expected a mapping, got {spec!r}")
@@ -243,7 +255,7 @@ class SearchSpace:
         when = spec.get("when")
         condition = condition_of(str(when), parser, f"{where}.when") if when else None
         add = add_blocks if kind == "blocks" else add_cell
-        self.architectures[key] = add(self, key, spec, parser, condition)
+        self.architectures[key] = add(self, key, spec, parser, condition, given)
 
     def config_keys(self) -> list[str]:
         """The config keys the space sets: its parameters, with each pair's keys in its place."""
@@ -361,6 +373,16 @@ def parse_search_space(
         lines[bare_key(key)] = (entry_line(key, expr, origin), origin)
     for argument in arguments:
         lines[bare_key(argument.split("=", 1)[0])] = (argument, "the command line")
+    # A line for one parameter of blocks or a cell (model.cell.e0-3=choice(skip)) goes to it.
+    architectures = [
+        (kind, str(k), s)
+        for kind, d in (("blocks", blocks), ("cells", cells))
+        for k, s in (d or {}).items()
+    ]
+    given = {
+        key: {k: lines.pop(k) for k in list(lines) if k.startswith(f"{key}.")}
+        for _, key, _ in architectures
+    }
 
     space = SearchSpace()
     for line, origin in lines.values():
@@ -375,9 +397,8 @@ def parse_search_space(
         space.add_conditional(block, block_params, parser, f"hydra.sweeper.when.{block}")
     for name, pair in (paired or {}).items():
         space.add_pair(name, pair.get("keys") or [], pair.get("rows") or [])
-    for kind, specs in (("blocks", blocks), ("cells", cells)):
-        for key, spec in (specs or {}).items():
-            space.add_architecture(kind, str(key), spec, parser)
+    for kind, key, spec in architectures:
+        space.add_architecture(kind, key, spec, parser, given[key])
     space.yield_to_fixed()
     space.validate()
     return space
