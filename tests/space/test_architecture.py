@@ -94,6 +94,24 @@ def test_the_command_line_wins_over_a_block_or_edge_entry():
     assert space.fixed == []  # none of them reaches the job as a key of its own
 
 
+def test_a_fixed_list_on_the_command_line_wins_over_the_blocks_search_and_says_so(caplog):
+    space = parse_search_space(
+        {},
+        ["model.layers=[{width:8}]"],
+        blocks={"model.layers": LAYERS},
+        cells={"model.cell": CELL},
+    )
+    assert not any(n.startswith("model.layers.") for n in space.distributions)
+    assert list(space.architectures) == ["model.cell"]
+    params = {n: "skip" for n in space.distributions}
+    assert [o for o in space.overrides(params) if o.startswith("model.layers")] == [
+        "model.layers=[{width:8}]"
+    ]
+    assert "model.layers=[{width:8}] is fixed: it wins over hydra.sweeper.blocks.model.layers" in (
+        caplog.text
+    )
+
+
 @pytest.mark.parametrize(
     ("argument", "message"),
     [
@@ -280,3 +298,21 @@ def test_cell_and_block_parameters_go_through_the_command_line_steer_rerun_and_e
         best.params[f"model.layers.{k}.width"] for k in range(depth)
     ]
     assert model["cell"] == [best.params[f"model.cell.{e}"] for e in ("e0-1", "e0-2", "e1-2")]
+
+
+@pytest.mark.slow
+def test_a_fixed_list_on_the_command_line_wins_over_the_blocks_search_through_the_cli(tmp_path):
+    fixed = "model.layers=[{width:16},{width:8}]"
+    done = hydratune(tmp_path, "sweep=mlp_blocks", fixed, "hydra.sweeper.n_trials=2", *TINY, *QUIET)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"{fixed} is fixed: it wins over hydra.sweeper.blocks.model.layers" in done.stdout
+    sweep_dir = tmp_path / "outputs" / "sweeps" / "mlp_blocks"
+    for trial in load("mlp_blocks", tmp_path).trials:
+        assert trial.state == TrialState.COMPLETE
+        assert not any(n.startswith("model.layers.") for n in trial.params)
+        assert [o for o in trial.user_attrs["overrides"] if o.startswith("model.layers")] == [fixed]
+        assert "model.cell.e0-2" in trial.params  # the cell is still searched
+        config = yaml.safe_load(
+            (sweep_dir / str(trial.number) / ".hydra" / "config.yaml").read_text()
+        )
+        assert config["model"]["layers"] == [{"width": 16}, {"width": 8}]

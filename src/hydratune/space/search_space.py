@@ -45,6 +45,7 @@ from optuna.distributions import (
 from hydratune import compat
 from hydratune.space.architecture import (
     Architecture,
+    Blocks,
     Given,
     add_blocks,
     add_cell,
@@ -283,10 +284,17 @@ class SearchSpace:
 
     def yield_to_fixed(self) -> None:
         """A fixed value (``trainer.max_epochs=2`` on the command line, or in ``params``) wins
-        over a ``when`` entry or a ``paired`` key for the same key, as it wins over a
-        ``params`` entry, and says so: otherwise the trial's searched value, applied after the
-        fixed ones, would silently beat it."""
+        over a ``when`` entry, a ``paired`` key or blocks and cells (``model.layers=[...]``)
+        for the same key, as it wins over a ``params`` entry, and says so: otherwise the
+        trial's searched value, applied after the fixed ones, would silently beat it."""
         fixed = {bare_key(line.split("=", 1)[0]): line for line in self.fixed}
+        for key in [k for k in self.architectures if k in fixed]:
+            arch = self.architectures.pop(key)
+            for name in arch.params(list(self.distributions)):
+                del self.distributions[name]
+                self.conditions.pop(name, None)
+            kind = "blocks" if isinstance(arch, Blocks) else "cells"
+            log.warning("%s is fixed: it wins over hydra.sweeper.%s.%s", fixed[key], kind, key)
         for name in [n for n in self.conditions if n in fixed]:
             log.warning(
                 "%s is fixed: it wins over hydra.sweeper.when's search of %s", fixed[name], name
