@@ -112,6 +112,12 @@ def test_a_fixed_list_on_the_command_line_wins_over_the_blocks_search_and_says_s
     )
 
 
+def test_an_entry_split_at_its_dots_is_refused_saying_how_to_give_it_whole():
+    nested = {"model": {"layers": {"when": "model=mlp"}}}  # +hydra.sweeper.blocks.model.layers.when
+    with pytest.raises(SearchSpaceError, match=r"blocks\.model\.layers: Hydra reads .* nesting"):
+        parse_search_space({}, [], blocks={"model.layers": LAYERS, **nested})
+
+
 @pytest.mark.parametrize(
     ("argument", "message"),
     [
@@ -316,3 +322,66 @@ def test_a_fixed_list_on_the_command_line_wins_over_the_blocks_search_through_th
             (sweep_dir / str(trial.number) / ".hydra" / "config.yaml").read_text()
         )
         assert config["model"]["layers"] == [{"width": 16}, {"width": 8}]
+
+
+WHEN_BLOCKS = (
+    '++hydra.sweeper.blocks={model.layers: {depth: "range(1, 3)", each: {width: "choice(16, 32)"},'
+    ' when: "model=mlp"}}'
+)
+WHEN_CELLS = (
+    '++hydra.sweeper.cells={model.cell: {nodes: 3, ops: "choice(conv1x1, skip, none)",'
+    ' edges: {e0-2: [skip, conv1x1]}, when: "model=cnn"}}'
+)
+
+
+@pytest.mark.slow
+def test_blocks_and_cells_with_when_on_the_command_line_exist_only_for_their_model(tmp_path):
+    done = hydratune(
+        tmp_path,
+        "sweep=digits_models",
+        WHEN_BLOCKS,
+        WHEN_CELLS,
+        "hydra.sweeper.enqueue=[{model: mlp}, {model: cnn}]",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.export_best=false",
+        *TINY,
+        *QUIET,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    mlp, cnn = load("digits_models", tmp_path).trials
+    assert (mlp.params["model"], cnn.params["model"]) == ("mlp", "cnn")
+    assert not any(n.startswith("model.cell.") for n in mlp.params)
+    assert [b for b in mlp.params if b.startswith("model.layers.")] == [
+        "model.layers.depth",
+        *[f"model.layers.{k}.width" for k in range(mlp.params["model.layers.depth"])],
+    ]
+    assert not any(n.startswith("model.layers.") for n in cnn.params)
+    assert sorted(n for n in cnn.params if n.startswith("model.cell.")) == [
+        "model.cell.e0-1",
+        "model.cell.e0-2",
+        "model.cell.e1-2",
+    ]
+    assert cnn.params["model.cell.e0-2"] in ("skip", "conv1x1")
+    for trial, has, lacks in (
+        (mlp, "model.layers=", "model.cell="),
+        (cnn, "model.cell=", "model.layers="),
+    ):
+        overrides = trial.user_attrs["overrides"]
+        assert any(o.startswith(has) for o in overrides)
+        assert not any(o.startswith(lacks) for o in overrides)
+        assert trial.state == TrialState.COMPLETE
+
+
+@pytest.mark.slow
+def test_a_dotted_entry_key_split_into_nested_keys_on_the_command_line_says_how_to_give_it(
+    tmp_path,
+):
+    nested = '+hydra.sweeper.blocks.model.layers.when="model=mlp"'
+    done = hydratune(tmp_path, "sweep=mlp_blocks", nested, *TINY, *QUIET)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[0] == (
+        "hydra.sweeper.blocks.model.layers: Hydra reads a command-line key's dots as nesting, and "
+        "'model.layers' is one entry: give it whole, '++hydra.sweeper.blocks={model.layers: "
+        "{when: ...}}'"
+    )
+    assert not (tmp_path / "outputs" / "hydratune.journal").exists()

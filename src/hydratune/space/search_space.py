@@ -253,6 +253,14 @@ class SearchSpace:
             raise SearchSpaceError(f"{where}: expected a mapping, got {spec!r}")
         if key in self.architectures or key in self.distributions:
             raise SearchSpaceError(f"{where}: '{key}' is already searched; give it one definition")
+        nested = [k for k, v in spec.items() if isinstance(v, Mapping) and k not in NESTING]
+        if nested and len(nested) == len(spec):  # hydra.sweeper.blocks.model.layers.when=...
+            inner = ", ".join(f"{k}: ..." for k in spec[nested[0]])
+            raise SearchSpaceError(
+                f"{where}.{nested[0]}: Hydra reads a command-line key's dots as nesting, and "
+                f"'{key}.{nested[0]}' is one entry: give it whole, "
+                f"'++hydra.sweeper.{kind}={{{key}.{nested[0]}: {{{inner}}}}}'"
+            )
         when = spec.get("when")
         condition = condition_of(str(when), parser, f"{where}.when") if when else None
         add = add_blocks if kind == "blocks" else add_cell
@@ -336,6 +344,7 @@ class SearchSpace:
 
 
 _INACTIVE = object()
+NESTING = ("each", "edges")  # the mappings a blocks or cell entry holds
 
 
 def condition_of(block: str, parser: OverridesParser, origin: str) -> Condition:
