@@ -50,6 +50,7 @@ STUDIES = [
     "studies.peers",
     "studies.architecture",
     "studies.transfer",
+    "studies.transfer_mlp",
     "studies.schedules",
 ]
 # Cluster benchmarks (bench/cluster/, they start Slurm and PostgreSQL): `make bench-cluster`,

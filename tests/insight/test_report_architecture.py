@@ -25,7 +25,7 @@ def test_depth_table_and_the_operations_the_best_trials_chose():
             params = {"model.layers.depth": depth}
             params |= {f"model.layers.{i}.width": 8 for i in range(depth)}
             params |= dict(
-                zip(["model.cell.0->1", "model.cell.0->2", "model.cell.1->2"], ops, strict=True)
+                zip(["model.cell.e0-1", "model.cell.e0-2", "model.cell.e1-2"], ops, strict=True)
             )
             study.add_trial(
                 optuna.trial.create_trial(

@@ -10,16 +10,17 @@ from pathlib import Path
 
 import optuna
 import pytest
+import yaml
 from optuna.trial import TrialState
 
-from helpers import load
+from helpers import load, run_steer
 from hydratune.space.architecture import check_architecture
-from hydratune.space.grammar import SearchSpaceError
+from hydratune.space.grammar import SearchSpaceError, make_parser
 from hydratune.space.search_space import parse_search_space
 from hydratune.training.models import CNNClassifier, MLPClassifier
 
 LAYERS = {"depth": "range(1, 4)", "each": {"width": "choice(16, 32)", "dropout": "interval(0, 1)"}}
-CELL = {"nodes": 4, "ops": ["conv3x3", "skip", "none"], "edges": {"0->3": ["conv3x3", "skip"]}}
+CELL = {"nodes": 4, "ops": ["conv3x3", "skip", "none"], "edges": {"e0-3": ["conv3x3", "skip"]}}
 
 
 def test_block_k_is_searched_only_while_the_depth_exceeds_k_and_becomes_one_list():
@@ -50,13 +51,96 @@ def test_block_k_is_searched_only_while_the_depth_exceeds_k_and_becomes_one_list
 
 def test_a_cell_is_one_choice_per_edge_in_nas_bench_201_order():
     space = parse_search_space({}, [], cells={"model.cell": CELL})
-    edges = ["0->1", "0->2", "1->2", "0->3", "1->3", "2->3"]
+    edges = ["e0-1", "e0-2", "e1-2", "e0-3", "e1-3", "e2-3"]
     ops = ["skip", "none", "skip", "conv3x3", "none", "conv3x3"]
     assert list(space.distributions) == [f"model.cell.{e}" for e in edges]
-    assert space.distributions["model.cell.0->3"].choices == ("conv3x3", "skip")
+    assert space.distributions["model.cell.e0-3"].choices == ("conv3x3", "skip")
     params = {f"model.cell.{e}": op for e, op in zip(edges, ops, strict=True)}
     assert space.misfit(params) is None
     assert space.overrides(params) == ["model.cell=[skip,none,skip,conv3x3,none,conv3x3]"]
+
+
+def test_every_architecture_parameter_is_a_key_the_override_grammar_parses():
+    """So the command line, ``hydratune steer`` and a ``{...}`` value all take them."""
+    space = parse_search_space({}, [], blocks={"model.layers": LAYERS}, cells={"model.cell": CELL})
+    parser = make_parser()
+    for name in space.distributions:
+        assert parser.parse_override(f"{name}=skip").get_key_element() == name
+        assert parser.parse_override(f"{name}=choice(skip, none)").is_sweep_override()
+        assert name in parser.parse_override(f"x={{{name}: [skip]}}").value()
+
+
+def test_the_command_line_wins_over_a_block_or_edge_entry():
+    arguments = [
+        "model.layers.depth=choice(2, 5)",  # block 4 exists: the command line's depth counts
+        "model.layers.4.width=choice(64)",
+        "model.cell.e0-1=choice(skip)",
+    ]
+    space = parse_search_space(
+        {"model.cell.e1-2": "conv3x3"},  # one value in params: the edge always takes it
+        arguments,
+        blocks={"model.layers": LAYERS},
+        cells={"model.cell": CELL},
+    )
+    dists = space.distributions
+    assert dists["model.layers.depth"].choices == (2, 5)
+    assert dists["model.layers.4.width"].choices == (64,)
+    assert dists["model.layers.3.width"].choices == (16, 32)
+    assert space.conditions["model.layers.4.width"].values == (5,)
+    assert (dists["model.cell.e0-1"].choices, dists["model.cell.e1-2"].choices) == (
+        ("skip",),
+        ("conv3x3",),
+    )
+    assert space.fixed == []  # none of them reaches the job as a key of its own
+
+
+def test_a_fixed_list_on_the_command_line_wins_over_the_blocks_search_and_says_so(caplog):
+    space = parse_search_space(
+        {},
+        ["model.layers=[{width:8}]"],
+        blocks={"model.layers": LAYERS},
+        cells={"model.cell": CELL},
+    )
+    assert not any(n.startswith("model.layers.") for n in space.distributions)
+    assert list(space.architectures) == ["model.cell"]
+    params = {n: "skip" for n in space.distributions}
+    assert [o for o in space.overrides(params) if o.startswith("model.layers")] == [
+        "model.layers=[{width:8}]"
+    ]
+    assert "model.layers=[{width:8}] is fixed: it wins over hydra.sweeper.blocks.model.layers" in (
+        caplog.text
+    )
+
+
+def test_an_entry_split_at_its_dots_is_refused_saying_how_to_give_it_whole():
+    nested = {"model": {"layers": {"when": "model=mlp"}}}  # +hydra.sweeper.blocks.model.layers.when
+    with pytest.raises(SearchSpaceError, match=r"blocks\.model\.layers: Hydra reads .* nesting"):
+        parse_search_space({}, [], blocks={"model.layers": LAYERS, **nested})
+
+
+@pytest.mark.parametrize(
+    ("argument", "message"),
+    [
+        (
+            "model.layers.3.width=choice(8)",
+            r"'model.layers.3.width' .* is not a parameter of "
+            r"hydra.sweeper.blocks.model.layers; its parameters are model.layers.depth, "
+            r"model.layers.<k>.<width\|dropout> \(k < 3\)",
+        ),
+        (
+            "model.cell.e0-4=choice(skip)",
+            r"'model.cell.e0-4' .* not a parameter of hydra.sweeper"
+            r".cells.model.cell; its parameters are model.cell.e0-1, ",
+        ),
+        ("model.cell.e0-3=interval(0, 1)", r"model.cell.e0-3=interval\(0, 1\): an edge takes"),
+        ("model.cell.e0-3=choice(none, skip)", r"the cell can disconnect"),
+    ],
+)
+def test_a_command_line_entry_an_architecture_cannot_take_is_refused(argument, message):
+    with pytest.raises(SearchSpaceError, match=message):
+        parse_search_space(
+            {}, [argument], blocks={"model.layers": LAYERS}, cells={"model.cell": CELL}
+        )
 
 
 def test_blocks_under_when_exist_only_for_that_model():
@@ -77,8 +161,8 @@ def test_blocks_under_when_exist_only_for_that_model():
         ("blocks", {"depth": "range(1, 3)"}, r"give depth: .* and each:"),
         ("blocks", {**LAYERS, "deep": 1}, r"blocks\.model\.layers\.deep: unknown"),
         ("cells", {**CELL, "edges": {}}, r"the cell can disconnect.*node 3 \(the output\)"),
-        ("cells", {**CELL, "edges": {"1->3": ["skip"]}}, r"can disconnect"),
-        ("cells", {**CELL, "edges": {"0->4": ["skip"]}}, r"'0->4' is not an edge of a 4-node"),
+        ("cells", {**CELL, "edges": {"e1-3": ["skip"]}}, r"can disconnect"),
+        ("cells", {**CELL, "edges": {"e0-4": ["skip"]}}, r"'e0-4' is not an edge of a 4-node"),
         ("cells", {**CELL, "nodes": 1}, r"cells\.model\.cell\.nodes: give the number"),
         ("cells", {"nodes": 3}, r"give the operations"),
     ],
@@ -91,7 +175,7 @@ def test_an_architecture_that_cannot_work_is_refused_naming_the_key(kind, spec, 
 
 
 def test_a_cell_with_a_never_none_path_through_middle_nodes_is_accepted():
-    path = {"0->1": ["skip"], "1->2": ["conv3x3"], "2->3": ["skip", "conv1x1"]}
+    path = {"e0-1": ["skip"], "e1-2": ["conv3x3"], "e2-3": ["skip", "conv1x1"]}
     space = parse_search_space({}, [], cells={"model.cell": {**CELL, "edges": path}})
     assert len(space.distributions) == 6
 
@@ -113,8 +197,12 @@ QUIET = ["hydra.sweeper.report=false", "hydra.sweeper.progress=false"]
 
 
 def hydratune(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [str(Path(sys.executable).with_name("hydratune")), "-m", *args]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300)
+    return command(cwd, "-m", *args)
+
+
+def command(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    hydratune = [str(Path(sys.executable).with_name("hydratune")), *args]
+    return subprocess.run(hydratune, cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.slow
@@ -163,7 +251,137 @@ def test_a_cell_sweep_of_the_cnn_trains_through_the_cli_with_one_operation_per_e
     assert done.returncode == 0, done.stderr[-3000:]
     for trial in load("cnn_cell", tmp_path).trials:
         assert trial.state == TrialState.COMPLETE
-        edges = ["0->1", "0->2", "1->2", "0->3", "1->3", "2->3"]
+        edges = ["e0-1", "e0-2", "e1-2", "e0-3", "e1-3", "e2-3"]
         ops = [trial.params[f"model.cell.{e}"] for e in edges]
         assert f"model.cell=[{','.join(ops)}]" in trial.user_attrs["overrides"]
-        assert trial.params["model.cell.0->3"] != "none"
+        assert trial.params["model.cell.e0-3"] != "none"
+
+
+@pytest.mark.slow
+def test_cell_and_block_parameters_go_through_the_command_line_steer_rerun_and_export(tmp_path):
+    searched = [
+        "sweep=mlp_blocks",
+        "model.cell.e0-1=choice(skip)",
+        "model.layers.depth=choice(1,2)",
+    ]
+    first = hydratune(tmp_path, *searched, "hydra.sweeper.n_trials=1", *TINY, *QUIET)
+    assert first.returncode == 0, first.stderr[-3000:]
+    sweep_dir = tmp_path / "outputs" / "sweeps" / "mlp_blocks"
+    for words in (
+        ["fix", "model.cell.e1-2=none"],
+        ["enqueue", "model.cell.e0-2=linear", "model.layers.depth=1", "model.layers.0.width=32"],
+        ["narrow", "model.layers.0.dropout=interval(0.1, 0.2)"],
+    ):
+        steered = run_steer(tmp_path, sweep_dir, *words)
+        assert steered.returncode == 0 and "recorded: " in steered.stdout, steered.stdout
+    again = hydratune(tmp_path, *searched, "hydra.sweeper.n_trials=3", *TINY, *QUIET)
+    assert again.returncode == 0, again.stderr[-3000:]
+
+    trials = load("mlp_blocks", tmp_path).trials
+    assert {t.params["model.cell.e0-1"] for t in trials} == {"skip"}
+    assert {t.params["model.layers.depth"] for t in trials} <= {1, 2}
+    enqueued = trials[1].params
+    assert (enqueued["model.cell.e0-2"], enqueued["model.layers.depth"]) == ("linear", 1)
+    assert enqueued["model.layers.0.width"] == 32
+    for trial in trials[1:]:
+        assert trial.params["model.cell.e1-2"] == "none"
+        assert 0.1 <= trial.params["model.layers.0.dropout"] <= 0.2
+        cell = [trial.params[f"model.cell.{e}"] for e in ("e0-1", "e0-2", "e1-2")]
+        assert f"model.cell=[{','.join(cell)}]" in trial.user_attrs["overrides"]
+
+    best = max(trials, key=lambda t: t.value)
+    rerun = command(tmp_path, "rerun", str(sweep_dir), "--top-k", "1", "--seeds", "1")
+    assert rerun.returncode == 0, rerun.stdout[-3000:]
+    [again] = yaml.safe_load((sweep_dir / "rerun" / "rerun_results.yaml").read_text())[
+        "configurations"
+    ]
+    assert (again["trial"], again["values"]) == (best.number, [[best.value]])  # same seed
+    exported = command(tmp_path, "export", str(sweep_dir), "--to", "exp/best.yaml")
+    assert exported.returncode == 0, exported.stdout[-3000:]
+    model = yaml.safe_load((tmp_path / "exp" / "best.yaml").read_text())["model"]
+    depth = best.params["model.layers.depth"]
+    assert [b["width"] for b in model["layers"]] == [
+        best.params[f"model.layers.{k}.width"] for k in range(depth)
+    ]
+    assert model["cell"] == [best.params[f"model.cell.{e}"] for e in ("e0-1", "e0-2", "e1-2")]
+
+
+@pytest.mark.slow
+def test_a_fixed_list_on_the_command_line_wins_over_the_blocks_search_through_the_cli(tmp_path):
+    fixed = "model.layers=[{width:16},{width:8}]"
+    done = hydratune(tmp_path, "sweep=mlp_blocks", fixed, "hydra.sweeper.n_trials=2", *TINY, *QUIET)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"{fixed} is fixed: it wins over hydra.sweeper.blocks.model.layers" in done.stdout
+    sweep_dir = tmp_path / "outputs" / "sweeps" / "mlp_blocks"
+    for trial in load("mlp_blocks", tmp_path).trials:
+        assert trial.state == TrialState.COMPLETE
+        assert not any(n.startswith("model.layers.") for n in trial.params)
+        assert [o for o in trial.user_attrs["overrides"] if o.startswith("model.layers")] == [fixed]
+        assert "model.cell.e0-2" in trial.params  # the cell is still searched
+        config = yaml.safe_load(
+            (sweep_dir / str(trial.number) / ".hydra" / "config.yaml").read_text()
+        )
+        assert config["model"]["layers"] == [{"width": 16}, {"width": 8}]
+
+
+WHEN_BLOCKS = (
+    '++hydra.sweeper.blocks={model.layers: {depth: "range(1, 3)", each: {width: "choice(16, 32)"},'
+    ' when: "model=mlp"}}'
+)
+WHEN_CELLS = (
+    '++hydra.sweeper.cells={model.cell: {nodes: 3, ops: "choice(conv1x1, skip, none)",'
+    ' edges: {e0-2: [skip, conv1x1]}, when: "model=cnn"}}'
+)
+
+
+@pytest.mark.slow
+def test_blocks_and_cells_with_when_on_the_command_line_exist_only_for_their_model(tmp_path):
+    done = hydratune(
+        tmp_path,
+        "sweep=digits_models",
+        WHEN_BLOCKS,
+        WHEN_CELLS,
+        "hydra.sweeper.enqueue=[{model: mlp}, {model: cnn}]",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.export_best=false",
+        *TINY,
+        *QUIET,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    mlp, cnn = load("digits_models", tmp_path).trials
+    assert (mlp.params["model"], cnn.params["model"]) == ("mlp", "cnn")
+    assert not any(n.startswith("model.cell.") for n in mlp.params)
+    assert [b for b in mlp.params if b.startswith("model.layers.")] == [
+        "model.layers.depth",
+        *[f"model.layers.{k}.width" for k in range(mlp.params["model.layers.depth"])],
+    ]
+    assert not any(n.startswith("model.layers.") for n in cnn.params)
+    assert sorted(n for n in cnn.params if n.startswith("model.cell.")) == [
+        "model.cell.e0-1",
+        "model.cell.e0-2",
+        "model.cell.e1-2",
+    ]
+    assert cnn.params["model.cell.e0-2"] in ("skip", "conv1x1")
+    for trial, has, lacks in (
+        (mlp, "model.layers=", "model.cell="),
+        (cnn, "model.cell=", "model.layers="),
+    ):
+        overrides = trial.user_attrs["overrides"]
+        assert any(o.startswith(has) for o in overrides)
+        assert not any(o.startswith(lacks) for o in overrides)
+        assert trial.state == TrialState.COMPLETE
+
+
+@pytest.mark.slow
+def test_a_dotted_entry_key_split_into_nested_keys_on_the_command_line_says_how_to_give_it(
+    tmp_path,
+):
+    nested = '+hydra.sweeper.blocks.model.layers.when="model=mlp"'
+    done = hydratune(tmp_path, "sweep=mlp_blocks", nested, *TINY, *QUIET)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[0] == (
+        "hydra.sweeper.blocks.model.layers: Hydra reads a command-line key's dots as nesting, and "
+        "'model.layers' is one entry: give it whole, '++hydra.sweeper.blocks={model.layers: "
+        "{when: ...}}'"
+    )
+    assert not (tmp_path / "outputs" / "hydratune.journal").exists()

@@ -3,9 +3,14 @@ first, alternating with the sweep's own trials, and falls back when they do wors
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import optuna
 import pytest
 from optuna.study import StudyDirection
+from optuna.trial import TrialState
 
 from helpers import load
 from hydratune.attrs import TRANSFER, TRANSFERRED_FROM
@@ -96,6 +101,29 @@ def test_a_box_transfer_draws_inside_the_sources_best_quarter(sweep, tmp_path):
         assert trial.params["kind"] in {t.params["kind"] for t in src}
 
 
+def test_a_study_of_the_same_name_in_another_storage_is_a_source(sweep, tmp_path):
+    """Another storage's ``dst`` is another study: a source, though this sweep is ``dst`` too."""
+    other = tmp_path / "other.journal"
+    source(sweep, "dst", None, f"hydra.sweeper.storage={other}")
+    best = min(
+        optuna.load_study(study_name="dst", storage=open_storage(str(other))).trials,
+        key=lambda t: t.value,
+    )
+    sweep(
+        [
+            "hydra.sweeper.study_name=dst",
+            "hydra.sweeper.n_trials=4",
+            f"hydra.sweeper.warm_start={{studies:related,storage:{other},max_trials:1}}",
+        ]
+    )
+    study = load("dst", tmp_path)
+    assert transferred(study) == [(0, f"dst#{best.number}")]
+    assert study.trials[0].params == best.params
+    record = study.user_attrs[TRANSFER]
+    assert (record["sources"], record["storage"]) == (["dst"], str(other))
+    assert len(optuna.load_study(study_name="dst", storage=open_storage(str(other))).trials) == 12
+
+
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
@@ -120,3 +148,54 @@ def test_a_multi_objective_sweep_cannot_rank_configurations_to_transfer(tmp_path
     two = [StudyDirection.MINIMIZE] * 2
     with pytest.raises(ConfigError, match=r"warm_start\.studies: a transfer ranks .* has 2"):
         plan_transfer({"studies": "related"}, space, str(tmp_path / "j.journal"), "s", two, 10)
+
+
+TINY = [
+    "trainer.max_epochs=1",
+    "+trainer.limit_train_batches=3",
+    "+trainer.limit_val_batches=1",
+    "hydra.sweeper.report=false",
+    "hydra.sweeper.progress=false",
+    "hydra.sweeper.export_best=false",
+]
+
+
+def hydratune(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [str(Path(sys.executable).with_name("hydratune")), "-m", *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_a_transfer_from_another_journal_with_two_jobs_through_the_cli(tmp_path):
+    """The bundled app, as a person runs it: the source study in one project's journal, the
+    target (same sweep, same study name) in another's, its trials two at a time."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    done = hydratune(first, "sweep=mlp_digits", "hydra.sweeper.n_trials=3", *TINY)
+    assert done.returncode == 0, done.stderr[-3000:]
+    other = first / "outputs" / "hydratune.journal"
+    best = sorted(load("mlp_digits", first).trials, key=lambda t: -t.value)[:2]
+    done = hydratune(
+        second,
+        "sweep=mlp_digits",
+        "hydra.sweeper.n_trials=5",
+        "hydra.sweeper.n_jobs=2",
+        f"hydra.sweeper.warm_start={{studies: related, storage: {other}, max_trials: 2}}",
+        *TINY,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    study = load("mlp_digits", second)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 5
+    # one transferred configuration for each own trial, though two run at once
+    assert transferred(study) == [
+        (0, f"mlp_digits#{best[0].number}"),
+        (2, f"mlp_digits#{best[1].number}"),
+    ]
+    assert [study.trials[n].params for n in (0, 2)] == [t.params for t in best]
+    record = study.user_attrs[TRANSFER]
+    assert (record["sources"], record["storage"], record["fallback"]) == (
+        ["mlp_digits"],
+        str(other),
+        None,
+    )
+    assert len(load("mlp_digits", first).trials) == 3  # the source is read, never written

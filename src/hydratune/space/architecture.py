@@ -8,10 +8,14 @@ Blocks (``hydra.sweeper.blocks``): a depth parameter and a per-block sub-space. 
 parameters (``model.layers.0.width``...) exist only while the depth is greater than ``k``: a
 ``Condition`` on the depth, so TPE sees a conditional space and the study holds only the
 blocks a trial has. Cells (``hydra.sweeper.cells``): a DAG of ``nodes`` nodes, node 0 the
-input and the last the output, one categorical parameter per edge ``i->j`` (``i < j``), as
-in NAS-Bench-201; the override is the list of edge operations in the order
-``0->1, 0->2, 1->2, 0->3, ...``. A cell that some choice of ``none`` edges would cut from
-its input is refused before any trial.
+input and the last the output, one categorical parameter per edge from node ``i`` to node
+``j`` (``i < j``), as in NAS-Bench-201; the override is the list of edge operations in the
+order ``e0-1, e0-2, e1-2, e0-3, ...``. A cell that some choice of ``none`` edges would cut
+from its input is refused before any trial.
+
+An edge is named ``e<i>-<j>`` (parameter ``model.cell.e0-3``) because that is a key Hydra's
+override grammar parses: on the command line, in ``hydratune steer`` and inside a ``{...}``
+value (``0->3`` is not, and MLflow refuses ``>`` in a parameter name).
 
 Example (the sweep config)::
 
@@ -25,7 +29,7 @@ Example (the sweep config)::
           model.cell:
             nodes: 4
             ops: [linear, skip, none]
-            edges: {0->3: [linear, skip]}   # never none: the cell cannot disconnect
+            edges: {e0-3: [linear, skip]}   # never none: the cell cannot disconnect
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from optuna.distributions import CategoricalDistribution, IntDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
 from hydratune.space.grammar import (
     Condition,
@@ -43,6 +47,7 @@ from hydratune.space.grammar import (
     format_value,
     grid_values,
     parse_entry,
+    parse_line,
 )
 
 
@@ -60,6 +65,10 @@ class Space(Protocol):
 
 DISCONNECTING_OP = "none"  # the operation that passes nothing along its edge
 DEPTH = "depth"
+
+# A parameter's expression given outside the architecture's own entry (the command line, or
+# ``params``), which wins over it: parameter name -> (``key=expression`` line, where written)
+Given = Mapping[str, tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -101,7 +110,7 @@ class Cell:
         return [(i, j) for j in range(1, self.nodes) for i in range(j)]
 
     def param(self, edge: tuple[int, int]) -> str:
-        return f"{self.key}.{edge[0]}->{edge[1]}"
+        return f"{self.key}.{edge_name(edge)}"
 
     def value(self, params: Mapping[str, Any]) -> list[Any] | None:
         names = [self.param(e) for e in self.edges]
@@ -114,15 +123,22 @@ class Cell:
 Architecture = Blocks | Cell
 
 
+def edge_name(edge: tuple[int, int]) -> str:
+    """``e0-3``: the edge from node 0 to node 3, as its parameter and ``edges:`` key name it."""
+    return f"e{edge[0]}-{edge[1]}"
+
+
 def add_blocks(
     space: Space,
     key: str,
     spec: Mapping[str, Any],
     parser: OverridesParser,
     condition: Condition | None,
+    given: Given | None = None,
 ) -> Blocks:
     """Search ``spec`` (``depth``, ``each``) for the list ``key``; block k's parameters only
-    while the depth is greater than k."""
+    while the depth is greater than k. An expression ``given`` for one of its parameters
+    (``model.layers.depth=choice(2)`` on the command line) replaces the spec's."""
     where = f"hydra.sweeper.blocks.{key}"
     _only(spec, {"depth", "each", "when"}, where)
     each = spec.get("each")
@@ -130,7 +146,13 @@ def add_blocks(
         raise SearchSpaceError(
             f"{where}: give depth: range(1, 5) and each: {{width: choice(32, 64), ...}}"
         )
-    depth = parse_entry(DEPTH, spec["depth"], parser, where)
+    given = dict(given or {})
+    blocks = Blocks(key, tuple(str(k) for k in each))
+    depth = (
+        _given(given.pop(blocks.depth), parser)
+        if blocks.depth in given
+        else parse_entry(DEPTH, spec["depth"], parser, where)
+    )
     depths = (
         grid_values(f"{where}.depth", depth)
         if isinstance(depth, (IntDistribution, CategoricalDistribution))
@@ -141,17 +163,24 @@ def add_blocks(
             f"{where}.depth: {spec['depth']} gives no block count >= 1; a depth is a whole "
             "number of blocks, e.g. range(1, 5) or choice(2, 4)"
         )
-    blocks = Blocks(key, tuple(str(k) for k in each))
     space.add({blocks.depth: depth}, parser, where, condition)
     for k in range(max(depths)):
         deeper = tuple(d for d in depths if d > k)
         entries = {blocks.param(k, sub): expr for sub, expr in each.items()}
         space.add(
-            {n: parse_entry(n, e, parser, f"{where}.each") for n, e in entries.items()},
+            {
+                n: _given(given.pop(n), parser)
+                if n in given
+                else parse_entry(n, e, parser, f"{where}.each")
+                for n, e in entries.items()
+            },
             parser,
             where,
             Condition(blocks.depth, deeper),
         )
+    _refuse_unknown(
+        given, where, f"{blocks.depth}, {key}.<k>.<{'|'.join(blocks.each)}> (k < {max(depths)})"
+    )
     return blocks
 
 
@@ -161,8 +190,10 @@ def add_cell(
     spec: Mapping[str, Any],
     parser: OverridesParser,
     condition: Condition | None,
+    given: Given | None = None,
 ) -> Cell:
-    """Search one operation per edge of the cell ``key``; refuse a cell that can disconnect."""
+    """Search one operation per edge of the cell ``key``; refuse a cell that can disconnect.
+    An expression ``given`` for an edge (``model.cell.e0-3=choice(skip)``) replaces its ops."""
     where = f"hydra.sweeper.cells.{key}"
     _only(spec, {"nodes", "ops", "edges", "when"}, where)
     nodes = spec.get("nodes")
@@ -171,18 +202,27 @@ def add_cell(
     cell = Cell(key, nodes)
     default = _ops(spec.get("ops"), parser, f"{where}.ops")
     named = {str(e): v for e, v in dict(spec.get("edges") or {}).items()}
-    known = {f"{i}->{j}" for i, j in cell.edges}
-    for edge in named.keys() - known:
+    known = [edge_name(e) for e in cell.edges]
+    for edge in named.keys() - set(known):
         raise SearchSpaceError(
             f"{where}.edges: '{edge}' is not an edge of a {nodes}-node cell; edges are "
-            f"{', '.join(sorted(known))}"
+            f"{', '.join(known)} (e<from>-<to>)"
         )
     ops = {
-        e: _ops(named[f"{e[0]}->{e[1]}"], parser, f"{where}.edges.{e[0]}->{e[1]}")
-        if f"{e[0]}->{e[1]}" in named
+        e: _ops(named[edge_name(e)], parser, f"{where}.edges.{edge_name(e)}")
+        if edge_name(e) in named
         else default
         for e in cell.edges
     }
+    given = dict(given or {})
+    for e in cell.edges:
+        if cell.param(e) in given:
+            line, origin = given.pop(cell.param(e))
+            dist = _given((line, origin), parser)
+            if not isinstance(dist, CategoricalDistribution):
+                raise SearchSpaceError(f"{origin}: {line}: an edge takes operations, choice(...)")
+            ops[e] = [str(o) for o in dist.choices]
+    _refuse_unknown(given, where, ", ".join(cell.param(e) for e in cell.edges))
     if any(o is None for o in ops.values()):
         raise SearchSpaceError(f"{where}.ops: give the operations, e.g. [conv3x3, skip, none]")
     _refuse_disconnection(ops, nodes, where)
@@ -208,7 +248,7 @@ def _refuse_disconnection(ops: Mapping[tuple[int, int], list[Any]], nodes: int, 
         raise SearchSpaceError(
             f"{where}: the cell can disconnect: with '{DISCONNECTING_OP}' on every edge that "
             f"allows it, node {nodes - 1} (the output) gets nothing from node 0; leave "
-            f"'{DISCONNECTING_OP}' out of the ops of one path, e.g. edges: {{0->{nodes - 1}: "
+            f"'{DISCONNECTING_OP}' out of the ops of one path, e.g. edges: {{e0-{nodes - 1}: "
             "[conv3x3, skip]}"
         )
 
@@ -226,6 +266,27 @@ def _ops(expr: Any, parser: OverridesParser, where: str) -> list[Any] | None:
     if not ops or len(set(ops)) < len(ops):
         raise SearchSpaceError(f"{where}: give each operation once, got {ops}")
     return ops
+
+
+def _given(entry: tuple[str, str], parser: OverridesParser) -> BaseDistribution:
+    """A given expression's distribution; one value (``params: {model.layers.depth: 2}``) is a
+    one-value choice: the list is built from the trial's parameters, so the value is one."""
+    line, origin = entry
+    key, dist = parse_line(line, parser, origin)
+    if dist is not None:
+        return dist
+    value = parser.parse_override(line).value()
+    if not isinstance(value, (str, int, float, bool)):
+        raise SearchSpaceError(f"{origin}: {line}: give one plain value or choice(...)")
+    return CategoricalDistribution([value])
+
+
+def _refuse_unknown(given: Given, where: str, known: str) -> None:
+    for name, (line, origin) in given.items():
+        raise SearchSpaceError(
+            f"{origin}: '{name}' (in {line}) is not a parameter of {where}; its parameters "
+            f"are {known}"
+        )
 
 
 def _only(spec: Mapping[str, Any], allowed: set[str], where: str) -> None:

@@ -43,7 +43,14 @@ from optuna.distributions import (
 )
 
 from hydratune import compat
-from hydratune.space.architecture import Architecture, add_blocks, add_cell, architecture_override
+from hydratune.space.architecture import (
+    Architecture,
+    Blocks,
+    Given,
+    add_blocks,
+    add_cell,
+    architecture_override,
+)
 from hydratune.space.grammar import (
     Condition,
     SearchSpaceError,
@@ -231,19 +238,33 @@ class SearchSpace:
         self.add(params, parser, origin, condition_of(block, parser, origin))
 
     def add_architecture(
-        self, kind: str, key: str, spec: Mapping[str, Any], parser: OverridesParser
+        self,
+        kind: str,
+        key: str,
+        spec: Mapping[str, Any],
+        parser: OverridesParser,
+        given: Given | None = None,
     ) -> None:
         """Search blocks (``kind`` "blocks") or a cell ("cells") for the list at ``key``,
-        under the spec's own ``when`` (``model=mlp``) if it has one."""
+        under the spec's own ``when`` (``model=mlp``) if it has one; ``given``: expressions
+        for its parameters written elsewhere (the command line), which win."""
         where = f"hydra.sweeper.{kind}.{key}"
         if not isinstance(spec, Mapping):
             raise SearchSpaceError(f"{where}: expected a mapping, got {spec!r}")
         if key in self.architectures or key in self.distributions:
             raise SearchSpaceError(f"{where}: '{key}' is already searched; give it one definition")
+        nested = [k for k, v in spec.items() if isinstance(v, Mapping) and k not in NESTING]
+        if nested and len(nested) == len(spec):  # hydra.sweeper.blocks.model.layers.when=...
+            inner = ", ".join(f"{k}: ..." for k in spec[nested[0]])
+            raise SearchSpaceError(
+                f"{where}.{nested[0]}: Hydra reads a command-line key's dots as nesting, and "
+                f"'{key}.{nested[0]}' is one entry: give it whole, "
+                f"'++hydra.sweeper.{kind}={{{key}.{nested[0]}: {{{inner}}}}}'"
+            )
         when = spec.get("when")
         condition = condition_of(str(when), parser, f"{where}.when") if when else None
         add = add_blocks if kind == "blocks" else add_cell
-        self.architectures[key] = add(self, key, spec, parser, condition)
+        self.architectures[key] = add(self, key, spec, parser, condition, given)
 
     def config_keys(self) -> list[str]:
         """The config keys the space sets: its parameters, with each pair's keys in its place."""
@@ -271,10 +292,17 @@ class SearchSpace:
 
     def yield_to_fixed(self) -> None:
         """A fixed value (``trainer.max_epochs=2`` on the command line, or in ``params``) wins
-        over a ``when`` entry or a ``paired`` key for the same key, as it wins over a
-        ``params`` entry, and says so: otherwise the trial's searched value, applied after the
-        fixed ones, would silently beat it."""
+        over a ``when`` entry, a ``paired`` key or blocks and cells (``model.layers=[...]``)
+        for the same key, as it wins over a ``params`` entry, and says so: otherwise the
+        trial's searched value, applied after the fixed ones, would silently beat it."""
         fixed = {bare_key(line.split("=", 1)[0]): line for line in self.fixed}
+        for key in [k for k in self.architectures if k in fixed]:
+            arch = self.architectures.pop(key)
+            for name in arch.params(list(self.distributions)):
+                del self.distributions[name]
+                self.conditions.pop(name, None)
+            kind = "blocks" if isinstance(arch, Blocks) else "cells"
+            log.warning("%s is fixed: it wins over hydra.sweeper.%s.%s", fixed[key], kind, key)
         for name in [n for n in self.conditions if n in fixed]:
             log.warning(
                 "%s is fixed: it wins over hydra.sweeper.when's search of %s", fixed[name], name
@@ -316,6 +344,7 @@ class SearchSpace:
 
 
 _INACTIVE = object()
+NESTING = ("each", "edges")  # the mappings a blocks or cell entry holds
 
 
 def condition_of(block: str, parser: OverridesParser, origin: str) -> Condition:
@@ -361,6 +390,16 @@ def parse_search_space(
         lines[bare_key(key)] = (entry_line(key, expr, origin), origin)
     for argument in arguments:
         lines[bare_key(argument.split("=", 1)[0])] = (argument, "the command line")
+    # A line for one parameter of blocks or a cell (model.cell.e0-3=choice(skip)) goes to it.
+    architectures = [
+        (kind, str(k), s)
+        for kind, d in (("blocks", blocks), ("cells", cells))
+        for k, s in (d or {}).items()
+    ]
+    given = {
+        key: {k: lines.pop(k) for k in list(lines) if k.startswith(f"{key}.")}
+        for _, key, _ in architectures
+    }
 
     space = SearchSpace()
     for line, origin in lines.values():
@@ -375,9 +414,8 @@ def parse_search_space(
         space.add_conditional(block, block_params, parser, f"hydra.sweeper.when.{block}")
     for name, pair in (paired or {}).items():
         space.add_pair(name, pair.get("keys") or [], pair.get("rows") or [])
-    for kind, specs in (("blocks", blocks), ("cells", cells)):
-        for key, spec in (specs or {}).items():
-            space.add_architecture(kind, str(key), spec, parser)
+    for kind, key, spec in architectures:
+        space.add_architecture(kind, key, spec, parser, given[key])
     space.yield_to_fixed()
     space.validate()
     return space

@@ -52,11 +52,13 @@ class TransferPlan:
     sources: list[str]
     candidates: list[dict[str, Any]]  # {"params": {...}, "from": "<study>#<n>" or "box"}
     max_trials: int
+    storage: str | None = None  # the sources' storage (password masked); None: the sweep's
 
     def record(self) -> dict[str, Any]:
         return {
             "mode": self.mode,
             "sources": self.sources,
+            "storage": self.storage,
             "candidates": self.candidates,
             "max_trials": self.max_trials,
             "fallback": None,
@@ -80,8 +82,12 @@ def plan_warm_start(
     source_url = storage_url(settings.get("storage"), cwd)
     if settings.get("study_name") is not None:
         return open_warm_start(source_url, settings["study_name"], directions), None
-    source_url = source_url if settings.get("storage") else url
-    return None, plan_transfer(settings, space, source_url, own_study, directions, n_trials)
+    if not settings.get("storage") or source_url == url:
+        return None, plan_transfer(settings, space, url, own_study, directions, n_trials)
+    # In another storage a study of this sweep's name is another study: a source like the rest.
+    plan = plan_transfer(settings, space, source_url, own_study, directions, n_trials, False)
+    plan.storage = mask_url(source_url)
+    return None, plan
 
 
 def plan_transfer(
@@ -91,9 +97,11 @@ def plan_transfer(
     own_study: str,
     directions: Sequence[StudyDirection],
     n_trials: int,
+    own_storage: bool = True,
 ) -> TransferPlan:
-    """Select the related finished studies and the configurations to run; ``ConfigError``
-    naming the key for a setting that cannot work."""
+    """Select the related finished studies in ``storage_url`` (but ``own_study`` when that is
+    the sweep's ``own_storage``) and the configurations to run; ``ConfigError`` naming the key
+    for a setting that cannot work."""
     where = "hydra.sweeper.warm_start"
     mode = settings.get("transfer") or "seed"
     if mode not in MODES:
@@ -110,7 +118,8 @@ def plan_transfer(
         raise ConfigError(f"{where}.max_trials: give at least 1, got {max_trials}")
     storage = open_storage(storage_url)
     names = settings.get("studies")
-    sources = select_sources(storage, names, space, directions, own_study, where)
+    exclude = own_study if own_storage else None
+    sources = select_sources(storage, names, space, directions, exclude, where)
     if not sources:
         log.warning(
             "%s: no finished study in %s searches this sweep's parameters; nothing to transfer",
@@ -131,7 +140,7 @@ def select_sources(
     names: Any,
     space: SearchSpace,
     directions: Sequence[StudyDirection],
-    own_study: str,
+    own_study: str | None,
     where: str,
 ) -> list[optuna.Study]:
     """``studies: related``: every other study with this sweep's directions whose parameters

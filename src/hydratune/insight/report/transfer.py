@@ -22,9 +22,11 @@ def transfer_section(attrs: Mapping[str, Any], trials: list[FrozenTrial]) -> Sec
     if not isinstance(record, Mapping):
         return None
     section = Section("transfer", "Warm start: transfer from earlier studies")
+    sources = ", ".join(map(str, record.get("sources") or [])) or "none found"
+    storage = record.get("storage")  # absent (an older record) or None: the sweep's own
     summary = [
         ["mode", str(record.get("mode", ""))],
-        ["sources", ", ".join(map(str, record.get("sources") or [])) or "none found"],
+        ["sources", f"{sources} (in {storage})" if storage else sources],
         ["configurations planned", str(len(record.get("candidates") or []))],
         ["at most", f"{record.get('max_trials', '')} trial(s)"],
         ["guard", str(record.get("fallback") or "did not fall back")],

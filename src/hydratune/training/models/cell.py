@@ -1,8 +1,8 @@
 """A NAS-Bench-201-style cell: a small DAG whose edges each apply one operation.
 
 Node 0 is the cell's input, the last node its output; node ``j`` is the sum of
-``op(i->j)(node i)`` over ``i < j``. The operations arrive as one list in the order
-``0->1, 0->2, 1->2, 0->3, 1->3, 2->3`` (``hydra.sweeper.cells`` writes it so), so the number
+``op_ij(node i)`` over ``i < j``. The operations arrive as one list in the order
+``e0-1, e0-2, e1-2, e0-3, e1-3, e2-3`` (``hydra.sweeper.cells`` writes it so), so the number
 of nodes follows from its length (1, 3, 6, 10... edges).
 """
 
