@@ -102,6 +102,21 @@ def test_nothing_is_written_when_stdout_is_not_a_terminal():
     assert progress.snapshot.complete == 1  # it still kept count
 
 
+def test_a_view_not_shown_reads_the_study_only_when_its_counts_are_asked_for(monkeypatch):
+    study = optuna.create_study()
+    reads = []
+    get_trials = study.get_trials
+    monkeypatch.setattr(study, "get_trials", lambda **kw: reads.append(1) or get_trials(**kw))
+    with SweepProgress(study, n_trials=3, console=Console(file=io.StringIO())) as progress:
+        opened = len(reads)
+        for _ in range(3):
+            add(study, TrialState.COMPLETE, 1.0)
+            progress.update()
+        assert len(reads) == opened  # not once per trial
+        assert progress.snapshot.complete == 3
+    assert len(reads) == opened + 1
+
+
 def test_under_pytest_the_default_console_is_quiet(capsys):
     study = optuna.create_study()
     with SweepProgress(study, n_trials=1) as progress:

@@ -71,14 +71,15 @@ class SweepProgress:
         self._done_at_start = 0
         self._live: Live | None = None
         self._handlers: list[tuple[logging.StreamHandler, Any]] = []
-        self.snapshot = Snapshot()
+        self._snapshot: Snapshot | None = Snapshot()
 
     def __enter__(self) -> SweepProgress:
         self._start = self._clock()
         self._done_at_start = 0
         self._done_at_start = self._read().done
-        self.snapshot = self._read()  # finished_here starts at 0
+        self._snapshot = None  # finished_here starts at 0
         if self.enabled:
+            self._snapshot = self._read()
             self._live = Live(self, console=self.console, refresh_per_second=2, transient=False)
             self._live.start()
             self._route_log_handlers()
@@ -93,13 +94,23 @@ class SweepProgress:
             handler.setStream(stream)
         self._handlers = []
 
+    @property
+    def snapshot(self) -> Snapshot:
+        """The study's counts as of the last ``update``, read when first asked for: a sweep
+        whose view is not shown (no terminal) never reads every trial after each one."""
+        if self._snapshot is None:
+            self._snapshot = self._read()
+        return self._snapshot
+
     def update(self, n_trials: int | None = None) -> None:
         """Read the study again (call after each trial is told), with the ``n_trials`` in
-        force when the loop has it (steering changes it while the sweep runs)."""
+        force when the loop has it (steering changes it while the sweep runs); while the view
+        is shown, at once, on the loop's thread, and the view redraws from it."""
         if n_trials is not None:
             self.n_trials = n_trials
-        self.snapshot = self._read()
+        self._snapshot = None
         if self._live is not None:
+            self._snapshot = self._read()
             self._live.refresh()
 
     def started(self) -> None:
