@@ -170,6 +170,24 @@ def _says(*lines: str) -> Callable[[Path, str], None]:
     return check
 
 
+def _says_not(line: str) -> Callable[[Path, str], None]:
+    def check(project: Path, output: str) -> None:
+        assert line not in output, line
+
+    return check
+
+
+def _help_lists_every_command_then_the_config_groups(output: str) -> None:
+    from hydratune.cli import subcommands
+
+    commands = output.split("Commands", 1)[1]
+    for name in subcommands():
+        assert f" {name} " in commands, f"{name} missing from hydratune --help"
+    assert "== Configuration groups ==" in output
+    sweeps = sorted(p.stem for p in (REPO / "conf" / "sweep").glob("*.yaml"))
+    assert f"sweep: {', '.join(sweeps)}" in output
+
+
 # What the docs say next to a command: (the command as written, check); a command the docs
 # expect to fail is in FAILS with the line it prints.
 CLAIMS: list[tuple[str, Callable[[Path, str], None]]] = [
@@ -182,14 +200,17 @@ CLAIMS: list[tuple[str, Callable[[Path, str], None]]] = [
         "hydratune -m model=cnn",
         lambda p, o: (_maximises("hydratune")(p, o), _best_of_the_complete("hydratune")(p, o)),
     ),
-    ("hydratune --help", _says("report", "steer", "== Configuration groups ==")),
+    ("hydratune --help", lambda p, o: _help_lists_every_command_then_the_config_groups(o)),
     (
         "hydratune report outputs/sweeps/mlp_digits",
         lambda p, o: _file(p, "outputs/sweeps/mlp_digits/report/report.html"),
     ),
     (
         "hydratune rerun outputs/sweeps/mlp_digits",
-        lambda p, o: _file(p, "outputs/sweeps/mlp_digits/rerun/rerun_results.yaml"),
+        lambda p, o: (
+            _file(p, "outputs/sweeps/mlp_digits/rerun/rerun_results.yaml"),
+            _says_not("GPU available")(p, o),  # the command's lines, not Lightning's banners
+        ),
     ),
     (
         "hydratune export outputs/sweeps/mlp_digits",
