@@ -25,13 +25,16 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from helpers import REPO
+from hydratune.insight.export import experiment_command
 from hydratune.storage import load_study, open_storage
 
 pytestmark = pytest.mark.slow
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 NOT_RUN = re.compile(r"^<!-- not run by tests/test_docs_commands\.py: (.+) -->$")
-INLINE = re.compile(r"`((?:hydratune (?:report|rerun|export)|optuna trials) [^`<]+)`")
+INLINE = re.compile(
+    r"`((?:hydratune (?:report|rerun|export) |hydratune experiment=|optuna trials )[^`<]+)`"
+)
 
 # Where a command would run long, a smaller budget: (pattern, replacement), applied in order.
 BUDGETS = [
@@ -78,7 +81,8 @@ def _strip_comment(line: str) -> str:
 
 
 def inline_commands(page: Path) -> list[str]:
-    """Commands the page names inline for looking at a sweep (report, rerun, export, optuna)."""
+    """Commands the page names inline for looking at a sweep (report, rerun, export, optuna) and
+    for running an exported experiment."""
     text = re.sub(r"\s*\n\s*", " ", page.read_text(encoding="utf-8"))
     return INLINE.findall(text)
 
@@ -114,7 +118,14 @@ def with_budget(argv: list[str]) -> list[str]:
     extra = [e for e in EPOCH if e.split("=")[0].lstrip("+") not in given]
     if "-m" in argv and not any(a.startswith("hydra.sweeper.n_trials=") for a in argv):
         extra.append(SWEEP)
-    return [*argv, *extra]
+    # Hydra takes its overrides in one run: after the command's own, before an option after them
+    at = next((i for i, a in enumerate(argv) if a.startswith("-") and _overrides(argv[1:i])), None)
+    at = len(argv) if at is None else at
+    return [*argv[:at], *extra, *argv[at:]]
+
+
+def _overrides(words: list[str]) -> bool:
+    return any("=" in w and not w.startswith("-") for w in words)
 
 
 def study(project: Path, name: str) -> optuna.Study:
@@ -134,6 +145,15 @@ def _sweep_dir_files(project: Path, output: str) -> None:
         best.params,
     )
     assert "--config-name best_config" in output  # how to rerun the best trial
+    assert experiment_command(project / "conf/experiment/mlp_digits_best.yaml") in output
+
+
+def _reruns_the_best_value(project: Path, output: str) -> None:
+    """The exported experiment's header command, run as written, trains to the best value."""
+    command = experiment_command(project / "conf/experiment/mlp_digits_best.yaml")
+    assert command == "hydratune experiment=mlp_digits_best --config-dir conf"
+    best = study(project, "mlp_digits").best_trial
+    assert f"{best.value:.6g}" in output or f"{best.value:.4f}" in output, output[-2000:]
 
 
 def _best_of_the_complete(name: str) -> Callable[[Path, str], None]:
@@ -216,6 +236,7 @@ CLAIMS: list[tuple[str, Callable[[Path, str], None]]] = [
         "hydratune export outputs/sweeps/mlp_digits",
         lambda p, o: _file(p, "conf/experiment/mlp_digits_best.yaml"),
     ),
+    ("hydratune experiment=mlp_digits_best --config-dir conf", _reruns_the_best_value),
     ("optuna trials", _says("COMPLETE")),
     (
         "hydratune steer outputs/sweeps/mlp_digits show",
