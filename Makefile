@@ -30,9 +30,10 @@ services:
 test: setup services
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
-# The inner loop, on both cores (149 s for 679 tests on 2 cores, 2026-12-02 23:30, 164 s before; the target is 90 s): no services, browsers, Ray, benchmarks, Lightning
-# sweeps, local worker pools or subprocess apps that import torch (`slow`). Find what
-# dominates with: pytest --durations=30 -m "$(FAST)"
+# The inner loop, on both cores: no services, browsers, Ray, benchmarks, Lightning sweeps, local
+# worker pools or subprocess apps that import torch (`slow`). 687 tests in 228 s on 2 cores shared
+# with other jobs (load 3-5, 2026-12-03 07:28); 679 in 149 s on idle cores (2026-12-02); the
+# target is 90 s. Find what dominates with: pytest --durations=30 -m "$(FAST)"
 FAST := not slow and not postgres and not chromium and not ray and not slurm and not mlflow and not bench
 test-fast: setup
 	$(BIN)/python -m pytest -n 2 -m "$(FAST)"

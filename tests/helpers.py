@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import chdir, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,14 @@ def multirun(
             )
         finally:
             GlobalHydra.instance().clear()
+
+
+def swept_study(cwd: Path, overrides: list[str], **kwargs: Any) -> optuna.Study:
+    """The quadratic study ``multirun(overrides)`` leaves in ``cwd``: for a module-scoped
+    fixture (the ``sweep`` fixture is per test) whose one sweep serves tests that only read it."""
+    with chdir(cwd):
+        multirun(overrides, **kwargs)
+    return load("quadratic", cwd)
 
 
 def load(study_name: str, cwd: Path) -> optuna.Study:

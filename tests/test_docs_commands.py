@@ -1,6 +1,7 @@
 """The README's and docs/' commands, run as a newcomer runs them: every ```bash block, and the
-commands the README names inline for looking at a sweep, in the order the docs give them, in one
-fresh project directory, with the console scripts the package installs. Small budgets replace
+commands the README names inline for looking at a sweep, in the order the docs give them, in a
+fresh project directory (each README block in its own: ``documented_parts``), with the console
+scripts the package installs. Small budgets replace
 long ones (``BUDGETS``: the one list of substitutions); the claims next to a command are checked
 (``CLAIMS``). A block that cannot run here says why in the doc itself, in a
 ``<!-- not run by tests/test_docs_commands.py: why -->`` line above it.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -23,13 +25,16 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from helpers import REPO
+from hydratune.insight.export import experiment_command
 from hydratune.storage import load_study, open_storage
 
 pytestmark = pytest.mark.slow
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 NOT_RUN = re.compile(r"^<!-- not run by tests/test_docs_commands\.py: (.+) -->$")
-INLINE = re.compile(r"`((?:hydratune (?:report|rerun|export)|optuna trials) [^`<]+)`")
+INLINE = re.compile(
+    r"`((?:hydratune (?:report|rerun|export) |hydratune experiment=|optuna trials )[^`<]+)`"
+)
 
 # Where a command would run long, a smaller budget: (pattern, replacement), applied in order.
 BUDGETS = [
@@ -76,7 +81,8 @@ def _strip_comment(line: str) -> str:
 
 
 def inline_commands(page: Path) -> list[str]:
-    """Commands the page names inline for looking at a sweep (report, rerun, export, optuna)."""
+    """Commands the page names inline for looking at a sweep (report, rerun, export, optuna) and
+    for running an exported experiment."""
     text = re.sub(r"\s*\n\s*", " ", page.read_text(encoding="utf-8"))
     return INLINE.findall(text)
 
@@ -112,7 +118,14 @@ def with_budget(argv: list[str]) -> list[str]:
     extra = [e for e in EPOCH if e.split("=")[0].lstrip("+") not in given]
     if "-m" in argv and not any(a.startswith("hydra.sweeper.n_trials=") for a in argv):
         extra.append(SWEEP)
-    return [*argv, *extra]
+    # Hydra takes its overrides in one run: after the command's own, before an option after them
+    at = next((i for i, a in enumerate(argv) if a.startswith("-") and _overrides(argv[1:i])), None)
+    at = len(argv) if at is None else at
+    return [*argv[:at], *extra, *argv[at:]]
+
+
+def _overrides(words: list[str]) -> bool:
+    return any("=" in w and not w.startswith("-") for w in words)
 
 
 def study(project: Path, name: str) -> optuna.Study:
@@ -132,6 +145,15 @@ def _sweep_dir_files(project: Path, output: str) -> None:
         best.params,
     )
     assert "--config-name best_config" in output  # how to rerun the best trial
+    assert experiment_command(project / "conf/experiment/mlp_digits_best.yaml") in output
+
+
+def _reruns_the_best_value(project: Path, output: str) -> None:
+    """The exported experiment's header command, run as written, trains to the best value."""
+    command = experiment_command(project / "conf/experiment/mlp_digits_best.yaml")
+    assert command == "hydratune experiment=mlp_digits_best --config-dir conf"
+    best = study(project, "mlp_digits").best_trial
+    assert f"{best.value:.6g}" in output or f"{best.value:.4f}" in output, output[-2000:]
 
 
 def _best_of_the_complete(name: str) -> Callable[[Path, str], None]:
@@ -168,6 +190,24 @@ def _says(*lines: str) -> Callable[[Path, str], None]:
     return check
 
 
+def _says_not(line: str) -> Callable[[Path, str], None]:
+    def check(project: Path, output: str) -> None:
+        assert line not in output, line
+
+    return check
+
+
+def _help_lists_every_command_then_the_config_groups(output: str) -> None:
+    from hydratune.cli import subcommands
+
+    commands = output.split("Commands", 1)[1]
+    for name in subcommands():
+        assert f" {name} " in commands, f"{name} missing from hydratune --help"
+    assert "== Configuration groups ==" in output
+    sweeps = sorted(p.stem for p in (REPO / "conf" / "sweep").glob("*.yaml"))
+    assert f"sweep: {', '.join(sweeps)}" in output
+
+
 # What the docs say next to a command: (the command as written, check); a command the docs
 # expect to fail is in FAILS with the line it prints.
 CLAIMS: list[tuple[str, Callable[[Path, str], None]]] = [
@@ -180,19 +220,23 @@ CLAIMS: list[tuple[str, Callable[[Path, str], None]]] = [
         "hydratune -m model=cnn",
         lambda p, o: (_maximises("hydratune")(p, o), _best_of_the_complete("hydratune")(p, o)),
     ),
-    ("hydratune --help", _says("report", "steer", "== Configuration groups ==")),
+    ("hydratune --help", lambda p, o: _help_lists_every_command_then_the_config_groups(o)),
     (
         "hydratune report outputs/sweeps/mlp_digits",
         lambda p, o: _file(p, "outputs/sweeps/mlp_digits/report/report.html"),
     ),
     (
         "hydratune rerun outputs/sweeps/mlp_digits",
-        lambda p, o: _file(p, "outputs/sweeps/mlp_digits/rerun/rerun_results.yaml"),
+        lambda p, o: (
+            _file(p, "outputs/sweeps/mlp_digits/rerun/rerun_results.yaml"),
+            _says_not("GPU available")(p, o),  # the command's lines, not Lightning's banners
+        ),
     ),
     (
         "hydratune export outputs/sweeps/mlp_digits",
         lambda p, o: _file(p, "conf/experiment/mlp_digits_best.yaml"),
     ),
+    ("hydratune experiment=mlp_digits_best --config-dir conf", _reruns_the_best_value),
     ("optuna trials", _says("COMPLETE")),
     (
         "hydratune steer outputs/sweeps/mlp_digits show",
@@ -207,7 +251,10 @@ def _file(project: Path, path: str) -> None:
     assert (project / path).is_file(), path
 
 
-def documented_blocks(page: Path) -> list[tuple[str, list[str]]]:
+Blocks = list[tuple[str, list[str]]]  # (where, commands) of each block, in order
+
+
+def documented_blocks(page: Path) -> Blocks:
     """(where, commands) of each block of ``page`` that runs, in its order (the README's inline
     commands after its blocks); each block starts in the project dir."""
     blocks = [(f"{b.page.name}:{b.line}", b.commands) for b in bash_blocks(page) if not b.not_run]
@@ -229,20 +276,65 @@ def test_every_bash_block_in_the_docs_runs_or_says_why_not():
     assert sum(len(c) for page in PAGES for _, c in documented_blocks(page)) >= 30
 
 
-# A page of docs/ continues from the README's first sweep: where its commands name that sweep's
-# outputs, its project runs the sweep first.
+# The README's blocks share only its first sweep: each block is a test of its own, and one that
+# names that sweep's outputs (as a docs/ page may) starts where the sweep left its project.
 README_SWEEP = ("outputs/sweeps/mlp_digits", ("README.md sweep", ["hydratune -m sweep=mlp_digits"]))
 
 
-@pytest.mark.timeout(1800)  # up to about 25 commands, each a fresh process that imports torch
-@pytest.mark.parametrize("page", [p for p in PAGES if documented_blocks(p)], ids=lambda p: p.name)
-def test_the_docs_commands_run_as_written_and_do_what_the_docs_say(tmp_path, page):
-    """Each page in its own fresh project, so pytest-xdist shares the pages out."""
-    project = tmp_path
+def documented_parts(page: Path) -> list[tuple[str, Blocks]]:
+    """The tests ``page`` makes, (id, blocks): one per README block, since they depend on one
+    another only through the README sweep; a docs/ page's blocks together, in order."""
     blocks = documented_blocks(page)
-    named, given = README_SWEEP
-    if page.name != "README.md" and any(named in c for _, cs in blocks for c in cs):
-        blocks.insert(0, given)
+    if page.name == "README.md":
+        return [(where, [(where, commands)]) for where, commands in blocks]
+    return [(page.name, blocks)] if blocks else []
+
+
+PARTS = [part for page in PAGES for part in documented_parts(page)]
+
+
+@pytest.fixture(scope="module")
+def _readme_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The README's first sweep, run once per worker: its project, and a copy as it left it."""
+    project = tmp_path_factory.mktemp("readme") / "project"
+    project.mkdir()
+    run_blocks(project, [README_SWEEP[1]])
+    kept = project.with_name("as_the_sweep_left_it")
+    shutil.copytree(project, kept)
+    return project, kept
+
+
+@pytest.fixture
+def after_the_readme_sweep(_readme_sweep: tuple[Path, Path]) -> Path:
+    """The project as the README's first sweep left it, restored where the sweep ran: its
+    multirun.yaml and results name that directory, and the commands after it follow them."""
+    project, kept = _readme_sweep
+    shutil.rmtree(project)
+    shutil.copytree(kept, project)
+    return project
+
+
+@pytest.mark.timeout(900)  # up to about 10 commands, each a fresh process that imports torch
+@pytest.mark.parametrize(("where", "blocks"), PARTS, ids=[where for where, _ in PARTS])
+def test_the_docs_commands_run_as_written_and_do_what_the_docs_say(
+    tmp_path: Path, request: pytest.FixtureRequest, where: str, blocks: Blocks
+) -> None:
+    """Each part in its own project, so pytest-xdist shares the parts out."""
+    named, _ = README_SWEEP
+    needs_sweep = any(named in c for _, commands in blocks for c in commands)
+    project = request.getfixturevalue("after_the_readme_sweep") if needs_sweep else tmp_path
+    assert run_blocks(project, blocks)
+    journal = project / "outputs/hydratune.journal"
+    if journal.exists():  # no sweep the part ran is left with a trial RUNNING
+        storage = open_storage(str(journal))
+        for summary in optuna.get_all_study_summaries(storage):
+            trials = study(project, summary.study_name).trials
+            assert not [t.number for t in trials if t.state == TrialState.RUNNING], summary
+
+
+def run_blocks(project: Path, blocks: Blocks) -> list[list[str]]:
+    """Each block's commands in order, each block from ``project``, their claims checked; the
+    argv lists that ran."""
     ran = []
     for where, commands in blocks:
         cwd = project
@@ -257,13 +349,7 @@ def test_the_docs_commands_run_as_written_and_do_what_the_docs_say(tmp_path, pag
                 if claimed is not None:
                     dict(CLAIMS)[claimed](project, output)
                 ran.append(argv)
-    assert ran
-    journal = project / "outputs/hydratune.journal"
-    if journal.exists():  # no sweep the page ran is left with a trial RUNNING
-        storage = open_storage(str(journal))
-        for summary in optuna.get_all_study_summaries(storage):
-            trials = study(project, summary.study_name).trials
-            assert not [t.number for t in trials if t.state == TrialState.RUNNING], summary
+    return ran
 
 
 def run(argv: list[str], cwd: Path, where: str, fails_with: str | None) -> str:

@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from optuna.trial import TrialState
 
 import hydratune.app
-from helpers import load, quadratic
+from helpers import load, multirun, quadratic
 from hydratune import current_trial
 from hydratune.execute.local import slot_devices
 from hydratune.execute.worker import modules_to_preload
@@ -50,20 +50,44 @@ def worker_facts(cfg):
     trial = current_trial()
     trial.set_user_attr("pid", os.getpid())
     trial.set_user_attr("threads", torch.get_num_threads())
+    trial.set_user_attr("gpus", os.environ.get("CUDA_VISIBLE_DEVICES"))
     return 0.0
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("threads", "expected"), [(None, max(1, (os.cpu_count() or 1) // 2)), (3, 3)]
-)
-def test_workers_are_reused_and_use_their_share_of_threads(sweep, tmp_path, threads, expected):
-    setting = [] if threads is None else [f"hydra.sweeper.threads_per_worker={threads}"]
-    sweep(["hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2", *setting], task=worker_facts)
-    trials = load("quadratic", tmp_path).trials
+def pool_trials(cwd: Path, *settings: str) -> list:
+    """The trials of a sweep of two worker processes that record their worker's facts."""
+    multirun(["hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2", *settings], task=worker_facts)
+    return load("quadratic", cwd).trials
+
+
+@pytest.fixture(scope="module")
+def pool_with_settings(tmp_path_factory: pytest.TempPathFactory) -> list:
+    """One pool sweep serves the tests of both settings: 3 threads and one GPU per worker
+    (CUDA_VISIBLE_DEVICES=0,1 is the slots' assignment, no GPU needed)."""
+    cwd = tmp_path_factory.mktemp("pool")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(cwd)
+        patch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+        settings = ["hydra.sweeper.threads_per_worker=3", "hydra.sweeper.devices_per_trial=1"]
+        return pool_trials(cwd, *settings)
+
+
+def assert_two_reused_workers_with(trials: list, threads: int) -> None:
     pids = {t.user_attrs["pid"] for t in trials}
     assert len(pids) == 2 and os.getpid() not in pids
-    assert {t.user_attrs["threads"] for t in trials} == {expected}
+    assert {t.user_attrs["threads"] for t in trials} == {threads}
+
+
+@pytest.mark.slow
+def test_workers_are_reused_and_use_their_share_of_threads(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    trials = pool_trials(tmp_path)
+    assert_two_reused_workers_with(trials, threads=max(1, (os.cpu_count() or 1) // 2))
+
+
+@pytest.mark.slow
+def test_workers_use_the_threads_per_worker_they_are_given(pool_with_settings):
+    assert_two_reused_workers_with(pool_with_settings, threads=3)
 
 
 def test_each_slot_gets_its_own_gpus():
@@ -77,20 +101,9 @@ def test_too_few_gpus_for_the_slots_is_an_error_naming_the_settings():
         slot_devices(2, 2, ["0", "1", "2"])
 
 
-def gpu_of_slot(cfg):
-    current_trial().set_user_attr("gpus", os.environ.get("CUDA_VISIBLE_DEVICES"))
-    return 0.0
-
-
 @pytest.mark.slow
-def test_workers_see_only_their_slots_gpus(sweep, tmp_path, monkeypatch):
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")  # the slots' assignment, no GPU needed
-    sweep(
-        ["hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2", "hydra.sweeper.devices_per_trial=1"],
-        task=gpu_of_slot,
-    )
-    trials = load("quadratic", tmp_path).trials
-    assert {t.user_attrs["gpus"] for t in trials} == {"0", "1"}
+def test_workers_see_only_their_slots_gpus(pool_with_settings):
+    assert {t.user_attrs["gpus"] for t in pool_with_settings} == {"0", "1"}
 
 
 def test_workers_import_lightning_first_only_for_a_task_whose_module_uses_it():

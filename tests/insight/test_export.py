@@ -161,19 +161,6 @@ def run(cwd: Path, command: list[str]) -> str:
 
 
 @pytest.mark.slow
-def test_the_bundled_sweeps_export_reruns_with_its_header_command_as_installed(tmp_path):
-    # make sweep's own sweep=mlp_digits has export_best: true; hydratune's conf is pkg://
-    out = run(tmp_path, ["hydratune", "-m", *TINY_SWEEP])
-    target = tmp_path / "conf/experiment/mlp_digits_best.yaml"
-    command = experiment_command(target)
-    assert command == "hydratune experiment=mlp_digits_best --config-dir conf"
-    assert command in out  # the sweep prints the same command
-    rerun = run(tmp_path, shlex.split(command))  # exactly as the header says
-    best = load("mlp_digits", tmp_path).best_trial
-    assert f"{best.value:.6g}" in rerun or f"{best.value:.4f}" in rerun, rerun[-2000:]
-
-
-@pytest.mark.slow
 def test_an_init_projects_export_command_names_its_config_dir(tmp_path):
     run(tmp_path, ["hydratune", "init", "proj"])
     project = tmp_path / "proj"

@@ -11,7 +11,7 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from chromium import CHROMIUM, load_page
-from helpers import load
+from helpers import load, swept_study
 from hydratune.insight.report import write_report
 from hydratune.insight.report.model import objectives_of
 from hydratune.insight.report.sections import build_sections
@@ -31,25 +31,24 @@ def two_objectives(cfg) -> list[float]:
     return [float((cfg.x - 1) ** 2), float(cfg.y)]
 
 
-@pytest.fixture
-def single(sweep, tmp_path) -> optuna.Study:
-    sweep(["hydra.sweeper.n_trials=12"])
-    return load("quadratic", tmp_path)
+# One sweep of each kind serves the module's tests, which only read the study.
+@pytest.fixture(scope="module")
+def single(tmp_path_factory: pytest.TempPathFactory) -> optuna.Study:
+    return swept_study(tmp_path_factory.mktemp("single"), ["hydra.sweeper.n_trials=12"])
 
 
-@pytest.fixture
-def multi(sweep, tmp_path) -> optuna.Study:
-    sweep(
+@pytest.fixture(scope="module")
+def multi(tmp_path_factory: pytest.TempPathFactory) -> optuna.Study:
+    return swept_study(
+        tmp_path_factory.mktemp("multi"),
         ["hydra.sweeper.n_trials=12", "hydra.sweeper.direction=[minimize,maximize]"],
         task=two_objectives,
     )
-    return load("quadratic", tmp_path)
 
 
-@pytest.fixture
-def pruned_and_failed(sweep, tmp_path) -> optuna.Study:
-    sweep(["hydra.sweeper.n_trials=20", *PRUNING])
-    study = load("quadratic", tmp_path)
+@pytest.fixture(scope="module")
+def pruned_and_failed(tmp_path_factory: pytest.TempPathFactory) -> optuna.Study:
+    study = swept_study(tmp_path_factory.mktemp("pruned"), ["hydra.sweeper.n_trials=20", *PRUNING])
     states = {t.state for t in study.trials}
     assert {TrialState.PRUNED, TrialState.FAIL, TrialState.COMPLETE} <= states  # the premise
     return study

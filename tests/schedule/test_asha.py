@@ -50,6 +50,7 @@ def test_rungs_grow_by_eta_below_the_last_epoch_which_is_the_last_rung():
     assert rung_epochs(2, 2, 5) == [2, 4, 5]
 
 
+@pytest.mark.slow  # 12 Lightning trials: not in make test-fast
 def test_asha_promotes_the_top_of_each_rung_from_its_checkpoint_and_the_study_shows_it(
     tmp_path, monkeypatch
 ):
@@ -89,6 +90,7 @@ def test_asha_promotes_the_top_of_each_rung_from_its_checkpoint_and_the_study_sh
     assert waiting and all(Path(t.user_attrs[CHECKPOINT]["path"]).is_file() for t in waiting)
 
 
+@pytest.mark.slow  # two Lightning sweeps: not in make test-fast
 def test_a_torn_checkpoint_is_never_loaded_and_its_trial_is_not_continued(
     tmp_path, monkeypatch, capfd
 ):

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import optuna
 import pytest
 import yaml
 from optuna.trial import TrialState, create_trial
 
-from helpers import load, run_steer
+from helpers import load, run_steer, swept_study
 from hydratune.steering import best_trial, best_trials, passed_over, write_action
 
 REASON = "the data loader skipped half the set"
@@ -30,15 +31,27 @@ def hydratune(cwd, *words) -> str:
     return " ".join((done.stdout + done.stderr).split())
 
 
-@pytest.fixture
-def failed_best(sweep, tmp_path):
-    """A sweep of 6 trials whose best was then failed by hand; (best, next best) numbers."""
-    sweep(["hydra.sweeper.n_trials=6"])
-    complete = load("quadratic", tmp_path).get_trials(states=(TrialState.COMPLETE,))
+def fail_the_best(cwd: Path) -> tuple[int, int]:
+    """A sweep of 6 trials in ``cwd`` whose best was then failed by hand; (best, next best)."""
+    study = swept_study(cwd, ["hydra.sweeper.n_trials=6"])
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
     ranked = sorted(complete, key=lambda t: (t.value, t.number))
-    said = run_steer(tmp_path, "sweeps/quadratic", "fail", ranked[0].number, REASON)
+    said = run_steer(cwd, "sweeps/quadratic", "fail", ranked[0].number, REASON)
     assert said.returncode == 0, said.stderr
     return ranked[0].number, ranked[1].number
+
+
+@pytest.fixture
+def failed_best(tmp_path) -> tuple[int, int]:
+    """For a test that goes on sweeping: its own."""
+    return fail_the_best(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def failed_best_read(tmp_path_factory) -> tuple[Path, int, int]:
+    """For the tests that only read the sweep dir, one: (its cwd, best, next best)."""
+    cwd = tmp_path_factory.mktemp("failed_best")
+    return cwd, *fail_the_best(cwd)
 
 
 def test_the_results_file_names_the_next_best_and_why(sweep, tmp_path, failed_best):
@@ -55,18 +68,18 @@ def test_the_results_file_names_the_next_best_and_why(sweep, tmp_path, failed_be
     assert best_config["x"] == study.trials[next_best].params["x"]
 
 
-def test_export_writes_the_next_best_and_says_why_once(tmp_path, failed_best):
-    failed, next_best = failed_best
-    said = hydratune(tmp_path, "export", "sweeps/quadratic", "--to", tmp_path / "e/best.yaml")
+def test_export_writes_the_next_best_and_says_why_once(tmp_path, failed_best_read):
+    cwd, failed, next_best = failed_best_read
+    said = hydratune(cwd, "export", "sweeps/quadratic", "--to", tmp_path / "e/best.yaml")
     assert said.count(REASON) == 1 and f"#{failed} ({REASON})" in said
     assert f"# Trial #{next_best} of study 'quadratic'" in (tmp_path / "e/best.yaml").read_text()
 
 
 def test_the_report_names_the_next_best_and_lists_the_failed_one_with_its_reason(
-    tmp_path, failed_best
+    tmp_path, failed_best_read
 ):
-    failed, next_best = failed_best
-    hydratune(tmp_path, "report", "sweeps/quadratic", "--no-png", "--out", tmp_path / "r")
+    cwd, failed, next_best = failed_best_read
+    hydratune(cwd, "report", "sweeps/quadratic", "--no-png", "--out", tmp_path / "r")
     markdown = (tmp_path / "r/report.md").read_text()
     assert f"- **best**: trial #{next_best}: " in markdown
     assert f"- **note**: not counted as best, failed by hand: #{failed}\n" in markdown
@@ -75,9 +88,9 @@ def test_the_report_names_the_next_best_and_lists_the_failed_one_with_its_reason
     assert f"| #{failed} |" not in top
 
 
-def test_steer_show_names_the_next_best_and_the_reason_once(tmp_path, failed_best):
-    failed, next_best = failed_best
-    said = hydratune(tmp_path, "steer", "sweeps/quadratic", "show")
+def test_steer_show_names_the_next_best_and_the_reason_once(failed_best_read):
+    cwd, failed, next_best = failed_best_read
+    said = hydratune(cwd, "steer", "sweeps/quadratic", "show")
     assert f"best so far: #{next_best} value" in said
     assert f"(not counted as best, failed by hand: #{failed})" in said
     assert said.count(REASON) == 1  # in the steering log

@@ -38,6 +38,7 @@ def continued_from(tmp_path) -> set[int]:
     return {t.user_attrs[RESUMED_FROM]["trial"] for t in trials if RESUMED_FROM in t.user_attrs}
 
 
+@pytest.mark.slow  # three Lightning sweeps and three steer processes: not in make test-fast
 def test_a_held_trial_is_not_continued_until_resumed_and_show_lists_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     sweep(2)  # two trials paused at rung 0
