@@ -31,9 +31,9 @@ test: setup services
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # The inner loop, on both cores: no services, browsers, Ray, benchmarks, Lightning sweeps, local
-# worker pools or subprocess apps that import torch (`slow`). 687 tests in 228 s on 2 cores shared
-# with other jobs (load 3-5, 2026-12-03 07:28); 679 in 149 s on idle cores (2026-12-02); the
-# target is 90 s. Find what dominates with: pytest --durations=30 -m "$(FAST)"
+# worker pools or subprocess apps that import torch (`slow`). 704 tests in 174 s on idle cores
+# (2026-12-03 08:15, a slow day for this machine: 679 in 149 s on 2026-12-02); the target is
+# 90 s. Find what dominates with: pytest --durations=30 -m "$(FAST)"
 FAST := not slow and not postgres and not chromium and not ray and not slurm and not mlflow and not bench
 test-fast: setup
 	$(BIN)/python -m pytest -n 2 -m "$(FAST)"
