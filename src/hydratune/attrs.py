@@ -46,7 +46,7 @@ AUTO_SAMPLER = "auto_sampler"  # sampler: auto's choice and why (JSON); a resume
 # Trial user attributes written by steering
 PRUNE_REQUESTED = "prune_requested"  # why a person asked to stop this running trial
 
-# The environment of a trial's task in the sweeper's own process: its job config (pickled), so
+# The environment of a trial's task in the sweeper's own process: its job (a pickled TrialJob), so
 # that a process the task starts by running the app's command again (Lightning's ``ddp`` ranks)
 # runs that trial, not a new sweep (``execute/relaunch.py``; ``training/distributed.py`` reads it).
 JOB_ENV = "HYDRATUNE_JOB"
