@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import Any
 
+from omegaconf import DictConfig
+
 from hydratune.execute.job import JobResult
 from hydratune.execute.trial_config import TrialConfigFactory, TrialJob
 
@@ -32,6 +34,16 @@ class Launcher:
             return future
         self.start(job, future)
         return future
+
+    @staticmethod
+    def built(job: TrialJob, future: Future[JobResult]) -> DictConfig | None:
+        """``job``'s config built here, or None with the trial failed on ``future`` when its
+        overrides do not apply (a worker process builds its own: ``worker.run_in_worker``)."""
+        try:
+            return job.build()
+        except Exception as error:
+            future.set_result(JobResult(error=error))
+            return None
 
     def start(self, job: TrialJob, future: Future[JobResult]) -> None:
         """Run ``job`` (its config built where it runs, a failure to build its result); set

@@ -46,10 +46,8 @@ class InProcessLauncher(Launcher):
         self._task = task_function
 
     def start(self, job: TrialJob, future: Future[JobResult]) -> None:
-        try:
-            config = job.build()
-        except Exception as error:  # the trial's overrides do not apply: the trial fails
-            future.set_result(JobResult(error=error))
+        config = self.built(job, future)
+        if config is None:
             return
         output_dir = job_output_dir(config)
         with job_in_environment(job, output_dir):  # for processes run with the app's command

@@ -123,11 +123,10 @@ class SubmititLauncher(Launcher):
         import submitit
 
         number = job.number
-        try:
-            folder = Path(job_output_dir(job.build())) / ".submitit"
-        except Exception as error:  # the trial's overrides do not apply: the trial fails
-            future.set_result(JobResult(error=error))
+        config = self.built(job, future)  # for its dir; the job builds its own
+        if config is None:
             return
+        folder = Path(job_output_dir(config)) / ".submitit"
         executor = submitit.AutoExecutor(folder=folder, cluster=self.cluster)
         executor.update_parameters(**self._params)
         try:
