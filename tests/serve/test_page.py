@@ -48,13 +48,14 @@ def test_every_control_takes_effect_in_the_study_and_on_the_page(tmp_path, backg
     with open_tab(server.url) as tab:
         tab.wait(shows("#running", "#0"), "running trial #0 on the page", timeout=30)
         tab.fill("#user", "alice")
+        tab.fill("#n-trials", "9")  # typed before the page redraws: pause and resume redraw it
 
         act(tab, "#pause", shows("#mode", "paused"), "pause")
         assert steering(tmp_path).mode == "paused"
         act(tab, "#resume", shows("#mode", "running"), "resume")
         assert steering(tmp_path).mode == "running"
 
-        tab.fill("#n-trials", "9")
+        assert tab.evaluate("document.getElementById('n-trials').value") == "9"
         act(tab, "#set-n-trials", shows("#progress", "of n_trials 9"), "n_trials")
         assert steering(tmp_path).n_trials == 9
 

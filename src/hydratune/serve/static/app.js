@@ -202,7 +202,8 @@ function renderControls(s) {
     cell.replaceChildren(what ? el("span", {}, what, " ",
       el("button", { class: "unfix", "data-key": key, onclick: () => steer("unfix", [key]) }, "unfix")) : "");
   }
-  if (document.activeElement !== $("n-trials")) $("n-trials").value = s.n_trials ?? "";
+  // the study's n_trials fills the field until a person edits it; their value stays until sent
+  if (!$("n-trials").dataset.edited) $("n-trials").value = s.n_trials ?? "";
 }
 
 function declared(spec) {
@@ -268,12 +269,16 @@ async function steer(verb, words) {
   }
   if (body.error) $("error").textContent = body.error;
   else $("message").textContent = body.message;
+  return !body.error;
 }
 
 function wireControls() {
   $("user").value = localStorage.getItem("hydratune-user") || "";
   for (const verb of ["pause", "resume", "stop"]) $(verb).onclick = () => steer(verb, []);
-  $("set-n-trials").onclick = () => steer("n_trials", [$("n-trials").value.trim()]);
+  $("n-trials").oninput = $("n-trials").onchange = () => { $("n-trials").dataset.edited = "1"; };
+  $("set-n-trials").onclick = async () => {
+    if (await steer("n_trials", [$("n-trials").value.trim()])) delete $("n-trials").dataset.edited;
+  };
   $("enqueue").onclick = () => steer("enqueue", checkedWords());
   $("fix").onclick = () => steer("fix", checkedWords());
   $("narrow-key").onchange = boundNarrow;
