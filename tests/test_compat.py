@@ -273,7 +273,7 @@ def test_hydra_plugin_alias_is_found_by_its_alias_and_instantiated_as_itself():
     assert alias is not None and issubclass(alias, Sweeper), "Hydra's plugin registry changed"
     config = OmegaConf.create({"_target_": UPSTREAM_TARGET, "n_trials": 3})
     sweeper = Plugins.instance()._instantiate(config)  # imports __module__.__qualname__
-    assert type(sweeper) is alias and sweeper.sweep_impl.conf.n_trials == 3
+    assert type(sweeper) is alias and sweeper.sweep_impl.settings["n_trials"] == 3
 
 
 def test_basic_launcher_target_is_what_hydras_default_launcher_config_names():

@@ -224,9 +224,29 @@ def test_non_numbers_fail_the_trial_not_the_study(sweep, tmp_path, value, stop):
 
 
 def test_unknown_sweeper_key_in_yaml_is_an_error_naming_it(sweep):
-    with pytest.raises(ConfigCompositionException) as error:
+    with pytest.raises(StudyConfigError, match="hydra.sweeper.n_trails: no such setting; did you"):
         sweep([], config_name="typo", task=pytest.fail)
-    assert "n_trails" in str(error.value.__cause__ or error.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        (
+            ["+hydra.sweeper.mlflow.enable=true"],
+            "mlflow.enable: no such setting; did you mean enabled",
+        ),
+        (
+            ["hydra/sweeper/scheduler=asha", "+hydra.sweeper.scheduler.etaa=3"],
+            "scheduler.etaa: no such setting; did you mean eta",
+        ),
+        (["hydra.sweeper.n_trials=many"], "n_trials: Value 'many' of type 'str' could not be"),
+    ],
+)
+def test_a_setting_its_schema_refuses_is_an_error_naming_it_before_any_trial(
+    sweep, overrides, error
+):
+    with pytest.raises(StudyConfigError, match=f"^hydra.sweeper.{error}"):
+        sweep(overrides, task=pytest.fail)
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,10 @@
-"""The Hydra plugin shim: registers the config schemas, delegates to ``StudySweep``.
+"""The Hydra plugin shim: shows Hydra the sweeper's config groups, delegates to ``StudySweep``.
 
 Hydra imports this module in every run of every app, sweep or not, so it imports neither
-Optuna nor ``hydratune.sweep``: the sweeper's implementation is imported when Hydra constructs
-the sweeper, as hydra-optuna-sweeper does (``bench/plugin_import.py`` measures the cost).
+Optuna nor ``hydratune.sweep`` and builds no config: the groups are YAML files on a search path
+(``conf/``, rendered from ``hydratune.schema``), read only by a run that selects them, and the
+sweeper's implementation is imported when Hydra constructs the sweeper, as hydra-optuna-sweeper
+does (``bench/plugin_import.py`` measures the cost).
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ import importlib.util
 import logging
 from typing import TYPE_CHECKING, Any
 
+from hydra.core.config_search_path import ConfigSearchPath
+from hydra.core.config_store import ConfigStore
+from hydra.plugins.search_path_plugin import SearchPathPlugin
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
 from hydratune import compat
-from hydratune.schema import UPSTREAM_TARGET, register_configs
+from hydratune.schema import UPSTREAM_TARGET
 
 if TYPE_CHECKING:
     from hydratune.sweep import LoopSummary
@@ -32,8 +37,26 @@ def _upstream_installed() -> bool:
 
 
 _UPSTREAM_INSTALLED = _upstream_installed()
-register_configs(as_upstream=not _UPSTREAM_INSTALLED)
 compat.admit_null_in_hydra_choice()  # choice(a, b, null) on the command line too
+
+
+class HydratuneSearchPath(SearchPathPlugin):
+    """``hydra/sweeper: hydratune`` and its sampler, pruner and scheduler groups."""
+
+    def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
+        search_path.append("hydratune", "pkg://hydra_plugins.hydratune_sweeper.conf")
+
+
+if not _UPSTREAM_INSTALLED:
+    # hydra-optuna-sweeper's option name, for configs written for it: hydratune's node under the
+    # upstream class, which says what to change (in the ConfigStore, not on the search path, so
+    # it never shadows the real one: only registered where that is absent)
+    ConfigStore.instance().store(
+        group="hydra/sweeper",
+        name="optuna",
+        node={"defaults": ["hydratune", "_self_"], "_target_": UPSTREAM_TARGET},
+        provider="hydratune",
+    )
 
 
 class HydratuneSweeper(Sweeper):
@@ -62,7 +85,7 @@ if not _UPSTREAM_INSTALLED:
 
     class OptunaSweeper(HydratuneSweeper):
         """hydra-optuna-sweeper's class, for configs written for it where it is not installed:
-        ``hydra/sweeper: optuna`` (registered as hydratune by ``register_configs``), or
+        ``hydra/sweeper: optuna`` (registered as hydratune above), or
         ``hydra/sweeper: hydratune`` with ``hydra.sweeper._target_`` still naming the upstream
         class (lightning-hydra-template's ``hparams_search/*.yaml``). hydratune runs, and says
         what to change. Registered only here, so it never shadows the real one."""

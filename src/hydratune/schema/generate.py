@@ -1,28 +1,37 @@
-"""Writes ``optuna_options.py``: one plain dataclass per sampler and pruner, from Optuna's
-signatures, so that registering the schemas (in every Hydra app run) needs no Optuna import.
+"""Writes ``optuna_options.py`` (one plain dataclass per sampler and pruner, from Optuna's
+signatures) and the YAML files Hydra finds the sweeper's config groups in (one per schema
+dataclass, with its comments), so that an app run that does not sweep pays for neither.
 
-Regenerate after upgrading Optuna, adding a class to ``optuna_classes.SAMPLERS``/``PRUNERS`` or
-changing ``OPTION_DEFAULTS``::
+Regenerate after upgrading Optuna, adding a class to ``optuna_classes.SAMPLERS``/``PRUNERS``,
+changing ``OPTION_DEFAULTS`` or editing a schema dataclass::
 
     python -m hydratune.schema.generate
 
-``tests/schema/test_schema.py`` renders the module again and fails while the file differs.
+``tests/schema/test_schema.py`` renders them again and fails while a file differs.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 import optuna
+from omegaconf import OmegaConf
 
 from hydratune.files import write_atomically
 from hydratune.optuna_classes import PRUNERS, SAMPLERS, SUPPLIED
+from hydratune.schema import optuna_options
+from hydratune.schema.schedulers import SCHEDULER_OPTIONS
+from hydratune.schema.sweeper import SweeperConf
 
 TARGET = Path(__file__).with_name("optuna_options.py")
+# where the plugin's search path (hydra_plugins.hydratune_sweeper) shows them to Hydra
+YAML_ROOT = Path(__file__).parents[2] / "hydra_plugins/hydratune_sweeper/conf/hydra/sweeper"
 
 # Defaults that differ from the Optuna signature's: the arguments Optuna requires, and any
 # default hydratune pins (one line per class).
@@ -80,13 +89,16 @@ def render_class(cls: type) -> str:
 
 # ``sampler: auto`` (hydratune's, not an Optuna class): the sweeper resolves it to a sampler
 # by the rules of ``hydratune.sweep.auto`` and gives it the seed.
-_AUTO = """
+_AUTO = '''
 
 @dataclass
 class AutoSamplerConf:
+    """``sampler: auto``: the sampler the sweep's space and budget call for, seeded by ``seed``
+    (hydratune.sweep.auto says which and why at the start of the sweep)."""
+
     _target_: str = "auto"
     seed: Any = None
-"""
+'''
 
 
 def render() -> str:
@@ -102,10 +114,66 @@ def render() -> str:
     return "".join(parts)
 
 
+def _comments(cls: type) -> dict[str, list[str]]:
+    """The ``#`` lines above each field of ``cls`` (and its class docstring under ``""``), so
+    the YAML reads like the dataclass."""
+    doc = cls.__doc__ or ""
+    if doc.startswith(f"{cls.__name__}("):  # dataclass's own, for a class without a docstring
+        target = OmegaConf.structured(cls)._target_
+        doc = f"The arguments of {target}; null keeps Optuna's default."
+    found: dict[str, list[str]] = {"": inspect.cleandoc(doc).splitlines()}
+    for base in reversed(cls.__mro__[:-1]):  # a field's comment is where the field is declared
+        pending: list[str] = []
+        for line in inspect.getsource(base).splitlines():
+            text = line.strip()
+            field = re.match(r"(\w+)\s*:", text)
+            if text.startswith("#"):
+                pending.append(text[1:].strip())
+            elif field and line.startswith("    ") and not line.startswith("     "):
+                found[field.group(1)] = pending
+                pending = []
+            else:
+                pending = []
+    return found
+
+
+def render_yaml(cls: type) -> str:
+    """The config group option for the schema dataclass ``cls``: its defaults, its comments."""
+    notes = _comments(cls)
+    node = OmegaConf.to_container(OmegaConf.structured(cls))
+    lines = [f"# GENERATED from {cls.__module__}.{cls.__name__} by `python -m {__spec__.name}`"]
+    lines += [f"# {line}".rstrip() for line in notes[""]]
+    keys = sorted(node, key=lambda k: k != "defaults")  # defaults first, as Hydra's are written
+    for key in keys:
+        lines += [f"# {note}" for note in notes.get(key, [])]
+        lines.append(OmegaConf.to_yaml({key: node[key]}).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def yaml_files() -> dict[Path, str]:
+    """Every generated YAML file, by path: the sweeper, and each sampler, pruner and scheduler."""
+    groups = {
+        "sampler": optuna_options.SAMPLER_OPTIONS,
+        "pruner": optuna_options.PRUNER_OPTIONS,
+        "scheduler": SCHEDULER_OPTIONS,
+    }
+    files = {YAML_ROOT / "hydratune.yaml": render_yaml(SweeperConf)}
+    for group, table in groups.items():
+        for name, cls in table.items():
+            files[YAML_ROOT / group / f"{name}.yaml"] = render_yaml(cls)
+    return files
+
+
 def main() -> None:
-    text = render()
-    write_atomically(TARGET, text)
-    print(f"wrote {TARGET} ({len(SAMPLERS)} samplers, {len(PRUNERS)} pruners)")
+    write_atomically(TARGET, render())
+    importlib.reload(optuna_options)  # the YAML files follow the module just written
+    files = yaml_files()
+    for path in set(YAML_ROOT.rglob("*.yaml")) - set(files):
+        path.unlink()
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, text)
+    print(f"wrote {TARGET} ({len(SAMPLERS)} samplers, {len(PRUNERS)} pruners) and {YAML_ROOT}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@ from typing import Any
 
 @dataclass
 class AutoSamplerConf:
+    """``sampler: auto``: the sampler the sweep's space and budget call for, seeded by ``seed``
+    (hydratune.sweep.auto says which and why at the start of the sweep)."""
+
     _target_: str = "auto"
     seed: Any = None
 

@@ -1,22 +1,62 @@
 """``hydra.sweeper`` settings checked before anything runs, each error naming its key.
 
-OmegaConf checks types against ``SweeperConf``; these are the values a type admits that make no
-sense (``n_trials=-1``, ``heartbeat_interval=0``), and the ones typed ``Any`` (the sampler's
-``seed``). A study name becomes part of paths (the sweep dir, the exported experiment), so it
-must be one safe path component.
+``read_settings`` checks keys and types against ``SweeperConf`` (Hydra composed them from YAML
+files that nothing checked: see ``hydratune.schema``); ``check_settings`` the values a type
+admits that make no sense (``n_trials=-1``, ``heartbeat_interval=0``), and the ones typed
+``Any`` (the sampler's ``seed``). A study name becomes part of paths (the sweep dir, the
+exported experiment), so it must be one safe path component.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Mapping
 from typing import Any
 
+from omegaconf import OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
 from hydratune.errors import StudyConfigError
-from hydratune.schema import SweeperConf
+from hydratune.schema import SCHEDULER_OPTIONS, SweeperConf
 
 # One path component: no separator, no leading dot or dash, no spaces (the printed commands
 # stay copyable), any letters and digits of any script.
 _SAFE_NAME = re.compile(r"^[^\W_][\w.+=@,-]*$")
+
+
+def read_settings(settings: Mapping[str, Any]) -> SweeperConf:
+    """``hydra.sweeper`` (as Hydra instantiated it) as its schema, checked: a key the schema
+    lacks, a value its type refuses or one out of its range is an error naming the key. Nested
+    nodes stay the config nodes they were; scalars take the schema's types."""
+    checked = _checked(SweeperConf, settings, "hydra.sweeper")
+    scheduler = settings.get("scheduler")
+    if OmegaConf.is_dict(scheduler) and scheduler.get("name") in SCHEDULER_OPTIONS:
+        _checked(SCHEDULER_OPTIONS[scheduler.name], scheduler, "hydra.sweeper.scheduler")
+    conf = SweeperConf(
+        **{
+            key: settings[key] if OmegaConf.is_config(settings.get(key)) else checked[key]
+            for key in checked
+            if key != "defaults"  # Hydra's, consumed when it composed the config
+        }
+    )
+    check_settings(conf)
+    return conf
+
+
+def _checked(schema: type, values: Mapping[str, Any], where: str) -> Any:
+    try:
+        return OmegaConf.merge(OmegaConf.structured(schema), values)
+    except ConfigKeyError as error:
+        parent = str(error.full_key).rpartition(".")[0]
+        node = OmegaConf.select(OmegaConf.structured(schema), parent) if parent else schema
+        known = [k for k in OmegaConf.structured(node) if k not in ("defaults", "_target_")]
+        close = difflib.get_close_matches(str(error.key), known, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"it has: {', '.join(known)}"
+        raise StudyConfigError(f"{where}.{error.full_key}: no such setting; {hint}") from None
+    except OmegaConfBaseException as error:
+        problem = str(error.msg).splitlines()[0]  # without OmegaConf's full_key/object_type lines
+        raise StudyConfigError(f"{where}.{error.full_key}: {problem}") from None
 
 
 def check_settings(conf: SweeperConf) -> None:

@@ -90,7 +90,7 @@ from hydratune.sweep.orphans import settle_orphaned_jobs
 from hydratune.sweep.progress import SweepProgress
 from hydratune.sweep.recovery import Recovery
 from hydratune.sweep.results import write_results
-from hydratune.sweep.settings import check_settings, check_study_name, safe_study_name
+from hydratune.sweep.settings import check_study_name, read_settings, safe_study_name
 from hydratune.sweep.study import (
     check_space_change,
     open_study,
@@ -140,7 +140,8 @@ class StudySweep:
     """One ``hydratune`` multirun: the settings of ``hydra.sweeper`` and what they drive."""
 
     def __init__(self, **settings: Any) -> None:
-        self.conf = SweeperConf(**settings)
+        self.settings = settings  # checked against the schema by plan(), where errors are shown
+        self.conf: SweeperConf
         self.directions: list[StudyDirection] = []  # set by plan(), from the app's config too
         self.tracker = SweepTracker(None)
 
@@ -184,8 +185,8 @@ class StudySweep:
         """Parse and check the search space, the keys it names and every config-group option
         it can choose, the storage setting, the enqueued points and the warm start's source;
         nothing is written yet."""
-        conf, config, loader = self.conf, self.config, self.context.config_loader
-        check_settings(conf)
+        self.conf = conf = read_settings(self.settings)
+        config, loader = self.config, self.context.config_loader
         parser = make_parser(loader)
         params = merged_params(conf.params, conf.search_space)
         space = parse_search_space(
