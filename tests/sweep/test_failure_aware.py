@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from helpers import load
 from hydratune.attrs import FAIL_REASON, LOST
-from hydratune.sweep.failure_aware import present_failures
+from hydratune.sweep.failure_aware import FailurePresenter, present_failures
 
 SPACE = {"x": IntDistribution(-5, 4)}
 
@@ -57,6 +57,28 @@ def test_the_worst_value_follows_the_direction():
     failed = study.ask({"x": IntDistribution(0, 9)})
     study.tell(failed, state=TrialState.FAIL)
     assert present_failures(study.trials, study.directions)[-1].values == [3.0]
+
+
+def test_presenting_a_growing_study_reads_what_a_first_reading_would():
+    # the sampler's presenter folds each finished trial in once; a trial finished behind a
+    # running one, and the running one failing later, must still count
+    study = study_with(3.0, "fail")
+    presenter = FailurePresenter(study.directions, weight=2)
+    running = study.ask({"x": IntDistribution(0, 9)})
+    study.tell(study.ask({"x": IntDistribution(0, 9)}), 9.0)
+    shown = presenter.present(study.trials)
+    assert [(t.number, t.values) for t in shown] == [
+        (0, [3.0]),
+        (1, [9.0]),
+        (2, None),
+        (3, [9.0]),
+        (1, [9.0]),
+    ]
+    study.tell(running, state=TrialState.FAIL)
+    for _ in range(2):  # and again, with nothing new
+        shown = presenter.present(study.trials)
+        assert [t.number for t in shown] == [0, 1, 2, 3, 1, 2]
+        assert [t.values for t in shown] == [[3.0], *[[9.0]] * 5]
 
 
 def nan_region(cfg):

@@ -63,26 +63,74 @@ def present_failures(
     (``hydratune steer fail``: their numbers), shown as COMPLETE with the worst value of each
     objective among the other complete ones (unchanged while none is complete), and
     ``weight - 1`` more copies of it at the end."""
-    values = [
-        t.values
-        for t in trials
-        if t.state == TrialState.COMPLETE and t.number not in failed_by_hand
-    ]
-    if not values:
-        return list(trials)
-    worst = [
-        max(column) if direction == StudyDirection.MINIMIZE else min(column)
-        for direction, column in zip(directions, zip(*values, strict=True), strict=True)
-    ]
-    shown, extra = [], []
-    for trial in trials:
-        if failed_by_itself(trial) or (trial.number in failed_by_hand and trial.params):
-            trial = copy.copy(trial)
+    return FailurePresenter(directions, weight, failed_by_hand).present(trials)
+
+
+class FailurePresenter:
+    """``present_failures`` for one study's trials as they grow, reading each finished trial
+    once: a sampler reads the whole study before every trial, and a finished trial never
+    changes (Optuna refuses updates) nor moves (trials are listed by number)."""
+
+    def __init__(
+        self,
+        directions: Sequence[StudyDirection],
+        weight: int = 1,
+        failed_by_hand: Collection[int] = (),
+    ) -> None:
+        self.directions, self.weight = list(directions), weight
+        self.failed_by_hand = frozenset(failed_by_hand)
+        self._forget()
+
+    def _forget(self) -> None:
+        self._settled = 0  # trials[:_settled] are finished and folded into the three below
+        self._last = -1  # the number of trials[_settled - 1]
+        self._worst: list[float] | None = None  # per objective, among the complete ones
+        self._failed: list[int] = []  # positions of the ones shown as complete
+
+    def present(self, trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+        if self._settled and (
+            len(trials) < self._settled or trials[self._settled - 1].number != self._last
+        ):
+            self._forget()  # not the list it read before
+        while self._settled < len(trials) and trials[self._settled].state.is_finished():
+            self._worst = self._fold(self._worst, self._failed, self._settled, trials)
+            self._last = trials[self._settled].number
+            self._settled += 1
+        worst, failed = self._worst, list(self._failed)
+        for position in range(self._settled, len(trials)):  # behind a running trial: each time
+            worst = self._fold(worst, failed, position, trials)
+        if worst is None:
+            return list(trials)
+        shown, extra = list(trials), []
+        for position in failed:
+            trial = copy.copy(trials[position])
             trial.state = TrialState.COMPLETE
             trial.values = worst
-            extra += [trial] * (weight - 1)
-        shown.append(trial)
-    return shown + extra
+            shown[position] = trial
+            extra += [trial] * (self.weight - 1)
+        return shown + extra
+
+    def _fold(
+        self,
+        worst: list[float] | None,
+        failed: list[int],
+        position: int,
+        trials: Sequence[FrozenTrial],
+    ) -> list[float] | None:
+        """``worst`` with ``trials[position]`` counted, and its position added to ``failed``
+        if it is shown as complete."""
+        trial = trials[position]
+        by_hand = trial.number in self.failed_by_hand
+        if failed_by_itself(trial) or (by_hand and trial.params):
+            failed.append(position)
+        if trial.state != TrialState.COMPLETE or by_hand:
+            return worst
+        if worst is None:
+            return list(trial.values)
+        return [
+            max(w, v) if direction == StudyDirection.MINIMIZE else min(w, v)
+            for direction, w, v in zip(self.directions, worst, trial.values, strict=True)
+        ]
 
 
 class FailureAwareSampler(WrappedSampler):
@@ -91,18 +139,18 @@ class FailureAwareSampler(WrappedSampler):
     def __init__(self, base: BaseSampler, weight: int = 1) -> None:
         super().__init__(base)
         self.weight = weight
+        self._presenter: FailurePresenter | None = None
         self._presented: tuple[list[FrozenTrial], list[FrozenTrial]] | None = None
 
     def _view(self, study: optuna.Study) -> Any:
-        directions = study.directions
-
         def present(trials: list[FrozenTrial]) -> list[FrozenTrial]:
             # Samplers read the trials several times per trial through Optuna's per-ask cache
             # (the same list each time): present that list once, not once per read.
             if self._presented is None or self._presented[0] is not trials:
-                by_hand = steering.failed_by_hand(study)
-                shown = present_failures(trials, directions, self.weight, by_hand)
-                self._presented = (trials, shown)
+                by_hand = frozenset(steering.failed_by_hand(study))
+                if self._presenter is None or self._presenter.failed_by_hand != by_hand:
+                    self._presenter = FailurePresenter(study.directions, self.weight, by_hand)
+                self._presented = (trials, self._presenter.present(trials))
             return self._presented[1]
 
         return compat.trials_view(study, present)

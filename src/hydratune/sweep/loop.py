@@ -35,7 +35,7 @@ from hydratune.errors import FatalTrialError
 from hydratune.execute import JobResult, Launcher, interrupts
 from hydratune.schedule import CheckpointSchedule, ScheduleError
 from hydratune.space import SearchSpace
-from hydratune.steering import LoopSteering, counts_toward_n_trials, finished_count
+from hydratune.steering import BudgetCount, LoopSteering, counts_toward_n_trials, finished_count
 from hydratune.sweep.recovery import Recovery
 from hydratune.sweep.study import ask_queued
 
@@ -147,6 +147,7 @@ class SweepLoop:
         self.max_failure_rate, self.timeout = max_failure_rate, timeout
         self.extend_trial, self.before_ask = extend_trial, before_ask
         self.recovery = recovery or Recovery(study)
+        self.budget = BudgetCount()
         self.on_told, self.on_started = on_told, on_started  # the live view
         self.steering = LoopSteering(study, space, n_trials)  # `hydratune steer`, any shell
         # e.g. MLflow runs per trial; on_launch may give variables for the trial's job
@@ -200,11 +201,8 @@ class SweepLoop:
         if not self.steering.poll().launching:  # paused or stopped by hand
             return False
         self.n_trials = self.steering.n_trials
-        busy = sum(  # ended or running: one read of the study before each trial
-            t.state == TrialState.RUNNING or counts_toward_n_trials(t)
-            for t in self.study.get_trials(deepcopy=False)
-        )
-        return busy < self.n_trials and not self.summary.grid_done
+        counted, running = self.budget(self.study.get_trials(deepcopy=False))  # one read
+        return counted + running < self.n_trials and not self.summary.grid_done
 
     def _surplus(self, trial: optuna.Trial) -> bool:
         """Whether workers sharing the study asked past ``n_trials`` at once, this one last.
