@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from hydratune.schedule.base import CheckpointSchedule, ScheduleError
 from hydratune.schedule.lineage import (
+    epochs_of,
     is_paused,
+    lineage_root,
     resumed_number,
     segment_of,
     value_at_end,
@@ -27,7 +29,9 @@ __all__ = [
     "ScheduleError",
     "ScheduleSettings",
     "check_scheduler",
+    "epochs_of",
     "is_paused",
+    "lineage_root",
     "resumed_number",
     "segment_of",
     "value_at_end",

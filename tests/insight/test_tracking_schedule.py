@@ -1,0 +1,152 @@
+"""A scheduled sweep in MLflow, checked through MLflow's own client against a real ``mlflow
+server``: each run of a configuration is its own child run, tagged with its rung or member, the
+run it continued from and the chain it belongs to; a paused run is tagged paused; and every run
+logs its epochs at their true step, so a chain's curves join up in MLflow's compare view."""
+
+from __future__ import annotations
+
+import mlflow
+import pytest
+from optuna.trial import TrialState
+
+from helpers import REPO, load, multirun
+from hydratune.attrs import MLFLOW_PARENT_RUN, MLFLOW_RUN_ID, RESUMED_FROM, SEGMENT
+from hydratune.schedule import is_paused
+from hydratune.training.task import train
+
+pytestmark = [
+    pytest.mark.mlflow,
+    pytest.mark.slow,  # Lightning sweeps of 6-7 runs
+    pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning"),
+]
+
+TINY = [
+    "sweep=mlp_digits",
+    "logger=mlflow",
+    "trainer.max_epochs=3",
+    "+trainer.limit_train_batches=3",
+    "+trainer.limit_val_batches=2",
+    "hydra.sweeper.progress=false",
+    "hydra.sweeper.report=false",
+    "hydra.sweeper.export_best=false",
+]
+
+
+def children(client, study) -> dict[int, mlflow.entities.Run]:
+    parent_id = study.user_attrs[MLFLOW_PARENT_RUN]
+    experiment = client.get_run(parent_id).info.experiment_id
+    runs = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent_id}'")
+    return {int(run.data.tags["hydratune.trial"]): run for run in runs}
+
+
+def curve(client, run) -> dict[int, float]:
+    return {m.step: m.value for m in client.get_metric_history(run.info.run_id, "val/acc")}
+
+
+def check_lineage(client, study) -> list:
+    """What every scheduled sweep's runs must show; returns the continued trials."""
+    trials, runs = study.trials, children(client, study)
+    assert sorted(runs) == [t.number for t in trials]
+    continued = [t for t in trials if RESUMED_FROM in t.user_attrs]
+    assert continued, "no run continued from a checkpoint"
+    for trial in trials:
+        tags = runs[trial.number].data.tags
+        segment = trial.user_attrs[SEGMENT]
+        assert {k: tags[f"hydratune.schedule_{k}"] for k in segment} == {
+            k: str(v) for k, v in segment.items()
+        }
+        for key, value in trial.params.items():  # PBT: the explored values this run trained
+            assert runs[trial.number].data.params[key] == str(value)
+        if is_paused(trial):
+            assert tags["hydratune.state"] == "paused", trial.number
+            assert runs[trial.number].info.status == "KILLED"
+            assert tags["hydratune.reason"].startswith("paused after")
+            assert "hydratune.pruned_at_step" not in tags
+        # its epochs at their true steps: the ones it trained, and only those
+        start = trial.user_attrs.get(RESUMED_FROM, {}).get("epoch", 0)
+        assert curve(client, runs[trial.number]) == pytest.approx(trial.intermediate_values)
+        assert sorted(trial.intermediate_values) == list(range(start, segment["epochs"]))
+    for trial in continued:
+        tags, resumed = runs[trial.number].data.tags, trial.user_attrs[RESUMED_FROM]
+        source = trials[resumed["trial"]]
+        assert tags["hydratune.resumed_from_trial"] == str(source.number)
+        assert tags["hydratune.resumed_from_epoch"] == str(resumed["epoch"])
+        assert tags["hydratune.resumed_from_run"] == source.user_attrs[MLFLOW_RUN_ID]
+        assert tags["hydratune.resumed_from_run"] == runs[source.number].info.run_id
+        assert (
+            tags["hydratune.lineage_root"]
+            == runs[source.number].data.tags["hydratune.lineage_root"]
+        )
+        # the source's curve ends where the continuation's begins
+        assert max(curve(client, runs[source.number])) == resumed["epoch"] - 1
+        assert min(curve(client, runs[trial.number])) == resumed["epoch"]
+    for trial in trials:
+        if RESUMED_FROM not in trial.user_attrs:  # a chain's first run is its own root
+            assert runs[trial.number].data.tags["hydratune.lineage_root"] == str(trial.number)
+    return continued
+
+
+def test_asha_runs_in_mlflow_follow_the_lineage_and_their_curves_join(tracked, tmp_path):
+    # rungs at 1, 2 and 3 epochs; 7 runs take the best configuration to the last epoch
+    multirun(
+        [
+            *TINY,
+            "hydra.sweeper.study_name=asha_lineage",
+            "hydra.sweeper.n_trials=7",
+            "hydra/sweeper/scheduler=asha",
+            "hydra.sweeper.scheduler.eta=2",
+        ],
+        task=train,
+        config_name="train",
+        config_dir=REPO / "conf",
+    )
+    study = load("asha_lineage", tmp_path)
+    check_lineage(tracked, study)
+    runs = children(tracked, study)
+    (done,) = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert done.user_attrs[SEGMENT]["rung"] == 2
+    assert runs[done.number].data.tags["hydratune.state"] == "complete"
+    objective = tracked.get_metric_history(runs[done.number].info.run_id, "objective")
+    assert [(m.step, m.value) for m in objective] == [(2, pytest.approx(done.value))]
+    # one search finds a configuration's whole chain: three runs, one per rung
+    root = runs[done.number].data.tags["hydratune.lineage_root"]
+    experiment = runs[done.number].info.experiment_id
+    chain = tracked.search_runs([experiment], f"tags.`hydratune.lineage_root` = '{root}'")
+    rungs = sorted(int(r.data.tags["hydratune.schedule_rung"]) for r in chain)
+    assert rungs == [0, 1, 2]
+    joined: dict[int, float] = {}
+    for run in chain:
+        joined.update(curve(tracked, run))
+    assert sorted(joined) == [0, 1, 2]  # one learning curve over the chain, no epoch twice
+
+
+def test_pbt_exploits_in_mlflow_point_at_the_run_whose_weights_they_copied(tracked, tmp_path):
+    multirun(
+        [
+            *TINY,
+            "hydra.sweeper.study_name=pbt_lineage",
+            "hydra.sweeper.n_trials=6",
+            "hydra/sweeper/scheduler=pbt",
+            "hydra.sweeper.scheduler.population=2",
+            "hydra.sweeper.scheduler.perturbation_interval=1",
+            "hydra.sweeper.scheduler.seed=0",
+        ],
+        task=train,
+        config_name="train",
+        config_dir=REPO / "conf",
+    )
+    study = load("pbt_lineage", tmp_path)
+    continued = check_lineage(tracked, study)
+    runs = children(tracked, study)
+    member = {t.number: t.user_attrs[SEGMENT]["member"] for t in study.trials}
+    exploits = [
+        t for t in continued if member[t.user_attrs[RESUMED_FROM]["trial"]] != member[t.number]
+    ]
+    assert exploits, "no member copied another's checkpoint"
+    for trial in exploits:
+        tags = runs[trial.number].data.tags
+        source = study.trials[trial.user_attrs[RESUMED_FROM]["trial"]]
+        assert tags["hydratune.schedule_member"] == str(member[trial.number])
+        assert runs[source.number].data.tags["hydratune.schedule_member"] == str(
+            member[source.number]
+        )
