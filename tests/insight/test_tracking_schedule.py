@@ -118,6 +118,9 @@ def test_asha_runs_in_mlflow_follow_the_lineage_and_their_curves_join(tracked, t
     for run in chain:
         joined.update(curve(tracked, run))
     assert sorted(joined) == [0, 1, 2]  # one learning curve over the chain, no epoch twice
+    parent = tracked.get_run(study.user_attrs[MLFLOW_PARENT_RUN]).data.metrics
+    paused = sum(is_paused(t) for t in study.trials)
+    assert (parent["n_paused"], parent["n_pruned"], parent["n_complete"]) == (paused, 0, 1)
 
 
 def test_pbt_exploits_in_mlflow_point_at_the_run_whose_weights_they_copied(tracked, tmp_path):

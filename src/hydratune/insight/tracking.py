@@ -274,7 +274,7 @@ class SweepTracker:
                 if math.isfinite(v)
             ]
         paused = is_paused(trial)
-        tags = [RunTag(STATE_TAG, "paused" if paused else _state_name(trial.state))]
+        tags = [RunTag(STATE_TAG, _run_state(trial))]
         reason = trial.user_attrs.get(FAIL_REASON) or trial.user_attrs.get(STOPPED_REASON)
         if reason and trial.state != TrialState.COMPLETE:
             tags.append(RunTag(REASON_TAG, mask_url(str(reason))[:5000]))
@@ -291,12 +291,13 @@ class SweepTracker:
         from mlflow.entities import Metric, RunTag
 
         now = int(time.time() * 1000)
-        counts = {state: 0 for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+        counts = dict.fromkeys(("complete", "pruned", "failed"), 0)
         for t in trials:
-            if t.state in counts:
-                counts[t.state] += 1
+            if t.state.is_finished():
+                name = _run_state(t)
+                counts[name] = counts.get(name, 0) + 1  # "paused" once a schedule paused a run
         step = sum(counts.values())
-        metrics = [Metric(f"n_{_state_name(s)}", n, now, step) for s, n in counts.items()]
+        metrics = [Metric(f"n_{name}", n, now, step) for name, n in counts.items()]
         tags = []
         best = best_trial(self.study, trials)
         if best is not None and best.number != self.best_number:
@@ -461,7 +462,9 @@ def _by_number(trials: Sequence[FrozenTrial], number: int) -> FrozenTrial | None
     return next((t for t in trials if t.number == number), None)
 
 
-def _state_name(state: TrialState) -> str:
-    return {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned"}.get(
-        state, "failed" if state == TrialState.FAIL else state.name.lower()
-    )
+def _run_state(trial: FrozenTrial) -> str:
+    """The run's ``hydratune.state``: a run a schedule paused is PRUNED in Optuna, paused here."""
+    if is_paused(trial):
+        return "paused"
+    names = {TrialState.COMPLETE: "complete", TrialState.FAIL: "failed"}
+    return names.get(trial.state, trial.state.name.lower())  # pruned, running, waiting
