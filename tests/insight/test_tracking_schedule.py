@@ -22,7 +22,6 @@ pytestmark = [
 
 TINY = [
     "sweep=mlp_digits",
-    "logger=mlflow",
     "trainer.max_epochs=3",
     "+trainer.limit_train_batches=3",
     "+trainer.limit_val_batches=2",
@@ -39,11 +38,17 @@ def children(client, study) -> dict[int, mlflow.entities.Run]:
     return {int(run.data.tags["hydratune.trial"]): run for run in runs}
 
 
-def curve(client, run) -> dict[int, float]:
-    return {m.step: m.value for m in client.get_metric_history(run.info.run_id, "val/acc")}
+# The curve a trial's run shows: the logger's epochs, or without it the values it reported.
+LOGGER = ["logger=mlflow"]
+NO_LOGGER = ["hydra.sweeper.mlflow.enabled=true"]
+CURVE = "val/acc"  # the sweep's objective, so its epochs equal the trial's intermediate values
 
 
-def check_lineage(client, study) -> list:
+def curve(client, run, metric: str = CURVE) -> dict[int, float]:
+    return {m.step: m.value for m in client.get_metric_history(run.info.run_id, metric)}
+
+
+def check_lineage(client, study, metric: str = CURVE) -> list:
     """What every scheduled sweep's runs must show; returns the continued trials."""
     trials, runs = study.trials, children(client, study)
     assert sorted(runs) == [t.number for t in trials]
@@ -64,7 +69,7 @@ def check_lineage(client, study) -> list:
             assert "hydratune.pruned_at_step" not in tags
         # its epochs at their true steps: the ones it trained, and only those
         start = trial.user_attrs.get(RESUMED_FROM, {}).get("epoch", 0)
-        assert curve(client, runs[trial.number]) == pytest.approx(trial.intermediate_values)
+        assert curve(client, runs[trial.number], metric) == pytest.approx(trial.intermediate_values)
         assert sorted(trial.intermediate_values) == list(range(start, segment["epochs"]))
     for trial in continued:
         tags, resumed = runs[trial.number].data.tags, trial.user_attrs[RESUMED_FROM]
@@ -78,19 +83,27 @@ def check_lineage(client, study) -> list:
             == runs[source.number].data.tags["hydratune.lineage_root"]
         )
         # the source's curve ends where the continuation's begins
-        assert max(curve(client, runs[source.number])) == resumed["epoch"] - 1
-        assert min(curve(client, runs[trial.number])) == resumed["epoch"]
+        assert max(curve(client, runs[source.number], metric)) == resumed["epoch"] - 1
+        assert min(curve(client, runs[trial.number], metric)) == resumed["epoch"]
     for trial in trials:
         if RESUMED_FROM not in trial.user_attrs:  # a chain's first run is its own root
             assert runs[trial.number].data.tags["hydratune.lineage_root"] == str(trial.number)
     return continued
 
 
-def test_asha_runs_in_mlflow_follow_the_lineage_and_their_curves_join(tracked, tmp_path):
+@pytest.mark.parametrize(
+    ("tracking", "metric"),
+    [(LOGGER, CURVE), (NO_LOGGER, "intermediate_value")],
+    ids=["logger", "without-logger"],
+)
+def test_asha_runs_in_mlflow_follow_the_lineage_and_their_curves_join(
+    tracked, tmp_path, tracking, metric
+):
     # rungs at 1, 2 and 3 epochs; 7 runs take the best configuration to the last epoch
     multirun(
         [
             *TINY,
+            *tracking,
             "hydra.sweeper.study_name=asha_lineage",
             "hydra.sweeper.n_trials=7",
             "hydra/sweeper/scheduler=asha",
@@ -101,24 +114,28 @@ def test_asha_runs_in_mlflow_follow_the_lineage_and_their_curves_join(tracked, t
         config_dir=REPO / "conf",
     )
     study = load("asha_lineage", tmp_path)
-    check_lineage(tracked, study)
+    check_lineage(tracked, study, metric)
     runs = children(tracked, study)
     (done,) = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert done.user_attrs[SEGMENT]["rung"] == 2
     assert runs[done.number].data.tags["hydratune.state"] == "complete"
     objective = tracked.get_metric_history(runs[done.number].info.run_id, "objective")
     assert [(m.step, m.value) for m in objective] == [(2, pytest.approx(done.value))]
-    # one search finds a configuration's whole chain: three runs, one per rung
+    # one search finds a configuration's whole chain in the sweep: three runs, one per rung
     root = runs[done.number].data.tags["hydratune.lineage_root"]
     experiment = runs[done.number].info.experiment_id
-    chain = tracked.search_runs([experiment], f"tags.`hydratune.lineage_root` = '{root}'")
+    parent_id = study.user_attrs[MLFLOW_PARENT_RUN]
+    chain = tracked.search_runs(
+        [experiment],
+        f"tags.mlflow.parentRunId = '{parent_id}' and tags.`hydratune.lineage_root` = '{root}'",
+    )
     rungs = sorted(int(r.data.tags["hydratune.schedule_rung"]) for r in chain)
     assert rungs == [0, 1, 2]
     joined: dict[int, float] = {}
     for run in chain:
-        joined.update(curve(tracked, run))
+        joined.update(curve(tracked, run, metric))
     assert sorted(joined) == [0, 1, 2]  # one learning curve over the chain, no epoch twice
-    parent = tracked.get_run(study.user_attrs[MLFLOW_PARENT_RUN]).data.metrics
+    parent = tracked.get_run(parent_id).data.metrics
     paused = sum(is_paused(t) for t in study.trials)
     assert (parent["n_paused"], parent["n_pruned"], parent["n_complete"]) == (paused, 0, 1)
 
@@ -127,6 +144,7 @@ def test_pbt_exploits_in_mlflow_point_at_the_run_whose_weights_they_copied(track
     multirun(
         [
             *TINY,
+            *LOGGER,
             "hydra.sweeper.study_name=pbt_lineage",
             "hydra.sweeper.n_trials=6",
             "hydra/sweeper/scheduler=pbt",

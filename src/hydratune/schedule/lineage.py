@@ -1,7 +1,7 @@
 """Reading a scheduled study's runs: which trial paused, which it continued from.
 
 Plain functions over ``FrozenTrial`` and the keys in ``hydratune.attrs``, imported by the
-schedules and by ``hydratune steer show`` alike (one definition of "paused").
+schedules, ``hydratune steer show`` and MLflow tracking alike (one definition of "paused").
 """
 
 from __future__ import annotations
