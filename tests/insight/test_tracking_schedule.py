@@ -164,10 +164,14 @@ def test_pbt_exploits_in_mlflow_point_at_the_run_whose_weights_they_copied(track
         t for t in continued if member[t.user_attrs[RESUMED_FROM]["trial"]] != member[t.number]
     ]
     assert exploits, "no member copied another's checkpoint"
+    explored = 0
     for trial in exploits:
-        tags = runs[trial.number].data.tags
+        run = runs[trial.number]
         source = study.trials[trial.user_attrs[RESUMED_FROM]["trial"]]
-        assert tags["hydratune.schedule_member"] == str(member[trial.number])
+        assert run.data.tags["hydratune.schedule_member"] == str(member[trial.number])
         assert runs[source.number].data.tags["hydratune.schedule_member"] == str(
             member[source.number]
         )
+        # its own run holds the values explore gave it; the source's run keeps its own
+        explored += run.data.params != runs[source.number].data.params
+    assert explored, "no exploit trained with explored values"
