@@ -20,23 +20,11 @@ from hydratune.attrs import MLFLOW_PARENT_RUN, MLFLOW_RUN_ID
 from hydratune.insight.tracking import TrackingSettings, adopt_or_create_parent
 from hydratune.storage import open_storage, storage_url
 from hydratune.training.mlflow_logger import TrialMLFlowLogger
-from hydratune.training.mlflow_store import HTTP_DEFAULTS
 from hydratune.training.task import train
 
 pytestmark = pytest.mark.mlflow
 
 NO_PNG = ["hydra.sweeper.report_png=false", "hydra.sweeper.export_best=false"]
-
-
-@pytest.fixture
-def tracked(tmp_path, monkeypatch, mlflow_server):
-    """This test's working dir, with MLFLOW_TRACKING_URI naming the session's server (as a
-    user exports it) and MLflow's HTTP settings as the user left them (unset)."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
-    for name in HTTP_DEFAULTS:
-        monkeypatch.delenv(name, raising=False)
-    return mlflow.MlflowClient(mlflow_server.url)
 
 
 def lightning_sweep(overrides: list[str], task=train) -> None:

@@ -23,7 +23,7 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,9 +38,12 @@ from hydratune.attrs import (
     MLFLOW_PARENT_RUN,
     MLFLOW_RUN_ID,
     OUTPUT_DIR,
+    RESUMED_FROM,
+    SEGMENT,
     STOPPED_REASON,
 )
 from hydratune.errors import StudyConfigError
+from hydratune.schedule import epochs_of, is_paused, lineage_root, segment_of
 from hydratune.steering import best_trial
 from hydratune.storage import mask_url
 from hydratune.training import prepare_mlflow, tracking_target
@@ -58,10 +61,16 @@ RUN_ID_ENV = "MLFLOW_RUN_ID"  # MLflow's own variable: the run that mlflow.start
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own tag for a nested run
 STUDY_TAG = "hydratune.study"
 TRIAL_TAG = "hydratune.trial"
-STATE_TAG = "hydratune.state"  # running, complete, pruned, failed
+STATE_TAG = "hydratune.state"  # running, complete, pruned, paused (by a schedule), failed
 PRUNED_AT_TAG = "hydratune.pruned_at_step"
 REASON_TAG = "hydratune.reason"  # why a trial failed or was pruned
 BEST_TRIAL_TAG = "hydratune.best_trial"
+# A scheduled run's lineage, named after the study's keys: ``schedule: {kind, rung | member,
+# ...}`` becomes hydratune.schedule_kind, ..._rung, ...; ``resumed_from: {trial, epoch}``
+# hydratune.resumed_from_trial, ..._epoch, and ..._run: the source trial's child run.
+SCHEDULE_TAG = f"hydratune.{SEGMENT}"
+RESUMED_TAG = f"hydratune.{RESUMED_FROM}"
+LINEAGE_ROOT_TAG = "hydratune.lineage_root"  # the chain's first trial: its runs share it
 STATUS = {
     TrialState.COMPLETE: "FINISHED",
     TrialState.PRUNED: "KILLED",
@@ -228,6 +237,9 @@ class SweepTracker:
             TRIAL_TAG: str(trial.number),
             STATE_TAG: "running",
         }
+        if SEGMENT in trial.user_attrs:  # planned by the schedule before the launch
+            trials = self.study.get_trials(deepcopy=False)
+            tags.update(lineage_tags(_by_number(trials, trial.number), trials))
         run = self.client.create_run(
             self.experiment_id, run_name=f"trial-{trial.number}", tags=tags
         )
@@ -251,20 +263,22 @@ class SweepTracker:
 
         now = int(time.time() * 1000)
         metrics = []
+        last_epoch = epochs_of(trial) - 1 if segment_of(trial) else 0  # where its curve ends
         for i, value in enumerate(trial.values or []):
             name = "objective" if len(trial.values) == 1 else f"objective.{i}"
-            metrics.append(Metric(name, value, now, 0))
+            metrics.append(Metric(name, value, now, last_epoch))
         if not self.settings.trials_log_epochs:  # an app without the logger: Optuna's curve
             metrics += [
                 Metric("intermediate_value", v, now, step)
                 for step, v in sorted(trial.intermediate_values.items())
                 if math.isfinite(v)
             ]
-        tags = [RunTag(STATE_TAG, _state_name(trial.state))]
+        paused = is_paused(trial)
+        tags = [RunTag(STATE_TAG, _run_state(trial))]
         reason = trial.user_attrs.get(FAIL_REASON) or trial.user_attrs.get(STOPPED_REASON)
         if reason and trial.state != TrialState.COMPLETE:
             tags.append(RunTag(REASON_TAG, mask_url(str(reason))[:5000]))
-        if trial.state == TrialState.PRUNED and trial.intermediate_values:
+        if trial.state == TrialState.PRUNED and trial.intermediate_values and not paused:
             tags.append(RunTag(PRUNED_AT_TAG, str(max(trial.intermediate_values))))
         self.client.log_batch(run_id, metrics=metrics, tags=tags)
         config = Path(trial.user_attrs.get(OUTPUT_DIR) or "") / ".hydra" / "config.yaml"
@@ -277,12 +291,13 @@ class SweepTracker:
         from mlflow.entities import Metric, RunTag
 
         now = int(time.time() * 1000)
-        counts = {state: 0 for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+        counts = dict.fromkeys(("complete", "pruned", "failed"), 0)
         for t in trials:
-            if t.state in counts:
-                counts[t.state] += 1
+            if t.state.is_finished():
+                name = _run_state(t)
+                counts[name] = counts.get(name, 0) + 1  # "paused" once a schedule paused a run
         step = sum(counts.values())
-        metrics = [Metric(f"n_{_state_name(s)}", n, now, step) for s, n in counts.items()]
+        metrics = [Metric(f"n_{name}", n, now, step) for name, n in counts.items()]
         tags = []
         best = best_trial(self.study, trials)
         if best is not None and best.number != self.best_number:
@@ -397,6 +412,26 @@ def register_best_checkpoint(client: Any, study: optuna.Study, model_name: str) 
     log.info("MLflow: best trial #%d is %s version %s", best.number, model_name, version.version)
 
 
+def lineage_tags(trial: FrozenTrial, trials: Sequence[FrozenTrial]) -> dict[str, str]:
+    """A scheduled run's plan (its rung or member, the epoch it trains to), the chain it is
+    part of, and the run it continued from: MLflow's search finds a configuration's runs
+    (``tags.`hydratune.lineage_root` = '3'``) or what continued a run
+    (``tags.`hydratune.resumed_from_run` = '<run id>'``)."""
+    segment = segment_of(trial)
+    if segment is None:
+        return {}
+    tags = {f"{SCHEDULE_TAG}_{key}": str(value) for key, value in segment.items()}
+    tags[LINEAGE_ROOT_TAG] = str(lineage_root(trial, trials))
+    resumed = trial.user_attrs.get(RESUMED_FROM)
+    if isinstance(resumed, Mapping):
+        tags.update({f"{RESUMED_TAG}_{key}": str(value) for key, value in resumed.items()})
+        source = _by_number(trials, int(resumed["trial"]))
+        run_id = source.user_attrs.get(MLFLOW_RUN_ID) if source is not None else None
+        if run_id:  # none when the source ran untracked
+            tags[f"{RESUMED_TAG}_run"] = str(run_id)
+    return tags
+
+
 def param_key(name: str) -> str:
     """An override key as an MLflow parameter name (``+model.x`` -> ``model.x``)."""
     return name.lstrip("+~")
@@ -421,13 +456,15 @@ def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
-def _by_number(trials: list[FrozenTrial], number: int) -> FrozenTrial | None:
+def _by_number(trials: Sequence[FrozenTrial], number: int) -> FrozenTrial | None:
     if number < len(trials) and trials[number].number == number:
         return trials[number]
     return next((t for t in trials if t.number == number), None)
 
 
-def _state_name(state: TrialState) -> str:
-    return {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned"}.get(
-        state, "failed" if state == TrialState.FAIL else state.name.lower()
-    )
+def _run_state(trial: FrozenTrial) -> str:
+    """The run's ``hydratune.state``: a run a schedule paused is PRUNED in Optuna, paused here."""
+    if is_paused(trial):
+        return "paused"
+    names = {TrialState.COMPLETE: "complete", TrialState.FAIL: "failed"}
+    return names.get(trial.state, trial.state.name.lower())  # pruned, running, waiting

@@ -3,18 +3,20 @@
 ``base``: how a configuration's training becomes a chain of trials continuing each other's
 Lightning checkpoints (the study shows what trained); ``checkpoints``: the recorded checkpoint
 (size, sha256: a torn file is never loaded); ``lineage``: which run paused, which it
-continued from (read by ``steer show``, the report and ``serve`` too); ``asha``: promotion by
-rung; ``pbt``: exploit and explore in a population; ``settings``: ``hydra.sweeper.scheduler``
-checked before any trial. The sweep loop calls a schedule through four hooks (ask, overrides,
-settle, told); the training task knows nothing of it (it saves and loads where the overrides
-say).
+continued from, the chain it is part of (read by ``steer show``, the report, ``serve`` and
+MLflow tracking too); ``asha``: promotion by rung; ``pbt``: exploit and explore in a
+population; ``settings``: ``hydra.sweeper.scheduler`` checked before any trial. The sweep
+loop calls a schedule through four hooks (ask, overrides, settle, told); the training task
+knows nothing of it (it saves and loads where the overrides say).
 """
 
 from __future__ import annotations
 
 from hydratune.schedule.base import CheckpointSchedule, ScheduleError
 from hydratune.schedule.lineage import (
+    epochs_of,
     is_paused,
+    lineage_root,
     resumed_number,
     segment_of,
     value_at_end,
@@ -27,7 +29,9 @@ __all__ = [
     "ScheduleError",
     "ScheduleSettings",
     "check_scheduler",
+    "epochs_of",
     "is_paused",
+    "lineage_root",
     "resumed_number",
     "segment_of",
     "value_at_end",

@@ -1,12 +1,12 @@
 """Reading a scheduled study's runs: which trial paused, which it continued from.
 
 Plain functions over ``FrozenTrial`` and the keys in ``hydratune.attrs``, imported by the
-schedules and by ``hydratune steer show`` alike (one definition of "paused").
+schedules, ``hydratune steer show`` and MLflow tracking alike (one definition of "paused").
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from optuna.trial import FrozenTrial, TrialState
 
@@ -23,6 +23,19 @@ def resumed_number(trial: FrozenTrial) -> int | None:
     """The trial whose checkpoint ``trial`` continued from, if any."""
     resumed = trial.user_attrs.get(RESUMED_FROM)
     return resumed.get("trial") if isinstance(resumed, Mapping) else None
+
+
+def lineage_root(trial: FrozenTrial, trials: Sequence[FrozenTrial]) -> int:
+    """The first run of the chain of checkpoints ``trial``'s weights came through (itself when
+    it continued from none): one configuration's runs in ASHA, an exploit's ancestry in PBT.
+    ``trials``: the study's, in number order."""
+    root, seen = trial.number, {trial.number}
+    number = resumed_number(trial)
+    while number is not None and number not in seen and number < len(trials):
+        root = number
+        seen.add(number)
+        number = resumed_number(trials[number])
+    return root
 
 
 def epochs_of(trial: FrozenTrial) -> int:

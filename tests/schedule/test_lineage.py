@@ -1,0 +1,28 @@
+"""The lineage reader: the chain of checkpoints a run's weights came through."""
+
+from __future__ import annotations
+
+import optuna
+from optuna.trial import TrialState, create_trial
+
+from hydratune.attrs import RESUMED_FROM
+from hydratune.schedule import lineage_root
+
+
+def study_of(resumed: list[int | None]) -> list:
+    """Trials 0, 1, ...; trial i continued from ``resumed[i]``'s checkpoint (None: new)."""
+    study = optuna.create_study()
+    for source in resumed:
+        attrs = {} if source is None else {RESUMED_FROM: {"trial": source, "epoch": 1}}
+        study.add_trial(create_trial(state=TrialState.PRUNED, user_attrs=attrs))
+    return study.get_trials(deepcopy=False)
+
+
+def test_a_run_belongs_to_the_chain_of_the_first_run_its_weights_came_through():
+    trials = study_of([None, None, 0, 2, 1, 3])  # 0 -> 2 -> 3 -> 5 and 1 -> 4
+    assert [lineage_root(t, trials) for t in trials] == [0, 1, 0, 0, 1, 0]
+
+
+def test_a_run_that_names_itself_or_a_trial_not_in_the_study_ends_the_chain():
+    trials = study_of([0, None, 1, 9])  # #0 "continued" from itself; #3 from a missing trial
+    assert [lineage_root(t, trials) for t in trials] == [0, 1, 1, 3]
