@@ -3,10 +3,11 @@
 Contenders on the digits CNN (val/loss minimised, TPE seeded per run, one trial at a time):
 TPE without pruning, TPE + median, TPE + successive halving (Optuna's pruners, as today),
 hydratune ASHA with promotion (eta 3: rungs at 1, 3 and 9 epochs) and hydratune PBT
-(population 8, 3 epochs per run, explore lr and activation). Each sweep stops when its
-epoch budget is spent (``bench.tasks.EPOCHS``), or at PBT's natural end. Scored as the pruning
-study scores (``bench.studies.pruning.summarise``): epochs until a reported loss first reaches
-the target (the worst seed's best TPE loss) and the best loss within the budget.
+(population 8, 3 epochs per run, explore lr and activation), then their peers Ray Tune ASHA
+and PBT with the same settings on the same task (``bench.studies.raytune_peers``). Each sweep
+stops when its epoch budget is spent (``bench.tasks.EPOCHS``), or at PBT's natural end. Scored
+as the pruning study scores (``bench.studies.pruning.summarise``): epochs until a reported loss
+first reaches the target (the worst seed's best TPE loss) and the best loss within the budget.
 
 Sized for <= 15 min of CPU on 2 cores (``--quick``: one seed, a small budget, to check it runs).
 """
@@ -20,30 +21,49 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import APP_CONF, CNN, Figure, module_main, pin_threads, progress, target
-from bench.studies.pruning import real_cnn, saving_text, section, summarise
+from bench.studies import raytune_peers
+from bench.studies.pruning import epochs_to, real_cnn, saving_text, section, summarise
+from hydratune.schema.schedulers import AshaConf, PbtConf
 
 TITLE = "Schedules: ASHA and PBT from checkpoints against TPE and its pruners"
 EPOCHS_PER_RUN = 9
+ETA = 3  # ASHA's rungs at 1, 3 and 9 epochs
+POPULATION = 8
 CONTENDERS: dict[str, list[str]] = {
     "nop": [],  # TPE without pruning: the baseline every saving is measured against
     "median": ["hydra/sweeper/pruner=median"],
     "successive_halving": ["hydra/sweeper/pruner=successive_halving"],
-    "asha": ["hydra/sweeper/scheduler=asha", "hydra.sweeper.scheduler.eta=3"],
+    "asha": ["hydra/sweeper/scheduler=asha", f"hydra.sweeper.scheduler.eta={ETA}"],
     "pbt": [
         "hydra/sweeper/scheduler=pbt",
-        "hydra.sweeper.scheduler.population=8",
+        f"hydra.sweeper.scheduler.population={POPULATION}",
         "hydra.sweeper.scheduler.explore=[model.optimizer.lr,model.activation]",
     ],
 }
+PEERS = {"ray_asha": "asha", "ray_pbt": "pbt"}  # Ray Tune's contender -> hydratune's schedule
+
+
+def pbt_interval(epochs: int) -> int:
+    return max(1, epochs // 3)  # three runs of a third of the epochs per member
 
 
 def contender(name: str, seed: int, budget: int, epochs: int) -> dict[str, Any]:
+    if name in PEERS:  # Ray Tune with hydratune's settings of the same schedule
+        asha, pbt = AshaConf(), PbtConf()
+        settings = {
+            "eta": ETA,
+            "min_resource": asha.min_resource,
+            "population": POPULATION,
+            "perturbation_interval": pbt_interval(epochs),
+            "quantile_fraction": pbt.quantile_fraction,
+            "resample_probability": pbt.resample_probability,
+        }
+        return raytune_peers.contender(name, seed, budget, epochs, settings)
     extra = [*CONTENDERS[name]]
-    if name == "pbt":  # three runs of a third of the epochs per member
-        interval = max(1, epochs // 3)
+    if name == "pbt":
         extra += [
             f"hydra.sweeper.scheduler.seed={seed}",
-            f"hydra.sweeper.scheduler.perturbation_interval={interval}",
+            f"hydra.sweeper.scheduler.perturbation_interval={pbt_interval(epochs)}",
         ]
     pruner = "nop" if name in ("asha", "pbt", "nop") else None
     if pruner is None:  # a pruner contender names its pruner in `extra`
@@ -100,11 +120,13 @@ def run(quick: bool) -> dict[str, Any]:
     epochs = 3 if quick else EPOCHS_PER_RUN
     budget = 12 if quick else 72  # 8 full runs of 9 epochs
     real_cnn("nop", 0, 2, 2)  # warm-up: Lightning's first fit in a process is slower
-    runs: dict[str, list[dict]] = {name: [] for name in CONTENDERS}
+    ray_seconds = raytune_peers.start_ray()
+    runs: dict[str, list[dict]] = {name: [] for name in [*CONTENDERS, *PEERS]}
     for seed in seeds:  # contenders interleaved within each seed
-        for name in CONTENDERS:
+        for name in runs:
             progress(f"schedules: seed {seed}, {name}")
             runs[name].append(contender(name, seed, budget, epochs))
+    raytune_peers.stop_ray()  # its idle processes would weigh on the timing below
     cost = checkpoint_cost(1 if quick else 3)
     goal = max(min(r["curve"]) for r in runs["nop"])
     summary = summarise(runs, goal, budget)
@@ -113,7 +135,12 @@ def run(quick: bool) -> dict[str, Any]:
     md = [
         f"Threads: {threads}. `python -m bench.studies.schedules`; nop = TPE without pruning."
         " Epochs are counted as they ran over all trials (a continuation counts only the"
-        " epochs it trained); PBT ends by itself after population x 3 runs of 3 epochs.",
+        " epochs it trained); PBT ends by itself after population x 3 runs of 3 epochs."
+        " ray_asha, ray_pbt: Ray Tune's ASHAScheduler (TPE proposing, as ours) and"
+        " PopulationBasedTraining (synch, random population) with the same settings, task,"
+        " seeds and budget, one trial at a time (`bench.studies.raytune_peers`); their runs"
+        " count a Ray trial's start and each continuation from a checkpoint, pruned the runs"
+        f" stopped (ASHA) or paused (PBT) early. Ray started in {ray_seconds:.1f} s.",
         "",
         *section(
             "Digits CNN",
@@ -153,8 +180,54 @@ def run(quick: bool) -> dict[str, Any]:
             cost_text(cost),
         )
     )
-    raw = {"runs": runs, "goal": goal, "checkpoint_cost": cost}
+    targets += peer_targets(summary, runs, goal, budget)
+    raw = {"runs": runs, "goal": goal, "checkpoint_cost": cost, "ray_init_seconds": ray_seconds}
     return {"markdown": "\n".join(md), "targets": targets, "raw": raw}
+
+
+def peer_targets(
+    summary: dict[str, dict[str, Any]], runs: dict[str, list[dict]], goal: float, budget: int
+) -> list[dict[str, Any]]:
+    """Each hydratune schedule against Ray Tune's: epochs to TPE's target (Ray Tune's over
+    ours, per seed; a seed that never reaches it counts the whole budget), and PBT's best loss
+    at equal epochs."""
+    out = []
+    for peer, ours in PEERS.items():
+        mine, theirs = summary[ours], summary[peer]
+        per_seed = [
+            min(epochs_to(p["curve"], goal), budget) / min(epochs_to(o["curve"], goal), budget)
+            for o, p in zip(runs[ours], runs[peer], strict=True)
+        ]
+        ratio = Figure.of(per_seed)
+        detail = (
+            f"{ours} reached TPE's target after {mine['epochs_to_target'].text(0)} epochs,"
+            f" Ray Tune's {theirs['epochs_to_target'].text(0)} ({theirs['reached']} of"
+            f" {ratio.n} seeds reached it; best loss {mine['best'].text(4)} against"
+            f" {theirs['best'].text(4)})"
+        )
+        out.append(
+            target(
+                f"{ours.upper()} vs Ray Tune's (digits CNN)",
+                "at least as compute-efficient: Ray Tune's epochs to TPE's target over ours >= 1",
+                f"{ratio.text(2, 'x')} ({detail})",
+                ratio.median >= 1,
+                detail,
+            )
+        )
+    pbt, ray = summary["pbt"], summary["ray_pbt"]
+    used = Figure.of([len(r["curve"]) for r in runs["pbt"]]).text(0)
+    ray_used = Figure.of([len(r["curve"]) for r in runs["ray_pbt"]]).text(0)
+    out.append(
+        target(
+            "PBT vs Ray Tune PBT (digits CNN)",
+            "best loss at equal epochs no worse than Ray Tune PBT's",
+            f"best loss {pbt['best'].median:.4f} vs Ray Tune {ray['best'].median:.4f}",
+            pbt["best"].median <= ray["best"].median,
+            f"PBT's best loss {pbt['best'].text(4)} in {used} epochs against Ray Tune PBT's"
+            f" {ray['best'].text(4)} in {ray_used}",
+        )
+    )
+    return out
 
 
 def cost_text(cost: dict[str, Any]) -> str:
