@@ -6,7 +6,8 @@ LightningModule on digits, composed from the app's ``conf/`` with ``bench.common
 same search space (``CNN_SPACE``: lr log-uniform in [1e-4, 3e-2], activation relu or tanh),
 ``seed`` and sampler seed, epochs per configuration, metric (val/loss, minimised) and total
 epoch budget. A Ray trial runs ``train`` with a callback that reports every validation epoch
-through ``tune.report`` and, for PBT, a full Lightning checkpoint in a ``ray.tune.Checkpoint``;
+through ``tune.report`` and, for PBT every ``perturbation_interval`` epochs, a full Lightning
+checkpoint in a ``ray.tune.Checkpoint``;
 a trial that continues from one (a PBT pause or exploit) passes it as ``ckpt_path``, so the
 same ``RandomState``/``ConfiguredOptimizer`` callbacks restore the random generators and apply
 the explored lr. Ray Tune gets ``ray.init(num_cpus=2)`` on loopback and each trial asks for
@@ -46,25 +47,27 @@ _BASE = [o for o in CNN if not o.startswith(("sweep=", "hydra."))]
 
 # --- in the Ray trial's process -------------------------------------------------------------
 class _TuneReport(L.Callback):
-    """After each validation epoch: ``tune.report`` val/loss (and, for PBT, a Lightning
-    checkpoint of the trainer); the first report of a run says where it continued from."""
+    """After each validation epoch: ``tune.report`` val/loss, with a Lightning checkpoint of
+    the trainer every ``every`` epochs (0: never); the first report of a run says where it
+    continued from."""
 
-    def __init__(self, run: str, checkpoint: bool, source: str | None) -> None:
-        self.run, self.checkpoint, self.source = run, checkpoint, source
+    def __init__(self, run: str, every: int, source: str | None) -> None:
+        self.run, self.every, self.source = run, every, source
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
             return
         from ray import tune
 
+        epoch = trainer.current_epoch + 1
         metrics = {
             METRIC: float(trainer.callback_metrics["val/loss"]),
-            "epoch": trainer.current_epoch + 1,
+            "epoch": epoch,
             "run": self.run,
             SOURCE: self.source or "",
         }
         self.source = None
-        if not self.checkpoint:
+        if not self.every or epoch % self.every:
             tune.report(metrics)
             return
         with tempfile.TemporaryDirectory() as folder:
@@ -178,7 +181,8 @@ def contender(name: str, seed: int, budget: int, epochs: int, schedule: dict[str
         "activation": tune.choice(["relu", "tanh"]),
         "seed": seed,
         "epochs": epochs,
-        "checkpoint": name == "ray_pbt",
+        # PBT's exploits and pauses are at multiples of perturbation_interval: checkpoints there
+        "checkpoint": schedule["perturbation_interval"] if name == "ray_pbt" else 0,
     }
     if name == "ray_asha":
         scheduler: Any = ASHAScheduler(
@@ -222,7 +226,9 @@ def contender(name: str, seed: int, budget: int, epochs: int, schedule: dict[str
                 stop=ledger,
                 verbose=0,
                 failure_config=tune.FailureConfig(fail_fast=True),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                # all kept (at most 3 of 0.14 MB per member): PBT may exploit a member's
+                # checkpoint after that member has written its next one
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
             ),
         )
         error = None
