@@ -1,17 +1,17 @@
 """Issue 24 (peers): Ray Tune's ASHA and PBT on the digits CNN, beside hydratune's schedules.
 
-``bench.studies.schedules`` runs these contenders in its run, per seed, after hydratune's. The
-same run as hydratune's sweeps: hydratune's training task (``train``: the CNNClassifier
-LightningModule on digits, composed from the app's ``conf/`` with ``bench.common.CNN``), the
-same search space (``CNN_SPACE``: lr log-uniform in [1e-4, 3e-2], activation relu or tanh),
-``seed`` and sampler seed, epochs per configuration, metric (val/loss, minimised) and total
-epoch budget. A Ray trial runs ``train`` with a callback that reports every validation epoch
-through ``tune.report`` and, for PBT every ``perturbation_interval`` epochs, a full Lightning
-checkpoint in a ``ray.tune.Checkpoint``;
-a trial that continues from one (a PBT pause or exploit) passes it as ``ckpt_path``, so the
-same ``RandomState``/``ConfiguredOptimizer`` callbacks restore the random generators and apply
-the explored lr. Ray Tune gets ``ray.init(num_cpus=2)`` on loopback and each trial asks for
-both CPUs: one trial at a time, as hydratune's sweeps run (``n_jobs=1``).
+``bench.studies.schedules`` runs these contenders in its run, per seed, after hydratune's.
+They train what hydratune's sweeps train: hydratune's training task (``train``: the
+CNNClassifier LightningModule on digits, composed from the app's ``conf/`` with
+``bench.common.CNN``), the same search space (``CNN_SPACE``: lr log-uniform in [1e-4, 3e-2],
+activation relu or tanh), ``seed`` and sampler seed, epochs per configuration, metric
+(val/loss, minimised) and total epoch budget. A Ray trial runs ``train`` with a callback that
+reports every validation epoch through ``tune.report`` and, for PBT every
+``perturbation_interval`` epochs, a full Lightning checkpoint in a ``ray.tune.Checkpoint``; a
+trial that continues from one (a PBT pause or exploit) passes it as ``ckpt_path``, so the same
+``RandomState``/``ConfiguredOptimizer`` callbacks restore the random generators and apply the
+explored lr. Ray Tune gets ``ray.init(num_cpus=2)`` on loopback and each trial asks for both
+CPUs: one trial at a time, as hydratune's sweeps run (``n_jobs=1``).
 
 - ASHA: ``ASHAScheduler(max_t=epochs, grace_period=min_resource, reduction_factor=eta)`` with
   Optuna's TPE (``OptunaSearch``, seeded as hydratune's sampler) proposing configurations.
