@@ -42,6 +42,7 @@ from bench.common import APP_CONF, CNN, REPO, progress, quiet
 
 METRIC = "val_loss"  # val/loss, under a name Ray does not split into nested keys
 SOURCE = "source"  # checkpoint files: the id of the trial that wrote it
+_KEPT = (METRIC, "epoch", "run", SOURCE)  # what the driver keeps of each reported epoch
 _BASE = [o for o in CNN if not o.startswith(("sweep=", "hydra."))]
 
 
@@ -110,6 +111,8 @@ def trainable(config: dict[str, Any]) -> None:
 
 # --- in the driver --------------------------------------------------------------------------
 def _ray_stopper() -> type:
+    """The ``Ledger`` stopper class, made when a Ray contender runs (importing Ray takes
+    seconds; the hydratune contenders never need it)."""
     from ray import tune
 
     class Ledger(tune.Stopper):
@@ -129,9 +132,6 @@ def _ray_stopper() -> type:
             return len(self.results) >= self.budget
 
     return Ledger
-
-
-_KEPT = (METRIC, "epoch", "run", SOURCE)
 
 
 def start_ray() -> float:
