@@ -85,6 +85,21 @@ def test_rdb_user_attr_count_counts_by_prefix_in_an_rdb_storage_only(tmp_path):
     assert compat.rdb_user_attr_count(study(), "steer:") is None  # in memory: not RDB
 
 
+def test_tell_records_values_or_a_state_as_study_tell_does():
+    study = optuna.create_study(directions=["minimize", "maximize"])
+    complete, pruned, failed = study.ask(), study.ask(), study.ask()
+    compat.tell(study, complete, [1.0, 2.0])
+    compat.tell(study, pruned, None, TrialState.PRUNED)
+    compat.tell(study, failed, None, TrialState.FAIL)
+    assert [(t.state, t.values) for t in study.trials] == [
+        (TrialState.COMPLETE, [1.0, 2.0]),
+        (TrialState.PRUNED, None),
+        (TrialState.FAIL, None),
+    ]
+    with pytest.raises(ValueError, match="Cannot tell a COMPLETE trial"):  # as study.tell
+        compat.tell(study, complete, [3.0, 4.0])
+
+
 @pytest.mark.parametrize("kind", ["journal", "sqlite", "memory"])
 def test_set_user_attrs_sets_each_attribute_in_the_storage_and_the_trial(tmp_path, kind):
     path = tmp_path / "study.journal"

@@ -148,6 +148,7 @@ class SweepLoop:
         self.extend_trial, self.before_ask = extend_trial, before_ask
         self.recovery = recovery or Recovery(study)
         self.budget = BudgetCount()
+        self.last_asked: int | None = None  # the number of the trial this loop asked last
         self.on_told, self.on_started = on_told, on_started  # the live view
         self.steering = LoopSteering(study, space, n_trials)  # `hydratune steer`, any shell
         # e.g. MLflow runs per trial; on_launch may give variables for the trial's job
@@ -201,6 +202,10 @@ class SweepLoop:
         if not self.steering.poll().launching:  # paused or stopped by hand
             return False
         self.n_trials = self.steering.n_trials
+        if self.last_asked is not None and self.last_asked < self.n_trials - 1:
+            # fewer trials than n_trials existed at this process's last ask, so fewer count:
+            # no read (a worker sharing the study may have asked since: _surplus settles it)
+            return not self.summary.grid_done
         counted, running = self.budget(self.study.get_trials(deepcopy=False))  # one read
         return counted + running < self.n_trials and not self.summary.grid_done
 
@@ -237,6 +242,7 @@ class SweepLoop:
                 return None
         elif trial is None:
             trial = self.study.ask()
+        self.last_asked = trial.number
         self.space.suggest(trial)
         if self._surplus(trial):
             return None
@@ -351,4 +357,4 @@ def tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:
         if outcome.reason and STOPPED_REASON not in trial.user_attrs:
             trial.set_user_attr(STOPPED_REASON, outcome.reason)
         log.info("trial #%d pruned: %s", trial.number, outcome.reason)
-    study.tell(trial, outcome.values, state=outcome.state if outcome.values is None else None)
+    compat.tell(study, trial, outcome.values, outcome.state if outcome.values is None else None)
