@@ -3,7 +3,8 @@
 ``base``: how a configuration's training becomes a chain of trials continuing each other's
 Lightning checkpoints (the study shows what trained); ``checkpoints``: the recorded checkpoint
 (size, sha256: a torn file is never loaded); ``lineage``: which run paused, which it
-continued from (read by ``steer show``, the report and ``serve`` too); ``asha``: promotion by
+continued from, ASHA's rungs and PBT's lineage (read by ``steer show``, the report and
+``serve`` too); ``asha``: promotion by
 rung; ``pbt``: exploit and explore in a population; ``settings``: ``hydra.sweeper.scheduler``
 checked before any trial. The sweep loop calls a schedule through four hooks (ask, overrides,
 settle, told); the training task knows nothing of it (it saves and loads where the overrides
@@ -16,6 +17,7 @@ from hydratune.schedule.base import CheckpointSchedule, ScheduleError
 from hydratune.schedule.lineage import (
     is_paused,
     resumed_number,
+    schedule_data,
     segment_of,
     value_at_end,
     waiting_to_continue,
@@ -29,6 +31,7 @@ __all__ = [
     "check_scheduler",
     "is_paused",
     "resumed_number",
+    "schedule_data",
     "segment_of",
     "value_at_end",
     "waiting_to_continue",

@@ -6,7 +6,7 @@
 const CSRF = document.querySelector('meta[name="csrf"]').content;
 const READ_ONLY = document.querySelector('meta[name="read-only"]').content === "true";
 const page = { version: 0, rows: new Map(), summary: null, chartsAt: 0, chartTimer: null, drawMs: 0, drawn: "",
-  history: null, parallel: "", found: null };
+  history: null, parallel: "", found: null, schedule: null, scheduleDrawn: null };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs, ...children) {
@@ -77,7 +77,9 @@ function apply(delta) {
   for (const row of decode(delta)) page.rows.set(row.number, row);
   page.version = delta.version;
   page.summary = delta.summary;
+  if ("schedule" in delta) page.schedule = delta.schedule; // only when it changed
   renderText();
+  renderSchedule();
   if (!performance.getEntriesByName("hydratune:first-state").length) {
     performance.mark("hydratune:first-state"); // since navigation: python -m bench.serve reads it
     runPlotly();
