@@ -17,8 +17,6 @@ runs it through ``Steerer.run_words``, so validation, the audit record (the page
 from __future__ import annotations
 
 import asyncio
-import functools
-import hashlib
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -32,6 +30,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import (
+    FileResponse,
     HTMLResponse,
     JSONResponse,
     PlainTextResponse,
@@ -49,13 +48,7 @@ STATIC = Path(__file__).parent / "static"
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 # Named by the installed plotly's version, so a browser may keep it for good: a second visit
 # takes it from its HTTP cache, and Chromium's code cache compiles none of its 4.8 MB again.
-PLOTLY_URL = f"/static/plotly-{plotly.__version__}.eager.min.js"
-# V8's explicit compile hint, put before the installed file: compile all of plotly.js while it
-# streams in, on a background thread, not function by function on the page's thread as plotly's
-# start-up and first drawing call them (profiled in Chromium: seconds of lazy compiling on the
-# page's thread on a first visit, and a later visit's code cache then holds the drawing code
-# too). Browsers without the hint read a comment.
-COMPILE_ALL = b"//# allFunctionsCalledOnLoad\n"
+PLOTLY_URL = f"/static/plotly-{plotly.__version__}.min.js"
 FOREVER = {"Cache-Control": "public, max-age=31536000, immutable"}
 STEERING_VERBS = tuple(v for v in VERBS if v != "show")
 CSRF_HEADER = "x-hydratune-csrf"
@@ -176,17 +169,11 @@ def create_app(
 
 def plotly_js(request: Request) -> Response:
     """plotly.js, kept for good; a 304 to a browser that asks whether its copy (ETag) is it."""
-    body, etag = _plotly()
+    response = FileResponse(PLOTLY_JS, headers=FOREVER, stat_result=PLOTLY_JS.stat())
+    etag = response.headers["etag"]
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"etag": etag, **FOREVER})
-    return Response(body, media_type="text/javascript", headers={"etag": etag, **FOREVER})
-
-
-@functools.cache
-def _plotly() -> tuple[bytes, str]:
-    """The installed plotly.js after ``COMPILE_ALL``, and its ETag (read once: 4.8 MB)."""
-    body = COMPILE_ALL + PLOTLY_JS.read_bytes()
-    return body, f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    return response
 
 
 def _since(request: Request) -> int:

@@ -77,9 +77,11 @@ function apply(delta) {
   for (const row of decode(delta)) page.rows.set(row.number, row);
   page.version = delta.version;
   page.summary = delta.summary;
-  if ("schedule" in delta) page.schedule = delta.schedule; // only when it changed
   renderText();
-  renderSchedule();
+  if ("schedule" in delta) { // sent only when it changed
+    page.schedule = delta.schedule;
+    renderSchedule();
+  }
   if (!performance.getEntriesByName("hydratune:first-state").length) {
     performance.mark("hydratune:first-state"); // since navigation: python -m bench.serve reads it
     runPlotly();
