@@ -116,6 +116,7 @@ def test_the_page_steers_with_the_commands_words_and_a_named_user(swept, serve):
     state = json.loads(get(server.url + "api/state")[2])
     paused = state["columns"].index("paused")  # rows as lists (state.encode)
     assert [t[paused] for t in state["trials"]] == [None] * 3  # no schedule: none paused
+    assert "schedule" not in state  # and no rungs or lineage to show
     state = state["summary"]
     assert state["n_trials"] == 5 and state["log"][0]["by"] == "alice@127.0.0.1"
     importance = json.loads(get(server.url + "api/importance")[2])["importance"]

@@ -40,6 +40,7 @@ def test_thousands_of_trials_draw_a_selection_appended_to_and_all_reachable(
     server = serve(tmp_path, "--study", STUDY)
     with open_tab(server.url) as tab:
         tab.wait(CHARTS, "the charts", timeout=60)
+        assert tab.evaluate("document.getElementById('schedule-box').hidden")  # no schedule
         best, others, line = tab.evaluate(HISTORY_X)
         drawn = set(best) | set(others)
         assert set(best) == {t.number for t in ranked[:500]}  # every trial near the best

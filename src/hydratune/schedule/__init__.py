@@ -2,12 +2,12 @@
 
 ``base``: how a configuration's training becomes a chain of trials continuing each other's
 Lightning checkpoints (the study shows what trained); ``checkpoints``: the recorded checkpoint
-(size, sha256: a torn file is never loaded); ``lineage``: which run paused, which it
-continued from, the chain it is part of (read by ``steer show``, the report, ``serve`` and
-MLflow tracking too); ``asha``: promotion by rung; ``pbt``: exploit and explore in a
-population; ``settings``: ``hydra.sweeper.scheduler`` checked before any trial. The sweep
-loop calls a schedule through four hooks (ask, overrides, settle, told); the training task
-knows nothing of it (it saves and loads where the overrides say).
+(size, sha256: a torn file is never loaded); ``lineage``: which run paused, which it continued
+from, the chain it is part of, ASHA's rungs and PBT's lineage (read by ``steer show``, the
+report, ``serve`` and MLflow tracking too); ``asha``: promotion by rung; ``pbt``: exploit and
+explore in a population; ``settings``: ``hydra.sweeper.scheduler`` checked before any trial.
+The sweep loop calls a schedule through four hooks (ask, overrides, settle, told); the training
+task knows nothing of it (it saves and loads where the overrides say).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from hydratune.schedule.lineage import (
     is_paused,
     lineage_root,
     resumed_number,
+    schedule_data,
     segment_of,
     value_at_end,
     waiting_to_continue,
@@ -33,6 +34,7 @@ __all__ = [
     "is_paused",
     "lineage_root",
     "resumed_number",
+    "schedule_data",
     "segment_of",
     "value_at_end",
     "waiting_to_continue",

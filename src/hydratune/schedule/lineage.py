@@ -1,12 +1,15 @@
-"""Reading a scheduled study's runs: which trial paused, which it continued from.
+"""Reading a scheduled study's runs: which trial paused, which it continued from, and what
+that makes of the whole study (ASHA's rungs, PBT's lineage: ``schedule_data``).
 
 Plain functions over ``FrozenTrial`` and the keys in ``hydratune.attrs``, imported by the
-schedules, ``hydratune steer show`` and MLflow tracking alike (one definition of "paused").
+schedules, by ``hydratune steer show``, the report, ``hydratune serve`` and MLflow tracking
+alike (one definition of "paused", one of a rung and of an edge: they cannot disagree).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
@@ -63,3 +66,72 @@ def value_at_end(trial: FrozenTrial) -> float | None:
     if segment is None:
         return None
     return trial.intermediate_values.get(int(segment["epochs"]) - 1)
+
+
+def schedule_data(trials: list[FrozenTrial], maximize: bool) -> dict[str, Any] | None:
+    """``{"kind": "asha", "rungs": asha_rungs(...)}`` or ``{"kind": "pbt", "members":
+    pbt_lineage(...)}`` for the trials a schedule ran; None for a sweep that ran none."""
+    scheduled = [t for t in trials if segment_of(t) is not None]
+    if not scheduled:
+        return None
+    kind = segment_of(scheduled[0])["kind"]
+    if kind == "asha":
+        return {"kind": kind, "rungs": asha_rungs(scheduled, maximize)}
+    if kind == "pbt":
+        return {"kind": kind, "members": pbt_lineage(scheduled)}
+    return {"kind": kind}
+
+
+def asha_rungs(trials: list[FrozenTrial], maximize: bool) -> list[dict[str, Any]]:
+    """Per rung, lowest first: its epochs, each run that reached it as ``[number, value at its
+    rung, promoted]``, how many paused there and were promoted from there, the best value."""
+    continued = {resumed_number(t) for t in trials}
+    rungs: dict[int, list[FrozenTrial]] = {}
+    for trial in trials:
+        rungs.setdefault(int(segment_of(trial)["rung"]), []).append(trial)
+    shown = []
+    for rung, runs in sorted(rungs.items()):
+        ends = [[t.number, value_at_end(t), t.number in continued] for t in runs]
+        values = [end[1] for end in ends if end[1] is not None]
+        shown.append(
+            {
+                "rung": rung,
+                "epochs": int(segment_of(runs[0])["epochs"]),
+                "runs": ends,
+                "paused": sum(map(is_paused, runs)),
+                "promoted": sum(is_paused(t) and t.number in continued for t in runs),
+                "best": (max if maximize else min)(values) if values else None,
+            }
+        )
+    return shown
+
+
+def pbt_lineage(trials: list[FrozenTrial]) -> list[dict[str, Any]]:
+    """Per member: each run as ``[number, epochs, value]``, each resumed_from edge as
+    ``[[epochs, value] of the run continued from, [epochs, value] of the run]``, and how many
+    runs continued from another member (exploits)."""
+    by_number = {t.number: t for t in trials}
+    members: dict[int, list[FrozenTrial]] = {}
+    for trial in trials:
+        members.setdefault(int(segment_of(trial)["member"]), []).append(trial)
+    shown = []
+    for member, runs in sorted(members.items()):
+        edges, exploits = [], 0
+        for run in runs:
+            source = _source(run, by_number)
+            if source is not None:
+                edges.append([_end(source), _end(run)])
+                exploits += segment_of(source)["member"] != member
+        ends = [[r.number, *_end(r)] for r in runs]
+        shown.append({"member": member, "runs": ends, "edges": edges, "exploits": exploits})
+    return shown
+
+
+def _end(run: FrozenTrial) -> list[Any]:
+    """Where ``run`` stopped: ``[epochs, value]``."""
+    return [segment_of(run)["epochs"], value_at_end(run)]
+
+
+def _source(run: FrozenTrial, by_number: dict[int, FrozenTrial]) -> FrozenTrial | None:
+    number = resumed_number(run)
+    return None if number is None else by_number.get(number)

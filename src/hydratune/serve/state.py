@@ -9,7 +9,9 @@ target, best so far, steering), which is small. With 10,000 trials an update is 
 milliseconds (``python -m bench.serve``). On the wire (``Feed.wire``) the rows are lists in the
 order of ``COLUMNS`` and a trial's parameters a flat list of (index into the message's parameter
 names, value): 10,000 trials are 1.3 MB of JSON instead of 3 MB of row objects, less to write,
-send and parse; the first state of every page is written once per version.
+send and parse; the first state of every page is written once per version. A scheduled
+study's rungs or lineage (``schedule.schedule_data``, as the report draws them) go with a delta
+only when they changed.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat
 from hydratune.attrs import FAIL_REASON, OWNER, PRUNE_REQUESTED, STOPPED_REASON
-from hydratune.schedule import is_paused, segment_of
+from hydratune.schedule import is_paused, schedule_data, segment_of
 from hydratune.steering import (
     SteeringState,
     best_trial,
@@ -64,6 +66,15 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value
     return str(value)
+
+
+def _json(value: Any) -> Any:
+    """Nested lists and dicts with every float JSON can carry (``_number``)."""
+    if isinstance(value, list):
+        return [_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    return _number(value) if isinstance(value, float) else value
 
 
 def _time(at: datetime | None) -> str | None:
@@ -126,6 +137,7 @@ class Feed:
     unfinished: set[int] = field(default_factory=set)
     version: int = 0
     summary: dict[str, Any] = field(default_factory=dict)
+    schedule: tuple[int, dict[str, Any] | None] = (0, None)  # version, schedule_data's
     _read_at: float = -math.inf
     _best: tuple[dict[int, str], FrozenTrial | None] = ({}, None)  # failed by hand, best then
     _first: tuple[int, str] = (-1, "")  # the whole state on the wire, and its version
@@ -140,15 +152,19 @@ class Feed:
             trials = self.study.get_trials(deepcopy=False)
             fresh = {t.number: t for t in trials[len(self.rows) :]}
             fresh.update({n: trials[n] for n in self.unfinished if n < len(trials)})
+            scheduled = False  # a run a schedule planned changed: its rungs or lineage may have
             for number, trial in fresh.items():
                 shown = row(trial)
                 if self.rows.get(number) != shown:
                     self.version += 1
                     self.rows[number], self.versions[number] = shown, self.version
+                    scheduled = scheduled or segment_of(trial) is not None
                 if trial.state in FINISHED:
                     self.unfinished.discard(number)
                 else:
                     self.unfinished.add(number)
+            if scheduled:
+                self._schedule(trials)
             summary = self._summary(trials, list(fresh.values()))
             if summary != self.summary:
                 self.version += 1
@@ -160,7 +176,10 @@ class Feed:
         self.refresh()
         with self._lock:
             changed = [self.rows[n] for n, v in self.versions.items() if v > since]
-            return {"version": self.version, "trials": changed, "summary": self.summary}
+            delta = {"version": self.version, "trials": changed, "summary": self.summary}
+            if self.schedule[0] > since:
+                delta["schedule"] = self.schedule[1]
+            return delta
 
     def wire(self, since: int) -> tuple[int, str]:
         """``delta(since)`` as the page receives it (``encode``), and its version."""
@@ -172,6 +191,15 @@ class Feed:
         if since == 0:
             self._first = text
         return text
+
+    def _schedule(self, trials: list[FrozenTrial]) -> None:
+        """ASHA's rungs or PBT's lineage as the report draws them, sent to a page only when
+        they changed (a ``schedule`` key in the delta; none for a sweep without a schedule)."""
+        maximize = self.study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+        data = _json(schedule_data(trials, maximize))
+        if data != self.schedule[1]:
+            self.version += 1
+            self.schedule = (self.version, data)
 
     def _summary(self, trials: list[FrozenTrial], fresh: list[FrozenTrial]) -> dict[str, Any]:
         attrs = compat.study_user_attrs(self.study)

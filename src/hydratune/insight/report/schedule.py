@@ -5,16 +5,21 @@ ASHA: per rung, how many runs reached it, how many paused there and how many of 
 promoted, with every run's value at its rung (a figure). PBT: each run as a point (epochs
 trained, value) and a line from the run it continued from, so an exploit shows as a line
 jumping from one member to another.
+
+The data is ``hydratune.schedule.schedule_data``'s, which ``hydratune serve``'s page draws too,
+so the two cannot disagree about a rung or an edge.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
 from hydratune.insight.report.model import Objective, Section, TableData
 from hydratune.insight.report.trials import number_text
-from hydratune.schedule import is_paused, resumed_number, segment_of, value_at_end
+from hydratune.schedule import schedule_data
 
 RUNG_HEAD = ["rung", "epochs", "runs", "paused", "promoted", "best"]
 MEMBER_HEAD = ["member", "runs", "continued from another member", "epochs", "latest value"]
@@ -22,42 +27,32 @@ MEMBER_HEAD = ["member", "runs", "continued from another member", "epochs", "lat
 
 def schedule_section(trials: list[FrozenTrial], objective: Objective) -> Section | None:
     """ASHA's rungs or PBT's lineage; None for a sweep that ran no schedule."""
-    scheduled = [t for t in trials if segment_of(t) is not None]
-    if not scheduled:
+    data = schedule_data(trials, objective.direction == StudyDirection.MAXIMIZE)
+    if data is None:
         return None
-    kind = segment_of(scheduled[0])["kind"]
-    section = Section("schedule", f"Schedule ({kind})")
-    if kind == "asha":
-        _asha(section, scheduled, objective.direction == StudyDirection.MAXIMIZE)
-    elif kind == "pbt":
-        _pbt(section, scheduled)
+    section = Section("schedule", f"Schedule ({data['kind']})")
+    if "rungs" in data:
+        _asha(section, data["rungs"])
+    elif "members" in data:
+        _pbt(section, data["members"])
     return section
 
 
-def _asha(section: Section, trials: list[FrozenTrial], maximize: bool) -> None:
+def _asha(section: Section, rungs: list[dict[str, Any]]) -> None:
     import plotly.graph_objects as go
 
-    continued = {resumed_number(t) for t in trials}
-    rungs: dict[int, list[FrozenTrial]] = {}
-    for trial in trials:
-        rungs.setdefault(int(segment_of(trial)["rung"]), []).append(trial)
     rows, fig = [], go.Figure()
-    for rung, runs in sorted(rungs.items()):
-        epochs = int(segment_of(runs[0])["epochs"])
-        paused = [t for t in runs if is_paused(t)]
-        values = [v for v in map(value_at_end, runs) if v is not None]
-        best = (max if maximize else min)(values) if values else None
-        promoted = sum(t.number in continued for t in paused)
-        rows.append([str(rung), str(epochs), str(len(runs)), str(len(paused)), str(promoted)])
-        rows[-1].append(number_text(best))
+    for rung in rungs:
+        counts = [rung["rung"], rung["epochs"], len(rung["runs"]), rung["paused"], rung["promoted"]]
+        rows.append([*map(str, counts), number_text(rung["best"])])
         fig.add_trace(
             go.Scatter(
-                x=[epochs] * len(runs),
-                y=[value_at_end(t) for t in runs],
+                x=[rung["epochs"]] * len(rung["runs"]),
+                y=[value for _, value, _ in rung["runs"]],
                 mode="markers",
-                name=f"rung {rung}",
-                text=[f"trial #{t.number}" for t in runs],
-                marker={"color": ["#d62728" if t.number in continued else "#1f77b4" for t in runs]},
+                name=f"rung {rung['rung']}",
+                text=[f"trial #{number}" for number, _, _ in rung["runs"]],
+                marker={"color": ["#d62728" if up else "#1f77b4" for _, _, up in rung["runs"]]},
             )
         )
     fig.update_layout(
@@ -69,47 +64,31 @@ def _asha(section: Section, trials: list[FrozenTrial], maximize: bool) -> None:
     section.tables.append(TableData("ASHA rungs", RUNG_HEAD, rows))
 
 
-def _pbt(section: Section, trials: list[FrozenTrial]) -> None:
+def _pbt(section: Section, members: list[dict[str, Any]]) -> None:
     import plotly.graph_objects as go
 
-    by_number = {t.number: t for t in trials}
-    fig = go.Figure()
-    members: dict[int, list[FrozenTrial]] = {}
-    for trial in trials:
-        members.setdefault(int(segment_of(trial)["member"]), []).append(trial)
-    rows = []
-    for member, runs in sorted(members.items()):
+    fig, rows = go.Figure(), []
+    for member in members:
         xs: list[float | None] = []
         ys: list[float | None] = []
-        for run in runs:  # one line per resumed_from edge, the gaps (None) keep them apart
-            source = _source(run, by_number)
-            if source is not None:
-                xs += [segment_of(source)["epochs"], segment_of(run)["epochs"], None]
-                ys += [value_at_end(source), value_at_end(run), None]
-        ends = [(segment_of(r)["epochs"], value_at_end(r), r.number) for r in runs]
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=f"member {member}"))
+        for (x0, y0), (x1, y1) in member["edges"]:  # one line per edge, gaps (None) between
+            xs += [x0, x1, None]
+            ys += [y0, y1, None]
+        name, runs = member["member"], member["runs"]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=f"member {name}"))
         fig.add_trace(
             go.Scatter(
-                x=[e[0] for e in ends],
-                y=[e[1] for e in ends],
-                text=[f"trial #{e[2]}" for e in ends],
+                x=[epochs for _, epochs, _ in runs],
+                y=[value for _, _, value in runs],
+                text=[f"trial #{number}" for number, _, _ in runs],
                 mode="markers",
-                name=f"member {member} runs",
+                name=f"member {name} runs",
                 showlegend=False,
             )
         )
-        sources = [_source(r, by_number) for r in runs]
-        exploits = sum(s is not None and segment_of(s)["member"] != member for s in sources)
-        latest = runs[-1]
-        rows.append(
-            [
-                str(member),
-                str(len(runs)),
-                str(exploits),
-                str(segment_of(latest)["epochs"]),
-                number_text(value_at_end(latest)),
-            ]
-        )
+        _, epochs, value = runs[-1]
+        rows.append([str(name), str(len(runs)), str(member["exploits"]), str(epochs)])
+        rows[-1].append(number_text(value))
     fig.update_layout(
         title="PBT lineage: each run from the run it continued from",
         xaxis_title="epoch",
@@ -117,8 +96,3 @@ def _pbt(section: Section, trials: list[FrozenTrial]) -> None:
     )
     section.figures.append(("schedule", fig))
     section.tables.append(TableData("PBT members", MEMBER_HEAD, rows))
-
-
-def _source(run: FrozenTrial, by_number: dict[int, FrozenTrial]) -> FrozenTrial | None:
-    number = resumed_number(run)
-    return None if number is None else by_number.get(number)

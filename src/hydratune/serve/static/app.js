@@ -6,7 +6,7 @@
 const CSRF = document.querySelector('meta[name="csrf"]').content;
 const READ_ONLY = document.querySelector('meta[name="read-only"]').content === "true";
 const page = { version: 0, rows: new Map(), summary: null, chartsAt: 0, chartTimer: null, drawMs: 0, drawn: "",
-  history: null, parallel: "", found: null };
+  history: null, parallel: "", found: null, schedule: null, scheduleDrawn: null };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs, ...children) {
@@ -78,6 +78,10 @@ function apply(delta) {
   page.version = delta.version;
   page.summary = delta.summary;
   renderText();
+  if ("schedule" in delta) { // sent only when it changed
+    page.schedule = delta.schedule;
+    renderSchedule();
+  }
   if (!performance.getEntriesByName("hydratune:first-state").length) {
     performance.mark("hydratune:first-state"); // since navigation: python -m bench.serve reads it
     runPlotly();
@@ -93,6 +97,7 @@ function runPlotly() {
     performance.mark("hydratune:plotly"); // read by python -m bench.serve
     scheduleCharts();
   } }));
+  webglKind(); // now, while plotly.js compiles off this thread: a software context takes ~0.1 s
 }
 
 function renderText() {

@@ -89,7 +89,8 @@ function drawCharts() {
   const running = [...page.rows.values()].filter((r) => r.state === "running" && r.curve && r.curve.length);
   $("curves").hidden = !running.length;
   const drawing = [Plotly.react("curves", running.map((r) => ({ x: r.curve.map((p) => p[0]), y: r.curve.map((p) => p[1]),
-    mode: "lines+markers", name: `#${r.number}` })), layout({ xaxis: { title: { text: "step" } } }), config)];
+    mode: "lines+markers", name: `#${r.number}` })), layout({ xaxis: { title: { text: "step" } } }), config),
+  drawSchedule()];
   const shown = [done.length, done.length && done[done.length - 1].number, s.log.length, Object.keys(s.space)].join();
   if (shown === page.drawn) return Promise.all(drawing); // no new complete trial, no new steering mark
   page.drawn = shown;

@@ -1,0 +1,52 @@
+// hydratune serve: the schedule a sweep runs (ASHA's rungs, PBT's lineage), loaded before
+// app.js (which feeds it `page.schedule`). The server sends the data the report draws
+// (hydratune.schedule.schedule_data) only when it changed; a sweep without a schedule gets
+// none and the section stays hidden.
+"use strict";
+
+const SCHEDULE_HEADS = {
+  asha: ["rung", "epochs", "runs", "paused", "promoted", "best"],
+  pbt: ["member", "runs", "continued from another member", "epochs", "latest value"],
+};
+
+// The table at once (with the rest of the text); the figure with the other charts.
+function renderSchedule() {
+  const data = page.schedule;
+  $("schedule-box").hidden = !data;
+  if (!data) return;
+  $("schedule-kind").textContent = `(${data.kind})`;
+  const head = SCHEDULE_HEADS[data.kind] || [];
+  $("schedule-table").tHead.replaceChildren(el("tr", {}, ...head.map((h) => el("th", {}, h))));
+  const rows = data.rungs
+    ? data.rungs.map((r) => [r.rung, r.epochs, r.runs.length, r.paused, r.promoted, short(r.best ?? "")])
+    : (data.members || []).map((m) => {
+      const [, epochs, value] = m.runs[m.runs.length - 1];
+      return [m.member, m.runs.length, m.exploits, epochs, short(value ?? "")];
+    });
+  replaceBody("schedule-table", rows.map((cells) => el("tr", {}, ...cells.map((c) => el("td", {}, c)))));
+}
+
+// ASHA: each run's value at its rung's epochs, red when it was promoted; PBT: each run at its
+// epochs and a line from the run it continued from (one per resumed_from edge).
+function drawSchedule() {
+  const data = page.schedule;
+  if (!data || data === page.scheduleDrawn) return Promise.resolve();
+  page.scheduleDrawn = data;
+  const marker = (runs, at) => ({ mode: "markers", type: "scatter", x: runs.map(at.x), y: runs.map(at.y),
+    text: runs.map(at.text), hoverinfo: "x+y+text" });
+  let traces = [], xaxis = { title: { text: "epoch" } };
+  if (data.rungs) {
+    xaxis = { title: { text: "epochs (rung)" }, type: "log" };
+    traces = data.rungs.map((r) => ({ ...marker(r.runs, { x: () => r.epochs, y: (run) => run[1],
+      text: (run) => `#${run[0]}${run[2] ? " promoted" : ""}` }), name: `rung ${r.rung}`,
+    marker: { color: r.runs.map((run) => (run[2] ? "#d62728" : "#1f77b4")) } }));
+  } else if (data.members) {
+    traces = data.members.flatMap((m) => [
+      { x: m.edges.flatMap(([a, b]) => [a[0], b[0], null]), y: m.edges.flatMap(([a, b]) => [a[1], b[1], null]),
+        mode: "lines", type: "scatter", name: `member ${m.member}`, hoverinfo: "skip" },
+      { ...marker(m.runs, { x: (run) => run[1], y: (run) => run[2], text: (run) => `#${run[0]}` }),
+        name: `member ${m.member} runs`, showlegend: false },
+    ]);
+  }
+  return Plotly.react("schedule", traces, layout({ xaxis, yaxis: { title: { text: "value" } } }), config);
+}
