@@ -36,15 +36,17 @@ def open_storage(storage: str | None) -> Any:
     return JournalStorage(JournalFileBackend(storage))
 
 
-def run_plain_loop(n_trials: int, seed: int = 0, storage: str | None = None) -> dict[str, Any]:
-    """TPE(seed) ask/tell for ``n_trials``; per-trial ``asked``/``told`` epoch seconds."""
+def run_plain_loop(
+    n_trials: int, seed: int = 0, storage: str | None = None, **tpe: Any
+) -> dict[str, Any]:
+    """TPE(seed, **tpe) ask/tell for ``n_trials``; per-trial ``asked``/``told`` epoch seconds."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = noop_space()
     start = time.time()
     study = optuna.create_study(
         storage=open_storage(storage),
         study_name="noop",
-        sampler=optuna.samplers.TPESampler(seed=seed),
+        sampler=optuna.samplers.TPESampler(seed=seed, **tpe),
         direction="minimize",
     )
     trials = []
