@@ -6,6 +6,7 @@ logs its epochs at their true step, so a chain's curves join up in MLflow's comp
 from __future__ import annotations
 
 import mlflow
+import optuna
 import pytest
 from optuna.trial import TrialState
 
@@ -42,6 +43,17 @@ def children(client, study) -> dict[int, mlflow.entities.Run]:
 LOGGER = ["logger=mlflow"]
 NO_LOGGER = ["hydra.sweeper.mlflow.enabled=true"]
 CURVE = "val/acc"  # the sweep's objective, so its epochs equal the trial's intermediate values
+
+
+def scheduled_sweep(tmp_path, name: str, n_trials: int, *overrides: str) -> optuna.Study:
+    """The tiny training sweep ``name`` of ``n_trials`` runs with ``overrides``, its study."""
+    overrides = (
+        f"hydra.sweeper.study_name={name}",
+        f"hydra.sweeper.n_trials={n_trials}",
+        *overrides,
+    )
+    multirun([*TINY, *overrides], task=train, config_name="train", config_dir=REPO / "conf")
+    return load(name, tmp_path)
 
 
 def curve(client, run, metric: str = CURVE) -> dict[int, float]:
@@ -100,20 +112,14 @@ def test_asha_runs_in_mlflow_follow_the_lineage_and_their_curves_join(
     tracked, tmp_path, tracking, metric
 ):
     # rungs at 1, 2 and 3 epochs; 7 runs take the best configuration to the last epoch
-    multirun(
-        [
-            *TINY,
-            *tracking,
-            "hydra.sweeper.study_name=asha_lineage",
-            "hydra.sweeper.n_trials=7",
-            "hydra/sweeper/scheduler=asha",
-            "hydra.sweeper.scheduler.eta=2",
-        ],
-        task=train,
-        config_name="train",
-        config_dir=REPO / "conf",
+    study = scheduled_sweep(
+        tmp_path,
+        "asha_lineage",
+        7,
+        *tracking,
+        "hydra/sweeper/scheduler=asha",
+        "hydra.sweeper.scheduler.eta=2",
     )
-    study = load("asha_lineage", tmp_path)
     check_lineage(tracked, study, metric)
     runs = children(tracked, study)
     (done,) = [t for t in study.trials if t.state == TrialState.COMPLETE]
@@ -141,22 +147,16 @@ def test_asha_runs_in_mlflow_follow_the_lineage_and_their_curves_join(
 
 
 def test_pbt_exploits_in_mlflow_point_at_the_run_whose_weights_they_copied(tracked, tmp_path):
-    multirun(
-        [
-            *TINY,
-            *LOGGER,
-            "hydra.sweeper.study_name=pbt_lineage",
-            "hydra.sweeper.n_trials=6",
-            "hydra/sweeper/scheduler=pbt",
-            "hydra.sweeper.scheduler.population=2",
-            "hydra.sweeper.scheduler.perturbation_interval=1",
-            "hydra.sweeper.scheduler.seed=0",
-        ],
-        task=train,
-        config_name="train",
-        config_dir=REPO / "conf",
+    study = scheduled_sweep(
+        tmp_path,
+        "pbt_lineage",
+        6,
+        *LOGGER,
+        "hydra/sweeper/scheduler=pbt",
+        "hydra.sweeper.scheduler.population=2",
+        "hydra.sweeper.scheduler.perturbation_interval=1",
+        "hydra.sweeper.scheduler.seed=0",
     )
-    study = load("pbt_lineage", tmp_path)
     continued = check_lineage(tracked, study)
     runs = children(tracked, study)
     member = {t.number: t.user_attrs[SEGMENT]["member"] for t in study.trials}
