@@ -24,7 +24,6 @@ from helpers import APPS, load
 from hydratune.attrs import FAIL_REASON, LOST, SURPLUS
 from hydratune.space.search_space import SearchSpace
 from hydratune.steering import (
-    BudgetCount,
     counts_toward_n_trials,
     finished_count,
     study_n_trials,
@@ -59,18 +58,6 @@ def test_complete_pruned_and_failed_trials_count_lost_and_surplus_ones_do_not():
     assert [counts_toward_n_trials(t) for t in counted] == [True] * 4
     assert [counts_toward_n_trials(t) for t in not_counted] == [False] * 4
     assert finished_count(counted + not_counted) == 4
-
-
-def test_the_loops_count_of_a_growing_study_reads_what_a_first_reading_would():
-    # it folds each finished trial in once; one behind a running trial counts each time
-    count = BudgetCount()
-    trials = [trial(TrialState.COMPLETE), trial(TrialState.FAIL, **{LOST: True})]
-    trials += [trial(TrialState.RUNNING), trial(TrialState.PRUNED)]
-    assert count(trials) == (2, 1)
-    trials[2] = trial(TrialState.COMPLETE)  # the running one ended
-    trials.append(trial(TrialState.RUNNING))
-    assert count(trials) == (3, 1)
-    assert count(trials) == (3, 1)
 
 
 def test_the_latest_n_trials_action_is_in_force_else_the_sweeps_own():

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from hydratune.steering.best import best_trial, best_trials, failed_by_hand, passed_over
 from hydratune.steering.budget import (
-    BudgetCount,
     counts_toward_n_trials,
     declared_n_trials,
     finished_count,
@@ -41,7 +40,6 @@ from hydratune.steering.view import action_message, print_action, print_view
 __all__ = [
     "VERBS",
     "Action",
-    "BudgetCount",
     "LoopSteering",
     "SteerError",
     "SteeringState",

@@ -17,7 +17,7 @@ live view (trial k of n), ``optimization_results.yaml`` and ``hydratune steer sh
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from optuna.trial import FrozenTrial, TrialState
@@ -41,27 +41,6 @@ def counts_toward_n_trials(trial: FrozenTrial) -> bool:
 def finished_count(trials: Iterable[FrozenTrial]) -> int:
     """How many of ``trials`` count toward ``n_trials``."""
     return sum(counts_toward_n_trials(t) for t in trials)
-
-
-class BudgetCount:
-    """``finished_count`` of one study's trials as they grow, and how many run, reading each
-    finished trial once: the sweep loop counts before every trial, and a finished trial never
-    changes (Optuna refuses updates) nor moves (trials are listed by number)."""
-
-    def __init__(self) -> None:
-        self._settled = 0  # trials[:_settled] are finished, and _counted of them count
-        self._counted = 0
-
-    def __call__(self, trials: Sequence[FrozenTrial]) -> tuple[int, int]:
-        """(how many of ``trials`` count toward ``n_trials``, how many are running)."""
-        while self._settled < len(trials) and trials[self._settled].state.is_finished():
-            self._counted += counts_toward_n_trials(trials[self._settled])
-            self._settled += 1
-        counted, running = self._counted, 0
-        for trial in trials[self._settled :]:  # behind a running trial: each time
-            running += trial.state == TrialState.RUNNING
-            counted += counts_toward_n_trials(trial)
-        return counted, running
 
 
 def n_trials_in_force(declared: Declared, state: SteeringState) -> int | Declared:

@@ -35,7 +35,7 @@ from hydratune.errors import FatalTrialError
 from hydratune.execute import JobResult, Launcher, interrupts
 from hydratune.schedule import CheckpointSchedule, ScheduleError
 from hydratune.space import SearchSpace
-from hydratune.steering import BudgetCount, LoopSteering, counts_toward_n_trials, finished_count
+from hydratune.steering import LoopSteering, counts_toward_n_trials, finished_count
 from hydratune.sweep.recovery import Recovery
 from hydratune.sweep.study import ask_queued
 
@@ -147,7 +147,6 @@ class SweepLoop:
         self.max_failure_rate, self.timeout = max_failure_rate, timeout
         self.extend_trial, self.before_ask = extend_trial, before_ask
         self.recovery = recovery or Recovery(study)
-        self.budget = BudgetCount()
         self.last_asked: int | None = None  # the number of the trial this loop asked last
         self.on_told, self.on_started = on_told, on_started  # the live view
         self.steering = LoopSteering(study, space, n_trials)  # `hydratune steer`, any shell
@@ -206,8 +205,11 @@ class SweepLoop:
             # fewer trials than n_trials existed at this process's last ask, so fewer count:
             # no read (a worker sharing the study may have asked since: _surplus settles it)
             return not self.summary.grid_done
-        counted, running = self.budget(self.study.get_trials(deepcopy=False))  # one read
-        return counted + running < self.n_trials and not self.summary.grid_done
+        busy = sum(  # ended or running: one read of the study
+            t.state == TrialState.RUNNING or counts_toward_n_trials(t)
+            for t in self.study.get_trials(deepcopy=False)
+        )
+        return busy < self.n_trials and not self.summary.grid_done
 
     def _surplus(self, trial: optuna.Trial) -> bool:
         """Whether workers sharing the study asked past ``n_trials`` at once, this one last.
