@@ -220,13 +220,25 @@ def run_bench(out: Path, *flags: str, timeout: int) -> dict[str, Any]:
     return report
 
 
-def train_recording_pid(cfg: DictConfig) -> Any:
-    """hydratune's training task, leaving the process that ran the trial in its user
-    attribute ``pid`` (which worker trained which run)."""
+def train_handing_trial_0s_promotion_to_the_other_worker(cfg: DictConfig) -> Any:
+    """hydratune's training task, leaving its process id in the user attribute ``pid``, with
+    the order of two worker processes pinned so that trial 0's promotion runs in the worker
+    that did not train it: trial 1 returns only once trial 0 has paused (its worker, freed
+    next, finds both at the rung), and a new configuration from trial 2 on starts only once
+    a continuation exists (trial 0's own worker, freed first, cannot take it)."""
+    from hydratune.attrs import RESUMED_FROM
     from hydratune.training.task import train
 
-    hydratune.current_trial().set_user_attr("pid", os.getpid())
-    return train(cfg)
+    trial = hydratune.current_trial()
+    trial.set_user_attr("pid", os.getpid())
+    trials = lambda: trial.study.get_trials(deepcopy=False)  # noqa: E731
+    if trial.number >= 2 and not cfg.get("ckpt_path"):
+        wait_for(lambda: any(RESUMED_FROM in t.user_attrs for t in trials()), "a continuation")
+    result = train(cfg)
+    if trial.number == 1:
+        running = optuna.trial.TrialState.RUNNING
+        wait_for(lambda: trials()[0].state != running, "trial 0 to pause")
+    return result
 
 
 def train_killed_in_its_first_continuation(cfg: DictConfig) -> Any:

@@ -14,8 +14,8 @@ from helpers import (
     REPO,
     load,
     multirun,
+    train_handing_trial_0s_promotion_to_the_other_worker,
     train_killed_in_its_first_continuation,
-    train_recording_pid,
 )
 from hydratune.attrs import CHECKPOINT, LOST, RESUMED_FROM, RETRY_OF, SEGMENT
 from hydratune.errors import StudyConfigError
@@ -173,22 +173,38 @@ def refused(tmp_path, monkeypatch, key: str, *overrides: str, scheduler=ASHA) ->
     assert not (tmp_path / "outputs/hydratune.journal").exists()
 
 
+# Trial 0 learns (the top lr), trial 1 barely moves (the bottom lr): trial 0 is the one promoted.
+GOOD_AND_BAD = (
+    "hydra.sweeper.enqueue=["
+    + ", ".join(
+        f"{{model.hidden_dim: 64, model.n_layers: 1, model.dropout: 0.0, model.optimizer.lr: {lr},"
+        " model.optimizer.weight_decay: 1e-6}"
+        for lr in (3e-2, 1e-4)
+    )
+    + "]"
+)
+
+
 @pytest.mark.slow
 def test_with_two_worker_processes_a_trial_paused_in_one_continues_in_the_other(
     tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)
-    sweep("hydra.sweeper.n_trials=12", "hydra.sweeper.n_jobs=2", task=train_recording_pid)
+    sweep(
+        "hydra.sweeper.n_trials=5",
+        "hydra.sweeper.n_jobs=2",
+        GOOD_AND_BAD,
+        task=train_handing_trial_0s_promotion_to_the_other_worker,
+    )
     trials = load("mlp_digits", tmp_path).trials
-    assert len({t.user_attrs["pid"] for t in trials}) == 2
+    first, second = trials[0], trials[1]
+    assert first.user_attrs["pid"] != second.user_attrs["pid"], "one worker each"
+    assert first.intermediate_values[0] > second.intermediate_values[0]  # at the first rung
     continued = [t for t in trials if RESUMED_FROM in t.user_attrs]
-    assert continued
     for trial in continued:  # each loaded its source's checkpoint: it trained on from there
         assert min(trial.intermediate_values) == trial.user_attrs[RESUMED_FROM]["epoch"]
-    sources = [trials[t.user_attrs[RESUMED_FROM]["trial"]] for t in continued]
-    assert any(
-        s.user_attrs["pid"] != t.user_attrs["pid"] for s, t in zip(sources, continued, strict=True)
-    )
+    (promoted, *_) = [t for t in continued if t.user_attrs[RESUMED_FROM]["trial"] == 0]
+    assert promoted.user_attrs["pid"] == second.user_attrs["pid"] != first.user_attrs["pid"]
 
 
 @pytest.mark.slow
