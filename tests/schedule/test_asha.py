@@ -4,18 +4,25 @@ checkpoint never loaded, and settings that cannot work refused before the first 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from helpers import (
+    APPS,
     REPO,
+    default_sigint,
     load,
     multirun,
     train_killed_in_its_first_continuation,
     train_recording_pid,
+    wait_for_marker,
 )
 from hydratune.attrs import CHECKPOINT, LOST, RESUMED_FROM, RETRY_OF, SEGMENT
 from hydratune.errors import StudyConfigError
@@ -208,3 +215,75 @@ def test_a_worker_killed_while_a_promoted_trial_trains_loses_only_that_run(tmp_p
     assert retry.user_attrs[SEGMENT] == lost.user_attrs[SEGMENT]
     assert retry.state != TrialState.FAIL
     assert min(retry.intermediate_values) == retry.user_attrs[RESUMED_FROM]["epoch"]
+
+
+def start_asha_sweep(cwd: Path, *overrides: str) -> subprocess.Popen:
+    """The README's ASHA command, ``hydratune -m sweep=mlp_digits hydra/sweeper/scheduler=asha``,
+    tiny, in a process of its own (the in-process launcher: the sweeper writes checkpoints)."""
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(APPS), os.environ.get("PYTHONPATH", "")])
+    )
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hydratune",
+            "-m",
+            "sweep=mlp_digits",
+            *TINY,
+            *QUIET,
+            *ASHA,
+            *overrides,
+        ],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=default_sigint,
+    )
+
+
+@pytest.mark.slow  # a sweep in a subprocess and its rerun here: 5 Lightning runs
+def test_a_sweeper_killed_while_it_writes_a_checkpoint_loses_only_that_run(tmp_path, monkeypatch):
+    fifo, marker = tmp_path / "stall", tmp_path / "stalled"
+    os.mkfifo(fifo)
+    # the first promoted run writes half its checkpoint, then blocks on the FIFO
+    stall = (
+        f"+trainer.plugins=[{{_target_:stall_checkpoint.StallMidWrite,fifo:'{fifo}',"
+        f"marker:'{marker}',resumed:'${{ckpt_path}}'}}]"
+    )
+    proc = start_asha_sweep(tmp_path, "hydra.sweeper.n_trials=3", stall)
+    assert wait_for_marker(marker, proc) == proc.pid  # the sweeper's own process writes it
+    proc.kill()
+    proc.wait()
+    fifo.unlink()
+
+    trials = load("mlp_digits", tmp_path).trials
+    killed = trials[-1]
+    assert killed.state == TrialState.RUNNING and RESUMED_FROM in killed.user_attrs
+    assert CHECKPOINT not in killed.user_attrs  # a checkpoint is recorded once its run ended
+    trial_dir = tmp_path / "outputs/sweeps/mlp_digits" / str(killed.number) / "checkpoints"
+    (torn,) = trial_dir.iterdir()  # the half-written temporary, never the checkpoint's name
+    assert torn.name.startswith(".last.ckpt.") and torn.name.endswith(".tmp")
+    source = trials[killed.user_attrs[RESUMED_FROM]["trial"]]
+    assert torn.stat().st_size < source.user_attrs[CHECKPOINT]["size"]
+
+    monkeypatch.chdir(tmp_path)
+    sweep("hydra.sweeper.n_trials=3")  # the same command again (in this process: faster)
+    trials = load("mlp_digits", tmp_path).trials
+    assert all(t.state.is_finished() for t in trials)
+    lost = trials[killed.number]
+    assert lost.state == TrialState.FAIL and lost.user_attrs[LOST]
+    assert all(t.user_attrs.get(RESUMED_FROM, {}).get("trial") != lost.number for t in trials)
+    # its retry continued the same run from the same intact checkpoint, and paused in its turn
+    (retry,) = [t for t in trials if t.user_attrs.get(RETRY_OF) == lost.number]
+    assert retry.user_attrs[RESUMED_FROM] == lost.user_attrs[RESUMED_FROM]
+    assert min(retry.intermediate_values) == retry.user_attrs[RESUMED_FROM]["epoch"]
+    overrides = OmegaConf.load(
+        tmp_path / f"outputs/sweeps/mlp_digits/{retry.number}/.hydra/overrides.yaml"
+    )
+    assert f"ckpt_path='{source.user_attrs[CHECKPOINT]['path']}'" in overrides
+    assert is_paused(retry) and Path(retry.user_attrs[CHECKPOINT]["path"]).is_file()
+    assert [t.state for t in trials].count(TrialState.FAIL) == 1
+    assert len(trials) == 4  # n_trials=3 runs, the lost one not counted
