@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -14,7 +15,7 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from helpers import REPO, TINY_SWEEP, load, multirun, quadratic, start_quadratic_app
-from hydratune.attrs import LOST, RETRY_OF
+from hydratune.attrs import CHECKPOINT, LOST, RESUMED_FROM, RETRY_OF, SEGMENT
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -77,6 +78,61 @@ def test_every_trial_is_a_slurm_job(cluster, sweep, tmp_path, caplog):
     # Slurm itself ran them: it knows each job, which ends (a job writes its result, then exits)
     ids = [t.user_attrs["job_id"] for t in trials]
     assert poll(lambda: set(slurm_states(ids).values()) == {"COMPLETED"}, 30)
+
+
+def counting_epochs(cfg):
+    """The quadratic objective as a run of ``epochs`` epochs that pauses and continues, without
+    torch in the job: its checkpoint (a JSON file where ``ckpt_save`` says) holds the epochs
+    trained and the Slurm job that trained them; given ``ckpt_path``, it trains on from there."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from helpers import quadratic
+    from hydratune import current_trial
+
+    trial, job = current_trial(), os.environ.get("SLURM_JOB_ID")
+    trial.set_user_attr("slurm_job_env", job)
+    start = 0
+    if cfg.ckpt_path:
+        state = json.loads(Path(cfg.ckpt_path).read_text())
+        start = state["epoch"]
+        trial.set_user_attr("continued_job", state["job"])
+    value = quadratic(cfg)
+    for epoch in range(start, cfg.epochs):
+        trial.report(value * (1 + 1 / (epoch + 1)), epoch)
+    if cfg.ckpt_save:
+        path = Path(HydraConfig.get().runtime.output_dir, cfg.ckpt_save)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"epoch": cfg.epochs, "job": job}))
+    return value * (1 + 1 / cfg.epochs)
+
+
+def test_an_asha_promotion_is_a_slurm_job_of_its_own_continuing_from_the_checkpoint(
+    cluster, sweep, tmp_path
+):
+    asha = [
+        "hydra/sweeper/scheduler=asha",
+        "hydra.sweeper.scheduler.eta=2",
+        "hydra.sweeper.scheduler.resource_key=epochs",
+        "+epochs=4",  # rungs at 1, 2 and 4 epochs
+        "+ckpt_path=null",
+        "+ckpt_save=null",
+    ]
+    # two slots: once trials 0 and 1 have paused at rung 0, the better one is promoted
+    sweep([*SLURM, *asha, "hydra.sweeper.n_trials=4"], task=counting_epochs)
+    trials = load("quadratic", tmp_path).trials
+    assert len(trials) == 4 and all(t.state.is_finished() for t in trials)
+    continued = [t for t in trials if RESUMED_FROM in t.user_attrs]
+    assert continued
+    for trial in continued:
+        source = trials[trial.user_attrs[RESUMED_FROM]["trial"]]
+        epoch = trial.user_attrs[RESUMED_FROM]["epoch"]
+        assert epoch == source.user_attrs[SEGMENT]["epochs"] == max(source.intermediate_values) + 1
+        assert sorted(trial.intermediate_values) == list(range(epoch, 2 * epoch))
+        # its own Slurm job, which read the checkpoint its source's job wrote
+        assert trial.user_attrs["slurm_job_env"] == trial.user_attrs["job_id"]
+        assert trial.user_attrs["continued_job"] == source.user_attrs["job_id"]
+        assert trial.user_attrs["job_id"] != source.user_attrs["job_id"]
+        assert not Path(source.user_attrs[CHECKPOINT]["path"]).exists()  # used up: deleted
 
 
 def slurm_states(ids: list[str]) -> dict[str, str]:
