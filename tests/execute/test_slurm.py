@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -14,7 +13,16 @@ import pytest
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from helpers import REPO, TINY_SWEEP, load, multirun, quadratic, start_quadratic_app
+from helpers import (
+    COUNTING_EPOCHS,
+    REPO,
+    TINY_SWEEP,
+    counting_epochs,
+    load,
+    multirun,
+    quadratic,
+    start_quadratic_app,
+)
 from hydratune.attrs import CHECKPOINT, LOST, RESUMED_FROM, RETRY_OF, SEGMENT
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -80,43 +88,11 @@ def test_every_trial_is_a_slurm_job(cluster, sweep, tmp_path, caplog):
     assert poll(lambda: set(slurm_states(ids).values()) == {"COMPLETED"}, 30)
 
 
-def counting_epochs(cfg):
-    """The quadratic objective as a run of ``epochs`` epochs that pauses and continues, without
-    torch in the job: its checkpoint (a JSON file where ``ckpt_save`` says) holds the epochs
-    trained and the Slurm job that trained them; given ``ckpt_path``, it trains on from there."""
-    from hydra.core.hydra_config import HydraConfig
-
-    from helpers import quadratic
-    from hydratune import current_trial
-
-    trial, job = current_trial(), os.environ.get("SLURM_JOB_ID")
-    trial.set_user_attr("slurm_job_env", job)
-    start = 0
-    if cfg.ckpt_path:
-        state = json.loads(Path(cfg.ckpt_path).read_text())
-        start = state["epoch"]
-        trial.set_user_attr("continued_job", state["job"])
-    value = quadratic(cfg)
-    for epoch in range(start, cfg.epochs):
-        trial.report(value * (1 + 1 / (epoch + 1)), epoch)
-    if cfg.ckpt_save:
-        path = Path(HydraConfig.get().runtime.output_dir, cfg.ckpt_save)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"epoch": cfg.epochs, "job": job}))
-    return value * (1 + 1 / cfg.epochs)
-
-
 def test_an_asha_promotion_is_a_slurm_job_of_its_own_continuing_from_the_checkpoint(
     cluster, sweep, tmp_path
 ):
-    asha = [
-        "hydra/sweeper/scheduler=asha",
-        "hydra.sweeper.scheduler.eta=2",
-        "hydra.sweeper.scheduler.resource_key=epochs",
-        "+epochs=4",  # rungs at 1, 2 and 4 epochs
-        "+ckpt_path=null",
-        "+ckpt_save=null",
-    ]
+    # rungs at 1, 2 and 4 epochs
+    asha = ["hydra/sweeper/scheduler=asha", "hydra.sweeper.scheduler.eta=2", *COUNTING_EPOCHS]
     # two slots: once trials 0 and 1 have paused at rung 0, the better one is promoted
     sweep([*SLURM, *asha, "hydra.sweeper.n_trials=4"], task=counting_epochs)
     trials = load("quadratic", tmp_path).trials

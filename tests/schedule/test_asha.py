@@ -16,7 +16,9 @@ from optuna.trial import TrialState
 
 from helpers import (
     APPS,
+    COUNTING_EPOCHS,
     REPO,
+    counting_epochs,
     default_sigint,
     load,
     multirun,
@@ -26,7 +28,7 @@ from helpers import (
 )
 from hydratune.attrs import CHECKPOINT, LOST, RESUMED_FROM, RETRY_OF, SEGMENT
 from hydratune.errors import StudyConfigError
-from hydratune.schedule.asha import rung_epochs
+from hydratune.schedule.asha import bracket_shares, max_brackets, rung_epochs
 from hydratune.schedule.lineage import is_paused
 from hydratune.training.task import train
 
@@ -34,6 +36,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
 
 TINY = ["+trainer.limit_train_batches=3", "+trainer.limit_val_batches=2"]
 ASHA = ["hydra/sweeper/scheduler=asha", "hydra.sweeper.scheduler.eta=2"]
+HYPERBAND = ["hydra/sweeper/scheduler=hyperband", "hydra.sweeper.scheduler.eta=2"]
 PBT = ["hydra/sweeper/scheduler=pbt"]
 QUIET = [
     "trainer.max_epochs=4",  # ASHA's rungs at 1, 2 and 4 epochs
@@ -55,6 +58,57 @@ def test_rungs_grow_by_eta_below_the_last_epoch_which_is_the_last_rung():
     assert rung_epochs(1, 3, 9) == [1, 3, 9]
     assert rung_epochs(1, 3, 10) == [1, 3, 9, 10]
     assert rung_epochs(2, 2, 5) == [2, 4, 5]
+
+
+def test_hyperband_has_a_bracket_per_rung_up_to_the_last_epoch_sharing_out_as_optuna():
+    assert max_brackets(1, 3, 9) == 3  # first rungs at 1, 3 and 9 epochs
+    assert max_brackets(1, 3, 10) == 3  # floor(log_3(10)) + 1: none starts at the 10th epoch
+    assert max_brackets(2, 2, 7) == 2
+    # optuna.pruners.HyperbandPruner's trial allocation budgets, most to the earliest stops
+    assert bracket_shares(3, 2) == [4, 3, 3]
+    assert bracket_shares(3, 3) == [9, 5, 3]
+    assert bracket_shares(1, 3) == [1]
+
+
+def test_hyperband_starts_each_bracket_at_its_rung_and_ranks_within_the_bracket(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    rungs = [1, 2, 4]  # eta 2, 4 epochs: brackets start at rungs 0, 1 and 2
+    multirun([*HYPERBAND, *COUNTING_EPOCHS, "hydra.sweeper.n_trials=14"], task=counting_epochs)
+    trials = load("quadratic", tmp_path).trials
+    assert len(trials) == 14 and all(t.state.is_finished() for t in trials)
+    new = [t for t in trials if RESUMED_FROM not in t.user_attrs]
+    brackets = [t.user_attrs[SEGMENT]["bracket"] for t in new]
+    # shared out 4:3:3 (Optuna's budgets for 3 brackets), each bracket at its turn
+    assert brackets == [0, 1, 2, 0, 1, 2, 0, 1, 2, 0][: len(new)]
+    for trial, bracket in zip(new, brackets, strict=True):
+        segment = trial.user_attrs[SEGMENT]
+        assert segment["rung"] == bracket and segment["epochs"] == rungs[bracket]
+        assert sorted(trial.intermediate_values) == list(range(rungs[bracket]))
+        last = rungs[bracket] == 4  # the last bracket trains to the end at once
+        assert trial.state == (TrialState.COMPLETE if last else TrialState.PRUNED)
+    continued = [t for t in trials if RESUMED_FROM in t.user_attrs]
+    assert {t.user_attrs[SEGMENT]["bracket"] for t in continued} == {0, 1}  # 2 have rungs above
+    for trial in continued:
+        source = trials[trial.user_attrs[RESUMED_FROM]["trial"]]
+        segment, paused = trial.user_attrs[SEGMENT], source.user_attrs[SEGMENT]
+        assert segment["bracket"] == paused["bracket"] and segment["rung"] == paused["rung"] + 1
+        assert segment["epochs"] == rungs[segment["rung"]]
+        assert sorted(trial.intermediate_values) == list(range(paused["epochs"], segment["epochs"]))
+        # the top 1/eta of the runs of its own bracket that had paused at that rung (2 or more;
+        # minimized)
+        rivals = [
+            t.intermediate_values[paused["epochs"] - 1]
+            for t in trials[: trial.number]
+            if is_paused(t)
+            and (t.user_attrs[SEGMENT]["bracket"], t.user_attrs[SEGMENT]["rung"])
+            == (paused["bracket"], paused["rung"])
+        ]
+        assert len(rivals) >= 2
+        assert (
+            source.intermediate_values[paused["epochs"] - 1] <= sorted(rivals)[len(rivals) // 2 - 1]
+        )
 
 
 @pytest.mark.slow  # 12 Lightning trials: not in make test-fast
@@ -157,6 +211,14 @@ def test_settings_that_cannot_work_are_refused_before_the_first_trial(
     tmp_path, monkeypatch, overrides, key
 ):
     refused(tmp_path, monkeypatch, key, *overrides)
+
+
+@pytest.mark.parametrize("brackets", [0, 4])  # 4 epochs, eta 2: first rungs at 1, 2 and 4
+def test_hyperband_brackets_beyond_the_rungs_are_refused_before_the_first_trial(
+    tmp_path, monkeypatch, brackets
+):
+    overrides = [f"hydra.sweeper.scheduler.brackets={brackets}"]
+    refused(tmp_path, monkeypatch, "scheduler.brackets", *overrides, scheduler=HYPERBAND)
 
 
 @pytest.mark.parametrize(
