@@ -74,11 +74,18 @@ class AshaSchedule(CheckpointSchedule):
         return {**segment, "bracket": bracket} if len(self.shares) > 1 else segment
 
     def next_bracket(self, trials: Sequence[FrozenTrial]) -> int:
-        """The bracket furthest below its share of the new configurations so far."""
+        """The bracket furthest below its share of the new configurations so far (a run of a
+        bracket this sweep no longer has, from a rerun with fewer, is not counted)."""
         started = [0] * len(self.shares)
         for trial in trials:
             segment = trial.user_attrs.get(SEGMENT)
-            if segment and RESUMED_FROM not in trial.user_attrs and not trial.user_attrs.get(LOST):
+            if (
+                segment
+                and segment.get("kind") == self.kind
+                and _bracket(segment) < len(started)
+                and RESUMED_FROM not in trial.user_attrs
+                and not trial.user_attrs.get(LOST)
+            ):
                 started[_bracket(segment)] += 1
         return min(range(len(self.shares)), key=lambda b: started[b] / self.shares[b])
 
