@@ -1,9 +1,11 @@
-"""Shared test helpers: a synthetic objective, a real Hydra multirun in this process, a
-real Lightning sweep in seconds, the sweep's trial-config factory, Ctrl-C for subprocess
-sweeps and waiting for their markers, and reading back the study a sweep stored."""
+"""Shared test helpers: a synthetic objective (and one a schedule can pause and continue), a
+real Hydra multirun in this process, a real Lightning sweep in seconds, the sweep's
+trial-config factory, Ctrl-C for subprocess sweeps and waiting for their markers, and reading
+back the study a sweep stored."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +19,7 @@ from typing import Any
 import optuna
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
@@ -257,3 +260,34 @@ def train_killed_in_its_first_continuation(cfg: DictConfig) -> Any:
         marker.write_text(str(os.getpid()))
         return train(cfg, callbacks=[KillAfterAnEpoch()])
     return train(cfg)
+
+
+# The quadratic app's keys for ``counting_epochs`` under a schedule: 4 epochs, the checkpoint keys.
+COUNTING_EPOCHS = [
+    "hydra.sweeper.scheduler.resource_key=epochs",
+    "+epochs=4",
+    "+ckpt_path=null",
+    "+ckpt_save=null",
+]
+
+
+def counting_epochs(cfg: DictConfig) -> float:
+    """The quadratic objective as a run of ``epochs`` epochs that a schedule pauses and continues,
+    without torch: its checkpoint (a JSON file where ``ckpt_save`` says) holds the epochs
+    trained and the Slurm job that trained them; given ``ckpt_path``, it trains on from there.
+    Run it with ``COUNTING_EPOCHS``."""
+    trial, job = hydratune.current_trial(), os.environ.get("SLURM_JOB_ID")
+    trial.set_user_attr("slurm_job_env", job)
+    start = 0
+    if cfg.ckpt_path:
+        state = json.loads(Path(cfg.ckpt_path).read_text())
+        start = state["epoch"]
+        trial.set_user_attr("continued_job", state["job"])
+    value = quadratic(cfg)
+    for epoch in range(start, cfg.epochs):
+        trial.report(value * (1 + 1 / (epoch + 1)), epoch)
+    if cfg.ckpt_save:
+        path = Path(HydraConfig.get().runtime.output_dir, cfg.ckpt_save)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"epoch": cfg.epochs, "job": job}))
+    return value * (1 + 1 / cfg.epochs)

@@ -13,8 +13,17 @@ import pytest
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from helpers import REPO, TINY_SWEEP, load, multirun, quadratic, start_quadratic_app
-from hydratune.attrs import LOST, RETRY_OF
+from helpers import (
+    COUNTING_EPOCHS,
+    REPO,
+    TINY_SWEEP,
+    counting_epochs,
+    load,
+    multirun,
+    quadratic,
+    start_quadratic_app,
+)
+from hydratune.attrs import CHECKPOINT, LOST, RESUMED_FROM, RETRY_OF, SEGMENT
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -77,6 +86,29 @@ def test_every_trial_is_a_slurm_job(cluster, sweep, tmp_path, caplog):
     # Slurm itself ran them: it knows each job, which ends (a job writes its result, then exits)
     ids = [t.user_attrs["job_id"] for t in trials]
     assert poll(lambda: set(slurm_states(ids).values()) == {"COMPLETED"}, 30)
+
+
+def test_an_asha_promotion_is_a_slurm_job_of_its_own_continuing_from_the_checkpoint(
+    cluster, sweep, tmp_path
+):
+    # rungs at 1, 2 and 4 epochs
+    asha = ["hydra/sweeper/scheduler=asha", "hydra.sweeper.scheduler.eta=2", *COUNTING_EPOCHS]
+    # two slots: once trials 0 and 1 have paused at rung 0, the better one is promoted
+    sweep([*SLURM, *asha, "hydra.sweeper.n_trials=4"], task=counting_epochs)
+    trials = load("quadratic", tmp_path).trials
+    assert len(trials) == 4 and all(t.state.is_finished() for t in trials)
+    continued = [t for t in trials if RESUMED_FROM in t.user_attrs]
+    assert continued
+    for trial in continued:
+        source = trials[trial.user_attrs[RESUMED_FROM]["trial"]]
+        epoch = trial.user_attrs[RESUMED_FROM]["epoch"]
+        assert epoch == source.user_attrs[SEGMENT]["epochs"] == max(source.intermediate_values) + 1
+        assert sorted(trial.intermediate_values) == list(range(epoch, 2 * epoch))
+        # its own Slurm job, which read the checkpoint its source's job wrote
+        assert trial.user_attrs["slurm_job_env"] == trial.user_attrs["job_id"]
+        assert trial.user_attrs["continued_job"] == source.user_attrs["job_id"]
+        assert trial.user_attrs["job_id"] != source.user_attrs["job_id"]
+        assert not Path(source.user_attrs[CHECKPOINT]["path"]).exists()  # used up: deleted
 
 
 def slurm_states(ids: list[str]) -> dict[str, str]:

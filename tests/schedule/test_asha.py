@@ -1,25 +1,35 @@
 """ASHA with promotion on real Lightning checkpoints: rungs, promotion of the top 1/eta, the
 study it leaves (what trained, where it continued from), used checkpoints deleted, a torn
-checkpoint never loaded, and settings that cannot work refused before the first trial."""
+checkpoint never loaded, workers and the sweeper killed (mid-write too), Hyperband's brackets,
+and settings that cannot work refused before the first trial."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from helpers import (
+    APPS,
+    COUNTING_EPOCHS,
     REPO,
+    counting_epochs,
+    default_sigint,
     load,
     multirun,
     train_handing_trial_0s_promotion_to_the_other_worker,
     train_killed_in_its_first_continuation,
+    wait_for_marker,
 )
 from hydratune.attrs import CHECKPOINT, LOST, RESUMED_FROM, RETRY_OF, SEGMENT
 from hydratune.errors import StudyConfigError
-from hydratune.schedule.asha import rung_epochs
+from hydratune.schedule.asha import bracket_shares, max_brackets, rung_epochs
 from hydratune.schedule.lineage import is_paused
 from hydratune.training.task import train
 
@@ -27,6 +37,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
 
 TINY = ["+trainer.limit_train_batches=3", "+trainer.limit_val_batches=2"]
 ASHA = ["hydra/sweeper/scheduler=asha", "hydra.sweeper.scheduler.eta=2"]
+HYPERBAND = ["hydra/sweeper/scheduler=hyperband", "hydra.sweeper.scheduler.eta=2"]
 PBT = ["hydra/sweeper/scheduler=pbt"]
 QUIET = [
     "trainer.max_epochs=4",  # ASHA's rungs at 1, 2 and 4 epochs
@@ -48,6 +59,56 @@ def test_rungs_grow_by_eta_below_the_last_epoch_which_is_the_last_rung():
     assert rung_epochs(1, 3, 9) == [1, 3, 9]
     assert rung_epochs(1, 3, 10) == [1, 3, 9, 10]
     assert rung_epochs(2, 2, 5) == [2, 4, 5]
+
+
+def test_hyperband_has_a_bracket_per_rung_up_to_the_last_epoch_sharing_out_as_optuna():
+    assert max_brackets(1, 3, 9) == 3  # first rungs at 1, 3 and 9 epochs
+    assert max_brackets(1, 3, 10) == 3  # floor(log_3(10)) + 1: none starts at the 10th epoch
+    assert max_brackets(2, 2, 7) == 2
+    # optuna.pruners.HyperbandPruner's trial allocation budgets, most to the earliest stops
+    assert bracket_shares(3, 2) == [4, 3, 3]
+    assert bracket_shares(3, 3) == [9, 5, 3]
+    assert bracket_shares(1, 3) == [1]
+
+
+def test_hyperband_starts_each_bracket_at_its_rung_and_ranks_within_the_bracket(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    rungs = [1, 2, 4]  # eta 2, 4 epochs: brackets start at rungs 0, 1 and 2
+    multirun([*HYPERBAND, *COUNTING_EPOCHS, "hydra.sweeper.n_trials=10"], task=counting_epochs)
+    trials = load("quadratic", tmp_path).trials
+    assert len(trials) == 10 and all(t.state.is_finished() for t in trials)
+    new = [t for t in trials if RESUMED_FROM not in t.user_attrs]
+    brackets = [t.user_attrs[SEGMENT]["bracket"] for t in new]
+    # shared out 4:3:3 (Optuna's budgets for 3 brackets), each bracket at its turn
+    assert brackets == [0, 1, 2, 0, 1, 2, 0, 1, 2, 0][: len(new)]
+    for trial, bracket in zip(new, brackets, strict=True):
+        segment = trial.user_attrs[SEGMENT]
+        assert segment["rung"] == bracket and segment["epochs"] == rungs[bracket]
+        assert sorted(trial.intermediate_values) == list(range(rungs[bracket]))
+        last = rungs[bracket] == 4  # the last bracket trains to the end at once
+        assert trial.state == (TrialState.COMPLETE if last else TrialState.PRUNED)
+    continued = [t for t in trials if RESUMED_FROM in t.user_attrs]
+    assert {t.user_attrs[SEGMENT]["bracket"] for t in continued} == {0, 1}  # 2 starts at the end
+    for trial in continued:
+        source = trials[trial.user_attrs[RESUMED_FROM]["trial"]]
+        segment, paused = trial.user_attrs[SEGMENT], source.user_attrs[SEGMENT]
+        assert segment["bracket"] == paused["bracket"] and segment["rung"] == paused["rung"] + 1
+        assert segment["epochs"] == rungs[segment["rung"]]
+        assert sorted(trial.intermediate_values) == list(range(paused["epochs"], segment["epochs"]))
+        # in the top 1/eta (minimized) of the runs of its own bracket paused at that rung before
+        rivals = [
+            t.intermediate_values[paused["epochs"] - 1]
+            for t in trials[: trial.number]
+            if is_paused(t)
+            and (t.user_attrs[SEGMENT]["bracket"], t.user_attrs[SEGMENT]["rung"])
+            == (paused["bracket"], paused["rung"])
+        ]
+        assert len(rivals) >= 2
+        assert (
+            source.intermediate_values[paused["epochs"] - 1] <= sorted(rivals)[len(rivals) // 2 - 1]
+        )
 
 
 @pytest.mark.slow  # 12 Lightning trials: not in make test-fast
@@ -152,6 +213,14 @@ def test_settings_that_cannot_work_are_refused_before_the_first_trial(
     refused(tmp_path, monkeypatch, key, *overrides)
 
 
+@pytest.mark.parametrize("brackets", [0, 4])  # 4 epochs, eta 2: first rungs at 1, 2 and 4
+def test_hyperband_brackets_beyond_the_rungs_are_refused_before_the_first_trial(
+    tmp_path, monkeypatch, brackets
+):
+    overrides = [f"hydra.sweeper.scheduler.brackets={brackets}"]
+    refused(tmp_path, monkeypatch, "scheduler.brackets", *overrides, scheduler=HYPERBAND)
+
+
 @pytest.mark.parametrize(
     "overrides, key",
     [
@@ -224,3 +293,75 @@ def test_a_worker_killed_while_a_promoted_trial_trains_loses_only_that_run(tmp_p
     assert retry.user_attrs[SEGMENT] == lost.user_attrs[SEGMENT]
     assert retry.state != TrialState.FAIL
     assert min(retry.intermediate_values) == retry.user_attrs[RESUMED_FROM]["epoch"]
+
+
+def start_asha_sweep(cwd: Path, *overrides: str) -> subprocess.Popen:
+    """The README's ASHA command, ``hydratune -m sweep=mlp_digits hydra/sweeper/scheduler=asha``,
+    tiny, in a process of its own (the in-process launcher: the sweeper writes checkpoints)."""
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(APPS), os.environ.get("PYTHONPATH", "")])
+    )
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hydratune",
+            "-m",
+            "sweep=mlp_digits",
+            *TINY,
+            *QUIET,
+            *ASHA,
+            *overrides,
+        ],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=default_sigint,
+    )
+
+
+@pytest.mark.slow  # a sweep in a subprocess and its rerun here: 5 Lightning runs
+def test_a_sweeper_killed_while_it_writes_a_checkpoint_loses_only_that_run(tmp_path, monkeypatch):
+    fifo, marker = tmp_path / "stall", tmp_path / "stalled"
+    os.mkfifo(fifo)
+    # the first promoted run writes half its checkpoint, then blocks on the FIFO
+    stall = (
+        f"+trainer.plugins=[{{_target_:stall_checkpoint.StallMidWrite,fifo:'{fifo}',"
+        f"marker:'{marker}',resumed:'${{ckpt_path}}'}}]"
+    )
+    proc = start_asha_sweep(tmp_path, "hydra.sweeper.n_trials=3", stall)
+    assert wait_for_marker(marker, proc) == proc.pid  # the sweeper's own process writes it
+    proc.kill()
+    proc.wait()
+    fifo.unlink()
+
+    trials = load("mlp_digits", tmp_path).trials
+    killed = trials[-1]
+    assert killed.state == TrialState.RUNNING and RESUMED_FROM in killed.user_attrs
+    assert CHECKPOINT not in killed.user_attrs  # a checkpoint is recorded once its run ended
+    trial_dir = tmp_path / "outputs/sweeps/mlp_digits" / str(killed.number) / "checkpoints"
+    (torn,) = trial_dir.iterdir()  # the half-written temporary, never the checkpoint's name
+    assert torn.name.startswith(".last.ckpt.") and torn.name.endswith(".tmp")
+    source = trials[killed.user_attrs[RESUMED_FROM]["trial"]]
+    assert torn.stat().st_size < source.user_attrs[CHECKPOINT]["size"]
+
+    monkeypatch.chdir(tmp_path)
+    sweep("hydra.sweeper.n_trials=3")  # the same command again (in this process: faster)
+    trials = load("mlp_digits", tmp_path).trials
+    assert all(t.state.is_finished() for t in trials)
+    lost = trials[killed.number]
+    assert lost.state == TrialState.FAIL and lost.user_attrs[LOST]
+    assert all(t.user_attrs.get(RESUMED_FROM, {}).get("trial") != lost.number for t in trials)
+    # its retry continued the same run from the same intact checkpoint, and paused in its turn
+    (retry,) = [t for t in trials if t.user_attrs.get(RETRY_OF) == lost.number]
+    assert retry.user_attrs[RESUMED_FROM] == lost.user_attrs[RESUMED_FROM]
+    assert min(retry.intermediate_values) == retry.user_attrs[RESUMED_FROM]["epoch"]
+    overrides = OmegaConf.load(
+        tmp_path / f"outputs/sweeps/mlp_digits/{retry.number}/.hydra/overrides.yaml"
+    )
+    assert f"ckpt_path='{source.user_attrs[CHECKPOINT]['path']}'" in overrides
+    assert is_paused(retry) and Path(retry.user_attrs[CHECKPOINT]["path"]).is_file()
+    assert [t.state for t in trials].count(TrialState.FAIL) == 1
+    assert len(trials) == 4  # n_trials=3 runs, the lost one not counted

@@ -1,22 +1,32 @@
-"""ASHA: asynchronous successive halving, with promotion from checkpoints (Li et al., 2020).
+"""ASHA: asynchronous successive halving, with promotion from checkpoints (Li et al., 2020),
+and its asynchronous Hyperband: several brackets of it (``hydra/sweeper/scheduler=hyperband``).
 
 Rungs are at ``min_resource * eta^k`` epochs, below the last epoch, which is the last rung. A
-new configuration trains to rung 0 and pauses. Whenever a slot frees, the highest rung with a
-paused trial in the top ``1/eta`` of that rung (by its objective at the rung, among every
-trial that paused there) continues it to the next rung from its checkpoint; with none, the
-sweep's sampler proposes a new configuration (TPE or GP + ASHA: BOHB-like). No trial waits
-for a rung to fill: that is the asynchronous part.
+new configuration trains to its bracket's first rung and pauses. Whenever a slot frees, the
+highest rung with a paused trial in the top ``1/eta`` of that rung in its bracket (by its
+objective at the rung, among every trial of the bracket that paused there) continues it to the
+next rung from its checkpoint; with none, the sweep's sampler proposes a new configuration (TPE
+or GP + ASHA: BOHB-like). No trial waits for a rung to fill: that is the asynchronous part.
+
+Brackets guard against a first rung too early to rank by: bracket ``b`` starts at rung ``b``
+(``min_resource * eta^b`` epochs), the last bracket possibly at the last epoch (a plain run).
+Rungs are one ladder for all brackets, so rung k means the same epochs in each. New
+configurations go to the brackets in proportion to Optuna's HyperbandPruner budgets (the
+aggressive brackets get more: ``ceil(n * eta^s / (s + 1))`` with ``s = n - 1 - b``), in a
+fixed order read from the study (the bracket furthest below its share), so a rerun or another
+worker continues the allocation. ``asha`` is the one-bracket case.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial
 
-from hydratune.attrs import SEGMENT
+from hydratune.attrs import LOST, RESUMED_FROM, SEGMENT
 from hydratune.schedule.base import CheckpointSchedule, Continuation
 from hydratune.schedule.lineage import is_paused, resumed_number
 
@@ -30,6 +40,22 @@ def rung_epochs(min_resource: int, eta: int, max_epochs: int) -> list[int]:
     return [*rungs, max_epochs]
 
 
+def max_brackets(min_resource: int, eta: int, max_epochs: int) -> int:
+    """Hyperband's bracket count, ``floor(log_eta(max_epochs / min_resource)) + 1``: one per
+    rung at ``min_resource * eta^b`` epochs up to the last epoch (computed without floats)."""
+    count, epochs = 0, min_resource
+    while epochs <= max_epochs:
+        count, epochs = count + 1, epochs * eta
+    return count
+
+
+def bracket_shares(brackets: int, eta: int) -> list[int]:
+    """New configurations per bracket in one round (Optuna's HyperbandPruner budgets)."""
+    return [
+        math.ceil(brackets * eta ** (brackets - 1 - b) / (brackets - b)) for b in range(brackets)
+    ]
+
+
 class AshaSchedule(CheckpointSchedule):
     kind = "asha"
 
@@ -37,17 +63,42 @@ class AshaSchedule(CheckpointSchedule):
         super().__init__(conf, study, resource_key, max_epochs)
         self.eta = int(conf.eta)
         self.rungs = rung_epochs(int(conf.min_resource), self.eta, max_epochs)
+        brackets = conf.get("brackets", 1)
+        if brackets is None:
+            brackets = max_brackets(int(conf.min_resource), self.eta, max_epochs)
+        self.shares = bracket_shares(int(brackets), self.eta)
 
     def first_segment(self, trial: optuna.Trial) -> dict[str, Any]:
-        return {"kind": self.kind, "rung": 0, "epochs": self.rungs[0]}
+        bracket = self.next_bracket(self.study.get_trials(deepcopy=False))
+        segment = {"kind": self.kind, "rung": bracket, "epochs": self.rungs[bracket]}
+        return {**segment, "bracket": bracket} if len(self.shares) > 1 else segment
 
-    def rung_members(self, trials: Sequence[FrozenTrial], rung: int) -> list[FrozenTrial]:
-        """The trials that paused at ``rung``, best first."""
+    def next_bracket(self, trials: Sequence[FrozenTrial]) -> int:
+        """The bracket furthest below its share of the new configurations so far (a run of a
+        bracket this sweep no longer has, from a rerun with fewer, is not counted)."""
+        started = [0] * len(self.shares)
+        for trial in trials:
+            segment = trial.user_attrs.get(SEGMENT)
+            if (
+                segment
+                and segment.get("kind") == self.kind
+                and _bracket(segment) < len(started)
+                and RESUMED_FROM not in trial.user_attrs
+                and not trial.user_attrs.get(LOST)
+            ):
+                started[_bracket(segment)] += 1
+        return min(range(len(self.shares)), key=lambda b: started[b] / self.shares[b])
+
+    def rung_members(
+        self, trials: Sequence[FrozenTrial], bracket: int, rung: int
+    ) -> list[FrozenTrial]:
+        """The trials of ``bracket`` that paused at ``rung``, best first."""
         members = [
             t
             for t in trials
             if is_paused(t)
             and t.user_attrs[SEGMENT].get("kind") == self.kind
+            and _bracket(t.user_attrs[SEGMENT]) == bracket
             and t.user_attrs[SEGMENT].get("rung") == rung
         ]
         return sorted(members, key=self.score, reverse=True)
@@ -55,9 +106,16 @@ class AshaSchedule(CheckpointSchedule):
     def next_continuation(self, trials: Sequence[FrozenTrial]) -> Continuation | None:
         continued = {resumed_number(t) for t in trials}
         for rung in reversed(range(len(self.rungs) - 1)):
-            members = self.rung_members(trials, rung)
-            for trial in members[: len(members) // self.eta]:
-                if trial.number not in continued and self.usable(trial):
-                    segment = {"kind": self.kind, "rung": rung + 1, "epochs": self.rungs[rung + 1]}
-                    return Continuation(trial, dict(trial.params), segment)
+            for bracket in range(min(rung + 1, len(self.shares))):
+                members = self.rung_members(trials, bracket, rung)
+                for trial in members[: len(members) // self.eta]:
+                    if trial.number not in continued and self.usable(trial):
+                        segment = {**trial.user_attrs[SEGMENT], "rung": rung + 1}
+                        segment["epochs"] = self.rungs[rung + 1]
+                        return Continuation(trial, dict(trial.params), segment)
         return None
+
+
+def _bracket(segment: Any) -> int:
+    """A run's bracket; plain ASHA's runs (no ``bracket`` key) are bracket 0's."""
+    return int(segment.get("bracket", 0))

@@ -234,7 +234,7 @@ class CheckpointSchedule:
 
 
 def _describe(segment: Mapping[str, Any]) -> str:
-    where = [f"{key} {segment[key]}" for key in ("rung", "member") if key in segment]
+    where = [f"{key} {segment[key]}" for key in ("bracket", "rung", "member") if key in segment]
     return f"{' '.join([str(segment.get('kind', '')), *where])}, to epoch {segment['epochs']}"
 
 

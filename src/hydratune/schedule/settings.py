@@ -9,7 +9,7 @@ import optuna
 from omegaconf import DictConfig, OmegaConf
 
 from hydratune.errors import StudyConfigError
-from hydratune.schedule.asha import AshaSchedule
+from hydratune.schedule.asha import AshaSchedule, max_brackets
 from hydratune.schedule.base import CheckpointSchedule
 
 KEY = "hydra.sweeper.scheduler"
@@ -70,16 +70,25 @@ def check_scheduler(
     if conf.checkpoint_root is not None and not conf.save_key:
         fail("checkpoint_root", "needs save_key, the app key that says where to save")
     min_epochs = OmegaConf.select(config, "trainer.min_epochs", default=None) or 0
-    first_pause = conf.min_resource if name == "asha" else conf.perturbation_interval
+    asha = name in ("asha", "hyperband")
+    first_pause = conf.min_resource if asha else conf.perturbation_interval
     if isinstance(min_epochs, int) and min_epochs > first_pause:
         fail("", f"trainer.min_epochs={min_epochs} trains past the first pause ({first_pause})")
-    if name == "asha":
+    if asha:
         if conf.eta < 2:
             fail("eta", f"must be at least 2 (the top 1/eta continue), got {conf.eta}")
         if not 1 <= conf.min_resource < max_epochs:
             fail(
                 "min_resource",
                 f"must be 1 to {resource_key}-1 ({max_epochs - 1}), got {conf.min_resource}",
+            )
+        most = max_brackets(conf.min_resource, conf.eta, max_epochs)
+        brackets = conf.get("brackets")
+        if brackets is not None and not 1 <= brackets <= most:
+            fail(
+                "brackets",
+                f"must be 1 to {most} (one per rung at min_resource * eta^b epochs up to "
+                f"{resource_key}={max_epochs}) or null, got {brackets}",
             )
     elif name == "pbt":
         interval = conf.perturbation_interval
@@ -98,7 +107,7 @@ def check_scheduler(
         if unknown:
             fail("explore", f"{unknown} are not searched; name keys of the search space")
     else:
-        fail("name", f"unknown scheduler {name!r}; use none, asha or pbt")
+        fail("name", f"unknown scheduler {name!r}; use none, asha, hyperband or pbt")
     return ScheduleSettings(conf, resource_key, max_epochs)
 
 

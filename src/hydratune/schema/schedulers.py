@@ -1,8 +1,8 @@
 """``hydra/sweeper/scheduler``: how trials pause, continue and copy each other (checkpoints).
 
-``none`` (the default) runs each trial to its end, as before; pruners keep working. ``asha``
-and ``pbt`` run a configuration in several trials that continue each other from Lightning
-checkpoints (``hydratune/schedule``, docs/schedules.md).
+``none`` (the default) runs each trial to its end, as before; pruners keep working. ``asha``,
+``hyperband`` and ``pbt`` run a configuration in several trials that continue each other from
+Lightning checkpoints (``hydratune/schedule``, docs/schedules.md).
 """
 
 from __future__ import annotations
@@ -54,6 +54,21 @@ class AshaConf(CheckpointConf):
 
 
 @dataclass
+class HyperbandConf(AshaConf):
+    """``hydra/sweeper/scheduler=hyperband``: asynchronous Hyperband, brackets of ASHA.
+
+    Bracket ``b`` is ASHA whose first rung is ``min_resource * eta^b`` epochs: the first
+    bracket stops configurations earliest, the last trains them longest before any ranking.
+    New configurations are shared out as Optuna's HyperbandPruner does (more to the early
+    brackets); a paused trial ranks only against its own bracket's.
+    """
+
+    name: str = "hyperband"
+    # How many brackets (1: plain ASHA); null: all, floor(log_eta(max_epochs / min_resource)) + 1.
+    brackets: int | None = None
+
+
+@dataclass
 class PbtConf(CheckpointConf):
     """``hydra/sweeper/scheduler=pbt``: population based training.
 
@@ -78,5 +93,6 @@ class PbtConf(CheckpointConf):
 SCHEDULER_OPTIONS: dict[str, Any] = {
     "none": NoSchedulerConf,
     "asha": AshaConf,
+    "hyperband": HyperbandConf,
     "pbt": PbtConf,
 }

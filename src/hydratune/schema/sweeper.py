@@ -42,7 +42,7 @@ class SweeperConf:
     )
     sampler: Any = MISSING
     pruner: Any = MISSING
-    # hydra/sweeper/scheduler=asha|pbt: trials that pause and continue from checkpoints
+    # hydra/sweeper/scheduler=asha|hyperband|pbt: trials that pause and continue from checkpoints
     scheduler: Any = MISSING
     # null: the app's objective.direction when it has one (hydratune's task), else minimize
     direction: Any = None

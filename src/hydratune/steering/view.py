@@ -98,7 +98,8 @@ def print_view(console: Console, view: SweepView) -> None:
         )
         for trial in view.paused:
             segment = trial.user_attrs.get(SEGMENT) or {}
-            where = " ".join(f"{k} {segment[k]}" for k in ("rung", "member") if k in segment)
+            keys = ("bracket", "rung", "member")
+            where = " ".join(f"{k} {segment[k]}" for k in keys if k in segment)
             epochs = segment.get("epochs", "?")
             value = trial.intermediate_values.get(epochs - 1) if isinstance(epochs, int) else None
             held = "held: resume it" if trial.number in view.state.held else ""
