@@ -6,7 +6,7 @@
 # third of that. The version is the one the installed plotly package ships (the report keeps
 # that package's own plotly.min.js), unless given as the first argument.
 #
-#   bash scripts/build-plotly-bundle.sh            # PYTHON=.venv/bin/python by default
+#   bash scripts/build-plotly-bundle.sh     # [VERSION]; PYTHON=.venv/bin/python (else python3)
 #
 # npm installs into a temporary directory, never into the repo; node and the npm registry are
 # all it needs. Writes src/hydratune/serve/static/vendor/ (plotly.min.js, its MIT license,
@@ -15,7 +15,8 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 vendor=$repo/src/hydratune/serve/static/vendor
-python=${PYTHON:-$repo/.venv/bin/python}
+python=${PYTHON:-$repo/.venv/bin/python} # the environment whose plotly the report uses
+command -v "$python" >/dev/null || python=python3
 traces=(bar contour parcoords) # scatter is in core
 
 if [ $# -ge 1 ]; then
