@@ -154,7 +154,7 @@ def keep_earlier(report: dict[str, Any], earlier: Path, known: list[str]) -> dic
     for name in known:
         if name in report["benchmarks"]:
             merged[name] = report["benchmarks"][name]
-        elif name in previous["benchmarks"]:
+        elif name in previous.get("benchmarks", {}):  # none: a first run into a new --out
             merged[name] = {"date": previous["date"], **previous["benchmarks"][name]}
     return merged
 

@@ -4,7 +4,7 @@ A journal study of N trials (90% complete, 5% pruned, 5% failed, 4 running with 
 curves, a few steering actions) is served by a real ``hydratune serve`` process on loopback;
 this process is its client, over HTTP:
 
-- *page load*: the page, its script, its stylesheet, plotly.js (from the installed package)
+- *page load*: the page, its script, its stylesheet, plotly.js (``serve/static/vendor``)
   and the first state (every trial), fetched one after the other as a browser's first visit
   needs them (a browser fetches the static files in parallel: this is the slower bound);
 - *update*: between two polls a worker finishes one running trial and starts another one;
@@ -46,7 +46,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState, create_trial
 
 from bench.common import STUDY, Figure, fresh_cwd, md_table, module_main, progress, target
-from hydratune.serve.app import PLOTLY_URL
+from hydratune.serve.app import PLOTLY_JS, PLOTLY_URL
 from hydratune.space import SearchSpace
 from hydratune.steering import write_action
 from hydratune.steering.record import record_space
@@ -55,6 +55,7 @@ from hydratune.storage import open_storage, storage_url
 TITLE = "hydratune serve: page load and live update with 10,000 trials (issue 27)"
 PAGE_S, UPDATE_MS = 2.0, 200.0
 REPO = Path(__file__).resolve().parents[1]
+PLOTLY_MB = f"{PLOTLY_JS.stat().st_size / 1e6:.1f} MB"  # the page's own bundle (vendor/)
 SPACE = {
     "model.optimizer.lr": FloatDistribution(1e-5, 1e-1, log=True),
     "model.n_layers": IntDistribution(1, 4),
@@ -182,7 +183,7 @@ def browser_rows(kind: str, seen: dict[str, list[float]]) -> list[list[Any]]:
             f"in Chromium, {kind}: history ({points} points) and parallel coordinates drawn",
             shown["hydratune:charts"],
         ],
-        [f"in Chromium, {kind}: plotly.js (4.8 MB) loaded and run", shown["plotly loaded"]],
+        [f"in Chromium, {kind}: plotly.js ({PLOTLY_MB}) loaded and run", shown["plotly loaded"]],
         [f"in Chromium, {kind}: drawing the charts once both are there", shown["drawing"]],
     ]
     return [[*row, loads] for row in rows]
@@ -213,7 +214,7 @@ def browser_targets(n: int, kind: str, seen: dict[str, list[float]] | None) -> l
             ""
             if charts.median <= PAGE_S
             else f"drawing them takes {drawing.median:.2f} s once the data and plotly.js are "
-            f"there; plotly.js (4.8 MB) has loaded and run at {loaded.median:.2f} s",
+            f"there; plotly.js ({PLOTLY_MB}) has loaded and run at {loaded.median:.2f} s",
         ),
     ]
 

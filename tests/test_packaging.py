@@ -44,6 +44,9 @@ def test_the_wheel_ships_the_configs_and_runs_a_sweep_in_a_fresh_environment(tmp
     names = zipfile.ZipFile(wheel).namelist()
     assert "hydratune/conf/train.yaml" in names  # src/hydratune/conf is a link to conf/
     assert "hydra_plugins/hydratune_sweeper/hydratune_sweeper.py" in names
+    # the serve page's own plotly.js (the page works offline), with its license
+    vendor = "hydratune/serve/static/vendor/"
+    assert {vendor + "plotly.min.js", vendor + "LICENSE"} <= set(names)
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)

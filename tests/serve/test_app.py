@@ -128,14 +128,14 @@ def lowered(headers: dict) -> dict:
 
 
 def test_plotly_js_is_kept_for_good_and_the_rest_asked_again(swept, serve):
-    """plotly.js is named by its version: a later visit takes it from the browser's cache (and
-    Chromium's code cache); the page and the state are never kept, this server's scripts are
-    revalidated."""
+    """plotly.js is named by its version and content: a later visit takes it from the browser's
+    cache (and Chromium's code cache); the page and the state are never kept, this server's
+    scripts are revalidated."""
     server = serve(swept, "sweeps/quadratic")
     status, headers, page = get(server.url)
     headers = lowered(headers)
     assert status == 200 and headers["cache-control"] == "no-store"
-    preload = r'<link rel="preload" href="(/static/plotly-[\d.]+\.min\.js)"'
+    preload = r'<link rel="preload" href="(/static/plotly-[\d.]+-[0-9a-f]{12}\.min\.js)"'
     plotly_url = re.search(preload, page).group(1)
     status, headers, _ = get(server.url.rstrip("/") + plotly_url)
     headers = lowered(headers)

@@ -2,8 +2,9 @@
 count: with thousands of trials the history draws the best ones, a stride of the rest and the
 best-so-far line, says so, and appends a trial that changes neither; every trial stays
 reachable in the table. Running trials' learning curves grow live; importance and contour are
-drawn when asked; several objectives get their Pareto front (steering.best's: a trial failed by
-hand is not on it). How fast it draws is ``bench/serve.py``'s to measure."""
+drawn when asked, parallel coordinates in WebGL where there is a GPU; several objectives get
+their Pareto front (steering.best's: a trial failed by hand is not on it). How fast it draws is
+``bench/serve.py``'s to measure."""
 
 from __future__ import annotations
 
@@ -105,6 +106,13 @@ def test_running_curves_grow_live_and_importance_and_contour_are_drawn_when_aske
         assert contour["type"] == "contour"
         assert contour["x"] == [t.params["model.optimizer.lr"] for t in complete]
         assert contour["z"] == [t.value for t in complete]
+
+        # parallel coordinates as a GPU draws them: plotly's WebGL parcoords (its shaders are
+        # in the page's plotly.js bundle), here on SwiftShader
+        tab.evaluate("webgl = 'gpu'; page.drawn = page.parallel = null; drawCharts().then(() => 1)")
+        assert tab.evaluate("document.getElementById('parallel').data[0].type") == "parcoords"
+        assert tab.evaluate(LINES.format(div="parallel")) == len(complete)
+        assert tab.evaluate("document.querySelectorAll('#parallel canvas').length") > 0
         assert tab.errors() == []
 
 

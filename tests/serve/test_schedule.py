@@ -1,6 +1,6 @@
 """A scheduled sweep on the page: the state carries ASHA's rungs as the report reads them
 (``schedule.schedule_data``), once and then only when they change, and the page
-draws them in a section a sweep without a schedule does not show."""
+draws them (and PBT's lineage) in a section a sweep without a schedule does not show."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from optuna.trial import TrialState, create_trial
 
 from helpers import load, wait_for
 from hydratune.attrs import RESUMED_FROM, SEGMENT
-from hydratune.schedule import is_paused, value_at_end
+from hydratune.schedule import is_paused, resumed_number, value_at_end
 from hydratune.steering import write_action
 from schedule.test_asha import sweep as asha_sweep
+from schedule.test_pbt import sweep as pbt_sweep
 from serve.test_app import get
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")]
@@ -97,4 +98,37 @@ def test_the_page_draws_the_rungs_and_their_table(asha, serve):
         per_rung = [sum(t.user_attrs[SEGMENT]["rung"] == r for t in trials) for r in rungs]
         shown = [(int(row[0]), int(row[2])) for row in table]
         assert shown == list(zip(rungs, per_rung, strict=True))
+        assert tab.errors() == []
+
+
+@pytest.mark.chromium
+def test_the_page_draws_pbts_lineage_and_its_members(tmp_path, serve, monkeypatch):
+    """A tiny real PBT sweep (2 members, exploit or continue after each epoch): each member's
+    runs as points, each continuation as a line from the run it continued, a row per member."""
+    monkeypatch.chdir(tmp_path)
+    pbt_sweep("hydra.sweeper.n_trials=4", "hydra.sweeper.scheduler.population=2")
+    trials = load("mlp_digits", tmp_path).trials
+    members = sorted({t.user_attrs[SEGMENT]["member"] for t in trials})
+    server = serve(tmp_path, "--study", "mlp_digits")
+    with open_tab(server.url) as tab:
+        tab.wait(f"{SCHEDULE}.data?.length", "the lineage drawn", timeout=60)
+        assert tab.text("#schedule-kind") == "(pbt)"
+        drawn = tab.evaluate(f"{SCHEDULE}.data.map((t) => [t.name, t.x.length])")
+        runs = {m: [t for t in trials if t.user_attrs[SEGMENT]["member"] == m] for m in members}
+        continued = {m: sum(resumed_number(t) is not None for t in runs[m]) for m in members}
+        assert drawn == [
+            entry
+            for m in members
+            for entry in ([f"member {m}", 3 * continued[m]], [f"member {m} runs", len(runs[m])])
+        ]  # a line is its two ends and a gap
+        assert sum(continued.values()) == len(trials) - len(members)  # all but the first runs
+        assert tab.evaluate(f"{SCHEDULE}.querySelectorAll('.point').length") == len(trials)
+        table = tab.evaluate(
+            "[...document.querySelectorAll('#schedule-table tbody tr')]"
+            ".map((r) => [...r.cells].map((c) => c.textContent))"
+        )
+        assert [(int(row[0]), int(row[1])) for row in table] == [(m, len(runs[m])) for m in members]
+        paused = next(t for t in trials if is_paused(t))
+        where = f"member {paused.user_attrs[SEGMENT]['member']}, "
+        assert where in tab.text(f'#trials tr[data-number="{paused.number}"]')
         assert tab.errors() == []

@@ -2,7 +2,8 @@
 
 ``state``: the study read incrementally into rows and a summary, a cursor per page; ``app``:
 the Starlette app (the page, its server-sent events, the steering verbs behind the controls);
-``static``: the page itself, plotly.js from the installed plotly package (works offline).
+``static``: the page itself, and ``static/vendor`` the plotly.js it loads: the installed
+plotly package's version, only the trace types the page draws (works offline).
 Needs the ``serve`` extra (Starlette, uvicorn); imported only by the command.
 """
 

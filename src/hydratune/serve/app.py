@@ -17,12 +17,13 @@ runs it through ``Steerer.run_words``, so validation, the audit record (the page
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import plotly
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -45,10 +46,21 @@ from hydratune.serve.state import Feed
 from hydratune.steering import VERBS, Steerer, SteerError, action_message
 
 STATIC = Path(__file__).parent / "static"
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-# Named by the installed plotly's version, so a browser may keep it for good: a second visit
-# takes it from its HTTP cache, and Chromium's code cache compiles none of its 4.8 MB again.
-PLOTLY_URL = f"/static/plotly-{plotly.__version__}.min.js"
+# plotly.js with only the trace types the page draws (scatter, bar, contour, parcoords), built
+# by scripts/build-plotly-bundle.sh: 1.4 MB where the installed plotly package's full bundle
+# is 4.8 MB, and V8 compiling that was most of a first visit (issue 27). The report keeps the
+# package's own. Named by its version and content, so a browser may keep it for good: a later
+# visit takes it from its HTTP cache, and Chromium's code cache compiles none of it again.
+PLOTLY_JS = STATIC / "vendor" / "plotly.min.js"
+
+
+def _plotly_url(bundle: bytes) -> str:
+    """``/static/plotly-<version in its header>-<sha256, 12 digits>.min.js``."""
+    version = re.search(rb"plotly\.js \(.*\) v(\S+)", bundle[:200]).group(1).decode()
+    return f"/static/plotly-{version}-{hashlib.sha256(bundle).hexdigest()[:12]}.min.js"
+
+
+PLOTLY_URL = _plotly_url(PLOTLY_JS.read_bytes())
 FOREVER = {"Cache-Control": "public, max-age=31536000, immutable"}
 STEERING_VERBS = tuple(v for v in VERBS if v != "show")
 CSRF_HEADER = "x-hydratune-csrf"

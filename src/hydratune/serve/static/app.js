@@ -89,9 +89,10 @@ function apply(delta) {
   scheduleCharts();
 }
 
-// plotly.js (4.8 MB) is fetched from the start (preload) but runs only once the first state is
-// shown: run earlier, it held the summary, tables and controls back for as long as it took
-// (seconds on a first visit); the charts are drawn when it has run.
+// plotly.js is fetched from the start (preload) but runs only once the first state is shown:
+// run earlier, it held the summary, tables and controls back for as long as it took (seconds
+// with the full 4.8 MB bundle; with the page's 1.4 MB one, the first state still came 1.6 s
+// later at a load of 7-12 and the charts no sooner); the charts are drawn when it has run.
 function runPlotly() {
   document.head.append(el("script", { src: $("plotly").href, onload: () => {
     performance.mark("hydratune:plotly"); // read by python -m bench.serve
