@@ -14,11 +14,12 @@ Sized for <= 15 min of CPU on 2 cores (``--quick``: one seed, a small budget, to
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import lightning as L
 
 from bench.common import APP_CONF, CNN, Figure, module_main, pin_threads, progress, target
 from bench.studies import raytune_peers
@@ -71,45 +72,66 @@ def contender(name: str, seed: int, budget: int, epochs: int) -> dict[str, Any]:
     return real_cnn(pruner, seed, budget, epochs, extra)
 
 
+class Stopwatch(L.Callback):
+    """Times a run's checkpoint write (``Trainer.save_checkpoint``, at a pause) and the span
+    from ``setup`` to the first training step, which holds a continuation's restore (the file
+    read, the weights, optimizer, loop and random states) and the same set-up in a plain run."""
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.started, self.save_seconds = time.perf_counter(), 0.0
+        save = trainer.save_checkpoint
+
+        def timed_save(*args: Any, **kwargs: Any) -> None:
+            began = time.perf_counter()
+            save(*args, **kwargs)
+            self.save_seconds += time.perf_counter() - began
+
+        trainer.save_checkpoint = timed_save
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start_seconds = time.perf_counter() - self.started
+
+
 def checkpoint_cost(repeats: int = 3, epochs: int = 3) -> dict[str, Any]:
-    """What a pause and a continuation cost a run of the digits CNN: runs of ``epochs`` epochs
-    plain, saving a checkpoint at the end, and continuing from one, interleaved ``repeats``
-    times; the extra seconds over a plain run's, as a share of it."""
+    """What a pause and a continuation cost a run of the digits CNN, measured inside the runs
+    (interleaved ``repeats`` times: plain, saving at its end, continuing from that save): the
+    save itself, plus the continuation's extra time from set-up to its first step over the
+    plain run's, as a share of a plain run. Whole runs differ by more than that from one
+    repeat to the next on 2 shared cores, so their differences cannot show a few percent."""
     from hydra import compose, initialize_config_dir
 
     from hydratune.training.task import train
 
     base = [o for o in CNN if not o.startswith(("sweep=", "hydra."))]
 
-    def timed(*overrides: str) -> float:
+    def timed(*overrides: str) -> tuple[float, Stopwatch]:
         with initialize_config_dir(config_dir=str(APP_CONF), version_base="1.3"):
             cfg = compose("train", overrides=[*base, f"paths.output_dir={folder}", *overrides])
+        stopwatch = Stopwatch()
         start = time.perf_counter()
-        train(cfg)
-        return time.perf_counter() - start
+        train(cfg, callbacks=[stopwatch])
+        return time.perf_counter() - start, stopwatch
 
-    seconds: dict[str, list[float]] = {"plain": [], "save": [], "continue": []}
+    seconds: dict[str, list[float]] = {"plain": [], "save": [], "continue": [], "percent": []}
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = Path(folder, "last.ckpt")
         timed(f"trainer.max_epochs={epochs}")  # warm-up
         for _ in range(repeats):
-            seconds["plain"].append(timed(f"trainer.max_epochs={epochs}"))
-            seconds["save"].append(timed(f"trainer.max_epochs={epochs}", f"ckpt_save={checkpoint}"))
-            seconds["continue"].append(
-                timed(f"trainer.max_epochs={2 * epochs}", f"ckpt_path={checkpoint}")
-            )
+            plain, plain_watch = timed(f"trainer.max_epochs={epochs}")
+            _, save_watch = timed(f"trainer.max_epochs={epochs}", f"ckpt_save={checkpoint}")
+            _, continue_watch = timed(f"trainer.max_epochs={2 * epochs}", f"ckpt_path={checkpoint}")
+            restore = continue_watch.start_seconds - plain_watch.start_seconds
+            seconds["plain"].append(plain)
+            seconds["save"].append(1000 * save_watch.save_seconds)
+            seconds["continue"].append(1000 * restore)
+            seconds["percent"].append(100 * (save_watch.save_seconds + restore) / plain)
         size = checkpoint.stat().st_size
-    plain = statistics.median(seconds["plain"])
-    extra = [
-        s + c - 2 * p
-        for s, c, p in zip(seconds["save"], seconds["continue"], seconds["plain"], strict=True)
-    ]
     return {
         "epochs": epochs,
         "plain_seconds": Figure.of(seconds["plain"]),
-        "save_seconds": Figure.of(seconds["save"]),
-        "continue_seconds": Figure.of(seconds["continue"]),
-        "percent": Figure.of([100 * e / plain for e in extra]),
+        "save_ms": Figure.of(seconds["save"]),
+        "restore_ms": Figure.of(seconds["continue"]),
+        "percent": Figure.of(seconds["percent"]),
         "bytes": size,
     }
 
@@ -127,7 +149,7 @@ def run(quick: bool) -> dict[str, Any]:
             progress(f"schedules: seed {seed}, {name}")
             runs[name].append(contender(name, seed, budget, epochs))
     raytune_peers.stop_ray()  # its idle processes would weigh on the timing below
-    cost = checkpoint_cost(1 if quick else 3)
+    cost = checkpoint_cost(1 if quick else 10)
     goal = max(min(r["curve"]) for r in runs["nop"])
     summary = summarise(runs, goal, budget)
     nop = summary["nop"]
@@ -233,10 +255,11 @@ def peer_targets(
 def cost_text(cost: dict[str, Any]) -> str:
     return (
         f"Checkpoint cost: a {cost['epochs']}-epoch run takes {cost['plain_seconds'].text(2)} s"
-        f" plain, {cost['save_seconds'].text(2)} s saving a checkpoint"
-        f" ({cost['bytes'] / 1e6:.2f} MB) at its end, {cost['continue_seconds'].text(2)} s"
-        f" continuing from one; save + load add {cost['percent'].text(1, '%')} of a plain run"
-        " (medians over interleaved repeats, ranges in brackets)."
+        f" plain; saving its checkpoint ({cost['bytes'] / 1e6:.2f} MB) takes"
+        f" {cost['save_ms'].text(1)} ms, a continuation's restore adds"
+        f" {cost['restore_ms'].text(1)} ms before its first step; together"
+        f" {cost['percent'].text(1, '%')} of a plain run (medians over interleaved repeats,"
+        " ranges in brackets; measured inside the runs with a Lightning callback)."
     )
 
 
