@@ -173,17 +173,13 @@ def sigint_to_group() -> None:
     default_sigint()
 
 
-def start_quadratic_app(
-    cwd: Path, *overrides: str, hang_at: int | None = None, env: dict[str, str] | None = None
-) -> subprocess.Popen:
-    """``python tests/apps/quadratic_app.py -m *overrides`` in ``cwd``, as a user runs it:
-    output as one text stream, Ctrl-C deliverable. Trial ``hang_at`` writes its pid to
-    ``cwd/hanging`` and hangs; ``env`` adds to this process's environment."""
+def start_python(cwd: Path, *argv: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``python *argv`` in ``cwd`` as a user runs it, ``tests/apps`` importable: output as one
+    text stream, Ctrl-C deliverable; ``env`` adds to this process's environment."""
     full_env = {**os.environ, **(env or {})}
-    if hang_at is not None:
-        full_env.update(HANG_AT_TRIAL=str(hang_at), HANG_MARKER=str(cwd / "hanging"))
+    full_env["PYTHONPATH"] = os.pathsep.join([str(APPS), full_env.get("PYTHONPATH", "")])
     return subprocess.Popen(
-        [sys.executable, str(APPS / "quadratic_app.py"), "-m", *overrides],
+        [sys.executable, *argv],
         cwd=cwd,
         env=full_env,
         stdout=subprocess.PIPE,
@@ -191,6 +187,17 @@ def start_quadratic_app(
         text=True,
         preexec_fn=default_sigint,
     )
+
+
+def start_quadratic_app(
+    cwd: Path, *overrides: str, hang_at: int | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """``python tests/apps/quadratic_app.py -m *overrides`` in ``cwd`` (``start_python``).
+    Trial ``hang_at`` writes its pid to ``cwd/hanging`` and hangs."""
+    env = dict(env or {})
+    if hang_at is not None:
+        env.update(HANG_AT_TRIAL=str(hang_at), HANG_MARKER=str(cwd / "hanging"))
+    return start_python(cwd, str(APPS / "quadratic_app.py"), "-m", *overrides, env=env)
 
 
 def wait_for_marker(marker: Path, proc: subprocess.Popen, timeout: float = 120) -> int:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +15,12 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from helpers import (
-    APPS,
     COUNTING_EPOCHS,
     REPO,
     counting_epochs,
-    default_sigint,
     load,
     multirun,
+    start_python,
     train_handing_trial_0s_promotion_to_the_other_worker,
     train_killed_in_its_first_continuation,
     wait_for_marker,
@@ -298,27 +296,8 @@ def test_a_worker_killed_while_a_promoted_trial_trains_loses_only_that_run(tmp_p
 def start_asha_sweep(cwd: Path, *overrides: str) -> subprocess.Popen:
     """The README's ASHA command, ``hydratune -m sweep=mlp_digits hydra/sweeper/scheduler=asha``,
     tiny, in a process of its own (the in-process launcher: the sweeper writes checkpoints)."""
-    env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join([str(APPS), os.environ.get("PYTHONPATH", "")])
-    )
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hydratune",
-            "-m",
-            "sweep=mlp_digits",
-            *TINY,
-            *QUIET,
-            *ASHA,
-            *overrides,
-        ],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=default_sigint,
+    return start_python(
+        cwd, "-m", "hydratune", "-m", "sweep=mlp_digits", *TINY, *QUIET, *ASHA, *overrides
     )
 
 

@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
-from helpers import APPS, TINY_SWEEP, default_sigint, load, sigint_to_group, wait_for_marker
+from helpers import APPS, TINY_SWEEP, load, sigint_to_group, start_python, wait_for_marker
 from hydratune.attrs import HEARTBEAT, LOST, OWNER, RETRIES, RETRY_OF
 from hydratune.errors import StudyConfigError
 from hydratune.space.grammar import SearchSpaceError
@@ -72,25 +72,16 @@ def test_a_task_that_exits_fails_its_trial_and_the_sweep_goes_on(
 
 def start_lightning_sweep(cwd: Path, hang_at: int) -> subprocess.Popen:
     """``hydratune -m`` of a tiny Lightning sweep whose trial ``hang_at`` hangs inside ``fit``."""
-    env = dict(os.environ, HANG_AT_TRIAL=str(hang_at), HANG_MARKER=str(cwd / "hanging"))
-    env["PYTHONPATH"] = os.pathsep.join([str(APPS), env.get("PYTHONPATH", "")])
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hydratune",
-            "-m",
-            *TINY_SWEEP,
-            "hydra.sweeper.report=false",
-            "hydra.sweeper.export_best=false",
-            "+callbacks.hang._target_=hang_callback.HangInTraining",
-        ],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=default_sigint,
+    return start_python(
+        cwd,
+        "-m",
+        "hydratune",
+        "-m",
+        *TINY_SWEEP,
+        "hydra.sweeper.report=false",
+        "hydra.sweeper.export_best=false",
+        "+callbacks.hang._target_=hang_callback.HangInTraining",
+        env={"HANG_AT_TRIAL": str(hang_at), "HANG_MARKER": str(cwd / "hanging")},
     )
 
 
