@@ -177,7 +177,7 @@ def start_python(cwd: Path, *argv: str, env: dict[str, str] | None = None) -> su
     """``python *argv`` in ``cwd`` as a user runs it, ``tests/apps`` importable: output as one
     text stream, Ctrl-C deliverable; ``env`` adds to this process's environment."""
     full_env = {**os.environ, **(env or {})}
-    full_env["PYTHONPATH"] = os.pathsep.join([str(APPS), full_env.get("PYTHONPATH", "")])
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(APPS), full_env.get("PYTHONPATH")]))
     return subprocess.Popen(
         [sys.executable, *argv],
         cwd=cwd,
