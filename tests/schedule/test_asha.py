@@ -27,6 +27,8 @@ from helpers import (
 )
 from hydratune.attrs import CHECKPOINT, LOST, RESUMED_FROM, RETRY_OF, SEGMENT
 from hydratune.errors import StudyConfigError
+from hydratune.insight.report.model import objectives_of
+from hydratune.insight.report.schedule import schedule_section
 from hydratune.schedule.asha import bracket_shares, max_brackets, rung_epochs
 from hydratune.schedule.lineage import is_paused
 from hydratune.training.task import train
@@ -107,6 +109,23 @@ def test_hyperband_starts_each_bracket_at_its_rung_and_ranks_within_the_bracket(
         assert (
             source.intermediate_values[paused["epochs"] - 1] <= sorted(rivals)[len(rivals) // 2 - 1]
         )
+
+    # the report and the page (one reader: schedule_data) show each bracket's rungs apart
+    section = schedule_section(trials, objectives_of(load("quadratic", tmp_path))[0])
+    (table,) = section.tables
+    where = {(s["bracket"], s["rung"]) for s in (t.user_attrs[SEGMENT] for t in trials)}
+    assert table.head[:2] == ["bracket", "rung"]
+    assert [(int(row[0]), int(row[1])) for row in table.rows] == sorted(where)
+    for row in table.rows:
+        at = [
+            t
+            for t in trials
+            if (t.user_attrs[SEGMENT]["bracket"], t.user_attrs[SEGMENT]["rung"])
+            == (int(row[0]), int(row[1]))
+        ]
+        assert row[3] == str(len(at))
+    names = [trace.name for trace in section.figures[0][1].data]
+    assert names == [f"bracket {b} rung {r}" for b, r in sorted(where)]
 
 
 @pytest.mark.slow  # 12 Lightning trials: not in make test-fast

@@ -84,17 +84,22 @@ def schedule_data(trials: list[FrozenTrial], maximize: bool) -> dict[str, Any] |
 
 def asha_rungs(trials: list[FrozenTrial], maximize: bool) -> list[dict[str, Any]]:
     """Per rung, lowest first: its epochs, each run that reached it as ``[number, value at its
-    rung, promoted]``, how many paused there and were promoted from there, the best value."""
+    rung, promoted]``, how many paused there and were promoted from there, the best value.
+    Under Hyperband a run ranks within its bracket, so each bracket's rungs are apart, bracket
+    by bracket, each with its ``bracket``."""
     continued = {resumed_number(t) for t in trials}
-    rungs: dict[int, list[FrozenTrial]] = {}
+    bracketed = any("bracket" in segment_of(t) for t in trials)
+    rungs: dict[tuple[int, int], list[FrozenTrial]] = {}
     for trial in trials:
-        rungs.setdefault(int(segment_of(trial)["rung"]), []).append(trial)
+        segment = segment_of(trial)
+        rungs.setdefault((int(segment.get("bracket", 0)), int(segment["rung"])), []).append(trial)
     shown = []
-    for rung, runs in sorted(rungs.items()):
+    for (bracket, rung), runs in sorted(rungs.items()):
         ends = [[t.number, value_at_end(t), t.number in continued] for t in runs]
         values = [end[1] for end in ends if end[1] is not None]
         shown.append(
             {
+                **({"bracket": bracket} if bracketed else {}),
                 "rung": rung,
                 "epochs": int(segment_of(runs[0])["epochs"]),
                 "runs": ends,
@@ -104,6 +109,12 @@ def asha_rungs(trials: list[FrozenTrial], maximize: bool) -> list[dict[str, Any]
             }
         )
     return shown
+
+
+def rung_name(rung: Mapping[str, Any]) -> str:
+    """``rung 1``, or ``bracket 0 rung 1`` under Hyperband (an entry of ``asha_rungs``)."""
+    where = f"bracket {rung['bracket']} " if "bracket" in rung else ""
+    return f"{where}rung {rung['rung']}"
 
 
 def pbt_lineage(trials: list[FrozenTrial]) -> list[dict[str, Any]]:

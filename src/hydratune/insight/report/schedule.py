@@ -19,7 +19,7 @@ from optuna.trial import FrozenTrial
 
 from hydratune.insight.report.model import Objective, Section, TableData
 from hydratune.insight.report.trials import number_text
-from hydratune.schedule import schedule_data
+from hydratune.schedule import rung_name, schedule_data
 
 RUNG_HEAD = ["rung", "epochs", "runs", "paused", "promoted", "best"]
 MEMBER_HEAD = ["member", "runs", "continued from another member", "epochs", "latest value"]
@@ -41,16 +41,18 @@ def schedule_section(trials: list[FrozenTrial], objective: Objective) -> Section
 def _asha(section: Section, rungs: list[dict[str, Any]]) -> None:
     import plotly.graph_objects as go
 
+    bracketed = any("bracket" in rung for rung in rungs)
     rows, fig = [], go.Figure()
     for rung in rungs:
         counts = [rung["rung"], rung["epochs"], len(rung["runs"]), rung["paused"], rung["promoted"]]
+        counts = [rung["bracket"], *counts] if bracketed else counts
         rows.append([*map(str, counts), number_text(rung["best"])])
         fig.add_trace(
             go.Scatter(
                 x=[rung["epochs"]] * len(rung["runs"]),
                 y=[value for _, value, _ in rung["runs"]],
                 mode="markers",
-                name=f"rung {rung['rung']}",
+                name=rung_name(rung),
                 text=[f"trial #{number}" for number, _, _ in rung["runs"]],
                 marker={"color": ["#d62728" if up else "#1f77b4" for _, _, up in rung["runs"]]},
             )
@@ -61,7 +63,8 @@ def _asha(section: Section, rungs: list[dict[str, Any]]) -> None:
         yaxis_title="value",
     )
     section.figures.append(("schedule", fig))
-    section.tables.append(TableData("ASHA rungs", RUNG_HEAD, rows))
+    head = ["bracket", *RUNG_HEAD] if bracketed else RUNG_HEAD
+    section.tables.append(TableData("ASHA rungs", head, rows))
 
 
 def _pbt(section: Section, members: list[dict[str, Any]]) -> None:

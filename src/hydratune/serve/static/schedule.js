@@ -15,10 +15,12 @@ function renderSchedule() {
   $("schedule-box").hidden = !data;
   if (!data) return;
   $("schedule-kind").textContent = `(${data.kind})`;
-  const head = SCHEDULE_HEADS[data.kind] || [];
+  const bracketed = (data.rungs || []).some((r) => "bracket" in r); // Hyperband: per bracket
+  const head = [...(bracketed ? ["bracket"] : []), ...(SCHEDULE_HEADS[data.kind] || [])];
   $("schedule-table").tHead.replaceChildren(el("tr", {}, ...head.map((h) => el("th", {}, h))));
   const rows = data.rungs
-    ? data.rungs.map((r) => [r.rung, r.epochs, r.runs.length, r.paused, r.promoted, short(r.best ?? "")])
+    ? data.rungs.map((r) => [...(bracketed ? [r.bracket] : []), r.rung, r.epochs, r.runs.length,
+      r.paused, r.promoted, short(r.best ?? "")])
     : (data.members || []).map((m) => {
       const [, epochs, value] = m.runs[m.runs.length - 1];
       return [m.member, m.runs.length, m.exploits, epochs, short(value ?? "")];
@@ -38,7 +40,8 @@ function drawSchedule() {
   if (data.rungs) {
     xaxis = { title: { text: "epochs (rung)" }, type: "log" };
     traces = data.rungs.map((r) => ({ ...marker(r.runs, { x: () => r.epochs, y: (run) => run[1],
-      text: (run) => `#${run[0]}${run[2] ? " promoted" : ""}` }), name: `rung ${r.rung}`,
+      text: (run) => `#${run[0]}${run[2] ? " promoted" : ""}` }),
+      name: `${"bracket" in r ? `bracket ${r.bracket} ` : ""}rung ${r.rung}`,
     marker: { color: r.runs.map((run) => (run[2] ? "#d62728" : "#1f77b4")) } }));
   } else if (data.members) {
     traces = data.members.flatMap((m) => [
