@@ -244,18 +244,17 @@ class SweepLoop:
                 return None
         elif trial is None:
             trial = self.study.ask()
+        # owned at once: a RUNNING trial without an owner is never judged lost (it may be an
+        # outside ask), so a sweep killed while it samples must already have claimed it
+        self.recovery.claim(trial)
         self.last_asked = trial.number
         self.space.suggest(trial)
         if self._surplus(trial):
             return None
         self.active[trial.number] = trial
-        start: dict[str, list[str]] = {}
-        try:
-            if self.extend_trial is not None:
-                self.extend_trial(trial)
-            start[OVERRIDES] = self.space.overrides(trial.params)
-        finally:  # owned even when the hook raised, so that recovery can fail it as lost
-            self.recovery.claim(trial, start)
+        if self.extend_trial is not None:
+            self.extend_trial(trial)
+        compat.set_user_attrs(trial, {OVERRIDES: self.space.overrides(trial.params)})
         return trial
 
     def _launch(self, trial: optuna.Trial) -> Future[JobResult]:

@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from typing import Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
@@ -71,10 +70,10 @@ class Recovery:
             f"(hydra.sweeper.max_retries={self.max_retries} spent)"
         )
 
-    def claim(self, trial: optuna.Trial, attrs: dict[str, Any] | None = None) -> None:
+    def claim(self, trial: optuna.Trial) -> None:
         """Mark ``trial`` as run by this process (the heartbeat first: an owner always has one),
-        with any other ``attrs`` of its start in the same write."""
-        compat.set_user_attrs(trial, {HEARTBEAT: time.time(), OWNER: self.owner, **(attrs or {})})
+        in one write."""
+        compat.set_user_attrs(trial, {HEARTBEAT: time.time(), OWNER: self.owner})
 
     def is_lost(self, trial: FrozenTrial, now: float) -> str | None:
         """Why a RUNNING trial is lost, or None while its owner may still be working on it."""
