@@ -28,7 +28,7 @@ from optuna.trial import FrozenTrial
 
 from hydratune.attrs import LOST, RESUMED_FROM, SEGMENT
 from hydratune.schedule.base import CheckpointSchedule, Continuation
-from hydratune.schedule.lineage import is_paused, resumed_number
+from hydratune.schedule.lineage import bracket_of, is_paused, resumed_number
 
 
 def rung_epochs(min_resource: int, eta: int, max_epochs: int) -> list[int]:
@@ -69,11 +69,11 @@ class AshaSchedule(CheckpointSchedule):
         self.shares = bracket_shares(int(brackets), self.eta)
 
     def first_segment(self, trial: optuna.Trial) -> dict[str, Any]:
-        bracket = self.next_bracket(self.study.get_trials(deepcopy=False))
+        bracket = self.nextbracket_of(self.study.get_trials(deepcopy=False))
         segment = {"kind": self.kind, "rung": bracket, "epochs": self.rungs[bracket]}
         return {**segment, "bracket": bracket} if len(self.shares) > 1 else segment
 
-    def next_bracket(self, trials: Sequence[FrozenTrial]) -> int:
+    def nextbracket_of(self, trials: Sequence[FrozenTrial]) -> int:
         """The bracket furthest below its share of the new configurations so far (a run of a
         bracket this sweep no longer has, from a rerun with fewer, is not counted)."""
         started = [0] * len(self.shares)
@@ -82,11 +82,11 @@ class AshaSchedule(CheckpointSchedule):
             if (
                 segment
                 and segment.get("kind") == self.kind
-                and _bracket(segment) < len(started)
+                and bracket_of(segment) < len(started)
                 and RESUMED_FROM not in trial.user_attrs
                 and not trial.user_attrs.get(LOST)
             ):
-                started[_bracket(segment)] += 1
+                started[bracket_of(segment)] += 1
         return min(range(len(self.shares)), key=lambda b: started[b] / self.shares[b])
 
     def rung_members(
@@ -98,7 +98,7 @@ class AshaSchedule(CheckpointSchedule):
             for t in trials
             if is_paused(t)
             and t.user_attrs[SEGMENT].get("kind") == self.kind
-            and _bracket(t.user_attrs[SEGMENT]) == bracket
+            and bracket_of(t.user_attrs[SEGMENT]) == bracket
             and t.user_attrs[SEGMENT].get("rung") == rung
         ]
         return sorted(members, key=self.score, reverse=True)
@@ -114,8 +114,3 @@ class AshaSchedule(CheckpointSchedule):
                         segment["epochs"] = self.rungs[rung + 1]
                         return Continuation(trial, dict(trial.params), segment)
         return None
-
-
-def _bracket(segment: Any) -> int:
-    """A run's bracket; plain ASHA's runs (no ``bracket`` key) are bracket 0's."""
-    return int(segment.get("bracket", 0))

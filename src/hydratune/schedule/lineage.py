@@ -58,6 +58,11 @@ def segment_of(trial: FrozenTrial) -> Mapping | None:
     return segment if isinstance(segment, Mapping) else None
 
 
+def bracket_of(segment: Mapping[str, Any]) -> int:
+    """A run's Hyperband bracket; plain ASHA's runs (no ``bracket`` key) are bracket 0's."""
+    return int(segment.get("bracket", 0))
+
+
 def value_at_end(trial: FrozenTrial) -> float | None:
     """The objective where the run stopped: its value, else its report at its last epoch."""
     if trial.state == TrialState.COMPLETE and trial.values:
@@ -92,7 +97,7 @@ def asha_rungs(trials: list[FrozenTrial], maximize: bool) -> list[dict[str, Any]
     rungs: dict[tuple[int, int], list[FrozenTrial]] = {}
     for trial in trials:
         segment = segment_of(trial)
-        rungs.setdefault((int(segment.get("bracket", 0)), int(segment["rung"])), []).append(trial)
+        rungs.setdefault((bracket_of(segment), int(segment["rung"])), []).append(trial)
     shown = []
     for (bracket, rung), runs in sorted(rungs.items()):
         ends = [[t.number, value_at_end(t), t.number in continued] for t in runs]
