@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import chdir, contextmanager
 from pathlib import Path
 from typing import Any
@@ -102,11 +102,14 @@ TINY_SWEEP = [
 
 
 @contextmanager
-def composed(config_dir: Path, config_name: str) -> Iterator[tuple[Any, Any, Any]]:
-    """A factory for the app's sweep, with Hydra's loader and master config beside it."""
+def composed(
+    config_dir: Path, config_name: str, command_line: Sequence[str] = ()
+) -> Iterator[tuple[Any, Any, Any]]:
+    """A factory for the app's sweep (``app -m *command_line``), with Hydra's loader and
+    master config beside it."""
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         hydra = GlobalHydra.instance().hydra
-        master = hydra.compose_config(config_name, [], run_mode=RunMode.MULTIRUN)
+        master = hydra.compose_config(config_name, list(command_line), run_mode=RunMode.MULTIRUN)
         loader = hydra.config_loader
         try:
             yield TrialConfigFactory(loader, master, make_parser(loader)), loader, master

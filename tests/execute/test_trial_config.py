@@ -19,13 +19,69 @@ from hydratune.errors import UnknownKeyError
 )
 def test_trial_config_equals_hydras_own_composition(config_dir, config_name, overrides):
     with composed(config_dir, config_name) as (factory, loader, master):
-        fast = factory.make(overrides, job_num=5)
-        slow = loader.load_sweep_config(master, overrides)
-        with open_dict(slow.hydra):
-            slow.hydra.job.num = slow.hydra.job.id = 5
-        assert OmegaConf.to_container(fast) == OmegaConf.to_container(slow)
-        # Values resolve the same (timestamps included: both share the master's cache).
-        assert OmegaConf.to_yaml(fast, resolve=False) == OmegaConf.to_yaml(slow, resolve=False)
+        _assert_equal(
+            factory.make(overrides, job_num=5), loader.load_sweep_config(master, overrides)
+        )
+
+
+# (command line, a trial's overrides: the command line's fixed ones, then its parameters)
+COMMAND_LINES = {
+    "values and sweeps": (
+        (TEST_CONF, "quadratic"),
+        ["shape=steep", "y=2", "x=interval(-1, 1)", "kind=a,b"],
+        ["shape=steep", "y=2", "x=0.25", "kind=b"],
+    ),
+    "the bundled sweep": (
+        (REPO / "conf", "train"),
+        ["sweep=mlp_digits", "trainer.max_epochs=2", "model.dropout=0.1"],
+        ["sweep=mlp_digits", "trainer.max_epochs=2", "model.dropout=0.1", "model.hidden_dim=64"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(COMMAND_LINES))
+def test_a_trial_with_the_command_lines_choices_is_built_from_the_master_as_hydra_composes_it(
+    case,
+):
+    (config_dir, config_name), command_line, overrides = COMMAND_LINES[case]
+    with composed(config_dir, config_name, command_line) as (factory, loader, master):
+        groups = [
+            o
+            for o in factory._parser.parse_overrides(overrides)
+            if factory.is_group(o.key_or_group)
+        ]
+        assert factory._master_as_job(groups) is not None  # no second composition
+        _assert_equal(
+            factory.make(overrides, job_num=5), loader.load_sweep_config(master, overrides)
+        )
+
+
+@pytest.mark.parametrize(
+    ("command_line", "overrides"),
+    [
+        (["+extra=1", "~fixed"], ["+extra=1", "~fixed", "x=0.5"]),  # applied twice, they fail
+        (["kind=a,b"], ["kind=b", "shape=steep"]),  # a choice the command line did not make
+    ],
+)
+def test_other_command_lines_are_composed_again(command_line, overrides):
+    with composed(TEST_CONF, "quadratic", command_line) as (factory, loader, master):
+        groups = [
+            o
+            for o in factory._parser.parse_overrides(overrides)
+            if factory.is_group(o.key_or_group)
+        ]
+        assert factory._master_as_job(groups) is None
+        _assert_equal(
+            factory.make(overrides, job_num=5), loader.load_sweep_config(master, overrides)
+        )
+
+
+def _assert_equal(fast, slow):
+    with open_dict(slow.hydra):
+        slow.hydra.job.num = slow.hydra.job.id = 5
+    assert OmegaConf.to_container(fast) == OmegaConf.to_container(slow)
+    # Values resolve the same (timestamps included: both share the master's cache).
+    assert OmegaConf.to_yaml(fast, resolve=False) == OmegaConf.to_yaml(slow, resolve=False)
 
 
 LINES = [
