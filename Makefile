@@ -34,7 +34,7 @@ test: setup services
 # worker pools or subprocess apps that import torch (`slow`). 704 tests in 174 s on idle cores
 # (2026-12-03 08:15, a slow day for this machine: 679 in 149 s on 2026-12-02); the target is
 # 90 s. Find what dominates with: pytest --durations=30 -m "$(FAST)"
-FAST := not slow and not postgres and not chromium and not ray and not slurm and not mlflow and not bench
+FAST := not slow and not cli and not postgres and not chromium and not ray and not slurm and not mlflow and not bench
 test-fast: setup
 	$(BIN)/python -m pytest -n 2 -m "$(FAST)"
 

@@ -54,6 +54,7 @@ def test_init_refuses_to_overwrite(tmp_path):
         create_project(tmp_path)
 
 
+@pytest.mark.cli
 def test_a_plain_hydra_app_returning_a_float_gets_a_results_file(tmp_path):
     app = APPS / "quadratic_app.py"
     done = subprocess.run(

@@ -41,6 +41,7 @@ def loaded_after(statement: str) -> set[str]:
     return loaded_after_each([statement])[statement]
 
 
+@pytest.mark.cli
 def test_the_training_task_and_the_public_api_load_no_sweep_loop_or_launcher():
     for statement, loaded in loaded_after_each(STATEMENTS).items():
         leaked = sorted(m for m in loaded if m.startswith(SWEEP_MACHINERY))
@@ -67,6 +68,7 @@ def test_no_training_module_imports_the_sweep_machinery_even_lazily():
         assert bad == [], f"{path.relative_to(PACKAGE)} imports {bad}"
 
 
+@pytest.mark.cli
 def test_steering_sits_below_the_sweep_and_insight_and_imports_neither():
     above = ("hydratune.sweep", "hydratune.insight", "hydratune.execute")
     for path in (PACKAGE / "steering").rglob("*.py"):
@@ -173,6 +175,7 @@ def test_every_name_a_subpackage_exports_is_found(package):
     assert missing == []
 
 
+@pytest.mark.cli
 def test_importing_a_package_for_one_name_loads_none_of_its_heavy_modules():
     code = (
         "import sys; from hydratune.training import register_live_study; "

@@ -170,6 +170,7 @@ with composed(TEST_CONF, "quadratic") as (factory, loader, _):
 """
 
 
+@pytest.mark.cli
 def test_a_hydra_file_the_disk_cannot_hold_is_never_left_half_written(tmp_path):
     # a real write failure: a file size limit (RLIMIT_FSIZE) below hydra.yaml's size, above the
     # task config's, in a subprocess

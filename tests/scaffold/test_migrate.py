@@ -140,6 +140,7 @@ def run_migrate(path, *, file_size_limit: int | None = None) -> subprocess.Compl
     )
 
 
+@pytest.mark.cli
 def test_a_full_disk_leaves_the_file_as_it_was(tmp_path):
     path = write(tmp_path, UPSTREAM_13)
     done = run_migrate(path, file_size_limit=64)  # the rewrite is ~500 bytes
@@ -150,6 +151,7 @@ def test_a_full_disk_leaves_the_file_as_it_was(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.yaml"]  # no temporary left
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize(
     ("content", "message"),
     [

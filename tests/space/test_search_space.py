@@ -189,6 +189,7 @@ def test_int_of_an_interval_is_still_an_int_interval():
     assert dist("tag(log, int(interval(1, 64)))") == IntDistribution(1, 64, log=True)
 
 
+@pytest.mark.cli
 def test_choice_with_null_works_on_the_command_line_as_in_yaml(tmp_path):
     # Hydra's own parser refused it ("NoneType is incompatible") before the sweeper saw it
     proc = start_quadratic_app(

@@ -54,6 +54,7 @@ def failed_best_read(tmp_path_factory) -> tuple[Path, int, int]:
     return cwd, *fail_the_best(cwd)
 
 
+@pytest.mark.cli
 def test_the_results_file_names_the_next_best_and_why(sweep, tmp_path, failed_best):
     failed, next_best = failed_best
     fixed = run_steer(tmp_path, "sweeps/quadratic", "fix", "x=5", "y=4", "kind=a")  # a bad one
@@ -68,6 +69,7 @@ def test_the_results_file_names_the_next_best_and_why(sweep, tmp_path, failed_be
     assert best_config["x"] == study.trials[next_best].params["x"]
 
 
+@pytest.mark.cli
 def test_export_writes_the_next_best_and_says_why_once(tmp_path, failed_best_read):
     cwd, failed, next_best = failed_best_read
     said = hydratune(cwd, "export", "sweeps/quadratic", "--to", tmp_path / "e/best.yaml")
@@ -75,6 +77,7 @@ def test_export_writes_the_next_best_and_says_why_once(tmp_path, failed_best_rea
     assert f"# Trial #{next_best} of study 'quadratic'" in (tmp_path / "e/best.yaml").read_text()
 
 
+@pytest.mark.cli
 def test_the_report_names_the_next_best_and_lists_the_failed_one_with_its_reason(
     tmp_path, failed_best_read
 ):
@@ -88,6 +91,7 @@ def test_the_report_names_the_next_best_and_lists_the_failed_one_with_its_reason
     assert f"| #{failed} |" not in top
 
 
+@pytest.mark.cli
 def test_steer_show_names_the_next_best_and_the_reason_once(failed_best_read):
     cwd, failed, next_best = failed_best_read
     said = hydratune(cwd, "steer", "sweeps/quadratic", "show")

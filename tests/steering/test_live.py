@@ -359,6 +359,7 @@ def test_show_gives_state_best_running_trials_and_the_log(sweep, tmp_path):
     assert "running trials: none" in shown
 
 
+@pytest.mark.cli
 def test_show_names_a_worker_by_host_and_pid_and_fits_80_columns(sweep, tmp_path):
     run = Background(tmp_path, "hydra.sweeper.n_trials=3")
     run.started(0)

@@ -58,6 +58,7 @@ def test_a_held_trial_is_not_continued_until_resumed_and_show_lists_it(tmp_path,
     assert best in continued_from(tmp_path)
 
 
+@pytest.mark.cli
 def test_pause_of_a_trial_no_schedule_runs_is_refused_naming_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     sweep(1)

@@ -35,6 +35,7 @@ class Warnings(logging.Handler):
 FORGED = "steering: stop (by root@vm at 2026-11-30T13:38:07+00:00, from trial #3)"
 
 
+@pytest.mark.cli
 def test_a_newline_in_a_user_name_cannot_forge_a_line_of_show_or_the_record(sweep, tmp_path):
     sweep(["hydra.sweeper.n_trials=1"])
     sweep_dir = tmp_path / "sweeps" / "quadratic"
@@ -74,6 +75,7 @@ MALFORMED = {
 }
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize("what", list(MALFORMED))
 def test_a_malformed_record_is_skipped_with_one_warning_naming_its_key(sweep, tmp_path, what):
     sweep(["hydra.sweeper.n_trials=1"])

@@ -23,17 +23,20 @@ def refused(cwd, *words) -> str:
     return " ".join((done.stdout + done.stderr).split())
 
 
+@pytest.mark.cli
 def test_a_sweep_dir_without_a_verb_asks_for_one(swept):
     said = refused(swept, "sweeps/quadratic")
     assert "give a verb after sweeps/quadratic: one of enqueue, fix," in said
 
 
+@pytest.mark.cli
 def test_a_mistyped_sweep_dir_is_reported_as_no_such_directory_not_as_a_bad_verb(swept):
     for words in (["sweeps/quadratc", "show"], ["sweeps/quadratc"], ["quadratc", "pause"]):
         said = refused(swept, *words)
         assert f"no directory {words[0]};" in said and "not a steering verb" not in said
 
 
+@pytest.mark.cli
 def test_steering_a_finished_sweep_says_it_applies_only_when_the_sweep_runs_again(swept):
     done = run_steer(swept, "sweeps/quadratic", "fix", "kind=b")
     assert done.returncode == 0, done.stderr
@@ -46,6 +49,7 @@ def test_steering_a_finished_sweep_says_it_applies_only_when_the_sweep_runs_agai
     assert header.startswith("study 'quadratic': not running (n_trials reached), 1 of n_trials 1")
 
 
+@pytest.mark.cli
 def test_n_trials_below_the_finished_count_says_no_new_trial_starts(sweep, tmp_path):
     sweep(["hydra.sweeper.n_trials=3"])
     done = run_steer(tmp_path, "sweeps/quadratic", "n_trials", "2")
@@ -54,6 +58,7 @@ def test_n_trials_below_the_finished_count_says_no_new_trial_starts(sweep, tmp_p
     assert "note: 3 trials have finished already, more than n_trials 2: no new trial starts" in said
 
 
+@pytest.mark.cli
 def test_note_and_fail_are_recorded_and_shown_on_a_finished_trial(sweep, tmp_path):
     sweep(["hydra.sweeper.n_trials=2"])
     noted = run_steer(tmp_path, "sweeps/quadratic", "note", "1", "the", "loss", "spiked")
@@ -69,6 +74,7 @@ def test_note_and_fail_are_recorded_and_shown_on_a_finished_trial(sweep, tmp_pat
     assert "fail #0: a bad node" in shown and "note #1: the loss spiked" in shown
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize(
     ("words", "message"),
     [
@@ -81,6 +87,7 @@ def test_a_bad_note_or_fail_names_the_problem_and_writes_nothing(swept, words, m
     assert message in refused(swept, "sweeps/quadratic", *words)
 
 
+@pytest.mark.cli
 def test_fail_twice_is_refused(swept):
     assert run_steer(swept, "sweeps/quadratic", "fail", "0", "wrong").returncode == 0
     assert "trial #0 is failed by hand already" in refused(

@@ -3,10 +3,13 @@ worker ids, 80 columns."""
 
 from __future__ import annotations
 
+import pytest
+
 from helpers import load, run_steer
 from hydratune.steering import read_state
 
 
+@pytest.mark.cli
 def test_a_user_name_with_markup_is_printed_as_written_by_steer_and_show(sweep, tmp_path):
     sweep(["hydra.sweeper.n_trials=1"])
     sweep_dir = tmp_path / "sweeps" / "quadratic"
@@ -19,6 +22,7 @@ def test_a_user_name_with_markup_is_printed_as_written_by_steer_and_show(sweep, 
     assert "[/i]@" in shown.stdout and "fixed: kind=b" in shown.stdout
 
 
+@pytest.mark.cli
 def test_an_error_quoting_markup_is_printed_as_written(sweep, tmp_path):
     sweep(["hydra.sweeper.n_trials=1"])
     refused = run_steer(tmp_path, tmp_path / "sweeps/quadratic", "fix", "kind='[/i]'")

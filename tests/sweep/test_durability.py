@@ -51,6 +51,7 @@ def check_resumed(cwd: Path, lost: int) -> None:
     assert [t.number for t in trials] == list(range(len(trials)))
 
 
+@pytest.mark.cli
 def test_sigkill_mid_trial_loses_only_that_trial(tmp_path):
     proc = start(tmp_path, hang_at=2)
     wait_for_hang(tmp_path, proc)
@@ -67,6 +68,7 @@ def test_sigkill_mid_trial_loses_only_that_trial(tmp_path):
     ]
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_fails_running_trials_writes_results_and_resumes(tmp_path, sig):
     proc = start(tmp_path, hang_at=1)
@@ -96,6 +98,7 @@ def test_a_killed_worker_fails_its_trial_which_is_retried_and_the_sweep_goes_on(
     assert "worker process died" in load("quadratic", tmp_path).trials[1].user_attrs["fail_reason"]
 
 
+@pytest.mark.cli
 def test_a_rerun_of_a_finished_study_runs_nothing_and_exits_zero(tmp_path):
     assert finish(start(tmp_path))[0] == 0
     code, out = finish(start(tmp_path))
