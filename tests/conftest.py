@@ -24,6 +24,8 @@ SERVICE_MARKERS = ("postgres", "chromium", "ray", "slurm", "mlflow")
 
 @pytest.hookimpl(trylast=True)  # after pytest-xdist's own hook: see _join_group
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # a test that takes its service down runs last, so no other test waits for a restart
+    items.sort(key=lambda item: item.get_closest_marker("stops_its_service") is not None)
     for item in items:
         for name in SERVICE_MARKERS:
             if item.get_closest_marker(name) is not None:
