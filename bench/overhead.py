@@ -98,7 +98,7 @@ def plain(n: int, storage: str | None = None) -> dict[str, Any]:
 
 def run(quick: bool) -> dict[str, Any]:
     threads = pin_threads(1)
-    n, windows, reps = (50, [50], 2) if quick else (1000, [200, 1000], 3)
+    n, windows, reps = (50, [50], 1) if quick else (1000, [200, 1000], 3)
     ours(5), plain(5)  # warm-up: imports, first-call caches
     contenders = {}
     for kind, storage in STORAGES.items():

@@ -3,7 +3,7 @@ module under ``hydra_plugins`` in every run, so hydratune's plugin module is pai
 ``python train.py`` in an environment where hydratune is installed.
 
     .venv/bin/python -m bench.plugin_import            # 30 interleaved starts per contender
-    .venv/bin/python -m bench.plugin_import --quick    # 3: checks it runs
+    .venv/bin/python -m bench.plugin_import --quick    # 1: checks it runs
 
 Contenders, interleaved in fresh processes: a plain ``@hydra.main`` app (one config value, the
 default logging and output dir) started with hydratune's plugins on ``sys.path`` ("installed"),
@@ -79,7 +79,7 @@ def _start(app: Path, installed: bool) -> dict[str, Any]:
 
 
 def run(quick: bool) -> dict[str, Any]:
-    reps = 3 if quick else 30
+    reps = 1 if quick else 30
     with tempfile.TemporaryDirectory(prefix="hydratune-bench-plugin-") as tmp:
         app = Path(tmp) / "app.py"
         app.write_text(APP)

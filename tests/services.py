@@ -255,7 +255,9 @@ class MlflowServer:
             *(sys.executable, "-m", "mlflow", "server"),
             *("--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}"),
             *("--artifacts-destination", str(self.root / "artifacts")),
-            *("--host", "127.0.0.1", "--port", str(self.port), "--workers", "2"),
+            # one worker process: each imports MLflow's server app (seconds of CPU per start,
+            # and tests restart it); one handles the sweeps' concurrent requests in threads
+            *("--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"),
         ]
         log = open(self.root / "server.log", "ab")  # noqa: SIM115  (lives as long as the server)
         self.process = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)

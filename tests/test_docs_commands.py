@@ -293,9 +293,21 @@ def documented_parts(page: Path) -> list[tuple[str, Blocks]]:
 PARTS = [part for page in PAGES for part in documented_parts(page)]
 
 
+def needs_the_readme_sweep(blocks: Blocks) -> bool:
+    return any(README_SWEEP[0] in c for _, commands in blocks for c in commands)
+
+
+def _param(where: str, blocks: Blocks) -> object:
+    """One part's test; the parts that start from the README sweep share a pytest-xdist worker
+    (``--dist loadgroup``), so that worker alone runs the sweep."""
+    group = [pytest.mark.xdist_group("readme_sweep")] if needs_the_readme_sweep(blocks) else []
+    return pytest.param(where, blocks, id=where, marks=group)
+
+
 @pytest.fixture(scope="module")
 def _readme_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The README's first sweep, run once per worker: its project, and a copy as it left it."""
+    """The README's first sweep, run once per worker that runs a part needing it (one, in
+    ``make test``): its project, and a copy as it left it."""
     project = tmp_path_factory.mktemp("readme") / "project"
     project.mkdir()
     run_blocks(project, [README_SWEEP[1]])
@@ -315,13 +327,12 @@ def after_the_readme_sweep(_readme_sweep: tuple[Path, Path]) -> Path:
 
 
 @pytest.mark.timeout(900)  # up to about 10 commands, each a fresh process that imports torch
-@pytest.mark.parametrize(("where", "blocks"), PARTS, ids=[where for where, _ in PARTS])
+@pytest.mark.parametrize(("where", "blocks"), [_param(*part) for part in PARTS])
 def test_the_docs_commands_run_as_written_and_do_what_the_docs_say(
     tmp_path: Path, request: pytest.FixtureRequest, where: str, blocks: Blocks
 ) -> None:
     """Each part in its own project, so pytest-xdist shares the parts out."""
-    named, _ = README_SWEEP
-    needs_sweep = any(named in c for _, commands in blocks for c in commands)
+    needs_sweep = needs_the_readme_sweep(blocks)
     project = request.getfixturevalue("after_the_readme_sweep") if needs_sweep else tmp_path
     assert run_blocks(project, blocks)
     journal = project / "outputs/hydratune.journal"

@@ -60,6 +60,10 @@ def pool_trials(cwd: Path, *settings: str) -> list:
     return load("quadratic", cwd).trials
 
 
+# Its tests share a pytest-xdist worker (``--dist loadgroup``), so one pool sweep serves both.
+SHARES_THE_POOL = pytest.mark.xdist_group("pool_with_settings")
+
+
 @pytest.fixture(scope="module")
 def pool_with_settings(tmp_path_factory: pytest.TempPathFactory) -> list:
     """One pool sweep serves the tests of both settings: 3 threads and one GPU per worker
@@ -86,6 +90,7 @@ def test_workers_are_reused_and_use_their_share_of_threads(tmp_path, monkeypatch
 
 
 @pytest.mark.slow
+@SHARES_THE_POOL
 def test_workers_use_the_threads_per_worker_they_are_given(pool_with_settings):
     assert_two_reused_workers_with(pool_with_settings, threads=3)
 
@@ -102,6 +107,7 @@ def test_too_few_gpus_for_the_slots_is_an_error_naming_the_settings():
 
 
 @pytest.mark.slow
+@SHARES_THE_POOL
 def test_workers_see_only_their_slots_gpus(pool_with_settings):
     assert {t.user_attrs["gpus"] for t in pool_with_settings} == {"0", "1"}
 

@@ -199,7 +199,9 @@ def test_a_hyperparameter_clashing_with_a_searched_key_leaves_the_metrics_on(mlf
     assert [(m.step, m.value) for m in client.get_metric_history(run_id, "val/acc")] == [(3, 0.5)]
 
 
-# Leaves the session's server down: the next test that needs it starts it again (seconds).
+# Leaves the session's server down: it runs last (a test that needs the server after it would
+# start it again, seconds).
+@pytest.mark.stops_its_service
 def test_a_sweep_outlives_its_tracking_server(
     tracked, tmp_path, monkeypatch, mlflow_server, capsys
 ):
