@@ -104,10 +104,16 @@ def _read(parse, line):
     return repr(override), type(override.value())  # repr: nan equals nan
 
 
+@pytest.fixture(scope="module")
+def factory():
+    """One factory for the tests that only read overrides with it."""
+    with composed(TEST_CONF, "quadratic") as (factory, _, _):
+        return factory
+
+
 @pytest.mark.parametrize("line", LINES)
-def test_a_trials_override_is_read_as_hydra_reads_it(line):
-    with composed(TEST_CONF, "quadratic") as (factory, loader, _):
-        assert _read(factory.parse, line) == _read(factory._parser.parse_override, line)
+def test_a_trials_override_is_read_as_hydra_reads_it(factory, line):
+    assert _read(factory.parse, line) == _read(factory._parser.parse_override, line)
 
 
 def test_each_set_of_group_choices_is_composed_once():

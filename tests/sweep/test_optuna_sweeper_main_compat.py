@@ -21,6 +21,7 @@ Not ported: ``test_motpe_sampler_removed``, which instantiates the plugin's own
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from pathlib import Path
@@ -51,8 +52,9 @@ def results(tmp_path: Path, study: str) -> dict:
     return yaml.safe_load((tmp_path / "sweeps" / study / "optimization_results.yaml").read_text())
 
 
+@functools.cache  # the defaults' cases read one composition per sampler
 def composed_sampler(*overrides: str) -> DictConfig:
-    """``hydra.sweeper.sampler`` as test_grid.yaml composes with ``overrides``."""
+    """``hydra.sweeper.sampler`` as test_grid.yaml composes with ``overrides`` (read only)."""
     with initialize_config_dir(config_dir=str(MAIN_CONF), version_base="1.3"):
         try:
             cfg = compose(config_name="test_grid", return_hydra_config=True, overrides=[*overrides])
