@@ -84,6 +84,26 @@ def study_user_attrs(study: optuna.Study) -> dict[str, Any]:
     return study._storage.get_study_user_attrs(study._study_id)
 
 
+def stored_trial_user_attrs(study: optuna.Study, trial: optuna.Trial) -> dict[str, Any]:
+    """``trial``'s user attributes as the storage holds them now (another process may have
+    written them), in one SQL query on an RDB storage: Optuna reads the whole trial there
+    (its row, params, values, attributes and intermediate values: seven queries).
+    ``_CachedStorage._backend``, ``RDBStorage.engine``, ``Trial._trial_id``."""
+    import json
+
+    from optuna.storages import RDBStorage
+
+    storage = getattr(study._storage, "_backend", study._storage)
+    if not isinstance(storage, RDBStorage):
+        return study._storage.get_trial_user_attrs(trial._trial_id)
+    from sqlalchemy import text
+
+    query = text("SELECT key, value_json FROM trial_user_attributes WHERE trial_id = :trial")
+    with storage.engine.connect() as connection:
+        rows = connection.execute(query, {"trial": trial._trial_id}).all()
+    return {key: json.loads(value) for key, value in rows}
+
+
 def rdb_user_attr_count(study: optuna.Study, prefix: str) -> int | None:
     """How many study user attributes start with ``prefix``, by one SQL ``count`` on Optuna's
     ``study_user_attributes`` table; None unless the study is in an RDB storage.

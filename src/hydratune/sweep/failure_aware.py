@@ -23,6 +23,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat, steering
+from hydratune.attrs import STEER_PREFIX
 from hydratune.optuna_classes import WrappedSampler
 from hydratune.steering import counts_toward_n_trials
 
@@ -141,13 +142,20 @@ class FailureAwareSampler(WrappedSampler):
         self.weight = weight
         self._presenter: FailurePresenter | None = None
         self._presented: tuple[list[FrozenTrial], list[FrozenTrial]] | None = None
+        self._steering_count: int | None = None  # steering records when last read (RDB)
 
     def _view(self, study: optuna.Study) -> Any:
         def present(trials: list[FrozenTrial]) -> list[FrozenTrial]:
             # Samplers read the trials several times per trial through Optuna's per-ask cache
             # (the same list each time): present that list once, not once per read.
             if self._presented is None or self._presented[0] is not trials:
-                by_hand = frozenset(steering.failed_by_hand(study))
+                # on a database, one count of the steering records says whether to read them
+                count = compat.rdb_user_attr_count(study, STEER_PREFIX)
+                if count is None or count != self._steering_count or self._presenter is None:
+                    by_hand = frozenset(steering.failed_by_hand(study))
+                    self._steering_count = count
+                else:
+                    by_hand = self._presenter.failed_by_hand
                 if self._presenter is None or self._presenter.failed_by_hand != by_hand:
                     self._presenter = FailurePresenter(study.directions, self.weight, by_hand)
                 self._presented = (trials, self._presenter.present(trials))

@@ -100,7 +100,7 @@ def stopped_by_callback(study: optuna.Study, trial: optuna.Trial, outcome: Outco
         return outcome
     # The callback wrote the verdict through its own Trial (maybe in another process): read
     # the storage, not this Trial's cached attributes.
-    stored = compat.storage_of(study).get_trial_user_attrs(compat.trial_id(trial))
+    stored = compat.stored_trial_user_attrs(study, trial)
     reason = stored.get(STOPPED_REASON)
     if not reason:
         if stored.get(PRUNE_OVERRULED):
