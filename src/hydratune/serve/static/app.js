@@ -84,21 +84,18 @@ function apply(delta) {
   }
   if (!performance.getEntriesByName("hydratune:first-state").length) {
     performance.mark("hydratune:first-state"); // since navigation: python -m bench.serve reads it
-    runPlotly();
   }
   scheduleCharts();
 }
 
-// plotly.js is fetched from the start (preload) but runs only once the first state is shown:
-// run earlier, it held the summary, tables and controls back for as long as it took (seconds
-// with the full 4.8 MB bundle; with the page's 1.4 MB one, the first state still came 1.6 s
-// later at a load of 7-12 and the charts no sooner); the charts are drawn when it has run.
+// plotly.js is fetched from the start (preload) and run as soon as the feed is asked for, so
+// that it compiles and runs while the server sends the first state, not after it is shown.
 function runPlotly() {
   document.head.append(el("script", { src: $("plotly").href, onload: () => {
     performance.mark("hydratune:plotly"); // read by python -m bench.serve
+    if (!page.summary) drawFrames();
     scheduleCharts();
   } }));
-  webglKind(); // now, while plotly.js compiles off this thread: a software context takes ~0.1 s
 }
 
 function renderText() {
@@ -302,3 +299,4 @@ $("importance-go").onclick = drawImportance;
 if (READ_ONLY) $("controls").remove();
 else wireControls();
 connect();
+runPlotly();
