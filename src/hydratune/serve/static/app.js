@@ -49,6 +49,17 @@ function replaceBody(table, rows) {
 
 // -- the live feed ------------------------------------------------------------------------
 
+// The first state as index.html preloads it (asked for while this script is still on its
+// way), then the feed of what changes after it.
+async function start() {
+  try {
+    apply(await (await fetch($("first-state").href)).json());
+  } catch {
+    // the feed sends everything since version 0
+  }
+  connect();
+}
+
 function connect() {
   const source = new EventSource(`/api/events?since=${page.version}`);
   source.onmessage = (event) => apply(JSON.parse(event.data));
@@ -88,14 +99,12 @@ function apply(delta) {
   scheduleCharts();
 }
 
-// plotly.js is fetched from the start (preload) and run as soon as the feed is asked for, so
-// that it compiles and runs while the server sends the first state, not after it is shown.
-function runPlotly() {
-  document.head.append(el("script", { src: $("plotly").href, onload: () => {
-    performance.mark("hydratune:plotly"); // read by python -m bench.serve
-    if (!page.summary) drawFrames();
-    scheduleCharts();
-  } }));
+// plotly.js is an async script (index.html): compiled off this thread as it streams in and
+// run as soon as it is there, while the server sends the first state.
+function plotlyRan() {
+  performance.mark("hydratune:plotly"); // read by python -m bench.serve
+  if (!page.summary) drawFrames();
+  scheduleCharts();
 }
 
 function renderText() {
@@ -298,5 +307,6 @@ $("contour-go").onclick = drawContour;
 $("importance-go").onclick = drawImportance;
 if (READ_ONLY) $("controls").remove();
 else wireControls();
-connect();
-runPlotly();
+start();
+if (window.Plotly) plotlyRan();
+else $("plotly").addEventListener("load", plotlyRan);
