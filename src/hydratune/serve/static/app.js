@@ -52,11 +52,14 @@ function replaceBody(table, rows) {
 // The first state as index.html preloads it (asked for while this script is still on its
 // way), then the feed of what changes after it.
 async function start() {
+  let first = null;
   try {
-    apply(await (await fetch($("first-state").href)).json());
+    const reply = await fetch($("first-state").href);
+    if (reply.ok) first = await reply.json();
   } catch {
-    // the feed sends everything since version 0
+    // none: the feed sends everything since version 0
   }
+  if (first) apply(first);
   connect();
 }
 

@@ -123,12 +123,13 @@ function drawCharts() {
 
 // Empty frames of the history and parallel coordinates, drawn when plotly.js has run before the
 // first state came: Plotly's first chart on a page pays for its set-up (its drawing code
-// compiled as it first runs, ~0.5 s on 2 loaded cores), which then overlaps the wait.
+// compiled as it first runs), which then overlaps the wait. One task each, so that a state
+// that comes meanwhile waits for one frame at most, and none once it is there.
 function drawFrames() {
   const empty = [{ x: [], y: [], mode: "markers", type: "scatter" }];
   Plotly.react("history", empty, layout({ xaxis: { title: { text: "trial" } } }), config);
-  Plotly.react("parallel", empty, layout({ annotations: [{ x: 0, y: 0, text: "", showarrow: false }],
-    shapes: [{ type: "line", x0: 0, x1: 0, y0: 0, y1: 1 }] }), config);
+  setTimeout(() => page.summary || Plotly.react("parallel", empty, layout({
+    annotations: [{ x: 0, y: 0, text: "", showarrow: false }], shapes: [{ type: "line", x0: 0, x1: 0, y0: 0, y1: 1 }] }), config));
 }
 
 const pointText = (r) => plain(`#${r.number} ${paramsText(r.params)}`);
