@@ -106,7 +106,7 @@ function apply(delta) {
 // run as soon as it is there, while the server sends the first state.
 function plotlyRan() {
   performance.mark("hydratune:plotly"); // read by python -m bench.serve
-  if (!page.summary) drawFrames();
+  if (!page.summary) drawFrame();
   scheduleCharts();
 }
 
