@@ -14,9 +14,9 @@ this process is its client, over HTTP:
 - *in Chromium* (when ``/usr/bin/chromium`` is there, headless, WebGL in software): the page's
   own marks, since navigation: ``hydratune:first-state`` (every trial received, the summary,
   tables and controls shown) and ``hydratune:charts`` (history and parallel coordinates drawn,
-  their Plotly promises resolved), ``hydratune:plotly`` (plotly.js fetched from the start and
-  run once the first state is shown), ``hydratune:drawing`` (the drawing alone, once the data
-  and plotly.js are there), and how many points the history drew. Measured twice:
+  their Plotly promises resolved), ``hydratune:plotly`` (plotly.js fetched and run from the
+  start, while the first state is on its way), ``hydratune:drawing`` (the drawing alone, once
+  the data and plotly.js are there), and how many points the history drew. Measured twice:
   - *first visit*: each load in a fresh browser profile, nothing cached;
   - *later visit*: each load in a fresh browser on one profile that has loaded the page twice
     before (plotly.js is kept for good: the second visit takes it from the HTTP cache and

@@ -135,8 +135,8 @@ def test_plotly_js_is_kept_for_good_and_the_rest_asked_again(swept, serve):
     status, headers, page = get(server.url)
     headers = lowered(headers)
     assert status == 200 and headers["cache-control"] == "no-store"
-    preload = r'<link rel="preload" href="(/static/plotly-[\d.]+-[0-9a-f]{12}\.min\.js)"'
-    plotly_url = re.search(preload, page).group(1)
+    script = r'<script src="(/static/plotly-[\d.]+-[0-9a-f]{12}\.min\.js)" async'
+    plotly_url = re.search(script, page).group(1)
     status, headers, _ = get(server.url.rstrip("/") + plotly_url)
     headers = lowered(headers)
     assert status == 200 and "immutable" in headers["cache-control"] and headers["etag"]

@@ -23,6 +23,8 @@ from hydratune.storage import open_storage, storage_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.chromium]
 CHARTS = "performance.getEntriesByName('hydratune:charts').length"
+WEBGL_PROBED = "performance.getEntriesByName('hydratune:webgl').length"
+PARALLEL_KIND = "document.getElementById('parallel').data[0].type"
 HISTORY_X = "document.getElementById('history').data.map((trace) => trace.x)"
 CURVES = "document.getElementById('curves').data.map((trace) => [trace.name, trace.y])"
 # The lines of a parallel-coordinates chart: plotly's WebGL one, or SVG lines ended by a gap
@@ -44,8 +46,9 @@ def test_thousands_of_trials_draw_a_selection_appended_to_and_all_reachable(
         assert tab.evaluate("document.getElementById('schedule-box').hidden")  # no schedule
         best, others, line = tab.evaluate(HISTORY_X)
         drawn = set(best) | set(others)
-        assert set(best) == {t.number for t in ranked[:500]}  # every trial near the best
-        assert 500 < len(drawn) < len(complete)
+        top = tab.evaluate("HISTORY_BEST")
+        assert set(best) == {t.number for t in ranked[:top]}  # every trial near the best
+        assert top < len(drawn) < len(complete)
         assert line[0] == ranked[0].number or line[-2] == ranked[0].number  # its last step
         note = tab.text("#history-note")
         assert f"{len(drawn)} of {len(complete)} points" in note and "table" in note
@@ -55,7 +58,7 @@ def test_thousands_of_trials_draw_a_selection_appended_to_and_all_reachable(
         tab.click("#find")
         assert "(found)" in tab.text(f'#trials tr[data-number="{hidden}"]')
 
-        # a running trial completes, worse than the best 500: appended, not drawn again
+        # a running trial completes, worse than the best ones: appended, not drawn again
         tab.evaluate("window.before = document.getElementById('history').data[0]")
         stride = int(re.search(r"1 in (\d+) of the rest", note).group(1))
         appended = next(
@@ -108,11 +111,35 @@ def test_running_curves_grow_live_and_importance_and_contour_are_drawn_when_aske
         assert contour["z"] == [t.value for t in complete]
 
         # parallel coordinates as a GPU draws them: plotly's WebGL parcoords (its shaders are
-        # in the page's plotly.js bundle), here on SwiftShader
+        # in the page's plotly.js bundle), here on SwiftShader; once the page's own probe has
+        # answered (SwiftShader: software), so that its answer does not draw them again
+        tab.wait(WEBGL_PROBED, "the WebGL probe", 60)
         tab.evaluate("webgl = 'gpu'; page.drawn = page.parallel = null; drawCharts().then(() => 1)")
         assert tab.evaluate("document.getElementById('parallel').data[0].type") == "parcoords"
         assert tab.evaluate(LINES.format(div="parallel")) == len(complete)
         assert tab.evaluate("document.querySelectorAll('#parallel canvas').length") > 0
+        assert tab.errors() == []
+
+
+def test_parallel_coordinates_follow_the_webgl_probe_this_browser_last_made(
+    tmp_path, serve, monkeypatch
+):
+    """The probe runs after the first charts, off the page's thread; until it answers the
+    page draws as the last probe in this browser found (SVG lines when it never ran)."""
+    monkeypatch.chdir(tmp_path)
+    make_study(60)
+    server = serve(tmp_path, "--study", STUDY)
+    profile = tmp_path / "profile"
+    with open_tab(server.url, profile=profile) as tab:
+        assert tab.wait(f"{CHARTS} && {PARALLEL_KIND}", "the charts", 60)[0] == "scatter"
+        tab.wait(WEBGL_PROBED, "the WebGL probe", 60)
+        assert tab.evaluate("localStorage.getItem('hydratune-webgl')") == "software"  # SwiftShader
+        tab.evaluate("localStorage.setItem('hydratune-webgl', 'gpu')")  # as a GPU's probe leaves it
+        assert tab.errors() == []
+    with open_tab(server.url, profile=profile) as tab:
+        assert tab.wait(f"{CHARTS} && {PARALLEL_KIND}", "the charts", 60)[0] == "parcoords"
+        tab.wait(f"{WEBGL_PROBED} && {PARALLEL_KIND} === 'scatter'", "SVG lines again", 60)
+        assert tab.evaluate("localStorage.getItem('hydratune-webgl')") == "software"
         assert tab.errors() == []
 
 

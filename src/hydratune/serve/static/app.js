@@ -49,6 +49,20 @@ function replaceBody(table, rows) {
 
 // -- the live feed ------------------------------------------------------------------------
 
+// The first state as index.html preloads it (asked for while this script is still on its
+// way), then the feed of what changes after it.
+async function start() {
+  let first = null;
+  try {
+    const reply = await fetch($("first-state").href);
+    if (reply.ok) first = await reply.json();
+  } catch {
+    // none: the feed sends everything since version 0
+  }
+  if (first) apply(first);
+  connect();
+}
+
 function connect() {
   const source = new EventSource(`/api/events?since=${page.version}`);
   source.onmessage = (event) => apply(JSON.parse(event.data));
@@ -84,21 +98,16 @@ function apply(delta) {
   }
   if (!performance.getEntriesByName("hydratune:first-state").length) {
     performance.mark("hydratune:first-state"); // since navigation: python -m bench.serve reads it
-    runPlotly();
   }
   scheduleCharts();
 }
 
-// plotly.js is fetched from the start (preload) but runs only once the first state is shown:
-// run earlier, it held the summary, tables and controls back for as long as it took (seconds
-// with the full 4.8 MB bundle; with the page's 1.4 MB one, the first state still came 1.6 s
-// later at a load of 7-12 and the charts no sooner); the charts are drawn when it has run.
-function runPlotly() {
-  document.head.append(el("script", { src: $("plotly").href, onload: () => {
-    performance.mark("hydratune:plotly"); // read by python -m bench.serve
-    scheduleCharts();
-  } }));
-  webglKind(); // now, while plotly.js compiles off this thread: a software context takes ~0.1 s
+// plotly.js is an async script (index.html): compiled off this thread as it streams in and
+// run as soon as it is there, while the server sends the first state.
+function plotlyRan() {
+  performance.mark("hydratune:plotly"); // read by python -m bench.serve
+  if (!page.summary) drawFrame();
+  scheduleCharts();
 }
 
 function renderText() {
@@ -301,4 +310,6 @@ $("contour-go").onclick = drawContour;
 $("importance-go").onclick = drawImportance;
 if (READ_ONLY) $("controls").remove();
 else wireControls();
-connect();
+start();
+if (window.Plotly) plotlyRan();
+else $("plotly").addEventListener("load", plotlyRan);

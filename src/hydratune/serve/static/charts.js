@@ -13,7 +13,7 @@
 // PARCOORDS_BEST and the others on a stride likewise. A trial that changes neither selection
 // is appended (Plotly.extendTraces); otherwise the chart is drawn again (Plotly.react). Every
 // trial stays in the table: click a point, or give its number.
-const HISTORY_BEST = 500, HISTORY_OTHERS = 1500, PARCOORDS_BEST = 300, PARCOORDS_OTHERS = 200;
+const HISTORY_BEST = 200, HISTORY_OTHERS = 600, PARCOORDS_BEST = 300, PARCOORDS_OTHERS = 200;
 
 function scheduleCharts() {
   if (page.chartTimer) return;
@@ -34,6 +34,7 @@ function scheduleCharts() {
     if (!performance.getEntriesByName("hydratune:charts").length) { // read by python -m bench.serve
       performance.mark("hydratune:charts");
       performance.measure("hydratune:drawing", { start, end: performance.now() }); // the charts alone
+      probeWebgl();
     }
   }, wait);
 }
@@ -42,23 +43,35 @@ function scheduleCharts() {
 // remote desktop, headless Chromium) took 4 s for them whatever the number of lines (issue 27,
 // SwiftShader on 2 loaded cores). There the lines are SVG paths instead, without brushing.
 // History points are SVG always: software WebGL took seconds for 10,000 of them.
-// Asked once, at the first chart: the first WebGL context can take a second to create.
-let webgl = null;
-function webglKind() {
-  if (webgl === null) {
-    const gl = document.createElement("canvas").getContext("webgl");
-    if (!gl || !["ANGLE_instanced_arrays", "OES_element_index_uint"].every((e) => gl.getExtension(e))) {
-      webgl = "none";
-    } else {
-      const info = gl.getExtension("WEBGL_debug_renderer_info");
-      const renderer = info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : "";
-      webgl = /swiftshader|llvmpipe|softpipe|software|basic render/i.test(renderer) ? "software" : "gpu";
+// What draws WebGL here ("gpu", "software" or "none") as the last probe in this browser found,
+// until this page's own answers; unknown: SVG lines, which every browser draws.
+let webgl = localStorage.getItem("hydratune-webgl");
+
+// The probe runs once the first charts are drawn, in a worker (static/webgl.js): the first
+// WebGL context starts the GPU process, which in software held the page's thread 0.8-1.6 s
+// before the charts (issue 27: headless Chromium, 2 loaded cores). A different answer draws
+// the parallel coordinates again.
+function probeWebgl() {
+  const worker = new Worker("/static/webgl.js");
+  worker.onmessage = (event) => {
+    worker.terminate();
+    const changed = (event.data === "gpu") !== (webgl === "gpu");
+    webgl = event.data;
+    localStorage.setItem("hydratune-webgl", webgl);
+    performance.mark("hydratune:webgl"); // read by tests/serve/test_charts.py
+    if (changed) {
+      page.drawn = page.parallel = "";
+      scheduleCharts();
     }
-    gl?.getExtension("WEBGL_lose_context")?.loseContext(); // a probe: do not hold a context
-  }
-  return webgl;
+  };
 }
-const layout = (extra) => ({ margin: { l: 60, r: 20, t: 10, b: 40 }, ...extra });
+// Tick labels past a chart's edge are left to the chart's clipping: Plotly's default measures
+// every label to hide those (a box per label, forcing a layout: a fifth of the drawing).
+function layout(extra) {
+  const chart = { margin: { l: 60, r: 20, t: 10, b: 40 }, ...extra };
+  for (const axis of ["xaxis", "yaxis"]) chart[axis] = { ticklabeloverflow: "allow", ...chart[axis] };
+  return chart;
+}
 const config = { displaylogo: false, responsive: true };
 
 function complete() {
@@ -83,27 +96,38 @@ function select(order, best, others) {
   return { top, rest, stride, sampled: rest.filter((r) => r.number % stride === 0) };
 }
 
+// The history and parallel coordinates first, then the rest: Plotly's first chart on a page
+// pays for its set-up, and these are what a person comes to see.
 function drawCharts() {
   const s = page.summary;
   const done = complete();
+  const drawing = [];
+  const shown = [done.length, done.length && done[done.length - 1].number, s.log.length, Object.keys(s.space)].join();
+  if (shown !== page.drawn) { // else no new complete trial, no new steering mark
+    page.drawn = shown;
+    const [order, sign] = ranked(s, done);
+    const objective = plain((s.metrics && s.metrics[0]) || "value");
+    drawing.push(drawHistory(s, done, order, sign, objective), drawParallel(s, order, objective), drawPareto(s, done));
+    const keys = Object.keys(s.space);
+    fillSelect("slice-key", keys);
+    fillSelect("contour-x", keys);
+    fillSelect("contour-y", keys, 1);
+  }
   const running = [...page.rows.values()].filter((r) => r.state === "running" && r.curve && r.curve.length);
   $("curves").hidden = !running.length;
-  const drawing = [Plotly.react("curves", running.map((r) => ({ x: r.curve.map((p) => p[0]), y: r.curve.map((p) => p[1]),
+  drawing.push(Plotly.react("curves", running.map((r) => ({ x: r.curve.map((p) => p[0]), y: r.curve.map((p) => p[1]),
     mode: "lines+markers", name: `#${r.number}` })), layout({ xaxis: { title: { text: "step" } } }), config),
-  drawSchedule()];
-  const shown = [done.length, done.length && done[done.length - 1].number, s.log.length, Object.keys(s.space)].join();
-  if (shown === page.drawn) return Promise.all(drawing); // no new complete trial, no new steering mark
-  page.drawn = shown;
-  const [order, sign] = ranked(s, done);
-  const objective = plain((s.metrics && s.metrics[0]) || "value");
-  drawing.push(drawHistory(s, done, order, sign, objective));
-  drawing.push(drawPareto(s, done));
-  drawing.push(drawParallel(s, order, objective));
-  const keys = Object.keys(s.space);
-  fillSelect("slice-key", keys);
-  fillSelect("contour-x", keys);
-  fillSelect("contour-y", keys, 1);
+  drawSchedule());
   return Promise.all(drawing);
+}
+
+// An empty history frame, drawn when plotly.js has run before the first state came: Plotly's
+// first chart on a page pays for its set-up (its drawing code compiled as it first runs), which
+// then overlaps the wait. One frame only: a state that comes meanwhile waits for it (a second
+// one, for the parallel coordinates, held the first state back 0.3-0.4 s more on later visits).
+function drawFrame() {
+  Plotly.react("history", [{ x: [], y: [], mode: "markers", type: "scatter" }],
+    layout({ xaxis: { title: { text: "trial" } } }), config);
 }
 
 const pointText = (r) => plain(`#${r.number} ${paramsText(r.params)}`);
@@ -188,7 +212,7 @@ function drawParallel(s, order, objective) {
 // One line per trial across `dims`, coloured by its first value: plotly's WebGL parcoords on
 // a GPU, SVG lines otherwise.
 function drawAxes(div, dims, lines, sign) {
-  if (webglKind() === "gpu") {
+  if (webgl === "gpu") {
     return Plotly.react(div, [{ type: "parcoords", dimensions: dims,
       line: { color: lines.map((r) => r.values[0]), colorscale: "Viridis" } }], layout({ margin: { l: 60, r: 60, t: 40, b: 20 } }), config);
   }
