@@ -128,7 +128,15 @@ def browser_tab(
     profile = profile if keep else Path(tempfile.mkdtemp(prefix="hydratune-chromium-"))
     (profile / "DevToolsActivePort").unlink(missing_ok=True)  # the last browser's port
     process = subprocess.Popen(
-        [str(CHROMIUM), *flags, f"--user-data-dir={profile}", "--remote-debugging-port=0"],
+        # about:blank: without a page to open, Chromium opens its new-tab page, a WebUI
+        # renderer that takes a core for a second while the tested page loads
+        [
+            str(CHROMIUM),
+            *flags,
+            f"--user-data-dir={profile}",
+            "--remote-debugging-port=0",
+            "about:blank",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
