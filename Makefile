@@ -30,9 +30,10 @@ services:
 test: setup services
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
-# The inner loop, on both cores: no services, browsers, Ray, benchmarks, Lightning sweeps, local
-# worker pools or subprocess apps that import torch (`slow`). 704 tests in 174 s on idle cores
-# (2026-12-03 08:15, a slow day for this machine: 679 in 149 s on 2026-12-02); the target is
+# The inner loop, on both cores, in-process: no services, browsers, Ray, benchmarks, Lightning
+# sweeps, local worker pools (`slow`), and no test that starts hydratune or Python as a process of
+# its own (`cli`). 682 tests: `make test-fast` 88.4 s wall on 2 cores at a load of 2 (2026-12-03
+# 17:28; 718 tests in 179 s before the `cli` marker and one composition per sweep); the target is
 # 90 s. Find what dominates with: pytest --durations=30 -m "$(FAST)"
 FAST := not slow and not cli and not postgres and not chromium and not ray and not slurm and not mlflow and not bench
 test-fast: setup
