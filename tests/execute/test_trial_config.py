@@ -45,12 +45,8 @@ def test_a_trial_with_the_command_lines_choices_is_built_from_the_master_as_hydr
 ):
     (config_dir, config_name), command_line, overrides = COMMAND_LINES[case]
     with composed(config_dir, config_name, command_line) as (factory, loader, master):
-        groups = [
-            o
-            for o in factory._parser.parse_overrides(overrides)
-            if factory.is_group(o.key_or_group)
-        ]
-        assert factory._master_as_job(groups) is not None  # no second composition
+        # built from the master: no second composition
+        assert factory._master_as_job(_groups(factory, overrides)) is not None
         _assert_equal(
             factory.make(overrides, job_num=5), loader.load_sweep_config(master, overrides)
         )
@@ -65,15 +61,15 @@ def test_a_trial_with_the_command_lines_choices_is_built_from_the_master_as_hydr
 )
 def test_other_command_lines_are_composed_again(command_line, overrides):
     with composed(TEST_CONF, "quadratic", command_line) as (factory, loader, master):
-        groups = [
-            o
-            for o in factory._parser.parse_overrides(overrides)
-            if factory.is_group(o.key_or_group)
-        ]
-        assert factory._master_as_job(groups) is None
+        assert factory._master_as_job(_groups(factory, overrides)) is None
         _assert_equal(
             factory.make(overrides, job_num=5), loader.load_sweep_config(master, overrides)
         )
+
+
+def _groups(factory, overrides):
+    parsed = factory._parser.parse_overrides(overrides)
+    return [o for o in parsed if factory.is_group(o.key_or_group)]
 
 
 def _assert_equal(fast, slow):

@@ -182,14 +182,14 @@ class TrialConfigFactory:
         choices = master.hydra.runtime.choices
         if any(OmegaConf.is_missing(choices, key) for key in choices):
             return None  # a choice the command line must give: composing says so
-        command_line = [self.parse(line) for line in master.hydra.overrides.task]
-        given = {o.input_line for o in command_line if self.is_group(o.key_or_group)}
+        given = set()
+        for override in map(self.parse, master.hydra.overrides.task):
+            if self.is_group(override.key_or_group):
+                given.add(override.input_line)
+            elif override.type != OverrideType.CHANGE and not override.is_sweep_override():
+                return None  # `+key`, `~key`, `++key`: a second application is not the first
         if given != {o.input_line for o in groups}:
             return None
-        for override in command_line:
-            plain = override.type == OverrideType.CHANGE or override.is_sweep_override()
-            if not plain and not self.is_group(override.key_or_group):
-                return None  # `+key`, `~key`, `++key`: a second application is not the first
         cfg: DictConfig = pickle.loads(pickle.dumps(master))
         with read_write(cfg.hydra), open_dict(cfg.hydra):
             settings = cfg.hydra.job.config.override_dirname
