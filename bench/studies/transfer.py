@@ -1,8 +1,8 @@
 """Issue 26, memory across studies: trials to a target with warm_start's transfer against a
 cold start and against transfer from unrelated studies.
 
-Families of related tasks, each task a source for the others (one TPE study each of the
-budget's length, in a journal file, as a finished sweep leaves it):
+Families of related tasks, each task a source for the others (one study each of the budget's
+length with the default sampler, in a journal file, as a finished sweep leaves it):
 
 - BBOB f8 (Rosenbrock) and f21 (Gallagher's 101 peaks), 5-D, instances 1-4 (``coco-experiment``);
   a target's unrelated sources are the other function's studies;
@@ -11,11 +11,13 @@ budget's length, in a journal file, as a finished sweep leaves it):
   by their accuracy instead of their error, whose best configurations are the worst here.
 
 Each target runs the real ``hydratune.sweep.transfer`` code (``plan_transfer``, then the
-loop's ``Transfer.before_ask`` before each ``ask``) with TPE; the target value is what a cold
-start's median seed reaches in the whole budget; a run that never reaches it counts budget + 1.
+loop's ``Transfer.before_ask`` before each ``ask``, ``PriorSampler`` for ``prior``) with the
+sampler a sweep gets by default (``sampler: auto``: GP on these numeric spaces; "cold: TPE"
+shows TPE's defaults beside it); the target value is what a cold start's median seed reaches
+in the whole budget; a run that never reaches it counts budget + 1.
 
-Sized at a 40-trial budget x 3 seeds (about 11 min on 2 shared cores); ``--quick``: an
-8-trial budget, one seed, to check it runs.
+Sized at a 30-trial budget x 3 seeds; ``--quick``: an 8-trial budget, one seed, to check it
+runs.
 """
 
 from __future__ import annotations
@@ -29,13 +31,25 @@ from typing import Any
 import optuna
 
 from bench.common import md_table, module_main, progress, target
-from hydratune.space import parse_search_space
-from hydratune.sweep.transfer import Transfer, plan_transfer
+from hydratune.space import SearchSpace, parse_search_space
+from hydratune.sweep import auto
+from hydratune.sweep.transfer import DEFAULT_MODE, Transfer, plan_transfer, with_prior
 
 TITLE = "Memory across studies: transfer against cold start"
 Objective = Callable[[dict[str, Any]], float]
-METHODS = ("cold", "transfer: seed", "transfer: box", "unrelated sources")
-RELATED = ("transfer: seed", "transfer: box")
+# "cold": the sampler a sweep gets by default (``sampler: auto``); "cold: TPE", where that is
+# another sampler, shows how much the default's choice alone brings.
+METHODS = (
+    "cold",
+    "cold: TPE",
+    "transfer: seed",
+    "transfer: box",
+    "transfer: prior",
+    "unrelated sources: seed",
+    "unrelated sources: prior",
+)
+RELATED = ("transfer: seed", "transfer: box", "transfer: prior")
+UNRELATED = ("unrelated sources: seed", "unrelated sources: prior")
 
 
 def bbob(fid: int, instance: int) -> Objective:
@@ -90,9 +104,25 @@ def families() -> dict[str, Family]:
     }
 
 
-def tpe_run(space, objective, budget, seed, plan=None) -> tuple[list[float], bool]:
-    """Best value after each trial of one TPE run (with a transfer plan: the sweep's loop)."""
-    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+def default_sampler(space: SearchSpace, budget: int, seed: int) -> optuna.samplers.BaseSampler:
+    """The sampler a sweep of ``space`` gets when it names none (``sampler: auto``)."""
+    choice = auto.choose(
+        space.distributions,
+        conditional=bool(space.conditions),
+        n_trials=budget,
+        n_objectives=1,
+        n_workers=1,
+        pruning=False,
+    )
+    return auto.build(choice, seed, space, 0)
+
+
+def sweep_run(space, objective, budget, seed, plan=None, tpe=False) -> tuple[list[float], bool]:
+    """Best value after each trial of one run with the default sampler (``tpe``: TPE's
+    defaults; with a transfer plan: the sweep's loop)."""
+    sampler = optuna.samplers.TPESampler(seed=seed) if tpe else default_sampler(space, budget, seed)
+    sampler = with_prior(sampler, plan, space)
+    study = optuna.create_study(sampler=sampler)
     transfer = Transfer(plan)
     transfer.start(study)
     curve: list[float] = []
@@ -109,45 +139,68 @@ def to_target(curve: list[float], target: float) -> int:
     return next((i + 1 for i, v in enumerate(curve) if v <= target), len(curve) + 1)
 
 
-def family_counts(family: Family, budget: int, seeds: int, url: str) -> dict[str, Any]:
+def family_counts(
+    family: Family, budget: int, seeds: int, url: str, methods: tuple[str, ...] = METHODS
+) -> dict[str, Any]:
     """Trials to the target per method (targets x seeds) and how often the guard fell back."""
     space_spec, tasks, unrelated, _, _ = family
     space = parse_search_space(space_spec, [])
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(url))
     for task_name, objective in {**tasks, **unrelated}.items():
         study = optuna.create_study(
-            study_name=task_name, storage=storage, sampler=optuna.samplers.TPESampler(seed=100)
+            study_name=task_name, storage=storage, sampler=default_sampler(space, budget, 100)
         )
         study.optimize(lambda t, f=objective: f(space.suggest(t)), n_trials=budget)
-    counts: dict[str, list[int]] = {m: [] for m in METHODS}
-    fallbacks = {m: 0 for m in METHODS}
+    counts: dict[str, list[int]] = {m: [] for m in methods}
+    fallbacks = {m: 0 for m in methods}
     for goal_task, objective in tasks.items():
         related = [t for t in tasks if t != goal_task]
-        settings = {
-            "transfer: seed": {"studies": related, "transfer": "seed"},
-            "transfer: box": {"studies": related, "transfer": "box"},
-            "unrelated sources": {"studies": list(unrelated), "transfer": "seed"},
-        }
-        curves: dict[str, list[list[float]]] = {m: [] for m in METHODS}
+        curves: dict[str, list[list[float]]] = {m: [] for m in methods}
         for seed in range(seeds):
-            curves["cold"].append(tpe_run(space, objective, budget, seed)[0])
-            for method, ws in settings.items():
-                plan = plan_transfer(
-                    ws, space, url, f"target-{seed}", [optuna.study.StudyDirection.MINIMIZE], budget
+            for method in methods:
+                plan = None
+                if method.startswith(("transfer", "unrelated")):
+                    studies = related if method.startswith("transfer") else list(unrelated)
+                    ws = {"studies": studies, "transfer": method.split(": ")[1]}
+                    minimize = [optuna.study.StudyDirection.MINIMIZE]
+                    plan = plan_transfer(ws, space, url, f"target-{seed}", minimize, budget)
+                curve, fell_back = sweep_run(
+                    space, objective, budget, seed, plan, method == "cold: TPE"
                 )
-                curve, fell_back = tpe_run(space, objective, budget, seed, plan)
                 curves[method].append(curve)
                 fallbacks[method] += fell_back
         goal = statistics.median(c[-1] for c in curves["cold"])
-        for method in METHODS:
+        for method in methods:
             counts[method] += [to_target(c, goal) for c in curves[method]]
-    medians = {m: statistics.median(counts[m]) for m in METHODS}
+    medians = {m: statistics.median(counts[m]) for m in methods}
     return {"counts": counts, "fallbacks": fallbacks, "medians": medians}
+
+
+def method_rows(result: dict[str, Any], budget: int, unrelated_what: str) -> list[list[str]]:
+    """method, median trials to target, vs cold, guard fell back, per run: one row per method."""
+    cold = result["medians"]["cold"]
+    rows = []
+    for method, counts in result["counts"].items():
+        median = result["medians"][method]
+        shown = ", ".join(str(c) if c <= budget else f">{budget}" for c in counts)
+        back = "" if method.startswith("cold") else f"{result['fallbacks'][method]}/{len(counts)}"
+        label = f"{method} ({unrelated_what})" if method == UNRELATED[0] else method
+        rows.append([label, f"{median:g}", f"{median / cold:.2f}x", back, shown])
+    return rows
+
+
+def verdicts(result: dict[str, Any]) -> tuple[float, float]:
+    """The default transfer's trials to target against cold (a ratio) and the unrelated
+    sources' excess over cold (trials)."""
+    medians = result["medians"]
+    cold = medians["cold"]
+    mode = DEFAULT_MODE
+    return medians[f"transfer: {mode}"] / cold, medians[f"unrelated sources: {mode}"] - cold
 
 
 def run(quick: bool) -> dict[str, Any]:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    budget, seeds = (8, 1) if quick else (40, 3)
+    budget, seeds = (8, 1) if quick else (30, 3)
     described = families()
     found: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -156,35 +209,19 @@ def run(quick: bool) -> dict[str, Any]:
             found[name] = family_counts(family, budget, seeds, str(Path(tmp) / f"{i}.journal"))
     rows = []
     for name, (_, _, _, unrelated_what, what) in described.items():
-        result = found[name]
-        cold = result["medians"]["cold"]
-        for method in METHODS:
-            counts, median = result["counts"][method], result["medians"][method]
-            shown = ", ".join(str(c) if c <= budget else f">{budget}" for c in counts)
-            back = f"{result['fallbacks'][method]}/{len(counts)}" if method != "cold" else ""
-            label = f"{method} ({unrelated_what})" if method == "unrelated sources" else method
-            rows.append(
-                [
-                    f"{name}: {what}" if method == "cold" else "",
-                    label,
-                    f"{median:g}",
-                    f"{median / cold:.2f}x",
-                ]
-                + [back, shown]
-            )
+        for k, row in enumerate(method_rows(found[name], budget, unrelated_what)):
+            rows.append([f"{name}: {what}" if k == 0 else "", *row])
     allowance = 0.1 * budget
-    related = {
-        n: min(r["medians"][m] / r["medians"]["cold"] for m in RELATED) for n, r in found.items()
-    }
-    unrelated = {
-        n: r["medians"]["unrelated sources"] - r["medians"]["cold"] for n, r in found.items()
-    }
+    judged = {n: verdicts(r) for n, r in found.items()}
+    related = {n: v[0] for n, v in judged.items()}
+    unrelated = {n: v[1] for n, v in judged.items()}
     md = [
-        f"Each family: 4 tasks, each a {budget}-trial TPE source study (seed 100) for the others,"
-        f" and each the target of {seeds} seed(s) x {len(METHODS)} methods, run through"
-        " `hydratune.sweep.transfer` (`plan_transfer`, the loop's `Transfer.before_ask`) with the"
-        " default max_trials and guard. Target: what the cold start's median seed reaches in the"
-        f' whole budget; ">{budget}" never.',
+        f"Each family: 4 tasks, each a {budget}-trial source study (the default sampler, seed"
+        f" 100) for the others, and each the target of {seeds} seed(s) x {len(METHODS)} methods,"
+        " run through `hydratune.sweep.transfer` (`plan_transfer`, the loop's"
+        " `Transfer.before_ask`, `PriorSampler` for `prior`) with the default max_trials and"
+        " guard. Target: what the cold start's median seed reaches in the whole budget;"
+        f' ">{budget}" never.',
         "",
         md_table(
             [
@@ -198,7 +235,11 @@ def run(quick: bool) -> dict[str, Any]:
             rows,
         ),
         "",
-        reading(found, related, unrelated, allowance),
+        f"Targets (issue 26), for the default `transfer: {DEFAULT_MODE}`: <= 0.5x the trials to"
+        " target on related tasks: "
+        + "; ".join(f"{n} {r:.2f}x" for n, r in related.items())
+        + f"; no worse than cold + 10% of the budget ({allowance:g} trials) with unrelated"
+        " sources: " + "; ".join(f"{n} {d:+g}" for n, d in unrelated.items()) + ".",
     ]
     targets = [
         target(
@@ -216,49 +257,11 @@ def run(quick: bool) -> dict[str, Any]:
             f"no worse than cold + 10% of the budget ({allowance:g} trials)",
             "; ".join(f"{n}: {d:+g} trials" for n, d in unrelated.items()),
             all(d <= allowance for d in unrelated.values()),
-            "missed on " + ", ".join(n for n, d in unrelated.items() if d > allowance),
+            "missed on " + (", ".join(n for n, d in unrelated.items() if d > allowance) or "none"),
         ),
     ]
     raw = {"budget": budget, "seeds": seeds, "families": found}
     return {"markdown": "\n".join(md), "targets": targets, "raw": raw}
-
-
-def reading(
-    found: dict[str, dict[str, Any]],
-    related: dict[str, float],
-    unrelated: dict[str, float],
-    allowance: float,
-) -> str:
-    """The targets per family, and why configurations transfer across some tasks only."""
-    best = {n: min(RELATED, key=lambda m: r["medians"][m]) for n, r in found.items()}
-    met = [f"{n} ({best[n].split(': ')[1]} {related[n]:.2f}x)" for n in found if related[n] <= 0.5]
-    missed = [f"{n} ({related[n]:.2f}x)" for n in found if related[n] > 0.5]
-    over = [f"{n} ({unrelated[n]:+g})" for n in found if unrelated[n] > allowance]
-    fell = {
-        n: f"{r['fallbacks']['transfer: seed']}/{len(r['counts']['transfer: seed'])}"
-        for n, r in found.items()
-    }
-    return (
-        "Targets (issue 26): <= 0.5x the trials to target on related tasks: met on "
-        + (", ".join(met) or "no family")
-        + (", missed on " + ", ".join(missed) if missed else "")
-        + f"; no worse than cold + 10% of the budget ({allowance:g} trials) with unrelated"
-        " sources: "
-        + ("missed on " + ", ".join(over) if over else "met on every family")
-        + ". The guard fell back in "
-        + ", ".join(f"{f} ({n})" for n, f in fell.items())
-        + " seed-transfer runs."
-        + (
-            " Why BBOB does not transfer: a BBOB instance draws its optimum uniformly in"
-            " [-4, 4]^5 and rotates the function, so instances of one function share the shape,"
-            " not where the good configurations lie: a transfer of configurations has nothing to"
-            " carry over."
-            if any(related[n] > 0.5 for n in found if n.startswith("BBOB"))
-            else ""
-        )
-        + " The runs are few (4 targets x the seeds per cell): differences of a few trials are"
-        " within the spread."
-    )
 
 
 if __name__ == "__main__":

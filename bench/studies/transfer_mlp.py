@@ -9,7 +9,7 @@ fixed 5 epochs (batch 64, init seed 0), trained by a plain loop over the same mo
 tensors: Lightning's Trainer costs more per run than these trainings and is not what is
 measured. Unrelated sources: the same tasks scored by their accuracy.
 
-Sized at a 20-trial budget x 2 seeds (800 trainings, about 6 min on 2 shared cores);
+Sized at a 20-trial budget x 3 seeds (1600 trainings, about 4 min on 2 shared cores);
 ``--quick``: a 6-trial budget, one seed, to check it runs.
 """
 
@@ -22,7 +22,9 @@ from typing import Any
 import optuna
 
 from bench.common import md_table, module_main, progress, target
-from bench.studies.transfer import METHODS, RELATED, Family, Objective, family_counts
+from bench.studies.transfer import METHODS as ALL_METHODS
+from bench.studies.transfer import Family, Objective, family_counts, method_rows, verdicts
+from hydratune.sweep.transfer import DEFAULT_MODE
 
 TITLE = "Memory across studies: transfer with the bundled MLP across the bundled data sets"
 EPOCHS, BATCH = 5, 64
@@ -34,6 +36,7 @@ SPACE = {
     "weight_decay": "tag(log, interval(1e-6, 1e-2))",
 }
 SETS = ("digits", "wine", "breast_cancer", "synthetic")
+METHODS = tuple(m for m in ALL_METHODS if m != "cold: TPE")  # the default here is TPE
 
 
 def mlp(name: str, sign: int = 1) -> Objective:
@@ -87,29 +90,24 @@ def family() -> Family:
 
 def run(quick: bool) -> dict[str, Any]:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    budget, seeds = (6, 1) if quick else (20, 2)
+    budget, seeds = (6, 1) if quick else (20, 3)
     progress("transfer: MLP")
     with tempfile.TemporaryDirectory() as tmp:
-        found = family_counts(family(), budget, seeds, str(Path(tmp) / "mlp.journal"))
+        path = str(Path(tmp) / "mlp.journal")
+        found = family_counts(family(), budget, seeds, path, METHODS)
     cold = found["medians"]["cold"]
-    rows = []
-    for method in METHODS:
-        counts, median = found["counts"][method], found["medians"][method]
-        back = f"{found['fallbacks'][method]}/{len(counts)}" if method != "cold" else ""
-        shown = ", ".join(str(c) if c <= budget else f">{budget}" for c in counts)
-        rows.append([method, f"{median:g}", f"{median / cold:.2f}x", back, shown])
-    related = min(found["medians"][m] for m in RELATED) / cold
-    unrelated = found["medians"]["unrelated sources"] - cold
+    related, unrelated = verdicts(found)
     allowance = 0.1 * budget
     md = [
-        f"4 tasks ({', '.join(SETS)}), each a {budget}-trial TPE source study (seed 100) for the"
-        f" others and the target of {seeds} seed(s) x {len(METHODS)} methods, run through"
-        " `hydratune.sweep.transfer`; unrelated sources: the same tasks scored by accuracy."
-        f' Target: what the cold start\'s median seed reaches in the whole budget; ">{budget}"'
-        " never.",
+        f"4 tasks ({', '.join(SETS)}), each a {budget}-trial source study (TPE, the default"
+        f" sampler here, seed 100) for the others and the target of {seeds} seed(s) x"
+        f" {len(METHODS)} methods, run through `hydratune.sweep.transfer`; unrelated sources:"
+        " the same tasks scored by accuracy. Target: what the cold start's median seed reaches"
+        f' in the whole budget; ">{budget}" never.',
         "",
         md_table(
-            ["method", "median trials to target", "vs cold", "guard fell back", "per run"], rows
+            ["method", "median trials to target", "vs cold", "guard fell back", "per run"],
+            method_rows(found, budget, "the same tasks scored by accuracy"),
         ),
     ]
     targets = [
@@ -118,7 +116,7 @@ def run(quick: bool) -> dict[str, Any]:
             "<= 0.5x the trials to target of a cold start",
             f"{related:.2f}x",
             related <= 0.5,
-            f"best transfer {related * cold:g} median trials against cold {cold:g}",
+            f"transfer: {DEFAULT_MODE} {related * cold:g} median trials against cold {cold:g}",
         ),
         target(
             "transfer from unrelated studies, bundled MLP (issue 26)",

@@ -30,3 +30,9 @@ def test_a_record_without_a_storage_names_the_sources_alone():
     for record in (RECORD, {**RECORD, "storage": None}):  # an older record; the sweep's own
         summary, _ = transfer_section({TRANSFER: record}, trials()).tables
         assert ["sources", "mlp_digits"] in summary.rows
+
+
+def test_a_prior_transfer_shows_how_many_source_trials_the_sampler_saw_and_the_controls():
+    record = {**RECORD, "mode": "prior", "prior_trials": 40, "controls": [2]}
+    summary, _ = transfer_section({TRANSFER: record}, trials()).tables
+    assert ["source trials shown to the sampler", "40 (drawn without them: #2)"] in summary.rows

@@ -47,7 +47,7 @@ def test_related_studies_best_configurations_run_first_alternating_with_own_tria
         [
             "hydra.sweeper.study_name=dst",
             "hydra.sweeper.n_trials=10",
-            "hydra.sweeper.warm_start={studies:related,max_trials:3}",
+            "hydra.sweeper.warm_start={studies:related,transfer:seed,max_trials:3}",
         ]
     )
     study = load("dst", tmp_path)
@@ -70,7 +70,7 @@ def test_unrelated_sources_are_dropped_after_two_trials_and_the_sweep_says_so(
         [
             "hydra.sweeper.study_name=dst",
             "hydra.sweeper.n_trials=10",
-            "hydra.sweeper.warm_start={studies:[far],max_trials:4}",
+            "hydra.sweeper.warm_start={studies:[far],transfer:seed,max_trials:4}",
         ]
     )
     study = load("dst", tmp_path)
@@ -113,7 +113,7 @@ def test_a_study_of_the_same_name_in_another_storage_is_a_source(sweep, tmp_path
         [
             "hydra.sweeper.study_name=dst",
             "hydra.sweeper.n_trials=4",
-            f"hydra.sweeper.warm_start={{studies:related,storage:{other},max_trials:1}}",
+            f"hydra.sweeper.warm_start={{studies:related,transfer:seed,storage:{other},max_trials:1}}",
         ]
     )
     study = load("dst", tmp_path)
@@ -129,7 +129,7 @@ def test_a_study_of_the_same_name_in_another_storage_is_a_source(sweep, tmp_path
     [
         (
             "{studies:related,transfer:zero_shot}",
-            r"warm_start\.transfer: 'zero_shot' is not one of seed, box",
+            r"warm_start\.transfer: 'zero_shot' is not one of seed, box, prior",
         ),
         ("{studies:[nope]}", r"warm_start\.studies: no study nope in the storage"),
         ("{studies:[other],max_trials:0}", r"warm_start\.max_trials: give at least 1"),
@@ -180,7 +180,8 @@ def test_a_transfer_from_another_journal_with_two_jobs_through_the_cli(tmp_path)
         "sweep=mlp_digits",
         "hydra.sweeper.n_trials=5",
         "hydra.sweeper.n_jobs=2",
-        f"hydra.sweeper.warm_start={{studies: related, storage: {other}, max_trials: 2}}",
+        f"hydra.sweeper.warm_start={{studies: related, transfer: seed, storage: {other}, "
+        "max_trials: 2}",
         *TINY,
     )
     assert done.returncode == 0, done.stderr[-3000:]

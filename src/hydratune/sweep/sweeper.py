@@ -97,7 +97,7 @@ from hydratune.sweep.study import (
     sweep_directions,
     trials_in_storage,
 )
-from hydratune.sweep.transfer import Transfer, TransferPlan, plan_warm_start
+from hydratune.sweep.transfer import Transfer, TransferPlan, plan_warm_start, with_prior
 from hydratune.sweep.trial_dirs import set_aside_foreign_dirs
 from hydratune.sweep.upstream import merged_params
 from hydratune.training import register_live_study, unregister_live_study
@@ -274,6 +274,7 @@ class StudySweep:
             n_workers=plan.launch.slots,
             pruner=plan.pruner,
         )
+        sampler = with_prior(sampler, plan.transfer, plan.space)  # transfer: prior
         study = open_study(
             storage, plan.study_name, self.directions, sampler, build_pruner(plan.pruner)
         )

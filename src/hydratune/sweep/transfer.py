@@ -2,19 +2,24 @@
 the same parameters learned, and falls back to the sweep's own search when it does not help.
 
 Where ``warm_start: {study_name: x}`` (``enqueue_warm_start.py``) copies another study's trials
-as they are, a transfer runs configurations *here*: the source studies' best configurations
-(``transfer: seed``, rank-interleaved across sources: each one's best, then each one's second),
-or points drawn in the bounding box of their best quarter (``transfer: box``, after Perrone et
-al. 2019, "Learning search spaces for Bayesian optimization"). Transferred trials alternate
-with the sampler's own, at most ``max_trials`` of them (default: 10% of ``n_trials``, the
-most a useless transfer may cost). The guard: once two of each have finished, transferred
-trials whose median does worse than the own trials' median mean the sources are unrelated
-here; the remaining ones are dropped, the sweep says so, and the study records it.
+as they are, a transfer acts *here*. ``transfer: prior`` (the default) shows the sources'
+trials to the sampler as earlier observations, each value as its quantile in its own study
+(``transfer_prior.py``), so it models the good region from its first trial; the study holds
+only what ran. ``seed`` runs the sources' best configurations (rank-interleaved across
+sources: each one's best, then each one's second); ``box`` points drawn in the bounding box
+of their best quarter (after Perrone et al. 2019, "Learning search spaces for Bayesian
+optimization"); their trials alternate with the sampler's own, at most ``max_trials`` of
+them (default: 10% of ``n_trials``, the most a useless transfer may cost). The guard: for
+``seed``/``box``, once two of each have finished, transferred trials whose median does worse
+than the own trials' median mean the sources are unrelated here; for ``prior``, the same test
+of the first two trials against the third, drawn without the prior. Then the transfer stops,
+the sweep says so, and the study records it.
 
 The record (study user attribute ``warm_start_transfer``; an on-disk format, read
-defensively) holds the mode, the sources, the planned configurations and the guard's verdict;
-each transferred trial carries ``transferred_from: <study>#<number>``. The report shows both.
-Measured in ``bench/studies/transfer.py`` (``bench/studies/RESULTS.md``).
+defensively) holds the mode, the sources, the planned configurations (``prior``: how many
+source trials, which trials were controls) and the guard's verdict; each transferred trial
+carries ``transferred_from: <study>#<number>``. The report shows both. Measured in
+``bench/studies/transfer.py`` and ``transfer_mlp.py`` (``bench/studies/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import math
 import random
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -37,10 +42,12 @@ from hydratune.errors import ConfigError
 from hydratune.space import SearchSpace, on_step
 from hydratune.storage import mask_url, open_storage, storage_url
 from hydratune.sweep.enqueue_warm_start import WarmStartSource, open_warm_start
+from hydratune.sweep.transfer_prior import CONTROLS, PriorPoint, PriorSampler, prior_points
 
 log = logging.getLogger(__name__)
 
-MODES = ("seed", "box")
+MODES = ("seed", "box", "prior")
+DEFAULT_MODE = "prior"
 GUARD_AFTER = 2  # finished trials of each kind before the guard judges
 
 
@@ -53,6 +60,7 @@ class TransferPlan:
     candidates: list[dict[str, Any]]  # {"params": {...}, "from": "<study>#<n>" or "box"}
     max_trials: int
     storage: str | None = None  # the sources' storage (password masked); None: the sweep's
+    prior: list[PriorPoint] = field(default_factory=list)  # ``prior``: the sampler's view
 
     def record(self) -> dict[str, Any]:
         return {
@@ -61,6 +69,7 @@ class TransferPlan:
             "storage": self.storage,
             "candidates": self.candidates,
             "max_trials": self.max_trials,
+            "prior_trials": len(self.prior),
             "fallback": None,
         }
 
@@ -103,7 +112,7 @@ def plan_transfer(
     the sweep's ``own_storage``) and the configurations to run; ``ConfigError`` naming the key
     for a setting that cannot work."""
     where = "hydra.sweeper.warm_start"
-    mode = settings.get("transfer") or "seed"
+    mode = settings.get("transfer") or DEFAULT_MODE
     if mode not in MODES:
         raise ConfigError(f"{where}.transfer: '{mode}' is not one of {', '.join(MODES)}")
     if len(directions) != 1:
@@ -128,11 +137,13 @@ def plan_transfer(
         )
     maximize = directions[0] == StudyDirection.MAXIMIZE
     ranked = [(s.study_name, _ranked(s, maximize)) for s in sources]
-    if mode == "seed":
-        candidates = seed_candidates(ranked, space, max_trials)
-    else:
+    names = [s.study_name for s in sources]
+    if mode == "box":
         candidates = box_candidates(ranked, space, max_trials, random.Random(own_study))
-    return TransferPlan(mode, [s.study_name for s in sources], candidates, max_trials)
+        return TransferPlan(mode, names, candidates, max_trials)
+    if mode == "seed":
+        return TransferPlan(mode, names, seed_candidates(ranked, space, max_trials), max_trials)
+    return TransferPlan(mode, names, [], max_trials, prior=prior_points(ranked, space, maximize))
 
 
 def select_sources(
@@ -238,6 +249,15 @@ def _draw(dist: Any, seen: list[Any], rng: random.Random) -> Any:
     return on_step(dist, rng.uniform(low, high))
 
 
+def with_prior(
+    sampler: optuna.samplers.BaseSampler, plan: TransferPlan | None, space: SearchSpace
+) -> optuna.samplers.BaseSampler:
+    """``sampler``, shown the sources' trials when ``plan`` is a ``prior`` transfer."""
+    if plan is None or not plan.prior:
+        return sampler
+    return PriorSampler(sampler, plan.prior, space)
+
+
 class Transfer:
     """The loop's side: before each trial, queue the next transferred configuration (one for
     each own trial), or fall back for good when the guard finds the transfer does not help."""
@@ -249,14 +269,18 @@ class Transfer:
         """Record the plan in the study once (a resumed sweep keeps the first)."""
         if self.plan is not None and TRANSFER not in study.user_attrs:
             first = len(study.get_trials(deepcopy=False))
-            study.set_user_attr(TRANSFER, {**self.plan.record(), "first_trial": first})
-            log.info(
-                "warm_start: transfer (%s) from %s: %d configuration(s), at most %d trial(s)",
-                self.plan.mode,
-                ", ".join(self.plan.sources) or "no study",
-                len(self.plan.candidates),
-                self.plan.max_trials,
+            record = {**self.plan.record(), "first_trial": first}
+            if self.plan.prior:
+                record["controls"] = [first + c for c in CONTROLS]
+            study.set_user_attr(TRANSFER, record)
+            what = (
+                f"{len(self.plan.prior)} source trial(s) shown to the sampler"
+                if self.plan.mode == "prior"
+                else f"{len(self.plan.candidates)} configuration(s), "
+                f"at most {self.plan.max_trials} trial(s)"
             )
+            sources = ", ".join(self.plan.sources) or "no study"
+            log.info("warm_start: transfer (%s) from %s: %s", self.plan.mode, sources, what)
 
     def before_ask(self, study: optuna.Study) -> None:
         if self.plan is None:  # no transfer: nothing read before each trial
@@ -265,6 +289,9 @@ class Transfer:
         if not isinstance(record, dict) or record.get("fallback"):
             return
         trials = study.get_trials(deepcopy=False)
+        if self.plan.prior:
+            self._guard_prior(study, record, trials)
+            return
         transferred = [t for t in trials if TRANSFERRED_FROM in t.user_attrs]
         own = [
             t
@@ -277,9 +304,7 @@ class Transfer:
             return  # all run: the guard has nothing left to stop
         verdict = guard(transferred, own, study.directions[0] == StudyDirection.MAXIMIZE)
         if verdict is not None:
-            record["fallback"] = f"{verdict}: own search from trial #{len(trials)}"
-            study.set_user_attr(TRANSFER, record)
-            log.warning("warm_start: %s", record["fallback"])
+            self._fall_back(study, record, f"{verdict}: own search from trial #{len(trials)}")
             return
         if (
             any(t.state == TrialState.WAITING for t in transferred)
@@ -289,19 +314,48 @@ class Transfer:
         candidate = candidates[len(transferred)]
         study.enqueue_trial(candidate["params"], user_attrs={TRANSFERRED_FROM: candidate["from"]})
 
+    def _guard_prior(
+        self, study: optuna.Study, record: dict[str, Any], trials: list[FrozenTrial]
+    ) -> None:
+        """``transfer: prior``: the trials drawn with the prior against the controls, up to the
+        last control; a fallback hides the prior from the sampler from then on."""
+        controls = set(record.get("controls") or [])
+        if not controls:
+            return
+        window = [t for t in trials if record.get("first_trial", 0) <= t.number <= max(controls)]
+        verdict = guard(
+            [t for t in window if t.number not in controls],
+            [t for t in window if t.number in controls],
+            study.directions[0] == StudyDirection.MAXIMIZE,
+            ("trial(s) drawn with the sources' prior", "the {n} drawn without it"),
+            len(controls),
+        )
+        if verdict is not None:
+            self._fall_back(study, record, f"{verdict}: own search from trial #{len(trials)}")
+
+    def _fall_back(self, study: optuna.Study, record: dict[str, Any], why: str) -> None:
+        record["fallback"] = why
+        study.set_user_attr(TRANSFER, record)
+        log.warning("warm_start: %s", why)
+
 
 def guard(
-    transferred: Sequence[FrozenTrial], own: Sequence[FrozenTrial], maximize: bool
+    transferred: Sequence[FrozenTrial],
+    own: Sequence[FrozenTrial],
+    maximize: bool,
+    kinds: tuple[str, str] = ("transferred configuration(s)", "the sweep's own {n}"),
+    own_needed: int = GUARD_AFTER,
 ) -> str | None:
-    """Why the transfer does not help here, or None while it may."""
+    """Why the transfer does not help here, or None while it may (or before ``GUARD_AFTER``
+    transferred and ``own_needed`` own trials finished)."""
     done = [t.value for t in transferred if t.state == TrialState.COMPLETE]
     mine = [t.value for t in own if t.state == TrialState.COMPLETE]
-    if len(done) < GUARD_AFTER or len(mine) < GUARD_AFTER:
+    if len(done) < GUARD_AFTER or len(mine) < own_needed:
         return None
     theirs, ours = statistics.median(done), statistics.median(mine)
     if (theirs < ours) if maximize else (theirs > ours):
         return (
-            f"the {len(done)} transferred configuration(s) do worse here than the sweep's own "
-            f"{len(mine)} (median {theirs:.4g} against {ours:.4g}): the sources look unrelated"
+            f"the {len(done)} {kinds[0]} do worse here than {kinds[1].format(n=len(mine))} "
+            f"(median {theirs:.4g} against {ours:.4g}): the sources look unrelated"
         )
     return None

@@ -29,8 +29,12 @@ def transfer_section(attrs: Mapping[str, Any], trials: list[FrozenTrial]) -> Sec
         ["sources", f"{sources} (in {storage})" if storage else sources],
         ["configurations planned", str(len(record.get("candidates") or []))],
         ["at most", f"{record.get('max_trials', '')} trial(s)"],
-        ["guard", str(record.get("fallback") or "did not fall back")],
     ]
+    if record.get("prior_trials"):  # ``transfer: prior``: the sources' trials the sampler saw
+        controls = ", ".join(f"#{n}" for n in record.get("controls") or []) or "none"
+        shown = f"{record['prior_trials']} (drawn without them: {controls})"
+        summary.append(["source trials shown to the sampler", shown])
+    summary.append(["guard", str(record.get("fallback") or "did not fall back")])
     section.tables.append(TableData(None, ["", ""], summary))
     rows = [
         [f"#{t.number}", str(t.user_attrs[TRANSFERRED_FROM]), t.state.name.lower()]
