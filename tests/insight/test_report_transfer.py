@@ -33,6 +33,7 @@ def test_a_record_without_a_storage_names_the_sources_alone():
 
 
 def test_a_prior_transfer_shows_how_many_source_trials_the_sampler_saw_and_the_controls():
-    record = {**RECORD, "mode": "prior", "prior_trials": 40, "controls": [2]}
+    record = {**RECORD, "mode": "prior", "prior_trials": 40, "controls": [2], "prior_until": 10}
     summary, _ = transfer_section({TRANSFER: record}, trials()).tables
-    assert ["source trials shown to the sampler", "40 (drawn without them: #2)"] in summary.rows
+    shown = "40 (before trial #10; drawn without them: #2)"
+    assert ["source trials shown to the sampler", shown] in summary.rows

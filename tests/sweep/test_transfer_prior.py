@@ -83,9 +83,9 @@ def test_unrelated_sources_are_dropped_after_the_control_and_the_sweep_says_so(t
     assert not shows_prior(record, 3)
 
 
-def test_the_prior_is_hidden_from_controls_and_after_a_fallback_only():
-    record = {"controls": [5], "fallback": None}
-    assert [shows_prior(record, n) for n in (4, 5, 6)] == [True, False, True]
+def test_the_prior_leads_the_first_trials_but_the_controls_and_never_after_a_fallback():
+    record = {"controls": [5], "prior_until": 13, "fallback": None}
+    assert [shows_prior(record, n) for n in (4, 5, 6, 12, 13)] == [True, False, True, True, False]
     assert not shows_prior({**record, "fallback": "unrelated"}, 6)
 
 
@@ -102,4 +102,5 @@ def test_a_prior_transfer_through_the_sweeper_records_what_it_showed(sweep, tmp_
     assert len(study.trials) == 6  # the source's 12 trials are only in the sampler's view
     record = study.user_attrs[TRANSFER]
     assert (record["mode"], record["prior_trials"], record["controls"]) == ("prior", 12, [2])
+    assert record["prior_until"] == 10
     assert record["candidates"] == []

@@ -4,12 +4,13 @@ the same parameters learned, and falls back to the sweep's own search when it do
 Where ``warm_start: {study_name: x}`` (``enqueue_warm_start.py``) copies another study's trials
 as they are, a transfer acts *here*. ``transfer: prior`` (the default) shows the sources'
 trials to the sampler as earlier observations, each value as its quantile in its own study
-(``transfer_prior.py``), so it models the good region from its first trial; the study holds
-only what ran. ``seed`` runs the sources' best configurations (rank-interleaved across
-sources: each one's best, then each one's second); ``box`` points drawn in the bounding box
-of their best quarter (after Perrone et al. 2019, "Learning search spaces for Bayesian
-optimization"); their trials alternate with the sampler's own, at most ``max_trials`` of
-them (default: 10% of ``n_trials``, the most a useless transfer may cost). The guard: for
+(``transfer_prior.py``), so it models the good region from its first trial instead of its
+random start-up (the first 10 trials); the study holds only what ran. ``seed`` runs the
+sources' best configurations (rank-interleaved across sources: each one's best, then each
+one's second); ``box`` points drawn in the bounding box of their best quarter (after Perrone
+et al. 2019, "Learning search spaces for Bayesian optimization"); their trials alternate with
+the sampler's own, at most ``max_trials`` of them (default: 10% of ``n_trials``, the most a
+useless transfer may cost). The guard: for
 ``seed``/``box``, once two of each have finished, transferred trials whose median does worse
 than the own trials' median mean the sources are unrelated here; for ``prior``, the same test
 of the first two trials against the third, drawn without the prior. Then the transfer stops,
@@ -17,9 +18,9 @@ the sweep says so, and the study records it.
 
 The record (study user attribute ``warm_start_transfer``; an on-disk format, read
 defensively) holds the mode, the sources, the planned configurations (``prior``: how many
-source trials, which trials were controls) and the guard's verdict; each transferred trial
-carries ``transferred_from: <study>#<number>``. The report shows both. Measured in
-``bench/studies/transfer.py`` and ``transfer_mlp.py`` (``bench/studies/RESULTS.md``).
+source trials, before which trial, which were controls) and the guard's verdict; each
+transferred trial carries ``transferred_from: <study>#<number>``. The report shows both.
+Measured in ``bench/studies/transfer.py`` and ``transfer_mlp.py`` (``bench/studies/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -42,7 +43,13 @@ from hydratune.errors import ConfigError
 from hydratune.space import SearchSpace, on_step
 from hydratune.storage import mask_url, open_storage, storage_url
 from hydratune.sweep.enqueue_warm_start import WarmStartSource, open_warm_start
-from hydratune.sweep.transfer_prior import CONTROLS, PriorPoint, PriorSampler, prior_points
+from hydratune.sweep.transfer_prior import (
+    CONTROLS,
+    HORIZON,
+    PriorPoint,
+    PriorSampler,
+    prior_points,
+)
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +279,7 @@ class Transfer:
             record = {**self.plan.record(), "first_trial": first}
             if self.plan.prior:
                 record["controls"] = [first + c for c in CONTROLS]
+                record["prior_until"] = first + HORIZON
             study.set_user_attr(TRANSFER, record)
             what = (
                 f"{len(self.plan.prior)} source trial(s) shown to the sampler"

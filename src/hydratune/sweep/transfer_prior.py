@@ -9,6 +9,7 @@ rank, so quantiles lose nothing it uses. The sources' trials come first in the s
 (negative numbers): TPE weighs its oldest trials least once it holds more than 25. Only the
 sampler's view changes: the study holds only the trials that ran here.
 
+The prior is shown for the transfer's first ``HORIZON`` trials, the sampler's start-up.
 The guard: the sweep's third trial is drawn without the prior (``CONTROLS``: trial numbers
 from the transfer's first), as a cold start draws it; if the median of the two drawn with the
 prior does worse, the sources are unrelated here and the sampler sees the study alone from
@@ -35,6 +36,11 @@ from hydratune.space import SearchSpace
 
 # Trials drawn without the prior (numbers from the transfer's first): the guard's reference.
 CONTROLS = (2,)
+# Trials drawn with it, from the transfer's first: as many as TPE's and GP's random start-up,
+# which the prior replaces; then the sweep's own trials lead. Showing it for every trial
+# instead changed no related run and left 5 of 12 SVC runs with unrelated sources short of
+# the target (bench/studies/RESULTS.md); for the first 5 only, related SVC runs took longer.
+HORIZON = 10
 
 
 @dataclass(frozen=True)
@@ -157,8 +163,11 @@ class PriorSampler(WrappedSampler):
 
 
 def shows_prior(record: Any, number: int) -> bool:
-    """Whether trial ``number`` is drawn with the prior: not a control, nor after a fallback
-    (the transfer record, read defensively)."""
-    if not isinstance(record, Mapping):
-        return True
-    return not record.get("fallback") and number not in (record.get("controls") or [])
+    """Whether trial ``number`` is drawn with the prior: before the record's ``prior_until``,
+    not a control, not after a fallback (the transfer record, read defensively)."""
+    if not isinstance(record, Mapping) or record.get("fallback"):
+        return False
+    until = record.get("prior_until")
+    return (
+        isinstance(until, int) and number < until and number not in (record.get("controls") or [])
+    )

@@ -32,7 +32,8 @@ def transfer_section(attrs: Mapping[str, Any], trials: list[FrozenTrial]) -> Sec
     ]
     if record.get("prior_trials"):  # ``transfer: prior``: the sources' trials the sampler saw
         controls = ", ".join(f"#{n}" for n in record.get("controls") or []) or "none"
-        shown = f"{record['prior_trials']} (drawn without them: {controls})"
+        until = record.get("prior_until")
+        shown = f"{record['prior_trials']} (before trial #{until}; drawn without them: {controls})"
         summary.append(["source trials shown to the sampler", shown])
     summary.append(["guard", str(record.get("fallback") or "did not fall back")])
     section.tables.append(TableData(None, ["", ""], summary))
