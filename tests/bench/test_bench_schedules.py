@@ -29,7 +29,7 @@ def test_ray_tune_peers_run_beside_hydratune_schedules_within_the_same_budget(tm
 
 
 def check_task(runs: dict) -> None:
-    assert {"nop", "asha", "pbt", "ray_asha", "ray_pbt"} <= set(runs)
+    assert {"nop", "asha", "pbt", "pb2", "ray_asha", "ray_pbt"} <= set(runs)
     for name in ("ray_asha", "ray_pbt"):
         (run,) = runs[name]  # one seed in --quick
         assert run["error"] is None, run["error"]
