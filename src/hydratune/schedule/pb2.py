@@ -36,6 +36,8 @@ MIN_RUNS = 2  # finished runs before the GP decides
 
 
 class Pb2Schedule(PbtSchedule):
+    """PBT with the GP-UCB explore step (the module's docstring says how it chooses)."""
+
     def explore_from(
         self, source: FrozenTrial, trials: Sequence[FrozenTrial], rng: random.Random
     ) -> dict[str, Any]:
@@ -52,13 +54,13 @@ class Pb2Schedule(PbtSchedule):
             return params
         inputs = np.array([r[0] for r in rows])
         gains = np.array([r[1] for r in rows])
-        fixed = np.array([min(epochs_of(source) + self.interval, self.max_epochs), 0.0])
         # epochs as a share of the last one; scores in [0, 1] over the runs' and the source's
+        epochs = min(epochs_of(source) + self.interval, self.max_epochs)
         scores = np.append(inputs[:, 1], self.score(source))
         low, span = scores.min(), np.ptp(scores) or 1.0
         inputs[:, 0] /= self.max_epochs
-        fixed[0] /= self.max_epochs
-        inputs[:, 1], fixed[1] = (inputs[:, 1] - low) / span, (self.score(source) - low) / span
+        inputs[:, 1] = (inputs[:, 1] - low) / span
+        fixed = [epochs / self.max_epochs, (self.score(source) - low) / span]
         kernel = ConstantKernel() * RBF(np.ones(inputs.shape[1])) + WhiteKernel()
         seed = rng.getrandbits(32)
         gp = GaussianProcessRegressor(kernel, normalize_y=True, random_state=seed)
