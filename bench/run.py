@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -241,6 +242,16 @@ def results_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def hand_sections(previous: str, written: str) -> str:
+    """The ``## `` sections of the RESULTS.md an ``--only`` run replaces that the run does not
+    write (studies spliced in by hand, which results.json does not hold), to append to it."""
+    titles = {line for line in written.splitlines() if line.startswith("## ")}
+    sections = re.split(r"(?m)^(?=## )", previous)[1:]
+    return "".join(
+        f"\n{section.rstrip()}\n" for section in sections if section.splitlines()[0] not in titles
+    )
+
+
 def _load(values: Any) -> str:
     return ", ".join(f"{v:.2f}" for v in values)
 
@@ -317,7 +328,10 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(report, separators=(",", ":")))
-    (args.out / "RESULTS.md").write_text(results_markdown(report))
+    markdown = results_markdown(report)
+    if args.only and not args.quick and (args.out / "RESULTS.md").exists():
+        markdown += hand_sections((args.out / "RESULTS.md").read_text(), markdown)
+    (args.out / "RESULTS.md").write_text(markdown)
     failed = [n for n, r in report["benchmarks"].items() if "error" in r]
     print(
         f"wrote {args.out / 'RESULTS.md'} and results.json in"

@@ -25,6 +25,7 @@ from typing import Any
 import optuna
 
 from bench.common import (
+    CNN,
     Figure,
     cnn_sweep,
     fresh_cwd,
@@ -96,7 +97,15 @@ def simulated(pruner: str, seed: int, budget: int) -> dict:
     return run_budgeted(lambda: sweep(overrides, simulated_curve, "curve"), budget, True)
 
 
-def real_cnn(pruner: str, seed: int, budget: int, epochs: int, extra: Sequence[str] = ()) -> dict:
+def real_cnn(
+    pruner: str,
+    seed: int,
+    budget: int,
+    epochs: int,
+    extra: Sequence[str] = (),
+    base: Sequence[str] = CNN,
+) -> dict:
+    """A budgeted TPE sweep of the digits CNN (or of another ``base`` task, see ``cnn_sweep``)."""
     overrides = [
         f"hydra/sweeper/pruner={pruner}",
         f"hydra.sweeper.sampler.seed={seed}",
@@ -106,7 +115,7 @@ def real_cnn(pruner: str, seed: int, budget: int, epochs: int, extra: Sequence[s
         "hydra.sweeper.max_failure_rate=0",
         *extra,
     ]
-    return run_budgeted(lambda: cnn_sweep(overrides, timed_train), budget, False)
+    return run_budgeted(lambda: cnn_sweep(overrides, timed_train, base=base), budget, False)
 
 
 def early_ranking(nop_runs: Sequence[dict], epochs: int) -> dict[int, float]:

@@ -1,10 +1,10 @@
-"""Issue 24 (peers): Ray Tune's ASHA and PBT on the digits CNN, beside hydratune's schedules.
+"""Issue 24 (peers): Ray Tune's ASHA and PBT on the study's tasks, beside hydratune's schedules.
 
 ``bench.studies.schedules`` runs these contenders in its run, per seed, after hydratune's.
-They train what hydratune's sweeps train: hydratune's training task (``train``: the
-CNNClassifier LightningModule on digits, composed from the app's ``conf/`` with
-``bench.common.CNN``), the same search space (``CNN_SPACE``: lr log-uniform in [1e-4, 3e-2],
-activation relu or tanh), ``seed`` and sampler seed, epochs per configuration, metric
+They train what hydratune's sweeps train: hydratune's training task (``train``: the task's
+LightningModule, composed from the app's ``conf/`` with its overrides in ``bench.common.TASKS``:
+the digits CNN or the synthetic MLP), the same search space (``CNN_SPACE``: lr log-uniform in
+[1e-4, 3e-2], activation relu or tanh), ``seed`` and sampler seed, epochs per configuration, metric
 (val/loss, minimised) and total epoch budget. A Ray trial runs ``train`` with a callback that
 reports every validation epoch through ``tune.report`` and, for PBT every
 ``perturbation_interval`` epochs, a full Lightning checkpoint in a ``ray.tune.Checkpoint``; a
@@ -38,12 +38,11 @@ from typing import Any
 
 import lightning as L
 
-from bench.common import APP_CONF, CNN, REPO, progress, quiet
+from bench.common import APP_CONF, REPO, TASKS, progress, quiet
 
 METRIC = "val_loss"  # val/loss, under a name Ray does not split into nested keys
 SOURCE = "source"  # checkpoint files: the id of the trial that wrote it
 _KEPT = (METRIC, "epoch", "run", SOURCE)  # what the driver keeps of each reported epoch
-_BASE = [o for o in CNN if not o.startswith(("sweep=", "hydra."))]
 
 
 # --- in the Ray trial's process -------------------------------------------------------------
@@ -88,7 +87,7 @@ def trainable(config: dict[str, Any]) -> None:
 
     torch.set_num_threads(1)
     overrides = [
-        *_BASE,
+        *(o for o in TASKS[config["task"]] if not o.startswith(("sweep=", "hydra."))),
         f"model.optimizer.lr={config['lr']}",
         f"model.activation={config['activation']}",
         f"seed={config['seed']}",
@@ -164,11 +163,13 @@ def stop_ray() -> None:
     ray.shutdown()
 
 
-def contender(name: str, seed: int, budget: int, epochs: int, schedule: dict[str, Any]) -> dict:
-    """One Ray Tune experiment (``ray_asha`` or ``ray_pbt``) stopped by its epoch budget,
-    returned as ``run_budgeted`` returns a sweep: curve, full runs, runs, pruned, seconds.
-    ``schedule``: hydratune's settings (eta, min_resource; population, perturbation_interval,
-    quantile_fraction, resample_probability)."""
+def contender(
+    name: str, seed: int, budget: int, epochs: int, schedule: dict[str, Any], task: str
+) -> dict:
+    """One Ray Tune experiment (``ray_asha`` or ``ray_pbt``) on ``task`` (a key of ``TASKS``)
+    stopped by its epoch budget, returned as ``run_budgeted`` returns a sweep: curve, full
+    runs, runs, pruned, seconds. ``schedule``: hydratune's settings (eta, min_resource;
+    population, perturbation_interval, quantile_fraction, resample_probability)."""
     import optuna
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, PopulationBasedTraining
@@ -179,6 +180,7 @@ def contender(name: str, seed: int, budget: int, epochs: int, schedule: dict[str
     space = {
         "lr": tune.loguniform(1e-4, 3e-2),
         "activation": tune.choice(["relu", "tanh"]),
+        "task": task,
         "seed": seed,
         "epochs": epochs,
         # PBT's exploits and pauses are at multiples of perturbation_interval: checkpoints there
@@ -221,7 +223,7 @@ def contender(name: str, seed: int, budget: int, epochs: int, schedule: dict[str
                 reuse_actors=True,
             ),
             run_config=tune.RunConfig(
-                name=f"{name}-{seed}",
+                name=f"{name}-{seed}-{task.replace(' ', '_')}",
                 storage_path=folder,
                 stop=ledger,
                 verbose=0,

@@ -1,15 +1,18 @@
 """Issue 24: checkpointed schedules against TPE with and without pruning, at an equal epoch budget.
 
-Contenders on the digits CNN (val/loss minimised, TPE seeded per run, one trial at a time):
+Contenders on two tasks (``bench.common.TASKS``: the digits CNN and a harder one, an MLP on
+4 classes of generated data that stays below 90% accuracy; the same space, lr and activation;
+val/loss minimised, TPE seeded per run, one trial at a time):
 TPE without pruning, TPE + median, TPE + successive halving (Optuna's pruners, as today),
-hydratune ASHA with promotion (eta 3: rungs at 1, 3 and 9 epochs) and hydratune PBT
-(population 8, 3 epochs per run, explore lr and activation), then their peers Ray Tune ASHA
-and PBT with the same settings on the same task (``bench.studies.raytune_peers``). Each sweep
+hydratune ASHA with promotion (eta 3: rungs at 1, 3 and 9 epochs), hydratune PBT
+(population 8, 3 epochs per run, explore lr and activation) and PB2 (as PBT, lr chosen by
+GP-UCB), then their peers Ray Tune ASHA and PBT with the same settings on the same task
+(``bench.studies.raytune_peers``). Each sweep
 stops when its epoch budget is spent (``bench.tasks.EPOCHS``), or at PBT's natural end. Scored
 as the pruning study scores (``bench.studies.pruning.summarise``): epochs until a reported loss
 first reaches the target (the worst seed's best TPE loss) and the best loss within the budget.
 
-Sized for <= 15 min of CPU on 2 cores (``--quick``: one seed, a small budget, to check it runs).
+Sized for about 12 min a task on 2 cores (``--quick``: one seed, a small budget, to check it runs).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 
 import lightning as L
 
-from bench.common import APP_CONF, CNN, Figure, module_main, pin_threads, progress, target
+from bench.common import APP_CONF, CNN, TASKS, Figure, module_main, pin_threads, progress, target
 from bench.studies import raytune_peers
 from bench.studies.pruning import epochs_to, real_cnn, saving_text, section, summarise
 from hydratune.schema.schedulers import AshaConf, PbtConf
@@ -40,6 +43,11 @@ CONTENDERS: dict[str, list[str]] = {
         f"hydra.sweeper.scheduler.population={POPULATION}",
         "hydra.sweeper.scheduler.explore=[model.optimizer.lr,model.activation]",
     ],
+    "pb2": [  # PBT whose explore step picks lr by GP-UCB (activation moves as in PBT)
+        "hydra/sweeper/scheduler=pb2",
+        f"hydra.sweeper.scheduler.population={POPULATION}",
+        "hydra.sweeper.scheduler.explore=[model.optimizer.lr,model.activation]",
+    ],
 }
 PEERS = {"ray_asha": "asha", "ray_pbt": "pbt"}  # Ray Tune's contender -> hydratune's schedule
 
@@ -48,7 +56,7 @@ def pbt_interval(epochs: int) -> int:
     return max(1, epochs // 3)  # three runs of a third of the epochs per member
 
 
-def contender(name: str, seed: int, budget: int, epochs: int) -> dict[str, Any]:
+def contender(name: str, seed: int, budget: int, epochs: int, task: str) -> dict[str, Any]:
     if name in PEERS:  # Ray Tune with hydratune's settings of the same schedule
         asha, pbt = AshaConf(), PbtConf()
         settings = {
@@ -59,17 +67,17 @@ def contender(name: str, seed: int, budget: int, epochs: int) -> dict[str, Any]:
             "quantile_fraction": pbt.quantile_fraction,
             "resample_probability": pbt.resample_probability,
         }
-        return raytune_peers.contender(name, seed, budget, epochs, settings)
+        return raytune_peers.contender(name, seed, budget, epochs, settings, task)
     extra = [*CONTENDERS[name]]
-    if name == "pbt":
+    if name in ("pbt", "pb2"):
         extra += [
             f"hydra.sweeper.scheduler.seed={seed}",
             f"hydra.sweeper.scheduler.perturbation_interval={pbt_interval(epochs)}",
         ]
-    pruner = "nop" if name in ("asha", "pbt", "nop") else None
+    pruner = "nop" if name in ("asha", "pbt", "pb2", "nop") else None
     if pruner is None:  # a pruner contender names its pruner in `extra`
         extra, pruner = extra[1:], extra[0].split("=")[1]
-    return real_cnn(pruner, seed, budget, epochs, extra)
+    return real_cnn(pruner, seed, budget, epochs, extra, TASKS[task])
 
 
 class Stopwatch(L.Callback):
@@ -143,17 +151,15 @@ def run(quick: bool) -> dict[str, Any]:
     budget = 12 if quick else 72  # 8 full runs of 9 epochs
     real_cnn("nop", 0, 2, 2)  # warm-up: Lightning's first fit in a process is slower
     ray_seconds = raytune_peers.start_ray()
-    runs: dict[str, list[dict]] = {name: [] for name in [*CONTENDERS, *PEERS]}
-    for seed in seeds:  # contenders interleaved within each seed
-        for name in runs:
-            progress(f"schedules: seed {seed}, {name}")
-            runs[name].append(contender(name, seed, budget, epochs))
+    runs: dict[str, dict[str, list[dict]]] = {}
+    for task in TASKS:
+        runs[task] = {name: [] for name in [*CONTENDERS, *PEERS]}
+        for seed in seeds:  # contenders interleaved within each seed
+            for name in runs[task]:
+                progress(f"schedules: {task}, seed {seed}, {name}")
+                runs[task][name].append(contender(name, seed, budget, epochs, task))
     raytune_peers.stop_ray()  # its idle processes would weigh on the timing below
     cost = checkpoint_cost(1 if quick else 10)
-    goal = max(min(r["curve"]) for r in runs["nop"])
-    summary = summarise(runs, goal, budget)
-    nop = summary["nop"]
-    asha, pbt = summary["asha"], summary["pbt"]
     md = [
         f"Threads: {threads}. `python -m bench.studies.schedules`; nop = TPE without pruning."
         " Epochs are counted as they ran over all trials (a continuation counts only the"
@@ -163,36 +169,23 @@ def run(quick: bool) -> dict[str, Any]:
         " seeds and budget, one trial at a time (`bench.studies.raytune_peers`); their runs"
         " count a Ray trial's start and each continuation from a checkpoint, pruned the runs"
         f" stopped (ASHA) or paused (PBT) early. Ray started in {ray_seconds:.1f} s.",
-        "",
-        *section(
-            "Digits CNN",
-            summary,
-            len(seeds),
-            f"{len(seeds)} seed(s), {budget}-epoch budget, {epochs} epochs per configuration,"
-            f" target val/loss {goal:.4f} = the worst seed's best TPE loss",
-        ),
-        "",
-        cost_text(cost),
     ]
-    targets = [
-        target(
-            "ASHA with promotion (digits CNN)",
-            ">= 2x fewer epochs than TPE to TPE's target, best-in-budget no worse",
-            f"{saving_text(asha)}, best loss {asha['best'].median:.4f} vs TPE"
-            f" {nop['best'].median:.4f}",
-            asha["saving"] >= 2 and asha["best"].median <= nop["best"].median,
-            f"ASHA reached the target after {asha['epochs_to_target'].text(0)} epochs against"
-            f" TPE's {nop['epochs_to_target'].text(0)} ({asha['trials'].text(0)} runs,"
-            f" {asha['pruned'].text(0)} of them paused)",
-        ),
-        target(
-            "PBT (digits CNN)",
-            "best loss at equal epochs no worse than TPE's",
-            f"best loss {pbt['best'].median:.4f} vs TPE {nop['best'].median:.4f}",
-            pbt["best"].median <= nop["best"].median,
-            f"PBT's best loss {pbt['best'].text(4)} against TPE's {nop['best'].text(4)}",
-        ),
-    ]
+    targets, goals = [], {}
+    for task, task_runs in runs.items():
+        goals[task] = goal = max(min(r["curve"]) for r in task_runs["nop"])
+        summary = summarise(task_runs, goal, budget)
+        md += [
+            "",
+            *section(
+                task[0].upper() + task[1:],
+                summary,
+                len(seeds),
+                f"{len(seeds)} seed(s), {budget}-epoch budget, {epochs} epochs per configuration,"
+                f" target val/loss {goal:.4f} = the worst seed's best TPE loss",
+            ),
+        ]
+        targets += task_targets(task, summary, task_runs, goal, budget)
+    md += ["", cost_text(cost)]
     targets.append(
         target(
             "checkpoint save + load (digits CNN)",
@@ -202,13 +195,47 @@ def run(quick: bool) -> dict[str, Any]:
             cost_text(cost),
         )
     )
-    targets += peer_targets(summary, runs, goal, budget)
-    raw = {"runs": runs, "goal": goal, "checkpoint_cost": cost, "ray_init_seconds": ray_seconds}
+    raw = {"runs": runs, "goals": goals, "checkpoint_cost": cost, "ray_init_seconds": ray_seconds}
     return {"markdown": "\n".join(md), "targets": targets, "raw": raw}
 
 
+def task_targets(
+    task: str,
+    summary: dict[str, dict[str, Any]],
+    runs: dict[str, list[dict]],
+    goal: float,
+    budget: int,
+) -> list[dict[str, Any]]:
+    """The issue's targets on one task: ASHA and PBT against TPE, then against Ray Tune's."""
+    nop, asha, pbt = summary["nop"], summary["asha"], summary["pbt"]
+    return [
+        target(
+            f"ASHA with promotion ({task})",
+            ">= 2x fewer epochs than TPE to TPE's target, best-in-budget no worse",
+            f"{saving_text(asha)}, best loss {asha['best'].median:.4f} vs TPE"
+            f" {nop['best'].median:.4f}",
+            asha["saving"] >= 2 and asha["best"].median <= nop["best"].median,
+            f"ASHA reached the target after {asha['epochs_to_target'].text(0)} epochs against"
+            f" TPE's {nop['epochs_to_target'].text(0)} ({asha['trials'].text(0)} runs,"
+            f" {asha['pruned'].text(0)} of them paused)",
+        ),
+        target(
+            f"PBT ({task})",
+            "best loss at equal epochs no worse than TPE's",
+            f"best loss {pbt['best'].median:.4f} vs TPE {nop['best'].median:.4f}",
+            pbt["best"].median <= nop["best"].median,
+            f"PBT's best loss {pbt['best'].text(4)} against TPE's {nop['best'].text(4)}",
+        ),
+        *peer_targets(task, summary, runs, goal, budget),
+    ]
+
+
 def peer_targets(
-    summary: dict[str, dict[str, Any]], runs: dict[str, list[dict]], goal: float, budget: int
+    task: str,
+    summary: dict[str, dict[str, Any]],
+    runs: dict[str, list[dict]],
+    goal: float,
+    budget: int,
 ) -> list[dict[str, Any]]:
     """Each hydratune schedule against Ray Tune's: epochs to TPE's target (Ray Tune's over
     ours, per seed; a seed that never reaches it counts the whole budget), and PBT's best loss
@@ -229,7 +256,7 @@ def peer_targets(
         )
         out.append(
             target(
-                f"{ours.upper()} vs Ray Tune's (digits CNN)",
+                f"{ours.upper()} vs Ray Tune's ({task})",
                 "at least as compute-efficient: Ray Tune's epochs to TPE's target over ours >= 1",
                 f"{ratio.text(2, 'x')} ({detail})",
                 ratio.median >= 1,
@@ -241,7 +268,7 @@ def peer_targets(
     ray_used = Figure.of([len(r["curve"]) for r in runs["ray_pbt"]]).text(0)
     out.append(
         target(
-            "PBT vs Ray Tune PBT (digits CNN)",
+            f"PBT vs Ray Tune PBT ({task})",
             "best loss at equal epochs no worse than Ray Tune PBT's",
             f"best loss {pbt['best'].median:.4f} vs Ray Tune {ray['best'].median:.4f}",
             pbt["best"].median <= ray["best"].median,

@@ -1,6 +1,7 @@
 """The schedules study in quick mode (``bench/run.py --studies --quick``): hydratune's schedules
-and Ray Tune's ASHA and PBT on the digits CNN in one run, each spending the same epoch budget,
-Ray Tune's PBT continuing from the Lightning checkpoints it reported."""
+and Ray Tune's ASHA and PBT on each task (the digits CNN, the synthetic MLP) in one run, each
+spending the same epoch budget, Ray Tune's PBT continuing from the Lightning checkpoints it
+reported."""
 
 from __future__ import annotations
 
@@ -17,8 +18,18 @@ QUICK_BUDGET, QUICK_EPOCHS, POPULATION = 12, 3, 8  # bench.studies.schedules in 
 def test_ray_tune_peers_run_beside_hydratune_schedules_within_the_same_budget(tmp_path):
     report = run_bench(tmp_path, "--studies", "--only", "studies.schedules", timeout=840)
     result = report["benchmarks"]["studies.schedules"]
-    runs = result["raw"]["runs"]
-    assert {"nop", "asha", "pbt", "ray_asha", "ray_pbt"} <= set(runs)
+    assert set(result["raw"]["runs"]) == {"digits CNN", "synthetic MLP"}
+    for task, runs in result["raw"]["runs"].items():
+        check_task(runs)
+        names = [t["name"] for t in result["targets"]]
+        assert f"ASHA vs Ray Tune's ({task})" in names
+        assert f"PBT vs Ray Tune PBT ({task})" in names
+    assert "ray_pbt" in result["markdown"]
+    assert "**Synthetic MLP**" in result["markdown"]
+
+
+def check_task(runs: dict) -> None:
+    assert {"nop", "asha", "pbt", "pb2", "ray_asha", "ray_pbt"} <= set(runs)
     for name in ("ray_asha", "ray_pbt"):
         (run,) = runs[name]  # one seed in --quick
         assert run["error"] is None, run["error"]
@@ -34,7 +45,3 @@ def test_ray_tune_peers_run_beside_hydratune_schedules_within_the_same_budget(tm
     # each continuation resumed from a checkpoint: it trains on from where one was taken
     assert all(epochs[0] > 1 for epochs in continued)
     assert max(e for epochs in pbt["run_epochs"] for e in epochs) <= QUICK_EPOCHS
-    names = [t["name"] for t in result["targets"]]
-    assert "ASHA vs Ray Tune's (digits CNN)" in names
-    assert "PBT vs Ray Tune PBT (digits CNN)" in names
-    assert "ray_pbt" in result["markdown"]

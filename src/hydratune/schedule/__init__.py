@@ -5,9 +5,10 @@ Lightning checkpoints (the study shows what trained); ``checkpoints``: the recor
 (size, sha256: a torn file is never loaded); ``lineage``: which run paused, which it continued
 from, the chain it is part of, ASHA's rungs and PBT's lineage (read by ``steer show``, the
 report, ``serve`` and MLflow tracking too); ``asha``: promotion by rung; ``pbt``: exploit and
-explore in a population; ``settings``: ``hydra.sweeper.scheduler`` checked before any trial.
-The sweep loop calls a schedule through four hooks (ask, overrides, settle, told); the training
-task knows nothing of it (it saves and loads where the overrides say).
+explore in a population; ``pb2``: PBT with its explore step by GP-UCB; ``settings``:
+``hydra.sweeper.scheduler`` checked before any trial. The sweep loop calls a schedule through
+four hooks (ask, overrides, settle, told); the training task knows nothing of it (it saves and
+loads where the overrides say).
 """
 
 from __future__ import annotations

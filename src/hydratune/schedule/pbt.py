@@ -80,7 +80,7 @@ class PbtSchedule(CheckpointSchedule):
             if top:
                 rng = random.Random(None if self.seed is None else self.seed + len(trials))
                 source = rng.choice(top)
-                params = self.explore(source.params, rng)
+                params = self.explore_from(source, trials, rng)
         epochs = min(epochs_of(source) + self.interval, self.max_epochs)
         generation = int(segment["generation"]) + 1
         return Continuation(source, params, self._segment(segment["member"], generation, epochs))
@@ -103,6 +103,12 @@ class PbtSchedule(CheckpointSchedule):
             resumed_number(t) == source.number and not t.state.is_finished() for t in trials
         )
         return newer and not in_use
+
+    def explore_from(
+        self, source: FrozenTrial, trials: Sequence[FrozenTrial], rng: random.Random
+    ) -> dict[str, Any]:
+        """The values a member exploiting ``source`` trains with (``pb2`` chooses its own)."""
+        return self.explore(source.params, rng)
 
     def explore(self, params: dict[str, Any], rng: random.Random) -> dict[str, Any]:
         """``params`` perturbed inside the space: numbers times 0.8 or 1.2 (on their step, inside

@@ -24,6 +24,10 @@ class ScheduleSettings:
     max_epochs: int
 
     def build(self, study: optuna.Study, space: Any) -> CheckpointSchedule:
+        if self.conf.name == "pb2":  # scikit-learn's GP: imported only when a sweep uses it
+            from hydratune.schedule.pb2 import Pb2Schedule
+
+            return Pb2Schedule(self.conf, study, self.resource_key, self.max_epochs, space)
         if self.conf.name == "pbt":
             from hydratune.schedule.pbt import PbtSchedule
 
@@ -90,7 +94,7 @@ def check_scheduler(
                 f"must be 1 to {most} (one per rung at min_resource * eta^b epochs up to "
                 f"{resource_key}={max_epochs}) or null, got {brackets}",
             )
-    elif name == "pbt":
+    elif name in ("pbt", "pb2"):
         interval = conf.perturbation_interval
         if not 1 <= interval < max_epochs:
             fail(
@@ -107,7 +111,7 @@ def check_scheduler(
         if unknown:
             fail("explore", f"{unknown} are not searched; name keys of the search space")
     else:
-        fail("name", f"unknown scheduler {name!r}; use none, asha, hyperband or pbt")
+        fail("name", f"unknown scheduler {name!r}; use none, asha, hyperband, pbt or pb2")
     return ScheduleSettings(conf, resource_key, max_epochs)
 
 

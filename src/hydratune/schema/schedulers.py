@@ -1,8 +1,8 @@
 """``hydra/sweeper/scheduler``: how trials pause, continue and copy each other (checkpoints).
 
 ``none`` (the default) runs each trial to its end, as before; pruners keep working. ``asha``,
-``hyperband`` and ``pbt`` run a configuration in several trials that continue each other from
-Lightning checkpoints (``hydratune/schedule``, docs/schedules.md).
+``hyperband``, ``pbt`` and ``pb2`` run a configuration in several trials that continue each
+other from Lightning checkpoints (``hydratune/schedule``, docs/schedules.md).
 """
 
 from __future__ import annotations
@@ -90,9 +90,20 @@ class PbtConf(CheckpointConf):
     seed: int | None = None
 
 
+@dataclass
+class Pb2Conf(PbtConf):
+    """``hydra/sweeper/scheduler=pb2``: PBT whose explore step chooses the explored numbers
+    with a GP bandit (Parker-Holder et al., 2020; Ray Tune's PB2): the values with the highest
+    upper confidence bound on the score gained per epoch, learned from the runs so far.
+    Explored choices, and the numbers until two runs have finished, move as in ``pbt``."""
+
+    name: str = "pb2"
+
+
 SCHEDULER_OPTIONS: dict[str, Any] = {
     "none": NoSchedulerConf,
     "asha": AshaConf,
     "hyperband": HyperbandConf,
     "pbt": PbtConf,
+    "pb2": Pb2Conf,
 }
