@@ -81,7 +81,8 @@ class SweeperConf:
     heartbeat_grace: float = 60.0
     # Trials to run first: parameter mappings, or override lists such as [experiment=baseline].
     enqueue: Any = None
-    # Copy another study's trials that fit this space first: {storage: ..., study_name: ...}.
+    # Another study's trials that fit this space, copied first ({storage: ..., study_name: ...}),
+    # or learned from related studies: {studies: related, transfer: prior} (docs/steering.md).
     warm_start: Any = None
     # At the end: <sweep dir>/report/ (HTML, Markdown, PNG figures when report_png).
     report: bool = True
