@@ -65,8 +65,8 @@ def test_a_sweep_that_names_no_sampler_logs_and_records_the_choice(sweep, tmp_pa
         sweep(["hydra.sweeper.n_trials=2", *ONLY_X])
     recorded = json.loads(load("quadratic", tmp_path).user_attrs[AUTO_SAMPLER])
     assert recorded["sampler"] == "gp" and "1 numeric parameters" in recorded["reason"]
-    assert recorded["options"] == {"n_startup_trials": 3}
-    assert "sampler auto: gp (1 numeric parameters, 2 trials, 3 random to start), seed 0" in (
+    assert recorded["options"] == {"n_startup_trials": 5}
+    assert "sampler auto: gp (1 numeric parameters, 2 trials, 5 random to start), seed 0" in (
         caplog.text
     )
 
@@ -117,7 +117,7 @@ def test_gp_starts_with_fewer_random_trials_in_few_dimensions():
         space = {f"x{i}": FloatDistribution(0, 1) for i in range(dimension)}
         return chosen(space).options.get("n_startup_trials", GP_STARTUP)
 
-    assert [startup(d) for d in (1, 2, 4, 5, 10)] == [3, 5, 9, GP_STARTUP, GP_STARTUP]
+    assert [startup(d) for d in (1, 2, 3, 5)] == [5, 5, GP_STARTUP, GP_STARTUP]
     assert chosen({"x": FloatDistribution(0, 1)}, n_trials=GP_TRIALS + 1).options == {
-        "n_startup_trials": 3
+        "n_startup_trials": 5
     }
