@@ -60,7 +60,8 @@ def run_grid(
     contenders left out of a unit to fit the CPU budget (said in the results). With ``cache``,
     each run is appended to ``$TMPDIR/hydratune-bench-search/<cache>.jsonl`` as it ends and
     read back by the next call: a run interrupted or failing in its tables loses no run."""
-    path = Path(tempfile.gettempdir()) / "hydratune-bench-search" / f"{cache}-{_code()}.jsonl"
+    code = _code(sorted({unit.suite for unit in units}))
+    path = Path(tempfile.gettempdir()) / "hydratune-bench-search" / f"{cache}-{code}.jsonl"
     done_before: dict[tuple, dict] = {}
     if cache and path.exists():
         for line in path.read_text().splitlines():
@@ -105,14 +106,15 @@ def run_grid(
     return {"runs": runs, "optima": optima, "reused": reused}
 
 
-def _code() -> str:
-    """A digest of the code that decides a run (the contenders, auto's rules): a cache written
-    by other code is never read back."""
+def _code(suites: Sequence[str]) -> str:
+    """A digest of the code that decides a run (the contenders, auto's rules, the suites'
+    problems): a cache written by other code is never read back."""
     import hashlib
 
     from hydratune.sweep import auto
 
     files = [Path(__file__).with_name("contenders.py"), Path(auto.__file__)]
+    files += [Path(__file__).with_name(f"{suite}.py") for suite in suites]
     return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:12]
 
 

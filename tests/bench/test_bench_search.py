@@ -45,3 +45,18 @@ def test_bench_search_quick_runs_every_suite(tmp_path):
     ]
     text = (tmp_path / "RESULTS.md").read_text()
     assert "same values trial for trial" in text and "mean rank (95% CI)" in text
+
+
+def test_the_held_out_table_reads_each_run_up_to_its_budget():
+    from bench.search.heldout import _table
+
+    traces = {"gp": [3, 1, 0.5], "gp-startup-5": [3, 1, 0.5], "tpe": [3, 2, 1], "ngopt": [0, 9, 9]}
+    runs = {f"{(1, 2, 1)}@3/{c}": values for c, values in traces.items()}
+    table, figures = _table(runs, [(1, 2, 1)], list(traces), 3, 2)  # the first 2 trials
+    assert {c: f["mean_rank"] for c, f in figures.items()} == {
+        "ngopt": 1.0,
+        "gp": 2.5,
+        "gp-startup-5": 2.5,
+        "tpe": 4.0,
+    }
+    assert figures["gp"]["wins"] == [1, 0] and "| tpe | 4.00 (4.00-4.00) | - |" in table

@@ -13,7 +13,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from helpers import load
 from hydratune.attrs import AUTO_SAMPLER
 from hydratune.errors import StudyConfigError
-from hydratune.sweep.auto import GP_MAX_DIM, GP_TRIALS, SwitchSampler, choose
+from hydratune.sweep.auto import GP_MAX_DIM, GP_STARTUP, GP_TRIALS, SwitchSampler, choose
 
 NUMERIC = {"x": FloatDistribution(-5, 5), "n": IntDistribution(1, 8)}
 ONLY_X = ["~hydra.sweeper.params.y", "~hydra.sweeper.params.kind"]  # quadratic.yaml's x alone
@@ -65,7 +65,10 @@ def test_a_sweep_that_names_no_sampler_logs_and_records_the_choice(sweep, tmp_pa
         sweep(["hydra.sweeper.n_trials=2", *ONLY_X])
     recorded = json.loads(load("quadratic", tmp_path).user_attrs[AUTO_SAMPLER])
     assert recorded["sampler"] == "gp" and "1 numeric parameters" in recorded["reason"]
-    assert "sampler auto: gp (1 numeric parameters, 2 trials), seed 0" in caplog.text
+    assert recorded["options"] == {"n_startup_trials": 5}
+    assert "sampler auto: gp (1 numeric parameters, 2 trials, 5 random to start), seed 0" in (
+        caplog.text
+    )
 
 
 def test_a_resume_keeps_the_recorded_choice(sweep, tmp_path, capsys):
@@ -79,7 +82,7 @@ def test_a_resume_keeps_the_recorded_choice(sweep, tmp_path, capsys):
 
 
 def test_auto_with_a_seed_draws_the_same_sweep_twice(sweep, tmp_path):
-    for name in ("a", "b"):  # past GP's 10 random startup trials
+    for name in ("a", "b"):  # past GP's 5 random startup trials (2 parameters)
         sweep(["hydra.sweeper.n_trials=12", ONLY_X[1], f"hydra.sweeper.study_name={name}"])
     first, second = ([t.params for t in load(n, tmp_path).trials] for n in "ab")
     assert first == second
@@ -103,8 +106,18 @@ def test_the_report_says_what_auto_chose(sweep, tmp_path):
     assert "auto: tpe (categorical parameters (kind))" in text
 
 
-def test_mostly_small_integer_spaces_get_tpe():
-    small = {f"n{i}": IntDistribution(1, 8) for i in range(3)}
-    assert chosen({**small, "x": FloatDistribution(0, 1)}).sampler == "tpe"
-    assert chosen(NUMERIC).sampler == "gp"  # one small integer of two: not more than half
+def test_small_integer_spaces_get_gp_as_other_numeric_spaces():
+    small = {f"n{i}": IntDistribution(1, 8) for i in range(4)}
+    assert chosen({**small, "x": FloatDistribution(0, 1)}).sampler == "gp"
     assert chosen({"k": IntDistribution(1, 25), "p": IntDistribution(1, 4)}).sampler == "gp"
+
+
+def test_gp_starts_with_fewer_random_trials_in_few_dimensions():
+    def startup(dimension):
+        space = {f"x{i}": FloatDistribution(0, 1) for i in range(dimension)}
+        return chosen(space).options.get("n_startup_trials", GP_STARTUP)
+
+    assert [startup(d) for d in (1, 2, 3, 5)] == [5, 5, GP_STARTUP, GP_STARTUP]
+    assert chosen({"x": FloatDistribution(0, 1)}, n_trials=GP_TRIALS + 1).options == {
+        "n_startup_trials": 5
+    }

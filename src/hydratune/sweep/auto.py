@@ -17,7 +17,7 @@ from typing import Any
 
 import optuna
 from omegaconf import OmegaConf
-from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 
@@ -35,13 +35,16 @@ AUTO_TARGET = "auto"  # ``hydra.sweeper.sampler._target_`` of ``sampler: auto``
 # A GP suggestion costs 0.7-1.2 s on 2 shared cores at 50-200 trials, 3.2 s at 200 under load
 # (bench/search), against a 1 s ceiling: from trial 100 TPE continues, at milliseconds.
 GP_TRIALS = 100
-# More than half the parameters integers with at most this many values: TPE (bbob-mixint, 4 of 5
-# variables with 2-16 values: TPE ranked first, GP second; kNN's 2 integers, one with 25
-# values, stay with GP, which won there).
-FEW_VALUES = 16
 # GP wins with few trials per dimension; past this many numeric parameters it is unmeasured
 # here and its fit slows: TPE.
 GP_MAX_DIM = 20
+# GP's random start: Optuna's 10 trials are half of a 20-trial sweep in 2 parameters. On BBOB
+# (24 functions x 2 instances, d=2) 5 beat 10 on 27 of 48 units at 20 trials (7 ties) and 26 at
+# 50 (4 ties); at d=3 (7: 13/1/10; 5: 12/2/10, 24 units) and d=5 (5: 23/3/22) it is a wash:
+# fewer only up to ``FEW_DIMENSIONS`` parameters (bench/search/heldout.py).
+GP_STARTUP = 10
+GP_STARTUP_FEW = 5
+FEW_DIMENSIONS = 2
 
 
 @dataclass(frozen=True)
@@ -82,24 +85,26 @@ def choose(
         return Choice(tpe, "conditional parameters", group)
     if categorical:
         return Choice(tpe, f"categorical parameters ({', '.join(categorical[:3])})")
-    few = [n for n, d in distributions.items() if _few_integers(d)]
-    if len(few) * 2 > len(distributions):
-        return Choice(tpe, f"mostly integers with few values ({', '.join(few[:3])})")
     if len(distributions) > GP_MAX_DIM:
         return Choice(tpe, f"{len(distributions)} parameters > {GP_MAX_DIM}")
+    # Integers as floats: on bbob-mixint (4 of 5 parameters integers with 2-16 values, 24
+    # functions x 2 instances) GP beat TPE on 32 of 48 units (bench/search/RESULTS.md).
     reason = f"{len(distributions)} numeric parameters, {n_trials} trials"
+    startup = gp_startup(len(distributions))
+    options = {} if startup == GP_STARTUP else {"n_startup_trials": startup}
+    if options:
+        reason += f", {startup} random to start"
     if n_workers > 1:
         reason += f", {n_workers} workers (GP sees the running trials)"
     if n_trials <= GP_TRIALS:
-        return Choice("gp", reason)
-    return Choice("gp", reason, switch_at=GP_TRIALS, then=tpe)
+        return Choice("gp", reason, options)
+    return Choice("gp", reason, options, switch_at=GP_TRIALS, then=tpe)
 
 
-def _few_integers(distribution: BaseDistribution) -> bool:
-    """An integer parameter with at most ``FEW_VALUES`` values (layers, a small width grid)."""
-    if not isinstance(distribution, IntDistribution) or distribution.log:
-        return False
-    return (distribution.high - distribution.low) // distribution.step + 1 <= FEW_VALUES
+def gp_startup(dimension: int) -> int:
+    """GP's random trials before its first fit: Optuna's 10 spend half of a 10*d budget on
+    random draws in 2 dimensions."""
+    return GP_STARTUP_FEW if dimension <= FEW_DIMENSIONS else GP_STARTUP
 
 
 class SwitchSampler(WrappedSampler):
