@@ -32,9 +32,9 @@ test: setup services
 
 # The inner loop, on both cores, in-process: no services, browsers, Ray, benchmarks, Lightning
 # sweeps, local worker pools (`slow`), and no test that starts hydratune or Python as a process of
-# its own (`cli`). 682 tests: `make test-fast` 88.4 s and 100.9 s wall on 2 cores at a load of 2
-# (2026-12-03 17:28 and 17:44; 718 tests in 179 s before the `cli` marker and one composition per
-# sweep); the target is 90 s. Find what dominates with: pytest --durations=30 -m "$(FAST)"
+# its own (`cli`). 693 tests: `make test-fast` 49.9 s and 47.0 s wall on 2 cores at a load of
+# 1.6, nothing else running (2026-12-03 20:12; 70 s beside one benchmark at a load of 3); the
+# target is 90 s. Find what dominates with: pytest --durations=30 -m "$(FAST)"
 FAST := not slow and not cli and not postgres and not chromium and not ray and not slurm and not mlflow and not bench
 test-fast: setup
 	$(BIN)/python -m pytest -n 2 -m "$(FAST)"
