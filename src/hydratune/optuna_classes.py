@@ -134,5 +134,36 @@ class WrappedSampler(BaseSampler):
     ) -> None:
         self.base_for(trial).after_trial(study, trial, state, values)
 
+
+class ViewSampler(WrappedSampler):
+    """A wrapper that lets ``base`` draw from a view of the study (``view``): the trials it
+    learns from are changed (failed ones shown as bad, other studies' shown first); the study
+    itself, and what it stores, are not."""
+
+    def view(self, study: optuna.Study, trial: FrozenTrial) -> Any:
+        """The study as ``base`` sees it while it draws ``trial``."""
+        raise NotImplementedError
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return self.base.infer_relative_search_space(self.view(study, trial), trial)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return self.base.sample_relative(self.view(study, trial), trial, search_space)
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return self.base.sample_independent(
+            self.view(study, trial), trial, param_name, param_distribution
+        )
+
     def reseed_rng(self) -> None:
         self.base.reseed_rng()

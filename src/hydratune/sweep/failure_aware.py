@@ -17,14 +17,13 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat, steering
 from hydratune.attrs import STEER_PREFIX
-from hydratune.optuna_classes import WrappedSampler
+from hydratune.optuna_classes import ViewSampler
 from hydratune.steering import counts_toward_n_trials
 
 # Samplers that learn from completed trials and keep returning to a failing region (random,
@@ -134,7 +133,7 @@ class FailurePresenter:
         ]
 
 
-class FailureAwareSampler(WrappedSampler):
+class FailureAwareSampler(ViewSampler):
     """``base``, shown failed trials as the worst complete ones, ``weight`` times each."""
 
     def __init__(self, base: BaseSampler, weight: int = 1) -> None:
@@ -144,7 +143,7 @@ class FailureAwareSampler(WrappedSampler):
         self._presented: tuple[list[FrozenTrial], list[FrozenTrial]] | None = None
         self._steering_count: int | None = None  # steering records when last read (RDB)
 
-    def _view(self, study: optuna.Study) -> Any:
+    def view(self, study: optuna.Study, trial: FrozenTrial) -> Any:
         def present(trials: list[FrozenTrial]) -> list[FrozenTrial]:
             # Samplers read the trials several times per trial through Optuna's per-ask cache
             # (the same list each time): present that list once, not once per read.
@@ -162,24 +161,3 @@ class FailureAwareSampler(WrappedSampler):
             return self._presented[1]
 
         return compat.trials_view(study, present)
-
-    def infer_relative_search_space(
-        self, study: optuna.Study, trial: FrozenTrial
-    ) -> dict[str, BaseDistribution]:
-        return self.base.infer_relative_search_space(self._view(study), trial)
-
-    def sample_relative(
-        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
-    ) -> dict[str, Any]:
-        return self.base.sample_relative(self._view(study), trial, search_space)
-
-    def sample_independent(
-        self,
-        study: optuna.Study,
-        trial: FrozenTrial,
-        param_name: str,
-        param_distribution: BaseDistribution,
-    ) -> Any:
-        return self.base.sample_independent(
-            self._view(study), trial, param_name, param_distribution
-        )

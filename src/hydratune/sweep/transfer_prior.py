@@ -24,14 +24,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat
 from hydratune.attrs import TRANSFER
-from hydratune.optuna_classes import WrappedSampler
+from hydratune.optuna_classes import ViewSampler
 from hydratune.space import SearchSpace
 
 # Trials drawn without the prior (numbers from the transfer's first): the guard's reference.
@@ -84,7 +83,7 @@ def _shown_value(q: float, direction: StudyDirection) -> float:
     return 1 - q if direction == StudyDirection.MAXIMIZE else q
 
 
-class PriorSampler(WrappedSampler):
+class PriorSampler(ViewSampler):
     """``base``, shown the sources' points ahead of the study's own trials, every value as a
     quantile in its own study, but for the guard's control trials and after a fallback."""
 
@@ -117,7 +116,7 @@ class PriorSampler(WrappedSampler):
         self._shown = (trial.number, shown)
         return shown
 
-    def _view(self, study: optuna.Study, trial: FrozenTrial) -> Any:
+    def view(self, study: optuna.Study, trial: FrozenTrial) -> Any:
         prior = self._prior(study, trial)
         if not prior:
             return study
@@ -139,27 +138,6 @@ class PriorSampler(WrappedSampler):
             return prior + own
 
         return compat.trials_view(study, present)
-
-    def infer_relative_search_space(
-        self, study: optuna.Study, trial: FrozenTrial
-    ) -> dict[str, BaseDistribution]:
-        return self.base.infer_relative_search_space(self._view(study, trial), trial)
-
-    def sample_relative(
-        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
-    ) -> dict[str, Any]:
-        return self.base.sample_relative(self._view(study, trial), trial, search_space)
-
-    def sample_independent(
-        self,
-        study: optuna.Study,
-        trial: FrozenTrial,
-        param_name: str,
-        param_distribution: BaseDistribution,
-    ) -> Any:
-        return self.base.sample_independent(
-            self._view(study, trial), trial, param_name, param_distribution
-        )
 
 
 def shows_prior(record: Any, number: int) -> bool:
