@@ -94,9 +94,12 @@ class PriorSampler(ViewSampler):
         self._frozen: list[FrozenTrial] | None = None
         # the prior shown to the trial being drawn (its number): one record read per trial
         self._shown: tuple[int, list[FrozenTrial]] | None = None
+        self._over = False  # past prior_until or fallen back: never shown again, nothing read
 
     def _prior(self, study: optuna.Study, trial: FrozenTrial) -> list[FrozenTrial]:
         """The source trials shown for ``trial`` (none for a control, none after a fallback)."""
+        if self._over:
+            return []
         if self._shown is not None and self._shown[0] == trial.number:
             return self._shown[1]
         if self._frozen is None:
@@ -112,6 +115,7 @@ class PriorSampler(ViewSampler):
             for number, frozen in enumerate(self._frozen, start=-len(self._frozen)):
                 frozen.number = number
         record = compat.study_user_attrs(study).get(TRANSFER)
+        self._over = prior_over(record, trial.number)
         shown = self._frozen if shows_prior(record, trial.number) else []
         self._shown = (trial.number, shown)
         return shown
@@ -140,12 +144,18 @@ class PriorSampler(ViewSampler):
         return compat.trials_view(study, present)
 
 
+def prior_over(record: Any, number: int) -> bool:
+    """Whether no trial from ``number`` on is drawn with the prior: after a fallback, or from
+    the record's ``prior_until`` (trial numbers only grow)."""
+    if not isinstance(record, Mapping):
+        return False
+    until = record.get("prior_until")
+    return bool(record.get("fallback")) or (isinstance(until, int) and number >= until)
+
+
 def shows_prior(record: Any, number: int) -> bool:
     """Whether trial ``number`` is drawn with the prior: before the record's ``prior_until``,
     not a control, not after a fallback (the transfer record, read defensively)."""
-    if not isinstance(record, Mapping) or record.get("fallback"):
+    if not isinstance(record, Mapping) or not isinstance(record.get("prior_until"), int):
         return False
-    until = record.get("prior_until")
-    return (
-        isinstance(until, int) and number < until and number not in (record.get("controls") or [])
-    )
+    return not prior_over(record, number) and number not in (record.get("controls") or [])
