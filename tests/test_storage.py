@@ -4,6 +4,7 @@ answers is named within the connect timeout; a file that is not a journal is nev
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -177,3 +178,39 @@ def test_journal_repairs_keep_every_aside_copy_and_drop_records_optuna_cannot_re
     assert [a.read_bytes() for a in asides] == [b'{"foo": 1}\n', b"GARBAGE\n"]
     reread = optuna.load_study(study_name=study.study_name, storage=open_storage(str(journal)))
     assert len(reread.trials) == 2
+
+
+def test_a_trials_gathered_writes_land_as_one_append_in_order_and_plain_optuna_reads_them(
+    tmp_path,
+):
+    import threading
+
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    from hydratune import compat
+
+    journal = tmp_path / "j.journal"
+    study = optuna.create_study(storage=open_storage(str(journal)))
+    trial = study.ask()
+    before = journal.read_bytes()
+    with pytest.raises(KeyboardInterrupt), compat.one_write(study):
+        x = trial.suggest_float("x", 0, 1)
+        trial.set_user_attr("overrides", [f"x={x}"])
+        assert journal.read_bytes() == before  # held back: one append at the end
+        other = threading.Thread(target=study.set_user_attr, args=("steer", 1))
+        other.start()
+        other.join()  # another thread's write lands at once
+        assert journal.read_bytes() != before
+        raise KeyboardInterrupt  # what was written inside is kept
+    records = [json.loads(line) for line in journal.read_bytes()[len(before) :].splitlines()]
+    assert [r.get("param_name") or next(iter(r.get("user_attr", {})), None) for r in records] == [
+        "steer",  # the other thread's, first
+        "x",
+        "overrides",
+    ]
+    plain = optuna.load_study(
+        study_name=study.study_name, storage=JournalStorage(JournalFileBackend(str(journal)))
+    )
+    assert plain.trials[0].params == {"x": x}
+    assert plain.trials[0].user_attrs == {"overrides": [f"x={x}"]}
+    assert study.trials[0].user_attrs == {"overrides": [f"x={x}"]}  # read back after the block

@@ -5,7 +5,8 @@ storage proxy's parts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported where used: the Hydra plugin module imports this one, not Optuna
@@ -129,17 +130,13 @@ def rdb_user_attr_count(study: optuna.Study, prefix: str) -> int | None:
 
 
 def set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
-    """``trial.set_user_attr`` for each of ``attrs``, in one write: on a journal one append (one
-    file lock), its records still one key each as Optuna's replay requires
-    (``JournalStorage._backend``, ``_replay_result``, ``_thread_lock``, ``_sync_with_backend``);
-    on a database one transaction (``_CachedStorage._backend``, ``_create_scoped_session``,
-    ``RDBStorage._set_trial_attr_without_commit``). Other storages: one call per key."""
+    """``trial.set_user_attr`` for each of ``attrs``, in one write: on a journal one append
+    (``one_write``); on a database one transaction (``_CachedStorage._backend``,
+    ``_create_scoped_session``, ``RDBStorage._set_trial_attr_without_commit``). Other
+    storages: one call per key."""
     from optuna.storages import RDBStorage
-    from optuna.storages.journal import JournalStorage
-    from optuna.storages.journal._storage import JournalOperation
 
-    storage = trial.storage
-    backend = getattr(storage, "_backend", storage)
+    backend = getattr(trial.storage, "_backend", trial.storage)
     if isinstance(backend, RDBStorage) and len(attrs) > 1:
         from optuna.storages._rdb import models
         from optuna.storages._rdb.storage import _create_scoped_session
@@ -151,24 +148,30 @@ def set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
                 )
         trial._cached_frozen_trial.user_attrs.update(attrs)
         return
-    if not isinstance(storage, JournalStorage) or len(attrs) < 2:
+    with one_write(trial.study):
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
+
+
+@contextmanager
+def one_write(study: optuna.Study) -> Iterator[None]:
+    """What this thread writes to a journal inside, appended as one record group at the end and
+    then read back (``JournalStorage._backend``, ``_thread_lock``, ``_sync_with_backend``): each
+    journal append costs a file lock and an fsync, one per parameter and attribute otherwise.
+    The records are Optuna's own, one per write, so any reader replays them. Inside, the
+    storage does not show them yet (the trial's own cache does). Other storages write as they
+    go."""
+    from optuna.storages.journal import JournalStorage
+
+    storage = study._storage
+    gathered = getattr(getattr(storage, "_backend", None), "gathered", None)
+    if not isinstance(storage, JournalStorage) or gathered is None:
+        yield
         return
-    worker = storage._replay_result.worker_id
-    logs = [
-        {
-            "op_code": JournalOperation.SET_TRIAL_USER_ATTR,
-            "worker_id": worker,
-            "trial_id": trial._trial_id,
-            "user_attr": {key: value},
-        }
-        for key, value in attrs.items()
-    ]
+    with gathered():
+        yield
     with storage._thread_lock:
-        storage._backend.append_logs(logs)
         storage._sync_with_backend()
-    trial._cached_frozen_trial.user_attrs.update(attrs)
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, values: Any = None, state: Any = None) -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +163,8 @@ class RepairingJournalBackend(JournalFileBackend):
     reader that meets one repairs the journal (``repair_journal``: under the journal's lock,
     the glued record kept, the torn bytes moved aside and logged) and reads on from where it
     was, ``READ_ATTEMPTS`` times at most before it stops with one line naming the file.
+
+    A thread's appends can also be gathered into one (``gathered``).
     """
 
     READ_ATTEMPTS = 3
@@ -168,6 +172,31 @@ class RepairingJournalBackend(JournalFileBackend):
     def __init__(self, path: Path) -> None:
         super().__init__(str(path))
         self.path = path
+        self._gathering = threading.local()
+
+    @contextmanager
+    def gathered(self) -> Iterator[None]:
+        """This thread's appends inside, made as one at the end (even if the block raises): one
+        lock and one fsync for a trial's parameters and overrides, not one per record. Other
+        threads append as they go; a nested block joins the outer one, keeping the order."""
+        if getattr(self._gathering, "pending", None) is not None:
+            yield
+            return
+        pending: list[dict[str, Any]] = []
+        self._gathering.pending = pending
+        try:
+            yield
+        finally:
+            self._gathering.pending = None
+            if pending:
+                super().append_logs(pending)
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        pending = getattr(self._gathering, "pending", None)
+        if pending is None:
+            super().append_logs(logs)
+        else:
+            pending.extend(logs)
 
     def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
         for attempt in range(1, self.READ_ATTEMPTS + 1):

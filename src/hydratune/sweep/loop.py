@@ -248,13 +248,14 @@ class SweepLoop:
         # outside ask), so a sweep killed while it samples must already have claimed it
         self.recovery.claim(trial)
         self.last_asked = trial.number
-        self.space.suggest(trial)
-        if self._surplus(trial):
-            return None
-        self.active[trial.number] = trial
-        if self.extend_trial is not None:
-            self.extend_trial(trial)
-        compat.set_user_attrs(trial, {OVERRIDES: self.space.overrides(trial.params)})
+        with compat.one_write(self.study):  # its parameters and overrides: one append
+            self.space.suggest(trial)
+            if self._surplus(trial):
+                return None
+            self.active[trial.number] = trial
+            if self.extend_trial is not None:
+                self.extend_trial(trial)
+            trial.set_user_attr(OVERRIDES, self.space.overrides(trial.params))
         return trial
 
     def _launch(self, trial: optuna.Trial) -> Future[JobResult]:
@@ -280,18 +281,19 @@ class SweepLoop:
             self.active.pop(trial.number, None)
 
     def _record(self, trial: optuna.Trial, result: JobResult) -> None:
-        if result.output_dir:
-            trial.set_user_attr(OUTPUT_DIR, result.output_dir)
         outcome = stopped_by_callback(self.study, trial, judge(result, len(self.study.directions)))
         if self.schedule is not None and outcome.state == TrialState.COMPLETE:
             outcome = self._settle(trial, result, outcome)
         never_started = result.lost and isinstance(result.error, FatalTrialError)
         lost = result.lost and (never_started or not self.recovery.gives_up(trial))
-        if lost:
-            trial.set_user_attr(LOST, True)
-        elif result.lost:  # these parameters killed their worker on every attempt
+        if result.lost and not lost:  # these parameters killed their worker on every attempt
             outcome.reason = self.recovery.give_up_reason(trial, f"{result.error}")
-        tell(self.study, trial, outcome)
+        with compat.one_write(self.study):  # its output dir, marks and result: one append
+            if result.output_dir:
+                trial.set_user_attr(OUTPUT_DIR, result.output_dir)
+            if lost:
+                trial.set_user_attr(LOST, True)
+            tell(self.study, trial, outcome)
         del self.active[trial.number]
         if self.schedule is not None:
             self.schedule.told(trial)
