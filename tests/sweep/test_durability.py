@@ -113,6 +113,22 @@ def test_seeded_sampler_does_not_repeat_configurations_on_resume(sweep, tmp_path
     assert len(set(params)) == 6
 
 
+def test_a_new_trial_is_owned_from_its_first_record(sweep, tmp_path):
+    """A kill at any moment after a trial exists leaves an owner to judge it lost by."""
+    import json
+
+    from hydratune.storage import storage_url
+
+    sweep(["hydra.sweeper.n_trials=3"])
+    records = map(json.loads, Path(storage_url(None, tmp_path)).read_bytes().splitlines())
+    creates = [r for r in records if "datetime_start" in r and "trial_id" not in r]  # new trials
+    assert len(creates) == 3
+    assert all({HEARTBEAT, OWNER} <= set(c["user_attrs"]) for c in creates)
+    study = load("quadratic", tmp_path)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    assert all(t.user_attrs[OWNER] == study.trials[0].user_attrs[OWNER] for t in study.trials)
+
+
 def test_timeout_ends_the_sweep_cleanly(sweep, tmp_path):
     def slow(cfg):
         time.sleep(0.2)  # a trial that takes time, so the timeout has something to end

@@ -32,6 +32,7 @@ from hydratune.compat.omegaconf_api import (
     set_values,
 )
 from hydratune.compat.optuna_api import (
+    ask,
     cached_storage,
     distribution_contains,
     grid_of,
@@ -54,6 +55,7 @@ __all__ = [
     "BASIC_LAUNCHER_TARGET",
     "admit_null_in_hydra_choice",
     "apply_overrides",
+    "ask",
     "cached_storage",
     "configure_logging",
     "copy_without",

@@ -47,6 +47,39 @@ def pop_waiting_trial(
     return None
 
 
+def ask(study: optuna.Study, user_attrs: dict[str, Any]) -> optuna.Trial:
+    """``study.ask()`` whose trial has ``user_attrs`` from the start: a new trial is created with
+    them (``create_new_trial``'s template: one journal record, one statement, one call through
+    the gRPC proxy, where ``ask`` then a separate write cost two); a queued one gets them at once.
+    ``Study.ask``'s own steps, without fixed parameters: ``Study._thread_local`` (the trials
+    cache), ``_pop_waiting_trial_id``, ``_storage``, ``_study_id``."""
+    from datetime import datetime, timezone
+
+    from optuna import Trial
+    from optuna.trial import FrozenTrial, TrialState
+
+    study._thread_local.cached_all_trials = None
+    trial_id = study._pop_waiting_trial_id()
+    if trial_id is not None:
+        trial = Trial(study, trial_id)
+        set_user_attrs(trial, user_attrs)
+        return trial
+    template = FrozenTrial(
+        number=-1,
+        state=TrialState.RUNNING,
+        value=None,
+        datetime_start=datetime.now(tz=timezone.utc),
+        datetime_complete=None,
+        params={},
+        distributions={},
+        user_attrs=user_attrs,
+        system_attrs={},
+        intermediate_values={},
+        trial_id=-1,
+    )
+    return Trial(study, study._storage.create_new_trial(study._study_id, template_trial=template))
+
+
 def trial_by_number(study: optuna.Study, number: int) -> optuna.Trial:
     """A live ``Trial`` handle for trial ``number`` of ``study`` (in any process).
 

@@ -242,11 +242,12 @@ class SweepLoop:
             if trial is None:
                 self.summary.grid_done = True
                 return None
-        elif trial is None:
-            trial = self.study.ask()
         # owned at once: a RUNNING trial without an owner is never judged lost (it may be an
         # outside ask), so a sweep killed while it samples must already have claimed it
-        self.recovery.claim(trial)
+        if trial is None:  # a new trial: created owned, in one write
+            trial = compat.ask(self.study, self.recovery.ownership())
+        else:
+            self.recovery.claim(trial)
         self.last_asked = trial.number
         with compat.one_write(self.study):  # its parameters and overrides: one append
             self.space.suggest(trial)

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
+from typing import Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
@@ -70,10 +71,14 @@ class Recovery:
             f"(hydra.sweeper.max_retries={self.max_retries} spent)"
         )
 
+    def ownership(self) -> dict[str, Any]:
+        """The user attributes that mark a trial as run by this process (a heartbeat with the
+        owner: an owner always has one)."""
+        return {HEARTBEAT: time.time(), OWNER: self.owner}
+
     def claim(self, trial: optuna.Trial) -> None:
-        """Mark ``trial`` as run by this process (the heartbeat first: an owner always has one),
-        in one write."""
-        compat.set_user_attrs(trial, {HEARTBEAT: time.time(), OWNER: self.owner})
+        """Mark ``trial`` as run by this process, in one write."""
+        compat.set_user_attrs(trial, self.ownership())
 
     def is_lost(self, trial: FrozenTrial, now: float) -> str | None:
         """Why a RUNNING trial is lost, or None while its owner may still be working on it."""
