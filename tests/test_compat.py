@@ -126,6 +126,42 @@ def test_set_user_attrs_sets_each_attribute_in_the_storage_and_the_trial(tmp_pat
         assert reread.trials[0].user_attrs == {"a": 1, "b": [2, "x"], "c": None}
 
 
+@pytest.mark.parametrize("kind", ["journal", "sqlite", "memory"])
+def test_ask_creates_the_trial_with_its_attributes_and_takes_a_queued_one_first(tmp_path, kind):
+    from hydratune.storage import open_storage
+
+    storage = {
+        "journal": lambda: open_storage(str(tmp_path / "study.journal")),
+        "sqlite": lambda: f"sqlite:///{tmp_path / 'study.db'}",
+        "memory": optuna.storages.InMemoryStorage,
+    }[kind]()
+    study = optuna.create_study(storage=storage, study_name="s")
+    study.enqueue_trial({"x": 0.5})
+    queued, new = compat.ask(study, {"owner": "a"}), compat.ask(study, {"owner": "b"})
+    assert (queued.number, new.number) == (0, 1), "Study.ask's steps changed"
+    assert queued.suggest_float("x", 0, 1) == 0.5
+    assert [t.user_attrs for t in study.trials] == [{"owner": "a"}, {"owner": "b"}]
+    assert [t.state for t in study.trials] == [TrialState.RUNNING] * 2
+    assert study.trials[1].datetime_start is not None
+
+
+def test_one_write_holds_a_journals_records_back_to_the_end(tmp_path):
+    from hydratune.storage import open_storage
+
+    journal = tmp_path / "study.journal"
+    study = optuna.create_study(storage=open_storage(str(journal)))
+    trial = study.ask()
+    before = journal.read_bytes()
+    with compat.one_write(study):
+        trial.set_user_attr("a", 1)
+        assert journal.read_bytes() == before
+    assert b'"user_attr":{"a":1}' in journal.read_bytes()[len(before) :]
+    memory = optuna.create_study()
+    with compat.one_write(memory):  # other storages write as they go
+        memory.set_user_attr("a", 1)
+        assert memory.user_attrs == {"a": 1}
+
+
 def test_grid_of_returns_the_grid_a_sampler_was_built_with():
     grid = {"a": [1, 2], "b": ["x"]}
     assert compat.grid_of(optuna.samplers.GridSampler(grid)) == grid  # _search_space

@@ -191,9 +191,8 @@ def one_write(study: optuna.Study) -> Iterator[None]:
     """What this thread writes to a journal inside, appended as one record group at the end and
     then read back (``JournalStorage._backend``, ``_thread_lock``, ``_sync_with_backend``): each
     journal append costs a file lock and an fsync, one per parameter and attribute otherwise.
-    The records are Optuna's own, one per write, so any reader replays them. Inside, the
-    storage does not show them yet (the trial's own cache does). Other storages write as they
-    go."""
+    The records are Optuna's own, one per write, so any reader replays them; other processes
+    see them at the end. Other storages write as they go."""
     from optuna.storages.journal import JournalStorage
 
     storage = study._storage
