@@ -4,19 +4,23 @@ Contenders on two tasks (``bench.common.TASKS``: the digits CNN and a harder one
 4 classes of generated data that stays below 90% accuracy; the same space, lr and activation;
 val/loss minimised, TPE seeded per run, one trial at a time):
 TPE without pruning, TPE + median, TPE + successive halving (Optuna's pruners, as today),
-hydratune ASHA with promotion (eta 3: rungs at 1, 3 and 9 epochs), hydratune PBT
+hydratune ASHA with promotion (eta 3: rungs at 1, 3 and 9 epochs; the paper's promotion, the
+default, and eager promotion, ``asha_eager``, as Ray Tune's), hydratune PBT
 (population 8, 3 epochs per run, explore lr and activation) and PB2 (as PBT, lr chosen by
 GP-UCB), then their peers Ray Tune ASHA and PBT with the same settings on the same task
 (``bench.studies.raytune_peers``). Each sweep
 stops when its epoch budget is spent (``bench.tasks.EPOCHS``), or at PBT's natural end. Scored
 as the pruning study scores (``bench.studies.pruning.summarise``): epochs until a reported loss
-first reaches the target (the worst seed's best TPE loss) and the best loss within the budget.
+first reaches the target (the worst seed's best TPE loss) and the best loss within the budget;
+and per seed (``per_seed``): the epochs TPE took to its own best loss over the epochs each
+contender took to reach that loss.
 
 Sized for about 12 min a task on 2 cores (``--quick``: one seed, a small budget, to check it runs).
 """
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +28,17 @@ from typing import Any
 
 import lightning as L
 
-from bench.common import APP_CONF, CNN, TASKS, Figure, module_main, pin_threads, progress, target
+from bench.common import (
+    APP_CONF,
+    CNN,
+    TASKS,
+    Figure,
+    md_table,
+    module_main,
+    pin_threads,
+    progress,
+    target,
+)
 from bench.studies import raytune_peers
 from bench.studies.pruning import epochs_to, real_cnn, saving_text, section, summarise
 from hydratune.schema.schedulers import AshaConf, PbtConf
@@ -38,6 +52,11 @@ CONTENDERS: dict[str, list[str]] = {
     "median": ["hydra/sweeper/pruner=median"],
     "successive_halving": ["hydra/sweeper/pruner=successive_halving"],
     "asha": ["hydra/sweeper/scheduler=asha", f"hydra.sweeper.scheduler.eta={ETA}"],
+    "asha_eager": [  # also at once a run at or above its rung's 1 - 1/eta quantile so far
+        "hydra/sweeper/scheduler=asha",
+        f"hydra.sweeper.scheduler.eta={ETA}",
+        "hydra.sweeper.scheduler.promotion=eager",
+    ],
     "pbt": [
         "hydra/sweeper/scheduler=pbt",
         f"hydra.sweeper.scheduler.population={POPULATION}",
@@ -74,7 +93,7 @@ def contender(name: str, seed: int, budget: int, epochs: int, task: str) -> dict
             f"hydra.sweeper.scheduler.seed={seed}",
             f"hydra.sweeper.scheduler.perturbation_interval={pbt_interval(epochs)}",
         ]
-    pruner = "nop" if name in ("asha", "pbt", "pb2", "nop") else None
+    pruner = "nop" if name in ("asha", "asha_eager", "pbt", "pb2", "nop") else None
     if pruner is None:  # a pruner contender names its pruner in `extra`
         extra, pruner = extra[1:], extra[0].split("=")[1]
     return real_cnn(pruner, seed, budget, epochs, extra, TASKS[task])
@@ -170,7 +189,7 @@ def run(quick: bool) -> dict[str, Any]:
         " count a Ray trial's start and each continuation from a checkpoint, pruned the runs"
         f" stopped (ASHA) or paused (PBT) early. Ray started in {ray_seconds:.1f} s.",
     ]
-    targets, goals = [], {}
+    targets, goals, readings = [], {}, {}
     for task, task_runs in runs.items():
         goals[task] = goal = max(min(r["curve"]) for r in task_runs["nop"])
         summary = summarise(task_runs, goal, budget)
@@ -184,7 +203,9 @@ def run(quick: bool) -> dict[str, Any]:
                 f" target val/loss {goal:.4f} = the worst seed's best TPE loss",
             ),
         ]
-        targets += task_targets(task, summary, task_runs, goal, budget)
+        readings[task] = reading = per_seed(task_runs)
+        md += [per_seed_text(task, reading), ""]
+        targets += task_targets(task, summary, task_runs, goal, budget, reading)
     md += ["", cost_text(cost)]
     targets.append(
         target(
@@ -195,8 +216,71 @@ def run(quick: bool) -> dict[str, Any]:
             cost_text(cost),
         )
     )
-    raw = {"runs": runs, "goals": goals, "checkpoint_cost": cost, "ray_init_seconds": ray_seconds}
+    raw = {
+        "runs": runs,
+        "goals": goals,
+        "per_seed": readings,
+        "checkpoint_cost": cost,
+        "ray_init_seconds": ray_seconds,
+    }
     return {"markdown": "\n".join(md), "targets": targets, "raw": raw}
+
+
+def per_seed(runs: dict[str, list[dict]]) -> list[dict[str, Any]]:
+    """Each seed against its own TPE run: TPE's best loss, the epochs TPE took to reach it, and
+    per contender the epochs it took to reach that loss (inf: never) and TPE's epochs over
+    those (0 when never reached)."""
+    out = []
+    for seed, nop in enumerate(runs["nop"]):
+        best = min(nop["curve"])
+        tpe = epochs_to(nop["curve"], best)
+        reached = {name: epochs_to(r[seed]["curve"], best) for name, r in runs.items()}
+        out.append(
+            {
+                "seed": seed,
+                "best": best,
+                "tpe_epochs": tpe,
+                "epochs": reached,
+                "ratio": {name: tpe / epochs for name, epochs in reached.items()},
+            }
+        )
+    return out
+
+
+def per_seed_text(task: str, reading: list[dict[str, Any]]) -> str:
+    """The per-seed table, with the median (min-max) ratio of each contender below it."""
+    names = [n for n in reading[0]["epochs"] if n != "nop"]
+    rows = [
+        [
+            r["seed"],
+            f"{r['best']:.4f}",
+            f"{r['tpe_epochs']:.0f}",
+            *(
+                f"{r['epochs'][n]:.0f} ({r['ratio'][n]:.2f}x)"
+                if math.isfinite(r["epochs"][n])
+                else "not reached"
+                for n in names
+            ),
+        ]
+        for r in reading
+    ]
+    rows.append(
+        [
+            "ratio",
+            "",
+            "",
+            *(Figure.of([r["ratio"][n] for r in reading]).text(2, "x") for n in names),
+        ]
+    )
+    return "\n".join(
+        [
+            f"Per seed, {task}: each seed's own TPE best loss, the epochs TPE took to reach it, and"
+            " the epochs each contender took to reach that loss (TPE's epochs over those;"
+            " the last row: median (min-max) over seeds, 0 for a seed that never reached it).",
+            "",
+            md_table(["seed", "TPE's best loss", "TPE's epochs to it", *names], rows),
+        ]
+    )
 
 
 def task_targets(
@@ -205,9 +289,16 @@ def task_targets(
     runs: dict[str, list[dict]],
     goal: float,
     budget: int,
+    reading: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
-    """The issue's targets on one task: ASHA and PBT against TPE, then against Ray Tune's."""
+    """The issue's targets on one task: ASHA and PBT against TPE (ASHA read both ways), then
+    against Ray Tune's."""
     nop, asha, pbt = summary["nop"], summary["asha"], summary["pbt"]
+
+    def seed_ratios(name: str) -> Figure:
+        return Figure.of([r["ratio"][name] for r in reading])
+
+    mine, ray, eager = seed_ratios("asha"), seed_ratios("ray_asha"), seed_ratios("asha_eager")
     return [
         target(
             f"ASHA with promotion ({task})",
@@ -218,6 +309,16 @@ def task_targets(
             f"ASHA reached the target after {asha['epochs_to_target'].text(0)} epochs against"
             f" TPE's {nop['epochs_to_target'].text(0)} ({asha['trials'].text(0)} runs,"
             f" {asha['pruned'].text(0)} of them paused)",
+        ),
+        target(
+            f"ASHA with promotion, per seed ({task})",
+            ">= 2x fewer epochs than TPE to each seed's own TPE best (median over seeds),"
+            " best-in-budget no worse",
+            f"{mine.text(2, 'x')} (Ray Tune ASHA {ray.text(2, 'x')}; eager promotion"
+            f" {eager.text(2, 'x')})",
+            mine.median >= 2 and asha["best"].median <= nop["best"].median,
+            f"per seed, TPE's epochs to its own best over ASHA's: {mine.text(2, 'x')}, Ray Tune"
+            f" ASHA's {ray.text(2, 'x')}, eager promotion {eager.text(2, 'x')}",
         ),
         target(
             f"PBT ({task})",

@@ -1,4 +1,5 @@
-"""ASHA with promotion on real Lightning checkpoints: rungs, promotion of the top 1/eta, the
+"""ASHA with promotion on real Lightning checkpoints: rungs, promotion of the top 1/eta (paper,
+the default: none before eta paused; eager: also, at once, a run ranking well so far), the
 study it leaves (what trained, where it continued from), used checkpoints deleted, a torn
 checkpoint never loaded, workers and the sweeper killed (mid-write too), Hyperband's brackets,
 and settings that cannot work refused before the first trial."""
@@ -10,8 +11,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
 from omegaconf import OmegaConf
+from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from helpers import (
@@ -25,12 +28,22 @@ from helpers import (
     train_killed_in_its_first_continuation,
     wait_for_marker,
 )
-from hydratune.attrs import CHECKPOINT, LOST, RESUMED_FROM, RETRY_OF, SEGMENT
+from hydratune.attrs import (
+    CHECKPOINT,
+    LOST,
+    PAUSED,
+    RESUMED_FROM,
+    RETRY_OF,
+    SEGMENT,
+    STOPPED_REASON,
+)
 from hydratune.errors import StudyConfigError
 from hydratune.insight.report.model import objectives_of
 from hydratune.insight.report.schedule import schedule_section
-from hydratune.schedule.asha import bracket_shares, max_brackets, rung_epochs
+from hydratune.schedule.asha import AshaSchedule, bracket_shares, max_brackets, rung_epochs
+from hydratune.schedule.checkpoints import CheckpointRecord
 from hydratune.schedule.lineage import is_paused
+from hydratune.schema.schedulers import AshaConf
 from hydratune.training.task import train
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
@@ -38,6 +51,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
 TINY = ["+trainer.limit_train_batches=3", "+trainer.limit_val_batches=2"]
 ASHA = ["hydra/sweeper/scheduler=asha", "hydra.sweeper.scheduler.eta=2"]
 HYPERBAND = ["hydra/sweeper/scheduler=hyperband", "hydra.sweeper.scheduler.eta=2"]
+EAGER = "hydra.sweeper.scheduler.promotion=eager"  # a run ranking well so far goes on at once
 PBT = ["hydra/sweeper/scheduler=pbt"]
 QUIET = [
     "trainer.max_epochs=4",  # ASHA's rungs at 1, 2 and 4 epochs
@@ -126,6 +140,88 @@ def test_hyperband_starts_each_bracket_at_its_rung_and_ranks_within_the_bracket(
         assert row[3] == str(len(at))
     names = [trace.name for trace in section.figures[0][1].data]
     assert names == [f"bracket {b} rung {r}" for b, r in sorted(where)]
+
+
+def paused_at_rung_0(study: optuna.Study, value: float, folder: Path) -> int:
+    """A run that paused at rung 0 (1 epoch) with ``value`` and a real checkpoint file."""
+    number = len(study.trials)
+    path = folder / f"{number}.ckpt"
+    path.write_bytes(b"weights of run %d" % number)
+    trial = optuna.trial.create_trial(
+        state=TrialState.PRUNED,
+        params={"x": value},
+        distributions={"x": FloatDistribution(0, 1)},
+        intermediate_values={0: value},
+        user_attrs={
+            SEGMENT: {"kind": "asha", "rung": 0, "epochs": 1},
+            STOPPED_REASON: f"{PAUSED} after 1 epochs",
+            CHECKPOINT: CheckpointRecord.of_file(path, 1).as_attr(),
+        },
+    )
+    study.add_trial(trial)
+    return number
+
+
+def continued_now(schedule: AshaSchedule) -> int | None:
+    """The paused run the slot that just freed continues (a new configuration: None)."""
+    trial = schedule.ask()
+    return None if trial is None else trial.user_attrs[RESUMED_FROM]["trial"]
+
+
+def asha_schedule(promotion: str) -> AshaSchedule:
+    conf = OmegaConf.structured(AshaConf(eta=3, promotion=promotion))
+    return AshaSchedule(conf, optuna.create_study(), "epochs", 9)  # rungs at 1, 3 and 9 epochs
+
+
+def test_eager_promotion_continues_a_run_at_once_when_it_ranks_in_the_top_third_so_far(tmp_path):
+    schedule = asha_schedule("eager")
+    study = schedule.study  # val/loss, minimized
+    first = paused_at_rung_0(study, 0.5, tmp_path)
+    assert continued_now(schedule) == first  # the rung's first run: nothing to wait for
+    assert continued_now(schedule) is None  # continued once
+    second = paused_at_rung_0(study, 0.55, tmp_path)
+    assert continued_now(schedule) is None  # below the first (the 2/3 quantile of one value)
+    for value in (0.9, 0.95, 0.99):  # each below the 2/3 quantile of the rung so far
+        paused_at_rung_0(study, value, tmp_path)
+        assert continued_now(schedule) is None
+    # the paper's rule still holds: with 6 paused, the top 2 continue, so the second goes on
+    paused_at_rung_0(study, 0.98, tmp_path)
+    assert continued_now(schedule) == second
+    # the cut is the rung's 1/3 quantile of losses so far (Ray Tune's, interpolated): 0.783 of
+    # the six, so 0.8 waits; then 0.8 of the seven, so 0.7 goes on though the paper's top two
+    # of eight are 0.5 and 0.55
+    paused_at_rung_0(study, 0.8, tmp_path)
+    assert continued_now(schedule) is None
+    good = paused_at_rung_0(study, 0.7, tmp_path)
+    assert continued_now(schedule) == good
+
+
+def test_paper_promotion_continues_no_run_before_eta_have_paused_at_its_rung(tmp_path):
+    schedule = asha_schedule("paper")
+    study = schedule.study
+    best = paused_at_rung_0(study, 0.5, tmp_path)
+    assert continued_now(schedule) is None
+    paused_at_rung_0(study, 0.9, tmp_path)
+    assert continued_now(schedule) is None
+    paused_at_rung_0(study, 0.7, tmp_path)
+    assert continued_now(schedule) == best  # the top third of three
+
+
+def test_a_rerun_continues_the_eager_promotion_its_study_holds(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    asha = [*ASHA, EAGER, *COUNTING_EPOCHS]  # eta 2: rungs at 1, 2 and 4 epochs
+
+    multirun([*asha, "hydra.sweeper.n_trials=1"], task=counting_epochs)
+    multirun([*asha, "hydra.sweeper.n_trials=3"], task=counting_epochs)  # the rerun
+    first, second, third = load("quadratic", tmp_path).trials
+    # the first run at each rung went on at once, from the checkpoint of the run before
+    assert second.user_attrs[RESUMED_FROM] == {"trial": 0, "epoch": 1}
+    assert third.user_attrs[RESUMED_FROM] == {"trial": 1, "epoch": 2}
+    assert [t.user_attrs[SEGMENT]["rung"] for t in (first, second, third)] == [0, 1, 2]
+    assert [t.state for t in (first, second, third)] == [TrialState.PRUNED] * 2 + [
+        TrialState.COMPLETE
+    ]
+    assert sorted(third.intermediate_values) == [2, 3]  # trained on from epoch 2 to 4
 
 
 @pytest.mark.slow  # 12 Lightning trials: not in make test-fast
@@ -219,6 +315,7 @@ def test_an_app_that_ignores_the_checkpoint_it_is_given_stops_at_its_first_conti
             "grid",
         ),
         (["hydra.sweeper.scheduler.eta=1"], "scheduler.eta"),
+        (["hydra.sweeper.scheduler.promotion=lazy"], "scheduler.promotion"),
         (["hydra.sweeper.scheduler.min_resource=4"], "scheduler.min_resource"),
         (["hydra/sweeper/pruner=median"], "pruner=nop"),
         (["hydra.sweeper.scheduler.load_key=resume_from"], "scheduler.load_key"),

@@ -81,6 +81,8 @@ def check_scheduler(
     if asha:
         if conf.eta < 2:
             fail("eta", f"must be at least 2 (the top 1/eta continue), got {conf.eta}")
+        if conf.promotion not in ("eager", "paper"):
+            fail("promotion", f"must be eager or paper, got {conf.promotion!r}")
         if not 1 <= conf.min_resource < max_epochs:
             fail(
                 "min_resource",

@@ -51,6 +51,10 @@ class AshaConf(CheckpointConf):
     name: str = "asha"
     min_resource: int = 1
     eta: int = 3
+    # paper: the top 1/eta of the trials paused at a rung continue (none before eta paused
+    # there); eager: also, at once, a trial at or above the 1 - 1/eta quantile of its rung's
+    # values when it paused (the rung's first always), as Ray Tune's ASHA lets a trial go on.
+    promotion: str = "paper"
 
 
 @dataclass
