@@ -86,8 +86,7 @@ def suggestion_cost(n_trials: int = 200, dim: int = 5) -> dict[str, float]:
     return out
 
 
-def run(quick: bool, full: bool = False) -> dict[str, Any]:
-    size = "quick" if quick else "full" if full else "subset"
+def run(size: str) -> dict[str, Any]:
     all_units = units(size)
     # SMAC3's GP facade costs 1-2 s a suggestion here: the subset runs it at d=2, 10*d only
     # (quick skips it past 5*d, to check the tables with a contender missing)
@@ -95,7 +94,7 @@ def run(quick: bool, full: bool = False) -> dict[str, Any]:
     grid = run_grid(
         all_units,
         skip=lambda u: ("smac",) if limit and (u.budget > limit * u.key[1] or u.key[1] > 2) else (),
-        cache="" if quick else f"bbob-{size}",
+        cache="" if size == "quick" else f"bbob-{size}",
     )
     md, raw, targets = [], {"size": size, "tables": {}}, []
     functions, dims, seeds = SIZES[size]
@@ -125,7 +124,7 @@ def run(quick: bool, full: bool = False) -> dict[str, Any]:
         raw["tables"][label] = figures
         md += ["", f"### {label}: {len(group)} units", "", table]
     targets += verdict_targets("bbob", raw["tables"]["all units every contender ran"])
-    if not quick:
+    if size != "quick":
         cost = suggestion_cost()
         raw["suggestion_cost_200"] = cost
         md += [
@@ -162,4 +161,4 @@ def _regret_column(grid: dict[str, Any], group: list[Unit]) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    module_main("BBOB (coco-experiment)", run, sizes=True)
+    module_main("BBOB (coco-experiment)", run, sizes=SIZES)
