@@ -26,6 +26,7 @@ SIZES = {
     "subset": (SUBSET_FUNCTIONS, {2: (2, (10, 25)), 5: (1, (10,))}, 1),
     # the subset's functions at d=10, 10*d: where GP's fit is slowest and its lead least sure
     "d10": (SUBSET_FUNCTIONS, {10: (2, (10,))}, 1),
+    "d10-all": (list(range(1, 25)), {10: (2, (10,))}, 1),  # the same beyond the subset
     "full": (list(range(1, 25)), {d: (5, (10, 50)) for d in (2, 5, 10)}, 1),
 }
 
