@@ -19,7 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -421,16 +421,20 @@ def target(name: str, goal: str, measured: str, met: bool | None, why: str = "")
 
 
 # --- entry point ----------------------------------------------------------------------------
-def module_main(title: str, run: Callable[..., dict[str, Any]], sizes: bool = False) -> None:
+def module_main(
+    title: str, run: Callable[..., dict[str, Any]], sizes: Collection[str] = ()
+) -> None:
     """``python -m bench.<name> [--quick] [--json PATH]``: run one benchmark, write its result.
 
-    ``run(quick)`` returns ``{"markdown": ..., "targets": [...], "raw": {...}}``; with ``sizes``
-    the benchmark also takes ``--full`` (its whole grid): ``run(quick, full)``.
+    ``run(quick)`` returns ``{"markdown": ..., "targets": [...], "raw": {...}}``; a benchmark
+    with ``sizes`` (its grids by name) also takes ``--full`` and ``--size NAME`` and is called
+    ``run(size)``: "quick", "full", the named one, else "subset".
     """
     parser = argparse.ArgumentParser(description=title)
     parser.add_argument("--quick", action="store_true", help="small sizes: checks it runs")
     if sizes:
         parser.add_argument("--full", action="store_true", help="the whole grid (hours)")
+        parser.add_argument("--size", choices=list(sizes), default="subset", help="a grid by name")
     parser.add_argument("--json", type=Path, help="write the result here (default: stdout)")
     args = parser.parse_args()
     import optuna
@@ -438,7 +442,8 @@ def module_main(title: str, run: Callable[..., dict[str, Any]], sizes: bool = Fa
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _reset_logging()
     start = time.monotonic()
-    result = {"title": title, **(run(args.quick, args.full) if sizes else run(args.quick))}
+    size = "quick" if args.quick else "full" if sizes and args.full else getattr(args, "size", "")
+    result = {"title": title, **(run(size) if sizes else run(args.quick))}
     result["seconds"] = time.monotonic() - start
     progress(f"{title}: done in {result['seconds']:.0f}s")
     text = json.dumps(result, default=_json_default, indent=1)

@@ -7,6 +7,7 @@
     .venv/bin/python bench/run.py --cluster  # make bench-cluster: Slurm, many workers
     .venv/bin/python bench/run.py --search   # make bench-search: search quality (subset)
     .venv/bin/python bench/run.py --search --full  # make bench-search FULL=1: the whole grid
+    .venv/bin/python bench/run.py --search --only search.sklearn_tasks --size medium
 
 Each benchmark runs in its own Python process (``python -m bench.<name>``), one after the
 other, with ``OMP_NUM_THREADS=1`` and ``MKL_NUM_THREADS=1`` set before Python starts; a failed
@@ -113,12 +114,15 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run_benchmark(name: str, quick: bool, scratch: Path, full: bool = False) -> dict[str, Any]:
+def run_benchmark(
+    name: str, quick: bool, scratch: Path, full: bool = False, size: str = ""
+) -> dict[str, Any]:
     """``python -m bench.<name>`` with its output streamed; its JSON result, or the error."""
     out = scratch / f"{name}.json"
     command = [sys.executable, "-m", f"bench.{name}", "--json", str(out)]
     command += ["--quick"] if quick else []
     command += ["--full"] if full else []
+    command += ["--size", size] if size else []
     env = {
         **os.environ,
         "OMP_NUM_THREADS": "1",
@@ -230,7 +234,8 @@ def results_markdown(report: dict[str, Any]) -> str:
             f"## {result.get('title', name)}",
             "",
             f"`python -m bench.{name}{' --quick' if report['quick'] else ''}"
-            f"{' --full' if report.get('full') else ''}`,"
+            f"{' --full' if report.get('full') else ''}"
+            f"{' --size ' + result['size'] if result.get('size') else ''}`,"
             f" {result.get('seconds', 0):.0f} s"
             + (f", run on {kept[name]}." if name in kept else "."),
             "",
@@ -275,6 +280,9 @@ def main() -> None:
         "--full", action="store_true", help="with --search: each suite's whole grid (hours)"
     )
     parser.add_argument(
+        "--size", help="with --search: a grid by name, for suites that have it (e.g. medium)"
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         help="where RESULTS.md and results.json go (default: bench/, bench/studies/ or"
@@ -291,8 +299,8 @@ def main() -> None:
         if args.search
         else "bench"
     )
-    if args.full and not args.search:
-        parser.error("--full goes with --search")
+    if (args.full or args.size) and not args.search:
+        parser.error("--full and --size go with --search")
     known, folder, _, _ = GROUPS[group_name]
     names = args.only.split(",") if args.only else known
     unknown = set(names) - set(known)
@@ -308,6 +316,7 @@ def main() -> None:
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "quick": args.quick,
         "full": args.full,
+        "size": args.size,
         "group": group_name,
         "machine": machine(),
         "thread_pinning": PINNING,
@@ -318,11 +327,14 @@ def main() -> None:
             print(
                 f"[{time.monotonic() - start:7.1f}s] benchmark {i}/{len(names)}: {name}", flush=True
             )
-            report["benchmarks"][name] = run_benchmark(name, args.quick, Path(scratch), args.full)
+            report["benchmarks"][name] = run_benchmark(
+                name, args.quick, Path(scratch), args.full, args.size
+            )
     report["total_seconds"] = time.monotonic() - start
     report["load_average_at_end"] = os.getloadavg()
     for result in report["benchmarks"].values():
         result["date"] = report["date"]
+        result["size"] = args.size  # a kept result keeps its own
     if args.only and not args.quick:
         report["benchmarks"] = keep_earlier(report, args.out / "results.json", known)
 

@@ -24,6 +24,9 @@ SIZES = {
     # (functions, {dimension: (instances, budgets per dimension)}, seeds)
     "quick": ([1], {2: (1, (5, 10))}, 1),
     "subset": (SUBSET_FUNCTIONS, {2: (2, (10, 25)), 5: (1, (10,))}, 1),
+    # the subset's functions at d=10, 10*d: where GP's fit is slowest and its lead least sure
+    "d10": (SUBSET_FUNCTIONS, {10: (2, (10,))}, 1),
+    "d10-all": (list(range(1, 25)), {10: (2, (10,))}, 1),  # the same beyond the subset
     "full": (list(range(1, 25)), {d: (5, (10, 50)) for d in (2, 5, 10)}, 1),
 }
 
@@ -86,16 +89,15 @@ def suggestion_cost(n_trials: int = 200, dim: int = 5) -> dict[str, float]:
     return out
 
 
-def run(quick: bool, full: bool = False) -> dict[str, Any]:
-    size = "quick" if quick else "full" if full else "subset"
+def run(size: str) -> dict[str, Any]:
     all_units = units(size)
-    # SMAC3's GP facade costs 1-2 s a suggestion here: the subset runs it at d=2, 10*d only
-    # (quick skips it past 5*d, to check the tables with a contender missing)
-    limit = {"quick": 5, "subset": 10, "full": None}[size]
+    # SMAC3's GP facade costs 1-2 s a suggestion here: the subset runs it at d=2, 10*d only,
+    # d10 not at all (quick skips it past 5*d, to check the tables with a contender missing)
+    limit = {"quick": 5, "full": None}.get(size, 10)
     grid = run_grid(
         all_units,
         skip=lambda u: ("smac",) if limit and (u.budget > limit * u.key[1] or u.key[1] > 2) else (),
-        cache="" if quick else f"bbob-{size}",
+        cache="" if size == "quick" else f"bbob-{size}",
     )
     md, raw, targets = [], {"size": size, "tables": {}}, []
     functions, dims, seeds = SIZES[size]
@@ -125,7 +127,7 @@ def run(quick: bool, full: bool = False) -> dict[str, Any]:
         raw["tables"][label] = figures
         md += ["", f"### {label}: {len(group)} units", "", table]
     targets += verdict_targets("bbob", raw["tables"]["all units every contender ran"])
-    if not quick:
+    if size != "quick":
         cost = suggestion_cost()
         raw["suggestion_cost_200"] = cost
         md += [
@@ -162,4 +164,4 @@ def _regret_column(grid: dict[str, Any], group: list[Unit]) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    module_main("BBOB (coco-experiment)", run, sizes=True)
+    module_main("BBOB (coco-experiment)", run, sizes=SIZES)

@@ -61,14 +61,13 @@ def units(size: str) -> list[Unit]:
     ]
 
 
-def run(quick: bool, full: bool = False) -> dict[str, Any]:
-    size = "quick" if quick else "full" if full else "subset"
+def run(size: str) -> dict[str, Any]:
     all_units = units(size)
     smac = SMAC_FUNCTIONS[size]
     grid = run_grid(
         all_units,
         skip=lambda u: () if u.key[0] in smac and (size == "full" or u.key[2] == 1) else ("smac",),
-        cache="" if quick else f"mixint-{size}",
+        cache="" if size == "quick" else f"mixint-{size}",
     )
     functions, dim, instances, budgets, seeds = SIZES[size]
     md = [
@@ -97,4 +96,4 @@ def run(quick: bool, full: bool = False) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    module_main("bbob-mixint (coco-experiment)", run, sizes=True)
+    module_main("bbob-mixint (coco-experiment)", run, sizes=SIZES)

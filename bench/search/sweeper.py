@@ -24,8 +24,7 @@ def _task(fid: int, dim: int) -> Any:
     return lambda cfg: evaluate({f"x{i}": cfg[f"x{i}"] for i in range(dim)})
 
 
-def run(quick: bool, full: bool = False) -> dict[str, Any]:
-    size = "quick" if quick else "full" if full else "subset"
+def run(size: str) -> dict[str, Any]:
     functions, dim, budget = SIZES[size]
     params = [f"x{i}=interval(-5.0, 5.0)" for i in range(dim)]  # searched, as on a command line
     rows, same, seconds = [], 0, []
@@ -83,4 +82,4 @@ def run(quick: bool, full: bool = False) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    module_main("BBOB through the real sweeper (auto)", run, sizes=True)
+    module_main("BBOB through the real sweeper (auto)", run, sizes=SIZES)

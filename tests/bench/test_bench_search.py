@@ -4,7 +4,7 @@ and leave out what did not run, on a grid whose answers are known."""
 from __future__ import annotations
 
 import pytest
-from bench.search.core import Unit, complete, rank_table, verdict, wins
+from bench.search.core import Unit, complete, problem_wins, rank_table, verdict, wins
 
 from helpers import run_bench
 
@@ -31,6 +31,24 @@ def test_the_tables_rank_count_wins_and_compare_only_units_everyone_ran():
     assert "Optuna GP's run" in table and "HEBO | not run" in table
     v = verdict(figures)
     assert v["best"] == "smac" and not v["best_mean_rank"] and v["wins_share"] == 1.0
+
+
+def test_a_problem_is_won_on_its_best_values_averaged_over_the_seeds():
+    """auto wins seeds 0 and 1 by a little and loses seed 2 by a lot: 2 of 3 units, no problem."""
+    runs = {}
+    for seed, (auto, tpe) in enumerate([(1.0, 1.1), (1.0, 1.1), (5.0, 1.0)]):
+        unit = Unit("x", ("task",), 2, seed)
+        runs[unit, "auto"] = {"values": [9, auto], "seconds": [0.1] * 2}
+        runs[unit, "tpe"] = {"values": [9, tpe], "seconds": [0.1] * 2}
+    other = Unit("x", ("other",), 2, 0)  # a second problem, one seed: a tie
+    runs[other, "auto"] = runs[other, "tpe"] = {"values": [3, 3], "seconds": [0.1] * 2}
+    grid, units = {"runs": runs}, list(dict.fromkeys(u for u, _ in runs))
+    assert wins(grid, units) == (2, 1, 1)
+    assert problem_wins(grid, units) == (0, 1, 1)
+    _, figures = rank_table(grid, units)
+    assert figures["auto"]["problem_wins_vs_tpe"] == (0, 1, 1)
+    v = verdict(figures)
+    assert v["wins_share"] == 0.0 and v["unit_wins_share"] == 0.5
 
 
 @pytest.mark.bench
