@@ -22,6 +22,8 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from bench.search import hebo_contender
+
 Evaluate = Callable[[dict[str, Any]], float]
 Space = dict[str, BaseDistribution]
 
@@ -36,14 +38,6 @@ LABELS = {
     "ngopt": "nevergrad NGOpt",
     "hebo": "HEBO",
 }
-# Why a contender has no figures; its row stays in every table.
-NOT_RUN = {
-    "hebo": "not run: HEBO 0.3.6 needs its own venv (numpy<1.25, scipy<=1.12; about 2.5 min to"
-    " build) and took 88 s for 20 Branin evaluations here (/work/shared/PEERS.md)",
-}
-# Seconds a suggestion measured for a contender not run: its row says what the table's units
-# would have cost it.
-NOT_RUN_SECONDS = {"hebo": 88 / 20}
 
 
 def auto_choice(space: Space, budget: int) -> Any:
@@ -171,4 +165,6 @@ def run_contender(
         return _run_smac(space, evaluate, budget, seed)
     if name == "ngopt":
         return _run_ngopt(space, evaluate, budget, seed)
+    if name == "hebo":
+        return hebo_contender.run(space, evaluate, budget, seed)
     return _run_optuna(name, space, evaluate, budget, seed)

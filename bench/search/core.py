@@ -15,7 +15,7 @@ import json
 import statistics
 import tempfile
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,14 +24,15 @@ from typing import Any
 import numpy as np
 
 from bench.common import target
-from bench.search.contenders import (
-    CONTENDERS,
-    LABELS,
-    NOT_RUN,
-    NOT_RUN_SECONDS,
-    run_contender,
-    same_as,
-)
+from bench.search import hebo_contender
+from bench.search.contenders import CONTENDERS, LABELS, run_contender, same_as
+
+# Why a contender has no figures here; its row stays in every table.
+NOT_RUN = {"hebo": why} if (why := hebo_contender.missing()) else {}
+# Seconds a suggestion of a slow contender: its row in a table whose units it was left out of
+# says what they would have cost it. HEBO: the mean over its 12 BBOB runs (d=2, 20 trials) of
+# 2026-12-04 at load 4-11 (bench/search/RESULTS.md).
+NOT_RUN_SECONDS = {"hebo": 4.5}
 
 
 @dataclass(frozen=True)
@@ -62,20 +63,23 @@ def _run(args: tuple[Unit, str]) -> tuple[Unit, str, list, list]:
 def run_grid(
     units: Sequence[Unit], workers: int = 2, skip: Any = lambda unit: (), cache: str = ""
 ) -> dict[str, Any]:
-    """Every contender on every unit (HEBO's row stays empty, ``NOT_RUN``); per unit and
-    contender: the best value, the trace and the seconds per suggestion. ``skip(unit)``: the
-    contenders left out of a unit to fit the CPU budget (said in the results). With ``cache``,
-    each run is appended to ``$TMPDIR/hydratune-bench-search/<cache>.jsonl`` as it ends and
-    read back by the next call: a run interrupted or failing in its tables loses no run."""
-    code = _code(sorted({unit.suite for unit in units}))
-    path = Path(tempfile.gettempdir()) / "hydratune-bench-search" / f"{cache}-{code}.jsonl"
+    """Every contender on every unit (except those in ``NOT_RUN``); per unit and contender:
+    the best value, the trace and the seconds per suggestion. ``skip(unit)``: the contenders
+    left out of a unit to fit the CPU budget (said in the results). With ``cache``, each run is
+    appended to ``$TMPDIR/hydratune-bench-search/<cache>-<contender>-<code>.jsonl`` as it ends
+    and read back by the next call: a run interrupted or failing in its tables loses no run,
+    and a change to one contender's code reruns that contender only."""
+    suites = sorted({unit.suite for unit in units})
+    root = Path(tempfile.gettempdir()) / "hydratune-bench-search"
+    paths = {c: root / f"{cache}-{c}-{_code(suites, c)}.jsonl" for c in CONTENDERS}
     done_before: dict[tuple, dict] = {}
-    if cache and path.exists():
+    for contender, path in paths.items():
+        if not (cache and path.exists()):
+            continue
         for line in path.read_text().splitlines():
             row = json.loads(line)
-            done_before[
-                _key(Unit(**{**row["unit"], "key": tuple(row["unit"]["key"])}), row["c"])
-            ] = row
+            unit = Unit(**{**row["unit"], "key": tuple(row["unit"]["key"])})
+            done_before[_key(unit, contender)] = row
     jobs, reused = [], {}
     for unit in units:
         space, _, _ = _make(unit)
@@ -96,14 +100,14 @@ def run_grid(
             runs[unit, contender] = {"values": row["values"], "seconds": row["seconds"]}
     todo = [job for job in jobs if job not in runs]
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        print(f"  {len(jobs) - len(todo)} of {len(jobs)} runs read back from {path}", flush=True)
+        root.mkdir(parents=True, exist_ok=True)
+        print(f"  {len(jobs) - len(todo)} of {len(jobs)} runs read back from {root}", flush=True)
     with ProcessPoolExecutor(workers) as pool:
         for done, (unit, contender, values, seconds) in enumerate(pool.map(_run, todo), 1):
             runs[unit, contender] = {"values": values, "seconds": seconds}
             if cache:
                 row = {"unit": asdict(unit), "c": contender, "values": values, "seconds": seconds}
-                with path.open("a") as out:
+                with paths[contender].open("a") as out:
                     out.write(json.dumps(row) + "\n")
             if done % 20 == 0 or done == len(todo):
                 print(f"  {done}/{len(todo)} runs", flush=True)
@@ -113,15 +117,20 @@ def run_grid(
     return {"runs": runs, "optima": optima, "reused": reused}
 
 
-def _code(suites: Sequence[str]) -> str:
-    """A digest of the code that decides a run (the contenders, auto's rules, the suites'
-    problems): a cache written by other code is never read back."""
+def _code(suites: Sequence[str], contender: str) -> str:
+    """A digest of the code that decides a contender's runs (its runner: HEBO's two modules,
+    else contenders.py, with auto's rules for auto; the suites' problems): a cache written by
+    other code is never read back."""
     import hashlib
 
     from hydratune.sweep import auto
 
-    files = [Path(__file__).with_name("contenders.py"), Path(auto.__file__)]
-    files += [Path(__file__).with_name(f"{suite}.py") for suite in suites]
+    here = Path(__file__).parent
+    if contender == "hebo":
+        files = [here / "hebo_contender.py", here / "hebo_runner.py"]
+    else:
+        files = [here / "contenders.py"] + ([Path(auto.__file__)] if contender == "auto" else [])
+    files += [here / f"{suite}.py" for suite in suites]
     return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:12]
 
 
@@ -174,10 +183,15 @@ def wins(grid: dict[str, Any], units: Sequence[Unit], a: str = "auto", b: str = 
 
 
 def problem_wins(
-    grid: dict[str, Any], units: Sequence[Unit], a: str = "auto", b: str = "tpe"
+    grid: dict[str, Any],
+    units: Sequence[Unit],
+    a: str = "auto",
+    b: str = "tpe",
+    grain: Callable[[Unit], float] | None = None,
 ) -> tuple:
     """(wins, ties, losses) of ``a`` against ``b`` per problem (a suite's key at one budget):
-    each one's best values averaged over the seeds both ran."""
+    each one's best values averaged over the seeds both ran. With ``grain``, a second reading:
+    a difference below ``grain(unit)`` (the least the loss can move) counts as a tie."""
     seeds: dict[tuple, list[Unit]] = defaultdict(list)
     for unit in units:
         if (unit, a) in grid["runs"] and (unit, b) in grid["runs"]:
@@ -186,7 +200,8 @@ def problem_wins(
     for group in seeds.values():
         x = statistics.mean(best(grid["runs"][u, a], u.budget) for u in group)
         y = statistics.mean(best(grid["runs"][u, b], u.budget) for u in group)
-        w, t, lost = w + (x < y), t + (x == y), lost + (x > y)
+        tie = x == y or (grain is not None and abs(x - y) < grain(group[0]))
+        w, t, lost = w + (x < y and not tie), t + tie, lost + (x > y and not tie)
     return w, t, lost
 
 
