@@ -13,7 +13,6 @@ EXTRAS ?= dev,postgres,ray,dashboard,report,slurm,grpc,mlflow,serve,bench
 HEBO_VENV ?= .venv-hebo
 HEBO_PINS := HEBO==0.3.6 "$(TORCH)" "numpy<1.25" "pandas<2.3" "scipy<=1.12" "matplotlib<3.10" "scikit-learn<1.7"
 
-
 .PHONY: setup services sweep test test-fast bench bench-quick bench-studies bench-cluster bench-search lint
 
 setup: $(VENV)/.setup-done
@@ -60,14 +59,13 @@ bench-cluster: setup
 	$(BIN)/python bench/run.py --cluster
 
 # Search quality against SMAC3, nevergrad, HEBO and Optuna's samplers (bench/search/: BBOB,
-# bbob-mixint, Bayesmark-style tasks), niced; a subset (about 40 min on 2 shared cores) unless FULL=1.
+# bbob-mixint, Bayesmark-style tasks), niced; a subset (about 50 min on 2 shared cores, HEBO's
+# 4.5 s a suggestion included) unless FULL=1.
 bench-search: setup $(HEBO_VENV)/bin/python
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	HYDRATUNE_HEBO_PYTHON=$(abspath $(HEBO_VENV))/bin/python \
 		nice -n 10 $(BIN)/python bench/run.py --search $(if $(FULL),--full)
 
-# HEBO's venv (HEBO_VENV, above) when it is missing; if it does not build it is removed, and
-# HEBO's rows say its venv is missing.
 $(HEBO_VENV)/bin/python:
 	$(PYTHON) -m venv $(HEBO_VENV) && $(HEBO_VENV)/bin/python -m pip install -q $(HEBO_PINS) \
 		|| { rm -rf $(HEBO_VENV); echo "HEBO's venv did not build: bench-search runs without it"; }
