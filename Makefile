@@ -9,7 +9,8 @@ TORCH ?= torch==2.13.0
 EXTRAS ?= dev,postgres,ray,dashboard,report,slurm,grpc,mlflow,serve,bench
 # HEBO's own venv (its pins clash with ours; about 2.5 min; unpinned, pip resolves for over
 # 10 min and reaches for a CUDA torch): bench/search/hebo_contender.py runs it in a subprocess.
-# If it does not build, it is removed and HEBO's rows say its venv is missing.
+# If it does not build, it is removed and HEBO's rows say its venv is missing. `make test`
+# builds it too, for the test of that subprocess.
 HEBO_VENV ?= .venv-hebo
 HEBO_PINS := HEBO==0.3.6 "$(TORCH)" "numpy<1.25" "pandas<2.3" "scipy<=1.12" "matplotlib<3.10" "scikit-learn<1.7"
 
@@ -32,7 +33,7 @@ services:
 	@bash scripts/install-test-services.sh
 
 # Both cores (pytest-xdist); each service's tests share one worker (tests/conftest.py).
-test: setup services
+test: setup services $(HEBO_VENV)/bin/python
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # The inner loop, on both cores, in-process: no services, browsers, Ray, benchmarks, Lightning
