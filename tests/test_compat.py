@@ -162,6 +162,31 @@ def test_one_write_holds_a_journals_records_back_to_the_end(tmp_path):
         assert memory.user_attrs == {"a": 1}
 
 
+def test_one_write_commits_a_postgresql_trials_writes_once_at_the_end(postgres_url):
+    from sqlalchemy import event
+
+    study = optuna.create_study(storage=postgres_url, study_name="one_write")
+    trial = compat.ask(study, {"owner": "me"})
+    commits: list[None] = []
+    event.listen(study._storage._backend.engine, "commit", lambda _: commits.append(None))
+    elsewhere = lambda: optuna.load_study(study_name="one_write", storage=postgres_url).trials[0]
+    with compat.one_write(study):
+        trial.suggest_float("x", 0, 1)
+        trial.suggest_int("y", 0, 3)
+        trial.set_user_attr("overrides", ["x=1"])
+        assert elsewhere().params == {}, "visible before the end"
+    assert len(commits) == 1
+    assert elsewhere().params.keys() == {"x", "y"}
+    assert elsewhere().user_attrs == {"owner": "me", "overrides": ["x=1"]}
+    with pytest.raises(KeyboardInterrupt), compat.one_write(study):  # a raise keeps the writes
+        trial.set_user_attr("output_dir", "d")
+        compat.tell(study, trial, [1.0])
+        raise KeyboardInterrupt
+    assert (elsewhere().state, elsewhere().user_attrs["output_dir"]) == (TrialState.COMPLETE, "d")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)  # its sessions work after
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+
+
 def test_grid_of_returns_the_grid_a_sampler_was_built_with():
     grid = {"a": [1, 2], "b": ["x"]}
     assert compat.grid_of(optuna.samplers.GridSampler(grid)) == grid  # _search_space

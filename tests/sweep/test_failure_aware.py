@@ -173,3 +173,21 @@ def test_the_sampler_reads_the_trials_failed_by_hand_from_the_steering_record():
     write_action(study, "fail", {"trial": 0, "reason": "a bad node"}, "fail #0: a bad node", 2)
     study.ask(SPACE)
     assert [t.values for t in base.reads[-1][:2]] == [[3.0], [3.0]]
+
+
+def test_the_steering_record_is_read_once_per_asked_trial(monkeypatch):
+    from hydratune.sweep import failure_aware
+    from hydratune.sweep.failure_aware import FailureAwareSampler
+
+    reads: list[int] = []
+    read = failure_aware.steering.failed_by_hand
+    monkeypatch.setattr(
+        failure_aware.steering, "failed_by_hand", lambda study: reads.append(1) or read(study)
+    )
+    # past its start-up, TPE reads the trials once per parameter, each read a new list
+    tpe = optuna.samplers.TPESampler(seed=0, n_startup_trials=1)
+    study = optuna.create_study(sampler=FailureAwareSampler(tpe))
+    space = {"x": IntDistribution(0, 9), "y": IntDistribution(0, 9), "z": IntDistribution(0, 9)}
+    for value in (1.0, 3.0, 2.0, 4.0):
+        study.tell(study.ask(space), value)
+    assert len(reads) == 4, "one read of the steering record per trial"

@@ -188,15 +188,28 @@ def set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
 
 @contextmanager
 def one_write(study: optuna.Study) -> Iterator[None]:
-    """What this thread writes to a journal inside, appended as one record group at the end and
-    then read back (``JournalStorage._backend``, ``_thread_lock``, ``_sync_with_backend``): each
-    journal append costs a file lock and an fsync, one per parameter and attribute otherwise.
-    The records are Optuna's own, one per write, so any reader replays them; other processes
-    see them at the end. Other storages write as they go."""
+    """What this thread writes inside, committed as one: each journal append costs a file lock
+    and an fsync, each database transaction a commit, one per parameter and attribute otherwise.
+
+    - Journal: the records are held back and appended as one group at the end, then read back
+      (``JournalStorage._backend``, ``_thread_lock``, ``_sync_with_backend``). They are
+      Optuna's own, one per write, so any reader replays them.
+    - PostgreSQL: this thread's session joins one transaction, committed at the end
+      (``_CachedStorage._backend``, ``RDBStorage.scoped_session``, ``engine``). SQLite writes
+      as it goes: one open write transaction there makes other writers wait or fail busy.
+
+    Either way other processes see the writes at the end, and a raise inside still writes them.
+    Other storages write as they go."""
+    from optuna.storages import RDBStorage
     from optuna.storages.journal import JournalStorage
 
     storage = study._storage
-    gathered = getattr(getattr(storage, "_backend", None), "gathered", None)
+    backend = getattr(storage, "_backend", None)
+    if isinstance(backend, RDBStorage) and backend.engine.name == "postgresql":
+        with _one_transaction(backend):
+            yield
+        return
+    gathered = getattr(backend, "gathered", None)
     if not isinstance(storage, JournalStorage) or gathered is None:
         yield
         return
@@ -204,6 +217,41 @@ def one_write(study: optuna.Study) -> Iterator[None]:
         yield
     with storage._thread_lock:
         storage._sync_with_backend()
+
+
+@contextmanager
+def _one_transaction(backend: Any) -> Iterator[None]:
+    """``backend``'s sessions in this thread join one transaction, committed at the end (also
+    when the block raises: what was written is kept, as a journal's gathered writes are).
+
+    Optuna's own commits inside only flush (SQLAlchemy's ``rollback_only`` join), so nothing is
+    visible to other processes, and nothing is half-written, before the end. A rollback inside
+    (an integrity error Optuna would have ignored) would drop the block's earlier writes too: it
+    is raised at the end, not ignored."""
+    from optuna.exceptions import StorageInternalError
+    from sqlalchemy.orm import Session
+
+    registry = backend.scoped_session.registry
+    if registry.has() and registry().info.get("one_write"):
+        yield  # nested: the outer block commits
+        return
+    previous = registry() if registry.has() else None
+    with backend.engine.connect() as connection:
+        transaction = connection.begin()
+        session = Session(bind=connection, join_transaction_mode="rollback_only")
+        session.info["one_write"] = True
+        registry.set(session)
+        try:
+            yield
+        finally:
+            session.close()
+            if previous is None:
+                registry.clear()
+            else:
+                registry.set(previous)
+            if not transaction.is_active:
+                raise StorageInternalError("a database write was rolled back; run again")
+            transaction.commit()
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, values: Any = None, state: Any = None) -> None:

@@ -142,22 +142,29 @@ class FailureAwareSampler(ViewSampler):
         self._presenter: FailurePresenter | None = None
         self._presented: tuple[list[FrozenTrial], list[FrozenTrial]] | None = None
         self._steering_count: int | None = None  # steering records when last read (RDB)
+        self._steering_read_for: int | None = None  # the trial they were last read for
 
     def view(self, study: optuna.Study, trial: FrozenTrial) -> Any:
         def present(trials: list[FrozenTrial]) -> list[FrozenTrial]:
             # Samplers read the trials several times per trial through Optuna's per-ask cache
             # (the same list each time): present that list once, not once per read.
             if self._presented is None or self._presented[0] is not trials:
-                # on a database, one count of the steering records says whether to read them
-                count = compat.rdb_user_attr_count(study, STEER_PREFIX)
-                if count is None or count != self._steering_count or self._presenter is None:
-                    by_hand = frozenset(steering.failed_by_hand(study))
-                    self._steering_count = count
-                else:
-                    by_hand = self._presenter.failed_by_hand
+                by_hand = self._failed_by_hand(study, trial.number)
                 if self._presenter is None or self._presenter.failed_by_hand != by_hand:
                     self._presenter = FailurePresenter(study.directions, self.weight, by_hand)
                 self._presented = (trials, self._presenter.present(trials))
             return self._presented[1]
 
         return compat.trials_view(study, present)
+
+    def _failed_by_hand(self, study: optuna.Study, number: int) -> frozenset[int]:
+        """The trials failed by hand, read at most once per trial asked: on a database one
+        count of the steering records first says whether to read them at all."""
+        if self._presenter is not None and self._steering_read_for == number:
+            return self._presenter.failed_by_hand
+        self._steering_read_for = number
+        count = compat.rdb_user_attr_count(study, STEER_PREFIX)
+        if count is None or count != self._steering_count or self._presenter is None:
+            self._steering_count = count
+            return frozenset(steering.failed_by_hand(study))
+        return self._presenter.failed_by_hand
