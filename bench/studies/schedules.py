@@ -16,7 +16,8 @@ and per seed (``per_seed``): the epochs TPE took to its own best loss over the e
 contender took to reach that loss.
 
 Sized for about 12 min a task on 2 cores (``--quick``: one seed, a small budget, to check it runs;
-``--seeds``, ``--budget``, ``--contenders``, ``--tasks``: another reading, see ``options``).
+``--seeds``, ``--first-seed``, ``--budget``, ``--contenders``, ``--tasks``: another reading, see
+``options``).
 """
 
 from __future__ import annotations
@@ -171,7 +172,8 @@ def options(parser: argparse.ArgumentParser) -> None:
     the same contenders, tasks and scoring at another size; the targets need every contender,
     so a subset gives its tables and per-seed reading only."""
     names = [*CONTENDERS, *PEERS]
-    parser.add_argument("--seeds", type=int, help="seeds 0..N-1 (default 3; --quick 1)")
+    parser.add_argument("--seeds", type=int, help="how many seeds (default 3; --quick 1)")
+    parser.add_argument("--first-seed", type=int, default=0, help="the first seed (default 0)")
     parser.add_argument("--budget", type=int, help="epochs per sweep (default 72; --quick 12)")
     parser.add_argument(
         "--contenders",
@@ -190,6 +192,7 @@ def options(parser: argparse.ArgumentParser) -> None:
 def run(
     quick: bool,
     seeds: int | None = None,
+    first_seed: int = 0,
     budget: int | None = None,
     contenders: Sequence[str] = (*CONTENDERS, *PEERS),
     tasks: Sequence[str] = tuple(TASKS),
@@ -208,7 +211,7 @@ def run(
     runs: dict[str, dict[str, list[dict]]] = {}
     for task in tasks:
         runs[task] = {name: [] for name in contenders}
-        for seed in range(seeds):  # contenders interleaved within each seed
+        for seed in range(first_seed, first_seed + seeds):  # contenders interleaved per seed
             for name in runs[task]:
                 progress(f"schedules: {task}, seed {seed}, {name}")
                 runs[task][name].append(contender(name, seed, budget, epochs, task))
@@ -216,8 +219,9 @@ def run(
         raytune_peers.stop_ray()  # its idle processes would weigh on the timing below
     cost = checkpoint_cost(1 if quick else 10) if complete else None
     md = [
-        f"Threads: {threads}. `python -m bench.studies.schedules` (seeds 0-{seeds - 1}, budget"
-        f" {budget}, contenders {','.join(contenders)}, tasks {', '.join(tasks)});"
+        f"Threads: {threads}. `python -m bench.studies.schedules` (seeds {first_seed}-"
+        f"{first_seed + seeds - 1}, budget {budget}, contenders {','.join(contenders)},"
+        f" tasks {', '.join(tasks)});"
         " nop = TPE without pruning."
         " Epochs are counted as they ran over all trials (a continuation counts only the"
         " epochs it trained); PBT ends by itself after population x 3 runs of 3 epochs."
@@ -241,7 +245,7 @@ def run(
                 f" target val/loss {goal:.4f} = the worst seed's best TPE loss",
             ),
         ]
-        readings[task] = reading = per_seed(task_runs)
+        readings[task] = reading = per_seed(task_runs, first_seed)
         md += [per_seed_text(task, reading), ""]
         if complete:
             targets += task_targets(task, summary, task_runs, goal, budget, reading)
@@ -266,18 +270,18 @@ def run(
     return {"markdown": "\n".join(md), "targets": targets, "raw": raw}
 
 
-def per_seed(runs: dict[str, list[dict]]) -> list[dict[str, Any]]:
+def per_seed(runs: dict[str, list[dict]], first_seed: int = 0) -> list[dict[str, Any]]:
     """Each seed against its own TPE run: TPE's best loss, the epochs TPE took to reach it, and
     per contender the epochs it took to reach that loss (inf: never) and TPE's epochs over
     those (0 when never reached)."""
     out = []
-    for seed, nop in enumerate(runs["nop"]):
+    for index, nop in enumerate(runs["nop"]):
         best = min(nop["curve"])
         tpe = epochs_to(nop["curve"], best)
-        reached = {name: epochs_to(r[seed]["curve"], best) for name, r in runs.items()}
+        reached = {name: epochs_to(r[index]["curve"], best) for name, r in runs.items()}
         out.append(
             {
-                "seed": seed,
+                "seed": first_seed + index,
                 "best": best,
                 "tpe_epochs": tpe,
                 "epochs": reached,

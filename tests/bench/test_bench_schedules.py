@@ -1,8 +1,8 @@
 """The schedules study in quick mode (``bench/run.py --studies --quick``): hydratune's schedules
 and Ray Tune's ASHA and PBT on each task (the digits CNN, the synthetic MLP) in one run, each
 spending the same epoch budget, Ray Tune's PBT continuing from the Lightning checkpoints it
-reported; and a reading of some contenders at another size (``--seeds``, ``--budget``,
-``--contenders``, ``--tasks``)."""
+reported; and a reading of some contenders at another size (``--seeds``,
+``--first-seed``, ``--budget``, ``--contenders``, ``--tasks``)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,7 @@ def check_task(runs: dict) -> None:
 def test_a_reading_of_some_contenders_at_another_size_gives_its_tables_and_no_targets(tmp_path):
     out = tmp_path / "result.json"
     command = [sys.executable, "-m", "bench.studies.schedules", "--quick", "--seeds", "2"]
+    command += ["--first-seed", "3"]
     command += ["--budget", "6", "--contenders", "nop,asha", "--tasks", "digits CNN"]
     done = subprocess.run(
         [*command, "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=280
@@ -73,4 +74,4 @@ def test_a_reading_of_some_contenders_at_another_size_gives_its_tables_and_no_ta
         assert all(h["params"] for h in history)
         assert sum(len(h["values"]) for h in history) >= len(seeds[0]["curve"])
     assert result["targets"] == []  # the targets need every contender
-    assert [r["seed"] for r in result["raw"]["per_seed"]["digits CNN"]] == [0, 1]
+    assert [r["seed"] for r in result["raw"]["per_seed"]["digits CNN"]] == [3, 4]
