@@ -422,13 +422,18 @@ def target(name: str, goal: str, measured: str, met: bool | None, why: str = "")
 
 # --- entry point ----------------------------------------------------------------------------
 def module_main(
-    title: str, run: Callable[..., dict[str, Any]], sizes: Collection[str] = ()
+    title: str,
+    run: Callable[..., dict[str, Any]],
+    sizes: Collection[str] = (),
+    options: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> None:
     """``python -m bench.<name> [--quick] [--json PATH]``: run one benchmark, write its result.
 
     ``run(quick)`` returns ``{"markdown": ..., "targets": [...], "raw": {...}}``; a benchmark
     with ``sizes`` (its grids by name) also takes ``--full`` and ``--size NAME`` and is called
-    ``run(size)``: "quick", "full", the named one, else "subset".
+    ``run(size)``: "quick", "full", the named one, else "subset". ``options`` adds a
+    benchmark's own arguments, passed to ``run`` by name (their defaults are what
+    ``bench/run.py`` runs).
     """
     parser = argparse.ArgumentParser(description=title)
     parser.add_argument("--quick", action="store_true", help="small sizes: checks it runs")
@@ -436,14 +441,17 @@ def module_main(
         parser.add_argument("--full", action="store_true", help="the whole grid (hours)")
         parser.add_argument("--size", choices=list(sizes), default="subset", help="a grid by name")
     parser.add_argument("--json", type=Path, help="write the result here (default: stdout)")
+    if options is not None:
+        options(parser)
     args = parser.parse_args()
+    own = {k: v for k, v in vars(args).items() if k not in ("quick", "full", "size", "json")}
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _reset_logging()
     start = time.monotonic()
     size = "quick" if args.quick else "full" if sizes and args.full else getattr(args, "size", "")
-    result = {"title": title, **(run(size) if sizes else run(args.quick))}
+    result = {"title": title, **(run(size, **own) if sizes else run(args.quick, **own))}
     result["seconds"] = time.monotonic() - start
     progress(f"{title}: done in {result['seconds']:.0f}s")
     text = json.dumps(result, default=_json_default, indent=1)

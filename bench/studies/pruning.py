@@ -39,6 +39,7 @@ from bench.common import (
 )
 from bench.objectives import CURVE_TARGET
 from bench.tasks import BUDGET_SPENT, EPOCHS, LOG, simulated_curve, timed_train
+from hydratune.attrs import RESUMED_FROM
 
 TITLE = "Pruning: compute to a target loss at an equal epoch budget"
 PRUNERS = ["nop", "median", "successive_halving", "hyperband"]
@@ -84,6 +85,7 @@ def run_budgeted(run_sweep: Callable[[], Any], budget: int, storage_in_memory: b
         ],
         "trials": len(trials),
         "pruned": states.count("PRUNED"),
+        "history": history(trials),
         "error": None if error is None else str(error)[:300],
     }
 
@@ -95,6 +97,22 @@ def simulated(pruner: str, seed: int, budget: int) -> dict:
         f"seed={seed}",
     ]
     return run_budgeted(lambda: sweep(overrides, simulated_curve, "curve"), budget, True)
+
+
+def history(trials: Sequence[optuna.trial.FrozenTrial]) -> list[dict[str, Any]]:
+    """Each run in trial order: its parameters, the trial it continued from (schedules'
+    ``resumed_from``), its first and last epoch and its losses: what a sweep chose, to read."""
+    return [
+        {
+            "number": t.number,
+            "params": t.params,
+            "resumed_from": (t.user_attrs.get(RESUMED_FROM) or {}).get("trial"),
+            "epochs": [min(t.intermediate_values) + 1, max(t.intermediate_values) + 1],
+            "values": [t.intermediate_values[s] for s in sorted(t.intermediate_values)],
+            "state": t.state.name,
+        }
+        for t in sorted(trials, key=lambda t: t.number)
+    ]
 
 
 def real_cnn(

@@ -15,14 +15,18 @@ first reaches the target (the worst seed's best TPE loss) and the best loss with
 and per seed (``per_seed``): the epochs TPE took to its own best loss over the epochs each
 contender took to reach that loss.
 
-Sized for about 12 min a task on 2 cores (``--quick``: one seed, a small budget, to check it runs).
+Sized for about 12 min a task on 2 cores (``--quick``: one seed, a small budget, to check it runs;
+``--seeds``, ``--first-seed``, ``--budget``, ``--contenders``, ``--tasks``: another reading, see
+``options``).
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -163,24 +167,62 @@ def checkpoint_cost(repeats: int = 3, epochs: int = 3) -> dict[str, Any]:
     }
 
 
-def run(quick: bool) -> dict[str, Any]:
+def options(parser: argparse.ArgumentParser) -> None:
+    """A reading beside the study's (``--seeds 5 --budget 180 --contenders nop,asha,ray_asha``):
+    the same contenders, tasks and scoring at another size; the targets need every contender,
+    so a subset gives its tables and per-seed reading only."""
+    names = [*CONTENDERS, *PEERS]
+    parser.add_argument("--seeds", type=int, help="how many seeds (default 3; --quick 1)")
+    parser.add_argument("--first-seed", type=int, default=0, help="the first seed (default 0)")
+    parser.add_argument("--budget", type=int, help="epochs per sweep (default 72; --quick 12)")
+    parser.add_argument(
+        "--contenders",
+        type=lambda text: text.split(","),
+        default=names,
+        help=f"comma-separated, nop first (default all: {','.join(names)})",
+    )
+    parser.add_argument(
+        "--tasks",
+        type=lambda text: text.split(","),
+        default=list(TASKS),
+        help=f"comma-separated (default all: {','.join(TASKS)})",
+    )
+
+
+def run(
+    quick: bool,
+    seeds: int | None = None,
+    first_seed: int = 0,
+    budget: int | None = None,
+    contenders: Sequence[str] = (*CONTENDERS, *PEERS),
+    tasks: Sequence[str] = tuple(TASKS),
+) -> dict[str, Any]:
+    unknown = sorted({*contenders} - {*CONTENDERS, *PEERS} | {*tasks} - {*TASKS})
+    if unknown or contenders[0] != "nop":
+        raise SystemExit(f"unknown contenders or tasks {unknown}, or nop not first: {contenders}")
+    complete = {*contenders} == {*CONTENDERS, *PEERS}
     threads = pin_threads(1)
-    seeds = range(1) if quick else range(3)
+    seeds = seeds or (1 if quick else 3)
     epochs = 3 if quick else EPOCHS_PER_RUN
-    budget = 12 if quick else 72  # 8 full runs of 9 epochs
+    budget = budget or (12 if quick else 72)  # 72: 8 full runs of 9 epochs
     real_cnn("nop", 0, 2, 2)  # warm-up: Lightning's first fit in a process is slower
-    ray_seconds = raytune_peers.start_ray()
+    peers = [name for name in contenders if name in PEERS]
+    ray_seconds = raytune_peers.start_ray() if peers else 0.0
     runs: dict[str, dict[str, list[dict]]] = {}
-    for task in TASKS:
-        runs[task] = {name: [] for name in [*CONTENDERS, *PEERS]}
-        for seed in seeds:  # contenders interleaved within each seed
+    for task in tasks:
+        runs[task] = {name: [] for name in contenders}
+        for seed in range(first_seed, first_seed + seeds):  # contenders interleaved per seed
             for name in runs[task]:
                 progress(f"schedules: {task}, seed {seed}, {name}")
                 runs[task][name].append(contender(name, seed, budget, epochs, task))
-    raytune_peers.stop_ray()  # its idle processes would weigh on the timing below
-    cost = checkpoint_cost(1 if quick else 10)
+    if peers:
+        raytune_peers.stop_ray()  # its idle processes would weigh on the timing below
+    cost = checkpoint_cost(1 if quick else 10) if complete else None
     md = [
-        f"Threads: {threads}. `python -m bench.studies.schedules`; nop = TPE without pruning."
+        f"Threads: {threads}. `python -m bench.studies.schedules` (seeds {first_seed}-"
+        f"{first_seed + seeds - 1}, budget {budget}, contenders {','.join(contenders)},"
+        f" tasks {', '.join(tasks)});"
+        " nop = TPE without pruning."
         " Epochs are counted as they ran over all trials (a continuation counts only the"
         " epochs it trained); PBT ends by itself after population x 3 runs of 3 epochs."
         " ray_asha, ray_pbt: Ray Tune's ASHAScheduler (TPE proposing, as ours) and"
@@ -198,24 +240,26 @@ def run(quick: bool) -> dict[str, Any]:
             *section(
                 task[0].upper() + task[1:],
                 summary,
-                len(seeds),
-                f"{len(seeds)} seed(s), {budget}-epoch budget, {epochs} epochs per configuration,"
+                seeds,
+                f"{seeds} seed(s), {budget}-epoch budget, {epochs} epochs per configuration,"
                 f" target val/loss {goal:.4f} = the worst seed's best TPE loss",
             ),
         ]
-        readings[task] = reading = per_seed(task_runs)
+        readings[task] = reading = per_seed(task_runs, first_seed)
         md += [per_seed_text(task, reading), ""]
-        targets += task_targets(task, summary, task_runs, goal, budget, reading)
-    md += ["", cost_text(cost)]
-    targets.append(
-        target(
-            "checkpoint save + load (digits CNN)",
-            "<= 5% of a run's time",
-            f"{cost['percent'].text(1, '%')} of a {cost['epochs']}-epoch run",
-            cost["percent"].median <= 5,
-            cost_text(cost),
+        if complete:
+            targets += task_targets(task, summary, task_runs, goal, budget, reading)
+    if cost is not None:
+        md += ["", cost_text(cost)]
+        targets.append(
+            target(
+                "checkpoint save + load (digits CNN)",
+                "<= 5% of a run's time",
+                f"{cost['percent'].text(1, '%')} of a {cost['epochs']}-epoch run",
+                cost["percent"].median <= 5,
+                cost_text(cost),
+            )
         )
-    )
     raw = {
         "runs": runs,
         "goals": goals,
@@ -226,18 +270,18 @@ def run(quick: bool) -> dict[str, Any]:
     return {"markdown": "\n".join(md), "targets": targets, "raw": raw}
 
 
-def per_seed(runs: dict[str, list[dict]]) -> list[dict[str, Any]]:
+def per_seed(runs: dict[str, list[dict]], first_seed: int = 0) -> list[dict[str, Any]]:
     """Each seed against its own TPE run: TPE's best loss, the epochs TPE took to reach it, and
     per contender the epochs it took to reach that loss (inf: never) and TPE's epochs over
     those (0 when never reached)."""
     out = []
-    for seed, nop in enumerate(runs["nop"]):
+    for index, nop in enumerate(runs["nop"]):
         best = min(nop["curve"])
         tpe = epochs_to(nop["curve"], best)
-        reached = {name: epochs_to(r[seed]["curve"], best) for name, r in runs.items()}
+        reached = {name: epochs_to(r[index]["curve"], best) for name, r in runs.items()}
         out.append(
             {
-                "seed": seed,
+                "seed": first_seed + index,
                 "best": best,
                 "tpe_epochs": tpe,
                 "epochs": reached,
@@ -392,4 +436,4 @@ def cost_text(cost: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    module_main(TITLE, run)
+    module_main(TITLE, run, options=options)

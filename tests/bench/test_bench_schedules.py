@@ -1,13 +1,18 @@
 """The schedules study in quick mode (``bench/run.py --studies --quick``): hydratune's schedules
 and Ray Tune's ASHA and PBT on each task (the digits CNN, the synthetic MLP) in one run, each
 spending the same epoch budget, Ray Tune's PBT continuing from the Lightning checkpoints it
-reported."""
+reported; and a reading of some contenders at another size (``--seeds``,
+``--first-seed``, ``--budget``, ``--contenders``, ``--tasks``)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
-from helpers import run_bench
+from helpers import REPO, run_bench
 
 QUICK_BUDGET, QUICK_EPOCHS, POPULATION = 12, 3, 8  # bench.studies.schedules in --quick
 
@@ -45,3 +50,28 @@ def check_task(runs: dict) -> None:
     # each continuation resumed from a checkpoint: it trains on from where one was taken
     assert all(epochs[0] > 1 for epochs in continued)
     assert max(e for epochs in pbt["run_epochs"] for e in epochs) <= QUICK_EPOCHS
+
+
+@pytest.mark.bench
+@pytest.mark.timeout(300)
+def test_a_reading_of_some_contenders_at_another_size_gives_its_tables_and_no_targets(tmp_path):
+    out = tmp_path / "result.json"
+    command = [sys.executable, "-m", "bench.studies.schedules", "--quick", "--seeds", "2"]
+    command += ["--first-seed", "3"]
+    command += ["--budget", "6", "--contenders", "nop,asha", "--tasks", "digits CNN"]
+    done = subprocess.run(
+        [*command, "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=280
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(out.read_text())
+    runs = result["raw"]["runs"]
+    assert list(runs) == ["digits CNN"] and list(runs["digits CNN"]) == ["nop", "asha"]
+    assert [len(seeds) for seeds in runs["digits CNN"].values()] == [2, 2]
+    for seeds in runs["digits CNN"].values():
+        assert all(len(run["curve"]) == 6 for run in seeds)
+        # each run in trial order, with its parameters and the epochs it trained
+        history = seeds[0]["history"]
+        assert all(h["params"] for h in history)
+        assert sum(len(h["values"]) for h in history) >= len(seeds[0]["curve"])
+    assert result["targets"] == []  # the targets need every contender
+    assert [r["seed"] for r in result["raw"]["per_seed"]["digits CNN"]] == [3, 4]
