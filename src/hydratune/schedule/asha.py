@@ -12,11 +12,8 @@ paused at its rung. ``promotion: eager`` also promotes a trial whose value was a
 ``1 - 1/eta`` quantile of the values its rung had when it paused (the first at a rung always),
 as Ray Tune's ASHA lets a trial train on; one below it still waits, and is promoted if the
 rung's ranking comes round to it. Each rung's history is the pause times in the study, so a
-rerun or another worker takes the same decisions. Eager is not the default because it was
-slower to each seed's own TPE best in the schedules study (TPE proposing, one trial at a
-time, 3 seeds): on the digits CNN 1.48x TPE's speed on one seed and never on two, against
-1.14-1.71x by the paper's rule; on a synthetic MLP 1.54x (median; never on one seed) against
-3.32x (bench/studies/RESULTS.md).
+rerun or another worker takes the same decisions. Eager is not the default: it was slower
+to each seed's own TPE best on both tasks of the schedules study (bench/studies/RESULTS.md).
 
 Brackets guard against a first rung too early to rank by: bracket ``b`` starts at rung ``b``
 (``min_resource * eta^b`` epochs), the last bracket possibly at the last epoch (a plain run).
