@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import lightning  # noqa: F401  (trials must run in a process that has imported Lightning)
-import optuna
 import torch  # noqa: F401
 
 from bench.common import (
@@ -22,6 +21,7 @@ from bench.common import (
     columns,
     fresh_cwd,
     gaps_ms,
+    hydratune_sampler_kwargs,
     interleave,
     md_table,
     module_main,
@@ -65,19 +65,6 @@ SWEEP_PLACES = [
 ]
 
 
-def same_tpe_as_hydratune() -> dict[str, Any]:
-    """The arguments hydratune's ``sampler: tpe`` (``bench/conf/noop.yaml``) gives
-    ``TPESampler`` besides the seed: with Optuna 5's own defaults (multivariate) the plain loop
-    would run another algorithm, with another cost per trial."""
-    from omegaconf import OmegaConf
-
-    from hydratune.optuna_classes import optuna_kwargs
-    from hydratune.schema import SAMPLER_OPTIONS
-
-    tpe = optuna.samplers.TPESampler
-    return optuna_kwargs(tpe, OmegaConf.structured(SAMPLER_OPTIONS["tpe"]), "tpe")
-
-
 def ours(n: int, storage: str | None = None) -> dict[str, Any]:
     with fresh_cwd():
         LOG.reset()
@@ -92,7 +79,7 @@ def ours(n: int, storage: str | None = None) -> dict[str, Any]:
 def plain(n: int, storage: str | None = None) -> dict[str, Any]:
     with fresh_cwd() as cwd:
         path = None if storage == "memory" else str(cwd / "plain.journal")
-        run = run_plain_loop(n, seed=0, storage=path, **same_tpe_as_hydratune())
+        run = run_plain_loop(n, seed=0, storage=path, **hydratune_sampler_kwargs("tpe"))
     return record(run["start"], run["end"], run["trials"])
 
 

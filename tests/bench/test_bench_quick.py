@@ -45,6 +45,9 @@ def test_bench_quick_writes_a_report_and_json_for_each_section(tmp_path, name):
     if name == "overhead":
         timestamps = result["raw"]["runs"]["hydratune"][0]
         assert {"asked_ms", "started_ms", "finished_ms", "told_ms"} <= set(timestamps)
+    if name == "efficiency":  # not a timing: the twin draws what hydratune's sampler configs draw
+        twin = next(t for t in result["targets"] if t["name"] == "efficiency = plain Optuna")
+        assert twin["met"], twin
 
     text = (tmp_path / "RESULTS.md").read_text()
     assert "bench/run.py --only" in text and "--quick" in text and "## Machine" in text
