@@ -56,14 +56,16 @@ study.optimize(objective, n_trials=n)
 """
 
 
-# Measured elsewhere (bench/overhead.py, and its storage calls counted per trial): what a
-# hydratune trial costs beyond a plain Optuna one, which 8 workers on 2 cores multiply.
+# Measured elsewhere (SQL statements per trial: `python -m bench.cluster.statements`; the CPU:
+# bench/RESULTS.md): what a hydratune trial
+# costs beyond a plain Optuna one, which 8 workers on 2 cores multiply.
 WHY_SLOWER = (
-    "a hydratune trial makes 14 storage calls to plain Optuna's 10 (its overrides and output"
-    " dir, the task's pruning verdict, the steering record read twice; on PostgreSQL 61 SQL"
-    " statements to 49, in 5.5 commits to 11) and spends 4 ms more CPU"
-    " in process (the Hydra job: config, trial dir, logging; bench/RESULTS.md); 8 workers on 2"
-    " cores share both with the database or proxy server"
+    "on PostgreSQL a hydratune trial makes 60 SQL statements to plain Optuna's 49 (in 5 commits"
+    " to 11): its creation with its owner mark (+4), its overrides and output dir (+4), the"
+    " steering record's count before the ask and in the failure-aware sampler, and the pruning"
+    " verdict (+3); and it spends 4 ms more CPU in process (the Hydra job: config, trial dir,"
+    " logging; bench/RESULTS.md); 8 workers on 2 cores share both with the database or proxy"
+    " server"
 )
 REPS = 3  # one run of 48 trials moves by +-0.15x between runs at this load
 BARRIER = "HYDRATUNE_BENCH_BARRIER"  # the barrier's directory, then ":" and its worker count

@@ -39,3 +39,21 @@ def test_bench_cluster_quick_reports_slurm_and_many_workers_figures(slurm_cluste
     assert "bench/run.py --cluster --quick" in text and "load average" in text
     assert "idle Slurm slots while trials wait" in text
     assert "`python -m bench.cluster.many_workers --quick`" in text
+
+
+@pytest.mark.timeout(300)
+def test_a_hydratune_trial_adds_at_most_eleven_statements_in_half_the_commits(postgres_url):
+    """What the many-workers ratio is made of (bench.cluster.statements): an added storage read
+    or write per trial shows here, on a real PostgreSQL, long before it shows in a timing."""
+    from bench.cluster.statements import per_trial
+
+    counts = {
+        worker: {kind: sum(by_origin.values()) for kind, by_origin in kinds.items()}
+        for worker, kinds in per_trial(postgres_url).items()
+    }
+    ours, plain = counts["hydratune"], counts["plain Optuna"]
+    assert plain["statements"] > 0 and plain["commits"] > 0
+    # its creation with an owner mark, its overrides and output dir, two steering counts and
+    # the pruning verdict: 11 (bench/cluster/many_workers.py WHY_SLOWER)
+    assert ours["statements"] <= plain["statements"] + 11, counts
+    assert ours["commits"] <= plain["commits"] / 2, counts
