@@ -169,7 +169,10 @@ def test_one_write_commits_a_postgresql_trials_writes_once_at_the_end(postgres_u
     trial = compat.ask(study, {"owner": "me"})
     commits: list[None] = []
     event.listen(study._storage._backend.engine, "commit", lambda _: commits.append(None))
-    elsewhere = lambda: optuna.load_study(study_name="one_write", storage=postgres_url).trials[0]
+
+    def elsewhere() -> optuna.trial.FrozenTrial:
+        return optuna.load_study(study_name="one_write", storage=postgres_url).trials[0]
+
     with compat.one_write(study):
         trial.suggest_float("x", 0, 1)
         trial.suggest_int("y", 0, 3)

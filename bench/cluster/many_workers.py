@@ -56,17 +56,21 @@ study.optimize(objective, n_trials=n)
 """
 
 
-# Measured elsewhere (SQL statements per trial: `python -m bench.cluster.statements`; the CPU:
-# bench/RESULTS.md): what a hydratune trial
-# costs beyond a plain Optuna one, which 8 workers on 2 cores multiply.
-WHY_SLOWER = (
-    "on PostgreSQL a hydratune trial makes 60 SQL statements to plain Optuna's 49 (in 5 commits"
-    " to 11): its creation with its owner mark (+4), its overrides and output dir (+4), the"
-    " steering record's count before the ask and in the failure-aware sampler, and the pruning"
-    " verdict (+3); and it spends 4 ms more CPU in process (the Hydra job: config, trial dir,"
-    " logging; bench/RESULTS.md); 8 workers on 2 cores share both with the database or proxy"
-    " server"
+# Measured elsewhere (a trial's storage traffic: `python -m bench.cluster.traffic`; its CPU:
+# bench/RESULTS.md): what a hydratune trial costs beyond a plain Optuna one, which 8 workers on
+# 2 cores multiply.
+_CPU = (
+    "; and it spends 4 ms more CPU in process (the Hydra job: config, trial dir, logging;"
+    " bench/RESULTS.md); 8 workers on 2 cores share both with the {server}"
 )
+WHY_SLOWER = {
+    "PostgreSQL": "a hydratune trial makes 59 SQL statements to plain Optuna's 49 (in 5 commits"
+    " to 11): its creation with its owner mark (+4), its overrides and output dir (+4), the"
+    " steering record's count and the pruning verdict (+2)" + _CPU.format(server="database"),
+    "gRPC proxy": "a hydratune trial makes 15 calls through the proxy to plain Optuna's 11: its"
+    " overrides, its output dir, the steering record and the pruning verdict"
+    + _CPU.format(server="proxy, which serves every call in one process"),
+}
 REPS = 3  # one run of 48 trials moves by +-0.15x between runs at this load
 BARRIER = "HYDRATUNE_BENCH_BARRIER"  # the barrier's directory, then ":" and its worker count
 
@@ -274,7 +278,7 @@ def run(quick: bool) -> dict[str, Any]:
                     f"<= {goal}x at ~{levels[0]} and ~{levels[-1]} trials",
                     ", ".join(ratio[(storage, level)].text(2, "x") for level in levels),
                     all(ratio[(storage, level)].median <= goal for level in levels),
-                    WHY_SLOWER,
+                    WHY_SLOWER[storage],
                 )
                 for storage, goal in (("PostgreSQL", 1.2), ("gRPC proxy", 1.3))
             ),

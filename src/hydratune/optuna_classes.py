@@ -8,7 +8,7 @@ of the wrappers the sweep (``sweep/``) and steering (``steering/``) put around t
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import optuna
@@ -103,6 +103,10 @@ class WrappedSampler(BaseSampler):
         """The sampler that draws ``trial`` (one for all, unless a wrapper switches)."""
         return self.base
 
+    def inner(self) -> list[BaseSampler]:
+        """The samplers this one delegates to (``samplers_in`` walks them)."""
+        return [self.base]
+
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
@@ -133,6 +137,14 @@ class WrappedSampler(BaseSampler):
         values: Sequence[float] | None,
     ) -> None:
         self.base_for(trial).after_trial(study, trial, state, values)
+
+
+def samplers_in(sampler: BaseSampler) -> Iterator[BaseSampler]:
+    """``sampler`` and every sampler it wraps, outermost first."""
+    yield sampler
+    if isinstance(sampler, WrappedSampler):
+        for inner in sampler.inner():
+            yield from samplers_in(inner)
 
 
 class ViewSampler(WrappedSampler):

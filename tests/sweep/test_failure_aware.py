@@ -191,3 +191,45 @@ def test_the_steering_record_is_read_once_per_asked_trial(monkeypatch):
     for value in (1.0, 3.0, 2.0, 4.0):
         study.tell(study.ask(space), value)
     assert len(reads) == 4, "one read of the steering record per trial"
+
+
+def test_in_a_sweep_the_sampler_takes_the_trials_failed_by_hand_from_the_loops_reading(
+    sweep, monkeypatch
+):
+    """The loop reads the steering record before every ask; the sampler uses that reading (no
+    read of its own: one storage call a trial on a proxy) and sees a `steer fail` written while
+    the sweep runs from the next trial on."""
+    from helpers import quadratic
+    from hydratune.optuna_classes import samplers_in
+    from hydratune.steering import write_action
+    from hydratune.sweep import failure_aware
+    from hydratune.sweep.failure_aware import FailureAwareSampler
+    from hydratune.training.current_trial import current_trial
+
+    reads: list[int] = []
+    read = failure_aware.steering.failed_by_hand
+    monkeypatch.setattr(
+        failure_aware.steering, "failed_by_hand", lambda study: reads.append(1) or read(study)
+    )
+    seen: dict[int, set[int]] = {}
+
+    def task(cfg):  # noqa: ANN001, ANN202
+        trial = current_trial()
+        if trial.number == 2:  # as `hydratune steer <dir> fail 0` from another shell
+            write_action(trial.study, "fail", {"trial": 0, "reason": "bad node"}, "fail #0", 2)
+        sampler = next(
+            s for s in samplers_in(trial.study.sampler) if isinstance(s, FailureAwareSampler)
+        )
+        seen[trial.number] = set(sampler._presenter.failed_by_hand)  # what it drew this one with
+        return quadratic(cfg)
+
+    sweep(
+        [
+            "hydra/sweeper/sampler=tpe",
+            "hydra.sweeper.sampler.n_startup_trials=2",
+            "hydra.sweeper.n_trials=5",
+        ],
+        task=task,
+    )
+    assert seen == {0: set(), 1: set(), 2: set(), 3: {0}, 4: {0}}
+    assert reads == [], "the sampler read the steering record itself"

@@ -120,6 +120,9 @@ class SwitchSampler(WrappedSampler):
     def base_for(self, trial: FrozenTrial) -> optuna.samplers.BaseSampler:
         return self.first if trial.number < self.at else self.then
 
+    def inner(self) -> list[optuna.samplers.BaseSampler]:
+        return [self.first, self.then]
+
     def reseed_rng(self) -> None:
         self.first.reseed_rng()
         self.then.reseed_rng()

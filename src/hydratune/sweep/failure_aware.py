@@ -13,7 +13,7 @@ every attempt (``max_retries`` spent) are a failure like any other.
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import optuna
@@ -143,6 +143,9 @@ class FailureAwareSampler(ViewSampler):
         self._presented: tuple[list[FrozenTrial], list[FrozenTrial]] | None = None
         self._steering_count: int | None = None  # steering records when last read (RDB)
         self._steering_read_for: int | None = None  # the trial they were last read for
+        # The sweep loop's own reading of the steering record (it reads it before every ask):
+        # with it, this sampler reads nothing itself.
+        self.failed_by_hand_source: Callable[[], Collection[int]] | None = None
 
     def view(self, study: optuna.Study, trial: FrozenTrial) -> Any:
         def present(trials: list[FrozenTrial]) -> list[FrozenTrial]:
@@ -160,6 +163,8 @@ class FailureAwareSampler(ViewSampler):
     def _failed_by_hand(self, study: optuna.Study, number: int) -> frozenset[int]:
         """The trials failed by hand, read at most once per trial asked: on a database one
         count of the steering records first says whether to read them at all."""
+        if self.failed_by_hand_source is not None:
+            return frozenset(self.failed_by_hand_source())
         if self._presenter is not None and self._steering_read_for == number:
             return self._presenter.failed_by_hand
         self._steering_read_for = number

@@ -33,9 +33,11 @@ from hydratune.attrs import (
 )
 from hydratune.errors import FatalTrialError
 from hydratune.execute import JobResult, Launcher, interrupts
+from hydratune.optuna_classes import samplers_in
 from hydratune.schedule import CheckpointSchedule, ScheduleError
 from hydratune.space import SearchSpace
 from hydratune.steering import LoopSteering, counts_toward_n_trials, finished_count
+from hydratune.sweep.failure_aware import FailureAwareSampler
 from hydratune.sweep.recovery import Recovery
 from hydratune.sweep.study import ask_queued
 
@@ -150,6 +152,9 @@ class SweepLoop:
         self.last_asked: int | None = None  # the number of the trial this loop asked last
         self.on_told, self.on_started = on_told, on_started  # the live view
         self.steering = LoopSteering(study, space, n_trials)  # `hydratune steer`, any shell
+        for sampler in samplers_in(study.sampler):  # it polls before every ask: one read for both
+            if isinstance(sampler, FailureAwareSampler):
+                sampler.failed_by_hand_source = lambda: self.steering.state.failed
         # e.g. MLflow runs per trial; on_launch may give variables for the trial's job
         self.on_launch, self.on_result = on_launch, on_result
         self.schedule = schedule  # asha/pbt: continuations first, epochs and checkpoints per run
