@@ -32,8 +32,9 @@ sweep: setup
 services:
 	@bash scripts/install-test-services.sh
 
-# Both cores (pytest-xdist); each service's tests share one worker (tests/conftest.py).
-test: setup services $(HEBO_VENV)/bin/python
+# Both cores (pytest-xdist); each service's tests share one worker (tests/conftest.py). Lint
+# first: a second of ruff, so CI also holds the style.
+test: setup lint services $(HEBO_VENV)/bin/python
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # The inner loop, on both cores, in-process: no services, browsers, Ray, benchmarks, Lightning
