@@ -115,24 +115,6 @@ def interleave(
 
 
 # --- threads, memory ------------------------------------------------------------------------
-def hydratune_sampler_kwargs(name: str) -> dict[str, Any]:
-    """The arguments, besides the seed, that hydratune's ``hydra/sweeper/sampler=<name>`` gives
-    Optuna's sampler, so a plain-Optuna twin runs the same algorithm: hydratune's ``tpe`` is
-    hydra-optuna-sweeper's (independent, no constant liar), not Optuna 5's default TPE."""
-    import optuna
-    from omegaconf import OmegaConf
-
-    from hydratune.optuna_classes import optuna_kwargs
-    from hydratune.schema import SAMPLER_OPTIONS
-
-    cls = {
-        "tpe": optuna.samplers.TPESampler,
-        "gp": optuna.samplers.GPSampler,
-        "random": optuna.samplers.RandomSampler,
-    }[name]
-    return optuna_kwargs(cls, OmegaConf.structured(SAMPLER_OPTIONS[name]), name)
-
-
 def pin_threads(n: int) -> str:
     """Pin torch's intra-op threads in this process and say how (for the report)."""
     import torch
@@ -152,6 +134,19 @@ def rss_mb() -> float:
 
 
 # --- sweeps in this process -----------------------------------------------------------------
+def hydratune_sampler_kwargs(name: str) -> dict[str, Any]:
+    """The arguments, besides the seed, that hydratune's ``hydra/sweeper/sampler=<name>`` gives
+    Optuna's sampler, so a plain-Optuna twin runs the same algorithm: hydratune's ``tpe`` is
+    hydra-optuna-sweeper's (independent, no constant liar), not Optuna 5's default TPE."""
+    from omegaconf import OmegaConf
+
+    from hydratune.optuna_classes import SAMPLERS, optuna_kwargs
+    from hydratune.schema import SAMPLER_OPTIONS
+
+    options = OmegaConf.structured(SAMPLER_OPTIONS[name])
+    return optuna_kwargs(SAMPLERS[name], options, name)
+
+
 @contextlib.contextmanager
 def fresh_cwd() -> Iterator[Path]:
     """A new empty working directory for one sweep, so studies and outputs never mix."""

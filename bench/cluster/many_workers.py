@@ -146,19 +146,22 @@ def fill(url: str, name: str, n: int) -> None:
     study.add_trials(trials)
 
 
-def run_hydratune(url: str, name: str, workers: int, n_trials: int) -> None:
-    """``workers`` copies of the app's sweep command, started together, to ``n_trials``."""
-    command = [
-        sys.executable,
-        str(APP),
+def app_arguments(url: str, name: str, n_trials: int) -> list[str]:
+    """The app's sweep arguments for a hydratune worker on study ``name`` at ``url``."""
+    return [
         "-m",
         f"hydra.sweeper.storage={url}",
         f"hydra.sweeper.study_name={name}",
         f"hydra.sweeper.n_trials={n_trials}",
         "hydra.sweeper.sampler.seed=null",
         "hydra.sweeper.progress=false",
-        "+hydra.callbacks.start_together._target_=bench.cluster.many_workers.StartTogether",
     ]
+
+
+def run_hydratune(url: str, name: str, workers: int, n_trials: int) -> None:
+    """``workers`` copies of the app's sweep command, started together, to ``n_trials``."""
+    together = "+hydra.callbacks.start_together._target_=bench.cluster.many_workers.StartTogether"
+    command = [sys.executable, str(APP), *app_arguments(url, name, n_trials), together]
     _run_all([command] * workers)
 
 

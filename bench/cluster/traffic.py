@@ -25,38 +25,56 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.cluster.many_workers import APP, PLAIN_WORKER, grpc_proxy, postgres
+from bench.cluster.many_workers import (
+    APP,
+    BARRIER,
+    PLAIN_WORKER,
+    app_arguments,
+    grpc_proxy,
+    postgres,
+)
 from bench.common import REPO
 
 COUNTS = "HYDRATUNE_BENCH_TRAFFIC"  # where a counting worker writes its counts
 SHORT, LONG = 10, 40
 
 
-def _origin(method: str) -> str:
-    stack = traceback.extract_stack()[:-3]
-    ours = next(
+@functools.cache
+def _packages() -> tuple[str, str]:
+    """Where hydratune's and Optuna's modules are (a clone may sit in a folder of any name)."""
+    import optuna
+
+    import hydratune
+
+    return tuple(str(Path(m.__file__).parent) + os.sep for m in (hydratune, optuna))
+
+
+def _origin(stack: list[traceback.FrameSummary], method: str) -> str:
+    """``<innermost hydratune frame, else Optuna's> -> method`` for a call made at ``stack``."""
+    ours, optuna = _packages()
+    inner = next(
         (
             f"{Path(f.filename).parent.name}/{Path(f.filename).name}:{f.name}"
             for f in reversed(stack)
-            if "/hydratune/" in f.filename and "/compat/" not in f.filename
+            if f.filename.startswith(ours) and "/compat/" not in f.filename
         ),
         None,
+    ) or next(
+        (
+            f"optuna:{Path(f.filename).name}:{f.name}"
+            for f in reversed(stack)
+            if f.filename.startswith(optuna) and "/storages/" not in f.filename
+        ),
+        "?",
     )
-    if ours is None:
-        ours = next(
-            (
-                f"optuna:{Path(f.filename).name}:{f.name}"
-                for f in reversed(stack)
-                if "/optuna/" in f.filename and "/storages/" not in f.filename
-            ),
-            "?",
-        )
-    return f"{ours} -> {method}"
+    return f"{inner} -> {method}"
 
 
-def _rdb_method() -> str:
+def _rdb_origin() -> str:
+    """The origin of a SQL statement or commit: its caller and Optuna's RDB storage method."""
     stack = traceback.extract_stack()
-    return next((f.name for f in stack if f.filename.endswith("_rdb/storage.py")), "?")
+    method = next((f.name for f in stack if f.filename.endswith("_rdb/storage.py")), "?")
+    return _origin(stack, method)
 
 
 def install() -> None:
@@ -71,15 +89,15 @@ def install() -> None:
         Engine,
         "before_cursor_execute",
         lambda conn, cursor, sql, *_: counts["statements"].update(
-            [f"{_origin(_rdb_method())} {sql.split()[0]}"]
+            [f"{_rdb_origin()} {sql.split()[0]}"]
         ),
     )
-    event.listen(Engine, "commit", lambda conn: counts["commits"].update([_origin(_rdb_method())]))
+    event.listen(Engine, "commit", lambda conn: counts["commits"].update([_rdb_origin()]))
 
     def counting(name: str, call: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(call)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            counts["proxy calls"].update([_origin(name)])
+            counts["proxy calls"].update([_origin(traceback.extract_stack(), name)])
             return call(*args, **kwargs)
 
         return wrapper
@@ -96,10 +114,13 @@ def install() -> None:
 
 
 def counted(command: list[str], cwd: str, prefix: str) -> dict[str, collections.Counter]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), COUNTS: prefix}
+    """The counts of ``command``'s processes (a plain worker waits at a barrier of one)."""
+    barrier = Path(f"{prefix}.barrier")
+    barrier.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO), COUNTS: prefix, BARRIER: f"{barrier}:1"}
     subprocess.run(command, cwd=cwd, env=env, check=True, capture_output=True)
     total: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    for path in glob.glob(f"{prefix}.*"):
+    for path in glob.glob(f"{prefix}.[0-9]*"):
         for kind, counts in json.loads(Path(path).read_text()).items():
             total[kind].update(counts)
     return total
@@ -110,18 +131,7 @@ def hydratune_worker(url: str, study: str, n_trials: int) -> list[str]:
         "import runpy, sys; from bench.cluster.traffic import install; install();"
         f" sys.argv = sys.argv[1:]; runpy.run_path({str(APP)!r}, run_name='__main__')"
     )
-    return [
-        sys.executable,
-        "-c",
-        start,
-        str(APP),
-        "-m",
-        f"hydra.sweeper.storage={url}",
-        f"hydra.sweeper.study_name={study}",
-        f"hydra.sweeper.n_trials={n_trials}",
-        "hydra.sweeper.sampler.seed=null",
-        "hydra.sweeper.progress=false",
-    ]
+    return [sys.executable, "-c", start, str(APP), *app_arguments(url, study, n_trials)]
 
 
 def plain_worker(url: str, study: str, n_trials: int) -> list[str]:
@@ -132,7 +142,6 @@ def plain_worker(url: str, study: str, n_trials: int) -> list[str]:
 def per_trial(url: str, kinds: tuple[str, ...]) -> dict[str, dict[str, dict[str, float]]]:
     """``kinds`` of traffic per trial by origin, for each worker, through the storage ``url``
     (PostgreSQL's: statements and commits; the proxy's: proxy calls)."""
-    os.environ.setdefault("HYDRATUNE_BENCH_BARRIER", f"{tempfile.mkdtemp()}:1")  # one: no wait
     result: dict[str, dict[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as cwd:
         for worker, make in (("hydratune", hydratune_worker), ("plain Optuna", plain_worker)):
