@@ -185,3 +185,18 @@ def test_an_export_never_replaces_a_file_it_did_not_write(lightning_sweep, conf,
     export_best(study, lightning_sweep, mine)  # its own earlier export is replaced
     assert "exported by hydratune." in mine.read_text().splitlines()[1]
     assert [p.name for p in mine.parent.glob(".*tmp")] == []
+
+
+@pytest.mark.slow  # a Lightning sweep: not in make test-fast
+def test_an_export_that_its_command_would_not_run_is_refused(lightning_sweep, conf, tmp_path):
+    """The app's own config dir holds an experiment of the same name; Hydra searches it before
+    a --config-dir, so ``experiment=mlp_digits_best --config-dir project/conf`` would run that."""
+    study = load("mlp_digits", tmp_path)
+    earlier = conf / "experiment" / "mlp_digits_best.yaml"
+    earlier.write_text("# @package _global_\nseed: 777\n")
+    target = tmp_path / "project" / "conf" / "experiment" / "mlp_digits_best.yaml"
+    with pytest.raises(ExportError, match=f"{earlier} would be run instead of {target}"):
+        export_best(study, lightning_sweep, target)
+    assert not target.exists()
+    assert earlier.read_text() == "# @package _global_\nseed: 777\n"
+    export_best(study, lightning_sweep, target.with_name("mlp_digits_best_v2.yaml"))

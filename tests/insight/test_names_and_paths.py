@@ -59,3 +59,28 @@ def test_a_sweep_of_the_bundled_configs_exports_into_the_working_directory(tmp_p
     finally:
         for added in set(bundled.iterdir()) - before:  # never leave a file in the repository
             added.unlink()
+
+
+@pytest.mark.slow
+def test_a_sweep_in_hydratunes_checkout_exports_into_its_sweep_dir(tmp_path, monkeypatch):
+    """From the checkout's root (``make sweep``), ``./conf`` is the package's conf: an export
+    there would shadow every project's export of the same name."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "conf").symlink_to(REPO / "conf")  # the working directory's conf/ is hydratune's
+    bundled = REPO / "conf" / "experiment"
+    before = set(bundled.iterdir())
+    try:
+        multirun(
+            [*TINY_SWEEP, "hydra.sweeper.export_best=true", "hydra.sweeper.report=false"],
+            task=train,
+            config_name="train",
+            config_dir=REPO / "conf",
+        )
+        assert set(bundled.iterdir()) == before
+        sweep_dir = tmp_path / "outputs" / "sweeps" / "mlp_digits"
+        exported = sweep_dir / "conf" / "experiment" / "mlp_digits_best.yaml"
+        assert "--config-dir outputs/sweeps/mlp_digits/conf\n" in exported.read_text()
+        assert default_target(load("mlp_digits", tmp_path), sweep_dir) == exported
+    finally:
+        for added in set(bundled.iterdir()) - before:
+            added.unlink()

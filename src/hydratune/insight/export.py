@@ -72,6 +72,8 @@ def export_best(
         command_line = [*command_line, "--config-dir", str(config_dir)]
     text = _header(study, chosen, target, cwd, command_line) + _body(overrides, config)
     _check_ours(target)
+    if hydra is not None:
+        _check_not_shadowed(hydra, target)
     target.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(target, text)
     return target
@@ -85,8 +87,10 @@ def default_target(
 ) -> Path:
     """``<the user's config dir>/experiment/<study>_best.yaml``: the ``--config-dir`` the trial
     was composed with, else its primary config dir unless that lies in an installed package
-    (hydratune's own ``conf/``, site-packages), else ``conf/`` under the directory it ran in.
-    An export never adds files to an installed package."""
+    (hydratune's own ``conf/``, site-packages), else ``conf/`` under the directory it ran in,
+    else (in hydratune's own checkout, whose ``conf/`` is the package's) ``<sweep dir>/conf``.
+    An export never adds files to an installed package: every project would find them there,
+    ahead of its own export of the same name."""
     hydra_file = (
         trial_dir_of(_chosen_trial(study, trial), Path(sweep_dir)) / HYDRA_DIR / "hydra.yaml"
     )
@@ -104,6 +108,8 @@ def default_target(
         user_dirs = [d for d in dirs if not in_installed_package(d)]
         if user_dirs:
             root = user_dirs[0]
+    if in_installed_package(root):
+        root = Path(sweep_dir) / "conf"
     return root / group / f"{study.study_name}_best.yaml"
 
 
@@ -121,6 +127,28 @@ def _check_ours(target: Path) -> None:
             f"{target} exists and was not written by hydratune export; it was left as it is. "
             "Move it, or export to another file (hydratune export --to PATH)"
         )
+
+
+def _check_not_shadowed(hydra: DictConfig, target: Path) -> None:
+    """An export's command must run the export: Hydra takes the first ``<group>/<name>.yaml``
+    along its search path, and a ``--config-dir`` comes after the app's own config dirs."""
+    sources = list(hydra.runtime.get("config_sources", []))
+    dirs = [_source_dir(source) for source in sources]
+    searched = [d.resolve() if d is not None else None for d in dirs]
+    providers = [source.get("provider") for source in sources]
+    root = target.parent.parent.resolve()
+    if root in searched:
+        end = searched.index(root)
+    else:  # the rerun command adds it as --config-dir, which Hydra puts before "schema"
+        end = providers.index("schema") if "schema" in providers else len(sources)
+    relative = Path(target.parent.name) / f"{target.stem}.yaml"
+    for directory in dirs[:end]:
+        if directory is not None and (directory / relative).is_file():
+            raise ExportError(
+                f"{directory / relative} would be run instead of {target} (Hydra searches "
+                f"{directory} first); nothing was written. Export under another name "
+                "(hydratune export --to PATH) or remove that file"
+            )
 
 
 def rerun_command(arguments: Sequence[str], app: str = "hydratune") -> str:
@@ -171,14 +199,20 @@ def config_dirs(hydra: DictConfig, told: bool = True) -> list[Path]:
     for source in hydra.runtime.get("config_sources", []):
         if not told and source.get("provider") == "command-line":
             continue
-        path = str(source.get("path") or "")
-        if source.get("schema") == "file" and path:
-            dirs.append(Path(path))
-        elif source.get("schema") == "pkg" and path:
-            found = _package_dir(path.replace("/", "."))
-            if found is not None:
-                dirs.append(found)
+        found = _source_dir(source)
+        if found is not None:
+            dirs.append(found)
     return dirs
+
+
+def _source_dir(source: DictConfig) -> Path | None:
+    """The directory of a ``file://`` or ``pkg://`` config source (None for others)."""
+    path = str(source.get("path") or "")
+    if source.get("schema") == "file" and path:
+        return Path(path)
+    if source.get("schema") == "pkg" and path:
+        return _package_dir(path.replace("/", "."))
+    return None
 
 
 def _package_dir(module: str) -> Path | None:
