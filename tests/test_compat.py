@@ -190,6 +190,23 @@ def test_one_write_commits_a_postgresql_trials_writes_once_at_the_end(postgres_u
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
 
 
+def test_the_loops_own_postgresql_reads_commit_and_keep_prepared_statements(postgres_url):
+    """A ROLLBACK makes psycopg forget every statement it prepared on the connection; the
+    steering poll and the verdict read run before and after every trial."""
+    from sqlalchemy import event
+
+    study = optuna.create_study(storage=postgres_url, study_name="reads")
+    trial = compat.ask(study, {"owner": "me"})
+    study.set_user_attr("steer:1", {"verb": "pause"})
+    engine = study._storage._backend.engine
+    ended: list[str] = []
+    event.listen(engine, "rollback", lambda _: ended.append("rollback"))
+    event.listen(engine, "commit", lambda _: ended.append("commit"))
+    assert compat.rdb_user_attr_count(study, "steer:") == 1
+    assert compat.stored_trial_user_attrs(study, trial) == {"owner": "me"}
+    assert ended == ["commit", "commit"]
+
+
 def test_grid_of_returns_the_grid_a_sampler_was_built_with():
     grid = {"a": [1, 2], "b": ["x"]}
     assert compat.grid_of(optuna.samplers.GridSampler(grid)) == grid  # _search_space

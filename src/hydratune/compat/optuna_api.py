@@ -133,7 +133,7 @@ def stored_trial_user_attrs(study: optuna.Study, trial: optuna.Trial) -> dict[st
     from sqlalchemy import text
 
     query = text("SELECT key, value_json FROM trial_user_attributes WHERE trial_id = :trial")
-    with storage.engine.connect() as connection:
+    with storage.engine.begin() as connection:  # committed: see rdb_user_attr_count
         rows = connection.execute(query, {"trial": trial._trial_id}).all()
     return {key: json.loads(value) for key, value in rows}
 
@@ -156,7 +156,10 @@ def rdb_user_attr_count(study: optuna.Study, prefix: str) -> int | None:
     query = text(
         "SELECT count(*) FROM study_user_attributes WHERE study_id = :study AND key LIKE :prefix"
     )
-    with storage.engine.connect() as connection:
+    # committed, not rolled back: a ROLLBACK makes psycopg drop every statement it has prepared
+    # on the connection, and Optuna's own reads run unprepared after it (their parse and plan
+    # again on the server, each trial)
+    with storage.engine.begin() as connection:
         return int(
             connection.execute(query, {"study": study._study_id, "prefix": prefix + "%"}).scalar()
         )
