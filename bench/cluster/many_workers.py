@@ -1,16 +1,25 @@
-"""Issue 16: many workers on one study. Per-trial latency (ask -> tell, from the study's own
-timestamps) of ``WORKERS`` worker processes sharing a study that already holds about 200 and
-about 5000 trials, on PostgreSQL directly and through ``hydratune storage-proxy`` (Optuna's gRPC
-proxy), for hydratune workers (the quadratic test app, the same command in every process) and
-plain Optuna workers (``study.optimize`` on the same space and sampler, TPE).
+"""Issue 16: many workers on one study. Per-trial latency (ask -> tell) of ``WORKERS`` worker
+processes sharing a study that already holds about 200 and about 5000 trials, on PostgreSQL
+directly and through ``hydratune storage-proxy`` (Optuna's gRPC proxy), for hydratune workers
+(the quadratic test app, the same command in every process) and plain Optuna workers
+(``study.optimize`` on the same space and sampler, TPE).
 
-Each study is filled once per level with complete trials of the same space; the contenders then
-run in turn on it, each adding ``WORKERS * PER_WORKER`` trials (so "at 200" spans a few dozen
-trials above 200). Worker start-up (imports, composing the config) is not in the latency, nor
-does it compete with the trials measured: every worker waits at a barrier once it has started
-(``start_together``: a Hydra callback's ``on_multirun_start`` in the app, before ``optimize``
-in the plain script), since a hydratune worker's imports take seconds of the shared CPUs that
-a plain one's do not, and with a few trials per worker most would run beside them.
+Both contenders are timed by the same clock: from the moment the worker asks the storage to
+create the trial (its own clock, recorded by ``start_together``) to the trial's
+``datetime_complete``. The study's ``datetime_start`` would not do: Optuna stamps a plain ask's
+start after it holds the study row's lock, while a trial created from a template (hydratune's,
+owned from the start) carries the time before the call, and 8 workers wait for that lock (by
+the stamps, plain Optuna's trials looked 6-13 ms shorter than they were, hydratune's did not).
+
+Each study is filled once per level with complete trials of the same space, then vacuumed and
+analyzed (else autovacuum runs during whichever contender comes first); the contenders then run
+in turn on it, each going first in every other repetition, each adding ``WORKERS * PER_WORKER``
+trials (so "at 200" spans a few dozen trials above 200). Worker start-up (imports, composing the
+config) is not in the latency, nor does it compete with the trials measured: every worker waits
+at a barrier once it has started (``start_together``: a Hydra callback's ``on_multirun_start``
+in the app, before ``optimize`` in the plain script), since a hydratune worker's imports take
+seconds of the shared CPUs that a plain one's do not, and with a few trials per worker most
+would run beside them.
 
 Needs Debian's PostgreSQL (a server is started here from ``tests/services.py``). Run as
 ``python -m bench.cluster.many_workers [--quick]``.
@@ -23,6 +32,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -64,19 +74,23 @@ _CPU = (
     " bench/RESULTS.md); 8 workers on 2 cores share both with the {server}"
 )
 WHY_SLOWER = {
-    "PostgreSQL": "a hydratune trial makes 59 SQL statements to plain Optuna's 49 (in 5 commits"
+    "PostgreSQL": "a hydratune trial makes 59 SQL statements to plain Optuna's 49 (in 7 commits"
     " to 11): its creation with its owner mark (+4), its overrides and output dir (+4), the"
     " steering record's count and the pruning verdict (+2)" + _CPU.format(server="database"),
     "gRPC proxy": "a hydratune trial makes 15 calls through the proxy to plain Optuna's 11: its"
     " overrides, its output dir, the steering record and the pruning verdict"
     + _CPU.format(server="proxy, which serves every call in one process"),
 }
-REPS = 3  # one run of 48 trials moves by +-0.15x between runs at this load
+REPS = 4  # even: each contender goes first as often; one run of 48 trials moves by +-0.15x
 BARRIER = "HYDRATUNE_BENCH_BARRIER"  # the barrier's directory, then ":" and its worker count
+CLOCK = "HYDRATUNE_BENCH_CLOCK"  # where each worker writes when it began creating each trial
 
 
 def start_together(*_: Any, **__: Any) -> None:
-    """Wait until every worker of this run has started (``BARRIER`` in the environment)."""
+    """Wait until every worker of this run has started (``BARRIER`` in the environment), and
+    from then on record when each trial's creation began (``CLOCK``, if set)."""
+    if CLOCK in os.environ:
+        _record_creation_starts(Path(os.environ[CLOCK]))
     directory, count = os.environ[BARRIER].rsplit(":", 1)
     Path(directory, str(os.getpid())).touch()
     deadline = time.monotonic() + 600
@@ -84,6 +98,32 @@ def start_together(*_: Any, **__: Any) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"only {len(os.listdir(directory))} of {count} workers started")
         time.sleep(0.01)
+
+
+def _record_creation_starts(directory: Path) -> None:
+    """Wrap the storages' ``create_new_trial`` (PostgreSQL through Optuna's private
+    ``_CachedStorage``, which ``optuna.storages.get_storage`` puts in front of it, and the gRPC
+    proxy's client) to note ``time.time()`` on entry per trial id; written at exit."""
+    import atexit
+    import functools
+    import json
+
+    from optuna.storages import GrpcStorageProxy
+    from optuna.storages._cached_storage import _CachedStorage
+
+    starts: dict[int, float] = {}
+    for cls in (_CachedStorage, GrpcStorageProxy):
+        create = cls.create_new_trial
+
+        @functools.wraps(create)
+        def timed(self: Any, study_id: int, *args: Any, _create: Any = create, **kw: Any) -> int:
+            began = time.time()
+            trial_id = _create(self, study_id, *args, **kw)
+            starts[trial_id] = began
+            return trial_id
+
+        cls.create_new_trial = timed  # type: ignore[method-assign]
+    atexit.register(lambda: (directory / f"{os.getpid()}.json").write_text(json.dumps(starts)))
 
 
 class StartTogether(Callback):
@@ -130,7 +170,8 @@ def fill(url: str, name: str, n: int) -> None:
     the app itself, gives the distributions exactly as hydratune stores them)."""
     import optuna
 
-    run_hydratune(url, name, workers=1, n_trials=1)
+    with tempfile.TemporaryDirectory() as clock:
+        run_hydratune(url, name, workers=1, n_trials=1, clock=Path(clock))
     study = optuna.load_study(study_name=name, storage=url)
     dists = study.trials[0].distributions
     rng = random.Random(0)
@@ -144,6 +185,19 @@ def fill(url: str, name: str, n: int) -> None:
         value = (params["x"] - 1) ** 2 + (params["y"] + 2) ** 2 + (params["kind"] != "b")
         trials.append(optuna.trial.create_trial(params=params, distributions=dists, value=value))
     study.add_trials(trials)
+    settle(url)
+
+
+def settle(url: str) -> None:
+    """``VACUUM ANALYZE`` the database: after a bulk insert PostgreSQL's autovacuum would
+    otherwise vacuum and analyze during the first contender's run, and not the next's."""
+    import optuna
+    from sqlalchemy import text
+
+    engine = optuna.storages.RDBStorage(url).engine
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE"))
+    engine.dispose()
 
 
 def app_arguments(url: str, name: str, n_trials: int) -> list[str]:
@@ -158,26 +212,26 @@ def app_arguments(url: str, name: str, n_trials: int) -> list[str]:
     ]
 
 
-def run_hydratune(url: str, name: str, workers: int, n_trials: int) -> None:
-    """``workers`` copies of the app's sweep command, started together, to ``n_trials``."""
+def run_hydratune(url: str, name: str, workers: int, n_trials: int, clock: Path) -> None:
+    """``workers`` copies of the app's sweep command, started together, to ``n_trials``; each
+    writes its trials' creation starts to ``clock``."""
     together = "+hydra.callbacks.start_together._target_=bench.cluster.many_workers.StartTogether"
     command = [sys.executable, str(APP), *app_arguments(url, name, n_trials), together]
-    _run_all([command] * workers)
+    _run_all([command] * workers, clock)
 
 
-def run_plain(url: str, name: str, workers: int, per_worker: int) -> None:
+def run_plain(url: str, name: str, workers: int, per_worker: int, clock: Path) -> None:
     command = [sys.executable, "-c", PLAIN_WORKER, url, name, str(per_worker)]
-    _run_all([command] * workers)
+    _run_all([command] * workers, clock)
 
 
-def _run_all(commands: list[list[str]]) -> None:
-    import tempfile
-
+def _run_all(commands: list[list[str]], clock: Path) -> None:
     with tempfile.TemporaryDirectory() as cwd, tempfile.TemporaryDirectory() as barrier:
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
             BARRIER: f"{barrier}:{len(commands)}",
+            CLOCK: str(clock),
         }
         procs = [
             subprocess.Popen(
@@ -191,15 +245,29 @@ def _run_all(commands: list[list[str]]) -> None:
         raise RuntimeError("a worker failed:\n" + "\n---\n".join(failed))
 
 
-def latencies_ms(url: str, name: str, after: int) -> list[float]:
-    """Ask -> tell of the complete trials numbered ``after`` and above."""
+def latencies_ms(url: str, name: str, after: int, clock: Path) -> list[float]:
+    """From the start of its creation (the worker's clock, in ``clock``) to its
+    ``datetime_complete``: the complete trials numbered ``after`` and above."""
+    import json
+
     import optuna
 
-    study = optuna.load_study(study_name=name, storage=url)
+    starts = {
+        int(trial_id): began
+        for path in clock.glob("*.json")
+        for trial_id, began in json.loads(path.read_text()).items()
+    }
+    storage = optuna.storages.get_storage(url)
+    study = optuna.load_study(study_name=name, storage=storage)
+    study_id = storage.get_study_id_from_name(name)
     return [
-        (t.datetime_complete - t.datetime_start).total_seconds() * 1000
+        (t.datetime_complete.timestamp() - began) * 1000
         for t in study.get_trials(deepcopy=False)
         if t.number >= after and t.datetime_complete and t.state.name == "COMPLETE"
+        for began in [
+            starts.get(storage.get_trial_id_from_study_id_trial_number(study_id, t.number))
+        ]
+        if began is not None
     ]
 
 
@@ -218,19 +286,24 @@ def run(quick: bool) -> dict[str, Any]:
             fill(pg, name, level)
             for rep in range(reps):  # interleaved: each repetition runs every contender once
                 for storage_name, url in (("PostgreSQL", pg), ("gRPC proxy", proxy)):
-                    for worker in ("hydratune", "plain Optuna"):
+                    # each goes first in turn: the first run after another storage's differs
+                    order = ("hydratune", "plain Optuna")
+                    for worker in order if rep % 2 == 0 else order[::-1]:
                         study = optuna.load_study(study_name=name, storage=pg)
                         start = len(study.trials)
                         progress(
                             f"{level} ({rep + 1}/{reps}): {workers} {worker} workers on "
                             f"{storage_name}"
                         )
-                        if worker == "hydratune":
-                            total = sum(t.state.name == "COMPLETE" for t in study.trials)
-                            run_hydratune(url, name, workers, total + workers * per_worker)
-                        else:
-                            run_plain(url, name, workers, per_worker)
-                        measured = latencies_ms(pg, name, start)
+                        with tempfile.TemporaryDirectory() as directory:
+                            clock = Path(directory)
+                            if worker == "hydratune":
+                                total = sum(t.state.name == "COMPLETE" for t in study.trials)
+                                n_trials = total + workers * per_worker
+                                run_hydratune(url, name, workers, n_trials, clock)
+                            else:
+                                run_plain(url, name, workers, per_worker, clock)
+                            measured = latencies_ms(pg, name, start, clock)
                         key = (worker, storage_name, level)
                         latencies.setdefault(key, []).extend(measured)
                         medians.setdefault(key, []).append(Figure.of(measured).median)
@@ -250,7 +323,8 @@ def run(quick: bool) -> dict[str, Any]:
     markdown = "\n\n".join(
         [
             f"{workers} worker processes x {per_worker} trials per contender, {reps} interleaved "
-            f"repetition(s); ask -> tell ms per trial over all of them, median (min-max); load "
+            f"repetition(s); ask -> tell ms per trial (from the start of its creation, by the "
+            f"worker's clock), over all of them, median (min-max); load "
             f"average {os.getloadavg()[0]:.1f} at the end on {os.cpu_count()} CPUs.",
             md_table(
                 ["workers", "storage", *(f"at trial ~{level}" for level in levels)],
