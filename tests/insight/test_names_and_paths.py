@@ -36,9 +36,9 @@ def test_the_package_conf_is_installed_and_a_project_conf_is_not(tmp_path):
     assert not in_installed_package(tmp_path / "conf")
 
 
-@pytest.mark.slow
-def test_a_sweep_of_the_bundled_configs_exports_into_the_working_directory(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def sweep_the_bundled_configs(tmp_path) -> None:
+    """A Lightning sweep of hydratune's own configs from ``tmp_path``, exporting its best; it
+    must add nothing to the package's ``conf/experiment`` (removed again if it did)."""
     bundled = REPO / "conf" / "experiment"
     before = set(bundled.iterdir())
     try:
@@ -49,16 +49,22 @@ def test_a_sweep_of_the_bundled_configs_exports_into_the_working_directory(tmp_p
             config_dir=REPO / "conf",
         )
         assert set(bundled.iterdir()) == before
-        exported = tmp_path / "conf" / "experiment" / "mlp_digits_best.yaml"
-        assert exported.is_file()
-        # the header says how to run it: the project's conf/ is not the app's, so --config-dir
-        assert "--config-dir conf\n" in exported.read_text()  # relative to where it ran
-        study = load("mlp_digits", tmp_path)
-        sweep_dir = tmp_path / "outputs" / "sweeps" / "mlp_digits"
-        assert default_target(study, sweep_dir) == tmp_path / "conf" / "experiment" / exported.name
     finally:
         for added in set(bundled.iterdir()) - before:  # never leave a file in the repository
             added.unlink()
+
+
+@pytest.mark.slow
+def test_a_sweep_of_the_bundled_configs_exports_into_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sweep_the_bundled_configs(tmp_path)
+    exported = tmp_path / "conf" / "experiment" / "mlp_digits_best.yaml"
+    assert exported.is_file()
+    # the header says how to run it: the project's conf/ is not the app's, so --config-dir
+    assert "--config-dir conf\n" in exported.read_text()  # relative to where it ran
+    study = load("mlp_digits", tmp_path)
+    sweep_dir = tmp_path / "outputs" / "sweeps" / "mlp_digits"
+    assert default_target(study, sweep_dir) == tmp_path / "conf" / "experiment" / exported.name
 
 
 @pytest.mark.slow
@@ -67,20 +73,8 @@ def test_a_sweep_in_hydratunes_checkout_exports_into_its_sweep_dir(tmp_path, mon
     there would shadow every project's export of the same name."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "conf").symlink_to(REPO / "conf")  # the working directory's conf/ is hydratune's
-    bundled = REPO / "conf" / "experiment"
-    before = set(bundled.iterdir())
-    try:
-        multirun(
-            [*TINY_SWEEP, "hydra.sweeper.export_best=true", "hydra.sweeper.report=false"],
-            task=train,
-            config_name="train",
-            config_dir=REPO / "conf",
-        )
-        assert set(bundled.iterdir()) == before
-        sweep_dir = tmp_path / "outputs" / "sweeps" / "mlp_digits"
-        exported = sweep_dir / "conf" / "experiment" / "mlp_digits_best.yaml"
-        assert "--config-dir outputs/sweeps/mlp_digits/conf\n" in exported.read_text()
-        assert default_target(load("mlp_digits", tmp_path), sweep_dir) == exported
-    finally:
-        for added in set(bundled.iterdir()) - before:
-            added.unlink()
+    sweep_the_bundled_configs(tmp_path)
+    sweep_dir = tmp_path / "outputs" / "sweeps" / "mlp_digits"
+    exported = sweep_dir / "conf" / "experiment" / "mlp_digits_best.yaml"
+    assert "--config-dir outputs/sweeps/mlp_digits/conf\n" in exported.read_text()
+    assert default_target(load("mlp_digits", tmp_path), sweep_dir) == exported
