@@ -62,6 +62,9 @@ def export_best(
     hydra_path = trial_dir / HYDRA_DIR / "hydra.yaml"
     hydra = OmegaConf.load(hydra_path).hydra if hydra_path.is_file() else None
     target = Path(target)
+    _check_ours(target)  # both refusals before any work (the header runs git)
+    if hydra is not None:
+        _check_not_shadowed(hydra, target)
     group = target.parent.name  # the group the experiment itself belongs to
     overrides, command_line = (
         group_overrides(hydra, skip_group=group) if hydra is not None else ([], [])
@@ -71,9 +74,6 @@ def export_best(
         config_dir = _relative_to(target.parent.parent, cwd)
         command_line = [*command_line, "--config-dir", str(config_dir)]
     text = _header(study, chosen, target, cwd, command_line) + _body(overrides, config)
-    _check_ours(target)
-    if hydra is not None:
-        _check_not_shadowed(hydra, target)
     target.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(target, text)
     return target
