@@ -191,11 +191,10 @@ def fill(url: str, name: str, n: int) -> None:
 def settle(url: str) -> None:
     """``VACUUM ANALYZE`` the database: after a bulk insert PostgreSQL's autovacuum would
     otherwise vacuum and analyze during the first contender's run, and not the next's."""
-    import optuna
-    from sqlalchemy import text
+    from sqlalchemy import create_engine, text
 
-    engine = optuna.storages.RDBStorage(url).engine
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")  # VACUUM runs outside a transaction
+    with engine.connect() as connection:
         connection.execute(text("VACUUM ANALYZE"))
     engine.dispose()
 
@@ -258,17 +257,15 @@ def latencies_ms(url: str, name: str, after: int, clock: Path) -> list[float]:
         for trial_id, began in json.loads(path.read_text()).items()
     }
     storage = optuna.storages.get_storage(url)
-    study = optuna.load_study(study_name=name, storage=storage)
     study_id = storage.get_study_id_from_name(name)
-    return [
-        (t.datetime_complete.timestamp() - began) * 1000
-        for t in study.get_trials(deepcopy=False)
-        if t.number >= after and t.datetime_complete and t.state.name == "COMPLETE"
-        for began in [
-            starts.get(storage.get_trial_id_from_study_id_trial_number(study_id, t.number))
-        ]
-        if began is not None
-    ]
+    latencies = []
+    for t in optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False):
+        if t.number < after or t.state.name != "COMPLETE" or not t.datetime_complete:
+            continue
+        began = starts.get(storage.get_trial_id_from_study_id_trial_number(study_id, t.number))
+        if began is not None:
+            latencies.append((t.datetime_complete.timestamp() - began) * 1000)
+    return latencies
 
 
 def run(quick: bool) -> dict[str, Any]:
