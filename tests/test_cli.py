@@ -124,6 +124,26 @@ def test_rerun_retrains_the_top_trials_over_seeds_and_reports_mean_and_std(tmp_p
     # the README's rerun, as a user runs it, prints no Lightning banner: tests/test_docs_commands.py
 
 
+@pytest.mark.cli
+@pytest.mark.parametrize(
+    "argv", [["--cfg", "job", "model=cnn"], ["--help"], ["--info", "defaults"]]
+)
+def test_printing_the_config_or_help_answers_without_importing_lightning(argv, tmp_path):
+    """Hydra's inspecting options run no task: the app imports Lightning (seconds of a start)
+    only when it will train."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "hydratune", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "hydra" in imported and "hydratune.app" in imported
+    assert not {"lightning", "torch"} & imported
+
+
 @pytest.mark.slow
 def test_python_dash_m_hydratune_runs_subcommands_and_the_app(swept, tmp_path):
     report = subprocess.run(

@@ -114,6 +114,7 @@ def test_workers_see_only_their_slots_gpus(pool_with_settings):
 
 def test_workers_import_lightning_first_only_for_a_task_whose_module_uses_it():
     # imported after Hydra's job logging, Lightning doubles its lines: a worker imports it first
+    hydratune.app.import_lightning()  # what the app's main does unless it only prints
     assert modules_to_preload(hydratune.app.train_app) == ("lightning",)
     assert modules_to_preload(quadratic) == ()  # no 3-5 s import for a task without Lightning
 
