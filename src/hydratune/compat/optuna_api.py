@@ -118,34 +118,11 @@ def study_user_attrs(study: optuna.Study) -> dict[str, Any]:
     return study._storage.get_study_user_attrs(study._study_id)
 
 
-def stored_trial_user_attrs(study: optuna.Study, trial: optuna.Trial) -> dict[str, Any]:
-    """``trial``'s user attributes as the storage holds them now (another process may have
-    written them), in one SQL query on an RDB storage: Optuna reads the whole trial there
-    (its row, params, values, attributes and intermediate values: seven queries).
-    ``_CachedStorage._backend``, ``RDBStorage.engine``, ``Trial._trial_id``."""
-    import json
-
-    from optuna.storages import RDBStorage
-
-    storage = getattr(study._storage, "_backend", study._storage)
-    if not isinstance(storage, RDBStorage):
-        return study._storage.get_trial_user_attrs(trial._trial_id)
-    from sqlalchemy import text
-
-    query = text("SELECT key, value_json FROM trial_user_attributes WHERE trial_id = :trial")
-    with storage.engine.begin() as connection:  # committed: see rdb_user_attr_count
-        rows = connection.execute(query, {"trial": trial._trial_id}).all()
-    return {key: json.loads(value) for key, value in rows}
-
-
-def rdb_user_attr_count(study: optuna.Study, prefix: str) -> int | None:
-    """How many study user attributes start with ``prefix``, by one SQL ``count`` on Optuna's
-    ``study_user_attributes`` table; None unless the study is in an RDB storage.
-
-    ``optuna.storages._CachedStorage._backend`` and ``RDBStorage.engine``: Optuna's RDB reads
-    of user attributes build an ORM object per row (milliseconds per read on PostgreSQL); the
-    sweep loop asks this before every trial whether steering changed.
-    """
+def _rdb_rows(study: optuna.Study, sql: str, params: dict[str, Any]) -> list[Any] | None:
+    """The rows of one read-only SQL query on the study's RDB storage, None for any other
+    storage (``_CachedStorage._backend``, ``RDBStorage.engine``). Optuna's RDB reads build an
+    ORM object per row (milliseconds a read on PostgreSQL); the sweep loop reads around every
+    trial."""
     from optuna.storages import RDBStorage
 
     storage = getattr(study._storage, "_backend", study._storage)
@@ -153,16 +130,40 @@ def rdb_user_attr_count(study: optuna.Study, prefix: str) -> int | None:
         return None
     from sqlalchemy import text  # only for RDB storages: importing it takes a while
 
-    query = text(
-        "SELECT count(*) FROM study_user_attributes WHERE study_id = :study AND key LIKE :prefix"
-    )
     # committed, not rolled back: a ROLLBACK makes psycopg drop every statement it has prepared
     # on the connection, and Optuna's own reads run unprepared after it (their parse and plan
     # again on the server, each trial)
     with storage.engine.begin() as connection:
-        return int(
-            connection.execute(query, {"study": study._study_id, "prefix": prefix + "%"}).scalar()
-        )
+        return connection.execute(text(sql), params).all()
+
+
+def stored_trial_user_attrs(study: optuna.Study, trial: optuna.Trial) -> dict[str, Any]:
+    """``trial``'s user attributes as the storage holds them now (another process may have
+    written them), in one SQL query on an RDB storage: Optuna reads the whole trial there
+    (its row, params, values, attributes and intermediate values: seven queries).
+    ``Trial._trial_id``."""
+    import json
+
+    rows = _rdb_rows(
+        study,
+        "SELECT key, value_json FROM trial_user_attributes WHERE trial_id = :trial",
+        {"trial": trial._trial_id},
+    )
+    if rows is None:
+        return study._storage.get_trial_user_attrs(trial._trial_id)
+    return {key: json.loads(value) for key, value in rows}
+
+
+def rdb_user_attr_count(study: optuna.Study, prefix: str) -> int | None:
+    """How many study user attributes start with ``prefix``, by one SQL ``count`` on Optuna's
+    ``study_user_attributes`` table; None unless the study is in an RDB storage. The sweep loop
+    asks this before every trial whether steering changed."""
+    rows = _rdb_rows(
+        study,
+        "SELECT count(*) FROM study_user_attributes WHERE study_id = :study AND key LIKE :prefix",
+        {"study": study._study_id, "prefix": prefix + "%"},
+    )
+    return None if rows is None else int(rows[0][0])
 
 
 def set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
