@@ -13,8 +13,18 @@ import hydratune.training.resolvers  # noqa: F401  (${hydratune.*} in conf/ must
 # Hydra's options that print something and exit without running the task (`--cfg job`,
 # `--help`, ...): they need no Lightning, whose import is most of a start (seconds).
 INSPECTING = frozenset(
-    ("--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "-i")
-    + ("--shell-completion", "-sc")
+    (
+        "--help",
+        "-h",
+        "--hydra-help",
+        "--version",
+        "--cfg",
+        "-c",
+        "--info",
+        "-i",
+        "--shell-completion",
+        "-sc",
+    )
 )
 
 
