@@ -192,7 +192,8 @@ def test_one_write_commits_a_postgresql_trials_writes_once_at_the_end(postgres_u
 
 def test_the_loops_own_postgresql_reads_commit_and_keep_prepared_statements(postgres_url):
     """A ROLLBACK makes psycopg forget every statement it prepared on the connection; the
-    steering poll and the verdict read run before and after every trial."""
+    steering poll runs before every trial, the verdict read after those whose job could not
+    know its pruning verdict."""
     from sqlalchemy import event
 
     study = optuna.create_study(storage=postgres_url, study_name="reads")

@@ -74,11 +74,11 @@ _CPU = (
     " bench/RESULTS.md); 8 workers on 2 cores share both with the {server}"
 )
 WHY_SLOWER = {
-    "PostgreSQL": "a hydratune trial makes 59 SQL statements to plain Optuna's 49 (in 7 commits"
+    "PostgreSQL": "a hydratune trial makes 58 SQL statements to plain Optuna's 49 (in 6 commits"
     " to 11): its creation with its owner mark (+4), its overrides and output dir (+4), the"
-    " steering record's count and the pruning verdict (+2)" + _CPU.format(server="database"),
-    "gRPC proxy": "a hydratune trial makes 15 calls through the proxy to plain Optuna's 11: its"
-    " overrides, its output dir, the steering record and the pruning verdict"
+    " steering record's count (+1)" + _CPU.format(server="database"),
+    "gRPC proxy": "a hydratune trial makes 14 calls through the proxy to plain Optuna's 11: its"
+    " overrides, its output dir and the steering record"
     + _CPU.format(server="proxy, which serves every call in one process"),
 }
 REPS = 4  # even: each contender goes first as often; one run of 48 trials moves by +-0.15x

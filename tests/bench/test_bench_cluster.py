@@ -42,7 +42,7 @@ def test_bench_cluster_quick_reports_slurm_and_many_workers_figures(slurm_cluste
 
 
 @pytest.mark.timeout(400)
-def test_a_hydratune_trial_adds_ten_statements_in_fewer_commits_and_four_proxy_calls(
+def test_a_hydratune_trial_adds_nine_statements_in_fewer_commits_and_three_proxy_calls(
     postgres_url,
 ):
     """What the many-workers ratios are made of (bench.cluster.traffic): an added storage read
@@ -61,10 +61,11 @@ def test_a_hydratune_trial_adds_ten_statements_in_fewer_commits_and_four_proxy_c
     ours, plain = total["hydratune"], total["plain Optuna"]
     assert plain["statements"] > 0 and plain["commits"] > 0 and plain["proxy calls"] > 0
     # its creation with an owner mark (+4), its overrides and output dir (+4), the steering
-    # count and the pruning verdict (+2): bench/cluster/many_workers.py WHY_SLOWER
-    assert ours["statements"] <= plain["statements"] + 10, total
-    # its writes in 5 commits (plain Optuna: 11), its two reads in 2 (a rollback there would
-    # drop every statement psycopg prepared on the connection)
-    assert ours["commits"] <= plain["commits"] - 4, total
-    # its overrides and output dir, the steering record and the pruning verdict
-    assert ours["proxy calls"] <= plain["proxy calls"] + 4, total
+    # count (+1): bench/cluster/many_workers.py WHY_SLOWER. The pruning verdict comes back
+    # with the job's result (hydratune/job_verdict.py), not by a read.
+    assert ours["statements"] <= plain["statements"] + 9, total
+    # its writes in 5 commits (plain Optuna: 11), the steering count in 1 (a rollback there
+    # would drop every statement psycopg prepared on the connection)
+    assert ours["commits"] <= plain["commits"] - 5, total
+    # its overrides and output dir, and the steering record
+    assert ours["proxy calls"] <= plain["proxy calls"] + 3, total

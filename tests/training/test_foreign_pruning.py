@@ -4,14 +4,21 @@ PruningCallback, added from the command line, stops bad trials and they are reco
 
 from __future__ import annotations
 
+import pickle
+from collections.abc import Iterator
+
 import hydra
 import lightning as L
+import optuna
 import pytest
 import torch
 from omegaconf import DictConfig
 from optuna.trial import TrialState
 
+import hydratune
 from helpers import load
+from hydratune import job_verdict
+from hydratune.training.current_trial import TrialRef, register_live_study, unregister_live_study
 
 pytestmark = pytest.mark.slow
 
@@ -36,20 +43,25 @@ class Curve(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-def template_style_app(cfg: DictConfig) -> float:
-    """Like lightning-hydra-template's train(): callbacks from config, metric returned."""
-    callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+def fit(x: float, callbacks: list[L.Callback]) -> L.Trainer:
     data = torch.utils.data.DataLoader(torch.zeros(4, 1), batch_size=2)
     trainer = L.Trainer(
         max_epochs=4,
-        callbacks=[c for c in callbacks if c is not None],
+        callbacks=callbacks,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
     )
-    trainer.fit(Curve(cfg.x), train_dataloaders=data, val_dataloaders=data)
+    trainer.fit(Curve(x), train_dataloaders=data, val_dataloaders=data)
+    return trainer
+
+
+def template_style_app(cfg: DictConfig) -> float:
+    """Like lightning-hydra-template's train(): callbacks from config, metric returned."""
+    callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    trainer = fit(cfg.x, [c for c in callbacks if c is not None])
     RETURNED.append(float(trainer.callback_metrics["val/loss"]))
     return RETURNED[-1]
 
@@ -78,3 +90,31 @@ def test_a_trial_stopped_by_the_callback_is_pruned_though_the_app_returned(sweep
     assert trials[2].user_attrs["stopped_reason"].startswith("pruned at epoch 0")
     assert list(trials[2].intermediate_values) == [0]  # stopped after its first epoch
     assert len(trials[0].intermediate_values) == 4
+
+
+@pytest.fixture
+def running_trial() -> Iterator[TrialRef]:
+    """A trial the threshold pruner stops at its first epoch once val/loss > 1."""
+    study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=1.0))
+    register_live_study("in-memory", study)
+    yield TrialRef("in-memory", study.study_name, study.ask().number)
+    unregister_live_study("in-memory", study)
+
+
+def test_the_verdict_comes_back_with_the_job_when_the_callback_trained_in_its_process(
+    running_trial,
+):
+    with job_verdict.collected() as verdict:
+        fit(5.0, [hydratune.PruningCallback("val/loss", running_trial)])
+    stored = running_trial.trial().user_attrs["stopped_reason"]
+    assert stored.startswith("pruned at epoch 0")
+    assert verdict.known() == {"stopped_reason": stored}  # the sweep needs no storage read
+
+
+def test_a_callback_copied_to_another_process_leaves_the_verdict_to_the_study(running_trial):
+    # ddp_spawn pickles the callbacks into its ranks: rank 0's verdict reaches only the study
+    with job_verdict.collected() as verdict:
+        made_here = hydratune.PruningCallback("val/loss", running_trial)
+        fit(5.0, [pickle.loads(pickle.dumps(made_here))])
+    assert running_trial.trial().user_attrs["stopped_reason"].startswith("pruned at epoch 0")
+    assert verdict.known() is None  # so the sweep reads it there

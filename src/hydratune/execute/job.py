@@ -33,7 +33,7 @@ from hydra.core.utils import (
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, read_write
 
-from hydratune import compat
+from hydratune import compat, job_verdict
 from hydratune.execute import interrupts
 from hydratune.files import write_atomically
 from hydratune.storage import mask_url
@@ -47,6 +47,8 @@ class JobResult:
     error: BaseException | None = None
     output_dir: str | None = None
     lost: bool = False  # the job never finished (its worker died): its params are retried
+    # what its PruningCallback left on the trial; None: unknown here (read the study)
+    verdict: dict[str, Any] | None = None
 
 
 class TaskExitError(RuntimeError):
@@ -103,7 +105,8 @@ def run_trial_job(
             hydra_cfg=instance.cfg,
             working_dir=output_dir if chdir else os.getcwd(),
         )
-        with env_override(hydra.job.env_set if settings["job"]["env_set"] else {}):
+        env_set = hydra.job.env_set if settings["job"]["env_set"] else {}
+        with env_override(env_set), job_verdict.collected() as verdict:
             context.callbacks.on_job_start(config=config, task_function=task)
             try:
                 timeout = _setting(hydra, settings, "sweeper", "trial_timeout")
@@ -127,7 +130,7 @@ def run_trial_job(
         if chdir:
             os.chdir(old_cwd)
     if ret.status == JobStatus.COMPLETED:
-        return JobResult(value=ret.return_value, output_dir=output_dir)
+        return JobResult(value=ret.return_value, output_dir=output_dir, verdict=verdict.known())
     return JobResult(error=compat.job_error(ret), output_dir=output_dir)
 
 

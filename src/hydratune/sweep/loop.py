@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from numbers import Real
+from typing import Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
@@ -95,14 +96,18 @@ def judge(result: JobResult, n_objectives: int) -> Outcome:
     return Outcome(TrialState.COMPLETE, values=[float(v) for v in values])
 
 
-def stopped_by_callback(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> Outcome:
+def stopped_by_callback(
+    study: optuna.Study, trial: optuna.Trial, outcome: Outcome, verdict: dict[str, Any] | None
+) -> Outcome:
     """A trial that ``PruningCallback`` stopped is PRUNED (or failed, for a NaN metric) even
-    when the app returned its partial value normally, as an app of one's own does."""
+    when the app returned its partial value normally, as an app of one's own does.
+
+    ``verdict`` is the job's (``JobResult.verdict``); where the job could not know it (a
+    spawned DDP rank decided), the callback's write is read from the storage, not from this
+    Trial's cached attributes."""
     if outcome.state != TrialState.COMPLETE:
         return outcome
-    # The callback wrote the verdict through its own Trial (maybe in another process): read
-    # the storage, not this Trial's cached attributes.
-    stored = compat.stored_trial_user_attrs(study, trial)
+    stored = compat.stored_trial_user_attrs(study, trial) if verdict is None else verdict
     reason = stored.get(STOPPED_REASON)
     if not reason:
         if stored.get(PRUNE_OVERRULED):
@@ -287,7 +292,8 @@ class SweepLoop:
             self.active.pop(trial.number, None)
 
     def _record(self, trial: optuna.Trial, result: JobResult) -> None:
-        outcome = stopped_by_callback(self.study, trial, judge(result, len(self.study.directions)))
+        outcome = judge(result, len(self.study.directions))
+        outcome = stopped_by_callback(self.study, trial, outcome, result.verdict)
         if self.schedule is not None and outcome.state == TrialState.COMPLETE:
             outcome = self._settle(trial, result, outcome)
         never_started = result.lost and isinstance(result.error, FatalTrialError)

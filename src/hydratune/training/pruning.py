@@ -19,6 +19,7 @@ import math
 import lightning as L
 import optuna
 
+from hydratune import job_verdict
 from hydratune.attrs import NON_FINITE, PRUNE_OVERRULED, STOPPED_REASON
 from hydratune.training.current_trial import TrialRef, current_trial_ref, pruned_by_hand
 
@@ -46,6 +47,11 @@ class PruningCallback(L.Callback):
         self.reason = ""  # the verdict, once training has ended (or a NaN, at once)
         self.asked = ""  # the pruner's stop request, until we know whether Lightning obeyed
         self.asked_epoch = self.last_epoch = -1
+        # the job's result carries the verdict once this callback trains in the job's process
+        self.verdict = job_verdict.current() if ref is not None else None
+        self.trains_here = False
+        if self.verdict is not None:
+            self.verdict.awaited += 1
 
     @classmethod
     def for_current_trial(cls, metric: str) -> PruningCallback:
@@ -60,6 +66,9 @@ class PruningCallback(L.Callback):
         # Runs in the process that trains: a spawned DDP worker reaches the trial by its ref.
         if trainer.is_global_zero and self.ref is not None:
             self.trial = self.ref.trial()
+            if self.verdict is not None and not self.trains_here:  # a spawned rank: a copy
+                self.trains_here = True
+                self.verdict.awaited -= 1
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "trial": None}  # a Trial holds its storage: not picklable
@@ -91,7 +100,7 @@ class PruningCallback(L.Callback):
                     f"{self.asked}, but the Trainer trained on to its last epoch "
                     f"(trainer.min_epochs={trainer.min_epochs}): not pruned"
                 )
-                self.trial.set_user_attr(PRUNE_OVERRULED, note)
+                self._leave(PRUNE_OVERRULED, note)
         else:
             self._record(trainer, self.asked)
         self.asked = ""
@@ -99,8 +108,14 @@ class PruningCallback(L.Callback):
     def _record(self, trainer: L.Trainer, reason: str) -> None:
         self.reason = reason
         if trainer.is_global_zero and self.trial is not None:
-            # Spawned DDP workers are other processes: leave the verdict in the storage.
-            self.trial.set_user_attr(STOPPED_REASON, reason)
+            self._leave(STOPPED_REASON, reason)
+
+    def _leave(self, key: str, value: str) -> None:
+        """Leave the verdict on the trial in the study (a spawned DDP rank is another process)
+        and in the job's result."""
+        self.trial.set_user_attr(key, value)
+        if self.verdict is not None:
+            self.verdict.attrs[key] = value
 
     def _judge(self, trainer: L.Trainer, epoch: int) -> str:
         value = trainer.callback_metrics.get(self.metric)
