@@ -5,7 +5,7 @@ directly and through ``hydratune storage-proxy`` (Optuna's gRPC proxy), for hydr
 (``study.optimize`` on the same space and sampler, TPE).
 
 Both contenders are timed by the same clock: from the moment the worker asks the storage to
-create the trial (its own clock, recorded by ``start_together``) to the trial's
+create the trial (its own clock, recorded by ``meet_at_first_trial``) to the trial's
 ``datetime_complete``. The study's ``datetime_start`` would not do: Optuna stamps a plain ask's
 start after it holds the study row's lock, while a trial created from a template (hydratune's,
 owned from the start) carries the time before the call, and 8 workers wait for that lock (by
@@ -14,12 +14,14 @@ the stamps, plain Optuna's trials looked 6-13 ms shorter than they were, hydratu
 Each study is filled once per level with complete trials of the same space, then vacuumed and
 analyzed (else autovacuum runs during whichever contender comes first); the contenders then run
 in turn on it, each going first in every other repetition, each adding ``WORKERS * PER_WORKER``
-trials (so "at 200" spans a few dozen trials above 200). Worker start-up (imports, composing the
-config) is not in the latency, nor does it compete with the trials measured: every worker waits
-at a barrier once it has started (``start_together``: a Hydra callback's ``on_multirun_start``
-in the app, before ``optimize`` in the plain script), since a hydratune worker's imports take
-seconds of the shared CPUs that a plain one's do not, and with a few trials per worker most
-would run beside them.
+trials (so "at 200" spans a few dozen trials above 200). Worker start-up (imports, the sweep's
+setup: composing the config, loading the study, choosing the sampler) is not in the latency, nor
+does it compete with the trials measured: every worker waits at a barrier when it is about to
+create its first trial (``meet_at_first_trial``, installed by a Hydra callback's
+``on_multirun_start`` in the app and before ``optimize`` in the plain script), since a hydratune
+worker's start-up takes seconds of the shared CPUs that a plain one's does not, and with a few
+trials per worker most would run beside it. The start-up itself, from that install to the first
+trial, is reported beside the latencies.
 
 Needs Debian's PostgreSQL (a server is started here from ``tests/services.py``). Run as
 ``python -m bench.cluster.many_workers [--quick]``.
@@ -55,8 +57,8 @@ if url.startswith("grpc://"):
     host, port = url[7:].rsplit(":", 1)
     url = GrpcStorageProxy(host=host, port=int(port))
 study = optuna.load_study(study_name=name, storage=url, sampler=optuna.samplers.TPESampler())
-from bench.cluster.many_workers import start_together
-start_together()
+from bench.cluster.many_workers import meet_at_first_trial
+meet_at_first_trial()
 def objective(trial):
     x = trial.suggest_float("x", -5, 5)
     y = trial.suggest_int("y", -4, 4)
@@ -86,11 +88,44 @@ BARRIER = "HYDRATUNE_BENCH_BARRIER"  # the barrier's directory, then ":" and its
 CLOCK = "HYDRATUNE_BENCH_CLOCK"  # where each worker writes when it began creating each trial
 
 
-def start_together(*_: Any, **__: Any) -> None:
-    """Wait until every worker of this run has started (``BARRIER`` in the environment), and
-    from then on record when each trial's creation began (``CLOCK``, if set)."""
+def meet_at_first_trial(*_: Any, **__: Any) -> None:
+    """From now on, note when each trial's creation begins, and at the first one wait until
+    every worker of this run has got there (``BARRIER`` in the environment). With ``CLOCK`` set,
+    the notes and this worker's start-up (from this call to the barrier) go there at exit.
+
+    Wraps the storages' ``create_new_trial``: PostgreSQL's through Optuna's private
+    ``_CachedStorage``, which ``optuna.storages.get_storage`` puts in front of it, and the gRPC
+    proxy's client."""
+    import atexit
+    import functools
+    import json
+
+    from optuna.storages import GrpcStorageProxy
+    from optuna.storages._cached_storage import _CachedStorage
+
+    called = time.time()
+    starts: dict[int, float] = {}
+    startup: list[float] = []
+    for cls in (_CachedStorage, GrpcStorageProxy):
+        create = cls.create_new_trial
+
+        @functools.wraps(create)
+        def timed(self: Any, study_id: int, *args: Any, _create: Any = create, **kw: Any) -> int:
+            if not startup:
+                startup.append(time.time() - called)
+                _wait_for_the_others()
+            began = time.time()
+            trial_id = _create(self, study_id, *args, **kw)
+            starts[trial_id] = began
+            return trial_id
+
+        cls.create_new_trial = timed  # type: ignore[method-assign]
     if CLOCK in os.environ:
-        _record_creation_starts(Path(os.environ[CLOCK]))
+        notes, path = {"starts": starts, "startup": startup}, Path(os.environ[CLOCK])
+        atexit.register(lambda: (path / f"{os.getpid()}.json").write_text(json.dumps(notes)))
+
+
+def _wait_for_the_others() -> None:
     directory, count = os.environ[BARRIER].rsplit(":", 1)
     Path(directory, str(os.getpid())).touch()
     deadline = time.monotonic() + 600
@@ -100,37 +135,11 @@ def start_together(*_: Any, **__: Any) -> None:
         time.sleep(0.01)
 
 
-def _record_creation_starts(directory: Path) -> None:
-    """Wrap the storages' ``create_new_trial`` (PostgreSQL through Optuna's private
-    ``_CachedStorage``, which ``optuna.storages.get_storage`` puts in front of it, and the gRPC
-    proxy's client) to note ``time.time()`` on entry per trial id; written at exit."""
-    import atexit
-    import functools
-    import json
-
-    from optuna.storages import GrpcStorageProxy
-    from optuna.storages._cached_storage import _CachedStorage
-
-    starts: dict[int, float] = {}
-    for cls in (_CachedStorage, GrpcStorageProxy):
-        create = cls.create_new_trial
-
-        @functools.wraps(create)
-        def timed(self: Any, study_id: int, *args: Any, _create: Any = create, **kw: Any) -> int:
-            began = time.time()
-            trial_id = _create(self, study_id, *args, **kw)
-            starts[trial_id] = began
-            return trial_id
-
-        cls.create_new_trial = timed  # type: ignore[method-assign]
-    atexit.register(lambda: (directory / f"{os.getpid()}.json").write_text(json.dumps(starts)))
-
-
-class StartTogether(Callback):
-    """``start_together`` as a Hydra callback, at the start of the worker's sweep."""
+class MeetAtFirstTrial(Callback):
+    """``meet_at_first_trial`` as a Hydra callback, at the start of the worker's sweep."""
 
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
-        start_together()
+        meet_at_first_trial()
 
 
 @contextlib.contextmanager
@@ -214,7 +223,7 @@ def app_arguments(url: str, name: str, n_trials: int) -> list[str]:
 def run_hydratune(url: str, name: str, workers: int, n_trials: int, clock: Path) -> None:
     """``workers`` copies of the app's sweep command, started together, to ``n_trials``; each
     writes its trials' creation starts to ``clock``."""
-    together = "+hydra.callbacks.start_together._target_=bench.cluster.many_workers.StartTogether"
+    together = "+hydra.callbacks.meet._target_=bench.cluster.many_workers.MeetAtFirstTrial"
     command = [sys.executable, str(APP), *app_arguments(url, name, n_trials), together]
     _run_all([command] * workers, clock)
 
@@ -244,6 +253,13 @@ def _run_all(commands: list[list[str]], clock: Path) -> None:
         raise RuntimeError("a worker failed:\n" + "\n---\n".join(failed))
 
 
+def startups_s(clock: Path) -> list[float]:
+    """Each worker's start-up in ``clock``: from its sweep's start to its first trial."""
+    import json
+
+    return [s for path in clock.glob("*.json") for s in json.loads(path.read_text())["startup"]]
+
+
 def latencies_ms(url: str, name: str, after: int, clock: Path) -> list[float]:
     """From the start of its creation (the worker's clock, in ``clock``) to its
     ``datetime_complete``: the complete trials numbered ``after`` and above."""
@@ -254,7 +270,7 @@ def latencies_ms(url: str, name: str, after: int, clock: Path) -> list[float]:
     starts = {
         int(trial_id): began
         for path in clock.glob("*.json")
-        for trial_id, began in json.loads(path.read_text()).items()
+        for trial_id, began in json.loads(path.read_text())["starts"].items()
     }
     storage = optuna.storages.get_storage(url)
     study_id = storage.get_study_id_from_name(name)
@@ -276,6 +292,7 @@ def run(quick: bool) -> dict[str, Any]:
     reps = 1 if quick else REPS
     latencies: dict[tuple[str, str, int], list[float]] = {}
     medians: dict[tuple[str, str, int], list[float]] = {}  # per repetition
+    startups: dict[tuple[str, str], list[float]] = {}  # s, per worker and storage
     with postgres() as pg, grpc_proxy(pg) as proxy:
         for level in levels:
             name = f"level_{level}"
@@ -301,6 +318,9 @@ def run(quick: bool) -> dict[str, Any]:
                             else:
                                 run_plain(url, name, workers, per_worker, clock)
                             measured = latencies_ms(pg, name, start, clock)
+                            startups.setdefault((worker, storage_name), []).extend(
+                                startups_s(clock)
+                            )
                         key = (worker, storage_name, level)
                         latencies.setdefault(key, []).extend(measured)
                         medians.setdefault(key, []).append(Figure.of(measured).median)
@@ -330,6 +350,11 @@ def run(quick: bool) -> dict[str, Any]:
             "hydratune / plain Optuna, median latency: "
             + ", ".join(f"{s} at ~{lv}: {r.text(2, 'x')}" for (s, lv), r in ratio.items())
             + " (median of the repetitions' ratios, and their range)",
+            f"Start-up, not in the latencies: from the worker's sweep start (the app's "
+            f"`on_multirun_start`; the plain script's loaded study) to its first trial, "
+            f"{workers} at once, s, median (min-max): "
+            + ", ".join(f"{w}, {s}: {Figure.of(v).text(2)}" for (w, s), v in startups.items())
+            + ".",
         ]
     )
     return {
@@ -363,6 +388,7 @@ def run(quick: bool) -> dict[str, Any]:
             "per_worker": per_worker,
             "repetitions": reps,
             "ratios": {f"{s}|{lv}": r for (s, lv), r in ratio.items()},
+            "startups": {f"{w}|{s}": Figure.of(v) for (w, s), v in startups.items()},
         },
     }
 

@@ -33,6 +33,14 @@ def test_bench_cluster_quick_reports_slurm_and_many_workers_figures(slurm_cluste
     }
     # every contender ran its trials: 2 workers x 2 trials each
     assert all(f["n"] >= 4 and f["median"] > 0 for f in figures.values()), figures
+    # and each worker's start-up, kept out of them, is reported beside them
+    startups = report["benchmarks"]["cluster.many_workers"]["raw"]["startups"]
+    assert set(startups) == {
+        f"{worker}|{storage}"
+        for worker in ("hydratune", "plain Optuna")
+        for storage in ("PostgreSQL", "gRPC proxy")
+    }
+    assert all(f["n"] == 4 and f["min"] > 0 for f in startups.values()), startups
 
     text = (tmp_path / "RESULTS.md").read_text()
     assert text.startswith("# hydratune cluster benchmarks")
