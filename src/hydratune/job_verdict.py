@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,20 +29,22 @@ class JobVerdict:
         return None if self.awaited else dict(self.attrs)
 
 
-_CURRENT: ContextVar[JobVerdict | None] = ContextVar("hydratune_job_verdict", default=None)
+# One job per process at a time (Hydra's job runner sets process-global state): a callback
+# made in any thread of the job counts, as ``current_trial_ref`` finds the trial from any.
+_current: JobVerdict | None = None
 
 
 @contextmanager
 def collected() -> Iterator[JobVerdict]:
     """Collect the verdict of the job run inside the ``with`` block."""
-    verdict = JobVerdict()
-    token = _CURRENT.set(verdict)
+    global _current
+    outer, _current = _current, JobVerdict()
     try:
-        yield verdict
+        yield _current
     finally:
-        _CURRENT.reset(token)
+        _current = outer
 
 
 def current() -> JobVerdict | None:
-    """The verdict of the job running now in this thread; None outside a job."""
-    return _CURRENT.get()
+    """The verdict of the job running now in this process; None outside a job."""
+    return _current

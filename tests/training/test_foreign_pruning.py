@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import hydra
 import lightning as L
@@ -118,3 +119,15 @@ def test_a_callback_copied_to_another_process_leaves_the_verdict_to_the_study(ru
         fit(5.0, [pickle.loads(pickle.dumps(made_here))])
     assert running_trial.trial().user_attrs["stopped_reason"].startswith("pruned at epoch 0")
     assert verdict.known() is None  # so the sweep reads it there
+
+
+def test_a_callback_made_and_trained_in_a_thread_of_the_job_still_hands_its_verdict_back(
+    running_trial,
+):
+    def train_in_a_thread() -> None:  # an app that trains off its main thread
+        fit(5.0, [hydratune.PruningCallback("val/loss", running_trial)])
+
+    with job_verdict.collected() as verdict, ThreadPoolExecutor(1) as pool:
+        pool.submit(train_in_a_thread).result()
+    stored = running_trial.trial().user_attrs["stopped_reason"]
+    assert verdict.known() == {"stopped_reason": stored}
