@@ -33,9 +33,10 @@ services:
 	@bash scripts/install-test-services.sh
 
 # Both cores (pytest-xdist); each service's tests share one worker (tests/conftest.py). Lint
-# first: a second of ruff, so CI also holds the style.
+# first: a second of ruff, so CI also holds the style. The 25 slowest tests close the log: a
+# CI run near the 15-minute target shows where its time went.
 test: setup lint services $(HEBO_VENV)/bin/python
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25
 
 # The inner loop, on both cores, in-process: no services, browsers, Ray, benchmarks, Lightning
 # sweeps, local worker pools (`slow`), and no test that starts hydratune or Python as a process of
