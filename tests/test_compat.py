@@ -7,6 +7,7 @@ from __future__ import annotations
 import enum
 import logging
 import logging.handlers
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,6 +189,60 @@ def test_one_write_commits_a_postgresql_trials_writes_once_at_the_end(postgres_u
     assert (elsewhere().state, elsewhere().user_attrs["output_dir"]) == (TrialState.COMPLETE, "d")
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)  # its sessions work after
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+
+
+def claims_at_once(url: str, claimants: int = 4, rounds: int = 8) -> dict[str, list[str]]:
+    """Each of ``claimants`` threads, on a storage of its own, claims ``rounds`` keys, all
+    threads released together for each key; what each claim returned, by key."""
+    from hydratune.storage import open_storage
+
+    optuna.create_study(study_name="claims", storage=open_storage(url))
+    barrier = threading.Barrier(claimants)
+    got: dict[str, list[str]] = {f"k{r}": [] for r in range(rounds)}
+
+    def claimant(me: str) -> None:
+        study = optuna.load_study(study_name="claims", storage=open_storage(url))
+        for key in got:
+            barrier.wait()
+            got[key].append(compat.claim_study_user_attr(study, key, me))
+
+    threads = [threading.Thread(target=claimant, args=(f"c{i}",)) for i in range(claimants)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stored = optuna.load_study(study_name="claims", storage=open_storage(url)).user_attrs
+    assert all(len(values) == claimants for values in got.values()), got
+    assert {key: values[0] for key, values in got.items()} == stored, "in force as returned"
+    return got
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_claims_made_at_once_all_get_the_first_and_it_stays_in_force(tmp_path, kind):
+    url = str(tmp_path / "s.journal") if kind == "journal" else f"sqlite:///{tmp_path}/s.db"
+    for key, values in claims_at_once(url).items():
+        assert len(set(values)) == 1, (key, values)
+
+
+@pytest.mark.postgres
+def test_claims_made_at_once_on_postgresql_all_get_the_first(postgres_url):
+    for key, values in claims_at_once(postgres_url).items():
+        assert len(set(values)) == 1, (key, values)
+
+
+def test_a_claim_after_another_write_returns_that_one_though_its_own_was_written_last(tmp_path):
+    from hydratune.storage import open_storage
+
+    url = str(tmp_path / "s.journal")
+    first = optuna.create_study(study_name="s", storage=open_storage(url))
+    first.set_user_attr("parent", "a")  # a rival's claim, its write first in the journal
+    second = optuna.load_study(study_name="s", storage=open_storage(url))
+    assert compat.claim_study_user_attr(second, "parent", "b") == "a"
+    assert optuna.load_study(study_name="s", storage=open_storage(url)).user_attrs == {
+        "parent": "a"
+    }
+    records = [line for line in Path(url).read_text().splitlines() if '"parent"' in line]
+    assert len(records) == 3  # a, then b, then a again: the last record is the winner's
 
 
 def test_the_loops_own_postgresql_reads_commit_and_keep_prepared_statements(postgres_url):

@@ -34,6 +34,7 @@ from hydratune.compat.omegaconf_api import (
 from hydratune.compat.optuna_api import (
     ask,
     cached_storage,
+    claim_study_user_attr,
     distribution_contains,
     grid_of,
     grpc_proxy_client,
@@ -57,6 +58,7 @@ __all__ = [
     "apply_overrides",
     "ask",
     "cached_storage",
+    "claim_study_user_attr",
     "configure_logging",
     "copy_without",
     "dict_child",

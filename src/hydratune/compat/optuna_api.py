@@ -154,6 +154,72 @@ def stored_trial_user_attrs(study: optuna.Study, trial: optuna.Trial) -> dict[st
     return {key: json.loads(value) for key, value in rows}
 
 
+def claim_study_user_attr(study: optuna.Study, key: str, value: Any) -> Any:
+    """Set the study's user attribute ``key`` to ``value`` unless another process set it first,
+    and return the value in force: the first writer wins, however close the writes come.
+    ``set_user_attr`` lets the last writer win, and reading one's own write back cannot tell
+    whether another write is still to come.
+
+    - RDB (``_CachedStorage._backend``, ``RDBStorage.engine``, Optuna's ``study_user_attributes``
+      table): one INSERT, which the table's unique (study_id, key) refuses to all but one.
+    - Journal (``JournalStorage._backend``, its records): each claimant appends its value, then
+      reads the log; the first record for ``key`` wins, and a claimant that finds another value
+      in force appends the winner's, so the last record for ``key`` is always the winner's.
+    - Other storages (in memory, the gRPC proxy: neither can be asked for an atomic write): set
+      if absent and read back, which claimants within one read of each other can both win.
+    """
+    from optuna.storages import JournalStorage, RDBStorage
+
+    storage = study._storage
+    if isinstance(storage, JournalStorage):
+        study.set_user_attr(key, value)
+        winner = _first_journal_value(storage, study._study_id, key)
+        if study_user_attrs(study).get(key) != winner:
+            study.set_user_attr(key, winner)
+        return winner
+    backend = getattr(storage, "_backend", storage)  # an RDB storage behind Optuna's cache
+    if isinstance(backend, RDBStorage):
+        return _claim_rdb(backend, study._study_id, key, value)
+    if key not in study_user_attrs(study):
+        study.set_user_attr(key, value)
+    return study_user_attrs(study)[key]
+
+
+def _claim_rdb(storage: Any, study_id: int, key: str, value: Any) -> Any:
+    import json
+
+    from optuna.storages._rdb.models import StudyUserAttributeModel
+    from sqlalchemy import insert, select
+    from sqlalchemy.exc import IntegrityError
+
+    table = StudyUserAttributeModel.__table__
+    try:
+        with storage.engine.begin() as connection:
+            row = {"study_id": study_id, "key": key, "value_json": json.dumps(value)}
+            connection.execute(insert(table).values(**row))
+        return value
+    except IntegrityError:  # another claimant's row is there
+        with storage.engine.begin() as connection:
+            query = select(table.c.value_json).where(
+                table.c.study_id == study_id, table.c.key == key
+            )
+            return json.loads(connection.execute(query).scalar_one())
+
+
+def _first_journal_value(storage: Any, study_id: int, key: str) -> Any:
+    """The value of the journal's first record that sets the study's user attribute ``key``."""
+    from optuna.storages.journal._storage import JournalOperation
+
+    for record in storage._backend.read_logs(0):
+        if (
+            record["op_code"] == JournalOperation.SET_STUDY_USER_ATTR
+            and record["study_id"] == study_id
+            and key in record["user_attr"]
+        ):
+            return record["user_attr"][key]
+    raise LookupError(f"no journal record sets {key!r}")  # this claimant's own write is there
+
+
 def rdb_user_attr_count(study: optuna.Study, prefix: str) -> int | None:
     """How many study user attributes start with ``prefix``, by one SQL ``count`` on Optuna's
     ``study_user_attributes`` table; None unless the study is in an RDB storage. The sweep loop

@@ -33,6 +33,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
+from hydratune import compat
 from hydratune.attrs import (
     FAIL_REASON,
     MLFLOW_PARENT_RUN,
@@ -330,10 +331,10 @@ def adopt_or_create_parent(
 ) -> tuple[Any, bool]:
     """The study's parent run and whether this call created it.
 
-    The run id stored in the study wins. Without one, this sweeper creates a run, then reads the
-    study again: a rival that stored its run meanwhile wins, and this run is deleted; else this
-    run's id is stored and read back (last writer wins), so sweepers started together settle
-    on one parent.
+    The run id stored in the study wins. Without one, this sweeper creates a run and claims the
+    study's parent for it (``compat.claim_study_user_attr``: the first claim wins on a journal
+    or database), so sweepers started together settle on one parent; a loser deletes its run.
+    A stored parent gone from the server is replaced by the same steps, the last writer winning.
     """
     stored = study.user_attrs.get(MLFLOW_PARENT_RUN)
     if stored is not None:
@@ -345,10 +346,13 @@ def adopt_or_create_parent(
     tags = {STUDY_TAG: study.study_name, "hydratune.role": "sweep"}
     mine = client.create_run(experiment_id, run_name=study.study_name, tags=tags)
     my_id = mine.info.run_id
-    winner = study.user_attrs.get(MLFLOW_PARENT_RUN)
-    if winner in (None, stored):
-        study.set_user_attr(MLFLOW_PARENT_RUN, my_id)
+    if stored is None:
+        winner = compat.claim_study_user_attr(study, MLFLOW_PARENT_RUN, my_id)
+    else:  # Optuna has no atomic replace: a rival that replaced it first wins, if seen here
         winner = study.user_attrs.get(MLFLOW_PARENT_RUN)
+        if winner == stored:
+            study.set_user_attr(MLFLOW_PARENT_RUN, my_id)
+            winner = study.user_attrs.get(MLFLOW_PARENT_RUN)
     if winner == my_id:
         return mine, True
     client.delete_run(my_id)
