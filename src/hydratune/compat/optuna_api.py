@@ -118,15 +118,20 @@ def study_user_attrs(study: optuna.Study) -> dict[str, Any]:
     return study._storage.get_study_user_attrs(study._study_id)
 
 
-def _rdb_rows(study: optuna.Study, sql: str, params: dict[str, Any]) -> list[Any] | None:
-    """The rows of one read-only SQL query on the study's RDB storage, None for any other
-    storage (``_CachedStorage._backend``, ``RDBStorage.engine``). Optuna's RDB reads build an
-    ORM object per row (milliseconds a read on PostgreSQL); the sweep loop reads around every
-    trial."""
+def _rdb_storage(study: optuna.Study) -> Any:
+    """The study's RDB storage (behind Optuna's cache: ``_CachedStorage._backend``), or None."""
     from optuna.storages import RDBStorage
 
     storage = getattr(study._storage, "_backend", study._storage)
-    if not isinstance(storage, RDBStorage):
+    return storage if isinstance(storage, RDBStorage) else None
+
+
+def _rdb_rows(study: optuna.Study, sql: str, params: dict[str, Any]) -> list[Any] | None:
+    """The rows of one read-only SQL query on the study's RDB storage, None for any other
+    storage (``RDBStorage.engine``). Optuna's RDB reads build an ORM object per row
+    (milliseconds a read on PostgreSQL); the sweep loop reads around every trial."""
+    storage = _rdb_storage(study)
+    if storage is None:
         return None
     from sqlalchemy import text  # only for RDB storages: importing it takes a while
 
@@ -168,42 +173,46 @@ def claim_study_user_attr(study: optuna.Study, key: str, value: Any) -> Any:
     - Other storages (in memory, the gRPC proxy: neither can be asked for an atomic write): set
       if absent and read back, which claimants within one read of each other can both win.
     """
-    from optuna.storages import JournalStorage, RDBStorage
+    from optuna.storages import JournalStorage
 
-    storage = study._storage
-    if isinstance(storage, JournalStorage):
+    if isinstance(study._storage, JournalStorage):
         study.set_user_attr(key, value)
-        winner = _first_journal_value(storage, study._study_id, key)
+        winner = _first_journal_value(study._storage, study._study_id, key)
         if study_user_attrs(study).get(key) != winner:
             study.set_user_attr(key, winner)
         return winner
-    backend = getattr(storage, "_backend", storage)  # an RDB storage behind Optuna's cache
-    if isinstance(backend, RDBStorage):
-        return _claim_rdb(backend, study._study_id, key, value)
+    storage = _rdb_storage(study)
+    if storage is not None:
+        return _claim_rdb(storage, study, key, value)
     if key not in study_user_attrs(study):
         study.set_user_attr(key, value)
     return study_user_attrs(study)[key]
 
 
-def _claim_rdb(storage: Any, study_id: int, key: str, value: Any) -> Any:
+def _claim_rdb(storage: Any, study: optuna.Study, key: str, value: Any) -> Any:
     import json
 
-    from optuna.storages._rdb.models import StudyUserAttributeModel
-    from sqlalchemy import insert, select
+    from sqlalchemy import text
     from sqlalchemy.exc import IntegrityError
 
-    table = StudyUserAttributeModel.__table__
+    params = {"study": study._study_id, "key": key}
     try:
         with storage.engine.begin() as connection:
-            row = {"study_id": study_id, "key": key, "value_json": json.dumps(value)}
-            connection.execute(insert(table).values(**row))
+            connection.execute(
+                text(
+                    "INSERT INTO study_user_attributes (study_id, key, value_json)"
+                    " VALUES (:study, :key, :value)"
+                ),
+                {**params, "value": json.dumps(value)},
+            )
         return value
     except IntegrityError:  # another claimant's row is there
-        with storage.engine.begin() as connection:
-            query = select(table.c.value_json).where(
-                table.c.study_id == study_id, table.c.key == key
-            )
-            return json.loads(connection.execute(query).scalar_one())
+        rows = _rdb_rows(
+            study,
+            "SELECT value_json FROM study_user_attributes WHERE study_id = :study AND key = :key",
+            params,
+        )
+        return json.loads(rows[0][0])
 
 
 def _first_journal_value(storage: Any, study_id: int, key: str) -> Any:
