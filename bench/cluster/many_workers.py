@@ -253,24 +253,27 @@ def _run_all(commands: list[list[str]], clock: Path) -> None:
         raise RuntimeError("a worker failed:\n" + "\n---\n".join(failed))
 
 
-def startups_s(clock: Path) -> list[float]:
-    """Each worker's start-up in ``clock``: from its sweep's start to its first trial."""
+def worker_notes(clock: Path) -> list[dict[str, Any]]:
+    """What each worker wrote to ``clock`` (``meet_at_first_trial``)."""
     import json
 
-    return [s for path in clock.glob("*.json") for s in json.loads(path.read_text())["startup"]]
+    return [json.loads(path.read_text()) for path in clock.glob("*.json")]
+
+
+def startups_s(clock: Path) -> list[float]:
+    """Each worker's start-up in ``clock``: from its sweep's start to its first trial."""
+    return [s for notes in worker_notes(clock) for s in notes["startup"]]
 
 
 def latencies_ms(url: str, name: str, after: int, clock: Path) -> list[float]:
     """From the start of its creation (the worker's clock, in ``clock``) to its
     ``datetime_complete``: the complete trials numbered ``after`` and above."""
-    import json
-
     import optuna
 
     starts = {
         int(trial_id): began
-        for path in clock.glob("*.json")
-        for trial_id, began in json.loads(path.read_text())["starts"].items()
+        for notes in worker_notes(clock)
+        for trial_id, began in notes["starts"].items()
     }
     storage = optuna.storages.get_storage(url)
     study_id = storage.get_study_id_from_name(name)
