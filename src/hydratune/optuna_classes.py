@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.distributions import BaseDistribution
@@ -17,6 +17,9 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from hydratune.errors import StudyConfigError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 SAMPLERS: dict[str, type] = {
     "tpe": optuna.samplers.TPESampler,
@@ -59,6 +62,21 @@ def build_pruner(options: Any) -> optuna.pruners.BasePruner:
         return optuna.pruners.NopPruner()
     cls = optuna_class(options, PRUNERS, "hydra.sweeper.pruner")
     return cls(**optuna_kwargs(cls, options, "hydra.sweeper.pruner"))
+
+
+def resolve_pruner(options: Any, config: DictConfig, resource_key: str | None) -> Any:
+    """The pruner options with hyperband's ``max_resource: auto`` read from ``resource_key``
+    (``trainer.max_epochs``), so brackets fit the epochs a trial really runs."""
+    if options is None or not str(options.get("_target_", "")).endswith("HyperbandPruner"):
+        return options
+    from omegaconf import OmegaConf
+
+    budget = OmegaConf.select(config, resource_key) if resource_key else None
+    if options.get("max_resource") != "auto" or not isinstance(budget, int):
+        return options
+    resolved = OmegaConf.create(OmegaConf.to_container(options, resolve=True))
+    resolved.max_resource = budget
+    return resolved
 
 
 def optuna_kwargs(cls: type, options: Any, where: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 
 import optuna
 import pytest
@@ -13,7 +14,16 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from helpers import load
 from hydratune.attrs import AUTO_SAMPLER
 from hydratune.errors import StudyConfigError
-from hydratune.sweep.auto import GP_MAX_DIM, GP_STARTUP, GP_TRIALS, SwitchSampler, choose
+from hydratune.storage import open_storage, storage_url
+from hydratune.sweep.auto import (
+    GP_MAX_DIM,
+    GP_STARTUP,
+    GP_TRIALS,
+    SwitchSampler,
+    choose,
+    parsed,
+    record,
+)
 
 NUMERIC = {"x": FloatDistribution(-5, 5), "n": IntDistribution(1, 8)}
 ONLY_X = ["~hydra.sweeper.params.y", "~hydra.sweeper.params.kind"]  # quadratic.yaml's x alone
@@ -79,6 +89,32 @@ def test_a_resume_keeps_the_recorded_choice(sweep, tmp_path, capsys):
     out = capsys.readouterr().out  # the first sweep's job logging prints the second's log
     assert "sampler auto: tpe (categorical parameters (kind)), as recorded" in out
     assert len(load("quadratic", tmp_path).trials) == 3
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_workers_starting_a_study_together_run_the_choice_recorded_first(tmp_path, kind):
+    """Workers with other ``n_trials`` choose differently; all must run the one a resume reads
+    back, whichever of them records first."""
+    name = "race.journal" if kind == "journal" else f"sqlite:///{tmp_path / 'race.db'}"
+    url = storage_url(name, tmp_path)
+    optuna.create_study(study_name="race", storage=open_storage(url))
+    choices = [chosen(n_trials=n) for n in (10, 20, 30, GP_TRIALS + 1)]
+    barrier = threading.Barrier(len(choices))
+    in_force = []
+
+    def worker(choice):
+        study = optuna.load_study(study_name="race", storage=open_storage(url))
+        barrier.wait()
+        in_force.append(record(study, choice))
+
+    threads = [threading.Thread(target=worker, args=(c,)) for c in choices]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stored = optuna.load_study(study_name="race", storage=open_storage(url))
+    assert len({c.describe() for c in choices}) == 4 and len(in_force) == 4
+    assert in_force == [parsed(stored.user_attrs[AUTO_SAMPLER])] * 4
 
 
 def test_auto_with_a_seed_draws_the_same_sweep_twice(sweep, tmp_path):

@@ -2,9 +2,10 @@
 
 The choice uses only what the sweep knows before its first trial (the space's kinds and
 dimension, ``n_trials``, objectives, workers, the pruner), so a seed reproduces it. It is
-recorded in the study (``attrs.AUTO_SAMPLER``) and a resumed sweep keeps the recorded choice,
-even when its ``n_trials`` or workers differ. "As it goes" is one switch by trial number: GP
-for the first ``GP_TRIALS`` trials, then TPE over the whole history. The rules and the
+recorded in the study (``attrs.AUTO_SAMPLER``), once: workers starting a study together, and a
+resumed sweep, run the recorded choice, even when their ``n_trials`` or workers differ. "As
+it goes" is one switch by trial number: GP for the first ``GP_TRIALS`` trials, then TPE over
+the whole history. The rules and the
 measurements behind them: docs/search.md and bench/search/RESULTS.md.
 """
 
@@ -21,6 +22,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 
+from hydratune import compat
 from hydratune.attrs import AUTO_SAMPLER
 from hydratune.errors import StudyConfigError
 from hydratune.optuna_classes import SAMPLERS, WrappedSampler, optuna_class
@@ -135,8 +137,11 @@ def recorded_choice(storage: BaseStorage, study_name: str) -> Choice | None:
     except KeyError:
         return None
     text = storage.get_study_user_attrs(study_id).get(AUTO_SAMPLER)
-    if not text:
-        return None
+    return parsed(text) if text else None
+
+
+def parsed(text: str) -> Choice:
+    """A choice as ``record`` stores it."""
     fields = json.loads(text)
     fields.pop("summary", None)
     return Choice(**fields)
@@ -213,12 +218,25 @@ def resolve(
     return choice
 
 
-def record(study: optuna.Study, choice: Choice | None) -> None:
-    """Store ``auto``'s choice in the study once: a resume reads it back, the report its
-    summary (nothing for a named sampler)."""
-    if choice is not None and AUTO_SAMPLER not in study.user_attrs:
-        text = json.dumps({**asdict(choice), "summary": choice.describe()}, sort_keys=True)
-        study.set_user_attr(AUTO_SAMPLER, text)
+def record(study: optuna.Study, choice: Choice | None) -> Choice | None:
+    """Store ``auto``'s choice in the study once, and return the choice in force (None for a
+    named sampler): a resume reads it back, the report its summary.
+
+    The first worker to record wins (``compat.claim_study_user_attr``): workers that start one
+    study together with other ``n_trials``, workers or pruners may choose differently, and
+    must all run the sampler a resume will read back.
+    """
+    if choice is None:
+        return None
+    text = compat.study_user_attrs(study).get(AUTO_SAMPLER) or compat.claim_study_user_attr(
+        study,
+        AUTO_SAMPLER,
+        json.dumps({**asdict(choice), "summary": choice.describe()}, sort_keys=True),
+    )
+    in_force = parsed(text)
+    if in_force != choice:
+        log.info("sampler auto: %s, as another worker recorded it first", in_force.describe())
+    return in_force
 
 
 def sampler_options(name: str, options: dict[str, Any], seed: Any) -> Any:

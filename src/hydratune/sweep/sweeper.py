@@ -43,7 +43,7 @@ from hydratune.insight import (
     stock_logger_updates,
     tracking_settings,
 )
-from hydratune.optuna_classes import build_pruner
+from hydratune.optuna_classes import build_pruner, resolve_pruner
 from hydratune.schedule import ScheduleSettings, check_scheduler
 from hydratune.schema import SweeperConf
 from hydratune.space import (
@@ -274,11 +274,16 @@ class StudySweep:
             n_workers=plan.launch.slots,
             pruner=plan.pruner,
         )
-        sampler = with_prior(sampler, plan.transfer, plan.space)  # transfer: prior
         study = open_study(
-            storage, plan.study_name, self.directions, sampler, build_pruner(plan.pruner)
+            storage,
+            plan.study_name,
+            self.directions,
+            with_prior(sampler, plan.transfer, plan.space),  # transfer: prior
+            build_pruner(plan.pruner),
         )
-        auto.record(study, choice)
+        if (in_force := auto.record(study, choice)) != choice:  # another worker chose first
+            sampler = auto.build(in_force, conf.sampler.get("seed"), plan.space, len(existing))
+            study.sampler = with_prior(sampler, plan.transfer, plan.space)
         recovery = Recovery(study, conf.max_retries, conf.heartbeat_interval, conf.heartbeat_grace)
         settle_orphaned_jobs(study, recovery)
         recovery.recover(force=True)
@@ -476,19 +481,6 @@ def _password_out_of_jobs(config: DictConfig) -> dict[str, str]:
             cfg.hydra.overrides.hydra = [mask_url(line) for line in cfg.hydra.overrides.hydra]
             cfg.hydra.sweeper.storage = masked
     return {"hydra.sweeper.storage": masked}
-
-
-def resolve_pruner(options: Any, config: DictConfig, resource_key: str | None) -> Any:
-    """The pruner options with hyperband's ``max_resource: auto`` read from ``resource_key``
-    (``trainer.max_epochs``), so brackets fit the epochs a trial really runs."""
-    if options is None or not str(options.get("_target_", "")).endswith("HyperbandPruner"):
-        return options
-    budget = OmegaConf.select(config, resource_key) if resource_key else None
-    if options.get("max_resource") != "auto" or not isinstance(budget, int):
-        return options
-    resolved = OmegaConf.create(OmegaConf.to_container(options, resolve=True))
-    resolved.max_resource = budget
-    return resolved
 
 
 def _group_options(space: SearchSpace, configs: TrialConfigFactory) -> list[str]:
