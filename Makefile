@@ -28,7 +28,8 @@ $(VENV)/.setup-done: pyproject.toml Makefile
 sweep: setup
 	$(BIN)/hydratune -m sweep=mlp_digits
 
-# Services the tests run for real (PostgreSQL, headless Chromium), from Debian's packages.
+# Services the tests and benchmarks run for real (PostgreSQL, headless Chromium, Slurm), from
+# Debian's packages; nothing to do when they are there.
 services:
 	@bash scripts/install-test-services.sh
 
@@ -47,10 +48,12 @@ FAST := not slow and not cli and not postgres and not chromium and not ray and n
 test-fast: setup
 	$(BIN)/python -m pytest -n 2 -m "$(FAST)"
 
-bench: setup
+# The benchmarks install what they time: Chromium (the page and the report's PNGs), PostgreSQL
+# and Slurm (bench/cluster/); without it their rows would be left out.
+bench: setup services
 	$(BIN)/python bench/run.py
 
-bench-quick: setup
+bench-quick: setup services
 	$(BIN)/python bench/run.py --quick --out $${TMPDIR:-/tmp}/hydratune-bench-quick
 
 # Research studies (bench/studies/: pruning, peers); their findings are in bench/studies/FINDINGS.md.
@@ -58,7 +61,7 @@ bench-studies: setup
 	$(BIN)/python bench/run.py --studies
 
 # Cluster benchmarks (bench/cluster/: Slurm, many workers on PostgreSQL); they start the services.
-bench-cluster: setup
+bench-cluster: setup services
 	$(BIN)/python bench/run.py --cluster
 
 # Search quality against SMAC3, nevergrad, HEBO and Optuna's samplers (bench/search/: BBOB,
