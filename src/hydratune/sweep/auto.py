@@ -5,8 +5,8 @@ dimension, ``n_trials``, objectives, workers, the pruner), so a seed reproduces 
 recorded in the study (``attrs.AUTO_SAMPLER``), once: workers starting a study together, and a
 resumed sweep, run the recorded choice, even when their ``n_trials`` or workers differ. "As
 it goes" is one switch by trial number: GP for the first ``GP_TRIALS`` trials, then TPE over
-the whole history. The rules and the
-measurements behind them: docs/search.md and bench/search/RESULTS.md.
+the whole history. The rules and the measurements behind them: docs/search.md and
+bench/search/RESULTS.md.
 """
 
 from __future__ import annotations
