@@ -33,7 +33,8 @@ pytestmark = pytest.mark.slow
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 NOT_RUN = re.compile(r"^<!-- not run by tests/test_docs_commands\.py: (.+) -->$")
 INLINE = re.compile(
-    r"`((?:hydratune (?:report|rerun|export) |hydratune experiment=|optuna trials )[^`<]+)`"
+    r"`((?:hydratune (?:report|rerun|export) |hydratune (?:--config-dir \S+ )?experiment="
+    r"|optuna trials )[^`<]+)`"
 )
 
 # Where a command would run long, a smaller budget: (pattern, replacement), applied in order.
@@ -151,7 +152,7 @@ def _sweep_dir_files(project: Path, output: str) -> None:
 def _reruns_the_best_value(project: Path, output: str) -> None:
     """The exported experiment's header command, run as written, trains to the best value."""
     command = experiment_command(project / "conf/experiment/mlp_digits_best.yaml")
-    assert command == "hydratune experiment=mlp_digits_best --config-dir conf"
+    assert command == "hydratune --config-dir conf experiment=mlp_digits_best"
     best = study(project, "mlp_digits").best_trial
     assert f"{best.value:.6g}" in output or f"{best.value:.4f}" in output, output[-2000:]
 
@@ -236,7 +237,7 @@ CLAIMS: list[tuple[str, Callable[[Path, str], None]]] = [
         "hydratune export outputs/sweeps/mlp_digits",
         lambda p, o: _file(p, "conf/experiment/mlp_digits_best.yaml"),
     ),
-    ("hydratune experiment=mlp_digits_best --config-dir conf", _reruns_the_best_value),
+    ("hydratune --config-dir conf experiment=mlp_digits_best", _reruns_the_best_value),
     ("optuna trials", _says("COMPLETE")),
     (
         "hydratune steer outputs/sweeps/mlp_digits show",

@@ -167,9 +167,11 @@ def test_an_init_projects_export_command_names_its_config_dir(tmp_path):
     tiny = ["hydra.sweeper.n_trials=2", "trainer.max_epochs=2", "hydra.sweeper.export_best=true"]
     out = run(project, ["hydratune", "--config-dir", "conf", "-m", "sweep=tiny", *tiny])
     command = experiment_command(project / "conf/experiment/tiny_best.yaml")
-    assert command == "hydratune experiment=tiny_best --config-dir conf"
+    assert command == "hydratune --config-dir conf experiment=tiny_best"
     assert command in out
+    # as printed, and with an override appended, as Hydra users add one
     run(project, shlex.split(command))
+    run(project, [*shlex.split(command), "trainer.max_epochs=1"])
 
 
 @pytest.mark.slow  # a Lightning sweep: not in make test-fast
@@ -190,7 +192,7 @@ def test_an_export_never_replaces_a_file_it_did_not_write(lightning_sweep, conf,
 @pytest.mark.slow  # a Lightning sweep: not in make test-fast
 def test_an_export_that_its_command_would_not_run_is_refused(lightning_sweep, conf, tmp_path):
     """The app's own config dir holds an experiment of the same name; Hydra searches it before
-    a --config-dir, so ``experiment=mlp_digits_best --config-dir project/conf`` would run that."""
+    a --config-dir, so ``--config-dir project/conf experiment=mlp_digits_best`` would run that."""
     study = load("mlp_digits", tmp_path)
     earlier = conf / "experiment" / "mlp_digits_best.yaml"
     earlier.write_text("# @package _global_\nseed: 777\n")

@@ -61,7 +61,8 @@ def test_a_sweep_of_the_bundled_configs_exports_into_the_working_directory(tmp_p
     exported = tmp_path / "conf" / "experiment" / "mlp_digits_best.yaml"
     assert exported.is_file()
     # the header says how to run it: the project's conf/ is not the app's, so --config-dir
-    assert "--config-dir conf\n" in exported.read_text()  # relative to where it ran
+    # relative to where it ran, before the overrides (a user's own ones can follow)
+    assert "hydratune --config-dir conf experiment=mlp_digits_best\n" in exported.read_text()
     study = load("mlp_digits", tmp_path)
     sweep_dir = tmp_path / "outputs" / "sweeps" / "mlp_digits"
     assert default_target(study, sweep_dir) == tmp_path / "conf" / "experiment" / exported.name
@@ -76,5 +77,6 @@ def test_a_sweep_in_hydratunes_checkout_exports_into_its_sweep_dir(tmp_path, mon
     sweep_the_bundled_configs(tmp_path)
     sweep_dir = tmp_path / "outputs" / "sweeps" / "mlp_digits"
     exported = sweep_dir / "conf" / "experiment" / "mlp_digits_best.yaml"
-    assert "--config-dir outputs/sweeps/mlp_digits/conf\n" in exported.read_text()
+    command = "hydratune --config-dir outputs/sweeps/mlp_digits/conf experiment=mlp_digits_best"
+    assert f"{command}\n" in exported.read_text()
     assert default_target(load("mlp_digits", tmp_path), sweep_dir) == exported

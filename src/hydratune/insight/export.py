@@ -66,14 +66,17 @@ def export_best(
     if hydra is not None:
         _check_not_shadowed(hydra, target)
     group = target.parent.name  # the group the experiment itself belongs to
-    overrides, command_line = (
+    overrides, later_groups = (
         group_overrides(hydra, skip_group=group) if hydra is not None else ([], [])
     )
     cwd = Path(hydra.runtime.cwd) if hydra is not None else Path.cwd()
+    # Hydra's options before the overrides, so that a user can append overrides of their own
+    # (argparse takes the overrides once: `a=1 --config-dir conf b=2` is an error)
+    options: list[str] = []
     if hydra is not None and not _searched_by(hydra, target.parent.parent):
-        config_dir = _relative_to(target.parent.parent, cwd)
-        command_line = [*command_line, "--config-dir", str(config_dir)]
-    text = _header(study, chosen, target, cwd, command_line) + _body(overrides, config)
+        options = ["--config-dir", str(_relative_to(target.parent.parent, cwd))]
+    arguments = [*options, f"{group}={target.stem}", *later_groups]
+    text = _header(study, chosen, cwd, arguments) + _body(overrides, config)
     target.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(target, text)
     return target
@@ -327,12 +330,10 @@ def _chosen_trial(study: optuna.Study, trial: FrozenTrial | int | None) -> Froze
     return best[0]
 
 
-def _header(
-    study: optuna.Study, trial: FrozenTrial, target: Path, cwd: Path, command_line: list[str]
-) -> str:
+def _header(study: optuna.Study, trial: FrozenTrial, cwd: Path, arguments: list[str]) -> str:
     values = ", ".join(f"{v:.6g}" for v in trial.values)
     commit = git_commit(cwd)
-    command = rerun_command([f"{target.parent.name}={target.stem}", *command_line])
+    command = rerun_command(arguments)
     lines = [
         "# @package _global_",
         f"# Trial #{trial.number} of study '{study.study_name}', {EXPORTED_BY}",
