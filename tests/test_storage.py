@@ -96,6 +96,27 @@ def test_a_malformed_storage_url_stops_the_sweep_before_any_file(sweep, tmp_path
     assert not any(tmp_path.iterdir())
 
 
+def test_a_database_that_cannot_be_opened_is_one_line_naming_the_drivers_error(tmp_path):
+    """SQLAlchemy wraps a driver's error with the statement it ran and a link; the sweep says
+    the driver's first line, and the file it was given is left as it was."""
+    text_file = tmp_path / "t.db"
+    text_file.write_text("hello\n")
+    with socket.socket() as closed:  # a port nothing listens on: refused at once
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    cases = {
+        f"sqlite:///{text_file}": "DatabaseError: file is not a database.",
+        f"postgresql://tuner:s3cret@127.0.0.1:{port}/h": "OperationalError: connection failed:",
+    }
+    for url, reason in cases.items():
+        with pytest.raises(StudyConfigError) as raised:
+            open_storage(url)
+        message = str(raised.value)
+        assert "\n" not in message and reason in message, message
+        assert "s3cret" not in message
+    assert text_file.read_text() == "hello\n"
+
+
 @pytest.mark.slow
 def test_a_server_that_never_answers_is_named_after_the_connect_timeout():
     with socket.socket() as server:  # accepts connections (the kernel's backlog), never answers

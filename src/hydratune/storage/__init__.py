@@ -202,11 +202,19 @@ def open_storage(url: str) -> BaseStorage:
         # the driver's message may quote the URL: mask it too
         raise StudyConfigError(
             mask_url(
-                f"hydra.sweeper.storage: cannot open '{url}': {type(error).__name__}: {error}. "
+                f"hydra.sweeper.storage: cannot open '{url}': {_reason(error)}. "
                 "Check the URL, the server and its credentials, or leave storage null for a "
                 "journal file under outputs/."
             )
         ) from None
+
+
+def _reason(error: BaseException) -> str:
+    """The driver's own error on one line: SQLAlchemy wraps it (``orig``) with the statement
+    it ran and a link to its docs, and drivers add hints on further lines."""
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
 def _grpc_storage(url: str) -> BaseStorage:
