@@ -3,7 +3,9 @@
 A kill, a full disk or a file-size limit in the middle of a plain write leaves a file cut short
 (a torn ``hydra.yaml``, half a migrated config). Written to a temporary file beside it and
 ``os.replace``d, the file is either the old one or the new one; the temporary file is removed
-on any failure, which is raised to the caller.
+on any failure, which is raised to the caller. A symbolic link is written through: the file it
+names is replaced and the link kept (``os.replace`` on the link itself would swap the user's
+link for a copy, and leave the file it named as it was).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ def write_atomically(
 ) -> None:
     """Replace ``path`` by ``data`` (text as UTF-8). ``sync``: on disk before it replaces
     anything (a journal, a user's config); ``keep_mode``: the old file's permissions."""
-    path = Path(path)
+    path = Path(os.path.realpath(path))
     descriptor, temporary = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
     )

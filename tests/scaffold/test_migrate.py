@@ -82,6 +82,20 @@ def test_crlf_line_endings_are_kept(tmp_path):
     assert yaml.safe_load(data)["hydra"]["sweeper"]["params"]["lr"] == "interval(0.001, 0.1)"
 
 
+def test_a_linked_config_is_migrated_where_it_lies_and_stays_linked(tmp_path):
+    """A config linked into the project from a shared repository: the file it names is
+    rewritten, and the link is still a link to it."""
+    shared = write(tmp_path, UPSTREAM_13, "shared.yaml")
+    (tmp_path / "conf").mkdir()
+    link = tmp_path / "conf" / "sweep.yaml"
+    link.symlink_to(shared)
+    result = migrate(link)
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and link.resolve() == shared
+    assert "override /hydra/sweeper: hydratune\n" in shared.read_text()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["conf", "shared.yaml", "sweep.yaml"]
+
+
 def test_optuna_custom_stays_optuna_custom(tmp_path):
     text = (
         "defaults:\n  - override /hydra/sweeper: optuna-custom\nhydra:\n  sweeper:\n"
