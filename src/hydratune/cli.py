@@ -383,9 +383,7 @@ def serve(
     import secrets
 
     try:
-        import uvicorn
-
-        from hydratune.serve import Feed, create_app
+        from hydratune.serve import Feed, create_app, listening_socket, run_server
     except ImportError as error:
         console.print(
             f"hydratune serve needs the serve extra ({error}): pip install 'hydratune[serve]'",
@@ -402,12 +400,18 @@ def serve(
     web = create_app(feed, read_only=read_only, token=token, loopback=loopback)
     shown = f"[{host}]" if ":" in host else host
     address = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+    try:  # bound before it says it serves there
+        listening = listening_socket(host, port)
+    except OSError as error:
+        reason = error.strerror or error
+        console.print(f"cannot serve on {shown}:{port}: {reason}; choose another --port")
+        raise typer.Exit(code=2) from None
     mode = "read-only" if read_only else "steering controls on"
     console.print(
         f"serving study '{ref.study.study_name}' on {address} ({mode}; Ctrl-C stops)",
         markup=False,
     )
-    uvicorn.run(web, host=host, port=port, log_level="warning", timeout_graceful_shutdown=1)
+    run_server(web, listening)
 
 
 @app.command()

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 
@@ -165,3 +168,18 @@ def test_on_ipv6_loopback_it_behaves_as_on_127_0_0_1(swept, serve):
     status, said = post(server.url + "api/steer", body, **headers)
     assert status == 200 and "(by bob@::1" in said["message"], said
     assert read_state(load("quadratic", swept).user_attrs).n_trials == 5
+
+
+def test_a_port_in_use_is_one_line_and_nothing_claims_to_serve_there(swept):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = [sys.executable, "-m", "hydratune", "serve", "sweeps/quadratic"]
+        done = subprocess.run(
+            [*command, "--port", str(port)], cwd=swept, capture_output=True, text=True, timeout=120
+        )
+    said = (done.stdout + done.stderr).strip()
+    assert done.returncode == 2, said
+    reason = "Address already in use; choose another --port"
+    assert said == f"cannot serve on 127.0.0.1:{port}: {reason}"

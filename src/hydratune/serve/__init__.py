@@ -9,7 +9,7 @@ Needs the ``serve`` extra (Starlette, uvicorn); imported only by the command.
 
 from __future__ import annotations
 
-from hydratune.serve.app import create_app
+from hydratune.serve.app import create_app, listening_socket, run_server
 from hydratune.serve.state import Feed
 
-__all__ = ["Feed", "create_app"]
+__all__ = ["Feed", "create_app", "listening_socket", "run_server"]

@@ -20,10 +20,12 @@ import asyncio
 import hashlib
 import re
 import secrets
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -234,3 +236,24 @@ def _importance(feed: Feed) -> dict[str, Any]:
     except (ValueError, RuntimeError) as error:
         return {"error": str(error)}
     return {"importance": {k: float(v) for k, v in found.items()}}
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` as uvicorn binds one (address reuse on); OSError if the
+    port is taken, before anything says the page is served there (uvicorn binds and logs the
+    error only after the command has printed its address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+    except OSError:
+        listening.close()
+        raise
+    return listening
+
+
+def run_server(app: Starlette, listening: socket.socket) -> None:
+    """Serve ``app`` on the bound socket until Ctrl-C."""
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1)
+    uvicorn.Server(config).run(sockets=[listening])
