@@ -200,6 +200,27 @@ def test_a_config_error_is_one_line_naming_the_key_and_the_fix(tmp_path, argv, l
     assert not (tmp_path / "outputs/hydratune.journal").exists()
 
 
+@pytest.mark.slow
+def test_a_sweep_stopped_by_failing_trials_ends_with_its_reason_not_the_sweepers_frames(tmp_path):
+    argv = ["-m", "model=mlp", "model.n_layers=choice(1,2)", "model.optimizer.lr=-1"]
+    argv += ["trainer.max_epochs=1", "hydra.sweeper.n_trials=2", "hydra.sweeper.max_failure_rate=0"]
+    done = subprocess.run(
+        [sys.executable, "-m", "hydratune", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    said = done.stdout + done.stderr
+    assert done.returncode == 1, said
+    # the trial's own error is logged with its traceback as it fails; the end is the reason
+    assert "trial #0 failed: ValueError: Invalid learning rate: -1" in said
+    end = said[said.index("sweep stopped:") :]
+    assert "trial #0: ValueError: Invalid learning rate: -1" in end
+    assert "Traceback" not in end and 'File "' not in end, end
+    assert 'sweeper.py", line' not in said, said
+
+
 @pytest.mark.parametrize(
     ("storage", "said"),
     [

@@ -15,6 +15,7 @@ from typing import Any
 import optuna
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import CompactHydraException
 from hydra.types import HydraContext, RunMode, TaskFunction
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
@@ -105,8 +106,10 @@ from hydratune.training import register_live_study, unregister_live_study
 log = logging.getLogger(__name__)
 
 
-class SweepFailedError(RuntimeError):
-    """The sweep stopped because trials failed; the study keeps every trial."""
+class SweepFailedError(CompactHydraException, RuntimeError):
+    """The sweep stopped because trials failed; the study keeps every trial. Hydra prints the
+    message alone: each trial's own error was logged with its traceback as it failed, and the
+    sweeper's frames tell the user nothing (``HYDRA_FULL_ERROR=1`` still shows them)."""
 
 
 def default_study_name(config: DictConfig) -> str:
