@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 from optuna.trial import TrialState
 
 from helpers import load
+from hydratune.errors import ConfigError
 
 pytestmark = pytest.mark.ray
 
@@ -52,3 +54,18 @@ def test_ray_runs_trials_prunes_and_resumes(sweep, tmp_path):
     assert sorted(p.name for p in (tmp_path / "sweeps/quadratic").iterdir() if p.is_dir()) == [
         str(n) for n in range(8)
     ]
+
+
+def test_an_address_where_no_ray_cluster_answers_is_one_line_naming_it(sweep, tmp_path):
+    """``ray.init`` would retry connecting for good, logging every few seconds."""
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{closed.getsockname()[1]}"
+    for given in (address, f"ray://{address}"):
+        launcher = ["hydra/launcher=hydratune_ray", f"hydra.launcher.address={given}"]
+        with pytest.raises(ConfigError) as raised:
+            sweep([*launcher, "hydra.sweeper.n_trials=2"], task=pytest.fail)
+        said = str(raised.value)
+        assert said.startswith(f"hydra.launcher.address={given}: no Ray cluster answers there")
+        assert "Connection refused" in said and "\n" not in said
+    assert not (tmp_path / "sweeps" / "quadratic" / "0").exists()  # no trial ran

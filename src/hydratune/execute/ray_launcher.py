@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import socket
 from concurrent.futures import Future
 from typing import Any
 
@@ -21,6 +22,7 @@ from hydra.core.singleton import Singleton
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import OmegaConf
 
+from hydratune.errors import ConfigError
 from hydratune.execute.job import JobResult
 from hydratune.execute.launcher import Launcher, describe
 from hydratune.execute.trial_config import TrialConfigFactory, TrialJob
@@ -55,7 +57,11 @@ class RayLauncher(Launcher):
         self._started_ray = not ray.is_initialized()
         if self._started_ray:
             init = OmegaConf.to_container(settings.init, resolve=True) if settings.init else {}
-            ray.init(address=settings.address, log_to_driver=False, **init)
+            _check_answers(settings.address)
+            try:
+                ray.init(address=settings.address, log_to_driver=False, **init)
+            except ConnectionError as error:  # `auto` with no cluster on this machine
+                raise _unreachable(settings.address, describe(error).split(". ")[0]) from None
         state = cloudpickle.dumps((hydra_context, task_function, Singleton.get_state()))
         self._state = ray.put(state)
         self._threads = max(1, int(settings.num_cpus_per_trial))
@@ -90,3 +96,24 @@ class RayLauncher(Launcher):
 
         if self._started_ray:
             ray.shutdown()
+
+
+def _check_answers(address: str | None, timeout: float = 10.0) -> None:
+    """Fail in seconds when nothing listens at a ``host:port`` (or ``ray://host:port``)
+    address: ``ray.init`` would retry connecting to it for good, logging every few seconds."""
+    if address is None or "://" in address.removeprefix("ray://") or ":" not in address:
+        return  # a local Ray, `auto`, or a form Ray reads for itself
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise _unreachable(address, error.strerror or str(error) or type(error).__name__) from None
+
+
+def _unreachable(address: str | None, reason: str) -> ConfigError:
+    return ConfigError(
+        f"hydra.launcher.address={address}: no Ray cluster answers there ({reason}); start one "
+        "(ray start --head), name its address, or leave address null for a Ray on this machine"
+    )
