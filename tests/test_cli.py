@@ -88,6 +88,23 @@ def test_report_of_a_dir_that_is_no_sweep_fails_saying_so(tmp_path, monkeypatch)
     assert "no study" in result.output
 
 
+@pytest.mark.parametrize(
+    ("command", "what"),
+    [(["report", "{swept}", "--out"], "'--out'"), (["rerun", "{swept}", "--out"], "'--out'")]
+    + [(["init"], "'dest'")],
+    ids=["report", "rerun", "init"],
+)
+def test_a_file_named_as_an_output_directory_is_refused_and_left_as_it_is(
+    swept, tmp_path, command, what
+):
+    (tmp_path / "notes.txt").write_text("mine\n")
+    result = hydratune(*(str(a).format(swept=swept) for a in command), "notes.txt")
+    assert result.exit_code == 2
+    said = " ".join(result.output.replace("│", " ").split())  # the box's lines joined
+    assert f"Invalid value for {what}: dir 'notes.txt' is a file" in said
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
+
+
 def test_export_writes_the_experiment_and_says_how_to_run_it(swept, tmp_path):
     target = tmp_path / "conf" / "experiment" / "q_best.yaml"
     result = hydratune("export", swept, "--to", target)

@@ -203,7 +203,8 @@ def report(
     storage: StorageOpt = None,
     study: StudyOpt = None,
     out: Annotated[
-        Path | None, typer.Option(help="Output directory (default: <sweep dir>/report).")
+        Path | None,
+        typer.Option(file_okay=False, help="Output directory (default: <sweep dir>/report)."),
     ] = None,
     png: Annotated[bool, typer.Option(help="Also write PNG figures (needs Chromium).")] = True,
     top_k: Annotated[
@@ -234,7 +235,8 @@ def rerun(
     storage: StorageOpt = None,
     study: StudyOpt = None,
     out: Annotated[
-        Path | None, typer.Option(help="Output directory (default: <sweep dir>/rerun).")
+        Path | None,
+        typer.Option(file_okay=False, help="Output directory (default: <sweep dir>/rerun)."),
     ] = None,
 ) -> None:
     """Retrain the top K configurations with S seeds each; report mean and std per config."""
@@ -301,7 +303,9 @@ def export(
 
 
 @app.command()
-def init(dest: Annotated[Path, typer.Argument(help="Directory of the new project.")]) -> None:
+def init(
+    dest: Annotated[Path, typer.Argument(file_okay=False, help="Directory of the new project.")],
+) -> None:
     """Create a minimal project with its own model, data and sweep, ready to run."""
     from hydratune.scaffold import create_project
 
