@@ -408,7 +408,8 @@ def serve(
         listening = listening_socket(host, port)
     except OSError as error:
         reason = error.strerror or error
-        console.print(f"cannot serve on {shown}:{port}: {reason}; choose another --port")
+        said = f"cannot serve on {shown}:{port}: {reason}; choose another --port"
+        console.print(said, markup=False)  # an IPv6 host's brackets are not markup
         raise typer.Exit(code=2) from None
     mode = "read-only" if read_only else "steering controls on"
     console.print(

@@ -170,16 +170,18 @@ def test_on_ipv6_loopback_it_behaves_as_on_127_0_0_1(swept, serve):
     assert read_state(load("quadratic", swept).user_attrs).n_trials == 5
 
 
-def test_a_port_in_use_is_one_line_and_nothing_claims_to_serve_there(swept):
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
+@pytest.mark.parametrize(("host", "shown"), [("127.0.0.1", "127.0.0.1"), ("::1", "[::1]")])
+def test_a_port_in_use_is_one_line_and_nothing_claims_to_serve_there(swept, host, shown):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as taken:
+        taken.bind((host, 0))
         taken.listen()
         port = taken.getsockname()[1]
-        command = [sys.executable, "-m", "hydratune", "serve", "sweeps/quadratic"]
+        command = [sys.executable, "-m", "hydratune", "serve", "sweeps/quadratic", "--host", host]
         done = subprocess.run(
             [*command, "--port", str(port)], cwd=swept, capture_output=True, text=True, timeout=120
         )
     said = (done.stdout + done.stderr).strip()
     assert done.returncode == 2, said
     reason = "Address already in use; choose another --port"
-    assert said == f"cannot serve on 127.0.0.1:{port}: {reason}"
+    assert said == f"cannot serve on {shown}:{port}: {reason}"
