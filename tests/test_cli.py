@@ -105,6 +105,20 @@ def test_a_file_named_as_an_output_directory_is_refused_and_left_as_it_is(
     assert (tmp_path / "notes.txt").read_text() == "mine\n"
 
 
+def test_an_export_to_a_directory_or_below_a_file_is_one_line_and_writes_nothing(swept, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine\n")
+    (tmp_path / "conf").mkdir()
+    result = hydratune("export", swept, "--to", "conf")
+    assert result.exit_code == 2
+    said = " ".join(result.output.replace("│", " ").split())
+    assert "Invalid value for '--to': file 'conf' is a directory" in said
+    result = hydratune("export", swept, "--to", "notes.txt/q_best.yaml")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.strip() == "cannot export: notes.txt: File exists"
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
+    assert not any((tmp_path / "conf").iterdir())
+
+
 def test_export_writes_the_experiment_and_says_how_to_run_it(swept, tmp_path):
     target = tmp_path / "conf" / "experiment" / "q_best.yaml"
     result = hydratune("export", swept, "--to", target)

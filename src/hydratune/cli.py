@@ -271,8 +271,9 @@ def export(
     to: Annotated[
         Path | None,
         typer.Option(
+            dir_okay=False,
             help="Experiment file to write (default: <the app's config dir>/experiment/"
-            "<study>_best.yaml)."
+            "<study>_best.yaml).",
         ),
     ] = None,
     trial: Annotated[
@@ -293,8 +294,9 @@ def export(
     try:
         target = to or default_target(ref.study, ref.sweep_dir, trial)
         path = export_best(ref.study, ref.sweep_dir, target, trial=trial)
-    except ExportError as error:
-        console.print(f"[red]cannot export[/]: {error}")
+    except (ExportError, OSError) as error:  # OSError: a file where a folder should be, ...
+        said = f"{error.filename}: {error.strerror}" if isinstance(error, OSError) else error
+        console.print(f"[red]cannot export[/]: {escape(str(said))}")
         raise typer.Exit(code=2) from None
     console.print(f"wrote {path}; run it with: {experiment_command(path)}", markup=False)
     passed = None if trial is not None else passed_over(ref.study)
