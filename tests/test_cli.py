@@ -22,6 +22,17 @@ def hydratune(*args: str):
     return runner.invoke(cli.app, [str(a) for a in args])
 
 
+def python_m_hydratune(cwd: Path, *argv: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """``python -m hydratune *argv`` run in ``cwd`` as a process of its own, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "hydratune", *map(str, argv)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )
+
+
 @pytest.fixture
 def swept(sweep, tmp_path) -> Path:
     sweep(["hydra.sweeper.n_trials=6"])
@@ -177,22 +188,10 @@ def test_printing_the_config_or_help_answers_without_importing_lightning(argv, t
 
 @pytest.mark.slow
 def test_python_dash_m_hydratune_runs_subcommands_and_the_app(swept, tmp_path):
-    report = subprocess.run(
-        [sys.executable, "-m", "hydratune", "report", str(swept), "--no-png"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
+    report = python_m_hydratune(tmp_path, "report", swept, "--no-png")
     assert report.returncode == 0, report.stderr
     assert (swept / "report" / "report.md").is_file()
-    app = subprocess.run(
-        [sys.executable, "-m", "hydratune", "--cfg", "job", "model=cnn", "seed=7"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
+    app = python_m_hydratune(tmp_path, "--cfg", "job", "model=cnn", "seed=7")
     assert app.returncode == 0, app.stderr
     job = yaml.safe_load(app.stdout)
     assert job["seed"] == 7 and job["model"]["_target_"].endswith("CNNClassifier")
@@ -218,13 +217,7 @@ def test_python_dash_m_hydratune_runs_subcommands_and_the_app(swept, tmp_path):
     ids=["setting", "key", "moved-target"],
 )
 def test_a_config_error_is_one_line_naming_the_key_and_the_fix(tmp_path, argv, line):
-    done = subprocess.run(
-        [sys.executable, "-m", "hydratune", *argv],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
+    done = python_m_hydratune(tmp_path, *argv)
     assert done.returncode == 1
     assert line in done.stderr
     assert "Traceback" not in done.stderr and 'File "' not in done.stderr, done.stderr
@@ -235,13 +228,7 @@ def test_a_config_error_is_one_line_naming_the_key_and_the_fix(tmp_path, argv, l
 def test_a_sweep_stopped_by_failing_trials_ends_with_its_reason_not_the_sweepers_frames(tmp_path):
     argv = ["-m", "model=mlp", "model.n_layers=choice(1,2)", "model.optimizer.lr=-1"]
     argv += ["trainer.max_epochs=1", "hydra.sweeper.n_trials=2", "hydra.sweeper.max_failure_rate=0"]
-    done = subprocess.run(
-        [sys.executable, "-m", "hydratune", *argv],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
+    done = python_m_hydratune(tmp_path, *argv, timeout=300)
     said = done.stdout + done.stderr
     assert done.returncode == 1, said
     # the trial's own error is logged with its traceback as it fails; the end is the reason
