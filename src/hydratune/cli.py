@@ -283,6 +283,7 @@ def export(
     study: StudyOpt = None,
 ) -> None:
     """Write the best trial as an experiment config: `hydratune experiment=<study>_best`."""
+    from hydratune.files import os_reason
     from hydratune.insight import ExportError, default_target, experiment_command, export_best
     from hydratune.steering import passed_over
 
@@ -295,7 +296,7 @@ def export(
         target = to or default_target(ref.study, ref.sweep_dir, trial)
         path = export_best(ref.study, ref.sweep_dir, target, trial=trial)
     except (ExportError, OSError) as error:  # OSError: a file where a folder should be, ...
-        said = f"{error.filename}: {error.strerror}" if isinstance(error, OSError) else error
+        said = os_reason(error) if isinstance(error, OSError) else error
         console.print(f"[red]cannot export[/]: {escape(str(said))}")
         raise typer.Exit(code=2) from None
     console.print(f"wrote {path}; run it with: {experiment_command(path)}", markup=False)

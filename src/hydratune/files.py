@@ -37,3 +37,10 @@ def write_atomically(
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def os_reason(error: OSError) -> str:
+    """The file an OSError names, when it names one, and why, on one line (``notes.txt: File
+    exists``), without the ``[Errno 17]`` its text starts with."""
+    reason = error.strerror or str(error)
+    return f"{error.filename}: {reason}" if error.filename else reason

@@ -101,11 +101,10 @@ class RayLauncher(Launcher):
 def _check_answers(address: str | None, timeout: float = 10.0) -> None:
     """Fail in seconds when nothing listens at a ``host:port`` (or ``ray://host:port``)
     address: ``ray.init`` would retry connecting to it for good, logging every few seconds."""
-    if address is None or "://" in address.removeprefix("ray://") or ":" not in address:
+    target = (address or "").removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if "://" in target or not host or not port.isdigit():
         return  # a local Ray, `auto`, or a form Ray reads for itself
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not port.isdigit():
-        return
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
     except OSError as error:
