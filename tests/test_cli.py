@@ -116,6 +116,17 @@ def test_a_file_named_as_an_output_directory_is_refused_and_left_as_it_is(
     assert (tmp_path / "notes.txt").read_text() == "mine\n"
 
 
+@pytest.mark.parametrize("command", ["report", "rerun"])
+def test_an_output_directory_below_a_file_is_refused_before_any_work(swept, tmp_path, command):
+    (tmp_path / "notes.txt").write_text("mine\n")
+    result = hydratune(command, swept, "--out", "notes.txt/sub")
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.replace("│", " ").split())
+    assert "Invalid value for --out: cannot create notes.txt/sub: Not a directory" in said
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
+    assert "trial #" not in result.output  # refused before any configuration was retrained
+
+
 def test_an_export_to_a_directory_or_below_a_file_is_one_line_and_writes_nothing(swept, tmp_path):
     (tmp_path / "notes.txt").write_text("mine\n")
     (tmp_path / "conf").mkdir()

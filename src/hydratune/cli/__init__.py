@@ -19,25 +19,22 @@ Examples::
 
 from __future__ import annotations
 
-import logging
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import optuna
 import typer
-import yaml
-from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from hydratune import compat
+from hydratune.cli.sweep_ref import output_dir, resolve_sweep
 from hydratune.errors import StudyConfigError
-from hydratune.storage import StudyNotFoundError, load_study, storage_url
+from hydratune.storage import storage_url
 
-log = logging.getLogger(__name__)
+__all__ = ["app", "main", "subcommands"]
 
 app = typer.Typer(
     name="hydratune",
@@ -72,118 +69,6 @@ def main() -> None:
     hydra_main()
 
 
-@dataclass
-class SweepRef:
-    """Where a sweep's study lives, read from its sweep dir (or given on the command line)."""
-
-    study: optuna.Study
-    url: str
-    sweep_dir: Path | None
-    metric_names: list[str] | None
-
-
-def resolve_sweep(
-    sweep_dir: Path | None, storage: str | None = None, study_name: str | None = None
-) -> SweepRef:
-    """Open the study of ``sweep_dir`` (from its ``multirun.yaml``), or the one named by
-    ``storage`` and ``study_name``; either given on the command line wins."""
-    settings: dict[str, Any] = {}
-    if sweep_dir is not None:
-        if not sweep_dir.is_dir():
-            raise typer.BadParameter(f"{sweep_dir} is not a directory", param_hint="SWEEP_DIR")
-        settings = read_sweep_settings(sweep_dir)
-    name = study_name or settings.get("study_name")
-    if not name:
-        raise typer.BadParameter(
-            "no study: give a sweep dir (with multirun.yaml) or --study", param_hint="--study"
-        )
-    try:
-        if storage is not None:
-            url = storage_url(storage, Path.cwd())
-        elif "url" in settings:
-            url = settings["url"]
-        else:
-            url = storage_url(None, Path.cwd())
-        study = load_study(url, name)
-    except StudyNotFoundError as error:
-        raise typer.BadParameter(str(error), param_hint="--study") from None
-    except StudyConfigError as error:
-        raise typer.BadParameter(str(error), param_hint="--storage") from None
-    return SweepRef(study, url, sweep_dir, settings.get("metric_names"))
-
-
-def read_sweep_settings(sweep_dir: Path) -> dict[str, Any]:
-    """Study name, storage URL and metric names from the sweep's ``multirun.yaml``.
-
-    The storage setting is resolved against the directory the sweep ran in; the results
-    file's storage is only a fallback, since its password is masked.
-    """
-    settings: dict[str, Any] = {}
-    multirun = sweep_dir / "multirun.yaml"
-    config = _load_yaml(multirun)
-    sweeper = OmegaConf.select(config, "hydra.sweeper", default=None) if config else None
-    if sweeper:  # a truncated file may lack it: optimization_results.yaml names the study
-        settings["study_name"] = _select(sweeper, "study_name")
-        stored = _stored_storage(sweeper, multirun)
-        cwd = OmegaConf.select(config, "hydra.runtime.cwd", default=None)
-        if cwd is not None or _absolute(stored):  # a file cut before runtime.cwd: never guess
-            settings["url"] = storage_url(stored, cwd or "/")
-    if config:
-        metric = _select(config, "objective.metric")
-        if metric is not None:
-            settings["metric_names"] = [metric] if isinstance(metric, str) else list(metric)
-    results = _load_yaml(sweep_dir / "optimization_results.yaml")
-    if results:
-        content = OmegaConf.to_container(results)
-        assert isinstance(content, dict)
-        if not settings.get("study_name"):
-            settings["study_name"] = content.get("study_name")
-        stored = content.get("storage")
-        if "url" not in settings and stored and "***" not in str(stored):
-            settings["url"] = str(stored)
-    if not settings.get("study_name"):
-        settings.pop("study_name", None)
-    return settings
-
-
-def _stored_storage(sweeper: Any, multirun: Path) -> str | None:
-    """The sweep's storage setting with its ``${oc.env:...}`` resolved now, from this shell."""
-    try:
-        value = OmegaConf.select(sweeper, "storage", default=None)
-    except Exception as error:  # an environment variable the storage URL needs is not set
-        raise typer.BadParameter(
-            f"hydra.sweeper.storage in {multirun}: {str(error).splitlines()[0]}; set it in this "
-            "shell (the sweep's password is never stored), or pass --storage",
-            param_hint="--storage",
-        ) from None
-    return None if value is None else str(value)
-
-
-def _absolute(storage: str | None) -> bool:
-    """Whether the storage setting names the same study from any directory."""
-    return storage is not None and ("://" in storage or Path(storage).is_absolute())
-
-
-def _load_yaml(path: Path) -> Any:
-    """The config in ``path``, or None when it is missing or not YAML (cut short by a kill)."""
-    if not path.is_file():
-        return None
-    try:
-        config = OmegaConf.load(path)
-    except yaml.YAMLError as error:
-        log.warning("%s is unreadable (%s); using what else the sweep dir says", path, error)
-        return None
-    return config if isinstance(config, DictConfig) else None
-
-
-def _select(config: Any, key: str) -> Any:
-    try:
-        value = OmegaConf.select(config, key, default=None)
-    except Exception:  # an interpolation that only resolves inside the app (${hydra:...})
-        return None
-    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-
-
 SweepDirArg = Annotated[
     Path | None,
     typer.Argument(
@@ -215,7 +100,7 @@ def report(
     from hydratune.insight import write_report
 
     ref = resolve_sweep(sweep_dir, storage, study)
-    out_dir = out or _default_dir(ref, "report")
+    out_dir = output_dir(ref, out, "report")
     files = write_report(
         ref.study, out_dir, ref.url, metric_names=ref.metric_names, png=png, top_k=top_k
     )
@@ -247,7 +132,7 @@ def rerun(
         raise typer.BadParameter(
             "rerun needs the sweep dir (trial configs)", param_hint="SWEEP_DIR"
         )
-    out_dir = out or _default_dir(ref, "rerun")
+    out_dir = output_dir(ref, out, "rerun")
 
     def progress(trial: optuna.trial.FrozenTrial, seed: int, values: list[float] | None) -> None:
         shown = "failed" if values is None else ", ".join(f"{v:.6g}" for v in values)
@@ -493,8 +378,3 @@ def storage_proxy(
         server.wait_for_termination()
     except KeyboardInterrupt:
         server.stop(grace=1)
-
-
-def _default_dir(ref: SweepRef, name: str) -> Path:
-    base = ref.sweep_dir or Path("outputs") / "sweeps" / ref.study.study_name
-    return base / name
