@@ -317,6 +317,8 @@ def test_an_app_that_ignores_the_checkpoint_it_is_given_stops_at_its_first_conti
         (["hydra.sweeper.scheduler.eta=1"], "scheduler.eta"),
         (["hydra.sweeper.scheduler.promotion=lazy"], "scheduler.promotion"),
         (["hydra.sweeper.scheduler.min_resource=4"], "scheduler.min_resource"),
+        (["hydra.sweeper.scheduler.min_resource=0"], "scheduler.min_resource"),
+        (["trainer.min_epochs=3"], "trainer.min_epochs=3 trains past the first pause"),
         (["hydra/sweeper/pruner=median"], "pruner=nop"),
         (["hydra.sweeper.scheduler.load_key=resume_from"], "scheduler.load_key"),
     ],
@@ -339,6 +341,7 @@ def test_hyperband_brackets_beyond_the_rungs_are_refused_before_the_first_trial(
     "overrides, key",
     [
         (["hydra.sweeper.scheduler.perturbation_interval=4"], "scheduler.perturbation_interval"),
+        (["hydra.sweeper.scheduler.perturbation_interval=0"], "scheduler.perturbation_interval"),
         (["hydra.sweeper.scheduler.population=9"], "scheduler.population"),
     ],
 )

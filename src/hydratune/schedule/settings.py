@@ -73,11 +73,7 @@ def check_scheduler(
             fail(key, f"the app's config has no key '{app_key}' (add `{app_key}: null`)")
     if conf.checkpoint_root is not None and not conf.save_key:
         fail("checkpoint_root", "needs save_key, the app key that says where to save")
-    min_epochs = OmegaConf.select(config, "trainer.min_epochs", default=None) or 0
     asha = name in ("asha", "hyperband")
-    first_pause = conf.min_resource if asha else conf.perturbation_interval
-    if isinstance(min_epochs, int) and min_epochs > first_pause:
-        fail("", f"trainer.min_epochs={min_epochs} trains past the first pause ({first_pause})")
     if asha:
         if conf.eta < 2:
             fail("eta", f"must be at least 2 (the top 1/eta continue), got {conf.eta}")
@@ -114,6 +110,10 @@ def check_scheduler(
             fail("explore", f"{unknown} are not searched; name keys of the search space")
     else:
         fail("name", f"unknown scheduler {name!r}; use none, asha, hyperband, pbt or pb2")
+    min_epochs = OmegaConf.select(config, "trainer.min_epochs", default=None) or 0
+    first_pause = conf.min_resource if asha else conf.perturbation_interval  # both in range
+    if isinstance(min_epochs, int) and min_epochs > first_pause:
+        fail("", f"trainer.min_epochs={min_epochs} trains past the first pause ({first_pause})")
     return ScheduleSettings(conf, resource_key, max_epochs)
 
 
