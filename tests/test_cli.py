@@ -127,6 +127,30 @@ def test_an_output_directory_below_a_file_is_refused_before_any_work(swept, tmp_
     assert "trial #" not in result.output  # refused before any configuration was retrained
 
 
+@pytest.mark.parametrize(
+    ("command", "mine"),
+    [("report", "report.md"), ("report", "report.html"), ("report", "figures/history.png")]
+    + [("rerun", "rerun.md"), ("rerun", "rerun_results.yaml")],
+)
+def test_a_users_file_where_report_or_rerun_writes_is_left_as_it_is(swept, tmp_path, command, mine):
+    out = tmp_path / "notes"  # e.g. --out . in a project with a report.md of its own
+    (out / mine).parent.mkdir(parents=True)
+    (out / mine).write_bytes(b"mine\n")
+    result = hydratune(command, swept, "--out", out)  # the report with PNGs: refused before
+    assert result.exit_code == 2, result.output
+    said = f"{out / mine} exists and was not written by hydratune {command}; it was left as it is"
+    assert said in result.output and len(result.output.strip().splitlines()) == 1
+    assert (out / mine).read_bytes() == b"mine\n"
+    assert [p for p in out.rglob("*") if p.is_file()] == [out / mine]  # nothing else written
+
+
+def test_a_report_replaces_its_own_earlier_report(swept, tmp_path):
+    for _ in range(2):
+        result = hydratune("report", swept, "--no-png", "--out", tmp_path / "r")
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "r" / "report.md").read_text().startswith("# hydratune report: quadratic")
+
+
 def test_an_export_to_a_directory_or_below_a_file_is_one_line_and_writes_nothing(swept, tmp_path):
     (tmp_path / "notes.txt").write_text("mine\n")
     (tmp_path / "conf").mkdir()

@@ -1,4 +1,5 @@
-"""Replacing a file whole or not at all: the one way hydratune rewrites a file.
+"""Replacing a file whole or not at all: the one way hydratune rewrites a file; and the check
+that a file it would replace is one it wrote.
 
 A kill, a full disk or a file-size limit in the middle of a plain write leaves a file cut short
 (a torn ``hydra.yaml``, half a migrated config). Written to a temporary file beside it and
@@ -13,7 +14,25 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+
+
+class ForeignFileError(ValueError):
+    """A file hydratune would replace is there and is not one it wrote; it is left as it is."""
+
+
+def check_ours(path: Path, ours: Callable[[str], bool], by: str, instead: str) -> None:
+    """``ForeignFileError`` when ``path`` is there and ``ours`` does not recognise the start of
+    its text (2 KB) as what ``by`` writes: a command replaces its own files only, whatever a
+    user's file at the same path is called (``report.md``, ``conf/experiment/x_best.yaml``)."""
+    if not path.exists() and not path.is_symlink():
+        return
+    head = path.read_bytes()[:2048].decode("utf-8", "replace") if path.is_file() else ""
+    if not ours(head):
+        raise ForeignFileError(
+            f"{path} exists and was not written by {by}; it was left as it is. {instead}"
+        )
 
 
 def write_atomically(

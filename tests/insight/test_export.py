@@ -17,6 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from helpers import NO_PNG, REPO, TINY_SWEEP, load, multirun
+from hydratune.files import ForeignFileError
 from hydratune.insight.export import (
     ExportError,
     default_target,
@@ -179,7 +180,7 @@ def test_an_export_never_replaces_a_file_it_did_not_write(lightning_sweep, conf,
     study = load("mlp_digits", tmp_path)
     mine = conf / "experiment" / "mlp_digits_best.yaml"
     mine.write_bytes(b"# my own experiment\nseed: 7\n")
-    with pytest.raises(ExportError, match="was not written by hydratune export"):
+    with pytest.raises(ForeignFileError, match="was not written by hydratune export"):
         export_best(study, lightning_sweep, mine)
     assert mine.read_bytes() == b"# my own experiment\nseed: 7\n"
     mine.unlink()

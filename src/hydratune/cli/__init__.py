@@ -32,6 +32,7 @@ from rich.table import Table
 from hydratune import compat
 from hydratune.cli.sweep_ref import output_dir, resolve_sweep
 from hydratune.errors import StudyConfigError
+from hydratune.files import ForeignFileError
 from hydratune.storage import storage_url
 
 __all__ = ["app", "main", "subcommands"]
@@ -101,9 +102,13 @@ def report(
 
     ref = resolve_sweep(sweep_dir, storage, study)
     out_dir = output_dir(ref, out, "report")
-    files = write_report(
-        ref.study, out_dir, ref.url, metric_names=ref.metric_names, png=png, top_k=top_k
-    )
+    try:
+        files = write_report(
+            ref.study, out_dir, ref.url, metric_names=ref.metric_names, png=png, top_k=top_k
+        )
+    except ForeignFileError as error:
+        console.print(f"cannot write the report: {error}", markup=False)
+        raise typer.Exit(code=2) from None
     console.print(f"report of study '{ref.study.study_name}': {files.html}")
     console.print(f"summary: {files.markdown}; {len(files.pngs)} PNG figure(s)")
     for key, note in files.notes.items():
@@ -138,7 +143,11 @@ def rerun(
         shown = "failed" if values is None else ", ".join(f"{v:.6g}" for v in values)
         console.print(f"trial #{trial.number} seed {seed}: {shown}")
 
-    results = rerun_top_trials(ref.study, ref.sweep_dir, top_k, seeds, out_dir, on_run=progress)
+    try:
+        results = rerun_top_trials(ref.study, ref.sweep_dir, top_k, seeds, out_dir, on_run=progress)
+    except ForeignFileError as error:  # before any training
+        console.print(f"cannot rerun: {error}", markup=False)
+        raise typer.Exit(code=2) from None
     table = Table(title=f"{ref.study.study_name}: top {len(results)} over {seeds} seed(s)")
     for column in RERUN_HEADER:
         table.add_column(column, overflow="fold")
@@ -180,7 +189,7 @@ def export(
     try:
         target = to or default_target(ref.study, ref.sweep_dir, trial)
         path = export_best(ref.study, ref.sweep_dir, target, trial=trial)
-    except (ExportError, OSError) as error:  # OSError: a file where a folder should be, ...
+    except (ExportError, ForeignFileError, OSError) as error:  # OSError: a file on the way
         said = os_reason(error) if isinstance(error, OSError) else error
         console.print(f"[red]cannot export[/]: {escape(str(said))}")
         raise typer.Exit(code=2) from None

@@ -33,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
 from hydratune.attrs import OUTPUT_DIR, OVERRIDES
-from hydratune.files import write_atomically
+from hydratune.files import check_ours, write_atomically
 from hydratune.steering import best_trials
 
 HYDRA_DIR = ".hydra"
@@ -122,14 +122,14 @@ EXPORTED_BY = "exported by hydratune."
 
 def _check_ours(target: Path) -> None:
     """An export replaces only an earlier export: a file of the user's at that path is kept."""
-    if not target.exists():
-        return
-    head = target.read_bytes()[:400].decode("utf-8", "replace").splitlines()[:2]
-    if len(head) < 2 or not head[1].endswith(EXPORTED_BY):
-        raise ExportError(
-            f"{target} exists and was not written by hydratune export; it was left as it is. "
-            "Move it, or export to another file (hydratune export --to PATH)"
-        )
+    instead = "Move it, or export to another file (hydratune export --to PATH)"
+    check_ours(target, _exported, "hydratune export", instead)
+
+
+def _exported(head: str) -> bool:
+    """Whether a file starts as an export does: its header's second line names the exporter."""
+    lines = head.splitlines()
+    return len(lines) >= 2 and lines[1].endswith(EXPORTED_BY)
 
 
 def _check_not_shadowed(hydra: DictConfig, target: Path) -> None:

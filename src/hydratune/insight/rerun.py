@@ -33,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from optuna.trial import FrozenTrial
 
 from hydratune.attrs import OVERRIDES
+from hydratune.files import check_ours, write_atomically
 from hydratune.insight.export import HYDRA_DIR, trial_dir_of
 from hydratune.insight.report import markdown_table, rank_trials
 
@@ -41,6 +42,7 @@ from hydratune.insight.report import markdown_table, rank_trials
 LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric")
 RESULTS_FILE = "rerun_results.yaml"
 MARKDOWN_FILE = "rerun.md"
+MARKDOWN_TITLE = "# Rerun of the top "  # then how many trials, of which study
 
 Task = Callable[[DictConfig], Any]
 
@@ -103,6 +105,7 @@ def rerun_top_trials(
     trials = rank_trials(study, study.get_trials(deepcopy=False))[:top_k]
     if not trials:
         raise ValueError(f"study '{study.study_name}' has no complete trial to rerun")
+    _check_ours(Path(out_dir))  # before hours of training, not when writing their results
     results = []
     with lightning_warnings_only():
         for trial in trials:
@@ -209,8 +212,20 @@ def write_rerun_results(study: optuna.Study, results: list[RerunResult], out_dir
         "directions": [d.name.lower() for d in study.directions],
         "configurations": [r.as_dict() for r in results],
     }
-    (out_dir / RESULTS_FILE).write_text(yaml.safe_dump(content, sort_keys=False))
-    (out_dir / MARKDOWN_FILE).write_text(rerun_markdown(study, results))
+    write_atomically(out_dir / RESULTS_FILE, yaml.safe_dump(content, sort_keys=False))
+    write_atomically(out_dir / MARKDOWN_FILE, rerun_markdown(study, results))
+
+
+def _check_ours(out_dir: Path) -> None:
+    """A rerun replaces only an earlier rerun's results: a ``rerun.md`` of the user's is kept."""
+    by, instead = "hydratune rerun", "Move it, or write the rerun elsewhere (--out DIR)"
+    check_ours(out_dir / RESULTS_FILE, _rerun_results, by, instead)
+    check_ours(out_dir / MARKDOWN_FILE, lambda head: head.startswith(MARKDOWN_TITLE), by, instead)
+
+
+def _rerun_results(head: str) -> bool:
+    """Whether a YAML file starts as ``write_rerun_results`` writes one."""
+    return head.startswith("study_name: ") and "\nconfigurations:" in head
 
 
 def rerun_rows(results: list[RerunResult]) -> list[list[str]]:
@@ -230,7 +245,7 @@ RERUN_HEADER = ["trial", "sweep value", "mean ± std", "runs ok", "overrides"]
 
 def rerun_markdown(study: optuna.Study, results: list[RerunResult]) -> str:
     lines = [
-        f"# Rerun of the top {len(results)} trials of '{study.study_name}'",
+        f"{MARKDOWN_TITLE}{len(results)} trials of '{study.study_name}'",
         "",
         f"Seeds per configuration: {len(results[0].seeds) if results else 0} "
         "(the trial's own seed first). Standard deviation: sample (n-1).",

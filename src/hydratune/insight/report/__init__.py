@@ -22,7 +22,8 @@ from pathlib import Path
 
 import optuna
 
-from hydratune.insight.report.model import objectives_of
+from hydratune.files import check_ours, write_atomically
+from hydratune.insight.report.model import TITLE, objectives_of
 from hydratune.insight.report.png import loggers_at, write_pngs
 from hydratune.insight.report.render_html import html_page
 from hydratune.insight.report.render_markdown import markdown_page, markdown_table
@@ -67,7 +68,6 @@ def write_report(
     """
     require_plotly()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     objectives = objectives_of(study, metric_names)
     # Optuna's own log lines (e.g. "no intermediate values") give way to the report's notes.
     with warnings.catch_warnings(), loggers_at(logging.ERROR, "optuna"):
@@ -80,6 +80,8 @@ def write_report(
     figures = [(name, fig) for s in sections for name, fig in s.figures]
     files.plots = [name for name, _ in figures]
     files.notes = {s.key: s.note for s in sections if s.note}
+    _check_ours(files, [out_dir / FIGURES_DIR / f"{name}.png" for name in files.plots if png])
+    out_dir.mkdir(parents=True, exist_ok=True)
     if png and figures:
         try:
             files.pngs = write_pngs(figures, out_dir / FIGURES_DIR)
@@ -90,12 +92,25 @@ def write_report(
             )
             log.warning("%s", files.notes["png"])
     header = header_rows(study, trials, objectives, storage_url)
-    files.html.write_text(html_page(study, header, sections, files.notes), encoding="utf-8")
-    files.markdown.write_text(
+    write_atomically(files.html, html_page(study, header, sections, files.notes))
+    write_atomically(
+        files.markdown,
         markdown_page(study, header, sections, files.notes, files.pngs, out_dir, HTML_FILE),
-        encoding="utf-8",
     )
     return files
+
+
+_BY, _INSTEAD = "hydratune report", "Move it, or write the report elsewhere (--out DIR)"
+
+
+def _check_ours(files: ReportFiles, pngs: list[Path]) -> None:
+    """A report replaces only an earlier report, and PNGs only beside one: a ``report.md`` or
+    ``figures/history.png`` of the user's in ``--out`` is kept."""
+    check_ours(files.markdown, lambda head: head.startswith(f"# {TITLE}"), _BY, _INSTEAD)
+    check_ours(files.html, lambda head: f"<title>{TITLE}" in head, _BY, _INSTEAD)
+    if not (files.markdown.is_file() or files.html.is_file()):
+        for path in pngs:  # nothing in a PNG says who wrote it
+            check_ours(path, lambda head: False, _BY, _INSTEAD)
 
 
 def require_plotly() -> None:

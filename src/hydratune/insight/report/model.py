@@ -13,6 +13,8 @@ from optuna.trial import FrozenTrial
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
+TITLE = "hydratune report: "  # then the study's name: the page's title and the summary's heading
+
 
 @dataclass
 class Objective:

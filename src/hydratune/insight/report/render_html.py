@@ -6,6 +6,7 @@ import html
 
 import optuna
 
+from hydratune.insight.report.model import TITLE
 from hydratune.insight.report.sections import Section
 
 
@@ -35,7 +36,7 @@ def html_page(
     sections: list[Section],
     notes: dict[str, str],
 ) -> str:
-    title = f"hydratune report: {study.study_name}"
+    title = f"{TITLE}{study.study_name}"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',

@@ -13,6 +13,7 @@ from typing import Any
 
 import optuna
 
+from hydratune.insight.report.model import TITLE
 from hydratune.insight.report.sections import Section
 
 
@@ -38,7 +39,7 @@ def markdown_page(
     html_file: str,
 ) -> str:
     """The page: figures link to ``pngs`` relative to ``here`` (the Markdown file's folder)."""
-    lines = [f"# hydratune report: {md_text(study.study_name)}", ""]
+    lines = [f"# {TITLE}{md_text(study.study_name)}", ""]
     lines += [f"- **{md_text(k)}**: {md_text(v)}" for k, v in header]
     lines += ["", f"Interactive figures: [{html_file}]({html_file})", ""]
     if "png" in notes:
