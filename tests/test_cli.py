@@ -7,12 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import optuna
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from helpers import REPO, TINY_SWEEP, load, multirun
-from hydratune import cli
+from hydratune import cli, compat
 from hydratune.training.task import train
 
 runner = CliRunner()
@@ -142,6 +143,14 @@ def test_a_users_file_where_report_or_rerun_writes_is_left_as_it_is(swept, tmp_p
     assert said in result.output and len(result.output.strip().splitlines()) == 1
     assert (out / mine).read_bytes() == b"mine\n"
     assert [p for p in out.rglob("*") if p.is_file()] == [out / mine]  # nothing else written
+
+
+def test_a_rerun_of_a_study_with_no_complete_trial_is_one_line(swept, tmp_path):
+    storage = compat.storage_of(load("quadratic", tmp_path))  # the sweep's journal
+    optuna.create_study(study_name="empty", storage=storage)
+    result = hydratune("rerun", swept, "--study", "empty")
+    assert result.exit_code == 2, result.output
+    assert result.output == "cannot rerun: study 'empty' has no complete trial to rerun\n"
 
 
 def test_a_report_replaces_its_own_earlier_report(swept, tmp_path):

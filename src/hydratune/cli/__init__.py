@@ -145,7 +145,7 @@ def rerun(
 
     try:
         results = rerun_top_trials(ref.study, ref.sweep_dir, top_k, seeds, out_dir, on_run=progress)
-    except ForeignFileError as error:  # before any training
+    except ValueError as error:  # no complete trial, a file of the user's: before any training
         console.print(f"cannot rerun: {error}", markup=False)
         raise typer.Exit(code=2) from None
     table = Table(title=f"{ref.study.study_name}: top {len(results)} over {seeds} seed(s)")
