@@ -309,6 +309,21 @@ def test_a_sweep_ends_with_its_report_and_exported_best_config(sweep, tmp_path):
     assert "# @package _global_" in target.read_text()
 
 
+def test_a_report_that_cannot_be_written_loses_neither_the_users_file_nor_the_export(
+    sweep, tmp_path, capfd
+):
+    mine = tmp_path / "sweeps/quadratic/report/report.md"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("my notes\n")
+    target = tmp_path / "conf" / "experiment" / "quadratic_best.yaml"
+    overrides = ["hydra.sweeper.n_trials=2", "hydra.sweeper.report=true"]
+    sweep([*overrides, "hydra.sweeper.report_png=false", f"hydra.sweeper.export_best={target}"])
+    assert mine.read_text() == "my notes\n"
+    said = "report failed: ForeignFileError: sweeps/quadratic/report/report.md exists and was not"
+    assert said in "".join(capfd.readouterr())  # Hydra's job logging owns the log
+    assert "# @package _global_" in target.read_text()  # exported all the same
+
+
 def test_enqueued_trials_run_first_and_warm_starts_copy_fitting_trials(sweep, tmp_path, capfd):
     sweep(["hydra.sweeper.n_trials=3", "hydra.sweeper.study_name=old"])
     sweep(

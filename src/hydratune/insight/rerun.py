@@ -218,7 +218,8 @@ def write_rerun_results(study: optuna.Study, results: list[RerunResult], out_dir
 
 def _check_ours(out_dir: Path) -> None:
     """A rerun replaces only an earlier rerun's results: a ``rerun.md`` of the user's is kept."""
-    by, instead = "hydratune rerun", "Move it, or write the rerun elsewhere (--out DIR)"
+    by = "hydratune rerun"
+    instead = "Move it, or write the rerun elsewhere (hydratune rerun --out DIR)"
     check_ours(out_dir / RESULTS_FILE, _rerun_results, by, instead)
     check_ours(out_dir / MARKDOWN_FILE, lambda head: head.startswith(MARKDOWN_TITLE), by, instead)
 

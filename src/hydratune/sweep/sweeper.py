@@ -424,11 +424,13 @@ class StudySweep:
             )
 
     def _report(self, study: optuna.Study, sweep_dir: Path, url: str) -> None:
-        """The end-of-sweep report and best-config export; a failure here loses nothing."""
+        """The end-of-sweep report and best-config export, each on its own: a failure of one
+        (no Chromium, a file of the user's where it would write) loses nothing, not even the
+        other."""
         if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
             return
-        try:
-            if self.conf.report:
+        if self.conf.report:
+            try:
                 from hydratune.insight import write_report
 
                 metric = OmegaConf.select(self.config, "objective.metric")
@@ -437,7 +439,10 @@ class StudySweep:
                     study, sweep_dir / "report", url, metric_names=names, png=self.conf.report_png
                 )
                 log.info("report: %s", files.html)
-            if self.conf.export_best and len(study.directions) == 1:
+            except Exception as error:  # the study and results are safe; say what went wrong
+                log.warning("report failed: %s: %s", type(error).__name__, error)
+        if self.conf.export_best and len(study.directions) == 1:
+            try:
                 target = (
                     default_target(study, sweep_dir)
                     if self.conf.export_best is True
@@ -447,8 +452,8 @@ class StudySweep:
                 log.info(
                     "best trial exported: %s (run it with: %s)", path, experiment_command(path)
                 )
-        except Exception as error:  # the study and results are safe; say what went wrong
-            log.warning("report/export failed: %s: %s", type(error).__name__, error)
+            except Exception as error:
+                log.warning("export failed: %s: %s", type(error).__name__, error)
 
     def _extender(self) -> Any:
         if not self.conf.custom_search_space:

@@ -100,7 +100,8 @@ def write_report(
     return files
 
 
-_BY, _INSTEAD = "hydratune report", "Move it, or write the report elsewhere (--out DIR)"
+_BY = "hydratune report"
+_INSTEAD = "Move it, or write the report elsewhere (hydratune report --out DIR)"
 
 
 def _check_ours(files: ReportFiles, pngs: list[Path]) -> None:
