@@ -6,14 +6,16 @@ A kill, a full disk or a file-size limit in the middle of a plain write leaves a
 ``os.replace``d, the file is either the old one or the new one; the temporary file is removed
 on any failure, which is raised to the caller. A symbolic link is written through: the file it
 names is replaced and the link kept (``os.replace`` on the link itself would swap the user's
-link for a copy, and leave the file it named as it was).
+link for a copy, and leave the file it named as it was). Permissions are a plain write's: a
+replaced file keeps its own, a new one gets what ``open`` gives under the umask (not
+``mkstemp``'s 0600, which would hide a report or a ``.hydra`` file from the user's group).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,27 +37,34 @@ def check_ours(path: Path, ours: Callable[[str], bool], by: str, instead: str) -
         )
 
 
-def write_atomically(
-    path: Path, data: str | bytes, *, sync: bool = False, keep_mode: bool = False
-) -> None:
+def write_atomically(path: Path, data: str | bytes, *, sync: bool = False) -> None:
     """Replace ``path`` by ``data`` (text as UTF-8). ``sync``: on disk before it replaces
-    anything (a journal, a user's config); ``keep_mode``: the old file's permissions."""
+    anything (a journal, a user's config)."""
     path = Path(os.path.realpath(path))
-    descriptor, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
+    descriptor, temporary = _temporary_beside(path)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data.encode("utf-8") if isinstance(data, str) else data)
             if sync:
                 handle.flush()
                 os.fsync(handle.fileno())
-        if keep_mode:
+        if path.exists():
             shutil.copymode(path, temporary)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _temporary_beside(path: Path) -> tuple[int, str]:
+    """A new empty file ``.<name>.<random>.tmp`` beside ``path``, created as ``open`` creates
+    a file (0666 less the umask), and its descriptor."""
+    while True:
+        temporary = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temporary
+        except FileExistsError:  # another writer drew the same name: draw again
+            continue
 
 
 def os_reason(error: OSError) -> str:

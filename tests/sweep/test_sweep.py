@@ -307,6 +307,10 @@ def test_a_sweep_ends_with_its_report_and_exported_best_config(sweep, tmp_path):
     )
     assert (tmp_path / "sweeps/quadratic/report/report.html").stat().st_size > 100_000
     assert "# @package _global_" in target.read_text()
+    # every file the sweep wrote is as readable as a plain write makes it (as Hydra's are)
+    (tmp_path / "plain").touch()
+    modes = {p.stat().st_mode for p in (tmp_path / "sweeps").rglob("*") if p.is_file()}
+    assert modes | {target.stat().st_mode} == {(tmp_path / "plain").stat().st_mode}
 
 
 def test_a_report_that_cannot_be_written_loses_neither_the_users_file_nor_the_export(

@@ -132,7 +132,7 @@ def write(migration: Migration) -> None:
     original untouched."""
     path = migration.path
     try:
-        write_atomically(path, migration.new, sync=True, keep_mode=True)
+        write_atomically(path, migration.new, sync=True)
     except OSError as error:
         raise MigrationError(
             f"cannot write {path}: {error.strerror or error}; the file is unchanged"
