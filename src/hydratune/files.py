@@ -30,8 +30,11 @@ def check_ours(path: Path, ours: Callable[[str], bool], by: str, instead: str) -
     user's file at the same path is called (``report.md``, ``conf/experiment/x_best.yaml``)."""
     if not path.exists() and not path.is_symlink():
         return
-    head = path.read_bytes()[:2048].decode("utf-8", "replace") if path.is_file() else ""
-    if not ours(head):
+    head = b""
+    if path.is_file():
+        with path.open("rb") as handle:  # a report.html is megabytes: its start says enough
+            head = handle.read(2048)
+    if not ours(head.decode("utf-8", "replace")):
         raise ForeignFileError(
             f"{path} exists and was not written by {by}; it was left as it is. {instead}"
         )
