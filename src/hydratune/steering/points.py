@@ -13,12 +13,14 @@ from typing import Any
 
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 
+from hydratune.errors import ConfigError
 from hydratune.space import SearchSpace, SearchSpaceError, describe, format_value
 
 
-class SteeringError(ValueError):
+class SteeringError(ConfigError):
     """An ``enqueue`` item, a warm-start source or a steering request that does not fit the
-    sweep."""
+    sweep. A ``ConfigError``: the first two stop a sweep before its first trial, and Hydra
+    shows the message alone, one line naming the setting."""
 
 
 def params_from_mapping(space: SearchSpace, item: Mapping[str, Any], where: str) -> dict[str, Any]:
