@@ -303,7 +303,10 @@ def test_a_storage_that_does_not_parse_is_one_error_naming_the_fix(tmp_path, sto
     result = hydratune("report", "--storage", storage, "--study", "s", "--out", tmp_path)
     assert result.exit_code == 2
     assert isinstance(result.exception, SystemExit)  # an error message, not a traceback
-    assert said in " ".join(result.output.replace("│", " ").split())  # the box's lines joined
+    shown = " ".join(result.output.replace("│", " ").split())  # the box's lines joined
+    assert said in shown
+    assert f"Invalid value for --storage: '{storage.replace(':pw@', ':***@')}'" in shown, shown
+    assert "hydra.sweeper" not in shown  # the setting given here is --storage, not the sweep's
     assert ":pw@" not in result.output
 
 

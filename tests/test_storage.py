@@ -86,13 +86,17 @@ def test_the_default_journal_lies_with_the_apps_outputs(setting, sweep_dir, jour
 
 @pytest.mark.parametrize("setting", ["postgresql:/127.0.0.1/db", "sqlite:x.db", "mysql:host/db"])
 def test_a_storage_that_looks_like_a_url_but_does_not_parse_is_an_error(setting, tmp_path):
-    with pytest.raises(StudyConfigError, match="hydra.sweeper.storage.*does not parse"):
-        storage_url(setting, tmp_path)
+    with pytest.raises(StudyConfigError, match=f"^'{setting}' .*does not parse"):
+        storage_url(setting, tmp_path)  # naming no setting: its caller names the one it read
 
 
 def test_a_malformed_storage_url_stops_the_sweep_before_any_file(sweep, tmp_path):
-    with pytest.raises(StudyConfigError, match="looks like a URL but does not parse"):
+    with pytest.raises(StudyConfigError) as error:
         sweep(["hydra.sweeper.storage=postgresql:/127.0.0.1/db"], task=pytest.fail)
+    assert str(error.value).startswith(
+        "hydra.sweeper.storage: 'postgresql:/127.0.0.1/db' looks like a URL but does not parse"
+    )
+    assert str(error.value).count("hydra.sweeper") == 1
     assert not any(tmp_path.iterdir())
 
 
@@ -150,7 +154,9 @@ NOT_JOURNALS = {
 def test_a_file_that_is_not_a_journal_is_refused_and_left_byte_for_byte(sweep, tmp_path, name):
     target = tmp_path / name
     target.write_bytes(NOT_JOURNALS[name])
-    with pytest.raises(StudyConfigError, match="is not an Optuna journal.*left untouched"):
+    with pytest.raises(
+        StudyConfigError, match="^hydra.sweeper.storage: .*is not an Optuna journal.*left untouched"
+    ):
         sweep([f"hydra.sweeper.storage={name}"], task=pytest.fail)
     with pytest.raises(StudyConfigError, match="is not an Optuna journal"):
         open_storage(str(target))

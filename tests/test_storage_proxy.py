@@ -89,6 +89,22 @@ def test_a_port_out_of_range_fails_instead_of_listening(tmp_path, port):
     assert "Invalid value for '--port'" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("storage", "said"),
+    [("postgresql:/127.0.0.1/db", "two slashes"), ("data.csv", "is not an Optuna journal")],
+)
+def test_a_storage_it_cannot_serve_is_one_line_and_left_as_it_is(tmp_path, storage, said):
+    (tmp_path / "data.csv").write_text("epoch,acc\n1,0.5\n")
+    cmd = [sys.executable, "-m", "hydratune", "storage-proxy", "--storage", storage]
+    result = run([*cmd, "--port", str(free_port())], tmp_path)
+    assert result.returncode == 2
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: '") and said in lines[0], lines
+    assert "hydra.sweeper" not in lines[0]  # the setting given here is --storage
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv"]
+    assert (tmp_path / "data.csv").read_text() == "epoch,acc\n1,0.5\n"
+
+
 def test_a_proxy_beyond_loopback_needs_a_token(tmp_path):
     cmd = proxy_command(tmp_path, "--host", "0.0.0.0", "--port", str(free_port()))
     result = run(cmd, tmp_path)

@@ -143,6 +143,19 @@ def test_a_transfer_that_cannot_work_stops_before_any_trial(sweep, tmp_path, set
     assert [s.study_name for s in optuna.get_all_study_summaries(storage)] == ["other"]
 
 
+@pytest.mark.parametrize(
+    "setting", ["{studies:[other],storage:data.csv}", "{study_name:other,storage:data.csv}"]
+)
+def test_a_source_storage_that_is_not_a_journal_is_named_by_its_setting(sweep, tmp_path, setting):
+    (tmp_path / "data.csv").write_text("epoch,acc\n1,0.5\n")
+    with pytest.raises(ConfigError) as error:
+        sweep(["hydra.sweeper.study_name=dst", f"hydra.sweeper.warm_start={setting}"])
+    message = str(error.value)
+    assert message.startswith("hydra.sweeper.warm_start"), message
+    assert message.count("hydra.sweeper") == 1 and "is not an Optuna journal" in message
+    assert (tmp_path / "data.csv").read_text() == "epoch,acc\n1,0.5\n"
+
+
 def test_a_multi_objective_sweep_cannot_rank_configurations_to_transfer(tmp_path):
     space = parse_search_space({"x": "interval(0, 1)"}, [])
     two = [StudyDirection.MINIMIZE] * 2

@@ -372,8 +372,8 @@ def storage_proxy(
     HYDRATUNE_PROXY_TOKEN_FILE names), on the proxy and on every worker; docs/clusters.md."""
     from hydratune.storage import mask_url, open_storage, read_token, start_server
 
-    url = storage_url(storage, Path.cwd())
     try:
+        url = storage_url(storage, Path.cwd())
         token = read_token()
         # behind Optuna's trial cache, as Optuna's docs ask: without it every worker's sync
         # reads all the study's trials from the database (seconds per trial at 5000 trials)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import difflib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any
@@ -274,6 +274,15 @@ class SearchSpace:
             if name not in owned:
                 keys += list(self.pairs[name].keys) if name in self.pairs else [name]
         return keys
+
+    def group_options(self, is_group: Callable[[str], bool]) -> list[str]:
+        """``group=option`` for every option a searched config group (``is_group``) can take."""
+        return [
+            f"{key}={format_value(choice)}"
+            for key, dist in self.distributions.items()
+            if is_group(key)
+            for choice in getattr(dist, "choices", ())
+        ]
 
     def add_pair(self, name: str, keys: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Search ``rows`` of values for ``keys`` as one categorical parameter ``name``."""

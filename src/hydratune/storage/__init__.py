@@ -15,6 +15,10 @@ Storage forms accepted in ``hydra.sweeper.storage``:
 - ``grpc://host:port``: a ``hydratune storage-proxy`` (Optuna's gRPC storage proxy) in front of
   one of the above, for many workers.
 
+Errors (``StudyConfigError``) say what is wrong with the storage and name no setting: the
+caller names the one it read it from (``setting_of``), ``hydra.sweeper.storage`` for a sweep,
+``--storage`` on the command line.
+
 Secrets: a password in a URL (``user:pw@`` or libpq's ``?password=pw``) is shown and written as
 ``***``; a ``${oc.env:PGPASSWORD}`` interpolation is kept as written. A masked URL read back
 (from ``multirun.yaml``) connects without a password, so libpq takes it from ``PGPASSWORD`` or
@@ -137,6 +141,15 @@ def default_journal(sweep_dir_setting: str, sweep_dir: Path, cwd: str | Path) ->
     return str(journal.relative_to(cwd)) if journal.is_relative_to(cwd) else str(journal)
 
 
+@contextmanager
+def setting_of(key: str) -> Iterator[None]:
+    """Storage errors raised inside name the setting ``key`` the storage came from."""
+    try:
+        yield
+    except StudyConfigError as error:
+        raise type(error)(f"{key}: {error}") from None
+
+
 def storage_url(storage: str | None, cwd: str | Path) -> str:
     """The storage the setting names, with the default and relative paths made absolute; a
     setting that looks like a URL but does not parse is an error, not a file of that name."""
@@ -150,7 +163,7 @@ def storage_url(storage: str | None, cwd: str | Path) -> str:
         return storage
     if _BROKEN_URL.match(storage):
         raise StudyConfigError(
-            f"hydra.sweeper.storage: '{mask_url(storage)}' looks like a URL but does not parse; "
+            f"'{mask_url(storage)}' looks like a URL but does not parse; "
             "write it as scheme://[user@]host[:port]/database (two slashes), e.g. "
             "postgresql://user@db.example.org/hydratune, or give a file path"
         )
@@ -163,14 +176,14 @@ def _check_url(url: str) -> None:
 
     if re.match(r"^postgres(\+\w+)?://", url):  # Heroku's and libpq's spelling
         raise StudyConfigError(
-            f"hydra.sweeper.storage: '{mask_url(url)}' starts with postgres://, which "
+            f"'{mask_url(url)}' starts with postgres://, which "
             "SQLAlchemy does not know; write postgresql:// (the rest stays as it is)"
         )
     try:
         make_url(url)
     except (ArgumentError, ValueError) as error:
         raise StudyConfigError(
-            f"hydra.sweeper.storage: '{mask_url(url)}' does not parse as a database URL "
+            f"'{mask_url(url)}' does not parse as a database URL "
             f"({mask_url(str(error))}); write it as scheme://[user[:password]@]host[:port]/database"
         ) from None
 
@@ -189,7 +202,7 @@ def open_storage(url: str) -> BaseStorage:
         path = Path(url)
         if path.suffix in {".db", ".sqlite", ".sqlite3"}:
             raise StudyConfigError(
-                f"hydra.sweeper.storage: '{url}' looks like SQLite; write it as a URL, "
+                f"'{url}' looks like SQLite; write it as a URL, "
                 f"sqlite:///{path}, or use a .journal file"
             )
         check_is_journal(path)
@@ -202,7 +215,7 @@ def open_storage(url: str) -> BaseStorage:
         # the driver's message may quote the URL: mask it too
         raise StudyConfigError(
             mask_url(
-                f"hydra.sweeper.storage: cannot open '{url}': {_reason(error)}. "
+                f"cannot open '{url}': {_reason(error)}. "
                 "Check the URL, the server and its credentials, or leave storage null for a "
                 "journal file under outputs/."
             )
@@ -222,7 +235,7 @@ def _grpc_storage(url: str) -> BaseStorage:
     token, and waiting out a proxy restart)."""
     host, _, port = url.removeprefix(GRPC).rstrip("/").rpartition(":")
     if not host or not port.isdigit():
-        raise StudyConfigError(f"hydra.sweeper.storage: '{url}' is not grpc://host:port")
+        raise StudyConfigError(f"'{url}' is not grpc://host:port")
     from hydratune.storage.proxy import connect
 
     return connect(host, int(port))
@@ -244,7 +257,7 @@ def _rdb_storage(url: str, attempts: int = 5) -> RDBStorage:
     except Exception as error:
         if "timeout" in str(error).lower() and engine_kwargs:
             raise StudyConfigError(
-                f"hydra.sweeper.storage: {_host(url)} did not answer within "
+                f"{_host(url)} did not answer within "
                 f"{CONNECT_TIMEOUT_S} s; check the host and port (or add connect_timeout=<s> "
                 "to the URL for a slower server)"
             ) from None
@@ -317,6 +330,7 @@ __all__ = [
     "open_storage",
     "password_scope",
     "repair_journal",
+    "setting_of",
     "storage_url",
     "unmasked",
     *_PROXY,

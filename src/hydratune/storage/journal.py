@@ -43,12 +43,12 @@ def check_is_journal(path: Path) -> None:
     if not path.exists():
         return
     if not path.is_file():
-        raise StudyConfigError(f"hydra.sweeper.storage: '{path}' is not a file")
+        raise StudyConfigError(f"'{path}' is not a file")
     with open(path, "rb") as f:
         head = f.read(len(_RECORD_START))
     if not _RECORD_START.startswith(head):
         raise StudyConfigError(
-            f"hydra.sweeper.storage: '{path}' exists and is not an Optuna journal (it does not "
+            f"'{path}' exists and is not an Optuna journal (it does not "
             f"begin with {_RECORD_START.decode()}); it was left untouched. Name a new file "
             "(e.g. outputs/hydratune.journal) or an existing journal"
         )

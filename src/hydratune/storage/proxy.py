@@ -180,7 +180,7 @@ def connect(host: str, port: int) -> BaseStorage:
     except KeyError:
         pass
     except ProxyError as error:
-        raise ProxyError(f"hydra.sweeper.storage={address}: {error}") from None
+        raise ProxyError(f"{address}: {error}") from None
     return storage
 
 

@@ -51,7 +51,6 @@ from hydratune.space import (
     SearchSpace,
     add_group_spaces,
     check_architecture,
-    format_value,
     make_parser,
     parse_search_space,
 )
@@ -69,6 +68,7 @@ from hydratune.storage import (
     mask_url,
     open_storage,
     password_scope,
+    setting_of,
     storage_url,
 )
 from hydratune.sweep import auto
@@ -232,14 +232,14 @@ class StudySweep:
         )
         add_group_spaces(space, configs, loader.repository, parser)
         fixed_groups = [line for line in space.fixed if configs.is_group(line.split("=")[0])]
-        configs.check_keys(space.config_keys(), _group_options(space, configs), fixed_groups)
+        options = space.group_options(configs.is_group)
+        configs.check_keys(space.config_keys(), options, fixed_groups)
         for key, arch in space.architectures.items():
-            check_architecture(
-                arch, configs.owners(key, _group_options(space, configs), fixed_groups)
-            )
+            check_architecture(arch, configs.owners(key, options, fixed_groups))
 
         launch = plan_launch(config, conf.n_jobs)
-        url = storage_url(storage, config.hydra.runtime.cwd)
+        with setting_of(STORAGE):
+            url = storage_url(storage, config.hydra.runtime.cwd)
         launch.check_storage(url)
         enqueue = plan_enqueue(
             space,
@@ -262,7 +262,10 @@ class StudySweep:
         """Open (or create) the study, settle trials lost by earlier runs, seed it with the
         sweep's warm start and enqueued points (all checked by ``plan``)."""
         conf = self.conf
-        storage = compat.cached_storage(open_storage(plan.url))  # the study reuses what is read
+        with setting_of(STORAGE):
+            storage = compat.cached_storage(
+                open_storage(plan.url)
+            )  # the study reuses what it reads
         existing = trials_in_storage(storage, plan.study_name)
         check_space_change(existing, plan.space)
         # A seeded sampler continues with a new seed on resume, not the same draws again.
@@ -462,7 +465,7 @@ class StudySweep:
         return lambda trial: extend(self.config, trial)
 
 
-N_TRIALS = "hydra.sweeper.n_trials"
+N_TRIALS, STORAGE = "hydra.sweeper.n_trials", "hydra.sweeper.storage"
 
 
 def _on_command_line(config: DictConfig, key: str) -> bool:
@@ -488,13 +491,4 @@ def _password_out_of_jobs(config: DictConfig) -> dict[str, str]:
         with read_write(cfg.hydra), open_dict(cfg.hydra):
             cfg.hydra.overrides.hydra = [mask_url(line) for line in cfg.hydra.overrides.hydra]
             cfg.hydra.sweeper.storage = masked
-    return {"hydra.sweeper.storage": masked}
-
-
-def _group_options(space: SearchSpace, configs: TrialConfigFactory) -> list[str]:
-    """``group=option`` for every option a searched config group can take."""
-    options = []
-    for key, dist in space.distributions.items():
-        if configs.is_group(key):
-            options += [f"{key}={format_value(c)}" for c in getattr(dist, "choices", ())]
-    return options
+    return {STORAGE: masked}

@@ -41,7 +41,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hydratune.attrs import SWEEP_SPACE, TRANSFER, TRANSFERRED_FROM
 from hydratune.errors import ConfigError
 from hydratune.space import SearchSpace, on_step
-from hydratune.storage import mask_url, open_storage, storage_url
+from hydratune.storage import mask_url, open_storage, setting_of, storage_url
 from hydratune.sweep.enqueue_warm_start import WarmStartSource, open_warm_start
 from hydratune.sweep.transfer_prior import (
     CONTROLS,
@@ -95,7 +95,8 @@ def plan_warm_start(
     ``url`` unless the setting names another; checked before the sweep's study opens."""
     if not settings:
         return None, None
-    source_url = storage_url(settings.get("storage"), cwd)
+    with setting_of("hydra.sweeper.warm_start.storage"):
+        source_url = storage_url(settings.get("storage"), cwd)
     if settings.get("study_name") is not None:
         return open_warm_start(source_url, settings["study_name"], directions), None
     if not settings.get("storage") or source_url == url:
@@ -132,7 +133,8 @@ def plan_transfer(
     max_trials = default_max if given is None else int(given)
     if max_trials < 1:
         raise ConfigError(f"{where}.max_trials: give at least 1, got {max_trials}")
-    storage = open_storage(storage_url)
+    with setting_of("hydra.sweeper.storage" if own_storage else f"{where}.storage"):
+        storage = open_storage(storage_url)
     names = settings.get("studies")
     exclude = own_study if own_storage else None
     sources = select_sources(storage, names, space, directions, exclude, where)

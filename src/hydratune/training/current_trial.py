@@ -28,7 +28,7 @@ from omegaconf import OmegaConf
 from hydratune import compat
 from hydratune.attrs import PRUNE_REQUESTED
 from hydratune.optuna_classes import build_pruner
-from hydratune.storage import mask_url, open_storage, storage_url
+from hydratune.storage import mask_url, open_storage, setting_of, storage_url
 
 _LIVE: dict[tuple[str, str], optuna.Study] = {}
 
@@ -51,7 +51,9 @@ def unregister_live_study(url: str, study: optuna.Study) -> None:
 def _opened_study(url: str, study_name: str, pruner_yaml: str | None) -> optuna.Study:
     # Cached per process: worker processes reuse one storage connection across trials.
     pruner = build_pruner(OmegaConf.create(pruner_yaml) if pruner_yaml else None)
-    return optuna.load_study(study_name=study_name, storage=open_storage(url), pruner=pruner)
+    with setting_of("hydra.sweeper.storage"):
+        storage = open_storage(url)
+    return optuna.load_study(study_name=study_name, storage=storage, pruner=pruner)
 
 
 @dataclass(frozen=True)
