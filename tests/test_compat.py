@@ -7,6 +7,7 @@ from __future__ import annotations
 import enum
 import logging
 import logging.handlers
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -315,6 +316,13 @@ def test_job_error_is_the_exception_of_a_failed_job():
     error = ValueError("boom")
     ret = JobReturn(status=JobStatus.FAILED, _return_value=error)
     assert compat.job_error(ret) is error  # JobReturn._return_value
+
+
+def test_locate_imports_a_dotted_name_or_says_why_not(caplog):
+    assert compat.locate("os.path.join") is os.path.join  # hydra._internal.utils._locate
+    with pytest.raises(ImportError, match="No module named 'nope'"):
+        compat.locate("nope.mod.fn")
+    assert not caplog.records  # hydra.utils.get_method would log the error too
 
 
 def test_flush_loggers_flushes_a_buffering_handler():

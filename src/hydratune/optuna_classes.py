@@ -61,7 +61,18 @@ def build_pruner(options: Any) -> optuna.pruners.BasePruner:
     if options is None:
         return optuna.pruners.NopPruner()
     cls = optuna_class(options, PRUNERS, "hydra.sweeper.pruner")
-    return cls(**optuna_kwargs(cls, options, "hydra.sweeper.pruner"))
+    return constructed(
+        cls, optuna_kwargs(cls, options, "hydra.sweeper.pruner"), "hydra.sweeper.pruner"
+    )
+
+
+def constructed(cls: type, kwargs: dict[str, Any], where: str) -> Any:
+    """``cls(**kwargs)``; Optuna checks a sampler's or pruner's options in its constructor, and
+    what it refuses is a setting's error naming ``where`` (one line, no traceback)."""
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as error:
+        raise StudyConfigError(f"{where}: {error}") from None
 
 
 def resolve_pruner(options: Any, config: DictConfig, resource_key: str | None) -> Any:
@@ -95,7 +106,7 @@ def optuna_kwargs(cls: type, options: Any, where: str) -> dict[str, Any]:
     for name, value in values.items():
         if name not in params:
             known = ", ".join(n for n in params if n not in SUPPLIED)
-            raise ValueError(
+            raise StudyConfigError(
                 f"{where}.{name}: {cls.__name__} has no option '{name}'; it has: {known}"
             )
         param = params[name]

@@ -41,6 +41,37 @@ def test_a_setting_out_of_range_is_refused_before_anything_runs(sweep, tmp_path,
     assert not any(tmp_path.iterdir())  # no journal, no sweep dir
 
 
+@pytest.mark.parametrize(
+    ("overrides", "said"),
+    [
+        (["hydra.sweeper.enqueue=5"], "hydra.sweeper.enqueue=5: expected a list of"),
+        (["hydra.sweeper.warm_start=5"], "hydra.sweeper.warm_start=5: expected a mapping of"),
+        (["hydra.sweeper.search_space=x"], "hydra.sweeper.search_space='x': expected a mapping"),
+        (["hydra.sweeper.when=[a]"], "hydra.sweeper.when=['a']: expected a mapping of"),
+        (
+            ["hydra.sweeper.custom_search_space=nope.mod.fn"],
+            "hydra.sweeper.custom_search_space=nope.mod.fn: No module named 'nope'",
+        ),
+        (
+            ["hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_warmup_steps=-1"],
+            "hydra.sweeper.pruner: Number of warmup steps cannot be negative",
+        ),
+        (
+            ["hydra/sweeper/sampler=qmc", "hydra.sweeper.sampler.qmc_type=nope"],
+            "hydra.sweeper.sampler: The `qmc_type='nope'` is invalid",
+        ),
+    ],
+    ids=["enqueue", "warm_start", "search_space", "when", "hook", "pruner", "sampler"],
+)
+def test_a_setting_of_the_wrong_shape_or_refused_by_optuna_is_one_line_before_any_write(
+    sweep, tmp_path, overrides, said
+):
+    with pytest.raises(StudyConfigError) as error:
+        sweep(overrides, task=pytest.fail)
+    assert str(error.value).startswith(said) and "\n" not in str(error.value), str(error.value)
+    assert not any(tmp_path.iterdir())  # no journal, no sweep dir
+
+
 @pytest.mark.parametrize("name", ["../../../escaped", "/tmp/absolute", "with space", ".hidden"])
 def test_a_study_name_that_is_not_one_path_component_is_refused(sweep, tmp_path, name):
     with pytest.raises(StudyConfigError, match="hydra.sweeper.study_name"):

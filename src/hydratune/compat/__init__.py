@@ -16,6 +16,7 @@ from hydratune.compat.hydra_api import (
     hydra_choice,
     hydra_plugin_alias,
     job_error,
+    locate,
     overrides_dirname,
 )
 from hydratune.compat.lightning_api import (
@@ -71,6 +72,7 @@ __all__ = [
     "hydra_node_view",
     "hydra_plugin_alias",
     "job_error",
+    "locate",
     "omegaconf_str_representer",
     "one_write",
     "overrides_dirname",

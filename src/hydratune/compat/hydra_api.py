@@ -1,5 +1,6 @@
 """Hydra's private APIs: applying overrides and naming their dir as its config loader does, the
-plugin registry's names, ``choice(..., null)``, a job's error, logging set-up and flushing.
+plugin registry's names, ``choice(..., null)``, a job's error, logging set-up and flushing, and
+the import of a dotted name.
 """
 
 from __future__ import annotations
@@ -81,6 +82,14 @@ def job_error(ret: Any) -> BaseException:
     """The exception of a failed Hydra ``JobReturn`` without re-raising it
     (``JobReturn._return_value``; the public ``return_value`` raises it)."""
     return ret._return_value
+
+
+def locate(path: str) -> Any:
+    """What the dotted ``path`` names, imported as ``hydra.utils.get_method`` does (Hydra's
+    ``_locate``), without its error log: the caller says what went wrong, once."""
+    from hydra._internal.utils import _locate
+
+    return _locate(path)
 
 
 def flush_loggers() -> None:

@@ -159,7 +159,8 @@ def sampler_for(
     n_workers: int,
     pruner: Any,
 ) -> tuple[optuna.samplers.BaseSampler, Choice | None]:
-    """The sweep's sampler, and ``auto``'s choice when ``hydra.sweeper.sampler`` is auto.
+    """The sweep's sampler, and ``auto``'s choice when ``hydra.sweeper.sampler`` is auto
+    (``options`` checked by ``check_options``).
 
     ``auto``'s node is open, so a config written for hydra-optuna-sweeper that gives
     ``sampler._target_: optuna.samplers.TPESampler`` without selecting ``tpe`` gets that sampler
@@ -167,6 +168,16 @@ def sampler_for(
     """
     if str(options.get("_target_")) != AUTO_TARGET:
         return build_sampler(named_options(options), space, seed_offset), None
+    choice = resolve(options, space, storage, study_name, n_trials, n_objectives, n_workers, pruner)
+    return build(choice, options.get("seed"), space, seed_offset), choice
+
+
+def check_options(options: Any, space: SearchSpace) -> None:
+    """Refuse, before anything is written, sampler options that cannot work: ``auto`` with
+    another option than its seed, or what the named sampler's constructor refuses."""
+    if str(options.get("_target_")) != AUTO_TARGET:
+        build_sampler(named_options(options), space)
+        return
     extra = sorted(set(options) - {"_target_", "seed"})
     if extra:
         raise StudyConfigError(
@@ -174,8 +185,6 @@ def sampler_for(
             "sampler's options, name it (override hydra/sweeper/sampler: tpe, or "
             "hydra/sweeper/sampler=tpe on the command line)"
         )
-    choice = resolve(options, space, storage, study_name, n_trials, n_objectives, n_workers, pruner)
-    return build(choice, options.get("seed"), space, seed_offset), choice
 
 
 def named_options(options: Any) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from omegaconf import OmegaConf
@@ -59,8 +59,31 @@ def _checked(schema: type, values: Mapping[str, Any], where: str) -> Any:
         raise StudyConfigError(f"{where}.{error.full_key}: {problem}") from None
 
 
+# The settings the schema types ``Any`` (see ``SweeperConf``): the shape each must have.
+_MAPPINGS = {
+    "params": "keys and their search expressions, {model.lr: tag(log, interval(1e-4, 1e-1))}",
+    "search_space": "keys and their {type, low, high} (hydra-optuna-sweeper 1.2's form)",
+    "when": "conditions and the parameters they search, {model/optimizer=sgd: {key: ...}}",
+    "paired": "names and their {keys: [...], rows: [[...], ...]}",
+    "blocks": "keys and their {depth: ..., each: {...}}",
+    "cells": "keys and their {nodes: ..., ops: [...]}",
+    "warm_start": "{study_name: ..., storage: ...} or {studies: ...}",
+}
+
+
 def check_settings(conf: SweeperConf) -> None:
-    """Raise ``StudyConfigError`` naming the first setting out of its range."""
+    """Raise ``StudyConfigError`` naming the first setting out of its range or of the wrong
+    shape."""
+    for key, shape in _MAPPINGS.items():
+        value = getattr(conf, key)
+        if value is not None and not isinstance(value, Mapping):
+            raise StudyConfigError(f"hydra.sweeper.{key}={value!r}: expected a mapping of {shape}")
+    enqueue = conf.enqueue
+    if enqueue is not None and (isinstance(enqueue, str) or not isinstance(enqueue, Sequence)):
+        raise StudyConfigError(
+            f"hydra.sweeper.enqueue={enqueue!r}: expected a list of parameter mappings or "
+            "override lists, [{model.lr: 0.01}, [experiment=baseline]]"
+        )
     checks: list[tuple[str, Any, bool, str]] = [
         ("n_trials", conf.n_trials, conf.n_trials >= 1, "a study total of at least 1"),
         ("n_jobs", conf.n_jobs, conf.n_jobs >= 1, "trials run at once, at least 1"),

@@ -26,7 +26,13 @@ from optuna.trial import FrozenTrial
 from hydratune import compat
 from hydratune.attrs import GRID_QUEUED
 from hydratune.errors import StudyConfigError
-from hydratune.optuna_classes import SAMPLERS, WrappedSampler, optuna_class, optuna_kwargs
+from hydratune.optuna_classes import (
+    SAMPLERS,
+    WrappedSampler,
+    constructed,
+    optuna_class,
+    optuna_kwargs,
+)
 from hydratune.space import SearchSpace, on_step
 from hydratune.sweep.failure_aware import failure_aware
 
@@ -110,7 +116,8 @@ def build_sampler(
     seed = kwargs.pop("seed", None)
 
     def make(**seeded: Any) -> optuna.samplers.BaseSampler:
-        return DecimalStepSampler(failure_aware(cls(**kwargs, **seeded)))
+        sampler = constructed(cls, {**kwargs, **seeded}, "hydra.sweeper.sampler")
+        return DecimalStepSampler(failure_aware(sampler))
 
     if seed is None:
         return make()

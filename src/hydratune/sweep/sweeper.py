@@ -17,7 +17,6 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import CompactHydraException
 from hydra.types import HydraContext, RunMode, TaskFunction
-from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
@@ -100,7 +99,7 @@ from hydratune.sweep.study import (
 )
 from hydratune.sweep.transfer import Transfer, TransferPlan, plan_warm_start, with_prior
 from hydratune.sweep.trial_dirs import set_aside_foreign_dirs
-from hydratune.sweep.upstream import merged_params
+from hydratune.sweep.upstream import custom_search_space, merged_params
 from hydratune.training import register_live_study, unregister_live_study
 
 log = logging.getLogger(__name__)
@@ -137,6 +136,7 @@ class SweepPlan:
     new_dir_each_run: bool = False  # hydra.sweep.dir has ${now:...}: runs continue it elsewhere
     tracking: TrackingSettings | None = None  # MLflow, or None
     schedule: ScheduleSettings | None = None  # hydra/sweeper/scheduler=asha|pbt, or None
+    extend_trial: Any = None  # custom_search_space: called with each trial after sampling
 
 
 class StudySweep:
@@ -214,6 +214,8 @@ class StudySweep:
                 with open_dict(config.hydra.sweeper):
                     config.hydra.sweeper.storage = storage
         pruner = resolve_pruner(conf.pruner, config, conf.resource_key)
+        build_pruner(pruner)  # Optuna checks the options in its constructors: before any write
+        auto.check_options(conf.sampler, space)
         tracking = tracking_settings(conf.mlflow, config, study_name)
 
         configs = TrialConfigFactory(
@@ -253,6 +255,7 @@ class StudySweep:
             space, configs, study_name, sweep_dir, url, pruner, launch, enqueue, warm, transfer
         )
         plan.new_dir_each_run, plan.tracking = "${now:" in dir_setting, tracking
+        plan.extend_trial = custom_search_space(conf.custom_search_space, config)
         plan.schedule = check_scheduler(
             conf, config, len(self.directions), set(space.config_keys())
         )
@@ -262,10 +265,8 @@ class StudySweep:
         """Open (or create) the study, settle trials lost by earlier runs, seed it with the
         sweep's warm start and enqueued points (all checked by ``plan``)."""
         conf = self.conf
-        with setting_of(STORAGE):
-            storage = compat.cached_storage(
-                open_storage(plan.url)
-            )  # the study reuses what it reads
+        with setting_of(STORAGE):  # the study reuses what it reads
+            storage = compat.cached_storage(open_storage(plan.url))
         existing = trials_in_storage(storage, plan.study_name)
         check_space_change(existing, plan.space)
         # A seeded sampler continues with a new seed on resume, not the same draws again.
@@ -354,7 +355,7 @@ class StudySweep:
             n_jobs=plan.launch.slots,
             max_failure_rate=conf.max_failure_rate,
             timeout=conf.timeout,
-            extend_trial=self._extender(),
+            extend_trial=plan.extend_trial,
             recovery=recovery,
             on_launch=self.tracker.launched,
             on_result=told,
@@ -457,12 +458,6 @@ class StudySweep:
                 )
             except Exception as error:
                 log.warning("export failed: %s: %s", type(error).__name__, error)
-
-    def _extender(self) -> Any:
-        if not self.conf.custom_search_space:
-            return None
-        extend = get_method(self.conf.custom_search_space)
-        return lambda trial: extend(self.config, trial)
 
 
 N_TRIALS, STORAGE = "hydra.sweeper.n_trials", "hydra.sweeper.storage"

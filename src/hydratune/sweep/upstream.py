@@ -4,18 +4,20 @@ Its deprecated ``search_space`` key (``{key: {type, low, high, step, log, choice
 as the equivalent ``params`` (override-grammar strings), with a warning that shows them; its
 ``_target_`` (``...optuna_sweeper.OptunaSweeper``) left in a config that selects ``hydratune``
 runs hydratune with a warning naming the line to delete. ``hydratune migrate`` rewrites the
-file using the same conversions.
+file using the same conversions. Its ``custom_search_space`` hook is imported when the sweep is
+planned.
 """
 
 from __future__ import annotations
 
 import decimal
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from hydratune import compat
 from hydratune.errors import StudyConfigError
 from hydratune.space import format_value
 
@@ -78,3 +80,17 @@ def merged_params(params: Any, search_space: Any) -> Any:
             f"hydra.sweeper.search_space and hydra.sweeper.params both search {clash}; keep one"
         )
     return {**merged, **converted}
+
+
+def custom_search_space(name: str | None, config: DictConfig) -> Callable[[Any], None] | None:
+    """``custom_search_space``: the function hydra-optuna-sweeper calls with the config and each
+    trial after sampling, imported before anything is written; a name that does not import is
+    an error naming the setting, in one line."""
+    if not name:
+        return None
+    try:
+        extend = compat.locate(name)
+    except Exception as error:  # ImportError, or Hydra's ValueError for a malformed name
+        reason = str(error.__cause__ or error).splitlines()[0]
+        raise StudyConfigError(f"hydra.sweeper.custom_search_space={name}: {reason}") from None
+    return lambda trial: extend(config, trial)
