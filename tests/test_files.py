@@ -32,3 +32,12 @@ def test_a_replaced_file_keeps_its_permissions_and_no_temporary_file_stays(tmp_p
     write_atomically(shared, "a: 2\n")
     assert shared.read_text() == "a: 2\n" and mode(shared) == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == ["experiment.yaml"]
+
+
+def test_a_file_that_cannot_be_created_is_named_in_the_error_not_the_temporary(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine\n")
+    target = tmp_path / "notes.txt" / "best.yaml"  # below a file: nothing can be created
+    with pytest.raises(NotADirectoryError) as error:
+        write_atomically(target, "x: 1\n")
+    assert error.value.filename == str(target) and ".tmp" not in str(error.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

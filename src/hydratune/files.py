@@ -68,6 +68,8 @@ def _temporary_beside(path: Path) -> tuple[int, str]:
             return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temporary
         except FileExistsError:  # another writer drew the same name: draw again
             continue
+        except OSError as error:  # the user named the file: say it, not our temporary name
+            raise type(error)(error.errno, error.strerror, str(path)) from None
 
 
 def os_reason(error: OSError) -> str:
