@@ -160,7 +160,9 @@ def test_a_report_replaces_its_own_earlier_report(swept, tmp_path):
     assert (tmp_path / "r" / "report.md").read_text().startswith("# hydratune report: quadratic")
 
 
-def test_an_export_to_a_directory_or_below_a_file_is_one_line_and_writes_nothing(swept, tmp_path):
+def test_an_export_to_a_directory_below_a_file_or_not_yaml_is_one_line_writing_nothing(
+    swept, tmp_path
+):
     (tmp_path / "notes.txt").write_text("mine\n")
     (tmp_path / "conf").mkdir()
     result = hydratune("export", swept, "--to", "conf")
@@ -170,8 +172,12 @@ def test_an_export_to_a_directory_or_below_a_file_is_one_line_and_writes_nothing
     result = hydratune("export", swept, "--to", "notes.txt/q_best.yaml")
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert result.output.strip() == "cannot export: notes.txt: File exists"
+    for to in ("5", "conf/experiment/best.yml"):  # no config Hydra can select: never written
+        result = hydratune("export", swept, "--to", to)
+        assert result.exit_code == 2
+        assert result.output.startswith(f"cannot export: {to} is not a config Hydra can select")
     assert (tmp_path / "notes.txt").read_text() == "mine\n"
-    assert not any((tmp_path / "conf").iterdir())
+    assert not any((tmp_path / "conf").iterdir()) and not (tmp_path / "5").exists()
 
 
 def test_export_writes_the_experiment_and_says_how_to_run_it(swept, tmp_path):

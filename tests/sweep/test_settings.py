@@ -8,6 +8,7 @@ import logging
 import time
 
 import pytest
+from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
 from helpers import load
@@ -60,13 +61,41 @@ def test_a_setting_out_of_range_is_refused_before_anything_runs(sweep, tmp_path,
             ["hydra/sweeper/sampler=qmc", "hydra.sweeper.sampler.qmc_type=nope"],
             "hydra.sweeper.sampler: The `qmc_type='nope'` is invalid",
         ),
+        (
+            ["hydra.sweeper.warm_start={studies: 5}"],
+            "hydra.sweeper.warm_start.studies=5: expected related or a list of study names",
+        ),
+        (
+            ["hydra.sweeper.warm_start={studie: related}"],
+            "hydra.sweeper.warm_start.studie: no such setting; did you mean studies?",
+        ),
+        (
+            ["hydra.sweeper.paired={p: {keys: [x], rows: 5}}"],
+            "hydra.sweeper.paired.p: give keys: [...] and rows: [[...], ...]",
+        ),
+        (
+            ["hydra.sweeper.export_best=5"],
+            "hydra.sweeper.export_best: 5 is not a config Hydra can select",
+        ),
     ],
-    ids=["enqueue", "warm_start", "search_space", "when", "hook", "pruner", "sampler"],
+    ids=[
+        "enqueue",
+        "warm_start",
+        "search_space",
+        "when",
+        "hook",
+        "pruner",
+        "sampler",
+        "transfer_studies",
+        "warm_start_key",
+        "paired_rows",
+        "export_best",
+    ],
 )
 def test_a_setting_of_the_wrong_shape_or_refused_by_optuna_is_one_line_before_any_write(
     sweep, tmp_path, overrides, said
 ):
-    with pytest.raises(StudyConfigError) as error:
+    with pytest.raises(CompactHydraException) as error:  # Hydra shows the message alone
         sweep(overrides, task=pytest.fail)
     assert str(error.value).startswith(said) and "\n" not in str(error.value), str(error.value)
     assert not any(tmp_path.iterdir())  # no journal, no sweep dir

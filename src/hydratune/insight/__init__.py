@@ -11,6 +11,7 @@ __all__, __getattr__ = exports(
     {
         "export": [
             "ExportError",
+            "check_target",
             "default_target",
             "experiment_command",
             "export_best",

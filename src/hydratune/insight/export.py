@@ -56,6 +56,7 @@ def export_best(
     is the file's stem. A multi-objective study has no single best trial: pass ``trial`` (one
     of ``steering.best_trials``). A trial failed by hand is never the best. Returns ``target``.
     """
+    check_target(Path(target))
     chosen = _chosen_trial(study, trial)
     trial_dir = trial_dir_of(chosen, Path(sweep_dir))
     config = OmegaConf.load(trial_dir / HYDRA_DIR / "config.yaml")
@@ -168,6 +169,15 @@ def running_app() -> str:
     if program.name == "__main__.py":
         return f"python -m {program.parent.name}"
     return f"python {shlex.quote(str(program))}" if program.suffix == ".py" else program.name
+
+
+def check_target(target: Path) -> None:
+    """``ExportError`` unless ``target`` is a file Hydra can select: ``<group>/<name>.yaml``."""
+    if target.suffix != ".yaml" or target.stem in ("", "."):
+        raise ExportError(
+            f"{target} is not a config Hydra can select: write the experiment as "
+            "<config dir>/<group>/<name>.yaml (conf/experiment/best.yaml runs as experiment=best)"
+        )
 
 
 def experiment_command(target: Path) -> str:

@@ -287,7 +287,7 @@ class SearchSpace:
     def add_pair(self, name: str, keys: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Search ``rows`` of values for ``keys`` as one categorical parameter ``name``."""
         where = f"hydra.sweeper.paired.{name}"
-        if not keys or not rows:
+        if not (keys and rows and _listed(keys) and _listed(rows) and all(map(_listed, rows))):
             raise SearchSpaceError(f"{where}: give keys: [...] and rows: [[...], ...]")
         for i, row in enumerate(rows):
             if len(row) != len(keys):
@@ -422,12 +422,17 @@ def parse_search_space(
     for block, block_params in (when or {}).items():
         space.add_conditional(block, block_params, parser, f"hydra.sweeper.when.{block}")
     for name, pair in (paired or {}).items():
-        space.add_pair(name, pair.get("keys") or [], pair.get("rows") or [])
+        fields = pair if isinstance(pair, Mapping) else {}  # else: "give keys and rows"
+        space.add_pair(name, fields.get("keys") or [], fields.get("rows") or [])
     for kind, key, spec in architectures:
         space.add_architecture(kind, key, spec, parser, given[key])
     space.yield_to_fixed()
     space.validate()
     return space
+
+
+def _listed(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, str)
 
 
 def _same(choice: Any, value: Any) -> bool:

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from hydratune.errors import StudyConfigError
+from hydratune.insight import ExportError, check_target
 from hydratune.schema import SCHEDULER_OPTIONS, SweeperConf
+from hydratune.steering import is_sequence
 
 # One path component: no separator, no leading dot or dash, no spaces (the printed commands
 # stay copyable), any letters and digits of any script.
@@ -79,7 +82,7 @@ def check_settings(conf: SweeperConf) -> None:
         if value is not None and not isinstance(value, Mapping):
             raise StudyConfigError(f"hydra.sweeper.{key}={value!r}: expected a mapping of {shape}")
     enqueue = conf.enqueue
-    if enqueue is not None and (isinstance(enqueue, str) or not isinstance(enqueue, Sequence)):
+    if enqueue is not None and not is_sequence(enqueue):
         raise StudyConfigError(
             f"hydra.sweeper.enqueue={enqueue!r}: expected a list of parameter mappings or "
             "override lists, [{model.lr: 0.01}, [experiment=baseline]]"
@@ -127,6 +130,11 @@ def check_settings(conf: SweeperConf) -> None:
             "taken for lost",
         ),
     ]
+    if not isinstance(conf.export_best, bool):
+        try:
+            check_target(Path(str(conf.export_best)))
+        except ExportError as error:
+            raise StudyConfigError(f"hydra.sweeper.export_best: {error}") from None
     for key, value, ok, expected in checks:
         if not ok:
             raise StudyConfigError(f"hydra.sweeper.{key}={value}: expected {expected}")

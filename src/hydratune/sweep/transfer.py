@@ -25,6 +25,7 @@ Measured in ``bench/studies/transfer.py`` and ``transfer_mlp.py`` (``bench/studi
 
 from __future__ import annotations
 
+import difflib
 import logging
 import math
 import random
@@ -41,6 +42,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hydratune.attrs import SWEEP_SPACE, TRANSFER, TRANSFERRED_FROM
 from hydratune.errors import ConfigError
 from hydratune.space import SearchSpace, on_step
+from hydratune.steering import is_sequence
 from hydratune.storage import mask_url, open_storage, setting_of, storage_url
 from hydratune.sweep.enqueue_warm_start import WarmStartSource, open_warm_start
 from hydratune.sweep.transfer_prior import (
@@ -81,6 +83,11 @@ class TransferPlan:
         }
 
 
+# warm_start: {study_name, storage} copies a study's trials; {studies, transfer, max_trials,
+# storage} transfers from related studies
+WARM_START_KEYS = ("study_name", "storage", "studies", "transfer", "max_trials")
+
+
 def plan_warm_start(
     settings: Mapping[str, Any] | None,
     space: SearchSpace,
@@ -95,6 +102,11 @@ def plan_warm_start(
     ``url`` unless the setting names another; checked before the sweep's study opens."""
     if not settings:
         return None, None
+    unknown = sorted(set(settings) - set(WARM_START_KEYS))
+    if unknown:
+        close = difflib.get_close_matches(str(unknown[0]), WARM_START_KEYS, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"it has: {', '.join(WARM_START_KEYS)}"
+        raise ConfigError(f"hydra.sweeper.warm_start.{unknown[0]}: no such setting; {hint}")
     with setting_of("hydra.sweeper.warm_start.storage"):
         source_url = storage_url(settings.get("storage"), cwd)
     if settings.get("study_name") is not None:
@@ -133,9 +145,11 @@ def plan_transfer(
     max_trials = default_max if given is None else int(given)
     if max_trials < 1:
         raise ConfigError(f"{where}.max_trials: give at least 1, got {max_trials}")
+    names = settings.get("studies")
+    if names not in (None, "related") and not is_sequence(names):
+        raise ConfigError(f"{where}.studies={names!r}: expected related or a list of study names")
     with setting_of("hydra.sweeper.storage" if own_storage else f"{where}.storage"):
         storage = open_storage(storage_url)
-    names = settings.get("studies")
     exclude = own_study if own_storage else None
     sources = select_sources(storage, names, space, directions, exclude, where)
     if not sources:
