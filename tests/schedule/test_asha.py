@@ -343,6 +343,8 @@ def test_hyperband_brackets_beyond_the_rungs_are_refused_before_the_first_trial(
         (["hydra.sweeper.scheduler.perturbation_interval=4"], "scheduler.perturbation_interval"),
         (["hydra.sweeper.scheduler.perturbation_interval=0"], "scheduler.perturbation_interval"),
         (["hydra.sweeper.scheduler.population=9"], "scheduler.population"),
+        (["hydra.sweeper.scheduler.explore=5"], r"scheduler.explore \(pbt\): must be a list"),
+        (["hydra.sweeper.scheduler.explore=model.lr"], r"explore \(pbt\): must be a list"),
     ],
 )
 def test_pbt_settings_that_cannot_work_are_refused_before_the_first_trial(

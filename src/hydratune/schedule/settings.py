@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +106,9 @@ def check_scheduler(
             fail("quantile_fraction", f"must be in (0, 0.5], got {conf.quantile_fraction}")
         if not 0 <= conf.resample_probability <= 1:
             fail("resample_probability", f"must be in [0, 1], got {conf.resample_probability}")
+        listed = isinstance(conf.explore, Sequence) and not isinstance(conf.explore, str)
+        if conf.explore is not None and not listed:
+            fail("explore", f"must be a list of searched keys or null, got {conf.explore!r}")
         unknown = sorted(set(conf.explore or ()) - searched)
         if unknown:
             fail("explore", f"{unknown} are not searched; name keys of the search space")
