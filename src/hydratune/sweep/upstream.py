@@ -93,4 +93,8 @@ def custom_search_space(name: str | None, config: DictConfig) -> Callable[[Any],
     except Exception as error:  # ImportError, or Hydra's ValueError for a malformed name
         reason = str(error.__cause__ or error).splitlines()[0]
         raise StudyConfigError(f"hydra.sweeper.custom_search_space={name}: {reason}") from None
+    if not callable(extend):
+        raise StudyConfigError(
+            f"hydra.sweeper.custom_search_space={name}: a {type(extend).__name__}, not a function"
+        )
     return lambda trial: extend(config, trial)
