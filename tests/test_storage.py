@@ -241,3 +241,17 @@ def test_a_trials_gathered_writes_land_as_one_append_in_order_and_plain_optuna_r
     assert plain.trials[0].params == {"x": x}
     assert plain.trials[0].user_attrs == {"overrides": [f"x={x}"]}
     assert study.trials[0].user_attrs == {"overrides": [f"x={x}"]}  # read back after the block
+
+
+def test_a_journal_that_cannot_be_created_is_one_line_saying_why(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine\n")
+    for place, reason in [
+        ("notes.txt/s.journal", "notes.txt is not a directory"),
+        ("/proc/s.journal", "No such file"),
+    ]:
+        with pytest.raises(StudyConfigError) as raised:
+            open_storage(str(tmp_path / place) if not place.startswith("/") else place)
+        message = str(raised.value)
+        assert message.startswith("cannot open the journal '") and reason in message, message
+        assert "credentials" not in message and "\n" not in message
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"

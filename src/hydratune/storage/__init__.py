@@ -206,9 +206,15 @@ def open_storage(url: str) -> BaseStorage:
                 f"sqlite:///{path}, or use a .journal file"
             )
         check_is_journal(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        repair_journal(path)
-        return JournalStorage(RepairingJournalBackend(path))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            repair_journal(path)
+            return JournalStorage(RepairingJournalBackend(path))
+        except OSError as error:  # a file: no URL, server or credentials to check
+            # mkdir(exist_ok=True) says "File exists" only where a file stands on the way
+            exists = isinstance(error, FileExistsError)
+            reason = f"{error.filename} is not a directory" if exists else error.strerror
+            raise StudyConfigError(f"cannot open the journal '{url}': {reason}") from None
     except StudyConfigError:
         raise
     except Exception as error:
