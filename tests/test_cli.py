@@ -271,8 +271,16 @@ def test_python_dash_m_hydratune_runs_subcommands_and_the_app(swept, tmp_path):
             ["-m", "sweep=mlp_digits", "hydra.sweeper.warm_start={study_name:nope}"],
             "hydra.sweeper.warm_start: no storage file at ",
         ),
+        (
+            ["objective.mode=nope", "trainer.max_epochs=1"],
+            "objective.mode must be one of ('best', 'last'), got 'nope'",
+        ),
+        (
+            ["objective.metric=val/nope", "trainer.max_epochs=1", "logger=none"],
+            "objective.metric 'val/nope' was not logged by the end of the first validation epoch",
+        ),
     ],
-    ids=["setting", "key", "moved-target", "enqueue", "warm-start"],
+    ids=["setting", "key", "moved-target", "enqueue", "warm-start", "objective", "metric"],
 )
 def test_a_config_error_is_one_line_naming_the_key_and_the_fix(tmp_path, argv, line):
     done = python_m_hydratune(tmp_path, *argv)

@@ -26,17 +26,20 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from hydra.errors import CompactHydraException
 
-from hydratune.errors import FatalTrialError
+from hydratune.errors import ConfigError, FatalTrialError
 
 DIRECTIONS = ("minimize", "maximize")
 MODES = ("best", "last")
 
 
-class MetricNotLoggedError(FatalTrialError, KeyError):
+class MetricNotLoggedError(FatalTrialError, KeyError, CompactHydraException):
     """An objective metric was not among the metrics logged in the first validation epoch.
 
-    Fatal to a sweep: every trial would fail the same way, so the first one stops it.
+    Fatal to a sweep: every trial would fail the same way, so the first one stops it. A
+    ``CompactHydraException``: a single run (``hydratune objective.metric=x``) says it in one
+    line, as a sweep does, not inside a traceback.
     """
 
     def __init__(self, missing: Sequence[str], logged: Sequence[str]) -> None:
@@ -76,7 +79,7 @@ class ObjectiveSpec:
         mode = objective.get("mode", "best")
         metrics, directions = _as_tuple(metric), _as_tuple(direction)
         if not metrics or not all(isinstance(m, str) and m for m in metrics):
-            raise ValueError(
+            raise ConfigError(
                 f"objective.metric must be a metric name or a list of them, got {_plain(metric)!r}"
             )
         multi = not isinstance(metric, str)
@@ -85,15 +88,15 @@ class ObjectiveSpec:
             or len(directions) != len(metrics)
             or multi == isinstance(direction, str)
         ):
-            raise ValueError(
+            raise ConfigError(
                 f"objective.direction must give one direction per metric in the same form: "
                 f"metric={_plain(metric)!r} but direction={_plain(direction)!r}"
             )
         for d in directions:
             if d not in DIRECTIONS:
-                raise ValueError(f"objective.direction must be one of {DIRECTIONS}, got {d!r}")
+                raise ConfigError(f"objective.direction must be one of {DIRECTIONS}, got {d!r}")
         if mode not in MODES:
-            raise ValueError(f"objective.mode must be one of {MODES}, got {mode!r}")
+            raise ConfigError(f"objective.mode must be one of {MODES}, got {mode!r}")
         return cls(metrics, directions, mode, multi)
 
 
