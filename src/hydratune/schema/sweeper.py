@@ -87,7 +87,8 @@ class SweeperConf:
     # At the end: <sweep dir>/report/ (HTML, Markdown, PNG figures when report_png).
     report: bool = True
     report_png: bool = True
-    # At the end: the best trial as <config dir>/experiment/<study>_best.yaml (true) or a path.
+    # At the end: the best trial as <config dir>/experiment/<study>_best.yaml (true) or at a
+    # path <config dir>/<group>/<name>.yaml (the file Hydra selects as <group>=<name>).
     export_best: Any = False
     # A live view of the sweep in a terminal (never when output is not a terminal).
     progress: bool = True
