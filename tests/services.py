@@ -179,7 +179,8 @@ def slurm_cluster() -> Iterator[dict[str, str]]:
     """A running single-node Slurm cluster (munged, slurmctld, slurmd) on 127.0.0.1.
 
     Yields the environment that points Slurm's commands at it (``SLURM_CONF``); jobs run as
-    root with the node's real CPUs and memory. Everything lives in a temp dir removed after.
+    root with the node's real CPUs and memory. Everything lives in a temp dir removed after
+    (kept, with the daemons' logs, when the cluster did not start).
     """
     if shutil.which("slurmctld") is None or shutil.which("munged") is None:
         raise RuntimeError("Slurm is not installed: run `make test`, which installs it")
@@ -188,6 +189,7 @@ def slurm_cluster() -> Iterator[dict[str, str]]:
     root = Path(tempfile.mkdtemp(prefix="hydratune-slurm-"))
     root.chmod(0o755)
     procs: list[subprocess.Popen] = []
+    started = False
     try:
         munged, munge_socket = _start_munge(root)
         procs.append(munged)
@@ -223,6 +225,7 @@ def slurm_cluster() -> Iterator[dict[str, str]]:
             return out.stdout.strip() == "idle"
 
         _wait_for(idle, 30, f"the Slurm node to be idle (logs in {root})")
+        started = True
         yield {"SLURM_CONF": str(conf)}
     finally:
         for proc in reversed(procs):
@@ -232,6 +235,8 @@ def slurm_cluster() -> Iterator[dict[str, str]]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if started:  # else its logs say why it did not start
+            shutil.rmtree(root, ignore_errors=True)
 
 
 # --- an MLflow tracking server --------------------------------------------------------------
