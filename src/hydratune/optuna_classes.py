@@ -60,10 +60,14 @@ def build_pruner(options: Any) -> optuna.pruners.BasePruner:
     """The pruner ``hydra.sweeper.pruner`` describes (``nop`` by default)."""
     if options is None:
         return optuna.pruners.NopPruner()
-    cls = optuna_class(options, PRUNERS, "hydra.sweeper.pruner")
-    return constructed(
-        cls, optuna_kwargs(cls, options, "hydra.sweeper.pruner"), "hydra.sweeper.pruner"
-    )
+    where = "hydra.sweeper.pruner"
+    cls = optuna_class(options, PRUNERS, where)
+    kwargs = optuna_kwargs(cls, options, where)
+    if cls is optuna.pruners.HyperbandPruner:  # its brackets are SHA pruners made at the first
+        # prune, whose constructor checks these; a trial would fail with ZeroDivisionError
+        shared = {k: kwargs[k] for k in ("min_resource", "reduction_factor") if k in kwargs}
+        constructed(optuna.pruners.SuccessiveHalvingPruner, shared, where)
+    return constructed(cls, kwargs, where)
 
 
 def constructed(cls: type, kwargs: dict[str, Any], where: str) -> Any:
