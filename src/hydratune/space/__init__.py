@@ -22,6 +22,6 @@ __all__, __getattr__ = exports(
             "parse_line",
         ],
         "group_spaces": ["add_group_spaces"],
-        "search_space": ["Condition", "Pair", "SearchSpace", "parse_search_space"],
+        "search_space": ["Condition", "Pair", "SearchSpace", "is_sequence", "parse_search_space"],
     },
 )

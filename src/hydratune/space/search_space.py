@@ -287,7 +287,8 @@ class SearchSpace:
     def add_pair(self, name: str, keys: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Search ``rows`` of values for ``keys`` as one categorical parameter ``name``."""
         where = f"hydra.sweeper.paired.{name}"
-        if not (keys and rows and _listed(keys) and _listed(rows) and all(map(_listed, rows))):
+        listed = is_sequence(keys) and is_sequence(rows) and all(map(is_sequence, rows))
+        if not (keys and rows and listed):
             raise SearchSpaceError(f"{where}: give keys: [...] and rows: [[...], ...]")
         for i, row in enumerate(rows):
             if len(row) != len(keys):
@@ -431,8 +432,9 @@ def parse_search_space(
     return space
 
 
-def _listed(value: Any) -> bool:
-    return isinstance(value, Sequence) and not isinstance(value, str)
+def is_sequence(item: Any) -> bool:
+    """A list of values or overrides, not a string."""
+    return isinstance(item, Sequence) and not isinstance(item, str)
 
 
 def _same(choice: Any, value: Any) -> bool:

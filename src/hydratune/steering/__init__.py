@@ -22,7 +22,6 @@ from hydratune.steering.live import LoopSteering
 from hydratune.steering.points import (
     SteeringError,
     fit_value,
-    is_sequence,
     params_from_mapping,
 )
 from hydratune.steering.record import (
@@ -54,7 +53,6 @@ __all__ = [
     "finished_count",
     "failed_by_hand",
     "fit_value",
-    "is_sequence",
     "n_trials_in_force",
     "params_from_mapping",
     "passed_over",

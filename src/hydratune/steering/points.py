@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 
 from hydratune.errors import ConfigError
-from hydratune.space import SearchSpace, SearchSpaceError, describe, format_value
+from hydratune.space import SearchSpace, SearchSpaceError, describe, format_value, is_sequence
 
 
 class SteeringError(ConfigError):
@@ -57,11 +57,6 @@ def fit_value(space: SearchSpace, key: str, value: Any, where: str) -> Any:
         return space.fit(key, value, where)
     except SearchSpaceError as error:
         raise SteeringError(str(error)) from None
-
-
-def is_sequence(item: Any) -> bool:
-    """A list of values or overrides, not a string."""
-    return isinstance(item, Sequence) and not isinstance(item, str)
 
 
 def narrowing_problem(space: SearchSpace, name: str, new: BaseDistribution | None) -> str | None:

@@ -36,11 +36,10 @@ from optuna.trial import TrialState
 
 from hydratune.attrs import ENQUEUED_FROM, WARM_START_FROM
 from hydratune.errors import StudyConfigError
-from hydratune.space import SearchSpace, format_value
+from hydratune.space import SearchSpace, format_value, is_sequence
 from hydratune.steering import (
     SteeringError,
     fit_value,
-    is_sequence,
     params_from_mapping,
 )
 from hydratune.storage import StudyNotFoundError, load_study, mask_url

@@ -21,7 +21,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 from hydratune.errors import StudyConfigError
 from hydratune.insight import ExportError, check_target
 from hydratune.schema import SCHEDULER_OPTIONS, SweeperConf
-from hydratune.steering import is_sequence
+from hydratune.space import is_sequence
 
 # One path component: no separator, no leading dot or dash, no spaces (the printed commands
 # stay copyable), any letters and digits of any script.

@@ -41,8 +41,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydratune.attrs import SWEEP_SPACE, TRANSFER, TRANSFERRED_FROM
 from hydratune.errors import ConfigError
-from hydratune.space import SearchSpace, on_step
-from hydratune.steering import is_sequence
+from hydratune.space import SearchSpace, is_sequence, on_step
 from hydratune.storage import mask_url, open_storage, setting_of, storage_url
 from hydratune.sweep.enqueue_warm_start import WarmStartSource, open_warm_start
 from hydratune.sweep.transfer_prior import (
