@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +51,10 @@ def _checked(schema: type, values: Mapping[str, Any], where: str) -> Any:
     try:
         return OmegaConf.merge(OmegaConf.structured(schema), values)
     except ConfigKeyError as error:
-        parent = str(error.full_key).rpartition(".")[0]
+        parent, _, key = str(error.full_key).rpartition(".")
         node = OmegaConf.select(OmegaConf.structured(schema), parent) if parent else schema
         known = [k for k in OmegaConf.structured(node) if k not in ("defaults", "_target_")]
-        close = difflib.get_close_matches(str(error.key), known, n=1)
-        hint = f"did you mean {close[0]}?" if close else f"it has: {', '.join(known)}"
-        raise StudyConfigError(f"{where}.{error.full_key}: no such setting; {hint}") from None
+        raise no_such_setting(f"{where}.{parent}" if parent else where, key, known) from None
     except OmegaConfBaseException as error:
         problem = str(error.msg).splitlines()[0]  # without OmegaConf's full_key/object_type lines
         raise StudyConfigError(f"{where}.{error.full_key}: {problem}") from None
@@ -72,6 +70,14 @@ _MAPPINGS = {
     "cells": "keys and their {nodes: ..., ops: [...]}",
     "warm_start": "{study_name: ..., storage: ...} or {studies: ...}",
 }
+
+
+def no_such_setting(where: str, key: str, known: Sequence[str]) -> StudyConfigError:
+    """The error for ``key``, which the mapping at ``where`` does not have: the nearest of
+    ``known``, else all of them."""
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"did you mean {close[0]}?" if close else f"it has: {', '.join(known)}"
+    return StudyConfigError(f"{where}.{key}: no such setting; {hint}")
 
 
 def check_settings(conf: SweeperConf) -> None:

@@ -25,7 +25,6 @@ Measured in ``bench/studies/transfer.py`` and ``transfer_mlp.py`` (``bench/studi
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
 import random
@@ -44,6 +43,7 @@ from hydratune.errors import ConfigError
 from hydratune.space import SearchSpace, is_sequence, on_step
 from hydratune.storage import mask_url, open_storage, setting_of, storage_url
 from hydratune.sweep.enqueue_warm_start import WarmStartSource, open_warm_start
+from hydratune.sweep.settings import no_such_setting
 from hydratune.sweep.transfer_prior import (
     CONTROLS,
     HORIZON,
@@ -103,9 +103,7 @@ def plan_warm_start(
         return None, None
     unknown = sorted(set(settings) - set(WARM_START_KEYS))
     if unknown:
-        close = difflib.get_close_matches(str(unknown[0]), WARM_START_KEYS, n=1)
-        hint = f"did you mean {close[0]}?" if close else f"it has: {', '.join(WARM_START_KEYS)}"
-        raise ConfigError(f"hydra.sweeper.warm_start.{unknown[0]}: no such setting; {hint}")
+        raise no_such_setting("hydra.sweeper.warm_start", str(unknown[0]), WARM_START_KEYS)
     with setting_of("hydra.sweeper.warm_start.storage"):
         source_url = storage_url(settings.get("storage"), cwd)
     if settings.get("study_name") is not None:
