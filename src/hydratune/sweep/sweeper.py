@@ -137,6 +137,7 @@ class SweepPlan:
     tracking: TrackingSettings | None = None  # MLflow, or None
     schedule: ScheduleSettings | None = None  # hydra/sweeper/scheduler=asha|pbt, or None
     extend_trial: Any = None  # custom_search_space: called with each trial after sampling
+    study_pruner: Any = None  # the Optuna pruner built from ``pruner``
 
 
 class StudySweep:
@@ -214,7 +215,7 @@ class StudySweep:
                 with open_dict(config.hydra.sweeper):
                     config.hydra.sweeper.storage = storage
         pruner = resolve_pruner(conf.pruner, config, conf.resource_key)
-        build_pruner(pruner)  # Optuna checks the options in its constructors: before any write
+        study_pruner = build_pruner(pruner)  # Optuna checks its options here: before any write
         auto.check_options(conf.sampler, space)
         tracking = tracking_settings(conf.mlflow, config, study_name)
 
@@ -256,6 +257,7 @@ class StudySweep:
         )
         plan.new_dir_each_run, plan.tracking = "${now:" in dir_setting, tracking
         plan.extend_trial = custom_search_space(conf.custom_search_space, config)
+        plan.study_pruner = study_pruner
         plan.schedule = check_scheduler(
             conf, config, len(self.directions), set(space.config_keys())
         )
@@ -286,7 +288,7 @@ class StudySweep:
             plan.study_name,
             self.directions,
             with_prior(sampler, plan.transfer, plan.space),  # transfer: prior
-            build_pruner(plan.pruner),
+            plan.study_pruner,
         )
         if (in_force := auto.record(study, choice)) != choice:  # another worker chose first
             sampler = auto.build(in_force, conf.sampler.get("seed"), plan.space, len(existing))
