@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import logging
 import re
+import struct
+import zlib
+from pathlib import Path
 
 import optuna
 import pytest
@@ -203,10 +206,43 @@ def test_png_figures_are_written_one_per_plot(pruned_and_failed, tmp_path, caplo
     assert not [r for r in caplog.records if r.name.split(".")[0] in ("kaleido", "choreographer")]
     assert sorted(files.pngs) == sorted(files.plots)
     for path in files.pngs.values():
-        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert png_text(path) == {"Software": "hydratune report"}  # the mark proves it ours
         assert f"]({path.relative_to(files.markdown.parent).as_posix()})" in (
             files.markdown.read_text()
         )
+    folder = files.pngs["history"].parent  # rendered elsewhere: nothing else is left there
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.png" for n in files.plots)
+
+
+@pytest.mark.chromium
+def test_figures_a_killed_report_left_without_its_pages_are_its_own_to_replace(single, tmp_path):
+    out = tmp_path / "report"
+    first = write_report(single, out)
+    assert first.pngs, first.notes
+    for page in (first.markdown, first.html):  # killed after its figures, before its pages
+        page.unlink()
+    again = write_report(single, out)
+    assert "png" not in again.notes, again.notes.get("png")
+    assert again.markdown.read_text().startswith("# hydratune report")
+    assert sorted(again.pngs) == sorted(first.pngs)
+
+
+def png_text(path: Path) -> dict[str, str]:
+    """The text chunks of a PNG, every chunk's CRC checked, ending with IEND."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    text, at, kind = {}, 8, b""
+    while kind != b"IEND":
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        kind, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + length]
+        (crc,) = struct.unpack(">I", data[at + 8 + length : at + 12 + length])
+        assert crc == zlib.crc32(kind + body), f"{path}: {kind} chunk corrupt"
+        if kind == b"tEXt":
+            key, value = body.split(b"\0", 1)
+            text[key.decode()] = value.decode()
+        at += 12 + length
+    assert at == len(data)
+    return text
 
 
 def test_the_html_report_needs_no_network(single, tmp_path):

@@ -24,7 +24,7 @@ import optuna
 
 from hydratune.files import check_ours, write_atomically
 from hydratune.insight.report.model import TITLE, objectives_of
-from hydratune.insight.report.png import loggers_at, write_pngs
+from hydratune.insight.report.png import is_marked, loggers_at, write_pngs
 from hydratune.insight.report.render_html import html_page
 from hydratune.insight.report.render_markdown import markdown_page, markdown_table
 from hydratune.insight.report.sections import build_sections
@@ -105,13 +105,14 @@ _INSTEAD = "Move it, or write the report elsewhere (hydratune report --out DIR)"
 
 
 def _check_ours(files: ReportFiles, pngs: list[Path]) -> None:
-    """A report replaces only an earlier report, and PNGs only beside one: a ``report.md`` or
-    ``figures/history.png`` of the user's in ``--out`` is kept."""
+    """A report replaces only an earlier report: a ``report.md`` or ``figures/history.png`` of
+    the user's in ``--out`` is kept. A PNG is the report's when it carries its mark, or when it
+    lies beside an earlier report's pages (reports before the mark wrote none)."""
     check_ours(files.markdown, lambda head: head.startswith(f"# {TITLE}"), _BY, _INSTEAD)
     check_ours(files.html, lambda head: f"<title>{TITLE}" in head, _BY, _INSTEAD)
     if not (files.markdown.is_file() or files.html.is_file()):
-        for path in pngs:  # nothing in a PNG says who wrote it
-            check_ours(path, lambda head: False, _BY, _INSTEAD)
+        for path in pngs:
+            check_ours(path, is_marked, _BY, _INSTEAD)
 
 
 def require_plotly() -> None:
