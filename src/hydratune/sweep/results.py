@@ -10,7 +10,6 @@ best; ``passed_over`` says which one and why.
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from optuna.trial import TrialState
 
 from hydratune import compat
 from hydratune.attrs import OUTPUT_DIR, OVERRIDES
+from hydratune.files import write_atomically
 from hydratune.insight import rerun_command, running_app
 from hydratune.steering import (
     best_trials,
@@ -78,7 +78,8 @@ def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> dic
     if steering is not None:
         results["steering"] = steering
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(OmegaConf.create(results), sweep_dir / RESULTS_FILE)
+    # replaced whole: a sweep killed here, or a full disk, leaves the last results readable
+    write_atomically(sweep_dir / RESULTS_FILE, OmegaConf.to_yaml(OmegaConf.create(results)))
     return results
 
 
@@ -87,7 +88,7 @@ def _export_best_config(best: optuna.trial.FrozenTrial, sweep_dir: Path) -> dict
     source = Path(job_dir or "") / ".hydra" / "config.yaml"
     if not job_dir or not source.is_file():
         return {}
-    shutil.copyfile(source, sweep_dir / BEST_CONFIG)
+    write_atomically(sweep_dir / BEST_CONFIG, source.read_bytes())
     # with the app that ran the sweep: best_config.yaml is its config, not hydratune's
     arguments = ["--config-path", sweep_dir.resolve(), "--config-name", Path(BEST_CONFIG).stem]
     command = rerun_command(arguments, app=running_app())
