@@ -4,6 +4,7 @@ leaves a file half written or changed beyond the intended lines."""
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
@@ -137,6 +138,11 @@ def test_a_rewrite_that_changes_more_than_intended_is_refused(tmp_path):
     assert path.read_bytes() == text.encode()
 
 
+# Under the limit Python writes a module's bytecode cut short, renamed into __pycache__: every
+# later import of it, in any process, fails with "marshal data too short".
+NO_BYTECODE = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+
+
 def run_migrate(path, *, file_size_limit: int | None = None) -> subprocess.CompletedProcess:
     """``python -m hydratune migrate PATH`` as a user runs it, optionally under RLIMIT_FSIZE
     (a write past the limit fails with EFBIG, as on a full disk; Python ignores SIGXFSZ)."""
@@ -150,6 +156,7 @@ def run_migrate(path, *, file_size_limit: int | None = None) -> subprocess.Compl
         capture_output=True,
         text=True,
         preexec_fn=limit,
+        env=NO_BYTECODE,
         timeout=120,
     )
 
