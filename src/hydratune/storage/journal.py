@@ -189,14 +189,27 @@ class RepairingJournalBackend(JournalFileBackend):
         finally:
             self._gathering.pending = None
             if pending:
-                super().append_logs(pending)
+                self._append(pending)
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         pending = getattr(self._gathering, "pending", None)
         if pending is None:
-            super().append_logs(logs)
+            self._append(logs)
         else:
             pending.extend(logs)
+
+    def _append(self, logs: list[dict[str, Any]]) -> None:
+        """Optuna's append. A journal the disk cannot grow (full, a quota, a file size limit)
+        ends the command with one line: the records before stay, and a record cut short is
+        repaired by the next reader."""
+        try:
+            super().append_logs(logs)
+        except OSError as error:
+            raise StudyConfigError(
+                f"cannot write to the journal {self.path}: {error.strerror or error}. The "
+                "study keeps every record written before; make room, then run the same "
+                "command again to resume"
+            ) from error
 
     def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
         for attempt in range(1, self.READ_ATTEMPTS + 1):
