@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -189,6 +190,29 @@ def start_python(cwd: Path, *argv: str, env: dict[str, str] | None = None) -> su
         stderr=subprocess.STDOUT,
         text=True,
         preexec_fn=default_sigint,
+    )
+
+
+def sweep_on_a_small_disk(
+    cwd: Path, limit: int | None, *overrides: str
+) -> subprocess.CompletedProcess[str]:
+    """``python tests/apps/quadratic_app.py -m *overrides`` in ``cwd``, every file it writes
+    capped at ``limit`` bytes (RLIMIT_FSIZE: a write past it fails with EFBIG, as on a full
+    disk; Python ignores SIGXFSZ), or not capped (None). It writes no bytecode: cut short at
+    the cap, a module's .pyc would break every later import of that module."""
+
+    def cap() -> None:
+        if limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run(
+        [sys.executable, str(APPS / "quadratic_app.py"), "-m", *overrides],
+        cwd=cwd,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        preexec_fn=cap,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 

@@ -5,8 +5,6 @@ answers is named within the connect timeout; a file that is not a journal is nev
 from __future__ import annotations
 
 import json
-import os
-import resource
 import socket
 import subprocess
 import sys
@@ -17,7 +15,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from helpers import APPS, load
+from helpers import load, sweep_on_a_small_disk
 from hydratune.errors import StudyConfigError
 from hydratune.storage import (
     CONNECT_TIMEOUT_S,
@@ -265,30 +263,16 @@ def test_a_journal_that_cannot_be_created_is_one_line_saying_why(tmp_path):
 def test_a_journal_the_disk_cannot_grow_ends_the_sweep_in_one_line_and_a_rerun_finishes_it(
     tmp_path,
 ):
-    def sweep(*limit: int) -> subprocess.CompletedProcess[str]:
-        def preexec() -> None:  # a write past the limit fails with EFBIG, as on a full disk
-            if limit:
-                resource.setrlimit(resource.RLIMIT_FSIZE, (limit[0], limit[0]))
-
-        return subprocess.run(
-            [sys.executable, str(APPS / "quadratic_app.py"), "-m", "hydra.sweeper.n_trials=30"],
-            cwd=tmp_path,
-            # cut short under the limit, a module's bytecode would break every later import of it
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-            preexec_fn=preexec,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-
     journal = tmp_path / "outputs" / "hydratune.journal"
-    full = sweep(20_000)  # about ten trials' records; every other file the sweep writes is less
+    # about ten trials' records; every other file the sweep writes is smaller
+    full = sweep_on_a_small_disk(tmp_path, 20_000, "hydra.sweeper.n_trials=30")
     assert full.returncode == 1 and "Traceback" not in full.stderr, full.stderr[-3000:]
-    said = f"cannot write to the journal {journal}: File too large. The study keeps every record"
+    said = f"cannot write {journal}: File too large. The study keeps every record written before"
     assert said in full.stderr and journal.stat().st_size == 20_000  # its last record cut
     recorded = load("quadratic", tmp_path).trials  # read: the cut record is set aside
     assert 5 <= len(recorded) < 30
-    assert sweep().returncode == 0  # room again: the same command
+    again = sweep_on_a_small_disk(tmp_path, None, "hydra.sweeper.n_trials=30")  # room again
+    assert again.returncode == 0, again.stderr[-3000:]
     trials = load("quadratic", tmp_path).trials
     assert [t.params for t in trials[: len(recorded)]] == [t.params for t in recorded]
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 30

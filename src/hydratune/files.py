@@ -13,11 +13,18 @@ replaced file keeps its own, a new one gets what ``open`` gives under the umask 
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from hydratune.errors import StudyConfigError
+
+# What a disk that can take no more says: full, over a quota, past a file size limit.
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 class ForeignFileError(ValueError):
@@ -54,6 +61,9 @@ def write_atomically(path: Path, data: str | bytes, *, sync: bool = False) -> No
         if path.exists():
             shutil.copymode(path, temporary)
         os.replace(temporary, path)
+    except OSError as error:  # a full disk: the file it was for, not the temporary (or none)
+        Path(temporary).unlink(missing_ok=True)
+        raise type(error)(error.errno, error.strerror, str(path)) from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
@@ -77,3 +87,18 @@ def os_reason(error: OSError) -> str:
     exists``), without the ``[Errno 17]`` its text starts with."""
     reason = error.strerror or str(error)
     return f"{error.filename}: {reason}" if error.filename else reason
+
+
+@contextmanager
+def one_line_when_full(kept: str) -> Iterator[None]:
+    """A disk with no room left, met inside, ends the command with one line naming the file,
+    ``kept`` (what is safe) and what to do, instead of the traceback of whichever write met it."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in NO_ROOM:
+            raise
+        raise StudyConfigError(
+            f"cannot write {os_reason(error)}. {kept}; make room, then run the same command "
+            "again to resume"
+        ) from error

@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from helpers import multirun
+from helpers import multirun, sweep_on_a_small_disk
 
 
 @pytest.mark.cli
@@ -53,3 +53,13 @@ def test_results_that_cannot_be_written_whole_leave_the_earlier_ones_as_they_wer
     assert done.returncode != 0 and "File too large" in done.stderr, done.stderr
     assert {p.name: p.read_bytes() for p in sweep_dir.glob("*.yaml")} == before
     assert not list(sweep_dir.glob(".*.tmp"))  # no temporary left beside them
+
+
+@pytest.mark.cli
+def test_a_sweep_whose_files_the_disk_cannot_hold_ends_in_one_line_naming_the_file(tmp_path):
+    done = sweep_on_a_small_disk(tmp_path, 4_000, "hydra.sweeper.n_trials=3")
+    multirun_yaml = tmp_path / "sweeps" / "quadratic" / "multirun.yaml"  # the first over 4 kB
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    said = f"cannot write {multirun_yaml}: File too large. The study keeps every trial it recorded"
+    assert said in done.stderr
+    assert not multirun_yaml.exists() and not list(multirun_yaml.parent.glob(".*.tmp"))

@@ -20,7 +20,7 @@ from typing import Any
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
 from hydratune.errors import StudyConfigError
-from hydratune.files import write_atomically
+from hydratune.files import one_line_when_full, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -202,14 +202,11 @@ class RepairingJournalBackend(JournalFileBackend):
         """Optuna's append. A journal the disk cannot grow (full, a quota, a file size limit)
         ends the command with one line: the records before stay, and a record cut short is
         repaired by the next reader."""
-        try:
-            super().append_logs(logs)
-        except OSError as error:
-            raise StudyConfigError(
-                f"cannot write to the journal {self.path}: {error.strerror or error}. The "
-                "study keeps every record written before; make room, then run the same "
-                "command again to resume"
-            ) from error
+        with one_line_when_full("The study keeps every record written before"):
+            try:
+                super().append_logs(logs)
+            except OSError as error:  # Optuna's write names no file
+                raise type(error)(error.errno, error.strerror, str(self.path)) from None
 
     def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
         for attempt in range(1, self.READ_ATTEMPTS + 1):

@@ -32,7 +32,7 @@ from hydratune.execute import (
     relaunched_job,
     run_relaunched_job,
 )
-from hydratune.files import write_atomically
+from hydratune.files import one_line_when_full, write_atomically
 from hydratune.insight import (
     SweepTracker,
     TrackingSettings,
@@ -159,7 +159,8 @@ class StudySweep:
     def sweep(self, arguments: list[str]) -> LoopSummary | None:
         """Plan (check everything), open the study, run the loop, write what it found; None
         (and nothing written) when the study already has its ``n_trials``."""
-        with password_scope():  # a process that runs several sweeps hands none the other's
+        # a process that runs several sweeps hands none the other's password
+        with password_scope(), one_line_when_full("The study keeps every trial it recorded"):
             return self._sweep(arguments)
 
     def _sweep(self, arguments: list[str]) -> LoopSummary | None:
