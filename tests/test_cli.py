@@ -3,6 +3,8 @@ app unchanged, and ``python -m hydratune`` the same."""
 
 from __future__ import annotations
 
+import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -23,14 +25,25 @@ def hydratune(*args: str):
     return runner.invoke(cli.app, [str(a) for a in args])
 
 
-def python_m_hydratune(cwd: Path, *argv: str, timeout: int = 120) -> subprocess.CompletedProcess:
-    """``python -m hydratune *argv`` run in ``cwd`` as a process of its own, output captured."""
+def python_m_hydratune(
+    cwd: Path, *argv: str, timeout: int = 120, file_size_limit: int | None = None
+) -> subprocess.CompletedProcess:
+    """``python -m hydratune *argv`` run in ``cwd`` as a process of its own, output captured;
+    ``file_size_limit``: every file it writes capped (a write past it fails with EFBIG, as on a
+    full disk), and no bytecode written (cut short, a .pyc would break later imports)."""
+
+    def cap() -> None:
+        if file_size_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
     return subprocess.run(
         [sys.executable, "-m", "hydratune", *map(str, argv)],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=cwd,
+        env={**os.environ, **({"PYTHONDONTWRITEBYTECODE": "1"} if file_size_limit else {})},
+        preexec_fn=cap,
     )
 
 
@@ -143,6 +156,27 @@ def test_a_users_file_where_report_or_rerun_writes_is_left_as_it_is(swept, tmp_p
     assert said in result.output and len(result.output.strip().splitlines()) == 1
     assert (out / mine).read_bytes() == b"mine\n"
     assert [p for p in out.rglob("*") if p.is_file()] == [out / mine]  # nothing else written
+
+
+@pytest.mark.cli
+@pytest.mark.parametrize(
+    ("command", "said", "written"),
+    [
+        ("report", "cannot write the report: ", "report.html"),
+        ("rerun", "cannot write the rerun's results: ", "rerun_results.yaml"),
+    ],
+)
+def test_a_report_or_rerun_the_disk_cannot_hold_is_one_line_naming_the_file(
+    swept, tmp_path, command, said, written
+):
+    out = tmp_path / "out"
+    done = python_m_hydratune(
+        tmp_path, command, swept, "--out", out, "--top-k", "1", file_size_limit=300
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stdout + done.stderr, done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert last == f"{said}{out / written}: File too large", done.stdout
+    assert not (out / written).exists() and not list(out.glob(".*.tmp"))
 
 
 def test_a_rerun_of_a_study_with_no_complete_trial_is_one_line(swept, tmp_path):

@@ -32,7 +32,7 @@ from rich.table import Table
 from hydratune import compat
 from hydratune.cli.sweep_ref import output_dir, resolve_sweep
 from hydratune.errors import StudyConfigError
-from hydratune.files import ForeignFileError
+from hydratune.files import ForeignFileError, os_reason
 from hydratune.storage import storage_url
 
 __all__ = ["app", "main", "subcommands"]
@@ -106,8 +106,9 @@ def report(
         files = write_report(
             ref.study, out_dir, ref.url, metric_names=ref.metric_names, png=png, top_k=top_k
         )
-    except ForeignFileError as error:
-        console.print(f"cannot write the report: {error}", markup=False)
+    except (ForeignFileError, OSError) as error:  # OSError: a full disk, a read-only place
+        said = os_reason(error) if isinstance(error, OSError) else error
+        console.print(f"cannot write the report: {said}", markup=False)
         raise typer.Exit(code=2) from None
     console.print(f"report of study '{ref.study.study_name}': {files.html}")
     console.print(f"summary: {files.markdown}; {len(files.pngs)} PNG figure(s)")
@@ -148,6 +149,9 @@ def rerun(
     except ValueError as error:  # no complete trial, a file of the user's: before any training
         console.print(f"cannot rerun: {error}", markup=False)
         raise typer.Exit(code=2) from None
+    except OSError as error:  # its results: a full disk, a read-only place
+        console.print(f"cannot write the rerun's results: {os_reason(error)}", markup=False)
+        raise typer.Exit(code=2) from None
     table = Table(title=f"{ref.study.study_name}: top {len(results)} over {seeds} seed(s)")
     for column in RERUN_HEADER:
         table.add_column(column, overflow="fold")
@@ -177,7 +181,6 @@ def export(
     study: StudyOpt = None,
 ) -> None:
     """Write the best trial as an experiment config: `hydratune experiment=<study>_best`."""
-    from hydratune.files import os_reason
     from hydratune.insight import ExportError, default_target, experiment_command, export_best
     from hydratune.steering import passed_over
 
