@@ -142,16 +142,18 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = 120) -> A
     return result
 
 
-def run_steer(cwd: Path, *words: Any, **env: str) -> subprocess.CompletedProcess[str]:
+def run_steer(
+    cwd: Path, *words: Any, file_size_limit: int | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
     """``hydratune steer WORDS`` as a person types it in another shell (``env`` added to the
-    environment), run to its end."""
+    environment; ``file_size_limit``: ``small_disk``), run to its end."""
     return subprocess.run(
         [sys.executable, "-m", "hydratune", "steer", *map(str, words)],
         cwd=cwd,
-        env={**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=120,
+        **small_disk(file_size_limit, **env),
     )
 
 
@@ -193,26 +195,33 @@ def start_python(cwd: Path, *argv: str, env: dict[str, str] | None = None) -> su
     )
 
 
+def small_disk(limit: int | None, **env: str) -> dict[str, Any]:
+    """``subprocess`` arguments for a process whose every written file is capped at ``limit``
+    bytes (RLIMIT_FSIZE: a write past it fails with EFBIG, as on a full disk; Python ignores
+    SIGXFSZ), with ``env`` added to the environment. It writes no bytecode: cut short at the
+    cap, a module's .pyc would break every later import of that module. None: no cap."""
+    env = {**os.environ, **env}
+    if limit is None:
+        return {"env": env}
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return {"env": {**env, "PYTHONDONTWRITEBYTECODE": "1"}, "preexec_fn": cap}
+
+
 def sweep_on_a_small_disk(
     cwd: Path, limit: int | None, *overrides: str
 ) -> subprocess.CompletedProcess[str]:
-    """``python tests/apps/quadratic_app.py -m *overrides`` in ``cwd``, every file it writes
-    capped at ``limit`` bytes (RLIMIT_FSIZE: a write past it fails with EFBIG, as on a full
-    disk; Python ignores SIGXFSZ), or not capped (None). It writes no bytecode: cut short at
-    the cap, a module's .pyc would break every later import of that module."""
-
-    def cap() -> None:
-        if limit is not None:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
+    """``python tests/apps/quadratic_app.py -m *overrides`` in ``cwd``, its files capped at
+    ``limit`` bytes (``small_disk``), run to its end."""
     return subprocess.run(
         [sys.executable, str(APPS / "quadratic_app.py"), "-m", *overrides],
         cwd=cwd,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-        preexec_fn=cap,
         capture_output=True,
         text=True,
         timeout=300,
+        **small_disk(limit),
     )
 
 

@@ -3,8 +3,6 @@ app unchanged, and ``python -m hydratune`` the same."""
 
 from __future__ import annotations
 
-import os
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +12,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from helpers import REPO, TINY_SWEEP, load, multirun
+from helpers import REPO, TINY_SWEEP, load, multirun, small_disk
 from hydratune import cli, compat
 from hydratune.training.task import train
 
@@ -29,21 +27,14 @@ def python_m_hydratune(
     cwd: Path, *argv: str, timeout: int = 120, file_size_limit: int | None = None
 ) -> subprocess.CompletedProcess:
     """``python -m hydratune *argv`` run in ``cwd`` as a process of its own, output captured;
-    ``file_size_limit``: every file it writes capped (a write past it fails with EFBIG, as on a
-    full disk), and no bytecode written (cut short, a .pyc would break later imports)."""
-
-    def cap() -> None:
-        if file_size_limit is not None:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
-
+    ``file_size_limit``: ``small_disk``."""
     return subprocess.run(
         [sys.executable, "-m", "hydratune", *map(str, argv)],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=cwd,
-        env={**os.environ, **({"PYTHONDONTWRITEBYTECODE": "1"} if file_size_limit else {})},
-        preexec_fn=cap,
+        **small_disk(file_size_limit),
     )
 
 

@@ -4,8 +4,6 @@ leaves a file half written or changed beyond the intended lines."""
 
 from __future__ import annotations
 
-import os
-import resource
 import subprocess
 import sys
 
@@ -13,6 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from helpers import small_disk
 from hydratune.cli import app
 from hydratune.scaffold.migrate import RANGE_NOTE
 
@@ -138,26 +137,15 @@ def test_a_rewrite_that_changes_more_than_intended_is_refused(tmp_path):
     assert path.read_bytes() == text.encode()
 
 
-# Under the limit Python writes a module's bytecode cut short, renamed into __pycache__: every
-# later import of it, in any process, fails with "marshal data too short".
-NO_BYTECODE = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-
-
 def run_migrate(path, *, file_size_limit: int | None = None) -> subprocess.CompletedProcess:
-    """``python -m hydratune migrate PATH`` as a user runs it, optionally under RLIMIT_FSIZE
-    (a write past the limit fails with EFBIG, as on a full disk; Python ignores SIGXFSZ)."""
-
-    def limit() -> None:
-        if file_size_limit is not None:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
-
+    """``python -m hydratune migrate PATH`` as a user runs it, its files optionally capped
+    (``small_disk``: a write past the limit fails with EFBIG, as on a full disk)."""
     return subprocess.run(
         [sys.executable, "-m", "hydratune", "migrate", str(path)],
         capture_output=True,
         text=True,
-        preexec_fn=limit,
-        env=NO_BYTECODE,
         timeout=120,
+        **small_disk(file_size_limit),
     )
 
 

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import APPS, wait_for
+from helpers import APPS, small_disk, wait_for
 
 
 class Server:
-    def __init__(self, cwd: Path, *args: str) -> None:
+    """``file_size_limit``: every file the server writes capped (``small_disk``)."""
+
+    def __init__(self, cwd: Path, *args: str, file_size_limit: int | None = None) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -28,6 +30,7 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            **small_disk(file_size_limit),
         )
         self.said = self.proc.stdout.readline()  # the address, printed before it listens
         assert self.said.startswith("serving"), self.said + self.proc.stdout.read()
@@ -59,8 +62,8 @@ class Server:
 def serve() -> Iterator:
     servers: list[Server] = []
 
-    def start(cwd: Path, *args: str) -> Server:
-        servers.append(Server(cwd, *args))
+    def start(cwd: Path, *args: str, file_size_limit: int | None = None) -> Server:
+        servers.append(Server(cwd, *args, file_size_limit=file_size_limit))
         return servers[-1]
 
     yield start

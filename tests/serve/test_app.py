@@ -126,6 +126,22 @@ def test_the_page_steers_with_the_commands_words_and_a_named_user(swept, serve):
     assert set(importance) == {"x", "y", "kind"}
 
 
+def test_a_steering_action_the_disk_cannot_hold_is_answered_with_what_stays(swept, serve):
+    journal = swept / "outputs" / "hydratune.journal"
+    size = journal.stat().st_size  # the server may read the journal, not grow it
+    server = serve(swept, "sweeps/quadratic", file_size_limit=size)
+    headers = {"Content-Type": "application/json", "X-Hydratune-Csrf": csrf_of(get(server.url)[2])}
+    body = {"verb": "n_trials", "words": ["5"], "user": "alice"}
+    status, said = post(server.url + "api/steer", body, **headers)
+    assert status == 503, said
+    assert said["error"] == (
+        f"error: cannot write {journal}: File too large. The study keeps every record written "
+        "before; make room, then run the same command again to resume"
+    )
+    assert get(server.url + "api/state")[0] == 200  # and it goes on serving
+    assert journal.stat().st_size == size
+
+
 def lowered(headers: dict) -> dict:
     return {k.lower(): v for k, v in headers.items()}
 

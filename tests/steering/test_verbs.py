@@ -37,6 +37,21 @@ def test_a_mistyped_sweep_dir_is_reported_as_no_such_directory_not_as_a_bad_verb
 
 
 @pytest.mark.cli
+def test_a_steering_action_the_disk_cannot_hold_is_one_line_saying_what_stays(swept):
+    journal = swept / "outputs" / "hydratune.journal"
+    size = journal.stat().st_size  # it may read the journal, not grow it
+    before = load("quadratic", swept).user_attrs
+    done = run_steer(swept, "sweeps/quadratic", "n_trials", "5", file_size_limit=size)
+    assert done.returncode == 2 and "Traceback" not in done.stdout + done.stderr, done.stderr
+    said = " ".join(done.stdout.split())
+    assert said == (
+        f"error: cannot write {journal}: File too large. The study keeps every record written "
+        "before; make room, then run the same command again to resume"
+    )
+    assert journal.stat().st_size == size and load("quadratic", swept).user_attrs == before
+
+
+@pytest.mark.cli
 def test_steering_a_finished_sweep_says_it_applies_only_when_the_sweep_runs_again(swept):
     done = run_steer(swept, "sweeps/quadratic", "fix", "kind=b")
     assert done.returncode == 0, done.stderr

@@ -4,15 +4,13 @@ were."""
 
 from __future__ import annotations
 
-import os
-import resource
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from helpers import multirun, sweep_on_a_small_disk
+from helpers import multirun, small_disk, sweep_on_a_small_disk
 
 
 @pytest.mark.cli
@@ -25,9 +23,6 @@ def test_results_that_cannot_be_written_whole_leave_the_earlier_ones_as_they_wer
     before = {p.name: p.read_bytes() for p in sweep_dir.glob("*.yaml")}
     assert {"optimization_results.yaml", "best_config.yaml"} <= set(before)
     assert all(len(text) > 64 for text in before.values())
-
-    def limit() -> None:  # a write past 64 bytes fails with EFBIG (Python ignores SIGXFSZ)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
 
     write_again = textwrap.dedent(
         f"""
@@ -45,10 +40,8 @@ def test_results_that_cannot_be_written_whole_leave_the_earlier_ones_as_they_wer
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        preexec_fn=limit,
-        # cut short under the limit, a module's bytecode would break every later import of it
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
         timeout=120,
+        **small_disk(64),  # a write past 64 bytes fails
     )
     assert done.returncode != 0 and "File too large" in done.stderr, done.stderr
     assert {p.name: p.read_bytes() for p in sweep_dir.glob("*.yaml")} == before

@@ -267,6 +267,9 @@ def steer(
     except SteerError as error:
         console.print(f"[red]error[/]: {escape(str(error))}. Nothing was written.")
         raise typer.Exit(code=2) from None
+    except StudyConfigError as error:  # a storage that cannot be written: it says what is kept
+        console.print(f"[red]error[/]: {escape(str(error))}")
+        raise typer.Exit(code=2) from None
 
 
 @app.command()

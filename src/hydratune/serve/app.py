@@ -43,6 +43,7 @@ from starlette.responses import (
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from hydratune.errors import StudyConfigError
 from hydratune.serve.state import Feed
 from hydratune.steering import VERBS, Steerer, SteerError, action_message
 
@@ -165,6 +166,8 @@ def create_app(
             message = await run_in_threadpool(_run, feed, (user.strip(), client), verb, words)
         except SteerError as error:
             return _refuse(str(error))
+        except StudyConfigError as error:  # a storage that cannot take the record says what stays
+            return JSONResponse({"error": f"error: {error}"}, 503)
         return JSONResponse({"message": message})
 
     routes = [
