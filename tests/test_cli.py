@@ -343,6 +343,15 @@ def test_init_where_nothing_can_be_written_is_one_error(tmp_path):
     assert "cannot create the project in /proc/hydratune-project" in result.output
 
 
+@pytest.mark.cli
+def test_init_on_a_disk_with_no_room_is_one_error_and_leaves_nothing(tmp_path):
+    done = python_m_hydratune(tmp_path, "init", "project", file_size_limit=300)
+    assert done.returncode == 2 and "Traceback" not in done.stdout + done.stderr, done.stderr
+    said = " ".join(done.stdout.split())
+    assert said.startswith("cannot create the project in project:") and "File too large" in said
+    assert list(tmp_path.iterdir()) == []  # what it wrote is taken back: init can run again
+
+
 def test_report_refuses_a_top_k_below_1(swept):
     result = hydratune("report", swept, "--no-png", "--top-k", "-5")
     assert result.exit_code == 2
