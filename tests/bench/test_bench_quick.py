@@ -30,6 +30,9 @@ def test_bench_quick_runs_every_section_in_this_order():
     assert BENCHMARKS == SECTIONS  # what `bench/run.py --quick` runs when no --only is given
 
 
+STORES = ("journal", "memory")  # bench.overhead.STORAGES
+
+
 @pytest.mark.bench
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("name", SECTIONS)
@@ -45,6 +48,10 @@ def test_bench_quick_writes_a_report_and_json_for_each_section(tmp_path, name):
     if name == "overhead":
         timestamps = result["raw"]["runs"]["hydratune"][0]
         assert {"asked_ms", "started_ms", "finished_ms", "told_ms"} <= set(timestamps)
+        collected = result["raw"]["collections"]  # garbage collections per contender
+        assert set(collected) == {f"{w} {s}" for w in ("hydratune", "plain") for s in STORES}
+        assert collected["hydratune memory"]["gen0"]["median"] > 0  # a trial's job allocates
+        assert "Python's garbage collections" in result["markdown"]
     if name == "efficiency":  # not a timing: the twin draws what hydratune's sampler configs draw
         twin = next(t for t in result["targets"] if t["name"] == "efficiency = plain Optuna")
         assert twin["met"], twin
