@@ -63,7 +63,7 @@ def write_atomically(path: Path, data: str | bytes, *, sync: bool = False) -> No
         os.replace(temporary, path)
     except OSError as error:  # a full disk: the file it was for, not the temporary (or none)
         Path(temporary).unlink(missing_ok=True)
-        raise type(error)(error.errno, error.strerror, str(path)) from None
+        raise naming(error, path) from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
@@ -79,7 +79,13 @@ def _temporary_beside(path: Path) -> tuple[int, str]:
         except FileExistsError:  # another writer drew the same name: draw again
             continue
         except OSError as error:  # the user named the file: say it, not our temporary name
-            raise type(error)(error.errno, error.strerror, str(path)) from None
+            raise naming(error, path) from None
+
+
+def naming(error: OSError, path: Path) -> OSError:
+    """``error`` as if raised for ``path``: the file a write was for, where the system call
+    named a temporary file or none."""
+    return type(error)(error.errno, error.strerror, str(path))
 
 
 def os_reason(error: OSError) -> str:

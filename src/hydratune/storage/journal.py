@@ -20,7 +20,7 @@ from typing import Any
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
 from hydratune.errors import StudyConfigError
-from hydratune.files import one_line_when_full, write_atomically
+from hydratune.files import naming, one_line_when_full, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ class RepairingJournalBackend(JournalFileBackend):
             try:
                 super().append_logs(logs)
             except OSError as error:  # Optuna's write names no file
-                raise type(error)(error.errno, error.strerror, str(self.path)) from None
+                raise naming(error, self.path) from None
 
     def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
         for attempt in range(1, self.READ_ATTEMPTS + 1):
