@@ -158,6 +158,9 @@ def rerun(
     for row in rerun_rows(results):
         table.add_row(*row)
     console.print(table)
+    for result in results:
+        if result.not_the_sweeps_run:
+            console.print(f"note: {result.not_the_sweeps_run}", markup=False)
     console.print(f"results: {out_dir / 'rerun_results.yaml'}, {out_dir / 'rerun.md'}")
     if any(r.errors for r in results):
         raise typer.Exit(code=1)

@@ -16,6 +16,7 @@ __all__, __getattr__ = exports(
             "experiment_command",
             "export_best",
             "rerun_command",
+            "rerun_config",
             "running_app",
         ],
         "report": ["write_report"],

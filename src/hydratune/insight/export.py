@@ -34,6 +34,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydratune.attrs import OUTPUT_DIR, OVERRIDES
 from hydratune.files import check_ours, write_atomically
+from hydratune.schedule import from_scratch, values_changed
 from hydratune.steering import best_trials
 
 HYDRA_DIR = ".hydra"
@@ -58,10 +59,7 @@ def export_best(
     """
     check_target(Path(target))
     chosen = _chosen_trial(study, trial)
-    trial_dir = trial_dir_of(chosen, Path(sweep_dir))
-    config = OmegaConf.load(trial_dir / HYDRA_DIR / "config.yaml")
-    hydra_path = trial_dir / HYDRA_DIR / "hydra.yaml"
-    hydra = OmegaConf.load(hydra_path).hydra if hydra_path.is_file() else None
+    _, config, hydra = rerun_config(chosen, Path(sweep_dir))
     target = Path(target)
     _check_ours(target)  # both refusals before any work (the header runs git)
     if hydra is not None:
@@ -77,7 +75,8 @@ def export_best(
     if hydra is not None and not _searched_by(hydra, target.parent.parent):
         options = ["--config-dir", str(_relative_to(target.parent.parent, cwd))]
     arguments = [*options, f"{group}={target.stem}", *later_groups]
-    text = _header(study, chosen, cwd, arguments) + _body(overrides, config)
+    note = values_changed(chosen, study.get_trials(deepcopy=False))
+    text = _header(study, chosen, cwd, arguments, note) + _body(overrides, config)
     target.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(target, text)
     return target
@@ -118,6 +117,7 @@ def default_target(
 
 
 RERUN_LINE = "# Rerun it (same seed, same value): "
+FROM_SCRATCH_LINE = "# Train its last values from scratch: "  # PBT changed them on the way
 EXPORTED_BY = "exported by hydratune."
 
 
@@ -183,8 +183,9 @@ def check_target(target: Path) -> None:
 def experiment_command(target: Path) -> str:
     """The command that runs an exported experiment, as its header says."""
     for line in Path(target).read_text(encoding="utf-8").splitlines():
-        if line.startswith(RERUN_LINE):
-            return line[len(RERUN_LINE) :]
+        for start in (RERUN_LINE, FROM_SCRATCH_LINE):
+            if line.startswith(start):
+                return line[len(start) :]
     return f"hydratune {target.parent.name}={target.stem}"
 
 
@@ -246,6 +247,17 @@ def in_installed_package(path: Path) -> bool:
     conf = (package / "conf").resolve()  # a link to the repository's conf/ in a checkout
     inside = any(resolved == p or p in resolved.parents for p in (package, conf))
     return inside or bool({"site-packages", "dist-packages"} & set(resolved.parts))
+
+
+def rerun_config(trial: FrozenTrial, sweep_dir: Path) -> tuple[Path, DictConfig, DictConfig | None]:
+    """What reruns ``trial``: its job dir, its saved ``.hydra/config.yaml`` (a scheduled run's
+    as its configuration trained from scratch: ``schedule.from_scratch``) and the job's
+    ``hydra`` node (None if not saved). The best config, the export and ``rerun`` all take it."""
+    trial_dir = trial_dir_of(trial, Path(sweep_dir))
+    config = OmegaConf.load(trial_dir / HYDRA_DIR / "config.yaml")
+    hydra_path = trial_dir / HYDRA_DIR / "hydra.yaml"
+    hydra = OmegaConf.load(hydra_path).hydra if hydra_path.is_file() else None
+    return trial_dir, from_scratch(config, hydra, Path(sweep_dir)), hydra
 
 
 def trial_dir_of(trial: FrozenTrial, sweep_dir: Path) -> Path:
@@ -340,14 +352,17 @@ def _chosen_trial(study: optuna.Study, trial: FrozenTrial | int | None) -> Froze
     return best[0]
 
 
-def _header(study: optuna.Study, trial: FrozenTrial, cwd: Path, arguments: list[str]) -> str:
+def _header(
+    study: optuna.Study, trial: FrozenTrial, cwd: Path, arguments: list[str], note: str | None
+) -> str:
     values = ", ".join(f"{v:.6g}" for v in trial.values)
     commit = git_commit(cwd)
     command = rerun_command(arguments)
     lines = [
         "# @package _global_",
         f"# Trial #{trial.number} of study '{study.study_name}', {EXPORTED_BY}",
-        f"{RERUN_LINE}{command}",
+        f"{RERUN_LINE if note is None else FROM_SCRATCH_LINE}{command}",
+        *([f"# {note}"] if note else []),
         f"# study: {study.study_name}   trial: #{trial.number}   value: {values}",
         f"# overrides: {' '.join(trial.user_attrs.get(OVERRIDES) or [])}",
         f"# finished: {_when(trial.datetime_complete)}   exported: {_when(dt.datetime.now())}",

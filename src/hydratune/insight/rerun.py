@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import statistics
 from collections.abc import Callable, Iterator, Sequence
@@ -34,8 +35,9 @@ from optuna.trial import FrozenTrial
 
 from hydratune.attrs import OVERRIDES
 from hydratune.files import check_ours, write_atomically
-from hydratune.insight.export import HYDRA_DIR, trial_dir_of
+from hydratune.insight.export import rerun_config
 from hydratune.insight.report import markdown_table, rank_trials
+from hydratune.schedule import values_changed
 
 # Lightning's per-run banners (GPU/TPU available, tips, "Seed set") are INFO lines of these
 # loggers: over 15 runs they were 124 lines around the command's one line per run.
@@ -57,6 +59,8 @@ class RerunResult:
     seeds: list[int] = field(default_factory=list)
     values: list[list[float] | None] = field(default_factory=list)
     errors: dict[int, str] = field(default_factory=dict)  # seed -> why that run failed
+    # PBT changed the trial's values during training: what a rerun from scratch is not
+    not_the_sweeps_run: str | None = None
 
     def per_objective(self) -> list[list[float]]:
         runs = [v for v in self.values if v is not None]
@@ -81,6 +85,7 @@ class RerunResult:
             "mean": self.mean,
             "std": self.std,
             "failed": self.errors,
+            **({"not_the_sweeps_run": self.not_the_sweeps_run} if self.not_the_sweeps_run else {}),
         }
 
 
@@ -106,10 +111,13 @@ def rerun_top_trials(
     if not trials:
         raise ValueError(f"study '{study.study_name}' has no complete trial to rerun")
     _check_ours(Path(out_dir))  # before hours of training, not when writing their results
+    every = study.get_trials(deepcopy=False)
     results = []
     with lightning_warnings_only():
         for trial in trials:
-            results.append(_rerun_trial(trial, sweep_dir, n_seeds, out_dir, task, on_run))
+            result = _rerun_trial(trial, sweep_dir, n_seeds, out_dir, task, on_run)
+            result.not_the_sweeps_run = values_changed(trial, every)
+            results.append(result)
     write_rerun_results(study, results, Path(out_dir))
     return results
 
@@ -138,8 +146,7 @@ def _rerun_trial(
     on_run: Callable[[FrozenTrial, int, list[float] | None], None] | None,
 ) -> RerunResult:
     """Run one trial's saved config once per seed."""
-    trial_dir = trial_dir_of(trial, sweep_dir)
-    config = OmegaConf.load(trial_dir / HYDRA_DIR / "config.yaml")
+    _, config, hydra = rerun_config(trial, sweep_dir)
     base_seed = int(config.get("seed") or 0)
     result = RerunResult(
         trial=trial.number,
@@ -149,7 +156,8 @@ def _rerun_trial(
     for seed in range(base_seed, base_seed + n_seeds):
         run_dir = Path(out_dir) / f"trial_{trial.number}" / f"seed_{seed}"
         try:
-            value = run_saved_config(trial_dir, run_dir, task, seed=seed)
+            config.seed = seed
+            value = run_saved_config(config, hydra, run_dir, task)
             values = [float(v) for v in (value if isinstance(value, Sequence) else [value])]
         except Exception as error:  # one failed seed is a result, not the end of the rerun
             values = None
@@ -161,17 +169,13 @@ def _rerun_trial(
     return result
 
 
-def run_saved_config(trial_dir: Path, run_dir: Path, task: Task, seed: int | None = None) -> Any:
-    """Run ``task`` on a job's saved ``.hydra/config.yaml`` (``seed`` replaced if given).
-
-    The job's ``.hydra/hydra.yaml`` becomes the Hydra context (``${hydra:...}`` resolves), as a
-    single run whose output directory is ``run_dir``.
-    """
-    config = OmegaConf.load(Path(trial_dir) / HYDRA_DIR / "config.yaml")
-    if seed is not None:
-        config.seed = seed
-    hydra_file = Path(trial_dir) / HYDRA_DIR / "hydra.yaml"
-    hydra = OmegaConf.load(hydra_file).hydra if hydra_file.is_file() else None
+def run_saved_config(
+    config: DictConfig, hydra: DictConfig | None, run_dir: Path, task: Task
+) -> Any:
+    """Run ``task`` on a job's saved config (``export.rerun_config``), the job's ``hydra`` node
+    as the Hydra context (``${hydra:...}`` resolves), as a single run whose output directory
+    is ``run_dir``. The task gets a copy: the next seed's run starts from the same config."""
+    config = copy.deepcopy(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(config, run_dir / "config.yaml")
     with hydra_context(config, hydra, run_dir):
@@ -253,6 +257,9 @@ def rerun_markdown(study: optuna.Study, results: list[RerunResult]) -> str:
         "",
         markdown_table(RERUN_HEADER, rerun_rows(results)),
     ]
+    notes = [r.not_the_sweeps_run for r in results if r.not_the_sweeps_run]
+    if notes:
+        lines += ["", *(f"Note: {n}." for n in notes)]
     failures = [(r.trial, s, e) for r in results for s, e in r.errors.items()]
     if failures:
         lines += ["", "Failed runs:", ""]

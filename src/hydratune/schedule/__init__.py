@@ -6,9 +6,10 @@ Lightning checkpoints (the study shows what trained); ``checkpoints``: the recor
 from, the chain it is part of, ASHA's rungs and PBT's lineage (read by ``steer show``, the
 report, ``serve`` and MLflow tracking too); ``asha``: promotion by rung; ``pbt``: exploit and
 explore in a population; ``pb2``: PBT with its explore step by GP-UCB; ``settings``:
-``hydra.sweeper.scheduler`` checked before any trial. The sweep loop calls a schedule through
-four hooks (ask, overrides, settle, told); the training task knows nothing of it (it saves and
-loads where the overrides say).
+``hydra.sweeper.scheduler`` checked before any trial; ``rerun``: a scheduled run's saved config
+as its configuration trained from scratch (best config, export, rerun). The sweep loop calls a
+schedule through four hooks (ask, overrides, settle, told); the training task knows nothing of
+it (it saves and loads where the overrides say).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from hydratune.schedule.lineage import (
     value_at_end,
     waiting_to_continue,
 )
+from hydratune.schedule.rerun import from_scratch, is_scheduled, values_changed
 from hydratune.schedule.settings import ScheduleSettings, check_scheduler
 
 __all__ = [
@@ -33,12 +35,15 @@ __all__ = [
     "ScheduleSettings",
     "check_scheduler",
     "epochs_of",
+    "from_scratch",
     "is_paused",
+    "is_scheduled",
     "lineage_root",
     "resumed_number",
     "rung_name",
     "schedule_data",
     "segment_of",
     "value_at_end",
+    "values_changed",
     "waiting_to_continue",
 ]

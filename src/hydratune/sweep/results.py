@@ -18,9 +18,10 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from hydratune import compat
-from hydratune.attrs import OUTPUT_DIR, OVERRIDES
+from hydratune.attrs import OVERRIDES
 from hydratune.files import write_atomically
-from hydratune.insight import rerun_command, running_app
+from hydratune.insight import ExportError, rerun_command, rerun_config, running_app
+from hydratune.schedule import is_scheduled, values_changed
 from hydratune.steering import (
     best_trials,
     finished_count,
@@ -64,7 +65,7 @@ def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> dic
             best_trial_number=best.number,
             best_overrides=best.user_attrs.get(OVERRIDES),
         )
-        results.update(_export_best_config(best, sweep_dir))
+        results.update(_export_best_config(best, sweep_dir, trials))
     else:
         results["solutions"] = [
             {"number": t.number, "params": t.params, "values": t.values} for t in front
@@ -83,14 +84,23 @@ def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> dic
     return results
 
 
-def _export_best_config(best: optuna.trial.FrozenTrial, sweep_dir: Path) -> dict[str, Any]:
-    job_dir = best.user_attrs.get(OUTPUT_DIR)
-    source = Path(job_dir or "") / ".hydra" / "config.yaml"
-    if not job_dir or not source.is_file():
+def _export_best_config(
+    best: optuna.trial.FrozenTrial, sweep_dir: Path, trials: list[optuna.trial.FrozenTrial]
+) -> dict[str, Any]:
+    """``best_config.yaml``: the best trial's saved config, as it reruns (a scheduled run's
+    from its first epoch: ``insight.rerun_config``), and the command that runs it."""
+    try:
+        job_dir, config, _ = rerun_config(best, sweep_dir)
+    except ExportError:  # no saved config (its trial dir is gone)
         return {}
-    write_atomically(sweep_dir / BEST_CONFIG, source.read_bytes())
+    source = job_dir / ".hydra" / "config.yaml"
+    text = OmegaConf.to_yaml(config) if is_scheduled(best) else source.read_bytes()
+    write_atomically(sweep_dir / BEST_CONFIG, text)
     # with the app that ran the sweep: best_config.yaml is its config, not hydratune's
     arguments = ["--config-path", sweep_dir.resolve(), "--config-name", Path(BEST_CONFIG).stem]
     command = rerun_command(arguments, app=running_app())
     log.info("best trial #%d: value %s; rerun it with:\n  %s", best.number, best.value, command)
+    note = values_changed(best, trials)
+    if note is not None:
+        log.info("%s", note)
     return {"best_config": str(sweep_dir.resolve() / BEST_CONFIG), "rerun_command": command}
