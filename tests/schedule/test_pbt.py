@@ -77,6 +77,24 @@ def test_an_exploit_continues_from_the_copied_epoch_with_the_sources_weights(tmp
     assert compared, "no exploit had a twin to compare with"
 
 
+@pytest.mark.slow  # 6 Lightning trials
+def test_a_population_that_has_trained_to_its_last_epoch_ends_the_sweep_saying_why(
+    tmp_path, monkeypatch, capfd
+):
+    monkeypatch.chdir(tmp_path)
+    # 2 members x 3 epochs, one a run: at most 6 runs, fewer when an exploit jumps ahead
+    sweep("hydra.sweeper.n_trials=10", "hydra.sweeper.scheduler.population=2")
+    trials = load("mlp_digits", tmp_path).trials
+    assert len(trials) <= 6
+    assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 2  # each member at its last epoch
+    said = (
+        f"no trial left to run after {len(trials)} of n_trials=10 trials: pbt: every member of "
+        "the population has trained to its last epoch or cannot continue"
+    )
+    assert said in "".join(capfd.readouterr())  # the console's lines: Hydra's job logging
+
+
 @pytest.mark.slow  # 10 Lightning trials
 def test_by_default_explore_changes_only_float_keys_so_the_copied_weights_still_load(
     tmp_path, monkeypatch

@@ -80,19 +80,18 @@ def test_config_group_choices_are_searched(sweep, tmp_path):
     assert scales == [{"round": 1.0, "wide": 0.1}[s] for s in shapes]
 
 
-def test_grid_sampler_visits_each_point_once_and_stops_at_the_grid_size(sweep, tmp_path):
-    sweep(
-        [
-            "hydra/sweeper/sampler=grid",
-            "hydra.sweeper.n_trials=50",
-            "x=range(0, 3)",
-            "y=choice(-2, 2)",
-            "kind=b",
-        ]
-    )
-    trials = load("quadratic", tmp_path).trials
-    points = sorted((t.params["x"], t.params["y"]) for t in trials)
-    assert points == [(x, y) for x in (0, 1, 2) for y in (-2, 2)]
+def test_grid_sampler_visits_each_point_once_and_stops_at_the_grid_size_saying_why(
+    sweep, tmp_path, capfd
+):
+    grid = ["hydra/sweeper/sampler=grid", "hydra.sweeper.n_trials=50"]
+    grid += ["x=range(0, 3)", "y=choice(-2, 2)", "kind=b"]
+    said = "no trial left to run after 6 of n_trials=50 trials: every point of the grid has run"
+    for _ in range(2):  # the same command again runs nothing more, and says why
+        sweep(grid)
+        assert said in "".join(capfd.readouterr())  # the console's lines: Hydra's job logging
+        trials = load("quadratic", tmp_path).trials
+        points = sorted((t.params["x"], t.params["y"]) for t in trials)
+        assert points == [(x, y) for x in (0, 1, 2) for y in (-2, 2)]
 
 
 def test_a_seed_in_yaml_keeps_working_when_the_sampler_is_switched(sweep, tmp_path):

@@ -50,6 +50,12 @@ def say_nothing_to_run(
     )
 
 
+def say_ran_out(finished: int, n_trials: int | None, why: str) -> None:
+    """The sweep ended short of ``n_trials`` because nothing was left to run: say why (a larger
+    n_trials would run nothing more)."""
+    log.info("no trial left to run after %d of n_trials=%s trials: %s", finished, n_trials, why)
+
+
 def callback_line(metric: str | None) -> str:
     """The command-line overrides that add hydratune's pruning callback to an app's callbacks."""
     return (

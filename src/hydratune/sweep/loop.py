@@ -65,6 +65,8 @@ class LoopSummary:
     stopped_early: str | None = None
     timed_out: bool = False
     grid_done: bool = False
+    # why no trial was left to run before n_trials (the grid ran, PBT's population ended)
+    ran_out: str | None = None
 
     def count(self, state: TrialState) -> int:
         return self.told.get(state, 0)
@@ -246,12 +248,20 @@ class SweepLoop:
             # a paused trial to continue, if one has earned it and no person holds it
             trial = self.schedule.ask(frozenset(self.steering.state.held))
             if trial is None and not self.schedule.takes_new_configurations():
-                return None  # PBT's population is full: the slot waits for a member to pause
+                # PBT's population is full: the slot waits for a member to pause, unless none
+                # runs (then this is the end of the schedule)
+                self.summary.ran_out = (
+                    f"{self.schedule.kind}: every member of the population has trained to its "
+                    "last epoch or cannot continue"
+                )
+                return None
         if trial is None and isinstance(self.study.sampler, optuna.samplers.GridSampler):
             trial = ask_queued(self.study)
             if trial is None:
                 self.summary.grid_done = True
+                self.summary.ran_out = "every point of the grid has run"
                 return None
+        self.summary.ran_out = None
         # owned at once: a RUNNING trial without an owner is never judged lost (it may be an
         # outside ask), so a sweep killed while it samples must already have claimed it
         if trial is None:  # a new trial: created owned, in one write

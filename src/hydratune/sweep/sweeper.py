@@ -58,6 +58,7 @@ from hydratune.steering import (
     finished_count,
     n_trials_in_force,
     read_state,
+    study_n_trials,
     write_action,
 )
 from hydratune.storage import (
@@ -82,6 +83,7 @@ from hydratune.sweep.hints import (
     EARLIER_RUNS,
     PrunerIdleHint,
     say_nothing_to_run,
+    say_ran_out,
     sweep_metric,
     warn_if_min_epochs_defeat_pruner,
 )
@@ -406,6 +408,9 @@ class StudySweep:
 
     def finish(self, plan: SweepPlan, study: optuna.Study, summary: LoopSummary) -> None:
         """Report and export; then fail the command if the sweep stopped for failures."""
+        if summary.ran_out is not None:
+            finished = finished_count(study.get_trials(deepcopy=False))
+            say_ran_out(finished, study_n_trials(compat.study_user_attrs(study)), summary.ran_out)
         self._report(study, plan.sweep_dir, plan.url)
         complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if summary.failures and not complete and not summary.stopped_early:
