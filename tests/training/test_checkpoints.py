@@ -63,6 +63,24 @@ def test_a_run_paused_and_continued_from_its_checkpoint_matches_an_uninterrupted
     assert first + rest == whole
 
 
+def test_a_continued_run_returns_the_uninterrupted_runs_best_though_that_epoch_came_before(
+    tmp_path,
+):
+    def value(*overrides: str) -> float:
+        with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+            paths = [f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}"]
+            # mode best: the lowest accuracy, which the first epoch has (before the pause)
+            worst = ["objective.metric=val/acc", "objective.direction=minimize"]
+            cfg = compose("train", overrides=[*paths, *SMALL, *worst, *overrides])
+        return train(cfg)
+
+    whole = value("trainer.max_epochs=4")
+    checkpoint = tmp_path / "pause" / "last.ckpt"
+    first = value("trainer.max_epochs=2", f"ckpt_save={checkpoint}")
+    assert value("trainer.max_epochs=4", f"ckpt_path={checkpoint}") == whole
+    assert first == whole  # it was in the first run's epochs: the continuation kept it
+
+
 def test_a_continued_run_without_the_random_state_drifts_from_the_uninterrupted_one(tmp_path):
     """Why RandomState exists: Lightning's checkpoint alone reseeds the shuffling and dropout."""
     whole = run(tmp_path, "trainer.max_epochs=4")

@@ -134,6 +134,15 @@ class ObjectiveTracker(L.Callback):
         if self._spill is not None and trainer.is_global_zero:
             Path(self._spill).write_text(json.dumps([self.epochs, self.values]))
 
+    def state_dict(self) -> dict[str, Any]:
+        """The epochs recorded so far, kept in a checkpoint: a run continued from it (a
+        schedule's pause) returns its best over every epoch, as the uninterrupted run would."""
+        return {"epochs": list(self.epochs), "values": [list(v) for v in self.values]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.epochs = list(state_dict["epochs"])
+        self.values = [tuple(v) for v in state_dict["values"]]
+
     def _read_spill(self) -> None:
         """Take rank 0's record from a spawned run, once ``fit`` has returned here."""
         if self._spill is None or not os.path.exists(self._spill):
