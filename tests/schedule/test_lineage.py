@@ -5,8 +5,8 @@ from __future__ import annotations
 import optuna
 from optuna.trial import TrialState, create_trial
 
-from hydratune.attrs import RESUMED_FROM
-from hydratune.schedule import lineage_root
+from hydratune.attrs import PAUSED, RESUMED_FROM, SEGMENT, STOPPED_REASON
+from hydratune.schedule import lineage_root, waiting_to_continue
 
 
 def study_of(resumed: list[int | None]) -> list:
@@ -26,3 +26,15 @@ def test_a_run_belongs_to_the_chain_of_the_first_run_its_weights_came_through():
 def test_a_run_that_names_itself_or_a_trial_not_in_the_study_ends_the_chain():
     trials = study_of([0, None, 1, 9])  # #0 "continued" from itself; #3 from a missing trial
     assert [lineage_root(t, trials) for t in trials] == [0, 1, 1, 3]
+
+
+def test_a_pbt_members_paused_run_waits_only_while_it_is_the_members_latest():
+    study = optuna.create_study()
+    for member, source in [(0, None), (1, None), (0, 1)]:  # #2: member 0 exploits #1's
+        attrs = {SEGMENT: {"kind": "pbt", "member": member, "epochs": 2}, STOPPED_REASON: PAUSED}
+        if source is not None:
+            attrs[RESUMED_FROM] = {"trial": source, "epoch": 2}
+        study.add_trial(create_trial(state=TrialState.PRUNED, user_attrs=attrs))
+    trials = study.get_trials(deepcopy=False)
+    # #0 was left behind by its member, #1 was continued: only #2 may be continued
+    assert [t.number for t in waiting_to_continue(trials)] == [2]

@@ -9,7 +9,7 @@ import random
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from helpers import REPO, load, multirun
+from helpers import REPO, load, multirun, run_steer
 from hydratune.attrs import RESUMED_FROM, SEGMENT
 from hydratune.schedule.pbt import _perturb
 from hydratune.training.task import train
@@ -93,6 +93,14 @@ def test_a_population_that_has_trained_to_its_last_epoch_ends_the_sweep_saying_w
         "the population has trained to its last epoch or cannot continue"
     )
     assert said in "".join(capfd.readouterr())  # the console's lines: Hydra's job logging
+    # `steer show` says the same, and lists no paused run as one the schedule may continue
+    # (a member that exploited another's checkpoint has left its own paused run behind)
+    sweep_dir = tmp_path / "outputs" / "sweeps" / "mlp_digits"
+    shown = run_steer(tmp_path, sweep_dir, "show").stdout
+    assert "not running (pbt: every member of the population has trained" in shown
+    assert "paused trials" not in shown
+    more = run_steer(tmp_path, sweep_dir, "n_trials", "30").stdout
+    assert "a larger n_trials runs nothing more" in more
 
 
 @pytest.mark.slow  # 10 Lightning trials

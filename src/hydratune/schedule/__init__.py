@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from hydratune.schedule.base import CheckpointSchedule, ScheduleError
 from hydratune.schedule.lineage import (
+    POPULATION_DONE,
     epochs_of,
     is_paused,
     lineage_root,
+    population_done,
     resumed_number,
     rung_name,
     schedule_data,
@@ -30,6 +32,7 @@ from hydratune.schedule.rerun import from_scratch, is_scheduled, values_changed
 from hydratune.schedule.settings import ScheduleSettings, check_scheduler
 
 __all__ = [
+    "POPULATION_DONE",
     "CheckpointSchedule",
     "ScheduleError",
     "ScheduleSettings",
@@ -39,6 +42,7 @@ __all__ = [
     "is_paused",
     "is_scheduled",
     "lineage_root",
+    "population_done",
     "resumed_number",
     "rung_name",
     "schedule_data",

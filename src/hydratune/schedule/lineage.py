@@ -47,9 +47,33 @@ def epochs_of(trial: FrozenTrial) -> int:
 
 
 def waiting_to_continue(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    """Paused runs no trial has continued from yet."""
+    """Paused runs no trial has continued from yet that a schedule may still continue: under
+    PBT only a member's latest run (a member that exploited another's checkpoint has left its
+    own behind)."""
     continued = {resumed_number(t) for t in trials}
-    return [t for t in trials if is_paused(t) and t.number not in continued]
+    latest: dict[Any, int] = {}
+    for trial in trials:
+        member = (segment_of(trial) or {}).get("member")
+        if member is not None:
+            latest[member] = max(latest.get(member, trial.number), trial.number)
+    return [
+        t
+        for t in trials
+        if is_paused(t)
+        and t.number not in continued
+        and latest.get((segment_of(t) or {}).get("member"), t.number) == t.number
+    ]
+
+
+POPULATION_DONE = "every member of the population has trained to its last epoch or cannot continue"
+
+
+def population_done(trials: list[FrozenTrial]) -> bool:
+    """Whether a PBT sweep's population has nothing left to train: it ran, no run is running
+    and no member's latest run is paused (each reached its last epoch, or failed)."""
+    members = [t for t in trials if "member" in (segment_of(t) or {})]
+    running = any(t.state == TrialState.RUNNING for t in trials)
+    return bool(members) and not running and not waiting_to_continue(members)
 
 
 def segment_of(trial: FrozenTrial) -> Mapping | None:

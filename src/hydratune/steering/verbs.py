@@ -36,7 +36,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat
 from hydratune.attrs import ENQUEUED_FROM, OWNER, PRUNE_REQUESTED, SEGMENT
-from hydratune.schedule import waiting_to_continue
+from hydratune.schedule import POPULATION_DONE, population_done, waiting_to_continue
 from hydratune.space import (
     SearchSpace,
     SearchSpaceError,
@@ -321,6 +321,11 @@ class Steerer:
         ended = self._ended(trials, target)
         if ended is None:
             return None
+        if action.verb == "n_trials" and ended != "n_trials reached":
+            return (
+                f"note: the sweep has finished ({finished} of n_trials {target}; {ended}): a "
+                "larger n_trials runs nothing more"
+            )
         return (
             f"note: the sweep has finished ({finished} of n_trials {target}"
             f"{'; ' + ended if ended != 'n_trials reached' else ''}) and no trial runs: this "
@@ -329,13 +334,16 @@ class Steerer:
 
     def _ended(self, trials: list[FrozenTrial], target: int | None) -> str | None:
         """Why no worker starts another trial of this sweep, or None if one may: nothing runs
-        and the finished trials reach ``target``, or a grid sweep's grid is used up."""
+        and the finished trials reach ``target``, a grid sweep's grid is used up, or a PBT
+        sweep's population has trained to its end."""
         if any(t.state == TrialState.RUNNING for t in trials):
             return None
         if target is not None and finished_count(trials) >= target:
             return "n_trials reached"
         if "GridSampler" in self.sampler and all(t.state != TrialState.WAITING for t in trials):
             return "grid done"
+        if population_done(trials):
+            return f"pbt: {POPULATION_DONE}"
         return None
 
     def run_words(self, verb: str, args: Sequence[str]) -> Action:

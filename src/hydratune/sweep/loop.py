@@ -35,7 +35,7 @@ from hydratune.attrs import (
 from hydratune.errors import FatalTrialError
 from hydratune.execute import JobResult, Launcher, interrupts
 from hydratune.optuna_classes import samplers_in
-from hydratune.schedule import CheckpointSchedule, ScheduleError
+from hydratune.schedule import POPULATION_DONE, CheckpointSchedule, ScheduleError
 from hydratune.space import SearchSpace
 from hydratune.steering import LoopSteering, counts_toward_n_trials, finished_count
 from hydratune.sweep.failure_aware import FailureAwareSampler
@@ -250,10 +250,7 @@ class SweepLoop:
             if trial is None and not self.schedule.takes_new_configurations():
                 # PBT's population is full: the slot waits for a member to pause, unless none
                 # runs (then this is the end of the schedule)
-                self.summary.ran_out = (
-                    f"{self.schedule.kind}: every member of the population has trained to its "
-                    "last epoch or cannot continue"
-                )
+                self.summary.ran_out = f"{self.schedule.kind}: {POPULATION_DONE}"
                 return None
         if trial is None and isinstance(self.study.sampler, optuna.samplers.GridSampler):
             trial = ask_queued(self.study)
