@@ -14,7 +14,7 @@ from optuna.trial import TrialState, create_trial
 
 from helpers import load, wait_for
 from hydratune.attrs import RESUMED_FROM, SEGMENT
-from hydratune.schedule import is_paused, resumed_number, value_at_end
+from hydratune.schedule import POPULATION_DONE, is_paused, resumed_number, value_at_end
 from hydratune.steering import write_action
 from schedule.test_asha import sweep as asha_sweep
 from schedule.test_pbt import sweep as pbt_sweep
@@ -36,6 +36,17 @@ def asha(tmp_path_factory):
 
 def state(server, since: int = 0) -> dict:
     return json.loads(get(f"{server.url}api/state?since={since}")[2])
+
+
+def test_a_pbt_population_trained_to_its_end_is_shown_not_running_saying_why(
+    serve, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # 2 members x 3 epochs: the population ends before n_trials
+    pbt_sweep("hydra.sweeper.n_trials=10", "hydra.sweeper.scheduler.population=2")
+    server = serve(tmp_path, "--study", "mlp_digits")
+    summary = state(server)["summary"]
+    assert summary["finished"] < summary["n_trials"] == 10
+    assert summary["mode"] == f"not running (pbt: {POPULATION_DONE})"  # as `steer show` says
 
 
 def test_the_state_carries_the_rungs_once_and_again_only_when_they_change(asha, serve, tmp_path):

@@ -44,6 +44,7 @@ from hydratune.steering import (
     printable,
     read_state,
     recorded_space,
+    why_ended,
 )
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -215,8 +216,9 @@ class Feed:
         target = state.n_trials if state.n_trials is not None else declared
         directions = [d.name.lower() for d in self.study.directions]
         mode = state.mode  # what steering says; a sweep it does not hold may have ended
-        if mode == "running" and not counts["running"] and target and finished >= target:
-            mode = "not running (n_trials reached)"
+        ended = why_ended(trials, target, recorded.sampler if recorded else None)
+        if mode == "running" and ended is not None:
+            mode = f"not running ({ended})"
         return {
             "study": self.study.study_name,
             "directions": directions,

@@ -17,6 +17,7 @@ from hydratune.steering.budget import (
     finished_count,
     n_trials_in_force,
     study_n_trials,
+    why_ended,
 )
 from hydratune.steering.live import LoopSteering
 from hydratune.steering.points import (
@@ -63,5 +64,6 @@ __all__ = [
     "recorded_space",
     "steering_summary",
     "study_n_trials",
+    "why_ended",
     "write_action",
 ]

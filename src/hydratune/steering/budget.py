@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from optuna.trial import FrozenTrial, TrialState
 
 from hydratune.attrs import FAIL_REASON, LOST, SURPLUS, SWEEP_SPACE
+from hydratune.schedule import POPULATION_DONE, population_done
 from hydratune.steering.record import SteeringState, read_state
 
 Declared = TypeVar("Declared", int, None)  # a sweep's own n_trials; None: no sweep recorded one
@@ -41,6 +42,24 @@ def counts_toward_n_trials(trial: FrozenTrial) -> bool:
 def finished_count(trials: Iterable[FrozenTrial]) -> int:
     """How many of ``trials`` count toward ``n_trials``."""
     return sum(counts_toward_n_trials(t) for t in trials)
+
+
+N_TRIALS_REACHED = "n_trials reached"
+
+
+def why_ended(trials: list[FrozenTrial], n_trials: int | None, sampler: str | None) -> str | None:
+    """Why no worker starts another trial of the sweep, or None if one may: nothing runs and
+    the finished trials reach ``n_trials``, a grid sweep's grid is used up (``sampler``: the
+    recorded sampler's class), or a PBT sweep's population has trained to its end."""
+    if any(t.state == TrialState.RUNNING for t in trials):
+        return None
+    if n_trials is not None and finished_count(trials) >= n_trials:
+        return N_TRIALS_REACHED
+    if "GridSampler" in (sampler or "") and all(t.state != TrialState.WAITING for t in trials):
+        return "grid done"
+    if population_done(trials):
+        return f"pbt: {POPULATION_DONE}"
+    return None
 
 
 def n_trials_in_force(declared: Declared, state: SteeringState) -> int | Declared:

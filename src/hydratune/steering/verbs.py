@@ -36,7 +36,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat
 from hydratune.attrs import ENQUEUED_FROM, OWNER, PRUNE_REQUESTED, SEGMENT
-from hydratune.schedule import POPULATION_DONE, population_done, waiting_to_continue
+from hydratune.schedule import waiting_to_continue
 from hydratune.space import (
     SearchSpace,
     SearchSpaceError,
@@ -46,7 +46,12 @@ from hydratune.space import (
     parse_line,
 )
 from hydratune.steering.best import best_trials, passed_over
-from hydratune.steering.budget import finished_count, n_trials_in_force
+from hydratune.steering.budget import (
+    N_TRIALS_REACHED,
+    finished_count,
+    n_trials_in_force,
+    why_ended,
+)
 from hydratune.steering.points import SteeringError, narrowing_problem, params_from_mapping
 from hydratune.steering.record import (
     Action,
@@ -291,7 +296,7 @@ class Steerer:
             self.declared_n_trials,
             counts,
             finished_count(trials),
-            self._ended(trials, target),
+            why_ended(trials, target, self.sampler),
             best,
             running,
             state,
@@ -318,33 +323,19 @@ class Steerer:
             )
         before = {k: v for k, v in self.study.user_attrs.items() if k != action.key}
         target = n_trials_in_force(self.declared_n_trials, read_state(before, self.space))
-        ended = self._ended(trials, target)
+        ended = why_ended(trials, target, self.sampler)
         if ended is None:
             return None
-        if action.verb == "n_trials" and ended != "n_trials reached":
+        if action.verb == "n_trials" and ended != N_TRIALS_REACHED:
             return (
                 f"note: the sweep has finished ({finished} of n_trials {target}; {ended}): a "
                 "larger n_trials runs nothing more"
             )
         return (
             f"note: the sweep has finished ({finished} of n_trials {target}"
-            f"{'; ' + ended if ended != 'n_trials reached' else ''}) and no trial runs: this "
+            f"{'; ' + ended if ended != N_TRIALS_REACHED else ''}) and no trial runs: this "
             "applies when the sweep's command runs again"
         )
-
-    def _ended(self, trials: list[FrozenTrial], target: int | None) -> str | None:
-        """Why no worker starts another trial of this sweep, or None if one may: nothing runs
-        and the finished trials reach ``target``, a grid sweep's grid is used up, or a PBT
-        sweep's population has trained to its end."""
-        if any(t.state == TrialState.RUNNING for t in trials):
-            return None
-        if target is not None and finished_count(trials) >= target:
-            return "n_trials reached"
-        if "GridSampler" in self.sampler and all(t.state != TrialState.WAITING for t in trials):
-            return "grid done"
-        if population_done(trials):
-            return f"pbt: {POPULATION_DONE}"
-        return None
 
     def run_words(self, verb: str, args: Sequence[str]) -> Action:
         """One verb as the command line gives it: ``fix model.n_layers=2``, ``prune 17``."""
