@@ -158,11 +158,15 @@ def test_a_users_file_where_report_or_rerun_writes_is_left_as_it_is(swept, tmp_p
     ],
 )
 def test_a_report_or_rerun_the_disk_cannot_hold_is_one_line_naming_the_file(
-    swept, tmp_path, command, said, written
+    tmp_path, monkeypatch, command, said, written
 ):
+    monkeypatch.chdir(tmp_path)  # a Lightning sweep: a rerun trains with hydratune's task
+    multirun(TINY_SWEEP, task=train, config_name="train", config_dir=REPO / "conf")
+    swept = tmp_path / "outputs" / "sweeps" / "mlp_digits"
     out = tmp_path / "out"
+    once = ["--seeds", "1"] if command == "rerun" else []
     done = python_m_hydratune(
-        tmp_path, command, swept, "--out", out, "--top-k", "1", file_size_limit=300
+        tmp_path, command, swept, "--out", out, "--top-k", "1", *once, file_size_limit=300
     )
     assert done.returncode == 2 and "Traceback" not in done.stdout + done.stderr, done.stderr
     last = done.stdout.strip().splitlines()[-1]

@@ -97,6 +97,17 @@ def test_a_migrated_template_sweep_prunes_keeps_its_journal_in_logs_and_its_best
     output = run(app, "--config-path", str(first), "--config-name", "best_config")
     assert "not in a hydratune sweep, nothing to prune" in output
     assert "`Trainer.fit` stopped: `max_epochs=4` reached" in output
+    # hydratune rerun trains with hydratune's task, not the app's: said before any training
+    done = subprocess.run(
+        [sys.executable, "-m", "hydratune", "rerun", str(first), "--top-k", "1"],
+        cwd=app,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and not list((first / "rerun").iterdir())  # nothing trained
+    assert "was trained by another app's task (job 'train')" in done.stdout
+    assert "--config-name config seed=<n>" in done.stdout
 
     # the same command again: the study is complete, and a new timestamped dir is no surprise
     output = run(app, *SWEEP, "trainer.min_epochs=1")

@@ -35,7 +35,7 @@ from optuna.trial import FrozenTrial
 
 from hydratune.attrs import OVERRIDES
 from hydratune.files import check_ours, write_atomically
-from hydratune.insight.export import rerun_config
+from hydratune.insight.export import HYDRA_DIR, rerun_config
 from hydratune.insight.report import markdown_table, rank_trials
 from hydratune.schedule import values_changed
 
@@ -105,12 +105,15 @@ def rerun_top_trials(
     """
     if top_k < 1 or n_seeds < 1:
         raise ValueError(f"top_k and seeds must be at least 1, got {top_k} and {n_seeds}")
-    if task is None:
-        from hydratune.training import train as task
     trials = rank_trials(study, study.get_trials(deepcopy=False))[:top_k]
     if not trials:
         raise ValueError(f"study '{study.study_name}' has no complete trial to rerun")
     _check_ours(Path(out_dir))  # before hours of training, not when writing their results
+    if task is None:
+        from hydratune.training import train as task
+
+        for trial in trials:
+            _check_own_task(trial, sweep_dir)
     every = study.get_trials(deepcopy=False)
     results = []
     with lightning_warnings_only():
@@ -135,6 +138,22 @@ def lightning_warnings_only() -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
+
+
+def _check_own_task(trial: FrozenTrial, sweep_dir: Path) -> None:
+    """ValueError, before any training, when the sweep ran another app's task (a
+    lightning-hydra-template ``src/train.py``): hydratune's task cannot train its config, and
+    the other app's task function is not ours to call."""
+    trial_dir, config, hydra = rerun_config(trial, sweep_dir)
+    if "objective" in config:  # what hydratune's task reads first
+        return
+    job = OmegaConf.select(hydra, "job.name") if hydra is not None else None
+    raise ValueError(
+        f"trial #{trial.number} was trained by another app's task"
+        f"{f' (job {job!r})' if job else ''}, and hydratune rerun trains with hydratune's own; "
+        "run your app on the trial's saved config once per seed instead: "
+        f"`python <your app> --config-path {trial_dir / HYDRA_DIR} --config-name config seed=<n>`"
+    )
 
 
 def _rerun_trial(
