@@ -213,7 +213,9 @@ def test_export_writes_the_experiment_and_says_how_to_run_it(swept, tmp_path):
     target = tmp_path / "conf" / "experiment" / "q_best.yaml"
     result = hydratune("export", swept, "--to", target)
     assert result.exit_code == 0, result.output
-    assert "hydratune --config-dir conf experiment=q_best" in " ".join(result.output.split())
+    # run with the app that swept (here pytest's process; tests/test_template_app.py: an app's)
+    app = yaml.safe_load((swept / "optimization_results.yaml").read_text())["app"]
+    assert f"{app} --config-dir conf experiment=q_best" in " ".join(result.output.split())
     assert yaml.safe_load(target.read_text())["x"] == load("quadratic", tmp_path).best_params["x"]
 
 

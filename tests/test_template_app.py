@@ -108,6 +108,10 @@ def test_a_migrated_template_sweep_prunes_keeps_its_journal_in_logs_and_its_best
     assert done.returncode == 2 and not list((first / "rerun").iterdir())  # nothing trained
     assert "was trained by another app's task (job 'train')" in done.stdout
     assert "--config-name config seed=<n>" in done.stdout
+    # hydratune export writes the best as the app's experiment, run with the app that swept
+    output = run(app, "export", str(first), module="hydratune")
+    assert "run it with: python src/train.py experiment=example_best" in output
+    assert "`Trainer.fit` stopped" in run(app, "experiment=example_best")  # as the header says
 
     # the same command again: the study is complete, and a new timestamped dir is no surprise
     output = run(app, *SWEEP, "trainer.min_epochs=1")

@@ -67,7 +67,12 @@ def test_an_asha_sweeps_best_reruns_from_scratch_to_its_value_by_every_rerun_com
     readme = ["hydratune", "--config-path", str(sweep_dir), "--config-name", "best_config"]
     assert val_acc(readme, tmp_path) == value
     experiment = tmp_path / "conf" / "experiment" / "mlp_digits_best.yaml"
-    assert val_acc(shlex.split(experiment_command(experiment)), tmp_path) == value
+    # the header's command: the app that swept (here pytest's process) and its arguments,
+    # run with the console script
+    command = experiment_command(experiment)
+    assert command.startswith(f"{out['app']} ")
+    arguments = shlex.split(command[len(out["app"]) :])
+    assert val_acc(["hydratune", *arguments], tmp_path) == value
     study = load("mlp_digits", tmp_path)
     (rerun,) = rerun_top_trials(study, sweep_dir, top_k=1, n_seeds=1, out_dir=tmp_path / "rerun")
     assert rerun.errors == {} and rerun.values == [[pytest.approx(out["best_value"], abs=1e-6)]]

@@ -186,6 +186,7 @@ def export(
     """Write the best trial as an experiment config: `hydratune experiment=<study>_best`."""
     from hydratune.insight import ExportError, default_target, experiment_command, export_best
     from hydratune.steering import passed_over
+    from hydratune.sweep import recorded_app
 
     ref = resolve_sweep(sweep_dir, storage, study)
     if ref.sweep_dir is None:
@@ -194,7 +195,8 @@ def export(
         )
     try:
         target = to or default_target(ref.study, ref.sweep_dir, trial)
-        path = export_best(ref.study, ref.sweep_dir, target, trial=trial)
+        app = recorded_app(ref.sweep_dir)  # the app that swept runs the export
+        path = export_best(ref.study, ref.sweep_dir, target, trial=trial, app=app)
     except (ExportError, ForeignFileError, OSError) as error:  # OSError: a file on the way
         said = os_reason(error) if isinstance(error, OSError) else error
         console.print(f"[red]cannot export[/]: {escape(str(said))}")

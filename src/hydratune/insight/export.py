@@ -50,12 +50,15 @@ def export_best(
     target: Path,
     *,
     trial: FrozenTrial | int | None = None,
+    app: str = "hydratune",
 ) -> Path:
     """Write the best trial (or ``trial``) of ``study`` as an experiment config at ``target``.
 
     ``target`` is usually ``<config dir>/experiment/<study>_best.yaml``; the experiment's name
     is the file's stem. A multi-objective study has no single best trial: pass ``trial`` (one
-    of ``steering.best_trials``). A trial failed by hand is never the best. Returns ``target``.
+    of ``steering.best_trials``). A trial failed by hand is never the best. ``app``: the
+    command of the app that swept (``python src/train.py``), which the header's command runs.
+    Returns ``target``.
     """
     check_target(Path(target))
     chosen = _chosen_trial(study, trial)
@@ -76,7 +79,8 @@ def export_best(
         options = ["--config-dir", str(_relative_to(target.parent.parent, cwd))]
     arguments = [*options, f"{group}={target.stem}", *later_groups]
     note = values_changed(chosen, study.get_trials(deepcopy=False))
-    text = _header(study, chosen, cwd, arguments, note) + _body(overrides, config)
+    text = _header(study, chosen, cwd, rerun_command(arguments, app), note)
+    text += _body(overrides, config)
     target.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(target, text)
     return target
@@ -164,8 +168,11 @@ def rerun_command(arguments: Sequence[str], app: str = "hydratune") -> str:
 
 def running_app() -> str:
     """How this process's app was started, as a command: ``python train.py`` for a script,
-    ``python -m pkg`` for a package's ``__main__``, else the console script (``hydratune``)."""
-    program = Path(sys.argv[0])
+    ``python -m pkg`` for a package's ``__main__``, else the console script; ``hydratune``
+    when nothing in ``sys.argv`` says (``python -c``, an embedding program)."""
+    program = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if program is None or program.name.startswith("-"):
+        return "hydratune"
     if program.name == "__main__.py":
         return f"python -m {program.parent.name}"
     return f"python {shlex.quote(str(program))}" if program.suffix == ".py" else program.name
@@ -353,11 +360,10 @@ def _chosen_trial(study: optuna.Study, trial: FrozenTrial | int | None) -> Froze
 
 
 def _header(
-    study: optuna.Study, trial: FrozenTrial, cwd: Path, arguments: list[str], note: str | None
+    study: optuna.Study, trial: FrozenTrial, cwd: Path, command: str, note: str | None
 ) -> str:
     values = ", ".join(f"{v:.6g}" for v in trial.values)
     commit = git_commit(cwd)
-    command = rerun_command(arguments)
     lines = [
         "# @package _global_",
         f"# Trial #{trial.number} of study '{study.study_name}', {EXPORTED_BY}",

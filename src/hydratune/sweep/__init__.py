@@ -13,6 +13,7 @@ __all__, __getattr__ = exports(
     __name__,
     {
         "loop": ["LoopSummary"],
+        "results": ["recorded_app"],
         "sweeper": ["StudySweep"],
         "upstream": ["search_space_params"],
     },

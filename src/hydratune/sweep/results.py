@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import yaml
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
@@ -70,6 +71,7 @@ def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> dic
         results["solutions"] = [
             {"number": t.number, "params": t.params, "values": t.values} for t in front
         ]
+    results["app"] = running_app()  # the command that swept: `hydratune export` runs it too
     passed = passed_over(study, trials, failed)
     if passed is not None:
         results["best_excludes"] = passed
@@ -82,6 +84,17 @@ def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> dic
     # replaced whole: a sweep killed here, or a full disk, leaves the last results readable
     write_atomically(sweep_dir / RESULTS_FILE, OmegaConf.to_yaml(OmegaConf.create(results)))
     return results
+
+
+def recorded_app(sweep_dir: Path) -> str:
+    """The command of the app that ran the sweep in ``sweep_dir``, as its results file says
+    (``app``); ``hydratune`` for a sweep that said none."""
+    try:
+        results = yaml.safe_load((Path(sweep_dir) / RESULTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return "hydratune"
+    app = results.get("app") if isinstance(results, dict) else None
+    return app if isinstance(app, str) and app else "hydratune"
 
 
 def _export_best_config(

@@ -40,6 +40,7 @@ from hydratune.insight import (
     describe_space,
     experiment_command,
     export_best,
+    running_app,
     stock_logger_updates,
     tracking_settings,
 )
@@ -460,7 +461,7 @@ class StudySweep:
                     if self.conf.export_best is True
                     else Path(str(self.conf.export_best))
                 )
-                path = export_best(study, sweep_dir, target)
+                path = export_best(study, sweep_dir, target, app=running_app())
                 log.info(
                     "best trial exported: %s (run it with: %s)", path, experiment_command(path)
                 )
