@@ -219,6 +219,22 @@ def test_export_writes_the_experiment_and_says_how_to_run_it(swept, tmp_path):
     assert yaml.safe_load(target.read_text())["x"] == load("quadratic", tmp_path).best_params["x"]
 
 
+def test_export_of_a_sweep_older_than_its_app_record_names_the_app_its_rerun_command_names(
+    swept, tmp_path
+):
+    results = swept / "optimization_results.yaml"
+    older = yaml.safe_load(results.read_text())
+    del older["app"]  # as an earlier hydratune wrote it, for lightning-hydra-template's app
+    older["rerun_command"] = f"python src/train.py --config-path {swept} --config-name best_config"
+    results.write_text(yaml.safe_dump(older))
+    target = tmp_path / "conf" / "experiment" / "q_best.yaml"
+    result = hydratune("export", swept, "--to", target)
+    assert result.exit_code == 0, result.output
+    assert "python src/train.py --config-dir conf experiment=q_best" in " ".join(
+        result.output.split()
+    )
+
+
 @pytest.mark.slow
 def test_rerun_retrains_the_top_trials_over_seeds_and_reports_mean_and_std(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -88,13 +88,19 @@ def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> dic
 
 def recorded_app(sweep_dir: Path) -> str:
     """The command of the app that ran the sweep in ``sweep_dir``, as its results file says
-    (``app``); ``hydratune`` for a sweep that said none."""
+    (``app``; in a file written before that key, what its ``rerun_command`` starts with);
+    ``hydratune`` for a sweep that said none."""
     try:
         results = yaml.safe_load((Path(sweep_dir) / RESULTS_FILE).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         return "hydratune"
-    app = results.get("app") if isinstance(results, dict) else None
-    return app if isinstance(app, str) and app else "hydratune"
+    if not isinstance(results, dict):
+        return "hydratune"
+    app = results.get("app")
+    if not isinstance(app, str) or not app:
+        app, found, _ = str(results.get("rerun_command") or "").partition(" --config-path ")
+        app = app if found else ""
+    return app or "hydratune"
 
 
 def _export_best_config(
