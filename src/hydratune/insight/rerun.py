@@ -109,16 +109,18 @@ def rerun_top_trials(
     if not trials:
         raise ValueError(f"study '{study.study_name}' has no complete trial to rerun")
     _check_ours(Path(out_dir))  # before hours of training, not when writing their results
+    saved = {trial.number: rerun_config(trial, sweep_dir) for trial in trials}
     if task is None:
         from hydratune.training import train as task
 
         for trial in trials:
-            _check_own_task(trial, sweep_dir)
+            _check_own_task(trial, *saved[trial.number])
     every = study.get_trials(deepcopy=False)
     results = []
     with lightning_warnings_only():
         for trial in trials:
-            result = _rerun_trial(trial, sweep_dir, n_seeds, out_dir, task, on_run)
+            _, config, hydra = saved[trial.number]
+            result = _rerun_trial(trial, config, hydra, n_seeds, out_dir, task, on_run)
             result.not_the_sweeps_run = values_changed(trial, every)
             results.append(result)
     write_rerun_results(study, results, Path(out_dir))
@@ -140,11 +142,12 @@ def lightning_warnings_only() -> Iterator[None]:
             logger.setLevel(level)
 
 
-def _check_own_task(trial: FrozenTrial, sweep_dir: Path) -> None:
+def _check_own_task(
+    trial: FrozenTrial, trial_dir: Path, config: DictConfig, hydra: DictConfig | None
+) -> None:
     """ValueError, before any training, when the sweep ran another app's task (a
-    lightning-hydra-template ``src/train.py``): hydratune's task cannot train its config, and
-    the other app's task function is not ours to call."""
-    trial_dir, config, hydra = rerun_config(trial, sweep_dir)
+    lightning-hydra-template ``src/train.py``): hydratune's task cannot train its config
+    (``rerun_config``'s), and the other app's task function is not ours to call."""
     if "objective" in config:  # what hydratune's task reads first
         return
     job = OmegaConf.select(hydra, "job.name") if hydra is not None else None
@@ -158,14 +161,14 @@ def _check_own_task(trial: FrozenTrial, sweep_dir: Path) -> None:
 
 def _rerun_trial(
     trial: FrozenTrial,
-    sweep_dir: Path,
+    config: DictConfig,
+    hydra: DictConfig | None,
     n_seeds: int,
     out_dir: Path,
     task: Task,
     on_run: Callable[[FrozenTrial, int, list[float] | None], None] | None,
 ) -> RerunResult:
-    """Run one trial's saved config once per seed."""
-    _, config, hydra = rerun_config(trial, sweep_dir)
+    """Run one trial's saved config (``rerun_config``'s) once per seed."""
     base_seed = int(config.get("seed") or 0)
     result = RerunResult(
         trial=trial.number,
