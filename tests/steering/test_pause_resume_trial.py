@@ -24,9 +24,22 @@ ASHA = [
 SWEEP_DIR = "outputs/sweeps/mlp_digits"
 
 
-def sweep(n_trials: int) -> None:
+PBT = [
+    "sweep=mlp_digits",
+    "hydra/sweeper/scheduler=pbt",
+    "hydra.sweeper.scheduler.population=2",
+    "hydra.sweeper.scheduler.perturbation_interval=1",
+    "trainer.max_epochs=2",
+    "+trainer.limit_train_batches=3",
+    "+trainer.limit_val_batches=2",
+    "hydra.sweeper.progress=false",
+    "hydra.sweeper.report=false",
+]
+
+
+def sweep(n_trials: int, schedule: list[str] = ASHA) -> None:
     multirun(
-        [*ASHA, f"hydra.sweeper.n_trials={n_trials}"],
+        [*schedule, f"hydra.sweeper.n_trials={n_trials}"],
         task=train,
         config_name="train",
         config_dir=REPO / "conf",
@@ -56,6 +69,32 @@ def test_a_held_trial_is_not_continued_until_resumed_and_show_lists_it(tmp_path,
     assert run_steer(tmp_path, SWEEP_DIR, "resume", best).returncode == 0
     sweep(6)
     assert best in continued_from(tmp_path)
+
+
+@pytest.mark.slow  # three PBT sweeps and four steer processes
+def test_a_pbt_sweep_left_with_held_members_only_ends_saying_so_and_trains_them_after_resume(
+    tmp_path, monkeypatch, capfd
+):
+    monkeypatch.chdir(tmp_path)
+    sweep(2, PBT)  # both members trained their first epoch and paused
+    assert run_steer(tmp_path, SWEEP_DIR, "pause", 0).returncode == 0
+    capfd.readouterr()
+
+    sweep(10, PBT)  # member 1 trains to its last epoch; member 0 is held
+    assert 0 not in continued_from(tmp_path)
+    held = "pbt: the members left to train are held by `steer pause` (#0): `steer resume` them"
+    assert f"no trial left to run after 3 of n_trials=10 trials: {held}" in "".join(
+        capfd.readouterr()
+    )
+    shown = run_steer(tmp_path, SWEEP_DIR, "show").stdout
+    assert f"not running ({held}" in shown.replace("\n", " ")  # not "running": nothing runs
+
+    resumed = run_steer(tmp_path, SWEEP_DIR, "resume", 0)
+    assert "applies when the sweep's command runs again" in resumed.stdout.replace("\n", " ")
+    sweep(10, PBT)
+    assert 0 in continued_from(tmp_path)
+    shown = run_steer(tmp_path, SWEEP_DIR, "show").stdout
+    assert "not running (pbt: every member of the population has trained" in shown
 
 
 @pytest.mark.cli

@@ -8,7 +8,7 @@ alike (one definition of "paused", one of a rung and of an edge: they cannot dis
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
@@ -68,12 +68,25 @@ def waiting_to_continue(trials: list[FrozenTrial]) -> list[FrozenTrial]:
 POPULATION_DONE = "every member of the population has trained to its last epoch or cannot continue"
 
 
-def population_done(trials: list[FrozenTrial]) -> bool:
-    """Whether a PBT sweep's population has nothing left to train: it ran, no run is running
-    and no member's latest run is paused (each reached its last epoch, or failed)."""
+def population_end(trials: list[FrozenTrial], held: Collection[int] = ()) -> str | None:
+    """Why a PBT sweep's population trains nothing more, as ``<kind>: <why>``, or None while
+    it may: it ran, no run is running, and no member's latest run is paused (each reached its
+    last epoch, or failed) or the paused ones are all ``held`` by a person (``steer pause``:
+    the sweep cannot continue them until ``steer resume``)."""
     members = [t for t in trials if "member" in (segment_of(t) or {})]
-    running = any(t.state == TrialState.RUNNING for t in trials)
-    return bool(members) and not running and not waiting_to_continue(members)
+    if not members or any(t.state == TrialState.RUNNING for t in trials):
+        return None
+    kind = segment_of(members[0])["kind"]
+    waiting = [t.number for t in waiting_to_continue(members)]
+    if not waiting:
+        return f"{kind}: {POPULATION_DONE}"
+    if set(waiting) <= set(held):
+        numbers = ", ".join(f"#{n}" for n in waiting)
+        return (
+            f"{kind}: the members left to train are held by `steer pause` ({numbers}): "
+            "`steer resume` them, then run the sweep's command again"
+        )
+    return None
 
 
 def segment_of(trial: FrozenTrial) -> Mapping | None:

@@ -216,7 +216,7 @@ class Feed:
         target = state.n_trials if state.n_trials is not None else declared
         directions = [d.name.lower() for d in self.study.directions]
         mode = state.mode  # what steering says; a sweep it does not hold may have ended
-        ended = why_ended(trials, target, recorded.sampler if recorded else None)
+        ended = why_ended(trials, target, recorded.sampler if recorded else None, state.held)
         if mode == "running" and ended is not None:
             mode = f"not running ({ended})"
         return {

@@ -17,13 +17,13 @@ live view (trial k of n), ``optimization_results.yaml`` and ``hydratune steer sh
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any, TypeVar
 
 from optuna.trial import FrozenTrial, TrialState
 
 from hydratune.attrs import FAIL_REASON, LOST, SURPLUS, SWEEP_SPACE
-from hydratune.schedule import POPULATION_DONE, population_done
+from hydratune.schedule import population_end
 from hydratune.steering.record import SteeringState, read_state
 
 Declared = TypeVar("Declared", int, None)  # a sweep's own n_trials; None: no sweep recorded one
@@ -47,19 +47,23 @@ def finished_count(trials: Iterable[FrozenTrial]) -> int:
 N_TRIALS_REACHED = "n_trials reached"
 
 
-def why_ended(trials: list[FrozenTrial], n_trials: int | None, sampler: str | None) -> str | None:
+def why_ended(
+    trials: list[FrozenTrial],
+    n_trials: int | None,
+    sampler: str | None,
+    held: Collection[int] = (),
+) -> str | None:
     """Why no worker starts another trial of the sweep, or None if one may: nothing runs and
     the finished trials reach ``n_trials``, a grid sweep's grid is used up (``sampler``: the
-    recorded sampler's class), or a PBT sweep's population has trained to its end."""
+    recorded sampler's class), or a PBT sweep's population has trained to its end or waits
+    only on members a person holds (``held``: steering's)."""
     if any(t.state == TrialState.RUNNING for t in trials):
         return None
     if n_trials is not None and finished_count(trials) >= n_trials:
         return N_TRIALS_REACHED
     if "GridSampler" in (sampler or "") and all(t.state != TrialState.WAITING for t in trials):
         return "grid done"
-    if population_done(trials):
-        return f"pbt: {POPULATION_DONE}"
-    return None
+    return population_end(trials, held)
 
 
 def n_trials_in_force(declared: Declared, state: SteeringState) -> int | Declared:

@@ -296,7 +296,7 @@ class Steerer:
             self.declared_n_trials,
             counts,
             finished_count(trials),
-            why_ended(trials, target, self.sampler),
+            why_ended(trials, target, self.sampler, state.held),
             best,
             running,
             state,
@@ -322,8 +322,9 @@ class Steerer:
                 "trial starts (running ones finish)"
             )
         before = {k: v for k, v in self.study.user_attrs.items() if k != action.key}
-        target = n_trials_in_force(self.declared_n_trials, read_state(before, self.space))
-        ended = why_ended(trials, target, self.sampler)
+        state = read_state(before, self.space)
+        target = n_trials_in_force(self.declared_n_trials, state)
+        ended = why_ended(trials, target, self.sampler, state.held)
         if ended is None:
             return None
         if action.verb == "n_trials" and ended != N_TRIALS_REACHED:

@@ -35,7 +35,12 @@ from hydratune.attrs import (
 from hydratune.errors import FatalTrialError
 from hydratune.execute import JobResult, Launcher, interrupts
 from hydratune.optuna_classes import samplers_in
-from hydratune.schedule import POPULATION_DONE, CheckpointSchedule, ScheduleError
+from hydratune.schedule import (
+    POPULATION_DONE,
+    CheckpointSchedule,
+    ScheduleError,
+    population_end,
+)
 from hydratune.space import SearchSpace
 from hydratune.steering import LoopSteering, counts_toward_n_trials, finished_count
 from hydratune.sweep.failure_aware import FailureAwareSampler
@@ -246,11 +251,15 @@ class SweepLoop:
         trial = self.steering.take_enqueued()  # `steer enqueue` runs before any queued point
         if trial is None and self.schedule is not None:
             # a paused trial to continue, if one has earned it and no person holds it
-            trial = self.schedule.ask(frozenset(self.steering.state.held))
+            held = frozenset(self.steering.state.held)
+            trial = self.schedule.ask(held)
             if trial is None and not self.schedule.takes_new_configurations():
                 # PBT's population is full: the slot waits for a member to pause, unless none
-                # runs (then this is the end of the schedule)
-                self.summary.ran_out = f"{self.schedule.kind}: {POPULATION_DONE}"
+                # runs (then this is the end of the schedule, or of what no person holds)
+                trials = self.study.get_trials(deepcopy=False)
+                self.summary.ran_out = population_end(trials, held) or (
+                    f"{self.schedule.kind}: {POPULATION_DONE}"
+                )
                 return None
         if trial is None and isinstance(self.study.sampler, optuna.samplers.GridSampler):
             trial = ask_queued(self.study)
