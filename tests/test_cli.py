@@ -180,6 +180,9 @@ def test_a_rerun_of_a_study_with_no_complete_trial_is_one_line(swept, tmp_path):
     result = hydratune("rerun", swept, "--study", "empty")
     assert result.exit_code == 2, result.output
     assert result.output == "cannot rerun: study 'empty' has no complete trial to rerun\n"
+    assert not (swept / "rerun").exists()  # a refusal leaves no folder of its own behind
+    result = hydratune("rerun", swept, "--study", "empty", "--out", tmp_path / "a" / "b")
+    assert result.exit_code == 2 and not (tmp_path / "a").exists()
 
 
 def test_a_report_replaces_its_own_earlier_report(swept, tmp_path):

@@ -101,15 +101,15 @@ def report(
     from hydratune.insight import write_report
 
     ref = resolve_sweep(sweep_dir, storage, study)
-    out_dir = output_dir(ref, out, "report")
-    try:
-        files = write_report(
-            ref.study, out_dir, ref.url, metric_names=ref.metric_names, png=png, top_k=top_k
-        )
-    except (ForeignFileError, OSError) as error:  # OSError: a full disk, a read-only place
-        said = os_reason(error) if isinstance(error, OSError) else error
-        console.print(f"cannot write the report: {said}", markup=False)
-        raise typer.Exit(code=2) from None
+    with output_dir(ref, out, "report") as out_dir:
+        try:
+            files = write_report(
+                ref.study, out_dir, ref.url, metric_names=ref.metric_names, png=png, top_k=top_k
+            )
+        except (ForeignFileError, OSError) as error:  # OSError: a full disk, a read-only place
+            said = os_reason(error) if isinstance(error, OSError) else error
+            console.print(f"cannot write the report: {said}", markup=False)
+            raise typer.Exit(code=2) from None
     console.print(f"report of study '{ref.study.study_name}': {files.html}")
     console.print(f"summary: {files.markdown}; {len(files.pngs)} PNG figure(s)")
     for key, note in files.notes.items():
@@ -138,20 +138,22 @@ def rerun(
         raise typer.BadParameter(
             "rerun needs the sweep dir (trial configs)", param_hint="SWEEP_DIR"
         )
-    out_dir = output_dir(ref, out, "rerun")
 
     def progress(trial: optuna.trial.FrozenTrial, seed: int, values: list[float] | None) -> None:
         shown = "failed" if values is None else ", ".join(f"{v:.6g}" for v in values)
         console.print(f"trial #{trial.number} seed {seed}: {shown}")
 
-    try:
-        results = rerun_top_trials(ref.study, ref.sweep_dir, top_k, seeds, out_dir, on_run=progress)
-    except ValueError as error:  # no complete trial, a file of the user's: before any training
-        console.print(f"cannot rerun: {error}", markup=False)
-        raise typer.Exit(code=2) from None
-    except OSError as error:  # its results: a full disk, a read-only place
-        console.print(f"cannot write the rerun's results: {os_reason(error)}", markup=False)
-        raise typer.Exit(code=2) from None
+    with output_dir(ref, out, "rerun") as out_dir:
+        try:
+            results = rerun_top_trials(
+                ref.study, ref.sweep_dir, top_k, seeds, out_dir, on_run=progress
+            )
+        except ValueError as error:  # no complete trial, a file of the user's: before training
+            console.print(f"cannot rerun: {error}", markup=False)
+            raise typer.Exit(code=2) from None
+        except OSError as error:  # its results: a full disk, a read-only place
+            console.print(f"cannot write the rerun's results: {os_reason(error)}", markup=False)
+            raise typer.Exit(code=2) from None
     table = Table(title=f"{ref.study.study_name}: top {len(results)} over {seeds} seed(s)")
     for column in RERUN_HEADER:
         table.add_column(column, overflow="fold")

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,13 +133,24 @@ def _select(config: Any, key: str) -> Any:
     return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
-def output_dir(ref: SweepRef, out: Path | None, name: str) -> Path:
+@contextlib.contextmanager
+def output_dir(ref: SweepRef, out: Path | None, name: str) -> Iterator[Path]:
     """``out``, or ``<sweep dir>/<name>``, created now: a place it cannot be made is a bad
-    ``--out`` before any work, not a traceback after it."""
+    ``--out`` before any work, not a traceback after it. A command that then refuses (or
+    fails) leaves no folder it made behind while nothing was written in it."""
     path = out or (ref.sweep_dir or Path("outputs") / "sweeps" / ref.study.study_name) / name
+    made = [folder for folder in (path, *path.parents) if not folder.exists()]
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:  # a file on the way (notes.txt/sub), a read-only sweep dir
         reason = error.strerror or error
         raise typer.BadParameter(f"cannot create {path}: {reason}", param_hint="--out") from None
-    return path
+    try:
+        yield path
+    except BaseException:
+        for folder in made:  # deepest first; one that holds something stays, with its parents
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
