@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from helpers import REPO, load, multirun, run_steer
-from hydratune.attrs import RESUMED_FROM
+from hydratune.attrs import FAIL_REASON, RESUMED_FROM, SEGMENT
 from hydratune.training.task import train
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
@@ -95,6 +95,31 @@ def test_a_pbt_sweep_left_with_held_members_only_ends_saying_so_and_trains_them_
     assert 0 in continued_from(tmp_path)
     shown = run_steer(tmp_path, SWEEP_DIR, "show").stdout
     assert "not running (pbt: every member of the population has trained" in shown
+
+
+@pytest.mark.slow  # two PBT sweeps and a steer process
+def test_a_configuration_enqueued_into_a_full_pbt_population_is_not_run_and_says_why(
+    tmp_path, monkeypatch, capfd
+):
+    monkeypatch.chdir(tmp_path)
+    sweep(2, PBT)  # the population's two members have started
+    values = ["model.hidden_dim=64", "model.n_layers=2", "model.dropout=0.1"]
+    values += ["model.optimizer.lr=0.01", "model.optimizer.weight_decay=0.0001"]
+    assert run_steer(tmp_path, SWEEP_DIR, "enqueue", *values).returncode == 0
+    capfd.readouterr()
+
+    sweep(10, PBT)
+    trials = load("mlp_digits", tmp_path).trials
+    assert {t.user_attrs[SEGMENT]["member"] for t in trials if SEGMENT in t.user_attrs} == {0, 1}
+    (enqueued,) = [t for t in trials if t.number == 2]
+    assert enqueued.state.name == "FAIL" and enqueued.params["model.hidden_dim"] == 64
+    said = "pbt: the population is full (a new configuration joins only while it fills)"
+    assert enqueued.user_attrs[FAIL_REASON] == f"not run: {said}"
+    assert f"trial #2 failed: not run: {said}" in "".join(capfd.readouterr())
+    # it counts toward nothing: the two members trained to their end, four runs in all
+    shown = run_steer(tmp_path, SWEEP_DIR, "show").stdout.replace("\n", " ")
+    assert "not running (pbt: every member of the population has trained" in shown
+    assert "4 of n_trials 10 finished" in shown
 
 
 @pytest.mark.cli

@@ -26,7 +26,7 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
-from hydratune.attrs import SEGMENT
+from hydratune.attrs import RETRY_OF, SEGMENT
 from hydratune.schedule.base import CheckpointSchedule, Continuation
 from hydratune.schedule.lineage import epochs_of, is_paused, resumed_number
 
@@ -49,10 +49,15 @@ class PbtSchedule(CheckpointSchedule):
         self.explored = set(explore)
 
     def takes_new_configurations(self) -> bool:
-        """Only until the population is full, or a queued trial (a lost run's retry) waits."""
+        """Only until the population is full, or a member's run waits in the queue (a lost
+        run's retry, a continuation queued by a sweeper that died): a configuration queued by
+        ``steer enqueue`` is no member's run."""
         trials = self.study.get_trials(deepcopy=False)
-        waiting = any(t.state == TrialState.WAITING for t in trials)
-        return waiting or len(self._members(trials)) < self.population
+        queued = any(
+            t.state == TrialState.WAITING and (RETRY_OF in t.user_attrs or SEGMENT in t.user_attrs)
+            for t in trials
+        )
+        return queued or len(self._members(trials)) < self.population
 
     def first_segment(self, trial: optuna.Trial) -> dict[str, Any]:
         member = len(self._members(self.study.get_trials(deepcopy=False)))

@@ -7,7 +7,7 @@ live view (trial k of n), ``optimization_results.yaml`` and ``hydratune steer sh
   raised, returned NaN/None, or its worker died on every attempt ``max_retries`` allows). A
   trial lost to a kill, an interrupt or a dead worker does not count: its parameters run again
   and the retry counts. A surplus trial (asked past ``n_trials`` by a worker sharing the
-  study) never ran.
+  study) never ran, nor did a configuration ``steer enqueue`` queued into a full PBT population.
 - The ``n_trials`` in force is the latest ``n_trials`` steering action, else the sweep's own
   setting. A new ``hydra.sweeper.n_trials=N`` on the command line (explicit, and not what the
   sweep's last run declared) is recorded as such an action by the sweep, so it wins over a
@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from optuna.trial import FrozenTrial, TrialState
 
-from hydratune.attrs import FAIL_REASON, LOST, SURPLUS, SWEEP_SPACE
+from hydratune.attrs import FAIL_REASON, LOST, NOT_RUN, SWEEP_SPACE
 from hydratune.schedule import population_end
 from hydratune.steering.record import SteeringState, read_state
 
@@ -34,9 +34,8 @@ def counts_toward_n_trials(trial: FrozenTrial) -> bool:
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return True
     attrs = trial.user_attrs
-    return (
-        trial.state == TrialState.FAIL and not attrs.get(LOST) and attrs.get(FAIL_REASON) != SURPLUS
-    )
+    lost_or_not_run = attrs.get(LOST) or attrs.get(FAIL_REASON) in NOT_RUN
+    return trial.state == TrialState.FAIL and not lost_or_not_run
 
 
 def finished_count(trials: Iterable[FrozenTrial]) -> int:

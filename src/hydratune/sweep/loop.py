@@ -25,6 +25,7 @@ from hydratune import compat
 from hydratune.attrs import (
     FAIL_REASON,
     LOST,
+    NO_MEMBER,
     NON_FINITE,
     OUTPUT_DIR,
     OVERRIDES,
@@ -249,6 +250,10 @@ class SweepLoop:
         if self.before_ask is not None:
             self.before_ask(self.study)
         trial = self.steering.take_enqueued()  # `steer enqueue` runs before any queued point
+        if trial is not None and self.schedule and not self.schedule.takes_new_configurations():
+            self.space.suggest(trial)  # the values it was enqueued with, for the record
+            tell(self.study, trial, Outcome(TrialState.FAIL, reason=NO_MEMBER))
+            trial = None
         if trial is None and self.schedule is not None:
             # a paused trial to continue, if one has earned it and no person holds it
             held = frozenset(self.steering.state.held)
