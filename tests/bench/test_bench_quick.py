@@ -52,6 +52,10 @@ def test_bench_quick_writes_a_report_and_json_for_each_section(tmp_path, name):
         assert set(collected) == {f"{w} {s}" for w in ("hydratune", "plain") for s in STORES}
         assert collected["hydratune memory"]["gen0"]["median"] > 0  # a trial's job allocates
         assert "Python's garbage collections" in result["markdown"]
+        # TPE's own time, timed inside both contenders: where the difference grows
+        for figure in result["raw"]["figures"].values():
+            assert figure["tpe_hydratune_ms"]["median"] > 0 < figure["tpe_plain_ms"]["median"]
+        assert "Optuna's TPE drawing each trial's values" in result["markdown"]
     if name == "efficiency":  # not a timing: the twin draws what hydratune's sampler configs draw
         twin = next(t for t in result["targets"] if t["name"] == "efficiency = plain Optuna")
         assert twin["met"], twin
