@@ -65,6 +65,14 @@ def test_steering_a_finished_sweep_says_it_applies_only_when_the_sweep_runs_agai
 
 
 @pytest.mark.cli
+def test_show_says_why_a_grid_sweep_ended_in_the_words_the_sweep_ended_with(sweep, tmp_path):
+    sweep(["hydra/sweeper/sampler=grid", "hydra.sweeper.n_trials=50", "x=range(0, 2)", "y=2"])
+    shown = run_steer(tmp_path, "sweeps/quadratic", "show").stdout
+    said = "not running (every point of the grid has run), 4 of n_trials 50"
+    assert said in " ".join(shown.split())  # the sweep's own last line says the same
+
+
+@pytest.mark.cli
 def test_n_trials_below_the_finished_count_says_no_new_trial_starts(sweep, tmp_path):
     sweep(["hydra.sweeper.n_trials=3"])
     done = run_steer(tmp_path, "sweeps/quadratic", "n_trials", "2")

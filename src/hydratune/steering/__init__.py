@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from hydratune.steering.best import best_trial, best_trials, failed_by_hand, passed_over
 from hydratune.steering.budget import (
+    GRID_DONE,
     counts_toward_n_trials,
     declared_n_trials,
     finished_count,
@@ -38,6 +39,7 @@ from hydratune.steering.verbs import VERBS, Steerer, SteerError, SweepView
 from hydratune.steering.view import action_message, print_action, print_view
 
 __all__ = [
+    "GRID_DONE",
     "VERBS",
     "Action",
     "LoopSteering",

@@ -44,6 +44,7 @@ def finished_count(trials: Iterable[FrozenTrial]) -> int:
 
 
 N_TRIALS_REACHED = "n_trials reached"
+GRID_DONE = "every point of the grid has run"
 
 
 def why_ended(
@@ -61,7 +62,7 @@ def why_ended(
     if n_trials is not None and finished_count(trials) >= n_trials:
         return N_TRIALS_REACHED
     if "GridSampler" in (sampler or "") and all(t.state != TrialState.WAITING for t in trials):
-        return "grid done"
+        return GRID_DONE
     return population_end(trials, held)
 
 

@@ -43,7 +43,7 @@ from hydratune.schedule import (
     population_end,
 )
 from hydratune.space import SearchSpace
-from hydratune.steering import LoopSteering, counts_toward_n_trials, finished_count
+from hydratune.steering import GRID_DONE, LoopSteering, counts_toward_n_trials, finished_count
 from hydratune.sweep.failure_aware import FailureAwareSampler
 from hydratune.sweep.recovery import Recovery
 from hydratune.sweep.study import ask_queued
@@ -270,7 +270,7 @@ class SweepLoop:
             trial = ask_queued(self.study)
             if trial is None:
                 self.summary.grid_done = True
-                self.summary.ran_out = "every point of the grid has run"
+                self.summary.ran_out = GRID_DONE
                 return None
         self.summary.ran_out = None
         # owned at once: a RUNNING trial without an owner is never judged lost (it may be an
