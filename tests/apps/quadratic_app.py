@@ -5,11 +5,13 @@ marker file and then hangs until the test kills or interrupts it. With ``GATE_DI
 every trial waits at a gate in that directory until the test releases it (``wait_at_gate``).
 For the fault-injection suite: ``TRIAL_PIDS=dir`` makes each trial write its process id to
 ``dir/<trial>``, ``TRIAL_SECONDS=s`` makes each trial last that long, ``EXIT_AT_TRIAL=N``
-makes trial N call ``sys.exit(3)``.
+makes trial N call ``sys.exit(3)``. ``LOADED_TORCH=path`` makes the app's own process (the
+sweeper's) write to ``path`` whether it had loaded torch when it exits.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import time
@@ -40,5 +42,11 @@ def main(cfg: DictConfig) -> float:
     return quadratic(cfg)
 
 
+def _record_torch(path: Path) -> None:
+    path.write_text(str("torch" in sys.modules))
+
+
 if __name__ == "__main__":
+    if "LOADED_TORCH" in os.environ:
+        atexit.register(_record_torch, Path(os.environ["LOADED_TORCH"]))
     main()

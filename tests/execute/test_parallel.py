@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from optuna.trial import TrialState
 
 import hydratune.app
-from helpers import load, multirun, quadratic
+from helpers import APPS, load, multirun, quadratic
 from hydratune import current_trial
 from hydratune.execute.local import slot_devices
 from hydratune.execute.worker import modules_to_preload
@@ -117,6 +117,22 @@ def test_workers_import_lightning_first_only_for_a_task_whose_module_uses_it():
     hydratune.app.import_lightning()  # what the app's main does unless it only prints
     assert modules_to_preload(hydratune.app.train_app) == ("lightning",)
     assert modules_to_preload(quadratic) == ()  # no 3-5 s import for a task without Lightning
+
+
+@pytest.mark.cli
+def test_a_sweeper_of_a_task_without_torch_does_not_load_it_for_its_workers(tmp_path):
+    # a scikit-learn or XGBoost app's sweep with n_jobs pays no torch import (1-1.5 s) to ask
+    # torch for GPUs it was not asked to share out (its workers still import torch to set
+    # their threads: threads_per_worker beyond the cores, which torch's variables would cap)
+    env = {**os.environ, "LOADED_TORCH": str(tmp_path / "loaded")}
+    command = [sys.executable, str(APPS / "quadratic_app.py"), "-m"]
+    command += ["hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2"]
+    done = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(load("quadratic", tmp_path).trials) == 4
+    assert (tmp_path / "loaded").read_text() == "False"
 
 
 @pytest.mark.slow

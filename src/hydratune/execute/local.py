@@ -130,7 +130,8 @@ class ProcessPoolLauncher(Launcher):
         self._state = cloudpickle.dumps((hydra_context, task_function, Singleton.get_state()))
         self._preload = modules_to_preload(task_function)
         self._threads = threads or max(1, (os.cpu_count() or 1) // n_slots)
-        self._devices = slot_devices(n_slots, devices_per_trial, visible_gpus())
+        visible = visible_gpus() if devices_per_trial > 0 else []  # torch only for GPUs
+        self._devices = slot_devices(n_slots, devices_per_trial, visible)
         self._executors: list[Any] = [None] * n_slots
         self._free = list(range(n_slots))
 
