@@ -185,6 +185,23 @@ def test_a_rerun_of_a_study_with_no_complete_trial_is_one_line(swept, tmp_path):
     assert result.exit_code == 2 and not (tmp_path / "a").exists()
 
 
+@pytest.mark.cli
+def test_a_rerun_of_another_apps_sweep_is_refused_before_lightning_is_imported(swept, tmp_path):
+    # its one line comes at once, not after the 3-5 s import of the task it will not run
+    code = "import sys; from hydratune.cli import main\ntry:\n    main()\nfinally:\n"
+    code += "    print('lightning loaded:', 'lightning' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "rerun", str(swept)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "was trained by another app's task (job 'quadratic')" in done.stdout
+    assert "lightning loaded: False" in done.stdout
+
+
 def test_a_report_replaces_its_own_earlier_report(swept, tmp_path):
     for _ in range(2):
         result = hydratune("report", swept, "--no-png", "--out", tmp_path / "r")

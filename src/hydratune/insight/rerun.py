@@ -110,11 +110,10 @@ def rerun_top_trials(
         raise ValueError(f"study '{study.study_name}' has no complete trial to rerun")
     _check_ours(Path(out_dir))  # before hours of training, not when writing their results
     saved = {trial.number: rerun_config(trial, sweep_dir) for trial in trials}
-    if task is None:
-        from hydratune.training import train as task
-
+    if task is None:  # hydratune's task: each trial its own first, then Lightning's import
         for trial in trials:
             _check_own_task(trial, *saved[trial.number])
+        from hydratune.training import train as task
     every = study.get_trials(deepcopy=False)
     results = []
     with lightning_warnings_only():
