@@ -49,6 +49,20 @@ def test_a_pbt_population_trained_to_its_end_is_shown_not_running_saying_why(
     assert summary["mode"] == f"not running (pbt: {POPULATION_DONE})"  # as `steer show` says
 
 
+def test_a_pbt_population_left_with_held_members_only_is_shown_not_running_saying_so(
+    serve, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # both members paused after their first epoch, both held
+    pbt_sweep("hydra.sweeper.n_trials=2", "hydra.sweeper.scheduler.population=2")
+    study = load("mlp_digits", tmp_path)
+    write_action(study, "n_trials", {"n_trials": 10}, "n_trials 10", 2)  # more to train
+    for number in (0, 1):
+        write_action(study, "pause_trial", {"trial": number}, f"pause {number}", 2)
+    summary = state(serve(tmp_path, "--study", "mlp_digits"))["summary"]
+    held = "pbt: the members left to train are held by `steer pause` (#0, #1)"
+    assert summary["mode"].startswith(f"not running ({held}")  # as `steer show` says
+
+
 def test_the_state_carries_the_rungs_once_and_again_only_when_they_change(asha, serve, tmp_path):
     shutil.copytree(asha, tmp_path, dirs_exist_ok=True)
     server = serve(tmp_path, "--study", "mlp_digits")
