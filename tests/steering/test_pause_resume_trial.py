@@ -122,6 +122,19 @@ def test_a_configuration_enqueued_into_a_full_pbt_population_is_not_run_and_says
     assert "4 of n_trials 10 finished" in shown
 
 
+@pytest.mark.slow  # a Lightning sweep and two steer processes
+def test_fix_and_narrow_under_a_schedule_say_they_reach_new_configurations_only(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    sweep(2)  # two configurations paused at rung 0: a promotion trains on with its values
+    for words in (["fix", "model.n_layers=2"], ["narrow", "model.dropout=interval(0, 0.1)"]):
+        done = run_steer(tmp_path, SWEEP_DIR, *words)
+        said = " ".join(done.stdout.split())
+        assert done.returncode == 0 and f"recorded: {words[0]}" in said, done.stderr
+        assert f"under this sweep's schedule, {words[0]} applies to new configurations" in said
+
+
 @pytest.mark.cli
 def test_pause_of_a_trial_no_schedule_runs_is_refused_naming_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

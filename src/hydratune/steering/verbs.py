@@ -36,7 +36,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat
 from hydratune.attrs import ENQUEUED_FROM, OWNER, PRUNE_REQUESTED, SEGMENT
-from hydratune.schedule import waiting_to_continue
+from hydratune.schedule import segment_of, waiting_to_continue
 from hydratune.space import (
     SearchSpace,
     SearchSpaceError,
@@ -308,11 +308,17 @@ class Steerer:
 
     def caveat(self, action: Action) -> str | None:
         """What ``action`` will not do now, for the person who wrote it: an ``n_trials`` the
-        finished trials already reach, or any action on a sweep that had ended (it applies
-        only when the sweep's command runs again); None when it applies as ``steer`` says."""
+        finished trials already reach, any action on a sweep that had ended (it applies only
+        when the sweep's command runs again), ``fix`` or ``narrow`` under a checkpointed
+        schedule (a continued run keeps its values); None when it applies as ``steer`` says."""
         if action.verb == "note":
             return None  # kept whatever the sweep does
         trials = self.study.get_trials(deepcopy=False)
+        notes = [self._when(action, trials), _schedule_caveat(action.verb, trials)]
+        return "\n".join(note for note in notes if note) or None
+
+    def _when(self, action: Action, trials: list[FrozenTrial]) -> str | None:
+        """``caveat``'s reading of when ``action`` applies, or None if at once."""
         finished = finished_count(trials)
         n = action.args.get("n_trials") if action.verb == "n_trials" else None
         if n is not None and finished >= n:
@@ -475,3 +481,17 @@ def _words(text: str, verb: str, example: str) -> str:
 
 def _assignments(values: Mapping[str, Any]) -> str:
     return " ".join(f"{k}={format_value(v)}" for k, v in values.items())
+
+
+def _schedule_caveat(verb: str, trials: list[FrozenTrial]) -> str | None:
+    """Under a checkpointed schedule, what ``fix`` and ``narrow`` do not reach: a run that
+    continues a paused one trains on with its checkpoint's values (another configuration's
+    values would not fit its weights), which PBT's explore changes only inside the declared
+    space."""
+    if verb not in ("fix", "narrow") or not any(segment_of(t) for t in trials):
+        return None
+    return (
+        f"note: under this sweep's schedule, {verb} applies to new configurations: a run that "
+        "continues a paused one keeps its values (PBT's explore perturbs them inside the "
+        "declared space)"
+    )
