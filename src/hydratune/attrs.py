@@ -34,7 +34,7 @@ PAUSED = "paused"  # prefix of the stopped_reason of a run paused at a rung (sta
 
 # Fail reasons read back by other modules
 SURPLUS = "surplus: other workers had already started the study's n_trials trials"
-NO_MEMBER = "not run: pbt: the population is full (a new configuration joins only while it fills)"
+NO_MEMBER = "not run: the PBT population is full (a new configuration joins only while it fills)"
 NOT_RUN = (SURPLUS, NO_MEMBER)  # a FAIL that never ran: it counts toward nothing
 
 # Study user attributes

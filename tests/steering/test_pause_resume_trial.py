@@ -113,7 +113,7 @@ def test_a_configuration_enqueued_into_a_full_pbt_population_is_not_run_and_says
     assert {t.user_attrs[SEGMENT]["member"] for t in trials if SEGMENT in t.user_attrs} == {0, 1}
     (enqueued,) = [t for t in trials if t.number == 2]
     assert enqueued.state.name == "FAIL" and enqueued.params["model.hidden_dim"] == 64
-    said = "pbt: the population is full (a new configuration joins only while it fills)"
+    said = "the PBT population is full (a new configuration joins only while it fills)"
     assert enqueued.user_attrs[FAIL_REASON] == f"not run: {said}"
     assert f"trial #2 failed: not run: {said}" in "".join(capfd.readouterr())
     # it counts toward nothing: the two members trained to their end, four runs in all
