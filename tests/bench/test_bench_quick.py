@@ -52,7 +52,7 @@ def test_bench_quick_writes_a_report_and_json_for_each_section(tmp_path, name):
         assert set(collected) == {f"{w} {s}" for w in ("hydratune", "plain") for s in STORES}
         assert collected["hydratune memory"]["gen0"]["median"] > 0  # a trial's job allocates
         assert "Python's garbage collections" in result["markdown"]
-        # TPE's own time, timed inside both contenders: where the difference grows
+        # TPE's own time, timed inside both contenders: its share of the difference
         for figure in result["raw"]["figures"].values():
             assert figure["tpe_hydratune_ms"]["median"] > 0 < figure["tpe_plain_ms"]["median"]
         assert "Optuna's TPE drawing each trial's values" in result["markdown"]
