@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import shutil
 import signal
 import subprocess
 import time
@@ -236,6 +238,32 @@ def test_ctrl_c_or_sigterm_cancels_the_sweeps_jobs_and_records_their_trials(clus
     assert trial.state == TrialState.FAIL and trial.user_attrs[LOST], out[-4000:]
     assert "interrupted" in trial.user_attrs["fail_reason"]
     assert trial.user_attrs["job_id"] == job_id
+
+
+def test_ctrl_c_while_a_job_is_submitted_cancels_that_job_too(cluster, tmp_path):
+    """The interrupt lands while ``sbatch`` submits trial #0's job: the job is recorded on its
+    trial and cancelled with the others, never left running unknown to the study."""
+    shim = tmp_path / "bin" / "sbatch"  # the real sbatch; then Ctrl-C, before it answers
+    shim.parent.mkdir()
+    submitted, signalled = tmp_path / "submitted", tmp_path / "signalled"
+    shim.write_text(
+        f'#!/bin/sh\nout=$({shutil.which("sbatch")} "$@") || exit $?\necho "$out" >> {submitted}\n'
+        f"[ -e {signalled} ] || {{ touch {signalled}; kill -INT $PPID; }}\n"
+        'echo "$out"\n'
+    )
+    shim.chmod(0o755)
+    env = {"PATH": f"{shim.parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = start_quadratic_app(tmp_path, *SLURM, "hydra.sweeper.n_trials=3", hang_at=0, env=env)
+    out, _ = proc.communicate(timeout=120)
+    job_ids = re.findall(r"job (\d+)", submitted.read_text())
+    try:
+        assert proc.returncode == 130, out
+        assert poll(lambda: set(slurm_states(job_ids).values()) == {"CANCELLED"}, 30), out
+        trial = load("quadratic", tmp_path).trials[0]
+        assert trial.state == TrialState.FAIL and trial.user_attrs[LOST], out[-4000:]
+        assert trial.user_attrs["job_id"] == job_ids[0]
+    finally:  # a job left running would hold the session's cluster
+        subprocess.run(["scancel", *job_ids])
 
 
 def test_a_rerun_after_the_sweep_died_cancels_its_orphaned_job_and_retries(cluster, tmp_path):

@@ -20,6 +20,10 @@ from hydratune.execute.trial_config import TrialConfigFactory, TrialJob
 class Launcher:
     """Turns a trial into a running job: its ``TrialJob`` here, then ``start``s it."""
 
+    #: ``submit`` returns once the job is handed to where it runs (a worker, Ray, a cluster),
+    #: not when it ends: the loop can hold Ctrl-C back while it submits and records the job
+    hands_over = True
+
     def __init__(self, configs: TrialConfigFactory) -> None:
         self._configs = configs
 

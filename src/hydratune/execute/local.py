@@ -38,6 +38,8 @@ class InProcessLauncher(Launcher):
     jobs in one process cannot overlap; parallel trials need worker processes.
     """
 
+    hands_over = False  # ``submit`` runs the trial: Ctrl-C must reach it
+
     def __init__(
         self, configs: TrialConfigFactory, hydra_context: HydraContext, task_function: TaskFunction
     ) -> None:

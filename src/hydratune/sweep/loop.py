@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any
@@ -298,9 +299,13 @@ class SweepLoop:
         env = self.on_launch(trial) if self.on_launch is not None else None
         if self.on_started is not None:  # before submit: in-process, it returns when done
             self.on_started()
-        future = self.launcher.submit(trial.number, overrides, env)
-        for key, value in self.launcher.submitted(trial.number).items():
-            trial.set_user_attr(key, value)
+        # a job handed over (sbatch, a worker, Ray) is recorded before Ctrl-C can strike, so
+        # the interrupt cancels it with the others; a trial run here must stay interruptible
+        held_back = interrupts.deferred() if self.launcher.hands_over else nullcontext()
+        with held_back:
+            future = self.launcher.submit(trial.number, overrides, env)
+            if recorded := self.launcher.submitted(trial.number):  # e.g. the cluster's job id
+                compat.set_user_attrs(trial, recorded)
         return future
 
     def _tell(self, trial: optuna.Trial, result: JobResult) -> None:
