@@ -9,7 +9,16 @@ import random
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from helpers import REPO, load, multirun, run_steer
+from helpers import (
+    COUNTING_EPOCHS,
+    REPO,
+    counting_epochs,
+    load,
+    multirun,
+    run_steer,
+    start_quadratic_app,
+    wait_for_marker,
+)
 from hydratune.attrs import RESUMED_FROM, SEGMENT
 from hydratune.schedule.pbt import _perturb
 from hydratune.training.task import train
@@ -101,6 +110,35 @@ def test_a_population_that_has_trained_to_its_last_epoch_ends_the_sweep_saying_w
     assert "paused trials" not in shown
     more = run_steer(tmp_path, sweep_dir, "n_trials", "30").stdout
     assert "a larger n_trials runs nothing more" in more
+
+
+@pytest.mark.slow
+def test_a_worker_with_nothing_left_while_another_process_trains_a_member_ends_saying_so(
+    tmp_path, monkeypatch, capfd
+):
+    pbt = [
+        "hydra/sweeper/scheduler=pbt",
+        "hydra.sweeper.scheduler.population=2",
+        "hydra.sweeper.scheduler.perturbation_interval=1",
+        *COUNTING_EPOCHS,
+        "hydra.sweeper.n_trials=10",
+    ]
+    other = start_quadratic_app(tmp_path, *pbt, hang_at=0)  # member #0 trains on in there
+    try:
+        wait_for_marker(tmp_path / "hanging", other)
+        monkeypatch.chdir(tmp_path)
+        multirun(pbt, task=counting_epochs)  # this worker: the other member, to its last epoch
+        trials = load("quadratic", tmp_path).trials
+        assert trials[0].state.name == "RUNNING" and trials[-1].state.name == "COMPLETE"
+        said = (
+            f"no trial left to run after {len(trials) - 1} of n_trials=10 trials: pbt: the "
+            "members still training (#0) run in another process, which goes on with the "
+            "population"
+        )
+        assert said in "".join(capfd.readouterr())
+    finally:
+        other.kill()
+        other.wait()
 
 
 @pytest.mark.slow  # 10 Lightning trials

@@ -25,6 +25,7 @@ from hydratune.schedule.lineage import (
     rung_name,
     schedule_data,
     segment_of,
+    trained_elsewhere,
     value_at_end,
     waiting_to_continue,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "rung_name",
     "schedule_data",
     "segment_of",
+    "trained_elsewhere",
     "value_at_end",
     "values_changed",
     "waiting_to_continue",

@@ -68,6 +68,16 @@ def waiting_to_continue(trials: list[FrozenTrial]) -> list[FrozenTrial]:
 POPULATION_DONE = "every member of the population has trained to its last epoch or cannot continue"
 
 
+def trained_elsewhere(numbers: Collection[int]) -> str:
+    """Why a process sharing a PBT study has nothing left to run while ``numbers``, runs of
+    another process, still train: that process continues them (and so the population)."""
+    runs = ", ".join(f"#{n}" for n in sorted(numbers))
+    return (
+        f"the members still training ({runs}) run in another process, which goes on with the "
+        "population"
+    )
+
+
 def population_end(trials: list[FrozenTrial], held: Collection[int] = ()) -> str | None:
     """Why a PBT sweep's population trains nothing more, as ``<kind>: <why>``, or None while
     it may: it ran, no run is running, and no member's latest run is paused (each reached its

@@ -42,6 +42,7 @@ from hydratune.schedule import (
     CheckpointSchedule,
     ScheduleError,
     population_end,
+    trained_elsewhere,
 )
 from hydratune.space import SearchSpace
 from hydratune.steering import GRID_DONE, LoopSteering, counts_toward_n_trials, finished_count
@@ -261,10 +262,17 @@ class SweepLoop:
             trial = self.schedule.ask(held)
             if trial is None and not self.schedule.takes_new_configurations():
                 # PBT's population is full: the slot waits for a member to pause, unless none
-                # runs (then this is the end of the schedule, or of what no person holds)
+                # runs (then this is the end of the schedule, or of what no person holds) or
+                # only another process's do (which continues them)
                 trials = self.study.get_trials(deepcopy=False)
+                elsewhere = [
+                    t.number
+                    for t in trials
+                    if t.state == TrialState.RUNNING and t.number not in self.active
+                ]
+                why = trained_elsewhere(elsewhere) if elsewhere else POPULATION_DONE
                 self.summary.ran_out = population_end(trials, held) or (
-                    f"{self.schedule.kind}: {POPULATION_DONE}"
+                    f"{self.schedule.kind}: {why}"
                 )
                 return None
         if trial is None and isinstance(self.study.sampler, optuna.samplers.GridSampler):
