@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import REPO, load, multirun, run_steer
-from hydratune.attrs import FAIL_REASON, RESUMED_FROM, SEGMENT
+from helpers import REPO, load, multirun, run_steer, start_python, wait_for_marker
+from hydratune.attrs import FAIL_REASON, LOST, RESUMED_FROM, RETRY_OF, SEGMENT
 from hydratune.training.task import train
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
@@ -22,6 +22,11 @@ ASHA = [
     "hydra.sweeper.report=false",
 ]
 SWEEP_DIR = "outputs/sweeps/mlp_digits"
+ENQUEUED = [  # a configuration for `steer enqueue`
+    *("model.hidden_dim=64", "model.n_layers=2", "model.dropout=0.1"),
+    *("model.optimizer.lr=0.01", "model.optimizer.weight_decay=0.0001"),
+]
+FULL = "the PBT population is full (a new configuration joins only while it fills)"
 
 
 PBT = [
@@ -103,9 +108,7 @@ def test_a_configuration_enqueued_into_a_full_pbt_population_is_not_run_and_says
 ):
     monkeypatch.chdir(tmp_path)
     sweep(2, PBT)  # the population's two members have started
-    values = ["model.hidden_dim=64", "model.n_layers=2", "model.dropout=0.1"]
-    values += ["model.optimizer.lr=0.01", "model.optimizer.weight_decay=0.0001"]
-    assert run_steer(tmp_path, SWEEP_DIR, "enqueue", *values).returncode == 0
+    assert run_steer(tmp_path, SWEEP_DIR, "enqueue", *ENQUEUED).returncode == 0
     capfd.readouterr()
 
     sweep(10, PBT)
@@ -113,13 +116,35 @@ def test_a_configuration_enqueued_into_a_full_pbt_population_is_not_run_and_says
     assert {t.user_attrs[SEGMENT]["member"] for t in trials if SEGMENT in t.user_attrs} == {0, 1}
     (enqueued,) = [t for t in trials if t.number == 2]
     assert enqueued.state.name == "FAIL" and enqueued.params["model.hidden_dim"] == 64
-    said = "the PBT population is full (a new configuration joins only while it fills)"
-    assert enqueued.user_attrs[FAIL_REASON] == f"not run: {said}"
-    assert f"trial #2 failed: not run: {said}" in "".join(capfd.readouterr())
+    assert enqueued.user_attrs[FAIL_REASON] == f"not run: {FULL}"
+    assert f"trial #2 failed: not run: {FULL}" in "".join(capfd.readouterr())
     # it counts toward nothing: the two members trained to their end, four runs in all
     shown = run_steer(tmp_path, SWEEP_DIR, "show").stdout.replace("\n", " ")
     assert "not running (pbt: every member of the population has trained" in shown
     assert "4 of n_trials 10 finished" in shown
+
+
+@pytest.mark.slow  # a killed PBT sweep, a steer process and a rerun
+def test_a_configuration_enqueued_while_a_lost_members_retry_waits_is_not_run_either(tmp_path):
+    hang = {"HANG_AT_TRIAL": "1", "HANG_MARKER": str(tmp_path / "hanging")}
+    hanging = ["+callbacks.hang._target_=hang_callback.HangInTraining"]
+    args = ["-m", "hydratune", "-m", *PBT, "hydra.sweeper.n_trials=10"]
+    killed = start_python(tmp_path, *args, *hanging, env=hang)
+    wait_for_marker(tmp_path / "hanging", killed)  # member 1's first run trains
+    killed.kill()  # kill -9: that run is lost; the rerun queues its retry, a member's own run
+    killed.wait()
+    assert run_steer(tmp_path, SWEEP_DIR, "enqueue", *ENQUEUED).returncode == 0
+
+    rerun = start_python(tmp_path, *args)
+    out, _ = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, out
+    trials = load("mlp_digits", tmp_path).trials
+    assert {t.user_attrs[SEGMENT]["member"] for t in trials if SEGMENT in t.user_attrs} == {0, 1}
+    assert trials[1].user_attrs[LOST]
+    (enqueued,) = [t for t in trials if t.number == 2]
+    assert enqueued.user_attrs[FAIL_REASON] == f"not run: {FULL}", out
+    (retry,) = [t for t in trials if t.user_attrs.get(RETRY_OF) == 1]
+    assert retry.state.name in ("PRUNED", "COMPLETE") and retry.params == trials[1].params
 
 
 @pytest.mark.slow  # a Lightning sweep and two steer processes

@@ -78,6 +78,10 @@ class CheckpointSchedule:
         """Whether a slot with no continuation may run a new configuration from the sampler."""
         return True
 
+    def has_room(self) -> bool:
+        """Whether a new configuration may still join (``steer enqueue``'s too)."""
+        return True
+
     def releasable(self, trial: FrozenTrial, trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
         """The trials whose checkpoints may be used up now that ``trial`` has ended."""
         number = resumed_number(trial)

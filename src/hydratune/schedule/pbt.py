@@ -50,14 +50,21 @@ class PbtSchedule(CheckpointSchedule):
 
     def takes_new_configurations(self) -> bool:
         """Only until the population is full, or a member's run waits in the queue (a lost
-        run's retry, a continuation queued by a sweeper that died): a configuration queued by
-        ``steer enqueue`` is no member's run."""
+        run's retry, a continuation queued by a sweeper that died), which the sampler's ask
+        takes: a configuration queued by ``steer enqueue`` is no member's run."""
         trials = self.study.get_trials(deepcopy=False)
         queued = any(
             t.state == TrialState.WAITING and (RETRY_OF in t.user_attrs or SEGMENT in t.user_attrs)
             for t in trials
         )
-        return queued or len(self._members(trials)) < self.population
+        return queued or self._has_room(trials)
+
+    def has_room(self) -> bool:
+        """Only until the population is full."""
+        return self._has_room(self.study.get_trials(deepcopy=False))
+
+    def _has_room(self, trials: Sequence[FrozenTrial]) -> bool:
+        return len(self._members(trials)) < self.population
 
     def first_segment(self, trial: optuna.Trial) -> dict[str, Any]:
         member = len(self._members(self.study.get_trials(deepcopy=False)))

@@ -252,7 +252,7 @@ class SweepLoop:
         if self.before_ask is not None:
             self.before_ask(self.study)
         trial = self.steering.take_enqueued()  # `steer enqueue` runs before any queued point
-        if trial is not None and self.schedule and not self.schedule.takes_new_configurations():
+        if trial is not None and self.schedule is not None and not self.schedule.has_room():
             self.space.suggest(trial)  # the values it was enqueued with, for the record
             tell(self.study, trial, Outcome(TrialState.FAIL, reason=NO_MEMBER))
             trial = None
