@@ -44,7 +44,7 @@ from hydratune.attrs import (
     STOPPED_REASON,
 )
 from hydratune.errors import StudyConfigError
-from hydratune.schedule import epochs_of, is_paused, lineage_root, segment_of
+from hydratune.schedule import epochs_of, is_paused, is_scheduled, lineage_root, segment_of
 from hydratune.steering import best_trial
 from hydratune.storage import mask_url
 from hydratune.training import prepare_mlflow, tracking_target
@@ -238,7 +238,7 @@ class SweepTracker:
             TRIAL_TAG: str(trial.number),
             STATE_TAG: "running",
         }
-        if SEGMENT in trial.user_attrs:  # planned by the schedule before the launch
+        if is_scheduled(trial):  # planned by the schedule before the launch
             trials = self.study.get_trials(deepcopy=False)
             tags.update(lineage_tags(_by_number(trials, trial.number), trials))
         run = self.client.create_run(
@@ -264,7 +264,7 @@ class SweepTracker:
 
         now = int(time.time() * 1000)
         metrics = []
-        last_epoch = epochs_of(trial) - 1 if segment_of(trial) else 0  # where its curve ends
+        last_epoch = epochs_of(trial) - 1 if is_scheduled(trial) else 0  # where its curve ends
         for i, value in enumerate(trial.values or []):
             name = "objective" if len(trial.values) == 1 else f"objective.{i}"
             metrics.append(Metric(name, value, now, last_epoch))

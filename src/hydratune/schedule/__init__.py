@@ -19,6 +19,7 @@ from hydratune.schedule.lineage import (
     POPULATION_DONE,
     epochs_of,
     is_paused,
+    is_scheduled,
     lineage_root,
     population_end,
     resumed_number,
@@ -29,7 +30,7 @@ from hydratune.schedule.lineage import (
     value_at_end,
     waiting_to_continue,
 )
-from hydratune.schedule.rerun import from_scratch, is_scheduled, values_changed
+from hydratune.schedule.rerun import from_scratch, values_changed
 from hydratune.schedule.settings import ScheduleSettings, check_scheduler
 
 __all__ = [

@@ -105,6 +105,11 @@ def segment_of(trial: FrozenTrial) -> Mapping | None:
     return segment if isinstance(segment, Mapping) else None
 
 
+def is_scheduled(trial: FrozenTrial) -> bool:
+    """Whether a schedule planned ``trial``'s run (its config has the schedule's values)."""
+    return segment_of(trial) is not None
+
+
 def bracket_of(segment: Mapping[str, Any]) -> int:
     """A run's Hyperband bracket; plain ASHA's runs (no ``bracket`` key) are bracket 0's."""
     return int(segment.get("bracket", 0))
@@ -123,7 +128,7 @@ def value_at_end(trial: FrozenTrial) -> float | None:
 def schedule_data(trials: list[FrozenTrial], maximize: bool) -> dict[str, Any] | None:
     """``{"kind": "asha", "rungs": asha_rungs(...)}`` or ``{"kind": "pbt", "members":
     pbt_lineage(...)}`` for the trials a schedule ran; None for a sweep that ran none."""
-    scheduled = [t for t in trials if segment_of(t) is not None]
+    scheduled = [t for t in trials if is_scheduled(t)]
     if not scheduled:
         return None
     kind = segment_of(scheduled[0])["kind"]

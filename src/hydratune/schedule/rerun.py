@@ -21,7 +21,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial
 
-from hydratune.schedule.lineage import resumed_number, segment_of
+from hydratune.schedule.lineage import resumed_number
 
 SWEEP_CONFIG = "multirun.yaml"  # the sweep's own config, written in its sweep dir
 
@@ -43,11 +43,6 @@ def from_scratch(config: DictConfig, hydra: DictConfig | None, sweep_dir: Path) 
             continue
         OmegaConf.update(config, key, None if value is _ABSENT else value, merge=False)
     return config
-
-
-def is_scheduled(trial: FrozenTrial) -> bool:
-    """Whether a schedule planned ``trial``'s run (its config has the schedule's values)."""
-    return segment_of(trial) is not None
 
 
 def values_changed(trial: FrozenTrial, trials: Sequence[FrozenTrial]) -> str | None:

@@ -35,7 +35,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat
 from hydratune.attrs import FAIL_REASON, OWNER, PRUNE_REQUESTED, STOPPED_REASON
-from hydratune.schedule import is_paused, schedule_data, segment_of
+from hydratune.schedule import is_paused, is_scheduled, schedule_data, segment_of
 from hydratune.steering import (
     SteeringState,
     best_trial,
@@ -159,7 +159,7 @@ class Feed:
                 if self.rows.get(number) != shown:
                     self.version += 1
                     self.rows[number], self.versions[number] = shown, self.version
-                    scheduled = scheduled or segment_of(trial) is not None
+                    scheduled = scheduled or is_scheduled(trial)
                 if trial.state in FINISHED:
                     self.unfinished.discard(number)
                 else:

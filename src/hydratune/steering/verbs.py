@@ -35,8 +35,8 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat
-from hydratune.attrs import ENQUEUED_FROM, OWNER, PRUNE_REQUESTED, SEGMENT
-from hydratune.schedule import segment_of, waiting_to_continue
+from hydratune.attrs import ENQUEUED_FROM, OWNER, PRUNE_REQUESTED
+from hydratune.schedule import is_scheduled, waiting_to_continue
 from hydratune.space import (
     SearchSpace,
     SearchSpaceError,
@@ -447,7 +447,7 @@ class Steerer:
     def _scheduled(self, number: int, verb: str) -> None:
         """Refuse a trial number that is not a run of a checkpointed schedule."""
         trials = self.study.get_trials(deepcopy=False)
-        if not 0 <= number < len(trials) or SEGMENT not in trials[number].user_attrs:
+        if not 0 <= number < len(trials) or not is_scheduled(trials[number]):
             raise SteerError(
                 f"{verb} {number}: trial #{number} is not a run of a checkpointed schedule "
                 "(hydra/sweeper/scheduler=asha|pbt); without a number it applies to the sweep"
@@ -488,7 +488,7 @@ def _schedule_caveat(verb: str, trials: list[FrozenTrial]) -> str | None:
     continues a paused one trains on with its checkpoint's values (another configuration's
     values would not fit its weights), which PBT's explore changes only inside the declared
     space."""
-    if verb not in ("fix", "narrow") or not any(segment_of(t) for t in trials):
+    if verb not in ("fix", "narrow") or not any(map(is_scheduled, trials)):
         return None
     return (
         f"note: under this sweep's schedule, {verb} applies to new configurations: a run that "
