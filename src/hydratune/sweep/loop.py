@@ -72,7 +72,6 @@ class LoopSummary:
     failures: list[tuple[int, str]] = field(default_factory=list)
     stopped_early: str | None = None
     timed_out: bool = False
-    grid_done: bool = False
     # why no trial was left to run before n_trials (the grid ran, PBT's population ended)
     ran_out: str | None = None
 
@@ -224,12 +223,12 @@ class SweepLoop:
         if self.last_asked is not None and self.last_asked < self.n_trials - 1:
             # fewer trials than n_trials existed at this process's last ask, so fewer count:
             # no read (a worker sharing the study may have asked since: _surplus settles it)
-            return not self.summary.grid_done
+            return self.summary.ran_out != GRID_DONE  # a grid that has run asks no more
         busy = sum(  # ended or running: one read of the study
             t.state == TrialState.RUNNING or counts_toward_n_trials(t)
             for t in self.study.get_trials(deepcopy=False)
         )
-        return busy < self.n_trials and not self.summary.grid_done
+        return busy < self.n_trials and self.summary.ran_out != GRID_DONE
 
     def _surplus(self, trial: optuna.Trial) -> bool:
         """Whether workers sharing the study asked past ``n_trials`` at once, this one last.
@@ -278,7 +277,6 @@ class SweepLoop:
         if trial is None and isinstance(self.study.sampler, optuna.samplers.GridSampler):
             trial = ask_queued(self.study)
             if trial is None:
-                self.summary.grid_done = True
                 self.summary.ran_out = GRID_DONE
                 return None
         self.summary.ran_out = None
