@@ -4,11 +4,13 @@ check the invariants. Every kind of fault, in the sweeper's process and with ``n
 Faults: ``kill -9`` of the sweeper or of a worker, Ctrl-C (SIGINT to the process group, as a
 terminal sends it), SIGTERM to the sweeper, a torn journal tail (a write cut short by a kill),
 a task that calls ``sys.exit``. The moment is random (seeded): once trial k has started, after
-a random time up to two trials' duration. Invariants after the rerun: it exits 0; no trial that
-was complete after the fault is lost or changed; no trial is RUNNING or WAITING; exactly
-``n_trials`` trials ended by themselves; every trial dir belongs to one trial; the journal
-opens in plain Optuna. Each (mode, fault) pair is one test; the counts of faults injected and
-survived are printed (``-s``); ``HYDRATUNE_FAULT_REPEAT=n`` runs every pair n times (once in CI).
+a random time up to two trials' duration. Right after Ctrl-C or SIGTERM, no trial is left
+RUNNING (the interrupted sweep failed them as lost). Invariants after the rerun: it exits 0; no
+trial that was complete after the fault is lost or changed; no trial is RUNNING or WAITING;
+exactly ``n_trials`` trials ended by themselves; every trial dir belongs to one trial; the
+journal opens in plain Optuna. Each (mode, fault) pair is one test; the counts of faults
+injected and survived are printed (``-s``); ``HYDRATUNE_FAULT_REPEAT=n`` runs every pair n
+times (once in CI).
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class Round:
             self.env["EXIT_AT_TRIAL"] = str(self.at_trial)
         self.command = [*COMMAND, f"hydra.sweeper.n_jobs={2 if mode == 'n_jobs=2' else 1}"]
         self.first_exit: int | None = None
+        self.running_after_interrupt: list[int] = []
 
     def start(self) -> subprocess.Popen:
         return subprocess.Popen(
@@ -108,6 +111,11 @@ class Round:
             proc.wait(timeout=120)
             if self.kind == "torn journal tail":
                 self._tear_journal()
+            if self.kind in ("SIGINT", "SIGTERM"):
+                trials = plain_study(self.cwd).trials
+                self.running_after_interrupt = [
+                    t.number for t in trials if t.state == TrialState.RUNNING
+                ]
             return True
         finally:
             if proc.poll() is None:
@@ -140,6 +148,8 @@ class Round:
         rerun = self.start()
         out, _ = rerun.communicate(timeout=180)
         broken = [] if rerun.returncode == 0 else [f"rerun exit {rerun.returncode}: {out[-2000:]}"]
+        if self.running_after_interrupt:
+            broken.append(f"trials the interrupt left RUNNING: {self.running_after_interrupt}")
         if self.first_exit not in (None, 0):
             broken.append(f"the sweep stopped at the task's sys.exit: exit {self.first_exit}")
         study = plain_study(self.cwd)
