@@ -310,6 +310,12 @@ def swept(tmp_path_factory) -> Path:
             "the declared [-5.0, 5.0] is on a linear scale and [0.1, 2.0] (log) on a log one",
         ),
         (["pause", "now"], "pause takes no arguments"),
+        (["show", "now"], "show takes no arguments"),
+        (  # not a note in this sweep's study: the person named another
+            ["note", "0", "checked", "--storage", "other.journal"],
+            "--storage after the verb would be read as one of its words: give it first",
+        ),
+        (["fail", "0", "bad data", "--study=other"], "--study after the verb would be read"),
     ],
 )
 def test_a_bad_steering_request_names_the_problem_and_writes_nothing(swept, words, message):

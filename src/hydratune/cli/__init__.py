@@ -262,6 +262,15 @@ def steer(
         verb, *args = rest
         if verb not in VERBS:
             raise SteerError(f"'{verb}' is not a steering verb; one of: {', '.join(VERBS)}")
+        for word in args:  # after the verb, an option would be read as a word of it
+            option = word.split("=", 1)[0]
+            if option in ("--storage", "--study"):
+                raise SteerError(
+                    f"{option} after the verb would be read as one of its words: give it "
+                    f"first (hydratune steer {option} ... {verb} ...)"
+                )
+        if verb == "show" and args:
+            raise SteerError(f"show takes no arguments; got {' '.join(args)}")
         steerer = Steerer(resolve_sweep(sweep_dir, storage, study).study)
         if verb == "show":
             print_view(console, steerer.show())
