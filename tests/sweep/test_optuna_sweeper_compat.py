@@ -126,6 +126,27 @@ def test_the_deprecated_search_space_key_is_read_as_params_with_a_warning(sweep,
     assert dist["y"] == optuna.distributions.CategoricalDistribution([-5, 0, 5])
 
 
+def test_a_search_space_step_off_the_bounds_draws_only_what_1_3_draws(sweep, tmp_path):
+    """A ``high`` that is not on the step grid: Optuna's distribution (1.3's) stops at the
+    last step below it, and so does the converted range; no value beyond ``high`` is run."""
+    space = (
+        "hydra.sweeper.search_space={x: {type: float, low: -5.5, high: -4.5, step: 0.3}, "
+        "y: {type: int, low: 0, high: 10, step: 3}}"
+    )
+    overrides = ["hydra.sweeper.params=null", space, "hydra/sweeper/sampler=grid"]
+    sweep(["hydra.sweeper.n_trials=20", *overrides], sphere, "sphere", UPSTREAM)
+    trials = load("sphere", tmp_path).trials
+    with pytest.warns(UserWarning):  # Optuna says it lowers high to the step grid
+        expected = {
+            "x": optuna.distributions.FloatDistribution(-5.5, -4.5, step=0.3),
+            "y": optuna.distributions.IntDistribution(0, 10, step=3),
+        }
+    assert trials[0].distributions == expected
+    assert len(trials) == 16  # the grid is every pair, once
+    assert {t.params["y"] for t in trials} == {0, 3, 6, 9}
+    assert sorted({round(t.params["x"], 9) for t in trials}) == [-5.5, -5.2, -4.9, -4.6]
+
+
 def test_sweep_returns_none_like_the_upstream_sweeper(sweep):
     assert sweep(["hydra.sweeper.n_trials=2"], sphere, "sphere", UPSTREAM) is None
 
@@ -227,12 +248,14 @@ def test_migrate_turns_search_space_into_params_and_notes_ranges(tmp_path):
 
     text, changes = migrate_text(
         "hydra:\n  sweeper:\n    search_space:\n      x:\n        type: int\n        low: 1\n"
-        "        high: 9\n        step: 2\n      lr:\n        type: float\n        low: 0.001\n"
-        "        high: 0.1\n        log: true\n    params:\n      y: range(1, 4)\n"
+        "        high: 10\n        step: 2\n      lr:\n        type: float\n        low: 0.001\n"
+        "        high: 0.1\n        log: true\n      z:\n        type: float\n        low: 0.0\n"
+        "        high: 1.0\n        step: 0.3\n    params:\n      y: range(1, 4)\n"
     )
     params = yaml.safe_load(text)["hydra"]["sweeper"]["params"]
-    assert params == {
+    assert params == {  # 1.3's values: 1, 3, ..., 9 and 0, 0.3, 0.6, 0.9 (high off the grid)
         "x": "range(1, 11, 2)",
+        "z": "range(0.0, 1.2, 0.3)",
         "lr": "tag(log, interval(0.001, 0.1))",
         "y": "range(1, 4)",
     }

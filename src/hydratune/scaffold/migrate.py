@@ -60,7 +60,7 @@ _SEARCH_SPACE = re.compile(r"^(\s*)search_space\s*:\s*(#.*)?$")
 _PARAMS = re.compile(r"^(\s*)params\s*:\s*(#.*)?$")
 _STORAGE_NULL = re.compile(r"^(\s*storage\s*:\s*(?:null|~)?)\s*(#.*)?$")
 _RANGE = re.compile(r"^(\s*[^#\s][^#]*:\s*[^#]*\brange\()")
-FROM_SEARCH_SPACE = "# hydratune: from search_space; stop = high + step keeps high"
+FROM_SEARCH_SPACE = "# hydratune: from search_space; stop = one step past the last value <= high"
 RANGE_NOTE = "# hydratune: range excludes its stop (1.3 included it except with grid)"
 VERSIONS = ("1.3", "1.4")
 # What only one version's configs can hold (hydra-optuna-sweeper's config.py, 1.3 and main)

@@ -47,13 +47,22 @@ def _expression(where: str, spec: Any) -> str:
         )
     low, high, step, log_scale = spec["low"], spec["high"], spec.get("step"), spec.get("log")
     if step is not None and not (kind == "int" and step == 1):
-        # a step includes high in 1.3; hydratune's range excludes its stop: stop = high + step
-        stop = decimal.Decimal(str(high)) + decimal.Decimal(str(step))
-        stop_text = str(int(stop)) if kind == "int" else str(stop)
-        return f"range({format_value(low)}, {stop_text}, {format_value(step)})"
+        stop = _stop(where, kind, low, high, step)
+        return f"range({format_value(low)}, {stop}, {format_value(step)})"
     inner = f"interval({format_value(low)}, {format_value(high)})"
     inner = f"int({inner})" if kind == "int" else inner
     return f"tag(log, {inner})" if log_scale else inner
+
+
+def _stop(where: str, kind: str, low: Any, high: Any, step: Any) -> str:
+    """The stop of the ``range`` whose values are 1.3's: ``low + k * step`` up to ``high``
+    (Optuna lowers a ``high`` that is not on the step grid to the last step below it), and
+    ``range`` excludes its stop, so the stop is one step past that last value."""
+    first, last, size = (decimal.Decimal(str(v)) for v in (low, high, step))
+    if size <= 0:
+        raise StudyConfigError(f"{where}: step must be > 0, not {step}")
+    stop = first + ((last - first) // size + 1) * size
+    return str(int(stop)) if kind == "int" else str(stop)
 
 
 def merged_params(params: Any, search_space: Any) -> Any:
