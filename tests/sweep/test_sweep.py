@@ -7,8 +7,10 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
+import torch
 import yaml
 from hydra.errors import ConfigCompositionException
 from optuna.trial import TrialState
@@ -220,6 +222,36 @@ def test_non_numbers_fail_the_trial_not_the_study(sweep, tmp_path, value, stop):
     assert all(t.state == TrialState.FAIL and t.user_attrs["fail_reason"] for t in trials)
     assert len(trials) == (1 if stop == "every trial would hit" else 2)
     assert results(tmp_path)["n_trials"]["fail"] == len(trials)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda v: torch.tensor(v),  # trainer.callback_metrics["val/acc"], as apps return it
+        lambda v: torch.tensor([v], requires_grad=True),
+        lambda v: np.array(v),
+        lambda v: np.float32(v),
+        lambda v: (torch.tensor(v), np.array([v])),  # one value each of two objectives
+    ],
+    ids=["tensor", "one-element tensor", "0-d array", "float32", "two objectives"],
+)
+def test_a_one_element_tensor_or_array_counts_as_its_number(sweep, tmp_path, make):
+    objectives = 2 if isinstance(make(1.0), tuple) else 1
+    directions = ",".join(["minimize"] * objectives)
+    sweep(
+        ["hydra.sweeper.n_trials=2", f"hydra.sweeper.direction=[{directions}]"],
+        task=lambda c: make(c.x * 2),
+    )
+    for trial in load("quadratic", tmp_path).trials:
+        assert trial.state == TrialState.COMPLETE
+        assert trial.values == [pytest.approx(trial.params["x"] * 2)] * objectives
+
+
+def test_a_tensor_of_several_values_fails_its_trial_naming_it(sweep, tmp_path):
+    with pytest.raises(SweepFailedError, match="max_failure_rate"):
+        sweep(["hydra.sweeper.n_trials=1"], task=lambda c: torch.tensor([1.0, 2.0]))
+    (trial,) = load("quadratic", tmp_path).trials
+    assert trial.user_attrs["fail_reason"] == "returned tensor([1., 2.]), not a number"
 
 
 def test_unknown_sweeper_key_in_yaml_is_an_error_naming_it(sweep):

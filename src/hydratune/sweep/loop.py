@@ -97,12 +97,26 @@ def judge(result: JobResult, n_objectives: int) -> Outcome:
             f"{n_objectives}; make them match",
             fatal=True,
         )
-    bad = [v for v in values if not isinstance(v, Real) or isinstance(v, bool)]
-    if bad:
+    numbers = [_number(v) for v in values]
+    if None in numbers:
         return Outcome(TrialState.FAIL, reason=f"returned {value!r}, not a number")
-    if not all(math.isfinite(v) for v in values):
+    if not all(math.isfinite(v) for v in numbers):
         return Outcome(TrialState.FAIL, reason=f"returned a non-finite value {value!r}")
-    return Outcome(TrialState.COMPLETE, values=[float(v) for v in values])
+    return Outcome(TrialState.COMPLETE, values=numbers)
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a float where it is one number: a real that is not a bool, or a
+    one-element tensor or array (``.item()``: torch, numpy), as Lightning's logged metrics
+    are; None for anything else (a string, None, a list, a tensor of several values)."""
+    if not isinstance(value, Real) and hasattr(value, "item"):
+        try:
+            value = value.item()
+        except (ValueError, RuntimeError, TypeError):  # several elements, or no such method
+            return None
+    if isinstance(value, Real) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 def stopped_by_callback(
