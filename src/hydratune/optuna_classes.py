@@ -120,8 +120,32 @@ def optuna_kwargs(cls: type, options: Any, where: str) -> dict[str, Any]:
             value = instantiate(value)
         elif isinstance(value, str) and "Callable" in str(param.annotation):
             value = get_method(value)
+        else:
+            _check_type(f"{where}.{name}", value, param.annotation)
         kwargs[name] = value
     return kwargs
+
+
+# Annotations of plain options (``n_startup_trials: int``, ``seed: int | None``): Optuna's
+# constructors store them unchecked, and a string met at the first draw raised a TypeError from
+# inside the sampler after the study was written. hydra-optuna-sweeper's schema typed them.
+_PLAIN = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "None": lambda v: v is None,
+}
+
+
+def _check_type(where: str, value: Any, annotation: Any) -> None:
+    """Refuse ``value`` for an option whose annotation is made of plain types only (others,
+    classes and callables, are Optuna's to check)."""
+    text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+    names = [part.strip() for part in text.split("|")]
+    if not all(name in _PLAIN for name in names) or any(_PLAIN[n](value) for n in names):
+        return
+    raise StudyConfigError(f"{where}: {value!r} is not {' or '.join(names)}")
 
 
 class WrappedSampler(BaseSampler):

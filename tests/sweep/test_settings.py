@@ -87,6 +87,37 @@ def test_a_setting_out_of_range_is_refused_before_anything_runs(sweep, tmp_path,
             ["hydra.sweeper.export_best=5"],
             "hydra.sweeper.export_best: 5 is not a config Hydra can select",
         ),
+        (
+            ["hydra/sweeper/sampler=tpe", "hydra.sweeper.sampler.n_startup_trials=abc"],
+            "hydra.sweeper.sampler.n_startup_trials: 'abc' is not int",
+        ),
+        (
+            ["hydra/sweeper/sampler=tpe", "hydra.sweeper.sampler.multivariate=maybe"],
+            "hydra.sweeper.sampler.multivariate: 'maybe' is not bool",
+        ),
+        (
+            ["hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_startup_trials=1.5"],
+            "hydra.sweeper.pruner.n_startup_trials: 1.5 is not int",
+        ),
+        (
+            ["hydra.sweeper.sampler=tpe"],
+            "hydra.sweeper.sampler='tpe': expected a sampler config; choose one from its group "
+            "with hydra/sweeper/sampler=tpe",
+        ),
+        (["hydra.sweeper.sampler=null"], "hydra.sweeper.sampler=None: expected a sampler config"),
+        (
+            ["hydra.sweeper.pruner=median"],
+            "hydra.sweeper.pruner='median': expected a pruner config; choose one from its group "
+            "with hydra/sweeper/pruner=median",
+        ),
+        (["hydra.sweeper.direction=1"], "hydra.sweeper.direction: '1' is not 'minimize' or"),
+        (["hydra.sweeper.direction=true"], "hydra.sweeper.direction: 'True' is not 'minimize'"),
+        (["x=glob(*)"], "the command line (x): glob() picks options by name, which a search"),
+        (
+            ["x=range(0,3),5"],
+            "the command line (x): choice() options must be plain values, not sweeps (range, "
+            "interval): x=range(0,3),5",
+        ),
     ],
     ids=[
         "enqueue",
@@ -104,6 +135,16 @@ def test_a_setting_out_of_range_is_refused_before_anything_runs(sweep, tmp_path,
         "warm_start_key",
         "paired_rows",
         "export_best",
+        "sampler_option_type",
+        "sampler_option_bool",
+        "pruner_option_type",
+        "sampler_named",
+        "sampler_null",
+        "pruner_named",
+        "direction_number",
+        "direction_bool",
+        "glob",
+        "sweep_in_a_choice",
     ],
 )
 def test_a_setting_of_the_wrong_shape_or_refused_by_optuna_is_one_line_before_any_write(

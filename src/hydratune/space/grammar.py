@@ -20,6 +20,7 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser, create_functions
 from hydra.core.override_parser.types import (
     ChoiceSweep,
+    Glob,
     IntervalSweep,
     Override,
     RangeSweep,
@@ -139,7 +140,12 @@ def _to_distribution(override: Override, where: str) -> BaseDistribution | None:
     if not override.is_sweep_override():
         return None
     value = override.value()
-    unknown = set(getattr(value, "tags", set())) - KNOWN_TAGS
+    if isinstance(value, Glob):  # hydra-optuna-sweeper refuses it too
+        raise SearchSpaceError(
+            f"{where}: glob() picks options by name, which a search cannot; list them with "
+            "choice(a, b, ...)"
+        )
+    unknown = set(value.tags) - KNOWN_TAGS
     if unknown:
         raise SearchSpaceError(
             f"{where}: unknown tag(s) {sorted(unknown)}; known: {sorted(KNOWN_TAGS)}"
@@ -162,9 +168,12 @@ def _to_distribution(override: Override, where: str) -> BaseDistribution | None:
         choices = list(override.sweep_iterator())
         if not choices:
             raise SearchSpaceError(f"{where}: an empty choice() has nothing to search")
-        if not all(isinstance(c, (str, int, float, bool, type(None))) for c in choices):
+        plain = (str, int, float, bool, type(None))
+        bad = next((c for c in choices if not isinstance(c, plain)), None)
+        if bad is not None:
+            what = {list: "lists", dict: "dicts"}.get(type(bad), "sweeps (range, interval)")
             raise SearchSpaceError(
-                f"{where}: choice() options must be plain values, not lists or dicts"
+                f"{where}: choice() options must be plain values, not {what}: {override.input_line}"
             )
         if log_scale:
             raise SearchSpaceError(f"{where}: tag(log, ...) applies to interval/range, not choice")

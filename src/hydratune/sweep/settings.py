@@ -87,6 +87,15 @@ def check_settings(conf: SweeperConf) -> None:
         value = getattr(conf, key)
         if value is not None and not isinstance(value, Mapping):
             raise StudyConfigError(f"hydra.sweeper.{key}={value!r}: expected a mapping of {shape}")
+    for key, example in (("sampler", "tpe"), ("pruner", "median")):
+        value = getattr(conf, key)
+        if isinstance(value, Mapping) or (value is None and key == "pruner"):  # null: no pruner
+            continue
+        name = value if isinstance(value, str) and value.isidentifier() else example
+        raise StudyConfigError(
+            f"hydra.sweeper.{key}={value!r}: expected a {key} config; choose one from its group "
+            f"with hydra/sweeper/{key}={name} (override hydra/sweeper/{key}: {name} in YAML)"
+        )
     enqueue = conf.enqueue
     if enqueue is not None and not is_sequence(enqueue):
         raise StudyConfigError(

@@ -74,7 +74,8 @@ def _names(directions: Sequence[StudyDirection]) -> str:
 
 def directions_of(direction: Any) -> list[StudyDirection]:
     """``hydra.sweeper.direction`` (one name or a list) as Optuna directions."""
-    names = [direction] if isinstance(direction, str) else list(direction)
+    listed = isinstance(direction, Sequence) and not isinstance(direction, str)
+    names = list(direction) if listed else [direction]
     out = []
     for name in names:
         key = str(name).lower()
