@@ -114,6 +114,14 @@ def test_grid_rejects_a_continuous_interval_naming_the_parameter():
         ("a b", "'a b'"),
         ("null", "'null'"),
         ("it's", "'it\\'s'"),
+        ("model/cnn", "model/cnn"),
+        # strings Hydra would read unquoted as a number, a bool, null, inf or nan
+        ("1", "'1'"),
+        ("True", "'True'"),
+        ("NULL", "'NULL'"),
+        ("1e3", "'1e3'"),
+        ("1_000", "'1_000'"),
+        ("-inf", "'-inf'"),
     ],
 )
 def test_sampled_values_format_as_overrides_hydra_reads_back(value, text):
@@ -121,7 +129,8 @@ def test_sampled_values_format_as_overrides_hydra_reads_back(value, text):
     if isinstance(value, str):
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
-        assert OverridesParser.create().parse_override(f"k={text}").value() == value
+        read = OverridesParser.create().parse_override(f"k={text}").value()
+        assert read == value and type(read) is str
 
 
 def hydra_decimal_values(start: str, stop: str, step: str) -> list[float]:

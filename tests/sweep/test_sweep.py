@@ -247,6 +247,14 @@ def test_a_one_element_tensor_or_array_counts_as_its_number(sweep, tmp_path, mak
         assert trial.values == [pytest.approx(trial.params["x"] * 2)] * objectives
 
 
+def test_quoted_choices_that_read_as_numbers_reach_the_task_as_strings(sweep, tmp_path):
+    seen = []
+    choice = """hydra.sweeper.params.kind='choice("1", "True", "NULL", "1e3")'"""
+    sweep(["hydra.sweeper.n_trials=12", choice], task=lambda c: seen.append(c.kind) or 0.0)
+    assert set(seen) == {"1", "True", "NULL", "1e3"}  # strings all, as the study has them
+    assert seen == [t.params["kind"] for t in load("quadratic", tmp_path).trials]
+
+
 def test_a_tensor_of_several_values_fails_its_trial_naming_it(sweep, tmp_path):
     with pytest.raises(SweepFailedError, match="max_failure_rate"):
         sweep(["hydra.sweeper.n_trials=1"], task=lambda c: torch.tensor([1.0, 2.0]))

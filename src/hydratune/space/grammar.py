@@ -8,6 +8,7 @@ here fails with ``SearchSpaceError`` naming the parameter and where it was writt
 from __future__ import annotations
 
 import decimal
+import functools
 import inspect
 import logging
 import math
@@ -352,12 +353,29 @@ def format_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        if _PLAIN.match(value) and value not in {"null", "true", "false"}:
+        if _PLAIN.match(value) and _reads_as_itself(value):
             return value
         return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
     if isinstance(value, Iterable) and not isinstance(value, Mapping):
         return "[" + ",".join(format_value(v) for v in value) + "]"
     return str(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _reads_as_itself(text: str) -> bool:
+    """Whether Hydra's grammar reads ``text`` unquoted as this string, not as a number, a bool,
+    null, inf or nan (``True``, ``NULL``, ``1e3``, ``1_000`` are those, in any case): a choice
+    of quoted ``"1"`` must reach the task as the string. Asked once per distinct value."""
+    try:
+        read = _plain_parser().parse_override(f"k={text}").value()
+    except HydraException:
+        return False
+    return isinstance(read, str) and read == text
+
+
+@functools.cache
+def _plain_parser() -> OverridesParser:
+    return OverridesParser.create()
 
 
 def _warn_shuffle(where: str) -> None:
