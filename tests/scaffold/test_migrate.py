@@ -167,6 +167,7 @@ def test_a_full_disk_leaves_the_file_as_it_was(tmp_path):
         (bytes(range(256)) * 4, "is not a text file"),
         (b"a,b\n1,2\n", "is not a hydra-optuna-sweeper config"),
         (b"x: [1, 2\n", "is not YAML"),
+        (b"defaults: 5\nhydra:\n  sweeper:\n    storage: null\n", "defaults must be a list"),
     ],
 )
 def test_a_binary_file_or_a_non_config_gets_a_one_line_error(tmp_path, content, message):

@@ -114,6 +114,12 @@ def migrate_file(path: Path, version: str | None = None) -> Migration:
     if old is None or "\x00" in old:
         raise MigrationError(f"{path} is not a text file; give the YAML config to migrate")
     before = _load(old, f"{path} is not YAML")
+    defaults = before.get("defaults") if isinstance(before, dict) else None
+    if defaults is not None and not isinstance(defaults, list):  # Hydra refuses it too
+        raise MigrationError(
+            f"{path} is not a Hydra config (defaults must be a list, not "
+            f"{type(defaults).__name__}); nothing to migrate"
+        )
     if not _is_sweeper_config(before):
         raise MigrationError(
             f"{path} is not a hydra-optuna-sweeper config (no hydra/sweeper choice, no "
