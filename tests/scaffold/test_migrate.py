@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from helpers import small_disk
 from hydratune.cli import app
-from hydratune.scaffold.migrate import RANGE_NOTE
+from hydratune.scaffold.migrate import RANGE_NOTE, STORAGE_NOTE
 
 RUNNER = CliRunner()
 
@@ -105,6 +105,21 @@ def test_optuna_custom_stays_optuna_custom(tmp_path):
     result = migrate(path)
     assert result.exit_code == 0 and "nothing to change" in result.output
     assert path.read_text() == text
+
+
+def test_the_users_comments_stay_and_hydratunes_notes_follow_them(tmp_path):
+    text = (
+        UPSTREAM_13.replace("storage: null\n", "storage: null   # my storage comment\n")
+        + "      y: range(0, 9, 3)  # my comment about y\n"
+    )
+    path = write(tmp_path, text)
+    assert migrate(path).exit_code == 0
+    lines = path.read_text().splitlines()
+    assert f"    storage: null   # my storage comment  {STORAGE_NOTE}" in lines
+    assert f"      y: range(0, 9, 3)  # my comment about y  {RANGE_NOTE}" in lines
+    assert yaml.safe_load(path.read_text())["hydra"]["sweeper"]["params"]["y"] == "range(0, 9, 3)"
+    again = migrate(path)  # the notes are seen: none is added twice
+    assert again.exit_code == 0 and "nothing to change" in again.output
 
 
 def test_a_hash_inside_a_quoted_string_on_a_range_line_stays_in_the_string(tmp_path):

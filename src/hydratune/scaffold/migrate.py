@@ -6,8 +6,8 @@ so a ``range`` line is commented only for a 1.3 config. The version is told from
 (``search_space`` or ``motpe``: 1.3; ``nsgaiii``, ``gp``, ``qmc`` or a sampler option only
 main has: main), else from ``--from``; a file with ranges and no sign is refused until told.
 
-The rewrite is line by line, so comments, layout and line endings (CRLF) stay; each change
-is one of:
+The rewrite is line by line, so comments (but those inside a ``search_space:`` block, which is
+replaced), layout and line endings (CRLF) stay; each change is one of:
 
 - ``override /hydra/sweeper: optuna`` -> ``override /hydra/sweeper: hydratune``;
 - ``_target_: hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper`` deleted
@@ -17,6 +17,10 @@ is one of:
   included it except under grid), so ``range(1, 4)`` is 1, 2, 3;
 - a comment after ``storage: null``: in-memory in 1.3, a journal file under ``outputs/`` here
   (rerunning the command resumes the study; ``storage: memory`` keeps the old behaviour).
+
+A note goes after the line's own comment (``x: range(1, 4)  # mine  # hydratune: ...``): the
+user's line stays as it was, still one YAML comment, and a second run sees the note and adds
+none.
 
 Example::
 
@@ -58,7 +62,7 @@ _UPSTREAM_TARGET = re.compile(
 )
 _SEARCH_SPACE = re.compile(r"^(\s*)search_space\s*:\s*(#.*)?$")
 _PARAMS = re.compile(r"^(\s*)params\s*:\s*(#.*)?$")
-_STORAGE_NULL = re.compile(r"^(\s*storage\s*:\s*(?:null|~)?)\s*(#.*)?$")
+_STORAGE_NULL = re.compile(r"^\s*storage\s*:\s*(null|~)?\s*(#.*)?$")
 _RANGE = re.compile(r"^(\s*[^#\s][^#]*:\s*[^#]*\brange\()")
 FROM_SEARCH_SPACE = "# hydratune: from search_space; stop = one step past the last value <= high"
 RANGE_NOTE = "# hydratune: range excludes its stop (1.3 included it except with grid)"
@@ -233,7 +237,7 @@ def migrate_text(text: str, version: str | None = None) -> tuple[str, list[str]]
             changes.append("deleted the sweeper's _target_ (hydra/sweeper: hydratune sets it)")
             skip_blank = bool(out) and out[-1].rstrip().endswith(":")
         elif _STORAGE_NULL.match(body) and "hydratune:" not in body:
-            out.append(f"{_STORAGE_NULL.match(body).group(1)}  {STORAGE_NOTE}{end}")  # type: ignore[union-attr]
+            out.append(f"{body.rstrip()}  {STORAGE_NOTE}{end}")  # the user's comment stays
             changes.append("storage: null is now a journal file (comment added)")
         elif _RANGE.match(body) and "hydratune:" not in body and version != "1.4":
             if version is None:
@@ -242,9 +246,8 @@ def migrate_text(text: str, version: str | None = None) -> tuple[str, list[str]]
                     f"(range includes its stop) or main/1.4 (excludes it, as hydratune does): "
                     f"{body.strip()}; rerun with --from 1.3 or --from 1.4"
                 )
-            code = body[: _comment_start(body)].rstrip()
-            out.append(f"{code}  {RANGE_NOTE}{end}")
-            changes.append(f"range() excludes its stop: {code.strip()}")
+            out.append(f"{body.rstrip()}  {RANGE_NOTE}{end}")  # the user's comment stays
+            changes.append(f"range() excludes its stop: {body[: _comment_start(body)].strip()}")
         else:
             out.append(line)
     return "".join(out), changes
