@@ -152,6 +152,47 @@ def test_a_rewrite_that_changes_more_than_intended_is_refused(tmp_path):
     assert path.read_bytes() == text.encode()
 
 
+@pytest.mark.parametrize(
+    "params",
+    ["    params: {x: choice(1, 2)}\n", "    params:\n      x: choice(1, 2)\n"],
+    ids=["flow", "block"],
+)
+def test_a_parameter_in_both_search_space_and_params_is_refused_as_a_sweep_refuses_it(
+    tmp_path, params
+):
+    text = UPSTREAM_13.replace("      lr:\n", "      x:\n").replace(
+        "    params:\n      x: range(1, 4)\n", params
+    )
+    path = write(tmp_path, text)
+    result = migrate(path)
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert "hydra.sweeper.search_space and hydra.sweeper.params both search ['x']" in lines[0]
+    assert path.read_bytes() == text.encode()
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        (UPSTREAM_13 + "    n_trials: 3\n    n_trials: 5\n", "n_trials"),  # as given
+        # as the line rewrite would write it: a second params block beside the flow mapping
+        (
+            UPSTREAM_13.replace("    params:\n      x: range(1, 4)\n", "    params: {y: 1}\n"),
+            "params",
+        ),
+    ],
+    ids=["given", "rewritten"],
+)
+def test_no_config_is_written_with_a_key_twice_which_hydra_cannot_load(tmp_path, text, key):
+    path = write(tmp_path, text)
+    result = migrate(path)
+    assert result.exit_code == 2
+    assert f"found duplicate key {key}" in result.output, result.output
+    assert "the file is unchanged" in result.output
+    assert path.read_bytes() == text.encode()
+
+
 def run_migrate(path, *, file_size_limit: int | None = None) -> subprocess.CompletedProcess:
     """``python -m hydratune migrate PATH`` as a user runs it, its files optionally capped
     (``small_disk``: a write past the limit fails with EFBIG, as on a full disk)."""

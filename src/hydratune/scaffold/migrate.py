@@ -117,7 +117,7 @@ def migrate_file(path: Path, version: str | None = None) -> Migration:
         old = None
     if old is None or "\x00" in old:
         raise MigrationError(f"{path} is not a text file; give the YAML config to migrate")
-    before = _load(old, f"{path} is not YAML")
+    before = _load(old, f"{path} is not YAML Hydra can load")
     defaults = before.get("defaults") if isinstance(before, dict) else None
     if defaults is not None and not isinstance(defaults, list):  # Hydra refuses it too
         raise MigrationError(
@@ -130,9 +130,10 @@ def migrate_file(path: Path, version: str | None = None) -> Migration:
             "hydra.sweeper block); nothing to migrate"
         )
     version = version or detect_version(old)
+    intended = _intended(copy.deepcopy(before))  # before the rewrite: refuses a sweep's clash
     new, changes = migrate_text(old, version)
     if new != old:
-        _check(path, before, _load(new, f"{path}: the rewrite would not load as YAML"))
+        _check(path, intended, _load(new, f"{path}: the rewrite would not load as YAML"))
     return Migration(path, old, new, changes, version)
 
 
@@ -161,9 +162,26 @@ def detect_version(text: str) -> str | None:
     return "1.3" if old else "1.4" if new else None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader, but a key twice in one mapping is an error, as OmegaConf (and
+    so Hydra) makes it: PyYAML keeps the last one, so a file that Hydra cannot load would pass
+    as the same config."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if (key.tag, key.value) in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"found duplicate key {key.value}", key.start_mark
+                    )
+                seen.add((key.tag, key.value))
+        return super().construct_mapping(node, deep=deep)
+
+
 def _load(text: str, what: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: nothing is executed
     except yaml.YAMLError as error:
         first = str(error).strip().splitlines()[0]
         raise MigrationError(f"{what} ({first}); the file is unchanged") from None
@@ -184,9 +202,9 @@ def _is_sweeper_config(data: Any) -> bool:
     )
 
 
-def _check(path: Path, before: Any, after: Any) -> None:
+def _check(path: Path, intended: Any, after: Any) -> None:
     """The rewrite loads as the original config with exactly the intended changes."""
-    if after != _intended(copy.deepcopy(before)):
+    if after != intended:
         raise MigrationError(
             f"{path}: the line-by-line rewrite would change more than intended (YAML this "
             "migration cannot edit safely: an anchor, a multi-line value, a '#' in a string?); "
@@ -194,22 +212,36 @@ def _check(path: Path, before: Any, after: Any) -> None:
         )
 
 
-def _intended(data: Any) -> Any:
-    """``data`` (a loaded config) with the changes migrate means to make, and no others."""
+def _intended(data: Any, where: str = "") -> Any:
+    """``data`` (a loaded config, at key path ``where``) with the changes migrate means to make,
+    and no others; a ``search_space`` that a sweep would refuse to merge into ``params`` (as
+    ``sweep.upstream.merged_params`` does) is refused here."""
     if isinstance(data, list):
-        return [_intended(item) for item in data]
+        return [_intended(item, f"{where}{i}.") for i, item in enumerate(data)]
     if not isinstance(data, dict):
         return data
     out = {}
     for key, value in data.items():
         if _SWEEPER_KEY.match(str(key)) and value == "optuna":
             value = "hydratune"
-        out[key] = _intended(value)
+        out[key] = _intended(value, f"{where}{key}.")
     if out.get("_target_") == UPSTREAM_TARGET:
         del out["_target_"]
     if isinstance(out.get("search_space"), dict):
         converted = search_space_params(out.pop("search_space"))
-        out["params"] = {**converted, **(out.get("params") or {})}
+        params = out.get("params") or {}
+        if not isinstance(params, dict):
+            raise MigrationError(
+                f"{where}params must be a mapping of parameters, not {type(params).__name__}; "
+                "nothing to migrate"
+            )
+        clash = sorted(set(params) & set(converted))
+        if clash:
+            raise MigrationError(
+                f"{where}search_space and {where}params both search {clash}; keep one, then "
+                "migrate; the file is unchanged"
+            )
+        out["params"] = {**converted, **params}
     return out
 
 
