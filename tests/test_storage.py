@@ -13,6 +13,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import yaml
 from optuna.trial import TrialState
 
 from helpers import load, sweep_on_a_small_disk
@@ -21,8 +22,10 @@ from hydratune.storage import (
     CONNECT_TIMEOUT_S,
     DEFAULT_STORAGE,
     default_journal,
+    hide_password,
     mask_url,
     open_storage,
+    password_scope,
     repair_journal,
     storage_url,
     unmasked,
@@ -52,12 +55,43 @@ from hydratune.storage import (
             "postgresql://tuner:${oc.env:PGPASSWORD}@db/h",
             "postgresql://tuner:${oc.env:PGPASSWORD}@db/h",
         ),
+        # quotes, spaces, a slash and a colon in a password (SQLAlchemy reads them up to the @)
+        (
+            "postgresql://tuner:ab'S3 c\"r/e:t@db:5432/h",
+            "postgresql://tuner:***@db:5432/h",
+            "postgresql://tuner@db:5432/h",
+        ),
+        (
+            "postgresql://tuner@db/h?password=ab'c\"d",
+            "postgresql://tuner@db/h?password=***",
+            "postgresql://tuner@db/h",
+        ),
     ],
 )
 def test_passwords_are_masked_in_both_url_forms_and_dropped_to_reconnect(url, masked, reconnect):
     assert mask_url(url) == masked
     assert mask_url(f"  - hydra.sweeper.storage={url}\n") == f"  - hydra.sweeper.storage={masked}\n"
+    assert mask_url(f"cannot open '{url}': refused") == f"cannot open '{masked}': refused"
     assert unmasked(masked) == reconnect
+    with password_scope():  # how a sweep keeps it: in the environment of its own processes
+        assert hide_password(url) == masked
+        assert unmasked(masked) == url
+
+
+def test_a_quoted_url_in_yaml_stays_yaml_once_masked():
+    text = "storage: 'postgresql://tuner@db/h?password=s3cret'\nurl: \"postgresql://t:s3@db/h\"\n"
+    masked = mask_url(text)
+    assert "s3" not in masked
+    assert yaml.safe_load(masked) == {
+        "storage": "postgresql://tuner@db/h?password=***",
+        "url": "postgresql://t:***@db/h",
+    }
+
+
+def test_a_url_typo_with_a_password_is_refused_with_the_password_masked(tmp_path):
+    with pytest.raises(StudyConfigError) as error:
+        storage_url("postgresql:/tuner:s3cret@127.0.0.1/db", tmp_path)
+    assert "s3cret" not in str(error.value) and "tuner:***@" in str(error.value)
 
 
 @pytest.mark.parametrize(

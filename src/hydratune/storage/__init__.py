@@ -53,9 +53,13 @@ _IN_MEMORY = (MEMORY, ":memory:")
 
 MASK = "***"
 PASSWORD_ENV = "HYDRATUNE_STORAGE_PASSWORD"
-# user:<password>@ in a URL, and libpq's password=<password> query parameter (or key=value)
-_PASSWORD_IN_URL = re.compile(r"(\b[\w+.-]+://[^:/@\s'\"]*:)([^@\s'\"]+)(@)")
-_PASSWORD_PARAM = re.compile(r"(\bpassword=)([^&\s'\"#]+)", re.IGNORECASE)
+# user:<password>@ in a URL, and libpq's password=<password> query parameter (or key=value).
+# The password runs to the first @, as SQLAlchemy reads it: quotes and spaces included (a URL
+# quoted in a message is masked whole); one slash after the scheme too, a typo that is
+# refused, and printed, as it is. Not across lines: text may hold an @ further on. A quote
+# that closes a quoted URL after password=... stays, so YAML and JSON holding it stay valid.
+_PASSWORD_IN_URL = re.compile(r"(\b[\w+.-]+:/{1,2}[^:/@\n]*:)([^@\n]+)(@)")
+_PASSWORD_PARAM = re.compile(r"(\bpassword=)([^&\s#]+?)(?=['\"]?(?:[&\s#,;)}\]]|$)|['\"]:)", re.I)
 _INTERPOLATION = re.compile(r"^\$\{[^}]*\}$")
 # scheme: without // (postgresql:/host/db): a URL that does not parse. Two letters at least,
 # so that a Windows drive (C:) stays a path.
