@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import optuna
@@ -21,8 +23,10 @@ from hydratune.errors import StudyConfigError
 from hydratune.storage import (
     CONNECT_TIMEOUT_S,
     DEFAULT_STORAGE,
+    StudyNotFoundError,
     default_journal,
     hide_password,
+    load_study,
     mask_url,
     open_storage,
     password_scope,
@@ -145,7 +149,7 @@ def test_a_database_that_cannot_be_opened_is_one_line_naming_the_drivers_error(t
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     cases = {
-        f"sqlite:///{text_file}": "DatabaseError: file is not a database.",
+        f"sqlite:///{text_file}": "is not an SQLite database (file is not a database); it was",
         f"postgresql://tuner:s3cret@127.0.0.1:{port}/h": "OperationalError: connection failed:",
     }
     for url, reason in cases.items():
@@ -310,3 +314,34 @@ def test_a_journal_the_disk_cannot_grow_ends_the_sweep_in_one_line_and_a_rerun_f
     trials = load("quadratic", tmp_path).trials
     assert [t.params for t in trials[: len(recorded)]] == [t.params for t in recorded]
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 30
+
+
+def test_a_foreign_sqlite_database_or_file_named_as_storage_is_refused_untouched(sweep, tmp_path):
+    """Optuna creates its tables in any SQLite file it opens: someone else's database, or a
+    text file given a sqlite:/// URL, is refused by the sweep and the read-only commands."""
+    other, text = tmp_path / "other.db", tmp_path / "text.db"
+    with closing(sqlite3.connect(other)) as db:
+        db.execute("CREATE TABLE mine (x)")
+        db.commit()
+    text.write_text("hello\n")
+    before = {path: path.read_bytes() for path in (other, text)}
+    for path, said in (
+        (other, "is an SQLite database but not Optuna's \\(its tables: mine\\); it was left"),
+        (text, "is not an SQLite database \\(file is not a database\\); it was left untouched"),
+    ):
+        with pytest.raises(StudyConfigError, match=f"hydra.sweeper.storage: '{path}' {said}"):
+            sweep([f"hydra.sweeper.storage=sqlite:///{path}"], task=pytest.fail)
+        with pytest.raises(StudyConfigError, match=said):
+            load_study(f"sqlite:///{path}", "quadratic")  # report, export, steer
+    assert {path: path.read_bytes() for path in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db", "text.db"]
+
+
+def test_reading_a_study_never_creates_a_sqlite_file_or_its_tables(tmp_path):
+    typo, empty = tmp_path / "typo.db", tmp_path / "empty.journal"
+    empty.touch()
+    with pytest.raises(StudyConfigError, match=f"^no storage file at {typo}$"):
+        load_study(f"sqlite:///{typo}", "s")
+    with pytest.raises(StudyNotFoundError, match="^no study 's' in sqlite:///.*; it has: none$"):
+        load_study(f"sqlite:///{empty}", "s")
+    assert not typo.exists() and empty.read_bytes() == b""

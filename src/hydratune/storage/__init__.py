@@ -32,7 +32,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import optuna
@@ -202,6 +202,7 @@ def open_storage(url: str) -> BaseStorage:
         if url.startswith(GRPC):
             return _grpc_storage(url)
         if "://" in url:
+            check_is_optuna_sqlite(url)
             return _rdb_storage(url)
         path = Path(url)
         if path.suffix in {".db", ".sqlite", ".sqlite3"}:
@@ -238,6 +239,51 @@ def _reason(error: BaseException) -> str:
     cause = getattr(error, "orig", None) or error
     lines = str(cause).strip().splitlines()
     return f"{type(cause).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a ``sqlite:///`` URL names; None for other URLs and in-memory SQLite."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def check_is_optuna_sqlite(url: str) -> None:
+    """Refuse a ``sqlite:///`` file that is not an Optuna database, leaving it untouched:
+    Optuna creates its tables in any SQLite file it opens, so a typo or someone else's
+    database would gain a dozen tables. Ours: no file yet, an empty file or database (Optuna
+    creates them so), or one with Optuna's tables."""
+    path = sqlite_file(url)
+    if path is None or not path.is_file():
+        return
+    tables = _sqlite_tables(path)
+    if tables and not tables >= _OPTUNA_TABLES:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StudyConfigError(
+            f"'{path}' is an SQLite database but not Optuna's (its tables: {shown}); it was "
+            "left untouched. Name a new file or an Optuna storage"
+        )
+
+
+_OPTUNA_TABLES = {"studies", "version_info"}
+
+
+def _sqlite_tables(path: Path) -> set[str]:
+    """The tables of the SQLite file ``path``, read without writing (an empty file has none)."""
+    import sqlite3
+
+    if path.stat().st_size == 0:
+        return set()
+    try:
+        with closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as db:
+            return {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.DatabaseError as error:
+        raise StudyConfigError(
+            f"'{path}' is not an SQLite database ({error}); it was left untouched"
+        ) from None
 
 
 def _grpc_storage(url: str) -> BaseStorage:
@@ -308,6 +354,13 @@ def load_study(url: str, study_name: str, **kwargs: object) -> optuna.Study:
     study (with the names the storage has)."""
     if not is_in_memory(url) and "://" not in url and not Path(url).is_file():
         raise StudyConfigError(f"no storage file at {url}")
+    database = sqlite_file(url) if url.startswith("sqlite") else None
+    if database is not None:  # opening it would create the file, or Optuna's tables in it
+        if not database.is_file():
+            raise StudyConfigError(f"no storage file at {database}")
+        check_is_optuna_sqlite(url)
+        if not _sqlite_tables(database):
+            raise StudyNotFoundError(f"no study '{study_name}' in {url}; it has: none")
     try:
         storage = open_storage(unmasked(url))
     except StudyConfigError as error:
