@@ -4,6 +4,8 @@ and nothing is written."""
 from __future__ import annotations
 
 import pytest
+from hydra.core.hydra_config import HydraConfig
+from optuna.trial import TrialState
 
 from helpers import load, run_steer
 from hydratune.steering import read_state
@@ -52,16 +54,44 @@ def test_a_steering_action_the_disk_cannot_hold_is_one_line_saying_what_stays(sw
 
 
 @pytest.mark.cli
-def test_steering_a_finished_sweep_says_it_applies_only_when_the_sweep_runs_again(swept):
-    done = run_steer(swept, "sweeps/quadratic", "fix", "kind=b")
-    assert done.returncode == 0, done.stderr
-    said = " ".join(done.stdout.split())
-    assert "recorded: fix kind=b" in said
-    assert "note: the sweep has finished (1 of n_trials 1) and no trial runs" in said
+def test_steering_a_finished_sweep_says_when_it_applies(swept):
+    # a point or a space for new trials: only once n_trials lets one start, not on a rerun
+    for verb, words in (("fix", ["kind=b"]), ("enqueue", ["x=1", "y=2", "kind=a"])):
+        done = run_steer(swept, "sweeps/quadratic", verb, *words)
+        assert done.returncode == 0, done.stderr
+        said = " ".join(done.stdout.split())
+        assert f"recorded: {verb} " in said
+        assert (
+            "note: the sweep has finished (1 of n_trials 1): this applies to the trials that "
+            "start once n_trials is raised (steer ... n_trials <more>, or the sweep's command "
+            "with hydra.sweeper.n_trials=<more>)"
+        ) in said
     shown = run_steer(swept, "sweeps/quadratic", "show")
     assert shown.returncode == 0, shown.stderr
     header = shown.stdout.splitlines()[0]
     assert header.startswith("study 'quadratic': not running (n_trials reached), 1 of n_trials 1")
+
+
+@pytest.mark.cli
+def test_a_point_enqueued_while_the_last_trial_runs_is_said_to_wait_for_more_n_trials(
+    sweep, tmp_path
+):
+    said = []
+
+    def task(cfg):  # trial #1 of n_trials=2 runs: a person enqueues a point from a shell
+        if HydraConfig.get().job.num == 1:
+            said.append(run_steer(tmp_path, "sweeps/quadratic", "enqueue", "x=1", "y=2", "kind=a"))
+        return 0.0
+
+    sweep(["hydra.sweeper.n_trials=2"], task=task)
+    (done,) = said
+    assert done.returncode == 0, done.stderr
+    assert (
+        "note: every trial of n_trials 2 has started (1 running): this applies to the trials "
+        "that start once n_trials is raised"
+    ) in " ".join(done.stdout.split())
+    states = [t.state for t in load("quadratic", tmp_path).trials]
+    assert states == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.WAITING]  # as said
 
 
 @pytest.mark.cli

@@ -4,8 +4,8 @@ Below both ``sweep/`` (the loop reads it before each trial) and ``insight/`` (th
 it); it imports neither. ``record``: the steering record, an on-disk format in the study's user
 attributes; ``verbs``: ``Steerer``, what ``hydratune steer`` and a notebook call; ``view``: how
 the command prints; ``live``: the loop's side; ``points``: values checked against the space;
-``budget``: the ``n_trials`` in force and which trials count toward it; ``best``: the best
-trial, not counting trials failed by hand.
+``budget``: the ``n_trials`` in force and which trials count toward it; ``caveats``: what an
+action will not do now; ``best``: the best trial, not counting trials failed by hand.
 """
 
 from __future__ import annotations

@@ -47,11 +47,11 @@ from hydratune.space import (
 )
 from hydratune.steering.best import best_trials, passed_over
 from hydratune.steering.budget import (
-    N_TRIALS_REACHED,
     finished_count,
     n_trials_in_force,
     why_ended,
 )
+from hydratune.steering.caveats import caveat
 from hydratune.steering.points import SteeringError, narrowing_problem, params_from_mapping
 from hydratune.steering.record import (
     Action,
@@ -307,42 +307,9 @@ class Steerer:
         )
 
     def caveat(self, action: Action) -> str | None:
-        """What ``action`` will not do now, for the person who wrote it: an ``n_trials`` the
-        finished trials already reach, any action on a sweep that had ended (it applies only
-        when the sweep's command runs again), ``fix`` or ``narrow`` under a checkpointed
-        schedule (a continued run keeps its values); None when it applies as ``steer`` says."""
-        if action.verb == "note":
-            return None  # kept whatever the sweep does
-        trials = self.study.get_trials(deepcopy=False)
-        notes = [self._when(action, trials), _schedule_caveat(action.verb, trials)]
-        return "\n".join(note for note in notes if note) or None
-
-    def _when(self, action: Action, trials: list[FrozenTrial]) -> str | None:
-        """``caveat``'s reading of when ``action`` applies, or None if at once."""
-        finished = finished_count(trials)
-        n = action.args.get("n_trials") if action.verb == "n_trials" else None
-        if n is not None and finished >= n:
-            than = "more than" if finished > n else "as many as"
-            return (
-                f"note: {finished} trials have finished already, {than} n_trials {n}: no new "
-                "trial starts (running ones finish)"
-            )
-        before = {k: v for k, v in self.study.user_attrs.items() if k != action.key}
-        state = read_state(before, self.space)
-        target = n_trials_in_force(self.declared_n_trials, state)
-        ended = why_ended(trials, target, self.sampler, state.held)
-        if ended is None:
-            return None
-        if action.verb == "n_trials" and ended != N_TRIALS_REACHED:
-            return (
-                f"note: the sweep has finished ({finished} of n_trials {target}; {ended}): a "
-                "larger n_trials runs nothing more"
-            )
-        return (
-            f"note: the sweep has finished ({finished} of n_trials {target}"
-            f"{'; ' + ended if ended != N_TRIALS_REACHED else ''}) and no trial runs: this "
-            "applies when the sweep's command runs again"
-        )
+        """What ``action`` will not do now (``caveats.caveat``); None when it applies as
+        ``steer`` says."""
+        return caveat(action, self.study, self.space, self.declared_n_trials, self.sampler)
 
     def run_words(self, verb: str, args: Sequence[str]) -> Action:
         """One verb as the command line gives it: ``fix model.n_layers=2``, ``prune 17``."""
@@ -481,17 +448,3 @@ def _words(text: str, verb: str, example: str) -> str:
 
 def _assignments(values: Mapping[str, Any]) -> str:
     return " ".join(f"{k}={format_value(v)}" for k, v in values.items())
-
-
-def _schedule_caveat(verb: str, trials: list[FrozenTrial]) -> str | None:
-    """Under a checkpointed schedule, what ``fix`` and ``narrow`` do not reach: a run that
-    continues a paused one trains on with its checkpoint's values (another configuration's
-    values would not fit its weights), which PBT's explore changes only inside the declared
-    space."""
-    if verb not in ("fix", "narrow") or not any(map(is_scheduled, trials)):
-        return None
-    return (
-        f"note: under this sweep's schedule, {verb} applies to new configurations: a run that "
-        "continues a paused one keeps its values (PBT's explore perturbs them inside the "
-        "declared space)"
-    )
