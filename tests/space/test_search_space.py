@@ -212,3 +212,11 @@ def test_choice_with_null_works_on_the_command_line_as_in_yaml(tmp_path):
     assert proc.returncode == 0, output
     kinds = [t.params["kind"] for t in load("nulls", tmp_path).trials]
     assert set(kinds) == {"a", "b", None} and len(kinds) == 3
+
+
+def test_a_value_not_among_the_choices_is_named_as_written_beside_them():
+    space = parse_search_space({"p": "choice(32, 64)"}, [])
+    assert space.fit("p", 64, "fix.p") == 64
+    with pytest.raises(SearchSpaceError) as refused:  # a quoted "64" is a string: not a choice
+        space.fit("p", "64", "fix.p")
+    assert str(refused.value) == "fix.p='64', not one of the choices (32, 64)"

@@ -293,7 +293,7 @@ def swept(tmp_path_factory) -> Path:
         ),
         (["fix", "x=7"], "x=7.0: outside [-5.0, 5.0]"),
         (["fix", "x=interval(0, 1)"], "'x=interval(0, 1)' is a range; give one value"),
-        (["enqueue", "kind=c"], "kind=c, not one of the choices ['a', 'b']"),
+        (["enqueue", "kind=c"], "kind=c, not one of the choices (a, b)"),
         (["enqueue", "x=1", "z=2"], "'z' is not a searched parameter"),
         (["narrow", "x=interval(0, 6)"], "[0.0, 6.0] is not within the declared range [-5.0, 5.0]"),
         (["narrow", "y=range(-8, 0)"], "[-8, -1] is not within the declared range [-4, 4]"),

@@ -80,7 +80,7 @@ def test_a_point_already_evaluated_or_queued_is_not_queued_again(study, space):
         ({"x": 7.5}, r"x=7.5: outside \[-5.0, 5.0\]"),
         ({"y": 1.5}, "y=1.5: expected an integer"),
         ({"y": 5}, r"outside \[-4, 4\]"),  # range(-4, 5) excludes 5
-        ({"kind": "c"}, r"kind=c, not one of the choices \['a', 'b'\]"),
+        ({"kind": "c"}, r"kind=c, not one of the choices \(a, b\)"),
         ({"x": "high"}, "expected a number"),
         (42, "expected a mapping of parameters or a list of overrides"),
     ],

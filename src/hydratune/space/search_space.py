@@ -128,7 +128,7 @@ class SearchSpace:
                     return choice
             raise SearchSpaceError(
                 f"{where}={format_value(value)}, not one of the choices "
-                f"{[format_value(c) for c in dist.choices]}"
+                f"({', '.join(format_value(c) for c in dist.choices)})"
             )
         if not isinstance(value, Real) or isinstance(value, bool):
             raise SearchSpaceError(
