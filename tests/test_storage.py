@@ -345,3 +345,15 @@ def test_reading_a_study_never_creates_a_sqlite_file_or_its_tables(tmp_path):
     with pytest.raises(StudyNotFoundError, match="^no study 's' in sqlite:///.*; it has: none$"):
         load_study(f"sqlite:///{empty}", "s")
     assert not typo.exists() and empty.read_bytes() == b""
+
+
+def test_a_journal_record_optuna_cannot_replay_is_one_line_and_the_file_stays(tmp_path):
+    journal = tmp_path / "edited.journal"
+    journal.write_text('{"op_code": 5}\n')  # a whole line, but not a record Optuna wrote
+    with pytest.raises(StudyConfigError) as raised:
+        open_storage(str(journal))
+    assert str(raised.value) == (
+        f"cannot read the journal '{journal}': KeyError: 'trial_id' in a record Optuna cannot "
+        "replay; it was left as it was (a journal of another Optuna version, or edited?)"
+    )
+    assert journal.read_text() == '{"op_code": 5}\n'

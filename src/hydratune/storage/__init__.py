@@ -223,6 +223,11 @@ def open_storage(url: str) -> BaseStorage:
     except StudyConfigError:
         raise
     except Exception as error:
+        if "://" not in url:  # a journal whose records Optuna cannot replay
+            raise StudyConfigError(
+                f"cannot read the journal '{url}': {_reason(error)} in a record Optuna cannot "
+                "replay; it was left as it was (a journal of another Optuna version, or edited?)"
+            ) from None
         # the driver's message may quote the URL: mask it too
         raise StudyConfigError(
             mask_url(
