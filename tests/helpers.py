@@ -157,6 +157,12 @@ def run_steer(
     )
 
 
+def broken_hook(cfg: DictConfig, trial: optuna.Trial) -> None:
+    """A ``hydra.sweeper.custom_search_space`` hook with a bug: it raises once it has drawn."""
+    trial.suggest_float("z", 0.0, 1.0)
+    raise ValueError("the hook has a bug")
+
+
 def prune_trial_1_by_hand(cfg: DictConfig, trial: optuna.Trial) -> None:
     """A ``hydra.sweeper.custom_search_space`` hook that steers as a person would: once trial 1
     is asked (running, its job not yet started), ask for it to be stopped by hand."""

@@ -62,6 +62,16 @@ def test_custom_search_space_suggests_after_params_and_adds_new_keys(sweep, tmp_
         assert t.value == pytest.approx(w**2 + x**2 + y**2 + z**2)  # the job got z and w
 
 
+def test_a_custom_search_space_that_raises_stops_the_sweep_and_leaves_no_trial_running(
+    sweep, tmp_path
+):
+    with pytest.raises(ValueError, match="the hook has a bug"):  # the app's own error, whole
+        sweep(["hydra.sweeper.custom_search_space=helpers.broken_hook"], task=pytest.fail)
+    (trial,) = load("quadratic", tmp_path).trials  # failed as lost: a rerun tries it again
+    assert trial.state == TrialState.FAIL and trial.user_attrs["lost"]
+    assert trial.user_attrs["fail_reason"] == "lost: the sweep stopped on ValueError"
+
+
 def test_failures_beyond_max_failure_rate_fail_the_sweep_with_the_error(sweep, tmp_path):
     # 1.3's test_failure_rate: every trial raises; below 1.0 the command fails with the error
     with pytest.raises(SweepFailedError, match="cfg.error is True"):

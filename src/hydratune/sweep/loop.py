@@ -34,7 +34,7 @@ from hydratune.attrs import (
     STOPPED_REASON,
     SURPLUS,
 )
-from hydratune.errors import FatalTrialError
+from hydratune.errors import ConfigError, FatalTrialError
 from hydratune.execute import JobResult, Launcher, interrupts
 from hydratune.optuna_classes import samplers_in
 from hydratune.schedule import (
@@ -215,6 +215,11 @@ class SweepLoop:
                 with interrupts.deferred():
                     self._fail_active(f"lost: {error or 'interrupted'}")
                 raise
+            except Exception as error:  # a bug in a hook or a sampler: none left RUNNING
+                if not _storage_failure(error):  # else a write would wait for it once more
+                    with interrupts.deferred():
+                        self._fail_active(f"lost: the sweep stopped on {type(error).__name__}")
+                raise
 
     def _next_trial(self, n_running: int) -> optuna.Trial | None:
         """The next trial to launch, asked and registered before an interrupt can strike."""
@@ -301,11 +306,12 @@ class SweepLoop:
         else:
             self.recovery.claim(trial)
         self.last_asked = trial.number
+        self.active[trial.number] = trial  # failed as lost if choosing its values raises
         with compat.one_write(self.study):  # its parameters and overrides: one append
             self.space.suggest(trial)
             if self._surplus(trial):
+                del self.active[trial.number]
                 return None
-            self.active[trial.number] = trial
             if self.extend_trial is not None:
                 self.extend_trial(trial)
             trial.set_user_attr(OVERRIDES, self.space.overrides(trial.params))
@@ -406,6 +412,14 @@ class SweepLoop:
             trial.set_user_attr(LOST, True)
             tell(self.study, trial, Outcome(TrialState.FAIL, reason=reason))
         self.active.clear()
+
+
+def _storage_failure(error: Exception) -> bool:
+    """Whether ``error`` says the storage failed (its file, the database, the proxy: one line
+    was said already), not the code that chose or ran a trial."""
+    if isinstance(error, (OSError, ConfigError, optuna.exceptions.StorageInternalError)):
+        return True
+    return type(error).__module__.split(".")[0] in ("sqlalchemy", "psycopg2", "psycopg", "grpc")
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:
