@@ -18,7 +18,15 @@ from omegaconf import OmegaConf
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
-from helpers import APPS, TINY_SWEEP, load, sigint_to_group, start_python, wait_for_marker
+from helpers import (
+    APPS,
+    TINY_SWEEP,
+    load,
+    sigint_to_group,
+    start_python,
+    start_quadratic_app,
+    wait_for_marker,
+)
 from hydratune.attrs import HEARTBEAT, LOST, OWNER, RETRIES, RETRY_OF
 from hydratune.errors import StudyConfigError
 from hydratune.space.grammar import SearchSpaceError
@@ -162,6 +170,21 @@ def test_ctrl_c_with_two_workers_fails_running_trials_without_tracebacks(tmp_pat
     assert not [t for t in trials if t.state == TrialState.RUNNING], out
     assert trials[2].state == TrialState.FAIL and trials[2].user_attrs[LOST]
     print(out[-3000:])
+
+
+@pytest.mark.cli
+def test_a_ctrl_c_that_a_child_dies_of_first_fails_the_trial_as_interrupted(tmp_path):
+    """The sweep stops on the child's error rather than the KeyboardInterrupt: its trial is
+    failed as lost all the same, and says it was interrupted."""
+    hook = "hydra.sweeper.custom_search_space=interrupted_hook.child_killed_by_ctrl_c"
+    proc = start_quadratic_app(tmp_path, "hydra.sweeper.n_trials=3", hook)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "CalledProcessError" in out, out
+    trials = load("quadratic", tmp_path).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL], out
+    assert trials[1].user_attrs[LOST]
+    reason = "lost: interrupted by SIGINT, the sweep stopped on CalledProcessError"
+    assert trials[1].user_attrs["fail_reason"] == reason
 
 
 def journal_of(tmp_path: Path) -> Path:

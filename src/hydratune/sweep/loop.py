@@ -217,8 +217,10 @@ class SweepLoop:
                 raise
             except Exception as error:  # a bug in a hook or a sampler: none left RUNNING
                 if not _storage_failure(error):  # else a write would wait for it once more
+                    signal_name = interrupts.received()  # a Ctrl-C a child process died of
+                    why = f"interrupted by {signal_name}, " if signal_name else ""
                     with interrupts.deferred():
-                        self._fail_active(f"lost: the sweep stopped on {type(error).__name__}")
+                        self._fail_active(f"lost: {why}the sweep stopped on {type(error).__name__}")
                 raise
 
     def _next_trial(self, n_running: int) -> optuna.Trial | None:
