@@ -149,6 +149,17 @@ def test_a_users_file_where_report_or_rerun_writes_is_left_as_it_is(swept, tmp_p
     assert [p for p in out.rglob("*") if p.is_file()] == [out / mine]  # nothing else written
 
 
+def test_a_users_figure_stays_refused_after_a_report_without_pngs_beside_it(swept, tmp_path):
+    figure = tmp_path / "r" / "figures" / "history.png"
+    figure.parent.mkdir(parents=True)
+    figure.write_bytes(b"mine\n")
+    assert hydratune("report", swept, "--out", tmp_path / "r", "--no-png").exit_code == 0
+    result = hydratune("report", swept, "--out", tmp_path / "r")  # its pages prove no figure
+    assert result.exit_code == 2, result.output
+    assert f"{figure} exists and was not written by hydratune report" in result.output
+    assert figure.read_bytes() == b"mine\n"
+
+
 @pytest.mark.cli
 @pytest.mark.parametrize(
     ("command", "said", "written"),

@@ -106,13 +106,13 @@ _INSTEAD = "Move it, or write the report elsewhere (hydratune report --out DIR)"
 
 def _check_ours(files: ReportFiles, pngs: list[Path]) -> None:
     """A report replaces only an earlier report: a ``report.md`` or ``figures/history.png`` of
-    the user's in ``--out`` is kept. A PNG is the report's when it carries its mark, or when it
-    lies beside an earlier report's pages (reports before the mark wrote none)."""
+    the user's in ``--out`` is kept. A PNG is the report's only when it carries its mark: an
+    earlier report's pages beside it prove nothing, since a ``--no-png`` report writes its
+    pages next to whatever figures are there."""
     check_ours(files.markdown, lambda head: head.startswith(f"# {TITLE}"), _BY, _INSTEAD)
     check_ours(files.html, lambda head: f"<title>{TITLE}" in head, _BY, _INSTEAD)
-    if not (files.markdown.is_file() or files.html.is_file()):
-        for path in pngs:
-            check_ours(path, is_marked, _BY, _INSTEAD)
+    for path in pngs:
+        check_ours(path, is_marked, _BY, _INSTEAD)
 
 
 def require_plotly() -> None:
