@@ -229,9 +229,10 @@ def test_an_export_to_a_directory_below_a_file_or_not_yaml_is_one_line_writing_n
     assert result.exit_code == 2
     said = " ".join(result.output.replace("│", " ").split())
     assert "Invalid value for '--to': file 'conf' is a directory" in said
-    result = hydratune("export", swept, "--to", "notes.txt/q_best.yaml")
-    assert result.exit_code == 2 and "Traceback" not in result.output
-    assert result.output.strip() == "cannot export: notes.txt: File exists"
+    for below in ("notes.txt/q_best.yaml", "notes.txt/experiment/q_best.yaml"):
+        result = hydratune("export", swept, "--to", below)
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        assert result.output.strip() == "cannot export: notes.txt is not a directory"
     for to in ("5", "conf/experiment/best.yml"):  # no config Hydra can select: never written
         result = hydratune("export", swept, "--to", to)
         assert result.exit_code == 2

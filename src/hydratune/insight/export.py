@@ -60,10 +60,11 @@ def export_best(
     command of the app that swept (``python src/train.py``), which the header's command runs.
     Returns ``target``.
     """
-    check_target(Path(target))
+    target = Path(target)
+    check_target(target)
+    _check_folder(target)
     chosen = _chosen_trial(study, trial)
     _, config, hydra = rerun_config(chosen, Path(sweep_dir))
-    target = Path(target)
     _check_ours(target)  # both refusals before any work (the header runs git)
     if hydra is not None:
         _check_not_shadowed(hydra, target)
@@ -129,6 +130,16 @@ def _check_ours(target: Path) -> None:
     """An export replaces only an earlier export: a file of the user's at that path is kept."""
     instead = "Move it, or export to another file (hydratune export --to PATH)"
     check_ours(target, _exported, "hydratune export", instead)
+
+
+def _check_folder(target: Path) -> None:
+    """A file where the export's folder would be (``notes.txt/x.yaml``) is refused before any
+    work, saying so; ``mkdir`` would only say "File exists"."""
+    for folder in target.parents:
+        if folder.exists():
+            if not folder.is_dir():
+                raise ExportError(f"{folder} is not a directory")
+            return
 
 
 def _exported(head: str) -> bool:
