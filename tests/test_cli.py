@@ -247,8 +247,27 @@ def test_export_writes_the_experiment_and_says_how_to_run_it(swept, tmp_path):
     assert result.exit_code == 0, result.output
     # run with the app that swept (here pytest's process; tests/test_template_app.py: an app's)
     app = yaml.safe_load((swept / "optimization_results.yaml").read_text())["app"]
-    assert f"{app} --config-dir conf experiment=q_best" in " ".join(result.output.split())
+    # +: the quadratic app's defaults list has no experiment group to override
+    assert f"{app} --config-dir conf +experiment=q_best" in " ".join(result.output.split())
     assert yaml.safe_load(target.read_text())["x"] == load("quadratic", tmp_path).best_params["x"]
+
+
+@pytest.mark.parametrize(
+    ("to", "said"),
+    [
+        ("conf/experiment/best,v2.yaml", "experiment=best,v2 is a sweep"),
+        ("conf/sp ace/ü best.yaml", "sp ace=ü best does not parse"),
+        ("conf/experiment/${x}.yaml", "experiment=${x} is an interpolation"),
+    ],
+)
+def test_an_export_hydra_could_not_select_by_its_name_is_refused_writing_nothing(
+    swept, tmp_path, to, said
+):
+    result = hydratune("export", swept, "--to", to)
+    assert result.exit_code == 2
+    assert result.output.startswith(f"cannot export: {to} cannot be selected on Hydra's command")
+    assert said in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "conf").exists()
 
 
 def test_export_of_a_sweep_older_than_its_app_record_names_the_app_its_rerun_command_names(
@@ -262,7 +281,7 @@ def test_export_of_a_sweep_older_than_its_app_record_names_the_app_its_rerun_com
     target = tmp_path / "conf" / "experiment" / "q_best.yaml"
     result = hydratune("export", swept, "--to", target)
     assert result.exit_code == 0, result.output
-    assert "python src/train.py --config-dir conf experiment=q_best" in " ".join(
+    assert "python src/train.py --config-dir conf +experiment=q_best" in " ".join(
         result.output.split()
     )
 

@@ -161,18 +161,54 @@ def run(cwd: Path, command: list[str]) -> str:
     return done.stdout + done.stderr
 
 
-@pytest.mark.slow
-def test_an_init_projects_export_command_names_its_config_dir(tmp_path):
-    run(tmp_path, ["hydratune", "init", "proj"])
-    project = tmp_path / "proj"
+@pytest.fixture(scope="module")
+def init_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A ``hydratune init`` project swept with its best exported, and what the sweep said."""
+    project = tmp_path_factory.mktemp("init") / "proj"
+    run(project.parent, ["hydratune", "init", "proj"])
     tiny = ["hydra.sweeper.n_trials=2", "trainer.max_epochs=2", "hydra.sweeper.export_best=true"]
-    out = run(project, ["hydratune", "--config-dir", "conf", "-m", "sweep=tiny", *tiny])
+    return project, run(project, ["hydratune", "--config-dir", "conf", "-m", "sweep=tiny", *tiny])
+
+
+@pytest.mark.slow
+def test_an_init_projects_export_command_names_its_config_dir(init_project):
+    project, out = init_project
     command = experiment_command(project / "conf/experiment/tiny_best.yaml")
     assert command == "hydratune --config-dir conf experiment=tiny_best"
     assert command in out
     # as printed, and with an override appended, as Hydra users add one
     run(project, shlex.split(command))
     run(project, [*shlex.split(command), "trainer.max_epochs=1"])
+
+
+@pytest.mark.slow
+def test_an_export_to_a_group_the_app_does_not_list_runs_as_printed(init_project):
+    project, _ = init_project
+    out = run(project, ["hydratune", "export", "outputs/sweeps/tiny", "--to", "conf/best/x.yaml"])
+    command = out.strip().splitlines()[-1].split("run it with: ")[1]
+    assert command == "hydratune --config-dir conf +best=x"  # +: no `best` in the defaults list
+    run(project, shlex.split(command))
+
+
+@pytest.mark.slow
+def test_an_export_beside_a_sweeps_own_config_dir_is_refused_writing_nothing(init_project):
+    # its command would need a second --config-dir: the project's conf/ and mine/
+    project, _ = init_project
+    done = subprocess.run(
+        [Path(sys.executable).with_name("hydratune"), "export", "outputs/sweeps/tiny"]
+        + ["--to", "mine/experiment/x.yaml"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout == (
+        "cannot export: mine/experiment/x.yaml would need --config-dir mine besides the sweep's "
+        f"own --config-dir {project / 'conf'}, and Hydra takes one; export into the sweep's "
+        f"(hydratune export --to {project / 'conf/experiment/x.yaml'})\n"
+    )
+    assert not (project / "mine").exists()
 
 
 @pytest.mark.slow  # a Lightning sweep: not in make test-fast

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import optuna
 import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
@@ -77,8 +79,11 @@ def export_best(
     # (argparse takes the overrides once: `a=1 --config-dir conf b=2` is an error)
     options: list[str] = []
     if hydra is not None and not _searched_by(hydra, target.parent.parent):
+        _check_one_config_dir(hydra, target)
         options = ["--config-dir", str(_relative_to(target.parent.parent, cwd))]
-    arguments = [*options, f"{group}={target.stem}", *later_groups]
+    # a group the app's defaults list lacks is added (+best=x); `best=x` would fail to compose
+    added = "+" if hydra is not None and group not in hydra.runtime.choices else ""
+    arguments = [*options, f"{added}{group}={target.stem}", *later_groups]
     note = values_changed(chosen, study.get_trials(deepcopy=False))
     text = _header(study, chosen, cwd, rerun_command(arguments, app), note)
     text += _body(overrides, config)
@@ -170,6 +175,20 @@ def _check_not_shadowed(hydra: DictConfig, target: Path) -> None:
             )
 
 
+def _check_one_config_dir(hydra: DictConfig, target: Path) -> None:
+    """The rerun command's ``--config-dir`` is the export's: Hydra takes one, so a sweep that
+    needed its own (``hydratune --config-dir conf``) can be exported only into that one."""
+    told = [d for d in config_dirs(hydra) if d not in config_dirs(hydra, told=False)]
+    root = target.parent.parent.resolve()
+    if told and all(d.resolve() != root for d in told):
+        inside = told[0] / target.parent.name / target.name
+        raise ExportError(
+            f"{target} would need --config-dir {target.parent.parent} besides the sweep's own "
+            f"--config-dir {told[0]}, and Hydra takes one; export into the sweep's "
+            f"(hydratune export --to {inside})"
+        )
+
+
 def rerun_command(arguments: Sequence[str], app: str = "hydratune") -> str:
     """The command line that runs a saved config again: ``app`` with ``arguments``, each quoted
     for a POSIX shell (a sweep dir may hold spaces). Every rerun command hydratune prints or
@@ -190,12 +209,39 @@ def running_app() -> str:
 
 
 def check_target(target: Path) -> None:
-    """``ExportError`` unless ``target`` is a file Hydra can select: ``<group>/<name>.yaml``."""
+    """``ExportError`` unless ``target`` is a file Hydra can select: ``<group>/<name>.yaml``,
+    whose ``<group>=<name>`` Hydra's override grammar reads back as that group and name."""
     if target.suffix != ".yaml" or target.stem in ("", "."):
         raise ExportError(
             f"{target} is not a config Hydra can select: write the experiment as "
             "<config dir>/<group>/<name>.yaml (conf/experiment/best.yaml runs as experiment=best)"
         )
+    selection = f"{target.parent.name}={target.stem}"
+    misread = _misread(target.parent.name, target.stem)
+    if misread is not None:
+        raise ExportError(
+            f"{target} cannot be selected on Hydra's command line: {selection} {misread}. "
+            "Name the folder and file with letters, digits, _ and - (conf/experiment/best_v2.yaml "
+            "runs as experiment=best_v2)"
+        )
+
+
+def _misread(group: str, name: str) -> str | None:
+    """How Hydra's override grammar misreads ``group=name`` (None: as that group and name)."""
+    try:
+        override = OverridesParser.create().parse_override(f"{group}={name}")
+    except HydraException:
+        return "does not parse"
+    if override.is_sweep_override():
+        return "is a sweep"
+    if override.key_or_group != group or override.package is not None:
+        return f"selects group '{override.key_or_group}'"
+    value = override.value()
+    if not isinstance(value, str) or value != name:
+        return f"gives the value {value!r}"
+    if "${" in name:  # Hydra resolves a choice's interpolation before it loads the config
+        return "is an interpolation"
+    return None
 
 
 def experiment_command(target: Path) -> str:
