@@ -196,6 +196,32 @@ def test_a_rerun_of_a_study_with_no_complete_trial_is_one_line(swept, tmp_path):
     assert result.exit_code == 2 and not (tmp_path / "a").exists()
 
 
+@pytest.mark.parametrize("command", ["export", "rerun"])
+@pytest.mark.parametrize(
+    ("saved", "damage", "said"),
+    [
+        ("config.yaml", b"a: [\n", "is not valid YAML: expected the node content"),
+        ("config.yaml", b"a: caf\xe9\n", "is not UTF-8 text (invalid continuation byte"),
+        ("hydra.yaml", b"a: [\n", "is not valid YAML: expected the node content"),
+        ("hydra.yaml", b"hydra: 1\n", "has no hydra.runtime"),
+    ],
+)
+def test_a_damaged_saved_config_of_the_trial_is_one_line_naming_it_writing_nothing(
+    swept, tmp_path, command, saved, damage, said
+):
+    best = load("quadratic", tmp_path).best_trial
+    path = Path(best.user_attrs["output_dir"]) / ".hydra" / saved
+    path.write_bytes(damage)
+    result = hydratune(
+        command, swept, *(["--to", "conf/experiment/q.yaml"] * (command == "export"))
+    )
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert result.output.startswith(f"cannot {command}: {path} {said}"), result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert path.read_bytes() == damage
+    assert not (tmp_path / "conf").exists() and not (swept / "rerun").exists()
+
+
 @pytest.mark.cli
 def test_a_rerun_of_another_apps_sweep_is_refused_before_lightning_is_imported(swept, tmp_path):
     # its one line comes at once, not after the 3-5 s import of the task it will not run

@@ -32,10 +32,11 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from optuna.trial import FrozenTrial, TrialState
 
 from hydratune.attrs import OUTPUT_DIR, OVERRIDES
-from hydratune.files import check_ours, write_atomically
+from hydratune.files import check_ours, os_reason, write_atomically
 from hydratune.schedule import from_scratch, values_changed
 from hydratune.steering import best_trials
 
@@ -109,7 +110,7 @@ def default_target(
     )
     root = Path("conf")
     if hydra_file.is_file():
-        runtime = OmegaConf.load(hydra_file).hydra.runtime
+        runtime = hydra_node(hydra_file).runtime
         root = Path(runtime.get("cwd") or ".") / "conf"
         sources = runtime.get("config_sources", [])
         dirs = [
@@ -318,10 +319,41 @@ def rerun_config(trial: FrozenTrial, sweep_dir: Path) -> tuple[Path, DictConfig,
     as its configuration trained from scratch: ``schedule.from_scratch``) and the job's
     ``hydra`` node (None if not saved). The best config, the export and ``rerun`` all take it."""
     trial_dir = trial_dir_of(trial, Path(sweep_dir))
-    config = OmegaConf.load(trial_dir / HYDRA_DIR / "config.yaml")
+    config = read_config(trial_dir / HYDRA_DIR / "config.yaml")
     hydra_path = trial_dir / HYDRA_DIR / "hydra.yaml"
-    hydra = OmegaConf.load(hydra_path).hydra if hydra_path.is_file() else None
+    hydra = hydra_node(hydra_path) if hydra_path.is_file() else None
     return trial_dir, from_scratch(config, hydra, Path(sweep_dir)), hydra
+
+
+def read_config(path: Path) -> DictConfig:
+    """The mapping saved as YAML at ``path``; ``ExportError`` naming the file and what is wrong
+    with it, on one line, when it cannot be read (cut short by a kill, saved in another
+    encoding, not a mapping): the commands that read it say so instead of a traceback."""
+    try:
+        config = OmegaConf.load(path)
+    except UnicodeDecodeError as error:
+        raise ExportError(
+            f"{path} is not UTF-8 text ({error.reason} at byte {error.start})"
+        ) from None
+    except yaml.MarkedYAMLError as error:
+        where = f" at line {error.problem_mark.line + 1}" if error.problem_mark else ""
+        raise ExportError(f"{path} is not valid YAML: {error.problem}{where}") from None
+    except (yaml.YAMLError, OmegaConfBaseException) as error:
+        raise ExportError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    except OSError as error:
+        raise ExportError(f"cannot read {os_reason(error)}") from None
+    if not isinstance(config, DictConfig):
+        raise ExportError(f"{path} holds a {type(config).__name__}, not a mapping of keys")
+    return config
+
+
+def hydra_node(path: Path) -> DictConfig:
+    """The ``hydra`` node of a job's saved ``.hydra/hydra.yaml`` (``read_config``'s errors;
+    one without ``hydra.runtime``, which says how the job was composed, is one too)."""
+    hydra = read_config(path).get("hydra")
+    if not isinstance(hydra, DictConfig) or not isinstance(hydra.get("runtime"), DictConfig):
+        raise ExportError(f"{path} has no hydra.runtime: it is not a job's saved hydra.yaml")
+    return hydra
 
 
 def trial_dir_of(trial: FrozenTrial, sweep_dir: Path) -> Path:
