@@ -222,6 +222,33 @@ def test_a_damaged_saved_config_of_the_trial_is_one_line_naming_it_writing_nothi
     assert not (tmp_path / "conf").exists() and not (swept / "rerun").exists()
 
 
+@pytest.mark.parametrize("damaged", ["multirun.yaml", "optimization_results.yaml"])
+@pytest.mark.parametrize(
+    "command",
+    [["report", "--no-png"], ["steer", "show"], ["rerun"], ["export", "--to", "e/q.yaml"]],
+    ids=["report", "steer", "rerun", "export"],
+)
+def test_a_sweep_file_not_in_utf8_is_said_in_one_line_and_the_rest_of_the_dir_is_read(
+    swept, tmp_path, caplog, damaged, command, request
+):
+    if damaged == "optimization_results.yaml" and command[0] == "export":
+        request.applymarker(
+            pytest.mark.xfail(reason="sweep.recorded_app reads it unguarded", strict=True)
+        )
+    path = swept / damaged
+    path.write_bytes(path.read_bytes() + b"# caf\xe9\n")  # a comment saved as Latin-1
+    result = hydratune(command[0], swept, *command[1:])
+    assert isinstance(result.exception, SystemExit | None), result.output  # no traceback
+    if command[0] == "rerun":  # the study was found: refused for the task, as without damage
+        assert "was trained by another app's task" in result.output
+    else:
+        assert result.exit_code == 0, result.output
+    said = f"{path} is not UTF-8 text (invalid continuation byte at byte "
+    assert [r.message for r in caplog.records if said in r.message] == [
+        f"{said}{len(path.read_bytes()) - 2}); using what else the sweep dir says"
+    ]
+
+
 @pytest.mark.cli
 def test_a_rerun_of_another_apps_sweep_is_refused_before_lightning_is_imported(swept, tmp_path):
     # its one line comes at once, not after the 3-5 s import of the task it will not run

@@ -12,10 +12,10 @@ from typing import Any
 
 import optuna
 import typer
-import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from hydratune.errors import StudyConfigError
+from hydratune.insight import ExportError, read_config
 from hydratune.storage import StudyNotFoundError, load_study, storage_url
 
 log = logging.getLogger(__name__)
@@ -113,16 +113,16 @@ def _absolute(storage: str | None) -> bool:
     return storage is not None and ("://" in storage or Path(storage).is_absolute())
 
 
-def _load_yaml(path: Path) -> Any:
-    """The config in ``path``, or None when it is missing or not YAML (cut short by a kill)."""
+def _load_yaml(path: Path) -> DictConfig | None:
+    """The config in ``path``, or None when it is missing or unreadable (cut short by a kill,
+    saved in another encoding), said on one line."""
     if not path.is_file():
         return None
     try:
-        config = OmegaConf.load(path)
-    except yaml.YAMLError as error:
-        log.warning("%s is unreadable (%s); using what else the sweep dir says", path, error)
+        return read_config(path)
+    except ExportError as error:
+        log.warning("%s; using what else the sweep dir says", error)
         return None
-    return config if isinstance(config, DictConfig) else None
 
 
 def _select(config: Any, key: str) -> Any:
