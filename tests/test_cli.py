@@ -456,11 +456,50 @@ def test_a_storage_that_does_not_parse_is_one_error_naming_the_fix(tmp_path, sto
     result = hydratune("report", "--storage", storage, "--study", "s", "--out", tmp_path)
     assert result.exit_code == 2
     assert isinstance(result.exception, SystemExit)  # an error message, not a traceback
-    shown = " ".join(result.output.replace("│", " ").split())  # the box's lines joined
-    assert said in shown
-    assert f"Invalid value for --storage: '{storage.replace(':pw@', ':***@')}'" in shown, shown
-    assert "hydra.sweeper" not in shown  # the setting given here is --storage, not the sweep's
+    assert said in result.output and len(result.output.splitlines()) == 1
+    assert result.output.startswith(f"error: '{storage.replace(':pw@', ':***@')}'")
+    assert "hydra.sweeper" not in result.output  # the setting given here is --storage
     assert ":pw@" not in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["report"], ["export"], ["rerun"], ["serve"], ["steer", "show"]],
+    ids=lambda c: c[0],
+)
+@pytest.mark.parametrize(
+    ("options", "sweep_dir", "said"),
+    [
+        (["--storage", "data.csv"], "{swept}", "data.csv' exists and is not an Optuna journal"),
+        (["--study", "nope"], "{swept}", "no study 'nope' in "),
+        (["--storage", "postgresql:/db"], "{swept}", "'postgresql:/db' looks like a URL but "),
+        ([], "no/such/dir", "no directory no/such/dir; give the sweep's dir"),
+    ],
+    ids=["csv", "study", "url", "dir"],
+)
+def test_a_sweep_a_command_cannot_open_is_one_line_saying_why_and_nothing_is_written(
+    swept, tmp_path, command, options, sweep_dir, said
+):
+    (tmp_path / "data.csv").write_bytes(b"a,b\n1,2\n")
+    journal = tmp_path / "outputs" / "hydratune.journal"
+    before = journal.read_bytes()
+    # options first: steer reads every word after its sweep dir as its verb's
+    result = hydratune(command[0], *options, sweep_dir.format(swept=swept), *command[1:])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert result.output.startswith("error: ") and said in result.output, result.output
+    assert len(result.output.splitlines()) == 1  # no usage lines, no box wrapping its paths
+    assert (tmp_path / "data.csv").read_bytes() == b"a,b\n1,2\n"
+    assert journal.read_bytes() == before
+    assert not (swept / command[0]).exists()
+
+
+@pytest.mark.parametrize("command", ["export", "rerun"])
+def test_export_or_rerun_without_the_sweep_dir_says_it_needs_it_in_one_line(
+    swept, tmp_path, command
+):
+    result = hydratune(command, "--storage", "outputs/hydratune.journal", "--study", "quadratic")
+    assert result.exit_code == 2
+    assert result.output == f"error: {command} needs the sweep dir, for its trials' configs\n"
 
 
 def test_init_where_nothing_can_be_written_is_one_error(tmp_path):

@@ -30,7 +30,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hydratune import compat
-from hydratune.cli.sweep_ref import output_dir, resolve_sweep
+from hydratune.cli.sweep_ref import SweepRef, output_dir, resolve_sweep
 from hydratune.errors import StudyConfigError
 from hydratune.files import ForeignFileError, os_reason
 from hydratune.storage import storage_url
@@ -83,6 +83,23 @@ StorageOpt = Annotated[
 StudyOpt = Annotated[str | None, typer.Option("--study", help="Study name (default: the sweep's).")]
 
 
+def _open_sweep(
+    sweep_dir: Path | None, storage: str | None, study: str | None, needs_dir: str | None = None
+) -> SweepRef:
+    """The command's sweep (``resolve_sweep``); one it cannot open ends the command with one
+    line, as steer's errors do, not typer's usage box, which wraps paths mid-text.
+    ``needs_dir``: the command, which reads the trials' saved configs in the sweep dir (said
+    after the storage is checked: a file that is no journal is named first)."""
+    try:
+        ref = resolve_sweep(sweep_dir, storage, study)
+        if needs_dir is not None and ref.sweep_dir is None:
+            raise StudyConfigError(f"{needs_dir} needs the sweep dir, for its trials' configs")
+        return ref
+    except StudyConfigError as error:
+        console.print(f"[red]error[/]: {escape(str(error))}")
+        raise typer.Exit(code=2) from None
+
+
 @app.command()
 def report(
     sweep_dir: SweepDirArg = None,
@@ -100,7 +117,7 @@ def report(
     """Write an HTML report, PNG figures and a Markdown summary of a sweep's study."""
     from hydratune.insight import write_report
 
-    ref = resolve_sweep(sweep_dir, storage, study)
+    ref = _open_sweep(sweep_dir, storage, study)
     with output_dir(ref, out, "report") as out_dir:
         try:
             files = write_report(
@@ -133,11 +150,8 @@ def rerun(
     """Retrain the top K configurations with S seeds each; report mean and std per config."""
     from hydratune.insight import RERUN_HEADER, rerun_rows, rerun_top_trials
 
-    ref = resolve_sweep(sweep_dir, storage, study)
-    if ref.sweep_dir is None:
-        raise typer.BadParameter(
-            "rerun needs the sweep dir (trial configs)", param_hint="SWEEP_DIR"
-        )
+    ref = _open_sweep(sweep_dir, storage, study, needs_dir="rerun")
+    assert ref.sweep_dir is not None
 
     def progress(trial: optuna.trial.FrozenTrial, seed: int, values: list[float] | None) -> None:
         shown = "failed" if values is None else ", ".join(f"{v:.6g}" for v in values)
@@ -190,11 +204,8 @@ def export(
     from hydratune.steering import passed_over
     from hydratune.sweep import recorded_app
 
-    ref = resolve_sweep(sweep_dir, storage, study)
-    if ref.sweep_dir is None:
-        raise typer.BadParameter(
-            "export needs the sweep dir (trial configs)", param_hint="SWEEP_DIR"
-        )
+    ref = _open_sweep(sweep_dir, storage, study, needs_dir="export")
+    assert ref.sweep_dir is not None
     try:
         target = to or default_target(ref.study, ref.sweep_dir, trial)
         app = recorded_app(ref.sweep_dir)  # the app that swept runs the export
@@ -313,7 +324,7 @@ def serve(
             markup=False,
         )
         raise typer.Exit(code=2) from None
-    ref = resolve_sweep(sweep_dir, storage, study)
+    ref = _open_sweep(sweep_dir, storage, study)
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hydratune.errors import StudyConfigError
 from hydratune.insight import ExportError, read_config
-from hydratune.storage import StudyNotFoundError, load_study, storage_url
+from hydratune.storage import load_study, storage_url
 
 log = logging.getLogger(__name__)
 
@@ -35,30 +35,29 @@ def resolve_sweep(
     sweep_dir: Path | None, storage: str | None = None, study_name: str | None = None
 ) -> SweepRef:
     """Open the study of ``sweep_dir`` (from its ``multirun.yaml``), or the one named by
-    ``storage`` and ``study_name``; either given on the command line wins."""
+    ``storage`` and ``study_name``; either given on the command line wins.
+
+    ``StudyConfigError`` when there is none to open: its message says why on one line (no
+    such dir, no such study, a storage that is no journal), for the command to print as is.
+    """
     settings: dict[str, Any] = {}
     if sweep_dir is not None:
         if not sweep_dir.is_dir():
-            raise typer.BadParameter(f"{sweep_dir} is not a directory", param_hint="SWEEP_DIR")
+            raise StudyConfigError(
+                f"no directory {sweep_dir}; give the sweep's dir (e.g. outputs/sweeps/<study>) "
+                "or --storage and --study"
+            )
         settings = read_sweep_settings(sweep_dir)
     name = study_name or settings.get("study_name")
     if not name:
-        raise typer.BadParameter(
-            "no study: give a sweep dir (with multirun.yaml) or --study", param_hint="--study"
-        )
-    try:
-        if storage is not None:
-            url = storage_url(storage, Path.cwd())
-        elif "url" in settings:
-            url = settings["url"]
-        else:
-            url = storage_url(None, Path.cwd())
-        study = load_study(url, name)
-    except StudyNotFoundError as error:
-        raise typer.BadParameter(str(error), param_hint="--study") from None
-    except StudyConfigError as error:
-        raise typer.BadParameter(str(error), param_hint="--storage") from None
-    return SweepRef(study, url, sweep_dir, settings.get("metric_names"))
+        raise StudyConfigError("no study: give a sweep dir (with multirun.yaml) or --study")
+    if storage is not None:
+        url = storage_url(storage, Path.cwd())
+    elif "url" in settings:
+        url = settings["url"]
+    else:
+        url = storage_url(None, Path.cwd())
+    return SweepRef(load_study(url, name), url, sweep_dir, settings.get("metric_names"))
 
 
 def read_sweep_settings(sweep_dir: Path) -> dict[str, Any]:
@@ -100,10 +99,9 @@ def _stored_storage(sweeper: Any, multirun: Path) -> str | None:
     try:
         value = OmegaConf.select(sweeper, "storage", default=None)
     except Exception as error:  # an environment variable the storage URL needs is not set
-        raise typer.BadParameter(
+        raise StudyConfigError(
             f"hydra.sweeper.storage in {multirun}: {str(error).splitlines()[0]}; set it in this "
-            "shell (the sweep's password is never stored), or pass --storage",
-            param_hint="--storage",
+            "shell (the sweep's password is never stored), or pass --storage"
         ) from None
     return None if value is None else str(value)
 
