@@ -229,12 +229,8 @@ def test_a_damaged_saved_config_of_the_trial_is_one_line_naming_it_writing_nothi
     ids=["report", "steer", "rerun", "export"],
 )
 def test_a_sweep_file_not_in_utf8_is_said_in_one_line_and_the_rest_of_the_dir_is_read(
-    swept, tmp_path, caplog, damaged, command, request
+    swept, tmp_path, caplog, damaged, command
 ):
-    if damaged == "optimization_results.yaml" and command[0] == "export":
-        request.applymarker(
-            pytest.mark.xfail(reason="sweep.recorded_app reads it unguarded", strict=True)
-        )
     path = swept / damaged
     path.write_bytes(path.read_bytes() + b"# caf\xe9\n")  # a comment saved as Latin-1
     result = hydratune(command[0], swept, *command[1:])

@@ -92,7 +92,7 @@ def recorded_app(sweep_dir: Path) -> str:
     ``hydratune`` for a sweep that said none."""
     try:
         results = yaml.safe_load((Path(sweep_dir) / RESULTS_FILE).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+    except (OSError, ValueError, yaml.YAMLError):  # unreadable: the sweep dir reader says so
         return "hydratune"
     if not isinstance(results, dict):
         return "hydratune"
