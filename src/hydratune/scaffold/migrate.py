@@ -51,7 +51,7 @@ import yaml
 from hydratune.errors import StudyConfigError
 from hydratune.files import write_atomically
 from hydratune.schema import UPSTREAM_TARGET
-from hydratune.sweep import search_space_params
+from hydratune.sweep import both_searched, search_space_params
 
 _SWEEPER_CHOICE = re.compile(
     r"^(\s*-?\s*(?:override\s+)?/?hydra/sweeper\s*:\s*)(['\"]?)optuna\2(?=\s*(#|$))"
@@ -235,12 +235,9 @@ def _intended(data: Any, where: str = "") -> Any:
                 f"{where}params must be a mapping of parameters, not {type(params).__name__}; "
                 "nothing to migrate"
             )
-        clash = sorted(set(params) & set(converted))
+        clash = both_searched(params, converted, where)
         if clash:
-            raise MigrationError(
-                f"{where}search_space and {where}params both search {clash}; keep one, then "
-                "migrate; the file is unchanged"
-            )
+            raise MigrationError(f"{clash}, then migrate; the file is unchanged")
         out["params"] = {**converted, **params}
     return out
 

@@ -83,12 +83,19 @@ def merged_params(params: Any, search_space: Any) -> Any:
     merged = dict(
         OmegaConf.to_container(params) if isinstance(params, DictConfig) else params or {}
     )
-    clash = sorted(set(merged) & set(converted))
+    clash = both_searched(merged, converted)
     if clash:
-        raise StudyConfigError(
-            f"hydra.sweeper.search_space and hydra.sweeper.params both search {clash}; keep one"
-        )
+        raise StudyConfigError(clash)
     return {**merged, **converted}
+
+
+def both_searched(
+    params: Mapping[str, Any], converted: Mapping[str, Any], where: str = "hydra.sweeper."
+) -> str | None:
+    """What is wrong when ``search_space`` (``converted``) and ``params`` search a key both, as
+    a sweep and ``hydratune migrate`` say it; None when they do not."""
+    clash = sorted(set(params) & set(converted))
+    return f"{where}search_space and {where}params both search {clash}; keep one" if clash else None
 
 
 def custom_search_space(name: str | None, config: DictConfig) -> Callable[[Any], None] | None:
