@@ -281,13 +281,17 @@ def test_a_torn_checkpoint_is_never_loaded_and_its_trial_is_not_continued(
     assert f"trial #{best.number}'s checkpoint" in "".join(capfd.readouterr())
 
 
-def test_an_app_that_saves_no_checkpoint_stops_the_sweep_at_the_first_pause(tmp_path, monkeypatch):
+def test_an_app_that_saves_no_checkpoint_stops_the_sweep_at_the_first_pause(
+    tmp_path, monkeypatch, capfd
+):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(Exception, match="no checkpoint is at"):
         sweep("hydra.sweeper.n_trials=3", "hydra.sweeper.scheduler.save_key=null")
     (trial,) = load("mlp_digits", tmp_path).trials
     assert trial.state == TrialState.FAIL
     assert "ModelCheckpoint(save_last=True)" in trial.user_attrs["fail_reason"]
+    out, err = capfd.readouterr()
+    assert "no checkpoint is at" in out + err and "Traceback" not in out + err  # one message
 
 
 def test_an_app_that_ignores_the_checkpoint_it_is_given_stops_at_its_first_continuation(

@@ -387,8 +387,8 @@ class SweepLoop:
         """A scheduled run that ended at a pause is PRUNED, its checkpoint recorded."""
         try:
             paused = self.schedule.settle(trial, result.output_dir, outcome.values[0])
-        except ScheduleError as error:
-            return Outcome(TrialState.FAIL, reason=str(error), error=error)
+        except ScheduleError as error:  # hydratune's own finding: its message, no traceback
+            return Outcome(TrialState.FAIL, reason=str(error), fatal=True)
         return Outcome(TrialState.PRUNED, reason=paused) if paused else outcome
 
     def _count_given_up(self) -> None:
