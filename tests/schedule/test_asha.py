@@ -287,8 +287,9 @@ def test_an_app_that_saves_no_checkpoint_stops_the_sweep_at_the_first_pause(
     monkeypatch.chdir(tmp_path)
     with pytest.raises(Exception, match="no checkpoint is at"):
         sweep("hydra.sweeper.n_trials=3", "hydra.sweeper.scheduler.save_key=null")
-    (trial,) = load("mlp_digits", tmp_path).trials
-    assert trial.state == TrialState.FAIL
+    trial, retry = load("mlp_digits", tmp_path).trials  # lost: it runs again once fixed
+    assert trial.state == TrialState.FAIL and trial.user_attrs[LOST]
+    assert retry.state == TrialState.WAITING and retry.user_attrs[RETRY_OF] == 0
     assert "ModelCheckpoint(save_last=True)" in trial.user_attrs["fail_reason"]
     out, err = capfd.readouterr()
     assert "no checkpoint is at" in out + err and "Traceback" not in out + err  # one message
@@ -302,9 +303,18 @@ def test_an_app_that_ignores_the_checkpoint_it_is_given_stops_at_its_first_conti
     with pytest.raises(Exception, match="ignores hydra.sweeper.scheduler.load_key=paths.data_dir"):
         sweep("hydra.sweeper.n_trials=6", "hydra.sweeper.scheduler.load_key=paths.data_dir")
     trials = load("mlp_digits", tmp_path).trials
-    (continued,) = [t for t in trials if RESUMED_FROM in t.user_attrs]
+    (continued,) = [t for t in trials if RESUMED_FROM in t.user_attrs and t.state.is_finished()]
     assert continued.state == TrialState.FAIL and min(continued.intermediate_values) == 0
-    assert all(t.state == TrialState.PRUNED for t in trials if t is not continued)
+    assert continued.user_attrs[LOST]  # the app's setup failed, not the run
+    source = trials[continued.user_attrs[RESUMED_FROM]["trial"]]
+    assert Path(source.user_attrs[CHECKPOINT]["path"]).is_file()  # kept for the fixed rerun
+    assert all(t.state == TrialState.PRUNED for t in trials if t.number < continued.number)
+    # fixed (the default load_key), the same sweep continues it from that checkpoint
+    sweep("hydra.sweeper.n_trials=6")
+    trials = load("mlp_digits", tmp_path).trials
+    (retry,) = [t for t in trials if t.user_attrs.get(RETRY_OF) == continued.number]
+    assert retry.state.is_finished() and retry.user_attrs[RESUMED_FROM]["trial"] == source.number
+    assert min(retry.intermediate_values) == continued.user_attrs[RESUMED_FROM]["epoch"]
 
 
 @pytest.mark.parametrize(

@@ -62,6 +62,7 @@ class Outcome:
     reason: str | None = None
     error: BaseException | None = None
     fatal: bool = False
+    lost: bool = False  # not the trial's own failure: its parameters (and plan) run again
 
 
 @dataclass
@@ -351,7 +352,9 @@ class SweepLoop:
         if self.schedule is not None and outcome.state == TrialState.COMPLETE:
             outcome = self._settle(trial, result, outcome)
         never_started = result.lost and isinstance(result.error, FatalTrialError)
-        lost = result.lost and (never_started or not self.recovery.gives_up(trial))
+        lost = outcome.lost or (
+            result.lost and (never_started or not self.recovery.gives_up(trial))
+        )
         if result.lost and not lost:  # these parameters killed their worker on every attempt
             outcome.reason = self.recovery.give_up_reason(trial, f"{result.error}")
         with compat.one_write(self.study):  # its output dir, marks and result: one append
@@ -376,6 +379,9 @@ class SweepLoop:
                 f"trial #{trial.number} could not start ({result.error}); its parameters run "
                 "first when the same command runs again"
             )
+        if outcome.lost and outcome.fatal and not self.summary.stopped_early:
+            self.summary.stopped_early = outcome.reason  # the app's setup: once it is fixed,
+            # the same command runs the trial again
         summary = self.summary
         summary.told[outcome.state] = summary.count(outcome.state) + 1
         if outcome.state != TrialState.FAIL or lost:  # lost: not the trial's failure
@@ -387,8 +393,9 @@ class SweepLoop:
         """A scheduled run that ended at a pause is PRUNED, its checkpoint recorded."""
         try:
             paused = self.schedule.settle(trial, result.output_dir, outcome.values[0])
-        except ScheduleError as error:  # hydratune's own finding: its message, no traceback
-            return Outcome(TrialState.FAIL, reason=str(error), fatal=True)
+        except ScheduleError as error:  # hydratune's own finding: its message, no traceback;
+            # the app's setup, not the run, failed: the run is lost, its checkpoint kept
+            return Outcome(TrialState.FAIL, reason=str(error), fatal=True, lost=True)
         return Outcome(TrialState.PRUNED, reason=paused) if paused else outcome
 
     def _count_given_up(self) -> None:

@@ -417,10 +417,11 @@ class StudySweep:
         if summary.failures and not complete and not summary.stopped_early:
             summary.stopped_early = "every trial failed"  # max_failure_rate: 1.0 ran them all
         if summary.stopped_early:
-            reasons = "\n".join(f"  trial #{n}: {reason}" for n, reason in summary.failures)
+            reasons = "".join(f"\n  trial #{n}: {reason}" for n, reason in summary.failures)
             raise SweepFailedError(
                 f"sweep stopped: {summary.stopped_early}. The study keeps every trial; fix the "
-                f"cause and run the same command to resume. Failures:\n{reasons}"
+                f"cause and run the same command to resume.{' Failures:' if reasons else ''}"
+                f"{reasons}"
             )
 
     def _steer(self, study: optuna.Study, plan: SweepPlan) -> None:
