@@ -572,3 +572,26 @@ def test_grpc_proxy_server_and_client_serve_a_storage_through_our_own_server_and
     finally:
         client.close()
         server.stop(None)
+
+
+def test_checkpoint_epochs_reads_what_a_continuation_starts_after(tmp_path):
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.demos.boring_classes import BoringModel
+
+    saver = ModelCheckpoint(dirpath=tmp_path, save_last=True)  # at each validation end
+    trainer = L.Trainer(
+        max_epochs=2,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        callbacks=[saver],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(BoringModel())
+    trainer.save_checkpoint(tmp_path / "after_fit.ckpt")
+    assert compat.checkpoint_epochs(tmp_path / "last.ckpt") == 2, "fit_loop's progress changed"
+    assert compat.checkpoint_epochs(tmp_path / "after_fit.ckpt") == 2
+    (tmp_path / "notes.ckpt").write_text("not a checkpoint")
+    assert compat.checkpoint_epochs(tmp_path / "notes.ckpt") is None

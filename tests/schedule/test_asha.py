@@ -295,6 +295,30 @@ def test_an_app_that_saves_no_checkpoint_stops_the_sweep_at_the_first_pause(
     assert "no checkpoint is at" in out + err and "Traceback" not in out + err  # one message
 
 
+def stale_checkpoint(cfg):
+    """hydratune's task, whose checkpoint then says one epoch fewer, as Lightning's last.ckpt
+    does where ModelCheckpoint's monitored value did not improve at the pause."""
+    import torch
+    from hydra.core.hydra_config import HydraConfig
+
+    value = train(cfg)
+    path = Path(HydraConfig.get().runtime.output_dir, "checkpoints", "last.ckpt")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"] -= 1
+    torch.save(checkpoint, path)
+    return value
+
+
+def test_a_checkpoint_older_than_the_pause_is_refused_not_continued_from(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(Exception, match="paused after 1 epochs but its checkpoint at .* holds 0"):
+        sweep("hydra.sweeper.n_trials=3", task=stale_checkpoint)
+    trial = load("mlp_digits", tmp_path).trials[0]
+    assert trial.state == TrialState.FAIL and trial.user_attrs[LOST]
+    assert CHECKPOINT not in trial.user_attrs  # never recorded, so never continued from
+    assert "callbacks.model_checkpoint.monitor=null" in trial.user_attrs["fail_reason"]
+
+
 def test_an_app_that_ignores_the_checkpoint_it_is_given_stops_at_its_first_continuation(
     tmp_path, monkeypatch
 ):

@@ -20,6 +20,7 @@ from hydratune.compat.hydra_api import (
     overrides_dirname,
 )
 from hydratune.compat.lightning_api import (
+    checkpoint_epochs,
     relaunches_command,
 )
 from hydratune.compat.omegaconf_api import (
@@ -59,6 +60,7 @@ __all__ = [
     "apply_overrides",
     "ask",
     "cached_storage",
+    "checkpoint_epochs",
     "claim_study_user_attr",
     "configure_logging",
     "copy_without",

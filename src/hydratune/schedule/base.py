@@ -171,6 +171,15 @@ class CheckpointSchedule:
                 f"{path}: the app must save one there ({how}); see "
                 "hydra.sweeper.scheduler.save_key and checkpoint_file"
             )
+        trained = compat.checkpoint_epochs(path)
+        if trained is not None and trained != epochs:
+            raise ScheduleError(
+                f"trial #{trial.number} paused after {epochs} epochs but its checkpoint at "
+                f"{path} holds {trained}, which a continuation would start after: the app did "
+                "not save at the pause (Lightning's ModelCheckpoint with a monitor rewrites "
+                "last.ckpt only when the monitored value improves: give it "
+                "callbacks.model_checkpoint.monitor=null, or let the sweep pass save_key)"
+            )
         trial.set_user_attr(CHECKPOINT, record.as_attr())
         return f"{PAUSED} after {epochs} epochs ({_describe(segment)})"
 
