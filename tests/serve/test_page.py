@@ -117,7 +117,11 @@ def test_every_control_takes_effect_in_the_study_and_on_the_page(tmp_path, backg
     [
         ({'#params .value[data-key="x"]': "9"}, "#fix", "fix.x=9.0: outside [-5.0, 5.0]"),
         ({"#narrow-low": "-9", "#narrow-high": "2"}, "#narrow", "not within the declared range"),
-        ({"#n-trials": "0"}, "#set-n-trials", "n_trials: 0 is not a whole number of trials >= 1"),
+        (
+            {"#n-trials": "0"},
+            "#set-n-trials",
+            "n_trials: 0 is not a whole number of trials from 1 to 1,000,000,000",
+        ),
         ({"#trial-number": "0", "#trial-text": "wrong"}, "#fail", "fail: trial #0 is running"),
     ],
 )

@@ -301,7 +301,7 @@ def swept(tmp_path_factory) -> Path:
         (["unfix", "z"], "'z' is not a searched parameter"),
         (["unfix", "x"], "unfix: x is neither fixed nor narrowed; steered now: none"),
         (["prune", "1"], "trial #1 is not running; running now: none"),
-        (["n_trials", "0"], "n_trials: 0 is not a whole number of trials >= 1"),
+        (["n_trials", "0"], "n_trials: 0 is not a whole number of trials from 1 to 1,000,000,000"),
         (["n_trials", "many"], "n_trials: give one whole number"),
         (["n_trials", "²"], "n_trials: give one whole number"),  # str.isdigit() says yes
         (["prune", "١"], "prune: give one whole number"),

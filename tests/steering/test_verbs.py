@@ -8,6 +8,7 @@ from hydra.core.hydra_config import HydraConfig
 from optuna.trial import TrialState
 
 from helpers import load, run_steer
+from hydratune.errors import StudyConfigError
 from hydratune.steering import read_state
 
 
@@ -146,3 +147,29 @@ def test_fail_twice_is_refused(swept):
     assert "trial #0 is failed by hand already" in refused(
         swept, "sweeps/quadratic", "fail", "0", "x"
     )
+
+
+HUGE = "9" * 400  # beyond a float; and 5000 digits, beyond what Python reads as an int
+
+
+@pytest.mark.cli
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        (["n_trials", HUGE], "n_trials: a larger number is not a whole number of trials from 1 "),
+        (["n_trials", "1000000001"], "n_trials: a larger number is not a whole number of trials"),
+        (["enqueue", f"x={HUGE}", "y=1", "kind=a"], "enqueue.x: a number beyond a float, outside"),
+        (["fix", f"y={HUGE}"], "fix.y: a number beyond a float, outside"),
+        (["narrow", f"x=interval(0,{HUGE})"], "x=interval(0,999"),
+        (["prune", "9" * 5000], "prune: trial #1000000001 is not running"),
+    ],
+    ids=["n_trials", "n_trials_limit", "enqueue", "fix", "narrow", "prune"],
+)
+def test_numbers_too_large_are_refused_in_one_line_and_nothing_is_written(swept, words, message):
+    assert message in refused(swept, "sweeps/quadratic", *words)
+
+
+def test_a_sweeps_n_trials_too_large_is_refused_before_anything_runs(sweep, tmp_path):
+    with pytest.raises(StudyConfigError, match="n_trials=a larger number: expected a study total"):
+        sweep([f"hydra.sweeper.n_trials={HUGE}"], task=pytest.fail)
+    assert not any(tmp_path.iterdir())

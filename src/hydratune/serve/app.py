@@ -158,7 +158,7 @@ def create_app(
         except (ValueError, KeyError, TypeError, SteerError) as error:
             return _refuse(f"a request the page does not send ({error})")
         if verb not in STEERING_VERBS:
-            return _refuse(f"'{verb}' is not a steering verb; one of: {', '.join(VERBS)}")
+            return _refuse(f"'{verb}' is not a steering verb; one of: {', '.join(STEERING_VERBS)}")
         if not isinstance(user, str) or not user.strip() or len(user) > 64:
             return _refuse("give your name (1 to 64 characters): steering records who did it")
         client = request.client.host if request.client else "?"

@@ -193,7 +193,7 @@ def _to_distribution(override: Override, where: str) -> BaseDistribution | None:
 
     if isinstance(value, IntervalSweep):
         low, high = value.start, value.end
-        if not math.isfinite(low) or not math.isfinite(high):
+        if not _finite(low) or not _finite(high):
             raise SearchSpaceError(
                 f"{where}: interval({low}, {high}) needs finite bounds: samplers draw between "
                 "them (give the widest values worth trying, e.g. interval(0, 1e6))"
@@ -254,13 +254,21 @@ def _exact(number: Any) -> decimal.Decimal:
     return decimal.Decimal(str(number))
 
 
+def _finite(value: float) -> bool:
+    """Whether ``value`` is a finite float (an int of hundreds of digits is not one)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _range_bounds(value: RangeSweep, line: str, where: str) -> tuple[Any, Any, Any, int]:
     """``(low, high, |step|, count)`` of a range, computed, never listed: a huge range is an
     Optuna distribution with a step, not a list of values. ``stop`` is excluded, as in Hydra;
     a float range has exactly the decimal values Hydra's sweep enumerates (``range(0, 1, 0.3)``
     is 0, 0.3, 0.6, 0.9)."""
     start, stop, step = value.start, value.stop, value.step
-    if not all(math.isfinite(v) for v in (start, stop, step)):
+    if not all(_finite(v) for v in (start, stop, step)):
         raise SearchSpaceError(
             f"{where}: {line} needs finite start, stop and step: samplers draw between them "
             "(give the widest values worth trying, e.g. range(0, 1000))"

@@ -134,12 +134,18 @@ class SearchSpace:
             raise SearchSpaceError(
                 f"{where}={format_value(value)}: expected a number for {describe(dist)}"
             )
+        try:
+            number = float(value)
+        except OverflowError:  # an int of hundreds of digits: outside any range there is
+            raise SearchSpaceError(
+                f"{where}: a number beyond a float, outside {describe(dist)}"
+            ) from None
         if isinstance(dist, IntDistribution):
-            if float(value) != int(value):
+            if number != int(value):
                 raise SearchSpaceError(f"{where}={value}: expected an integer for {describe(dist)}")
             value = int(value)
         elif isinstance(dist, FloatDistribution):
-            value = float(value)
+            value = number
         if not self.contains(name, value):
             raise SearchSpaceError(f"{where}={format_value(value)}: outside {describe(dist)}")
         return value

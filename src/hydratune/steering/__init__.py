@@ -13,6 +13,7 @@ from __future__ import annotations
 from hydratune.steering.best import best_trial, best_trials, failed_by_hand, passed_over
 from hydratune.steering.budget import (
     GRID_DONE,
+    MAX_N_TRIALS,
     counts_toward_n_trials,
     declared_n_trials,
     finished_count,
@@ -40,6 +41,7 @@ from hydratune.steering.view import action_message, print_action, print_view
 
 __all__ = [
     "GRID_DONE",
+    "MAX_N_TRIALS",
     "VERBS",
     "Action",
     "LoopSteering",

@@ -47,6 +47,7 @@ from hydratune.space import (
 )
 from hydratune.steering.best import best_trials, passed_over
 from hydratune.steering.budget import (
+    MAX_N_TRIALS,
     finished_count,
     n_trials_in_force,
     why_ended,
@@ -197,8 +198,11 @@ class Steerer:
 
     def n_trials(self, n: int) -> Action:
         """Raise or lower the number of finished trials the sweep runs to."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise SteerError(f"n_trials: {n!r} is not a whole number of trials >= 1")
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N_TRIALS:
+            shown = "a larger number" if isinstance(n, int) and n > MAX_N_TRIALS else repr(n)
+            raise SteerError(
+                f"n_trials: {shown} is not a whole number of trials from 1 to {MAX_N_TRIALS:,}"
+            )
         return self._write("n_trials", {"n_trials": n}, f"n_trials {n}", self._next_trial())
 
     def prune(self, number: int) -> Action:
@@ -315,21 +319,17 @@ class Steerer:
         """One verb as the command line gives it: ``fix model.n_layers=2``, ``prune 17``."""
         if verb in ("enqueue", "fix", "unfix", "narrow"):
             return getattr(self, verb)(args)
+        first = _whole(args[0]) if args else None
         if verb in ("note", "fail"):
-            if not args or not (args[0].isascii() and args[0].isdigit()):
+            if first is None:
                 raise SteerError(f"{verb}: give a trial number, then the text; got {args}")
-            return getattr(self, verb)(int(args[0]), " ".join(args[1:]))
+            return getattr(self, verb)(first, " ".join(args[1:]))
         if verb in ("n_trials", "prune"):
-            if len(args) != 1 or not (args[0].isascii() and args[0].isdigit()):
+            if len(args) != 1 or first is None:
                 raise SteerError(f"{verb}: give one whole number, e.g. {verb} 17; got {args}")
-            return getattr(self, verb)(int(args[0]))
-        if (
-            verb in ("pause", "resume")
-            and len(args) == 1
-            and args[0].isascii()
-            and args[0].isdigit()
-        ):
-            return getattr(self, verb)(int(args[0]))
+            return getattr(self, verb)(first)
+        if verb in ("pause", "resume") and len(args) == 1 and first is not None:
+            return getattr(self, verb)(first)
         if verb in ("pause", "resume", "stop"):
             if args:
                 raise SteerError(f"{verb} takes no arguments; got {' '.join(args)}")
@@ -444,6 +444,15 @@ def _words(text: str, verb: str, example: str) -> str:
     if not words or len(words) > 500:
         raise SteerError(f"{verb}: give a text of 1 to 500 characters, e.g. {example}")
     return words
+
+
+def _whole(word: str) -> int | None:
+    """``word`` as a whole number (digits only), one past ``MAX_N_TRIALS`` at the most: a
+    longer one is no trial's number nor an ``n_trials``, and Python refuses to read one of
+    thousands of digits."""
+    if not (word.isascii() and word.isdigit()):
+        return None
+    return int(word) if len(word) <= len(str(MAX_N_TRIALS)) else MAX_N_TRIALS + 1
 
 
 def _assignments(values: Mapping[str, Any]) -> str:

@@ -22,6 +22,7 @@ from hydratune.errors import StudyConfigError
 from hydratune.insight import ExportError, check_target
 from hydratune.schema import SCHEDULER_OPTIONS, SweeperConf
 from hydratune.space import is_sequence
+from hydratune.steering import MAX_N_TRIALS
 
 # One path component: no separator, no leading dot or dash, no spaces (the printed commands
 # stay copyable), any letters and digits of any script.
@@ -103,7 +104,12 @@ def check_settings(conf: SweeperConf) -> None:
             "override lists, [{model.lr: 0.01}, [experiment=baseline]]"
         )
     checks: list[tuple[str, Any, bool, str]] = [
-        ("n_trials", conf.n_trials, conf.n_trials >= 1, "a study total of at least 1"),
+        (
+            "n_trials",
+            conf.n_trials if conf.n_trials <= MAX_N_TRIALS else "a larger number",
+            1 <= conf.n_trials <= MAX_N_TRIALS,
+            f"a study total from 1 to {MAX_N_TRIALS:,}",
+        ),
         ("n_jobs", conf.n_jobs, conf.n_jobs >= 1, "trials run at once, at least 1"),
         (
             "timeout",
