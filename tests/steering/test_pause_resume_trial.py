@@ -161,9 +161,9 @@ def test_fix_and_narrow_under_a_schedule_say_they_reach_new_configurations_only(
 
 
 @pytest.mark.cli
-def test_pause_of_a_trial_no_schedule_runs_is_refused_naming_it(tmp_path, monkeypatch):
+def test_pause_of_a_trial_the_study_lacks_is_refused_naming_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     sweep(1)
     done = run_steer(tmp_path, SWEEP_DIR, "pause", 7)
     assert done.returncode != 0
-    assert "trial #7 is not a run of a checkpointed schedule" in done.stderr + done.stdout
+    assert "pause: no trial #7; trials are #0 to #0" in done.stderr + done.stdout

@@ -332,7 +332,8 @@ class Steerer:
             return getattr(self, verb)(first)
         if verb in ("pause", "resume", "stop"):
             if args:
-                raise SteerError(f"{verb} takes no arguments; got {' '.join(args)}")
+                what = "a trial number or nothing" if verb != "stop" else "no arguments"
+                raise SteerError(f"{verb} takes {what}; got {' '.join(args)}")
             return getattr(self, verb)()
         raise SteerError(f"'{verb}' is not a steering verb; one of: {', '.join(VERBS)}")
 
@@ -372,7 +373,11 @@ class Steerer:
         except HydraException as error:
             raise SteerError(f"{verb}: cannot parse '{line}': {error}") from None
         if override.is_sweep_override():
-            raise SteerError(f"{verb}: '{line}' is a range; give one value, e.g. {key}=0.01")
+            dist = self.space.distributions.get(key)
+            one = getattr(dist, "choices", [getattr(dist, "low", "<value>")])[0]
+            raise SteerError(
+                f"{verb}: '{line}' is a range; give one value, e.g. {key}={format_value(one)}"
+            )
         return key, override.value()
 
     def _known(self, key: str, verb: str) -> str:
@@ -414,7 +419,9 @@ class Steerer:
     def _scheduled(self, number: int, verb: str) -> None:
         """Refuse a trial number that is not a run of a checkpointed schedule."""
         trials = self.study.get_trials(deepcopy=False)
-        if not 0 <= number < len(trials) or not is_scheduled(trials[number]):
+        if not 0 <= number < len(trials):
+            raise SteerError(f"{verb}: no trial #{number}; trials are #0 to #{len(trials) - 1}")
+        if not is_scheduled(trials[number]):
             raise SteerError(
                 f"{verb} {number}: trial #{number} is not a run of a checkpointed schedule "
                 "(hydra/sweeper/scheduler=asha|pbt); without a number it applies to the sweep"
