@@ -15,7 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from optuna.trial import TrialState
 
 import hydratune
-from helpers import REPO, TINY_SWEEP, load, multirun
+from helpers import REPO, TINY_SWEEP, load, multirun, start_quadratic_app, wait_for_marker
 from hydratune.attrs import MLFLOW_PARENT_RUN, MLFLOW_RUN_ID
 from hydratune.insight.tracking import TrackingSettings, adopt_or_create_parent
 from hydratune.storage import open_storage, storage_url
@@ -242,3 +242,24 @@ def test_tracking_is_off_without_the_logger_or_the_setting(tmp_path, monkeypatch
     multirun(["hydra.sweeper.n_trials=2"])
     assert not Path(tmp_path / "outputs" / "mlflow.db").exists()
     assert MLFLOW_PARENT_RUN not in load("quadratic", tmp_path).user_attrs
+
+
+def test_a_trial_lost_to_a_killed_sweep_has_its_run_finished_as_failed_by_the_rerun(
+    tracked, tmp_path
+):
+    tracking = ["hydra.sweeper.mlflow.enabled=true", "hydra.sweeper.study_name=killed"]
+    proc = start_quadratic_app(tmp_path, *tracking, "hydra.sweeper.n_trials=3", hang_at=1)
+    wait_for_marker(tmp_path / "hanging", proc)
+    proc.kill()  # kill -9: no one finishes trial #1's run
+    proc.wait()
+    rerun = start_quadratic_app(tmp_path, *tracking, "hydra.sweeper.n_trials=3")
+    out, _ = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, out
+    study = load("killed", tmp_path)
+    lost = study.trials[1]
+    assert lost.state == TrialState.FAIL and lost.user_attrs["lost"]
+    run = tracked.get_run(lost.user_attrs[MLFLOW_RUN_ID])
+    assert run.info.status == "FAILED" and run.data.tags["hydratune.state"] == "failed"
+    parent = tracked.get_run(study.user_attrs[MLFLOW_PARENT_RUN])
+    children = children_of(tracked, parent.info.run_id)
+    assert all(c.info.status != "RUNNING" for c in children.values()), children

@@ -36,6 +36,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hydratune import compat
 from hydratune.attrs import (
     FAIL_REASON,
+    LOST,
     MLFLOW_PARENT_RUN,
     MLFLOW_RUN_ID,
     OUTPUT_DIR,
@@ -217,6 +218,7 @@ class SweepTracker:
         self.parent_id, self.experiment_id = parent.info.run_id, parent.info.experiment_id
         if not created:
             self.client.update_run(self.parent_id, status="RUNNING")
+            self._finish_lost_children(study.get_trials(deepcopy=False))
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "search_space.yaml"
             path.write_text(yaml.safe_dump(dict(space_description), sort_keys=False))
@@ -250,6 +252,16 @@ class SweepTracker:
             self.client.log_batch(run_id, params=params)
         self.open_children[trial.number] = run_id
         trial.set_user_attr(MLFLOW_RUN_ID, run_id)
+
+    def _finish_lost_children(self, trials: list[FrozenTrial]) -> None:
+        """The child runs of trials failed as lost after their sweep process died (``kill -9``:
+        no one finished their runs), finished as failed: at the start of a resumed sweep and at
+        its end (its own recovery fails such trials as it goes)."""
+        for trial in trials:
+            run_id = trial.user_attrs.get(MLFLOW_RUN_ID)
+            lost = trial.user_attrs.get(LOST) and trial.state.is_finished() and run_id
+            if lost and self.client.get_run(run_id).info.status == "RUNNING":
+                self._finish_child(run_id, trial)
 
     def _finish_child_and_update_parent(self, number: int) -> None:
         trials = self.study.get_trials(deepcopy=False)
@@ -315,6 +327,7 @@ class SweepTracker:
             if frozen is not None:
                 self._finish_child(run_id, frozen)
             self.open_children.pop(number)
+        self._finish_lost_children(trials)
         self._update_parent(trials)
         for name in SWEEP_FILES:
             if (sweep_dir / name).is_file():
