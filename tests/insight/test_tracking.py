@@ -263,3 +263,19 @@ def test_a_trial_lost_to_a_killed_sweep_has_its_run_finished_as_failed_by_the_re
     parent = tracked.get_run(study.user_attrs[MLFLOW_PARENT_RUN])
     children = children_of(tracked, parent.info.run_id)
     assert all(c.info.status != "RUNNING" for c in children.values()), children
+
+
+def test_two_sweeps_starting_together_on_a_new_local_store_both_track(tmp_path, monkeypatch):
+    """MLflow makes a local store's tables at its first request: two sweeps at once raced
+    ("table experiments already exists") and one tracked nothing."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the local store, new
+    command = ["hydra.sweeper.mlflow.enabled=true", "hydra.sweeper.n_trials=4"]
+    runs = [start_quadratic_app(tmp_path, *command) for _ in range(2)]
+    outs = [run.communicate(timeout=300)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outs
+    assert not any("MLflow tracking at" in out for out in outs), outs  # never turned off
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    study = load("quadratic", tmp_path)
+    ran = {t.number for t in study.trials if MLFLOW_RUN_ID in t.user_attrs}
+    children = children_of(client, study.user_attrs[MLFLOW_PARENT_RUN])
+    assert set(children) == ran and len(ran) >= 4

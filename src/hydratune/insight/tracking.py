@@ -48,7 +48,7 @@ from hydratune.errors import StudyConfigError
 from hydratune.schedule import epochs_of, is_paused, is_scheduled, lineage_root, segment_of
 from hydratune.steering import best_trial
 from hydratune.storage import mask_url
-from hydratune.training import prepare_mlflow, tracking_target
+from hydratune.training import prepare_mlflow, store_lock, tracking_target
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +213,9 @@ class SweepTracker:
         import mlflow
 
         prepare_mlflow(self.settings.uri)
-        self.client = mlflow.MlflowClient(self.settings.uri)
+        with store_lock(self.settings.uri):  # a new store's tables, made once
+            self.client = mlflow.MlflowClient(self.settings.uri)
+            self.client.search_experiments(max_results=1)
         parent, created = adopt_or_create_parent(self.client, study, self.settings)
         self.parent_id, self.experiment_id = parent.info.run_id, parent.info.experiment_id
         if not created:

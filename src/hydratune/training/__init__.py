@@ -14,7 +14,7 @@ __all__, __getattr__ = exports(
     __name__,
     {
         "current_trial": ["register_live_study", "unregister_live_study"],
-        "mlflow_store": ["prepare_mlflow", "tracking_target"],
+        "mlflow_store": ["prepare_mlflow", "store_lock", "tracking_target"],
         "pruning": ["PruningCallback"],
         "task": ["train"],
     },

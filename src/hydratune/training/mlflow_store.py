@@ -6,7 +6,10 @@ both reach the same store; free of Lightning, so a sweep of any app imports none
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 # The local store when neither a setting nor MLFLOW_TRACKING_URI names a server: a SQLite file
@@ -33,6 +36,19 @@ def prepare_mlflow(uri: str) -> None:
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+@contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Meanwhile no other process opens a local SQLite store first: MLflow creates its tables
+    at a client's first request, and two sweeps starting together on a new store raced (one
+    met "table experiments already exists" and tracked nothing). A lock file beside it."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    with open(f"{uri.removeprefix('sqlite:///')}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def tracking_target(uri: str | None, root: str | Path) -> tuple[str, str | None]:
