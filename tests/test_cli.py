@@ -400,7 +400,7 @@ def test_python_dash_m_hydratune_runs_subcommands_and_the_app(swept, tmp_path):
     [
         (
             ["-m", "sweep=mlp_digits", "hydra.sweeper.n_trials=-1"],
-            "hydra.sweeper.n_trials=-1: expected a study total of at least 1",
+            "hydra.sweeper.n_trials=-1: expected a study total from 1 to 1,000,000,000",
         ),
         (
             ["-m", "sweep=mlp_digits", "model.hiden_dim=choice(1,2)"],
