@@ -363,8 +363,7 @@ def load_study(url: str, study_name: str, **kwargs: object) -> optuna.Study:
     if database is not None:  # opening it would create the file, or Optuna's tables in it
         if not database.is_file():
             raise StudyConfigError(f"no storage file at {database}")
-        check_is_optuna_sqlite(url)
-        if not _sqlite_tables(database):
+        if not _sqlite_tables(database):  # another's tables: open_storage refuses them
             raise StudyNotFoundError(f"no study '{study_name}' in {url}; it has: none")
     try:
         storage = open_storage(unmasked(url))
