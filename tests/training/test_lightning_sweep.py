@@ -4,6 +4,8 @@ results that match the stored study, the objective's direction) is tests/test_do
 
 from __future__ import annotations
 
+import tempfile
+
 import pytest
 from optuna.trial import TrialState
 
@@ -86,6 +88,9 @@ def test_pruning_works_from_joblib_launcher_worker_processes(tmp_path, monkeypat
 @pytest.mark.slow
 def test_ddp_spawn_trial_is_pruned_once_with_no_rank_left_behind(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    # the file rank 0 writes its record to for this process is removed, pruned as it is
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
     lightning_sweep(
         [
             "hydra.sweeper.n_trials=1",
@@ -99,6 +104,7 @@ def test_ddp_spawn_trial_is_pruned_once_with_no_rank_left_behind(tmp_path, monke
     (trial,) = load("mlp_digits", tmp_path).trials
     assert trial.state == TrialState.PRUNED
     assert list(trial.intermediate_values) == [0]
+    assert not list((tmp_path / "tmp").glob("hydratune-objective-*"))
 
 
 @pytest.mark.slow

@@ -143,8 +143,9 @@ class ObjectiveTracker(L.Callback):
         self.epochs = list(state_dict["epochs"])
         self.values = [tuple(v) for v in state_dict["values"]]
 
-    def _read_spill(self) -> None:
-        """Take rank 0's record from a spawned run, once ``fit`` has returned here."""
+    def collect(self) -> None:
+        """Take rank 0's record from a spawned run, once ``fit`` has returned here, and remove
+        its file (nothing to do for a run in this process)."""
         if self._spill is None or not os.path.exists(self._spill):
             return
         text = Path(self._spill).read_text()
@@ -157,7 +158,7 @@ class ObjectiveTracker(L.Callback):
     @property
     def selected_index(self) -> int:
         """Index into ``epochs``/``values`` of the epoch that :meth:`result` reports."""
-        self._read_spill()
+        self.collect()
         if not self.values:
             raise RuntimeError(
                 "no validation epoch finished, so there is no objective value; check that the "

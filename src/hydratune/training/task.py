@@ -98,8 +98,11 @@ def train(cfg: DictConfig, callbacks: list[L.Callback] | None = None) -> float |
         warnings.filterwarnings("ignore", ".*`srun` command is available on your system.*")
         trainer: L.Trainer = make_trainer(callbacks=all_callbacks, logger=loggers or False, **flags)
         check_relaunch(trainer)
-        with distributed_fit():
-            trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+        try:
+            with distributed_fit():
+                trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+        finally:  # a pruned or failed spawned run's record too: its file is the tracker's own
+            tracker.collect()
         if save_to:
             save_checkpoint(trainer, save_to)
 
