@@ -74,6 +74,14 @@ def test_a_held_trial_is_not_continued_until_resumed_and_show_lists_it(tmp_path,
     assert run_steer(tmp_path, SWEEP_DIR, "resume", best).returncode == 0
     sweep(6)
     assert best in continued_from(tmp_path)
+    # neither verb can change trial #best now: it is not held, and its run was continued
+    refused = {
+        "resume": f"resume {best}: trial #{best} is not held; held: none",
+        "pause": f"pause {best}: the schedule never continues trial #{best}",
+    }
+    for verb, message in refused.items():
+        done = run_steer(tmp_path, SWEEP_DIR, verb, best)
+        assert done.returncode == 2 and message in " ".join(done.stdout.split()), done.stdout
 
 
 @pytest.mark.slow  # three PBT sweeps and four steer processes

@@ -417,7 +417,9 @@ class Steerer:
             )
 
     def _scheduled(self, number: int, verb: str) -> None:
-        """Refuse a trial number that is not a run of a checkpointed schedule."""
+        """Refuse a trial number that ``pause``/``resume`` would not change: not a run of a
+        checkpointed schedule, a run the schedule never continues (it ended, or a later run
+        continued it), held already, or (``resume``) not held."""
         trials = self.study.get_trials(deepcopy=False)
         if not 0 <= number < len(trials):
             raise SteerError(f"{verb}: no trial #{number}; trials are #0 to #{len(trials) - 1}")
@@ -425,6 +427,21 @@ class Steerer:
             raise SteerError(
                 f"{verb} {number}: trial #{number} is not a run of a checkpointed schedule "
                 "(hydra/sweeper/scheduler=asha|pbt); without a number it applies to the sweep"
+            )
+        held = read_state(self.study.user_attrs, self.space).held
+        if verb == "resume" and number not in held:
+            raise SteerError(
+                f"resume {number}: trial #{number} is not held; held: {_numbers(held)}"
+            )
+        if verb == "pause" and number in held:
+            raise SteerError(f"pause {number}: trial #{number} is held already")
+        open_ = {t.number for t in waiting_to_continue(trials)} | {
+            t.number for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)
+        }
+        if verb == "pause" and number not in open_:
+            raise SteerError(
+                f"pause {number}: the schedule never continues trial #{number} (it ended, or a "
+                f"later run continued it); paused or running now: {_numbers(open_)}"
             )
 
     def _trials(self, states: tuple[TrialState, ...]) -> list[FrozenTrial]:
@@ -460,6 +477,10 @@ def _whole(word: str) -> int | None:
     if not (word.isascii() and word.isdigit()):
         return None
     return int(word) if len(word) <= len(str(MAX_N_TRIALS)) else MAX_N_TRIALS + 1
+
+
+def _numbers(numbers: Iterable[int]) -> str:
+    return ", ".join(f"#{n}" for n in sorted(numbers)) or "none"
 
 
 def _assignments(values: Mapping[str, Any]) -> str:
