@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
+from chromium import CHROMIUM
 from helpers import (
     APPS,
     TINY_SWEEP,
@@ -429,3 +430,31 @@ def test_an_infinite_range_is_rejected_naming_the_key_before_the_study_exists(
     with pytest.raises(SearchSpaceError, match=r"\(x\): .*range\(.*\) needs finite start"):
         sweep(["hydra.sweeper.n_trials=2", f"x={expr}"], task=pytest.fail)
     assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.chromium
+def test_ctrl_c_while_the_report_draws_ends_with_one_line_and_loses_no_trial(tmp_path):
+    # The report's browser says it started, then waits for the test's go (a FIFO) before it
+    # runs Chromium: Ctrl-C reaches the sweep while its report draws, not before or after.
+    started, go = tmp_path / "browser-started", tmp_path / "go"
+    os.mkfifo(go)
+    browser = tmp_path / "browser"
+    browser.write_text(f'#!/bin/sh\necho $$ > {started}\nread _ < {go}\nexec {CHROMIUM} "$@"\n')
+    browser.chmod(0o755)
+    report = ["hydra.sweeper.report=true", "hydra.sweeper.report_png=true"]
+    proc = start_quadratic_app(
+        tmp_path, "hydra.sweeper.n_trials=2", *report, env={"BROWSER_PATH": str(browser)}
+    )
+    wait_for_marker(started, proc)
+    proc.send_signal(signal.SIGINT)
+    go.write_text("go\n")  # the browser runs on; the sweep's report is given up
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+    said = " ".join(out.split())
+    assert "sweep interrupted by SIGINT while it wrote its report and best config" in said
+    assert "`hydratune report sweeps/quadratic`" in said
+    trials = load("quadratic", tmp_path).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    results = OmegaConf.load(tmp_path / "sweeps/quadratic/optimization_results.yaml")
+    assert results.n_trials.complete == 2

@@ -184,10 +184,29 @@ class StudySweep:
         self.tracker.start(study, describe_space(plan.space, self.conf, arguments))
         try:
             summary = self.run(plan, study, recovery)
-            self.finish(plan, study, summary)
+            self.finish_or_interrupted(plan, study, summary)
         finally:
             self.tracker.close(plan.sweep_dir)
         return summary
+
+    def finish_or_interrupted(
+        self, plan: SweepPlan, study: optuna.Study, summary: LoopSummary
+    ) -> None:
+        """:meth:`finish`; Ctrl-C or SIGTERM meanwhile (the report's browser takes seconds)
+        ends the command with one line that says nothing is lost and what writes the rest."""
+        try:
+            with interrupt_handlers():
+                self.finish(plan, study, summary)
+        except KeyboardInterrupt as error:
+            log.warning(
+                "sweep %s while it wrote its report and best config: every trial is in the study "
+                "and %s; `hydratune report %s` and `hydratune export %s` write the rest",
+                error or "interrupted",
+                plan.sweep_dir / "optimization_results.yaml",
+                plan.sweep_dir,
+                plan.sweep_dir,
+            )
+            raise SystemExit(exit_status()) from None
 
     def plan(self, arguments: list[str]) -> SweepPlan:
         """Parse and check the search space, the keys it names and every config-group option
