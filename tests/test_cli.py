@@ -180,8 +180,8 @@ def test_a_report_or_rerun_the_disk_cannot_hold_is_one_line_naming_the_file(
         tmp_path, command, swept, "--out", out, "--top-k", "1", *once, file_size_limit=300
     )
     assert done.returncode == 2 and "Traceback" not in done.stdout + done.stderr, done.stderr
-    last = done.stdout.strip().splitlines()[-1]
-    assert last == f"{said}{out / written}: File too large", done.stdout
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == f"{said}{out / written}: File too large", done.stderr
     assert not (out / written).exists() and not list(out.glob(".*.tmp"))
 
 
@@ -258,8 +258,8 @@ def test_a_rerun_of_another_apps_sweep_is_refused_before_lightning_is_imported(s
         timeout=120,
     )
     assert done.returncode == 2, done.stderr
-    assert "was trained by another app's task (job 'quadratic')" in done.stdout
-    assert "lightning loaded: False" in done.stdout
+    assert "was trained by another app's task (job 'quadratic')" in done.stderr
+    assert done.stdout == "lightning loaded: False\n"
 
 
 def test_a_report_replaces_its_own_earlier_report(swept, tmp_path):
@@ -508,8 +508,9 @@ def test_init_where_nothing_can_be_written_is_one_error(tmp_path):
 def test_init_on_a_disk_with_no_room_is_one_error_and_leaves_nothing(tmp_path):
     done = python_m_hydratune(tmp_path, "init", "project", file_size_limit=300)
     assert done.returncode == 2 and "Traceback" not in done.stdout + done.stderr, done.stderr
-    said = " ".join(done.stdout.split())
+    said = " ".join(done.stderr.split())
     assert said.startswith("cannot create the project in project:") and "File too large" in said
+    assert not done.stdout
     assert list(tmp_path.iterdir()) == []  # what it wrote is taken back: init can run again
 
 

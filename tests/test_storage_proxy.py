@@ -109,7 +109,7 @@ def test_a_proxy_beyond_loopback_needs_a_token(tmp_path):
     cmd = proxy_command(tmp_path, "--host", "0.0.0.0", "--port", str(free_port()))
     result = run(cmd, tmp_path)
     assert result.returncode == 2
-    lines = result.stdout.strip().splitlines()
+    lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and TOKEN_ENV in lines[0] and "0.0.0.0" in lines[0], lines
     assert not (tmp_path / "served.journal").exists()  # refused before the storage is opened
 
@@ -151,7 +151,7 @@ def test_the_token_is_read_from_a_private_file_only(tmp_path, monkeypatch):
         proxy_command(tmp_path, "--port", port), tmp_path, **{TOKEN_FILE_ENV: str(token_file)}
     )
     assert shared.returncode == 2
-    assert f"chmod 600 {token_file}" in shared.stdout
+    assert f"chmod 600 {token_file}" in shared.stderr
     assert TOKEN not in shared.stdout + shared.stderr
 
     token_file.chmod(0o600)

@@ -106,8 +106,8 @@ def test_a_migrated_template_sweep_prunes_keeps_its_journal_in_logs_and_its_best
         timeout=120,
     )
     assert done.returncode == 2 and not (first / "rerun").exists()  # nothing trained, nor made
-    assert "was trained by another app's task (job 'train')" in done.stdout
-    assert "--config-name config seed=<n>" in done.stdout
+    assert "was trained by another app's task (job 'train')" in done.stderr
+    assert "--config-name config seed=<n>" in done.stderr
     # hydratune export writes the best as the app's experiment, run with the app that swept
     output = run(app, "export", str(first), module="hydratune")
     assert "run it with: python src/train.py experiment=example_best" in output

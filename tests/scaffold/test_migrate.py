@@ -210,7 +210,7 @@ def test_a_full_disk_leaves_the_file_as_it_was(tmp_path):
     path = write(tmp_path, UPSTREAM_13)
     done = run_migrate(path, file_size_limit=64)  # the rewrite is ~500 bytes
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "cannot write" in done.stdout and "the file is unchanged" in done.stdout
+    assert "cannot write" in done.stderr and "the file is unchanged" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     assert path.read_bytes() == UPSTREAM_13.encode()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.yaml"]  # no temporary left
@@ -231,6 +231,6 @@ def test_a_binary_file_or_a_non_config_gets_a_one_line_error(tmp_path, content, 
     path.write_bytes(content)
     done = run_migrate(path)
     assert done.returncode == 2
-    lines = done.stdout.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0] and not done.stderr, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and not done.stdout, done.stdout + done.stderr
     assert path.read_bytes() == content

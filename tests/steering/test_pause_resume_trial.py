@@ -81,7 +81,7 @@ def test_a_held_trial_is_not_continued_until_resumed_and_show_lists_it(tmp_path,
     }
     for verb, message in refused.items():
         done = run_steer(tmp_path, SWEEP_DIR, verb, best)
-        assert done.returncode == 2 and message in " ".join(done.stdout.split()), done.stdout
+        assert done.returncode == 2 and message in " ".join(done.stderr.split()), done.stderr
 
 
 @pytest.mark.slow  # three PBT sweeps and four steer processes

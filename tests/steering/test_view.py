@@ -27,4 +27,4 @@ def test_an_error_quoting_markup_is_printed_as_written(sweep, tmp_path):
     sweep(["hydra.sweeper.n_trials=1"])
     refused = run_steer(tmp_path, tmp_path / "sweeps/quadratic", "fix", "kind='[/i]'")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
-    assert "kind='[/i]', not one of the choices" in refused.stdout
+    assert "kind='[/i]', not one of the choices" in refused.stderr

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import optuna
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from hydratune import compat
 from hydratune.cli.sweep_ref import SweepRef, output_dir, resolve_sweep
@@ -46,6 +46,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(soft_wrap=True)  # paths and commands stay on one line, copyable
+errors = Console(stderr=True, soft_wrap=True)  # refusals: stdout holds only what a command made
+
+
+def fail(lead: str, detail: object) -> NoReturn:
+    """End the command with one line on stderr, ``lead: detail`` (the details as they are, no
+    markup read), and exit status 2, as typer's own usage errors."""
+    errors.print(Text.assemble((lead, "red"), ": ", str(detail)), highlight=False)
+    raise typer.Exit(code=2)
 
 
 def subcommands() -> set[str]:
@@ -96,8 +104,7 @@ def _open_sweep(
             raise StudyConfigError(f"{needs_dir} needs the sweep dir, for its trials' configs")
         return ref
     except StudyConfigError as error:
-        console.print(f"[red]error[/]: {escape(str(error))}")
-        raise typer.Exit(code=2) from None
+        fail("error", error)
 
 
 @app.command()
@@ -125,8 +132,7 @@ def report(
             )
         except (ForeignFileError, OSError) as error:  # OSError: a full disk, a read-only place
             said = os_reason(error) if isinstance(error, OSError) else error
-            console.print(f"cannot write the report: {said}", markup=False)
-            raise typer.Exit(code=2) from None
+            fail("cannot write the report", said)
     console.print(f"report of study '{ref.study.study_name}': {files.html}")
     console.print(f"summary: {files.markdown}; {len(files.pngs)} PNG figure(s)")
     for key, note in files.notes.items():
@@ -163,11 +169,9 @@ def rerun(
                 ref.study, ref.sweep_dir, top_k, seeds, out_dir, on_run=progress
             )
         except ValueError as error:  # no complete trial, a file of the user's: before training
-            console.print(f"cannot rerun: {error}", markup=False)
-            raise typer.Exit(code=2) from None
+            fail("cannot rerun", error)
         except OSError as error:  # its results: a full disk, a read-only place
-            console.print(f"cannot write the rerun's results: {os_reason(error)}", markup=False)
-            raise typer.Exit(code=2) from None
+            fail("cannot write the rerun's results", os_reason(error))
     table = Table(title=f"{ref.study.study_name}: top {len(results)} over {seeds} seed(s)")
     for column in RERUN_HEADER:
         table.add_column(column, overflow="fold")
@@ -212,8 +216,7 @@ def export(
         path = export_best(ref.study, ref.sweep_dir, target, trial=trial, app=app)
     except (ExportError, ForeignFileError, OSError) as error:  # OSError: a file on the way
         said = os_reason(error) if isinstance(error, OSError) else error
-        console.print(f"[red]cannot export[/]: {escape(str(said))}")
-        raise typer.Exit(code=2) from None
+        fail("cannot export", said)
     console.print(f"wrote {path}; run it with: {experiment_command(path)}", markup=False)
     passed = None if trial is not None else passed_over(ref.study)
     if passed is not None:
@@ -230,12 +233,9 @@ def init(
     try:
         files = create_project(dest)
     except FileExistsError as error:
-        console.print(f"[red]{escape(str(error))}[/]")
-        raise typer.Exit(code=2) from None
+        fail("error", error)
     except OSError as error:  # a place it cannot write: /proc/foo, a read-only mount
-        where = error.filename or dest
-        console.print(f"[red]cannot create the project in {dest}[/]: {where}: {error.strerror}")
-        raise typer.Exit(code=2) from None
+        fail(f"cannot create the project in {dest}", f"{error.filename or dest}: {error.strerror}")
     console.print(f"created {len(files)} files in {dest}; then, in it:")
     console.print("  hydratune --config-dir conf model=tiny data=blobs")
     console.print("  hydratune --config-dir conf -m sweep=tiny")
@@ -292,11 +292,9 @@ def steer(
         if caveat is not None:
             console.print(caveat, markup=False)
     except SteerError as error:
-        console.print(f"[red]error[/]: {escape(str(error))}. Nothing was written.")
-        raise typer.Exit(code=2) from None
+        fail("error", f"{error}. Nothing was written.")
     except StudyConfigError as error:  # a storage that cannot be written: it says what is kept
-        console.print(f"[red]error[/]: {escape(str(error))}")
-        raise typer.Exit(code=2) from None
+        fail("error", error)
 
 
 @app.command()
@@ -319,11 +317,7 @@ def serve(
     try:
         from hydratune.serve import Feed, create_app, listening_socket, run_server
     except ImportError as error:
-        console.print(
-            f"hydratune serve needs the serve extra ({error}): pip install 'hydratune[serve]'",
-            markup=False,
-        )
-        raise typer.Exit(code=2) from None
+        fail("hydratune serve needs the serve extra", f"{error}; pip install 'hydratune[serve]'")
     ref = _open_sweep(sweep_dir, storage, study)
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
@@ -338,9 +332,7 @@ def serve(
         listening = listening_socket(host, port)
     except OSError as error:
         reason = error.strerror or error
-        said = f"cannot serve on {shown}:{port}: {reason}; choose another --port"
-        console.print(said, markup=False)  # an IPv6 host's brackets are not markup
-        raise typer.Exit(code=2) from None
+        fail(f"cannot serve on {shown}:{port}", f"{reason}; choose another --port")
     mode = "read-only" if read_only else "steering controls on"
     console.print(
         f"serving study '{ref.study.study_name}' on {address} ({mode}; Ctrl-C stops)",
@@ -384,8 +376,7 @@ def migrate(
             write(migration)
             console.print(f"rewrote {config}", markup=False, highlight=False)
     except (StudyConfigError, OSError) as error:
-        console.print(f"cannot migrate {config}: {error}", markup=False, highlight=False)
-        raise typer.Exit(code=2) from None
+        fail(f"cannot migrate {config}", error)
 
 
 @app.command("storage-proxy")
@@ -412,8 +403,7 @@ def storage_proxy(
         # reads all the study's trials from the database (seconds per trial at 5000 trials)
         server = start_server(lambda: compat.cached_storage(open_storage(url)), host, port, token)
     except StudyConfigError as error:
-        console.print(f"[red]error[/]: {escape(str(error))}", highlight=False)
-        raise typer.Exit(code=2) from None
+        fail("error", error)
     access = "token required" if token else "no token: any user of this machine may connect"
     console.print(f"serving {mask_url(url)} on grpc://{host}:{port} ({access}; Ctrl-C stops)")
     try:
