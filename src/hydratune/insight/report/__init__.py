@@ -22,7 +22,7 @@ from pathlib import Path
 
 import optuna
 
-from hydratune.files import check_ours, write_atomically
+from hydratune.files import NO_ROOM, check_ours, os_reason, write_atomically
 from hydratune.insight.report.model import TITLE, objectives_of
 from hydratune.insight.report.png import is_marked, loggers_at, write_pngs
 from hydratune.insight.report.render_html import html_page
@@ -87,8 +87,10 @@ def write_report(
             files.pngs = write_pngs(figures, out_dir / FIGURES_DIR)
         except Exception as error:  # no Chrome for kaleido, or it crashed: the HTML still stands
             files.notes["png"] = (
-                f"PNG figures skipped: {type(error).__name__}: {error}. kaleido needs Chrome or "
-                "Chromium (Debian: apt-get install chromium); the HTML report is complete."
+                f"PNG figures skipped: no room to write them ({os_reason(error)})"
+                if isinstance(error, OSError) and error.errno in NO_ROOM
+                else f"PNG figures skipped: {type(error).__name__}: {error}. kaleido needs Chrome "
+                "or Chromium (Debian: apt-get install chromium); the HTML report is complete."
             )
             log.warning("%s", files.notes["png"])
     header = header_rows(study, trials, objectives, storage_url)
