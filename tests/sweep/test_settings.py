@@ -240,6 +240,12 @@ def test_a_sweep_optimises_the_objectives_direction_unless_it_names_its_own(
     assert [d.name.lower() for d in sweep_directions(setting, config)] == expected
 
 
+@pytest.mark.parametrize("setting", [None, "maximize"])
+def test_a_bad_objective_direction_is_named_as_objective_direction(setting):
+    with pytest.raises(StudyConfigError, match="^objective.direction: 'up' is not 'minimize'"):
+        sweep_directions(setting, app_config("up"))
+
+
 def test_a_sweeper_direction_that_contradicts_the_objective_is_refused():
     with pytest.raises(StudyConfigError, match="direction=minimize contradicts objective.direc"):
         sweep_directions("minimize", app_config("maximize"))

@@ -47,7 +47,7 @@ def sweep_directions(setting: Any, config: DictConfig) -> list[StudyDirection]:
     number of directions than ``objective.metric`` has metrics, is refused."""
     objective = OmegaConf.select(config, "objective.direction", default=None)
     if setting is None:
-        return directions_of("minimize" if objective is None else objective)
+        return directions_of("minimize" if objective is None else objective, "objective.direction")
     directions = directions_of(setting)
     metric = OmegaConf.select(config, "objective.metric", default=None)  # hydratune's task
     n_metrics = len(directions) if metric is None else 1 if isinstance(metric, str) else len(metric)
@@ -57,7 +57,7 @@ def sweep_directions(setting: Any, config: DictConfig) -> list[StudyDirection]:
             f"names {n_metrics} metric(s); give one direction per metric (e.g. "
             "hydra.sweeper.direction: ${objective.direction})"
         )
-    if objective is not None and directions != directions_of(objective):
+    if objective is not None and directions != directions_of(objective, "objective.direction"):
         raise StudyConfigError(
             f"hydra.sweeper.direction={_names(directions)} contradicts "
             f"objective.direction={_names(directions_of(objective))}, the direction of the "
@@ -72,20 +72,19 @@ def _names(directions: Sequence[StudyDirection]) -> str:
     return names[0] if len(names) == 1 else f"[{','.join(names)}]"
 
 
-def directions_of(direction: Any) -> list[StudyDirection]:
-    """``hydra.sweeper.direction`` (one name or a list) as Optuna directions."""
+def directions_of(direction: Any, key: str = "hydra.sweeper.direction") -> list[StudyDirection]:
+    """``hydra.sweeper.direction`` (one name or a list) as Optuna directions; ``key``: the
+    setting it came from, named when it is wrong."""
     listed = isinstance(direction, Sequence) and not isinstance(direction, str)
     names = list(direction) if listed else [direction]
     out = []
     for name in names:
-        key = str(name).lower()
-        if key not in ("minimize", "maximize"):
-            raise StudyConfigError(
-                f"hydra.sweeper.direction: '{name}' is not 'minimize' or 'maximize'"
-            )
-        out.append(StudyDirection.MINIMIZE if key == "minimize" else StudyDirection.MAXIMIZE)
+        word = str(name).lower()
+        if word not in ("minimize", "maximize"):
+            raise StudyConfigError(f"{key}: '{name}' is not 'minimize' or 'maximize'")
+        out.append(StudyDirection.MINIMIZE if word == "minimize" else StudyDirection.MAXIMIZE)
     if not out:
-        raise StudyConfigError("hydra.sweeper.direction: the list is empty")
+        raise StudyConfigError(f"{key}: the list is empty")
     return out
 
 
