@@ -3,6 +3,7 @@ app unchanged, and ``python -m hydratune`` the same."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from helpers import REPO, TINY_SWEEP, load, multirun, small_disk
+from helpers import REPO, TINY_SWEEP, load, multirun, small_disk, start_python
 from hydratune import cli, compat
 from hydratune.training.task import train
 
@@ -363,6 +364,29 @@ def test_rerun_retrains_the_top_trials_over_seeds_and_reports_mean_and_std(tmp_p
     after = load("mlp_digits", tmp_path).trials
     assert [(t.number, t.values, t.intermediate_values) for t in after] == before
     # the README's rerun, as a user runs it, prints no Lightning banner: tests/test_docs_commands.py
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_rerun_keeps_the_runs_that_finished(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    multirun(TINY_SWEEP, task=train, config_name="train", config_dir=REPO / "conf")
+    sweep_dir = tmp_path / "outputs" / "sweeps" / "mlp_digits"
+    rerun = start_python(tmp_path, "-m", "hydratune", "rerun", str(sweep_dir), "--seeds", "50")
+    said = [rerun.stdout.readline()]
+    while said[-1] and not said[-1].startswith("trial #"):  # the first run's line: it finished
+        said.append(rerun.stdout.readline())
+    assert said[-1], "".join(said)
+    rerun.send_signal(signal.SIGINT)  # while the next of its 150 runs trains
+    out, _ = rerun.communicate(timeout=120)
+    said += out.splitlines()
+    assert rerun.returncode == 130, out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+    finished = [line for line in said if line.startswith("trial #")]
+    kept = sweep_dir / "rerun" / "rerun_results.yaml"
+    assert f"rerun interrupted by SIGINT: {len(finished)} run(s) finished, kept in {kept}" in out
+    configs = yaml.safe_load(kept.read_text())["configurations"]
+    assert sum(len(c["values"]) for c in configs) == len(finished) < 150
+    assert configs[0]["seeds"][0] == 42  # the best trial's own seed ran first
 
 
 @pytest.mark.cli

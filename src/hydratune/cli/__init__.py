@@ -154,20 +154,31 @@ def rerun(
     ] = None,
 ) -> None:
     """Retrain the top K configurations with S seeds each; report mean and std per config."""
+    from hydratune.execute import exit_status, interrupt_handlers, received
     from hydratune.insight import RERUN_HEADER, rerun_rows, rerun_top_trials
 
     ref = _open_sweep(sweep_dir, storage, study, needs_dir="rerun")
     assert ref.sweep_dir is not None
 
+    finished: list[int] = []  # the runs that ended, each with its seed
+
     def progress(trial: optuna.trial.FrozenTrial, seed: int, values: list[float] | None) -> None:
+        finished.append(seed)
         shown = "failed" if values is None else ", ".join(f"{v:.6g}" for v in values)
         console.print(f"trial #{trial.number} seed {seed}: {shown}")
 
-    with output_dir(ref, out, "rerun") as out_dir:
+    with output_dir(ref, out, "rerun") as out_dir, interrupt_handlers():
         try:
             results = rerun_top_trials(
                 ref.study, ref.sweep_dir, top_k, seeds, out_dir, on_run=progress
             )
+        except (KeyboardInterrupt, SystemExit) as error:  # Lightning exits on Ctrl-C
+            if isinstance(error, SystemExit) and received() is None:
+                raise  # the task's own exit, not a signal
+            kept = f"{len(finished)} run(s) finished, kept in {out_dir / 'rerun_results.yaml'}"
+            said = kept if finished else "no run finished"
+            errors.print(f"rerun interrupted by {received() or 'SIGINT'}: {said}", markup=False)
+            raise typer.Exit(code=exit_status()) from None
         except ValueError as error:  # no complete trial, a file of the user's: before training
             fail("cannot rerun", error)
         except OSError as error:  # its results: a full disk, a read-only place

@@ -9,7 +9,7 @@ from hydratune.exports import exports
 __all__, __getattr__ = exports(
     __name__,
     {
-        "interrupts": ["exit_status", "interrupt_handlers"],
+        "interrupts": ["exit_status", "interrupt_handlers", "received"],
         "job": ["JobResult"],
         "launcher": ["Launcher"],
         "relaunch": ["relaunched_job", "run_relaunched_job"],

@@ -115,15 +115,29 @@ def rerun_top_trials(
             _check_own_task(trial, *saved[trial.number])
         from hydratune.training import train as task
     every = study.get_trials(deepcopy=False)
-    results = []
-    with lightning_warnings_only():
-        for trial in trials:
-            _, config, hydra = saved[trial.number]
-            result = _rerun_trial(trial, config, hydra, n_seeds, out_dir, task, on_run)
-            result.not_the_sweeps_run = values_changed(trial, every)
-            results.append(result)
+    results: list[RerunResult] = []
+    try:
+        with lightning_warnings_only():
+            for trial in trials:
+                _, config, hydra = saved[trial.number]
+                results.append(_result_of(trial, values_changed(trial, every)))
+                _rerun_trial(trial, results[-1], config, hydra, n_seeds, out_dir, task, on_run)
+    except BaseException:  # Ctrl-C, SIGTERM: the runs that finished are kept
+        if any(r.seeds for r in results):
+            write_rerun_results(study, [r for r in results if r.seeds], Path(out_dir))
+        raise
     write_rerun_results(study, results, Path(out_dir))
     return results
+
+
+def _result_of(trial: FrozenTrial, not_the_sweeps_run: str | None) -> RerunResult:
+    """A configuration's result, before its runs."""
+    return RerunResult(
+        trial=trial.number,
+        sweep_values=list(trial.values),
+        overrides=list(trial.user_attrs.get(OVERRIDES) or []),
+        not_the_sweeps_run=not_the_sweeps_run,
+    )
 
 
 @contextlib.contextmanager
@@ -160,20 +174,17 @@ def _check_own_task(
 
 def _rerun_trial(
     trial: FrozenTrial,
+    result: RerunResult,
     config: DictConfig,
     hydra: DictConfig | None,
     n_seeds: int,
     out_dir: Path,
     task: Task,
     on_run: Callable[[FrozenTrial, int, list[float] | None], None] | None,
-) -> RerunResult:
-    """Run one trial's saved config (``rerun_config``'s) once per seed."""
+) -> None:
+    """Run one trial's saved config (``rerun_config``'s) once per seed, each run's values into
+    ``result`` as it ends."""
     base_seed = int(config.get("seed") or 0)
-    result = RerunResult(
-        trial=trial.number,
-        sweep_values=list(trial.values),
-        overrides=list(trial.user_attrs.get(OVERRIDES) or []),
-    )
     for seed in range(base_seed, base_seed + n_seeds):
         run_dir = Path(out_dir) / f"trial_{trial.number}" / f"seed_{seed}"
         try:
@@ -187,7 +198,6 @@ def _rerun_trial(
         result.values.append(values)
         if on_run is not None:
             on_run(trial, seed, values)
-    return result
 
 
 def run_saved_config(
