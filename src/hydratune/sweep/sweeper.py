@@ -36,11 +36,7 @@ from hydratune.files import one_line_when_full, write_atomically
 from hydratune.insight import (
     SweepTracker,
     TrackingSettings,
-    default_target,
     describe_space,
-    experiment_command,
-    export_best,
-    running_app,
     stock_logger_updates,
     tracking_settings,
 )
@@ -103,6 +99,7 @@ from hydratune.sweep.study import (
 from hydratune.sweep.transfer import Transfer, TransferPlan, plan_warm_start, with_prior
 from hydratune.sweep.trial_dirs import set_aside_foreign_dirs
 from hydratune.sweep.upstream import custom_search_space, merged_params
+from hydratune.sweep.wrap_up import interrupts_said_in_one_line, report_and_export
 from hydratune.training import register_live_study, unregister_live_study
 
 log = logging.getLogger(__name__)
@@ -184,29 +181,11 @@ class StudySweep:
         self.tracker.start(study, describe_space(plan.space, self.conf, arguments))
         try:
             summary = self.run(plan, study, recovery)
-            self.finish_or_interrupted(plan, study, summary)
+            with interrupts_said_in_one_line(plan.sweep_dir):
+                self.finish(plan, study, summary)
         finally:
             self.tracker.close(plan.sweep_dir)
         return summary
-
-    def finish_or_interrupted(
-        self, plan: SweepPlan, study: optuna.Study, summary: LoopSummary
-    ) -> None:
-        """:meth:`finish`; Ctrl-C or SIGTERM meanwhile (the report's browser takes seconds)
-        ends the command with one line that says nothing is lost and what writes the rest."""
-        try:
-            with interrupt_handlers():
-                self.finish(plan, study, summary)
-        except KeyboardInterrupt as error:
-            log.warning(
-                "sweep %s while it wrote its report and best config: every trial is in the study "
-                "and %s; `hydratune report %s` and `hydratune export %s` write the rest",
-                error or "interrupted",
-                plan.sweep_dir / "optimization_results.yaml",
-                plan.sweep_dir,
-                plan.sweep_dir,
-            )
-            raise SystemExit(exit_status()) from None
 
     def plan(self, arguments: list[str]) -> SweepPlan:
         """Parse and check the search space, the keys it names and every config-group option
@@ -431,7 +410,16 @@ class StudySweep:
         if summary.ran_out is not None:
             finished = finished_count(study.get_trials(deepcopy=False))
             say_ran_out(finished, study_n_trials(compat.study_user_attrs(study)), summary.ran_out)
-        self._report(study, plan.sweep_dir, plan.url)
+        metric = OmegaConf.select(self.config, "objective.metric")
+        report_and_export(
+            study,
+            plan.sweep_dir,
+            plan.url,
+            [metric] if isinstance(metric, str) else metric,
+            self.conf.report,
+            self.conf.report_png,
+            self.conf.export_best,
+        )
         complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if summary.failures and not complete and not summary.stopped_early:
             summary.stopped_early = "every trial failed"  # max_failure_rate: 1.0 ran them all
@@ -455,38 +443,6 @@ class StudySweep:
                 sum(q.enqueued for q in queued),
                 len(queued),
             )
-
-    def _report(self, study: optuna.Study, sweep_dir: Path, url: str) -> None:
-        """The end-of-sweep report and best-config export, each on its own: a failure of one
-        (no Chromium, a file of the user's where it would write) loses nothing, not even the
-        other."""
-        if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
-            return
-        if self.conf.report:
-            try:
-                from hydratune.insight import write_report
-
-                metric = OmegaConf.select(self.config, "objective.metric")
-                names = [metric] if isinstance(metric, str) else metric and list(metric)
-                files = write_report(
-                    study, sweep_dir / "report", url, metric_names=names, png=self.conf.report_png
-                )
-                log.info("report: %s", files.html)
-            except Exception as error:  # the study and results are safe; say what went wrong
-                log.warning("report failed: %s: %s", type(error).__name__, error)
-        if self.conf.export_best and len(study.directions) == 1:
-            try:
-                target = (
-                    default_target(study, sweep_dir)
-                    if self.conf.export_best is True
-                    else Path(str(self.conf.export_best))
-                )
-                path = export_best(study, sweep_dir, target, app=running_app())
-                log.info(
-                    "best trial exported: %s (run it with: %s)", path, experiment_command(path)
-                )
-            except Exception as error:
-                log.warning("export failed: %s: %s", type(error).__name__, error)
 
 
 N_TRIALS, STORAGE = "hydra.sweeper.n_trials", "hydra.sweeper.storage"
