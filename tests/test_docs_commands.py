@@ -24,7 +24,7 @@ import yaml
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from helpers import REPO
+from helpers import NO_PNG, REPO
 from hydratune.insight.export import experiment_command
 from hydratune.storage import load_study, open_storage
 
@@ -47,6 +47,8 @@ BUDGETS = [
 # Appended to every run of the app (train or sweep): one epoch of two batches.
 EPOCH = ["trainer.max_epochs=1", "++trainer.limit_train_batches=2", "++trainer.limit_val_batches=1"]
 SWEEP = "hydra.sweeper.n_trials=2"  # a sweep that names no n_trials
+# A sweep's report goes without its PNGs (NO_PNG: seconds of Chromium per sweep); the docs'
+# `hydratune report`, run as written, writes them, as tests/insight/test_report.py does.
 
 
 @dataclass
@@ -119,6 +121,8 @@ def with_budget(argv: list[str]) -> list[str]:
     extra = [e for e in EPOCH if e.split("=")[0].lstrip("+") not in given]
     if "-m" in argv and not any(a.startswith("hydra.sweeper.n_trials=") for a in argv):
         extra.append(SWEEP)
+    if "-m" in argv and "hydra.sweeper.report_png" not in given:
+        extra.append(NO_PNG)
     # Hydra takes its overrides in one run: after the command's own, before an option after them
     at = next((i for i, a in enumerate(argv) if a.startswith("-") and _overrides(argv[1:i])), None)
     at = len(argv) if at is None else at
