@@ -6,6 +6,8 @@ timestamped sweep dirs under ``logs/``, run as its users run ``python src/train.
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -168,13 +170,13 @@ def test_the_template_app_runs_asha_from_the_command_line_alone(app):
         "hydra/sweeper/scheduler=asha",
         "hydra.sweeper.scheduler.save_key=null",  # the app saves checkpoints/last.ckpt itself
         "hydra.sweeper.scheduler.eta=2",
-        "hydra.sweeper.n_trials=5",
+        "hydra.sweeper.n_trials=6",  # the sixth trains a configuration to its last epoch
         "trainer.min_epochs=1",
     ]
     sweep = [a for a in SWEEP if not a.startswith(("hydra/sweeper/pruner", "hydra.sweeper.pruner"))]
     run(app, *sweep, *asha)
     trials = study(app).trials
-    assert len(trials) == 5
+    assert len(trials) == 6
     paused = [t for t in trials if t.state == TrialState.PRUNED]
     assert paused and all(
         t.user_attrs[CHECKPOINT]["epoch"] == t.user_attrs[SEGMENT]["epochs"] < 4 for t in paused
@@ -183,3 +185,22 @@ def test_the_template_app_runs_asha_from_the_command_line_alone(app):
     resumed = continued.user_attrs[RESUMED_FROM]
     assert trials[resumed["trial"]].params == continued.params
     assert min(continued.intermediate_values) == resumed["epoch"]  # it loaded the checkpoint
+
+    # The best, as every complete run, trained its last epochs on from a checkpoint: hydratune
+    # rerun (hydratune's task) names the app's own command that trains it from scratch to its
+    # last epoch, and that command runs.
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert complete and all(RESUMED_FROM in t.user_attrs for t in complete)
+    done = subprocess.run(
+        [sys.executable, "-m", "hydratune", "rerun", str(sweep_dirs(app)[-1]), "--top-k", "1"],
+        cwd=app,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    command = re.search(r"`python <your app> (.+) seed=<n>`", done.stderr)
+    assert command and command.group(1).endswith("ckpt_path=null trainer.max_epochs=4"), done.stderr
+    trained = run(app, *shlex.split(command.group(1)), "seed=12345")
+    assert "Restoring states from the checkpoint" not in trained
+    assert "`Trainer.fit` stopped: `max_epochs=4` reached" in trained

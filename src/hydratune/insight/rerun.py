@@ -37,7 +37,7 @@ from hydratune.attrs import OVERRIDES
 from hydratune.files import check_ours, write_atomically
 from hydratune.insight.export import HYDRA_DIR, rerun_config
 from hydratune.insight.report import markdown_table, rank_trials
-from hydratune.schedule import values_changed
+from hydratune.schedule import scratch_overrides, values_changed
 
 # Lightning's per-run banners (GPU/TPU available, tips, "Seed set") are INFO lines of these
 # loggers: over 15 runs they were 124 lines around the command's one line per run.
@@ -164,11 +164,14 @@ def _check_own_task(
     if "objective" in config:  # what hydratune's task reads first
         return
     job = OmegaConf.select(hydra, "job.name") if hydra is not None else None
+    # a schedule's run continued a checkpoint for some epochs: from scratch, to its last epoch
+    scratch = "".join(f" {o}" for o in scratch_overrides(config, hydra))
     raise ValueError(
         f"trial #{trial.number} was trained by another app's task"
         f"{f' (job {job!r})' if job else ''}, and hydratune rerun trains with hydratune's own; "
         "run your app on the trial's saved config once per seed instead: "
-        f"`python <your app> --config-path {trial_dir / HYDRA_DIR} --config-name config seed=<n>`"
+        f"`python <your app> --config-path {trial_dir / HYDRA_DIR} --config-name config"
+        f"{scratch} seed=<n>`"
     )
 
 

@@ -30,7 +30,7 @@ from hydratune.schedule.lineage import (
     value_at_end,
     waiting_to_continue,
 )
-from hydratune.schedule.rerun import from_scratch, values_changed
+from hydratune.schedule.rerun import from_scratch, scratch_overrides, values_changed
 from hydratune.schedule.settings import ScheduleSettings, check_scheduler
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "segment_of",
     "trained_elsewhere",
     "value_at_end",
+    "scratch_overrides",
     "values_changed",
     "waiting_to_continue",
 ]

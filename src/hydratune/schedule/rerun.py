@@ -30,19 +30,36 @@ def from_scratch(config: DictConfig, hydra: DictConfig | None, sweep_dir: Path) 
     """``config`` (a scheduled run's, with its job's ``hydra`` node) with the keys its schedule
     set back to their values in the sweep's config; a key the sweep dir no longer says is
     dropped to null (the checkpoint keys) or kept (the epochs: a complete run's are the last)."""
-    scheduler = OmegaConf.select(hydra, "sweeper.scheduler") if hydra is not None else None
-    if scheduler is None or scheduler.get("name", "none") == "none":
-        return config
-    resource_key = scheduler.get("resource_key") or OmegaConf.select(hydra, "sweeper.resource_key")
-    sweep = _plain(Path(sweep_dir) / SWEEP_CONFIG)
-    for key in (scheduler.get("load_key"), scheduler.get("save_key"), resource_key):
-        if not key or OmegaConf.select(config, key, default=_ABSENT) is _ABSENT:
+    keys, resource_key = _schedule_keys(hydra)
+    sweep = _plain(Path(sweep_dir) / SWEEP_CONFIG) if keys else None
+    for key in keys:
+        if OmegaConf.select(config, key, default=_ABSENT) is _ABSENT:
             continue
         value = _at(sweep, key)
         if value is _ABSENT and key == resource_key:
             continue
         OmegaConf.update(config, key, None if value is _ABSENT else value, merge=False)
     return config
+
+
+def scratch_overrides(config: DictConfig, hydra: DictConfig | None) -> list[str]:
+    """The overrides that make a scheduled run's saved config train its configuration from
+    scratch, for an app that reruns it itself (``config``: ``from_scratch``'s); none for a run
+    no schedule planned."""
+    keys, _ = _schedule_keys(hydra)
+    values = [(key, OmegaConf.select(config, key, default=_ABSENT)) for key in keys]
+    return [f"{k}={'null' if v is None else v}" for k, v in values if v is not _ABSENT]
+
+
+def _schedule_keys(hydra: DictConfig | None) -> tuple[list[str], str | None]:
+    """The keys a schedule sets in a run's config, as the job's ``hydra`` node names them (the
+    checkpoint it loads, where it saves, the epochs to reach), and the last of them apart."""
+    scheduler = OmegaConf.select(hydra, "sweeper.scheduler") if hydra is not None else None
+    if scheduler is None or scheduler.get("name", "none") == "none":
+        return [], None
+    resource_key = scheduler.get("resource_key") or OmegaConf.select(hydra, "sweeper.resource_key")
+    keys = (scheduler.get("load_key"), scheduler.get("save_key"), resource_key)
+    return [k for k in keys if k], resource_key
 
 
 def values_changed(trial: FrozenTrial, trials: Sequence[FrozenTrial]) -> str | None:
