@@ -17,21 +17,20 @@ from hydratune.scaffold.migrate import RANGE_NOTE, STORAGE_NOTE
 
 RUNNER = CliRunner()
 
-UPSTREAM_13 = (
+HEAD_13 = (
     "defaults:\n"
     "  - override /hydra/sweeper: optuna\n"
     "hydra:\n"
     "  sweeper:\n"
     "    _target_: hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper\n"
     "    storage: null\n"
-    "    search_space:\n"
-    "      lr:\n"
-    "        type: float\n"
-    "        low: 0.001\n"
-    "        high: 0.1\n"
-    "    params:\n"
-    "      x: range(1, 4)\n"
 )
+# 1.3's deprecated search_space: the file says it was written for 1.3
+UPSTREAM_13 = HEAD_13 + (
+    "    search_space:\n      lr:\n        type: float\n        low: 0.001\n        high: 0.1\n"
+)
+# the params form (lightning-hydra-template's): which version, --from says
+PARAMS_13 = HEAD_13 + "    params:\n      x: range(1, 4)\n"
 
 
 def migrate(*args: object):
@@ -45,14 +44,12 @@ def write(tmp_path, text: str, name: str = "sweep.yaml"):
 
 
 def test_a_13_config_gets_its_range_note_and_a_14_config_does_not(tmp_path):
-    old = write(tmp_path, UPSTREAM_13, "old.yaml")
-    assert migrate(old).exit_code == 0
-    assert f"x: range(1, 4)  {RANGE_NOTE}" in old.read_text()  # search_space: a 1.3 config
+    old = write(tmp_path, PARAMS_13, "old.yaml")
+    assert migrate(old, "--from", "1.3").exit_code == 0
+    assert f"x: range(1, 4)  {RANGE_NOTE}" in old.read_text()
 
-    main = UPSTREAM_13.replace(
-        "    search_space:\n      lr:\n        type: float\n        low: 0.001\n"
-        "        high: 0.1\n",
-        "    sampler:\n      constant_liar: false\n",
+    main = PARAMS_13.replace(
+        "    params:\n", "    sampler:\n      constant_liar: false\n    params:\n"
     )
     new = write(tmp_path, main, "new.yaml")
     result = migrate(new)
@@ -109,23 +106,23 @@ def test_optuna_custom_stays_optuna_custom(tmp_path):
 
 def test_the_users_comments_stay_and_hydratunes_notes_follow_them(tmp_path):
     text = (
-        UPSTREAM_13.replace("storage: null\n", "storage: null   # my storage comment\n")
+        PARAMS_13.replace("storage: null\n", "storage: null   # my storage comment\n")
         + "      y: range(0, 9, 3)  # my comment about y\n"
     )
     path = write(tmp_path, text)
-    assert migrate(path).exit_code == 0
+    assert migrate(path, "--from", "1.3").exit_code == 0
     lines = path.read_text().splitlines()
     assert f"    storage: null   # my storage comment  {STORAGE_NOTE}" in lines
     assert f"      y: range(0, 9, 3)  # my comment about y  {RANGE_NOTE}" in lines
     assert yaml.safe_load(path.read_text())["hydra"]["sweeper"]["params"]["y"] == "range(0, 9, 3)"
-    again = migrate(path)  # the notes are seen: none is added twice
+    again = migrate(path, "--from", "1.3")  # the notes are seen: none is added twice
     assert again.exit_code == 0 and "nothing to change" in again.output
 
 
 def test_a_hash_inside_a_quoted_string_on_a_range_line_stays_in_the_string(tmp_path):
     line = "      w: 'range(1, 4) # not a comment'  # a comment\n"
-    path = write(tmp_path, UPSTREAM_13 + line)
-    assert migrate(path).exit_code == 0
+    path = write(tmp_path, PARAMS_13 + line)
+    assert migrate(path, "--from", "1.3").exit_code == 0
     params = yaml.safe_load(path.read_text())["hydra"]["sweeper"]["params"]
     assert params["w"] == "range(1, 4) # not a comment"
 
@@ -139,17 +136,44 @@ def test_an_anchor_inside_search_space_is_refused_with_the_file_untouched(tmp_pa
     assert path.read_bytes() == text.encode()
 
 
-def test_a_rewrite_that_changes_more_than_intended_is_refused(tmp_path):
-    # a search_space deeper than hydra.sweeper's is read as data, but the line rewrite takes
-    # the first one it meets: the result differs from the intended config
+def test_a_search_space_that_is_not_the_sweepers_stays_as_the_user_wrote_it(tmp_path):
+    # the model's own search_space, above the sweeper's in the file: hydra-optuna-sweeper
+    # reads hydra.sweeper.search_space alone, and so does migrate
+    mine = "model:\n  # my model's own space\n  search_space:\n    width: {type: int, low: 8}\n"
+    path = write(tmp_path, mine + UPSTREAM_13)
+    result = migrate(path)
+    assert result.exit_code == 0, result.output
+    migrated = yaml.safe_load(path.read_text())
+    assert migrated["model"] == {"search_space": {"width": {"type": "int", "low": 8}}}
+    assert migrated["hydra"]["sweeper"]["params"] == {"lr": "interval(0.001, 0.1)"}
+    assert path.read_text().startswith(mine)
+
+
+def test_a_search_space_only_elsewhere_is_not_converted_nor_named(tmp_path):
+    text = HEAD_13 + "    n_trials: 3\nmodel:\n  search_space:\n    blocks: [conv, skip]\n"
+    path = write(tmp_path, text)
+    result = migrate(path)
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load(path.read_text())["model"] == {
+        "search_space": {"blocks": ["conv", "skip"]}
+    }
+
+
+def test_a_sweeper_config_extending_optuna_extends_hydratune(tmp_path):
     text = (
-        UPSTREAM_13
-        + "other:\n  search_space:\n    y:\n      type: int\n      low: 1\n      high: 2\n"
+        "# @package hydra.sweeper\ndefaults:\n  - optuna  # the plugin's own\n"
+        "study_name: mysweep\nn_trials: 3\nsearch_space:\n  x: {type: float, low: 0.0, high: 1.0}\n"
     )
     path = write(tmp_path, text)
     result = migrate(path)
-    assert result.exit_code == 2 and "would change more than intended" in result.output
-    assert path.read_bytes() == text.encode()
+    assert result.exit_code == 0, result.output
+    migrated = yaml.safe_load(path.read_text())
+    assert (
+        migrated["defaults"] == ["hydratune"]
+        and "  - hydratune  # the plugin's own\n" in path.read_text()
+    )
+    assert migrated["params"] == {"x": "interval(0.0, 1.0)"} and "search_space" not in migrated
+    assert "nothing to change" in migrate(path).output
 
 
 @pytest.mark.parametrize(
@@ -157,34 +181,20 @@ def test_a_rewrite_that_changes_more_than_intended_is_refused(tmp_path):
     ["    params: {x: choice(1, 2)}\n", "    params:\n      x: choice(1, 2)\n"],
     ids=["flow", "block"],
 )
-def test_a_parameter_in_both_search_space_and_params_is_refused_as_a_sweep_refuses_it(
-    tmp_path, params
-):
-    text = UPSTREAM_13.replace("      lr:\n", "      x:\n").replace(
-        "    params:\n      x: range(1, 4)\n", params
-    )
+def test_search_space_beside_params_is_refused_as_1_3_searched_params_alone(tmp_path, params):
+    text = UPSTREAM_13 + params
     path = write(tmp_path, text)
     result = migrate(path)
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output
-    assert "hydra.sweeper.search_space and hydra.sweeper.params both search ['x']" in lines[0]
+    assert "hydra.sweeper.params and hydra.sweeper.search_space are both set" in lines[0]
+    assert "as in hydra-optuna-sweeper 1.3" in lines[0]
     assert path.read_bytes() == text.encode()
 
 
-@pytest.mark.parametrize(
-    ("text", "key"),
-    [
-        (UPSTREAM_13 + "    n_trials: 3\n    n_trials: 5\n", "n_trials"),  # as given
-        # as the line rewrite would write it: a second params block beside the flow mapping
-        (
-            UPSTREAM_13.replace("    params:\n      x: range(1, 4)\n", "    params: {y: 1}\n"),
-            "params",
-        ),
-    ],
-    ids=["given", "rewritten"],
-)
-def test_no_config_is_written_with_a_key_twice_which_hydra_cannot_load(tmp_path, text, key):
+def test_no_config_is_written_with_a_key_twice_which_hydra_cannot_load(tmp_path):
+    text, key = UPSTREAM_13 + "    n_trials: 3\n    n_trials: 5\n", "n_trials"
     path = write(tmp_path, text)
     result = migrate(path)
     assert result.exit_code == 2

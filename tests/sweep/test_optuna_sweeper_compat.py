@@ -234,7 +234,7 @@ def test_the_template_config_with_only_the_sweeper_override_changed_runs_with_a_
     path.write_text(path.read_text().replace("sweeper: optuna", "sweeper: hydratune"))
     with caplog.at_level(logging.WARNING):
         run_template(template)
-    assert any("Delete the _target_ line" in r.getMessage() for r in caplog.records)
+    assert any("Delete that line, or extend hydratune" in r.getMessage() for r in caplog.records)
     assert len(load("mnist", tmp_path).trials) == 3
 
 
@@ -260,23 +260,61 @@ def test_migrate_turns_search_space_into_params_and_notes_ranges(tmp_path):
         "hydra:\n  sweeper:\n    search_space:\n      x:\n        type: int\n        low: 1\n"
         "        high: 10\n        step: 2\n      lr:\n        type: float\n        low: 0.001\n"
         "        high: 0.1\n        log: true\n      z:\n        type: float\n        low: 0.0\n"
-        "        high: 1.0\n        step: 0.3\n    params:\n      y: range(1, 4)\n"
+        "        high: 1.0\n        step: 0.3\n      w: {type: int, low: 1, high: 100, log: true,"
+        " step: 2}\n"
     )
     params = yaml.safe_load(text)["hydra"]["sweeper"]["params"]
     assert params == {  # 1.3's values: 1, 3, ..., 9 and 0, 0.3, 0.6, 0.9 (high off the grid)
         "x": "range(1, 11, 2)",
         "z": "range(0.0, 1.2, 0.3)",
         "lr": "tag(log, interval(0.001, 0.1))",
-        "y": "range(1, 4)",
+        "w": "tag(log, int(interval(1, 100)))",  # 1.3 reads log first: no step on a log scale
     }
-    assert "y: range(1, 4)  # hydratune: range excludes its stop" in text
+    assert "x: range(1, 11, 2)  # hydratune: from search_space" in text
     assert "search_space:" not in text and any("search_space" in c for c in changes)
+
+
+def test_search_space_beside_params_is_ignored_as_1_3_ignores_it(sweep, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        sweep(
+            [
+                "hydra.sweeper.n_trials=2",
+                "hydra.sweeper.search_space={z: {type: int, low: 1, high: 3}}",
+            ],
+            sphere,
+            "sphere",
+            UPSTREAM,
+        )
+    assert any(
+        "params defines the search space and search_space is ignored" in r.getMessage()
+        for r in caplog.records
+    )
+    searched = load("sphere", tmp_path).trials[0].distributions
+    assert "z" not in searched and searched  # the params' keys alone
+
+
+def test_a_log_search_space_entry_with_a_step_is_on_a_log_scale_as_in_1_3(sweep, tmp_path):
+    space = (
+        "hydra.sweeper.search_space={x: {type: float, low: 0.001, high: 1.0, log: true, step: 0.1},"
+        " y: {type: int, low: 1, high: 100, log: true, step: 2}}"
+    )
+    sweep(
+        ["hydra.sweeper.n_trials=2", "hydra.sweeper.params=null", space], sphere, "sphere", UPSTREAM
+    )
+    assert load("sphere", tmp_path).trials[0].distributions == {
+        "x": optuna.distributions.FloatDistribution(0.001, 1.0, log=True),
+        "y": optuna.distributions.IntDistribution(1, 100, log=True),
+    }
 
 
 def test_a_bad_search_space_entry_names_its_key(sweep):
     with pytest.raises(StudyConfigError, match=r"hydra.sweeper.search_space.x"):
         sweep(
-            ["hydra.sweeper.search_space={x: {type: uniform}}", "hydra.sweeper.n_trials=1"],
+            [
+                "hydra.sweeper.search_space={x: {type: uniform}}",
+                "hydra.sweeper.params=null",
+                "hydra.sweeper.n_trials=1",
+            ],
             pytest.fail,
             "sphere",
             UPSTREAM,

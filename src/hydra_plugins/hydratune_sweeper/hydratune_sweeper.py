@@ -102,9 +102,10 @@ if not _UPSTREAM_INSTALLED:
                 )
             else:
                 log.warning(
-                    "hydra.sweeper._target_ is %s (hydra-optuna-sweeper's class) but "
-                    "hydra/sweeper is hydratune: running hydratune. Delete the _target_ line "
-                    "(`hydratune migrate <config.yaml>` rewrites the file)",
+                    "hydra.sweeper._target_ is %s (hydra-optuna-sweeper's class, from a "
+                    "_target_ line or a hydra/sweeper config whose defaults extend optuna): "
+                    "running hydratune. Delete that line, or extend hydratune (`hydratune "
+                    "migrate <config.yaml>` rewrites either)",
                     UPSTREAM_TARGET,
                 )
             super().setup(hydra_context=hydra_context, task_function=task_function, config=config)

@@ -12,7 +12,10 @@ replaced), layout and line endings (CRLF) stay; each change is one of:
 - ``override /hydra/sweeper: optuna`` -> ``override /hydra/sweeper: hydratune``;
 - ``_target_: hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper`` deleted
   (``hydra/sweeper: hydratune`` sets its own);
-- the deprecated ``search_space:`` block -> the equivalent ``params:`` entries;
+- the deprecated ``search_space:`` block of the sweeper (``hydra.sweeper``, or the file's top
+  level when it is a ``hydra/sweeper`` config) -> the equivalent ``params:`` entries; a
+  ``search_space`` key anywhere else is the user's and stays;
+- in a ``hydra/sweeper`` config of the user's, its ``- optuna`` default -> ``- hydratune``;
 - (1.3 only) a comment after every ``range(...)``: hydratune's range excludes its stop (1.3
   included it except under grid), so ``range(1, 4)`` is 1, 2, 3;
 - a comment after ``storage: null``: in-memory in 1.3, a journal file under ``outputs/`` here
@@ -51,7 +54,7 @@ import yaml
 from hydratune.errors import StudyConfigError
 from hydratune.files import write_atomically
 from hydratune.schema import UPSTREAM_TARGET
-from hydratune.sweep import both_searched, search_space_params
+from hydratune.sweep import both_set, search_space_params
 
 _SWEEPER_CHOICE = re.compile(
     r"^(\s*-?\s*(?:override\s+)?/?hydra/sweeper\s*:\s*)(['\"]?)optuna\2(?=\s*(#|$))"
@@ -61,7 +64,8 @@ _UPSTREAM_TARGET = re.compile(
     rf"^\s*_target_\s*:\s*['\"]?{re.escape(UPSTREAM_TARGET)}['\"]?\s*(#.*)?$"
 )
 _SEARCH_SPACE = re.compile(r"^(\s*)search_space\s*:\s*(#.*)?$")
-_PARAMS = re.compile(r"^(\s*)params\s*:\s*(#.*)?$")
+_OPTUNA_DEFAULT = re.compile(r"^(\s*-\s*)(['\"]?)optuna\2(?=\s*(#|$))")  # a sweeper config's
+_KEY_LINE = re.compile(r"^\s*([^\s#'\"-][^:#]*?)\s*:\s*(#.*)?$")  # a key that opens a mapping
 _STORAGE_NULL = re.compile(r"^\s*storage\s*:\s*(null|~)?\s*(#.*)?$")
 _RANGE = re.compile(r"^(\s*[^#\s][^#]*:\s*[^#]*\brange\()")
 FROM_SEARCH_SPACE = "# hydratune: from search_space; stop = one step past the last value <= high"
@@ -130,7 +134,7 @@ def migrate_file(path: Path, version: str | None = None) -> Migration:
             "hydra.sweeper block); nothing to migrate"
         )
     version = version or detect_version(old)
-    intended = _intended(copy.deepcopy(before))  # before the rewrite: refuses a sweep's clash
+    intended = _intended(copy.deepcopy(before), sweeper=_sweeper_path(before))
     new, changes = migrate_text(old, version)
     if new != old:
         _check(path, intended, _load(new, f"{path}: the rewrite would not load as YAML"))
@@ -187,6 +191,20 @@ def _load(text: str, what: str) -> Any:
         raise MigrationError(f"{what} ({first}); the file is unchanged") from None
 
 
+def _sweeper_path(data: Any) -> str | None:
+    """Where the file keeps the sweeper's settings: ``hydra.sweeper.``, ``""`` for a config
+    that is one (a ``hydra/sweeper`` group option, or one packaged there), else None."""
+    if not isinstance(data, dict):
+        return None
+    hydra = data.get("hydra")
+    if isinstance(hydra, dict) and isinstance(hydra.get("sweeper"), dict):
+        return "hydra.sweeper."
+    packaged = any(k in data for k in ("sampler", "search_space", "params")) and (
+        "n_trials" in data or "direction" in data
+    )
+    return "" if packaged else None
+
+
 def _is_sweeper_config(data: Any) -> bool:
     """A Hydra config that selects a sweeper or sets ``hydra.sweeper`` (or is one, packaged)."""
     if not isinstance(data, dict):
@@ -212,33 +230,29 @@ def _check(path: Path, intended: Any, after: Any) -> None:
         )
 
 
-def _intended(data: Any, where: str = "") -> Any:
+def _intended(data: Any, where: str = "", sweeper: str | None = None) -> Any:
     """``data`` (a loaded config, at key path ``where``) with the changes migrate means to make,
-    and no others; a ``search_space`` that a sweep would refuse to merge into ``params`` (as
-    ``sweep.upstream.merged_params`` does) is refused here."""
+    and no others. ``sweeper``: the key path of the sweeper's settings (``_sweeper_path``);
+    only its ``search_space`` is converted, and one beside ``params`` is refused (1.3 searched
+    ``params`` alone: ``sweep.upstream.both_set``)."""
     if isinstance(data, list):
-        return [_intended(item, f"{where}{i}.") for i, item in enumerate(data)]
+        items = [_intended(item, f"{where}{i}.", sweeper) for i, item in enumerate(data)]
+        if where == "defaults." and sweeper == "":  # a hydra/sweeper config extending optuna
+            items = ["hydratune" if item == "optuna" else item for item in items]
+        return items
     if not isinstance(data, dict):
         return data
     out = {}
     for key, value in data.items():
         if _SWEEPER_KEY.match(str(key)) and value == "optuna":
             value = "hydratune"
-        out[key] = _intended(value, f"{where}{key}.")
+        out[key] = _intended(value, f"{where}{key}.", sweeper)
     if out.get("_target_") == UPSTREAM_TARGET:
         del out["_target_"]
-    if isinstance(out.get("search_space"), dict):
-        converted = search_space_params(out.pop("search_space"))
-        params = out.get("params") or {}
-        if not isinstance(params, dict):
-            raise MigrationError(
-                f"{where}params must be a mapping of parameters, not {type(params).__name__}; "
-                "nothing to migrate"
-            )
-        clash = both_searched(params, converted, where)
-        if clash:
-            raise MigrationError(f"{clash}, then migrate; the file is unchanged")
-        out["params"] = {**converted, **params}
+    if where == sweeper and isinstance(out.get("search_space"), dict):
+        if out.get("params") is not None:
+            raise MigrationError(f"{both_set(where)}, then migrate; the file is unchanged")
+        out["params"] = search_space_params(out.pop("search_space"))
     return out
 
 
@@ -246,10 +260,11 @@ def migrate_text(text: str, version: str | None = None) -> tuple[str, list[str]]
     """``text`` rewritten for hydratune, and the list of changes made. ``version``: the
     hydra-optuna-sweeper version it was written for (default: told from the text)."""
     version = version or detect_version(text)
+    sweeper = _sweeper_path(_load(text, "the file is not YAML"))
     lines = text.splitlines(keepends=True)
     newline = "\r\n" if "\r\n" in text else "\n"
     changes: list[str] = []
-    lines = _convert_search_space(lines, changes, newline)
+    lines = _convert_search_space(lines, changes, newline, sweeper)
     out: list[str] = []
     skip_blank = False
     for line in lines:
@@ -262,6 +277,9 @@ def migrate_text(text: str, version: str | None = None) -> tuple[str, list[str]]
         if _SWEEPER_CHOICE.match(body):
             out.append(_SWEEPER_CHOICE.sub(r"\1\2hydratune\2", body) + end)
             changes.append("hydra/sweeper: optuna -> hydratune")
+        elif sweeper == "" and _OPTUNA_DEFAULT.match(body):
+            out.append(_OPTUNA_DEFAULT.sub(r"\1\2hydratune\2", body) + end)
+            changes.append("defaults: - optuna -> - hydratune (this hydra/sweeper config's base)")
         elif _UPSTREAM_TARGET.match(body):
             changes.append("deleted the sweeper's _target_ (hydra/sweeper: hydratune sets it)")
             skip_blank = bool(out) and out[-1].rstrip().endswith(":")
@@ -296,10 +314,38 @@ def _comment_start(line: str) -> int:
     return len(line)
 
 
-def _convert_search_space(lines: list[str], changes: list[str], newline: str) -> list[str]:
-    """Replace a ``search_space:`` block by ``params:`` entries (into an existing ``params:``
-    block at the same level if there is one)."""
-    start = next((i for i, line in enumerate(lines) if _SEARCH_SPACE.match(line)), None)
+def _key_path(lines: list[str], index: int) -> str | None:
+    """The dotted path (``hydra.sweeper.``) of the mapping whose key is on line ``index``, read
+    from the indentation of the key lines above it; None inside a list or a flow mapping."""
+    indent, path = len(lines[index]) - len(lines[index].lstrip()), []
+    for line in reversed(lines[:index]):
+        body = line[: _comment_start(line)].rstrip()
+        own = len(body) - len(body.lstrip())
+        if not body.strip() or own >= indent:
+            continue
+        key = _KEY_LINE.match(body)
+        if key is None:
+            return None
+        path.insert(0, key.group(1))
+        indent = own
+        if not own:
+            break
+    return "".join(f"{k}." for k in path)
+
+
+def _convert_search_space(
+    lines: list[str], changes: list[str], newline: str, sweeper: str | None
+) -> list[str]:
+    """Replace the sweeper's ``search_space:`` block (at key path ``sweeper``) by ``params:``
+    entries (one beside a ``params:`` block was refused: ``_intended``)."""
+    start = next(
+        (
+            i
+            for i, line in enumerate(lines)
+            if _SEARCH_SPACE.match(line) and sweeper is not None and _key_path(lines, i) == sweeper
+        ),
+        None,
+    )
     if start is None:
         return lines
     indent = _SEARCH_SPACE.match(lines[start]).group(1)  # type: ignore[union-attr]
@@ -313,24 +359,9 @@ def _convert_search_space(lines: list[str], changes: list[str], newline: str) ->
     block = _load(textwrap.dedent("".join(lines[start:end])), "search_space: block") or {}
     params = search_space_params(block.get("search_space") or {})
     changes.append(f"search_space -> params ({len(params)} parameter(s))")
-    rest = lines[:start] + lines[end:]
-    existing = next(
-        (
-            i
-            for i, line in enumerate(rest)
-            if _PARAMS.match(line) and _PARAMS.match(line).group(1) == indent  # type: ignore[union-attr]
-        ),
-        None,
-    )
     child = indent + "  "
-    if existing is not None:
-        following = [line for line in rest[existing + 1 :] if line.strip()]
-        if following and len(following[0]) - len(following[0].lstrip()) > len(indent):
-            child = following[0][: len(following[0]) - len(following[0].lstrip())]
     entries = [
         f"{child}{key}: {expr}" + (f"  {FROM_SEARCH_SPACE}" if "range(" in expr else "") + newline
         for key, expr in params.items()
     ]
-    if existing is not None:
-        return rest[: existing + 1] + entries + rest[existing + 1 :]
     return lines[:start] + [f"{indent}params:{newline}", *entries] + lines[end:]

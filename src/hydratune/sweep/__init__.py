@@ -15,6 +15,6 @@ __all__, __getattr__ = exports(
         "loop": ["LoopSummary"],
         "results": ["recorded_app"],
         "sweeper": ["StudySweep"],
-        "upstream": ["both_searched", "search_space_params"],
+        "upstream": ["both_set", "search_space_params"],
     },
 )

@@ -46,7 +46,8 @@ def _expression(where: str, spec: Any) -> str:
             f"{where}: expected type: int, float or categorical, with low and high (or choices)"
         )
     low, high, step, log_scale = spec["low"], spec["high"], spec.get("step"), spec.get("log")
-    if step is not None and not (kind == "int" and step == 1):
+    # 1.3 reads log before step: a log scale takes no step (Optuna has no stepped log ranges)
+    if step is not None and not log_scale and not (kind == "int" and step == 1):
         stop = _stop(where, kind, low, high, step)
         return f"range({format_value(low)}, {stop}, {format_value(step)})"
     inner = f"interval({format_value(low)}, {format_value(high)})"
@@ -66,8 +67,13 @@ def _stop(where: str, kind: str, low: Any, high: Any, step: Any) -> str:
 
 
 def merged_params(params: Any, search_space: Any) -> Any:
-    """``params`` with the deprecated ``search_space`` read into it, saying what to write."""
+    """``params``, or the deprecated ``search_space`` read as params (saying what to write).
+    With both, hydra-optuna-sweeper 1.3 searches ``params`` and ignores ``search_space``, with
+    a warning: so does this."""
     if not search_space:
+        return params
+    if params is not None:
+        log.warning("%s", both_set())
         return params
     converted = search_space_params(
         OmegaConf.to_container(search_space)
@@ -80,22 +86,18 @@ def merged_params(params: Any, search_space: Any) -> Any:
         "as the equivalent hydra.sweeper.params, write this instead:\n%s",
         shown,
     )
-    merged = dict(
-        OmegaConf.to_container(params) if isinstance(params, DictConfig) else params or {}
+    return converted
+
+
+def both_set(where: str = "hydra.sweeper.") -> str:
+    """What to do when ``params`` and ``search_space`` are both set: hydra-optuna-sweeper 1.3
+    searches ``params`` and ignores ``search_space`` (a sweep does the same, with this warning;
+    ``hydratune migrate`` refuses the file)."""
+    return (
+        f"{where}params and {where}search_space are both set: params defines the search "
+        "space and search_space is ignored, as in hydra-optuna-sweeper 1.3; delete "
+        "search_space (or move its keys into params)"
     )
-    clash = both_searched(merged, converted)
-    if clash:
-        raise StudyConfigError(clash)
-    return {**merged, **converted}
-
-
-def both_searched(
-    params: Mapping[str, Any], converted: Mapping[str, Any], where: str = "hydra.sweeper."
-) -> str | None:
-    """What is wrong when ``search_space`` (``converted``) and ``params`` search a key both, as
-    a sweep and ``hydratune migrate`` say it; None when they do not."""
-    clash = sorted(set(params) & set(converted))
-    return f"{where}search_space and {where}params both search {clash}; keep one" if clash else None
 
 
 def custom_search_space(name: str | None, config: DictConfig) -> Callable[[Any], None] | None:
