@@ -70,6 +70,25 @@ def test_the_results_file_names_the_next_best_and_why(sweep, tmp_path, failed_be
 
 
 @pytest.mark.cli
+def test_a_finished_sweeps_command_run_again_writes_the_results_with_the_next_best(
+    sweep, tmp_path, failed_best, caplog
+):
+    failed, next_best = failed_best  # the sweep had finished: its results named #failed
+    results_file = tmp_path / "sweeps/quadratic/optimization_results.yaml"
+    assert yaml.safe_load(results_file.read_text())["best_trial_number"] == failed
+    with caplog.at_level("INFO"):
+        sweep(["hydra.sweeper.n_trials=6"])  # nothing to run, the same command again
+    assert len(load("quadratic", tmp_path).trials) == 6
+    results = yaml.safe_load(results_file.read_text())
+    assert results["best_trial_number"] == next_best
+    assert results["best_excludes"] == f"not counted as best, failed by hand: #{failed} ({REASON})"
+    assert "the results written again: the best they named was failed by hand" in caplog.text
+    written = results_file.stat().st_mtime_ns
+    sweep(["hydra.sweeper.n_trials=6"])  # and once they agree, nothing is written
+    assert results_file.stat().st_mtime_ns == written
+
+
+@pytest.mark.cli
 def test_export_writes_the_next_best_and_says_why_once(tmp_path, failed_best_read):
     cwd, failed, next_best = failed_best_read
     said = hydratune(cwd, "export", "sweeps/quadratic", "--to", tmp_path / "e/best.yaml")

@@ -33,19 +33,28 @@ NEW_STUDY_HINT = (
 
 
 def say_nothing_to_run(
-    study_name: str, where: str | None, finished: int, n_trials: int, new_dir_each_run: bool
+    study_name: str,
+    where: str | None,
+    finished: int,
+    n_trials: int,
+    new_dir_each_run: bool,
+    refreshed: bool = False,
 ) -> None:
     """The study already has its trials: say so, loudly for an app whose sweep dir is new each
-    run (timestamped), which may expect a new search, with how to start one."""
+    run (timestamped), which may expect a new search, with how to start one. ``refreshed``:
+    the results were written again (their best was failed by hand since)."""
     say = log.warning if new_dir_each_run else log.info
     say(
         "nothing to run: study '%s' in %s already has %d of n_trials=%d trials finished; a new "
         "hydra.sweeper.n_trials on the command line (or `hydratune steer <sweep dir> n_trials "
-        "N`) runs more (nothing written)%s",
+        "N`) runs more (%s)%s",
         study_name,
         where,
         finished,
         n_trials,
+        "the results written again: the best they named was failed by hand"
+        if refreshed
+        else "nothing written",
         NEW_STUDY_HINT if new_dir_each_run else "",
     )
 

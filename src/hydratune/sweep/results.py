@@ -86,6 +86,29 @@ def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> dic
     return results
 
 
+def refresh_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> bool:
+    """Write the results again when the best they name is no longer the study's (a trial
+    failed by hand after the sweep finished); True when written. A finished sweep's command,
+    run again, calls it: the results then agree with ``steer show`` and the report."""
+    try:
+        written = yaml.safe_load((sweep_dir / RESULTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return False
+    if not isinstance(written, dict):
+        return False
+    trials = study.get_trials(deepcopy=False)
+    front = best_trials(study, trials, read_state(compat.study_user_attrs(study)).failed)
+    named = (
+        [written.get("best_trial_number")]
+        if len(study.directions) == 1
+        else [s.get("number") for s in written.get("solutions") or [] if isinstance(s, dict)]
+    )
+    if not front or named == [t.number for t in front]:
+        return False
+    write_results(study, sweep_dir, storage_url)
+    return True
+
+
 def recorded_app(sweep_dir: Path) -> str:
     """The command of the app that ran the sweep in ``sweep_dir``, as its results file says
     (``app``; in a file written before that key, what its ``rerun_command`` starts with);

@@ -88,7 +88,7 @@ from hydratune.sweep.loop import LoopSummary, SweepLoop
 from hydratune.sweep.orphans import settle_orphaned_jobs
 from hydratune.sweep.progress import SweepProgress
 from hydratune.sweep.recovery import Recovery
-from hydratune.sweep.results import write_results
+from hydratune.sweep.results import refresh_results, write_results
 from hydratune.sweep.settings import check_study_name, read_settings, safe_study_name
 from hydratune.sweep.study import (
     check_space_change,
@@ -174,8 +174,10 @@ class StudySweep:
         finished = finished_count(study.get_trials(deepcopy=False))
         n_trials = self._n_trials_in_force(study, finished)
         if finished >= n_trials:
+            refreshed = refresh_results(study, plan.sweep_dir, plan.url)
+            where = mask_url(plan.url)
             say_nothing_to_run(
-                plan.study_name, mask_url(plan.url), finished, n_trials, plan.new_dir_each_run
+                plan.study_name, where, finished, n_trials, plan.new_dir_each_run, refreshed
             )
             return None
         self.tracker.start(study, describe_space(plan.space, self.conf, arguments))
