@@ -25,6 +25,7 @@ from hydratune.errors import StudyConfigError
 
 # What a disk that can take no more says: full, over a quota, past a file size limit.
 NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+NOT_WRITABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 
 
 class ForeignFileError(ValueError):

@@ -3,11 +3,14 @@ and nothing is written."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from hydra.core.hydra_config import HydraConfig
 from optuna.trial import TrialState
 
-from helpers import load, run_steer
+from helpers import APPS, load, run_steer
 from hydratune.errors import StudyConfigError
 from hydratune.steering import read_state
 
@@ -38,6 +41,27 @@ def test_a_mistyped_sweep_dir_is_reported_as_no_such_directory_not_as_a_bad_verb
     for words in (["sweeps/quadratc", "show"], ["sweeps/quadratc"], ["quadratc", "pause"]):
         said = refused(swept, *words)
         assert f"no directory {words[0]};" in said and "not a steering verb" not in said
+
+
+# root as a user without root's right to write past a file's mode (CAP_DAC_OVERRIDE)
+AS_A_USER = ["setpriv", "--inh-caps=-dac_override,-fowner", "--bounding-set=-dac_override,-fowner"]
+
+
+@pytest.mark.cli
+def test_a_read_only_journal_is_one_line_for_steer_and_the_sweep_and_stays_as_it_was(swept):
+    journal = swept / "outputs" / "hydratune.journal"
+    journal.chmod(0o444)
+    before = journal.read_bytes()
+    steer = [sys.executable, "-m", "hydratune", "steer", "sweeps/quadratic", "n_trials", "5"]
+    sweep = [sys.executable, str(APPS / "quadratic_app.py"), "-m", "hydra.sweeper.n_trials=3"]
+    for command in (steer, sweep):
+        done = subprocess.run(
+            [*AS_A_USER, *command], cwd=swept, capture_output=True, text=True, timeout=120
+        )
+        said = done.stdout + done.stderr
+        assert done.returncode != 0 and "Traceback" not in said, said
+        assert f"cannot write {journal}: Permission denied. The study keeps every record" in said
+    assert journal.read_bytes() == before
 
 
 @pytest.mark.cli

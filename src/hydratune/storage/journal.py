@@ -20,7 +20,7 @@ from typing import Any
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
 from hydratune.errors import StudyConfigError
-from hydratune.files import naming, one_line_when_full, write_atomically
+from hydratune.files import NOT_WRITABLE, naming, one_line_when_full, os_reason, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,12 @@ class RepairingJournalBackend(JournalFileBackend):
             try:
                 super().append_logs(logs)
             except OSError as error:  # Optuna's write names no file
+                if error.errno in NOT_WRITABLE:  # a read-only file, directory or mount
+                    raise StudyConfigError(
+                        f"cannot write {os_reason(naming(error, self.path))}. The study keeps "
+                        "every record written before; make it writable (or name another "
+                        "storage), then run the same command again"
+                    ) from None
                 raise naming(error, self.path) from None
 
     def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
