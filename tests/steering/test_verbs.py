@@ -3,6 +3,7 @@ and nothing is written."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -41,6 +42,17 @@ def test_a_mistyped_sweep_dir_is_reported_as_no_such_directory_not_as_a_bad_verb
     for words in (["sweeps/quadratc", "show"], ["sweeps/quadratc"], ["quadratc", "pause"]):
         said = refused(swept, *words)
         assert f"no directory {words[0]};" in said and "not a steering verb" not in said
+
+
+@pytest.mark.cli
+def test_a_copied_project_is_steered_in_its_own_study_not_the_originals(swept):
+    copy = swept.with_name(f"{swept.name}-copy")
+    shutil.copytree(swept, copy, symlinks=True)
+    original = (swept / "outputs" / "hydratune.journal").read_bytes()
+    done = run_steer(copy, "sweeps/quadratic", "n_trials", "4")
+    assert done.returncode == 0, done.stderr
+    assert (swept / "outputs" / "hydratune.journal").read_bytes() == original
+    assert read_state(load("quadratic", copy).user_attrs).n_trials == 4
 
 
 # root as a user without root's right to write past a file's mode (CAP_DAC_OVERRIDE)

@@ -69,18 +69,18 @@ def read_sweep_settings(sweep_dir: Path) -> dict[str, Any]:
     settings: dict[str, Any] = {}
     multirun = sweep_dir / "multirun.yaml"
     config = _load_yaml(multirun)
+    results = _load_yaml(sweep_dir / "optimization_results.yaml")
     sweeper = OmegaConf.select(config, "hydra.sweeper", default=None) if config else None
     if sweeper:  # a truncated file may lack it: optimization_results.yaml names the study
         settings["study_name"] = _select(sweeper, "study_name")
         stored = _stored_storage(sweeper, multirun)
         cwd = OmegaConf.select(config, "hydra.runtime.cwd", default=None)
         if cwd is not None or _absolute(stored):  # a file cut before runtime.cwd: never guess
-            settings["url"] = storage_url(stored, cwd or "/")
+            settings["url"] = storage_url(stored, _where_it_ran_now(sweep_dir, cwd, results))
     if config:
         metric = _select(config, "objective.metric")
         if metric is not None:
             settings["metric_names"] = [metric] if isinstance(metric, str) else list(metric)
-    results = _load_yaml(sweep_dir / "optimization_results.yaml")
     if results:
         content = OmegaConf.to_container(results)
         assert isinstance(content, dict)
@@ -92,6 +92,23 @@ def read_sweep_settings(sweep_dir: Path) -> dict[str, Any]:
     if not settings.get("study_name"):
         settings.pop("study_name", None)
     return settings
+
+
+def _where_it_ran_now(sweep_dir: Path, cwd: str | None, results: Any) -> str:
+    """The directory the sweep ran in (``cwd``), where it lies now: a project copied or moved
+    with its sweep dir (``cp -a project copy``) names its own relative storage, not the
+    original's. Told from where the results put the sweep dir then (``best_config``)."""
+    recorded = _select(results, "best_config") if results is not None else None
+    if cwd is None or not recorded:
+        return cwd or "/"
+    try:
+        inside = Path(recorded).parent.relative_to(cwd).parts  # the sweep dir, from cwd
+    except ValueError:  # the sweep dir lay outside the directory it ran in: it moved alone
+        return cwd
+    now = sweep_dir.resolve().parts
+    if not inside or now[len(now) - len(inside) :] != inside:
+        return cwd
+    return str(Path(*now[: len(now) - len(inside)]))
 
 
 def _stored_storage(sweeper: Any, multirun: Path) -> str | None:
