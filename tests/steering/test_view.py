@@ -28,3 +28,12 @@ def test_an_error_quoting_markup_is_printed_as_written(sweep, tmp_path):
     refused = run_steer(tmp_path, tmp_path / "sweeps/quadratic", "fix", "kind='[/i]'")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
     assert "kind='[/i]', not one of the choices" in refused.stderr
+
+
+@pytest.mark.cli
+def test_a_note_with_control_characters_is_confirmed_on_one_escaped_line(sweep, tmp_path):
+    sweep(["hydra.sweeper.n_trials=1"])
+    done = run_steer(tmp_path, "sweeps/quadratic", "note", "0", "x\x1b[2Jy")
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout
+    assert "note #0: x\\x1b[2Jy (by " in done.stdout  # as show and the log write it

@@ -32,7 +32,7 @@ def action_message(action: Action) -> str:
     """What was recorded and what it does: ``hydratune steer`` prints it, the page shows it."""
     effect = EFFECT.get(action.verb, "Every worker applies it before its next trial.")
     return (
-        f"recorded: {action.text} (by {action.by} at {action.at}; from trial "
+        f"recorded: {printable(action.text)} (by {printable(action.by)} at {action.at}; from trial "
         f"#{action.from_trial}). {effect}"
     )
 
