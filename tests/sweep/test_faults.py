@@ -383,6 +383,14 @@ def test_workers_die_with_their_sweeper(tmp_path):
         time.sleep(0.05)  # polling the worker's state
 
 
+def test_a_worker_whose_sweeper_died_while_it_started_ends_at_once():
+    # its sweeper (here pid 1, not this child's parent) was killed before the worker's
+    # initializer ran: the worker's parent is no longer it, and it must not run on
+    code = "from hydratune.execute.local import _die_with_parent; _die_with_parent(1); print('on')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "on" not in done.stdout, done.stdout + done.stderr
+
+
 def process_alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]

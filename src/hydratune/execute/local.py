@@ -89,18 +89,20 @@ def visible_gpus() -> list[str]:
         return []
 
 
-def init_pool_worker(state: bytes, threads: int, preload: Sequence[str] = ()) -> None:
-    """``init_worker`` for a local pool's worker, which lives and dies with its sweeper and
-    leaves Ctrl-C to it."""
+def init_pool_worker(state: bytes, threads: int, sweeper: int, preload: Sequence[str] = ()) -> None:
+    """``init_worker`` for a local pool's worker, which lives and dies with its sweeper (the
+    process ``sweeper``) and leaves Ctrl-C to it."""
     interrupts.ignore_in_worker()
-    _die_with_parent()
+    _die_with_parent(sweeper)
     init_worker(state, threads, preload)
 
 
-def _die_with_parent(interval: float = 0.2) -> None:
-    """End this worker when the sweeper that started it is gone (``kill -9`` leaves workers
-    orphaned, running their trials on): a thread watches for the parent to change."""
-    parent = os.getppid()
+def _die_with_parent(parent: int, interval: float = 0.2) -> None:
+    """End this worker when the sweeper that started it (``parent``) is gone (``kill -9``
+    leaves workers orphaned, running their trials on): at once if it died while this worker
+    started, else when a watching thread sees the parent change."""
+    if os.getppid() != parent:
+        os._exit(1)
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -147,7 +149,7 @@ class ProcessPoolLauncher(Launcher):
             self._executors[slot] = ProcessPoolExecutor(
                 max_workers=1,
                 initializer=init_pool_worker,
-                initargs=(self._state, self._threads, self._preload),
+                initargs=(self._state, self._threads, os.getpid(), self._preload),
                 env=env,
             )
         return self._executors[slot]
