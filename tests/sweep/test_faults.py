@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -195,6 +196,7 @@ def journal_of(tmp_path: Path) -> Path:
 def test_a_torn_journal_tail_is_moved_aside_and_the_rerun_continues(sweep, tmp_path, capfd):
     sweep(["hydra.sweeper.n_trials=3"])
     journal = journal_of(tmp_path)
+    journal.chmod(0o600)  # a private journal
     whole = journal.stat().st_size
     with open(journal, "ab") as f:  # a write cut short by a full disk or a kill
         f.write(b'{"op_code":5,"worker_id":"x","trial_id":0,"user_attr":{"a')
@@ -203,6 +205,7 @@ def test_a_torn_journal_tail_is_moved_aside_and_the_rerun_continues(sweep, tmp_p
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 5
     (aside,) = tmp_path.glob("outputs/hydratune.journal.damaged-*")
     assert aside.read_bytes().startswith(b'{"op_code":5,"worker_id":"x"')
+    assert stat.S_IMODE(aside.stat().st_mode) == 0o600  # its records as private as the journal's
     warning = f"hydratune.journal: damaged journal line at byte {whole}"
     assert warning in "".join(capfd.readouterr())  # Hydra's job logging owns the log
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -93,12 +94,14 @@ def repair_journal(path: Path) -> Path | None:
 
 
 def _write_aside(path: Path, damage: bytes) -> Path:
-    """``damage`` in a new ``<journal>.damaged-<time>[-n]`` file: never one of an earlier repair."""
+    """``damage`` in a new ``<journal>.damaged-<time>[-n]`` file: never one of an earlier repair,
+    and no more readable than the journal it came from (a private journal's records stay so)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
+    mode = stat.S_IMODE(path.stat().st_mode)
     for n in range(1000):
         aside = path.with_name(f"{path.name}.damaged-{stamp}" + (f"-{n}" if n else ""))
         try:
-            with open(aside, "xb") as f:
+            with open(os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "wb") as f:
                 f.write(damage)
                 f.flush()
                 os.fsync(f.fileno())
