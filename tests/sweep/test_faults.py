@@ -193,6 +193,19 @@ def journal_of(tmp_path: Path) -> Path:
     return tmp_path / "outputs/hydratune.journal"
 
 
+@pytest.mark.parametrize("name", ["optimization_results.yaml", "best_config.yaml"])
+def test_a_results_file_of_the_users_in_the_sweep_dir_is_refused_before_any_trial(
+    sweep, tmp_path, name
+):
+    mine = tmp_path / "sweeps" / "quadratic" / name
+    mine.parent.mkdir(parents=True)
+    mine.write_text("lr: 1  # mine\n")
+    with pytest.raises(StudyConfigError, match=f"{name} exists and was not written by a sweep"):
+        sweep(["hydra.sweeper.n_trials=2"])
+    assert mine.read_text() == "lr: 1  # mine\n"
+    assert load("quadratic", tmp_path).trials == []
+
+
 def test_a_torn_journal_tail_is_moved_aside_and_the_rerun_continues(sweep, tmp_path, capfd):
     sweep(["hydra.sweeper.n_trials=3"])
     journal = journal_of(tmp_path)

@@ -20,7 +20,8 @@ from optuna.trial import TrialState
 
 from hydratune import compat
 from hydratune.attrs import OVERRIDES
-from hydratune.files import write_atomically
+from hydratune.errors import StudyConfigError
+from hydratune.files import ForeignFileError, check_ours, write_atomically
 from hydratune.insight import ExportError, rerun_command, rerun_config, running_app
 from hydratune.schedule import is_scheduled, values_changed
 from hydratune.steering import (
@@ -37,6 +38,24 @@ log = logging.getLogger(__name__)
 
 RESULTS_FILE = "optimization_results.yaml"
 BEST_CONFIG = "best_config.yaml"
+_FIRST_LINE = "name: optuna\n"  # as the results file of a sweep (hydratune's, 1.3's) begins
+
+
+def check_results_ours(sweep_dir: Path) -> None:
+    """Refuse, before any trial, a sweep dir whose results file or best config a sweep did not
+    write (a ``hydra.sweep.dir`` of the user's): a sweep replaces only its own. The best
+    config carries no mark: it is the sweep's beside the sweep's results file."""
+    instead = "move it, or choose another hydra.sweep.dir"
+    try:
+        check_ours(sweep_dir / RESULTS_FILE, _is_results, "a sweep", instead)
+        ours = (sweep_dir / RESULTS_FILE).is_file()
+        check_ours(sweep_dir / BEST_CONFIG, lambda head: ours, "a sweep", instead)
+    except ForeignFileError as error:
+        raise StudyConfigError(str(error)) from None
+
+
+def _is_results(head: str) -> bool:
+    return head.startswith(_FIRST_LINE)
 
 
 def write_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> dict[str, Any]:
@@ -91,7 +110,8 @@ def refresh_results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> b
     failed by hand after the sweep finished); True when written. A finished sweep's command,
     run again, calls it: the results then agree with ``steer show`` and the report."""
     try:
-        written = yaml.safe_load((sweep_dir / RESULTS_FILE).read_text(encoding="utf-8"))
+        text = (sweep_dir / RESULTS_FILE).read_text(encoding="utf-8")
+        written = yaml.safe_load(text) if _is_results(text) else None
     except (OSError, ValueError, yaml.YAMLError):
         return False
     if not isinstance(written, dict):

@@ -88,7 +88,7 @@ from hydratune.sweep.loop import LoopSummary, SweepLoop
 from hydratune.sweep.orphans import settle_orphaned_jobs
 from hydratune.sweep.progress import SweepProgress
 from hydratune.sweep.recovery import Recovery
-from hydratune.sweep.results import refresh_results, write_results
+from hydratune.sweep.results import check_results_ours, refresh_results, write_results
 from hydratune.sweep.settings import check_study_name, read_settings, safe_study_name
 from hydratune.sweep.study import (
     check_space_change,
@@ -334,6 +334,7 @@ class StudySweep:
         the loop ends by an interrupt."""
         conf = self.conf
 
+        check_results_ours(plan.sweep_dir)
         set_aside_foreign_dirs(study, plan.sweep_dir)
         plan.sweep_dir.mkdir(parents=True, exist_ok=True)
         # as Hydra's sweepers write it, with any password in a storage URL masked; whole or not
