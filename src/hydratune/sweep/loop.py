@@ -411,9 +411,11 @@ class SweepLoop:
         if fatal:
             summary.stopped_early = f"trial #{number} hit an error every trial would hit"
         elif len(summary.failures) > self.allowed_failures:
+            # "more than": trials that end while the sweep stops add to the list below it
             summary.stopped_early = (
-                f"{len(summary.failures)} failed trial(s) exceed hydra.sweeper.max_failure_rate="
-                f"{self.max_failure_rate} of {self.planned} planned"
+                f"more than {self.allowed_failures} failed trial(s), which "
+                f"hydra.sweeper.max_failure_rate={self.max_failure_rate} of {self.planned} "
+                "planned allows"
             )
 
     def _fail_active(self, reason: str) -> None:
