@@ -43,6 +43,7 @@ TRANSFER = "warm_start_transfer"  # warm_start's transfer: sources, configuratio
 SWEEP_SPACE = "sweep_space"  # the sweep's search space and sampler, for `hydratune steer`
 STEER_PREFIX = "steer:"  # one steering action per key: steer:<time ns>:<host>:<pid>:<n>
 MLFLOW_PARENT_RUN = "mlflow_parent_run"  # the MLflow run id of the whole sweep
+RUNS_ELSEWHERE = "runs_elsewhere:"  # runs_elsewhere:<owner>: that sweep ran its trials in workers
 AUTO_SAMPLER = "auto_sampler"  # sampler: auto's choice and why (JSON); a resume keeps it
 
 # Trial user attributes written by steering

@@ -400,6 +400,30 @@ def test_workers_die_with_their_sweeper(tmp_path):
         time.sleep(0.05)  # polling the worker's state
 
 
+@pytest.mark.slow  # starts worker processes, three times
+def test_a_sweeper_killed_twice_while_its_worker_runs_a_trial_spends_no_retry(tmp_path):
+    """The worker was healthy: the sweeper's kill -9 was no fault of the trial's parameters,
+    which run again after each (a worker that dies of them is the case max_retries is for)."""
+    hang_at, overrides = "0", ["hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=2"]
+    for _ in range(2):
+        (tmp_path / "hanging").unlink(missing_ok=True)
+        proc = start_quadratic_app(tmp_path, *overrides, hang_at=int(hang_at))
+        wait_for_marker(tmp_path / "hanging", proc)
+        proc.kill()  # kill -9 of the sweeper; its workers die with it
+        proc.communicate()
+        hang_at = str(len(load("quadratic", tmp_path).trials))  # the next retry's number
+    done = start_quadratic_app(tmp_path, *overrides)
+    out, _ = done.communicate(timeout=120)
+    assert done.returncode == 0, out
+    trials = load("quadratic", tmp_path).trials
+    first_params = trials[0].params
+    again = [t for t in trials if t.params == first_params]
+    assert [t.state for t in again] == [TrialState.FAIL, TrialState.FAIL, TrialState.COMPLETE]
+    assert all(t.user_attrs[LOST] for t in again[:2]), [t.user_attrs for t in again]
+    assert "a worker ran it" in again[1].user_attrs["fail_reason"]
+    assert "spent" not in out
+
+
 def test_a_worker_whose_sweeper_died_while_it_started_ends_at_once():
     # its sweeper (here pid 1, not this child's parent) was killed before the worker's
     # initializer ran: the worker's parent is no longer it, and it must not run on

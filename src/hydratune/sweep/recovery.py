@@ -28,7 +28,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat
-from hydratune.attrs import FAIL_REASON, HEARTBEAT, LOST, OWNER, RETRIES, RETRY_OF
+from hydratune.attrs import FAIL_REASON, HEARTBEAT, LOST, OWNER, RETRIES, RETRY_OF, RUNS_ELSEWHERE
 from hydratune.sweep.owner import owner_alive, short, this_process
 
 log = logging.getLogger(__name__)
@@ -37,11 +37,14 @@ INTERRUPTED = "lost: interrupted"  # how the fail reason of a trial stopped by C
 
 
 NOT_STARTED = "lost: submitting"  # a job the cluster refused: the trial never ran
+# a sweeper killed while its workers ran the trial: its death was not the trial's
+SWEEPER_GONE = "lost: its sweeper "
 
 
 def _interrupted(trial: FrozenTrial) -> bool:
     """Lost by no fault of its parameters (Ctrl-C, a refused submission): a free retry."""
-    return str(trial.user_attrs.get(FAIL_REASON, "")).startswith((INTERRUPTED, NOT_STARTED))
+    reason = str(trial.user_attrs.get(FAIL_REASON, ""))
+    return reason.startswith((INTERRUPTED, NOT_STARTED, SWEEPER_GONE))
 
 
 class Recovery:
@@ -57,6 +60,12 @@ class Recovery:
         self.owner = this_process()
         self._last_check = 0.0
         self.given_up: list[tuple[int, str]] = []  # (trial, reason) failed by ``recover``
+
+    def runs_elsewhere(self) -> None:
+        """Record that this sweep runs its trials in other processes (workers, Ray, Slurm): a
+        later sweep that finds it dead then knows its death was not a trial's (a trial's
+        crash kills its worker, which this process sees), and retries its trials for free."""
+        self.study.set_user_attr(f"{RUNS_ELSEWHERE}{self.owner}", True)
 
     def gives_up(self, trial: FrozenTrial | optuna.Trial) -> bool:
         """Whether a trial lost to a dead process is the last attempt at its parameters: they
@@ -104,12 +113,21 @@ class Recovery:
             return []
         self._last_check = now
         storage = compat.storage_of(self.study)
+        elsewhere = {
+            key[len(RUNS_ELSEWHERE) :]
+            for key in compat.study_user_attrs(self.study)
+            if key.startswith(RUNS_ELSEWHERE)
+        }
         failed = []
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             reason = self.is_lost(trial, now)
             if reason is None:
                 continue
-            given_up = self.gives_up(trial)
+            owner = trial.user_attrs.get(OWNER)
+            free = owner in elsewhere and owner_alive(owner) is False
+            if free:  # becomes SWEEPER_GONE's fail reason: retried, whatever its retries
+                reason = f"its sweeper {short(owner)} is gone (a worker ran it)"
+            given_up = not free and self.gives_up(trial)
             try:
                 if given_up:
                     reason = self.give_up_reason(trial, f"its process died ({reason})")

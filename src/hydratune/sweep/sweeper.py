@@ -335,6 +335,8 @@ class StudySweep:
         conf = self.conf
 
         check_results_ours(plan.sweep_dir)
+        if plan.launch.shares_storage:
+            recovery.runs_elsewhere()
         set_aside_foreign_dirs(study, plan.sweep_dir)
         plan.sweep_dir.mkdir(parents=True, exist_ok=True)
         # as Hydra's sweepers write it, with any password in a storage URL masked; whole or not
