@@ -155,7 +155,7 @@ def rerun(
 ) -> None:
     """Retrain the top K configurations with S seeds each; report mean and std per config."""
     from hydratune.execute import exit_status, interrupt_handlers, received
-    from hydratune.insight import RERUN_HEADER, rerun_rows, rerun_top_trials
+    from hydratune.insight import RERUN_HEADER, RESULTS_FILE, rerun_rows, rerun_top_trials
 
     ref = _open_sweep(sweep_dir, storage, study, needs_dir="rerun")
     assert ref.sweep_dir is not None
@@ -175,7 +175,7 @@ def rerun(
         except (KeyboardInterrupt, SystemExit) as error:  # Lightning exits on Ctrl-C
             if isinstance(error, SystemExit) and received() is None:
                 raise  # the task's own exit, not a signal
-            kept = f"{len(finished)} run(s) finished, kept in {out_dir / 'rerun_results.yaml'}"
+            kept = f"{len(finished)} run(s) finished, kept in {out_dir / RESULTS_FILE}"
             said = kept if finished else "no run finished"
             errors.print(f"rerun interrupted by {received() or 'SIGINT'}: {said}", markup=False)
             raise typer.Exit(code=exit_status()) from None
@@ -192,7 +192,7 @@ def rerun(
     for result in results:
         if result.not_the_sweeps_run:
             console.print(f"note: {result.not_the_sweeps_run}", markup=False)
-    console.print(f"results: {out_dir / 'rerun_results.yaml'}, {out_dir / 'rerun.md'}")
+    console.print(f"results: {out_dir / RESULTS_FILE}, {out_dir / 'rerun.md'}")
     if any(r.errors for r in results):
         raise typer.Exit(code=1)
 

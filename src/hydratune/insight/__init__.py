@@ -21,7 +21,7 @@ __all__, __getattr__ = exports(
             "running_app",
         ],
         "report": ["write_report"],
-        "rerun": ["RERUN_HEADER", "rerun_rows", "rerun_top_trials"],
+        "rerun": ["RERUN_HEADER", "RESULTS_FILE", "rerun_rows", "rerun_top_trials"],
         "tracking": [
             "SweepTracker",
             "TrackingSettings",

@@ -88,7 +88,12 @@ from hydratune.sweep.loop import LoopSummary, SweepLoop
 from hydratune.sweep.orphans import settle_orphaned_jobs
 from hydratune.sweep.progress import SweepProgress
 from hydratune.sweep.recovery import Recovery
-from hydratune.sweep.results import check_results_ours, refresh_results, write_results
+from hydratune.sweep.results import (
+    RESULTS_FILE,
+    check_results_ours,
+    refresh_results,
+    write_results,
+)
 from hydratune.sweep.settings import check_study_name, read_settings, safe_study_name
 from hydratune.sweep.study import (
     check_space_change,
@@ -401,7 +406,7 @@ class StudySweep:
                 "sweep %s: the running trials are failed as lost, results go to %s; run the same "
                 "command to continue",
                 error or "interrupted",
-                plan.sweep_dir / "optimization_results.yaml",
+                plan.sweep_dir / RESULTS_FILE,
             )
             # that line is the whole story: exit as the shell expects, without a traceback
             raise SystemExit(exit_status()) from None

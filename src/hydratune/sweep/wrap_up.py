@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 
 from hydratune.execute import exit_status, interrupt_handlers
 from hydratune.insight import default_target, experiment_command, export_best, running_app
+from hydratune.sweep.results import RESULTS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def interrupts_said_in_one_line(sweep_dir: Path) -> Iterator[None]:
             "sweep %s while it wrote its report and best config: every trial is in the study "
             "and %s; `hydratune report %s` and `hydratune export %s` write the rest",
             error or "interrupted",
-            sweep_dir / "optimization_results.yaml",
+            sweep_dir / RESULTS_FILE,
             sweep_dir,
             sweep_dir,
         )
