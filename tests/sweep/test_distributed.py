@@ -3,6 +3,7 @@ server works as one sweep (Optuna's distributed pattern, made first-class)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from helpers import APPS
+from helpers import APPS, wait_for
 from hydratune.sweep.loop import SURPLUS
 
 pytestmark = pytest.mark.postgres
@@ -20,8 +21,14 @@ pytestmark = pytest.mark.postgres
 APP = APPS / "quadratic_app.py"
 
 
-def run_workers(cwd: Path, url: str, study: str, *overrides: str, workers: int = 3) -> list[str]:
-    """Start ``workers`` copies of one sweep command at once; wait for all; their outputs."""
+def run_workers(
+    cwd: Path, url: str, study: str, *overrides: str, workers: int = 3, gate: Path | None = None
+) -> list[str]:
+    """Start ``workers`` copies of one sweep command at once; wait for all; their outputs.
+
+    With ``gate``, every trial waits there (``wait_at_gate``) until each worker holds one, so
+    the work is shared however fast one worker starts.
+    """
     cmd = [
         sys.executable,
         str(APP),
@@ -30,14 +37,25 @@ def run_workers(cwd: Path, url: str, study: str, *overrides: str, workers: int =
         f"hydra.sweeper.study_name={study}",
         *overrides,
     ]
+    env = os.environ if gate is None else {**os.environ, "GATE_DIR": str(gate)}
     procs = [
-        subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         for _ in range(workers)
     ]
+    if gate is not None:
+        wait_for(lambda: len(holders(gate)) == workers, f"a trial held by each of {workers}")
+        (gate / "go-all").touch()
     outputs = [p.communicate(timeout=240)[0] for p in procs]
     failed = [out[-3000:] for p, out in zip(procs, outputs, strict=True) if p.returncode != 0]
     assert not failed, "\n----\n".join(failed)
     return outputs
+
+
+def holders(gate: Path) -> set[str]:
+    """The process ids of the workers whose trials wait at ``gate``."""
+    return {p.read_text() for p in gate.glob("started-*")}
 
 
 def trials(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
@@ -49,7 +67,9 @@ def counted(ts):
 
 
 def test_three_workers_share_n_trials_exactly(tmp_path, postgres_url):
-    run_workers(tmp_path, postgres_url, "shared", "hydra.sweeper.n_trials=9")
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    run_workers(tmp_path, postgres_url, "shared", "hydra.sweeper.n_trials=9", gate=gate)
     ts = trials(postgres_url, "shared")
     assert len(counted(ts)) == 9
     assert all(t.state.is_finished() for t in ts)
@@ -60,7 +80,7 @@ def test_three_workers_share_n_trials_exactly(tmp_path, postgres_url):
         Path(d).name == str(t.number) for d, t in zip(dirs, counted(ts), strict=True)
     )
     owners = {t.user_attrs["owner"] for t in counted(ts)}
-    assert len(owners) > 1  # the work was really shared
+    assert len(owners) == 3  # the work was really shared
 
 
 def test_grid_points_are_never_evaluated_twice_across_workers(tmp_path, postgres_url):
