@@ -316,6 +316,29 @@ def test_a_journal_the_disk_cannot_grow_ends_the_sweep_in_one_line_and_a_rerun_f
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 30
 
 
+@pytest.mark.cli
+def test_an_sqlite_study_the_disk_cannot_grow_ends_the_sweep_in_one_line_and_a_rerun_finishes_it(
+    tmp_path,
+):
+    storage = "hydra.sweeper.storage=sqlite:///study.db"
+    assert (
+        sweep_on_a_small_disk(tmp_path, None, storage, "hydra.sweeper.n_trials=1").returncode == 0
+    )
+    room = (tmp_path / "study.db").stat().st_size + 16_384  # a few trials' rows
+    full = sweep_on_a_small_disk(tmp_path, room, storage, "hydra.sweeper.n_trials=80")
+    assert full.returncode == 1 and "Traceback" not in full.stderr, full.stderr[-3000:]
+    said = "cannot write the SQLite study (disk I/O error). The study keeps every trial it recorded"
+    assert said in full.stderr
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    recorded = optuna.load_study(study_name="quadratic", storage=url).trials
+    assert 1 < len(recorded) < 80
+    again = sweep_on_a_small_disk(tmp_path, None, storage, "hydra.sweeper.n_trials=80")
+    assert again.returncode == 0, again.stderr[-3000:]
+    trials = optuna.load_study(study_name="quadratic", storage=url).trials
+    assert [t.params for t in trials[: len(recorded) - 1]] == [t.params for t in recorded[:-1]]
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 80
+
+
 def test_a_foreign_sqlite_database_or_file_named_as_storage_is_refused_untouched(sweep, tmp_path):
     """Optuna creates its tables in any SQLite file it opens: someone else's database, or a
     text file given a sqlite:/// URL, is refused by the sweep and the read-only commands."""

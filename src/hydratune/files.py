@@ -26,6 +26,9 @@ from hydratune.errors import StudyConfigError
 # What a disk that can take no more says: full, over a quota, past a file size limit.
 NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 NOT_WRITABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+# What SQLite says when the disk does not take a write: full (ENOSPC), or a write error, which
+# past a file size limit (EFBIG) is what it reports; it reaches us wrapped by SQLAlchemy and Optuna.
+SQLITE_NO_ROOM = frozenset({"SQLITE_FULL", "SQLITE_IOERR_WRITE"})
 
 
 class ForeignFileError(ValueError):
@@ -98,14 +101,29 @@ def os_reason(error: OSError) -> str:
 
 @contextmanager
 def one_line_when_full(kept: str) -> Iterator[None]:
-    """A disk with no room left, met inside, ends the command with one line naming the file,
-    ``kept`` (what is safe) and what to do, instead of the traceback of whichever write met it."""
+    """A disk with no room left, met inside, ends the command with one line naming the file (or
+    the SQLite study), ``kept`` (what is safe) and what to do, instead of the traceback of
+    whichever write met it."""
+    again = "make room, then run the same command again to resume"
     try:
         yield
     except OSError as error:
         if error.errno not in NO_ROOM:
             raise
-        raise StudyConfigError(
-            f"cannot write {os_reason(error)}. {kept}; make room, then run the same command "
-            "again to resume"
-        ) from error
+        raise StudyConfigError(f"cannot write {os_reason(error)}. {kept}; {again}") from error
+    except Exception as error:
+        refused = _sqlite_write_refused(error)
+        if refused is None:
+            raise
+        raise StudyConfigError(f"cannot write the SQLite study ({refused}). {kept}; {again}") from (
+            error
+        )
+
+
+def _sqlite_write_refused(error: BaseException | None) -> BaseException | None:
+    """The ``sqlite3`` error in ``error``'s chain that says the disk took no more, if any."""
+    while error is not None:
+        if getattr(error, "sqlite_errorname", None) in SQLITE_NO_ROOM:
+            return error
+        error = error.__cause__ or error.__context__
+    return None
