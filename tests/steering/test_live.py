@@ -213,6 +213,24 @@ def test_pause_starts_no_trial_until_resume(sweep, tmp_path):
 
 
 @pytest.mark.slow  # seconds of real sweeps; the core verbs stay in the fast tier
+def test_a_paused_sweep_whose_n_trials_is_lowered_to_what_finished_ends(sweep, tmp_path):
+    messages = Messages("hydratune.steering.live")
+    try:
+        run = Background(tmp_path, "hydra.sweeper.n_trials=3")
+        run.started(0)
+        steer = steerer(tmp_path)
+        steer.pause()
+        run.release()
+        wait_for(lambda: any("paused; waiting" in m for m in messages.texts), "the loop to hold")
+        steer.n_trials(1)  # nothing is left to wait for: the sweep ends, still paused
+        run.join()
+    finally:
+        messages.logger.removeHandler(messages)
+    assert [t.state for t in load("quadratic", tmp_path).trials] == [TrialState.COMPLETE]
+    assert read_state(load("quadratic", tmp_path).user_attrs).mode == "paused"
+
+
+@pytest.mark.slow  # seconds of real sweeps; the core verbs stay in the fast tier
 def test_stop_lets_the_running_trial_finish_and_holds_across_a_restart(sweep, tmp_path):
     run = Background(tmp_path, "hydra.sweeper.n_trials=4")
     run.started(0)

@@ -25,7 +25,7 @@ from hydratune import compat
 from hydratune.attrs import STEER_PREFIX
 from hydratune.optuna_classes import WrappedSampler
 from hydratune.space import SearchSpace
-from hydratune.steering.budget import n_trials_in_force
+from hydratune.steering.budget import finished_count, n_trials_in_force
 from hydratune.steering.record import SteeringState, read_state, record_space, steering_keys
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,9 @@ class LoopSteering:
         """The ``n_trials`` in force (``budget.n_trials_in_force``)."""
         return n_trials_in_force(self.declared_n_trials, self.state)
 
+    def _reached(self) -> bool:
+        return finished_count(self.study.get_trials(deepcopy=False)) >= self.n_trials
+
     def poll(self) -> SteeringState:
         """Read the study's steering record (one storage read) and apply any new action."""
         count = compat.rdb_user_attr_count(self.study, STEER_PREFIX)  # RDB: one cheap count
@@ -133,11 +136,14 @@ class LoopSteering:
         return trial
 
     def hold(self) -> bool:
-        """With no trial running: wait while the sweep is paused; True if it was (the loop
-        goes on), False if not (the loop may end)."""
-        if self.poll().mode != "paused":
+        """With no trial running: wait while the sweep is paused; True if it was resumed (the
+        loop goes on), False if not paused, or once its finished trials reach a lowered
+        ``n_trials`` (nothing is left to resume: the loop may end)."""
+        if self.poll().mode != "paused" or self._reached():
             return False
         log.info("steering: paused; waiting for `hydratune steer ... resume` (or stop)")
         while self.poll().mode == "paused":
+            if self._reached():
+                return False
             time.sleep(HOLD_POLL_S)  # a person decides when to resume: poll the storage
         return True
