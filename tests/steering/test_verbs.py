@@ -11,7 +11,7 @@ import pytest
 from hydra.core.hydra_config import HydraConfig
 from optuna.trial import TrialState
 
-from helpers import APPS, load, run_steer
+from helpers import APPS, load, run_steer, start_quadratic_app, wait_for_marker
 from hydratune.errors import StudyConfigError
 from hydratune.steering import read_state
 
@@ -138,6 +138,23 @@ def test_show_says_why_a_grid_sweep_ended_in_the_words_the_sweep_ended_with(swee
     shown = run_steer(tmp_path, "sweeps/quadratic", "show").stdout
     said = "not running (every point of the grid has run), 4 of n_trials 50"
     assert said in " ".join(shown.split())  # the sweep's own last line says the same
+
+
+@pytest.mark.cli
+def test_a_trial_whose_sweeper_was_killed_is_shown_lost_and_cannot_be_pruned(tmp_path):
+    sweeper = start_quadratic_app(tmp_path, "hydra.sweeper.n_trials=3", hang_at=1)
+    wait_for_marker(tmp_path / "hanging", sweeper)
+    sweeper.kill()  # kill -9: trial #1 stays RUNNING in the study, and nothing runs it
+    sweeper.communicate(timeout=60)
+    shown = run_steer(tmp_path, "sweeps/quadratic", "show")
+    assert shown.returncode == 0, shown.stderr
+    said = " ".join(shown.stdout.split())
+    assert "not running (the processes of its running trials have ended: run it again)" in said
+    assert "(ended: lost)" in said
+    assert (
+        "prune: trial #1 is not running: the process that ran it has ended; the sweep's "
+        "command, run again, records it as lost"
+    ) in refused(tmp_path, "sweeps/quadratic", "prune", "1")
 
 
 @pytest.mark.cli

@@ -31,10 +31,10 @@ from helpers import (
 )
 from hydratune.attrs import HEARTBEAT, LOST, OWNER, RETRIES, RETRY_OF
 from hydratune.errors import StudyConfigError
+from hydratune.owner import this_process
 from hydratune.space.grammar import SearchSpaceError
 from hydratune.steering import counts_toward_n_trials
 from hydratune.sweep.failure_aware import failed_by_itself
-from hydratune.sweep.owner import this_process
 from hydratune.sweep.recovery import Recovery
 from hydratune.sweep.sweeper import SweepFailedError
 

@@ -36,6 +36,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat
 from hydratune.attrs import ENQUEUED_FROM, OWNER, PRUNE_REQUESTED
+from hydratune.owner import gone
 from hydratune.schedule import is_scheduled, waiting_to_continue
 from hydratune.space import (
     SearchSpace,
@@ -93,6 +94,7 @@ class RunningTrial:
     started: datetime | None
     owner: str | None
     prune_requested: str | None
+    gone: bool  # its process has ended (killed): nothing runs it until the sweep runs again
 
 
 @dataclass
@@ -207,7 +209,14 @@ class Steerer:
 
     def prune(self, number: int) -> Action:
         """Stop running trial ``number`` now, as pruned by hand (at its next pruning check)."""
-        running = [t.number for t in self._trials((TrialState.RUNNING,))]
+        running, ended = [], []
+        for t in self._trials((TrialState.RUNNING,)):
+            (ended if gone(t.user_attrs.get(OWNER)) else running).append(t.number)
+        if number in ended:
+            raise SteerError(
+                f"prune: trial #{number} is not running: the process that ran it has ended; the "
+                "sweep's command, run again, records it as lost"
+            )
         if number not in running:
             raise SteerError(
                 f"prune: trial #{number} is not running; running now: "
@@ -288,6 +297,7 @@ class Steerer:
                 t.datetime_start,
                 t.user_attrs.get(OWNER),
                 t.user_attrs.get(PRUNE_REQUESTED),
+                gone(t.user_attrs.get(OWNER)),
             )
             for t in trials
             if t.state == TrialState.RUNNING

@@ -54,6 +54,8 @@ def print_view(console: Console, view: SweepView) -> None:
     mode = view.mode  # what steering says; a sweep it does not hold may still have ended
     if mode == "running" and view.ended:
         mode = f"not running ({view.ended})"
+    elif mode == "running" and view.running and all(t.gone for t in view.running):
+        mode = "not running (the processes of its running trials have ended: run it again)"
     if view.state.n_trials is not None and view.declared_n_trials is not None:
         note = f" (steered; the sweep set {view.declared_n_trials})"
     console.print(
@@ -88,7 +90,8 @@ def print_view(console: Console, view: SweepView) -> None:
     running = _table("running trials", columns)
     for trial in view.running:
         started = trial.started.strftime("%H:%M:%S") if trial.started else ""
-        cells = [f"#{trial.number}", started, _worker(trial.owner), _params(trial.params)]
+        worker = _worker(trial.owner) + (" (ended: lost)" if trial.gone else "")
+        cells = [f"#{trial.number}", started, worker, _params(trial.params)]
         running.add_row(*map(Text, cells + [trial.prune_requested or ""][: len(columns) - 4]))
     console.print(running if view.running else "running trials: none")
 

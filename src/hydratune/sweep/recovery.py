@@ -29,7 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat
 from hydratune.attrs import FAIL_REASON, HEARTBEAT, LOST, OWNER, RETRIES, RETRY_OF, RUNS_ELSEWHERE
-from hydratune.sweep.owner import owner_alive, short, this_process
+from hydratune.owner import owner_alive, short, this_process
 
 log = logging.getLogger(__name__)
 

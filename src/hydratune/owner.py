@@ -82,6 +82,12 @@ def owner_alive(owner: str) -> bool | None:
     return _start_ticks(int(pid)) == start
 
 
+def gone(owner: str | None) -> bool:
+    """Whether an owner mark names a process known to have ended (a RUNNING trial it ran is
+    lost: nobody finishes it until the sweep runs again); False when only a heartbeat can say."""
+    return owner is not None and owner_alive(owner) is False
+
+
 def short(owner: str) -> str:
     """``host:pid`` of an owner mark, for messages."""
     return ":".join(owner.split(":")[:2])
