@@ -5,6 +5,7 @@ back the study a sweep stored."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import resource
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import chdir, contextmanager
+from contextlib import chdir, contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,32 @@ def run_steer(
         timeout=120,
         **small_disk(file_size_limit, **env),
     )
+
+
+def hydratune_here(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """``hydratune *argv`` typed in ``cwd``, run by the console script's entry point
+    (``hydratune.cli.main``) in this process: its argv parsing, exit status, stdout and stderr
+    as a process of its own has them. A ``hydratune`` process imports Lightning first, about
+    5 s of each command on two cores; here a test worker pays that once. Put back after: the
+    working dir, ``sys.argv``, ``sys.path`` (the app adds its working dir) and the modules
+    imported from the working dir (an init project's ``mymodels``)."""
+    from hydratune import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_argv, saved_path, saved_modules = sys.argv, list(sys.path), set(sys.modules)
+    sys.argv = ["hydratune", *argv]
+    try:
+        with chdir(cwd), redirect_stdout(out), redirect_stderr(err):
+            cli.main()
+        code = 0
+    except SystemExit as exit:  # hydratune exits with a number, as typer and Hydra do
+        code = exit.code or 0
+    finally:
+        sys.argv, sys.path[:] = saved_argv, saved_path
+        for name in set(sys.modules) - saved_modules:
+            if Path(getattr(sys.modules[name], "__file__", None) or "/").is_relative_to(cwd):
+                del sys.modules[name]
+    return subprocess.CompletedProcess(["hydratune", *argv], code, out.getvalue(), err.getvalue())
 
 
 def broken_hook(cfg: DictConfig, trial: optuna.Trial) -> None:

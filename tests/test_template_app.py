@@ -1,7 +1,9 @@
 """lightning-hydra-template's way of working, as a real client (``tests/apps/template_app``):
 its hydra-optuna-sweeper search migrated with ``hydratune migrate``, swept from the command
 line with pruning, its best config rerun, its own (Lightning's stock) MLflow logger, its
-timestamped sweep dirs under ``logs/``, run as its users run ``python src/train.py``."""
+timestamped sweep dirs under ``logs/``, run as its users run ``python src/train.py``: as
+processes. hydratune's own commands (migrate, rerun, export), which need no process of the
+app's, run in this one (``helpers.hydratune_here``)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from helpers import APPS
+from helpers import APPS, hydratune_here
 from hydratune.attrs import CHECKPOINT, MLFLOW_RUN_ID, PRUNE_OVERRULED, RESUMED_FROM, SEGMENT
 from hydratune.storage import open_storage
 
@@ -47,11 +49,10 @@ SWEEP = [
 ]
 
 
-def run(app: Path, *args: str, module: str | None = None, env: dict | None = None) -> str:
-    """``python src/train.py *args`` (or ``python -m module *args``) in ``app``; its output."""
-    command = [sys.executable, *(["-m", module] if module else ["src/train.py"]), *args]
+def run(app: Path, *args: str, env: dict | None = None) -> str:
+    """``python src/train.py *args`` in ``app``; its output."""
     done = subprocess.run(
-        command,
+        [sys.executable, "src/train.py", *args],
         cwd=app,
         env={**os.environ, **(env or {})},
         capture_output=True,
@@ -63,13 +64,21 @@ def run(app: Path, *args: str, module: str | None = None, env: dict | None = Non
     return output
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> Path:
-    """A copy of the app whose hparams_search config was migrated as a user migrates it."""
-    root = tmp_path / "app"
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The app, its hparams_search config migrated as a user migrates it: once, for every
+    test's copy (``app``)."""
+    root = tmp_path_factory.mktemp("migrated") / "app"
     shutil.copytree(APPS / "template_app", root)
-    run(root, "migrate", "configs/hparams_search/digits_optuna.yaml", module="hydratune")
+    done = hydratune_here(root, "migrate", "configs/hparams_search/digits_optuna.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
     return root
+
+
+@pytest.fixture
+def app(migrated: Path, tmp_path: Path) -> Path:
+    """A copy of the migrated app of the test's own."""
+    return Path(shutil.copytree(migrated, tmp_path / "app"))
 
 
 def study(app: Path) -> optuna.Study:
@@ -100,19 +109,14 @@ def test_a_migrated_template_sweep_prunes_keeps_its_journal_in_logs_and_its_best
     assert "not in a hydratune sweep, nothing to prune" in output
     assert "`Trainer.fit` stopped: `max_epochs=4` reached" in output
     # hydratune rerun trains with hydratune's task, not the app's: said before any training
-    done = subprocess.run(
-        [sys.executable, "-m", "hydratune", "rerun", str(first), "--top-k", "1"],
-        cwd=app,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = hydratune_here(app, "rerun", str(first), "--top-k", "1")
     assert done.returncode == 2 and not (first / "rerun").exists()  # nothing trained, nor made
     assert "was trained by another app's task (job 'train')" in done.stderr
     assert "--config-name config seed=<n>" in done.stderr
     # hydratune export writes the best as the app's experiment, run with the app that swept
-    output = run(app, "export", str(first), module="hydratune")
-    assert "run it with: python src/train.py experiment=example_best" in output
+    done = hydratune_here(app, "export", str(first))
+    assert done.returncode == 0, done.stderr
+    assert "run it with: python src/train.py experiment=example_best" in done.stdout
     assert "`Trainer.fit` stopped" in run(app, "experiment=example_best")  # as the header says
 
     # the same command again: the study is complete, and a new timestamped dir is no surprise
@@ -123,8 +127,9 @@ def test_a_migrated_template_sweep_prunes_keeps_its_journal_in_logs_and_its_best
 
 
 def test_a_trial_the_pruner_stopped_that_trained_to_its_last_epoch_is_complete(app):
-    # experiment=example sets trainer.min_epochs = max_epochs: Lightning trains on after a stop
-    output = run(app, *SWEEP)
+    # experiment=example sets trainer.min_epochs = max_epochs: Lightning trains on after a stop.
+    # The trial the pruner stops is the second: no third is needed.
+    output = run(app, *[a.replace("n_trials=3", "n_trials=2") for a in SWEEP])
     warning = "trainer.min_epochs=4 is not below trainer.max_epochs=4"
     assert output.index(warning) < output.index("trial #0:")  # said before the first trial
     trials = study(app).trials
@@ -191,13 +196,7 @@ def test_the_template_app_runs_asha_from_the_command_line_alone(app):
     # last epoch, and that command runs.
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert complete and all(RESUMED_FROM in t.user_attrs for t in complete)
-    done = subprocess.run(
-        [sys.executable, "-m", "hydratune", "rerun", str(sweep_dirs(app)[-1]), "--top-k", "1"],
-        cwd=app,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = hydratune_here(app, "rerun", str(sweep_dirs(app)[-1]), "--top-k", "1")
     assert done.returncode == 2, done.stdout + done.stderr
     command = re.search(r"`python <your app> (.+) seed=<n>`", done.stderr)
     assert command and command.group(1).endswith("ckpt_path=null trainer.max_epochs=4"), done.stderr

@@ -8,6 +8,8 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import chdir
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from helpers import NO_PNG, REPO, TINY_SWEEP, load, multirun
+from helpers import NO_PNG, REPO, TINY_SWEEP, hydratune_here, load, multirun
 from hydratune.files import ForeignFileError
 from hydratune.insight.export import (
     ExportError,
@@ -29,17 +31,33 @@ from hydratune.insight.export import (
 from hydratune.training.task import train
 
 
-@pytest.fixture
-def conf(tmp_path) -> Path:
-    """A copy of the app's conf/ to export into."""
-    return Path(shutil.copytree(REPO / "conf", tmp_path / "conf"))
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dir where a Lightning sweep ran on a copy of the app's conf/ (``conf``): one sweep
+    for the tests that only export it, each into conf/experiment (``lightning_sweep``)."""
+    root = tmp_path_factory.mktemp("swept")
+    conf = shutil.copytree(REPO / "conf", root / "conf")
+    with chdir(root):
+        multirun([*TINY_SWEEP, NO_PNG], task=train, config_name="train", config_dir=conf)
+    return root
 
 
 @pytest.fixture
-def lightning_sweep(tmp_path, conf, monkeypatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    multirun([*TINY_SWEEP, NO_PNG], task=train, config_name="train", config_dir=conf)
-    return tmp_path / "outputs" / "sweeps" / "mlp_digits"
+def lightning_sweep(swept) -> Iterator[Path]:
+    """The sweep's dir; conf/experiment is as it was before the test once it ends."""
+    experiments = swept / "conf" / "experiment"
+    before = {path: path.read_bytes() for path in experiments.iterdir()}
+    yield swept / "outputs" / "sweeps" / "mlp_digits"
+    for path in set(experiments.iterdir()) - set(before):
+        path.unlink()
+    for path, content in before.items():
+        path.write_bytes(content)
+
+
+@pytest.fixture
+def conf(swept) -> Path:
+    """The copy of the app's conf/ that the sweep ran with, to export into."""
+    return swept / "conf"
 
 
 def compose_experiment(conf: Path, name: str):
@@ -49,9 +67,9 @@ def compose_experiment(conf: Path, name: str):
 
 @pytest.mark.slow  # a Lightning sweep: not in make test-fast
 def test_the_exported_experiment_composes_to_the_trial_config_and_reruns_to_its_value(
-    lightning_sweep, conf, tmp_path
+    lightning_sweep, conf, swept, tmp_path
 ):
-    study = load("mlp_digits", tmp_path)
+    study = load("mlp_digits", swept)
     best = study.best_trial
     target = export_best(study, lightning_sweep, conf / "experiment" / "mlp_digits_best.yaml")
     assert target == default_target(study, lightning_sweep)  # the sweep's own config dir
@@ -73,9 +91,9 @@ def test_the_exported_experiment_composes_to_the_trial_config_and_reruns_to_its_
 
 
 @pytest.mark.slow  # a Lightning sweep: not in make test-fast
-def test_the_experiment_file_says_where_it_comes_from(lightning_sweep, conf, tmp_path, monkeypatch):
+def test_the_experiment_file_says_where_it_comes_from(lightning_sweep, conf, swept, monkeypatch):
     monkeypatch.setattr("hydratune.insight.export.git_commit", lambda directory: "0123abc")
-    study = load("mlp_digits", tmp_path)
+    study = load("mlp_digits", swept)
     best = study.best_trial
     text = export_best(study, lightning_sweep, conf / "experiment" / "x_best.yaml").read_text()
     lines = text.splitlines()
@@ -152,11 +170,11 @@ def test_a_study_without_complete_trials_cannot_be_exported(tmp_path):
 
 
 def run(cwd: Path, command: list[str]) -> str:
-    """A command as a user types it, with the console script the package installs."""
-    script = Path(sys.executable).with_name(command[0])
-    done = subprocess.run(
-        [str(script), *command[1:]], cwd=cwd, capture_output=True, text=True, timeout=300
-    )
+    """A ``hydratune`` command as a user types it, run by the console script's entry point in
+    this process (``helpers.hydratune_here``): a process of its own imports Lightning, seconds
+    for each command run as printed."""
+    assert command[0] == "hydratune", command
+    done = hydratune_here(cwd, *command[1:])
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return done.stdout + done.stderr
 
@@ -184,8 +202,8 @@ def test_an_init_projects_export_command_names_its_config_dir(init_project):
 @pytest.mark.slow
 def test_an_export_to_a_group_the_app_does_not_list_runs_as_printed(init_project):
     project, _ = init_project
-    out = run(project, ["hydratune", "export", "outputs/sweeps/tiny", "--to", "conf/best/x.yaml"])
-    command = out.strip().splitlines()[-1].split("run it with: ")[1]
+    export = ["hydratune", "export", "outputs/sweeps/tiny", "--to", "conf/best/x.yaml"]
+    command = run(project, export).strip().splitlines()[-1].split("run it with: ")[1]
     assert command == "hydratune --config-dir conf +best=x"  # +: no `best` in the defaults list
     run(project, shlex.split(command))
 
@@ -212,8 +230,8 @@ def test_an_export_beside_a_sweeps_own_config_dir_is_refused_writing_nothing(ini
 
 
 @pytest.mark.slow  # a Lightning sweep: not in make test-fast
-def test_an_export_never_replaces_a_file_it_did_not_write(lightning_sweep, conf, tmp_path):
-    study = load("mlp_digits", tmp_path)
+def test_an_export_never_replaces_a_file_it_did_not_write(lightning_sweep, conf, swept):
+    study = load("mlp_digits", swept)
     mine = conf / "experiment" / "mlp_digits_best.yaml"
     mine.write_bytes(b"# my own experiment\nseed: 7\n")
     with pytest.raises(ForeignFileError, match="was not written by hydratune export"):
@@ -227,10 +245,12 @@ def test_an_export_never_replaces_a_file_it_did_not_write(lightning_sweep, conf,
 
 
 @pytest.mark.slow  # a Lightning sweep: not in make test-fast
-def test_an_export_that_its_command_would_not_run_is_refused(lightning_sweep, conf, tmp_path):
+def test_an_export_that_its_command_would_not_run_is_refused(
+    lightning_sweep, conf, swept, tmp_path
+):
     """The app's own config dir holds an experiment of the same name; Hydra searches it before
     a --config-dir, so ``--config-dir project/conf experiment=mlp_digits_best`` would run that."""
-    study = load("mlp_digits", tmp_path)
+    study = load("mlp_digits", swept)
     earlier = conf / "experiment" / "mlp_digits_best.yaml"
     earlier.write_text("# @package _global_\nseed: 777\n")
     target = tmp_path / "project" / "conf" / "experiment" / "mlp_digits_best.yaml"

@@ -5,7 +5,6 @@ cannot work."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import optuna
@@ -13,7 +12,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from helpers import load, run_steer
+from helpers import hydratune_here, load
 from hydratune.space.architecture import check_architecture
 from hydratune.space.grammar import SearchSpaceError, make_parser
 from hydratune.space.search_space import parse_search_space
@@ -197,12 +196,9 @@ QUIET = ["hydra.sweeper.report=false", "hydra.sweeper.progress=false"]
 
 
 def hydratune(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return command(cwd, "-m", *args)
-
-
-def command(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    hydratune = [str(Path(sys.executable).with_name("hydratune")), *args]
-    return subprocess.run(hydratune, cwd=cwd, capture_output=True, text=True, timeout=300)
+    """``hydratune -m *args`` in ``cwd``, in this process (``helpers.hydratune_here``): the
+    same entry point and argv, without a Lightning import per command."""
+    return hydratune_here(cwd, "-m", *args)
 
 
 @pytest.mark.slow
@@ -272,7 +268,7 @@ def test_cell_and_block_parameters_go_through_the_command_line_steer_rerun_and_e
         ["enqueue", "model.cell.e0-2=linear", "model.layers.depth=1", "model.layers.0.width=32"],
         ["narrow", "model.layers.0.dropout=interval(0.1, 0.2)"],
     ):
-        steered = run_steer(tmp_path, sweep_dir, *words)
+        steered = hydratune_here(tmp_path, "steer", str(sweep_dir), *words)
         assert steered.returncode == 0 and "recorded: " in steered.stdout, steered.stdout
     again = hydratune(tmp_path, *searched, "hydra.sweeper.n_trials=3", *TINY, *QUIET)
     assert again.returncode == 0, again.stderr[-3000:]
@@ -290,13 +286,13 @@ def test_cell_and_block_parameters_go_through_the_command_line_steer_rerun_and_e
         assert f"model.cell=[{','.join(cell)}]" in trial.user_attrs["overrides"]
 
     best = max(trials, key=lambda t: t.value)
-    rerun = command(tmp_path, "rerun", str(sweep_dir), "--top-k", "1", "--seeds", "1")
+    rerun = hydratune_here(tmp_path, "rerun", str(sweep_dir), "--top-k", "1", "--seeds", "1")
     assert rerun.returncode == 0, rerun.stdout[-3000:]
     [again] = yaml.safe_load((sweep_dir / "rerun" / "rerun_results.yaml").read_text())[
         "configurations"
     ]
     assert (again["trial"], again["values"]) == (best.number, [[best.value]])  # same seed
-    exported = command(tmp_path, "export", str(sweep_dir), "--to", "exp/best.yaml")
+    exported = hydratune_here(tmp_path, "export", str(sweep_dir), "--to", "exp/best.yaml")
     assert exported.returncode == 0, exported.stdout[-3000:]
     model = yaml.safe_load((tmp_path / "exp" / "best.yaml").read_text())["model"]
     depth = best.params["model.layers.depth"]

@@ -39,45 +39,35 @@ from hydratune.sweep.recovery import Recovery
 from hydratune.sweep.sweeper import SweepFailedError
 
 
-def exits_in_trial_1(cfg):
-    """Trial 1 ends its own process the way user code may: ``sys.exit(2)``."""
-    if HydraConfig.get().job.num == 1:
+def exits_in_trials_1_and_2(cfg):
+    """Trial 1 ends its own process the way user code may, ``sys.exit(2)``; trial 2 raises
+    ``KeyboardInterrupt()`` (no text) while nobody pressed Ctrl-C."""
+    number = HydraConfig.get().job.num
+    if number == 1:
         sys.exit(2)
-    return 0.0
-
-
-def raises_bare_keyboard_interrupt_in_trial_1(cfg):
-    """Trial 1 raises ``KeyboardInterrupt()`` (no text) while nobody pressed Ctrl-C."""
-    if HydraConfig.get().job.num == 1:
+    if number == 2:
         raise KeyboardInterrupt()
     return 0.0
 
 
 @pytest.mark.parametrize("n_jobs", [1, pytest.param(2, marks=pytest.mark.slow)])
-@pytest.mark.parametrize(
-    ("task", "raised"),
-    [
-        (exits_in_trial_1, "SystemExit(2)"),
-        (raises_bare_keyboard_interrupt_in_trial_1, "KeyboardInterrupt()"),
-    ],
-)
-def test_a_task_that_exits_fails_its_trial_and_the_sweep_goes_on(
-    sweep, tmp_path, task, raised, n_jobs
-):
+def test_a_task_that_exits_fails_its_trial_and_the_sweep_goes_on(sweep, tmp_path, n_jobs):
+    """Both ways of exiting in one sweep: a sweep with ``n_jobs=2`` starts two worker
+    processes (seconds), and the trials fail each by itself."""
     sweep(
         [
             "hydra.sweeper.n_trials=4",
             f"hydra.sweeper.n_jobs={n_jobs}",
             "hydra.sweeper.max_failure_rate=0.5",
         ],
-        task=task,
+        task=exits_in_trials_1_and_2,
     )
     trials = load("quadratic", tmp_path).trials
-    assert [t.state for t in trials].count(TrialState.FAIL) == 1
-    failed = trials[1]
-    assert failed.state == TrialState.FAIL and raised in failed.user_attrs["fail_reason"]
-    assert LOST not in failed.user_attrs  # its own failure: its parameters are not retried
-    assert all(t.state == TrialState.COMPLETE for t in trials if t.number != 1)
+    assert [t.state for t in trials].count(TrialState.FAIL) == 2
+    for failed, raised in ((trials[1], "SystemExit(2)"), (trials[2], "KeyboardInterrupt()")):
+        assert failed.state == TrialState.FAIL and raised in failed.user_attrs["fail_reason"]
+        assert LOST not in failed.user_attrs  # its own failure: its parameters are not retried
+    assert all(t.state == TrialState.COMPLETE for t in trials if t.number not in (1, 2))
 
 
 def start_lightning_sweep(cwd: Path, hang_at: int) -> subprocess.Popen:
@@ -332,9 +322,15 @@ def test_a_killed_worker_is_retried_and_is_no_failure_even_at_max_failure_rate_0
     assert [t.state for t in trials].count(TrialState.COMPLETE) == 4
 
 
-def kills_its_worker_when_x_is_positive(cfg):
+# Above it, parameters kill their worker (kills_its_worker_when_x_is_large). With the sampler's
+# seed, trial 2 draws the only such x of a 4-trial sweep: killed on both its attempts. Each
+# death costs a fresh worker process, seconds (x > 0 over 6 trials killed four).
+KILLING_X = 2
+
+
+def kills_its_worker_when_x_is_large(cfg):
     """Parameters that kill their worker on every attempt: a deterministic OOM or segfault."""
-    if cfg.x > 0:
+    if cfg.x > KILLING_X:
         os.kill(os.getpid(), signal.SIGKILL)
     return 0.0
 
@@ -345,8 +341,8 @@ def test_parameters_that_kill_their_worker_on_every_attempt_fail_once_max_retrie
 ):
     with pytest.raises(SweepFailedError, match=r"max_retries=1 spent") as raised:
         sweep(
-            ["hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2"],
-            task=kills_its_worker_when_x_is_positive,
+            ["hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2"],
+            task=kills_its_worker_when_x_is_large,
         )
     said = str(raised.value)  # counted: the failures listed are more than the rate allows
     assert "more than 0 failed trial(s), which hydra.sweeper.max_failure_rate=0.0" in said
@@ -360,7 +356,8 @@ def test_parameters_that_kill_their_worker_on_every_attempt_fail_once_max_retrie
         assert "on each of 2 attempt(s)" in failure.user_attrs["fail_reason"]
         assert failed_by_itself(failure)  # TPE and GP see it as the worst trial
         assert counts_toward_n_trials(failure)
-    assert not [t for t in trials if t.params.get("x", 0) > 0 and t.state != TrialState.FAIL]
+    killing = [t for t in trials if t.params["x"] > KILLING_X]
+    assert killing and all(t.state == TrialState.FAIL for t in killing)
 
 
 def test_max_failure_rate_1_never_stops_and_the_sweep_ends_at_n_trials(sweep, tmp_path):
@@ -383,9 +380,11 @@ def test_every_trial_failing_at_max_failure_rate_1_runs_n_trials_and_fails_the_c
 
 @pytest.mark.slow
 def test_workers_die_with_their_sweeper(tmp_path):
-    env = dict(os.environ, HANG_AT_TRIAL="1", HANG_MARKER=str(tmp_path / "hanging"))
+    # one trial, the one that hangs: its worker is the one watched, and the pool starts no other
+    env = dict(os.environ, HANG_AT_TRIAL="0", HANG_MARKER=str(tmp_path / "hanging"))
+    overrides = ["hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=1"]
     proc = subprocess.Popen(
-        [sys.executable, str(APPS / "quadratic_app.py"), "-m", "hydra.sweeper.n_jobs=2"],
+        [sys.executable, str(APPS / "quadratic_app.py"), "-m", *overrides],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -403,8 +402,9 @@ def test_workers_die_with_their_sweeper(tmp_path):
 @pytest.mark.slow  # starts worker processes, three times
 def test_a_sweeper_killed_twice_while_its_worker_runs_a_trial_spends_no_retry(tmp_path):
     """The worker was healthy: the sweeper's kill -9 was no fault of the trial's parameters,
-    which run again after each (a worker that dies of them is the case max_retries is for)."""
-    hang_at, overrides = "0", ["hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=2"]
+    which run again after each (a worker that dies of them is the case max_retries is for).
+    One trial: each run starts one worker process, not two (seconds each)."""
+    hang_at, overrides = "0", ["hydra.sweeper.n_trials=1", "hydra.sweeper.n_jobs=2"]
     for _ in range(2):
         (tmp_path / "hanging").unlink(missing_ok=True)
         proc = start_quadratic_app(tmp_path, *overrides, hang_at=int(hang_at))
