@@ -185,6 +185,7 @@ def init_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     project = tmp_path_factory.mktemp("init") / "proj"
     run(project.parent, ["hydratune", "init", "proj"])
     tiny = ["hydra.sweeper.n_trials=2", "trainer.max_epochs=2", "hydra.sweeper.export_best=true"]
+    tiny.append(NO_PNG)  # none of the tests reads the report
     return project, run(project, ["hydratune", "--config-dir", "conf", "-m", "sweep=tiny", *tiny])
 
 
