@@ -13,6 +13,8 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -193,39 +195,38 @@ class Messages(logging.Handler):
         self.texts.append(record.getMessage())
 
 
-@pytest.mark.slow  # seconds of real sweeps; the core verbs stay in the fast tier
-def test_pause_starts_no_trial_until_resume(sweep, tmp_path):
+@contextmanager
+def paused_after_trial_0(cwd: Path) -> Iterator[tuple[Background, Steerer]]:
+    """A sweep of 3 trials paused while trial 0 runs, once its loop holds with nothing
+    running; with it, the steerer that paused it."""
     messages = Messages("hydratune.steering.live")
     try:
-        run = Background(tmp_path, "hydra.sweeper.n_trials=3")
+        run = Background(cwd, "hydra.sweeper.n_trials=3")
         run.started(0)
-        steer = steerer(tmp_path)
+        steer = steerer(cwd)
         steer.pause()
         run.release()
         wait_for(lambda: any("paused; waiting" in m for m in messages.texts), "the loop to hold")
+        yield run, steer
+    finally:
+        messages.logger.removeHandler(messages)
+
+
+@pytest.mark.slow  # seconds of real sweeps; the core verbs stay in the fast tier
+def test_pause_starts_no_trial_until_resume(sweep, tmp_path):
+    with paused_after_trial_0(tmp_path) as (run, steer):
         trials = load("quadratic", tmp_path).trials  # the loop holds with nothing running
         assert [t.state for t in trials] == [TrialState.COMPLETE]
         steer.resume()
         run.join()
-    finally:
-        messages.logger.removeHandler(messages)
     assert len(load("quadratic", tmp_path).trials) == 3
 
 
 @pytest.mark.slow  # seconds of real sweeps; the core verbs stay in the fast tier
 def test_a_paused_sweep_whose_n_trials_is_lowered_to_what_finished_ends(sweep, tmp_path):
-    messages = Messages("hydratune.steering.live")
-    try:
-        run = Background(tmp_path, "hydra.sweeper.n_trials=3")
-        run.started(0)
-        steer = steerer(tmp_path)
-        steer.pause()
-        run.release()
-        wait_for(lambda: any("paused; waiting" in m for m in messages.texts), "the loop to hold")
+    with paused_after_trial_0(tmp_path) as (run, steer):
         steer.n_trials(1)  # nothing is left to wait for: the sweep ends, still paused
         run.join()
-    finally:
-        messages.logger.removeHandler(messages)
     assert [t.state for t in load("quadratic", tmp_path).trials] == [TrialState.COMPLETE]
     assert read_state(load("quadratic", tmp_path).user_attrs).mode == "paused"
 
