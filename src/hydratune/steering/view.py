@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hydratune.attrs import SEGMENT
+from hydratune.owner import short
 from hydratune.space import describe, format_value
 from hydratune.steering.record import Action, printable
 from hydratune.steering.verbs import SweepView
@@ -132,4 +133,4 @@ def _table(title: str, columns: list[str]) -> Table:
 def _worker(owner: str | None) -> str:
     """``host:pid`` of a trial's owner mark (``attrs.OWNER``: host:pid:boot_id:...): enough
     for a person to find the process."""
-    return printable(":".join(str(owner).split(":")[:2])) if owner else ""
+    return printable(short(str(owner))) if owner else ""
