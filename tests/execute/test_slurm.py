@@ -10,6 +10,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from omegaconf import OmegaConf
@@ -38,23 +39,33 @@ SLURM = [
 ]
 
 
+# jobs import this module and helpers.py as the test does (sbatch passes the environment on)
+JOBS_PYTHONPATH = os.pathsep.join([str(HERE), str(HERE.parent), os.environ.get("PYTHONPATH", "")])
+
+
 @pytest.fixture
 def cluster(slurm_cluster, monkeypatch):
-    """The session's cluster; jobs import this module and helpers.py as the test does
-    (sbatch passes the environment on)."""
-    path = os.pathsep.join([str(HERE), str(HERE.parent), os.environ.get("PYTHONPATH", "")])
-    monkeypatch.setenv("PYTHONPATH", path)
+    """The session's cluster, its jobs importing what the test does."""
+    monkeypatch.setenv("PYTHONPATH", JOBS_PYTHONPATH)
     return slurm_cluster
 
 
 def in_slurm_job(cfg):
-    """The quadratic objective, reporting the Slurm job it ran in."""
+    """The quadratic objective, reporting the Slurm job it ran in and whether that job had
+    loaded torch; trial 0 then imports torch and reports its threads."""
+    import sys
+
     from helpers import quadratic
     from hydratune import current_trial
 
     trial = current_trial()
     trial.set_user_attr("slurm_job_env", os.environ.get("SLURM_JOB_ID"))
     trial.set_user_attr("setup_ran", os.environ.get("HYDRATUNE_SETUP_RAN"))
+    trial.set_user_attr("torch_loaded", "torch" in sys.modules)
+    if trial.number == 0:
+        import torch
+
+        trial.set_user_attr("torch_threads", torch.get_num_threads())
     return quadratic(cfg)
 
 
@@ -70,9 +81,9 @@ def test_every_trial_is_a_slurm_job(cluster, sweep, tmp_path, caplog):
         "hydra.launcher.setup=['export HYDRATUNE_SETUP_RAN=yes']",
     ]
     caplog.set_level(logging.INFO, logger="hydratune")
-    sweep([*SLURM, *resources, *pruning, "hydra.sweeper.n_trials=5"], task=in_slurm_job)
+    sweep([*SLURM, *resources, *pruning, "hydra.sweeper.n_trials=4"], task=in_slurm_job)
     trials = load("quadratic", tmp_path).trials
-    assert len(trials) == 5
+    assert len(trials) == 4
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
     for trial in trials:
         job_id = trial.user_attrs["job_id"]
@@ -85,6 +96,10 @@ def test_every_trial_is_a_slurm_job(cluster, sweep, tmp_path, caplog):
             assert f"#SBATCH {line}\n" in script
         assert trial.user_attrs["setup_ran"] == "yes"
         assert f"trial #{trial.number}: slurm job {job_id}" in caplog.text
+        # a job imports no torch for a task without it (2-3 s), yet a trial that imports it
+        # gets the job's cpus_per_task as its threads (torch's default: every core)
+        assert trial.user_attrs["torch_loaded"] is False
+    assert trials[0].user_attrs["torch_threads"] == 1
     # Slurm itself ran them: it knows each job, which ends (a job writes its result, then exits)
     ids = [t.user_attrs["job_id"] for t in trials]
     assert poll(lambda: set(slurm_states(ids).values()) == {"COMPLETED"}, 30)
@@ -159,28 +174,41 @@ def hanging_job(cwd: Path, proc: subprocess.Popen, number: int) -> str:
 # enforcement: the limit is cut to 0 while the job runs (limits are whole minutes), and
 # slurmctld ends the job as TIMEOUT at its next time-limit check (every 30 s).
 ENDINGS = {
-    "CANCELLED": lambda job_id: ["scancel", job_id],
     "TIMEOUT": lambda job_id: ["scontrol", "update", f"JobId={job_id}", "TimeLimit=0"],
+    "CANCELLED": lambda job_id: ["scancel", job_id],
 }
 
 
-@pytest.mark.parametrize("ended", ENDINGS)
-def test_a_job_slurm_ends_fails_its_trial_as_lost_and_it_is_retried(cluster, tmp_path, ended):
-    # a lost trial counts as a failure of this run, as a killed local worker does
-    proc = start(tmp_path, "hydra.sweeper.max_failure_rate=0.5", hang_at=1)
-    job_id = hanging_job(tmp_path, proc, 1)
-    subprocess.run(ENDINGS[ended](job_id), check=True)
-    out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0, out
+def test_a_job_slurm_ends_fails_its_trial_as_lost_and_it_is_retried(cluster, tmp_path):
+    """Each way Slurm ends a job, in one sweep: trial 0's job out of time, trial 1's
+    cancelled, both held at the gate until then (the time limit alone takes up to 30 s)."""
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    for number in range(2, 6):  # trial 2 and the retries run through
+        (gate / f"go-{number}").touch()
+    proc = start(tmp_path, gate=gate)
 
-    assert poll(lambda: slurm_states([job_id])[job_id] == ended, 30)
+    def both_held() -> bool:
+        assert proc.poll() is None, proc.stdout.read()
+        return all((gate / f"started-{number}").exists() for number in range(len(ENDINGS)))
+
+    assert poll(both_held, 120)
     trials = load("quadratic", tmp_path).trials
-    lost = trials[1]
-    assert lost.state == TrialState.FAIL and lost.user_attrs[LOST]
-    assert f"job {job_id} ended ({ended})" in lost.user_attrs["fail_reason"]
-    (retry,) = [t for t in trials if t.user_attrs.get(RETRY_OF) == 1]
-    assert retry.state == TrialState.COMPLETE and retry.params == lost.params
-    assert retry.user_attrs["job_id"] != job_id
+    job_ids = {ended: trials[n].user_attrs["job_id"] for n, ended in enumerate(ENDINGS)}
+    for ended, job_id in job_ids.items():
+        subprocess.run(ENDINGS[ended](job_id), check=True)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out  # lost trials are no failures of the run: retried
+
+    trials = load("quadratic", tmp_path).trials
+    for number, (ended, job_id) in enumerate(job_ids.items()):
+        assert poll(lambda: slurm_states([job_id])[job_id] == ended, 30)  # noqa: B023
+        lost = trials[number]
+        assert lost.state == TrialState.FAIL and lost.user_attrs[LOST]
+        assert f"job {job_id} ended ({ended})" in lost.user_attrs["fail_reason"]
+        (retry,) = [t for t in trials if t.user_attrs.get(RETRY_OF) == number]
+        assert retry.state == TrialState.COMPLETE and retry.params == lost.params
+        assert retry.user_attrs["job_id"] != job_id
     assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 3
 
 
@@ -224,20 +252,28 @@ def node_state(node: str) -> str:
     return out.stdout.strip()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_ctrl_c_or_sigterm_cancels_the_sweeps_jobs_and_records_their_trials(cluster, tmp_path, sig):
-    proc = start(tmp_path, "hydra.sweeper.n_trials=4", hang_at=0)
-    job_id = hanging_job(tmp_path, proc, 0)
-    proc.send_signal(sig)
-    out, _ = proc.communicate(timeout=120)
-    assert proc.returncode != 0
-    assert f"trial #0: cancelled slurm job {job_id}" in out
-    assert poll(lambda: slurm_states([job_id])[job_id] == "CANCELLED", 30)
-    trial = load("quadratic", tmp_path).trials[0]
-    # failed once in a clean clone's CI (RUNNING after the cancel): the sweep's lines say why
-    assert trial.state == TrialState.FAIL and trial.user_attrs[LOST], out[-4000:]
-    assert "interrupted" in trial.user_attrs["fail_reason"]
-    assert trial.user_attrs["job_id"] == job_id
+def test_ctrl_c_or_sigterm_cancels_the_sweeps_jobs_and_records_their_trials(cluster, tmp_path):
+    """Ctrl-C to one sweep, SIGTERM to another, side by side: a cancelled job whose process
+    ignores SIGTERM (submitit's handler) ends ~7 s later (KillWait, then slurmstepd's retries
+    to the srun already gone), and the two jobs are waited for at once."""
+    sweeps = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        (tmp_path / sig.name).mkdir()
+        sweeps[sig] = start(tmp_path / sig.name, "hydra.sweeper.n_trials=4", hang_at=0)
+    job_ids = {sig: hanging_job(tmp_path / sig.name, proc, 0) for sig, proc in sweeps.items()}
+    for sig, proc in sweeps.items():
+        proc.send_signal(sig)
+    for sig, proc in sweeps.items():
+        job_id = job_ids[sig]
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode != 0, sig.name
+        assert f"trial #0: cancelled slurm job {job_id}" in out
+        assert poll(lambda: slurm_states([job_id])[job_id] == "CANCELLED", 30)  # noqa: B023
+        trial = load("quadratic", tmp_path / sig.name).trials[0]
+        # failed once in a clean clone's CI (RUNNING after the cancel): the sweep's lines say why
+        assert trial.state == TrialState.FAIL and trial.user_attrs[LOST], out[-4000:]
+        assert "interrupted" in trial.user_attrs["fail_reason"]
+        assert trial.user_attrs["job_id"] == job_id
 
 
 def test_ctrl_c_while_a_job_is_submitted_cancels_that_job_too(cluster, tmp_path):
@@ -267,54 +303,59 @@ def test_ctrl_c_while_a_job_is_submitted_cancels_that_job_too(cluster, tmp_path)
         subprocess.run(["scancel", *job_ids])
 
 
-def test_a_rerun_after_the_sweep_died_cancels_its_orphaned_job_and_retries(cluster, tmp_path):
-    proc = start(tmp_path, hang_at=1)
-    job_id = hanging_job(tmp_path, proc, 1)
-    proc.kill()  # the sweeper dies; its Slurm job lives on
-    proc.wait()
-    assert slurm_states([job_id])[job_id] == "RUNNING"
+@pytest.fixture(scope="module")
+def dead_sweep(slurm_cluster, tmp_path_factory) -> SimpleNamespace:
+    """A sweep killed while two trials' jobs run, then run again: trial 1 still held in its
+    job (an orphan), trial 2's job let finish meanwhile. One killed sweep and one rerun serve
+    the two tests below. Gives the rerun's output, the two jobs' ids and the working dir."""
+    cwd = tmp_path_factory.mktemp("dead_sweep")
+    gate = cwd / "gate"
+    gate.mkdir()
+    for number in (0, 3):  # trial 0 and trial 1's retry run through
+        (gate / f"go-{number}").touch()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTHONPATH", JOBS_PYTHONPATH)
+        proc = start(cwd, gate=gate)
 
-    out, _ = start(tmp_path).communicate(timeout=180)
-    assert f"trial #1: cancelled slurm job {job_id} of a dead sweep" in out
+        def both_held() -> bool:
+            assert proc.poll() is None, proc.stdout.read()
+            if not (gate / "started-2").exists():
+                return False
+            states = [t.state for t in load("quadratic", cwd).trials]
+            return states == [TrialState.COMPLETE, TrialState.RUNNING, TrialState.RUNNING]
+
+        assert poll(both_held, 120)
+        trials = load("quadratic", cwd).trials
+        orphan, finished = (trials[number].user_attrs["job_id"] for number in (1, 2))
+        proc.kill()  # the sweeper dies; its Slurm jobs live on
+        proc.wait()
+        assert slurm_states([orphan, finished]) == {orphan: "RUNNING", finished: "RUNNING"}
+        (gate / "go-2").touch()  # trial 2's job finishes with no sweep to see it
+        assert poll(lambda: slurm_states([finished])[finished] == "COMPLETED", 60)
+        assert load("quadratic", cwd).trials[2].state == TrialState.RUNNING
+
+        out, _ = start(cwd, gate=gate).communicate(timeout=180)
+    return SimpleNamespace(cwd=cwd, out=out, orphan=orphan, finished=finished)
+
+
+def test_a_rerun_after_the_sweep_died_cancels_its_orphaned_job_and_retries(dead_sweep):
+    job_id = dead_sweep.orphan
+    assert f"trial #1: cancelled slurm job {job_id} of a dead sweep" in dead_sweep.out
     assert poll(lambda: slurm_states([job_id])[job_id] == "CANCELLED", 30)
-    trials = load("quadratic", tmp_path).trials
+    trials = load("quadratic", dead_sweep.cwd).trials
     assert trials[1].state == TrialState.FAIL and trials[1].user_attrs[LOST]
     (retry,) = [t for t in trials if t.user_attrs.get(RETRY_OF) == 1]
     assert retry.state == TrialState.COMPLETE
     assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 3
 
 
-def test_a_rerun_records_the_result_of_a_job_that_finished_while_the_sweep_was_dead(
-    cluster, tmp_path
-):
-    gate = tmp_path / "gate"
-    gate.mkdir()
-    for number in (0, 2):  # trial 1 alone is held in its job; the others run through
-        (gate / f"go-{number}").touch()
-    proc = start(tmp_path, gate=gate)
-
-    def held_alone() -> bool:
-        assert proc.poll() is None, proc.stdout.read()
-        if not (gate / "started-1").exists():
-            return False
-        states = [t.state for t in load("quadratic", tmp_path).trials]
-        return states == [TrialState.COMPLETE, TrialState.RUNNING, TrialState.COMPLETE]
-
-    assert poll(held_alone, 120)
-    job_id = load("quadratic", tmp_path).trials[1].user_attrs["job_id"]
-    proc.kill()  # the sweeper dies; its Slurm job lives on
-    proc.wait()
-    assert slurm_states([job_id])[job_id] == "RUNNING"
-    (gate / "go-1").touch()  # the job finishes with no sweep to see it
-    assert poll(lambda: slurm_states([job_id])[job_id] == "COMPLETED", 60)
-    assert load("quadratic", tmp_path).trials[1].state == TrialState.RUNNING
-
-    out, _ = start(tmp_path, gate=gate).communicate(timeout=180)
-    assert f"trial #1: slurm job {job_id} had ended; its result is told" in out
-    trials = load("quadratic", tmp_path).trials
-    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3  # nothing run again
-    told = trials[1]
-    assert told.user_attrs["job_id"] == job_id
+def test_a_rerun_records_the_result_of_a_job_that_finished_while_the_sweep_was_dead(dead_sweep):
+    job_id = dead_sweep.finished
+    assert f"trial #2: slurm job {job_id} had ended; its result is told" in dead_sweep.out
+    trials = load("quadratic", dead_sweep.cwd).trials
+    told = trials[2]
+    assert told.state == TrialState.COMPLETE and told.user_attrs["job_id"] == job_id
+    assert [t.user_attrs.get(RETRY_OF) for t in trials[3:]] == [1]  # trial 2 not run again
     objective = {"shape": {"scale": 1.0}, "fail_when_x_above": None, "curve_steps": 0}
     assert told.value == quadratic(OmegaConf.create({**objective, **told.params}))
 

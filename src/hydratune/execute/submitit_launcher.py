@@ -15,6 +15,7 @@ of time writes a result that says so (see ``_run_trial``), and is lost and retri
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import subprocess
 import threading
@@ -74,7 +75,12 @@ def _run_trial(state: bytes, job: bytes, threads: int) -> JobResult:
     import submitit
     from submitit.core.utils import UncompletedJobError
 
-    init_worker(state, threads)
+    if threads > 0:
+        # torch reads these as it loads (with the task's module or in the trial), so the job of
+        # a task without torch does not import it (2-3 s of every job) only to set its threads;
+        # torch caps them at the machine's cores, which a job's cpus_per_task cannot exceed
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    init_worker(state, 0)
     result = run_in_worker(job)
     if isinstance(result.error, UncompletedJobError):
         job_id = submitit.JobEnvironment().job_id
