@@ -78,7 +78,7 @@ def regret_curve(values: list[float], optimum: float) -> list[float]:
 def run(quick: bool) -> dict[str, Any]:
     threads = pin_threads(1)
     # --quick: one seed, and enough trials that GP fits past its 10 random start-up trials
-    seeds, n = (range(1), 20) if quick else (range(20), 100)
+    seeds, n = (range(1), 12) if quick else (range(20), 100)
     twin_seeds = {"tpe": seeds, "random": seeds, "gp": range(1) if quick else range(2)}
     checkpoints = sorted({k for k in (10, 25, 50) if k < n} | {n})
     curves: dict[str, dict[str, list[list[float]]]] = {f: {s: [] for s in SAMPLERS} for f in SPACES}

@@ -93,11 +93,14 @@ def _defaults(path: str) -> dict[str, Any]:
     return {k: v for k, v in values.items() if not k.startswith("_") and k != "defaults"}
 
 
-def hydratune_run(n_trials: int, epochs: int, time_report: bool = False) -> dict[str, Any]:
+def hydratune_run(
+    n_trials: int, epochs: int, time_report: bool = False, png: bool = True
+) -> dict[str, Any]:
     """A sweep doing the hand loop's work: the trials and the results file, no report.
 
     ``time_report``: then time the end-of-sweep report (``hydra.sweeper.report``, on by default:
-    HTML, Markdown and PNG figures) on this sweep's study, as the sweeper would write it.
+    HTML, Markdown and, with ``png``, PNG figures) on this sweep's study, as the sweeper would
+    write it.
     """
     overrides = [
         f"hydra.sweeper.n_trials={n_trials}",
@@ -110,7 +113,7 @@ def hydratune_run(n_trials: int, epochs: int, time_report: bool = False) -> dict
         run = cnn_sweep(overrides, timed_train).check()
         study = load_study(cwd)
         trials = study.trials
-        report_s = _report_seconds(study, cwd) if time_report else None
+        report_s = _report_seconds(study, cwd, png) if time_report else None
     space = {
         k: optuna.distributions.distribution_to_json(d) for k, d in trials[0].distributions.items()
     }
@@ -118,11 +121,11 @@ def hydratune_run(n_trials: int, epochs: int, time_report: bool = False) -> dict
     return record(run.start, run.end, rows, space=space, report_s=report_s)
 
 
-def _report_seconds(study: optuna.Study, cwd: Path) -> float:
+def _report_seconds(study: optuna.Study, cwd: Path, png: bool) -> float:
     from hydratune.insight.report import write_report
 
     clock = time.perf_counter()
-    write_report(study, cwd / "report", "journal")
+    write_report(study, cwd / "report", "journal", png=png)
     return time.perf_counter() - clock
 
 
@@ -248,7 +251,8 @@ def run(quick: bool) -> dict[str, Any]:
     hand_run(2, 1, space)
     runs = interleave(
         {
-            "hydratune": lambda: hydratune_run(n_trials, epochs, time_report=True),
+            # --quick: the report without PNGs (their headless browser was 8 s of its 20 s)
+            "hydratune": lambda: hydratune_run(n_trials, epochs, time_report=True, png=not quick),
             "hand-written loop": lambda: hand_run(n_trials, epochs, space),
         },
         reps,
@@ -346,7 +350,8 @@ def run(quick: bool) -> dict[str, Any]:
         f" file; hydra.sweeper.report=false, as the hand loop writes no report):"
         f" {wall_ratio.text(3, 'x')}; the trial loop alone (first ask to last tell):"
         f" {loop_ratio.text(3, 'x')}. The end-of-sweep report that hydratune writes by default"
-        f" (HTML, Markdown and PNG figures rendered by a headless Chromium), timed on the same"
+        f" (HTML, Markdown and PNG figures rendered by a headless Chromium"
+        f"{'; --quick: no PNGs' if quick else ''}), timed on the same"
         f" studies: {report_s.text(2)} s, which would make the whole-run ratio"
         f" {report_ratio.text(3, 'x')}; `hydra.sweeper.report_png=false` keeps the HTML and"
         " Markdown and drops the browser start.",

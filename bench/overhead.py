@@ -148,7 +148,7 @@ def collection_figures(runs: list[dict[str, Any]], n: int) -> dict[str, Figure]:
 
 def run(quick: bool) -> dict[str, Any]:
     threads = pin_threads(1)
-    n, windows, reps = (50, [50], 1) if quick else (1000, [200, 1000], 3)
+    n, windows, reps = (25, [25], 1) if quick else (1000, [200, 1000], 3)
     ours(5), plain(5)  # warm-up: imports, first-call caches
     contenders = {}
     for kind, storage in STORAGES.items():
@@ -156,7 +156,7 @@ def run(quick: bool) -> dict[str, Any]:
         contenders[f"plain {kind}"] = lambda s=storage: plain(n, s)
     results = interleave(contenders, reps, f"overhead {n} trials")
     progress("overhead: profiling one sweep")
-    n_profiled = 20 if quick else 200
+    n_profiled = 10 if quick else 200
     breakdown = profile(lambda: ours(n_profiled), SWEEP_PLACES, n_profiled)
 
     figures: dict[str, dict[str, Any]] = {}

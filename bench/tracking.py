@@ -8,13 +8,16 @@ Contenders run interleaved (csv, local, server, csv, ...) in this process with t
 launcher, each sweep in a fresh working directory. Per-trial cost is read from the study: first
 ask to last tell over the trials (``per_trial_ms``); what a sweep pays once (opening the store,
 the parent run, the sweep's artifacts at the end) is reported apart. The server is a real
-``mlflow server`` on 127.0.0.1 with a SQLite backend, started here as the tests start it.
+``mlflow server`` on 127.0.0.1 with a SQLite backend, started here as the tests start it, or
+the one ``HYDRATUNE_BENCH_MLFLOW_URL`` names.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from bench.common import (
@@ -38,6 +41,21 @@ from bench.common import (
 )
 
 CONTENDERS = ("csv", "mlflow (local store)", "mlflow (server)")
+MLFLOW_URL = "HYDRATUNE_BENCH_MLFLOW_URL"  # a running server to use instead of starting one
+
+
+@contextlib.contextmanager
+def tracking_server() -> Iterator[str]:
+    """The URL of the server ``MLFLOW_URL`` names (the tests pass theirs: starting one is most
+    of a quick run), else of one started here, as the tests start theirs."""
+    if MLFLOW_URL in os.environ:
+        yield os.environ[MLFLOW_URL]
+        return
+    sys.path.insert(0, str(REPO / "tests"))
+    from services import mlflow_server
+
+    with mlflow_server() as server:
+        yield server.url
 
 
 def _sweep_with(logger: str, tracking_uri: str | None, n_trials: int, epochs: int) -> dict:
@@ -66,15 +84,12 @@ def _sweep_with(logger: str, tracking_uri: str | None, n_trials: int, epochs: in
 def run(quick: bool) -> dict[str, Any]:
     threads = pin_threads(1)
     n_trials, epochs, reps = (2, 1, 1) if quick else (12, 5, 3)
-    sys.path.insert(0, str(REPO / "tests"))  # the tests' MLflow server, started the same way
-    from services import mlflow_server
-
-    with mlflow_server() as server:
-        progress(f"mlflow server at {server.url}")
+    with tracking_server() as url:
+        progress(f"mlflow server at {url}")
         contenders = {
             "csv": lambda: _sweep_with("csv", None, n_trials, epochs),
             "mlflow (local store)": lambda: _sweep_with("mlflow", None, n_trials, epochs),
-            "mlflow (server)": lambda: _sweep_with("mlflow", server.url, n_trials, epochs),
+            "mlflow (server)": lambda: _sweep_with("mlflow", url, n_trials, epochs),
         }
         runs = interleave(contenders, reps, "tracking")
 

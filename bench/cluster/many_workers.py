@@ -23,8 +23,8 @@ worker's start-up takes seconds of the shared CPUs that a plain one's does not, 
 trials per worker most would run beside it. The start-up itself, from that install to the first
 trial, is reported beside the latencies.
 
-Needs Debian's PostgreSQL (a server is started here from ``tests/services.py``). Run as
-``python -m bench.cluster.many_workers [--quick]``.
+Needs Debian's PostgreSQL (a server is started here from ``tests/services.py``, or the one
+``HYDRATUNE_BENCH_POSTGRES_URL`` names). Run as ``python -m bench.cluster.many_workers [--quick]``.
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ WHY_SLOWER = {
 REPS = 4  # even: each contender goes first as often; one run of 48 trials moves by +-0.15x
 BARRIER = "HYDRATUNE_BENCH_BARRIER"  # the barrier's directory, then ":" and its worker count
 CLOCK = "HYDRATUNE_BENCH_CLOCK"  # where each worker writes when it began creating each trial
+POSTGRES_URL = "HYDRATUNE_BENCH_POSTGRES_URL"  # a running server to use instead of starting one
 
 
 def meet_at_first_trial(*_: Any, **__: Any) -> None:
@@ -144,6 +145,11 @@ class MeetAtFirstTrial(Callback):
 
 @contextlib.contextmanager
 def postgres() -> Iterator[str]:
+    """The server ``POSTGRES_URL`` names (the tests pass theirs: starting one is seconds of a
+    quick run), else one started here."""
+    if POSTGRES_URL in os.environ:
+        yield os.environ[POSTGRES_URL]
+        return
     sys.path.insert(0, str(REPO / "tests"))
     from services import postgres_server
 
@@ -291,7 +297,7 @@ def run(quick: bool) -> dict[str, Any]:
     import optuna
 
     workers, per_worker = (2, 2) if quick else (8, 6)
-    levels = (20, 100) if quick else (200, 5000)
+    levels = (20,) if quick else (200, 5000)  # --quick: one level, 4 runs of 2 workers
     reps = 1 if quick else REPS
     latencies: dict[tuple[str, str, int], list[float]] = {}
     medians: dict[tuple[str, str, int], list[float]] = {}  # per repetition

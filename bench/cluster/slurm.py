@@ -101,7 +101,7 @@ def sleep_sweep(n_trials: int, seconds: tuple[float, float], slurm: bool) -> dic
 
 
 def run(quick: bool) -> dict[str, Any]:
-    n_trials, reps = (4, 1) if quick else (16, 2)
+    n_trials, reps = (2, 1) if quick else (16, 2)  # --quick: one job per slot, started at once
     load = os.getloadavg()[0]
     seconds = (0.5, 2.0) if quick else (2.0, 8.0)
     with cluster() as where:

@@ -141,6 +141,21 @@ def plain_worker(url: str, study: str, n_trials: int) -> list[str]:
     return [sys.executable, "-c", start + PLAIN_WORKER, url, study, str(n_trials)]
 
 
+def with_first_trial_of(url: str, study: str, source: str) -> None:
+    """Create ``study`` with a copy of study ``source``'s first trial: the app's space as
+    hydratune stores it, as a plain worker's study starts in ``many_workers.fill``, without a
+    run of the app (a process start) for each study."""
+    import optuna
+    from optuna.storages import GrpcStorageProxy
+
+    storage: Any = url
+    if url.startswith("grpc://"):
+        host, port = url.removeprefix("grpc://").rsplit(":", 1)
+        storage = GrpcStorageProxy(host=host, port=int(port))
+    first = optuna.load_study(study_name=source, storage=storage).trials[0]
+    optuna.create_study(study_name=study, storage=storage).add_trial(first)
+
+
 def per_trial(url: str, kinds: tuple[str, ...]) -> dict[str, dict[str, dict[str, float]]]:
     """``kinds`` of traffic per trial by origin, for each worker, through the storage ``url``
     (PostgreSQL's: statements and commits; the proxy's: proxy calls)."""
@@ -150,8 +165,8 @@ def per_trial(url: str, kinds: tuple[str, ...]) -> dict[str, dict[str, dict[str,
             runs = []
             for n in (SHORT, LONG):
                 study = f"{worker.split()[0]}_{n}_{kinds[0].split()[0]}"  # new on each call
-                if make is plain_worker:  # the study with the app's space, as many_workers fills
-                    counted(hydratune_worker(url, study, 1), cwd, f"{cwd}/setup_{study}")
+                if make is plain_worker:  # hydratune's study of the same size ran first
+                    with_first_trial_of(url, study, study.replace("plain", "hydratune", 1))
                 runs.append(counted(make(url, study, n), cwd, f"{cwd}/{study}"))
             result[worker] = {}
             for kind in kinds:

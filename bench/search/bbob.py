@@ -22,7 +22,7 @@ from bench.search.core import Unit, best, complete, rank_table, run_grid, verdic
 SUBSET_FUNCTIONS = [1, 2, 8, 12, 15, 21]
 SIZES = {
     # (functions, {dimension: (instances, budgets per dimension)}, seeds)
-    "quick": ([1], {2: (1, (5, 10))}, 1),
+    "quick": ([1], {2: (1, (3, 5))}, 1),
     "subset": (SUBSET_FUNCTIONS, {2: (2, (10, 25)), 5: (1, (10,))}, 1),
     # the subset's functions at d=10, 10*d: where GP's fit is slowest and its lead least sure
     "d10": (SUBSET_FUNCTIONS, {10: (2, (10,))}, 1),
@@ -92,9 +92,9 @@ def suggestion_cost(n_trials: int = 200, dim: int = 5) -> dict[str, float]:
 def run(size: str) -> dict[str, Any]:
     all_units = units(size)
     # SMAC3's GP facade costs 1-2 s a suggestion here and HEBO about 3 s: the subset runs them
-    # at d=2, 10*d only, d10 not at all (quick skips SMAC3 past 5*d, to check the tables with a
+    # at d=2, 10*d only, d10 not at all (quick skips SMAC3 past 3*d, to check the tables with a
     # contender missing, and HEBO everywhere)
-    limit = {"quick": 5, "full": None}.get(size, 10)
+    limit = {"quick": 3, "full": None}.get(size, 10)
 
     def skip(u: Unit) -> tuple[str, ...]:
         slow = bool(limit) and (u.budget > limit * u.key[1] or u.key[1] > 2)

@@ -18,7 +18,7 @@ from bench.search.core import Unit, best, complete, rank_table, run_grid, verdic
 
 SIZES = {
     # (functions, dimension, instances, budgets per dimension, seeds)
-    "quick": ([1], 5, 1, (4,), 1),
+    "quick": ([1], 5, 1, (2,), 1),
     "subset": (list(range(1, 25)), 5, 2, (10,), 1),
     "full": (list(range(1, 25)), 5, 5, (10, 50), 1),
 }

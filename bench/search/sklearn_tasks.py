@@ -155,7 +155,7 @@ def _one_vs_rest(**params: Any) -> Any:
 
 SIZES = {
     # (tasks as (model, data set), budget, seeds)
-    "quick": ([("kNN", "wine")], 12, 1),
+    "quick": ([("kNN", "wine")], 8, 1),
     "subset": (
         [("kNN", "wine"), ("SVM", "breast"), ("DT", "digits"), ("lasso", "breast")]
         + [("lasso", "diabetes")],

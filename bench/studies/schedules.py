@@ -15,8 +15,8 @@ first reaches the target (the worst seed's best TPE loss) and the best loss with
 and per seed (``per_seed``): the epochs TPE took to its own best loss over the epochs each
 contender took to reach that loss.
 
-Sized for about 12 min a task on 2 cores (``--quick``: one seed, a small budget and the first
-task, to check it runs;
+Sized for about 12 min a task on 2 cores (``--quick``: one seed, a budget of 8 epochs, a
+population of 4 and the first task, to check it runs;
 ``--seeds``, ``--first-seed``, ``--budget``, ``--contenders``, ``--tasks``: another reading, see
 ``options``).
 """
@@ -51,7 +51,7 @@ from hydratune.schema.schedulers import AshaConf, PbtConf
 TITLE = "Schedules: ASHA and PBT from checkpoints against TPE and its pruners"
 EPOCHS_PER_RUN = 9
 ETA = 3  # ASHA's rungs at 1, 3 and 9 epochs
-POPULATION = 8
+POPULATION = 8  # --quick: 4, so that its 8-epoch budget holds a continuation of every member
 CONTENDERS: dict[str, list[str]] = {
     "nop": [],  # TPE without pruning: the baseline every saving is measured against
     "median": ["hydra/sweeper/pruner=median"],
@@ -64,12 +64,10 @@ CONTENDERS: dict[str, list[str]] = {
     ],
     "pbt": [
         "hydra/sweeper/scheduler=pbt",
-        f"hydra.sweeper.scheduler.population={POPULATION}",
         "hydra.sweeper.scheduler.explore=[model.optimizer.lr,model.activation]",
     ],
     "pb2": [  # PBT whose explore step picks lr by GP-UCB (activation moves as in PBT)
         "hydra/sweeper/scheduler=pb2",
-        f"hydra.sweeper.scheduler.population={POPULATION}",
         "hydra.sweeper.scheduler.explore=[model.optimizer.lr,model.activation]",
     ],
 }
@@ -80,13 +78,15 @@ def pbt_interval(epochs: int) -> int:
     return max(1, epochs // 3)  # three runs of a third of the epochs per member
 
 
-def contender(name: str, seed: int, budget: int, epochs: int, task: str) -> dict[str, Any]:
+def contender(
+    name: str, seed: int, budget: int, epochs: int, task: str, population: int
+) -> dict[str, Any]:
     if name in PEERS:  # Ray Tune with hydratune's settings of the same schedule
         asha, pbt = AshaConf(), PbtConf()
         settings = {
             "eta": ETA,
             "min_resource": asha.min_resource,
-            "population": POPULATION,
+            "population": population,
             "perturbation_interval": pbt_interval(epochs),
             "quantile_fraction": pbt.quantile_fraction,
             "resample_probability": pbt.resample_probability,
@@ -95,6 +95,7 @@ def contender(name: str, seed: int, budget: int, epochs: int, task: str) -> dict
     extra = [*CONTENDERS[name]]
     if name in ("pbt", "pb2"):
         extra += [
+            f"hydra.sweeper.scheduler.population={population}",
             f"hydra.sweeper.scheduler.seed={seed}",
             f"hydra.sweeper.scheduler.perturbation_interval={pbt_interval(epochs)}",
         ]
@@ -175,7 +176,7 @@ def options(parser: argparse.ArgumentParser) -> None:
     names = [*CONTENDERS, *PEERS]
     parser.add_argument("--seeds", type=int, help="how many seeds (default 3; --quick 1)")
     parser.add_argument("--first-seed", type=int, default=0, help="the first seed (default 0)")
-    parser.add_argument("--budget", type=int, help="epochs per sweep (default 72; --quick 12)")
+    parser.add_argument("--budget", type=int, help="epochs per sweep (default 72; --quick 8)")
     parser.add_argument(
         "--contenders",
         type=lambda text: text.split(","),
@@ -205,8 +206,10 @@ def run(
     threads = pin_threads(1)
     seeds = seeds or (1 if quick else 3)
     epochs = 3 if quick else EPOCHS_PER_RUN
-    budget = budget or (12 if quick else 72)  # 72: 8 full runs of 9 epochs
-    real_cnn("nop", 0, 2, 2)  # warm-up: Lightning's first fit in a process is slower
+    budget = budget or (8 if quick else 72)  # 72: 8 full runs of 9 epochs
+    population = 4 if quick else POPULATION
+    if not quick:  # --quick's figures are not read: its first contender may pay for it
+        real_cnn("nop", 0, 2, 2)  # warm-up: Lightning's first fit in a process is slower
     peers = [name for name in contenders if name in PEERS]
     ray_seconds = raytune_peers.start_ray() if peers else 0.0
     runs: dict[str, dict[str, list[dict]]] = {}
@@ -215,7 +218,7 @@ def run(
         for seed in range(first_seed, first_seed + seeds):  # contenders interleaved per seed
             for name in runs[task]:
                 progress(f"schedules: {task}, seed {seed}, {name}")
-                runs[task][name].append(contender(name, seed, budget, epochs, task))
+                runs[task][name].append(contender(name, seed, budget, epochs, task, population))
     if peers:
         raytune_peers.stop_ray()  # its idle processes would weigh on the timing below
     cost = checkpoint_cost(1 if quick else 10) if complete else None

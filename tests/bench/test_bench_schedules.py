@@ -14,7 +14,7 @@ import pytest
 
 from helpers import REPO, run_bench
 
-QUICK_BUDGET, QUICK_EPOCHS, POPULATION = 12, 3, 8  # bench.studies.schedules in --quick
+QUICK_BUDGET, QUICK_EPOCHS, POPULATION = 8, 3, 4  # bench.studies.schedules in --quick
 
 
 @pytest.mark.bench
@@ -57,7 +57,7 @@ def test_a_reading_of_some_contenders_at_another_size_gives_its_tables_and_no_ta
     out = tmp_path / "result.json"
     command = [sys.executable, "-m", "bench.studies.schedules", "--quick", "--seeds", "2"]
     command += ["--first-seed", "3"]
-    command += ["--budget", "6", "--contenders", "nop,asha", "--tasks", "synthetic MLP"]
+    command += ["--budget", "3", "--contenders", "nop,asha", "--tasks", "synthetic MLP"]
     done = subprocess.run(
         [*command, "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=280
     )
@@ -67,7 +67,7 @@ def test_a_reading_of_some_contenders_at_another_size_gives_its_tables_and_no_ta
     assert list(runs) == ["synthetic MLP"] and list(runs["synthetic MLP"]) == ["nop", "asha"]
     assert [len(seeds) for seeds in runs["synthetic MLP"].values()] == [2, 2]
     for seeds in runs["synthetic MLP"].values():
-        assert all(len(run["curve"]) == 6 for run in seeds)
+        assert all(len(run["curve"]) == 3 for run in seeds)
         # each run in trial order, with its parameters and the epochs it trained
         history = seeds[0]["history"]
         assert all(h["params"] for h in history)
