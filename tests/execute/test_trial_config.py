@@ -128,6 +128,33 @@ def test_copies_are_independent():
         assert (first.hydra.job.num, second.hydra.job.num) == (0, 1)
 
 
+def test_a_job_run_now_reuses_the_hydra_node_and_builds_what_a_fresh_build_gives():
+    """``build(reuse_hydra=True)``: a launcher's job, run before the next is built."""
+    subdir = "hydra.sweep.subdir=${hydra.job.num}_${x}"  # from hydra into a trial's own key
+    with composed(TEST_CONF, "quadratic", [subdir]) as (factory, _, _):
+        jobs = [
+            factory.job(["x=1", "kind=b"], 0, {"RUN_ID": "a", "ONLY_FIRST": "1"}),
+            factory.job(["x=2"], 1, {"RUN_ID": "b"}),
+            factory.job(["x=3", "shape=steep"], 2),  # another base
+            factory.job(["x=4"], 3),
+        ]
+        for job in jobs:
+            reused = job.build(reuse_hydra=True)
+            assert OmegaConf.to_yaml(reused) == OmegaConf.to_yaml(job.build())
+            assert reused.hydra.sweep.subdir == f"{job.number}_{job.number + 1}"
+            assert dict(reused.hydra.job.env_set) == job.env
+        assert reused.hydra is jobs[1].build(reuse_hydra=True).hydra  # not unpickled again
+
+
+def test_a_sweep_with_hydra_callbacks_gets_a_fresh_hydra_node_for_each_job():
+    """A Hydra callback may keep a job's config after the job: it must stay that job's."""
+    callback = "+hydra.callbacks.log._target_=hydra.experimental.callbacks.LogJobReturnCallback"
+    with composed(TEST_CONF, "quadratic", [callback]) as (factory, _, _):
+        first = factory.job(["x=1"], 0).build(reuse_hydra=True)
+        factory.job(["x=2"], 1).build(reuse_hydra=True)
+        assert first.hydra.job.num == 0
+
+
 def test_keys_are_checked_against_every_group_option():
     with composed(REPO / "conf", "train") as (factory, _, _):
         factory.check_keys(["model.channels"], ["model=cnn"])  # only cnn has channels

@@ -112,6 +112,35 @@ def _resolve_plain(config: Any, value: Any) -> Any:
     return _PLAIN_INTERPOLATION.sub(lambda match: str(target(match[1])), value)
 
 
+def pickled_without(cfg: Any, key: str) -> bytes:
+    """The pickle of DictConfig ``cfg`` (flags kept) without its child ``key``, which is not
+    pickled: ``cfg``'s private ``_content`` (the dict of child nodes) is swapped for one without
+    ``key`` for that moment."""
+    import pickle
+
+    content = cfg.__dict__["_content"]
+    cfg.__dict__["_content"] = {k: v for k, v in content.items() if k != key}
+    try:
+        return pickle.dumps(cfg)
+    finally:
+        cfg.__dict__["_content"] = content
+
+
+def own_flag(node: Any, name: str) -> bool | None:
+    """The flag ``name`` set on ``node`` itself, not inherited (``_get_node_flag``)."""
+    flag: bool | None = node._get_node_flag(name)
+    return flag
+
+
+def insert_node(cfg: Any, key: str, node: Any, index: int) -> None:
+    """Make ``node`` (not copied) ``cfg``'s child ``key`` at position ``index`` of its keys,
+    parented to ``cfg`` (``_content``, ``_set_parent``)."""
+    items = list(cfg.__dict__["_content"].items())
+    items.insert(index, (key, node))
+    cfg.__dict__["_content"] = dict(items)
+    node._set_parent(cfg)
+
+
 def copy_without(cfg: Any, key: str) -> Any:
     """A copy of the DictConfig ``cfg`` (flags kept) without its child ``key``, which is never
     copied: ``cfg`` is pickled with its private ``_content`` (the dict of child nodes) swapped
@@ -119,13 +148,7 @@ def copy_without(cfg: Any, key: str) -> Any:
     the task and then deletes ``hydra``, which is most of the copy (about 2 ms a trial)."""
     import pickle
 
-    content = cfg.__dict__["_content"]
-    cfg.__dict__["_content"] = {k: v for k, v in content.items() if k != key}
-    try:
-        data = pickle.dumps(cfg)
-    finally:
-        cfg.__dict__["_content"] = content
-    return pickle.loads(data)
+    return pickle.loads(pickled_without(cfg, key))
 
 
 def hydra_node_view(config: Any) -> Any:

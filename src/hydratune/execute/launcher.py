@@ -44,7 +44,7 @@ class Launcher:
         """``job``'s config built here, or None with the trial failed on ``future`` when its
         overrides do not apply (a worker process builds its own: ``worker.run_in_worker``)."""
         try:
-            return job.build()
+            return job.build(reuse_hydra=True)
         except Exception as error:
             future.set_result(JobResult(error=error))
             return None

@@ -63,7 +63,7 @@ def init_worker(state: bytes, threads: int, preload: Sequence[str] = ()) -> None
 def run_in_worker(job_bytes: bytes) -> JobResult:
     """Run one pickled ``TrialJob`` in a worker set up by ``init_worker``."""
     try:
-        config = pickle.loads(job_bytes).build()
+        config = pickle.loads(job_bytes).build(reuse_hydra=True)
     except Exception as error:  # the trial's overrides do not apply: the trial fails
         return JobResult(error=_picklable(error))
     result = run_trial_job(config, _WORKER["context"], _WORKER["task"])
