@@ -73,6 +73,30 @@ def write_atomically(path: Path, data: str | bytes, *, sync: bool = False) -> No
         raise
 
 
+def write_folder_atomically(folder: Path, texts: dict[str, str]) -> None:
+    """Write the files ``texts`` (name: text) into ``folder`` (in a folder that exists), each
+    whole or absent. A new folder is filled beside its place and renamed into it: one rename for
+    all its files, not one each (a trial's ``.hydra``: ~0.3 ms a trial). Into a folder that is
+    there, file by file."""
+    if not folder.exists():
+        temporary = folder.parent / f".{folder.name}.{secrets.token_hex(4)}.tmp"
+        name = ""
+        try:
+            temporary.mkdir()  # as a plain mkdir creates it, under the umask
+            for name, text in texts.items():
+                with open(temporary / name, "x", encoding="utf-8") as handle:
+                    handle.write(text)
+            os.rename(temporary, folder)
+            return
+        except OSError as error:
+            shutil.rmtree(temporary, ignore_errors=True)
+            if error.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise naming(error, folder / name) from None
+            # another writer made the folder meanwhile: write into it
+    for name, text in texts.items():
+        write_atomically(folder / name, text)
+
+
 def _temporary_beside(path: Path) -> tuple[int, str]:
     """A new empty file ``.<name>.<random>.tmp`` beside ``path``, created as ``open`` creates
     a file (0666 less the umask), and its descriptor."""

@@ -156,6 +156,36 @@ def test_successive_trials_hydra_yaml_is_the_dump_of_each_whole_hydra_node():
         assert _hydra_yaml(hydra) == _yaml({"hydra": hydra})
 
 
+def test_successive_jobs_each_log_to_their_own_file_as_after_hydras_set_up(tmp_path, monkeypatch):
+    """A job's logging moves the last job's file handler to its own log file while the root
+    logger is as the last set-up left it; a task that changed it gets Hydra's set-up again."""
+    import logging
+
+    class Extra(logging.Handler):
+        def emit(self, record) -> None: ...
+
+    def task(cfg) -> list[logging.Handler]:
+        root = logging.getLogger()
+        logging.getLogger("app").info("trial %s", cfg.x)
+        if cfg.x == 1:
+            root.addHandler(Extra())
+        return list(root.handlers)
+
+    monkeypatch.chdir(tmp_path)
+    with composed(TEST_CONF, "quadratic") as (factory, loader, _):
+        context = HydraContext(config_loader=loader, callbacks=Recorder())
+        runs = [
+            run_trial_job(factory.job([f"x={n}"], n).build(reuse_hydra=True), context, task)
+            for n in range(3)
+        ]
+    for n, run in enumerate(runs):
+        log = (Path(run.output_dir) / "quadratic.log").read_text()
+        assert [line.split(" - ")[-1] for line in log.splitlines()] == [f"trial {n}"]
+    handlers = [run.value for run in runs]
+    assert handlers[1][:2] == handlers[0]  # moved: the same handlers
+    assert not any(isinstance(h, Extra) for h in handlers[2])  # set up again: the task's gone
+
+
 FULL_DISK_JOB = """
 import resource, signal, sys
 from hydra.types import HydraContext
@@ -183,6 +213,6 @@ def test_a_hydra_file_the_disk_cannot_hold_is_never_left_half_written(tmp_path):
         text=True,
     )
     assert run.returncode != 0 and "File too large" in run.stderr, run.stderr[-2000:]
-    hydra_dir = next(tmp_path.glob("sweeps/**/.hydra"))
-    assert sorted(p.name for p in hydra_dir.iterdir()) == ["config.yaml"]  # no torn hydra.yaml
-    assert "x: 1" in (hydra_dir / "config.yaml").read_text()
+    assert "hydra.yaml" in run.stderr  # the file it could not write
+    job_dir = next(tmp_path.glob("sweeps/**/quadratic.log")).parent
+    assert [p.name for p in job_dir.iterdir()] == ["quadratic.log"]  # no torn file, no temporary
