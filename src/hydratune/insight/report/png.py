@@ -34,9 +34,12 @@ def write_pngs(figures: list[tuple[str, go.Figure]], folder: Path) -> dict[str, 
     import kaleido
 
     # ~50 INFO lines per export, a few after it returns (as the browser's temp dirs are
-    # cleaned up), in the sweep's log: quiet for the rest of the process.
-    for name in ("kaleido", "choreographer"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    # cleaned up), in the sweep's log: quiet for the rest of the process. choreographer's errors
+    # too: on a loaded machine it logs (at ERROR, with a traceback) a message from the browser
+    # that it could not decode and ignored; what fails an export is raised, and the report's
+    # notes say so.
+    logging.getLogger("kaleido").setLevel(logging.WARNING)
+    logging.getLogger("choreographer").setLevel(logging.CRITICAL)
     with tempfile.TemporaryDirectory(prefix="hydratune-report-") as rendered:
         drawn = {name: Path(rendered) / f"{name}.png" for name, _ in figures}
         specs = [
