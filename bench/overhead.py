@@ -13,9 +13,13 @@ goes, and Python's garbage collections (each generation's count and seconds, thr
 from __future__ import annotations
 
 import gc
+import shutil
+import statistics
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import lightning  # noqa: F401  (trials must run in a process that has imported Lightning)
@@ -45,6 +49,7 @@ from bench.common import (
 )
 from bench.plain_loop import noop_space, run_plain_loop
 from bench.tasks import LOG, noop
+from hydratune.files import write_folder_atomically
 
 TITLE = "Overhead per trial: hydratune vs a plain Optuna loop"
 # ms per trial above plain Optuna at the largest window (issue 22), per storage
@@ -57,7 +62,8 @@ SWEEP_PLACES = [
     ("execute/job.py", "_task_config", "  of which the task's config copy"),
     ("hydra/core/utils.py", "configure_log", "  of which job logging set-up"),
     ("execute/job.py", "_yaml", "  of which emitting .hydra/*.yaml"),
-    ("execute/job.py", "_write", "  of which writing .hydra/*.yaml"),
+    ("hydratune/files.py", "write_folder_atomically", "  of which writing .hydra/*.yaml"),
+    ("execute/job.py", "moved", "  of which job logging moved to the trial's file"),
     ("execute/relaunch.py", "job_in_environment", "the job config in the environment (ddp)"),
     ("execute/trial_config.py", "build", "TrialJob.build (job config from cached base)"),
     ("optuna/study/study.py", "ask", "Study.ask (sampling, trial creation)"),
@@ -136,6 +142,26 @@ def plain(n: int, storage: str | None = None) -> dict[str, Any]:
     return record(run["start"], run["end"], run["trials"], gc=collected, sampling=sampled)
 
 
+def files_ms(root: Path, n: int) -> float:
+    """Median ms to write a trial's files as a job does (its dir, its log file, ``.hydra``
+    whole with three files), for ``n`` trials in one new sweep dir under ``root``."""
+    sweep_dir = Path(tempfile.mkdtemp(prefix="files-", dir=root))
+    texts = {name: "x" * 2000 for name in ("config.yaml", "hydra.yaml", "overrides.yaml")}
+    times = []
+    try:
+        for number in range(n):
+            start = time.perf_counter()
+            job_dir = sweep_dir / str(number)
+            job_dir.mkdir(parents=True, exist_ok=True)
+            with open(job_dir / "noop.log", "a") as log:
+                log.write("a line\n")
+            write_folder_atomically(job_dir / ".hydra", texts)
+            times.append(time.perf_counter() - start)
+    finally:
+        shutil.rmtree(sweep_dir, ignore_errors=True)
+    return statistics.median(times) * 1000
+
+
 def collection_figures(runs: list[dict[str, Any]], n: int) -> dict[str, Figure]:
     """Over a contender's runs of ``n`` trials: garbage collection ms per trial, and the
     collections of each generation per 1000 trials."""
@@ -155,6 +181,7 @@ def run(quick: bool) -> dict[str, Any]:
         contenders[f"hydratune {kind}"] = lambda s=storage: ours(n, s)
         contenders[f"plain {kind}"] = lambda s=storage: plain(n, s)
     results = interleave(contenders, reps, f"overhead {n} trials")
+    files = Figure.of([files_ms(Path(tempfile.gettempdir()), n) for _ in range(reps)])
     progress("overhead: profiling one sweep")
     n_profiled = 10 if quick else 200
     breakdown = profile(lambda: ours(n_profiled), SWEEP_PLACES, n_profiled)
@@ -229,6 +256,11 @@ def run(quick: bool) -> dict[str, Any]:
             " work is the rest: " + " and ".join(f"{f['rest_ms'].median:+.1f} ms" for f in at) + "."
         )
 
+    files_said = (
+        f" The file system alone takes {files.median:.1f} ms of a trial (its dir, log file and"
+        " `.hydra`, written as a job writes them; plain Optuna writes no files)."
+    )
+
     def collections_said(kind: str) -> str:
         ours_gc, plain_gc = collected[f"hydratune {kind}"], collected[f"plain {kind}"]
         counts = "/".join(f"{ours_gc[f'gen{g}'].median:.0f}" for g in (0, 1, 2))
@@ -293,6 +325,11 @@ def run(quick: bool) -> dict[str, Any]:
             ],
         ),
         "",
+        "What the file system alone takes of a trial (plain Optuna writes no files): its dir,"
+        " its log file and `.hydra` with its three files, written as a job writes them"
+        f" (`files_ms`) {n} times in one new sweep dir where the sweeps ran: {files.text(2)} ms"
+        " a trial (median of each repetition). It moves from run to run on this machine's disk.",
+        "",
         f"One-off setup of a hydratune sweep (compose, open study, checks), not in the figures"
         f" above: {setup.text(0)} ms.",
         "",
@@ -317,7 +354,9 @@ def run(quick: bool) -> dict[str, Any]:
                 f"<= +{TARGET_MS[kind]:.0f} ms/trial above plain Optuna at {windows[-1]} trials",
                 ", ".join(f"{w}: +{figures[f'{kind} {w}']['diff_ms'].text(1)} ms" for w in windows),
                 met[kind],
-                "" if met[kind] else why + sampling_said(kind) + collections_said(kind),
+                ""
+                if met[kind]
+                else why + sampling_said(kind) + files_said + collections_said(kind),
             )
             for kind in STORAGES
         ],
@@ -325,6 +364,7 @@ def run(quick: bool) -> dict[str, Any]:
             "threads": threads,
             "figures": figures,
             "setup_ms": setup,
+            "files_ms": files,
             "phases_ms": phases,
             "collections": collected,
             "profile": breakdown,
