@@ -181,9 +181,23 @@ def set_values(node: Any, values: dict[str, Any]) -> None:
     """Set existing nodes under ``node`` (dotted paths: ``job.num``) to plain values, validated
     and converted by each node's own type as an assignment is (``_get_node``, ``_set_value``),
     without ``__setattr__``'s wrapping and copying: ~0.3 ms a key on ``hydra``'s structured
-    nodes, every trial. The nodes must exist and be writable."""
+    nodes, every trial. The nodes must exist and be writable. A list as long as the list node
+    it replaces sets that node's elements, each by its own type (a trial's ``overrides.task``
+    on a reused ``hydra`` node: 0.3 -> ~0.1 ms)."""
+    from omegaconf import ListConfig, ValueNode
+
     for dotted, value in values.items():
         target = node
         for part in dotted.split("."):
             target = target._get_node(part)
-        target._set_value(value)
+        elements = target.__dict__["_content"] if isinstance(target, ListConfig) else None
+        if (
+            isinstance(value, list)
+            and isinstance(elements, list)
+            and len(elements) == len(value)
+            and all(isinstance(e, ValueNode) for e in elements)
+        ):
+            for element, item in zip(elements, value, strict=True):
+                element._set_value(item)
+        else:
+            target._set_value(value)
