@@ -41,8 +41,8 @@ test: setup lint services $(HEBO_VENV)/bin/python
 
 # The inner loop, on both cores, in-process: no services, browsers, Ray, benchmarks, Lightning
 # sweeps, local worker pools (`slow`), and no test that starts hydratune or Python as a process of
-# its own (`cli`). 868 tests: `make test-fast` 81-97 s on 2 cores, nothing else running
-# (a clean clone, 2026-12-06 06:41-06:50; 71 s at 01:14 on a faster hour); the target is 90 s.
+# its own (`cli`). 868 tests: `make test-fast` 76-79 s on 2 cores, nothing else running
+# (a clean clone, 2026-12-06 07:15; 81-97 s half an hour earlier); the target is 90 s.
 # Find what dominates with: pytest --durations=30 -m "$(FAST)"
 FAST := not slow and not cli and not postgres and not chromium and not ray and not slurm and not mlflow and not bench
 test-fast: setup
