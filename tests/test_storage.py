@@ -317,6 +317,20 @@ def test_a_journal_the_disk_cannot_grow_ends_the_sweep_in_one_line_and_a_rerun_f
 
 
 @pytest.mark.cli
+def test_a_new_sqlite_study_the_disk_cannot_hold_ends_in_one_line_and_a_rerun_creates_it(tmp_path):
+    """Optuna creates its tables one by one: a full disk half-way left a file with some of
+    them, which every later run refused as not Optuna's."""
+    storage = "hydra.sweeper.storage=sqlite:///study.db"
+    full = sweep_on_a_small_disk(tmp_path, 8192, storage, "hydra.sweeper.n_trials=2")
+    assert full.returncode == 1 and "Traceback" not in full.stderr, full.stderr[-3000:]
+    said = "cannot create the SQLite study in 'study.db' (disk I/O error); the new file was removed"
+    assert said in full.stderr and "Check the URL" not in full.stderr, full.stderr[-3000:]
+    assert not list(tmp_path.glob("study.db*"))
+    again = sweep_on_a_small_disk(tmp_path, None, storage, "hydra.sweeper.n_trials=2")
+    assert again.returncode == 0, again.stderr[-3000:]
+
+
+@pytest.mark.cli
 def test_an_sqlite_study_the_disk_cannot_grow_ends_the_sweep_in_one_line_and_a_rerun_finishes_it(
     tmp_path,
 ):

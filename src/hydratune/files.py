@@ -136,7 +136,7 @@ def one_line_when_full(kept: str) -> Iterator[None]:
             raise
         raise StudyConfigError(f"cannot write {os_reason(error)}. {kept}; {again}") from error
     except Exception as error:
-        refused = _sqlite_write_refused(error)
+        refused = sqlite_write_refused(error)
         if refused is None:
             raise
         raise StudyConfigError(f"cannot write the SQLite study ({refused}). {kept}; {again}") from (
@@ -144,10 +144,11 @@ def one_line_when_full(kept: str) -> Iterator[None]:
         )
 
 
-def _sqlite_write_refused(error: BaseException | None) -> BaseException | None:
-    """The ``sqlite3`` error in ``error``'s chain that says the disk took no more, if any."""
+def sqlite_write_refused(error: BaseException | None) -> BaseException | None:
+    """The ``sqlite3`` error in ``error``'s chain that says the disk took no more, if any (not
+    behind a ``raise ... from None``: an error that has said it already)."""
     while error is not None:
         if getattr(error, "sqlite_errorname", None) in SQLITE_NO_ROOM:
             return error
-        error = error.__cause__ or error.__context__
+        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
     return None

@@ -41,6 +41,7 @@ from optuna.storages.journal import JournalStorage
 
 from hydratune.errors import StudyConfigError
 from hydratune.exports import exports
+from hydratune.files import sqlite_write_refused
 from hydratune.storage.journal import RepairingJournalBackend, check_is_journal, repair_journal
 
 log = logging.getLogger(__name__)
@@ -203,7 +204,7 @@ def open_storage(url: str) -> BaseStorage:
             return _grpc_storage(url)
         if "://" in url:
             check_is_optuna_sqlite(url)
-            return _rdb_storage(url)
+            return _rdb_storage_created(url)
         path = Path(url)
         if path.suffix in {".db", ".sqlite", ".sqlite3"}:
             raise StudyConfigError(
@@ -254,6 +255,34 @@ def sqlite_file(url: str) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database)
+
+
+def _rdb_storage_created(url: str) -> BaseStorage:
+    """``_rdb_storage(url)``; where the disk takes no more while Optuna creates a new SQLite
+    file's tables, one line, and the file is removed: it holds a part of Optuna's tables, which
+    the next run would refuse as not Optuna's (``check_is_optuna_sqlite``), and nothing else."""
+    path = sqlite_file(url)
+    new = [p for p in (path, _journal_of(path)) if p is not None and not p.exists()]
+    try:
+        return _rdb_storage(url)
+    except Exception as error:
+        refused = sqlite_write_refused(error)
+        if path is None or refused is None:
+            raise
+        removed = ""
+        if path in new:
+            for created in new:
+                created.unlink(missing_ok=True)
+            removed = "; the new file was removed"
+        raise StudyConfigError(
+            f"cannot create the SQLite study in '{path}' ({refused}){removed}. Make room, then "
+            "run the same command again"
+        ) from None
+
+
+def _journal_of(path: Path | None) -> Path | None:
+    """SQLite's rollback journal beside the database ``path``."""
+    return None if path is None else path.with_name(f"{path.name}-journal")
 
 
 def check_is_optuna_sqlite(url: str) -> None:
