@@ -3,6 +3,7 @@ callbacks and errors, only cheaper (``hydratune.execute.job``)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobStatus, run_job
 from hydra.types import HydraContext
+from omegaconf import OmegaConf
 
 from helpers import REPO, TEST_CONF, composed
 from hydratune.execute.job import run_trial_job
@@ -184,6 +186,38 @@ def test_successive_jobs_each_log_to_their_own_file_as_after_hydras_set_up(tmp_p
     handlers = [run.value for run in runs]
     assert handlers[1][:2] == handlers[0]  # moved: the same handlers
     assert not any(isinstance(h, Extra) for h in handlers[2])  # set up again: the task's gone
+
+
+def log_file_at(path: str) -> logging.FileHandler:
+    """A job logging handler made by a factory of its own, its file given as ``path``."""
+    return logging.FileHandler(path)
+
+
+def test_a_file_handler_made_by_a_factory_of_its_own_is_set_up_by_dictconfig(tmp_path):
+    """Only a handler whose file is its ``filename`` setting can be moved to the next job's;
+    one made by a factory (its file under another name, the same for every job) is built
+    again by dictConfig, as Hydra does."""
+    from hydratune.execute.job import _configure_log
+
+    handler = {"()": f"{__name__}.log_file_at", "path": str(tmp_path / "app.log")}
+    job_logging = {
+        "version": 1,
+        "handlers": {"file": handler},
+        "root": {"handlers": ["file"]},
+        "disable_existing_loggers": False,
+    }
+    root = logging.getLogger()
+    before = (root.level, list(root.handlers))
+    try:
+        for job in range(2):
+            _configure_log(OmegaConf.create({"hydra": {"job_logging": job_logging}}), False)
+            logging.getLogger("app").warning("job %s", job)
+        assert (tmp_path / "app.log").read_text() == "job 0\njob 1\n"
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.setLevel(before[0])
+        root.handlers[:] = before[1]
 
 
 FULL_DISK_JOB = """

@@ -176,10 +176,15 @@ class _JobLogging:
             return False
         if self.root != (root.level, root.handlers):
             return False
+        moves = []
         for handler in root.handlers:
-            settings = conf["handlers"].get(handler.get_name() or "")
-            if isinstance(handler, logging.FileHandler) and settings:
-                _reopen(handler, settings["filename"])
+            if isinstance(handler, logging.FileHandler):
+                settings = conf["handlers"].get(handler.get_name() or "") or {}
+                if "filename" not in settings:  # made by a factory of its own: dictConfig
+                    return False
+                moves.append((handler, settings["filename"]))
+        for handler, filename in moves:
+            _reopen(handler, filename)
         disabled = conf.get("disable_existing_loggers", True)
         for logger in root.manager.loggerDict.values():  # as dictConfig leaves them
             if isinstance(logger, logging.Logger):
