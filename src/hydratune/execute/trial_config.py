@@ -98,7 +98,7 @@ class _Reused:
 
     def __init__(self, base: bytes) -> None:
         cfg = pickle.loads(base)
-        self.keys = list(cfg)
+        self.position = list(cfg).index("hydra")  # among the config's keys
         self.hydra = compat.dict_child(cfg, "hydra")
         self.user = compat.pickled_without(cfg, "hydra")
         self.env_set = OmegaConf.to_container(self.hydra.job.env_set)
@@ -122,7 +122,7 @@ class _Reused:
 
     def job_config(self) -> DictConfig:
         cfg: DictConfig = pickle.loads(self.user)
-        compat.insert_node(cfg, "hydra", self.hydra, self.keys.index("hydra"))
+        compat.insert_node(cfg, "hydra", self.hydra, self.position)
         return cfg
 
 

@@ -262,12 +262,15 @@ def _rdb_storage_created(url: str) -> BaseStorage:
     file's tables, one line, and the file is removed: it holds a part of Optuna's tables, which
     the next run would refuse as not Optuna's (``check_is_optuna_sqlite``), and nothing else."""
     path = sqlite_file(url)
-    new = [p for p in (path, _journal_of(path)) if p is not None and not p.exists()]
+    if path is None:
+        return _rdb_storage(url)
+    journal = path.with_name(f"{path.name}-journal")  # SQLite's, beside the database
+    new = [p for p in (path, journal) if not p.exists()]
     try:
         return _rdb_storage(url)
     except Exception as error:
         refused = sqlite_write_refused(error)
-        if path is None or refused is None:
+        if refused is None:
             raise
         removed = ""
         if path in new:
@@ -278,11 +281,6 @@ def _rdb_storage_created(url: str) -> BaseStorage:
             f"cannot create the SQLite study in '{path}' ({refused}){removed}. Make room, then "
             "run the same command again"
         ) from None
-
-
-def _journal_of(path: Path | None) -> Path | None:
-    """SQLite's rollback journal beside the database ``path``."""
-    return None if path is None else path.with_name(f"{path.name}-journal")
 
 
 def check_is_optuna_sqlite(url: str) -> None:
