@@ -60,7 +60,7 @@ STORAGES = {"journal": None, "memory": "memory"}  # hydra.sweeper.storage (None:
 SWEEP_PLACES = [
     ("execute/job.py", "run_trial_job", "run_trial_job (job dir, HydraConfig, logging, YAML)"),
     ("execute/job.py", "_task_config", "  of which the task's config copy"),
-    ("hydra/core/utils.py", "configure_log", "  of which job logging set-up"),
+    ("execute/job.py", "_configure_log", "  of which job logging set-up"),
     ("execute/job.py", "_yaml", "  of which emitting .hydra/*.yaml"),
     ("hydratune/files.py", "write_folder_atomically", "  of which writing .hydra/*.yaml"),
     ("execute/job.py", "moved", "  of which job logging moved to the trial's file"),
