@@ -192,6 +192,37 @@ def test_one_write_commits_a_postgresql_trials_writes_once_at_the_end(postgres_u
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
 
 
+def test_rdb_storage_writes_an_attribute_in_one_statement_on_postgresql(postgres_url):
+    from optuna.exceptions import UpdateFinishedTrialError
+    from sqlalchemy import event
+
+    storage = compat.rdb_storage(postgres_url, {})
+    study = optuna.create_study(storage=storage, study_name="attrs")
+    statements: list[str] = []
+    event.listen(storage.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    template = optuna.trial.create_trial(
+        state=TrialState.RUNNING, user_attrs={"owner": "me", "heartbeat": 1.5}
+    )
+    trial_id = storage.create_new_trial(study._study_id, template)
+    with_attributes = len(statements)
+    storage.create_new_trial(study._study_id)
+    assert with_attributes == len(statements) - with_attributes + 2, "one per attribute"
+    trial = optuna.Trial(study, trial_id)
+    statements.clear()
+    trial.set_user_attr("overrides", ["x=1"])
+    trial.set_user_attr("overrides", ["x=2"])  # replaced
+    trial.storage.set_trial_system_attr(trial._trial_id, "sampler", {"a": 1})
+    assert len(statements) == 3
+    study.tell(trial, 1.0)
+    with pytest.raises(UpdateFinishedTrialError):
+        trial.set_user_attr("late", 1)
+    with pytest.raises(KeyError):
+        storage.set_trial_user_attr(10**6, "none", 1)
+    stock = optuna.load_study(study_name="attrs", storage=postgres_url).trials[0]
+    assert stock.user_attrs == {"owner": "me", "heartbeat": 1.5, "overrides": ["x=2"]}
+    assert stock.system_attrs == {"sampler": {"a": 1}}
+
+
 def check_claims_at_once(url: str, claimants: int = 4, rounds: int = 8) -> None:
     """Each of ``claimants`` threads, on a storage of its own, claims ``rounds`` keys, all
     threads released together for each key: every claim of a key returns the same value, the

@@ -5,8 +5,8 @@ hydratune or Optuna frame, and the storage method).
 Counted in each worker with SQLAlchemy's cursor and commit events and by wrapping each remote
 call of ``GrpcStorageProxy``; per trial = the difference between a 20-trial and a 10-trial run
 over 10, so start-up (creating tables, loading the study) cancels. Both runs end past TPE's 10
-random trials; 10 and 40 trials count the same per trial (58 statements, 6 commits, 14 proxy
-calls; plain Optuna 49/11/11; 2026-12-05). Explains the many-workers ratios
+random trials; 10 and 40 trials count the same per trial (53 statements, 6 commits, 14 proxy
+calls; plain Optuna 49/11/11; 2026-12-06). Explains the many-workers ratios
 (``bench.cluster.many_workers.WHY_SLOWER``). Run as ``python -m bench.cluster.traffic``; prints
 the counts, writes nothing.
 """

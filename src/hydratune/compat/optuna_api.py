@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # imported where used: the Hydra plugin module imports this one, not Optuna
     import optuna
     from optuna.distributions import BaseDistribution
-    from optuna.storages import BaseStorage
+    from optuna.storages import BaseStorage, RDBStorage
     from optuna.trial import FrozenTrial
 
 
@@ -227,6 +227,15 @@ def _first_journal_value(storage: Any, study_id: int, key: str) -> Any:
         ):
             return record["user_attr"][key]
     raise LookupError(f"no journal record sets {key!r}")  # this claimant's own write is there
+
+
+def rdb_storage(url: str, engine_kwargs: dict[str, Any]) -> RDBStorage:
+    """``optuna.storages.RDBStorage(url, engine_kwargs=...)`` whose attribute writes on
+    PostgreSQL are one statement each (``compat.optuna_rdb``: it overrides the private
+    ``RDBStorage._set_trial_attr_without_commit``, and reads ``storages._rdb.models``)."""
+    from hydratune.compat.optuna_rdb import RDBStorage
+
+    return RDBStorage(url, engine_kwargs=engine_kwargs)
 
 
 def rdb_user_attr_count(study: optuna.Study, prefix: str) -> int | None:

@@ -39,6 +39,7 @@ import optuna
 from optuna.storages import BaseStorage, InMemoryStorage, RDBStorage
 from optuna.storages.journal import JournalStorage
 
+from hydratune import compat
 from hydratune.errors import StudyConfigError
 from hydratune.exports import exports
 from hydratune.files import sqlite_write_refused
@@ -338,10 +339,10 @@ def _rdb_storage(url: str, attempts: int = 5) -> RDBStorage:
     try:
         for attempt in range(attempts - 1):
             try:
-                return RDBStorage(url, engine_kwargs=engine_kwargs)
+                return compat.rdb_storage(url, engine_kwargs)
             except (IntegrityError, ProgrammingError):
                 time.sleep(0.2 * (attempt + 1))
-        return RDBStorage(url, engine_kwargs=engine_kwargs)
+        return compat.rdb_storage(url, engine_kwargs)
     except Exception as error:
         if "timeout" in str(error).lower() and engine_kwargs:
             raise StudyConfigError(
