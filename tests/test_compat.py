@@ -223,6 +223,26 @@ def test_rdb_storage_writes_an_attribute_in_one_statement_on_postgresql(postgres
     assert stock.system_attrs == {"sampler": {"a": 1}}
 
 
+def test_rdb_storage_reads_a_studys_user_attributes_in_one_query_on_postgresql(postgres_url):
+    from sqlalchemy import event
+
+    storage = compat.rdb_storage(postgres_url, {})
+    study = optuna.create_study(storage=storage, study_name="read")
+    statements: list[str] = []
+    event.listen(storage.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    assert storage.get_study_user_attrs(study._study_id) == {}
+    study.set_user_attr("steer:1", {"verb": "pause"})
+    study.set_user_attr("note", [1, "x"])
+    statements.clear()
+    assert storage.get_study_user_attrs(study._study_id) == {
+        "steer:1": {"verb": "pause"},
+        "note": [1, "x"],
+    }
+    assert len(statements) == 1
+    with pytest.raises(KeyError):
+        storage.get_study_user_attrs(study._study_id + 1)
+
+
 def check_claims_at_once(url: str, claimants: int = 4, rounds: int = 8) -> None:
     """Each of ``claimants`` threads, on a storage of its own, claims ``rounds`` keys, all
     threads released together for each key: every claim of a key returns the same value, the

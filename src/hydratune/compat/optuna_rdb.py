@@ -1,10 +1,13 @@
-"""Optuna's ``RDBStorage`` with one statement per attribute written on PostgreSQL.
+"""Optuna's ``RDBStorage`` with one statement per attribute written, and per study attributes
+read, on PostgreSQL.
 
 Optuna writes a trial's user or system attribute by loading the trial's row through the ORM,
 checking it is unfinished, then upserting (``RDBStorage._set_trial_attr_without_commit``): two
 statements, ~0.9 ms a write on PostgreSQL. A hydratune trial writes four (its owner and
 heartbeat at creation, inside the transaction that holds the study's row lock, its overrides
-and its output dir), and the sampler one more. Here the check is part of the upsert.
+and its output dir), and the sampler one more. Here the check is part of the upsert. A sweep
+behind the storage proxy reads the study's user attributes before every trial (steering);
+Optuna loads the study's row, then its attributes, through the ORM: here one query.
 
 Imported where an RDB storage is opened (``hydratune.storage``), not by ``hydratune.compat``:
 it subclasses an Optuna class, and the Hydra plugin module must not import Optuna.
@@ -17,6 +20,7 @@ from typing import Any
 
 import optuna
 from optuna.storages._rdb import models
+from optuna.storages._rdb.storage import _create_scoped_session
 from sqlalchemy import text
 
 _UPSERT = (
@@ -27,12 +31,26 @@ _UPSERT = (
 )
 _TABLES = (models.TrialUserAttributeModel, models.TrialSystemAttributeModel)
 _STATEMENTS = {model: text(_UPSERT.format(table=model.__tablename__)) for model in _TABLES}
+_STUDY_USER_ATTRS = text(
+    "SELECT a.key, a.value_json FROM studies AS s"
+    " LEFT JOIN study_user_attributes AS a ON a.study_id = s.study_id WHERE s.study_id = :study"
+)
 
 
 class RDBStorage(optuna.storages.RDBStorage):
     """``optuna.storages.RDBStorage``, whose attribute writes on PostgreSQL check that the trial
-    is unfinished in the upsert itself (Optuna's rule: ``check_trial_is_updatable``); the same
-    rows, tables and JSON as Optuna's, and the same errors."""
+    is unfinished in the upsert itself (Optuna's rule: ``check_trial_is_updatable``), and whose
+    study user attributes are one query there; the same rows, tables and JSON as Optuna's, and
+    the same errors."""
+
+    def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
+        if self.engine.name != "postgresql":
+            return super().get_study_user_attrs(study_id)
+        with _create_scoped_session(self.scoped_session) as session:
+            rows = session.execute(_STUDY_USER_ATTRS, {"study": study_id}).all()
+        if not rows:
+            raise KeyError(models.NOT_FOUND_MSG)
+        return {key: json.loads(value) for key, value in rows if key is not None}
 
     def _set_trial_attr_without_commit(
         self,
