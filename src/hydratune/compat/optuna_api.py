@@ -230,9 +230,10 @@ def _first_journal_value(storage: Any, study_id: int, key: str) -> Any:
 
 
 def rdb_storage(url: str, engine_kwargs: dict[str, Any]) -> RDBStorage:
-    """``optuna.storages.RDBStorage(url, engine_kwargs=...)`` whose attribute writes on
-    PostgreSQL are one statement each (``compat.optuna_rdb``: it overrides the private
-    ``RDBStorage._set_trial_attr_without_commit``, and reads ``storages._rdb.models``)."""
+    """``optuna.storages.RDBStorage(url, engine_kwargs=...)`` whose attribute writes, and study
+    user attribute reads, on PostgreSQL are one statement each (``compat.optuna_rdb``: it
+    overrides the private ``RDBStorage._set_trial_attr_without_commit`` and reads
+    ``storages._rdb.models`` and ``_create_scoped_session``)."""
     from hydratune.compat.optuna_rdb import RDBStorage
 
     return RDBStorage(url, engine_kwargs=engine_kwargs)

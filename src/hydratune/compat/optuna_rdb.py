@@ -9,7 +9,7 @@ and its output dir), and the sampler one more. Here the check is part of the ups
 behind the storage proxy reads the study's user attributes before every trial (steering);
 Optuna loads the study's row, then its attributes, through the ORM: here one query.
 
-Imported where an RDB storage is opened (``hydratune.storage``), not by ``hydratune.compat``:
+Imported when an RDB storage is opened (``compat.rdb_storage``), not with ``hydratune.compat``:
 it subclasses an Optuna class, and the Hydra plugin module must not import Optuna.
 """
 
