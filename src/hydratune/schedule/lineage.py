@@ -13,7 +13,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from hydratune.attrs import PAUSED, RESUMED_FROM, SEGMENT, STOPPED_REASON
+from hydratune.attrs import PAUSED, RESUMED_FROM, RETRY_OF, SEGMENT, STOPPED_REASON
 
 
 def is_paused(trial: FrozenTrial) -> bool:
@@ -26,6 +26,15 @@ def resumed_number(trial: FrozenTrial) -> int | None:
     """The trial whose checkpoint ``trial`` continued from, if any."""
     resumed = trial.user_attrs.get(RESUMED_FROM)
     return resumed.get("trial") if isinstance(resumed, Mapping) else None
+
+
+def continues_from(trial: FrozenTrial, trials: Sequence[FrozenTrial]) -> int | None:
+    """The trial whose checkpoint ``trial`` continues from; for a lost run's queued retry, which
+    takes its plan only when it starts, the one the lost run continued from."""
+    retry_of = trial.user_attrs.get(RETRY_OF)
+    if RESUMED_FROM not in trial.user_attrs and retry_of is not None:
+        return resumed_number(trials[int(retry_of)])
+    return resumed_number(trial)
 
 
 def lineage_root(trial: FrozenTrial, trials: Sequence[FrozenTrial]) -> int:

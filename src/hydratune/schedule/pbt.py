@@ -28,7 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydratune.attrs import RETRY_OF, SEGMENT
 from hydratune.schedule.base import CheckpointSchedule, Continuation
-from hydratune.schedule.lineage import epochs_of, is_paused, resumed_number
+from hydratune.schedule.lineage import continues_from, epochs_of, is_paused
 
 FACTORS = (0.8, 1.2)
 
@@ -105,14 +105,14 @@ class PbtSchedule(CheckpointSchedule):
 
     def spent(self, source: FrozenTrial, trials: Sequence[FrozenTrial]) -> bool:
         """A member's checkpoint may be copied until that member has a newer one, and is in use
-        while a run continues from it."""
+        while a run continues from it, or a lost run's retry is queued to."""
         member = source.user_attrs[SEGMENT]["member"]
         newer = any(
             t.number > source.number and (is_paused(t) or t.state == TrialState.COMPLETE)
             for t in self._members(trials).get(member, [])
         )
         in_use = any(
-            resumed_number(t) == source.number and not t.state.is_finished() for t in trials
+            not t.state.is_finished() and continues_from(t, trials) == source.number for t in trials
         )
         return newer and not in_use
 
