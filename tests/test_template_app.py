@@ -7,6 +7,7 @@ app's, run in this one (``helpers.hydratune_here``)."""
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import shlex
@@ -21,7 +22,17 @@ import pytest
 from optuna.trial import TrialState
 
 from helpers import APPS, hydratune_here
-from hydratune.attrs import CHECKPOINT, MLFLOW_RUN_ID, PRUNE_OVERRULED, RESUMED_FROM, SEGMENT
+from hydratune.attrs import (
+    CHECKPOINT,
+    FAIL_REASON,
+    LOST,
+    MLFLOW_RUN_ID,
+    OUTPUT_DIR,
+    PRUNE_OVERRULED,
+    RESUMED_FROM,
+    RETRY_OF,
+    SEGMENT,
+)
 from hydratune.storage import open_storage
 
 pytestmark = pytest.mark.slow
@@ -50,8 +61,15 @@ SWEEP = [
 
 
 def run(app: Path, *args: str, env: dict | None = None) -> str:
-    """``python src/train.py *args`` in ``app``; its output."""
-    done = subprocess.run(
+    """``python src/train.py *args`` in ``app``; its output, once it exited 0."""
+    done = run_app(app, *args, env=env)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    return output
+
+
+def run_app(app: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, "src/train.py", *args],
         cwd=app,
         env={**os.environ, **(env or {})},
@@ -59,9 +77,6 @@ def run(app: Path, *args: str, env: dict | None = None) -> str:
         text=True,
         timeout=600,
     )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-4000:]
-    return output
 
 
 @pytest.fixture(scope="module")
@@ -203,3 +218,50 @@ def test_the_template_app_runs_asha_from_the_command_line_alone(app):
     trained = run(app, *shlex.split(command.group(1)), "seed=12345")
     assert "Restoring states from the checkpoint" not in trained
     assert "`Trainer.fit` stopped: `max_epochs=4` reached" in trained
+
+
+def test_pbt_in_the_template_app_trains_each_exploit_with_the_lr_the_study_records(app):
+    """Lightning restores the checkpoint's optimizer lr: without ConfiguredOptimizer an exploit
+    would train with its source's lr while the study records the explored one. The sweep stops
+    at the first such run, before it trains, saying what to add; with it, the same command
+    continues, and the lost run's retry still finds its source's checkpoint."""
+    pbt = [
+        "hydra/sweeper/scheduler=pbt",
+        "hydra.sweeper.scheduler.save_key=null",
+        "hydra.sweeper.scheduler.seed=0",
+        "hydra.sweeper.n_trials=12",
+        "trainer.max_epochs=6",
+        "trainer.min_epochs=1",
+        "callbacks.model_checkpoint.monitor=null",  # last.ckpt at every pause
+        "+callbacks.rng._target_=hydratune.training.checkpoints.RandomState",
+    ]
+    sweep = [a for a in SWEEP if not a.startswith(("hydra/sweeper/pruner", "hydra.sweeper.pruner"))]
+    configured = "+callbacks.opt._target_=hydratune.training.checkpoints.ConfiguredOptimizer"
+    done = run_app(app, *sweep, *pbt)
+    said = done.stderr.splitlines()[-3]  # above Hydra's blank line and HYDRA_FULL_ERROR hint
+    assert done.returncode != 0 and said.startswith("sweep stopped: trial #")
+    assert configured in said
+    trials = study(app).trials
+    (stopped,) = [t for t in trials if t.state == TrialState.FAIL]
+    source = trials[stopped.user_attrs[RESUMED_FROM]["trial"]]
+    assert stopped.params["model.lr"] != source.params["model.lr"]  # an explored lr
+    assert stopped.user_attrs[LOST] and not stopped.intermediate_values  # stopped before training
+    assert f"model.lr={stopped.params['model.lr']}" in stopped.user_attrs[FAIL_REASON]
+
+    lr_monitor = "+callbacks.lr._target_=lightning.pytorch.callbacks.LearningRateMonitor"
+    run(app, *sweep, *pbt, configured, lr_monitor)
+    trials = study(app).trials
+    (retry,) = [t for t in trials if t.user_attrs.get(RETRY_OF) == stopped.number]
+    assert retry.state.is_finished() and retry.params == stopped.params
+    assert retry.user_attrs[RESUMED_FROM] == stopped.user_attrs[RESUMED_FROM]
+    runs = [t for t in trials if t.number > stopped.number]
+    assert any(t.params != trials[t.user_attrs[RESUMED_FROM]["trial"]].params for t in runs)
+    for trial in runs:  # what the app's own logger saw the optimizer train with
+        assert learning_rates(Path(trial.user_attrs[OUTPUT_DIR])) == {trial.params["model.lr"]}
+
+
+def learning_rates(trial_dir: Path) -> set[float]:
+    """The lr values Lightning's LearningRateMonitor logged to the app's CSV logger."""
+    (metrics,) = trial_dir.glob("**/metrics.csv")
+    with metrics.open() as rows:
+        return {float(row["lr-Adam"]) for row in csv.DictReader(rows) if row.get("lr-Adam")}

@@ -19,6 +19,13 @@ class FatalTrialError(Exception):
     a config that cannot compose): the sweep stops at once instead of repeating it."""
 
 
+class ScheduleError(FatalTrialError):
+    """The app did not do its part of a checkpointed schedule (save or load the checkpoint
+    where the schedule told it, train with a continuation's explored values): every trial would
+    do the same, so the sweep stops. The run is lost, not failed, and the checkpoint it
+    continued from is kept: once the app is fixed, the same command runs it again."""
+
+
 class StudyConfigError(ConfigError):
     """A ``hydra.sweeper`` setting that cannot open the study it names, or a storage that
     stopped answering (the message says what to do: one line too)."""

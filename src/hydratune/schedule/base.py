@@ -31,16 +31,11 @@ from hydratune.attrs import (
     RETRY_OF,
     SEGMENT,
 )
-from hydratune.errors import FatalTrialError
+from hydratune.errors import ScheduleError
 from hydratune.schedule.checkpoints import CheckpointRecord
 from hydratune.schedule.lineage import epochs_of, resumed_number
 
 log = logging.getLogger(__name__)
-
-
-class ScheduleError(FatalTrialError):
-    """The app did not save or load a checkpoint where the schedule told it: every trial would
-    do the same, so the sweep stops (the paused trial and its study are kept)."""
 
 
 @dataclass(frozen=True)

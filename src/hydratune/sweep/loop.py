@@ -86,6 +86,8 @@ def judge(result: JobResult, n_objectives: int) -> Outcome:
         return Outcome(TrialState.PRUNED, reason=str(result.error) or None)
     if result.lost:  # not the trial's own failure: its parameters are retried
         return Outcome(TrialState.FAIL, reason=f"lost: {result.error}")
+    if isinstance(result.error, ScheduleError):  # found inside the app's run
+        return app_setup_failed(result.error)
     if result.error is not None:
         reason = f"{type(result.error).__name__}: {result.error}"
         return Outcome(TrialState.FAIL, reason=reason, error=result.error)
@@ -104,6 +106,12 @@ def judge(result: JobResult, n_objectives: int) -> Outcome:
     if not all(math.isfinite(v) for v in numbers):
         return Outcome(TrialState.FAIL, reason=f"returned a non-finite value {value!r}")
     return Outcome(TrialState.COMPLETE, values=numbers)
+
+
+def app_setup_failed(error: ScheduleError) -> Outcome:
+    """The app's setup for a schedule failed, not the run: its message, no traceback; the run
+    is lost, its checkpoint kept, and the sweep stops."""
+    return Outcome(TrialState.FAIL, reason=str(error), fatal=True, lost=True)
 
 
 def _number(value: Any) -> float | None:
@@ -393,9 +401,8 @@ class SweepLoop:
         """A scheduled run that ended at a pause is PRUNED, its checkpoint recorded."""
         try:
             paused = self.schedule.settle(trial, result.output_dir, outcome.values[0])
-        except ScheduleError as error:  # hydratune's own finding: its message, no traceback;
-            # the app's setup, not the run, failed: the run is lost, its checkpoint kept
-            return Outcome(TrialState.FAIL, reason=str(error), fatal=True, lost=True)
+        except ScheduleError as error:
+            return app_setup_failed(error)
         return Outcome(TrialState.PRUNED, reason=paused) if paused else outcome
 
     def _count_given_up(self) -> None:

@@ -64,24 +64,51 @@ class ConfiguredOptimizer(L.Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.ckpt_path:
             return
-        fresh = _optimizers(pl_module.configure_optimizers())
-        for restored, new in zip(trainer.optimizers, fresh, strict=False):
-            for group, new_group in zip(restored.param_groups, new.param_groups, strict=False):
-                for key, value in new_group.items():
-                    if key in ("params", "initial_lr"):
-                        continue
-                    if key == "lr" and "initial_lr" in group:
-                        value = new_group.get("initial_lr", value)
-                        if value != group["initial_lr"]:
-                            group["lr"] *= value / group["initial_lr"]
-                            group["initial_lr"] = value
-                    else:
-                        group[key] = value
+        for group, new_group in _restored_and_configured(trainer, pl_module):
+            for key, value in new_group.items():
+                if key in ("params", "initial_lr"):
+                    continue
+                if key == "lr" and "initial_lr" in group:
+                    value = new_group.get("initial_lr", value)
+                    if value != group["initial_lr"]:
+                        group["lr"] *= value / group["initial_lr"]
+                        group["initial_lr"] = value
+                else:
+                    group[key] = value
         for config in trainer.lr_scheduler_configs:
             scheduler = config.scheduler
             if hasattr(scheduler, "base_lrs"):
                 groups = scheduler.optimizer.param_groups
                 scheduler.base_lrs = [g.get("initial_lr", g["lr"]) for g in groups]
+
+
+def unapplied(
+    trainer: L.Trainer, pl_module: L.LightningModule, changed: dict[str, tuple[Any, Any]]
+) -> list[str]:
+    """The values of ``changed`` (``{key: (source's value, this run's)}``) that this run's
+    configured optimizer takes but the optimizer restored from the checkpoint does not: it
+    trains with the source's. Only exact matches count (an optimizer hyperparameter set from
+    the key as it is), so a value the app derives, or a scheduler moved, is never misread."""
+    found = []
+    for group, new_group in _restored_and_configured(trainer, pl_module):
+        for option, value in new_group.items():
+            for key, (old, new) in changed.items():
+                if option != "params" and value == new and group.get(option) == old:
+                    found.append(f"{key}={new} (its optimizer's {option} is {old})")
+    return list(dict.fromkeys(found))
+
+
+def _restored_and_configured(
+    trainer: L.Trainer, pl_module: L.LightningModule
+) -> list[tuple[dict, dict]]:
+    """Each param group the trainer restored, with the same group as this run's
+    ``configure_optimizers`` makes it."""
+    fresh = _optimizers(pl_module.configure_optimizers())
+    return [
+        (group, new_group)
+        for restored, new in zip(trainer.optimizers, fresh, strict=False)
+        for group, new_group in zip(restored.param_groups, new.param_groups, strict=False)
+    ]
 
 
 def _optimizers(configured: Any) -> list[torch.optim.Optimizer]:

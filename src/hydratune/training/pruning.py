@@ -9,18 +9,26 @@ the same epoch; the trial is then marked pruned once, by the process that called
 
 Lightning does not stop before ``trainer.min_epochs``: a trial the pruner stopped that trained
 on to its last epoch anyway is recorded as it ran, complete, with a ``prune_overruled`` note.
+
+A run that continues another's checkpoint with other values (a PBT exploit) is stopped before
+its first step if its optimizer kept the checkpoint's instead (Lightning restores the param
+groups; ``ConfiguredOptimizer`` applies the run's own): the study would record values the run
+never trained with.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 
 import lightning as L
 import optuna
 
 from hydratune import job_verdict
-from hydratune.attrs import NON_FINITE, PRUNE_OVERRULED, STOPPED_REASON
+from hydratune.attrs import NON_FINITE, PRUNE_OVERRULED, RESUMED_FROM, STOPPED_REASON
+from hydratune.errors import ScheduleError
+from hydratune.training.checkpoints import ConfiguredOptimizer, unapplied
 from hydratune.training.current_trial import TrialRef, current_trial_ref, pruned_by_hand
 
 log = logging.getLogger(__name__)
@@ -47,6 +55,7 @@ class PruningCallback(L.Callback):
         self.reason = ""  # the verdict, once training has ended (or a NaN, at once)
         self.asked = ""  # the pruner's stop request, until we know whether Lightning obeyed
         self.asked_epoch = self.last_epoch = -1
+        self.checked_continuation = False
         # the job's result carries the verdict once this callback trains in the job's process
         self.verdict = job_verdict.current() if ref is not None else None
         self.trains_here = False
@@ -72,6 +81,38 @@ class PruningCallback(L.Callback):
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "trial": None}  # a Trial holds its storage: not picklable
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # after every callback's on_train_start: ConfiguredOptimizer's, where the app has it
+        if self.checked_continuation or self.ref is None or not trainer.ckpt_path:
+            return
+        self.checked_continuation = True
+        if any(isinstance(c, ConfiguredOptimizer) for c in trainer.callbacks):
+            return
+        stale = ""
+        if trainer.is_global_zero and self.trial is not None:
+            stale = self._stale_values(trainer, pl_module)
+        stale = trainer.strategy.broadcast(stale, src=0)
+        if stale:
+            raise ScheduleError(stale)
+
+    def _stale_values(self, trainer: L.Trainer, pl_module: L.LightningModule) -> str:
+        """Why this continuation would train with its source's values, not its own; ""."""
+        resumed = self.trial.user_attrs.get(RESUMED_FROM)
+        if not resumed or int(resumed["trial"]) == self.trial.number:
+            return ""
+        source = replace(self.ref, number=int(resumed["trial"])).trial().params
+        changed = {k: (source[k], v) for k, v in self.trial.params.items() if source.get(k, v) != v}
+        found = unapplied(trainer, pl_module, changed) if changed else []
+        if not found:
+            return ""
+        return (
+            f"trial #{self.trial.number} continues trial #{resumed['trial']}'s checkpoint with "
+            f"{', '.join(found)}: Lightning restored the checkpoint's optimizer values, so it "
+            "would train with those while the study records its own; add the callback "
+            "hydratune.training.checkpoints.ConfiguredOptimizer (e.g. "
+            "+callbacks.opt._target_=hydratune.training.checkpoints.ConfiguredOptimizer)"
+        )
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or self.ref is None:
