@@ -359,6 +359,11 @@ def test_an_app_that_ignores_the_checkpoint_it_is_given_stops_at_its_first_conti
         (["trainer.min_epochs=3"], "trainer.min_epochs=3 trains past the first pause"),
         (["hydra/sweeper/pruner=median"], "pruner=nop"),
         (["hydra.sweeper.scheduler.load_key=resume_from"], "scheduler.load_key"),
+        (  # the decay would end at every pause
+            ["model/scheduler=cosine"],
+            r"model.scheduler.T_max: \$\{trainer.max_epochs\} follows trainer.max_epochs, which "
+            r"asha sets to each run's pause.*: model.scheduler.T_max=4$",
+        ),
     ],
 )
 def test_settings_that_cannot_work_are_refused_before_the_first_trial(

@@ -63,6 +63,17 @@ def test_a_run_paused_and_continued_from_its_checkpoint_matches_an_uninterrupted
     assert first + rest == whole
 
 
+def test_a_cosine_decay_over_the_whole_run_continues_as_in_the_uninterrupted_run(tmp_path):
+    """With T_max the last epoch, as a schedule asks (``T_max: ${trainer.max_epochs}`` would
+    follow each pause: the sweep refuses it, tests/schedule/test_asha.py)."""
+    cosine = ["model/scheduler=cosine", "model.scheduler.T_max=4"]
+    whole = run(tmp_path, "trainer.max_epochs=4", *cosine)
+    checkpoint = tmp_path / "pause" / "last.ckpt"
+    first = run(tmp_path, "trainer.max_epochs=2", f"ckpt_save={checkpoint}", *cosine)
+    rest = run(tmp_path, "trainer.max_epochs=4", f"ckpt_path={checkpoint}", *cosine)
+    assert first + rest == whole
+
+
 def test_a_continued_run_returns_the_uninterrupted_runs_best_though_that_epoch_came_before(
     tmp_path,
 ):

@@ -68,6 +68,12 @@ def check_scheduler(
         )
     if resource_key in searched:
         fail("resource_key", f"{resource_key} is searched; the schedule sets it per trial")
+    for key, raw, value in _following(config, resource_key, max_epochs, searched):
+        raise StudyConfigError(
+            f"{key}: {raw} follows {resource_key}, which {name} sets to each run's pause: a "
+            "paused run would not train as the uninterrupted run does (a cosine decay would "
+            f"end at every pause); give it the last epoch's value: {key}={value}"
+        )
     for key in ("load_key", "save_key"):
         app_key = conf.get(key)
         if app_key and not _has_key(config, app_key):
@@ -119,6 +125,46 @@ def check_scheduler(
     if isinstance(min_epochs, int) and min_epochs > first_pause:
         fail("", f"trainer.min_epochs={min_epochs} trains past the first pause ({first_pause})")
     return ScheduleSettings(conf, resource_key, max_epochs)
+
+
+def _following(
+    config: DictConfig, resource_key: str, max_epochs: int, searched: set[str]
+) -> list[tuple[str, str, Any]]:
+    """The app's values (not ``hydra``'s, not searched ones) that interpolate ``resource_key``,
+    directly or through others: ``(key, as written, value at max_epochs)``, found by resolving
+    each interpolation at two budgets. One that cannot resolve here is left alone."""
+    raw = OmegaConf.to_container(config, resolve=False)
+    written = {k: v for k, v in _leaves(raw) if isinstance(v, str) and "${" in v}
+    written = {k: v for k, v in written.items() if k.split(".")[0] != "hydra" and k not in searched}
+    at = {}
+    for epochs in (max_epochs, max_epochs + 1):
+        copy = OmegaConf.create(raw)
+        OmegaConf.update(copy, resource_key, epochs, merge=False)
+        at[epochs] = {k: _resolved(copy, k) for k in written}
+    return [
+        (key, written[key], value)
+        for key, value in at[max_epochs].items()
+        if value is not _UNRESOLVED and value != at[max_epochs + 1][key]
+    ]
+
+
+_UNRESOLVED = object()
+
+
+def _resolved(config: DictConfig, key: str) -> Any:
+    try:
+        return OmegaConf.select(config, key)
+    except Exception:  # a resolver only a job has (${hydra:...}), or a missing value
+        return _UNRESOLVED
+
+
+def _leaves(node: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """``(dotted key, value)`` of each value in nested dicts (a list is one value)."""
+    if not isinstance(node, dict):
+        return [(prefix, node)]
+    return [
+        leaf for k, v in node.items() for leaf in _leaves(v, f"{prefix}.{k}" if prefix else str(k))
+    ]
 
 
 def _has_key(config: DictConfig, key: str) -> bool:
