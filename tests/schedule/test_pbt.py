@@ -112,6 +112,29 @@ def test_a_population_that_has_trained_to_its_last_epoch_ends_the_sweep_saying_w
     assert "a larger n_trials runs nothing more" in more
 
 
+def test_the_bottom_member_copies_the_best_one_still_training_when_a_better_one_has_finished(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    # members 0-3 at x = 1, -5, 0, 3: values 0 (best), 36 (worst), 1 and 4
+    members = ", ".join(f"{{x: {x}, y: -2, kind: b}}" for x in (1, -5, 0, 3))
+    multirun(
+        [
+            "hydra/sweeper/scheduler=pbt",
+            "hydra.sweeper.scheduler.perturbation_interval=2",
+            "hydra.sweeper.scheduler.explore=[]",
+            *COUNTING_EPOCHS,
+            "hydra.sweeper.n_trials=6",
+            f"hydra.sweeper.enqueue=[{members}]",
+        ],
+        task=counting_epochs,
+    )
+    trials = load("quadratic", tmp_path).trials
+    assert trials[4].state.name == "COMPLETE" and member(trials[4]) == 0  # to its last epoch
+    # member 1, the worst, continues next: from member 2's checkpoint, the best one left
+    assert member(trials[5]) == 1 and trials[5].user_attrs[RESUMED_FROM]["trial"] == 2
+
+
 @pytest.mark.slow
 def test_a_worker_with_nothing_left_while_another_process_trains_a_member_ends_saying_so(
     tmp_path, monkeypatch, capfd

@@ -80,8 +80,9 @@ class PbtSchedule(CheckpointSchedule):
             return None
         trial = min(waiting, key=lambda t: (epochs_of(t), t.number))
         segment = trial.user_attrs[SEGMENT]
+        # the members that train on: one that has finished has no checkpoint left to copy
         scored = sorted(
-            (t for t in latest.values() if t.state != TrialState.RUNNING and _scorable(t)),
+            (t for t in latest.values() if is_paused(t) and _scorable(t)),
             key=self.score,
             reverse=True,
         )
