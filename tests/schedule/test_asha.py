@@ -281,6 +281,32 @@ def test_a_torn_checkpoint_is_never_loaded_and_its_trial_is_not_continued(
     assert f"trial #{best.number}'s checkpoint" in "".join(capfd.readouterr())
 
 
+def test_two_studies_of_one_name_share_a_checkpoint_root_without_touching_each_others_files(
+    tmp_path, monkeypatch
+):
+    root = tmp_path / "shared"
+    asha = [*ASHA, *COUNTING_EPOCHS, f"hydra.sweeper.scheduler.checkpoint_root={root}"]
+    for project, seed in (("a", 0), ("b", 7)):  # each its own journal, both study 'quadratic'
+        (tmp_path / project).mkdir()
+        monkeypatch.chdir(tmp_path / project)
+        multirun(
+            [*asha, "hydra.sweeper.n_trials=6", f"hydra.sweeper.sampler.seed={seed}"],
+            task=counting_epochs,
+        )
+        if project == "a":
+            first = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    assert first and all(path.read_bytes() == data for path, data in first.items())
+    for project in ("a", "b"):
+        trials = load("quadratic", tmp_path / project).trials
+        saved = [
+            Path(t.user_attrs[CHECKPOINT]["path"]) for t in trials if CHECKPOINT in t.user_attrs
+        ]
+        assert saved and all(path.parent.parent.name.startswith("quadratic-") for path in saved)
+        assert len({path.parent.parent for path in saved}) == 1  # one dir per study
+        if project == "b":
+            assert not set(saved) & set(first)
+
+
 def test_an_app_that_saves_no_checkpoint_stops_the_sweep_at_the_first_pause(
     tmp_path, monkeypatch, capfd
 ):

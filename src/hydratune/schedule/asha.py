@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -67,8 +68,15 @@ def bracket_shares(brackets: int, eta: int) -> list[int]:
 class AshaSchedule(CheckpointSchedule):
     kind = "asha"
 
-    def __init__(self, conf: Any, study: optuna.Study, resource_key: str, max_epochs: int) -> None:
-        super().__init__(conf, study, resource_key, max_epochs)
+    def __init__(
+        self,
+        conf: Any,
+        study: optuna.Study,
+        resource_key: str,
+        max_epochs: int,
+        checkpoint_dir: Path | None = None,
+    ) -> None:
+        super().__init__(conf, study, resource_key, max_epochs, checkpoint_dir)
         self.eta = int(conf.eta)
         self.eager = conf.get("promotion", "paper") == "eager"
         self.rungs = rung_epochs(int(conf.min_resource), self.eta, max_epochs)

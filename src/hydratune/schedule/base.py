@@ -52,8 +52,16 @@ class CheckpointSchedule:
 
     kind = ""
 
-    def __init__(self, conf: Any, study: optuna.Study, resource_key: str, max_epochs: int) -> None:
+    def __init__(
+        self,
+        conf: Any,
+        study: optuna.Study,
+        resource_key: str,
+        max_epochs: int,
+        checkpoint_dir: Path | None = None,
+    ) -> None:
         self.conf, self.study = conf, study
+        self.checkpoint_dir = checkpoint_dir  # the study's dir under checkpoint_root, if set
         self.resource_key, self.max_epochs = resource_key, max_epochs
         self.maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
         self._intact: dict[int, bool] = {}  # checked checkpoints, by trial number
@@ -228,10 +236,10 @@ class CheckpointSchedule:
 
     def _save_setting(self, trial: optuna.Trial) -> str:
         """Where the app is told to save: relative (to its trial dir), or under the root."""
-        if self.conf.checkpoint_root is None:
+        if self.checkpoint_dir is None:
             return str(self.conf.checkpoint_file)
         name = Path(self.conf.checkpoint_file).name
-        return str(Path(self.conf.checkpoint_root, self.study.study_name, str(trial.number), name))
+        return str(self.checkpoint_dir / str(trial.number) / name)
 
     def _checkpoint_path(self, trial: optuna.Trial, output_dir: str | None) -> Path:
         return Path(output_dir or ".", self._save_setting(trial))

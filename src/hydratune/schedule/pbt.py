@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -37,9 +38,15 @@ class PbtSchedule(CheckpointSchedule):
     kind = "pbt"
 
     def __init__(
-        self, conf: Any, study: optuna.Study, resource_key: str, max_epochs: int, space: Any
+        self,
+        conf: Any,
+        study: optuna.Study,
+        resource_key: str,
+        max_epochs: int,
+        space: Any,
+        checkpoint_dir: Path | None = None,
     ) -> None:
-        super().__init__(conf, study, resource_key, max_epochs)
+        super().__init__(conf, study, resource_key, max_epochs, checkpoint_dir)
         self.population, self.interval = int(conf.population), int(conf.perturbation_interval)
         self.distributions: dict[str, BaseDistribution] = dict(space.distributions)
         self.seed = conf.seed

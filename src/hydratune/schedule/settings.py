@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -12,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from hydratune.errors import StudyConfigError
 from hydratune.schedule.asha import AshaSchedule, max_brackets
 from hydratune.schedule.base import CheckpointSchedule
+from hydratune.storage import is_in_memory, mask_url
 
 KEY = "hydra.sweeper.scheduler"
 
@@ -24,16 +28,29 @@ class ScheduleSettings:
     resource_key: str
     max_epochs: int
 
-    def build(self, study: optuna.Study, space: Any) -> CheckpointSchedule:
+    def build(self, study: optuna.Study, space: Any, url: str) -> CheckpointSchedule:
+        """The schedule of ``study``, stored at ``url``."""
+        budget = (self.resource_key, self.max_epochs)
+        folder = checkpoint_dir(self.conf.checkpoint_root, study.study_name, url)
         if self.conf.name == "pb2":  # scikit-learn's GP: imported only when a sweep uses it
             from hydratune.schedule.pb2 import Pb2Schedule
 
-            return Pb2Schedule(self.conf, study, self.resource_key, self.max_epochs, space)
+            return Pb2Schedule(self.conf, study, *budget, space, folder)
         if self.conf.name == "pbt":
             from hydratune.schedule.pbt import PbtSchedule
 
-            return PbtSchedule(self.conf, study, self.resource_key, self.max_epochs, space)
-        return AshaSchedule(self.conf, study, self.resource_key, self.max_epochs)
+            return PbtSchedule(self.conf, study, *budget, space, folder)
+        return AshaSchedule(self.conf, study, *budget, folder)
+
+
+def checkpoint_dir(root: str | None, study_name: str, url: str) -> Path | None:
+    """``<root>/<study>-<8 hex of its storage>``: a study's own dir under ``checkpoint_root``,
+    apart from another storage's study of the same name (the default name is the sweep's).
+    An in-memory study lives in one process only: its dir is that process's."""
+    if root is None:
+        return None
+    where = mask_url(url) + (f" pid {os.getpid()}" if is_in_memory(url) else "")
+    return Path(root, f"{study_name}-{hashlib.sha256(where.encode()).hexdigest()[:8]}")
 
 
 def check_scheduler(

@@ -23,7 +23,7 @@ class CheckpointConf:
     # The checkpoint's path inside the trial dir (lightning-hydra-template's last.ckpt).
     checkpoint_file: str = "checkpoints/last.ckpt"
     # null: each trial's dir; a dir every worker can read (a cluster's shared disk) otherwise:
-    # <checkpoint_root>/<study>/<trial>/. Needs save_key.
+    # <checkpoint_root>/<study>-<8 hex of its storage>/<trial>/. Needs save_key.
     checkpoint_root: str | None = None
     # Keep a checkpoint after the trial continued from it has ended (false: delete it; disk
     # then holds one checkpoint per paused trial that may still continue).

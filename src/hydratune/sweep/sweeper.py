@@ -374,7 +374,7 @@ class StudySweep:
             on_launch=self.tracker.launched,
             on_result=told,
             before_ask=Transfer(plan.transfer).before_ask,
-            schedule=plan.schedule.build(study, plan.space) if plan.schedule else None,
+            schedule=plan.schedule.build(study, plan.space, plan.url) if plan.schedule else None,
         )
         trials = study.get_trials(deepcopy=False)
         copied = sum(WARM_START_FROM in t.user_attrs for t in trials)
