@@ -27,7 +27,7 @@ JOB_FOLDER = "job_folder"  # the submitit folder of that job (its logs and resul
 JOB_CLUSTER = "job_cluster"  # submitit's executor that ran it: slurm or local
 MLFLOW_RUN_ID = "mlflow_run_id"  # the trial's MLflow run (a child of the study's parent run)
 # Checkpointed schedules (hydratune/schedule): each run of a configuration is one trial.
-SEGMENT = "schedule"  # {kind, rung, epochs}: the schedule's plan for this run (epochs to reach)
+SEGMENT = "schedule"  # {kind, rung, epochs, budget}: this run's plan (epochs to reach, of budget)
 RESUMED_FROM = "resumed_from"  # {trial: N, epoch: E}: continued from N's checkpoint after E epochs
 CHECKPOINT = "checkpoint"  # {path, epoch, size, sha256}: the checkpoint this run left at its pause
 PAUSED = "paused"  # prefix of the stopped_reason of a run paused at a rung (state PRUNED)

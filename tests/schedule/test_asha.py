@@ -307,6 +307,24 @@ def test_two_studies_of_one_name_share_a_checkpoint_root_without_touching_each_o
             assert not set(saved) & set(first)
 
 
+def test_a_rerun_with_another_budget_is_refused_naming_the_one_the_study_trains_to(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    asha = [*ASHA, *COUNTING_EPOCHS]  # +epochs=4: the budget, scheduled by resource_key=epochs
+    multirun([*asha, "hydra.sweeper.n_trials=4"], task=counting_epochs)
+    journal = tmp_path / "outputs/hydratune.journal"
+    before = journal.read_bytes()
+    assert all(t.user_attrs[SEGMENT]["budget"] == 4 for t in load("quadratic", tmp_path).trials)
+    with pytest.raises(
+        StudyConfigError,
+        match=r"^epochs=8, but this study's schedule trains its "
+        r"runs to 4 epochs \(trial #0's plan\): run it with epochs=4, or start",
+    ):
+        multirun([*asha, "epochs=8", "hydra.sweeper.n_trials=8"], task=counting_epochs)
+    assert journal.read_bytes() == before  # nothing run, nothing written
+
+
 def test_an_app_that_saves_no_checkpoint_stops_the_sweep_at_the_first_pause(
     tmp_path, monkeypatch, capfd
 ):

@@ -112,7 +112,7 @@ class CheckpointSchedule:
         resumed = {"trial": source.number, "epoch": epochs_of(source)}
         self.study.enqueue_trial(
             continuation.params,
-            user_attrs={SEGMENT: continuation.segment, RESUMED_FROM: resumed},
+            user_attrs={SEGMENT: self._planned(continuation.segment), RESUMED_FROM: resumed},
             skip_if_exists=False,
         )
         log.info(
@@ -232,7 +232,12 @@ class CheckpointSchedule:
             if RESUMED_FROM in lost.user_attrs:
                 trial.set_user_attr(RESUMED_FROM, lost.user_attrs[RESUMED_FROM])
             return
-        trial.set_user_attr(SEGMENT, self.first_segment(trial))
+        trial.set_user_attr(SEGMENT, self._planned(self.first_segment(trial)))
+
+    def _planned(self, segment: dict[str, Any]) -> dict[str, Any]:
+        """A run's plan as the study records it: with the schedule's ``budget``, the epochs of a
+        whole run, which a rerun must keep (``ScheduleSettings.check_budget``)."""
+        return {**segment, "budget": self.max_epochs}
 
     def _save_setting(self, trial: optuna.Trial) -> str:
         """Where the app is told to save: relative (to its trial dir), or under the root."""

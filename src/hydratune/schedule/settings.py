@@ -11,7 +11,9 @@ from typing import Any
 
 import optuna
 from omegaconf import DictConfig, OmegaConf
+from optuna.trial import FrozenTrial
 
+from hydratune.attrs import SEGMENT
 from hydratune.errors import StudyConfigError
 from hydratune.schedule.asha import AshaSchedule, max_brackets
 from hydratune.schedule.base import CheckpointSchedule
@@ -27,6 +29,20 @@ class ScheduleSettings:
     conf: Any
     resource_key: str
     max_epochs: int
+
+    def check_budget(self, trials: Sequence[FrozenTrial]) -> None:
+        """A study's scheduled runs share one budget (their rungs, pauses and complete runs are
+        counted in it): a rerun with another is refused, naming the key."""
+        for trial in trials:
+            segment = trial.user_attrs.get(SEGMENT)
+            budget = segment.get("budget") if isinstance(segment, dict) else None
+            if budget is not None and budget != self.max_epochs:
+                raise StudyConfigError(
+                    f"{self.resource_key}={self.max_epochs}, but this study's schedule trains "
+                    f"its runs to {budget} epochs (trial #{trial.number}'s plan): run it with "
+                    f"{self.resource_key}={budget}, or start a new study with "
+                    "hydra.sweeper.study_name=<new>"
+                )
 
     def build(self, study: optuna.Study, space: Any, url: str) -> CheckpointSchedule:
         """The schedule of ``study``, stored at ``url``."""

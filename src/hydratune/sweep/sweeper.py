@@ -280,6 +280,8 @@ class StudySweep:
             storage = compat.cached_storage(open_storage(plan.url))
         existing = trials_in_storage(storage, plan.study_name)
         check_space_change(existing, plan.space)
+        if plan.schedule is not None:
+            plan.schedule.check_budget(existing)
         # A seeded sampler continues with a new seed on resume, not the same draws again.
         sampler, choice = auto.sampler_for(
             conf.sampler,
