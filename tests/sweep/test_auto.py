@@ -11,7 +11,7 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from helpers import load
+from helpers import COUNTING_EPOCHS, counting_epochs, load
 from hydratune.attrs import AUTO_SAMPLER
 from hydratune.errors import StudyConfigError
 from hydratune.storage import open_storage, storage_url
@@ -35,20 +35,22 @@ def chosen(space=NUMERIC, pruning=False, **facts):
 
 
 def test_numeric_spaces_get_gp_and_the_rest_tpe():
-    assert chosen().sampler == "gp" and chosen().then is None
+    assert chosen().sampler == "gp"
     assert chosen({**NUMERIC, "act": CategoricalDistribution(["relu", "tanh"])}).sampler == "tpe"
     assert chosen(conditional=True).options == {"group": True}
     assert chosen(n_objectives=2).sampler == "tpe"
     assert chosen(pruning=True).sampler == "tpe"
+    assert chosen(scheduled=True).sampler == "tpe"  # a schedule's paused runs are pruned ones
     wide = {f"x{i}": FloatDistribution(0, 1) for i in range(GP_MAX_DIM + 1)}
     assert chosen(wide).sampler == "tpe"
     assert chosen(n_workers=4).sampler == "gp"  # GP conditions on the running trials
 
 
-def test_a_long_numeric_sweep_switches_from_gp_to_tpe_at_a_trial_number():
-    long = chosen(n_trials=GP_TRIALS + 1)
-    assert (long.sampler, long.then, long.switch_at) == ("gp", "tpe", GP_TRIALS)
-    assert "tpe from trial" in long.describe()
+def test_gp_switches_to_tpe_at_a_trial_number_whatever_n_trials_said():
+    for n_trials in (10, GP_TRIALS + 1):  # a short sweep may be resumed past the switch
+        gp = chosen(n_trials=n_trials)
+        assert (gp.sampler, gp.then, gp.switch_at) == ("gp", "tpe", GP_TRIALS)
+        assert "tpe from trial" in gp.describe()
 
 
 def test_the_switch_draws_each_trial_from_the_sampler_its_number_names():
@@ -76,9 +78,22 @@ def test_a_sweep_that_names_no_sampler_logs_and_records_the_choice(sweep, tmp_pa
     recorded = json.loads(load("quadratic", tmp_path).user_attrs[AUTO_SAMPLER])
     assert recorded["sampler"] == "gp" and "1 numeric parameters" in recorded["reason"]
     assert recorded["options"] == {"n_startup_trials": 5}
-    assert "sampler auto: gp (1 numeric parameters, 2 trials, 5 random to start), seed 0" in (
-        caplog.text
-    )
+    said = "sampler auto: gp, tpe from trial 100 (1 numeric parameters, 2 trials, 5 random to "
+    assert said + "start), seed 0" in caplog.text
+
+
+def test_a_seed_near_the_largest_numpy_takes_still_resumes(sweep, tmp_path):
+    seed = f"hydra.sweeper.sampler.seed={2**32 - 1}"  # a resume shifts it by the trials run
+    sweep(["hydra.sweeper.n_trials=2", *ONLY_X, seed])
+    sweep(["hydra.sweeper.n_trials=4", *ONLY_X, seed])
+    assert [t.state.name for t in load("quadratic", tmp_path).trials] == ["COMPLETE"] * 4
+
+
+def test_a_sweep_with_a_schedule_gets_tpe_which_learns_from_its_paused_runs(sweep, tmp_path):
+    asha = ["hydra/sweeper/scheduler=asha", *COUNTING_EPOCHS, "hydra.sweeper.n_trials=3"]
+    sweep([*asha, *ONLY_X], task=counting_epochs)
+    recorded = json.loads(load("quadratic", tmp_path).user_attrs[AUTO_SAMPLER])
+    assert recorded["sampler"] == "tpe" and "a schedule pauses runs" in recorded["reason"]
 
 
 def test_a_resume_keeps_the_recorded_choice(sweep, tmp_path, capsys):

@@ -5,8 +5,8 @@ dimension, ``n_trials``, objectives, workers, the pruner), so a seed reproduces 
 recorded in the study (``attrs.AUTO_SAMPLER``), once: workers starting a study together, and a
 resumed sweep, run the recorded choice, even when their ``n_trials`` or workers differ. "As
 it goes" is one switch by trial number: GP for the first ``GP_TRIALS`` trials, then TPE over
-the whole history. The rules and the measurements behind them: docs/search.md and
-bench/search/RESULTS.md.
+the whole history, whatever ``n_trials`` said when the choice was made. The rules and the
+measurements behind them: docs/search.md and bench/search/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def choose(
     n_objectives: int,
     n_workers: int,
     pruning: bool,
+    scheduled: bool = False,
 ) -> Choice:
     """The rules, first match wins (Optuna 5's TPE defaults: multivariate, constant liar)."""
     tpe = "tpe"
@@ -81,8 +82,9 @@ def choose(
     categorical = [n for n, d in distributions.items() if isinstance(d, CategoricalDistribution)]
     if n_objectives > 1:
         return Choice(tpe, f"{n_objectives} objectives", group)
-    if pruning:
-        return Choice(tpe, "a pruner stops trials early: TPE learns from pruned trials", group)
+    if pruning or scheduled:  # GP learns from complete trials only: a schedule's are few
+        early = "a schedule pauses runs" if scheduled else "a pruner stops trials early"
+        return Choice(tpe, f"{early}: TPE learns from pruned trials", group)
     if conditional:
         return Choice(tpe, "conditional parameters", group)
     if categorical:
@@ -98,8 +100,7 @@ def choose(
         reason += f", {startup} random to start"
     if n_workers > 1:
         reason += f", {n_workers} workers (GP sees the running trials)"
-    if n_trials <= GP_TRIALS:
-        return Choice("gp", reason, options)
+    # whatever n_trials: a resumed sweep may go past it, with the choice recorded now
     return Choice("gp", reason, options, switch_at=GP_TRIALS, then=tpe)
 
 
@@ -158,6 +159,7 @@ def sampler_for(
     n_objectives: int,
     n_workers: int,
     pruner: Any,
+    scheduled: bool,
 ) -> tuple[optuna.samplers.BaseSampler, Choice | None]:
     """The sweep's sampler, and ``auto``'s choice when ``hydra.sweeper.sampler`` is auto
     (``options`` checked by ``check_options``).
@@ -168,7 +170,8 @@ def sampler_for(
     """
     if str(options.get("_target_")) != AUTO_TARGET:
         return build_sampler(named_options(options), space, seed_offset), None
-    choice = resolve(options, space, storage, study_name, n_trials, n_objectives, n_workers, pruner)
+    facts = (n_trials, n_objectives, n_workers, pruner, scheduled)
+    choice = resolve(options, space, storage, study_name, *facts)
     return build(choice, options.get("seed"), space, seed_offset), choice
 
 
@@ -204,6 +207,7 @@ def resolve(
     n_objectives: int,
     n_workers: int,
     pruner: Any,
+    scheduled: bool,
 ) -> Choice:
     """The choice for this sweep: the study's recorded one, else the rules'; logged."""
     recorded = recorded_choice(storage, study_name)
@@ -217,6 +221,7 @@ def resolve(
         n_objectives=n_objectives,
         n_workers=n_workers,
         pruning=pruner is not None and not str(pruner.get("_target_")).endswith(".NopPruner"),
+        scheduled=scheduled,
     )
     seed = options.get("seed")
     log.info(

@@ -121,7 +121,8 @@ def build_sampler(
 
     if seed is None:
         return make()
-    return WorkerSeededSampler(lambda offset: make(seed=seed + offset), seed_offset)
+    # wrapped: a seed near 2**32 - 1 shifted past it is still one NumPy takes
+    return WorkerSeededSampler(lambda offset: make(seed=(seed + offset) % 2**32), seed_offset)
 
 
 class DecimalStepSampler(WrappedSampler):

@@ -293,6 +293,7 @@ class StudySweep:
             n_objectives=len(self.directions),
             n_workers=plan.launch.slots,
             pruner=plan.pruner,
+            scheduled=plan.schedule is not None,
         )
         study = open_study(
             storage,
