@@ -14,6 +14,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from helpers import COUNTING_EPOCHS, counting_epochs, load
 from hydratune.attrs import AUTO_SAMPLER
 from hydratune.errors import StudyConfigError
+from hydratune.insight.report.trials import header_rows
 from hydratune.storage import open_storage, storage_url
 from hydratune.sweep.auto import (
     GP_MAX_DIM,
@@ -172,3 +173,30 @@ def test_gp_starts_with_fewer_random_trials_in_few_dimensions():
     assert chosen({"x": FloatDistribution(0, 1)}, n_trials=GP_TRIALS + 1).options == {
         "n_startup_trials": 5
     }
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        "not json",
+        "[1, 2]",
+        '{"sampler": "bogus", "reason": "x"}',
+        '{"sampler": "gp", "reason": "x", "extra": 1}',
+        '{"sampler": "gp", "reason": "x", "options": {"n_startup_trials": "lots"}}',
+    ],
+)
+def test_a_recorded_choice_auto_cannot_run_is_refused_in_one_line_naming_the_attribute(
+    sweep, tmp_path, junk
+):
+    journal = tmp_path / "outputs" / "hydratune.journal"
+    journal.parent.mkdir()
+    study = optuna.create_study(study_name="quadratic", storage=open_storage(str(journal)))
+    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=1.0))
+    study.set_user_attr(AUTO_SAMPLER, junk)  # written by hand, or by another program
+    before = journal.read_bytes()
+    with pytest.raises(StudyConfigError, match="study 'quadratic': its auto_sampler attribute "):
+        sweep(["hydra.sweeper.n_trials=3"])
+    assert journal.read_bytes() == before
+    # the report says so in its header, and goes on
+    (sampler,) = [v for k, v in header_rows(study, study.trials, [], None) if k == "sampler"]
+    assert sampler.startswith("auto: unreadable (auto_sampler attribute: ")

@@ -138,14 +138,32 @@ def recorded_choice(storage: BaseStorage, study_name: str) -> Choice | None:
     except KeyError:
         return None
     text = storage.get_study_user_attrs(study_id).get(AUTO_SAMPLER)
-    return parsed(text) if text else None
+    if text is None:
+        return None
+    try:
+        choice = parsed(text)
+        build(choice, None, None, 0)  # every sampler and option one this version can run
+    except (ValueError, TypeError, KeyError, AttributeError, StudyConfigError) as error:
+        raise StudyConfigError(
+            f"study '{study_name}': its {AUTO_SAMPLER} attribute is not a choice sampler auto "
+            f"can run ({type(error).__name__}: {error}); name a sampler "
+            "(hydra/sweeper/sampler=<name>) to go on with this study"
+        ) from None
+    return choice
 
 
 def parsed(text: str) -> Choice:
-    """A choice as ``record`` stores it."""
+    """A choice as ``record`` stores it (``ValueError``, ``TypeError`` or ``KeyError`` for
+    anything else)."""
     fields = json.loads(text)
+    if not isinstance(fields, dict):
+        raise TypeError(f"{type(fields).__name__}, not an object")
     fields.pop("summary", None)
-    return Choice(**fields)
+    choice = Choice(**fields)
+    for name in (choice.sampler, choice.then or choice.sampler):
+        if name not in SAMPLERS:
+            raise KeyError(f"no sampler {name!r}")
+    return choice
 
 
 def sampler_for(

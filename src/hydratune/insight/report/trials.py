@@ -132,7 +132,7 @@ def header_rows(
         ("trials", ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "none"),
     ]
     if AUTO_SAMPLER in study.user_attrs:  # what sampler: auto chose, and why
-        rows.append(("sampler", "auto: " + json.loads(study.user_attrs[AUTO_SAMPLER])["summary"]))
+        rows.append(("sampler", "auto: " + _auto_summary(study.user_attrs[AUTO_SAMPLER])))
     front = best_trials(study, trials)
     if front and len(objectives) == 1:
         rows.append(("best", f"trial #{front[0].number}: {number_text(front[0].value)}"))
@@ -144,3 +144,11 @@ def header_rows(
         rows.append(("note", passed))
     rows.append(("generated", dt.datetime.now().isoformat(timespec="seconds")))
     return rows
+
+
+def _auto_summary(text: object) -> str:
+    """The summary ``sampler: auto`` recorded, or what is wrong with the attribute."""
+    try:
+        return str(json.loads(text)["summary"])
+    except (TypeError, ValueError, KeyError, IndexError):
+        return f"unreadable ({AUTO_SAMPLER} attribute: {str(text)[:80]!r})"
