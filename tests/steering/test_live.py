@@ -146,6 +146,16 @@ def test_a_grid_sweep_refuses_an_enqueued_point_that_leaves_parameters_to_the_sa
     assert after.user_attrs == before.user_attrs and len(after.trials) == len(before.trials)
 
 
+def test_narrow_under_autos_gp_says_the_narrowed_parameter_is_drawn_at_random(sweep, tmp_path):
+    only_x = ["~hydra.sweeper.params.y", "~hydra.sweeper.params.kind"]
+    sweep(["hydra.sweeper.n_trials=2", *only_x])  # a numeric space: auto runs GP
+    steer = steerer(tmp_path)
+    said = steer.caveat(steer.narrow(["x=interval(0, 2)"]))
+    assert "sampler auto runs Optuna's GP here" in said
+    assert "drawn at random inside its new range until trial 100" in said
+    assert "GP" not in (steer.caveat(steer.fix(["x=1"])) or "")  # fix: no draw to model
+
+
 def test_workers_skip_a_recorded_fix_or_narrow_outside_the_space_with_one_warning(sweep, tmp_path):
     sweep(["hydra.sweeper.n_trials=1"])
     study = load("quadratic", tmp_path)  # a script or another version writes the record

@@ -1,13 +1,16 @@
 """What a steering action will not do now, said to the person who wrote it (``hydratune steer``
 and the page print it beside the recorded action): an action on a sweep that has ended, a point
 or a space for new trials when ``n_trials`` lets none start, an ``n_trials`` the finished trials
-already reach, ``fix`` or ``narrow`` under a checkpointed schedule."""
+already reach, ``fix`` or ``narrow`` under a checkpointed schedule, ``narrow`` under auto's GP."""
 
 from __future__ import annotations
+
+import json
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from hydratune.attrs import AUTO_SAMPLER
 from hydratune.schedule import is_scheduled
 from hydratune.space import SearchSpace
 from hydratune.steering.budget import (
@@ -37,6 +40,7 @@ def caveat(
     notes = [
         _when(action, trials, study, space, declared_n_trials, sampler),
         _schedule_caveat(action.verb, trials),
+        _gp_caveat(action.verb, trials, study.user_attrs.get(AUTO_SAMPLER)),
     ]
     return "\n".join(note for note in notes if note) or None
 
@@ -86,6 +90,26 @@ def _when(
         f"note: the sweep has finished ({finished} of n_trials {target}"
         f"{'; ' + ended if ended != N_TRIALS_REACHED else ''}) and no trial runs: this "
         "applies when the sweep's command runs again"
+    )
+
+
+def _gp_caveat(verb: str, trials: list[FrozenTrial], auto: object) -> str | None:
+    """Under ``sampler: auto``'s GP, what ``narrow`` does not reach: Optuna's GP models only
+    the parameters every trial drew from one range, so a narrowed one is drawn at random."""
+    try:
+        choice = json.loads(auto) if verb == "narrow" and isinstance(auto, str) else {}
+    except ValueError:
+        return None
+    if not isinstance(choice, dict) or choice.get("sampler") != "gp":
+        return None
+    switch_at = choice.get("switch_at")
+    if isinstance(switch_at, int) and len(trials) >= switch_at:
+        return None
+    until = f" until trial {switch_at} (TPE from then on models it)" if switch_at else ""
+    return (
+        "note: sampler auto runs Optuna's GP here, which models only parameters drawn from one "
+        f"range in every trial: the narrowed one is drawn at random inside its new range{until}; "
+        "to have it modelled now, run the sweep with hydra/sweeper/sampler=tpe"
     )
 
 
