@@ -42,7 +42,7 @@ from hydratune.insight.report.model import objectives_of
 from hydratune.insight.report.schedule import schedule_section
 from hydratune.schedule.asha import AshaSchedule, bracket_shares, max_brackets, rung_epochs
 from hydratune.schedule.checkpoints import CheckpointRecord
-from hydratune.schedule.lineage import is_paused
+from hydratune.schedule.lineage import is_paused, schedule_data
 from hydratune.schema.schedulers import AshaConf
 from hydratune.training.task import train
 
@@ -499,6 +499,11 @@ def test_a_worker_killed_while_a_promoted_trial_trains_loses_only_that_run(tmp_p
     assert retry.user_attrs[SEGMENT] == lost.user_attrs[SEGMENT]
     assert retry.state != TrialState.FAIL
     assert min(retry.intermediate_values) == retry.user_attrs[RESUMED_FROM]["epoch"]
+    # the rungs the report, steer show and the page draw count the retry, not the lost run
+    rungs = schedule_data(trials, maximize=True)["rungs"]
+    shown = [run[0] for rung in rungs for run in rung["runs"]]
+    assert retry.number in shown and lost.number not in shown
+    assert sum(len(rung["runs"]) for rung in rungs) == len(trials) - 1
 
 
 def start_asha_sweep(cwd: Path, *overrides: str) -> subprocess.Popen:

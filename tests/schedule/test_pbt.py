@@ -21,6 +21,7 @@ from helpers import (
 )
 from hydratune.attrs import RESUMED_FROM, SEGMENT
 from hydratune.schedule.pbt import _perturb
+from hydratune.steering import Steerer
 from hydratune.training.task import train
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
@@ -133,6 +134,10 @@ def test_the_bottom_member_copies_the_best_one_still_training_when_a_better_one_
     assert trials[4].state.name == "COMPLETE" and member(trials[4]) == 0  # to its last epoch
     # member 1, the worst, continues next: from member 2's checkpoint, the best one left
     assert member(trials[5]) == 1 and trials[5].user_attrs[RESUMED_FROM]["trial"] == 2
+    # copied, #2 is still member 2's own paused run: shown as such, and a person may hold it
+    steer = Steerer.load(str(tmp_path / "outputs" / "hydratune.journal"), "quadratic")
+    assert [t.number for t in steer.show().paused] == [2, 3]
+    steer.pause(2)
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from hydratune.attrs import PAUSED, RESUMED_FROM, RETRY_OF, SEGMENT, STOPPED_REASON
+from hydratune.attrs import LOST, PAUSED, RESUMED_FROM, RETRY_OF, SEGMENT, STOPPED_REASON
 
 
 def is_paused(trial: FrozenTrial) -> bool:
@@ -56,22 +56,23 @@ def epochs_of(trial: FrozenTrial) -> int:
 
 
 def waiting_to_continue(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    """Paused runs no trial has continued from yet that a schedule may still continue: under
-    PBT only a member's latest run (a member that exploited another's checkpoint has left its
-    own behind)."""
+    """Paused runs a schedule may still continue: under ASHA those no trial has continued from
+    yet; under PBT each member's latest run, whoever else copied it (a member that exploited
+    another's checkpoint has left its own behind)."""
     continued = {resumed_number(t) for t in trials}
     latest: dict[Any, int] = {}
     for trial in trials:
         member = (segment_of(trial) or {}).get("member")
         if member is not None:
             latest[member] = max(latest.get(member, trial.number), trial.number)
-    return [
-        t
-        for t in trials
-        if is_paused(t)
-        and t.number not in continued
-        and latest.get((segment_of(t) or {}).get("member"), t.number) == t.number
-    ]
+
+    def waits(trial: FrozenTrial) -> bool:
+        member = (segment_of(trial) or {}).get("member")
+        if member is None:  # ASHA: a run is continued once
+            return trial.number not in continued
+        return latest[member] == trial.number  # PBT: the member's own latest run
+
+    return [t for t in trials if is_paused(t) and waits(t)]
 
 
 POPULATION_DONE = "every member of the population has trained to its last epoch or cannot continue"
@@ -136,8 +137,9 @@ def value_at_end(trial: FrozenTrial) -> float | None:
 
 def schedule_data(trials: list[FrozenTrial], maximize: bool) -> dict[str, Any] | None:
     """``{"kind": "asha", "rungs": asha_rungs(...)}`` or ``{"kind": "pbt", "members":
-    pbt_lineage(...)}`` for the trials a schedule ran; None for a sweep that ran none."""
-    scheduled = [t for t in trials if is_scheduled(t)]
+    pbt_lineage(...)}`` for the trials a schedule ran; None for a sweep that ran none. A lost
+    run trained nothing the study keeps (its retry runs its plan again): it is left out."""
+    scheduled = [t for t in trials if is_scheduled(t) and not t.user_attrs.get(LOST)]
     if not scheduled:
         return None
     kind = segment_of(scheduled[0])["kind"]
@@ -152,11 +154,11 @@ def asha_rungs(trials: list[FrozenTrial], maximize: bool) -> list[dict[str, Any]
     """Per rung, lowest first: its epochs, each run that reached it as ``[number, value at its
     rung, promoted]``, how many paused there and were promoted from there, the best value.
     Under Hyperband a run ranks within its bracket, so each bracket's rungs are apart, bracket
-    by bracket, each with its ``bracket``."""
+    by bracket, each with its ``bracket``. A run still training has not reached its rung."""
     continued = {resumed_number(t) for t in trials}
     bracketed = any("bracket" in segment_of(t) for t in trials)
     rungs: dict[tuple[int, int], list[FrozenTrial]] = {}
-    for trial in trials:
+    for trial in (t for t in trials if t.state.is_finished()):
         segment = segment_of(trial)
         rungs.setdefault((bracket_of(segment), int(segment["rung"])), []).append(trial)
     shown = []
