@@ -34,6 +34,12 @@ def test_asha_rungs_count_the_runs_paused_and_promoted(tmp_path, monkeypatch):
     assert int(rungs[0][4]) >= 1 and 1 in rungs  # something was promoted, and reached rung 1
     ((name, fig),) = section.figures
     assert sum(len(trace.x) for trace in fig.data) == len(trials)
+    # one legend entry per colour, each naming what its colour means
+    shown = {trace.name: (trace.marker.color, len(trace.x)) for trace in fig.data}
+    assert shown == {
+        "promoted to the next rung": ("#d62728", len(promoted)),
+        "not promoted": ("#1f77b4", len(trials) - len(promoted)),
+    }
     files = write_report(study, tmp_path / "report", png=False)
     assert "ASHA rungs" in files.markdown.read_text()
 
@@ -48,6 +54,13 @@ def test_pbt_lineage_draws_one_line_per_resumed_from_edge(tmp_path, monkeypatch)
     lines = [trace for trace in fig.data if trace.mode == "lines"]
     edges = sum(list(trace.x).count(None) for trace in lines)
     assert edges == sum(RESUMED_FROM in t.user_attrs for t in trials) > 0
+    # a member's runs are drawn in its line's colour, and no two members share one
+    colors = {trace.legendgroup: set() for trace in fig.data}
+    for trace in fig.data:
+        drawn = trace.line if trace.mode == "lines" else trace.marker
+        colors[trace.legendgroup].add(drawn.color)
+    assert all(len(c) == 1 for c in colors.values())
+    assert len({c for group in colors.values() for c in group}) == len(colors) == 4
     (table,) = section.tables
     assert sorted(int(r[0]) for r in table.rows) == [0, 1, 2, 3]
     assert sum(int(r[1]) for r in table.rows) == len(trials)

@@ -112,8 +112,11 @@ def test_the_page_draws_the_rungs_and_their_table(asha, serve):
         assert tab.text("#schedule-kind") == "(asha)"
         drawn = tab.evaluate(f"{SCHEDULE}.data.map((t) => [t.name, t.y.length])")
         rungs = sorted({t.user_attrs[SEGMENT]["rung"] for t in trials})
-        assert [name for name, _ in drawn] == [f"rung {r}" for r in rungs]
-        assert sum(n for _, n in drawn) == len(trials)
+        promoted = {resumed_number(t) for t in trials} - {None}
+        assert drawn == [  # as the report draws them: one legend entry per colour
+            ["promoted to the next rung", len(promoted)],
+            ["not promoted", len(trials) - len(promoted)],
+        ]
         # the points really are on the page (SVG), not only in the data
         assert tab.evaluate(f"{SCHEDULE}.querySelectorAll('.point').length") == len(trials)
         table = tab.evaluate(
@@ -139,6 +142,8 @@ def test_the_page_draws_pbts_lineage_and_its_members(tmp_path, serve, monkeypatc
         tab.wait(f"{SCHEDULE}.data?.length", "the lineage drawn", timeout=60)
         assert tab.text("#schedule-kind") == "(pbt)"
         drawn = tab.evaluate(f"{SCHEDULE}.data.map((t) => [t.name, t.x.length])")
+        colors = tab.evaluate(f"{SCHEDULE}.data.map((t) => (t.line || t.marker).color)")
+        assert colors[0::2] == colors[1::2] and len(set(colors)) == len(members)  # line = runs
         runs = {m: [t for t in trials if t.user_attrs[SEGMENT]["member"] == m] for m in members}
         continued = {m: sum(resumed_number(t) is not None for t in runs[m]) for m in members}
         assert drawn == [

@@ -23,6 +23,8 @@ from hydratune.schedule import rung_name, schedule_data
 
 RUNG_HEAD = ["rung", "epochs", "runs", "paused", "promoted", "best"]
 MEMBER_HEAD = ["member", "runs", "continued from another member", "epochs", "latest value"]
+# ASHA's two kinds of run, as the page draws them too (serve/static/schedule.js)
+PROMOTED = [(True, "promoted to the next rung", "#d62728"), (False, "not promoted", "#1f77b4")]
 
 
 def schedule_section(trials: list[FrozenTrial], objective: Objective) -> Section | None:
@@ -42,23 +44,29 @@ def _asha(section: Section, rungs: list[dict[str, Any]]) -> None:
     import plotly.graph_objects as go
 
     bracketed = any("bracket" in rung for rung in rungs)
-    rows, fig = [], go.Figure()
+    rows = []
+    points: dict[bool, list[tuple[int, Any, str]]] = {True: [], False: []}  # by promoted
     for rung in rungs:
         counts = [rung["rung"], rung["epochs"], len(rung["runs"]), rung["paused"], rung["promoted"]]
         counts = [rung["bracket"], *counts] if bracketed else counts
         rows.append([*map(str, counts), number_text(rung["best"])])
-        fig.add_trace(
+        for number, value, up in rung["runs"]:
+            points[up].append((rung["epochs"], value, f"trial #{number}, {rung_name(rung)}"))
+    fig = go.Figure(
+        [  # one trace, one legend entry, per colour
             go.Scatter(
-                x=[rung["epochs"]] * len(rung["runs"]),
-                y=[value for _, value, _ in rung["runs"]],
+                x=[x for x, _, _ in points[up]],
+                y=[y for _, y, _ in points[up]],
+                text=[text for _, _, text in points[up]],
                 mode="markers",
-                name=rung_name(rung),
-                text=[f"trial #{number}" for number, _, _ in rung["runs"]],
-                marker={"color": ["#d62728" if up else "#1f77b4" for _, _, up in rung["runs"]]},
+                name=name,
+                marker={"color": color},
             )
-        )
+            for up, name, color in PROMOTED
+        ]
+    )
     fig.update_layout(
-        title="ASHA: value of each run at its rung (red: promoted to the next rung)",
+        title="ASHA: value of each run at its rung",
         xaxis={"title": "epochs (rung)", "type": "log"},
         yaxis_title="value",
     )
@@ -69,16 +77,20 @@ def _asha(section: Section, rungs: list[dict[str, Any]]) -> None:
 
 def _pbt(section: Section, members: list[dict[str, Any]]) -> None:
     import plotly.graph_objects as go
+    from plotly.colors import qualitative
 
     fig, rows = go.Figure(), []
-    for member in members:
+    colors = qualitative.Plotly  # a member's, for its lines and its runs alike (the page's too)
+    for index, member in enumerate(members):
+        color = colors[index % len(colors)]
         xs: list[float | None] = []
         ys: list[float | None] = []
         for (x0, y0), (x1, y1) in member["edges"]:  # one line per edge, gaps (None) between
             xs += [x0, x1, None]
             ys += [y0, y1, None]
         name, runs = member["member"], member["runs"]
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=f"member {name}"))
+        group = {"legendgroup": f"member {name}", "line": {"color": color}}
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=f"member {name}", **group))
         fig.add_trace(
             go.Scatter(
                 x=[epochs for _, epochs, _ in runs],
@@ -87,6 +99,8 @@ def _pbt(section: Section, members: list[dict[str, Any]]) -> None:
                 mode="markers",
                 name=f"member {name} runs",
                 showlegend=False,
+                marker={"color": color},
+                **group,
             )
         )
         _, epochs, value = runs[-1]

@@ -28,6 +28,12 @@ function renderSchedule() {
   replaceBody("schedule-table", rows.map((cells) => el("tr", {}, ...cells.map((c) => el("td", {}, c)))));
 }
 
+// As the report draws them: ASHA's runs promoted or not, and a PBT member's colour (plotly's
+// qualitative.Plotly) for its lines and its runs alike.
+const PROMOTED = [[true, "promoted to the next rung", "#d62728"], [false, "not promoted", "#1f77b4"]];
+const MEMBER_COLORS = ["#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3",
+  "#FF6692", "#B6E880", "#FF97FF", "#FECB52"];
+
 // ASHA: each run's value at its rung's epochs, red when it was promoted; PBT: each run at its
 // epochs and a line from the run it continued from (one per resumed_from edge).
 function drawSchedule() {
@@ -39,17 +45,24 @@ function drawSchedule() {
   let traces = [], xaxis = { title: { text: "epoch" } };
   if (data.rungs) {
     xaxis = { title: { text: "epochs (rung)" }, type: "log" };
-    traces = data.rungs.map((r) => ({ ...marker(r.runs, { x: () => r.epochs, y: (run) => run[1],
-      text: (run) => `#${run[0]}${run[2] ? " promoted" : ""}` }),
-      name: `${"bracket" in r ? `bracket ${r.bracket} ` : ""}rung ${r.rung}`,
-    marker: { color: r.runs.map((run) => (run[2] ? "#d62728" : "#1f77b4")) } }));
+    const points = data.rungs.flatMap((r) => r.runs.map((run) => ({ epochs: r.epochs, run,
+      rung: `${"bracket" in r ? `bracket ${r.bracket} ` : ""}rung ${r.rung}` })));
+    traces = PROMOTED.map(([up, name, color]) => {
+      const runs = points.filter((p) => Boolean(p.run[2]) === up);
+      return { ...marker(runs, { x: (p) => p.epochs, y: (p) => p.run[1],
+        text: (p) => `#${p.run[0]}, ${p.rung}` }), name, marker: { color } };
+    });
   } else if (data.members) {
-    traces = data.members.flatMap((m) => [
-      { x: m.edges.flatMap(([a, b]) => [a[0], b[0], null]), y: m.edges.flatMap(([a, b]) => [a[1], b[1], null]),
-        mode: "lines", type: "scatter", name: `member ${m.member}`, hoverinfo: "skip" },
-      { ...marker(m.runs, { x: (run) => run[1], y: (run) => run[2], text: (run) => `#${run[0]}` }),
-        name: `member ${m.member} runs`, showlegend: false },
-    ]);
+    traces = data.members.flatMap((m, i) => {
+      const color = MEMBER_COLORS[i % MEMBER_COLORS.length], legendgroup = `member ${m.member}`;
+      return [
+        { x: m.edges.flatMap(([a, b]) => [a[0], b[0], null]), y: m.edges.flatMap(([a, b]) => [a[1], b[1], null]),
+          mode: "lines", type: "scatter", name: `member ${m.member}`, hoverinfo: "skip", legendgroup,
+          line: { color } },
+        { ...marker(m.runs, { x: (run) => run[1], y: (run) => run[2], text: (run) => `#${run[0]}` }),
+          name: `member ${m.member} runs`, showlegend: false, legendgroup, marker: { color } },
+      ];
+    });
   }
   return Plotly.react("schedule", traces, layout({ xaxis, yaxis: { title: { text: "value" } } }), config);
 }
