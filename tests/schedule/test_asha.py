@@ -138,8 +138,8 @@ def test_hyperband_starts_each_bracket_at_its_rung_and_ranks_within_the_bracket(
             == (int(row[0]), int(row[1]))
         ]
         assert row[3] == str(len(at))
-    names = [trace.name for trace in section.figures[0][1].data]
-    assert names == [f"bracket {b} rung {r}" for b, r in sorted(where)]
+    texts = [text for trace in section.figures[0][1].data for text in trace.text]
+    assert {text.split(", ", 1)[1] for text in texts} == {f"bracket {b} rung {r}" for b, r in where}
 
 
 def paused_at_rung_0(study: optuna.Study, value: float, folder: Path) -> int:

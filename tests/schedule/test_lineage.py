@@ -36,5 +36,6 @@ def test_a_pbt_members_paused_run_waits_only_while_it_is_the_members_latest():
             attrs[RESUMED_FROM] = {"trial": source, "epoch": 2}
         study.add_trial(create_trial(state=TrialState.PRUNED, user_attrs=attrs))
     trials = study.get_trials(deepcopy=False)
-    # #0 was left behind by its member, #1 was continued: only #2 may be continued
-    assert [t.number for t in waiting_to_continue(trials)] == [2]
+    # #0 was left behind by its member; #1, which member 0 copied, is still member 1's latest
+    # run, which member 1 continues (PbtSchedule.next_continuation): #1 and #2 may be continued
+    assert [t.number for t in waiting_to_continue(trials)] == [1, 2]

@@ -54,7 +54,7 @@ def paused_run(number: int, lr: float, width: int) -> optuna.trial.FrozenTrial:
 def test_explore_picks_the_numbers_with_the_best_bound_inside_the_space():
     study = optuna.create_study(direction="minimize")
     conf = OmegaConf.structured(Pb2Conf(population=24, explore=["lr", "width", "activation"]))
-    schedule = Pb2Schedule(conf, study, "trainer.max_epochs", 6, Space())
+    schedule = Pb2Schedule(conf, study, "trainer.max_epochs", 6, space=Space())
     draw = random.Random(1)
     trials = [
         paused_run(n, 10 ** draw.uniform(-4, -2), draw.choice(range(8, 65, 8))) for n in range(24)
@@ -70,7 +70,7 @@ def test_explore_picks_the_numbers_with_the_best_bound_inside_the_space():
 def test_until_two_runs_have_finished_numbers_move_as_in_pbt():
     study = optuna.create_study(direction="minimize")
     conf = OmegaConf.structured(Pb2Conf(population=2, explore=["lr"], resample_probability=0))
-    schedule = Pb2Schedule(conf, study, "trainer.max_epochs", 6, Space())
+    schedule = Pb2Schedule(conf, study, "trainer.max_epochs", 6, space=Space())
     source = paused_run(0, 1e-3, 16)
     params = schedule.explore_from(source, [source], random.Random(0))
     assert params["lr"] / 1e-3 in (pytest.approx(0.8), pytest.approx(1.2))

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -68,15 +67,9 @@ def bracket_shares(brackets: int, eta: int) -> list[int]:
 class AshaSchedule(CheckpointSchedule):
     kind = "asha"
 
-    def __init__(
-        self,
-        conf: Any,
-        study: optuna.Study,
-        resource_key: str,
-        max_epochs: int,
-        checkpoint_dir: Path | None = None,
-    ) -> None:
-        super().__init__(conf, study, resource_key, max_epochs, checkpoint_dir)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # CheckpointSchedule's
+        super().__init__(*args, **kwargs)
+        conf, max_epochs = self.conf, self.max_epochs
         self.eta = int(conf.eta)
         self.eager = conf.get("promotion", "paper") == "eager"
         self.rungs = rung_epochs(int(conf.min_resource), self.eta, max_epochs)

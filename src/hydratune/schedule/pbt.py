@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -37,16 +36,9 @@ FACTORS = (0.8, 1.2)
 class PbtSchedule(CheckpointSchedule):
     kind = "pbt"
 
-    def __init__(
-        self,
-        conf: Any,
-        study: optuna.Study,
-        resource_key: str,
-        max_epochs: int,
-        space: Any,
-        checkpoint_dir: Path | None = None,
-    ) -> None:
-        super().__init__(conf, study, resource_key, max_epochs, checkpoint_dir)
+    def __init__(self, *args: Any, space: Any, **kwargs: Any) -> None:  # CheckpointSchedule's
+        super().__init__(*args, **kwargs)
+        conf = self.conf
         self.population, self.interval = int(conf.population), int(conf.perturbation_interval)
         self.distributions: dict[str, BaseDistribution] = dict(space.distributions)
         self.seed = conf.seed

@@ -51,11 +51,11 @@ class ScheduleSettings:
         if self.conf.name == "pb2":  # scikit-learn's GP: imported only when a sweep uses it
             from hydratune.schedule.pb2 import Pb2Schedule
 
-            return Pb2Schedule(self.conf, study, *budget, space, folder)
+            return Pb2Schedule(self.conf, study, *budget, folder, space=space)
         if self.conf.name == "pbt":
             from hydratune.schedule.pbt import PbtSchedule
 
-            return PbtSchedule(self.conf, study, *budget, space, folder)
+            return PbtSchedule(self.conf, study, *budget, folder, space=space)
         return AshaSchedule(self.conf, study, *budget, folder)
 
 
