@@ -5,14 +5,17 @@ marker file and then hangs until the test kills or interrupts it. With ``GATE_DI
 every trial waits at a gate in that directory until the test releases it (``wait_at_gate``).
 For the fault-injection suite: ``TRIAL_PIDS=dir`` makes each trial write its process id to
 ``dir/<trial>``, ``TRIAL_SECONDS=s`` makes each trial last that long, ``EXIT_AT_TRIAL=N``
-makes trial N call ``sys.exit(3)``. ``LOADED_TORCH=path`` makes the app's own process (the
-sweeper's) write to ``path`` whether it had loaded torch when it exits.
+makes trial N call ``sys.exit(3)``, ``CTRL_C_IN_CLEANUP_AT_TRIAL=N`` makes trial N get Ctrl-C
+and raise ``BrokenPipeError`` in place of its ``KeyboardInterrupt`` (a child killed by it).
+``LOADED_TORCH=path`` makes the app's own process (the sweeper's) write to ``path`` whether it
+had loaded torch when it exits.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -33,6 +36,11 @@ def main(cfg: DictConfig) -> float:
     time.sleep(float(os.environ.get("TRIAL_SECONDS", 0)))  # a trial that takes time
     if os.environ.get("EXIT_AT_TRIAL") == str(number):
         sys.exit(3)
+    if os.environ.get("CTRL_C_IN_CLEANUP_AT_TRIAL") == str(number):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+        except KeyboardInterrupt:
+            raise BrokenPipeError("a child's pipe, closed by the same Ctrl-C") from None
     hang_at = os.environ.get("HANG_AT_TRIAL")
     if hang_at is not None and number == int(hang_at):
         Path(os.environ["HANG_MARKER"]).write_text(str(os.getpid()))

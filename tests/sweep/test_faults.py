@@ -179,6 +179,26 @@ def test_a_ctrl_c_that_a_child_dies_of_first_fails_the_trial_as_interrupted(tmp_
     assert trials[1].user_attrs["fail_reason"] == reason
 
 
+@pytest.mark.cli
+@pytest.mark.parametrize("where", ["hook", "trial"])
+def test_a_ctrl_c_that_surfaces_as_an_os_error_still_fails_the_running_trial_as_lost(
+    tmp_path, where
+):
+    """An OSError reads as the storage failing, and a trial's error as its own failure: after
+    a Ctrl-C either is the interrupt (a clean clone once left a Slurm trial RUNNING so)."""
+    if where == "hook":
+        hook = "hydra.sweeper.custom_search_space=interrupted_hook.pipe_broken_by_ctrl_c"
+        proc = start_quadratic_app(tmp_path, "hydra.sweeper.n_trials=3", hook)
+    else:
+        env = {"CTRL_C_IN_CLEANUP_AT_TRIAL": "1"}
+        proc = start_quadratic_app(tmp_path, "hydra.sweeper.n_trials=3", env=env)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0, out
+    trials = load("quadratic", tmp_path).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL], out
+    assert trials[1].user_attrs[LOST] and "SIGINT" in trials[1].user_attrs["fail_reason"]
+
+
 def journal_of(tmp_path: Path) -> Path:
     return tmp_path / "outputs/hydratune.journal"
 

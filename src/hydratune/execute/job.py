@@ -115,14 +115,14 @@ def run_trial_job(
                 with interrupts.time_limit(float(timeout) if timeout else None):
                     ret.return_value = task(task_cfg)
                 ret.status = JobStatus.COMPLETED
-            except Exception as error:
-                ret.return_value = error
-                ret.status = JobStatus.FAILED
-            except (SystemExit, KeyboardInterrupt) as error:
+            except (Exception, SystemExit, KeyboardInterrupt) as error:
                 signal_name = interrupts.received()
-                if signal_name is not None:  # the sweep is interrupted (Lightning: sys.exit(1))
+                # the sweep is interrupted (Lightning: sys.exit(1); or an error in cleanup
+                # replaced the KeyboardInterrupt, as a child killed by the same Ctrl-C raises)
+                if signal_name is not None:
                     raise KeyboardInterrupt(f"interrupted by {signal_name}") from error
-                ret.return_value = TaskExitError(error)
+                # the task's own: its error, or its exit, fails its trial
+                ret.return_value = error if isinstance(error, Exception) else TaskExitError(error)
                 ret.status = JobStatus.FAILED
         ret.task_name = JobRuntime.instance().get("name")
         compat.flush_loggers()

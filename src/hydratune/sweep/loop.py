@@ -225,8 +225,9 @@ class SweepLoop:
                     self._fail_active(f"lost: {error or 'interrupted'}")
                 raise
             except Exception as error:  # a bug in a hook or a sampler: none left RUNNING
-                if not _storage_failure(error):  # else a write would wait for it once more
-                    signal_name = interrupts.received()  # a Ctrl-C a child process died of
+                signal_name = interrupts.received()  # a Ctrl-C a child process died of
+                # a storage failure alone: a write would wait for it once more
+                if signal_name or not _storage_failure(error):
                     why = f"interrupted by {signal_name}, " if signal_name else ""
                     with interrupts.deferred():
                         self._fail_active(f"lost: {why}the sweep stopped on {type(error).__name__}")
