@@ -307,6 +307,33 @@ def test_two_studies_of_one_name_share_a_checkpoint_root_without_touching_each_o
             assert not set(saved) & set(first)
 
 
+def test_a_value_that_moves_by_itself_is_not_read_as_following_the_budget(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # ${now:...} differs from one read to the next, budget or not
+    asha = [*ASHA, *COUNTING_EPOCHS, "+run_id=${now:%H%M%S%f}", "hydra.sweeper.n_trials=2"]
+    multirun(asha, task=counting_epochs)
+    assert len(load("quadratic", tmp_path).trials) == 2
+
+
+def test_a_warm_started_study_keeps_its_own_budget(tmp_path, monkeypatch):
+    """Trials warm_start copies keep the source study's plan (its budget): not this study's."""
+    monkeypatch.chdir(tmp_path)
+    asha = [*ASHA, *COUNTING_EPOCHS]
+    multirun(
+        [*asha, "hydra.sweeper.n_trials=3", "hydra.sweeper.study_name=source"], task=counting_epochs
+    )
+    mine = [*asha, "epochs=6", "hydra.sweeper.study_name=mine"]
+    multirun(
+        [
+            *mine,
+            "hydra.sweeper.n_trials=5",
+            "hydra.sweeper.warm_start={storage:outputs/hydratune.journal,study_name:source}",
+        ],
+        task=counting_epochs,
+    )
+    multirun([*mine, "hydra.sweeper.n_trials=6"], task=counting_epochs)  # its own budget: 6
+    assert len(load("mine", tmp_path).trials) == 6
+
+
 def test_a_rerun_with_another_budget_is_refused_naming_the_one_the_study_trains_to(
     tmp_path, monkeypatch
 ):
@@ -407,6 +434,13 @@ def test_an_app_that_ignores_the_checkpoint_it_is_given_stops_at_its_first_conti
             ["model/scheduler=cosine"],
             r"model.scheduler.T_max: \$\{trainer.max_epochs\} follows trainer.max_epochs, which "
             r"asha sets to each run's pause.*: model.scheduler.T_max=4$",
+        ),
+        (  # a list's item too
+            [
+                "+model.scheduler={_target_:torch.optim.lr_scheduler.MultiStepLR,_partial_:true,"
+                "milestones:[2,${trainer.max_epochs}]}"
+            ],
+            r"^model.scheduler.milestones: .* follows trainer.max_epochs.*milestones=\[2, 4\]$",
         ),
     ],
 )

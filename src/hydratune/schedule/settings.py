@@ -13,7 +13,7 @@ import optuna
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial
 
-from hydratune.attrs import SEGMENT
+from hydratune.attrs import SEGMENT, WARM_START_FROM
 from hydratune.errors import StudyConfigError
 from hydratune.schedule.asha import AshaSchedule, max_brackets
 from hydratune.schedule.base import CheckpointSchedule
@@ -32,8 +32,11 @@ class ScheduleSettings:
 
     def check_budget(self, trials: Sequence[FrozenTrial]) -> None:
         """A study's scheduled runs share one budget (their rungs, pauses and complete runs are
-        counted in it): a rerun with another is refused, naming the key."""
+        counted in it): a rerun with another is refused, naming the key. Trials ``warm_start``
+        copied from another study keep that study's plan, not this one's."""
         for trial in trials:
+            if WARM_START_FROM in trial.user_attrs:
+                continue
             segment = trial.user_attrs.get(SEGMENT)
             budget = segment.get("budget") if isinstance(segment, dict) else None
             if budget is not None and budget != self.max_epochs:
@@ -164,20 +167,22 @@ def _following(
     config: DictConfig, resource_key: str, max_epochs: int, searched: set[str]
 ) -> list[tuple[str, str, Any]]:
     """The app's values (not ``hydra``'s, not searched ones) that interpolate ``resource_key``,
-    directly or through others: ``(key, as written, value at max_epochs)``, found by resolving
-    each interpolation at two budgets. One that cannot resolve here is left alone."""
+    directly or through others, a list's items too: ``(key, as written, value at
+    max_epochs)``, found by resolving each interpolation at two budgets, and at the first
+    twice: one that moves by itself (``${now:...}``), or cannot resolve here, is left alone."""
     raw = OmegaConf.to_container(config, resolve=False)
-    written = {k: v for k, v in _leaves(raw) if isinstance(v, str) and "${" in v}
+    written = {k: v for k, v in _leaves(raw) if "${" in str(v)}
     written = {k: v for k, v in written.items() if k.split(".")[0] != "hydra" and k not in searched}
-    at = {}
-    for epochs in (max_epochs, max_epochs + 1):
+    reads = []
+    for epochs in (max_epochs, max_epochs + 1, max_epochs):
         copy = OmegaConf.create(raw)
         OmegaConf.update(copy, resource_key, epochs, merge=False)
-        at[epochs] = {k: _resolved(copy, k) for k in written}
+        reads.append({k: _resolved(copy, k) for k in written})
+    at, other, again = reads
     return [
         (key, written[key], value)
-        for key, value in at[max_epochs].items()
-        if value is not _UNRESOLVED and value != at[max_epochs + 1][key]
+        for key, value in at.items()
+        if value is not _UNRESOLVED and value == again[key] and value != other[key]
     ]
 
 
@@ -186,7 +191,8 @@ _UNRESOLVED = object()
 
 def _resolved(config: DictConfig, key: str) -> Any:
     try:
-        return OmegaConf.select(config, key)
+        value = OmegaConf.select(config, key)
+        return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
     except Exception:  # a resolver only a job has (${hydra:...}), or a missing value
         return _UNRESOLVED
 
