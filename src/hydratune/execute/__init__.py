@@ -9,7 +9,7 @@ from hydratune.exports import exports
 __all__, __getattr__ = exports(
     __name__,
     {
-        "interrupts": ["exit_status", "interrupt_handlers", "received"],
+        "interrupts": ["exit_status", "interrupt_handlers", "raise_if_received", "received"],
         "job": ["JobResult"],
         "launcher": ["Launcher"],
         "relaunch": ["relaunched_job", "run_relaunched_job"],

@@ -26,6 +26,14 @@ def received() -> str | None:
     return signal.Signals(_received[0]).name if _received else None
 
 
+def raise_if_received(error: BaseException) -> None:
+    """``KeyboardInterrupt`` from ``error`` when an interrupt was recorded: whatever a task
+    ended in after Ctrl-C (Lightning's ``sys.exit(1)``, or an error in cleanup that replaced
+    the ``KeyboardInterrupt``, as a child killed by the same signal raises) is the interrupt."""
+    if _received:
+        raise KeyboardInterrupt(f"interrupted by {received()}") from error
+
+
 def exit_status() -> int:
     """The shell's exit status for the last interrupt this process got: 128 + its number
     (130 for Ctrl-C, 143 for SIGTERM)."""

@@ -116,11 +116,7 @@ def run_trial_job(
                     ret.return_value = task(task_cfg)
                 ret.status = JobStatus.COMPLETED
             except (Exception, SystemExit, KeyboardInterrupt) as error:
-                signal_name = interrupts.received()
-                # the sweep is interrupted (Lightning: sys.exit(1); or an error in cleanup
-                # replaced the KeyboardInterrupt, as a child killed by the same Ctrl-C raises)
-                if signal_name is not None:
-                    raise KeyboardInterrupt(f"interrupted by {signal_name}") from error
+                interrupts.raise_if_received(error)  # the sweep is interrupted
                 # the task's own: its error, or its exit, fails its trial
                 ret.return_value = error if isinstance(error, Exception) else TaskExitError(error)
                 ret.status = JobStatus.FAILED

@@ -34,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from optuna.trial import FrozenTrial
 
 from hydratune.attrs import OVERRIDES
-from hydratune.execute import received
+from hydratune.execute import raise_if_received
 from hydratune.files import check_ours, write_atomically
 from hydratune.insight.export import HYDRA_DIR, rerun_config
 from hydratune.insight.report import markdown_table, rank_trials
@@ -196,8 +196,7 @@ def _rerun_trial(
             value = run_saved_config(config, hydra, run_dir, task)
             values = [float(v) for v in (value if isinstance(value, Sequence) else [value])]
         except Exception as error:  # one failed seed is a result, not the end of the rerun
-            if received():  # Ctrl-C, whose KeyboardInterrupt an error in cleanup replaced
-                raise KeyboardInterrupt(f"interrupted by {received()}") from error
+            raise_if_received(error)  # Ctrl-C, whose KeyboardInterrupt an error replaced
             values = None
             result.errors[seed] = f"{type(error).__name__}: {error}"
         result.seeds.append(seed)
