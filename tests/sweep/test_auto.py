@@ -13,6 +13,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from helpers import COUNTING_EPOCHS, counting_epochs, load
 from hydratune.attrs import AUTO_SAMPLER
+from hydratune.auto_choice import parsed
 from hydratune.errors import StudyConfigError
 from hydratune.insight.report.trials import header_rows
 from hydratune.storage import open_storage, storage_url
@@ -22,7 +23,6 @@ from hydratune.sweep.auto import (
     GP_TRIALS,
     SwitchSampler,
     choose,
-    parsed,
     record,
 )
 
@@ -175,18 +175,25 @@ def test_gp_starts_with_fewer_random_trials_in_few_dimensions():
     }
 
 
+UNREADABLE_HEADER = "auto: unreadable (auto_sampler attribute: "
+
+
 @pytest.mark.parametrize(
-    "junk",
+    ("junk", "header"),
     [
-        "not json",
-        "[1, 2]",
-        '{"sampler": "bogus", "reason": "x"}',
-        '{"sampler": "gp", "reason": "x", "extra": 1}',
-        '{"sampler": "gp", "reason": "x", "options": {"n_startup_trials": "lots"}}',
+        ("not json", UNREADABLE_HEADER),
+        ("[1, 2]", UNREADABLE_HEADER),
+        ('{"sampler": "bogus", "reason": "x"}', UNREADABLE_HEADER),
+        ('{"sampler": "gp", "reason": "x", "extra": 1}', UNREADABLE_HEADER),
+        # a readable record with options no sampler takes: the report shows what it says
+        (
+            '{"sampler": "gp", "reason": "x", "options": {"n_startup_trials": "lots"}}',
+            "auto: gp (x)",
+        ),
     ],
 )
 def test_a_recorded_choice_auto_cannot_run_is_refused_in_one_line_naming_the_attribute(
-    sweep, tmp_path, junk
+    sweep, tmp_path, junk, header
 ):
     journal = tmp_path / "outputs" / "hydratune.journal"
     journal.parent.mkdir()
@@ -199,4 +206,4 @@ def test_a_recorded_choice_auto_cannot_run_is_refused_in_one_line_naming_the_att
     assert journal.read_bytes() == before
     # the report says so in its header, and goes on
     (sampler,) = [v for k, v in header_rows(study, study.trials, [], None) if k == "sampler"]
-    assert sampler.startswith("auto: unreadable (auto_sampler attribute: ")
+    assert sampler.startswith(header)

@@ -5,12 +5,11 @@ already reach, ``fix`` or ``narrow`` under a checkpointed schedule, ``narrow`` u
 
 from __future__ import annotations
 
-import json
-
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hydratune.attrs import AUTO_SAMPLER
+from hydratune.auto_choice import UNREADABLE, parsed
 from hydratune.schedule import is_scheduled
 from hydratune.space import SearchSpace
 from hydratune.steering.budget import (
@@ -93,19 +92,18 @@ def _when(
     )
 
 
-def _gp_caveat(verb: str, trials: list[FrozenTrial], auto: object) -> str | None:
+def _gp_caveat(verb: str, trials: list[FrozenTrial], record: object) -> str | None:
     """Under ``sampler: auto``'s GP, what ``narrow`` does not reach: Optuna's GP models only
     the parameters every trial drew from one range, so a narrowed one is drawn at random."""
+    if verb != "narrow" or record is None:
+        return None
     try:
-        choice = json.loads(auto) if verb == "narrow" and isinstance(auto, str) else {}
-    except ValueError:
+        choice = parsed(record)
+    except UNREADABLE:
         return None
-    if not isinstance(choice, dict) or choice.get("sampler") != "gp":
+    if choice.sampler_at(len(trials)) != "gp":
         return None
-    switch_at = choice.get("switch_at")
-    if isinstance(switch_at, int) and len(trials) >= switch_at:
-        return None
-    until = f" until trial {switch_at} (TPE from then on models it)" if switch_at else ""
+    until = f" until trial {choice.switch_at} (TPE from then on models it)" if choice.then else ""
     return (
         "note: sampler auto runs Optuna's GP here, which models only parameters drawn from one "
         f"range in every trial: the narrowed one is drawn at random inside its new range{until}; "

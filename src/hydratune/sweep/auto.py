@@ -11,9 +11,7 @@ measurements behind them: docs/search.md and bench/search/RESULTS.md.
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import optuna
@@ -24,6 +22,7 @@ from optuna.trial import FrozenTrial
 
 from hydratune import compat
 from hydratune.attrs import AUTO_SAMPLER
+from hydratune.auto_choice import UNREADABLE, Choice, parsed
 from hydratune.errors import StudyConfigError
 from hydratune.optuna_classes import SAMPLERS, WrappedSampler, optuna_class
 from hydratune.schema import SAMPLER_OPTIONS
@@ -47,23 +46,6 @@ GP_MAX_DIM = 20
 GP_STARTUP = 10
 GP_STARTUP_FEW = 5
 FEW_DIMENSIONS = 2
-
-
-@dataclass(frozen=True)
-class Choice:
-    """What ``auto`` runs: ``sampler`` (a ``SAMPLERS`` name) with ``options``, and from trial
-    ``switch_at`` on, ``then`` with ``then_options``; ``reason`` says why."""
-
-    sampler: str
-    reason: str
-    options: dict[str, Any] = field(default_factory=dict)
-    switch_at: int | None = None
-    then: str | None = None
-    then_options: dict[str, Any] = field(default_factory=dict)
-
-    def describe(self) -> str:
-        later = f", {self.then} from trial {self.switch_at}" if self.then else ""
-        return f"{self.sampler}{later} ({self.reason})"
 
 
 def choose(
@@ -143,26 +125,12 @@ def recorded_choice(storage: BaseStorage, study_name: str) -> Choice | None:
     try:
         choice = parsed(text)
         build(choice, None, None, 0)  # every sampler and option one this version can run
-    except (ValueError, TypeError, KeyError, AttributeError, StudyConfigError) as error:
+    except (*UNREADABLE, AttributeError, StudyConfigError) as error:
         raise StudyConfigError(
             f"study '{study_name}': its {AUTO_SAMPLER} attribute is not a choice sampler auto "
             f"can run ({type(error).__name__}: {error}); name a sampler "
             "(hydra/sweeper/sampler=<name>) to go on with this study"
         ) from None
-    return choice
-
-
-def parsed(text: str) -> Choice:
-    """A choice as ``record`` stores it (``ValueError``, ``TypeError`` or ``KeyError`` for
-    anything else)."""
-    fields = json.loads(text)
-    if not isinstance(fields, dict):
-        raise TypeError(f"{type(fields).__name__}, not an object")
-    fields.pop("summary", None)
-    choice = Choice(**fields)
-    for name in (choice.sampler, choice.then or choice.sampler):
-        if name not in SAMPLERS:
-            raise KeyError(f"no sampler {name!r}")
     return choice
 
 
@@ -261,9 +229,7 @@ def record(study: optuna.Study, choice: Choice | None) -> Choice | None:
     if choice is None:
         return None
     text = compat.study_user_attrs(study).get(AUTO_SAMPLER) or compat.claim_study_user_attr(
-        study,
-        AUTO_SAMPLER,
-        json.dumps({**asdict(choice), "summary": choice.describe()}, sort_keys=True),
+        study, AUTO_SAMPLER, choice.to_json()
     )
     in_force = parsed(text)
     if in_force != choice:

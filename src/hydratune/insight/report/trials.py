@@ -4,7 +4,6 @@ with their reasons, ranked best first."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from collections.abc import Sequence
 
@@ -13,6 +12,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hydratune.attrs import AUTO_SAMPLER, FAIL_REASON, OVERRIDES, STOPPED_REASON
+from hydratune.auto_choice import UNREADABLE, parsed
 from hydratune.insight.report.model import Objective, Section, TableData
 from hydratune.steering import best_trials, failed_by_hand, passed_over
 from hydratune.storage import mask_url
@@ -146,9 +146,9 @@ def header_rows(
     return rows
 
 
-def _auto_summary(text: object) -> str:
-    """The summary ``sampler: auto`` recorded, or what is wrong with the attribute."""
+def _auto_summary(record: object) -> str:
+    """What ``sampler: auto`` recorded, or what is wrong with the attribute."""
     try:
-        return str(json.loads(text)["summary"])
-    except (TypeError, ValueError, KeyError, IndexError):
-        return f"unreadable ({AUTO_SAMPLER} attribute: {str(text)[:80]!r})"
+        return parsed(record).describe()
+    except UNREADABLE:
+        return f"unreadable ({AUTO_SAMPLER} attribute: {str(record)[:80]!r})"
