@@ -6,7 +6,7 @@ import optuna
 from optuna.trial import TrialState, create_trial
 
 from hydratune.attrs import PAUSED, RESUMED_FROM, SEGMENT, STOPPED_REASON
-from hydratune.schedule import lineage_root, waiting_to_continue
+from hydratune.schedule import lineage_root, state_counts, waiting_to_continue
 
 
 def study_of(resumed: list[int | None]) -> list:
@@ -39,3 +39,14 @@ def test_a_pbt_members_paused_run_waits_only_while_it_is_the_members_latest():
     # #0 was left behind by its member; #1, which member 0 copied, is still member 1's latest
     # run, which member 1 continues (PbtSchedule.next_continuation): #1 and #2 may be continued
     assert [t.number for t in waiting_to_continue(trials)] == [1, 2]
+
+
+def test_a_paused_run_is_counted_apart_from_the_pruned_ones():
+    study = optuna.create_study()
+    reasons = [f"{PAUSED} after 1 epochs (rung 0)", "pruned at epoch 1", None]
+    for reason in reasons:  # all three are PRUNED in Optuna
+        attrs = {STOPPED_REASON: reason} if reason else {}
+        study.add_trial(create_trial(state=TrialState.PRUNED, user_attrs=attrs))
+    study.add_trial(create_trial(state=TrialState.COMPLETE, value=1.0))
+    counts = state_counts(study.get_trials(deepcopy=False))
+    assert {k: n for k, n in counts.items() if n} == {"complete": 1, "pruned": 2, "paused": 1}

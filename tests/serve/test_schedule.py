@@ -80,6 +80,10 @@ def test_the_state_carries_the_rungs_once_and_again_only_when_they_change(asha, 
         assert rung["paused"] == sum(map(is_paused, runs))
         assert rung["promoted"] == sum(t.number in promoted for t in runs)
     assert sum(len(r["runs"]) for r in schedule["rungs"]) == len(trials) == 8
+    # the paused runs are counted as paused, not pruned: PRUNED in Optuna, not stopped
+    counts = first["summary"]["counts"]
+    assert counts["paused"] == sum(map(is_paused, trials)) > 0
+    assert counts["paused"] + counts["pruned"] == sum(t.state == TrialState.PRUNED for t in trials)
 
     # a change that is not the schedule's: the page is not sent the schedule again
     write_action(study, "note", {"trial": 0, "note": "fine"}, "note #0: fine", len(trials))

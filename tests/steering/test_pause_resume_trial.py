@@ -67,6 +67,7 @@ def test_a_held_trial_is_not_continued_until_resumed_and_show_lists_it(tmp_path,
     assert done.returncode == 0, done.stderr
     shown = run_steer(tmp_path, SWEEP_DIR, "show").stdout
     assert "paused trials" in shown and f"#{best}" in shown and "held: resume it" in shown
+    assert "trials: 2 paused\n" in shown  # PRUNED in Optuna, not pruned by anyone
 
     sweep(4)  # the best of rung 0 would be promoted now: it is held
     assert best not in continued_from(tmp_path)

@@ -45,7 +45,14 @@ from hydratune.attrs import (
     STOPPED_REASON,
 )
 from hydratune.errors import StudyConfigError
-from hydratune.schedule import epochs_of, is_paused, is_scheduled, lineage_root, segment_of
+from hydratune.schedule import (
+    epochs_of,
+    is_paused,
+    is_scheduled,
+    lineage_root,
+    segment_of,
+    state_name,
+)
 from hydratune.steering import best_trial
 from hydratune.storage import mask_url
 from hydratune.training import prepare_mlflow, store_lock, tracking_target
@@ -482,8 +489,6 @@ def _by_number(trials: Sequence[FrozenTrial], number: int) -> FrozenTrial | None
 
 
 def _run_state(trial: FrozenTrial) -> str:
-    """The run's ``hydratune.state``: a run a schedule paused is PRUNED in Optuna, paused here."""
-    if is_paused(trial):
-        return "paused"
-    names = {TrialState.COMPLETE: "complete", TrialState.FAIL: "failed"}
-    return names.get(trial.state, trial.state.name.lower())  # pruned, running, waiting
+    """The run's ``hydratune.state``: hydratune's name of its state, with MLflow's "failed"."""
+    name = state_name(trial)
+    return "failed" if name == "fail" else name  # running, complete, pruned, paused, waiting

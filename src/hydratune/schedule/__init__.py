@@ -17,6 +17,7 @@ from __future__ import annotations
 from hydratune.schedule.base import CheckpointSchedule, ScheduleError
 from hydratune.schedule.lineage import (
     POPULATION_DONE,
+    STATE_NAMES,
     epochs_of,
     is_paused,
     is_scheduled,
@@ -26,6 +27,8 @@ from hydratune.schedule.lineage import (
     rung_name,
     schedule_data,
     segment_of,
+    state_counts,
+    state_name,
     trained_elsewhere,
     value_at_end,
     waiting_to_continue,
@@ -35,6 +38,7 @@ from hydratune.schedule.settings import ScheduleSettings, check_scheduler
 
 __all__ = [
     "POPULATION_DONE",
+    "STATE_NAMES",
     "CheckpointSchedule",
     "ScheduleError",
     "ScheduleSettings",
@@ -49,6 +53,8 @@ __all__ = [
     "rung_name",
     "schedule_data",
     "segment_of",
+    "state_counts",
+    "state_name",
     "trained_elsewhere",
     "value_at_end",
     "scratch_overrides",

@@ -22,6 +22,24 @@ def is_paused(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.PRUNED and reason.startswith(PAUSED)
 
 
+# Trial states as hydratune shows them: Optuna's, with a paused run apart from the pruned ones
+STATE_NAMES = ("running", "complete", "pruned", "paused", "fail", "waiting")
+
+
+def state_name(trial: FrozenTrial) -> str:
+    """``trial``'s state as ``steer show``, the page, the report and MLflow say it: Optuna's,
+    except that a run a schedule paused (PRUNED in Optuna: it stopped early) is "paused"."""
+    return "paused" if is_paused(trial) else trial.state.name.lower()
+
+
+def state_counts(trials: Sequence[FrozenTrial]) -> dict[str, int]:
+    """How many of ``trials`` are in each of ``STATE_NAMES``."""
+    counts = dict.fromkeys(STATE_NAMES, 0)
+    for trial in trials:
+        counts[state_name(trial)] += 1
+    return counts
+
+
 def resumed_number(trial: FrozenTrial) -> int | None:
     """The trial whose checkpoint ``trial`` continued from, if any."""
     resumed = trial.user_attrs.get(RESUMED_FROM)

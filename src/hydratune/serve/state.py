@@ -35,7 +35,14 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat
 from hydratune.attrs import FAIL_REASON, OWNER, PRUNE_REQUESTED, STOPPED_REASON
-from hydratune.schedule import is_paused, is_scheduled, schedule_data, segment_of
+from hydratune.schedule import (
+    STATE_NAMES,
+    is_paused,
+    is_scheduled,
+    schedule_data,
+    segment_of,
+    state_name,
+)
 from hydratune.steering import (
     SteeringState,
     best_trial,
@@ -91,7 +98,7 @@ def row(trial: FrozenTrial) -> dict[str, Any]:
         duration = (trial.datetime_complete - trial.datetime_start).total_seconds()
     shown: dict[str, Any] = {
         "number": trial.number,
-        "state": trial.state.name.lower(),
+        "state": state_name(trial),
         "values": [_number(v) for v in trial.values] if trial.values else None,
         "params": {k: _plain(v) for k, v in trial.params.items()},
         "start": _time(trial.datetime_start),
@@ -207,7 +214,7 @@ class Feed:
         recorded = recorded_space(attrs)
         space = recorded.space if recorded else None
         state = read_state(attrs, space)
-        counts = {s.name.lower(): 0 for s in TrialState}
+        counts = dict.fromkeys(STATE_NAMES, 0)
         finished = 0
         for shown in self.rows.values():
             counts[shown["state"]] += 1

@@ -37,7 +37,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hydratune import compat
 from hydratune.attrs import ENQUEUED_FROM, OWNER, PRUNE_REQUESTED
 from hydratune.owner import gone
-from hydratune.schedule import is_scheduled, waiting_to_continue
+from hydratune.schedule import is_scheduled, state_counts, waiting_to_continue
 from hydratune.space import (
     SearchSpace,
     SearchSpaceError,
@@ -284,9 +284,7 @@ class Steerer:
     def show(self) -> SweepView:
         trials = self.study.get_trials(deepcopy=False)
         state = read_state(self.study.user_attrs, self.space)
-        counts = {s.name.lower(): 0 for s in TrialState}
-        for trial in trials:
-            counts[trial.state.name.lower()] += 1
+        counts = state_counts(trials)
         front = best_trials(self.study, trials, state.failed)
         single = len(self.study.directions) == 1
         best, pareto = (front[0] if single and front else None), ([] if single else front)

@@ -14,6 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hydratune.attrs import AUTO_SAMPLER, FAIL_REASON, OVERRIDES, STOPPED_REASON
 from hydratune.auto_choice import UNREADABLE, parsed
 from hydratune.insight.report.model import Objective, Section, TableData
+from hydratune.schedule import state_counts
 from hydratune.steering import best_trials, failed_by_hand, passed_over
 from hydratune.storage import mask_url
 
@@ -122,9 +123,7 @@ def header_rows(
     objectives: list[Objective],
     storage_url: str | None,
 ) -> list[tuple[str, str]]:
-    counts = {s.name.lower(): 0 for s in TrialState}
-    for t in trials:
-        counts[t.state.name.lower()] += 1
+    counts = state_counts(trials)
     rows = [
         ("study", study.study_name),
         ("storage", mask_url(storage_url) or "(not given)"),
