@@ -41,7 +41,12 @@ def test_asha_rungs_count_the_runs_paused_and_promoted(tmp_path, monkeypatch):
         "not promoted": ("#1f77b4", len(trials) - len(promoted)),
     }
     files = write_report(study, tmp_path / "report", png=False)
-    assert "ASHA rungs" in files.markdown.read_text()
+    markdown = files.markdown.read_text()
+    assert "ASHA rungs" in markdown
+    # paused runs are PRUNED in Optuna; the report counts and lists them as paused
+    paused = sum(t.state.name == "PRUNED" for t in trials)
+    assert f"- **trials**: {len(trials) - paused} complete, {paused} paused\n" in markdown
+    assert markdown.count("| paused | paused after ") == paused  # the stopped trials table
 
 
 def test_pbt_lineage_draws_one_line_per_resumed_from_edge(tmp_path, monkeypatch):

@@ -226,12 +226,17 @@ def test_a_rerun_continues_the_eager_promotion_its_study_holds(tmp_path, monkeyp
 
 @pytest.mark.slow  # 12 Lightning trials: not in make test-fast
 def test_asha_promotes_the_top_of_each_rung_from_its_checkpoint_and_the_study_shows_it(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, capfd
 ):
     monkeypatch.chdir(tmp_path)
     sweep("hydra.sweeper.n_trials=12")
     trials = load("mlp_digits", tmp_path).trials
     assert len(trials) == 12
+    # the log says a run paused, not that it was pruned
+    paused = [t for t in trials if is_paused(t)]
+    said = "".join(capfd.readouterr())
+    assert paused and all(f"trial #{t.number} paused after " in said for t in paused)
+    assert " pruned: " not in said
     continued = [t for t in trials if RESUMED_FROM in t.user_attrs]
     assert continued, "no trial was promoted"
     for trial in continued:

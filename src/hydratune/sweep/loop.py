@@ -30,6 +30,7 @@ from hydratune.attrs import (
     NON_FINITE,
     OUTPUT_DIR,
     OVERRIDES,
+    PAUSED,
     PRUNE_OVERRULED,
     STOPPED_REASON,
     SURPLUS,
@@ -450,5 +451,6 @@ def tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:
     elif outcome.state == TrialState.PRUNED:
         if outcome.reason and STOPPED_REASON not in trial.user_attrs:
             trial.set_user_attr(STOPPED_REASON, outcome.reason)
-        log.info("trial #%d pruned: %s", trial.number, outcome.reason)
+        paused = str(outcome.reason).startswith(PAUSED)  # a schedule's pause, not a prune
+        log.info("trial #%d %s%s", trial.number, "" if paused else "pruned: ", outcome.reason)
     compat.tell(study, trial, outcome.values, outcome.state if outcome.values is None else None)

@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hydratune.attrs import AUTO_SAMPLER, FAIL_REASON, OVERRIDES, STOPPED_REASON
 from hydratune.auto_choice import UNREADABLE, parsed
 from hydratune.insight.report.model import Objective, Section, TableData
-from hydratune.schedule import state_counts
+from hydratune.schedule import state_counts, state_name
 from hydratune.steering import best_trials, failed_by_hand, passed_over
 from hydratune.storage import mask_url
 
@@ -59,7 +59,8 @@ def trials_section(
     title = f"Top {len(top)} complete trials, best first"
     section.tables.append(TableData(title, best_head, best_rows))
     if stopped_rows:
-        sub = f"Pruned and failed trials ({len(stopped_rows)})"
+        paused = "paused, pruned" if any(row[1] == "paused" for row in stopped_rows) else "pruned"
+        sub = f"{paused.capitalize()} and failed trials ({len(stopped_rows)})"
         section.tables.append(TableData(sub, stopped_head, stopped_rows))
     return section
 
@@ -105,7 +106,7 @@ def _stopped_how(trial: FrozenTrial, by_hand: dict[int, str]) -> tuple[str, str]
     """State and reason: a trial failed by hand says so, with the person's reason."""
     if trial.number in by_hand:
         return "failed by hand", by_hand[trial.number]
-    return trial.state.name.lower(), _reason(trial)
+    return state_name(trial), _reason(trial)
 
 
 def _reason(trial: FrozenTrial) -> str:
