@@ -31,7 +31,9 @@ def terminal() -> Console:
 
 
 def add(study: optuna.Study, state: TrialState, value: float | None = None, **attrs) -> None:
-    study.add_trial(create_trial(state=state, value=value, params={"x": 0.5}, distributions=X))
+    study.add_trial(
+        create_trial(state=state, value=value, params={"x": 0.5}, distributions=X, user_attrs=attrs)
+    )
 
 
 def screen(progress: SweepProgress) -> str:
@@ -54,6 +56,17 @@ def test_the_view_counts_trials_and_shows_the_best_with_its_number():
     assert "running 1  pruned 1  failed 1" in text
     assert "best 0.25 (trial #1)" in text
     assert "study " + study.study_name in text
+
+
+def test_a_schedules_paused_runs_are_counted_apart_from_the_pruned_ones():
+    study = optuna.create_study()
+    add(study, TrialState.PRUNED, stopped_reason="paused after 1 epochs (asha rung 0, to epoch 1)")
+    add(study, TrialState.PRUNED, stopped_reason="pruned at epoch 1")
+    add(study, TrialState.COMPLETE, 0.5)
+    progress = SweepProgress(study, n_trials=10, console=terminal())
+    with progress:
+        text = screen(progress)
+    assert "trials 3/10  running 0  pruned 1  paused 1  failed 0" in text
 
 
 def test_eta_follows_the_rate_of_trials_finished_since_the_view_opened():

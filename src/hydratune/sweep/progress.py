@@ -30,6 +30,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hydratune.attrs import LOST
+from hydratune.schedule import state_counts
 from hydratune.steering import best_trials, finished_count
 
 
@@ -39,6 +40,7 @@ class Snapshot:
 
     complete: int = 0
     pruned: int = 0
+    paused: int = 0  # paused by a schedule (PRUNED in Optuna), to be continued or not
     failed: int = 0  # failed by themselves: they count toward n_trials
     lost: int = 0  # lost to a kill or a dead worker: retried, not counted
     running: int = 0
@@ -141,7 +143,9 @@ class SweepProgress:
         head = Text.assemble(
             ("trials ", "bold"),
             (f"{snap.done}/{self.n_trials}", "bold cyan"),
-            f"  running {snap.running}  pruned {snap.pruned}  failed ",
+            f"  running {snap.running}  pruned {snap.pruned}",
+            f"  paused {snap.paused}" if snap.paused else "",
+            "  failed ",
             (str(snap.failed), "bold red" if snap.failed else ""),
             f"  lost {snap.lost} (retried)" if snap.lost else "",
         )
@@ -161,18 +165,16 @@ class SweepProgress:
 
     def _read(self) -> Snapshot:
         trials = self.study.get_trials(deepcopy=False)
-        counts = {state: 0 for state in TrialState}
-        for trial in trials:
-            counts[trial.state] += 1
+        counts = state_counts(trials)
         done = finished_count(trials)
-        failed = done - counts[TrialState.COMPLETE] - counts[TrialState.PRUNED]
         return Snapshot(
-            complete=counts[TrialState.COMPLETE],
-            pruned=counts[TrialState.PRUNED],
-            failed=failed,
+            complete=counts["complete"],
+            pruned=counts["pruned"],
+            paused=counts["paused"],
+            failed=done - counts["complete"] - counts["pruned"] - counts["paused"],
             lost=sum(bool(t.user_attrs.get(LOST)) for t in trials if t.state == TrialState.FAIL),
-            running=counts[TrialState.RUNNING],
-            best=self._best(trials) if counts[TrialState.COMPLETE] else "—",
+            running=counts["running"],
+            best=self._best(trials) if counts["complete"] else "—",
             done=done,
             finished_here=done - self._done_at_start,
         )
