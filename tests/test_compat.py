@@ -357,6 +357,21 @@ def test_apply_overrides_sets_values_as_the_command_line_does():
     assert OmegaConf.to_container(cfg) == {"a": {"b": 5}, "d": "x"}  # ConfigLoaderImpl
 
 
+def test_compose_from_sources_composes_as_the_job_did_with_the_groups_given(tmp_path):
+    (tmp_path / "trainer").mkdir()
+    (tmp_path / "app.yaml").write_text("defaults:\n  - trainer: cpu\n  - _self_\nseed: 1\n")
+    (tmp_path / "trainer" / "cpu.yaml").write_text("accelerator: cpu\ndevices: 1\n")
+    (tmp_path / "trainer" / "gpu.yaml").write_text("defaults:\n  - cpu\naccelerator: gpu\n")
+    sources = [  # as a job saves hydra.runtime.config_sources
+        {"provider": "hydra", "schema": "pkg", "path": "hydra.conf"},
+        {"provider": "main", "schema": "file", "path": str(tmp_path)},
+        {"provider": "schema", "schema": "structured", "path": ""},
+    ]
+    config = compat.compose_from_sources(sources, "app", ["trainer=gpu"])  # ConfigLoaderImpl
+    expected = {"trainer": {"accelerator": "gpu", "devices": 1}, "seed": 1}
+    assert OmegaConf.to_container(config) == expected  # and no hydra node
+
+
 def test_overrides_dirname_is_hydras_override_dirname():
     overrides = OverridesParser.create().parse_overrides(["b=2", "a=1", "seed=3"])
     assert compat.overrides_dirname(overrides, ["seed"], ",", "=") == "a=1,b=2"

@@ -91,6 +91,27 @@ def test_the_exported_experiment_composes_to_the_trial_config_and_reruns_to_its_
 
 
 @pytest.mark.slow  # a Lightning sweep: not in make test-fast
+def test_a_group_chosen_with_the_experiment_applies_and_the_trials_values_stay(
+    lightning_sweep, conf, swept
+):
+    # lightning-hydra-template's experiments are written so: the group choices, then only the
+    # values they change. `experiment=<x>_best trainer=gpu` trains on the GPU, with the epochs,
+    # data and searched values of the trial
+    study = load("mlp_digits", swept)
+    best = study.best_trial
+    export_best(study, lightning_sweep, conf / "experiment" / "mlp_digits_best.yaml")
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        on_gpu = compose("train", overrides=["experiment=mlp_digits_best", "trainer=gpu"])
+        on_wine = compose("train", overrides=["experiment=mlp_digits_best", "data=wine"])
+    saved = OmegaConf.load(lightning_sweep / str(best.number) / ".hydra" / "config.yaml")
+    assert on_gpu.trainer.accelerator == "gpu" and not on_gpu.trainer.deterministic
+    assert on_gpu.trainer.max_epochs == saved.trainer.max_epochs != 10  # the sweep's epochs
+    assert on_wine.data._target_.endswith("WineDataModule")
+    for key, value in best.params.items():
+        assert OmegaConf.select(on_gpu, key) == OmegaConf.select(on_wine, key) == value
+
+
+@pytest.mark.slow  # a Lightning sweep: not in make test-fast
 def test_the_experiment_file_says_where_it_comes_from(lightning_sweep, conf, swept, monkeypatch):
     monkeypatch.setattr("hydratune.insight.export.git_commit", lambda directory: "0123abc")
     study = load("mlp_digits", swept)

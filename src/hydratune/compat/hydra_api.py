@@ -113,3 +113,25 @@ def configure_logging(conf: dict[str, Any]) -> None:
 # The target of Hydra's default launcher (``hydra/launcher: basic``), which lives in
 # ``hydra._internal``: the launcher a sweep gets when the user selects none.
 BASIC_LAUNCHER_TARGET = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+
+
+def compose_from_sources(sources: list[Any], config_name: str, overrides: list[str]) -> Any:
+    """The config Hydra composes for a run of ``config_name`` with ``overrides`` on a search
+    path of ``sources`` (a job's saved ``hydra.runtime.config_sources``, in order), without its
+    ``hydra`` node: Hydra's own ``ConfigLoaderImpl``, so defaults lists, packages and
+    interpolations compose as they did for that job. Raises what Hydra raises."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.config_search_path_impl import ConfigSearchPathImpl
+    from hydra.core.plugins import Plugins
+    from hydra.types import RunMode
+    from omegaconf import open_dict
+
+    Plugins.instance()  # registers the config sources' schemes (file, pkg, structured)
+    search_path = ConfigSearchPathImpl()
+    for source in sources:
+        search_path.append(source["provider"], f"{source['schema']}://{source['path']}")
+    loader = ConfigLoaderImpl(config_search_path=search_path)
+    config = loader.load_configuration(config_name, overrides, run_mode=RunMode.RUN)
+    with open_dict(config):
+        del config["hydra"]
+    return config

@@ -5,9 +5,10 @@ app's defaults is not enough: a merge can add and change keys, never remove them
 that ran with ``callbacks=none`` would get the default callbacks back. The experiment file
 therefore also picks every config group the trial picked (``override /callbacks: none``, from
 ``.hydra/hydra.yaml``'s ``runtime.choices``), so composition starts from the same group
-configs, and then sets every top-level value the trial had. Groups whose config is a
-``_global_`` package (``sweep``, ``debug``) only set values and pick other groups; both are
-already written out, so they are left at their defaults. Interpolations stay unresolved
+configs, and then sets the values those groups do not give (``set_by_trial``): a group
+chosen on the command line beside the experiment (``trainer=gpu``) still applies. Groups whose
+config is a ``_global_`` package (``sweep``, ``debug``) only set values and pick other groups;
+both are already written out, so they are left at their defaults. Interpolations stay unresolved
 (``${hydra:runtime.output_dir}``), so the rerun writes to its own run directory.
 
 Example::
@@ -26,6 +27,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import optuna
 import yaml
@@ -35,6 +37,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from optuna.trial import FrozenTrial, TrialState
 
+from hydratune import compat
 from hydratune.attrs import OUTPUT_DIR, OVERRIDES
 from hydratune.files import check_ours, os_reason, write_atomically
 from hydratune.schedule import from_scratch, values_changed
@@ -87,7 +90,7 @@ def export_best(
     arguments = [*options, f"{added}{group}={target.stem}", *later_groups]
     note = values_changed(chosen, study.get_trials(deepcopy=False))
     text = _header(study, chosen, cwd, rerun_command(arguments, app), note)
-    text += _body(overrides, config)
+    text += _body(overrides, set_by_trial(config, hydra, overrides, later_groups, chosen))
     target.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(target, text)
     return target
@@ -471,9 +474,67 @@ def _when(moment: dt.datetime | None) -> str:
     return moment.isoformat(timespec="seconds") if moment else "?"
 
 
-def _body(overrides: list[dict[str, str | None]], config: DictConfig) -> str:
+def _body(overrides: list[dict[str, str | None]], values: DictConfig | dict[str, Any]) -> str:
     defaults = yaml.safe_dump({"defaults": [*overrides, "_self_"]}, sort_keys=False)
-    return defaults + "\n" + OmegaConf.to_yaml(config)
+    return defaults + ("\n" + OmegaConf.to_yaml(values) if values else "")
+
+
+def set_by_trial(
+    config: DictConfig,
+    hydra: DictConfig | None,
+    overrides: list[dict[str, str | None]],
+    later_groups: list[str],
+    trial: FrozenTrial,
+) -> DictConfig | dict[str, Any]:
+    """The values the experiment sets after its group choices: those of the trial's ``config``
+    that its groups alone do not compose to (what its sweep, search space and command line
+    set), and every searched parameter. So a group chosen on the command line (``trainer=gpu``,
+    ``logger=csv``) applies as with any experiment, as lightning-hydra-template's are written.
+    The whole config when the groups cannot be composed again (a config dir moved since)."""
+    if hydra is None:
+        return config
+    groups = [
+        f"{group}={choice}" if choice is not None else f"~{group}"
+        for entry in overrides
+        for group, choice in ((k.removeprefix("override /"), c) for k, c in entry.items())
+    ]
+    try:
+        sources = [dict(source) for source in hydra.runtime.get("config_sources", [])]
+        name = str(hydra.job.get("config_name") or "")
+        base = compat.compose_from_sources(sources, name, [*groups, *later_groups])
+    except (HydraException, OmegaConfBaseException, ValueError, KeyError, OSError, ImportError):
+        return config
+    trained = OmegaConf.to_container(config, resolve=False)
+    values = _beyond(OmegaConf.to_container(base, resolve=False), trained)
+    for key in trial.params:  # a searched value that happens to be its group's default too
+        _pin(values, trained, key.split("."))
+    return values
+
+
+def _beyond(base: Any, trained: Any) -> dict[str, Any]:
+    """The keys of the mapping ``trained`` whose values ``base`` lacks or has otherwise."""
+    values: dict[str, Any] = {}
+    for key, value in trained.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            inner = _beyond(base[key], value)
+            if inner:
+                values[key] = inner
+        elif key not in base or base[key] != value:
+            values[key] = value
+    return values
+
+
+def _pin(values: dict[str, Any], trained: dict[str, Any], path: list[str]) -> None:
+    """Set ``path``'s value in ``trained`` into ``values`` too, when it is a value (a group's
+    parameter names a node: it is a group choice)."""
+    value: Any = trained
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    if value is None or isinstance(value, (dict, list)):
+        return
+    for key in path[:-1]:
+        values = values.setdefault(key, {})
+    values[path[-1]] = value
 
 
 def git_commit(directory: Path) -> str | None:
