@@ -20,13 +20,13 @@ from omegaconf import OmegaConf
 
 from helpers import NO_PNG, REPO, TINY_SWEEP, hydratune_here, load, multirun
 from hydratune.files import ForeignFileError
+from hydratune.insight.composition import group_overrides
 from hydratune.insight.export import (
     ExportError,
     default_target,
     experiment_command,
     export_best,
     git_commit,
-    group_overrides,
 )
 from hydratune.training.task import train
 

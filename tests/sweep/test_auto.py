@@ -13,9 +13,9 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from helpers import COUNTING_EPOCHS, counting_epochs, load
 from hydratune.attrs import AUTO_SAMPLER
-from hydratune.auto_choice import parsed
 from hydratune.errors import StudyConfigError
 from hydratune.insight.report.trials import header_rows
+from hydratune.schema import parse_auto_choice
 from hydratune.storage import open_storage, storage_url
 from hydratune.sweep.auto import (
     GP_MAX_DIM,
@@ -130,7 +130,7 @@ def test_workers_starting_a_study_together_run_the_choice_recorded_first(tmp_pat
         thread.join()
     stored = optuna.load_study(study_name="race", storage=open_storage(url))
     assert len({c.describe() for c in choices}) == 4 and len(in_force) == 4
-    assert in_force == [parsed(stored.user_attrs[AUTO_SAMPLER])] * 4
+    assert in_force == [parse_auto_choice(stored.user_attrs[AUTO_SAMPLER])] * 4
 
 
 def test_auto_with_a_seed_draws_the_same_sweep_twice(sweep, tmp_path):

@@ -21,7 +21,6 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import shlex
 import subprocess
 import sys
@@ -37,9 +36,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from optuna.trial import FrozenTrial, TrialState
 
-from hydratune import compat
 from hydratune.attrs import OUTPUT_DIR, OVERRIDES
 from hydratune.files import check_ours, os_reason, write_atomically
+from hydratune.insight.composition import config_dirs, group_overrides, set_by_trial, source_dir
 from hydratune.schedule import from_scratch, values_changed
 from hydratune.steering import best_trials
 
@@ -161,7 +160,7 @@ def _check_not_shadowed(hydra: DictConfig, target: Path) -> None:
     """An export's command must run the export: Hydra takes the first ``<group>/<name>.yaml``
     along its search path, and a ``--config-dir`` comes after the app's own config dirs."""
     sources = list(hydra.runtime.get("config_sources", []))
-    dirs = [_source_dir(source) for source in sources]
+    dirs = [source_dir(source) for source in sources]
     searched = [d.resolve() if d is not None else None for d in dirs]
     providers = [source.get("provider") for source in sources]
     root = target.parent.parent.resolve()
@@ -273,39 +272,6 @@ def _relative_to(path: Path, cwd: Path) -> Path:
         return path.resolve()
 
 
-def config_dirs(hydra: DictConfig, told: bool = True) -> list[Path]:
-    """The directories of the trial's config sources, in search order: ``file://`` ones and
-    ``pkg://`` ones (an installed app, ``hydratune`` itself: ``pkg://hydratune.conf``) alike;
-    without ``told``, only those the app searches by itself (not ``--config-dir``)."""
-    dirs = []
-    for source in hydra.runtime.get("config_sources", []):
-        if not told and source.get("provider") == "command-line":
-            continue
-        found = _source_dir(source)
-        if found is not None:
-            dirs.append(found)
-    return dirs
-
-
-def _source_dir(source: DictConfig) -> Path | None:
-    """The directory of a ``file://`` or ``pkg://`` config source (None for others)."""
-    path = str(source.get("path") or "")
-    if source.get("schema") == "file" and path:
-        return Path(path)
-    if source.get("schema") == "pkg" and path:
-        return _package_dir(path.replace("/", "."))
-    return None
-
-
-def _package_dir(module: str) -> Path | None:
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    return Path(locations[0]) if locations else None
-
-
 def in_installed_package(path: Path) -> bool:
     """Whether ``path`` is inside hydratune's own package or a site-packages directory."""
     import hydratune
@@ -371,63 +337,6 @@ def trial_dir_of(trial: FrozenTrial, sweep_dir: Path) -> Path:
     )
 
 
-def group_overrides(
-    hydra: DictConfig, skip_group: str = "experiment"
-) -> tuple[list[dict[str, str | None]], list[str]]:
-    """The trial's group choices as ``override /<group>: <choice>`` defaults-list entries.
-
-    Leaves out Hydra's own groups (``hydra/...``), ``skip_group`` and groups whose chosen
-    config is a ``# @package _global_`` file. Hydra expands a defaults list from its end, so an
-    experiment can only override groups listed before it in the primary config; a group after
-    it that the trial changed is returned as a command-line override instead (second list).
-    """
-    sources = config_dirs(hydra)
-    order = _primary_defaults(sources, str(hydra.job.get("config_name") or ""))
-    after = set(order[order.index(skip_group) + 1 :]) if skip_group in order else set()
-    entries: list[dict[str, str | None]] = []
-    command_line: list[str] = []
-    for group, choice in hydra.runtime.choices.items():
-        if group.startswith("hydra/") or group == skip_group:
-            continue
-        if choice is not None and _is_global_package(group, str(choice), sources):
-            continue
-        if group.split("/")[0] in after:
-            if choice is not None:
-                command_line.append(f"{group}={choice}")
-            continue
-        entries.append({f"override /{group}": None if choice is None else str(choice)})
-    return entries, command_line
-
-
-def _primary_defaults(sources: list[Path], config_name: str) -> list[str]:
-    """The groups of the primary config's defaults list, in order (empty if not a file)."""
-    for source in sources:
-        path = source / f"{config_name}.yaml"
-        if config_name and path.is_file():
-            defaults = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("defaults")
-            groups = []
-            for entry in defaults or []:
-                if isinstance(entry, dict):
-                    for key in entry:
-                        words = str(key).split()
-                        groups.append(words[-1].split("@")[0].lstrip("/"))
-            return groups
-    return []
-
-
-def _is_global_package(group: str, choice: str, sources: list[Path]) -> bool:
-    for source in sources:
-        path = source / group / f"{choice}.yaml"
-        if path.is_file():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if not line.startswith("#"):
-                    break
-                if line.lstrip("# ").startswith("@package") and "_global_" in line:
-                    return True
-            return False
-    return False
-
-
 def _chosen_trial(study: optuna.Study, trial: FrozenTrial | int | None) -> FrozenTrial:
     if isinstance(trial, FrozenTrial):
         return trial
@@ -477,64 +386,6 @@ def _when(moment: dt.datetime | None) -> str:
 def _body(overrides: list[dict[str, str | None]], values: DictConfig | dict[str, Any]) -> str:
     defaults = yaml.safe_dump({"defaults": [*overrides, "_self_"]}, sort_keys=False)
     return defaults + ("\n" + OmegaConf.to_yaml(values) if values else "")
-
-
-def set_by_trial(
-    config: DictConfig,
-    hydra: DictConfig | None,
-    overrides: list[dict[str, str | None]],
-    later_groups: list[str],
-    trial: FrozenTrial,
-) -> DictConfig | dict[str, Any]:
-    """The values the experiment sets after its group choices: those of the trial's ``config``
-    that its groups alone do not compose to (what its sweep, search space and command line
-    set), and every searched parameter. So a group chosen on the command line (``trainer=gpu``,
-    ``logger=csv``) applies as with any experiment, as lightning-hydra-template's are written.
-    The whole config when the groups cannot be composed again (a config dir moved since)."""
-    if hydra is None:
-        return config
-    groups = [
-        f"{group}={choice}" if choice is not None else f"~{group}"
-        for entry in overrides
-        for group, choice in ((k.removeprefix("override /"), c) for k, c in entry.items())
-    ]
-    try:
-        sources = [dict(source) for source in hydra.runtime.get("config_sources", [])]
-        name = str(hydra.job.get("config_name") or "")
-        base = compat.compose_from_sources(sources, name, [*groups, *later_groups])
-    except (HydraException, OmegaConfBaseException, ValueError, KeyError, OSError, ImportError):
-        return config
-    trained = OmegaConf.to_container(config, resolve=False)
-    values = _beyond(OmegaConf.to_container(base, resolve=False), trained)
-    for key in trial.params:  # a searched value that happens to be its group's default too
-        _pin(values, trained, key.split("."))
-    return values
-
-
-def _beyond(base: Any, trained: Any) -> dict[str, Any]:
-    """The keys of the mapping ``trained`` whose values ``base`` lacks or has otherwise."""
-    values: dict[str, Any] = {}
-    for key, value in trained.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            inner = _beyond(base[key], value)
-            if inner:
-                values[key] = inner
-        elif key not in base or base[key] != value:
-            values[key] = value
-    return values
-
-
-def _pin(values: dict[str, Any], trained: dict[str, Any], path: list[str]) -> None:
-    """Set ``path``'s value in ``trained`` into ``values`` too, when it is a value (a group's
-    parameter names a node: it is a group choice)."""
-    value: Any = trained
-    for key in path:
-        value = value.get(key) if isinstance(value, dict) else None
-    if value is None or isinstance(value, (dict, list)):
-        return
-    for key in path[:-1]:
-        values = values.setdefault(key, {})
-    values[path[-1]] = value
 
 
 def git_commit(directory: Path) -> str | None:

@@ -6,7 +6,8 @@ the plugin's search path (``hydra_plugins/hydratune_sweeper/conf``), rendered fr
 dataclasses with their comments, and the sweeper checks its settings against them when a sweep
 starts (a misspelt key is an error naming it, before any trial). The sampler and pruner schemas
 in ``optuna_options.py`` are generated from the Optuna classes' own signatures; both are written
-by ``python -m hydratune.schema.generate`` (a test fails while a file is stale).
+by ``python -m hydratune.schema.generate`` (a test fails while a file is stale). One schema is
+not a config's: ``auto_choice``, the record ``sampler: auto`` keeps in a study.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from hydratune.exports import exports
 __all__, __getattr__ = exports(
     __name__,
     {
+        "auto_choice": ["AUTO_UNREADABLE", "AutoChoice", "parse_auto_choice"],
         "optuna_options": ["PRUNER_OPTIONS", "SAMPLER_OPTIONS"],
         "schedulers": ["SCHEDULER_OPTIONS"],
         "sweeper": ["UPSTREAM_TARGET", "MlflowConf", "SweeperConf"],

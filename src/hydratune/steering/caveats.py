@@ -9,8 +9,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hydratune.attrs import AUTO_SAMPLER
-from hydratune.auto_choice import UNREADABLE, parsed
 from hydratune.schedule import is_scheduled
+from hydratune.schema import AUTO_UNREADABLE, parse_auto_choice
 from hydratune.space import SearchSpace
 from hydratune.steering.budget import (
     N_TRIALS_REACHED,
@@ -98,8 +98,8 @@ def _gp_caveat(verb: str, trials: list[FrozenTrial], record: object) -> str | No
     if verb != "narrow" or record is None:
         return None
     try:
-        choice = parsed(record)
-    except UNREADABLE:
+        choice = parse_auto_choice(record)
+    except AUTO_UNREADABLE:
         return None
     if choice.sampler_at(len(trials)) != "gp":
         return None

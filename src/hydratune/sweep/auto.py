@@ -22,10 +22,9 @@ from optuna.trial import FrozenTrial
 
 from hydratune import compat
 from hydratune.attrs import AUTO_SAMPLER
-from hydratune.auto_choice import UNREADABLE, Choice, parsed
 from hydratune.errors import StudyConfigError
 from hydratune.optuna_classes import SAMPLERS, WrappedSampler, optuna_class
-from hydratune.schema import SAMPLER_OPTIONS
+from hydratune.schema import AUTO_UNREADABLE, SAMPLER_OPTIONS, AutoChoice, parse_auto_choice
 from hydratune.space import SearchSpace
 from hydratune.sweep.study import build_sampler
 
@@ -57,22 +56,22 @@ def choose(
     n_workers: int,
     pruning: bool,
     scheduled: bool = False,
-) -> Choice:
+) -> AutoChoice:
     """The rules, first match wins (Optuna 5's TPE defaults: multivariate, constant liar)."""
     tpe = "tpe"
     group = {"group": True} if conditional else {}  # TPE samples each condition's subspace
     categorical = [n for n, d in distributions.items() if isinstance(d, CategoricalDistribution)]
     if n_objectives > 1:
-        return Choice(tpe, f"{n_objectives} objectives", group)
+        return AutoChoice(tpe, f"{n_objectives} objectives", group)
     if pruning or scheduled:  # GP learns from complete trials only: a schedule's are few
         early = "a schedule pauses runs" if scheduled else "a pruner stops trials early"
-        return Choice(tpe, f"{early}: TPE learns from pruned trials", group)
+        return AutoChoice(tpe, f"{early}: TPE learns from pruned trials", group)
     if conditional:
-        return Choice(tpe, "conditional parameters", group)
+        return AutoChoice(tpe, "conditional parameters", group)
     if categorical:
-        return Choice(tpe, f"categorical parameters ({', '.join(categorical[:3])})")
+        return AutoChoice(tpe, f"categorical parameters ({', '.join(categorical[:3])})")
     if len(distributions) > GP_MAX_DIM:
-        return Choice(tpe, f"{len(distributions)} parameters > {GP_MAX_DIM}")
+        return AutoChoice(tpe, f"{len(distributions)} parameters > {GP_MAX_DIM}")
     # Integers as floats: on bbob-mixint (4 of 5 parameters integers with 2-16 values, 24
     # functions x 2 instances) GP beat TPE on 32 of 48 units (bench/search/RESULTS.md).
     reason = f"{len(distributions)} numeric parameters, {n_trials} trials"
@@ -83,7 +82,7 @@ def choose(
     if n_workers > 1:
         reason += f", {n_workers} workers (GP sees the running trials)"
     # whatever n_trials: a resumed sweep may go past it, with the choice recorded now
-    return Choice("gp", reason, options, switch_at=GP_TRIALS, then=tpe)
+    return AutoChoice("gp", reason, options, switch_at=GP_TRIALS, then=tpe)
 
 
 def gp_startup(dimension: int) -> int:
@@ -113,7 +112,7 @@ class SwitchSampler(WrappedSampler):
         self.then.reseed_rng()
 
 
-def recorded_choice(storage: BaseStorage, study_name: str) -> Choice | None:
+def recorded_choice(storage: BaseStorage, study_name: str) -> AutoChoice | None:
     """The choice an earlier run of this study recorded, if any."""
     try:
         study_id = storage.get_study_id_from_name(study_name)
@@ -123,9 +122,9 @@ def recorded_choice(storage: BaseStorage, study_name: str) -> Choice | None:
     if text is None:
         return None
     try:
-        choice = parsed(text)
+        choice = parse_auto_choice(text)
         build(choice, None, None, 0)  # every sampler and option one this version can run
-    except (*UNREADABLE, AttributeError, StudyConfigError) as error:
+    except (*AUTO_UNREADABLE, AttributeError, StudyConfigError) as error:
         raise StudyConfigError(
             f"study '{study_name}': its {AUTO_SAMPLER} attribute is not a choice sampler auto "
             f"can run ({type(error).__name__}: {error}); name a sampler "
@@ -146,7 +145,7 @@ def sampler_for(
     n_workers: int,
     pruner: Any,
     scheduled: bool,
-) -> tuple[optuna.samplers.BaseSampler, Choice | None]:
+) -> tuple[optuna.samplers.BaseSampler, AutoChoice | None]:
     """The sweep's sampler, and ``auto``'s choice when ``hydra.sweeper.sampler`` is auto
     (``options`` checked by ``check_options``).
 
@@ -194,7 +193,7 @@ def resolve(
     n_workers: int,
     pruner: Any,
     scheduled: bool,
-) -> Choice:
+) -> AutoChoice:
     """The choice for this sweep: the study's recorded one, else the rules'; logged."""
     recorded = recorded_choice(storage, study_name)
     if recorded is not None:
@@ -218,7 +217,7 @@ def resolve(
     return choice
 
 
-def record(study: optuna.Study, choice: Choice | None) -> Choice | None:
+def record(study: optuna.Study, choice: AutoChoice | None) -> AutoChoice | None:
     """Store ``auto``'s choice in the study once, and return the choice in force (None for a
     named sampler): a resume reads it back, the report its summary.
 
@@ -231,7 +230,7 @@ def record(study: optuna.Study, choice: Choice | None) -> Choice | None:
     text = compat.study_user_attrs(study).get(AUTO_SAMPLER) or compat.claim_study_user_attr(
         study, AUTO_SAMPLER, choice.to_json()
     )
-    in_force = parsed(text)
+    in_force = parse_auto_choice(text)
     if in_force != choice:
         log.info("sampler auto: %s, as another worker recorded it first", in_force.describe())
     return in_force
@@ -245,7 +244,7 @@ def sampler_options(name: str, options: dict[str, Any], seed: Any) -> Any:
 
 
 def build(
-    choice: Choice, seed: Any, space: SearchSpace | None, seed_offset: int
+    choice: AutoChoice, seed: Any, space: SearchSpace | None, seed_offset: int
 ) -> optuna.samplers.BaseSampler:
     """The sampler ``choice`` describes, built as a named one is (``build_sampler``: its seed
     per worker and resume, failures shown to it, decimal steps)."""

@@ -12,9 +12,9 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hydratune.attrs import AUTO_SAMPLER, FAIL_REASON, OVERRIDES, STOPPED_REASON
-from hydratune.auto_choice import UNREADABLE, parsed
 from hydratune.insight.report.model import Objective, Section, TableData
 from hydratune.schedule import state_counts, state_name
+from hydratune.schema import AUTO_UNREADABLE, parse_auto_choice
 from hydratune.steering import best_trials, failed_by_hand, passed_over
 from hydratune.storage import mask_url
 
@@ -149,6 +149,6 @@ def header_rows(
 def _auto_summary(record: object) -> str:
     """What ``sampler: auto`` recorded, or what is wrong with the attribute."""
     try:
-        return parsed(record).describe()
-    except UNREADABLE:
+        return parse_auto_choice(record).describe()
+    except AUTO_UNREADABLE:
         return f"unreadable ({AUTO_SAMPLER} attribute: {str(record)[:80]!r})"

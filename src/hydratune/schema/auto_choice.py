@@ -11,13 +11,14 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from hydratune.optuna_classes import SAMPLERS
+from hydratune.schema.optuna_options import SAMPLER_OPTIONS
 
 
 @dataclass(frozen=True)
-class Choice:
-    """What ``auto`` runs: ``sampler`` (a ``SAMPLERS`` name) with ``options``, and from trial
-    ``switch_at`` on, ``then`` with ``then_options``; ``reason`` says why."""
+class AutoChoice:
+    """What ``auto`` runs: ``sampler`` (a named sampler: ``tpe``, ``gp``, ...) with
+    ``options``, and from trial ``switch_at`` on, ``then`` with ``then_options``; ``reason``
+    says why."""
 
     sampler: str
     reason: str
@@ -40,17 +41,18 @@ class Choice:
         return json.dumps({**asdict(self), "summary": self.describe()}, sort_keys=True)
 
 
-UNREADABLE = (ValueError, TypeError, KeyError)  # what ``parsed`` raises for anything else
+AUTO_UNREADABLE = (ValueError, TypeError, KeyError)  # what ``parsed`` raises for anything else
 
 
-def parsed(text: Any) -> Choice:
-    """A choice as ``Choice.to_json`` records it (one of ``UNREADABLE`` for anything else)."""
+def parse_auto_choice(text: Any) -> AutoChoice:
+    """A choice as ``AutoChoice.to_json`` records it (one of ``AUTO_UNREADABLE`` for anything
+    else)."""
     fields = json.loads(text)
     if not isinstance(fields, dict):
         raise TypeError(f"{type(fields).__name__}, not an object")
     fields.pop("summary", None)
-    choice = Choice(**fields)
+    choice = AutoChoice(**fields)
     for name in (choice.sampler, choice.then or choice.sampler):
-        if name not in SAMPLERS:
+        if name not in SAMPLER_OPTIONS or name == "auto":
             raise KeyError(f"no sampler {name!r}")
     return choice
