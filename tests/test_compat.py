@@ -299,6 +299,21 @@ def test_a_claim_after_another_write_returns_that_one_though_its_own_was_written
     assert len(records) == 3  # a, then b, then a again: the last record is the winner's
 
 
+def test_the_claimed_value_is_the_winners_while_a_losers_write_is_the_last_record(tmp_path):
+    from hydratune.storage import open_storage
+
+    url = str(tmp_path / "s.journal")
+    study = optuna.create_study(study_name="s", storage=open_storage(url))
+    assert compat.claimed_study_user_attr(study, "parent") is None
+    study.set_user_attr("parent", "a")  # the winner's claim
+    study.set_user_attr("parent", "b")  # a loser's, before it writes the winner's again
+    assert study.user_attrs["parent"] == "b"
+    assert compat.claimed_study_user_attr(study, "parent") == "a"  # JournalStorage._backend
+    in_memory = optuna.create_study()
+    in_memory.set_user_attr("parent", "b")  # no claim there is atomic: the attribute
+    assert compat.claimed_study_user_attr(in_memory, "parent") == "b"
+
+
 def test_the_loops_own_postgresql_reads_commit_and_keep_prepared_statements(postgres_url):
     """A ROLLBACK makes psycopg forget every statement it prepared on the connection; the
     steering poll runs before every trial, the verdict read after those whose job could not

@@ -133,6 +133,24 @@ def test_workers_starting_a_study_together_run_the_choice_recorded_first(tmp_pat
     assert in_force == [parse_auto_choice(stored.user_attrs[AUTO_SAMPLER])] * 4
 
 
+def test_a_worker_that_finds_a_losers_record_last_runs_the_first_recorded(tmp_path):
+    # the moment of a race on a journal: a loser's record is the last, until its writer
+    # writes the winner's again; a worker starting then must run the winner's choice
+    url = storage_url("race.journal", tmp_path)
+    study = optuna.create_study(study_name="race", storage=open_storage(url))
+    winner, loser, mine = (chosen(n_trials=n) for n in (10, 20, 30))
+    study.set_user_attr(AUTO_SAMPLER, winner.to_json())
+    study.set_user_attr(AUTO_SAMPLER, loser.to_json())
+    assert record(study, mine) == winner
+    assert resolve_recorded(url) == winner
+
+
+def resolve_recorded(url: str):
+    from hydratune.sweep.auto import recorded_choice
+
+    return recorded_choice(open_storage(url), "race")
+
+
 def test_auto_with_a_seed_draws_the_same_sweep_twice(sweep, tmp_path):
     for name in ("a", "b"):  # past GP's 5 random startup trials (2 parameters)
         sweep(["hydra.sweeper.n_trials=12", ONLY_X[1], f"hydra.sweeper.study_name={name}"])

@@ -215,6 +215,23 @@ def _claim_rdb(storage: Any, study: optuna.Study, key: str, value: Any) -> Any:
         return json.loads(rows[0][0])
 
 
+def claimed_user_attr(storage: BaseStorage, study_id: int, key: str) -> Any:
+    """The value of study user attribute ``key`` that ``claim_study_user_attr`` gives, or None:
+    on a journal the first record's, not the last one's. While claimants race, the last record
+    can be a loser's that its writer has yet to overwrite with the winner's."""
+    from optuna.storages import JournalStorage
+
+    value = storage.get_study_user_attrs(study_id).get(key)
+    if value is None or not isinstance(storage, JournalStorage):
+        return value
+    return _first_journal_value(storage, study_id, key)  # a record near the study's start
+
+
+def claimed_study_user_attr(study: optuna.Study, key: str) -> Any:
+    """``claimed_user_attr`` of ``study`` (``Study._storage``, ``Study._study_id``)."""
+    return claimed_user_attr(study._storage, study._study_id, key)
+
+
 def _first_journal_value(storage: Any, study_id: int, key: str) -> Any:
     """The value of the journal's first record that sets the study's user attribute ``key``."""
     from optuna.storages.journal._storage import JournalOperation

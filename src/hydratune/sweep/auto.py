@@ -118,7 +118,7 @@ def recorded_choice(storage: BaseStorage, study_name: str) -> AutoChoice | None:
         study_id = storage.get_study_id_from_name(study_name)
     except KeyError:
         return None
-    text = storage.get_study_user_attrs(study_id).get(AUTO_SAMPLER)
+    text = compat.claimed_user_attr(storage, study_id, AUTO_SAMPLER)
     if text is None:
         return None
     try:
@@ -227,7 +227,7 @@ def record(study: optuna.Study, choice: AutoChoice | None) -> AutoChoice | None:
     """
     if choice is None:
         return None
-    text = compat.study_user_attrs(study).get(AUTO_SAMPLER) or compat.claim_study_user_attr(
+    text = compat.claimed_study_user_attr(study, AUTO_SAMPLER) or compat.claim_study_user_attr(
         study, AUTO_SAMPLER, choice.to_json()
     )
     in_force = parse_auto_choice(text)
