@@ -112,6 +112,24 @@ def test_a_group_chosen_with_the_experiment_applies_and_the_trials_values_stay(
 
 
 @pytest.mark.slow  # a Lightning sweep: not in make test-fast
+def test_an_export_in_a_copied_project_reads_and_writes_the_copy_only(swept, tmp_path):
+    copy = Path(shutil.copytree(swept, tmp_path / "copy", symlinks=True))  # cp -a swept copy
+    study = load("mlp_digits", copy)
+    best = study.best_trial
+    # the copy's trial config differs from the original's: the export must read the copy's
+    saved = copy / "outputs" / "sweeps" / "mlp_digits" / str(best.number) / ".hydra"
+    config = saved / "config.yaml"
+    config.write_text(re.sub(r"hidden_dim: \d+", "hidden_dim: 999", config.read_text()))
+    originals = {p: p.read_bytes() for p in (swept / "conf" / "experiment").iterdir()}
+    sweep_dir = copy / "outputs" / "sweeps" / "mlp_digits"
+    target = default_target(study, sweep_dir)
+    assert target == copy / "conf" / "experiment" / "mlp_digits_best.yaml"
+    export_best(study, sweep_dir, target)
+    assert yaml.safe_load(target.read_text())["model"]["hidden_dim"] == 999
+    assert {p: p.read_bytes() for p in (swept / "conf" / "experiment").iterdir()} == originals
+
+
+@pytest.mark.slow  # a Lightning sweep: not in make test-fast
 def test_the_experiment_file_says_where_it_comes_from(lightning_sweep, conf, swept, monkeypatch):
     monkeypatch.setattr("hydratune.insight.export.git_commit", lambda directory: "0123abc")
     study = load("mlp_digits", swept)

@@ -25,6 +25,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,7 @@ def default_target(
     )
     root = Path("conf")
     if hydra_file.is_file():
-        runtime = hydra_node(hydra_file).runtime
+        runtime = hydra_node(hydra_file, moved_from(Path(sweep_dir))).runtime
         root = Path(runtime.get("cwd") or ".") / "conf"
         sources = runtime.get("config_sources", [])
         dirs = [
@@ -290,7 +291,7 @@ def rerun_config(trial: FrozenTrial, sweep_dir: Path) -> tuple[Path, DictConfig,
     trial_dir = trial_dir_of(trial, Path(sweep_dir))
     config = read_config(trial_dir / HYDRA_DIR / "config.yaml")
     hydra_path = trial_dir / HYDRA_DIR / "hydra.yaml"
-    hydra = hydra_node(hydra_path) if hydra_path.is_file() else None
+    hydra = hydra_node(hydra_path, moved_from(Path(sweep_dir))) if hydra_path.is_file() else None
     return trial_dir, from_scratch(config, hydra, Path(sweep_dir)), hydra
 
 
@@ -316,18 +317,62 @@ def read_config(path: Path) -> DictConfig:
     return config
 
 
-def hydra_node(path: Path) -> DictConfig:
+def hydra_node(path: Path, move: Move | None = None) -> DictConfig:
     """The ``hydra`` node of a job's saved ``.hydra/hydra.yaml`` (``read_config``'s errors;
-    one without ``hydra.runtime``, which says how the job was composed, is one too)."""
+    one without ``hydra.runtime``, which says how the job was composed, is one too), its
+    directories where they are now if the project has moved since (``move``)."""
     hydra = read_config(path).get("hydra")
     if not isinstance(hydra, DictConfig) or not isinstance(hydra.get("runtime"), DictConfig):
         raise ExportError(f"{path} has no hydra.runtime: it is not a job's saved hydra.yaml")
+    if move is not None:
+        runtime = hydra.runtime
+        for key in ("cwd", "output_dir"):
+            if runtime.get(key):
+                runtime[key] = str(move.now(runtime[key]))
+        for source in runtime.get("config_sources", []):
+            if source.get("schema") == "file" and source.get("path"):
+                source.path = str(move.now(source.path))
     return hydra
 
 
+@dataclass(frozen=True)
+class Move:
+    """A project copied or moved since its trials ran (``cp -a project copy``): the paths a
+    trial recorded under ``old`` are under ``new`` now."""
+
+    old: Path
+    new: Path
+
+    def now(self, recorded: str | Path) -> Path:
+        path = Path(recorded)
+        return self.new / path.relative_to(self.old) if path.is_relative_to(self.old) else path
+
+
+def moved_from(sweep_dir: Path) -> Move | None:
+    """How the project holding ``sweep_dir`` moved since its trials ran, read from one of its
+    trial dirs: where it is against where its ``hydra.yaml`` says it ran (what the two paths
+    share at their end is the part inside the project). None when it has not moved."""
+    hydra_file = next(Path(sweep_dir).glob(f"*/{HYDRA_DIR}/hydra.yaml"), None)
+    if hydra_file is None:
+        return None
+    try:
+        recorded = hydra_node(hydra_file).runtime.get("output_dir")
+    except ExportError:
+        return None
+    old, new = Path(str(recorded or "")), hydra_file.parent.parent.resolve()
+    if not old.is_absolute() or old == new:
+        return None
+    while old.name == new.name and old.parent != old and new.parent != new:
+        old, new = old.parent, new.parent
+    return Move(old, new)
+
+
 def trial_dir_of(trial: FrozenTrial, sweep_dir: Path) -> Path:
-    """The trial's job directory (``output_dir`` attribute, else ``<sweep dir>/<number>``)."""
-    candidates = [trial.user_attrs.get(OUTPUT_DIR), Path(sweep_dir) / str(trial.number)]
+    """The trial's job directory: its ``output_dir`` attribute (where it is now, in a project
+    copied or moved since), else ``<sweep dir>/<number>``. A copy never reads the original's."""
+    recorded = trial.user_attrs.get(OUTPUT_DIR)
+    move = moved_from(Path(sweep_dir)) if recorded else None
+    candidates = [move.now(recorded) if move else recorded, Path(sweep_dir) / str(trial.number)]
     for candidate in candidates:
         if candidate and (Path(candidate) / HYDRA_DIR / "config.yaml").is_file():
             return Path(candidate)
