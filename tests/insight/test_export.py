@@ -187,6 +187,30 @@ def test_a_group_listed_after_the_experiment_goes_on_the_command_line(tmp_path):
     assert command_line == ["late=y"]
 
 
+def test_lightning_hydra_templates_train_yaml_with_its_optional_local_and_debug(tmp_path):
+    # its src/train.py has config_name="train.yaml"; configs/local/default.yaml is gitignored
+    (tmp_path / "train.yaml").write_text(
+        "defaults:\n  - _self_\n  - data: digits.yaml\n  - experiment: null\n"
+        "  - optional local: default.yaml\n  - debug: null\n"
+    )
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "digits.yaml").write_text("k: 1\n")
+    hydra = OmegaConf.create(
+        {
+            "job": {"config_name": "train.yaml"},
+            "runtime": {
+                "config_sources": [{"path": str(tmp_path), "schema": "file", "provider": "main"}],
+                "choices": {"data": "digits.yaml", "local": "default.yaml", "debug": None},
+            },
+        }
+    )
+    entries, command_line = group_overrides(hydra)
+    # debug follows the experiment: not overridden inside it (Hydra refuses that), nor set
+    # on the command line (null is its default); the absent optional local is left out
+    assert entries == [{"override /data": "digits.yaml"}]
+    assert command_line == []
+
+
 def test_a_multi_objective_study_needs_a_chosen_trial(sweep, tmp_path):
     sweep(
         ["hydra.sweeper.n_trials=6", "hydra.sweeper.direction=[minimize,maximize]"],

@@ -61,7 +61,7 @@ def group_overrides(
     it that the trial changed is returned as a command-line override instead (second list).
     """
     sources = config_dirs(hydra)
-    order = _primary_defaults(sources, str(hydra.job.get("config_name") or ""))
+    order, optional = _primary_defaults(sources, str(hydra.job.get("config_name") or ""))
     after = set(order[order.index(skip_group) + 1 :]) if skip_group in order else set()
     entries: list[dict[str, str | None]] = []
     command_line: list[str] = []
@@ -70,6 +70,8 @@ def group_overrides(
             continue
         if choice is not None and _is_global_package(group, str(choice), sources):
             continue
+        if group in optional and not _config_file(group, str(choice), sources):
+            continue  # ``optional local: default``, whose file is absent (gitignored): unused
         if group.split("/")[0] in after:
             if choice is not None:
                 command_line.append(f"{group}={choice}")
@@ -78,32 +80,43 @@ def group_overrides(
     return entries, command_line
 
 
-def _primary_defaults(sources: list[Path], config_name: str) -> list[str]:
-    """The groups of the primary config's defaults list, in order (empty if not a file)."""
+def _primary_defaults(sources: list[Path], config_name: str) -> tuple[list[str], set[str]]:
+    """The groups of the primary config's defaults list, in order, and those marked
+    ``optional`` (both empty if it is not a file). ``config_name`` may end in ``.yaml``, as
+    lightning-hydra-template's ``@hydra.main(config_name="train.yaml")`` gives it."""
+    name = config_name.removesuffix(".yaml")
     for source in sources:
-        path = source / f"{config_name}.yaml"
-        if config_name and path.is_file():
+        path = source / f"{name}.yaml"
+        if name and path.is_file():
             defaults = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("defaults")
-            groups = []
+            groups, optional = [], set()
             for entry in defaults or []:
                 if isinstance(entry, dict):
                     for key in entry:
                         words = str(key).split()
                         groups.append(words[-1].split("@")[0].lstrip("/"))
-            return groups
-    return []
+                        if words[0] == "optional":
+                            optional.add(groups[-1])
+            return groups, optional
+    return [], set()
+
+
+def _config_file(group: str, choice: str, sources: list[Path]) -> Path | None:
+    """The file of ``group``'s config ``choice`` in the first of ``sources`` that has it."""
+    for source in sources:
+        path = source / group / f"{choice.removesuffix('.yaml')}.yaml"
+        if path.is_file():
+            return path
+    return None
 
 
 def _is_global_package(group: str, choice: str, sources: list[Path]) -> bool:
-    for source in sources:
-        path = source / group / f"{choice}.yaml"
-        if path.is_file():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if not line.startswith("#"):
-                    break
-                if line.lstrip("# ").startswith("@package") and "_global_" in line:
-                    return True
-            return False
+    path = _config_file(group, choice, sources)
+    for line in path.read_text(encoding="utf-8").splitlines() if path else []:
+        if not line.startswith("#"):
+            break
+        if line.lstrip("# ").startswith("@package") and "_global_" in line:
+            return True
     return False
 
 
