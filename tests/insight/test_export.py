@@ -130,6 +130,28 @@ def test_an_export_in_a_copied_project_reads_and_writes_the_copy_only(swept, tmp
 
 
 @pytest.mark.slow  # a Lightning sweep: not in make test-fast
+def test_a_key_the_trial_deleted_stays_deleted_in_the_headers_command(tmp_path):
+    conf = shutil.copytree(REPO / "conf", tmp_path / "conf")
+    with chdir(tmp_path):  # the callbacks' early stopping deleted, as a user would
+        multirun(
+            [*TINY_SWEEP, "callbacks=default", "~callbacks.early_stopping", NO_PNG],
+            task=train,
+            config_name="train",
+            config_dir=conf,
+        )
+    study = load("mlp_digits", tmp_path)
+    sweep_dir = tmp_path / "outputs" / "sweeps" / "mlp_digits"
+    target = export_best(study, sweep_dir, conf / "experiment" / "mlp_digits_best.yaml")
+    arguments = shlex.split(experiment_command(target))[1:]
+    assert arguments == ["experiment=mlp_digits_best", "~callbacks.early_stopping"]
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        composed = compose("train", overrides=arguments)
+    saved = OmegaConf.load(sweep_dir / str(study.best_trial.number) / ".hydra" / "config.yaml")
+    assert "early_stopping" not in saved.callbacks
+    assert OmegaConf.to_container(composed) == OmegaConf.to_container(saved)
+
+
+@pytest.mark.slow  # a Lightning sweep: not in make test-fast
 def test_the_experiment_file_says_where_it_comes_from(lightning_sweep, conf, swept, monkeypatch):
     monkeypatch.setattr("hydratune.insight.export.git_commit", lambda directory: "0123abc")
     study = load("mlp_digits", swept)

@@ -126,14 +126,16 @@ def set_by_trial(
     overrides: list[dict[str, str | None]],
     later_groups: list[str],
     trial: FrozenTrial,
-) -> DictConfig | dict[str, Any]:
+) -> tuple[DictConfig | dict[str, Any], list[str]]:
     """The values the experiment sets after its group choices: those of the trial's ``config``
     that its groups alone do not compose to (what its sweep, search space and command line
     set), and every searched parameter. So a group chosen on the command line (``trainer=gpu``,
     ``logger=csv``) applies as with any experiment, as lightning-hydra-template's are written.
-    The whole config when the groups cannot be composed again (a config dir moved since)."""
+    Second, the keys the trial deleted (``~callbacks.early_stopping``) as command-line
+    deletions: a config can add and change keys, never remove them. The whole config and no
+    deletions when the groups cannot be composed again (a config dir moved since)."""
     if hydra is None:
-        return config
+        return config, []
     groups = [
         f"{group}={choice}" if choice is not None else f"~{group}"
         for entry in overrides
@@ -144,12 +146,13 @@ def set_by_trial(
         name = str(hydra.job.get("config_name") or "")
         base = compat.compose_from_sources(sources, name, [*groups, *later_groups])
     except (HydraException, OmegaConfBaseException, ValueError, KeyError, OSError, ImportError):
-        return config
+        return config, []
     trained = OmegaConf.to_container(config, resolve=False)
-    values = _beyond(OmegaConf.to_container(base, resolve=False), trained)
+    composed = OmegaConf.to_container(base, resolve=False)
+    values = _beyond(composed, trained)
     for key in trial.params:  # a searched value that happens to be its group's default too
         _pin(values, trained, key.split("."))
-    return values
+    return values, [f"~{key}" for key in _deleted(composed, trained)]
 
 
 def _beyond(base: Any, trained: Any) -> dict[str, Any]:
@@ -163,6 +166,17 @@ def _beyond(base: Any, trained: Any) -> dict[str, Any]:
         elif key not in base or base[key] != value:
             values[key] = value
     return values
+
+
+def _deleted(base: dict[str, Any], trained: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted keys of ``base`` that ``trained`` lacks (a missing node once, not its keys)."""
+    deleted = []
+    for key, value in base.items():
+        if key not in trained:
+            deleted.append(f"{prefix}{key}")
+        elif isinstance(value, dict) and isinstance(trained[key], dict):
+            deleted += _deleted(value, trained[key], f"{prefix}{key}.")
+    return deleted
 
 
 def _pin(values: dict[str, Any], trained: dict[str, Any], path: list[str]) -> None:

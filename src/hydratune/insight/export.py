@@ -87,10 +87,11 @@ def export_best(
         options = ["--config-dir", str(_relative_to(target.parent.parent, cwd))]
     # a group the app's defaults list lacks is added (+best=x); `best=x` would fail to compose
     added = "+" if hydra is not None and group not in hydra.runtime.choices else ""
-    arguments = [*options, f"{added}{group}={target.stem}", *later_groups]
+    values, deleted = set_by_trial(config, hydra, overrides, later_groups, chosen)
+    arguments = [*options, f"{added}{group}={target.stem}", *later_groups, *deleted]
     note = values_changed(chosen, study.get_trials(deepcopy=False))
     text = _header(study, chosen, cwd, rerun_command(arguments, app), note)
-    text += _body(overrides, set_by_trial(config, hydra, overrides, later_groups, chosen))
+    text += _body(overrides, values)
     target.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(target, text)
     return target
