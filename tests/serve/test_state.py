@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.distributions import FloatDistribution
 
-from helpers import load
+from helpers import load, run_steer, start_quadratic_app, wait_for_marker
 from hydratune.attrs import SEGMENT
 from hydratune.schedule import is_paused
 from hydratune.serve import Feed
@@ -63,6 +63,30 @@ def test_a_trial_failed_by_hand_is_not_the_best_and_the_summary_says_why():
     summary = Feed(study).delta(0)["summary"]
     assert summary["best"] == 0 and summary["failed_by_hand"] == {"1": "a bad node"}
     assert summary["log"][0]["action"] == "fail #1: a bad node"
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_with_kill_9_is_not_running_as_steer_show_says(tmp_path):
+    sweeper = start_quadratic_app(tmp_path, "hydra.sweeper.n_trials=3", hang_at=1)
+    wait_for_marker(tmp_path / "hanging", sweeper)
+    feed = Feed(load("quadratic", tmp_path))
+    alive = feed.delta(0)
+    (running,) = [r for r in alive["trials"] if r["state"] == "running"]
+    assert alive["summary"]["mode"] == "running" and alive["summary"]["eta_s"] is not None
+    assert running["number"] == 1 and "lost" not in running["worker"]
+
+    sweeper.kill()  # kill -9: trial #1 stays RUNNING in the study, and nothing runs it
+    sweeper.communicate(timeout=60)
+    feed.refresh(force=True)
+    killed = feed.delta(alive["version"])
+    mode = "not running (the processes of its running trials have ended: run it again)"
+    assert killed["summary"]["mode"] == mode and killed["summary"]["eta_s"] is None
+    assert [r["worker"] for r in killed["trials"]] == [f"{running['worker']} (ended: lost)"]
+    shown = run_steer(tmp_path, "sweeps/quadratic", "show")
+    assert shown.returncode == 0, shown.stderr
+    said = " ".join(shown.stdout.split())
+    assert f"study 'quadratic': {mode}," in said
+    assert "(ended: lost)" in said
 
 
 @pytest.mark.slow

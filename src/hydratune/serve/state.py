@@ -35,6 +35,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydratune import compat
 from hydratune.attrs import FAIL_REASON, OWNER, PRUNE_REQUESTED, STOPPED_REASON
+from hydratune.owner import gone
 from hydratune.schedule import (
     STATE_NAMES,
     is_paused,
@@ -51,8 +52,11 @@ from hydratune.steering import (
     printable,
     read_state,
     recorded_space,
+    sweep_mode,
     why_ended,
+    worker,
 )
+from hydratune.steering.record import RUNNING
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 MIN_REFRESH_S = 0.25  # pages polling together share one read of the storage
@@ -90,8 +94,10 @@ def _time(at: datetime | None) -> str | None:
 
 
 def row(trial: FrozenTrial) -> dict[str, Any]:
-    """One trial as the page shows it; a running trial carries its learning curve."""
+    """One trial as the page shows it; a running trial carries its learning curve, and its
+    worker is marked ``(ended: lost)`` once that process has ended (as ``steer show`` marks it)."""
     attrs = trial.user_attrs
+    running = trial.state == TrialState.RUNNING
     reason = attrs.get(FAIL_REASON) or attrs.get(STOPPED_REASON) or attrs.get(PRUNE_REQUESTED)
     duration = None
     if trial.datetime_start and trial.datetime_complete:
@@ -105,10 +111,10 @@ def row(trial: FrozenTrial) -> dict[str, Any]:
         "duration": duration,
         "counts": counts_toward_n_trials(trial),
         "reason": printable(reason) if reason else None,
-        "worker": printable(":".join(str(attrs[OWNER]).split(":")[:2])) if OWNER in attrs else None,
+        "worker": worker(attrs.get(OWNER), running and gone(attrs.get(OWNER))) or None,
         "paused": paused_at(trial),
     }
-    if trial.state == TrialState.RUNNING:
+    if running:
         shown["curve"] = [[s, _number(v)] for s, v in sorted(trial.intermediate_values.items())]
     return shown
 
@@ -222,10 +228,9 @@ class Feed:
         declared = declared_n_trials(attrs)
         target = state.n_trials if state.n_trials is not None else declared
         directions = [d.name.lower() for d in self.study.directions]
-        mode = state.mode  # what steering says; a sweep it does not hold may have ended
         ended = why_ended(trials, target, recorded.sampler if recorded else None, state.held)
-        if mode == "running" and ended is not None:
-            mode = f"not running ({ended})"
+        lost = [gone(t.user_attrs.get(OWNER)) for t in fresh if t.state == TrialState.RUNNING]
+        mode = sweep_mode(state.mode, ended, lost)  # fresh: every unfinished trial
         return {
             "study": self.study.study_name,
             "directions": directions,
@@ -235,7 +240,7 @@ class Feed:
             "declared_n_trials": declared,
             "finished": finished,
             "counts": counts,
-            "eta_s": self._eta(target, finished, counts["running"]),
+            "eta_s": self._eta(target, finished, counts["running"]) if mode == RUNNING else None,
             "best": self._best_number(trials, fresh, state),
             "space": {k: space_of(d) for k, d in space.distributions.items()} if space else {},
             "sampler": recorded.sampler if recorded else None,

@@ -37,7 +37,7 @@ from hydratune.steering.record import (
     write_action,
 )
 from hydratune.steering.verbs import VERBS, Steerer, SteerError, SweepView
-from hydratune.steering.view import action_message, print_action, print_view
+from hydratune.steering.view import action_message, print_action, print_view, sweep_mode, worker
 
 __all__ = [
     "GRID_DONE",
@@ -68,6 +68,8 @@ __all__ = [
     "recorded_space",
     "steering_summary",
     "study_n_trials",
+    "sweep_mode",
     "why_ended",
+    "worker",
     "write_action",
 ]

@@ -13,7 +13,7 @@ from rich.text import Text
 from hydratune.attrs import SEGMENT
 from hydratune.owner import short
 from hydratune.space import describe, format_value
-from hydratune.steering.record import Action, printable
+from hydratune.steering.record import RUNNING, Action, printable
 from hydratune.steering.verbs import SweepView
 
 EFFECT = {
@@ -48,15 +48,23 @@ def _params(params: dict) -> str:
     return " ".join(f"{k}={format_value(v)}" for k, v in short.items())
 
 
+def sweep_mode(mode: str, ended: str | None, lost: list[bool]) -> str:
+    """The sweep's mode as ``show`` and the page say it: steering's ``mode``, but "not running
+    (why)" where steering says running and nothing runs the sweep: it ended (``ended``:
+    ``why_ended``) or the process of every running trial has ended (``lost``: ``owner.gone``
+    of each running trial; a kill -9 leaves its trials RUNNING in the study)."""
+    if mode == RUNNING and ended:
+        return f"not running ({ended})"
+    if mode == RUNNING and lost and all(lost):
+        return "not running (the processes of its running trials have ended: run it again)"
+    return mode
+
+
 def print_view(console: Console, view: SweepView) -> None:
     """State, best so far, running trials and the steering log of one sweep."""
     target = "?" if view.n_trials is None else str(view.n_trials)
     note = ""
-    mode = view.mode  # what steering says; a sweep it does not hold may still have ended
-    if mode == "running" and view.ended:
-        mode = f"not running ({view.ended})"
-    elif mode == "running" and view.running and all(t.gone for t in view.running):
-        mode = "not running (the processes of its running trials have ended: run it again)"
+    mode = sweep_mode(view.mode, view.ended, [t.gone for t in view.running])
     if view.state.n_trials is not None and view.declared_n_trials is not None:
         note = f" (steered; the sweep set {view.declared_n_trials})"
     console.print(
@@ -91,8 +99,8 @@ def print_view(console: Console, view: SweepView) -> None:
     running = _table("running trials", columns)
     for trial in view.running:
         started = trial.started.strftime("%H:%M:%S") if trial.started else ""
-        worker = _worker(trial.owner) + (" (ended: lost)" if trial.gone else "")
-        cells = [f"#{trial.number}", started, worker, _params(trial.params)]
+        shown = worker(trial.owner, trial.gone)
+        cells = [f"#{trial.number}", started, shown, _params(trial.params)]
         running.add_row(*map(Text, cells + [trial.prune_requested or ""][: len(columns) - 4]))
     console.print(running if view.running else "running trials: none")
 
@@ -130,7 +138,8 @@ def _table(title: str, columns: list[str]) -> Table:
     return table
 
 
-def _worker(owner: str | None) -> str:
+def worker(owner: str | None, lost: bool = False) -> str:
     """``host:pid`` of a trial's owner mark (``attrs.OWNER``: host:pid:boot_id:...): enough
-    for a person to find the process."""
-    return printable(short(str(owner))) if owner else ""
+    for a person to find the process; ``(ended: lost)`` when that process has ended while its
+    trial runs (``lost``: ``owner.gone``)."""
+    return (printable(short(str(owner))) if owner else "") + (" (ended: lost)" if lost else "")
