@@ -142,6 +142,36 @@ def test_a_steering_action_the_disk_cannot_hold_is_answered_with_what_stays(swep
     assert journal.stat().st_size == size
 
 
+def numbers(state: dict) -> list[int]:
+    """The trial numbers of a state on the wire (rows as lists: ``state.encode``)."""
+    return [row[state["columns"].index("number")] for row in state["trials"]]
+
+
+def first_event(url: str) -> dict:
+    """The first state ``api/events`` pushes, as the page's EventSource receives it."""
+    with urllib.request.urlopen(url, timeout=30) as stream:
+        for line in stream:
+            if line.startswith(b"data: "):
+                return json.loads(line[len(b"data: ") :])
+    raise AssertionError("the stream ended before its first state")
+
+
+def test_a_page_reconnecting_to_a_restarted_server_gets_the_whole_state(swept, serve):
+    """Each server process counts its versions from 0: a page's cursor from the server before a
+    restart must not hide from it the trials that changed while no server ran."""
+    before = serve(swept, "sweeps/quadratic")
+    cursor = json.loads(get(before.url + "api/state")[2])["version"]
+    before.stop()
+    multirun(["hydra.sweeper.n_trials=5"])  # trials #3 and #4 run while the page reconnects
+    after = serve(swept, "sweeps/quadratic")
+    whole = json.loads(get(after.url + "api/state")[2])
+    assert numbers(whole) == [0, 1, 2, 3, 4]
+    assert numbers(json.loads(get(f"{after.url}api/state?since={cursor}")[2])) == numbers(whole)
+    assert numbers(first_event(f"{after.url}api/events?since={cursor}")) == numbers(whole)
+    since = json.loads(get(f"{after.url}api/state?since={whole['version']}")[2])
+    assert numbers(since) == [] and since["version"] == whole["version"]  # its own cursor holds
+
+
 def lowered(headers: dict) -> dict:
     return {k.lower(): v for k, v in headers.items()}
 

@@ -34,7 +34,7 @@ def study_of(values: list[float]) -> optuna.Study:
 def test_a_page_gets_only_what_changed_since_its_cursor(monkeypatch):
     study = study_of([3.0, 1.0, 2.0])
     feed = Feed(study)
-    first = feed.delta(0)
+    first = feed.delta()
     assert [r["number"] for r in first["trials"]] == [0, 1, 2]
     assert first["summary"]["best"] == 1 and first["summary"]["finished"] == 3
 
@@ -60,7 +60,7 @@ def test_a_page_gets_only_what_changed_since_its_cursor(monkeypatch):
 def test_a_trial_failed_by_hand_is_not_the_best_and_the_summary_says_why():
     study = study_of([3.0, 1.0])
     write_action(study, "fail", {"trial": 1, "reason": "a bad node"}, "fail #1: a bad node", 2)
-    summary = Feed(study).delta(0)["summary"]
+    summary = Feed(study).delta()["summary"]
     assert summary["best"] == 0 and summary["failed_by_hand"] == {"1": "a bad node"}
     assert summary["log"][0]["action"] == "fail #1: a bad node"
 
@@ -70,7 +70,7 @@ def test_a_sweep_killed_with_kill_9_is_not_running_as_steer_show_says(tmp_path):
     sweeper = start_quadratic_app(tmp_path, "hydra.sweeper.n_trials=3", hang_at=1)
     wait_for_marker(tmp_path / "hanging", sweeper)
     feed = Feed(load("quadratic", tmp_path))
-    alive = feed.delta(0)
+    alive = feed.delta()
     (running,) = [r for r in alive["trials"] if r["state"] == "running"]
     assert alive["summary"]["mode"] == "running" and alive["summary"]["eta_s"] is not None
     assert running["number"] == 1 and "lost" not in running["worker"]
@@ -95,7 +95,7 @@ def test_the_rows_of_a_real_asha_sweep_say_where_each_paused_trial_paused(tmp_pa
     monkeypatch.chdir(tmp_path)
     asha_sweep("hydra.sweeper.n_trials=6")
     trials = load("mlp_digits", tmp_path).trials
-    rows = {r["number"]: r for r in Feed(load("mlp_digits", tmp_path)).delta(0)["trials"]}
+    rows = {r["number"]: r for r in Feed(load("mlp_digits", tmp_path)).delta()["trials"]}
     assert any(is_paused(t) for t in trials)
     for trial in trials:
         segment = trial.user_attrs[SEGMENT]
@@ -107,13 +107,13 @@ def test_on_the_wire_rows_are_lists_and_parameters_indexed_pairs():
     study = study_of([3.0])
     study.tell(study.ask({"y": FloatDistribution(0, 1), **SPACE}), 1.0)  # another parameter
     feed = Feed(study)
-    version, text = feed.wire(0)
+    version, text = feed.wire()
     wire = json.loads(text)
-    rows = {r["number"]: r for r in feed.delta(0)["trials"]}
-    assert version == wire["version"] == feed.delta(0)["version"]
+    rows = {r["number"]: r for r in feed.delta()["trials"]}
+    assert version == wire["version"] == feed.delta()["version"]
     for cells in wire["trials"]:
         shown = dict(zip(wire["columns"], cells, strict=True))
         pairs = shown.pop("params")
         params = {wire["params"][pairs[i]]: pairs[i + 1] for i in range(0, len(pairs), 2)}
         assert {**shown, "params": params} == {"curve": None, **rows[shown["number"]]}
-    assert feed.wire(0)[1] is text  # the first state is written once per version
+    assert feed.wire()[1] is text  # the first state is written once per version

@@ -133,9 +133,9 @@ def create_app(
         async def stream() -> AsyncIterator[str]:
             since = _since(request)
             while not await request.is_disconnected():
-                version, text = await run_in_threadpool(feed.wire, since)
-                if version != since:
-                    since = version
+                cursor, text = await run_in_threadpool(feed.wire, since)
+                if cursor != since:
+                    since = cursor
                     yield f"data: {text}\n\n"
                 else:
                     yield ": idle\n\n"  # finds a closed connection
@@ -195,9 +195,9 @@ def plotly_js(request: Request) -> Response:
     return Response(PLOTLY_BYTES, media_type="text/javascript", headers=headers)
 
 
-def _since(request: Request) -> int:
-    value = request.query_params.get("since", "0")
-    return int(value) if value.isascii() and value.isdigit() else 0
+def _since(request: Request) -> str:
+    """The page's cursor (``Feed.delta``): the ``version`` of the last state it got."""
+    return request.query_params.get("since", "")
 
 
 def _cross_site(request: Request, csrf: str) -> str | None:
