@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from helpers import REPO, TINY_SWEEP, load, multirun, small_disk, start_python
 from hydratune import cli, compat
+from hydratune.storage import open_storage
 from hydratune.training.task import train
 
 runner = CliRunner()
@@ -90,6 +91,18 @@ def test_report_by_storage_and_study_name(swept, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "# hydratune report: quadratic" in (out / "report.md").read_text()
+
+
+def test_report_of_a_study_whose_name_is_no_folder_name_needs_out(swept, tmp_path):
+    # a study another program named "../sweeps/x" would write into that sweep's report
+    journal = tmp_path / "outputs" / "hydratune.journal"
+    study = optuna.create_study(study_name="../sweeps/x", storage=open_storage(str(journal)))
+    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=1.0))
+    result = hydratune("report", "--storage", journal, "--study", "../sweeps/x", "--no-png")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    said = " ".join(result.output.replace("│", " ").split())
+    assert "study '../sweeps/x' is not one folder name" in said and "--out" in said
+    assert not (tmp_path / "outputs" / "sweeps").exists()
 
 
 def test_report_of_an_unknown_study_fails_naming_it(swept, tmp_path):
@@ -285,12 +298,14 @@ def test_an_export_to_a_directory_below_a_file_or_not_yaml_is_one_line_writing_n
         result = hydratune("export", swept, "--to", below)
         assert result.exit_code == 2 and "Traceback" not in result.output
         assert result.output.strip() == "cannot export: notes.txt is not a directory"
-    for to in ("5", "conf/experiment/best.yml"):  # no config Hydra can select: never written
+    # no config Hydra can select (best.yaml has no group: its command would be `+=best`)
+    for to in ("5", "conf/experiment/best.yml", "best.yaml"):
         result = hydratune("export", swept, "--to", to)
         assert result.exit_code == 2
         assert result.output.startswith(f"cannot export: {to} is not a config Hydra can select")
     assert (tmp_path / "notes.txt").read_text() == "mine\n"
     assert not any((tmp_path / "conf").iterdir()) and not (tmp_path / "5").exists()
+    assert not (tmp_path / "best.yaml").exists()
 
 
 def test_export_writes_the_experiment_and_says_how_to_run_it(swept, tmp_path):

@@ -163,6 +163,16 @@ def test_a_study_name_that_is_not_one_path_component_is_refused(sweep, tmp_path,
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("name", ["a,b", "lr=1e-3"])
+def test_a_study_name_its_export_cannot_be_selected_by_is_refused_before_any_trial(
+    sweep, tmp_path, name
+):
+    # experiment=a,b_best is a sweep on Hydra's command line; found out after the last trial
+    with pytest.raises(StudyConfigError, match="with export_best: .* cannot be selected"):
+        sweep([f"hydra.sweeper.study_name='{name}'", "hydra.sweeper.export_best=true"])
+    assert not any(tmp_path.iterdir())
+
+
 def test_range_step_zero_names_the_key(sweep):
     with pytest.raises(SearchSpaceError, match=r"\(y\).*step 0"):
         sweep(["y=range(0, 1, 0)"], task=pytest.fail)

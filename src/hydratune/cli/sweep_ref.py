@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from hydratune.errors import StudyConfigError
 from hydratune.insight import ExportError, read_config
 from hydratune.storage import load_study, storage_url
+from hydratune.sweep import is_safe_study_name
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,12 @@ def output_dir(ref: SweepRef, out: Path | None, name: str) -> Iterator[Path]:
     """``out``, or ``<sweep dir>/<name>``, created now: a place it cannot be made is a bad
     ``--out`` before any work, not a traceback after it. A command that then refuses (or
     fails) leaves no folder it made behind while nothing was written in it."""
+    if out is None and ref.sweep_dir is None and not is_safe_study_name(ref.study.study_name):
+        raise typer.BadParameter(  # ../sweeps/other would write into another sweep's dir
+            f"study {ref.study.study_name!r} is not one folder name, so it names no sweep dir "
+            "here; give the folder to write in",
+            param_hint="--out",
+        )
     path = out or (ref.sweep_dir or Path("outputs") / "sweeps" / ref.study.study_name) / name
     made = [folder for folder in (path, *path.parents) if not folder.exists()]
     try:

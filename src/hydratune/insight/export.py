@@ -216,7 +216,7 @@ def running_app() -> str:
 def check_target(target: Path) -> None:
     """``ExportError`` unless ``target`` is a file Hydra can select: ``<group>/<name>.yaml``,
     whose ``<group>=<name>`` Hydra's override grammar reads back as that group and name."""
-    if target.suffix != ".yaml" or target.stem in ("", "."):
+    if target.suffix != ".yaml" or target.stem in ("", ".") or target.parent.name in ("", ".."):
         raise ExportError(
             f"{target} is not a config Hydra can select: write the experiment as "
             "<config dir>/<group>/<name>.yaml (conf/experiment/best.yaml runs as experiment=best)"

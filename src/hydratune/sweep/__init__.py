@@ -14,6 +14,7 @@ __all__, __getattr__ = exports(
     {
         "loop": ["LoopSummary"],
         "results": ["recorded_app"],
+        "settings": ["is_safe_study_name"],
         "sweeper": ["StudySweep"],
         "upstream": ["both_set", "search_space_params"],
     },

@@ -166,10 +166,15 @@ def check_settings(conf: SweeperConf) -> None:
         )
 
 
+def is_safe_study_name(name: str) -> bool:
+    """Whether ``name`` is one path component a sweep dir and an export may be named by."""
+    return bool(_SAFE_NAME.match(name)) and name not in (".", "..")
+
+
 def check_study_name(name: str) -> str:
     """``name`` if it is one safe path component (it names the sweep dir and the exported
     ``<name>_best.yaml``), else an error naming ``study_name`` with a name that would do."""
-    if _SAFE_NAME.match(name) and name not in (".", ".."):
+    if is_safe_study_name(name):
         return name
     suggestion = safe_study_name(name)
     raise StudyConfigError(
@@ -177,6 +182,18 @@ def check_study_name(name: str) -> str:
         "so it must be one path component of letters, digits and . _ - + = @ , (no '/', "
         f"spaces, or leading '.'); e.g. hydra.sweeper.study_name={suggestion}"
     )
+
+
+def check_exported_name(study_name: str) -> None:
+    """``export_best: true`` writes ``experiment/<study>_best.yaml``: a study name Hydra's
+    command line cannot select it by (``a,b``: a sweep) is refused before the first trial, not
+    found out after the last."""
+    try:
+        check_target(Path("experiment") / f"{study_name}_best.yaml")
+    except ExportError as error:
+        raise StudyConfigError(
+            f"hydra.sweeper.study_name={study_name!r} with export_best: {error}"
+        ) from None
 
 
 def safe_study_name(name: str) -> str:

@@ -94,7 +94,12 @@ from hydratune.sweep.results import (
     refresh_results,
     write_results,
 )
-from hydratune.sweep.settings import check_study_name, read_settings, safe_study_name
+from hydratune.sweep.settings import (
+    check_exported_name,
+    check_study_name,
+    read_settings,
+    safe_study_name,
+)
 from hydratune.sweep.study import (
     check_space_change,
     open_study,
@@ -211,6 +216,8 @@ class StudySweep:
             if conf.study_name
             else safe_study_name(default_study_name(config))
         )
+        if conf.export_best is True:
+            check_exported_name(study_name)
         with open_dict(config.hydra.sweeper):
             config.hydra.sweeper.study_name = study_name
         sweep_dir = Path(config.hydra.sweep.dir)
