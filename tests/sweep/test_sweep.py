@@ -188,6 +188,20 @@ def test_n_trials_is_the_study_total_so_a_rerun_resumes(sweep, tmp_path):
     ]
 
 
+def test_a_study_another_search_made_is_not_continued_by_this_one(sweep, tmp_path):
+    # both name the study "quadratic" (the app's): the second searches another shape
+    sweep(["hydra.sweeper.n_trials=2", "shape=wide"])
+    journal = tmp_path / "outputs" / "hydratune.journal"
+    before = journal.read_bytes()
+    for other in (["shape=steep"], []):  # another group, and the default one
+        with pytest.raises(StudyConfigError, match=r"study 'quadratic' holds another search"):
+            sweep(["hydra.sweeper.n_trials=4", *other])
+        assert journal.read_bytes() == before
+    sweep(["hydra.sweeper.n_trials=3", "shape=wide"])  # the same search continues it
+    sweep(["hydra.sweeper.n_trials=4", "shape=choice(wide, steep)"])  # searched, not fixed
+    assert len(load("quadratic", tmp_path).trials) == 4
+
+
 def test_a_failing_trial_is_recorded_with_its_reason_and_the_sweep_goes_on(sweep, tmp_path):
     sweep(
         [

@@ -15,6 +15,7 @@ __all__, __getattr__ = exports(
         "architecture": ["Blocks", "Cell", "check_architecture"],
         "grammar": [
             "SearchSpaceError",
+            "bare_key",
             "describe",
             "format_value",
             "make_parser",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import optuna
@@ -24,7 +24,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
 from hydratune import compat
-from hydratune.attrs import GRID_QUEUED
+from hydratune.attrs import GRID_QUEUED, OVERRIDES, TRANSFERRED_FROM, WARM_START_FROM
 from hydratune.errors import StudyConfigError
 from hydratune.optuna_classes import (
     SAMPLERS,
@@ -33,7 +33,7 @@ from hydratune.optuna_classes import (
     optuna_class,
     optuna_kwargs,
 )
-from hydratune.space import SearchSpace, on_step
+from hydratune.space import SearchSpace, bare_key, on_step
 from hydratune.sweep.failure_aware import failure_aware
 
 log = logging.getLogger(__name__)
@@ -204,6 +204,9 @@ def trials_in_storage(storage: BaseStorage, study_name: str) -> list[FrozenTrial
     return storage.get_all_trials(study_id, deepcopy=False)
 
 
+COPIED = {WARM_START_FROM, TRANSFERRED_FROM}  # trials another study's search ran
+
+
 def check_space_change(trials: Sequence[FrozenTrial], space: SearchSpace) -> None:
     """Compare the search space with the one the study's trials were drawn from.
 
@@ -228,6 +231,46 @@ def check_space_change(trials: Sequence[FrozenTrial], space: SearchSpace) -> Non
                 "the old expression, or start a new study with hydra.sweeper.study_name=<new>"
             ) from None
         log.warning("%s changed from %s to %s; the study continues with it", name, old, new)
+
+
+def check_same_search(
+    trials: Sequence[FrozenTrial], space: SearchSpace, groups: Collection[str], study_name: str
+) -> None:
+    """Refuse to continue a study another search made: the config groups its trials chose on
+    their command line (``data=wine``, ``hparams_search=depth``; not searched) must be this
+    sweep's. Otherwise both searches' values would mix in one study, and the best of either
+    would be reported as this sweep's (every command-line sweep without ``sweep=`` shares the
+    default study name, as every template search of one experiment does)."""
+    own = [t for t in trials if OVERRIDES in t.user_attrs and not t.user_attrs.keys() & COPIED]
+    if not own:
+        return
+    latest = max(own, key=lambda t: t.number)
+    searched = {*latest.params, *space.distributions}  # a group searched now may be anything
+    before = _fixed_choices(latest.user_attrs[OVERRIDES], groups, searched)
+    now = _fixed_choices(space.fixed, groups, searched)
+    if before == now:
+        return
+    differ = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+    said = ", ".join(
+        f"{k}={before.get(k, '<default>')} there, {k}={now.get(k, '<default>')} here"
+        for k in differ
+    )
+    raise StudyConfigError(
+        f"study '{study_name}' holds another search's trials ({said}; its trial "
+        f"#{latest.number}): name a study for this one (hydra.sweeper.study_name=<new>), or "
+        "give the same groups to continue that one"
+    )
+
+
+def _fixed_choices(
+    lines: Sequence[str], groups: Collection[str], searched: Collection[str]
+) -> dict[str, str]:
+    """The config-group choices among override ``lines`` that are not searched."""
+    return {
+        key: line.split("=", 1)[1]
+        for line in lines
+        if "=" in line and (key := bare_key(line)) in groups and key not in searched
+    }
 
 
 def open_study(

@@ -101,6 +101,7 @@ from hydratune.sweep.settings import (
     safe_study_name,
 )
 from hydratune.sweep.study import (
+    check_same_search,
     check_space_change,
     open_study,
     sweep_directions,
@@ -287,6 +288,8 @@ class StudySweep:
             storage = compat.cached_storage(open_storage(plan.url))
         existing = trials_in_storage(storage, plan.study_name)
         check_space_change(existing, plan.space)
+        groups = [g for g in self.config.hydra.runtime.choices if not g.startswith("hydra/")]
+        check_same_search(existing, plan.space, groups, plan.study_name)
         if plan.schedule is not None:
             plan.schedule.check_budget(existing)
         # A seeded sampler continues with a new seed on resume, not the same draws again.
