@@ -4,6 +4,7 @@ answers is named within the connect timeout; a file that is not a journal is nev
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import sqlite3
@@ -34,6 +35,7 @@ from hydratune.storage import (
     storage_url,
     unmasked,
 )
+from services import free_port
 
 
 @pytest.mark.parametrize(
@@ -149,7 +151,7 @@ def test_a_database_that_cannot_be_opened_is_one_line_naming_the_drivers_error(t
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     cases = {
-        f"sqlite:///{text_file}": "is not an SQLite database (file is not a database); it was",
+        f"sqlite:///{text_file}": "is not an SQLite database (it does not begin with SQLite's",
         f"postgresql://tuner:s3cret@127.0.0.1:{port}/h": "OperationalError: connection failed:",
     }
     for url, reason in cases.items():
@@ -364,7 +366,7 @@ def test_a_foreign_sqlite_database_or_file_named_as_storage_is_refused_untouched
     before = {path: path.read_bytes() for path in (other, text)}
     for path, said in (
         (other, "is an SQLite database but not Optuna's \\(its tables: mine\\); it was left"),
-        (text, "is not an SQLite database \\(file is not a database\\); it was left untouched"),
+        (text, "is not an SQLite database \\(it does not begin with SQLite's header\\); it was"),
     ):
         with pytest.raises(StudyConfigError, match=f"hydra.sweeper.storage: '{path}' {said}"):
             sweep([f"hydra.sweeper.storage=sqlite:///{path}"], task=pytest.fail)
@@ -372,6 +374,41 @@ def test_a_foreign_sqlite_database_or_file_named_as_storage_is_refused_untouched
             load_study(f"sqlite:///{path}", "quadratic")  # report, export, steer
     assert {path: path.read_bytes() for path in before} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db", "text.db"]
+
+
+# Files SQLite itself opens as an empty database (no error, no tables): short, no header.
+SHORT_NOT_SQLITE = {"newline": b"\n", "x": b"x", "brace": b"{", "99 bytes": b"a" * 99}
+
+
+@pytest.mark.parametrize("name", SHORT_NOT_SQLITE)
+def test_a_short_file_without_sqlites_header_is_refused_untouched(sweep, tmp_path, name):
+    notes, content = tmp_path / "notes.txt", SHORT_NOT_SQLITE[name]
+    notes.write_bytes(content)
+    before = hashlib.sha256(content).hexdigest()
+    said = f"'{notes}' is not an SQLite database \\(it does not begin with SQLite's header\\)"
+    with pytest.raises(StudyConfigError, match=f"^hydra.sweeper.storage: {said}"):
+        sweep([f"hydra.sweeper.storage=sqlite:///{notes}"], task=pytest.fail)
+    with pytest.raises(StudyConfigError, match=f"^{said}"):
+        load_study(f"sqlite:///{notes}", "quadratic")  # report, export, steer
+    assert hashlib.sha256(notes.read_bytes()).hexdigest() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.cli
+def test_the_storage_proxy_refuses_a_short_file_without_sqlites_header_untouched(tmp_path):
+    one = tmp_path / "one.db"
+    one.write_bytes(b"x")
+    done = subprocess.run(
+        [sys.executable, "-m", "hydratune", "storage-proxy", "--storage", "sqlite:///one.db"]
+        + ["--port", str(free_port())],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,  # before the fix, it served the file (as an Optuna database made over it)
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "'one.db' is not an SQLite database (it does not begin" in done.stderr
+    assert one.read_bytes() == b"x" and [p.name for p in tmp_path.iterdir()] == ["one.db"]
 
 
 def test_reading_a_study_never_creates_a_sqlite_file_or_its_tables(tmp_path):

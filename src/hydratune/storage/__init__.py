@@ -287,8 +287,8 @@ def _rdb_storage_created(url: str) -> BaseStorage:
 def check_is_optuna_sqlite(url: str) -> None:
     """Refuse a ``sqlite:///`` file that is not an Optuna database, leaving it untouched:
     Optuna creates its tables in any SQLite file it opens, so a typo or someone else's
-    database would gain a dozen tables. Ours: no file yet, an empty file or database (Optuna
-    creates them so), or one with Optuna's tables."""
+    database would gain a dozen tables. Ours: no file yet, a 0-byte file or an empty database
+    (Optuna creates them so), or one with Optuna's tables."""
     path = sqlite_file(url)
     if path is None or not path.is_file():
         return
@@ -302,14 +302,28 @@ def check_is_optuna_sqlite(url: str) -> None:
 
 
 _OPTUNA_TABLES = {"studies", "version_info"}
+_SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 
 
 def _sqlite_tables(path: Path) -> set[str]:
-    """The tables of the SQLite file ``path``, read without writing (an empty file has none)."""
+    """The tables of the SQLite file ``path``, read without writing. A 0-byte file has none
+    (SQLite's own rule: it is an empty database, and holds nothing to lose); any other file
+    must begin with SQLite's header, since SQLite opens a short file of anything (``\\n``,
+    ``x``) as an empty database too, and Optuna would then write its tables over it."""
     import sqlite3
 
-    if path.stat().st_size == 0:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_SQLITE_HEADER))
+    except OSError as error:
+        raise StudyConfigError(f"cannot read '{path}': {error.strerror}") from None
+    if not head:
         return set()
+    if head != _SQLITE_HEADER:
+        raise StudyConfigError(
+            f"'{path}' is not an SQLite database (it does not begin with SQLite's header); it "
+            "was left untouched. Name a new file or an Optuna storage"
+        )
     try:
         with closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as db:
             return {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
