@@ -206,6 +206,24 @@ def test_a_file_that_is_not_a_journal_is_refused_and_left_byte_for_byte(sweep, t
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no aside copy, no lock
 
 
+@pytest.mark.parametrize("head", [b"{", b'{"op', b'{"op_code"'], ids=lambda h: h.decode())
+def test_a_file_holding_only_part_of_a_records_start_is_refused_and_left_byte_for_byte(
+    sweep, tmp_path, head
+):
+    """Any JSON file begins with ``{``: only a whole ``{"op_code":`` makes a file a journal
+    (torn after it or not); before, ``{`` alone was "repaired", its bytes moved aside."""
+    notes = tmp_path / "notes.json"
+    notes.write_bytes(head)
+    before = hashlib.sha256(head).hexdigest()
+    said = f"'{notes}' exists and is not an Optuna journal"
+    with pytest.raises(StudyConfigError, match=f"^hydra.sweeper.storage: {said}"):
+        sweep(["hydra.sweeper.storage=notes.json"], task=pytest.fail)
+    with pytest.raises(StudyConfigError, match=f"^{said}"):
+        load_study(str(notes), "quadratic")  # report, export, steer
+    assert hashlib.sha256(notes.read_bytes()).hexdigest() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.json"]  # no aside copy, no lock
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "command",

@@ -39,7 +39,9 @@ def check_is_journal(path: Path) -> None:
 
     Opening a journal appends to it and repairs it, so a typo (``storage=data.csv``) or someone
     else's file would otherwise be rewritten. A journal is empty (Optuna creates it so) or
-    begins with a record, even a torn one: nothing else is ours to write.
+    begins with a whole record start, ``{"op_code":``, even if the record after it is torn:
+    nothing else is ours to write. A part of it (``{``) is not enough, since any JSON file
+    begins so.
     """
     if not path.exists():
         return
@@ -47,7 +49,7 @@ def check_is_journal(path: Path) -> None:
         raise StudyConfigError(f"'{path}' is not a file")
     with open(path, "rb") as f:
         head = f.read(len(_RECORD_START))
-    if not _RECORD_START.startswith(head):
+    if head and head != _RECORD_START:
         raise StudyConfigError(
             f"'{path}' exists and is not an Optuna journal (it does not "
             f"begin with {_RECORD_START.decode()}); it was left untouched. Name a new file "
