@@ -192,6 +192,32 @@ def test_one_write_commits_a_postgresql_trials_writes_once_at_the_end(postgres_u
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
 
 
+def test_rdb_storage_shows_its_check_the_tables_before_optuna_creates_any(tmp_path):
+    import hashlib
+    import sqlite3
+    from contextlib import closing
+
+    other = tmp_path / "other.db"
+    with closing(sqlite3.connect(other)) as db:
+        db.execute("CREATE TABLE mine (x)")
+        db.commit()
+    before = hashlib.sha256(other.read_bytes()).hexdigest()
+    seen: list[set[str]] = []
+
+    def refuse(tables: set[str]) -> None:
+        seen.append(tables)
+        raise RuntimeError("not ours")
+
+    with pytest.raises(RuntimeError, match="not ours"):
+        compat.rdb_storage(f"sqlite:///{other}", {}, refuse)
+    assert seen == [{"mine"}], "RDBStorage.__init__ no longer runs BaseModel.metadata.create_all"
+    assert hashlib.sha256(other.read_bytes()).hexdigest() == before
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    compat.rdb_storage(fresh, {}, seen.append)  # an empty database: no tables, Optuna's made
+    assert seen[1:] == [set()]
+    compat.rdb_storage(fresh, {}, pytest.fail)  # all of Optuna's there: no query, no check
+
+
 def test_rdb_storage_writes_an_attribute_in_one_statement_on_postgresql(postgres_url):
     from optuna.exceptions import UpdateFinishedTrialError
     from sqlalchemy import event

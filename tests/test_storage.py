@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import socket
 import sqlite3
 import subprocess
@@ -181,6 +182,59 @@ def test_the_plain_url_and_psycopg2_url_both_open(postgres_url):
     assert plain.engine.dialect.driver == "psycopg"  # SQLAlchemy 2.1's driver for postgresql://
     explicit = open_storage(postgres_url.replace("postgresql://", "postgresql+psycopg2://"))
     assert explicit.engine.dialect.driver == "psycopg2"
+
+
+def app_database(postgres_url: str, schema: str, tables: list[str]) -> str:
+    """A URL whose database has ``tables`` of another application: the test server's one user
+    may not create databases, so its own schema, first on the search path, where Optuna would
+    create its tables."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(postgres_url)
+    with engine.begin() as db:
+        db.execute(text(f"CREATE SCHEMA {schema}"))
+        for table in tables:
+            db.execute(text(f"CREATE TABLE {schema}.{table} (id int)"))
+    engine.dispose()
+    return f"{postgres_url}?options=-csearch_path%3D{schema}"
+
+
+def tables_of(url: str) -> list[str]:
+    from sqlalchemy import create_engine, inspect
+
+    engine = create_engine(url)
+    try:
+        return sorted(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("schema", "theirs"), [("shop", ["orders"]), ("shop_alembic", ["alembic_version", "orders"])]
+)
+def test_a_postgresql_database_of_another_application_is_refused_untouched(
+    sweep, postgres_url, schema, theirs
+):
+    """Optuna creates its tables in any database it opens; with the app's own alembic_version
+    it then failed asking to upgrade Optuna, its 12 tables left behind."""
+    app = app_database(postgres_url, schema, theirs)
+    said = re.escape(
+        f"'{mask_url(app)}' is a database but not Optuna's (its tables: {', '.join(theirs)}); "
+        "it was left untouched"
+    )
+    with pytest.raises(StudyConfigError, match=f"^hydra.sweeper.storage: {said}"):
+        sweep([f"hydra.sweeper.storage='{app}'"], task=pytest.fail)  # quoted: = in it
+    with pytest.raises(StudyConfigError, match=f"^{said}"):
+        load_study(app, "quadratic")  # report, export, steer
+    assert tables_of(app) == theirs
+
+
+@pytest.mark.postgres
+def test_an_empty_postgresql_database_gets_optunas_tables(postgres_url):
+    empty = app_database(postgres_url, "empty", [])
+    open_storage(empty)
+    assert {"studies", "trials", "version_info"} <= set(tables_of(empty))
 
 
 # Files a typo or a shared folder can put where a storage is named: none is a journal.

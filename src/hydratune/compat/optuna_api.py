@@ -246,14 +246,20 @@ def _first_journal_value(storage: Any, study_id: int, key: str) -> Any:
     raise LookupError(f"no journal record sets {key!r}")  # this claimant's own write is there
 
 
-def rdb_storage(url: str, engine_kwargs: dict[str, Any]) -> RDBStorage:
+def rdb_storage(
+    url: str,
+    engine_kwargs: dict[str, Any],
+    check_tables: Callable[[set[str]], None] | None = None,
+) -> RDBStorage:
     """``optuna.storages.RDBStorage(url, engine_kwargs=...)`` whose attribute writes, and study
     user attribute reads, on PostgreSQL are one statement each (``compat.optuna_rdb``: it
     overrides the private ``RDBStorage._set_trial_attr_without_commit`` and reads
-    ``storages._rdb.models`` and ``_create_scoped_session``)."""
+    ``storages._rdb.models`` and ``_create_scoped_session``). ``check_tables`` is given the
+    database's tables before Optuna creates any of its own there, and may refuse it by
+    raising (an event on ``models.BaseModel.metadata``, whose ``create_all`` Optuna runs)."""
     from hydratune.compat.optuna_rdb import RDBStorage
 
-    return RDBStorage(url, engine_kwargs=engine_kwargs)
+    return RDBStorage(url, engine_kwargs, check_tables)
 
 
 def rdb_user_attr_count(study: optuna.Study, prefix: str) -> int | None:

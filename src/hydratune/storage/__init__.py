@@ -33,6 +33,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from functools import partial
 from pathlib import Path
 
 import optuna
@@ -292,16 +293,24 @@ def check_is_optuna_sqlite(url: str) -> None:
     path = sqlite_file(url)
     if path is None or not path.is_file():
         return
-    tables = _sqlite_tables(path)
-    if tables and not tables >= _OPTUNA_TABLES:
-        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
-        raise StudyConfigError(
-            f"'{path}' is an SQLite database but not Optuna's (its tables: {shown}); it was "
-            "left untouched. Name a new file or an Optuna storage"
-        )
+    _check_tables_are_optunas(_sqlite_tables(path), f"'{path}' is an SQLite database")
 
 
 _OPTUNA_TABLES = {"studies", "version_info"}
+
+
+def _check_tables_are_optunas(tables: set[str], database: str) -> None:
+    """Refuse a database that has tables but not Optuna's, ``database`` saying which: Optuna
+    creates its tables in any database it opens, beside another application's. Ours: no
+    tables yet (Optuna creates them), or Optuna's among them."""
+    if tables and not tables >= _OPTUNA_TABLES:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StudyConfigError(
+            f"{database} but not Optuna's (its tables: {shown}); it was left untouched. Name "
+            "a new file, an empty database or an Optuna storage"
+        )
+
+
 _SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 
 
@@ -345,18 +354,23 @@ def _grpc_storage(url: str) -> BaseStorage:
 
 
 def _rdb_storage(url: str, attempts: int = 5) -> RDBStorage:
-    """RDB storage; workers starting together on a fresh database race to create its tables,
-    and the losers' errors (a duplicate table or type) go away on a second try."""
+    """RDB storage, refused where the database has tables but not Optuna's
+    (``_check_tables_are_optunas``, before Optuna creates its own); workers starting together
+    on a fresh database race to create its tables, and the losers' errors (a duplicate table
+    or type) go away on a second try."""
     from sqlalchemy.exc import IntegrityError, ProgrammingError
 
     engine_kwargs = _connect_timeout(url)
+    check = partial(_check_tables_are_optunas, database=f"'{mask_url(url)}' is a database")
     try:
         for attempt in range(attempts - 1):
             try:
-                return compat.rdb_storage(url, engine_kwargs)
+                return compat.rdb_storage(url, engine_kwargs, check)
             except (IntegrityError, ProgrammingError):
                 time.sleep(0.2 * (attempt + 1))
-        return compat.rdb_storage(url, engine_kwargs)
+        return compat.rdb_storage(url, engine_kwargs, check)
+    except StudyConfigError:
+        raise
     except Exception as error:
         if "timeout" in str(error).lower() and engine_kwargs:
             raise StudyConfigError(
