@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import optuna
@@ -17,6 +18,8 @@ from helpers import load, run_steer, swept_study
 from hydratune.steering import best_trial, best_trials, passed_over, write_action
 
 REASON = "the data loader skipped half the set"
+# the end of a sweep writes its report (no PNGs: seconds of a browser) and its export too
+WRAP_UP = ["hydra.sweeper.report=true", "hydra.sweeper.report_png=false"]
 
 
 def hydratune(cwd, *words) -> str:
@@ -31,9 +34,9 @@ def hydratune(cwd, *words) -> str:
     return " ".join((done.stdout + done.stderr).split())
 
 
-def fail_the_best(cwd: Path) -> tuple[int, int]:
+def fail_the_best(cwd: Path, overrides: Sequence[str] = ()) -> tuple[int, int]:
     """A sweep of 6 trials in ``cwd`` whose best was then failed by hand; (best, next best)."""
-    study = swept_study(cwd, ["hydra.sweeper.n_trials=6"])
+    study = swept_study(cwd, ["hydra.sweeper.n_trials=6", *overrides])
     complete = study.get_trials(states=(TrialState.COMPLETE,))
     ranked = sorted(complete, key=lambda t: (t.value, t.number))
     said = run_steer(cwd, "sweeps/quadratic", "fail", ranked[0].number, REASON)
@@ -70,22 +73,57 @@ def test_the_results_file_names_the_next_best_and_why(sweep, tmp_path, failed_be
 
 
 @pytest.mark.cli
-def test_a_finished_sweeps_command_run_again_writes_the_results_with_the_next_best(
-    sweep, tmp_path, failed_best, caplog
+def test_a_finished_sweeps_command_run_again_writes_its_results_report_and_export_anew(
+    sweep, tmp_path, capfd
 ):
-    failed, next_best = failed_best  # the sweep had finished: its results named #failed
+    export = tmp_path / "conf/experiment/quadratic_best.yaml"
+    command = [*WRAP_UP, f"hydra.sweeper.export_best={export}"]
+    failed, next_best = fail_the_best(tmp_path, command)  # the sweep had finished naming it
     results_file = tmp_path / "sweeps/quadratic/optimization_results.yaml"
+    report = tmp_path / "sweeps/quadratic/report/report.md"
     assert yaml.safe_load(results_file.read_text())["best_trial_number"] == failed
-    with caplog.at_level("INFO"):
-        sweep(["hydra.sweeper.n_trials=6"])  # nothing to run, the same command again
+    assert f"- **best**: trial #{failed}: " in report.read_text()
+    capfd.readouterr()
+    sweep(["hydra.sweeper.n_trials=6", *command])  # nothing to run, the same command again
     assert len(load("quadratic", tmp_path).trials) == 6
     results = yaml.safe_load(results_file.read_text())
     assert results["best_trial_number"] == next_best
     assert results["best_excludes"] == f"not counted as best, failed by hand: #{failed} ({REASON})"
-    assert "the results written again: the best they named was failed by hand" in caplog.text
-    written = results_file.stat().st_mtime_ns
-    sweep(["hydra.sweeper.n_trials=6"])  # and once they agree, nothing is written
-    assert results_file.stat().st_mtime_ns == written
+    best_config = yaml.safe_load((tmp_path / "sweeps/quadratic/best_config.yaml").read_text())
+    assert best_config["x"] == load("quadratic", tmp_path).trials[next_best].params["x"]
+    assert f"- **best**: trial #{next_best}: " in report.read_text()
+    assert f"# Trial #{next_best} of study 'quadratic'" in export.read_text()
+    said = "as the study now says: optimization_results.yaml, best_config.yaml, the report, the"
+    assert said in "".join(capfd.readouterr())  # Hydra's job logging owns the log
+    written = [path.stat().st_mtime_ns for path in (results_file, report, export)]
+    sweep(["hydra.sweeper.n_trials=6", *command])  # and once they agree, nothing is written
+    assert [path.stat().st_mtime_ns for path in (results_file, report, export)] == written
+    assert "its result files were up to date" in "".join(capfd.readouterr())
+
+
+@pytest.mark.cli
+def test_when_every_complete_trial_is_failed_by_hand_the_results_say_there_is_no_best(
+    sweep, tmp_path, capfd
+):
+    export = tmp_path / "conf/experiment/quadratic_best.yaml"
+    command = ["hydra.sweeper.n_trials=2", f"hydra.sweeper.export_best={export}"]
+    sweep(command)
+    sweep_dir = tmp_path / "sweeps/quadratic"
+    assert (sweep_dir / "best_config.yaml").is_file() and export.is_file()
+    for number in (0, 1):
+        said = run_steer(tmp_path, "sweeps/quadratic", "fail", number, REASON)
+        assert said.returncode == 0, said.stderr
+    best = load("quadratic", tmp_path).best_trial.number
+    capfd.readouterr()
+    sweep(command)  # nothing to run, the same command again
+    said = "".join(capfd.readouterr())  # Hydra's job logging owns the log
+    assert f"{export} removed: its trial #{best} was failed by hand" in said
+    results = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+    assert results["best_trial_number"] is None
+    assert "best_params" not in results and "best_config" not in results
+    assert "failed by hand" in results["best_excludes"]
+    # both named a trial failed by hand and were provably ours: a rerun would have trained it
+    assert not (sweep_dir / "best_config.yaml").exists() and not export.exists()
 
 
 @pytest.mark.cli

@@ -15,6 +15,7 @@ __all__, __getattr__ = exports(
             "default_target",
             "experiment_command",
             "export_best",
+            "exported_trial",
             "read_config",
             "rerun_command",
             "rerun_config",

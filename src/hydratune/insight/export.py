@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shlex
 import subprocess
 import sys
@@ -156,6 +157,24 @@ def _exported(head: str) -> bool:
     """Whether a file starts as an export does: its header's second line names the exporter."""
     lines = head.splitlines()
     return len(lines) >= 2 and lines[1].endswith(EXPORTED_BY)
+
+
+def exported_trial(target: Path) -> tuple[str, int] | None:
+    """The study and trial number an export at ``target`` names in its header; None where no
+    export of hydratune's is (no file, a file of the user's)."""
+    try:
+        with Path(target).open(encoding="utf-8", errors="replace") as handle:
+            head = handle.read(2048)
+    except OSError:
+        return None
+    lines = head.splitlines()
+    found = _EXPORTED_LINE.fullmatch(lines[1]) if _exported(head) else None
+    return (found["study"], int(found["trial"])) if found else None
+
+
+_EXPORTED_LINE = re.compile(
+    rf"# Trial #(?P<trial>\d+) of study '(?P<study>.*)', {re.escape(EXPORTED_BY)}"
+)
 
 
 def _check_not_shadowed(hydra: DictConfig, target: Path) -> None:

@@ -11,6 +11,7 @@ on past a stop request until ``min_epochs``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import optuna
 from omegaconf import DictConfig, OmegaConf
@@ -38,11 +39,11 @@ def say_nothing_to_run(
     finished: int,
     n_trials: int,
     new_dir_each_run: bool,
-    refreshed: bool = False,
+    written: Sequence[str] = (),
 ) -> None:
     """The study already has its trials: say so, loudly for an app whose sweep dir is new each
-    run (timestamped), which may expect a new search, with how to start one. ``refreshed``:
-    the results were written again (their best was failed by hand since)."""
+    run (timestamped), which may expect a new search, with how to start one. ``written``: the
+    result files written again, as the study now says (none: they were up to date)."""
     say = log.warning if new_dir_each_run else log.info
     say(
         "nothing to run: study '%s' in %s already has %d of n_trials=%d trials finished; a new "
@@ -52,9 +53,9 @@ def say_nothing_to_run(
         where,
         finished,
         n_trials,
-        "the results written again: the best they named was failed by hand"
-        if refreshed
-        else "nothing written",
+        f"written again, as the study now says: {', '.join(written)}"
+        if written
+        else "its result files were up to date",
         NEW_STUDY_HINT if new_dir_each_run else "",
     )
 

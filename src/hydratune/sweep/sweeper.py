@@ -91,7 +91,6 @@ from hydratune.sweep.recovery import Recovery
 from hydratune.sweep.results import (
     RESULTS_FILE,
     check_results_ours,
-    refresh_results,
     write_results,
 )
 from hydratune.sweep.settings import (
@@ -110,7 +109,11 @@ from hydratune.sweep.study import (
 from hydratune.sweep.transfer import Transfer, TransferPlan, plan_warm_start, with_prior
 from hydratune.sweep.trial_dirs import set_aside_foreign_dirs
 from hydratune.sweep.upstream import custom_search_space, merged_params
-from hydratune.sweep.wrap_up import interrupts_said_in_one_line, report_and_export
+from hydratune.sweep.wrap_up import (
+    bring_up_to_date,
+    interrupts_said_in_one_line,
+    report_and_export,
+)
 from hydratune.training import register_live_study, unregister_live_study
 
 log = logging.getLogger(__name__)
@@ -169,7 +172,7 @@ class StudySweep:
 
     def sweep(self, arguments: list[str]) -> LoopSummary | None:
         """Plan (check everything), open the study, run the loop, write what it found; None
-        (and nothing written) when the study already has its ``n_trials``."""
+        when the study already has its ``n_trials`` (its result files brought up to date)."""
         # a process that runs several sweeps hands none the other's password
         with password_scope(), one_line_when_full("The study keeps every trial it recorded"):
             return self._sweep(arguments)
@@ -185,10 +188,12 @@ class StudySweep:
         finished = finished_count(study.get_trials(deepcopy=False))
         n_trials = self._n_trials_in_force(study, finished)
         if finished >= n_trials:
-            refreshed = refresh_results(study, plan.sweep_dir, plan.url)
+            # a sweep dir new each run holds none of the study's files: earlier runs' dirs do
+            wrap_up = (study, plan.sweep_dir, plan.url, *self._wrap_up())
+            written = [] if plan.new_dir_each_run else bring_up_to_date(*wrap_up)
             where = mask_url(plan.url)
             say_nothing_to_run(
-                plan.study_name, where, finished, n_trials, plan.new_dir_each_run, refreshed
+                plan.study_name, where, finished, n_trials, plan.new_dir_each_run, written
             )
             return None
         self.tracker.start(study, describe_space(plan.space, self.conf, arguments))
@@ -437,16 +442,7 @@ class StudySweep:
         if summary.ran_out is not None:
             finished = finished_count(study.get_trials(deepcopy=False))
             say_ran_out(finished, study_n_trials(compat.study_user_attrs(study)), summary.ran_out)
-        metric = OmegaConf.select(self.config, "objective.metric")
-        report_and_export(
-            study,
-            plan.sweep_dir,
-            plan.url,
-            [metric] if isinstance(metric, str) else metric,
-            self.conf.report,
-            self.conf.report_png,
-            self.conf.export_best,
-        )
+        report_and_export(study, plan.sweep_dir, plan.url, *self._wrap_up())
         complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if summary.failures and not complete and not summary.stopped_early:
             summary.stopped_early = "every trial failed"  # max_failure_rate: 1.0 ran them all
@@ -457,6 +453,12 @@ class StudySweep:
                 f"cause and run the same command to resume.{' Failures:' if reasons else ''}"
                 f"{reasons}"
             )
+
+    def _wrap_up(self) -> tuple[list[str] | None, bool, bool, bool | str]:
+        """What ``wrap_up`` takes after the study: metric names, report, its PNGs, export."""
+        metric = OmegaConf.select(self.config, "objective.metric")
+        names = [metric] if isinstance(metric, str) else metric
+        return names, self.conf.report, self.conf.report_png, self.conf.export_best
 
     def _steer(self, study: optuna.Study, plan: SweepPlan) -> None:
         """Warm start from another study (or record a transfer), then queue the first trials."""
