@@ -8,7 +8,10 @@ For the fault-injection suite: ``TRIAL_PIDS=dir`` makes each trial write its pro
 makes trial N call ``sys.exit(3)``, ``CTRL_C_IN_CLEANUP_AT_TRIAL=N`` makes trial N get Ctrl-C
 and raise ``BrokenPipeError`` in place of its ``KeyboardInterrupt`` (a child killed by it).
 ``LOADED_TORCH=path`` makes the app's own process (the sweeper's) write to ``path`` whether it
-had loaded torch when it exits.
+had loaded torch when it exits. ``SIGNAL_WHEN_OPENING=<name>:<signal>`` makes the app's own
+process get that signal (``SIGINT``, ``SIGTERM``) the first time it opens a file whose path
+holds the name (``optimization_results.yaml``: once the last trial has ended, as the sweep
+writes its results), from the kernel, as a user's Ctrl-C arrives.
 """
 
 from __future__ import annotations
@@ -50,11 +53,25 @@ def main(cfg: DictConfig) -> float:
     return quadratic(cfg)
 
 
+def _signal_when_opening(name: str, signum: int) -> None:
+    sent: list[bool] = []
+
+    def hook(event: str, args: tuple) -> None:
+        if event == "open" and not sent and name in str(args[0]):
+            sent.append(True)
+            os.kill(os.getpid(), signum)
+
+    sys.addaudithook(hook)
+
+
 def _record_torch(path: Path) -> None:
     path.write_text(str("torch" in sys.modules))
 
 
 if __name__ == "__main__":
+    if "SIGNAL_WHEN_OPENING" in os.environ:
+        name, _, signame = os.environ["SIGNAL_WHEN_OPENING"].rpartition(":")
+        _signal_when_opening(name, signal.Signals[signame])
     if "LOADED_TORCH" in os.environ:
         atexit.register(_record_torch, Path(os.environ["LOADED_TORCH"]))
     main()

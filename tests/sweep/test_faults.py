@@ -501,6 +501,40 @@ def test_an_infinite_range_is_rejected_naming_the_key_before_the_study_exists(
     assert not (tmp_path / "outputs").exists()
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_while_the_results_are_written_ends_in_one_line_and_a_rerun_writes_them(
+    tmp_path, sig
+):
+    export = tmp_path / "conf/experiment/quadratic_best.yaml"
+    command = ["hydra.sweeper.n_trials=2", f"hydra.sweeper.export_best={export}"]
+    # the signal comes as the sweep opens its results file, after its last trial
+    env = {"SIGNAL_WHEN_OPENING": f"optimization_results.yaml:{sig.name}"}
+    proc = start_quadratic_app(tmp_path, *command, env=env)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+    said = " ".join(out.split())
+    assert f"sweep interrupted by {sig.name} while it wrote its results, report and best" in said
+    assert "the same command run again writes what is missing" in said
+    sweep_dir = tmp_path / "sweeps/quadratic"
+    assert not (sweep_dir / "optimization_results.yaml").exists()
+    assert [t.state for t in load("quadratic", tmp_path).trials] == [TrialState.COMPLETE] * 2
+
+    rerun = start_quadratic_app(tmp_path, *command)  # nothing to run: it writes them
+    out, _ = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, out
+    said = " ".join(out.split())
+    written = "as the study now says: optimization_results.yaml, best_config.yaml, the export"
+    assert "nothing to run" in said and written in said
+    best = load("quadratic", tmp_path).best_trial.number
+    results = OmegaConf.load(sweep_dir / "optimization_results.yaml")
+    assert results.best_trial_number == best and results.finished == 2
+    assert (sweep_dir / "best_config.yaml").read_bytes() == (
+        sweep_dir / str(best) / ".hydra/config.yaml"
+    ).read_bytes()
+    assert f"# Trial #{best} of study 'quadratic'" in export.read_text()
+
+
 @pytest.mark.chromium
 def test_ctrl_c_while_the_report_draws_ends_with_one_line_and_loses_no_trial(tmp_path):
     # The report's browser says it started, then waits for the test's go (a FIFO) before it
@@ -521,7 +555,7 @@ def test_ctrl_c_while_the_report_draws_ends_with_one_line_and_loses_no_trial(tmp
     assert proc.returncode == 130, out
     assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
     said = " ".join(out.split())
-    assert "sweep interrupted by SIGINT while it wrote its report and best config" in said
+    assert "sweep interrupted by SIGINT while it wrote its results, report and best config" in said
     assert "`hydratune report sweeps/quadratic`" in said
     trials = load("quadratic", tmp_path).trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2

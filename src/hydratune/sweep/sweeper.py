@@ -430,12 +430,17 @@ class StudySweep:
             raise SystemExit(exit_status()) from None
         finally:
             unregister_live_study(plan.url, study)
-            # first: a second Ctrl-C while the workers stop then costs no results
-            write_results(study, plan.sweep_dir, plan.url)
             try:
-                launcher.shutdown()
-            except KeyboardInterrupt:  # Ctrl-C again while they stop: they end with this process
-                log.warning("interrupted again: not waiting for the workers to stop")
+                # first: a second Ctrl-C while the workers stop then costs no results; one
+                # meanwhile (after the last trial too) is said in one line, and the same
+                # command run again writes them
+                with interrupts_said_in_one_line(plan.sweep_dir):
+                    write_results(study, plan.sweep_dir, plan.url)
+            finally:
+                try:
+                    launcher.shutdown()
+                except KeyboardInterrupt:  # Ctrl-C again while they stop: they end with us
+                    log.warning("interrupted again: not waiting for the workers to stop")
 
     def finish(self, plan: SweepPlan, study: optuna.Study, summary: LoopSummary) -> None:
         """Report and export; then fail the command if the sweep stopped for failures."""

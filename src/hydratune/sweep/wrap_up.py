@@ -22,7 +22,7 @@ from hydratune.insight import (
     running_app,
 )
 from hydratune.steering import best_trial
-from hydratune.sweep.results import RESULTS_FILE, refresh_results
+from hydratune.sweep.results import BEST_CONFIG, RESULTS_FILE, refresh_results
 
 log = logging.getLogger(__name__)
 
@@ -119,17 +119,20 @@ def _export(
 
 @contextmanager
 def interrupts_said_in_one_line(sweep_dir: Path) -> Iterator[None]:
-    """Meanwhile, Ctrl-C or SIGTERM (the report's browser takes seconds) ends the command with
-    one line that says nothing is lost and what writes the rest, exit 130 or 143."""
+    """Meanwhile (the results written after the last trial, the report's browser: seconds),
+    Ctrl-C or SIGTERM ends the command with one line that says nothing is lost and what
+    writes the rest, exit 130 or 143."""
     try:
         with interrupt_handlers():
             yield
     except KeyboardInterrupt as error:
         log.warning(
-            "sweep %s while it wrote its report and best config: every trial is in the study "
-            "and %s; `hydratune report %s` and `hydratune export %s` write the rest",
+            "sweep %s while it wrote its results, report and best config: every trial is in "
+            "the study; the same command run again writes what is missing of %s, %s and the "
+            "export; `hydratune report %s` writes the report, `hydratune export %s` the export",
             error or "interrupted",
             sweep_dir / RESULTS_FILE,
+            BEST_CONFIG,
             sweep_dir,
             sweep_dir,
         )
