@@ -144,3 +144,22 @@ def test_a_new_n_trials_on_the_command_line_wins_over_a_steered_one_and_says_so(
     assert "hydra.sweeper.n_trials=8 on the command line overrides the steered n_trials 3" in output
     assert set(readers(tmp_path, output).values()) == {(8, 8)}
     assert "n_trials 8 (hydra.sweeper.n_trials on the command line)" in steer(tmp_path, "show")
+
+
+@pytest.mark.slow
+def test_a_lower_n_trials_on_a_finished_sweeps_command_line_is_written_to_its_results(tmp_path):
+    run_app(tmp_path, "hydra.sweeper.n_trials=3")
+    steer(tmp_path, "n_trials", "4")
+    run_app(tmp_path, "hydra.sweeper.n_trials=3")  # not new: resumes to the steered 4
+    output = run_app(tmp_path, "hydra.sweeper.n_trials=2")  # new and lower: recorded
+    said = " ".join(output.split())
+    assert "overrides the steered n_trials 4" in said
+    assert "4 of n_trials=2 trials finished" in said
+    assert "(written again, as the study now says: optimization_results.yaml)" in said
+    results = yaml.safe_load((tmp_path / "sweeps/quadratic/optimization_results.yaml").read_text())
+    assert (results["finished"], results["n_trials_in_force"]) == (4, 2)
+    # as `steer show` says it: a finished sweep is not running
+    assert results["steering"]["state"] == "not running (n_trials reached)"
+    assert "study 'quadratic': not running (n_trials reached), 4 of n_trials 2" in steer(
+        tmp_path, "show"
+    )

@@ -19,6 +19,7 @@ from hydratune.steering.budget import (
     finished_count,
     n_trials_in_force,
     study_n_trials,
+    sweep_mode,
     why_ended,
 )
 from hydratune.steering.live import LoopSteering
@@ -37,7 +38,7 @@ from hydratune.steering.record import (
     write_action,
 )
 from hydratune.steering.verbs import VERBS, Steerer, SteerError, SweepView
-from hydratune.steering.view import action_message, print_action, print_view, sweep_mode, worker
+from hydratune.steering.view import action_message, print_action, print_view, worker
 
 __all__ = [
     "GRID_DONE",

@@ -17,14 +17,14 @@ live view (trial k of n), ``optimization_results.yaml`` and ``hydratune steer sh
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from optuna.trial import FrozenTrial, TrialState
 
 from hydratune.attrs import FAIL_REASON, LOST, NOT_RUN, SWEEP_SPACE
 from hydratune.schedule import population_end
-from hydratune.steering.record import SteeringState, read_state
+from hydratune.steering.record import RUNNING, SteeringState, read_state
 
 Declared = TypeVar("Declared", int, None)  # a sweep's own n_trials; None: no sweep recorded one
 
@@ -67,6 +67,19 @@ def why_ended(
     if "GridSampler" in (sampler or "") and all(t.state != TrialState.WAITING for t in trials):
         return GRID_DONE
     return population_end(trials, held)
+
+
+def sweep_mode(mode: str, ended: str | None, lost: Sequence[bool] = ()) -> str:
+    """The sweep's mode as ``steer show``, the page and ``optimization_results.yaml`` say it:
+    steering's ``mode``, but "not running (why)" where steering says running and nothing runs
+    the sweep: it ended (``ended``: ``why_ended``) or the process of every running trial has
+    ended (``lost``: ``owner.gone`` of each running trial; a kill -9 leaves its trials RUNNING
+    in the study)."""
+    if mode == RUNNING and ended:
+        return f"not running ({ended})"
+    if mode == RUNNING and lost and all(lost):
+        return "not running (the processes of its running trials have ended: run it again)"
+    return mode
 
 
 def n_trials_in_force(declared: Declared, state: SteeringState) -> int | Declared:

@@ -13,7 +13,8 @@ from rich.text import Text
 from hydratune.attrs import SEGMENT
 from hydratune.owner import short
 from hydratune.space import describe, format_value
-from hydratune.steering.record import RUNNING, Action, printable
+from hydratune.steering.budget import sweep_mode
+from hydratune.steering.record import Action, printable
 from hydratune.steering.verbs import SweepView
 
 EFFECT = {
@@ -46,18 +47,6 @@ def _params(params: dict) -> str:
     """``key=value`` pairs, floats to 4 significant digits (a table cell, not a record)."""
     short = {k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in params.items()}
     return " ".join(f"{k}={format_value(v)}" for k, v in short.items())
-
-
-def sweep_mode(mode: str, ended: str | None, lost: list[bool]) -> str:
-    """The sweep's mode as ``show`` and the page say it: steering's ``mode``, but "not running
-    (why)" where steering says running and nothing runs the sweep: it ended (``ended``:
-    ``why_ended``) or the process of every running trial has ended (``lost``: ``owner.gone``
-    of each running trial; a kill -9 leaves its trials RUNNING in the study)."""
-    if mode == RUNNING and ended:
-        return f"not running ({ended})"
-    if mode == RUNNING and lost and all(lost):
-        return "not running (the processes of its running trials have ended: run it again)"
-    return mode
 
 
 def print_view(console: Console, view: SweepView) -> None:

@@ -33,8 +33,11 @@ from hydratune.steering import (
     finished_count,
     passed_over,
     read_state,
+    recorded_space,
     steering_summary,
     study_n_trials,
+    sweep_mode,
+    why_ended,
 )
 from hydratune.storage import mask_url
 
@@ -130,7 +133,8 @@ def _results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> _Results
     # as the loop, the live view and `hydratune steer show` count them
     content.update(finished=finished_count(trials), n_trials_in_force=study_n_trials(attrs))
 
-    failed = read_state(attrs).failed  # failed by hand: the attributes read above
+    state = read_state(attrs)  # the attributes read above
+    failed = state.failed  # failed by hand
     front = best_trials(study, trials, failed)  # the one best trial for one objective
     results = _Results(content, None, no_best=not front and len(study.directions) == 1)
     if not front:
@@ -159,8 +163,11 @@ def _results(study: optuna.Study, sweep_dir: Path, storage_url: str) -> _Results
         results.said.append((logging.INFO, passed))
 
     steering = steering_summary(attrs)
-    if steering is not None:
-        content["steering"] = steering
+    if steering is not None:  # as `steer show` says it: a finished sweep is not running
+        recorded = recorded_space(attrs)
+        sampler = recorded.sampler if recorded else None
+        ended = why_ended(trials, content["n_trials_in_force"], sampler, state.held)
+        content["steering"] = {**steering, "state": sweep_mode(steering["state"], ended)}
     return results
 
 
