@@ -49,6 +49,7 @@ from hydratune.schedule import (
     state_name,
 )
 from hydratune.steering import (
+    RUNNING,
     SteeringState,
     best_trial,
     counts_toward_n_trials,
@@ -60,7 +61,6 @@ from hydratune.steering import (
     why_ended,
     worker,
 )
-from hydratune.steering.record import RUNNING
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 MIN_REFRESH_S = 0.25  # pages polling together share one read of the storage

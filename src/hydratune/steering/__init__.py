@@ -29,6 +29,7 @@ from hydratune.steering.points import (
     params_from_mapping,
 )
 from hydratune.steering.record import (
+    RUNNING,
     Action,
     SteeringState,
     printable,
@@ -43,6 +44,7 @@ from hydratune.steering.view import action_message, print_action, print_view, wo
 __all__ = [
     "GRID_DONE",
     "MAX_N_TRIALS",
+    "RUNNING",
     "VERBS",
     "Action",
     "LoopSteering",

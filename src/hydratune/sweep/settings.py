@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from hydratune.errors import StudyConfigError
@@ -164,6 +164,27 @@ def check_settings(conf: SweeperConf) -> None:
         raise StudyConfigError(
             f"hydra.sweeper.sampler.seed={seed!r}: expected an integer (or null for a random seed)"
         )
+
+
+def default_study_name(config: DictConfig) -> str:
+    """The study a command writes to when ``study_name`` is unset: named after its sweep
+    config (``sweep=mlp_digits``), else its experiment, else the app, so that running the same
+    command again resumes the same study."""
+    choices = config.hydra.runtime.choices
+    return str(choices.get("sweep") or choices.get("experiment") or config.hydra.job.name)
+
+
+def study_name_of(conf: Any, config: DictConfig) -> str:
+    """The sweep's study: ``study_name`` checked, else ``default_study_name`` made safe; with
+    ``export_best: true``, one its export can be selected by."""
+    name = (
+        check_study_name(conf.study_name)
+        if conf.study_name
+        else safe_study_name(default_study_name(config))
+    )
+    if conf.export_best is True:
+        check_exported_name(name)
+    return name
 
 
 def is_safe_study_name(name: str) -> bool:

@@ -241,6 +241,7 @@ def check_same_search(
     sweep's. Otherwise both searches' values would mix in one study, and the best of either
     would be reported as this sweep's (every command-line sweep without ``sweep=`` shares the
     default study name, as every template search of one experiment does)."""
+    groups = [g for g in groups if not g.startswith("hydra/")]
     own = [t for t in trials if OVERRIDES in t.user_attrs and not t.user_attrs.keys() & COPIED]
     if not own:
         return

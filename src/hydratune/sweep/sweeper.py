@@ -93,12 +93,7 @@ from hydratune.sweep.results import (
     check_results_ours,
     write_results,
 )
-from hydratune.sweep.settings import (
-    check_exported_name,
-    check_study_name,
-    read_settings,
-    safe_study_name,
-)
+from hydratune.sweep.settings import read_settings, study_name_of
 from hydratune.sweep.study import (
     check_same_search,
     check_space_change,
@@ -123,14 +118,6 @@ class SweepFailedError(CompactHydraException, RuntimeError):
     """The sweep stopped because trials failed; the study keeps every trial. Hydra prints the
     message alone: each trial's own error was logged with its traceback as it failed, and the
     sweeper's frames tell the user nothing (``HYDRA_FULL_ERROR=1`` still shows them)."""
-
-
-def default_study_name(config: DictConfig) -> str:
-    """The study a command writes to when ``study_name`` is unset: named after its sweep
-    config (``sweep=mlp_digits``), else its experiment, else the app, so that running the same
-    command again resumes the same study."""
-    choices = config.hydra.runtime.choices
-    return str(choices.get("sweep") or choices.get("experiment") or config.hydra.job.name)
 
 
 @dataclass
@@ -217,13 +204,7 @@ class StudySweep:
             params, arguments, parser, conf.when, conf.paired, conf.blocks, conf.cells
         )
         self.directions = sweep_directions(conf.direction, config)
-        study_name = (
-            check_study_name(conf.study_name)
-            if conf.study_name
-            else safe_study_name(default_study_name(config))
-        )
-        if conf.export_best is True:
-            check_exported_name(study_name)
+        study_name = study_name_of(conf, config)
         with open_dict(config.hydra.sweeper):
             config.hydra.sweeper.study_name = study_name
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -293,8 +274,7 @@ class StudySweep:
             storage = compat.cached_storage(open_storage(plan.url))
         existing = trials_in_storage(storage, plan.study_name)
         check_space_change(existing, plan.space)
-        groups = [g for g in self.config.hydra.runtime.choices if not g.startswith("hydra/")]
-        check_same_search(existing, plan.space, groups, plan.study_name)
+        check_same_search(existing, plan.space, self.config.hydra.runtime.choices, plan.study_name)
         if plan.schedule is not None:
             plan.schedule.check_budget(existing)
         # A seeded sampler continues with a new seed on resume, not the same draws again.
