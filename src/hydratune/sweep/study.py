@@ -240,7 +240,9 @@ def check_same_search(
     their command line (``data=wine``, ``hparams_search=depth``; not searched) must be this
     sweep's. Otherwise both searches' values would mix in one study, and the best of either
     would be reported as this sweep's (every command-line sweep without ``sweep=`` shares the
-    default study name, as every template search of one experiment does)."""
+    default study name, as every template search of one experiment does). Other values are
+    not compared: a rerun may add a callback (``ConfiguredOptimizer``, a logger) or drop a
+    setting that was there to debug."""
     groups = [g for g in groups if not g.startswith("hydra/")]
     own = [t for t in trials if OVERRIDES in t.user_attrs and not t.user_attrs.keys() & COPIED]
     if not own:

@@ -105,6 +105,7 @@ from hydratune.sweep.transfer import Transfer, TransferPlan, plan_warm_start, wi
 from hydratune.sweep.trial_dirs import set_aside_foreign_dirs
 from hydratune.sweep.upstream import custom_search_space, merged_params
 from hydratune.sweep.wrap_up import (
+    WrapUp,
     bring_up_to_date,
     interrupts_said_in_one_line,
     report_and_export,
@@ -176,7 +177,7 @@ class StudySweep:
         n_trials = self._n_trials_in_force(study, finished)
         if finished >= n_trials:
             # a sweep dir new each run holds none of the study's files: earlier runs' dirs do
-            wrap_up = (study, plan.sweep_dir, plan.url, *self._wrap_up())
+            wrap_up = (study, plan.sweep_dir, plan.url, self._wrap_up())
             written = [] if plan.new_dir_each_run else bring_up_to_date(*wrap_up)
             where = mask_url(plan.url)
             say_nothing_to_run(
@@ -427,7 +428,7 @@ class StudySweep:
         if summary.ran_out is not None:
             finished = finished_count(study.get_trials(deepcopy=False))
             say_ran_out(finished, study_n_trials(compat.study_user_attrs(study)), summary.ran_out)
-        report_and_export(study, plan.sweep_dir, plan.url, *self._wrap_up())
+        report_and_export(study, plan.sweep_dir, plan.url, self._wrap_up())
         complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if summary.failures and not complete and not summary.stopped_early:
             summary.stopped_early = "every trial failed"  # max_failure_rate: 1.0 ran them all
@@ -439,11 +440,11 @@ class StudySweep:
                 f"{reasons}"
             )
 
-    def _wrap_up(self) -> tuple[list[str] | None, bool, bool, bool | str]:
-        """What ``wrap_up`` takes after the study: metric names, report, its PNGs, export."""
+    def _wrap_up(self) -> WrapUp:
+        """What the end of this sweep writes besides its results."""
         metric = OmegaConf.select(self.config, "objective.metric")
         names = [metric] if isinstance(metric, str) else metric
-        return names, self.conf.report, self.conf.report_png, self.conf.export_best
+        return WrapUp(names, self.conf.report, self.conf.report_png, self.conf.export_best)
 
     def _steer(self, study: optuna.Study, plan: SweepPlan) -> None:
         """Warm start from another study (or record a transfer), then queue the first trials."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -27,61 +28,57 @@ from hydratune.sweep.results import BEST_CONFIG, RESULTS_FILE, refresh_results
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class WrapUp:
+    """What the end of a sweep writes besides its results: the report into
+    ``<sweep dir>/report`` (``report``; its PNGs: ``png``; its metrics named ``metric_names``)
+    and the best trial as an experiment config (``export``: True for the default place, or a
+    path)."""
+
+    metric_names: Sequence[str] | None
+    report: bool
+    png: bool
+    export: bool | str
+
+
 def report_and_export(
-    study: optuna.Study,
-    sweep_dir: Path,
-    url: str,
-    metric_names: Sequence[str] | None,
-    report: bool,
-    png: bool,
-    export: bool | str,
-    only_stale: bool = False,
+    study: optuna.Study, sweep_dir: Path, url: str, wrap: WrapUp, only_stale: bool = False
 ) -> list[str]:
-    """The report into ``sweep_dir/report`` (``report``; its PNGs: ``png``) and the best trial
-    as an experiment config (``export``: True for the default place, or a path); what was
-    written. ``only_stale``: for a finished sweep's command run again whose results file was
-    up to date, only an export that is missing or names another trial than the best (the
-    report, seconds of a browser, is ``hydratune report``'s then)."""
+    """The report and the export ``wrap`` asks for; what was written. ``only_stale``: for a
+    finished sweep's command run again whose results file was up to date, only an export that
+    is missing or names another trial than the best (the report, seconds of a browser, is
+    ``hydratune report``'s then)."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         return []
     written = []
-    if report and not only_stale:
+    if wrap.report and not only_stale:
         try:
             from hydratune.insight import write_report
 
-            names = list(metric_names) if metric_names else None
-            files = write_report(study, sweep_dir / "report", url, metric_names=names, png=png)
+            names = list(wrap.metric_names) if wrap.metric_names else None
+            files = write_report(study, sweep_dir / "report", url, metric_names=names, png=wrap.png)
             log.info("report: %s", files.html)
             written.append("the report")
         except Exception as error:  # the study and results are safe; say what went wrong
             log.warning("report failed: %s: %s", type(error).__name__, error)
-    if export and len(study.directions) == 1:
+    if wrap.export and len(study.directions) == 1:
         try:
-            if _export(study, sweep_dir, export, complete[-1], only_stale):
+            if _export(study, sweep_dir, wrap.export, complete[-1], only_stale):
                 written.append("the export")
         except Exception as error:
             log.warning("export failed: %s: %s", type(error).__name__, error)
     return written
 
 
-def bring_up_to_date(
-    study: optuna.Study,
-    sweep_dir: Path,
-    url: str,
-    metric_names: Sequence[str] | None,
-    report: bool,
-    png: bool,
-    export: bool | str,
-) -> list[str]:
+def bring_up_to_date(study: optuna.Study, sweep_dir: Path, url: str, wrap: WrapUp) -> list[str]:
     """For a finished sweep's command run again: write what the end of the sweep writes
     wherever it is missing or no longer what the study says (a best failed by hand since, a
     sweep interrupted or killed while it wrote them); what was written. The report and the
-    export follow a results file that was out of date (``report_and_export``'s arguments)."""
+    export follow a results file that was out of date."""
     with interrupts_said_in_one_line(sweep_dir):
         written = refresh_results(study, sweep_dir, url)
-        settings = (metric_names, report, png, export)
-        return written + report_and_export(study, sweep_dir, url, *settings, not written)
+        return written + report_and_export(study, sweep_dir, url, wrap, not written)
 
 
 def _export(
