@@ -11,8 +11,8 @@ import pytest
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
-from helpers import load
-from hydratune.errors import StudyConfigError
+from helpers import REPO, load, multirun
+from hydratune.errors import ConfigError, StudyConfigError
 from hydratune.space.grammar import SearchSpaceError, make_parser, parse_line
 from hydratune.sweep.hints import callback_line
 from hydratune.sweep.study import sweep_directions
@@ -170,6 +170,18 @@ def test_a_study_name_its_export_cannot_be_selected_by_is_refused_before_any_tri
     # experiment=a,b_best is a sweep on Hydra's command line; found out after the last trial
     with pytest.raises(StudyConfigError, match="with export_best: .* cannot be selected"):
         sweep([f"hydra.sweeper.study_name='{name}'", "hydra.sweeper.export_best=true"])
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("typo", ["objective.direction=MAXIMIZE", "objective.mode=final"])
+def test_an_objective_every_trial_would_refuse_is_refused_before_the_first(
+    tmp_path, monkeypatch, typo
+):
+    # hydratune's task checks its objective when it starts: each trial would be spent on it
+    monkeypatch.chdir(tmp_path)
+    key = typo.split("=")[0]
+    with pytest.raises(ConfigError, match=f"^{key} must be one of"):
+        multirun(["sweep=mlp_digits", typo], pytest.fail, "train", REPO / "conf")
     assert not any(tmp_path.iterdir())
 
 

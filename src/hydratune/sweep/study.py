@@ -44,7 +44,13 @@ def sweep_directions(setting: Any, config: DictConfig) -> list[StudyDirection]:
     app's ``objective.direction`` (hydratune's task returns that metric), else ``minimize`` as
     hydra-optuna-sweeper. A sweep typed on the command line names no direction: it must still
     optimise the way the objective says; a setting that contradicts it, or names another
-    number of directions than ``objective.metric`` has metrics, is refused."""
+    number of directions than ``objective.metric`` has metrics, is refused, as is an
+    ``objective`` hydratune's task would refuse in every trial."""
+    node = OmegaConf.select(config, "objective", default=None)
+    if isinstance(node, DictConfig) and "metric" in node:  # hydratune's task checks it too late:
+        from hydratune.training import ObjectiveSpec  # in every trial, each spent on a typo
+
+        ObjectiveSpec.from_config(node)  # a ConfigError: one line, before any write
     objective = OmegaConf.select(config, "objective.direction", default=None)
     if setting is None:
         return directions_of("minimize" if objective is None else objective, "objective.direction")

@@ -15,6 +15,7 @@ __all__, __getattr__ = exports(
     {
         "current_trial": ["register_live_study", "unregister_live_study"],
         "mlflow_store": ["prepare_mlflow", "store_lock", "tracking_target"],
+        "objective": ["ObjectiveSpec"],
         "pruning": ["PruningCallback"],
         "task": ["train"],
     },
