@@ -40,8 +40,17 @@ def test_sphere_results_file_has_the_upstream_keys_and_name(sweep, tmp_path):
     )
 
 
-def test_multi_objective_results_list_the_pareto_front(sweep, tmp_path):
-    sweep(["hydra.sweeper.n_trials=8"], binh_and_korn, "multi_objective", UPSTREAM)
+def test_multi_objective_results_list_the_pareto_front(sweep, tmp_path, capfd):
+    sweep(
+        ["hydra.sweeper.n_trials=8", "hydra.sweeper.export_best=true"],
+        binh_and_korn,
+        "multi_objective",
+        UPSTREAM,
+    )
+    # export_best has no single best to write: it says so, and how to export one of the front
+    said = " ".join("".join(capfd.readouterr()).split())
+    assert "export_best: a study of 2 objectives has no single best trial" in said
+    assert "hydratune export" in said and "--trial <number>" in said
     out = results(tmp_path, "multi-objective")
     assert out["name"] == "optuna" and "best_params" not in out
     front = load("multi-objective", tmp_path).best_trials

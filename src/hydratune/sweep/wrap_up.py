@@ -62,6 +62,13 @@ def report_and_export(
             written.append("the report")
         except Exception as error:  # the study and results are safe; say what went wrong
             log.warning("report failed: %s: %s", type(error).__name__, error)
+    if wrap.export and len(study.directions) > 1 and not only_stale:
+        log.info(
+            "export_best: a study of %d objectives has no single best trial; export one of its "
+            "Pareto front with: hydratune export %s --trial <number>",
+            len(study.directions),
+            sweep_dir,
+        )
     if wrap.export and len(study.directions) == 1:
         try:
             if _export(study, sweep_dir, wrap.export, complete[-1], only_stale):
