@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from helpers import small_disk
 from hydratune.cli import app
-from hydratune.scaffold.migrate import RANGE_NOTE, STORAGE_NOTE
+from hydratune.scaffold.migrate import MOTPE_NOTE, RANGE_NOTE, STORAGE_NOTE
 
 RUNNER = CliRunner()
 
@@ -56,6 +56,19 @@ def test_a_13_config_gets_its_range_note_and_a_14_config_does_not(tmp_path):
     assert result.exit_code == 0, result.output
     assert "x: range(1, 4)\n" in new.read_text()  # main's range excludes its stop: no note
     assert "1.3 included" not in new.read_text() + result.output
+
+
+def test_motpe_which_optuna_removed_becomes_tpe_saying_so(tmp_path):
+    # 1.3's multi-objective example selects motpe; Optuna 4 removed it, TPE takes several
+    motpe = "  - override /hydra/sweeper/sampler: motpe\n"
+    config = write(tmp_path, HEAD_13.replace("defaults:\n", f"defaults:\n{motpe}", 1))
+    result = migrate(config)
+    assert result.exit_code == 0, result.output
+    assert "hydra/sweeper/sampler: motpe -> tpe" in result.output
+    text = config.read_text()
+    assert f"  - override /hydra/sweeper/sampler: tpe  {MOTPE_NOTE}\n" in text
+    defaults = yaml.safe_load(text)["defaults"]
+    assert {"override /hydra/sweeper/sampler": "tpe"} in defaults
 
 
 def test_a_config_that_does_not_tell_its_version_is_refused_until_told(tmp_path):

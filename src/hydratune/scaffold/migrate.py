@@ -60,6 +60,11 @@ _SWEEPER_CHOICE = re.compile(
     r"^(\s*-?\s*(?:override\s+)?/?hydra/sweeper\s*:\s*)(['\"]?)optuna\2(?=\s*(#|$))"
 )
 _SWEEPER_KEY = re.compile(r"^(override\s+)?/?hydra/sweeper$")
+_SAMPLER_KEY = re.compile(r"^(override\s+)?/?hydra/sweeper/sampler$")
+_MOTPE_CHOICE = re.compile(
+    r"^(\s*-?\s*(?:override\s+)?/?hydra/sweeper/sampler\s*:\s*)(['\"]?)motpe\2(?=\s*(#|$))"
+)
+MOTPE_NOTE = "# hydratune: was motpe (Optuna's TPE takes several objectives since 3.0)"
 _UPSTREAM_TARGET = re.compile(
     rf"^\s*_target_\s*:\s*['\"]?{re.escape(UPSTREAM_TARGET)}['\"]?\s*(#.*)?$"
 )
@@ -246,6 +251,8 @@ def _intended(data: Any, where: str = "", sweeper: str | None = None) -> Any:
     for key, value in data.items():
         if _SWEEPER_KEY.match(str(key)) and value == "optuna":
             value = "hydratune"
+        if _SAMPLER_KEY.match(str(key)) and value == "motpe":
+            value = "tpe"
         out[key] = _intended(value, f"{where}{key}.", sweeper)
     if out.get("_target_") == UPSTREAM_TARGET:
         del out["_target_"]
@@ -277,6 +284,10 @@ def migrate_text(text: str, version: str | None = None) -> tuple[str, list[str]]
         if _SWEEPER_CHOICE.match(body):
             out.append(_SWEEPER_CHOICE.sub(r"\1\2hydratune\2", body) + end)
             changes.append("hydra/sweeper: optuna -> hydratune")
+        elif _MOTPE_CHOICE.match(body):  # removed in Optuna 4: a config naming it cannot compose
+            tpe = _MOTPE_CHOICE.sub(r"\1\2tpe\2", body).rstrip()
+            out.append(f"{tpe}  {MOTPE_NOTE}{end}")
+            changes.append("hydra/sweeper/sampler: motpe -> tpe (MOTPESampler was folded into TPE)")
         elif sweeper == "" and _OPTUNA_DEFAULT.match(body):
             out.append(_OPTUNA_DEFAULT.sub(r"\1\2hydratune\2", body) + end)
             changes.append("defaults: - optuna -> - hydratune (this hydra/sweeper config's base)")
