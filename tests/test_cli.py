@@ -144,6 +144,14 @@ def test_an_output_directory_below_a_file_is_refused_before_any_work(swept, tmp_
     assert "Invalid value for --out: cannot create notes.txt/sub: Not a directory" in said
     assert (tmp_path / "notes.txt").read_text() == "mine\n"
     assert "trial #" not in result.output  # refused before any configuration was retrained
+    # without --out, a file where the default folder goes: the hint says how to go elsewhere
+    (swept / command).write_text("mine\n")
+    result = hydratune(command, swept)
+    said = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 2 and "File exists" in said
+    assert "Invalid value for --out, to write elsewhere: cannot create" in said
+    assert (swept / command).read_text() == "mine\n"
+    (swept / command).unlink()
 
 
 @pytest.mark.parametrize(

@@ -231,3 +231,14 @@ def test_a_port_in_use_is_one_line_and_nothing_claims_to_serve_there(swept, host
     assert done.returncode == 2, said
     reason = "Address already in use; choose another --port"
     assert said == f"cannot serve on {shown}:{port}: {reason}"
+
+
+def test_an_address_this_machine_lacks_is_the_hosts_fault_not_the_ports(swept):
+    host = "192.0.2.1"  # TEST-NET-1 (RFC 5737): never an address of this machine
+    command = [sys.executable, "-m", "hydratune", "serve", "sweeps/quadratic", "--host", host]
+    done = subprocess.run(
+        [*command, "--port", "48123"], cwd=swept, capture_output=True, text=True, timeout=120
+    )
+    said = (done.stdout + done.stderr).strip()
+    assert done.returncode == 2, said
+    assert said.startswith(f"cannot serve on {host}:48123: ") and said.endswith("another --host")

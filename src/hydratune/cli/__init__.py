@@ -322,6 +322,7 @@ def serve(
     ] = False,
 ) -> None:
     """Show a sweep live in the browser and steer it from the page (docs/serve.md)."""
+    import errno
     import ipaddress
     import secrets
 
@@ -341,9 +342,10 @@ def serve(
     address = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     try:  # bound before it says it serves there
         listening = listening_socket(host, port)
-    except OSError as error:
+    except OSError as error:  # an address this machine lacks is the host's fault, not the port's
+        other = "--host" if error.errno == errno.EADDRNOTAVAIL else "--port"
         reason = error.strerror or error
-        fail(f"cannot serve on {shown}:{port}", f"{reason}; choose another --port")
+        fail(f"cannot serve on {shown}:{port}", f"{reason}; choose another {other}")
     mode = "read-only" if read_only else "steering controls on"
     console.print(
         f"serving study '{ref.study.study_name}' on {address} ({mode}; Ctrl-C stops)",

@@ -166,7 +166,8 @@ def output_dir(ref: SweepRef, out: Path | None, name: str) -> Iterator[Path]:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:  # a file on the way (notes.txt/sub), a read-only sweep dir
         reason = error.strerror or error
-        raise typer.BadParameter(f"cannot create {path}: {reason}", param_hint="--out") from None
+        hint = "--out" if out is not None else "--out, to write elsewhere"
+        raise typer.BadParameter(f"cannot create {path}: {reason}", param_hint=hint) from None
     try:
         yield path
     except BaseException:
