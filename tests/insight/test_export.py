@@ -233,6 +233,15 @@ def test_lightning_hydra_templates_train_yaml_with_its_optional_local_and_debug(
     assert command_line == []
 
 
+def test_a_study_without_a_complete_trial_says_so_and_only_so(tmp_path):
+    import optuna
+
+    study = optuna.create_study(study_name="q")
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+    with pytest.raises(ExportError, match=r"^study 'q' has no complete trial to export$"):
+        export_best(study, tmp_path, tmp_path / "experiment" / "q_best.yaml")
+
+
 def test_a_multi_objective_study_needs_a_chosen_trial(sweep, tmp_path):
     sweep(
         ["hydra.sweeper.n_trials=6", "hydra.sweeper.direction=[minimize,maximize]"],

@@ -132,6 +132,18 @@ def test_export_writes_the_next_best_and_says_why_once(tmp_path, failed_best_rea
     said = hydratune(cwd, "export", "sweeps/quadratic", "--to", tmp_path / "e/best.yaml")
     assert said.count(REASON) == 1 and f"#{failed} ({REASON})" in said
     assert f"# Trial #{next_best} of study 'quadratic'" in (tmp_path / "e/best.yaml").read_text()
+    # the trial failed by hand, asked for by number: refused, naming why, nothing written
+    done = subprocess.run(
+        [sys.executable, "-m", "hydratune", "export", "sweeps/quadratic", "--trial", str(failed)]
+        + ["--to", str(tmp_path / "e/failed.yaml")],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2 and not (tmp_path / "e/failed.yaml").exists()
+    said = " ".join((done.stdout + done.stderr).split())
+    assert f"trial #{failed} of study 'quadratic' was failed by hand ({REASON})" in said
 
 
 @pytest.mark.cli

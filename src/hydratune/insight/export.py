@@ -42,7 +42,7 @@ from hydratune.attrs import OUTPUT_DIR, OVERRIDES
 from hydratune.files import check_ours, os_reason, write_atomically
 from hydratune.insight.composition import config_dirs, group_overrides, set_by_trial, source_dir
 from hydratune.schedule import from_scratch, values_changed
-from hydratune.steering import best_trials
+from hydratune.steering import best_trials, failed_by_hand
 
 HYDRA_DIR = ".hydra"
 
@@ -409,13 +409,17 @@ def _chosen_trial(study: optuna.Study, trial: FrozenTrial | int | None) -> Froze
         found = [t for t in study.get_trials(deepcopy=False) if t.number == trial]
         if not found or found[0].state != TrialState.COMPLETE:
             raise ExportError(f"study '{study.study_name}' has no complete trial #{trial}")
+        reason = failed_by_hand(study).get(trial)
+        if reason is not None:  # a person said its value does not count: never a best to rerun
+            raise ExportError(
+                f"trial #{trial} of study '{study.study_name}' was failed by hand ({reason}); "
+                "export another trial"
+            )
         return found[0]
     best = best_trials(study)
     if not best:
-        raise ExportError(
-            f"study '{study.study_name}' has no complete trial to export that was not failed "
-            "by hand"
-        )
+        by_hand = " that was not failed by hand" if failed_by_hand(study) else ""
+        raise ExportError(f"study '{study.study_name}' has no complete trial to export{by_hand}")
     if len(study.directions) > 1:
         front = ", ".join(f"#{t.number}" for t in best)
         raise ExportError(
