@@ -243,7 +243,8 @@ def test_a_pruner_that_gets_no_intermediate_value_warns_once_after_the_first_tri
 
 
 def app_config(direction: object) -> DictConfig:
-    return OmegaConf.create({"objective": {"metric": "val/acc", "direction": direction}})
+    metric = ["val/acc", "val/loss"] if isinstance(direction, list) else "val/acc"
+    return OmegaConf.create({"objective": {"metric": metric, "direction": direction}})
 
 
 @pytest.mark.parametrize(

@@ -46,14 +46,13 @@ def sweep_directions(setting: Any, config: DictConfig) -> list[StudyDirection]:
     optimise the way the objective says; a setting that contradicts it, or names another
     number of directions than ``objective.metric`` has metrics, is refused, as is an
     ``objective`` hydratune's task would refuse in every trial."""
-    node = OmegaConf.select(config, "objective", default=None)
-    if isinstance(node, DictConfig) and "metric" in node:  # hydratune's task checks it too late:
-        from hydratune.training import ObjectiveSpec  # in every trial, each spent on a typo
-
-        ObjectiveSpec.from_config(node)  # a ConfigError: one line, before any write
     objective = OmegaConf.select(config, "objective.direction", default=None)
     if setting is None:
-        return directions_of("minimize" if objective is None else objective, "objective.direction")
+        directions = directions_of(
+            "minimize" if objective is None else objective, "objective.direction"
+        )
+        check_objective(config)
+        return directions
     directions = directions_of(setting)
     metric = OmegaConf.select(config, "objective.metric", default=None)  # hydratune's task
     n_metrics = len(directions) if metric is None else 1 if isinstance(metric, str) else len(metric)
@@ -70,7 +69,18 @@ def sweep_directions(setting: Any, config: DictConfig) -> list[StudyDirection]:
             "metric the task returns; leave hydra.sweeper.direction unset (it follows "
             "objective.direction) or change objective.direction"
         )
+    check_objective(config)
     return directions
+
+
+def check_objective(config: DictConfig) -> None:
+    """Refuse, before any write, an ``objective`` hydratune's task would refuse when each trial
+    starts (``objective.mode=final``): every trial of the sweep would be spent on it."""
+    node = OmegaConf.select(config, "objective", default=None)
+    if isinstance(node, DictConfig) and "metric" in node:
+        from hydratune.training import ObjectiveSpec  # the task's own check; Lightning, lazily
+
+        ObjectiveSpec.from_config(node)  # a ConfigError: one line
 
 
 def _names(directions: Sequence[StudyDirection]) -> str:
