@@ -110,12 +110,12 @@ def default_target(
     else (in hydratune's own checkout, whose ``conf/`` is the package's) ``<sweep dir>/conf``.
     An export never adds files to an installed package: every project would find them there,
     ahead of its own export of the same name."""
-    hydra_file = (
-        trial_dir_of(_chosen_trial(study, trial), Path(sweep_dir)) / HYDRA_DIR / "hydra.yaml"
-    )
+    move = moved_from(Path(sweep_dir))
+    trial_dir = trial_dir_of(_chosen_trial(study, trial), Path(sweep_dir), move)
+    hydra_file = trial_dir / HYDRA_DIR / "hydra.yaml"
     root = Path("conf")
     if hydra_file.is_file():
-        runtime = hydra_node(hydra_file, moved_from(Path(sweep_dir))).runtime
+        runtime = hydra_node(hydra_file, move).runtime
         root = Path(runtime.get("cwd") or ".") / "conf"
         sources = runtime.get("config_sources", [])
         dirs = [
@@ -308,10 +308,11 @@ def rerun_config(trial: FrozenTrial, sweep_dir: Path) -> tuple[Path, DictConfig,
     """What reruns ``trial``: its job dir, its saved ``.hydra/config.yaml`` (a scheduled run's
     as its configuration trained from scratch: ``schedule.from_scratch``) and the job's
     ``hydra`` node (None if not saved). The best config, the export and ``rerun`` all take it."""
-    trial_dir = trial_dir_of(trial, Path(sweep_dir))
+    move = moved_from(Path(sweep_dir))
+    trial_dir = trial_dir_of(trial, Path(sweep_dir), move)
     config = read_config(trial_dir / HYDRA_DIR / "config.yaml")
     hydra_path = trial_dir / HYDRA_DIR / "hydra.yaml"
-    hydra = hydra_node(hydra_path, moved_from(Path(sweep_dir))) if hydra_path.is_file() else None
+    hydra = hydra_node(hydra_path, move) if hydra_path.is_file() else None
     return trial_dir, from_scratch(config, hydra, Path(sweep_dir)), hydra
 
 
@@ -387,12 +388,15 @@ def moved_from(sweep_dir: Path) -> Move | None:
     return Move(old, new)
 
 
-def trial_dir_of(trial: FrozenTrial, sweep_dir: Path) -> Path:
-    """The trial's job directory: its ``output_dir`` attribute (where it is now, in a project
-    copied or moved since), else ``<sweep dir>/<number>``. A copy never reads the original's."""
+def trial_dir_of(trial: FrozenTrial, sweep_dir: Path, move: Move | None) -> Path:
+    """The trial's job directory: its ``output_dir`` attribute (where it is now when the
+    project was copied or moved since: ``move``, ``moved_from(sweep_dir)``), else
+    ``<sweep dir>/<number>``. A copy never reads the original's."""
     recorded = trial.user_attrs.get(OUTPUT_DIR)
-    move = moved_from(Path(sweep_dir)) if recorded else None
-    candidates = [move.now(recorded) if move else recorded, Path(sweep_dir) / str(trial.number)]
+    candidates = [
+        move.now(recorded) if move and recorded else recorded,
+        Path(sweep_dir) / str(trial.number),
+    ]
     for candidate in candidates:
         if candidate and (Path(candidate) / HYDRA_DIR / "config.yaml").is_file():
             return Path(candidate)

@@ -41,7 +41,7 @@ class AutoChoice:
         return json.dumps({**asdict(self), "summary": self.describe()}, sort_keys=True)
 
 
-AUTO_UNREADABLE = (ValueError, TypeError, KeyError)  # what ``parsed`` raises for anything else
+AUTO_UNREADABLE = (ValueError, TypeError, KeyError)  # what ``parse_auto_choice`` raises
 
 
 def parse_auto_choice(text: Any) -> AutoChoice:

@@ -54,6 +54,7 @@ from hydratune.steering import (
     best_trial,
     counts_toward_n_trials,
     declared_n_trials,
+    n_trials_in_force,
     printable,
     read_state,
     recorded_space,
@@ -243,7 +244,7 @@ class Feed:
             counts[shown["state"]] += 1
             finished += shown["counts"]
         declared = declared_n_trials(attrs)
-        target = state.n_trials if state.n_trials is not None else declared
+        target = n_trials_in_force(declared, state)
         directions = [d.name.lower() for d in self.study.directions]
         ended = why_ended(trials, target, recorded.sampler if recorded else None, state.held)
         lost = [gone(t.user_attrs.get(OWNER)) for t in fresh if t.state == TrialState.RUNNING]

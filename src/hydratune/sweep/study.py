@@ -44,15 +44,10 @@ def sweep_directions(setting: Any, config: DictConfig) -> list[StudyDirection]:
     app's ``objective.direction`` (hydratune's task returns that metric), else ``minimize`` as
     hydra-optuna-sweeper. A sweep typed on the command line names no direction: it must still
     optimise the way the objective says; a setting that contradicts it, or names another
-    number of directions than ``objective.metric`` has metrics, is refused, as is an
-    ``objective`` hydratune's task would refuse in every trial."""
+    number of directions than ``objective.metric`` has metrics, is refused."""
     objective = OmegaConf.select(config, "objective.direction", default=None)
     if setting is None:
-        directions = directions_of(
-            "minimize" if objective is None else objective, "objective.direction"
-        )
-        check_objective(config)
-        return directions
+        return directions_of("minimize" if objective is None else objective, "objective.direction")
     directions = directions_of(setting)
     metric = OmegaConf.select(config, "objective.metric", default=None)  # hydratune's task
     n_metrics = len(directions) if metric is None else 1 if isinstance(metric, str) else len(metric)
@@ -69,7 +64,6 @@ def sweep_directions(setting: Any, config: DictConfig) -> list[StudyDirection]:
             "metric the task returns; leave hydra.sweeper.direction unset (it follows "
             "objective.direction) or change objective.direction"
         )
-    check_objective(config)
     return directions
 
 
@@ -250,7 +244,10 @@ def check_space_change(trials: Sequence[FrozenTrial], space: SearchSpace) -> Non
 
 
 def check_same_search(
-    trials: Sequence[FrozenTrial], space: SearchSpace, groups: Collection[str], study_name: str
+    trials: Sequence[FrozenTrial],
+    space: SearchSpace,
+    is_group: Callable[[str], bool],
+    study_name: str,
 ) -> None:
     """Refuse to continue a study another search made: the config groups its trials chose on
     their command line (``data=wine``, ``hparams_search=depth``; not searched) must be this
@@ -258,15 +255,14 @@ def check_same_search(
     would be reported as this sweep's (every command-line sweep without ``sweep=`` shares the
     default study name, as every template search of one experiment does). Other values are
     not compared: a rerun may add a callback (``ConfiguredOptimizer``, a logger) or drop a
-    setting that was there to debug."""
-    groups = [g for g in groups if not g.startswith("hydra/")]
+    setting that was there to debug. ``is_group``: ``TrialConfigFactory.is_group``."""
     own = [t for t in trials if OVERRIDES in t.user_attrs and not t.user_attrs.keys() & COPIED]
     if not own:
         return
     latest = max(own, key=lambda t: t.number)
     searched = {*latest.params, *space.distributions}  # a group searched now may be anything
-    before = _fixed_choices(latest.user_attrs[OVERRIDES], groups, searched)
-    now = _fixed_choices(space.fixed, groups, searched)
+    before = _fixed_choices(latest.user_attrs[OVERRIDES], is_group, searched)
+    now = _fixed_choices(space.fixed, is_group, searched)
     if before == now:
         return
     differ = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
@@ -282,13 +278,13 @@ def check_same_search(
 
 
 def _fixed_choices(
-    lines: Sequence[str], groups: Collection[str], searched: Collection[str]
+    lines: Sequence[str], is_group: Callable[[str], bool], searched: Collection[str]
 ) -> dict[str, str]:
     """The config-group choices among override ``lines`` that are not searched."""
     return {
         key: line.split("=", 1)[1]
         for line in lines
-        if "=" in line and (key := bare_key(line)) in groups and key not in searched
+        if "=" in line and (key := bare_key(line)) not in searched and is_group(key)
     }
 
 

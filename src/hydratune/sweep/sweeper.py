@@ -95,6 +95,7 @@ from hydratune.sweep.results import (
 )
 from hydratune.sweep.settings import read_settings, study_name_of
 from hydratune.sweep.study import (
+    check_objective,
     check_same_search,
     check_space_change,
     open_study,
@@ -205,6 +206,7 @@ class StudySweep:
             params, arguments, parser, conf.when, conf.paired, conf.blocks, conf.cells
         )
         self.directions = sweep_directions(conf.direction, config)
+        check_objective(config)  # after the directions: their refusals name the setting
         study_name = study_name_of(conf, config)
         with open_dict(config.hydra.sweeper):
             config.hydra.sweeper.study_name = study_name
@@ -275,7 +277,7 @@ class StudySweep:
             storage = compat.cached_storage(open_storage(plan.url))
         existing = trials_in_storage(storage, plan.study_name)
         check_space_change(existing, plan.space)
-        check_same_search(existing, plan.space, self.config.hydra.runtime.choices, plan.study_name)
+        check_same_search(existing, plan.space, plan.configs.is_group, plan.study_name)
         if plan.schedule is not None:
             plan.schedule.check_budget(existing)
         # A seeded sampler continues with a new seed on resume, not the same draws again.
